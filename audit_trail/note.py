@@ -1,0 +1,108 @@
+"""C2SP signed notes and tlog checkpoints (c2sp.org/signed-note, c2sp.org/tlog-checkpoint).
+
+A checkpoint body is three lines: the log's origin, the tree size in decimal, and the root hash
+in base64. It is followed by a blank line and one signature line per signer:
+``— <key name> <base64(4-byte key id || Ed25519 signature)>``. The key id is the first four
+bytes of ``SHA-256(key name || 0x0A || 0x01 || public key)``; a verifier key is written
+``<name>+<key id hex>+<base64(0x01 || public key)>``. These are the formats Go's
+``golang.org/x/mod/sumdb/note`` and the transparency-log ecosystem use.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+ALG_ED25519 = b"\x01"
+SIG_PREFIX = "\u2014 "
+
+
+class NoteError(ValueError):
+    """A note or checkpoint is malformed or its signature does not verify."""
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + ALG_ED25519 + public_key).digest()[:4]
+
+
+def verifier_key(name: str, public_key: bytes) -> str:
+    return (
+        f"{name}+{key_id(name, public_key).hex()}+"
+        f"{base64.b64encode(ALG_ED25519 + public_key).decode()}"
+    )
+
+
+def parse_verifier_key(vkey: str) -> tuple[str, VerifyKey]:
+    try:
+        name, kid_hex, b64 = vkey.strip().split("+")
+        raw = base64.b64decode(b64, validate=True)
+    except ValueError as exc:
+        raise NoteError("verifier key is not of the form name+keyid+base64") from exc
+    if len(raw) != 33 or raw[:1] != ALG_ED25519:
+        raise NoteError("verifier key is not an Ed25519 key")
+    if key_id(name, raw[1:]).hex() != kid_hex:
+        raise NoteError("verifier key id does not match its name and key")
+    return name, VerifyKey(raw[1:])
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: bytes
+
+    def body(self) -> str:
+        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+
+
+def sign_checkpoint(cp: Checkpoint, name: str, key: SigningKey) -> str:
+    """The signed note text of ``cp``, signed by ``key`` under the key name ``name``."""
+    body = cp.body()
+    sig = key.sign(body.encode()).signature
+    kid = key_id(name, bytes(key.verify_key))
+    return f"{body}\n{SIG_PREFIX}{name} {base64.b64encode(kid + sig).decode()}\n"
+
+
+def open_checkpoint(note: str, vkey: str) -> Checkpoint:
+    """Verify ``note`` with the verifier key ``vkey`` and parse its checkpoint body.
+
+    Raises NoteError when the signature is missing or wrong, or the body is malformed.
+    """
+    name, verify_key = parse_verifier_key(vkey)
+    body, sep, sigs = note.partition("\n\n")
+    if not sep:
+        raise NoteError("note has no signature block")
+    body += "\n"
+    kid = key_id(name, bytes(verify_key))
+    verified = False
+    for line in sigs.splitlines():
+        if not line.startswith(SIG_PREFIX):
+            raise NoteError("malformed signature line")
+        try:
+            signer, b64 = line[len(SIG_PREFIX) :].split(" ")
+            raw = base64.b64decode(b64, validate=True)
+        except ValueError as exc:
+            raise NoteError("malformed signature line") from exc
+        if signer != name or raw[:4] != kid:
+            continue
+        try:
+            verify_key.verify(body.encode(), raw[4:])
+        except BadSignatureError as exc:
+            raise NoteError("checkpoint signature does not verify") from exc
+        verified = True
+    if not verified:
+        raise NoteError("checkpoint carries no signature by this key")
+    lines = body.split("\n")
+    try:
+        origin, size_s, root_b64 = lines[0], lines[1], lines[2]
+        size = int(size_s)
+        root = base64.b64decode(root_b64, validate=True)
+    except (IndexError, ValueError) as exc:
+        raise NoteError("checkpoint body is malformed") from exc
+    if str(size) != size_s or size < 0 or len(root) != 32:
+        raise NoteError("checkpoint body is malformed")
+    return Checkpoint(origin, size, root)

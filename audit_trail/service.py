@@ -1,0 +1,348 @@
+"""Appending to, checkpointing, redacting, verifying and proving the ledger.
+
+Every function takes the SQLAlchemy session (or connection) it works in; appending happens in
+the caller's transaction, so a data change and its ledger entry commit together or not at all.
+Writers serialise on the single ``ledger_head`` row (``SELECT … FOR UPDATE`` on PostgreSQL; on
+SQLite the engine begins every transaction with ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl.signing import SigningKey
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from audit_trail import merkle, note
+from audit_trail.errors import InvalidInput, LedgerIntegrityError, NotFound
+from audit_trail.models import GENESIS_HASH, LedgerCheckpoint, LedgerEntry, LedgerHead
+
+ENTRY_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
+HEAD_TABLE = LedgerHead.__table__  # type: ignore[attr-defined]
+CHECKPOINT_TABLE = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
+
+ENCODING_TAG = b"edc-ledger-entry-v1\n"
+HASHED_FIELDS = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "study", "subject",
+                 "version", "outcome", "client", "reason", "changes")
+REDACTED = "[redacted]"
+OUTCOMES = ("success", "denied", "failure")
+
+
+def canonical_ts(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_entry(values: Sequence[Any]) -> bytes:
+    """Canonical bytes of an entry: the tag, then each of HASHED_FIELDS in order, ``-`` for
+    null, otherwise a netstring ``<byte length>:<UTF-8 bytes>,`` (integers in decimal)."""
+    parts = [ENCODING_TAG]
+    for v in values:
+        if v is None:
+            parts.append(b"-")
+        else:
+            b = str(v).encode()
+            parts.append(b"%d:%s," % (len(b), b))
+    return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class AppendedEntry:
+    seq: int
+    ts: str
+    hash: bytes
+
+
+@dataclass
+class CheckpointSigner:
+    """The log's identity: origin line, key name and the Ed25519 key that signs checkpoints."""
+
+    origin: str
+    key: SigningKey
+
+    @property
+    def vkey(self) -> str:
+        return note.verifier_key(self.origin, bytes(self.key.verify_key))
+
+
+class Ledger:
+    """Appends entries and writes signed checkpoints every ``checkpoint_every`` entries."""
+
+    def __init__(self, *, signer: CheckpointSigner, checkpoint_every: int = 1000) -> None:
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be positive")
+        self.signer = signer
+        self.checkpoint_every = checkpoint_every
+
+    def append(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        study: str | None = None,
+        subject: str | None = None,
+        version: int | None = None,
+        outcome: str = "success",
+        client: str | None = None,
+        reason: str | None = None,
+        changes: Iterable[Change] | None = None,
+    ) -> AppendedEntry:
+        """Append one entry inside the caller's transaction and return its sequence and hash."""
+        if outcome not in OUTCOMES:
+            raise InvalidInput(f"unknown outcome {outcome!r}", field="outcome")
+        changes_json = None
+        if changes is not None:
+            changes_json = canonical_json(
+                [{"field": c.field, "before": c.before, "after": c.after} for c in changes]
+            )
+        head = session.execute(
+            select(HEAD_TABLE.c.seq, HEAD_TABLE.c.hash, HEAD_TABLE.c.frontier)
+            .where(HEAD_TABLE.c.id == 1)
+            .with_for_update()
+        ).one()
+        seq = head.seq + 1
+        ts = canonical_ts(dt.datetime.now(dt.UTC))
+        values = (seq, ts, actor, action, entity_type, entity_id, study, subject, version,
+                  outcome, client, reason, changes_json)
+        leaf = merkle.leaf_hash(encode_entry(values))
+        chained = hashlib.sha256(bytes(head.hash) + leaf).digest()
+        frontier = merkle.Frontier.from_bytes(head.seq, bytes(head.frontier))
+        frontier.append(leaf)
+        row = dict(zip(HASHED_FIELDS, values, strict=True))
+        row.update(redacted=False, leaf_hash=leaf, prev_hash=bytes(head.hash), hash=chained)
+        session.execute(insert(ENTRY_TABLE).values(**row))
+        session.execute(
+            update(HEAD_TABLE)
+            .where(HEAD_TABLE.c.id == 1)
+            .values(seq=seq, hash=chained, frontier=frontier.to_bytes())
+        )
+        if seq % self.checkpoint_every == 0:
+            self._write_checkpoint(session, seq, frontier.root(), "interval")
+        return AppendedEntry(seq=seq, ts=ts, hash=chained)
+
+    def checkpoint(self, session: Session, *, reason: str) -> LedgerCheckpoint:
+        """Sign the current tree head (idempotent: an existing checkpoint of this size is kept)."""
+        head = session.execute(
+            select(HEAD_TABLE.c.seq, HEAD_TABLE.c.frontier)
+            .where(HEAD_TABLE.c.id == 1)
+            .with_for_update()
+        ).one()
+        existing = session.get(LedgerCheckpoint, head.seq)
+        if existing is not None:
+            return existing
+        root = merkle.Frontier.from_bytes(head.seq, bytes(head.frontier)).root()
+        self._write_checkpoint(session, head.seq, root, reason)
+        cp = session.get(LedgerCheckpoint, head.seq)
+        assert cp is not None
+        return cp
+
+    def _write_checkpoint(self, session: Session, size: int, root: bytes, reason: str) -> None:
+        text = note.sign_checkpoint(
+            note.Checkpoint(self.signer.origin, size, root), self.signer.origin, self.signer.key
+        )
+        session.execute(
+            insert(CHECKPOINT_TABLE).values(
+                tree_size=size, root_hash=root, note=text, reason=reason,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+
+    def redact(self, session: Session, *, seq: int, actor: str, reason: str,
+               client: str | None = None) -> AppendedEntry:
+        """Replace the reason and changes of entry ``seq`` with a redaction marker.
+
+        For identity typed into the wrong field by mistake (ICH E6(R3) 4.2.2 b). Keeps: the
+        entry's sequence, actor, action, entity, time and every hash, so the chain and the tree
+        still verify. Scrubs: its ``reason`` and ``changes``. Appends a ``ledger.redact`` entry
+        naming who, why and which entry. Not undoable; redacting twice is refused.
+        """
+        if not reason or not reason.strip():
+            raise InvalidInput("a redaction needs a reason / 删除需说明理由", field="reason")
+        target = session.execute(
+            select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.redacted).where(ENTRY_TABLE.c.seq == seq)
+        ).one_or_none()
+        if target is None:
+            raise NotFound(f"ledger entry {seq} does not exist / 审计条目不存在", field="seq")
+        if target.redacted:
+            raise InvalidInput(f"ledger entry {seq} is already redacted", field="seq")
+        entry = self.append(
+            session, actor=actor, action="ledger.redact", entity_type="ledger_entry",
+            entity_id=str(seq), reason=reason, client=client,
+        )
+        session.execute(
+            update(ENTRY_TABLE)
+            .where(ENTRY_TABLE.c.seq == seq)
+            .values(redacted=True, reason=REDACTED, changes=canonical_json(REDACTED))
+        )
+        return entry
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    checkpoints: int = 0
+    redacted: int = 0
+    root: bytes = merkle.EMPTY_ROOT
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"ledger intact: {self.entries} entries, {self.checkpoints} signed checkpoints "
+            f"verified, {self.redacted} redacted, root {self.root.hex()[:16]}…"
+        )
+
+
+_SELECT_FOR_VERIFY = select(
+    *(ENTRY_TABLE.c[name] for name in HASHED_FIELDS),
+    ENTRY_TABLE.c.redacted, ENTRY_TABLE.c.leaf_hash, ENTRY_TABLE.c.prev_hash, ENTRY_TABLE.c.hash,
+).order_by(ENTRY_TABLE.c.seq)
+
+
+def iter_rows(session: Session, batch: int = 20_000) -> Iterator[Sequence[Any]]:
+    """Stream every ledger row in order, in batches, without loading the table into memory."""
+    result = session.connection().execution_options(stream_results=True, yield_per=batch)
+    yield from result.execute(_SELECT_FOR_VERIFY)
+
+
+def verify(session: Session, *, vkey: str) -> VerifyReport:
+    """Recompute the chain, the Merkle tree and every signed checkpoint.
+
+    Raises LedgerIntegrityError naming the first entry (or checkpoint) that does not match.
+    Read-only and idempotent.
+    """
+    checkpoints = {
+        row.tree_size: row
+        for row in session.execute(
+            select(CHECKPOINT_TABLE.c.tree_size, CHECKPOINT_TABLE.c.root_hash,
+                   CHECKPOINT_TABLE.c.note)
+        )
+    }
+    report = VerifyReport()
+    prev = GENESIS_HASH
+    frontier = merkle.Frontier()
+    expected_seq = 1
+    redacted: list[int] = []
+    redaction_targets: set[str] = set()
+    leaf_of = merkle.leaf_hash
+    sha256 = hashlib.sha256
+    n_fields = len(HASHED_FIELDS)
+    for row in iter_rows(session):
+        seq = row[0]
+        if seq != expected_seq:
+            raise LedgerIntegrityError(
+                f"entry {expected_seq} is missing (next present is {seq})", seq=expected_seq)
+        is_redacted, leaf, prev_hash, chained = row[n_fields], row[n_fields + 1], \
+            row[n_fields + 2], row[n_fields + 3]
+        if is_redacted:
+            redacted.append(seq)
+        elif leaf_of(encode_entry(row[:n_fields])) != leaf:
+            raise LedgerIntegrityError(
+                f"entry {seq} does not match its leaf hash: its content was altered", seq=seq)
+        if prev_hash != prev:
+            raise LedgerIntegrityError(
+                f"entry {seq} does not name its predecessor's hash: the chain is broken",
+                seq=seq)
+        if sha256(prev + leaf).digest() != chained:
+            raise LedgerIntegrityError(f"entry {seq} has a wrong chain hash", seq=seq)
+        if row[3] == "ledger.redact":
+            redaction_targets.add(row[5])
+        prev = bytes(chained)
+        frontier.append(bytes(leaf))
+        cp = checkpoints.get(seq)
+        if cp is not None:
+            _check_checkpoint(cp, frontier.root(), vkey)
+            report.checkpoints += 1
+        expected_seq += 1
+    for seq in redacted:
+        if str(seq) not in redaction_targets:
+            raise LedgerIntegrityError(
+                f"entry {seq} is marked redacted but no ledger.redact entry names it", seq=seq)
+    size = expected_seq - 1
+    for cp_size in checkpoints:
+        if cp_size > size:
+            raise LedgerIntegrityError(
+                f"checkpoint at size {cp_size} is beyond the ledger's {size} entries: "
+                "entries were removed", seq=size + 1)
+        if cp_size == 0:
+            _check_checkpoint(checkpoints[0], merkle.EMPTY_ROOT, vkey)
+            report.checkpoints += 1
+    head = session.execute(select(HEAD_TABLE.c.seq, HEAD_TABLE.c.hash)).one()
+    if head.seq != size or (size and bytes(head.hash) != prev):
+        raise LedgerIntegrityError(
+            f"ledger head names entry {head.seq} but the ledger ends at {size}", seq=size + 1)
+    report.entries = size
+    report.redacted = len(redacted)
+    report.root = frontier.root()
+    return report
+
+
+def _check_checkpoint(cp: Any, root: bytes, vkey: str) -> None:
+    try:
+        opened = note.open_checkpoint(cp.note, vkey)
+    except note.NoteError as exc:
+        raise LedgerIntegrityError(
+            f"checkpoint at size {cp.tree_size}: {exc}", seq=cp.tree_size) from exc
+    if opened.size != cp.tree_size or opened.root != bytes(cp.root_hash):
+        raise LedgerIntegrityError(
+            f"checkpoint at size {cp.tree_size}: stored root differs from the signed note",
+            seq=cp.tree_size)
+    if opened.root != root:
+        raise LedgerIntegrityError(
+            f"entries 1..{cp.tree_size} do not reproduce the signed checkpoint at size "
+            f"{cp.tree_size}: history was rewritten", seq=cp.tree_size)
+
+
+def leaf_hashes(session: Session, size: int) -> list[bytes]:
+    rows = session.execute(
+        select(ENTRY_TABLE.c.leaf_hash).where(ENTRY_TABLE.c.seq <= size)
+        .order_by(ENTRY_TABLE.c.seq)
+    ).scalars()
+    leaves = [bytes(r) for r in rows]
+    if len(leaves) != size:
+        raise InvalidInput(f"the ledger has only {len(leaves)} entries", field="size")
+    return leaves
+
+
+def entry_bytes(session: Session, seq: int) -> tuple[bytes, bool]:
+    row = session.execute(
+        select(*(ENTRY_TABLE.c[n] for n in HASHED_FIELDS), ENTRY_TABLE.c.redacted)
+        .where(ENTRY_TABLE.c.seq == seq)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"ledger entry {seq} does not exist", field="seq")
+    return encode_entry(row[: len(HASHED_FIELDS)]), bool(row[-1])
+
+
+def checkpoint_note(session: Session, size: int) -> str:
+    cp = session.get(LedgerCheckpoint, size)
+    if cp is None:
+        sizes = session.execute(select(CHECKPOINT_TABLE.c.tree_size)).scalars().all()
+        raise NotFound(
+            f"no signed checkpoint at size {size}; checkpoints exist at sizes "
+            f"{', '.join(map(str, sorted(sizes))) or 'none'}", field="size")
+    return cp.note
+
+
+def list_checkpoints(session: Session) -> list[LedgerCheckpoint]:
+    return list(session.execute(
+        select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)  # type: ignore[arg-type]
+    ).scalars())
