@@ -7,6 +7,8 @@ status and a JSON body, a page, or an htmx fragment. They live at the bottom lay
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base of every error that a user may be shown.
@@ -18,12 +20,16 @@ class DomainError(Exception):
     code = "error"
 
     def __init__(
-        self, message: str, *, field: str | None = None, clause: str | None = None
+        self, message: str, *, field: str | None = None, clause: str | None = None,
+        audit: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.clause = clause
+        # Ledger fields of a refusal that must be recorded although the request's own
+        # transaction rolls back (failed login, refused access); the web layer writes it.
+        self.audit = audit
 
 
 class NotFound(DomainError):

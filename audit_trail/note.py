@@ -38,7 +38,7 @@ def verifier_key(name: str, public_key: bytes) -> str:
 
 def parse_verifier_key(vkey: str) -> tuple[str, VerifyKey]:
     try:
-        name, kid_hex, b64 = vkey.strip().split("+")
+        name, kid_hex, b64 = vkey.strip().split("+", 2)
         raw = base64.b64decode(b64, validate=True)
     except ValueError as exc:
         raise NoteError("verifier key is not of the form name+keyid+base64") from exc
@@ -59,24 +59,25 @@ class Checkpoint:
         return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
 
 
-def sign_checkpoint(cp: Checkpoint, name: str, key: SigningKey) -> str:
-    """The signed note text of ``cp``, signed by ``key`` under the key name ``name``."""
-    body = cp.body()
-    sig = key.sign(body.encode()).signature
+def sign_note(text: str, name: str, key: SigningKey) -> str:
+    """A signed note: ``text`` (ending in a newline), a blank line, one signature line."""
+    if not text.endswith("\n") or "\n\n" in text:
+        raise NoteError("note text must end in a newline and contain no blank line")
+    sig = key.sign(text.encode()).signature
     kid = key_id(name, bytes(key.verify_key))
-    return f"{body}\n{SIG_PREFIX}{name} {base64.b64encode(kid + sig).decode()}\n"
+    return f"{text}\n{SIG_PREFIX}{name} {base64.b64encode(kid + sig).decode()}\n"
 
 
-def open_checkpoint(note: str, vkey: str) -> Checkpoint:
-    """Verify ``note`` with the verifier key ``vkey`` and parse its checkpoint body.
+def open_note(signed: str, vkey: str) -> str:
+    """Verify ``signed`` with the verifier key ``vkey`` and return its text.
 
-    Raises NoteError when the signature is missing or wrong, or the body is malformed.
+    Raises NoteError when the signature is missing or wrong.
     """
     name, verify_key = parse_verifier_key(vkey)
-    body, sep, sigs = note.partition("\n\n")
+    text, sep, sigs = signed.partition("\n\n")
     if not sep:
         raise NoteError("note has no signature block")
-    body += "\n"
+    text += "\n"
     kid = key_id(name, bytes(verify_key))
     verified = False
     for line in sigs.splitlines():
@@ -90,13 +91,23 @@ def open_checkpoint(note: str, vkey: str) -> Checkpoint:
         if signer != name or raw[:4] != kid:
             continue
         try:
-            verify_key.verify(body.encode(), raw[4:])
+            verify_key.verify(text.encode(), raw[4:])
         except BadSignatureError as exc:
             raise NoteError("checkpoint signature does not verify") from exc
         verified = True
     if not verified:
         raise NoteError("checkpoint carries no signature by this key")
-    lines = body.split("\n")
+    return text
+
+
+def sign_checkpoint(cp: Checkpoint, name: str, key: SigningKey) -> str:
+    """The signed note text of ``cp``, signed by ``key`` under the key name ``name``."""
+    return sign_note(cp.body(), name, key)
+
+
+def open_checkpoint(signed: str, vkey: str) -> Checkpoint:
+    """Verify a checkpoint note with ``vkey`` and parse its body (origin, size, root)."""
+    lines = open_note(signed, vkey).split("\n")
     try:
         origin, size_s, root_b64 = lines[0], lines[1], lines[2]
         size = int(size_s)

@@ -219,8 +219,8 @@ _SELECT_FOR_VERIFY = select(
 
 def iter_rows(session: Session, batch: int = 20_000) -> Iterator[Sequence[Any]]:
     """Stream every ledger row in order, in batches, without loading the table into memory."""
-    result = session.connection().execution_options(stream_results=True, yield_per=batch)
-    yield from result.execute(_SELECT_FOR_VERIFY)
+    stmt = _SELECT_FOR_VERIFY.execution_options(stream_results=True, yield_per=batch)
+    yield from session.connection().execute(stmt)
 
 
 def verify(session: Session, *, vkey: str) -> VerifyReport:

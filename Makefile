@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine:
+#   make run   — set up, initialise SQLite + keys, load the demo, serve on http://127.0.0.1:8000
+#   make test  — set up with dev extras, lint, run the suite on SQLite (and PostgreSQL when
+#                EDC_TEST_DATABASE_URL is set)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/htmx.org/dist/htmx.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(VENV)/.installed node_modules/htmx.org/dist/htmx.min.js
+	$(BIN)/edc init
+	$(BIN)/edc demo
+	$(BIN)/edc serve --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(VENV)/.installed node_modules/htmx.org/dist/htmx.min.js lint
+	env -u EDC_TEST_DATABASE_URL $(BIN)/pytest
+	@if [ -n "$$EDC_TEST_DATABASE_URL" ]; then \
+		echo "=== the same suite on PostgreSQL ==="; \
+		$(BIN)/pytest; \
+	else \
+		echo "EDC_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
+	fi
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/ledger_bench.py
+
+clean:
+	rm -rf $(VENV) node_modules var

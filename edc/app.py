@@ -1,0 +1,100 @@
+"""The FastAPI application: middleware (security headers, body limit), routes, static assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from edc import api, errors
+from edc.state import AppState
+from edc.web import pages
+
+STATIC = Path(__file__).parent / "web" / "static"
+SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class SecurityMiddleware:
+    """Adds security headers to every response and refuses bodies over the size limit (413)."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await _too_large(scope, send, self.max_body)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_body:
+                    raise _BodyTooLarge
+            return msg
+
+        async def send_with_headers(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                msg["headers"] = list(msg.get("headers", [])) + SECURITY_HEADERS
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except _BodyTooLarge:
+            await _too_large(scope, send, self.max_body)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    body = (b'{"error":{"code":"too_large","message":"request body exceeds %d bytes",'
+            b'"field":null,"clause":null}}' % limit)
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json")] + SECURITY_HEADERS})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(state: AppState) -> FastAPI:
+    app = FastAPI(title="EDC — GB/T 39725-2020 §11.3", version="0.1.0",
+                  docs_url="/api/v1/docs", openapi_url="/api/v1/openapi.json", redoc_url=None)
+    app.state.edc = state
+    errors.install(app)
+    app.add_middleware(SecurityMiddleware, max_body=state.settings.max_body_bytes)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
+
+    @app.get("/static/htmx.min.js", include_in_schema=False)
+    def htmx_js() -> Response:
+        if not htmx.exists():
+            return Response("/* htmx not installed: run make */", media_type="text/javascript")
+        return FileResponse(htmx, media_type="text/javascript")
+
+    @app.get("/static/app.css", include_in_schema=False)
+    def app_css() -> Response:
+        return FileResponse(STATIC / "app.css", media_type="text/css")
+
+    return app
+
+

@@ -1,0 +1,248 @@
+"""The ``edc`` command. Every failure the operator can fix is one line on stderr and a non-zero
+exit, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from audit_trail import merkle, note, proofs
+from audit_trail import service as ledger_service
+from audit_trail.errors import DomainError, LedgerIntegrityError
+from edc import keyring
+from edc.db import DatabaseError, alembic_config, make_engine
+from edc.settings import Settings
+from edc.state import AppState, build_state
+
+
+class CliError(Exception):
+    pass
+
+
+def _state(settings: Settings) -> AppState:
+    return build_state(settings)
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from alembic import command
+    from sqlalchemy.exc import OperationalError
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config(settings.database_url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}; is the server "
+            "running and EDC_DATABASE_URL right?") from exc
+    except Exception as exc:  # alembic's "Can't locate revision" for a newer database
+        if "Can't locate revision" in str(exc):
+            raise DatabaseError("the database schema is newer than this program knows; "
+                                "upgrade the software before using this database") from exc
+        raise
+    finally:
+        engine.dispose()
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    created = keyring.create(settings.key_dir, origin=settings.ledger_origin)
+    keyring.load(settings.key_dir)
+    if created:
+        print(f"key directory {settings.key_dir}: created {', '.join(created)} (mode 0600). "
+              "Back it up apart from the database.")
+    else:
+        print(f"key directory {settings.key_dir}: present")
+    return cmd_migrate(settings, args)
+
+
+def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
+    from edc import demo
+
+    if settings.environment == "production":
+        raise CliError("refusing to load demo data in production (EDC_ENVIRONMENT=production)")
+    state = _state(settings)
+    with state.sessions() as session, session.begin():
+        lines = demo.load(session, state)
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from edc.app import create_app
+
+    state = _state(settings)
+    print(f"serving on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    uvicorn.run(create_app(state), host=args.host, port=args.port, log_level="info",
+                proxy_headers=False, server_header=False)
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    state = _state(settings)
+    with state.sessions() as session:
+        try:
+            report = ledger_service.verify(session, vkey=state.keys.signer.vkey)
+        except LedgerIntegrityError as exc:
+            print(f"LEDGER NOT INTACT: {exc}", file=sys.stderr)
+            return 1
+    print(report.summary())
+    return 0
+
+
+def cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    state = _state(settings)
+    with state.sessions() as session, session.begin():
+        cp = state.ledger.checkpoint(session, reason=args.reason)
+        print(f"checkpoint at tree size {cp.tree_size}, root {cp.root_hash.hex()}")
+        print(cp.note, end="")
+    return 0
+
+
+def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    state = _state(settings)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "verifier-key.txt").write_text(state.keys.signer.vkey + "\n")
+    with state.sessions() as session:
+        cps = ledger_service.list_checkpoints(session)
+    for cp in cps:
+        (out / f"checkpoint-{cp.tree_size:012d}.txt").write_text(cp.note)
+    print(f"wrote {len(cps)} checkpoints and verifier-key.txt to {out}")
+    return 0
+
+
+def cmd_proof_inclusion(settings: Settings, args: argparse.Namespace) -> int:
+    state = _state(settings)
+    with state.sessions() as session:
+        doc = proofs.inclusion(session, seq=args.seq, size=args.size)
+    _write(args.out, proofs.dumps(doc))
+    return 0
+
+
+def cmd_proof_consistency(settings: Settings, args: argparse.Namespace) -> int:
+    state = _state(settings)
+    with state.sessions() as session:
+        doc = proofs.consistency(session, first=args.from_, second=args.to)
+    _write(args.out, proofs.dumps(doc))
+    return 0
+
+
+def _write(out: str | None, text: str) -> None:
+    if out:
+        Path(out).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_check_proof(_settings: Settings, args: argparse.Namespace) -> int:
+    """Needs no database and no key directory: only the proof and the verifier key."""
+    try:
+        vkey = Path(args.vkey).read_text().strip()
+        doc = json.loads(Path(args.proof).read_text())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read the proof or the verifier key: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise CliError("the proof file is not a JSON object")
+    try:
+        print(proofs.check(doc, vkey=vkey))
+    except (merkle.ProofError, note.NoteError) as exc:
+        print(f"PROOF FAILED: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_audit_redact(settings: Settings, args: argparse.Namespace) -> int:
+    from studies.accounts.service import find_user
+
+    state = _state(settings)
+    with state.sessions() as session, session.begin():
+        user = find_user(session, args.by)
+        if user is None:
+            raise CliError(f"no account named {args.by!r}")
+        from studies.accounts.roles import Perm
+        from studies.accounts.service import actor_for, require
+
+        require(actor_for(session, user, client="cli"), Perm.LEDGER_REDACT)
+        entry = state.ledger.redact(session, seq=args.seq, actor=user.username,
+                                    reason=args.reason, client="cli")
+    print(f"entry {args.seq} redacted; recorded as entry {entry.seq}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edc", description="Clinical-research EDC (GB/T 39725-2020)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[Settings, argparse.Namespace], int], help_: str,
+            parent: Any = sub) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("init", cmd_init, "create the key directory if absent and migrate the database")
+    add("migrate", cmd_migrate, "apply database migrations")
+    add("demo", cmd_demo, "load the demo study and demo accounts (safe to run twice)")
+    s = add("serve", cmd_serve, "serve the web application")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+
+    audit = sub.add_parser("audit", help="verify, checkpoint and prove the audit ledger")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    add("verify", cmd_audit_verify, "recompute the chain, the tree and every checkpoint", asub)
+    c = add("checkpoint", cmd_audit_checkpoint, "sign a checkpoint of the ledger now", asub)
+    c.add_argument("--reason", default="manual")
+    e = add("export-checkpoints", cmd_audit_export,
+            "write every signed checkpoint and the verifier key to a directory", asub)
+    e.add_argument("--out", required=True)
+    r = add("redact", cmd_audit_redact,
+            "redact an entry's payload (identity typed into the wrong field)", asub)
+    r.add_argument("seq", type=int)
+    r.add_argument("--by", required=True, help="the custodian's username")
+    r.add_argument("--reason", required=True)
+    proof = asub.add_parser("proof", help="print an RFC 9162 proof as JSON")
+    psub = proof.add_subparsers(dest="proof_command", required=True)
+    i = add("inclusion", cmd_proof_inclusion, "prove entry SEQ is in the tree of size N", psub)
+    i.add_argument("seq", type=int)
+    i.add_argument("--size", type=int, required=True)
+    i.add_argument("--out")
+    k = add("consistency", cmd_proof_consistency, "prove size M is a prefix of size N", psub)
+    k.add_argument("--from", dest="from_", type=int, required=True)
+    k.add_argument("--to", type=int, required=True)
+    k.add_argument("--out")
+    cp = add("check-proof", cmd_check_proof,
+             "verify a proof offline with only the verifier key", asub)
+    cp.add_argument("proof")
+    cp.add_argument("--vkey", required=True, help="verifier-key.txt from export-checkpoints")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        return int(args.fn(settings, args))
+    except (CliError, DatabaseError, keyring.KeyringError) as exc:
+        print(f"edc: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"edc: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # settings validation
+        print(f"edc: invalid setting: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

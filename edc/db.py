@@ -1,0 +1,111 @@
+"""Database engines: SQLite (WAL, synchronous=FULL, BEGIN IMMEDIATE) and PostgreSQL (psycopg 3,
+synchronous_commit=on); schema-version checks with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+ALEMBIC_DIR = ROOT / "alembic"
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message is one line that says what to do."""
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    try:
+        u = make_url(normalise_url(url))
+    except ArgumentError as exc:
+        raise DatabaseError(f"EDC_DATABASE_URL is not a database URL: {exc}") from exc
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            u, connect_args={"check_same_thread": False, "timeout": 60}, **kwargs)
+        _sqlite_setup(engine)
+        return engine
+    if u.get_backend_name() == "postgresql":
+        return create_engine(
+            u, connect_args={"options": "-c synchronous_commit=on -c timezone=UTC",
+                             "connect_timeout": 10},
+            pool_pre_ping=True, **kwargs)
+    raise DatabaseError(f"unsupported database {u.get_backend_name()!r}: use sqlite or postgresql")
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """WAL with synchronous=FULL (an acknowledged entry survives power loss); every transaction
+    begins IMMEDIATE so writers serialise on the database lock instead of failing on upgrade."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse a database that is unreachable, not migrated, behind, or newer than this code."""
+    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: "
+            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}; "
+            "is the server running and EDC_DATABASE_URL right?") from exc
+    head = script.get_current_head()
+    if current is None:
+        raise DatabaseError("the database has no schema yet; run `edc init` (or `edc migrate`)")
+    if current == head:
+        return
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current not in known:
+        raise DatabaseError(
+            f"the database schema (revision {current}) is newer than this program knows "
+            f"(head {head}); upgrade the software before using this database")
+    raise DatabaseError(
+        f"the database schema (revision {current}) is behind this program (head {head}); "
+        "run `edc migrate`")

@@ -1,0 +1,116 @@
+"""Typed domain errors rendered in one place: JSON for the API, a page for people, a fragment
+for htmx. Refusals that must be audited (``DomainError.audit``, every PermissionDenied) are
+written to the ledger in a transaction of their own, because the request's rolls back.
+
+htmx policy for 4xx: the server answers with the error fragment and ``HX-Retarget: #messages``
+so the message replaces the flash area instead of the target.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from studies.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    Locked,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+
+log = logging.getLogger("edc")
+
+STATUS: dict[type[DomainError], int] = {
+    NotFound: 404, PermissionDenied: 403, NotAuthenticated: 401, Conflict: 409,
+    InvalidInput: 422, RuleViolation: 422, Locked: 423,
+}
+
+
+def status_of(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+def error_body(code: str, message: str, field: str | None = None,
+               clause: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field, "clause": clause}}
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _record_refusal(request: Request, exc: DomainError) -> None:
+    audit = exc.audit
+    if audit is None and isinstance(exc, PermissionDenied):
+        actor = getattr(request.state, "actor", None)
+        audit = dict(actor=actor.username if actor else "(anonymous)", action="access.denied",
+                     entity_type="route", entity_id=f"{request.method} {request.url.path}"[:200],
+                     outcome="denied", reason=exc.message[:500],
+                     client=request.client.host if request.client else None)
+    if audit is None:
+        return
+    state = request.app.state.edc
+    override = getattr(request.app.state, "session_override", None)
+    if override is not None:  # tests: record inside the test's transaction
+        state.ledger.append(override, **audit)
+        return
+    with state.sessions() as session, session.begin():
+        state.ledger.append(session, **audit)
+
+
+def render(request: Request, status: int, code: str, message: str, field: str | None = None,
+           clause: str | None = None) -> Response:
+    if wants_json(request):
+        return JSONResponse(error_body(code, message, field, clause), status_code=status)
+    if status == 401:
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie("edc_session")
+        return resp
+    from edc.web.layout import error_page  # late: pages import this module
+
+    headers = {"HX-Retarget": "#messages"} if request.headers.get("HX-Request") else None
+    return HTMLResponse(str(error_page(request, status, message, field, clause)),
+                        status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        _record_refusal(request, exc)
+        return render(request, status_of(exc), exc.code, exc.message, exc.field, exc.clause)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path", "form")]
+        field = ".".join(loc) or None
+        msg = first.get("msg", "invalid request")
+        if first.get("type") == "json_invalid":
+            msg, field = "request body is not valid JSON / 请求体不是有效的 JSON", None
+        message = f"{field}: {msg}" if field else msg
+        return render(request, 422, "invalid_input", message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}.get(
+            exc.status_code, "http_error")
+        return render(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return render(request, 500, "internal", "internal error; it has been logged / 内部错误")

@@ -1,0 +1,8 @@
+"""Imports every table module so that ``SQLModel.metadata`` is complete (Alembic, tests)."""
+
+from sqlmodel import SQLModel
+
+import audit_trail.models  # noqa: F401
+import studies.accounts.models  # noqa: F401
+
+metadata = SQLModel.metadata

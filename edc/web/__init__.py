@@ -1,0 +1,1 @@
+"""Server-rendered pages (htpy). Every page works without JavaScript; htmx adds partial updates."""

@@ -1,0 +1,1 @@
+"""Accounts, roles with their scopes, server-side sessions, and the permission table."""

@@ -1,0 +1,70 @@
+"""Roles (SPEC §9) and the permissions each grants. Deny by default: a permission not listed
+for any of a user's roles is refused. A user holding several roles gets the union (Table 7
+note). The system administrator manages accounts but sees no clinical data (separation of
+duties)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PRINCIPAL_INVESTIGATOR = "principal_investigator"
+    INVESTIGATOR = "investigator"
+    DATA_MANAGER = "data_manager"
+    STATISTICIAN = "statistician"
+    MONITOR = "monitor"
+    SPONSOR = "sponsor"
+    CUSTODIAN = "custodian"
+    SECURITY_OFFICER = "security_officer"
+    COMMITTEE_MEMBER = "committee_member"
+    ETHICS_MEMBER = "ethics_member"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.PRINCIPAL_INVESTIGATOR: "主要研究者 / Principal investigator",
+    Role.INVESTIGATOR: "研究者 / Investigator",
+    Role.DATA_MANAGER: "数据管理员 / Data manager",
+    Role.STATISTICIAN: "统计师 / Statistician",
+    Role.MONITOR: "监查员 / Monitor",
+    Role.SPONSOR: "申办者 / Sponsor",
+    Role.CUSTODIAN: "患者代码索引管理员 / Code-index custodian",
+    Role.SECURITY_OFFICER: "数据安全官 / Data security officer",
+    Role.COMMITTEE_MEMBER: "数据安全委员会委员 / Data security committee member",
+    Role.ETHICS_MEMBER: "伦理委员会委员 / Ethics committee member",
+    Role.AUDITOR: "审计员 / Auditor",
+    Role.ADMIN: "系统管理员 / System administrator",
+}
+
+
+class Perm(StrEnum):
+    ACCOUNT_MANAGE = "account.manage"
+    AUDIT_READ = "audit.read"
+    AUDIT_VERIFY = "audit.verify"
+    LEDGER_REDACT = "ledger.redact"
+    STUDY_READ = "study.read"
+
+
+GRANTS: dict[Role, frozenset[Perm]] = {
+    Role.PRINCIPAL_INVESTIGATOR: frozenset({Perm.STUDY_READ}),
+    Role.INVESTIGATOR: frozenset({Perm.STUDY_READ}),
+    Role.DATA_MANAGER: frozenset({Perm.STUDY_READ}),
+    Role.STATISTICIAN: frozenset({Perm.STUDY_READ}),
+    Role.MONITOR: frozenset({Perm.STUDY_READ}),
+    Role.SPONSOR: frozenset({Perm.STUDY_READ}),
+    Role.CUSTODIAN: frozenset({Perm.LEDGER_REDACT}),
+    Role.SECURITY_OFFICER: frozenset({Perm.AUDIT_VERIFY}),
+    Role.COMMITTEE_MEMBER: frozenset(),
+    Role.ETHICS_MEMBER: frozenset(),
+    Role.AUDITOR: frozenset({Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
+    Role.ADMIN: frozenset({Perm.ACCOUNT_MANAGE}),
+}
+
+
+def permissions_of(roles: set[Role]) -> frozenset[Perm]:
+    out: set[Perm] = set()
+    for r in roles:
+        out |= GRANTS.get(r, frozenset())
+    return frozenset(out)

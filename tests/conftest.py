@@ -1,0 +1,139 @@
+"""Test fixtures. The schema is built by running the migrations (never ``create_all``); each
+test runs inside a transaction that is rolled back; the app's session is swapped for the
+test's. Set ``EDC_TEST_DATABASE_URL`` to run the same suite on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Ledger
+from edc import keyring
+from edc.app import create_app
+from edc.db import alembic_config, make_engine, normalise_url, session_factory
+from edc.settings import Settings
+from edc.state import AppState
+
+PG_URL = os.environ.get("EDC_TEST_DATABASE_URL")
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (embedded)'}"
+
+
+def migrate(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    engine.dispose()
+
+
+def _pg_admin_url() -> str:
+    assert PG_URL
+    return normalise_url(PG_URL)
+
+
+def create_database(tmp_path: Path) -> str:
+    """A fresh, migrated database of the kind under test; returns its URL."""
+    if PG_URL:
+        name = f"edc_t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{tmp_path / f'edc-{uuid.uuid4().hex[:8]}.sqlite3'}"
+    migrate(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    if PG_URL:
+        name = make_url(url).database
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = create_database(tmp_path_factory.mktemp("db"))
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("keys") / "keys"
+    keyring.create(d, origin="test.hospital/ledger")
+    return d
+
+
+@pytest.fixture(scope="session")
+def keys(key_dir: Path) -> keyring.Keyring:
+    return keyring.load(key_dir)
+
+
+@pytest.fixture
+def ledger(keys: keyring.Keyring) -> Ledger:
+    return Ledger(signer=keys.signer, checkpoint_every=1000)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    conn = engine.connect()
+    trans = conn.begin()
+    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield s
+    finally:
+        s.close()
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def settings(db_url: str, key_dir: Path) -> Settings:
+    return Settings(database_url=db_url, key_dir=key_dir, environment="test")
+
+
+@pytest.fixture
+def state(settings: Settings, engine: Engine, keys: keyring.Keyring, ledger: Ledger) -> AppState:
+    return AppState(settings=settings, engine=engine, sessions=session_factory(engine), keys=keys,
+                    ledger=ledger)
+
+
+@pytest.fixture
+def app_client(state: AppState, session: Session) -> Iterator[TestClient]:
+    app = create_app(state)
+    app.state.session_override = session
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def fresh_url(tmp_path: Path) -> Iterator[str]:
+    """A database of its own, for tests that commit (CLI, concurrency, crashes)."""
+    url = create_database(tmp_path)
+    yield url
+    drop_database(url)

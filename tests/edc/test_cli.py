@@ -1,0 +1,151 @@
+"""The ``edc`` command as an operator uses it: init, demo, audit, proofs, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from triggers_util import drop_ledger_triggers
+
+from edc.cli import main
+from edc.db import make_engine
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, fresh_url: str, tmp_path: Path) -> Path:
+    keys = tmp_path / "keys"
+    monkeypatch.setenv("EDC_DATABASE_URL", fresh_url)
+    monkeypatch.setenv("EDC_KEY_DIR", str(keys))
+    monkeypatch.setenv("EDC_CHECKPOINT_EVERY", "5")
+    assert main(["init"]) == 0
+    return keys
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_init_creates_private_key_files_and_is_idempotent(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = sorted(p.name for p in env.iterdir())
+    assert files == ["blind_index.key", "code_index.key", "deid.key", "keyring.json",
+                     "session.key", "signing.key"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in env.iterdir())
+    before = {p.name: p.read_bytes() for p in env.iterdir()}
+    code, out, _ = run(capsys, "init")
+    assert code == 0 and "present" in out
+    assert before == {p.name: p.read_bytes() for p in env.iterdir()}
+
+
+def test_demo_prints_one_account_per_role_and_is_safe_twice(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, first, _ = run(capsys, "demo")
+    assert code == 0
+    assert "demo.custodian" in first and "demo.auditor" in first and "demo.admin" in first
+    code, second, _ = run(capsys, "demo")
+    assert code == 0 and second == first
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and out.startswith("ledger intact: 12 entries, 2 signed checkpoints")
+
+
+def test_verify_names_the_altered_entry(env: Path, fresh_url: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "demo")
+    engine = make_engine(fresh_url)
+    with engine.begin() as conn:
+        drop_ledger_triggers(conn)
+        conn.execute(text("UPDATE ledger_entry SET actor = 'SYSTEM' WHERE seq = 8"))
+    engine.dispose()
+    code, out, err = run(capsys, "audit", "verify")
+    assert code == 1 and out == ""
+    assert err.strip() == ("LEDGER NOT INTACT: entry 8 does not match its leaf hash: "
+                           "its content was altered")
+
+
+def test_proofs_round_trip_through_export_and_check(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "demo")
+    code, out, _ = run(capsys, "audit", "checkpoint")
+    assert code == 0 and out.startswith("checkpoint at tree size 12")
+    export = tmp_path / "export"
+    code, out, _ = run(capsys, "audit", "export-checkpoints", "--out", str(export))
+    assert out.strip() == f"wrote 3 checkpoints and verifier-key.txt to {export}"
+    proof = tmp_path / "p.json"
+    assert run(capsys, "audit", "proof", "inclusion", "3", "--size", "10",
+               "--out", str(proof))[0] == 0
+    vkey = str(export / "verifier-key.txt")
+    code, out, _ = run(capsys, "audit", "check-proof", str(proof), "--vkey", vkey)
+    assert code == 0 and out.startswith("inclusion proof OK: entry 3")
+    code, out, _ = run(capsys, "audit", "proof", "consistency", "--from", "5", "--to", "12")
+    assert code == 0
+    proof.write_text(out)
+    code, out, _ = run(capsys, "audit", "check-proof", str(proof), "--vkey", vkey)
+    assert code == 0 and out.startswith("consistency proof OK")
+    doc = json.loads(proof.read_text())
+    doc["second"] = 11
+    proof.write_text(json.dumps(doc))
+    code, _, err = run(capsys, "audit", "check-proof", str(proof), "--vkey", vkey)
+    assert code == 1 and "PROOF FAILED" in err
+    code, _, err = run(capsys, "audit", "proof", "inclusion", "3", "--size", "7")
+    assert code == 2 and err.strip() == (
+        "edc: no signed checkpoint at size 7; checkpoints exist at sizes 5, 10, 12")
+
+
+def test_redaction_by_a_custodian_only(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "demo")
+    code, _, err = run(capsys, "audit", "redact", "3", "--by", "demo.investigator",
+                       "--reason", "identity in comment")
+    assert code == 2 and "permission ledger.redact is required" in err
+    code, out, _ = run(capsys, "audit", "redact", "3", "--by", "demo.custodian",
+                       "--reason", "identity in comment")
+    assert code == 0 and out.strip() == "entry 3 redacted; recorded as entry 13"
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and "1 redacted" in out
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "signing.key").unlink(), "signing.key is missing"),
+    (lambda d: (d / "code_index.key").write_text("not base64!!\n"), "code_index.key is corrupt"),
+    (lambda d: (d / "keyring.json").write_text("{"), "keyring.json is corrupt"),
+    (lambda d: (d / "deid.key").chmod(0o644), "deid.key is readable by others"),
+])
+def test_damaged_key_directory_gets_one_line(env: Path, capsys: pytest.CaptureFixture[str],
+                                             damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    damage(env)
+    code, out, err = run(capsys, "audit", "verify")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def test_missing_key_directory(monkeypatch: pytest.MonkeyPatch, fresh_url: str, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EDC_DATABASE_URL", fresh_url)
+    monkeypatch.setenv("EDC_KEY_DIR", str(tmp_path / "nowhere"))
+    code, _, err = run(capsys, "serve")
+    assert code == 2 and "does not exist; run `edc init` first" in err
+
+
+def test_newer_database_schema_is_refused(env: Path, fresh_url: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    engine = make_engine(fresh_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffffffff9999'"))
+    engine.dispose()
+    code, _, err = run(capsys, "audit", "verify")
+    assert code == 2 and "newer than this program knows" in err
+    code, _, err = run(capsys, "migrate")
+    assert code == 2 and "newer than this program knows" in err and "Traceback" not in err
+
+
+def test_unreachable_postgresql_gets_one_line(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EDC_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/edc")
+    for argv in (["audit", "verify"], ["migrate"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "cannot reach the database" in err
+        assert len(err.strip().splitlines()) == 1
