@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from audit_trail import service as ledger_service
 from edc.deps import SESSION_COOKIE, CurrentActor, LedgerDep, SessionDep, StateDep, client_address
+from edc.policy import authenticated, public, requires
 from studies.accounts import service as accounts
 from studies.accounts.roles import Perm
 
@@ -26,12 +27,12 @@ class MeOut(BaseModel):
     must_change_password: bool
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[public()])
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", dependencies=[public()])
 def api_login(body: LoginIn, request: Request, session: SessionDep, ledger: LedgerDep,
               state: StateDep) -> JSONResponse:
     token, actor = accounts.login(session, ledger, username=body.username,
@@ -43,7 +44,7 @@ def api_login(body: LoginIn, request: Request, session: SessionDep, ledger: Ledg
     return resp
 
 
-@router.post("/auth/logout")
+@router.post("/auth/logout", dependencies=[authenticated()])
 def api_logout(session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> JSONResponse:
     accounts.logout(session, ledger, actor=actor)
     resp = JSONResponse({"status": "logged out"})
@@ -51,25 +52,23 @@ def api_logout(session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> J
     return resp
 
 
-@router.get("/me", response_model=MeOut)
+@router.get("/me", response_model=MeOut, dependencies=[authenticated()])
 def me(actor: CurrentActor) -> MeOut:
     return MeOut(username=actor.username, display_name=actor.display_name,
                  roles=[{"role": r.value, "study": s} for r, s in actor.grants],
                  must_change_password=actor.must_change_password)
 
 
-@router.get("/audit/verify")
+@router.get("/audit/verify", dependencies=[requires(Perm.AUDIT_VERIFY)])
 def audit_verify(session: SessionDep, state: StateDep, actor: CurrentActor) -> dict[str, object]:
-    accounts.require(actor, Perm.AUDIT_VERIFY)
     report = ledger_service.verify(session, vkey=state.keys.signer.vkey)
     return {"intact": True, "entries": report.entries, "checkpoints": report.checkpoints,
             "redacted": report.redacted, "root": report.root.hex(), "summary": report.summary()}
 
 
-@router.get("/audit/checkpoints")
+@router.get("/audit/checkpoints", dependencies=[requires(Perm.AUDIT_VERIFY)])
 def audit_checkpoints(session: SessionDep, state: StateDep,
                       actor: CurrentActor) -> dict[str, object]:
-    accounts.require(actor, Perm.AUDIT_VERIFY)
     return {"verifier_key": state.keys.signer.vkey,
             "checkpoints": [{"tree_size": c.tree_size, "root_hash": c.root_hash.hex(),
                              "reason": c.reason, "note": c.note}

@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edc import api, errors
+from edc.policy import public
 from edc.state import AppState
 from edc.web import pages
 
@@ -85,13 +86,13 @@ def create_app(state: AppState) -> FastAPI:
 
     htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
 
-    @app.get("/static/htmx.min.js", include_in_schema=False)
+    @app.get("/static/htmx.min.js", include_in_schema=False, dependencies=[public()])
     def htmx_js() -> Response:
         if not htmx.exists():
             return Response("/* htmx not installed: run make */", media_type="text/javascript")
         return FileResponse(htmx, media_type="text/javascript")
 
-    @app.get("/static/app.css", include_in_schema=False)
+    @app.get("/static/app.css", include_in_schema=False, dependencies=[public()])
     def app_css() -> Response:
         return FileResponse(STATIC / "app.css", media_type="text/css")
 

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from audit_trail import service as ledger_service
 from audit_trail.errors import LedgerIntegrityError
 from edc.deps import SESSION_COOKIE, CurrentActor, LedgerDep, SessionDep, StateDep, client_address
+from edc.policy import authenticated, public, requires
 from edc.web.layout import CSRF_COOKIE, csrf_field, page, redirect
 from studies.accounts import service as accounts
 from studies.accounts.roles import ROLE_LABELS, Perm
@@ -27,11 +28,11 @@ async def verify_csrf(request: Request) -> None:
                                "the page and try again / 表单已失效，请刷新后重试")
 
 
-router = APIRouter(dependencies=[])
+router = APIRouter()
 Csrf = Depends(verify_csrf)
 
 
-@router.get("/")
+@router.get("/", dependencies=[authenticated()])
 def home(request: Request, actor: CurrentActor) -> Response:
     if actor.must_change_password:
         return redirect(request, "/account/password",
@@ -42,7 +43,7 @@ def home(request: Request, actor: CurrentActor) -> Response:
                 h.h2["您的角色 / Your roles"], h.ul[roles or h.li["—"]])
 
 
-@router.get("/login")
+@router.get("/login", dependencies=[public()])
 def login_form(request: Request) -> Response:
     return page(request, "登录 / Log in", h.form(method="post", action="/login")[
         csrf_field(request),
@@ -55,7 +56,7 @@ def login_form(request: Request) -> Response:
     ])
 
 
-@router.post("/login", dependencies=[Csrf])
+@router.post("/login", dependencies=[public(), Csrf])
 def login_submit(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
                  username: Annotated[str, Form(max_length=200)],
                  password: Annotated[str, Form(max_length=1000)]) -> Response:
@@ -67,7 +68,7 @@ def login_submit(request: Request, session: SessionDep, ledger: LedgerDep, state
     return resp
 
 
-@router.post("/logout", dependencies=[Csrf])
+@router.post("/logout", dependencies=[authenticated(), Csrf])
 def logout(request: Request, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> Response:
     accounts.logout(session, ledger, actor=actor)
@@ -76,7 +77,7 @@ def logout(request: Request, session: SessionDep, ledger: LedgerDep,
     return resp
 
 
-@router.get("/account/password")
+@router.get("/account/password", dependencies=[authenticated()])
 def password_form(request: Request, actor: CurrentActor) -> Response:
     return page(request, "修改密码 / Change password", h.form(method="post",
                                                           action="/account/password")[
@@ -91,7 +92,7 @@ def password_form(request: Request, actor: CurrentActor) -> Response:
     ])
 
 
-@router.post("/account/password", dependencies=[Csrf])
+@router.post("/account/password", dependencies=[authenticated(), Csrf])
 def password_submit(request: Request, session: SessionDep, ledger: LedgerDep,
                     actor: CurrentActor,
                     current_password: Annotated[str, Form(max_length=1000)],
@@ -101,10 +102,9 @@ def password_submit(request: Request, session: SessionDep, ledger: LedgerDep,
     return redirect(request, "/", "password changed / 密码已修改")
 
 
-@router.get("/audit")
+@router.get("/audit", dependencies=[requires(Perm.AUDIT_VERIFY)])
 def audit_status(request: Request, session: SessionDep, state: StateDep,
                  actor: CurrentActor) -> Response:
-    accounts.require(actor, Perm.AUDIT_VERIFY)
     try:
         report = ledger_service.verify(session, vkey=state.keys.signer.vkey)
         verdict = h.p(".ok")["✔ " + report.summary()]

@@ -1,0 +1,25 @@
+"""Deny by default: every route declares a policy; FastAPI's own doc routes are the only
+exceptions, and they expose no data."""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+
+from edc.app import create_app
+from edc.policy import iter_routes, policy_of
+from edc.state import AppState
+
+DOC_ROUTES = {"/api/v1/openapi.json", "/api/v1/docs", "/docs/oauth2-redirect"}
+
+
+def test_every_route_declares_exactly_one_policy(state: AppState) -> None:
+    app = create_app(state)
+    missing, seen = [], set()
+    for route in iter_routes(app.routes):
+        seen.add(getattr(route, "path", None))
+        if isinstance(route, APIRoute) and policy_of(route) is None:
+            missing.append(f"{sorted(route.methods)} {route.path}")
+        elif not isinstance(route, APIRoute) and getattr(route, "path", "") not in DOC_ROUTES:
+            missing.append(f"non-API route {getattr(route, 'path', route)}")
+    assert missing == []
+    assert {"/login", "/api/v1/audit/verify", "/audit"} <= seen  # the walk reaches routers
