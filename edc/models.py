@@ -4,5 +4,7 @@ from sqlmodel import SQLModel
 
 import audit_trail.models  # noqa: F401
 import studies.accounts.models  # noqa: F401
+import studies.registry.models  # noqa: F401
+import studies.subjects.models  # noqa: F401
 
 metadata = SQLModel.metadata

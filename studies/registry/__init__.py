@@ -1,0 +1,1 @@
+"""Studies and their sites (hospital → department → medical group)."""
