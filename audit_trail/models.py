@@ -40,20 +40,21 @@ class LedgerEntry(SQLModel, table=True):
     # Canonical JSON (sorted keys, no spaces): [{"field":..,"before":..,"after":..}, ...]
     changes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     redacted: bool = Field(default=False, nullable=False)
-    leaf_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    # The predecessor's leaf hash (genesis: 32 zero bytes); it is part of this entry's encoding,
+    # so the leaf hashes form a chain as well as the leaves of the Merkle tree.
     prev_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
-    hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
 
 
 class LedgerHead(SQLModel, table=True):
-    """One row: the chain head and the Merkle frontier. Writers lock it to serialise."""
+    """One row: the last entry's sequence and leaf hash, kept by an AFTER INSERT trigger on
+    ``ledger_entry``. Writers lock it (``SELECT … FOR UPDATE``) to serialise."""
 
     __tablename__ = "ledger_head"
 
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
-    frontier: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class LedgerCheckpoint(SQLModel, table=True):
@@ -61,6 +62,8 @@ class LedgerCheckpoint(SQLModel, table=True):
 
     tree_size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    # The Merkle frontier at this size, so the next checkpoint needs only the leaves since.
+    frontier: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     note: str = Field(sa_column=Column(Text, nullable=False))
     reason: str = Field(sa_column=Column(String(100), nullable=False))
     created_at: dt.datetime = Field(

@@ -28,8 +28,10 @@ HEAD_TABLE = LedgerHead.__table__  # type: ignore[attr-defined]
 CHECKPOINT_TABLE = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 
 ENCODING_TAG = b"edc-ledger-entry-v1\n"
-HASHED_FIELDS = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "study", "subject",
-                 "version", "outcome", "client", "reason", "changes")
+# prev_hash (the predecessor's leaf hash) is hashed into every entry: the chain is part of the leaf.
+HASHED_FIELDS = ("seq", "prev_hash", "ts", "actor", "action", "entity_type", "entity_id", "study",
+                 "subject", "version", "outcome", "client", "reason", "changes")
+_TAG = ENCODING_TAG.decode()
 REDACTED = "[redacted]"
 OUTCOMES = ("success", "denied", "failure")
 
@@ -44,15 +46,20 @@ def canonical_json(value: Any) -> str:
 
 def encode_entry(values: Sequence[Any]) -> bytes:
     """Canonical bytes of an entry: the tag, then each of HASHED_FIELDS in order, ``-`` for
-    null, otherwise a netstring ``<byte length>:<UTF-8 bytes>,`` (integers in decimal)."""
-    parts = [ENCODING_TAG]
+    null, otherwise a netstring ``<byte length>:<UTF-8 bytes>,`` (integers in decimal, hashes in
+    lower-case hex)."""
+    out = [_TAG]
+    append = out.append
     for v in values:
-        if v is None:
-            parts.append(b"-")
+        cls = v.__class__
+        if cls is str:
+            append(f"{len(v) if v.isascii() else len(v.encode())}:{v},")
+        elif v is None:
+            append("-")
         else:
-            b = str(v).encode()
-            parts.append(b"%d:%s," % (len(b), b))
-    return b"".join(parts)
+            text = v.hex() if cls is bytes else str(v)
+            append(f"{len(text)}:{text},")
+    return "".join(out).encode()
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,17 @@ class Change:
 class AppendedEntry:
     seq: int
     ts: str
-    hash: bytes
+    leaf_hash: bytes
+
+
+@dataclass
+class _HeadCache:
+    """The head as this transaction last wrote it. While the transaction that locked the head is
+    open nobody else can move it, so later appends in it skip re-reading the row."""
+
+    txn: Any
+    seq: int
+    leaf: bytes
 
 
 @dataclass
@@ -114,55 +131,58 @@ class Ledger:
             changes_json = canonical_json(
                 [{"field": c.field, "before": c.before, "after": c.after} for c in changes]
             )
-        head = session.execute(
-            select(HEAD_TABLE.c.seq, HEAD_TABLE.c.hash, HEAD_TABLE.c.frontier)
+        head = self._head(session)
+        seq = head.seq + 1
+        ts = canonical_ts(dt.datetime.now(dt.UTC))
+        values = (seq, head.leaf, ts, actor, action, entity_type, entity_id, study, subject,
+                  version, outcome, client, reason, changes_json)
+        leaf = merkle.leaf_hash(encode_entry(values))
+        row = dict(zip(HASHED_FIELDS, values, strict=True))
+        row.update(redacted=False, leaf_hash=leaf)
+        session.execute(insert(ENTRY_TABLE), row)  # a trigger moves ledger_head along
+        head.seq, head.leaf = seq, leaf
+        if seq % self.checkpoint_every == 0:
+            self._write_checkpoint(session, seq, "interval")
+        return AppendedEntry(seq=seq, ts=ts, leaf_hash=leaf)
+
+    @staticmethod
+    def _head(session: Session) -> _HeadCache:
+        """Lock and read the head, or reuse what this same (sub)transaction last wrote."""
+        txn = session.get_nested_transaction() or session.get_transaction()
+        cached = session.info.get("ledger_head")
+        if isinstance(cached, _HeadCache) and cached.txn is txn and txn is not None:
+            return cached
+        row = session.execute(
+            select(HEAD_TABLE.c.seq, HEAD_TABLE.c.hash)
             .where(HEAD_TABLE.c.id == 1)
             .with_for_update()
         ).one()
-        seq = head.seq + 1
-        ts = canonical_ts(dt.datetime.now(dt.UTC))
-        values = (seq, ts, actor, action, entity_type, entity_id, study, subject, version,
-                  outcome, client, reason, changes_json)
-        leaf = merkle.leaf_hash(encode_entry(values))
-        chained = hashlib.sha256(bytes(head.hash) + leaf).digest()
-        frontier = merkle.Frontier.from_bytes(head.seq, bytes(head.frontier))
-        frontier.append(leaf)
-        row = dict(zip(HASHED_FIELDS, values, strict=True))
-        row.update(redacted=False, leaf_hash=leaf, prev_hash=bytes(head.hash), hash=chained)
-        session.execute(insert(ENTRY_TABLE).values(**row))
-        session.execute(
-            update(HEAD_TABLE)
-            .where(HEAD_TABLE.c.id == 1)
-            .values(seq=seq, hash=chained, frontier=frontier.to_bytes())
-        )
-        if seq % self.checkpoint_every == 0:
-            self._write_checkpoint(session, seq, frontier.root(), "interval")
-        return AppendedEntry(seq=seq, ts=ts, hash=chained)
+        head = _HeadCache(txn=session.get_nested_transaction() or session.get_transaction(),
+                          seq=row.seq, leaf=bytes(row.hash))
+        session.info["ledger_head"] = head
+        return head
 
     def checkpoint(self, session: Session, *, reason: str) -> LedgerCheckpoint:
         """Sign the current tree head (idempotent: an existing checkpoint of this size is kept)."""
-        head = session.execute(
-            select(HEAD_TABLE.c.seq, HEAD_TABLE.c.frontier)
-            .where(HEAD_TABLE.c.id == 1)
-            .with_for_update()
-        ).one()
+        head = self._head(session)
         existing = session.get(LedgerCheckpoint, head.seq)
         if existing is not None:
             return existing
-        root = merkle.Frontier.from_bytes(head.seq, bytes(head.frontier)).root()
-        self._write_checkpoint(session, head.seq, root, reason)
+        self._write_checkpoint(session, head.seq, reason)
         cp = session.get(LedgerCheckpoint, head.seq)
         assert cp is not None
         return cp
 
-    def _write_checkpoint(self, session: Session, size: int, root: bytes, reason: str) -> None:
+    def _write_checkpoint(self, session: Session, size: int, reason: str) -> None:
+        frontier = frontier_at(session, size)
+        root = frontier.root()
         text = note.sign_checkpoint(
             note.Checkpoint(self.signer.origin, size, root), self.signer.origin, self.signer.key
         )
         session.execute(
             insert(CHECKPOINT_TABLE).values(
-                tree_size=size, root_hash=root, note=text, reason=reason,
-                created_at=dt.datetime.now(dt.UTC),
+                tree_size=size, root_hash=root, frontier=frontier.to_bytes(), note=text,
+                reason=reason, created_at=dt.datetime.now(dt.UTC),
             )
         )
 
@@ -196,6 +216,28 @@ class Ledger:
         return entry
 
 
+def frontier_at(session: Session, size: int) -> merkle.Frontier:
+    """The Merkle frontier at tree ``size``: the latest checkpoint's stored frontier at or below
+    it, extended with the leaves written since (at most ``checkpoint_every`` of them)."""
+    base = session.execute(
+        select(CHECKPOINT_TABLE.c.tree_size, CHECKPOINT_TABLE.c.frontier)
+        .where(CHECKPOINT_TABLE.c.tree_size <= size)
+        .order_by(CHECKPOINT_TABLE.c.tree_size.desc()).limit(1)
+    ).first()
+    frontier = (merkle.Frontier.from_bytes(base.tree_size, bytes(base.frontier)) if base
+                else merkle.Frontier())
+    for leaf in session.execute(
+        select(ENTRY_TABLE.c.leaf_hash)
+        .where(ENTRY_TABLE.c.seq > frontier.size, ENTRY_TABLE.c.seq <= size)
+        .order_by(ENTRY_TABLE.c.seq)
+    ).scalars():
+        frontier.append(bytes(leaf))
+    if frontier.size != size:
+        raise LedgerIntegrityError(f"ledger entries up to {size} are missing",
+                                   seq=frontier.size + 1)
+    return frontier
+
+
 @dataclass
 class VerifyReport:
     entries: int = 0
@@ -212,21 +254,27 @@ class VerifyReport:
 
 
 _SELECT_FOR_VERIFY = select(
-    *(ENTRY_TABLE.c[name] for name in HASHED_FIELDS),
-    ENTRY_TABLE.c.redacted, ENTRY_TABLE.c.leaf_hash, ENTRY_TABLE.c.prev_hash, ENTRY_TABLE.c.hash,
+    *(ENTRY_TABLE.c[name] for name in HASHED_FIELDS), ENTRY_TABLE.c.redacted,
+    ENTRY_TABLE.c.leaf_hash,
 ).order_by(ENTRY_TABLE.c.seq)
 
 
 def iter_rows(session: Session, batch: int = 20_000) -> Iterator[Sequence[Any]]:
-    """Stream every ledger row in order, in batches, without loading the table into memory."""
+    """Stream every ledger row in order (hashed fields, redacted, leaf hash), in batches,
+    without loading the table into memory."""
     stmt = _SELECT_FOR_VERIFY.execution_options(stream_results=True, yield_per=batch)
     yield from session.connection().execute(stmt)
 
 
-def verify(session: Session, *, vkey: str) -> VerifyReport:
+_STRUCTURE = ("seq", "prev_hash", "redacted", "leaf_hash", "action", "entity_id")
+
+
+def verify(session: Session, *, vkey: str, leaves: bool = True) -> VerifyReport:
     """Recompute the chain, the Merkle tree and every signed checkpoint.
 
-    Raises LedgerIntegrityError naming the first entry (or checkpoint) that does not match.
+    With ``leaves=False`` the leaf hashes are taken as stored (``check_leaves`` recomputes them
+    from the entries' content, e.g. in another process at the same time). Raises
+    LedgerIntegrityError naming the first entry (or checkpoint) that does not match.
     Read-only and idempotent.
     """
     checkpoints = {
@@ -239,39 +287,50 @@ def verify(session: Session, *, vkey: str) -> VerifyReport:
     report = VerifyReport()
     prev = GENESIS_HASH
     frontier = merkle.Frontier()
+    hashes = frontier.hashes
     expected_seq = 1
     redacted: list[int] = []
     redaction_targets: set[str] = set()
-    leaf_of = merkle.leaf_hash
     sha256 = hashlib.sha256
-    n_fields = len(HASHED_FIELDS)
-    for row in iter_rows(session):
+    n = len(HASHED_FIELDS)
+    if leaves:
+        rows = iter_rows(session)
+        i_red, i_leaf = n, n + 1
+        i_action, i_entity = HASHED_FIELDS.index("action"), HASHED_FIELDS.index("entity_id")
+    else:
+        stmt = select(*(ENTRY_TABLE.c[c] for c in _STRUCTURE)).order_by(ENTRY_TABLE.c.seq)
+        rows = session.connection().execute(
+            stmt.execution_options(stream_results=True, yield_per=20_000))
+        i_red, i_leaf, i_action, i_entity = 2, 3, 4, 5
+    for row in rows:
         seq = row[0]
         if seq != expected_seq:
             raise LedgerIntegrityError(
                 f"entry {expected_seq} is missing (next present is {seq})", seq=expected_seq)
-        is_redacted, leaf, prev_hash, chained = row[n_fields], row[n_fields + 1], \
-            row[n_fields + 2], row[n_fields + 3]
-        if is_redacted:
-            redacted.append(seq)
-        elif leaf_of(encode_entry(row[:n_fields])) != leaf:
-            raise LedgerIntegrityError(
-                f"entry {seq} does not match its leaf hash: its content was altered", seq=seq)
-        if prev_hash != prev:
+        if row[1] != prev:
             raise LedgerIntegrityError(
                 f"entry {seq} does not name its predecessor's hash: the chain is broken",
                 seq=seq)
-        if sha256(prev + leaf).digest() != chained:
-            raise LedgerIntegrityError(f"entry {seq} has a wrong chain hash", seq=seq)
-        if row[3] == "ledger.redact":
-            redaction_targets.add(row[5])
-        prev = bytes(chained)
-        frontier.append(bytes(leaf))
-        cp = checkpoints.get(seq)
-        if cp is not None:
-            _check_checkpoint(cp, frontier.root(), vkey)
+        leaf = row[i_leaf]
+        if row[i_red]:
+            redacted.append(seq)
+        elif leaves and sha256(b"\x00" + encode_entry(row[:n])).digest() != leaf:
+            raise _altered(seq)
+        if row[i_action] == "ledger.redact":
+            redaction_targets.add(row[i_entity])
+        prev = leaf
+        # Frontier.append, inlined: merge the perfect subtrees the new leaf completes.
+        h, size = leaf, seq - 1
+        while size & 1:
+            h = sha256(b"\x01" + hashes.pop() + h).digest()
+            size >>= 1
+        hashes.append(h)
+        if seq in checkpoints:
+            frontier.size = seq
+            _check_checkpoint(checkpoints[seq], frontier.root(), vkey)
             report.checkpoints += 1
         expected_seq += 1
+    frontier.size = expected_seq - 1
     for seq in redacted:
         if str(seq) not in redaction_targets:
             raise LedgerIntegrityError(
@@ -286,13 +345,36 @@ def verify(session: Session, *, vkey: str) -> VerifyReport:
             _check_checkpoint(checkpoints[0], merkle.EMPTY_ROOT, vkey)
             report.checkpoints += 1
     head = session.execute(select(HEAD_TABLE.c.seq, HEAD_TABLE.c.hash)).one()
-    if head.seq != size or (size and bytes(head.hash) != prev):
+    if head.seq != size or bytes(head.hash) != prev:
         raise LedgerIntegrityError(
             f"ledger head names entry {head.seq} but the ledger ends at {size}", seq=size + 1)
     report.entries = size
     report.redacted = len(redacted)
     report.root = frontier.root()
     return report
+
+
+def _altered(seq: int) -> LedgerIntegrityError:
+    return LedgerIntegrityError(
+        f"entry {seq} does not match its leaf hash: its content was altered", seq=seq)
+
+
+def check_leaves(session: Session, *, first: int = 1, last: int | None = None) -> int | None:
+    """Recompute the leaf hash of every entry in ``first..last`` from its stored content.
+
+    Returns the first sequence number whose content does not match its leaf hash (redacted
+    entries excepted), or None. The other half of ``verify(leaves=False)``; read-only.
+    """
+    stmt = _SELECT_FOR_VERIFY.where(ENTRY_TABLE.c.seq >= first)
+    if last is not None:
+        stmt = stmt.where(ENTRY_TABLE.c.seq <= last)
+    n = len(HASHED_FIELDS)
+    sha256 = hashlib.sha256
+    for row in session.connection().execute(
+            stmt.execution_options(stream_results=True, yield_per=20_000)):
+        if not row[n] and sha256(b"\x00" + encode_entry(row[:n])).digest() != row[n + 1]:
+            return int(row[0])
+    return None
 
 
 def _check_checkpoint(cp: Any, root: bytes, vkey: str) -> None:
@@ -309,6 +391,10 @@ def _check_checkpoint(cp: Any, root: bytes, vkey: str) -> None:
         raise LedgerIntegrityError(
             f"entries 1..{cp.tree_size} do not reproduce the signed checkpoint at size "
             f"{cp.tree_size}: history was rewritten", seq=cp.tree_size)
+
+
+def ledger_size(session: Session) -> int:
+    return int(session.execute(select(HEAD_TABLE.c.seq).where(HEAD_TABLE.c.id == 1)).scalar_one())
 
 
 def leaf_hashes(session: Session, size: int) -> list[bytes]:

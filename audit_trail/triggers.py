@@ -1,4 +1,5 @@
-"""DDL for the triggers that keep the ledger append-only, for SQLite and PostgreSQL.
+"""DDL for the triggers that keep the ledger append-only (and move its head), for SQLite and
+PostgreSQL.
 
 Used by the migrations (and by tests that drop them to simulate an attacker with direct SQL).
 The single permitted UPDATE on ``ledger_entry`` is a redaction: ``redacted`` goes from false to
@@ -9,7 +10,7 @@ naming that sequence number already exists in the ledger.
 from __future__ import annotations
 
 _KEPT = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "study", "subject",
-         "version", "outcome", "client", "leaf_hash", "prev_hash", "hash")
+         "version", "outcome", "client", "leaf_hash", "prev_hash")
 
 
 def _sqlite_redaction_ok() -> str:
@@ -42,6 +43,8 @@ SQLITE_CREATE = [
     "BEGIN SELECT RAISE(ABORT, 'ledger_checkpoint is append-only: UPDATE refused'); END",
     "CREATE TRIGGER ledger_head_no_delete BEFORE DELETE ON ledger_head "
     "BEGIN SELECT RAISE(ABORT, 'ledger_head cannot be deleted'); END",
+    "CREATE TRIGGER ledger_entry_moves_head AFTER INSERT ON ledger_entry "
+    "BEGIN UPDATE ledger_head SET seq = NEW.seq, hash = NEW.leaf_hash WHERE id = 1; END",
 ]
 SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS ledger_entry_no_delete",
@@ -49,6 +52,7 @@ SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS ledger_checkpoint_no_delete",
     "DROP TRIGGER IF EXISTS ledger_checkpoint_no_update",
     "DROP TRIGGER IF EXISTS ledger_head_no_delete",
+    "DROP TRIGGER IF EXISTS ledger_entry_moves_head",
 ]
 
 PG_CREATE = [
@@ -65,6 +69,13 @@ BEGIN
   RAISE EXCEPTION 'ledger_entry is append-only: % refused', TG_OP
     USING ERRCODE = 'insufficient_privilege';
 END $$""",
+    """CREATE FUNCTION ledger_move_head() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE ledger_head SET seq = NEW.seq, hash = NEW.leaf_hash WHERE id = 1;
+  RETURN NULL;
+END $$""",
+    "CREATE TRIGGER ledger_entry_moves_head AFTER INSERT ON ledger_entry "
+    "FOR EACH ROW EXECUTE FUNCTION ledger_move_head()",
     "CREATE TRIGGER ledger_entry_guard BEFORE UPDATE OR DELETE ON ledger_entry "
     "FOR EACH ROW EXECUTE FUNCTION ledger_entry_guard()",
     "CREATE TRIGGER ledger_entry_no_truncate BEFORE TRUNCATE ON ledger_entry "
@@ -79,6 +90,8 @@ END $$""",
     "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse()",
 ]
 PG_DROP = [
+    "DROP TRIGGER IF EXISTS ledger_entry_moves_head ON ledger_entry",
+    "DROP FUNCTION IF EXISTS ledger_move_head()",
     "DROP TRIGGER IF EXISTS ledger_entry_guard ON ledger_entry",
     "DROP TRIGGER IF EXISTS ledger_entry_no_truncate ON ledger_entry",
     "DROP TRIGGER IF EXISTS ledger_checkpoint_guard ON ledger_checkpoint",

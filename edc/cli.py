@@ -87,14 +87,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from edc.audit import verify_ledger
+
     state = _state(settings)
-    with state.sessions() as session:
-        try:
-            report = ledger_service.verify(session, vkey=state.keys.signer.vkey)
-        except LedgerIntegrityError as exc:
-            print(f"LEDGER NOT INTACT: {exc}", file=sys.stderr)
-            return 1
+    try:
+        report = verify_ledger(settings.database_url, vkey=state.keys.signer.vkey,
+                               jobs=args.jobs)
+    except LedgerIntegrityError as exc:
+        print(f"LEDGER NOT INTACT: {exc}", file=sys.stderr)
+        return 1
     print(report.summary())
     return 0
 
@@ -198,7 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="verify, checkpoint and prove the audit ledger")
     asub = audit.add_subparsers(dest="audit_command", required=True)
-    add("verify", cmd_audit_verify, "recompute the chain, the tree and every checkpoint", asub)
+    v = add("verify", cmd_audit_verify, "recompute the chain, the tree and every checkpoint",
+            asub)
+    v.add_argument("--jobs", type=int, default=None,
+                   help="processes to use (default: the number of cores, at most 4)")
     c = add("checkpoint", cmd_audit_checkpoint, "sign a checkpoint of the ledger now", asub)
     c.add_argument("--reason", default="manual")
     e = add("export-checkpoints", cmd_audit_export,

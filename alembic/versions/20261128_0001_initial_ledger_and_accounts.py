@@ -25,6 +25,7 @@ def upgrade() -> None:
     op.create_table('ledger_checkpoint',
     sa.Column('tree_size', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('root_hash', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('frontier', sa.LargeBinary(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('reason', sa.String(length=100), nullable=False),
     sa.Column('created_at', audit_trail.base.UTCDateTime(timezone=True), nullable=False),
@@ -45,9 +46,8 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('changes', sa.Text(), nullable=True),
     sa.Column('redacted', sa.Boolean(), nullable=False),
-    sa.Column('leaf_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('prev_hash', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('leaf_hash', sa.LargeBinary(length=32), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_ledger_entry'))
     )
     with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
@@ -61,7 +61,6 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('frontier', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_head'))
     )
     op.create_table('user_account',
@@ -102,10 +101,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_session_user_id'), ['user_id'], unique=False)
 
     # ### end Alembic commands ###
-    # The chain head starts empty: no entries, genesis hash, empty Merkle frontier.
+    # The chain head starts empty: no entries, the genesis hash (32 zero bytes).
     head = sa.table('ledger_head', sa.column('id', sa.Integer), sa.column('seq', sa.BigInteger),
-                    sa.column('hash', sa.LargeBinary), sa.column('frontier', sa.LargeBinary))
-    op.bulk_insert(head, [{'id': 1, 'seq': 0, 'hash': b'\x00' * 32, 'frontier': b''}])
+                    sa.column('hash', sa.LargeBinary))
+    op.bulk_insert(head, [{'id': 1, 'seq': 0, 'hash': b'\x00' * 32}])
     for stmt in create_statements(op.get_bind().dialect.name):
         op.execute(stmt)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from nacl.signing import SigningKey
 from sqlalchemy import select, text, update
@@ -47,7 +45,7 @@ def test_appended_entries_form_a_verified_chain(session: Session, ledger: Ledger
     assert report.entries == 25
     rows = session.execute(select(LedgerEntry).order_by(LedgerEntry.seq)).scalars().all()
     assert [r.seq for r in rows] == list(range(1, 26))
-    assert rows[1].prev_hash == rows[0].hash
+    assert rows[0].prev_hash == b"\x00" * 32 and rows[1].prev_hash == rows[0].leaf_hash
     assert rows[0].changes == '[{"after":60,"before":null,"field":"weight"}]'
 
 
@@ -87,25 +85,21 @@ def test_a_deleted_entry_is_named_by_verify(session: Session, ledger: Ledger) ->
 
 
 def rewrite_consistently(session: Session, from_seq: int) -> None:
-    """Alter entry ``from_seq`` and recompute every leaf, chain hash and the head after it."""
+    """Alter entry ``from_seq`` and recompute every leaf and link after it, and the head."""
     drop_triggers(session)
     rows = session.execute(
         select(ENTRY_TABLE).order_by(ENTRY_TABLE.c.seq)).mappings().all()
-    prev = rows[from_seq - 2]["hash"] if from_seq > 1 else b"\x00" * 32
-    frontier = merkle.Frontier()
-    for r in rows[: from_seq - 1]:
-        frontier.append(bytes(r["leaf_hash"]))
+    prev = bytes(rows[from_seq - 2]["leaf_hash"]) if from_seq > 1 else b"\x00" * 32
     for r in rows[from_seq - 1:]:
         values = [r[f] for f in HASHED_FIELDS]
+        values[HASHED_FIELDS.index("prev_hash")] = prev
         if r["seq"] == from_seq:
             values[HASHED_FIELDS.index("actor")] = "mallory"
         leaf = merkle.leaf_hash(encode_entry(values))
-        chained = hashlib.sha256(bytes(prev) + leaf).digest()
         session.execute(update(ENTRY_TABLE).where(ENTRY_TABLE.c.seq == r["seq"]).values(
-            actor=values[2], leaf_hash=leaf, prev_hash=bytes(prev), hash=chained))
-        frontier.append(leaf)
-        prev = chained
-    session.execute(update(HEAD_TABLE).values(hash=prev, frontier=frontier.to_bytes()))
+            actor=values[HASHED_FIELDS.index("actor")], leaf_hash=leaf, prev_hash=prev))
+        prev = leaf
+    session.execute(update(HEAD_TABLE).values(hash=prev))
 
 
 def test_consistent_rewrite_after_a_checkpoint_is_caught_by_its_signature(

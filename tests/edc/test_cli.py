@@ -53,7 +53,8 @@ def test_demo_prints_one_account_per_role_and_is_safe_twice(
     assert code == 0 and out.startswith("ledger intact: 12 entries, 2 signed checkpoints")
 
 
-def test_verify_names_the_altered_entry(env: Path, fresh_url: str,
+@pytest.mark.parametrize("jobs", ["1", "2", "3"])
+def test_verify_names_the_altered_entry(env: Path, fresh_url: str, jobs: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, "demo")
     engine = make_engine(fresh_url)
@@ -61,10 +62,26 @@ def test_verify_names_the_altered_entry(env: Path, fresh_url: str,
         drop_ledger_triggers(conn)
         conn.execute(text("UPDATE ledger_entry SET actor = 'SYSTEM' WHERE seq = 8"))
     engine.dispose()
-    code, out, err = run(capsys, "audit", "verify")
+    code, out, err = run(capsys, "audit", "verify", "--jobs", jobs)
     assert code == 1 and out == ""
     assert err.strip() == ("LEDGER NOT INTACT: entry 8 does not match its leaf hash: "
                            "its content was altered")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_verify_names_a_broken_link_before_a_later_altered_entry(
+        env: Path, fresh_url: str, jobs: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "demo")
+    engine = make_engine(fresh_url)
+    with engine.begin() as conn:
+        drop_ledger_triggers(conn)
+        conn.execute(text("UPDATE ledger_entry SET prev_hash = leaf_hash WHERE seq = 5"))
+        conn.execute(text("UPDATE ledger_entry SET reason = 'x' WHERE seq = 9"))
+    engine.dispose()
+    code, _, err = run(capsys, "audit", "verify", "--jobs", jobs)
+    assert code == 1
+    assert err.strip() == ("LEDGER NOT INTACT: entry 5 does not name its predecessor's hash: "
+                           "the chain is broken")
 
 
 def test_proofs_round_trip_through_export_and_check(
