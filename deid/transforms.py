@@ -88,7 +88,9 @@ def _date_expr(df: pl.DataFrame, column: str, rule: str) -> pl.Expr:
             )
         return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
     raise ColumnTypeError(
-        f"expected a Date, Datetime or ISO-date String column, got {dtype}", column=column, rule=rule
+        f"expected a Date, Datetime or ISO-date String column, got {dtype}",
+        column=column,
+        rule=rule,
     )
 
 
@@ -116,11 +118,16 @@ def birth_date_to_age(
         ref = pl.lit(reference)
     else:
         raise ParameterError("reference must be a date or a column name", column=column, rule=rule)
+
     def month_day(e: pl.Expr) -> pl.Expr:
         return e.dt.month().cast(pl.Int32) * 100 + e.dt.day().cast(pl.Int32)
 
     before_birthday = month_day(ref) < month_day(born)
-    age = (ref.dt.year().cast(pl.Int32) - born.dt.year().cast(pl.Int32) - before_birthday.cast(pl.Int32)).cast(pl.Int32)
+    age = (
+        ref.dt.year().cast(pl.Int32)
+        - born.dt.year().cast(pl.Int32)
+        - before_birthday.cast(pl.Int32)
+    ).cast(pl.Int32)
     out = df.with_columns(age.alias(new_column))
     negative = out.get_column(new_column) < 0
     if negative.any():
@@ -169,8 +176,9 @@ def project_date_offset(project_id: str, secret: bytes | str, *, max_days: int =
     rule = "date-shift"
     if max_days < 1:
         raise ParameterError(f"max_days must be >= 1, got {max_days}", rule=rule)
-    digest = _hmac(secret_bytes(secret, rule), b"deid/date-offset/v1", check_project_id(
-        project_id, rule))
+    digest = _hmac(
+        secret_bytes(secret, rule), b"deid/date-offset/v1", check_project_id(project_id, rule)
+    )
     x = int.from_bytes(digest[:8], "big")
     magnitude = 1 + (x >> 1) % max_days
     return magnitude if x & 1 else -magnitude
@@ -211,9 +219,7 @@ def shift_dates(
         x = int.from_bytes(_hmac(key, b"deid/date-offset/v1/subject", pid, s.encode())[:8], "big")
         m = 1 + (x >> 1) % max_days
         offsets.append(m if x & 1 else -m)
-    mapping = pl.DataFrame(
-        {"__subj": subjects, "__off": pl.Series(offsets, dtype=pl.Int64)}
-    )
+    mapping = pl.DataFrame({"__subj": subjects, "__off": pl.Series(offsets, dtype=pl.Int64)})
     tmp = df.with_columns(pl.col(subject_column).cast(pl.String).alias("__subj")).join(
         mapping, on="__subj", how="left", maintain_order="left"
     )
@@ -248,7 +254,9 @@ def age_band_label(age: int, level: int = 1) -> str:
     hierarchy usable in the k-anonymity search.
     """
     if level < 0 or level > AGE_BAND_LEVELS:
-        raise ParameterError(f"age level must be 0..{AGE_BAND_LEVELS}, got {level}", rule="age-band")
+        raise ParameterError(
+            f"age level must be 0..{AGE_BAND_LEVELS}, got {level}", rule="age-band"
+        )
     if age < 0:
         raise InvalidValueError(f"negative age {age}", rule="age-band")
     if level == AGE_BAND_LEVELS:

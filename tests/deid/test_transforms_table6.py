@@ -18,9 +18,7 @@ SECRET = b"0123456789abcdef-project-secret"
 
 
 def test_direct_identifiers_are_dropped_or_blanked():
-    df = pl.DataFrame(
-        {"name": ["张三", "李四"], "phone": ["13812345678", None], "sbp": [120, 135]}
-    )
+    df = pl.DataFrame({"name": ["张三", "李四"], "phone": ["13812345678", None], "sbp": [120, 135]})
     dropped = T.drop_identifiers(df, ["name", "phone"])
     assert dropped.columns == ["sbp"]
     blanked = T.drop_identifiers(df, ["name", "phone"], mode="blank")
@@ -38,9 +36,7 @@ def test_unknown_identifier_column_names_column_and_rule():
 
 
 def test_birth_date_becomes_age_at_reference_date_and_birth_date_is_gone():
-    df = pl.DataFrame(
-        {"dob": [dt.date(1980, 5, 3), dt.date(1980, 5, 4), dt.date(2000, 2, 29)]}
-    )
+    df = pl.DataFrame({"dob": [dt.date(1980, 5, 3), dt.date(1980, 5, 4), dt.date(2000, 2, 29)]})
     out = T.birth_date_to_age(df, "dob", dt.date(2020, 5, 3))
     assert out.columns == ["age"]
     assert out["age"].to_list() == [40, 39, 20]
@@ -65,8 +61,18 @@ def test_birth_date_to_year_only():
 
 @pytest.mark.parametrize(
     ("age", "band"),
-    [(0, "<25"), (24, "<25"), (25, "25-29"), (29, "25-29"), (30, "30-34"), (84, "80-84"),
-     (85, "85-89"), (89, "85-89"), (90, ">89"), (104, ">89")],
+    [
+        (0, "<25"),
+        (24, "<25"),
+        (25, "25-29"),
+        (29, "25-29"),
+        (30, "30-34"),
+        (84, "80-84"),
+        (85, "85-89"),
+        (89, "85-89"),
+        (90, ">89"),
+        (104, ">89"),
+    ],
 )
 def test_table6_age_bands(age, band):
     assert T.age_band_label(age, 1) == band
@@ -107,8 +113,10 @@ def test_date_text_that_is_not_iso_is_refused_with_column():
 
 def test_date_shift_keeps_length_of_stay_exact_and_is_stable_per_project():
     df = pl.DataFrame(
-        {"adm": [dt.date(2018, 1, 1), dt.date(2019, 6, 30)],
-         "dis": [dt.date(2018, 4, 1), dt.date(2019, 7, 2)]}
+        {
+            "adm": [dt.date(2018, 1, 1), dt.date(2019, 6, 30)],
+            "dis": [dt.date(2018, 4, 1), dt.date(2019, 7, 2)],
+        }
     )
     a = T.shift_dates(df, ["adm", "dis"], project_id="P1", secret=SECRET)
     b = T.shift_dates(df, ["adm", "dis"], project_id="P1", secret=SECRET)
@@ -137,8 +145,10 @@ def test_table6_example_offset_of_100_days():
 
 def test_per_subject_offsets_keep_intervals_within_subject():
     df = pl.DataFrame(
-        {"sid": ["a", "a", "b"],
-         "d": [dt.date(2020, 1, 1), dt.date(2020, 1, 11), dt.date(2020, 1, 1)]}
+        {
+            "sid": ["a", "a", "b"],
+            "d": [dt.date(2020, 1, 1), dt.date(2020, 1, 11), dt.date(2020, 1, 1)],
+        }
     )
     out = T.shift_dates(df, "d", project_id="P1", secret=SECRET, subject_column="sid")
     assert (out["d"][1] - out["d"][0]).days == 10
