@@ -1,0 +1,1 @@
+"""Helpers for bench/deid_bench.py (data generation, tool runners, scoring)."""
