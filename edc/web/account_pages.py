@@ -28,9 +28,9 @@ def _when(d: dt.datetime | None) -> str:
     return d.strftime("%Y-%m-%d %H:%M UTC") if d else "—"
 
 
-def _field(name: str, label: str, **attrs: Any) -> list[h.Node]:
-    attrs.setdefault("name", name)
-    return [h.label(for_=name)[label], h.input(id=name, **attrs)]
+def _field(ident: str, label: str, **attrs: Any) -> list[h.Node]:
+    attrs.setdefault("name", ident)
+    return [h.label(for_=ident)[label], h.input(id=ident, **attrs)]
 
 
 def _role_choice(name: str = "role", roles: Any = Role) -> h.Element:

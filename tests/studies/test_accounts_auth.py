@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from factories import PASSWORD, make_user, strict_auth
+from factories import PASSWORD, make_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
