@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from audit_trail import service as ledger_service
-from edc.deps import SESSION_COOKIE, CurrentActor, LedgerDep, SessionDep, StateDep, client_address
+from edc.deps import (
+    SESSION_COOKIE,
+    AuthDep,
+    CurrentActor,
+    LedgerDep,
+    SessionDep,
+    StateDep,
+    client_address,
+)
 from edc.policy import authenticated, public, requires
+from studies.accounts import audit, tokens
 from studies.accounts import service as accounts
-from studies.accounts.roles import Perm
+from studies.accounts.roles import Perm, Role
 
 router = APIRouter(prefix="/api/v1")
 
@@ -18,6 +30,7 @@ router = APIRouter(prefix="/api/v1")
 class LoginIn(BaseModel):
     username: str = Field(max_length=200)
     password: str = Field(max_length=1000)
+    totp: str | None = Field(default=None, max_length=20)
 
 
 class MeOut(BaseModel):
@@ -25,6 +38,9 @@ class MeOut(BaseModel):
     display_name: str
     roles: list[dict[str, str | None]]
     must_change_password: bool
+    pending: str | None = None
+    second_factor: bool = False
+    via_token: bool = False
 
 
 @router.get("/health", dependencies=[public()])
@@ -36,15 +52,18 @@ def health() -> dict[str, str]:
 def api_login(body: LoginIn, request: Request, session: SessionDep, ledger: LedgerDep,
               state: StateDep) -> JSONResponse:
     token, actor = accounts.login(session, ledger, username=body.username,
-                                  password=body.password, client=client_address(request))
+                                  password=body.password, totp=body.totp,
+                                  client=client_address(request), config=state.auth,
+                                  limiter=state.login_limiter)
     resp = JSONResponse({"username": actor.username,
-                         "must_change_password": actor.must_change_password})
+                         "must_change_password": actor.must_change_password,
+                         "pending": actor.pending, "second_factor": actor.second_factor})
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
                     secure=state.settings.secure_cookies)
     return resp
 
 
-@router.post("/auth/logout", dependencies=[authenticated()])
+@router.post("/auth/logout", dependencies=[authenticated(while_pending=True)])
 def api_logout(session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> JSONResponse:
     accounts.logout(session, ledger, actor=actor)
     resp = JSONResponse({"status": "logged out"})
@@ -52,11 +71,12 @@ def api_logout(session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> J
     return resp
 
 
-@router.get("/me", response_model=MeOut, dependencies=[authenticated()])
+@router.get("/me", response_model=MeOut, dependencies=[authenticated(while_pending=True)])
 def me(actor: CurrentActor) -> MeOut:
     return MeOut(username=actor.username, display_name=actor.display_name,
-                 roles=[{"role": r.value, "study": s} for r, s in actor.grants],
-                 must_change_password=actor.must_change_password)
+                 roles=[{"role": r.value, "study": s, "site": t} for r, s, t in actor.scopes],
+                 must_change_password=actor.must_change_password, pending=actor.pending,
+                 second_factor=actor.second_factor, via_token=actor.token_id is not None)
 
 
 @router.get("/audit/verify", dependencies=[requires(Perm.AUDIT_VERIFY)])
@@ -73,3 +93,221 @@ def audit_checkpoints(session: SessionDep, state: StateDep,
             "checkpoints": [{"tree_size": c.tree_size, "root_hash": c.root_hash.hex(),
                              "reason": c.reason, "note": c.note}
                             for c in ledger_service.list_checkpoints(session)]}
+
+
+# --- own account: password, second factor, API tokens ---------------------------------------
+
+class PasswordIn(BaseModel):
+    current_password: str = Field(max_length=1000)
+    new_password: str = Field(max_length=1000)
+
+
+@router.post("/account/password", dependencies=[authenticated(while_pending=True)])
+def api_password(body: PasswordIn, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
+                 auth: AuthDep) -> dict[str, str]:
+    accounts.change_password(session, ledger, actor=actor, current=body.current_password,
+                             new=body.new_password, config=auth)
+    return {"status": "password changed"}
+
+
+@router.post("/account/second-factor/start", dependencies=[authenticated(while_pending=True)])
+def api_totp_start(session: SessionDep, actor: CurrentActor, auth: AuthDep) -> dict[str, str]:
+    secret, uri = accounts.enrol_second_factor_start(session, actor=actor, config=auth)
+    return {"secret": secret, "otpauth_uri": uri}
+
+
+class CodeIn(BaseModel):
+    code: str = Field(min_length=1, max_length=20)
+
+
+@router.post("/account/second-factor/confirm",
+             dependencies=[authenticated(while_pending=True)])
+def api_totp_confirm(body: CodeIn, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
+                     auth: AuthDep) -> dict[str, list[str]]:
+    codes = accounts.enrol_second_factor_confirm(session, ledger, actor=actor, code=body.code,
+                                                 config=auth)
+    return {"recovery_codes": codes}
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    study: str | None = Field(default=None, max_length=100)
+    days: int = Field(default=30, ge=1, le=3650)
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    username: str
+    role: str
+    study: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+
+def _token_out(t: tokens.TokenView) -> TokenOut:
+    return TokenOut(id=t.id, name=t.name, username=t.username, role=t.role, study=t.study,
+                    created_at=t.created_at, expires_at=t.expires_at, revoked_at=t.revoked_at,
+                    last_used_at=t.last_used_at)
+
+
+@router.get("/tokens", dependencies=[authenticated()])
+def api_tokens(session: SessionDep, actor: CurrentActor) -> list[TokenOut]:
+    return [_token_out(t) for t in tokens.list_tokens(session, actor=actor)]
+
+
+@router.post("/tokens", status_code=201, dependencies=[authenticated()])
+def api_token_create(body: TokenIn, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
+                     auth: AuthDep) -> dict[str, str]:
+    issued = tokens.create_token(session, ledger, actor=actor, name=body.name, role=body.role,
+                                 study=body.study, days=body.days, config=auth)
+    return {"id": issued.id, "token": issued.token, "expires_at": issued.expires_at.isoformat()}
+
+
+@router.post("/tokens/{token_id}/revoke", dependencies=[authenticated()])
+def api_token_revoke(token_id: str, session: SessionDep, ledger: LedgerDep,
+                     actor: CurrentActor) -> dict[str, str]:
+    tokens.revoke_token(session, ledger, actor=actor, token_id=token_id[:36])
+    return {"status": "revoked"}
+
+
+# --- administrator: accounts ------------------------------------------------------------------
+
+class GrantIn(BaseModel):
+    role: Role
+    study: str | None = Field(default=None, max_length=100)
+    site: str | None = Field(default=None, max_length=10)
+
+
+class AccountIn(BaseModel):
+    username: str = Field(max_length=63)
+    display_name: str = Field(max_length=200)
+    password: str = Field(max_length=1000)
+    roles: list[GrantIn] = Field(default_factory=list, max_length=50)
+
+
+class UserIn(BaseModel):
+    username: str = Field(max_length=63)
+
+
+class UserGrantIn(GrantIn):
+    username: str = Field(max_length=63)
+
+
+class UserPasswordIn(BaseModel):
+    username: str = Field(max_length=63)
+    password: str = Field(max_length=1000)
+
+
+@router.get("/admin/accounts", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_accounts(session: SessionDep, actor: CurrentActor,
+                 auth: AuthDep) -> list[dict[str, object]]:
+    return [{"username": a.username, "display_name": a.display_name, "active": a.is_active,
+             "must_change_password": a.must_change_password, "totp_enabled": a.totp_enabled,
+             "roles": a.roles, "open_sessions": a.open_sessions,
+             "locked_until": a.locked_until.isoformat() if a.locked_until else None}
+            for a in accounts.list_accounts(session, actor=actor, config=auth)]
+
+
+@router.post("/admin/accounts", status_code=201, dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_account_create(body: AccountIn, session: SessionDep, ledger: LedgerDep,
+                       actor: CurrentActor, auth: AuthDep) -> dict[str, str]:
+    user = accounts.create_user(session, ledger, actor=actor, username=body.username,
+                                display_name=body.display_name, password=body.password,
+                                roles=[(g.role, g.study, g.site) for g in body.roles],
+                                config=auth)
+    return {"id": user.id, "username": user.username}
+
+
+@router.post("/admin/accounts/grant", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_grant(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
+              actor: CurrentActor) -> dict[str, str]:
+    accounts.grant_role(session, ledger, actor=actor, username=body.username, role=body.role,
+                        study=body.study, site=body.site)
+    return {"status": "granted"}
+
+
+@router.post("/admin/accounts/revoke", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_revoke(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
+               actor: CurrentActor) -> dict[str, str]:
+    accounts.revoke_role(session, ledger, actor=actor, username=body.username, role=body.role,
+                         study=body.study, site=body.site)
+    return {"status": "revoked"}
+
+
+@router.post("/admin/accounts/unlock", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_unlock(body: UserIn, session: SessionDep, ledger: LedgerDep,
+               actor: CurrentActor) -> dict[str, str]:
+    accounts.unlock(session, ledger, actor=actor, username=body.username)
+    return {"status": "unlocked"}
+
+
+@router.post("/admin/accounts/reset-second-factor",
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_reset_totp(body: UserIn, session: SessionDep, ledger: LedgerDep,
+                   actor: CurrentActor) -> dict[str, str]:
+    accounts.reset_second_factor(session, ledger, actor=actor, username=body.username)
+    return {"status": "second factor reset"}
+
+
+@router.post("/admin/accounts/revoke-sessions", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_revoke_sessions(body: UserIn, session: SessionDep, ledger: LedgerDep,
+                        actor: CurrentActor) -> dict[str, object]:
+    n = accounts.revoke_sessions(session, ledger, actor=actor, username=body.username)
+    return {"status": "sessions ended", "ended": n}
+
+
+@router.post("/admin/accounts/reset-password", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_reset_password(body: UserPasswordIn, session: SessionDep, ledger: LedgerDep,
+                       actor: CurrentActor, auth: AuthDep) -> dict[str, str]:
+    accounts.reset_password(session, ledger, actor=actor, username=body.username,
+                            new_password=body.password, config=auth)
+    return {"status": "password reset; the user must change it at next login"}
+
+
+@router.get("/admin/tokens", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_all_tokens(session: SessionDep, actor: CurrentActor) -> list[TokenOut]:
+    return [_token_out(t) for t in tokens.list_tokens(session, actor=actor, all_users=True)]
+
+
+# --- auditor: the trail -----------------------------------------------------------------------
+
+def audit_filter(user: str | None = Query(None, max_length=200),
+                 action: str | None = Query(None, max_length=100),
+                 study: str | None = Query(None, max_length=100),
+                 subject: str | None = Query(None, max_length=100),
+                 since: dt.datetime | None = None,
+                 until: dt.datetime | None = None) -> audit.AuditFilter:
+    def aware(d: dt.datetime | None) -> dt.datetime | None:
+        return d.replace(tzinfo=dt.UTC) if d is not None and d.tzinfo is None else d
+
+    return audit.AuditFilter(user=user or None, action=action or None, study=study or None,
+                             subject=subject or None, since=aware(since), until=aware(until))
+
+
+AuditFilterDep = Annotated[audit.AuditFilter, Depends(audit_filter)]
+
+
+@router.get("/audit/entries", dependencies=[requires(Perm.AUDIT_READ)])
+def api_audit_entries(filters: AuditFilterDep, session: SessionDep, actor: CurrentActor,
+                      before_seq: int | None = Query(None, ge=1),
+                      limit: int = Query(100, ge=1, le=500)) -> dict[str, object]:
+    rows = audit.search(session, actor=actor, filters=filters, before_seq=before_seq,
+                        limit=limit)
+    return {"entries": rows, "next_before_seq": rows[-1]["seq"] if len(rows) == limit else None}
+
+
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "odm": "application/xml"}
+
+
+@router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)])
+def api_audit_export(filters: AuditFilterDep, session: SessionDep, ledger: LedgerDep,
+                     actor: CurrentActor,
+                     format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
+    chunks = audit.export(session, ledger, actor=actor, filters=filters, fmt=format)
+    name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
+    return StreamingResponse(chunks, media_type=EXPORT_TYPES[format],
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edc import api, errors
 from edc.policy import public
 from edc.state import AppState
-from edc.web import pages
+from edc.web import account_pages, pages
 
 STATIC = Path(__file__).parent / "web" / "static"
 SECURITY_HEADERS = [
@@ -83,6 +83,7 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(SecurityMiddleware, max_body=state.settings.max_body_bytes)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(account_pages.router)
 
     htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
 

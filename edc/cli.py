@@ -181,6 +181,37 @@ def cmd_audit_redact(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# --- accounts (issue 6) ---------------------------------------------------------------------
+
+def cmd_accounts_permissions(_settings: Settings, args: argparse.Namespace) -> int:
+    from edc.permissions_doc import render
+
+    _write(args.out, render())
+    return 0
+
+
+def _cli_admin(settings: Settings, args: argparse.Namespace, fn_name: str) -> int:
+    from studies.accounts import service as accounts
+
+    state = _state(settings)
+    with state.sessions() as session, session.begin():
+        by = accounts.find_user(session, args.by)
+        if by is None:
+            raise CliError(f"no account named {args.by!r}")
+        actor = accounts.actor_for(session, by, client="cli")
+        getattr(accounts, fn_name)(session, state.ledger, actor=actor, username=args.username)
+    print(f"{args.username}: done ({fn_name.replace('_', ' ')})")
+    return 0
+
+
+def cmd_accounts_unlock(settings: Settings, args: argparse.Namespace) -> int:
+    return _cli_admin(settings, args, "unlock")
+
+
+def cmd_accounts_reset_totp(settings: Settings, args: argparse.Namespace) -> int:
+    return _cli_admin(settings, args, "reset_second_factor")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edc", description="Clinical-research EDC (GB/T 39725-2020)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -228,6 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
              "verify a proof offline with only the verifier key", asub)
     cp.add_argument("proof")
     cp.add_argument("--vkey", required=True, help="verifier-key.txt from export-checkpoints")
+    acc = sub.add_parser("accounts", help="accounts: permission table, unlock, reset TOTP")
+    accsub = acc.add_subparsers(dest="accounts_command", required=True)
+    pm = add("permissions", cmd_accounts_permissions,
+             "render the permission table (docs/permissions.md) from the code", accsub)
+    pm.add_argument("--out")
+    for name, fn, text in (("unlock", cmd_accounts_unlock, "unlock a locked account"),
+                           ("reset-second-factor", cmd_accounts_reset_totp,
+                            "clear a user's TOTP and recovery codes (lost phone)")):
+        ap = add(name, fn, text, accsub)
+        ap.add_argument("username")
+        ap.add_argument("--by", required=True, help="the administrator's username")
     return p
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -11,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
 from edc.state import AppState
+from studies.accounts import tokens
+from studies.accounts.config import AuthConfig
 from studies.accounts.service import Actor, resolve_session
 from studies.errors import NotAuthenticated
 
@@ -61,14 +62,29 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def current_actor(request: Request, session: SessionDep, state: StateDep) -> Actor:
+def get_auth(state: StateDep) -> AuthConfig:
+    return state.auth
+
+
+AuthDep = Annotated[AuthConfig, Depends(get_auth)]
+
+
+def current_actor(request: Request, session: SessionDep, state: StateDep,
+                  ledger: LedgerDep) -> Actor:
+    """The actor of the request: an API token (``Authorization: Bearer``, under /api only)
+    or the session cookie."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer ") and request.url.path.startswith("/api/"):
+        actor = tokens.authenticate(session, ledger, token=auth[7:].strip(),
+                                    client=client_address(request), method=request.method,
+                                    path=request.url.path)
+        request.state.actor = actor
+        return actor
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise NotAuthenticated("please log in / 请登录")
-    actor = resolve_session(
-        session, token=token, client=client_address(request),
-        idle_timeout=dt.timedelta(minutes=state.settings.idle_timeout_minutes),
-        lifetime=dt.timedelta(hours=state.settings.session_lifetime_hours))
+    actor = resolve_session(session, token=token, client=client_address(request),
+                            config=state.auth)
     request.state.actor = actor
     return actor
 

@@ -25,13 +25,14 @@ from studies.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    TooManyRequests,
 )
 
 log = logging.getLogger("edc")
 
 STATUS: dict[type[DomainError], int] = {
     NotFound: 404, PermissionDenied: 403, NotAuthenticated: 401, Conflict: 409,
-    InvalidInput: 422, RuleViolation: 422, Locked: 423,
+    InvalidInput: 422, RuleViolation: 422, Locked: 423, TooManyRequests: 429,
 }
 
 
@@ -52,7 +53,9 @@ def wants_json(request: Request) -> bool:
 
 
 def _record_refusal(request: Request, exc: DomainError) -> None:
-    audit = exc.audit
+    audit: Any = exc.audit
+    if getattr(exc, "redirect_to", None):
+        return  # a session sent to change its password or enrol TOTP first: not a refusal
     if audit is None and isinstance(exc, PermissionDenied):
         actor = getattr(request.state, "actor", None)
         audit = dict(actor=actor.username if actor else "(anonymous)", action="access.denied",
@@ -61,13 +64,16 @@ def _record_refusal(request: Request, exc: DomainError) -> None:
                      client=request.client.host if request.client else None)
     if audit is None:
         return
+    entries = audit if isinstance(audit, list) else [audit]
     state = request.app.state.edc
     override = getattr(request.app.state, "session_override", None)
     if override is not None:  # tests: record inside the test's transaction
-        state.ledger.append(override, **audit)
+        for entry in entries:
+            state.ledger.append(override, **entry)
         return
     with state.sessions() as session, session.begin():
-        state.ledger.append(session, **audit)
+        for entry in entries:
+            state.ledger.append(session, **entry)
 
 
 def render(request: Request, status: int, code: str, message: str, field: str | None = None,
@@ -89,7 +95,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         _record_refusal(request, exc)
-        return render(request, status_of(exc), exc.code, exc.message, exc.field, exc.clause)
+        target = getattr(exc, "redirect_to", None)
+        if target and not wants_json(request):
+            from edc.web.layout import redirect
+
+            return redirect(request, target, exc.message)
+        resp = render(request, status_of(exc), exc.code, exc.message, exc.field, exc.clause)
+        if isinstance(exc, TooManyRequests):
+            resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -20,7 +20,14 @@ from fastapi.routing import APIRoute
 
 from edc.deps import CurrentActor
 from studies.accounts.roles import Perm
-from studies.accounts.service import require
+from studies.accounts.service import (
+    PENDING_PASSWORD,
+    PENDING_SECOND_FACTOR,
+    Actor,
+    refuse_pending,
+    require,
+)
+from studies.errors import PermissionDenied
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
@@ -38,18 +45,39 @@ def public() -> Any:
     return _mark(_public, PUBLIC)
 
 
-def authenticated() -> Any:
+def authenticated(*, while_pending: bool = False) -> Any:
+    """Any logged-in user. A session that must first change its password or enrol the second
+    factor reaches only the routes marked ``while_pending`` (password, enrolment, logout)."""
+
     def _authenticated(actor: CurrentActor) -> None:
-        return None
+        if not while_pending:
+            _refuse_pending(actor)
 
     return _mark(_authenticated, AUTHENTICATED)
 
 
 def requires(perm: Perm) -> Any:
     def _requires(request: Request, actor: CurrentActor) -> None:
-        require(actor, perm, study=request.path_params.get("study"))
+        _refuse_pending(actor)
+        require(actor, perm, study=request.path_params.get("study"),
+                site=request.path_params.get("site"))
 
     return _mark(_requires, perm.value)
+
+
+PENDING_PAGES = {PENDING_PASSWORD: "/account/password",
+                 PENDING_SECOND_FACTOR: "/account/second-factor"}
+
+
+def _refuse_pending(actor: Actor) -> None:
+    """A session that must first change its password or enrol the second factor: pages
+    redirect there, the API answers 403 saying so."""
+    if actor.pending:
+        try:
+            refuse_pending(actor)
+        except PermissionDenied as exc:
+            exc.redirect_to = PENDING_PAGES[actor.pending]  # type: ignore[attr-defined]
+            raise
 
 
 def policy_of(route: APIRoute) -> str | None:

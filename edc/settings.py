@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from studies.accounts.config import parse_networks
 
 DEFAULT_VAR = Path("var")
 
@@ -45,10 +47,60 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=2_000_000, ge=1024, description="Largest request body accepted"
     )
+    password_min_length: int = Field(
+        default=12, ge=8, le=64, description="Minimum password length (ASVS 5.0: 12)"
+    )
+    password_require_classes: bool = Field(
+        default=False, description="Require 3 of 4 character classes (off: ASVS 5.0; on where "
+        "a 等级保护 assessment requires it)"
+    )
+    password_max_age_days: int = Field(
+        default=0, ge=0, description="Force a password change after N days (0: never)"
+    )
+    lockout_threshold: int = Field(
+        default=5, ge=1, description="Failed logins within the window that lock an account"
+    )
+    lockout_window_minutes: int = Field(
+        default=15, ge=1, description="Window in which failed logins are counted"
+    )
+    lockout_minutes: int = Field(
+        default=15, ge=1, description="How long a lockout lasts unless an administrator unlocks"
+    )
+    login_rate_per_account: int = Field(
+        default=10, ge=1, description="Login attempts per minute per username"
+    )
+    login_rate_per_client: int = Field(
+        default=30, ge=1, description="Login attempts per minute per client address"
+    )
+    hospital_networks: str = Field(
+        default="127.0.0.0/8,::1/128",
+        description="Comma-separated CIDR list of the hospital's networks; logins from "
+        "elsewhere need the second factor",
+    )
+    second_factor_enforced: bool = Field(
+        default=True, description="Require TOTP for privileged roles and outside logins "
+        "(cannot be false in production)"
+    )
+    api_token_max_days: int = Field(
+        default=90, ge=1, le=3650, description="Longest lifetime of an API token"
+    )
     assets_dir: Path = Field(
         default=Path("node_modules"),
         description="Where the npm set-up installed front-end packages (htmx.org)",
     )
+
+
+    @field_validator("hospital_networks")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        parse_networks(v)
+        return v
+
+    @model_validator(mode="after")
+    def _production_needs_second_factor(self) -> Settings:
+        if self.environment == "production" and not self.second_factor_enforced:
+            raise ValueError("EDC_SECOND_FACTOR_ENFORCED cannot be false in production")
+        return self
 
 
 def get_settings() -> Settings:

@@ -15,3 +15,16 @@ __all__ = [
     "Conflict", "DomainError", "InvalidInput", "Locked", "NotAuthenticated", "NotFound",
     "PermissionDenied", "RuleViolation",
 ]
+
+
+class TooManyRequests(DomainError):
+    """Too many attempts in a short time (login rate limit); answered with HTTP 429."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int = 60, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+__all__ += ["TooManyRequests"]

@@ -31,12 +31,17 @@ def nav(request: Request) -> h.Node:
     actor = getattr(request.state, "actor", None)
     if actor is None:
         return h.nav[h.a(href="/login")["登录 / Log in"]]
+    links: list[Any] = [h.a(href="/")["首页 / Home"]]
+    perms = {p.value for p in getattr(actor, "perms", ())}
+    if "audit.verify" in perms:
+        links += [" · ", h.a(href="/audit")["审计 / Audit"]]
+    if "audit.read" in perms:
+        links += [" · ", h.a(href="/audit/entries")["审计轨迹 / Audit trail"]]
+    if "account.manage" in perms:
+        links += [" · ", h.a(href="/admin/accounts")["账户管理 / Accounts"]]
+    links += [" · ", h.a(href="/account")["我的账户 / My account"]]
     return h.nav[
-        h.a(href="/")["首页 / Home"],
-        " · ",
-        h.a(href="/audit")["审计 / Audit"],
-        " · ",
-        h.a(href="/account/password")["修改密码 / Password"],
+        *links,
         " · ",
         h.span(".who")[f"{actor.display_name} ({actor.username})"],
         h.form(".inline", method="post", action="/logout")[

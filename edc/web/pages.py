@@ -10,7 +10,15 @@ from fastapi.responses import Response
 
 from audit_trail import service as ledger_service
 from audit_trail.errors import LedgerIntegrityError
-from edc.deps import SESSION_COOKIE, CurrentActor, LedgerDep, SessionDep, StateDep, client_address
+from edc.deps import (
+    SESSION_COOKIE,
+    AuthDep,
+    CurrentActor,
+    LedgerDep,
+    SessionDep,
+    StateDep,
+    client_address,
+)
 from edc.policy import authenticated, public, requires
 from edc.web.layout import CSRF_COOKIE, csrf_field, page, redirect
 from studies.accounts import service as accounts
@@ -34,10 +42,8 @@ Csrf = Depends(verify_csrf)
 
 @router.get("/", dependencies=[authenticated()])
 def home(request: Request, actor: CurrentActor) -> Response:
-    if actor.must_change_password:
-        return redirect(request, "/account/password",
-                        "please set a new password first / 请先修改初始密码")
-    roles = [h.li[ROLE_LABELS[r] + (f" — {s}" if s else "")] for r, s in actor.grants]
+    roles = [h.li[ROLE_LABELS[r] + (f" — {s}" if s else "") + (f" / {t}" if t else "")]
+             for r, s, t in actor.scopes]
     return page(request, "首页 / Home",
                 h.p[f"欢迎 / Welcome, {actor.display_name}."],
                 h.h2["您的角色 / Your roles"], h.ul[roles or h.li["—"]])
@@ -52,6 +58,10 @@ def login_form(request: Request) -> Response:
         h.label(for_="password")["密码 / Password"],
         h.input(id="password", name="password", type="password",
                 autocomplete="current-password", required=True),
+        h.label(for_="totp")["动态口令或恢复码（如已绑定）/ Authenticator or recovery code "
+                             "(if enrolled)"],
+        h.input(id="totp", name="totp", autocomplete="one-time-code", inputmode="numeric",
+                maxlength="20"),
         h.p[h.button(type="submit")["登录 / Log in"]],
     ])
 
@@ -59,16 +69,18 @@ def login_form(request: Request) -> Response:
 @router.post("/login", dependencies=[public(), Csrf])
 def login_submit(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
                  username: Annotated[str, Form(max_length=200)],
-                 password: Annotated[str, Form(max_length=1000)]) -> Response:
+                 password: Annotated[str, Form(max_length=1000)],
+                 totp: Annotated[str, Form(max_length=20)] = "") -> Response:
     token, actor = accounts.login(session, ledger, username=username, password=password,
-                                  client=client_address(request))
+                                  totp=totp or None, client=client_address(request),
+                                  config=state.auth, limiter=state.login_limiter)
     resp = redirect(request, "/", "logged in / 已登录")
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
                     secure=state.settings.secure_cookies)
     return resp
 
 
-@router.post("/logout", dependencies=[authenticated(), Csrf])
+@router.post("/logout", dependencies=[authenticated(while_pending=True), Csrf])
 def logout(request: Request, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> Response:
     accounts.logout(session, ledger, actor=actor)
@@ -77,7 +89,7 @@ def logout(request: Request, session: SessionDep, ledger: LedgerDep,
     return resp
 
 
-@router.get("/account/password", dependencies=[authenticated()])
+@router.get("/account/password", dependencies=[authenticated(while_pending=True)])
 def password_form(request: Request, actor: CurrentActor) -> Response:
     return page(request, "修改密码 / Change password", h.form(method="post",
                                                           action="/account/password")[
@@ -92,13 +104,13 @@ def password_form(request: Request, actor: CurrentActor) -> Response:
     ])
 
 
-@router.post("/account/password", dependencies=[authenticated(), Csrf])
+@router.post("/account/password", dependencies=[authenticated(while_pending=True), Csrf])
 def password_submit(request: Request, session: SessionDep, ledger: LedgerDep,
-                    actor: CurrentActor,
+                    actor: CurrentActor, auth: AuthDep,
                     current_password: Annotated[str, Form(max_length=1000)],
                     new_password: Annotated[str, Form(max_length=1000)]) -> Response:
     accounts.change_password(session, ledger, actor=actor, current=current_password,
-                             new=new_password)
+                             new=new_password, config=auth)
     return redirect(request, "/", "password changed / 密码已修改")
 
 

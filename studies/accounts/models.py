@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Column, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
@@ -22,21 +22,31 @@ class User(SQLModel, table=True):
     password_hash: str = Field(sa_column=Column(String(255), nullable=False))
     must_change_password: bool = Field(default=True, nullable=False)
     is_active: bool = Field(default=True, nullable=False)
+    password_changed_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # TOTP secret, encrypted (XSalsa20-Poly1305 under a key derived from the key directory).
+    totp_secret: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    totp_enabled: bool = Field(default=False, nullable=False)
+    # Last TOTP time step accepted: a code is never accepted twice.
+    totp_last_step: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     created_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class RoleGrant(SQLModel, table=True):
-    """A role held by a user, optionally scoped to one study (None: every study)."""
+    """A role held by a user, optionally scoped to one study (None: every study) and within
+    it to one site (hospital / department / medical group; None: every site of the study)."""
 
     __tablename__ = "role_grant"
-    __table_args__ = (UniqueConstraint("user_id", "role", "study", name="user_role_study"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "study", "site", name="user_role_study_site"),)
 
     id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     user_id: str = Field(sa_column=Column(
         String(36), ForeignKey("user_account.id"), nullable=False, index=True))
     role: str = Field(sa_column=Column(String(40), nullable=False))
     study: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    site: str | None = Field(default=None, sa_column=Column(String(10), nullable=True))
     created_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
@@ -56,3 +66,66 @@ class UserSession(SQLModel, table=True):
     ended_at: dt.datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True))
     end_reason: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+    # Set by the first electronic signature of the session (21 CFR 11.200 a 1 i).
+    signed_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # The second factor was checked at login (needed for privileged actions and signatures).
+    second_factor: bool = Field(default=False, nullable=False)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time recovery code for the second factor; only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_code"
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    user_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("user_account.id"), nullable=False, index=True))
+    code_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    used_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for a machine client, scoped to one role (and study), expiring, revocable.
+    Only the SHA-256 of the token is stored; the token itself is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    user_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("user_account.id"), nullable=False, index=True))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    role: str = Field(sa_column=Column(String(40), nullable=False))
+    study: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    created_by: str = Field(sa_column=Column(String(100), nullable=False))
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_used_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class Signature(SQLModel, table=True):
+    """An electronic signature (21 CFR 11.50/11.200): who, when, what it means, and the hash of
+    the exact content signed. Never updated; a signed checkpoint of the ledger is written with
+    each one."""
+
+    __tablename__ = "e_signature"
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    user_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("user_account.id"), nullable=False, index=True))
+    username: str = Field(sa_column=Column(String(100), nullable=False))
+    display_name: str = Field(sa_column=Column(String(200), nullable=False))
+    meaning: str = Field(sa_column=Column(String(200), nullable=False))
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    entity_type: str = Field(sa_column=Column(String(100), nullable=False))
+    entity_id: str = Field(sa_column=Column(String(200), nullable=False))
+    study: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    signed_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    ledger_seq: int = Field(sa_column=Column(BigInteger, nullable=False))

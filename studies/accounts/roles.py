@@ -68,3 +68,10 @@ def permissions_of(roles: set[Role]) -> frozenset[Perm]:
     for r in roles:
         out |= GRANTS.get(r, frozenset())
     return frozenset(out)
+
+
+# Roles whose holders must use the second factor (TOTP) at every login (SPEC §9, §11.6.2.2 g).
+PRIVILEGED: frozenset[Role] = frozenset({
+    Role.CUSTODIAN, Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR, Role.SECURITY_OFFICER,
+    Role.ADMIN, Role.AUDITOR,
+})

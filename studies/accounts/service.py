@@ -1,6 +1,10 @@
-"""Accounts: creation, password hashing (Argon2id), login and server-side sessions.
+"""Accounts: creation, password policy and hashing (Argon2id), login with lockout, rate limit
+and second factor, server-side sessions, and the administrator's operations.
 
-Every login (success and failure), logout and timeout is a ledger entry.
+Every login (success and failure), logout, timeout, lockout, password change and account
+change is a ledger entry. Refusals raise a ``DomainError`` whose ``audit`` the web layer writes
+in a transaction of its own (the request's rolls back). Lockout is computed from those ledger
+entries, so it holds across restarts and processes and cannot be cleared by a rollback.
 """
 
 from __future__ import annotations
@@ -10,25 +14,44 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_trail.service import Change, Ledger
+from audit_trail.models import LedgerEntry
+from audit_trail.service import Change, Ledger, canonical_ts
+from studies.accounts import totp as totp_mod
+from studies.accounts.config import AuthConfig, check_password_policy
 from studies.accounts.models import RoleGrant, User, UserSession
-from studies.accounts.roles import Perm, Role, permissions_of
-from studies.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
+from studies.accounts.ratelimit import RateLimiter
+from studies.accounts.roles import PRIVILEGED, Perm, Role, permissions_of
+from studies.errors import (
+    Conflict,
+    InvalidInput,
+    Locked,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+)
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
-MIN_PASSWORD = 12
-MAX_PASSWORD = 256
+SITE_RE = re.compile(r"^[A-Za-z0-9_-]{1,10}$")
+STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+DEFAULT_CONFIG = AuthConfig()
+
+# Why a session is restricted to a few pages until the user acts.
+PENDING_PASSWORD = "password"        # must change the password (first login, reset, expiry)
+PENDING_SECOND_FACTOR = "second_factor"  # must enrol TOTP (privileged role)
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: the user, the roles they hold (by study), and where they connect from."""
+    """Who is acting: the user, the roles they hold (by study and site), where they connect
+    from, and how they authenticated."""
 
     user_id: str
     username: str
@@ -38,79 +61,159 @@ class Actor:
     session_id: str | None = None
     must_change_password: bool = False
     perms: frozenset[Perm] = field(default=frozenset())
+    # (role, study, site): site None means every site of the study.
+    scopes: tuple[tuple[Role, str | None, str | None], ...] = ()
+    pending: str | None = None
+    second_factor: bool = False
+    token_id: str | None = None
 
     @property
     def roles(self) -> set[Role]:
         return {r for r, _ in self.grants}
 
-    def can(self, perm: Perm, study: str | None = None) -> bool:
-        roles = {r for r, s in self.grants if s is None or study is None or s == study}
+    def _scopes(self) -> tuple[tuple[Role, str | None, str | None], ...]:
+        return self.scopes or tuple((r, s, None) for r, s in self.grants)
+
+    def can(self, perm: Perm, study: str | None = None, site: str | None = None) -> bool:
+        """Deny by default; the union of the roles held for this study (and site). (A
+        session with ``pending`` set is held to its password / enrolment pages by the web
+        layer's policies, see ``refuse_pending``.)"""
+        roles = {r for r, s, t in self._scopes()
+                 if (s is None or study is None or s == study)
+                 and (t is None or site is None or t == site)}
         return perm in permissions_of(roles)
+
+    def sites(self, perm: Perm, study: str) -> set[str] | None:
+        """The sites of ``study`` where ``perm`` is held: None for every site, else a set
+        (empty: none). For filtering lists by the hospital / department / group scope."""
+        out: set[str] = set()
+        for r, s, t in self._scopes():
+            if (s is None or s == study) and perm in permissions_of({r}):
+                if t is None:
+                    return None
+                out.add(t)
+        return out
+
+    @property
+    def privileged(self) -> bool:
+        return bool(self.roles & PRIVILEGED)
 
 
 SYSTEM = Actor(user_id="system", username="system", display_name="System", grants=())
 
 
-def require(actor: Actor, perm: Perm, *, study: str | None = None) -> None:
-    if not actor.can(perm, study):
+def refuse_pending(actor: Actor) -> None:
+    """Refuse a session that must first change its password or enrol the second factor."""
+    if actor.pending == PENDING_PASSWORD:
+        raise PermissionDenied("please change your password first / 请先修改密码",
+                               clause="§11.3.4.1 a")
+    if actor.pending == PENDING_SECOND_FACTOR:
+        raise PermissionDenied("please enrol the second factor first / 请先绑定动态口令",
+                               clause="§11.6.2.2 g")
+
+
+def require(actor: Actor, perm: Perm, *, study: str | None = None,
+            site: str | None = None) -> None:
+    if not actor.can(perm, study, site):
         raise PermissionDenied(
             f"permission {perm.value} is required / 需要权限 {perm.value}", clause="§11.3.4.1 a")
+
+
+def require_different_person(actor: Actor, requester_user_id: str | None,
+                             requester_username: str | None = None) -> None:
+    """Separation of duties: nobody approves (or signs off) their own request."""
+    if (requester_user_id and requester_user_id == actor.user_id) or (
+            requester_username and requester_username == actor.username):
+        raise PermissionDenied(
+            "you cannot approve your own request / 不能审批本人提出的申请",
+            clause="§11.3.4.1 a")
 
 
 def hash_password(password: str) -> str:
     return nacl.pwhash.argon2id.str(password.encode()).decode()
 
 
-def _verify(stored: str, password: str) -> bool:
+def verify_password(stored: str, password: str) -> bool:
     try:
         return bool(nacl.pwhash.verify(stored.encode(), password.encode()))
     except nacl.exceptions.InvalidkeyError:
         return False
 
 
-def check_password_policy(password: str, username: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(
-            f"password must have at least {MIN_PASSWORD} characters / 密码至少 {MIN_PASSWORD} 位",
-            field="password")
-    if len(password) > MAX_PASSWORD:
-        raise InvalidInput(f"password is longer than {MAX_PASSWORD} characters", field="password")
-    if password.lower() == username.lower():
-        raise InvalidInput("password must not equal the username / 密码不能与用户名相同",
-                           field="password")
+_verify = verify_password
+_DUMMY_HASH: list[str] = []
 
 
-def create_user(
-    session: Session, ledger: Ledger, *, actor: Actor, username: str, display_name: str,
-    password: str, roles: list[tuple[Role, str | None]], must_change_password: bool = True,
-) -> User:
-    """Create an account with its role grants; audited. Refuses a duplicate username."""
-    if actor is not SYSTEM:
-        require(actor, Perm.ACCOUNT_MANAGE)
+def _dummy_verify(password: str) -> None:
+    """Spend the time of a real check for an unknown user (no username oracle by timing)."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hash_password(secrets.token_hex(16)))
+    verify_password(_DUMMY_HASH[0], password)
+
+
+def _check_username(username: str) -> None:
     if not USERNAME_RE.match(username):
         raise InvalidInput(
             "username: 2–63 lower-case letters, digits, '.', '_' or '-' / 用户名格式不正确",
             field="username")
+
+
+def _check_grants(roles: list[tuple[Role, str | None]] | list[tuple[Role, str | None,
+                                                                      str | None]]) -> None:
+    for g in roles:
+        study = g[1]
+        site = g[2] if len(g) > 2 else None  # type: ignore[misc]
+        if study is not None and not STUDY_RE.match(study):
+            raise InvalidInput("study: letters, digits, '.', '_' or '-' / 研究编号格式不正确",
+                               field="study")
+        if site is not None:
+            if study is None:
+                raise InvalidInput("a site scope needs a study / 按中心授权须指定研究",
+                                   field="site")
+            if not SITE_RE.match(site):
+                raise InvalidInput("site: up to 10 letters or digits / 中心编号格式不正确",
+                                   field="site")
+
+
+def create_user(
+    session: Session, ledger: Ledger, *, actor: Actor, username: str, display_name: str,
+    password: str, roles: list[Any], must_change_password: bool = True,
+    config: AuthConfig = DEFAULT_CONFIG,
+) -> User:
+    """Create an account with its role grants ((role, study) or (role, study, site)); audited.
+    Refuses a duplicate username."""
+    if actor is not SYSTEM:
+        require(actor, Perm.ACCOUNT_MANAGE)
+    _check_username(username)
     if not display_name.strip() or len(display_name) > 200:
         raise InvalidInput("display name is required (≤200 characters) / 需填写姓名",
                            field="display_name")
-    check_password_policy(password, username)
+    check_password_policy(password, username, config)
+    _check_grants(roles)
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"username {username!r} is taken / 用户名已存在", field="username")
     user = User(username=username, display_name=display_name.strip(),
-                password_hash=hash_password(password), must_change_password=must_change_password)
+                password_hash=hash_password(password), must_change_password=must_change_password,
+                password_changed_at=dt.datetime.now(dt.UTC))
     session.add(user)
     session.flush()
-    for role, study in roles:
-        session.add(RoleGrant(user_id=user.id, role=role.value, study=study))
+    labels = []
+    for g in roles:
+        role, study = Role(g[0]), g[1]
+        site = g[2] if len(g) > 2 else None
+        session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
+        labels.append(_grant_label(role, study, site))
     session.flush()
     ledger.append(
         session, actor=actor.username, action="account.create", entity_type="user",
         entity_id=user.id, client=actor.client,
-        changes=[Change("username", None, username),
-                 Change("roles", None, sorted(f"{r.value}@{s or '*'}" for r, s in roles))],
+        changes=[Change("username", None, username), Change("roles", None, sorted(labels))],
     )
     return user
+
+
+def _grant_label(role: Role, study: str | None, site: str | None) -> str:
+    return f"{role.value}@{study or '*'}" + (f"/{site}" if site else "")
 
 
 def _token_id(token: str) -> str:
@@ -118,49 +221,188 @@ def _token_id(token: str) -> str:
 
 
 def actor_for(session: Session, user: User, *, client: str | None,
-              session_id: str | None = None) -> Actor:
-    grants = session.execute(
-        select(RoleGrant.role, RoleGrant.study).where(RoleGrant.user_id == user.id)
+              session_id: str | None = None, second_factor: bool = False,
+              config: AuthConfig | None = None, now: dt.datetime | None = None) -> Actor:
+    rows = session.execute(
+        select(RoleGrant.role, RoleGrant.study, RoleGrant.site)
+        .where(RoleGrant.user_id == user.id)
     ).all()
-    g = tuple((Role(r), s) for r, s in grants)
+    scopes = tuple((Role(r), s, t) for r, s, t in rows)
+    grants = tuple(dict.fromkeys((r, s) for r, s, _ in scopes))
+    must_change = user.must_change_password or _password_expired(user, config, now)
+    pending = None
+    if must_change:
+        pending = PENDING_PASSWORD
+    elif (config is not None and config.second_factor_enforced and not second_factor
+          and {r for r, _, _ in scopes} & PRIVILEGED):
+        pending = PENDING_SECOND_FACTOR
     return Actor(user_id=user.id, username=user.username, display_name=user.display_name,
-                 grants=g, client=client, session_id=session_id,
-                 must_change_password=user.must_change_password,
-                 perms=permissions_of({r for r, _ in g}))
+                 grants=grants, client=client, session_id=session_id,
+                 must_change_password=must_change, perms=permissions_of({r for r, _ in grants}),
+                 scopes=scopes, pending=pending, second_factor=second_factor)
+
+
+def _password_expired(user: User, config: AuthConfig | None, now: dt.datetime | None) -> bool:
+    if config is None or not config.password_max_age_days or user.password_changed_at is None:
+        return False
+    now = now or dt.datetime.now(dt.UTC)
+    return now - user.password_changed_at > dt.timedelta(days=config.password_max_age_days)
+
+
+# --- lockout, from the ledger --------------------------------------------------------------
+
+COUNTED_FAILURES = ("password", "second_factor")
+
+
+@dataclass(frozen=True)
+class LockState:
+    locked_until: dt.datetime | None
+    recent_failures: int
+
+
+def lock_state(session: Session, user_id: str, config: AuthConfig,
+               now: dt.datetime | None = None) -> LockState:
+    """Whether the account is locked, and how many counted failures the window holds.
+
+    Reads the account's ``auth.login``, ``auth.lockout`` and ``account.unlock`` ledger entries:
+    a success or an unlock resets the count; a lockout lasts ``lockout_duration`` unless an
+    administrator unlocks earlier.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    since = now - max(config.lockout_window, config.lockout_duration)
+    rows = session.execute(
+        select(LedgerEntry.action, LedgerEntry.outcome, LedgerEntry.reason, LedgerEntry.ts)
+        .where(LedgerEntry.entity_type == "user", LedgerEntry.entity_id == user_id,
+               LedgerEntry.action.in_(("auth.login", "auth.lockout", "account.unlock")),
+               LedgerEntry.ts >= canonical_ts(since))
+        .order_by(LedgerEntry.seq.desc())  # type: ignore[attr-defined]
+    ).all()
+    failures = 0
+    window_start = canonical_ts(now - config.lockout_window)
+    for action, outcome, reason, ts in rows:  # newest first
+        if action == "account.unlock" or (action == "auth.login" and outcome == "success"):
+            break
+        if action == "auth.lockout":
+            until = _parse_ts(ts) + config.lockout_duration
+            if until > now:
+                return LockState(until, failures)
+            break
+        if outcome == "failure" and reason in COUNTED_FAILURES and ts >= window_start:
+            failures += 1
+    return LockState(None, failures)
+
+
+def _parse_ts(ts: str) -> dt.datetime:
+    return dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+
+def _failure(user: User | None, username: str, client: str | None, reason: str,
+             message: str, config: AuthConfig, session: Session,
+             *, field: str | None = None, now: dt.datetime | None = None) -> NotAuthenticated:
+    """The refusal of a login, with its ledger entries (and a lockout entry at the threshold)."""
+    entries: list[dict[str, Any]] = [dict(
+        actor=username[:200] or "(empty)", action="auth.login", entity_type="user",
+        entity_id=user.id if user else "(unknown)", outcome="failure", client=client,
+        reason=reason)]
+    if user is not None and reason in COUNTED_FAILURES:
+        state = lock_state(session, user.id, config, now)
+        if state.recent_failures + 1 >= config.lockout_threshold:
+            entries.append(dict(
+                actor="system", action="auth.lockout", entity_type="user", entity_id=user.id,
+                outcome="success", client=client,
+                reason=f"{state.recent_failures + 1} failed logins within "
+                       f"{int(config.lockout_window.total_seconds() // 60)} minutes"))
+    return NotAuthenticated(message, field=field, audit=entries)  # type: ignore[arg-type]
+
+
+WRONG = "wrong username or password / 用户名或密码错误"
 
 
 def login(session: Session, ledger: Ledger, *, username: str, password: str,
-          client: str | None) -> tuple[str, Actor]:
-    """Check the password and open a server-side session; returns (token, actor).
+          client: str | None, totp: str | None = None, config: AuthConfig = DEFAULT_CONFIG,
+          limiter: RateLimiter | None = None,
+          now: dt.datetime | None = None) -> tuple[str, Actor]:
+    """Check the password (and the second factor where required) and open a server-side
+    session; returns (token, actor).
 
-    A failure is audited and answered with one message whatever the cause, so that it does not
-    reveal which usernames exist.
+    A wrong username or password gets one message whatever the cause, so that it does not
+    reveal which usernames exist. Refusals are audited; 5 counted failures in 15 minutes lock
+    the account (the defaults).
     """
+    if limiter is not None:
+        wait = limiter.check(account=username, client=client)
+        if wait is not None:
+            raise TooManyRequests(
+                "too many login attempts; wait a minute and try again / 登录尝试过于频繁，"
+                "请稍后再试", retry_after=int(wait) + 1,
+                audit=dict(actor=username[:200] or "(empty)", action="auth.login",
+                           entity_type="user", entity_id="(rate limited)", outcome="denied",
+                           client=client, reason="rate_limited"))
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    ok = False
-    if user is not None and user.is_active:
-        ok = _verify(user.password_hash, password)
-    if not ok:
+    if user is None or not user.is_active:
+        _dummy_verify(password)
+        raise _failure(user, username, client, "unknown_or_inactive", WRONG, config, session)
+    state = lock_state(session, user.id, config, now)
+    if state.locked_until is not None:
+        raise Locked(
+            "this account is locked after repeated failed logins; try again later or ask an "
+            "administrator / 账户因多次登录失败已被锁定，请稍后再试或联系管理员",
+            audit=dict(actor=username, action="auth.login", entity_type="user",
+                       entity_id=user.id, outcome="failure", client=client, reason="locked"))
+    if not verify_password(user.password_hash, password):
+        raise _failure(user, username, client, "password", WRONG, config, session, now=now)
+    holds_privileged = bool(_roles_of(session, user.id) & PRIVILEGED)
+    inside = config.inside_hospital(client)
+    need_second = config.second_factor_enforced and (holds_privileged or not inside)
+    second_factor = False
+    if need_second and user.totp_enabled:
+        if not totp or not totp.strip():
+            raise NotAuthenticated(
+                "enter the code from your authenticator app (or a recovery code) / "
+                "请输入动态口令（或恢复码）", field="totp",
+                audit=dict(actor=username, action="auth.login", entity_type="user",
+                           entity_id=user.id, outcome="failure", client=client,
+                           reason="second_factor_missing"))
+        if not totp_mod.check_code(session, user, totp, config=config, now=now):
+            raise _failure(user, username, client, "second_factor",
+                           "wrong second-factor code / 动态口令错误", config, session,
+                           field="totp", now=now)
+        second_factor = True
+    elif need_second and not inside:
         raise NotAuthenticated(
-            "wrong username or password / 用户名或密码错误",
-            audit=dict(actor=username[:200] or "(empty)", action="auth.login",
-                       entity_type="user", entity_id=user.id if user else "(unknown)",
-                       outcome="failure", client=client))
-    assert user is not None
+            "logins from outside the hospital network need a second factor; enrol one from "
+            "inside the hospital first / 院外登录须使用动态口令，请先在院内绑定",
+            field="totp",
+            audit=dict(actor=username, action="auth.login", entity_type="user",
+                       entity_id=user.id, outcome="failure", client=client,
+                       reason="second_factor_not_enrolled_outside"))
+    elif user.totp_enabled and totp and totp.strip():
+        second_factor = totp_mod.check_code(session, user, totp, config=config, now=now)
     token = secrets.token_urlsafe(32)
     sid = _token_id(token)
-    session.add(UserSession(id=sid, user_id=user.id))
+    session.add(UserSession(id=sid, user_id=user.id, second_factor=second_factor))
     session.flush()
     ledger.append(session, actor=user.username, action="auth.login", entity_type="user",
-                  entity_id=user.id, client=client)
-    return token, actor_for(session, user, client=client, session_id=sid)
+                  entity_id=user.id, client=client,
+                  reason="password+totp" if second_factor else "password")
+    return token, actor_for(session, user, client=client, session_id=sid,
+                            second_factor=second_factor, config=config, now=now)
+
+
+def _roles_of(session: Session, user_id: str) -> set[Role]:
+    return {Role(r) for r in session.execute(
+        select(RoleGrant.role).where(RoleGrant.user_id == user_id)).scalars()}
 
 
 def resolve_session(session: Session, *, token: str, client: str | None,
-                    idle_timeout: dt.timedelta, lifetime: dt.timedelta,
-                    now: dt.datetime | None = None) -> Actor:
+                    idle_timeout: dt.timedelta | None = None,
+                    lifetime: dt.timedelta | None = None,
+                    now: dt.datetime | None = None,
+                    config: AuthConfig | None = None) -> Actor:
     """The actor behind a session token; ends (and audits) an idle or expired session."""
     now = now or dt.datetime.now(dt.UTC)
+    idle_timeout = idle_timeout or (config.idle_timeout if config else dt.timedelta(minutes=10))
+    lifetime = lifetime or (config.session_lifetime if config else dt.timedelta(hours=12))
     us = session.get(UserSession, _token_id(token))
     if us is None or us.ended_at is not None:
         raise NotAuthenticated("please log in / 请登录")
@@ -180,7 +422,8 @@ def resolve_session(session: Session, *, token: str, client: str | None,
                        entity_type="session", entity_id=us.id[:16],
                        reason=reason or "inactive", client=client))
     us.last_seen = now
-    return actor_for(session, user, client=client, session_id=us.id)
+    return actor_for(session, user, client=client, session_id=us.id,
+                     second_factor=us.second_factor, config=config, now=now)
 
 
 def logout(session: Session, ledger: Ledger, *, actor: Actor) -> None:
@@ -193,20 +436,25 @@ def logout(session: Session, ledger: Ledger, *, actor: Actor) -> None:
 
 
 def change_password(session: Session, ledger: Ledger, *, actor: Actor, current: str,
-                    new: str) -> None:
+                    new: str, config: AuthConfig = DEFAULT_CONFIG) -> None:
     user = session.get(User, actor.user_id)
-    if user is None or not _verify(user.password_hash, current):
+    if user is None or not verify_password(user.password_hash, current):
         raise InvalidInput(
             "current password is wrong / 当前密码错误", field="current_password",
             audit=dict(actor=actor.username, action="account.password_change",
                        entity_type="user", entity_id=actor.user_id, outcome="failure",
-                       client=actor.client))
-    check_password_policy(new, user.username)
+                       client=actor.client, reason="wrong current password"))
+    try:
+        check_password_policy(new, user.username, config)
+    except InvalidInput as exc:
+        exc.field = "new_password"
+        raise
     if new == current:
         raise InvalidInput("the new password must differ / 新密码不能与旧密码相同",
                            field="new_password")
     user.password_hash = hash_password(new)
     user.must_change_password = False
+    user.password_changed_at = dt.datetime.now(dt.UTC)
     ledger.append(session, actor=actor.username, action="account.password_change",
                   entity_type="user", entity_id=actor.user_id, client=actor.client)
 
@@ -215,4 +463,207 @@ def find_user(session: Session, username: str) -> User | None:
     return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
 
-__all__ = ["Actor", "SYSTEM", "PermissionDenied", "require"]
+# --- the administrator's operations --------------------------------------------------------
+
+def _target(session: Session, username: str) -> User:
+    user = find_user(session, username)
+    if user is None:
+        raise NotFound(f"no account named {username!r} / 账户不存在", field="username")
+    return user
+
+
+def _admin(actor: Actor) -> None:
+    if actor is not SYSTEM:
+        require(actor, Perm.ACCOUNT_MANAGE)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    username: str
+    display_name: str
+    is_active: bool
+    must_change_password: bool
+    totp_enabled: bool
+    roles: list[str]
+    locked_until: dt.datetime | None
+    open_sessions: int
+
+
+def list_accounts(session: Session, *, actor: Actor,
+                  config: AuthConfig = DEFAULT_CONFIG) -> list[AccountView]:
+    _admin(actor)
+    users = session.execute(select(User).order_by(User.username)).scalars().all()
+    grants: dict[str, list[str]] = {}
+    for uid, r, s, t in session.execute(
+            select(RoleGrant.user_id, RoleGrant.role, RoleGrant.study, RoleGrant.site)):
+        grants.setdefault(uid, []).append(_grant_label(Role(r), s, t))
+    now = dt.datetime.now(dt.UTC)
+    open_by: dict[str, int] = {}
+    for uid, created, seen in session.execute(
+            select(UserSession.user_id, UserSession.created_at, UserSession.last_seen)
+            .where(UserSession.ended_at.is_(None))):  # type: ignore[union-attr]
+        if now - seen <= config.idle_timeout and now - created <= config.session_lifetime:
+            open_by[uid] = open_by.get(uid, 0) + 1
+    return [AccountView(u.username, u.display_name, u.is_active, u.must_change_password,
+                        u.totp_enabled, sorted(grants.get(u.id, [])),
+                        lock_state(session, u.id, config, now).locked_until,
+                        open_by.get(u.id, 0)) for u in users]
+
+
+def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
+               study: str | None = None, site: str | None = None) -> None:
+    _admin(actor)
+    user = _target(session, username)
+    _check_grants([(role, study, site)])
+    exists = session.execute(select(RoleGrant.id).where(
+        RoleGrant.user_id == user.id, RoleGrant.role == role.value,
+        _eq(RoleGrant.study, study), _eq(RoleGrant.site, site))).first()
+    if exists:
+        raise Conflict("this role is already granted / 该角色已授予", field="role")
+    session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
+    session.flush()
+    ledger.append(session, actor=actor.username, action="account.role_grant", entity_type="user",
+                  entity_id=user.id, study=study, client=actor.client,
+                  changes=[Change("role", None, _grant_label(role, study, site))])
+
+
+def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
+                study: str | None = None, site: str | None = None) -> None:
+    _admin(actor)
+    user = _target(session, username)
+    grant = session.execute(select(RoleGrant).where(
+        RoleGrant.user_id == user.id, RoleGrant.role == role.value,
+        _eq(RoleGrant.study, study), _eq(RoleGrant.site, site))).scalar_one_or_none()
+    if grant is None:
+        raise NotFound("this role is not granted / 该角色未授予", field="role")
+    session.delete(grant)
+    session.flush()
+    ledger.append(session, actor=actor.username, action="account.role_revoke",
+                  entity_type="user", entity_id=user.id, study=study, client=actor.client,
+                  changes=[Change("role", _grant_label(role, study, site), None)])
+
+
+def _eq(col: Any, value: str | None) -> Any:
+    return col.is_(None) if value is None else col == value
+
+
+def unlock(session: Session, ledger: Ledger, *, actor: Actor, username: str) -> None:
+    _admin(actor)
+    user = _target(session, username)
+    ledger.append(session, actor=actor.username, action="account.unlock", entity_type="user",
+                  entity_id=user.id, client=actor.client)
+
+
+def reset_password(session: Session, ledger: Ledger, *, actor: Actor, username: str,
+                   new_password: str, config: AuthConfig = DEFAULT_CONFIG) -> None:
+    """An administrator sets a one-time password (handed over in person, after checking
+    identity); the user must change it at the next login. Ends the user's sessions."""
+    _admin(actor)
+    user = _target(session, username)
+    check_password_policy(new_password, user.username, config)
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = True
+    user.password_changed_at = dt.datetime.now(dt.UTC)
+    _end_sessions(session, user.id, "password_reset")
+    ledger.append(session, actor=actor.username, action="account.password_reset",
+                  entity_type="user", entity_id=user.id, client=actor.client)
+
+
+def reset_second_factor(session: Session, ledger: Ledger, *, actor: Actor,
+                        username: str) -> None:
+    """Clear a user's TOTP and recovery codes (lost phone); they enrol again at next login.
+    Ends the user's sessions."""
+    _admin(actor)
+    user = _target(session, username)
+    totp_mod.clear(session, user)
+    _end_sessions(session, user.id, "second_factor_reset")
+    ledger.append(session, actor=actor.username, action="account.second_factor_reset",
+                  entity_type="user", entity_id=user.id, client=actor.client)
+
+
+def set_active(session: Session, ledger: Ledger, *, actor: Actor, username: str,
+               active: bool) -> None:
+    _admin(actor)
+    user = _target(session, username)
+    if user.id == actor.user_id and not active:
+        raise InvalidInput("you cannot deactivate your own account / 不能停用本人账户",
+                           field="username")
+    user.is_active = active
+    if not active:
+        _end_sessions(session, user.id, "deactivated")
+    ledger.append(session, actor=actor.username,
+                  action="account.activate" if active else "account.deactivate",
+                  entity_type="user", entity_id=user.id, client=actor.client)
+
+
+def _end_sessions(session: Session, user_id: str, reason: str) -> int:
+    now = dt.datetime.now(dt.UTC)
+    n = 0
+    for us in session.execute(select(UserSession).where(
+            UserSession.user_id == user_id,
+            UserSession.ended_at.is_(None))).scalars():  # type: ignore[union-attr]
+        us.ended_at, us.end_reason = now, reason
+        n += 1
+    session.flush()
+    return n
+
+
+def revoke_sessions(session: Session, ledger: Ledger, *, actor: Actor, username: str) -> int:
+    """End every open session of a user at once (administrator); returns how many."""
+    _admin(actor)
+    user = _target(session, username)
+    n = _end_sessions(session, user.id, "revoked")
+    ledger.append(session, actor=actor.username, action="account.sessions_revoke",
+                  entity_type="user", entity_id=user.id, client=actor.client,
+                  reason=f"{n} session(s) ended")
+    return n
+
+
+__all__ = ["Actor", "SYSTEM", "PermissionDenied", "require", "require_different_person"]
+
+
+# --- second-factor enrolment (by the user) -------------------------------------------------
+
+def enrol_second_factor_start(session: Session, *, actor: Actor,
+                              config: AuthConfig = DEFAULT_CONFIG) -> tuple[str, str]:
+    """Begin (or show again) the TOTP enrolment; returns (secret, otpauth URI)."""
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("account not found / 账户不存在")
+    secret = totp_mod.pending_secret(user, config=config) or totp_mod.begin_enrolment(
+        user, config=config)
+    session.flush()
+    return secret, totp_mod.provisioning_uri(secret, user.username)
+
+
+def enrol_second_factor_confirm(session: Session, ledger: Ledger, *, actor: Actor, code: str,
+                                config: AuthConfig = DEFAULT_CONFIG) -> list[str]:
+    """Activate the second factor with a first code; returns the recovery codes (shown once).
+    The current session counts as second-factor authenticated from now on."""
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("account not found / 账户不存在")
+    codes = totp_mod.confirm_enrolment(session, user, code, config=config)
+    if actor.session_id:
+        us = session.get(UserSession, actor.session_id)
+        if us is not None:
+            us.second_factor = True
+    ledger.append(session, actor=actor.username, action="account.second_factor_enrol",
+                  entity_type="user", entity_id=user.id, client=actor.client)
+    return codes
+
+
+def regenerate_recovery_codes(session: Session, ledger: Ledger, *, actor: Actor,
+                              password: str) -> list[str]:
+    user = session.get(User, actor.user_id)
+    if user is None or not user.totp_enabled:
+        raise InvalidInput("enrol the second factor first / 请先绑定动态口令", field="totp")
+    if not verify_password(user.password_hash, password):
+        raise InvalidInput("wrong password / 密码错误", field="password",
+                           audit=dict(actor=actor.username, action="account.recovery_codes",
+                                      entity_type="user", entity_id=user.id, outcome="failure",
+                                      client=actor.client, reason="wrong password"))
+    codes = totp_mod.new_recovery_codes(session, user)
+    ledger.append(session, actor=actor.username, action="account.recovery_codes",
+                  entity_type="user", entity_id=user.id, client=actor.client)
+    return codes

@@ -1,0 +1,95 @@
+"""Authentication policy: what the deployment decided (passed in by the web layer, never read
+from settings here) and the password rules.
+
+Defaults follow OWASP ASVS 5.0 (V6.2): at least 12 characters, at least 64 accepted, not the
+username, not a common password; no composition rules and no periodic expiry. Both are
+settings for deployments whose 等级保护 (GB/T 22239) assessment requires them; see
+docs/administrators.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from studies.errors import InvalidInput
+
+MAX_PASSWORD = 256
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    password_min_length: int = 12
+    password_require_classes: bool = False
+    password_max_age_days: int = 0  # 0: passwords do not expire
+    lockout_threshold: int = 5
+    lockout_window: dt.timedelta = dt.timedelta(minutes=15)
+    lockout_duration: dt.timedelta = dt.timedelta(minutes=15)
+    hospital_networks: tuple[IpNetwork, ...] = field(
+        default_factory=lambda: parse_networks("127.0.0.0/8,::1/128"))
+    second_factor_enforced: bool = True
+    totp_key: bytes = b"\x00" * 32  # encrypts TOTP secrets at rest; from the key directory
+    idle_timeout: dt.timedelta = dt.timedelta(minutes=10)
+    session_lifetime: dt.timedelta = dt.timedelta(hours=12)
+    api_token_max_days: int = 90
+
+    def inside_hospital(self, client: str | None) -> bool:
+        """Whether a client address is in one of the configured hospital networks. An address
+        that is missing or not an IP address counts as outside."""
+        if not client:
+            return False
+        try:
+            addr = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.hospital_networks)
+
+
+def parse_networks(text: str) -> tuple[IpNetwork, ...]:
+    """A comma-separated CIDR list; raises ValueError naming the bad entry."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"not a CIDR network: {part!r}") from exc
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of the zxcvbn package's list (lower-cased)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"])
+
+
+def check_password_policy(password: str, username: str, config: AuthConfig) -> None:
+    """Refuse a password that breaks the policy; the message names the rule."""
+    n = config.password_min_length
+    if len(password) < n:
+        raise InvalidInput(f"password must have at least {n} characters / 密码至少 {n} 位",
+                           field="password", clause="§11.3.4.1 a")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput(f"password is longer than {MAX_PASSWORD} characters / 密码过长",
+                           field="password")
+    if password.strip().lower() == username.lower():
+        raise InvalidInput("password must not equal the username / 密码不能与用户名相同",
+                           field="password")
+    if password.lower() in common_passwords():
+        raise InvalidInput("this password is among the most common passwords; choose another / "
+                           "该密码属于常见密码，请另选", field="password")
+    if config.password_require_classes:
+        classes = sum([any(c.islower() for c in password), any(c.isupper() for c in password),
+                       any(c.isdigit() for c in password),
+                       any(not c.isalnum() for c in password)])
+        if classes < 3:
+            raise InvalidInput(
+                "password must mix at least three of: lower case, upper case, digits, symbols / "
+                "密码须包含小写字母、大写字母、数字、符号中的至少三类", field="password")

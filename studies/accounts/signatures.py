@@ -1,0 +1,125 @@
+"""Electronic signatures (21 CFR 11.50, 11.70, 11.200) — the one mechanism every capability
+that needs a signature (unlock, approvals, sign-off) calls.
+
+``sign`` re-authenticates the signer:
+
+- the first signature in a session needs every component: username, password and — where the
+  signer's role requires a second factor, or the session was opened with one — a TOTP code;
+- later signatures in the same continuous session need at least the password;
+- after a timeout the session has ended, so the next session's first signature needs all again.
+
+It records signer, time and meaning, binds them to the SHA-256 of the exact content signed,
+appends a ``signature.sign`` ledger entry and writes a signed ledger checkpoint. Failures are
+refused and audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Change, Ledger
+from studies.accounts import totp as totp_mod
+from studies.accounts.config import AuthConfig
+from studies.accounts.models import Signature, User, UserSession
+from studies.accounts.roles import PRIVILEGED
+from studies.accounts.service import DEFAULT_CONFIG, Actor, verify_password
+from studies.errors import InvalidInput, NotAuthenticated, PermissionDenied
+
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def content_hash(data: bytes) -> str:
+    """The hash a signature binds to: SHA-256 of the exact bytes shown to the signer."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignatureView:
+    """What is shown with a signed thing: name, time, meaning (21 CFR 11.50)."""
+
+    id: str
+    username: str
+    display_name: str
+    meaning: str
+    signed_at: dt.datetime
+    content_hash: str
+
+    def line(self) -> str:
+        return (f"{self.display_name} ({self.username}) · "
+                f"{self.signed_at.strftime('%Y-%m-%d %H:%M:%S UTC')} · {self.meaning}")
+
+
+def _view(s: Signature) -> SignatureView:
+    return SignatureView(s.id, s.username, s.display_name, s.meaning, s.signed_at,
+                         s.content_hash)
+
+
+def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, password: str,
+         totp: str | None = None, meaning: str, content_hash: str, entity_type: str,
+         entity_id: str, study: str | None = None,
+         config: AuthConfig = DEFAULT_CONFIG) -> SignatureView:
+    """Sign ``content_hash`` with ``meaning`` as ``actor``; see the module's docstring."""
+    meaning = meaning.strip()
+    if not meaning or len(meaning) > 200:
+        raise InvalidInput("meaning: 1–200 characters / 签名含义 1–200 个字符", field="meaning")
+    if not HASH_RE.match(content_hash):
+        raise InvalidInput("content_hash: 64 lower-case hex digits (SHA-256)",
+                           field="content_hash")
+    if actor.session_id is None or actor.token_id is not None or actor.pending:
+        raise PermissionDenied("electronic signatures need an interactive session / "
+                               "电子签名须在交互登录会话中进行", clause="§11.3.4.9")
+    us = session.get(UserSession, actor.session_id)
+    user = session.get(User, actor.user_id)
+    if us is None or user is None or us.ended_at is not None:
+        raise NotAuthenticated("please log in again / 请重新登录")
+
+    def refuse(reason: str, message: str, field: str) -> NotAuthenticated:
+        return NotAuthenticated(message, field=field, audit=dict(
+            actor=actor.username, action="signature.sign", entity_type=entity_type,
+            entity_id=entity_id[:200], study=study, outcome="failure", client=actor.client,
+            reason=f"{reason}; meaning: {meaning}"))
+
+    first = us.signed_at is None
+    if (first or username.strip()) and username.strip() != user.username:
+        raise refuse("username does not match the session", "the username must be your own / "
+                     "用户名须为本人", "username")
+    if not verify_password(user.password_hash, password):
+        raise refuse("wrong password", "wrong password / 密码错误", "password")
+    needs_totp = first and user.totp_enabled and (
+        us.second_factor or (config.second_factor_enforced and actor.roles & PRIVILEGED))
+    if needs_totp:
+        if not totp or not totp_mod.check_code(session, user, totp, config=config):
+            raise refuse("wrong or missing second factor",
+                         "the first signature of a session needs your second-factor code / "
+                         "本次会话首次签名须输入动态口令", "totp")
+    now = dt.datetime.now(dt.UTC)
+    if first:
+        us.signed_at = now
+    entry = ledger.append(
+        session, actor=user.username, action="signature.sign", entity_type=entity_type,
+        entity_id=entity_id[:200], study=study, client=actor.client, reason=meaning,
+        changes=[Change("content_hash", None, content_hash),
+                 Change("components", None,
+                        "username+password+totp" if needs_totp else
+                        "username+password" if first else "password")])
+    sig = Signature(user_id=user.id, username=user.username, display_name=user.display_name,
+                    meaning=meaning, content_hash=content_hash, entity_type=entity_type,
+                    entity_id=entity_id[:200], study=study, signed_at=now, ledger_seq=entry.seq)
+    session.add(sig)
+    session.flush()
+    ledger.checkpoint(session, reason="signature")
+    return _view(sig)
+
+
+def signatures_for(session: Session, *, entity_type: str, entity_id: str) -> list[SignatureView]:
+    """Every signature on a thing, oldest first, to show beside it."""
+    rows = session.execute(select(Signature).where(
+        Signature.entity_type == entity_type, Signature.entity_id == entity_id)
+        .order_by(Signature.signed_at)).scalars()  # type: ignore[arg-type]
+    return [_view(s) for s in rows]
