@@ -45,6 +45,11 @@ class Perm(StrEnum):
     AUDIT_VERIFY = "audit.verify"
     LEDGER_REDACT = "ledger.redact"
     STUDY_READ = "study.read"
+    # studies, ethics, consent, eCRF metadata (issue 3)
+    STUDY_MANAGE = "study.manage"
+    ETHICS_RECORD = "ethics.record"
+    CONSENT_RECORD = "consent.record"
+    CONSENT_READ = "consent.read"
 
 
 GRANTS: dict[Role, frozenset[Perm]] = {
@@ -68,3 +73,13 @@ def permissions_of(roles: set[Role]) -> frozenset[Perm]:
     for r in roles:
         out |= GRANTS.get(r, frozenset())
     return frozenset(out)
+
+
+# Issue 3 — studies, ethics, consent, eCRF metadata: the PI and the data manager set studies up;
+# the ethics committee records approvals and waiver decisions; investigators capture consent.
+GRANTS[Role.PRINCIPAL_INVESTIGATOR] |= {Perm.STUDY_MANAGE, Perm.CONSENT_RECORD,
+                                        Perm.CONSENT_READ}
+GRANTS[Role.DATA_MANAGER] |= {Perm.STUDY_MANAGE}
+GRANTS[Role.INVESTIGATOR] |= {Perm.CONSENT_RECORD, Perm.CONSENT_READ}
+GRANTS[Role.MONITOR] |= {Perm.CONSENT_READ}
+GRANTS[Role.ETHICS_MEMBER] |= {Perm.ETHICS_RECORD}
