@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
@@ -9,6 +11,8 @@ from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig, parse_networks
 from studies.accounts.models import User
 from studies.accounts.roles import Role
+from studies.registry.models import Site, Study
+from studies.subjects.models import Subject
 
 PASSWORD = "correct horse battery staple"
 
@@ -38,3 +42,89 @@ def enrol_totp(session: Session, user: User, config: AuthConfig) -> str:
     user.totp_enabled = True
     session.flush()
     return secret
+
+
+# ---- studies, ethics, consent (issue 3) ---------------------------------------------------------
+
+SETUP = accounts.Actor(user_id="setup", username="setup", display_name="Setup",
+                       grants=((Role.PRINCIPAL_INVESTIGATOR, None), (Role.ETHICS_MEMBER, None),
+                               (Role.INVESTIGATOR, None)))
+
+def make_study(session: Session, ledger: Ledger, code: str = "ONC-2026-01", *,
+               design: str = "prospective", post_market: bool = False,
+               public_interest: bool = False, sites: tuple[str, ...] = ("S01",)) -> Study:
+    """A registered study (draft) with protocol version 1.0 and sites."""
+    import datetime as dt
+
+    from studies.registry import service as registry
+
+    return registry.register_study(session, ledger, actor=SETUP, data=(
+        registry.StudyIn(
+            code=code, title_zh="示例研究", title_en="Example study", sponsor="Example Pharma",
+            design=design, post_market=post_market, public_interest=public_interest,
+            protocol=registry.ProtocolIn(
+                label="1.0", version_date=dt.date(2026, 1, 5), purpose="Efficacy of X",
+                legal_basis="Consent; ethics approval", research_content="RCT of X vs placebo",
+                data_types="demographics, vital signs, labs", planned_subjects=120,
+                planned_records=2400, expected_results="X lowers BP",
+                data_sharing_plan="De-identified data shared on request after publication"),
+            sites=[registry.SiteIn(code=s, hospital="Example Hospital",
+                                   department="Cardiology", medical_group="Group 1")
+                   for s in sites])))
+
+
+def make_protocol(label: str) -> Any:
+    import datetime as dt
+
+    from studies.registry import service as registry
+
+    return registry.ProtocolIn(label=label, version_date=dt.date(2026, 1, 5), purpose="p",
+                               legal_basis="l", research_content="r", data_types="d",
+                               planned_subjects=150, planned_records=3000,
+                               expected_results="e", data_sharing_plan="s")
+
+
+def make_committee(session: Session, ledger: Ledger, *, members: int = 7,
+                   genders: tuple[str, ...] = ("female", "male"),
+                   external: bool = True, name: str = "Example Hospital Ethics Committee") -> Any:
+    from studies.ethics import service as ethics
+
+    c = ethics.create_committee(session, ledger, actor=SETUP,
+                                data=ethics.CommitteeIn(name=name, institution="Example Hospital"))
+    for n in range(members):
+        ethics.add_member(session, ledger, actor=SETUP, committee_id=c.id,
+                          data=ethics.MemberIn(
+                              name=f"Member {n + 1}", gender=genders[n % len(genders)],
+                              affiliation="external" if external and n == 0 else "internal",
+                              expertise=["medicine", "ethics", "law", "sociology"][n % 4]))
+    return c
+
+
+def approve(session: Session, ledger: Ledger, study: Study, committee: Any, *,
+            protocol_version: int = 1, decision: str = "approved",
+            expires_on: Any = None, decided_on: Any = None) -> Any:
+    import datetime as dt
+
+    from studies.ethics import service as ethics
+
+    return ethics.record_approval(
+        session, ledger, actor=SETUP, study_code=study.code,
+        data=ethics.ApprovalIn(protocol_version=protocol_version, committee_id=committee.id,
+                               reference=f"EC-{protocol_version}-{decision[:3]}",
+                               decision=decision,
+                               decided_on=decided_on or dt.date.today() - dt.timedelta(days=1),
+                               expires_on=expires_on,
+                               conditions="Report SAEs in 24 h"
+                               if decision == "approved_with_conditions" else None))
+
+
+def make_subject(session: Session, study: Study, code: str = "S01-7Q4K2") -> Subject:
+    """A subject row made directly (enrolment itself belongs to studies.subjects)."""
+    from sqlalchemy import select
+
+    site = session.execute(select(Site).where(Site.study_id == study.id)).scalars().first()
+    assert site is not None
+    subject = Subject(study_id=study.id, site_id=site.id, code=code, enrolled_by="test")
+    session.add(subject)
+    session.flush()
+    return subject

@@ -45,6 +45,11 @@ class Perm(StrEnum):
     AUDIT_VERIFY = "audit.verify"
     LEDGER_REDACT = "ledger.redact"
     STUDY_READ = "study.read"
+    # studies, ethics, consent, eCRF metadata (issue 3)
+    STUDY_MANAGE = "study.manage"
+    ETHICS_RECORD = "ethics.record"
+    CONSENT_RECORD = "consent.record"
+    CONSENT_READ = "consent.read"
 
 
 GRANTS: dict[Role, frozenset[Perm]] = {
@@ -75,3 +80,13 @@ PRIVILEGED: frozenset[Role] = frozenset({
     Role.CUSTODIAN, Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR, Role.SECURITY_OFFICER,
     Role.ADMIN, Role.AUDITOR,
 })
+
+
+# Issue 3 — studies, ethics, consent, eCRF metadata: the PI and the data manager set studies up;
+# the ethics committee records approvals and waiver decisions; investigators capture consent.
+GRANTS[Role.PRINCIPAL_INVESTIGATOR] |= {Perm.STUDY_MANAGE, Perm.CONSENT_RECORD,
+                                        Perm.CONSENT_READ}
+GRANTS[Role.DATA_MANAGER] |= {Perm.STUDY_MANAGE}
+GRANTS[Role.INVESTIGATOR] |= {Perm.CONSENT_RECORD, Perm.CONSENT_READ}
+GRANTS[Role.MONITOR] |= {Perm.CONSENT_READ}
+GRANTS[Role.ETHICS_MEMBER] |= {Perm.ETHICS_RECORD}

@@ -2,15 +2,33 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
 from studies.accounts.models import new_id
 
+DESIGNS = ("prospective", "retrospective")
+STUDY_STATUSES = ("draft", "active", "closed")
+
 
 class Study(SQLModel, table=True):
-    """A study, known everywhere by its protocol number (``code``)."""
+    """A study, known everywhere by its protocol number (``code``).
+
+    The design flags live here because they decide which consent waivers can fit the study
+    (§11.3.4.2 a/b); the protocol's content lives in :class:`ProtocolVersion`, so an amendment is
+    a new version that needs its own ethics approval.
+    """
 
     __tablename__ = "study"
 
@@ -21,6 +39,18 @@ class Study(SQLModel, table=True):
     status: str = Field(default="draft", sa_column=Column(String(20), nullable=False))
     created_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    sponsor: str = Field(default="", sa_column=Column(
+        String(300), nullable=False, server_default=""))
+    blinded: bool = Field(default=False, sa_column=Column(
+        Boolean(), nullable=False, server_default=false()))
+    design: str = Field(default="prospective", sa_column=Column(
+        String(20), nullable=False, server_default="prospective"))
+    post_market: bool = Field(default=False, sa_column=Column(
+        Boolean(), nullable=False, server_default=false()))
+    real_world_data: bool = Field(default=False, sa_column=Column(
+        Boolean(), nullable=False, server_default=false()))
+    public_interest: bool = Field(default=False, sa_column=Column(
+        Boolean(), nullable=False, server_default=false()))
 
 
 class Site(SQLModel, table=True):
@@ -36,3 +66,31 @@ class Site(SQLModel, table=True):
     hospital: str = Field(sa_column=Column(String(200), nullable=False))
     department: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
     medical_group: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+
+
+class ProtocolVersion(SQLModel, table=True):
+    """One version of a study's protocol (§11.3.4.2: purpose and its legal basis, research
+    content, data types, numbers, expected results). Rows are never changed: an amendment is a
+    new version, and the newest version is the one in force once approved."""
+
+    __tablename__ = "protocol_version"
+    __table_args__ = (UniqueConstraint("study_id", "number", name="protocol_version_number"),)
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    study_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("study.id"), nullable=False, index=True))
+    number: int = Field(sa_column=Column(Integer(), nullable=False))
+    label: str = Field(sa_column=Column(String(40), nullable=False))  # "1.0", "2.1"
+    version_date: dt.date = Field(sa_column=Column(Date(), nullable=False))
+    purpose: str = Field(sa_column=Column(Text(), nullable=False))
+    legal_basis: str = Field(sa_column=Column(Text(), nullable=False))
+    research_content: str = Field(sa_column=Column(Text(), nullable=False))
+    data_types: str = Field(sa_column=Column(Text(), nullable=False))
+    planned_subjects: int = Field(sa_column=Column(Integer(), nullable=False))
+    planned_records: int = Field(sa_column=Column(Integer(), nullable=False))
+    expected_results: str = Field(sa_column=Column(Text(), nullable=False))
+    data_sharing_plan: str = Field(sa_column=Column(Text(), nullable=False))
+    amendment_summary: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(sa_column=Column(String(100), nullable=False))

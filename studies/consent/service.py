@@ -1,0 +1,445 @@
+"""Consent capture, re-consent and withdrawal (§11.3.4.2, §7 a, §11.3.4.4 b), and the checks
+other packages call before they enrol, enter or extract:
+
+- :func:`assert_enrolment_allowed` — a current ethics approval of the current protocol version;
+- :func:`assert_entry_allowed` — that, plus a valid consent (or an approved waiver) covering
+  use in the study, not withdrawn, on the form version the committee currently requires;
+- :func:`may_use` / :func:`assert_may_use` — may this subject's data be used for scope X as of
+  time T? (extracts filter on it).
+
+Withdrawal keeps the data already entered (trial records must be kept) and is itself audited;
+from its time on, the withdrawn scopes are refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Change, Ledger
+from studies.accounts.roles import Perm
+from studies.accounts.service import Actor, require
+from studies.consent.models import (
+    CONSENT_TYPES,
+    SCOPES,
+    ConsentForm,
+    ConsentRecord,
+    ConsentWithdrawal,
+)
+from studies.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from studies.ethics import service as ethics
+from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
+from studies.registry import service as registry
+from studies.registry.models import Study
+from studies.subjects.models import Subject
+
+CLAUSE_CONSENT = "§11.3.4.2"
+CLAUSE_USE = "§7 a"
+REQUIRED_SCOPE = {"informed": "study", "broad": "deidentified_future"}
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+class ConsentFormIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str = PField(min_length=1, max_length=40)
+    consent_type: str = PField(max_length=20)  # informed / broad
+    text_zh: str = PField(min_length=1, max_length=200_000)
+    text_en: str = PField(min_length=1, max_length=200_000)
+    approval_id: str = PField(max_length=36)
+    requires_reconsent: bool = False
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    consent_type: str = PField(max_length=20)
+    form_id: str | None = PField(default=None, max_length=36)
+    waiver_id: str | None = PField(default=None, max_length=36)
+    scopes: list[str] = PField(default_factory=list, max_length=len(SCOPES))
+    given_at: dt.datetime
+
+
+class WithdrawalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scopes: list[str] | None = PField(default=None, max_length=len(SCOPES))  # None: whole
+    withdrawn_at: dt.datetime
+    reason: str | None = PField(default=None, max_length=2000)
+
+
+def _aware(when: dt.datetime, field: str) -> dt.datetime:
+    if when.tzinfo is None:
+        raise InvalidInput("give the time with its time zone / 时间须带时区", field=field)
+    return when.astimezone(dt.UTC)
+
+
+# ---- consent form versions ----------------------------------------------------------------------
+
+def add_consent_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                     data: ConsentFormIn) -> ConsentForm:
+    """A new consent form version; its text must carry an approving ethics decision of this
+    study (§11.3.4.2). ``requires_reconsent`` makes subjects on older versions re-consent
+    before further entry."""
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    study = registry.get_study(session, study_code)
+    if data.consent_type not in ("informed", "broad"):
+        raise InvalidInput("a consent form is for informed or broad consent / 同意书类型不正确",
+                           field="consent_type")
+    approval = session.get(EthicsApproval, data.approval_id)
+    if approval is None or approval.study_id != study.id:
+        raise NotFound("no such ethics approval of this study / 未找到本研究的伦理批件",
+                       field="approval_id")
+    if approval.decision not in APPROVING:
+        raise RuleViolation("the consent form must be approved by the ethics committee; this "
+                            "decision was a rejection / 知情同意书须经伦理委员会批准",
+                            field="approval_id", clause=CLAUSE_CONSENT)
+    if session.execute(select(ConsentForm.id).where(ConsentForm.study_id == study.id,
+                                                    ConsentForm.version == data.version)).first():
+        raise Conflict(f"consent form version {data.version!r} exists / 同意书版本已存在",
+                       field="version")
+    last = session.execute(select(func.max(ConsentForm.number)).where(
+        ConsentForm.study_id == study.id)).scalar() or 0
+    form = ConsentForm(study_id=study.id, number=last + 1, created_by=actor.username,
+                       **data.model_dump())
+    session.add(form)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="consent_form.create", entity_type="consent_form", entity_id=form.id,
+                  study=study.code, version=form.number,
+                  changes=[Change(k, None, v) for k, v in data.model_dump().items()])
+    return form
+
+
+def consent_forms(session: Session, study_id: str) -> list[ConsentForm]:
+    return list(session.execute(select(ConsentForm).where(ConsentForm.study_id == study_id)
+                                .order_by(ConsentForm.number)).scalars())
+
+
+def get_consent_form(session: Session, form_id: str) -> ConsentForm:
+    f = session.get(ConsentForm, form_id)
+    if f is None:
+        raise NotFound("no such consent form / 未找到知情同意书", field="form_id")
+    return f
+
+
+def consent_form_public(f: ConsentForm) -> dict[str, Any]:
+    return {"id": f.id, "version": f.version, "number": f.number,
+            "consent_type": f.consent_type, "text_zh": f.text_zh, "text_en": f.text_en,
+            "approval_id": f.approval_id, "requires_reconsent": f.requires_reconsent,
+            "created_at": f.created_at.isoformat()}
+
+
+# ---- consent records ----------------------------------------------------------------------------
+
+def _subject_in(session: Session, study: Study, subject_id: str) -> Subject:
+    subject = session.get(Subject, subject_id)
+    if subject is None or subject.study_id != study.id:
+        raise NotFound("no such subject in this study / 本研究中未找到该受试者",
+                       field="subject_id")
+    return subject
+
+
+def _records(session: Session, subject_id: str) -> list[ConsentRecord]:
+    return list(session.execute(select(ConsentRecord).where(
+        ConsentRecord.subject_id == subject_id).order_by(
+        ConsentRecord.given_at, ConsentRecord.recorded_at)).scalars())
+
+
+def _withdrawals(session: Session, consent_id: str) -> list[ConsentWithdrawal]:
+    return list(session.execute(select(ConsentWithdrawal).where(
+        ConsentWithdrawal.consent_id == consent_id).order_by(ConsentWithdrawal.withdrawn_at))
+        .scalars())
+
+
+def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                   subject_id: str, data: ConsentIn) -> ConsentRecord:
+    """Record a subject's consent, a re-consent to a newer form version, or their coverage by
+    an approved waiver. The person who obtained it is the actor. Audited."""
+    require(actor, Perm.CONSENT_RECORD, study=study_code)
+    study = registry.get_study(session, study_code)
+    subject = _subject_in(session, study, subject_id)
+    given_at = _aware(data.given_at, "given_at")
+    if given_at > dt.datetime.now(dt.UTC) + CLOCK_SKEW:
+        raise InvalidInput("consent cannot be given in the future / 签署时间不能晚于当前时间",
+                           field="given_at")
+    if data.consent_type not in CONSENT_TYPES:
+        raise InvalidInput(f"type must be one of {', '.join(CONSENT_TYPES)} / 同意类型不正确",
+                           field="consent_type")
+    unknown = [s for s in data.scopes if s not in SCOPES]
+    if unknown:
+        raise InvalidInput(f"unknown scope {unknown[0]!r} (known: {', '.join(SCOPES)}) / "
+                           "授权范围不正确", field="scopes")
+    scopes = sorted(set(data.scopes))
+    form: ConsentForm | None = None
+    waiver: ConsentWaiver | None = None
+    if data.consent_type == "waiver":
+        if not data.waiver_id or data.form_id:
+            raise InvalidInput("a waiver record names the approved waiver, not a form / "
+                               "豁免记录须引用已批准的豁免", field="waiver_id")
+        waiver = session.get(ConsentWaiver, data.waiver_id)
+        if waiver is None or waiver.study_id != study.id:
+            raise NotFound("no such waiver in this study / 未找到豁免", field="waiver_id")
+        if waiver.status != "approved":
+            raise RuleViolation("a consent waiver needs the ethics committee's approval / "
+                                "知情同意豁免须经伦理委员会批准", field="waiver_id",
+                                clause=ethics.WAIVER_CLAUSES[waiver.ground])
+        if scopes not in ([], ["study"]):
+            raise RuleViolation("a waiver covers only coded use in this study (the data must be "
+                                "de-identified) / 豁免仅涵盖本研究的去标识化使用",
+                                field="scopes", clause=ethics.WAIVER_CLAUSES[waiver.ground])
+        scopes = ["study"]
+    else:
+        if not data.form_id or data.waiver_id:
+            raise InvalidInput("consent names the form version the subject signed / "
+                               "请选择受试者签署的知情同意书版本", field="form_id")
+        form = get_consent_form(session, data.form_id)
+        if form.study_id != study.id:
+            raise NotFound("no such consent form in this study / 未找到本研究的知情同意书",
+                           field="form_id")
+        if form.consent_type != data.consent_type:
+            raise InvalidInput(f"form version {form.version} is a {form.consent_type} consent "
+                               "form / 同意书类型不符", field="form_id")
+        need = REQUIRED_SCOPE[data.consent_type]
+        if need not in scopes:
+            raise InvalidInput(f"{data.consent_type} consent must include the scope {need!r} / "
+                               "授权范围缺少必选项", field="scopes")
+    closed = enrolment_problem(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
+    if closed:
+        raise RuleViolation(f"consent cannot be recorded: {closed}", field="study",
+                            clause=CLAUSE_CONSENT)
+    previous = _records(session, subject.id)
+    current = previous[-1] if previous else None
+    if current is not None and form is not None and current.form_id == form.id:
+        whole = any(w.scope is None for w in _withdrawals(session, current.id))
+        if not whole:
+            raise Conflict(f"the subject already consented to form version {form.version} / "
+                           "受试者已签署该版本", field="form_id")
+    if current is not None and given_at < current.given_at:
+        raise InvalidInput("a re-consent cannot predate the consent it replaces / "
+                           "再次同意时间不能早于原同意时间", field="given_at")
+    rec = ConsentRecord(study_id=study.id, subject_id=subject.id,
+                        consent_type=data.consent_type, form_id=form.id if form else None,
+                        waiver_id=waiver.id if waiver else None, scopes=scopes,
+                        given_at=given_at, obtained_by=actor.username,
+                        replaces_id=current.id if current else None)
+    session.add(rec)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="consent.reconsent" if current else "consent.record",
+                  entity_type="consent_record", entity_id=rec.id, study=study.code,
+                  subject=subject.code,
+                  changes=[Change("consent_type", None, rec.consent_type),
+                           Change("form_version", None, form.version if form else None),
+                           Change("waiver", None, waiver.ground if waiver else None),
+                           Change("scopes", None, scopes),
+                           Change("given_at", None, given_at.isoformat()),
+                           Change("replaces", None, current.id if current else None)])
+    return rec
+
+
+def withdraw_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                     consent_id: str, data: WithdrawalIn) -> list[ConsentWithdrawal]:
+    """Withdraw a subject's current consent, whole (``scopes`` None) or scope by scope. Data
+    already entered stays, audited; from ``withdrawn_at`` the withdrawn scopes are refused."""
+    require(actor, Perm.CONSENT_RECORD, study=study_code)
+    study = registry.get_study(session, study_code)
+    rec = session.get(ConsentRecord, consent_id)
+    if rec is None or rec.study_id != study.id:
+        raise NotFound("no such consent record in this study / 未找到该知情同意记录",
+                       field="consent_id")
+    subject = _subject_in(session, study, rec.subject_id)
+    latest = _records(session, rec.subject_id)[-1]
+    if latest.id != rec.id:
+        raise Conflict("this consent was replaced by a re-consent; withdraw the current one / "
+                       "该记录已被再次同意取代", field="consent_id")
+    when = _aware(data.withdrawn_at, "withdrawn_at")
+    if when < rec.given_at:
+        raise InvalidInput("withdrawal cannot predate the consent / 撤回时间不能早于同意时间",
+                           field="withdrawn_at")
+    if when > dt.datetime.now(dt.UTC) + CLOCK_SKEW:
+        raise InvalidInput("withdrawal cannot be in the future / 撤回时间不能晚于当前时间",
+                           field="withdrawn_at")
+    done = _withdrawals(session, rec.id)
+    if any(w.scope is None for w in done):
+        raise Conflict("consent was already withdrawn in whole / 已全部撤回", field="consent_id")
+    already = {w.scope for w in done}
+    if data.scopes is None:
+        targets: list[str | None] = [None]
+    else:
+        if not data.scopes:
+            raise InvalidInput("name the scopes to withdraw, or withdraw in whole / "
+                               "请选择撤回的范围", field="scopes")
+        for s in data.scopes:
+            if s not in rec.scopes:
+                raise InvalidInput(f"scope {s!r} was not given / 未授权该范围", field="scopes")
+            if s in already:
+                raise Conflict(f"scope {s!r} was already withdrawn / 该范围已撤回",
+                               field="scopes")
+        targets = list(dict.fromkeys(data.scopes))
+    out = []
+    for scope in targets:
+        w = ConsentWithdrawal(consent_id=rec.id, subject_id=rec.subject_id, scope=scope,
+                              withdrawn_at=when, recorded_by=actor.username,
+                              reason=(data.reason or "").strip() or None)
+        session.add(w)
+        out.append(w)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client, action="consent.withdraw",
+                  entity_type="consent_record", entity_id=rec.id, study=study.code,
+                  subject=subject.code, reason=(data.reason or "").strip() or None,
+                  changes=[Change("withdrawn", None, "whole" if targets == [None] else targets),
+                           Change("withdrawn_at", None, when.isoformat())])
+    return out
+
+
+def consent_history(session: Session, *, actor: Actor, study_code: str,
+                    subject_id: str) -> list[dict[str, Any]]:
+    require(actor, Perm.CONSENT_READ, study=study_code)
+    study = registry.get_study(session, study_code)
+    subject = _subject_in(session, study, subject_id)
+    out = []
+    for r in _records(session, subject.id):
+        form = session.get(ConsentForm, r.form_id) if r.form_id else None
+        out.append({"id": r.id, "consent_type": r.consent_type,
+                    "form_version": form.version if form else None, "waiver_id": r.waiver_id,
+                    "scopes": r.scopes, "given_at": r.given_at.isoformat(),
+                    "obtained_by": r.obtained_by, "replaces_id": r.replaces_id,
+                    "withdrawals": [{"scope": w.scope, "withdrawn_at": w.withdrawn_at.isoformat(),
+                                     "recorded_by": w.recorded_by, "reason": w.reason}
+                                    for w in _withdrawals(session, r.id)]})
+    return out
+
+
+# ---- the checks other packages call ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Effective:
+    record: ConsentRecord | None
+    withdrawn: frozenset[str | None]
+
+
+def _effective(session: Session, subject_id: str, at: dt.datetime) -> _Effective:
+    rec = session.execute(select(ConsentRecord).where(
+        ConsentRecord.subject_id == subject_id, ConsentRecord.given_at <= at,
+    ).order_by(ConsentRecord.given_at.desc(), ConsentRecord.recorded_at.desc()).limit(1)
+    ).scalar_one_or_none()
+    if rec is None:
+        return _Effective(None, frozenset())
+    withdrawn = frozenset(session.execute(select(ConsentWithdrawal.scope).where(
+        ConsentWithdrawal.consent_id == rec.id, ConsentWithdrawal.withdrawn_at <= at)).scalars())
+    return _Effective(rec, withdrawn)
+
+
+def use_problem(session: Session, *, subject_id: str, scope: str,
+                at: dt.datetime) -> str | None:
+    """Why this subject's data may not be used for ``scope`` at ``at`` (None if it may)."""
+    if scope not in SCOPES:
+        raise InvalidInput(f"unknown scope {scope!r} (known: {', '.join(SCOPES)})",
+                           field="scope")
+    at = _aware(at, "at")
+    eff = _effective(session, subject_id, at)
+    rec = eff.record
+    if rec is None:
+        return ("the subject has no consent or approved waiver on record / "
+                "该受试者尚无知情同意或经批准的豁免")
+    if None in eff.withdrawn:
+        return "the subject withdrew consent / 受试者已撤回知情同意"
+    if scope in eff.withdrawn:
+        return f"the subject withdrew consent for {scope!r} / 受试者已撤回该范围的同意"
+    if scope not in rec.scopes:
+        return f"the subject's consent does not cover {scope!r} / 受试者的同意不包含该范围"
+    if rec.waiver_id:
+        w = session.get(ConsentWaiver, rec.waiver_id)
+        if w is None or w.status != "approved":
+            return "the consent waiver is not approved / 知情同意豁免未获批准"
+    return None
+
+
+def may_use(session: Session, *, subject_id: str, scope: str, at: dt.datetime) -> bool:
+    """May this subject's data be used for ``scope`` as of ``at``? (§11.3.4.2, §7 a)
+
+    Scopes: ``study`` (coded use in this study), ``identifiable``, ``deidentified_future``,
+    ``cross_border``, ``contact``. True only if the consent in force at ``at`` (the latest
+    given by then) grants the scope and it was not withdrawn, whole or for that scope, by
+    ``at``. Read-only.
+    """
+    return use_problem(session, subject_id=subject_id, scope=scope, at=at) is None
+
+
+def assert_may_use(session: Session, *, subject_id: str, scope: str, at: dt.datetime) -> None:
+    """:func:`may_use`, raising :class:`RuleViolation` with the reason instead of False."""
+    problem = use_problem(session, subject_id=subject_id, scope=scope, at=at)
+    if problem:
+        raise RuleViolation(problem, field="scope", clause=f"{CLAUSE_CONSENT}, {CLAUSE_USE}")
+
+
+def enrolment_problem(session: Session, *, study_id: str, at: dt.datetime) -> str | None:
+    study = registry.get_study_by_id(session, study_id)
+    if study.status == "closed":
+        return "the study is closed / 研究已结束"
+    _, problem = ethics.approval_status(session, study_id=study.id, at=_aware(at, "at"))
+    return problem
+
+
+def assert_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime) -> None:
+    """Refuse enrolment unless the study has a current ethics approval of its current protocol
+    version (§11.3.4.2): an amendment or an expiry stops enrolment until approved again."""
+    problem = enrolment_problem(session, study_id=study_id, at=at)
+    if problem:
+        raise RuleViolation(f"no enrolment: {problem}", field="study",
+                            clause=CLAUSE_CONSENT)
+
+
+def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tuple[str, str] | None:
+    """(reason, clause) why data may not be entered for this subject at ``at``, or None."""
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound("no such subject / 未找到该受试者", field="subject_id")
+    problem = enrolment_problem(session, study_id=subject.study_id, at=at)
+    if problem:
+        return problem, CLAUSE_CONSENT
+    at = _aware(at, "at")
+    problem = use_problem(session, subject_id=subject_id, scope="study", at=at)
+    eff = _effective(session, subject_id, at)
+    if problem and eff.record is not None and eff.record.consent_type == "broad" \
+            and None not in eff.withdrawn and "deidentified_future" not in eff.withdrawn:
+        problem = None  # broad consent covers de-identified research use (§11.3.4.2)
+    if problem:
+        return problem, CLAUSE_CONSENT
+    rec = eff.record
+    if rec is not None and rec.form_id:
+        signed = session.get(ConsentForm, rec.form_id)
+        newest = session.execute(select(ConsentForm).where(
+            ConsentForm.study_id == subject.study_id,
+            ConsentForm.consent_type == rec.consent_type, ConsentForm.requires_reconsent,
+            ConsentForm.created_at <= at).order_by(ConsentForm.number.desc()).limit(1)
+        ).scalar_one_or_none()
+        if signed is not None and newest is not None and newest.number > signed.number:
+            return (f"the subject must re-consent to form version {newest.version} (signed "
+                    f"{signed.version}) / 受试者须签署新版知情同意书 {newest.version}",
+                    CLAUSE_CONSENT)
+    return None
+
+
+def assert_entry_allowed(session: Session, *, subject_id: str, at: dt.datetime) -> None:
+    """Refuse data entry for a subject without a current ethics approval of the current
+    protocol version, or without a valid consent (or approved waiver) covering use in the
+    study — withdrawn, or signed on a form version superseded by one that requires
+    re-consent (§11.3.4.2)."""
+    found = entry_problem(session, subject_id=subject_id, at=at)
+    if found:
+        raise RuleViolation(f"no data entry: {found[0]}", field="subject_id", clause=found[1])
+
+
+def study_readiness(session: Session, *, study_code: str, at: dt.datetime) -> dict[str, Any]:
+    """What a page shows: is enrolment/entry open, and if not, why."""
+    study = registry.get_study(session, study_code)
+    approval, problem = ethics.approval_status(session, study_id=study.id, at=at)
+    if problem is None and study.status == "closed":
+        problem = "the study is closed / 研究已结束"
+    return {"open": problem is None, "reason": problem,
+            "approval": ethics.approval_public(session, approval) if approval else None}

@@ -1,0 +1,394 @@
+"""Ethics committees, approvals of protocol versions, and consent waivers.
+
+§11.3.2 e: a committee has at least 7 members, of more than one gender, including members
+from outside the institution; the system refuses to record a decision of a committee that does
+not meet this. §11.3.4.2: an approval names one protocol version; a waiver has one of the four
+grounds of §11.3.4.2 a/b, must fit the study's design, and takes effect only once approved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Change, Ledger
+from studies.accounts.roles import Perm
+from studies.accounts.service import Actor, require
+from studies.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from studies.ethics.models import (
+    AFFILIATIONS,
+    APPROVING,
+    DECISIONS,
+    GENDERS,
+    WAIVER_GROUNDS,
+    CommitteeMember,
+    ConsentWaiver,
+    EthicsApproval,
+    EthicsCommittee,
+)
+from studies.registry import service as registry
+from studies.registry.models import ProtocolVersion, Study
+
+CLAUSE_COMMITTEE = "§11.3.2 e"
+CLAUSE_APPROVAL = "§11.3.4.2"
+MIN_MEMBERS = 7
+WAIVER_CLAUSES = {
+    "post_market_deidentified": "§11.3.4.2 a 1)",
+    "public_interest_statistics": "§11.3.4.2 a 2)",
+    "retrospective_unreachable": "§11.3.4.2 b 1)",
+    "retrospective_prior_consent": "§11.3.4.2 b 2)",
+}
+WAIVER_LABELS = {
+    "post_market_deidentified":
+        "上市后研究，数据去标识化 / Post-market study on de-identified data",
+    "public_interest_statistics":
+        "公共利益统计或学术研究，结果去标识化 / Public-interest statistics, de-identified results",
+    "retrospective_unreachable":
+        "回顾性研究，无法追溯到患者 / Retrospective study, subjects cannot be reached",
+    "retrospective_prior_consent":
+        "回顾性研究，已签署的知情同意范围涵盖 / Retrospective study covered by a signed consent",
+}
+DECISION_LABELS = {
+    "approved": "批准 / Approved",
+    "approved_with_conditions": "附条件批准 / Approved with conditions",
+    "rejected": "不批准 / Rejected",
+}
+
+
+class CommitteeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = PField(min_length=1, max_length=300)
+    institution: str = PField(min_length=1, max_length=300)
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = PField(min_length=1, max_length=200)
+    gender: str = PField(max_length=10)
+    affiliation: str = PField(max_length=10)
+    expertise: str = PField(min_length=1, max_length=200)
+
+
+class ApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    protocol_version: int = PField(ge=1)
+    committee_id: str = PField(max_length=36)
+    reference: str = PField(min_length=1, max_length=100)
+    decision: str = PField(max_length=30)
+    decided_on: dt.date
+    expires_on: dt.date | None = None
+    conditions: str | None = PField(default=None, max_length=20000)
+
+
+class WaiverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ground: str = PField(max_length=40)
+    justification: str = PField(min_length=1, max_length=20000)
+    data_deidentified: bool
+    prior_consent_reference: str | None = PField(default=None, max_length=300)
+
+
+class WaiverDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    committee_id: str = PField(max_length=36)
+    decision: str = PField(max_length=20)  # approved / rejected
+    reference: str = PField(min_length=1, max_length=100)
+    decided_on: dt.date
+
+
+def get_committee(session: Session, committee_id: str) -> EthicsCommittee:
+    c = session.get(EthicsCommittee, committee_id)
+    if c is None:
+        raise NotFound("no such ethics committee / 未找到伦理委员会", field="committee_id")
+    return c
+
+
+def list_committees(session: Session) -> list[EthicsCommittee]:
+    return list(session.execute(select(EthicsCommittee).order_by(EthicsCommittee.name))
+                .scalars())
+
+
+def members_of(session: Session, committee_id: str) -> list[CommitteeMember]:
+    return list(session.execute(select(CommitteeMember).where(
+        CommitteeMember.committee_id == committee_id).order_by(CommitteeMember.created_at))
+        .scalars())
+
+
+def create_committee(session: Session, ledger: Ledger, *, actor: Actor,
+                     data: CommitteeIn) -> EthicsCommittee:
+    require(actor, Perm.ETHICS_RECORD)
+    if session.execute(select(EthicsCommittee.id).where(
+            EthicsCommittee.name == data.name.strip())).first():
+        raise Conflict("a committee with this name exists / 该伦理委员会已存在", field="name")
+    c = EthicsCommittee(name=data.name.strip(), institution=data.institution.strip())
+    session.add(c)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="ethics.committee_create", entity_type="ethics_committee",
+                  entity_id=c.id, changes=[Change("name", None, c.name),
+                                           Change("institution", None, c.institution)])
+    return c
+
+
+def add_member(session: Session, ledger: Ledger, *, actor: Actor, committee_id: str,
+               data: MemberIn) -> CommitteeMember:
+    require(actor, Perm.ETHICS_RECORD)
+    get_committee(session, committee_id)
+    if data.gender not in GENDERS:
+        raise InvalidInput(f"gender must be one of {', '.join(GENDERS)} / 性别不正确",
+                           field="gender")
+    if data.affiliation not in AFFILIATIONS:
+        raise InvalidInput("affiliation must be internal or external / 请选择本机构或外单位",
+                           field="affiliation")
+    m = CommitteeMember(committee_id=committee_id, **data.model_dump())
+    session.add(m)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="ethics.member_add", entity_type="committee_member", entity_id=m.id,
+                  changes=[Change(k, None, v) for k, v in data.model_dump().items()])
+    return m
+
+
+def remove_member(session: Session, ledger: Ledger, *, actor: Actor, member_id: str) -> None:
+    require(actor, Perm.ETHICS_RECORD)
+    m = session.get(CommitteeMember, member_id)
+    if m is None or not m.active:
+        raise NotFound("no such active member / 未找到该委员", field="member_id")
+    m.active = False
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="ethics.member_remove", entity_type="committee_member",
+                  entity_id=m.id, changes=[Change("active", True, False)])
+
+
+def composition_problems(session: Session, committee_id: str) -> list[str]:
+    """What keeps this committee from meeting §11.3.2 e (empty when it does)."""
+    active = [m for m in members_of(session, committee_id) if m.active]
+    problems = []
+    if len(active) < MIN_MEMBERS:
+        problems.append(f"the committee has {len(active)} members, at least {MIN_MEMBERS} are "
+                        f"required / 委员 {len(active)} 人，不得少于 {MIN_MEMBERS} 人")
+    if len({m.gender for m in active}) < 2:
+        problems.append("all members are of one gender / 委员应当有不同性别")
+    if not any(m.affiliation == "external" for m in active):
+        problems.append("no member is from outside the institution / 应当有非本机构的委员")
+    return problems
+
+
+def _require_valid_committee(session: Session, committee_id: str) -> EthicsCommittee:
+    c = get_committee(session, committee_id)
+    problems = composition_problems(session, committee_id)
+    if problems:
+        raise RuleViolation(
+            f"committee {c.name!r} does not meet §11.3.2 e: " + "; ".join(problems),
+            field="committee_id", clause=CLAUSE_COMMITTEE)
+    return c
+
+
+def record_approval(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                    data: ApprovalIn) -> EthicsApproval:
+    """Record the committee's decision on one protocol version of a study.
+
+    Refused when the committee does not meet §11.3.2 e. An approval of the study's newest
+    protocol version makes a draft study active.
+    """
+    require(actor, Perm.ETHICS_RECORD, study=study_code)
+    study = registry.get_study(session, study_code)
+    if data.decision not in DECISIONS:
+        raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)} / 审查决定不正确",
+                           field="decision")
+    pv = session.execute(select(ProtocolVersion).where(
+        ProtocolVersion.study_id == study.id,
+        ProtocolVersion.number == data.protocol_version)).scalar_one_or_none()
+    if pv is None:
+        raise NotFound(f"study {study.code} has no protocol version {data.protocol_version} / "
+                       "未找到该方案版本", field="protocol_version")
+    if data.decision == "approved_with_conditions" and not (data.conditions or "").strip():
+        raise InvalidInput("approval with conditions needs the conditions / 请填写批准条件",
+                           field="conditions")
+    if data.expires_on is not None and data.expires_on <= data.decided_on:
+        raise InvalidInput("expiry must be after the decision date / 有效期须晚于批准日期",
+                           field="expires_on")
+    if data.decided_on < pv.version_date:
+        raise InvalidInput("the decision predates the protocol version / 批准日期早于方案版本日期",
+                           field="decided_on")
+    committee = _require_valid_committee(session, data.committee_id)
+    a = EthicsApproval(study_id=study.id, protocol_version_id=pv.id, committee_id=committee.id,
+                       reference=data.reference.strip(), decision=data.decision,
+                       decided_on=data.decided_on, expires_on=data.expires_on,
+                       conditions=(data.conditions or "").strip() or None,
+                       recorded_by=actor.username)
+    session.add(a)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client, action="ethics.approval",
+                  entity_type="ethics_approval", entity_id=a.id, study=study.code,
+                  version=pv.number,
+                  changes=[Change("protocol_version", None, pv.label),
+                           Change("committee", None, committee.name),
+                           Change("decision", None, a.decision),
+                           Change("decided_on", None, a.decided_on.isoformat()),
+                           Change("expires_on", None,
+                                  a.expires_on.isoformat() if a.expires_on else None),
+                           Change("conditions", None, a.conditions),
+                           Change("reference", None, a.reference)])
+    newest = registry.protocol_versions(session, study.id)[-1]
+    if a.decision in APPROVING and newest.id == pv.id and study.status == "draft":
+        registry.set_status(session, ledger, actor=actor, study=study, status="active",
+                            reason=f"protocol {pv.label} approved ({a.reference})")
+    return a
+
+
+def approvals_of(session: Session, study_id: str) -> list[EthicsApproval]:
+    return list(session.execute(select(EthicsApproval).where(
+        EthicsApproval.study_id == study_id).order_by(EthicsApproval.recorded_at)).scalars())
+
+
+def approval_status(session: Session, *, study_id: str,
+                    at: dt.datetime) -> tuple[EthicsApproval | None, str | None]:
+    """(the current approval, None) or (None, why there is none) — "current" meaning an
+    approving decision, in force at ``at``, on the protocol version in force at ``at``."""
+    pv = registry.current_protocol(session, study_id=study_id, at=at)
+    if pv is None:
+        return None, ("the study has no registered protocol / 研究尚未登记方案")
+    day = at.astimezone(dt.UTC).date()
+    decisions = list(session.execute(select(EthicsApproval).where(
+        EthicsApproval.protocol_version_id == pv.id, EthicsApproval.recorded_at <= at,
+    ).order_by(EthicsApproval.decided_on.desc(), EthicsApproval.recorded_at.desc())).scalars())
+    if not decisions:
+        older = session.execute(select(EthicsApproval.id).where(
+            EthicsApproval.study_id == study_id, EthicsApproval.decision.in_(APPROVING))).first()
+        if older:
+            return None, (f"protocol version {pv.label} (an amendment) has not been approved "
+                          f"by the ethics committee yet / "
+                          f"修订后的方案 {pv.label} 尚未获伦理委员会批准")
+        return None, (f"protocol version {pv.label} has no ethics approval / "
+                      f"方案 {pv.label} 尚未获伦理委员会批准")
+    latest = decisions[0]
+    if latest.decision not in APPROVING:
+        return None, (f"the ethics committee rejected protocol version {pv.label} "
+                      f"({latest.reference}) / 伦理委员会未批准方案 {pv.label}")
+    if latest.decided_on > day:
+        day_s = latest.decided_on.isoformat()
+        return None, (f"the approval of protocol {pv.label} takes effect on {day_s} / "
+                      f"批准自 {day_s} 起生效")
+    if latest.expires_on is not None and latest.expires_on < day:
+        exp = latest.expires_on.isoformat()
+        return None, (f"the ethics approval {latest.reference} of protocol {pv.label} expired "
+                      f"on {exp} / 伦理批准已于 {exp} 过期")
+    return latest, None
+
+
+def approval_public(session: Session, a: EthicsApproval) -> dict[str, Any]:
+    pv = session.get(ProtocolVersion, a.protocol_version_id)
+    c = session.get(EthicsCommittee, a.committee_id)
+    return {"id": a.id, "protocol_version": pv.number if pv else None,
+            "protocol_label": pv.label if pv else None,
+            "committee": c.name if c else None, "reference": a.reference,
+            "decision": a.decision, "decided_on": a.decided_on.isoformat(),
+            "expires_on": a.expires_on.isoformat() if a.expires_on else None,
+            "conditions": a.conditions, "recorded_by": a.recorded_by}
+
+
+def waiver_fit_problem(study: Study, data: WaiverIn) -> str | None:
+    """Why a ground does not fit the study's design flags (None when it fits)."""
+    g = data.ground
+    if g == "post_market_deidentified" and not study.post_market:
+        return ("this ground is for post-market studies; the study is not flagged post-market / "
+                "该豁免理由仅适用于产品上市后研究")
+    if g == "public_interest_statistics" and not study.public_interest:
+        return ("this ground is for public-interest statistics or academic research; the study "
+                "is not flagged as such / 该豁免理由仅适用于出于公共利益的统计或学术研究")
+    if g in ("retrospective_unreachable", "retrospective_prior_consent") and \
+            study.design != "retrospective":
+        return ("this ground is for retrospective studies; the study is prospective / "
+                "该豁免理由仅适用于回顾性研究")
+    if g == "retrospective_prior_consent" and not (data.prior_consent_reference or "").strip():
+        return ("name the signed consent whose scope covers this study / "
+                "请注明已签署且范围涵盖本研究的知情同意书")
+    return None
+
+
+def request_waiver(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                   data: WaiverIn) -> ConsentWaiver:
+    """Record a waiver request; refused if the ground does not fit the study's design flags
+    or the data would not be de-identified (every ground of §11.3.4.2 a/b requires it)."""
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    study = registry.get_study(session, study_code)
+    if data.ground not in WAIVER_GROUNDS:
+        raise InvalidInput(f"ground must be one of {', '.join(WAIVER_GROUNDS)} / 豁免理由不正确",
+                           field="ground")
+    clause = WAIVER_CLAUSES[data.ground]
+    if not data.data_deidentified:
+        raise RuleViolation("a consent waiver requires the data to be de-identified / "
+                            "知情同意豁免以数据去标识化为前提", field="data_deidentified",
+                            clause=clause)
+    problem = waiver_fit_problem(study, data)
+    if problem:
+        raise RuleViolation(problem, field="ground", clause=clause)
+    w = ConsentWaiver(study_id=study.id, ground=data.ground,
+                      justification=data.justification.strip(),
+                      prior_consent_reference=(data.prior_consent_reference or "").strip()
+                      or None, requested_by=actor.username)
+    session.add(w)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="consent_waiver.request", entity_type="consent_waiver",
+                  entity_id=w.id, study=study.code,
+                  changes=[Change("ground", None, w.ground),
+                           Change("justification", None, w.justification),
+                           Change("prior_consent_reference", None, w.prior_consent_reference)])
+    return w
+
+
+def decide_waiver(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                  waiver_id: str, data: WaiverDecisionIn) -> ConsentWaiver:
+    """The committee's decision on a waiver request (refused for a committee that does not
+    meet §11.3.2 e, and for a waiver already decided)."""
+    require(actor, Perm.ETHICS_RECORD, study=study_code)
+    study = registry.get_study(session, study_code)
+    w = session.get(ConsentWaiver, waiver_id)
+    if w is None or w.study_id != study.id:
+        raise NotFound("no such waiver request in this study / 未找到豁免申请", field="waiver_id")
+    if w.status != "requested":
+        raise Conflict(f"the waiver was already {w.status} / 该豁免申请已审查", field="waiver_id")
+    if data.decision not in ("approved", "rejected"):
+        raise InvalidInput("decision must be approved or rejected / 审查决定不正确",
+                           field="decision")
+    committee = _require_valid_committee(session, data.committee_id)
+    w.status, w.committee_id = data.decision, committee.id
+    w.decision_reference, w.decided_on = data.reference.strip(), data.decided_on
+    w.decided_at, w.decided_by = dt.datetime.now(dt.UTC), actor.username
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="consent_waiver.decide", entity_type="consent_waiver", entity_id=w.id,
+                  study=study.code,
+                  changes=[Change("status", "requested", w.status),
+                           Change("committee", None, committee.name),
+                           Change("reference", None, w.decision_reference),
+                           Change("decided_on", None, data.decided_on.isoformat())])
+    return w
+
+
+def waivers_of(session: Session, study_id: str) -> list[ConsentWaiver]:
+    return list(session.execute(select(ConsentWaiver).where(
+        ConsentWaiver.study_id == study_id).order_by(ConsentWaiver.requested_at)).scalars())
+
+
+def waiver_public(w: ConsentWaiver) -> dict[str, Any]:
+    return {"id": w.id, "ground": w.ground, "clause": WAIVER_CLAUSES[w.ground],
+            "justification": w.justification,
+            "prior_consent_reference": w.prior_consent_reference, "status": w.status,
+            "requested_by": w.requested_by, "decision_reference": w.decision_reference,
+            "decided_on": w.decided_on.isoformat() if w.decided_on else None}
+
+
+def committee_public(session: Session, c: EthicsCommittee) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "institution": c.institution,
+            "members": [{"id": m.id, "name": m.name, "gender": m.gender,
+                         "affiliation": m.affiliation, "expertise": m.expertise,
+                         "active": m.active} for m in members_of(session, c.id)],
+            "meets_11_3_2_e": not composition_problems(session, c.id),
+            "problems": composition_problems(session, c.id)}

@@ -1,0 +1,664 @@
+"""eCRF metadata: imports (REDCap, ODM), export (ODM 1.3.2), versions, publishing, and the
+field-level checks and logic that data entry applies (§11.3.4.4 a).
+
+An import is checked whole before anything is written and runs in the caller's transaction,
+so a refused file leaves nothing behind. A published form version never changes; a change
+is a new draft version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Change, Ledger
+from studies.accounts.roles import Perm
+from studies.accounts.service import Actor, require
+from studies.errors import Conflict, InvalidInput, Locked, NotFound, RuleViolation
+from studies.forms import expressions as ex
+from studies.forms import odm, redcap
+from studies.forms.models import (
+    CLASSIFICATIONS,
+    DATA_CATEGORIES,
+    LEVELS,
+    Form,
+    FormVersion,
+    Item,
+    ItemGroup,
+    StudyEvent,
+)
+from studies.forms.spec import NAME_RE, Dictionary, EventSpec, FormSpec, GroupSpec, ItemSpec
+from studies.registry import service as registry
+from studies.registry.models import Study
+
+CLAUSE_METADATA = "§11.3.4.4 a"
+ITEM_FIELDS = ("name", "field_type", "data_type", "label_zh", "label_en", "help_zh", "help_en",
+               "unit", "text_format", "range_min", "range_max", "required", "multiple",
+               "choices", "show_if", "calc", "source_logic", "logic_problem", "classification",
+               "classification_confirmed", "data_category", "level")
+
+
+@dataclass
+class ImportResult:
+    study_code: str
+    forms: list[dict[str, Any]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    study_created: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return {"study": self.study_code, "study_created": self.study_created,
+                "forms": self.forms, "events": self.events, "warnings": self.warnings}
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = PField(min_length=1, max_length=64)
+    label_zh: str = PField(min_length=1, max_length=300)
+    label_en: str = PField(min_length=1, max_length=300)
+    repeating: bool = False
+    form_names: list[str] = PField(default_factory=list, max_length=200)
+
+
+class ItemUpdate(BaseModel):
+    """Changes to an item of a draft version (published versions are immutable)."""
+
+    model_config = ConfigDict(extra="forbid")
+    classification: str | None = PField(default=None, max_length=30)
+    confirm_classification: bool = False
+    data_category: str | None = PField(default=None, max_length=30)
+    level: int | None = None
+    required: bool | None = None
+    show_if: str | None = PField(default=None, max_length=ex.MAX_LENGTH)
+    calc: str | None = PField(default=None, max_length=ex.MAX_LENGTH)
+    clear_show_if: bool = False
+    unit: str | None = PField(default=None, max_length=40)
+    help_zh: str | None = PField(default=None, max_length=5000)
+    help_en: str | None = PField(default=None, max_length=5000)
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+def get_form(session: Session, study: Study, name: str) -> Form:
+    f = session.execute(select(Form).where(Form.study_id == study.id, Form.name == name)
+                        ).scalar_one_or_none()
+    if f is None:
+        raise NotFound(f"no form {name!r} in study {study.code} / 未找到表单", field="form")
+    return f
+
+
+def versions_of(session: Session, form_id: str) -> list[FormVersion]:
+    return list(session.execute(select(FormVersion).where(FormVersion.form_id == form_id)
+                                .order_by(FormVersion.number)).scalars())
+
+
+def get_version(session: Session, form: Form, number: int) -> FormVersion:
+    v = session.execute(select(FormVersion).where(FormVersion.form_id == form.id,
+                                                  FormVersion.number == number)
+                        ).scalar_one_or_none()
+    if v is None:
+        raise NotFound(f"form {form.name!r} has no version {number} / 未找到表单版本",
+                       field="version")
+    return v
+
+
+def groups_of(session: Session, version_id: str) -> list[ItemGroup]:
+    return list(session.execute(select(ItemGroup).where(ItemGroup.form_version_id == version_id)
+                                .order_by(ItemGroup.position)).scalars())
+
+
+def items_of(session: Session, version_id: str) -> list[Item]:
+    return list(session.execute(select(Item).where(Item.form_version_id == version_id)
+                                .order_by(Item.position)).scalars())
+
+
+def forms_of(session: Session, study_id: str) -> list[Form]:
+    return list(session.execute(select(Form).where(Form.study_id == study_id)
+                                .order_by(Form.created_at, Form.name)).scalars())
+
+
+def events_of(session: Session, study_id: str) -> list[StudyEvent]:
+    return list(session.execute(select(StudyEvent).where(StudyEvent.study_id == study_id)
+                                .order_by(StudyEvent.position)).scalars())
+
+
+def current_version(session: Session, form: Form) -> FormVersion | None:
+    """The newest published version, or the newest draft when none is published."""
+    vs = versions_of(session, form.id)
+    published = [v for v in vs if v.status == "published"]
+    return published[-1] if published else (vs[-1] if vs else None)
+
+
+def item_public(i: Item) -> dict[str, Any]:
+    return {k: getattr(i, k) for k in ITEM_FIELDS}
+
+
+def version_public(session: Session, form: Form, v: FormVersion) -> dict[str, Any]:
+    items = items_of(session, v.id)
+    return {"form": form.name, "version": v.number, "id": v.id, "status": v.status,
+            "label_zh": v.label_zh, "label_en": v.label_en, "source": v.source,
+            "published_at": v.published_at.isoformat() if v.published_at else None,
+            "groups": [{"name": g.name, "label_zh": g.label_zh, "label_en": g.label_en,
+                        "repeating": g.repeating,
+                        "items": [item_public(i) for i in items if i.group_id == g.id]}
+                       for g in groups_of(session, v.id)]}
+
+
+def list_forms(session: Session, *, actor: Actor, study_code: str) -> list[dict[str, Any]]:
+    require(actor, Perm.STUDY_READ, study=study_code)
+    study = registry.get_study(session, study_code)
+    return [{"name": f.name, "versions": [{"number": v.number, "status": v.status,
+                                           "label_en": v.label_en, "label_zh": v.label_zh}
+                                          for v in versions_of(session, f.id)]}
+            for f in forms_of(session, study.id)]
+
+
+def show_version(session: Session, *, actor: Actor, study_code: str, form_name: str,
+                 number: int) -> dict[str, Any]:
+    require(actor, Perm.STUDY_READ, study=study_code)
+    study = registry.get_study(session, study_code)
+    form = get_form(session, study, form_name)
+    return version_public(session, form, get_version(session, form, number))
+
+
+# ---- writing ------------------------------------------------------------------------------------
+
+def _spec_of(session: Session, form: Form, v: FormVersion) -> FormSpec:
+    items = items_of(session, v.id)
+    spec = FormSpec(name=form.name, label_zh=v.label_zh, label_en=v.label_en)
+    for g in groups_of(session, v.id):
+        gs = GroupSpec(name=g.name, label_zh=g.label_zh, label_en=g.label_en,
+                       repeating=g.repeating)
+        for i in items:
+            if i.group_id == g.id:
+                gs.items.append(ItemSpec(**{k: getattr(i, k) for k in ITEM_FIELDS}))
+        spec.groups.append(gs)
+    return spec
+
+
+def _write_version(session: Session, v: FormVersion, spec: FormSpec) -> int:
+    pos = 0
+    for gpos, g in enumerate(spec.groups, 1):
+        group = ItemGroup(form_version_id=v.id, name=g.name, label_zh=g.label_zh[:500],
+                          label_en=g.label_en[:500], position=gpos, repeating=g.repeating)
+        session.add(group)
+        session.flush()
+        for i in g.items:
+            pos += 1
+            session.add(Item(form_version_id=v.id, group_id=group.id, position=pos,
+                             **{k: getattr(i, k) for k in ITEM_FIELDS}))
+    session.flush()
+    return pos
+
+
+def _clear_draft(session: Session, v: FormVersion) -> None:
+    session.execute(delete(Item).where(Item.form_version_id == v.id))
+    session.execute(delete(ItemGroup).where(ItemGroup.form_version_id == v.id))
+    session.flush()
+
+
+def _check_spec(spec: FormSpec) -> None:
+    if not NAME_RE.match(spec.name):
+        raise InvalidInput(f"form name {spec.name!r} is not valid", field="form")
+    names = [i.name for i in spec.items()]
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"form {spec.name!r} defines an item twice", field="items")
+    for i in spec.items():
+        if i.classification not in CLASSIFICATIONS or i.data_category not in DATA_CATEGORIES \
+                or i.level not in LEVELS:
+            raise InvalidInput(f"item {i.name!r}: unknown classification, category or level",
+                               field="items")
+        if len(i.label_zh) > 20000 or len(i.label_en) > 20000:
+            raise InvalidInput(f"item {i.name!r}: label too long", field="items")
+
+
+def _store_dictionary(session: Session, ledger: Ledger, *, actor: Actor, study: Study,
+                      d: Dictionary, source: str, result: ImportResult) -> None:
+    for spec in d.forms:
+        _check_spec(spec)
+    for spec in d.forms:
+        form = session.execute(select(Form).where(Form.study_id == study.id,
+                                                  Form.name == spec.name)).scalar_one_or_none()
+        if form is None:
+            form = Form(study_id=study.id, name=spec.name)
+            session.add(form)
+            session.flush()
+        vs = versions_of(session, form.id)
+        if vs and vs[-1].status == "draft":
+            v = vs[-1]
+            _clear_draft(session, v)
+            v.label_zh, v.label_en, v.source = spec.label_zh[:300], spec.label_en[:300], source
+            action = "form.reimport_draft"
+        else:
+            v = FormVersion(form_id=form.id, number=(vs[-1].number + 1) if vs else 1,
+                            label_zh=spec.label_zh[:300], label_en=spec.label_en[:300],
+                            source=source, created_by=actor.username)
+            session.add(v)
+            session.flush()
+            action = "form.import"
+        count = _write_version(session, v, spec)
+        ledger.append(session, actor=actor.username, client=actor.client, action=action,
+                      entity_type="form_version", entity_id=v.id, study=study.code,
+                      version=v.number,
+                      changes=[Change("form", None, spec.name), Change("source", None, source),
+                               Change("items", None, [i.name for i in spec.items()])])
+        result.forms.append({"form": spec.name, "version": v.number, "items": count,
+                             "status": v.status})
+    for e in d.events:
+        _upsert_event(session, ledger, actor=actor, study=study, spec=e)
+        result.events.append(e.name)
+
+
+def import_redcap(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                  text: str) -> ImportResult:
+    """Import every form of a REDCap data dictionary as new draft versions (a study that does
+    not exist yet is created as a draft). A malformed file or unknown field type is refused
+    with line-numbered errors and nothing is written."""
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    try:
+        d = redcap.parse_dictionary(text)
+    except redcap.DictionaryError as exc:
+        raise InvalidInput("the REDCap data dictionary was refused; nothing was imported / "
+                           "数据字典有误，未导入任何内容: " + "; ".join(exc.errors[:50]),
+                           field="file", clause=CLAUSE_METADATA) from None
+    return _import(session, ledger, actor=actor, study_code=study_code, d=d, source="redcap")
+
+
+def import_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+               data: bytes) -> ImportResult:
+    """Import the forms (and events) of an ODM 1.3.2 MetaDataVersion; same rules as REDCap."""
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    try:
+        d = odm.parse_metadata(data)
+    except odm.OdmError as exc:
+        raise InvalidInput("the ODM file was refused; nothing was imported / "
+                           "ODM 文件有误，未导入任何内容: " + "; ".join(exc.errors[:50]),
+                           field="file", clause=CLAUSE_METADATA) from None
+    return _import(session, ledger, actor=actor, study_code=study_code, d=d, source="odm")
+
+
+def _import(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d: Dictionary,
+            source: str) -> ImportResult:
+    existed = session.execute(select(Study.id).where(Study.code == study_code)).first()
+    study = registry.ensure_study(session, ledger, actor=actor, code=study_code)
+    if study.status == "closed":
+        raise Conflict("the study is closed / 研究已结束", field="study")
+    result = ImportResult(study_code=study.code, study_created=existed is None,
+                          warnings=list(d.warnings))
+    _store_dictionary(session, ledger, actor=actor, study=study, d=d, source=source,
+                      result=result)
+    return result
+
+
+def export_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+               now: dt.datetime) -> bytes:
+    """The study's metadata (current version of every form, events) as ODM 1.3.2. Audited as
+    an export."""
+    require(actor, Perm.STUDY_READ, study=study_code)
+    study = registry.get_study(session, study_code)
+    specs = []
+    labels = []
+    for form in forms_of(session, study.id):
+        v = current_version(session, form)
+        if v is not None:
+            specs.append(_spec_of(session, form, v))
+            labels.append(f"{form.name} v{v.number}{'' if v.status == 'published' else ' draft'}")
+    events = [EventSpec(name=e.name, label_zh=e.label_zh, label_en=e.label_en,
+                        repeating=e.repeating,
+                        form_names=[n for n in e.form_names if n in {s.name for s in specs}])
+              for e in events_of(session, study.id)]
+    pv = registry.protocol_versions(session, study.id)
+    data = odm.export_metadata(study_code=study.code, title_zh=study.title_zh,
+                               title_en=study.title_en, protocol_label=pv[-1].label if pv else "",
+                               mdv_name=", ".join(labels) or "empty", forms=specs,
+                               events=events, now=now)
+    ledger.append(session, actor=actor.username, client=actor.client, action="metadata.export",
+                  entity_type="study", entity_id=study.id, study=study.code,
+                  changes=[Change("format", None, "ODM 1.3.2"), Change("forms", None, labels),
+                           Change("sha256", None, hashlib.sha256(data).hexdigest())])
+    return data
+
+
+def _upsert_event(session: Session, ledger: Ledger, *, actor: Actor, study: Study,
+                  spec: EventSpec) -> StudyEvent:
+    if not NAME_RE.match(spec.name):
+        raise InvalidInput(f"event name {spec.name!r}: lower-case letters, digits and _ / "
+                           "访视名称格式不正确", field="name")
+    known = {f.name for f in forms_of(session, study.id)}
+    missing = [n for n in spec.form_names if n not in known]
+    if missing:
+        raise NotFound(f"no form {missing[0]!r} in this study / 未找到表单", field="form_names")
+    ev = session.execute(select(StudyEvent).where(StudyEvent.study_id == study.id,
+                                                  StudyEvent.name == spec.name)
+                         ).scalar_one_or_none()
+    before = None
+    if ev is None:
+        last = session.execute(select(func.max(StudyEvent.position)).where(
+            StudyEvent.study_id == study.id)).scalar() or 0
+        ev = StudyEvent(study_id=study.id, name=spec.name, label_zh=spec.label_zh,
+                        label_en=spec.label_en, position=last + 1, repeating=spec.repeating,
+                        form_names=list(spec.form_names))
+        session.add(ev)
+    else:
+        before = ev.form_names
+        ev.label_zh, ev.label_en, ev.repeating = spec.label_zh, spec.label_en, spec.repeating
+        ev.form_names = list(spec.form_names)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client, action="event.define",
+                  entity_type="study_event", entity_id=ev.id, study=study.code,
+                  changes=[Change("name", None, ev.name),
+                           Change("forms", before, list(spec.form_names))])
+    return ev
+
+
+def define_event(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                 data: EventIn) -> StudyEvent:
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    study = registry.get_study(session, study_code)
+    return _upsert_event(session, ledger, actor=actor, study=study,
+                         spec=EventSpec(**data.model_dump()))
+
+
+def _draft(session: Session, actor: Actor, study_code: str, form_name: str,
+           number: int) -> tuple[Study, Form, FormVersion]:
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    study = registry.get_study(session, study_code)
+    form = get_form(session, study, form_name)
+    v = get_version(session, form, number)
+    if v.status != "draft":
+        raise Locked(f"form {form.name} version {v.number} is published and cannot change; "
+                     "create a new version / 已发布的表单版本不可修改，请新建版本",
+                     field="version", clause=CLAUSE_METADATA)
+    return study, form, v
+
+
+def publish_problems(session: Session, version_id: str) -> list[str]:
+    items = items_of(session, version_id)
+    problems = []
+    if not items:
+        problems.append("the form has no items / 表单没有字段")
+    for i in items:
+        if i.logic_problem:
+            problems.append(f"{i.name}: untranslated logic: {i.logic_problem}")
+        if not i.classification_confirmed:
+            problems.append(f"{i.name}: classification {i.classification} is only proposed; "
+                            "confirm or change it / 分类待确认")
+    return problems
+
+
+def publish_version(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                    form_name: str, number: int) -> FormVersion:
+    """Publish a draft; from then on it never changes. Refused while an item's logic is
+    untranslated or a proposed classification is unconfirmed."""
+    study, form, v = _draft(session, actor, study_code, form_name, number)
+    problems = publish_problems(session, v.id)
+    if problems:
+        raise RuleViolation("the form cannot be published yet / 表单尚不能发布: "
+                            + "; ".join(problems[:30]), field="version", clause=CLAUSE_METADATA)
+    v.status, v.published_at, v.published_by = "published", dt.datetime.now(dt.UTC), \
+        actor.username
+    ledger.append(session, actor=actor.username, client=actor.client, action="form.publish",
+                  entity_type="form_version", entity_id=v.id, study=study.code, version=v.number,
+                  changes=[Change("status", "draft", "published")])
+    return v
+
+
+def new_version(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                form_name: str) -> FormVersion:
+    """A new draft copied from the newest version (which must be published)."""
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    study = registry.get_study(session, study_code)
+    form = get_form(session, study, form_name)
+    vs = versions_of(session, form.id)
+    last = vs[-1]
+    if last.status == "draft":
+        raise Conflict(f"version {last.number} is still a draft; edit it / 已有草稿版本",
+                       field="form")
+    v = FormVersion(form_id=form.id, number=last.number + 1, label_zh=last.label_zh,
+                    label_en=last.label_en, source="copy", created_by=actor.username)
+    session.add(v)
+    session.flush()
+    _write_version(session, v, _spec_of(session, form, last))
+    ledger.append(session, actor=actor.username, client=actor.client, action="form.new_version",
+                  entity_type="form_version", entity_id=v.id, study=study.code, version=v.number,
+                  changes=[Change("copied_from", None, last.number)])
+    return v
+
+
+def update_item(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                form_name: str, number: int, item_name: str, data: ItemUpdate) -> Item:
+    """Change an item of a draft: confirm or change its classification (with Table 1 category
+    and §6.2 level), fix its logic (in the system's own expression language), and so on."""
+    study, form, v = _draft(session, actor, study_code, form_name, number)
+    items = items_of(session, v.id)
+    item = next((i for i in items if i.name == item_name), None)
+    if item is None:
+        raise NotFound(f"no item {item_name!r} in this version / 未找到字段", field="item")
+    known = {i.name: i.multiple for i in items}
+    for other in forms_of(session, study.id):  # logic may refer to the subject's other forms
+        ov = current_version(session, other) if other.id != form.id else None
+        if ov is not None:
+            for i in items_of(session, ov.id):
+                known.setdefault(i.name, i.multiple)
+    changes: list[Change] = []
+
+    def put(attr: str, value: Any) -> None:
+        before = getattr(item, attr)
+        if before != value:
+            changes.append(Change(attr, before, value))
+            setattr(item, attr, value)
+
+    if data.classification is not None:
+        if data.classification not in CLASSIFICATIONS:
+            raise InvalidInput(f"classification must be one of {', '.join(CLASSIFICATIONS)}",
+                               field="classification")
+        put("classification", data.classification)
+        put("classification_confirmed", True)
+    if data.confirm_classification:
+        put("classification_confirmed", True)
+    if data.data_category is not None:
+        if data.data_category not in DATA_CATEGORIES:
+            raise InvalidInput("data category must be one of Table 1's: "
+                               + ", ".join(DATA_CATEGORIES), field="data_category")
+        put("data_category", data.data_category)
+    if data.level is not None:
+        if data.level not in LEVELS:
+            raise InvalidInput("level must be 1–5 (§6.2) / 级别须为 1–5", field="level")
+        put("level", data.level)
+    if data.required is not None:
+        put("required", data.required)
+    for attr in ("show_if", "calc"):
+        text = getattr(data, attr)
+        if text is not None:
+            try:
+                tree = ex.parse(text, "edc")
+                ex.check_fields(tree, known)
+            except ex.ExpressionError as exc:
+                raise InvalidInput(f"{attr}: {exc}", field=attr) from None
+            if item.name in ex.fields_of(tree):
+                raise InvalidInput(f"{attr}: an item cannot refer to itself", field=attr)
+            if attr == "calc" and item.field_type != "calc":
+                raise InvalidInput("only a calculated field has a calculation", field="calc")
+            put(attr, ex.to_text(tree))
+            put("logic_problem", None)
+    if data.clear_show_if:
+        put("show_if", None)
+        put("logic_problem", None)
+    for attr in ("unit", "help_zh", "help_en"):
+        if getattr(data, attr) is not None:
+            put(attr, getattr(data, attr) or None)
+    if changes:
+        session.flush()
+        ledger.append(session, actor=actor.username, client=actor.client, action="item.update",
+                      entity_type="crf_item", entity_id=item.id, study=study.code,
+                      version=v.number, changes=changes)
+    return item
+
+
+# ---- entry-time checks and logic ----------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
+_POSTCODE = re.compile(r"^[0-9A-Za-z \-]{3,10}$")
+MAX_TEXT = 10000
+
+
+@dataclass
+class EntryCheck:
+    """The outcome of checking one form's values: typed values to store (hidden fields and
+    display-only items left out, calculations computed), field errors, and what was hidden."""
+
+    values: dict[str, Any]
+    errors: dict[str, str]
+    hidden: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _coerce(item: Item, raw: Any, today: dt.date) -> Any:
+    """A submitted value as stored (JSON-friendly), or ValueError with the reason."""
+    t = item.data_type
+    if t == "codelist":
+        codes = {c["code"] for c in item.choices}
+        if item.multiple:
+            vals = raw if isinstance(raw, list) else [raw]
+            vals = [str(x) for x in vals]
+            bad = [x for x in vals if x not in codes]
+            if bad:
+                raise ValueError(f"{bad[0]!r} is not one of the choices / 不在可选项中")
+            return sorted(set(vals), key=lambda c: [x["code"] for x in item.choices].index(c))
+        if str(raw) not in codes:
+            raise ValueError(f"{raw!r} is not one of the choices / 不在可选项中")
+        return str(raw)
+    if isinstance(raw, list | dict):
+        raise ValueError("a single value is expected / 应为单个值")
+    if t == "boolean":
+        s = str(raw).strip().lower()
+        if s in ("1", "true", "yes"):
+            return "1"
+        if s in ("0", "false", "no"):
+            return "0"
+        raise ValueError("must be yes or no / 须为是或否")
+    s = str(raw).strip()
+    if t in ("integer", "decimal"):
+        try:
+            d = Decimal(s)
+            if not d.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise ValueError("must be a number / 须为数字") from None
+        if t == "integer" and d != d.to_integral_value():
+            raise ValueError("must be a whole number / 须为整数")
+        for bound, ok, word in ((item.range_min, lambda b: d >= b, "at least"),
+                                (item.range_max, lambda b: d <= b, "at most")):
+            if bound is not None and not ok(Decimal(bound)):
+                raise ValueError(f"must be {word} {bound} / 超出范围")
+        return s if t == "decimal" else str(int(d))
+    if t in ("date", "datetime"):
+        try:
+            when: dt.date = dt.date.fromisoformat(s) if t == "date" else \
+                dt.datetime.fromisoformat(s)
+        except ValueError:
+            raise ValueError("must be a date YYYY-MM-DD / 日期格式须为 YYYY-MM-DD" if t == "date"
+                             else "must be an ISO date and time / 日期时间格式不正确") from None
+        day = when if t == "date" else when.date()  # type: ignore[union-attr]
+        for bound, is_min in ((item.range_min, True), (item.range_max, False)):
+            if bound is None:
+                continue
+            limit = today if bound == "today" else dt.date.fromisoformat(bound[:10])
+            if (is_min and day < limit) or (not is_min and day > limit):
+                raise ValueError(f"must be {'on or after' if is_min else 'on or before'} "
+                                 f"{limit.isoformat()} / 超出日期范围")
+        return s
+    if len(s) > MAX_TEXT:
+        raise ValueError(f"longer than {MAX_TEXT} characters / 文本过长")
+    fmt = item.text_format
+    if fmt == "email" and not _EMAIL.match(s):
+        raise ValueError("not an e-mail address / 邮箱格式不正确")
+    if fmt == "phone" and not _PHONE.match(s):
+        raise ValueError("not a phone number / 电话号码格式不正确")
+    if fmt == "postcode" and not _POSTCODE.match(s):
+        raise ValueError("not a postcode / 邮政编码格式不正确")
+    return s
+
+
+def check_values(items: list[Item], submitted: dict[str, Any], *, today: dt.date,
+                 context: dict[str, Any] | None = None) -> EntryCheck:
+    """Apply a form version's rules to submitted values (pure; no database).
+
+    Types, ranges, code lists and text formats are checked; calculated fields are computed by
+    the server (a submitted value for one is ignored); a field hidden by its branching logic
+    is neither required nor stored. ``context`` holds the subject's stored values from other
+    forms, which logic may refer to (REDCap logic often does); it is read, never returned.
+    """
+    errors: dict[str, str] = {}
+    typed: dict[str, Any] = {}
+    by_name = {i.name: i for i in items}
+    for name in submitted:
+        if name not in by_name:
+            errors[name] = "no such field on this form / 表单中没有该字段"
+    for i in items:
+        if i.field_type in ("descriptive", "calc") or i.name not in submitted:
+            continue
+        raw = submitted[i.name]
+        if raw is None or raw == "" or raw == []:
+            continue
+        try:
+            typed[i.name] = _coerce(i, raw, today)
+        except ValueError as exc:
+            errors[i.name] = str(exc)
+    env: dict[str, Any] = {**(context or {}), **typed}
+    calcs = [i for i in items if i.field_type == "calc" and i.calc]
+    for _ in range(2):  # calculations may use earlier calculations
+        for i in calcs:
+            v = ex.evaluate(ex.parse(i.calc or ""), env)
+            env[i.name] = v if isinstance(v, Decimal) else None
+    hidden: list[str] = []
+    for i in items:
+        if i.show_if and ex.evaluate(ex.parse(i.show_if), env) is not True:
+            hidden.append(i.name)
+    out: dict[str, Any] = {}
+    for i in items:
+        if i.name in hidden or i.field_type == "descriptive":
+            errors.pop(i.name, None)
+            continue
+        if i.field_type == "calc":
+            v = env.get(i.name)
+            if isinstance(v, Decimal):
+                out[i.name] = format(v.normalize(), "f") if v == v.to_integral_value() else \
+                    format(v, "f")
+            continue
+        if i.name in typed:
+            out[i.name] = typed[i.name]
+        elif i.required and i.name not in errors:
+            errors[i.name] = "required / 必填"
+    return EntryCheck(values=out, errors=errors, hidden=hidden)
+
+
+def check_entry(session: Session, *, form_version_id: str, values: dict[str, Any],
+                today: dt.date, context: dict[str, Any] | None = None) -> EntryCheck:
+    """:func:`check_values` for a stored form version (what data entry calls)."""
+    v = session.get(FormVersion, form_version_id)
+    if v is None:
+        raise NotFound("no such form version / 未找到表单版本", field="form_version_id")
+    return check_values(items_of(session, v.id), values, today=today, context=context)
+
+
+def check_entry_for(session: Session, *, actor: Actor, study_code: str, form_name: str,
+                    number: int, values: dict[str, Any], today: dt.date) -> EntryCheck:
+    require(actor, Perm.STUDY_READ, study=study_code)
+    study = registry.get_study(session, study_code)
+    form = get_form(session, study, form_name)
+    return check_entry(session, form_version_id=get_version(session, form, number).id,
+                       values=values, today=today)

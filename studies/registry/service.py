@@ -1,0 +1,273 @@
+"""Study registration, sites and protocol versions (§11.3.4.1, §11.3.4.2, §11.3.1 a).
+
+Every change is one ledger entry in the same transaction. A protocol version is never edited:
+an amendment is a new version, which stops enrolment and entry until the ethics committee
+approves it (see :mod:`studies.consent.service`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Change, Ledger
+from studies.accounts.roles import Perm
+from studies.accounts.service import Actor, require
+from studies.errors import Conflict, InvalidInput, NotFound
+from studies.registry.models import DESIGNS, STUDY_STATUSES, ProtocolVersion, Site, Study
+
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,99}$")
+SITE_CODE_RE = re.compile(r"^S\d{2,3}$")
+
+
+class ProtocolIn(BaseModel):
+    """The protocol's content (§11.3.4.2): one version of it."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str = PField(min_length=1, max_length=40)
+    version_date: dt.date
+    purpose: str = PField(min_length=1, max_length=20000)
+    legal_basis: str = PField(min_length=1, max_length=20000)
+    research_content: str = PField(min_length=1, max_length=50000)
+    data_types: str = PField(min_length=1, max_length=20000)
+    planned_subjects: int = PField(ge=1, le=10_000_000)
+    planned_records: int = PField(ge=1, le=1_000_000_000)
+    expected_results: str = PField(min_length=1, max_length=20000)
+    data_sharing_plan: str = PField(min_length=1, max_length=20000)
+
+
+class SiteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = PField(min_length=2, max_length=10)
+    hospital: str = PField(min_length=1, max_length=200)
+    department: str | None = PField(default=None, max_length=200)
+    medical_group: str | None = PField(default=None, max_length=200)
+
+
+class StudyIn(BaseModel):
+    """Registration of a study: identity, design flags and the first protocol version."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = PField(min_length=2, max_length=100)
+    title_zh: str = PField(min_length=1, max_length=500)
+    title_en: str = PField(min_length=1, max_length=500)
+    sponsor: str = PField(min_length=1, max_length=300)
+    blinded: bool = False
+    design: str = PField(default="prospective", max_length=20)
+    post_market: bool = False
+    real_world_data: bool = False
+    public_interest: bool = False
+    protocol: ProtocolIn
+    sites: list[SiteIn] = PField(default_factory=list, max_length=200)
+
+
+PROTOCOL_FIELDS = tuple(ProtocolIn.model_fields)
+DESIGN_FLAGS = ("blinded", "design", "post_market", "real_world_data", "public_interest")
+
+
+def get_study(session: Session, code: str) -> Study:
+    study = session.execute(select(Study).where(Study.code == code)).scalar_one_or_none()
+    if study is None:
+        raise NotFound(f"no study with protocol number {code!r} / 未找到研究 {code}",
+                       field="study")
+    return study
+
+
+def get_study_by_id(session: Session, study_id: str) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFound("no such study / 未找到研究", field="study_id")
+    return study
+
+
+def list_studies(session: Session, *, actor: Actor) -> list[Study]:
+    studies = session.execute(select(Study).order_by(Study.code)).scalars().all()
+    return [s for s in studies if actor.can(Perm.STUDY_READ, s.code)]
+
+
+def _check_site(site: SiteIn) -> None:
+    if not SITE_CODE_RE.match(site.code):
+        raise InvalidInput(f"site code {site.code!r} must look like S01 / 中心编号格式如 S01",
+                           field="sites.code")
+
+
+def _add_protocol(session: Session, ledger: Ledger, *, actor: Actor, study: Study,
+                  protocol: ProtocolIn, summary: str | None) -> ProtocolVersion:
+    last = session.execute(select(func.max(ProtocolVersion.number)).where(
+        ProtocolVersion.study_id == study.id)).scalar()
+    labels = set(session.execute(select(ProtocolVersion.label).where(
+        ProtocolVersion.study_id == study.id)).scalars())
+    if protocol.label in labels:
+        raise Conflict(f"protocol version {protocol.label!r} already exists / 方案版本已存在",
+                       field="protocol.label")
+    pv = ProtocolVersion(study_id=study.id, number=(last or 0) + 1, created_by=actor.username,
+                         amendment_summary=summary, **protocol.model_dump())
+    session.add(pv)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="protocol.amend" if last else "protocol.create",
+                  entity_type="protocol_version", entity_id=pv.id, study=study.code,
+                  version=pv.number, reason=summary,
+                  changes=[Change(k, None, str(v)) for k, v in protocol.model_dump().items()])
+    return pv
+
+
+def register_study(session: Session, ledger: Ledger, *, actor: Actor,
+                   data: StudyIn) -> Study:
+    """Register a study with its protocol (version 1) and sites; status ``draft`` until its
+    protocol is approved. A draft created by an import (no protocol yet) is completed."""
+    require(actor, Perm.STUDY_MANAGE, study=data.code)
+    if not CODE_RE.match(data.code):
+        raise InvalidInput("protocol number: letters, digits, '.', '_' or '-' / 方案编号格式不正确",
+                           field="code")
+    if data.design not in DESIGNS:
+        raise InvalidInput(f"design must be one of {', '.join(DESIGNS)} / 设计类型不正确",
+                           field="design")
+    for s in data.sites:
+        _check_site(s)
+    if len({s.code for s in data.sites}) != len(data.sites):
+        raise InvalidInput("site codes must be distinct / 中心编号重复", field="sites.code")
+    existing = session.execute(select(Study).where(Study.code == data.code)).scalar_one_or_none()
+    if existing is not None:
+        has_protocol = session.execute(select(ProtocolVersion.id).where(
+            ProtocolVersion.study_id == existing.id)).first()
+        if has_protocol:
+            raise Conflict(f"study {data.code!r} is already registered / 研究已登记",
+                           field="code")
+        study = existing
+        action = "study.complete_draft"
+    else:
+        study = Study(code=data.code, title_zh="", title_en="")
+        session.add(study)
+        action = "study.create"
+    fields = {k: getattr(data, k) for k in ("title_zh", "title_en", "sponsor", *DESIGN_FLAGS)}
+    changes = [Change(k, None if existing is None else getattr(study, k), v)
+               for k, v in fields.items()]
+    for k, v in fields.items():
+        setattr(study, k, v)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client, action=action,
+                  entity_type="study", entity_id=study.id, study=study.code, changes=changes)
+    _add_protocol(session, ledger, actor=actor, study=study, protocol=data.protocol,
+                  summary=None)
+    for s in data.sites:
+        add_site(session, ledger, actor=actor, study_code=study.code, site=s)
+    return study
+
+
+def ensure_study(session: Session, ledger: Ledger, *, actor: Actor, code: str) -> Study:
+    """The study with this protocol number, created as a bare draft if absent (imports)."""
+    require(actor, Perm.STUDY_MANAGE, study=code)
+    study = session.execute(select(Study).where(Study.code == code)).scalar_one_or_none()
+    if study is not None:
+        return study
+    if not CODE_RE.match(code):
+        raise InvalidInput("protocol number: letters, digits, '.', '_' or '-' / 方案编号格式不正确",
+                           field="study")
+    study = Study(code=code, title_zh=code, title_en=code, status="draft")
+    session.add(study)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client, action="study.create",
+                  entity_type="study", entity_id=study.id, study=code,
+                  reason="created as a draft by a metadata import",
+                  changes=[Change("status", None, "draft")])
+    return study
+
+
+def amend_protocol(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                   protocol: ProtocolIn, summary: str) -> ProtocolVersion:
+    """Record an amendment as a new protocol version. Until the ethics committee approves it,
+    no subject can be enrolled and no data entered (§11.3.4.2)."""
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    study = get_study(session, study_code)
+    if not summary.strip():
+        raise InvalidInput("an amendment needs a summary of its changes / 请填写修订说明",
+                           field="summary")
+    if study.status == "closed":
+        raise Conflict("the study is closed / 研究已结束", field="study")
+    return _add_protocol(session, ledger, actor=actor, study=study, protocol=protocol,
+                         summary=summary.strip())
+
+
+def add_site(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+             site: SiteIn) -> Site:
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    study = get_study(session, study_code)
+    _check_site(site)
+    if session.execute(select(Site.id).where(Site.study_id == study.id,
+                                             Site.code == site.code)).first():
+        raise Conflict(f"site {site.code} already exists / 中心已存在", field="code")
+    row = Site(study_id=study.id, **site.model_dump())
+    session.add(row)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client, action="site.create",
+                  entity_type="site", entity_id=row.id, study=study.code,
+                  changes=[Change(k, None, v) for k, v in site.model_dump().items()])
+    return row
+
+
+def set_status(session: Session, ledger: Ledger, *, actor: Actor, study: Study, status: str,
+               reason: str) -> None:
+    if status not in STUDY_STATUSES:
+        raise InvalidInput("unknown status", field="status")
+    if study.status == status:
+        return
+    before, study.status = study.status, status
+    ledger.append(session, actor=actor.username, client=actor.client, action="study.status",
+                  entity_type="study", entity_id=study.id, study=study.code, reason=reason,
+                  changes=[Change("status", before, status)])
+
+
+def protocol_versions(session: Session, study_id: str) -> list[ProtocolVersion]:
+    return list(session.execute(select(ProtocolVersion).where(
+        ProtocolVersion.study_id == study_id).order_by(ProtocolVersion.number)).scalars())
+
+
+def current_protocol(session: Session, *, study_id: str,
+                     at: dt.datetime) -> ProtocolVersion | None:
+    """The protocol version in force at ``at``: the newest one registered by then."""
+    return session.execute(select(ProtocolVersion).where(
+        ProtocolVersion.study_id == study_id, ProtocolVersion.created_at <= at,
+    ).order_by(ProtocolVersion.number.desc()).limit(1)).scalar_one_or_none()
+
+
+def sites_of(session: Session, study_id: str) -> list[Site]:
+    return list(session.execute(select(Site).where(Site.study_id == study_id)
+                                .order_by(Site.code)).scalars())
+
+
+def study_public(study: Study) -> dict[str, Any]:
+    return {"id": study.id, "code": study.code, "title_zh": study.title_zh,
+            "title_en": study.title_en, "status": study.status, "sponsor": study.sponsor,
+            **{k: getattr(study, k) for k in DESIGN_FLAGS}}
+
+
+def protocol_public(pv: ProtocolVersion) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": pv.id, "number": pv.number,
+                           "amendment_summary": pv.amendment_summary,
+                           "created_at": pv.created_at.isoformat(), "created_by": pv.created_by}
+    for k in PROTOCOL_FIELDS:
+        v = getattr(pv, k)
+        out[k] = v.isoformat() if isinstance(v, dt.date) else v
+    return out
+
+
+def site_public(s: Site) -> dict[str, Any]:
+    return {"id": s.id, "code": s.code, "hospital": s.hospital, "department": s.department,
+            "medical_group": s.medical_group}
+
+
+def operator_actor(name: str) -> Actor:
+    """The actor for a server operator at the command line (``edc study …``): they may set
+    studies up (as a data manager for every study) and nothing else. Recorded as ``cli:NAME``."""
+    from studies.accounts.roles import Role
+
+    return Actor(user_id=f"cli:{name}", username=f"cli:{name}"[:100],
+                 display_name=f"command line ({name})", grants=((Role.DATA_MANAGER, None),),
+                 client="cli")
