@@ -8,10 +8,11 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edc import api, errors
+from edc import api, api_subjects, errors
 from edc.policy import public
 from edc.state import AppState
 from edc.web import account_pages, pages
+from edc.web import subjects as subject_pages
 
 STATIC = Path(__file__).parent / "web" / "static"
 SECURITY_HEADERS = [
@@ -84,6 +85,9 @@ def create_app(state: AppState) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(account_pages.router)
+
+    app.include_router(api_subjects.router)
+    app.include_router(subject_pages.router)
 
     htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
 

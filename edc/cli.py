@@ -211,6 +211,92 @@ def cmd_accounts_unlock(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_accounts_reset_totp(settings: Settings, args: argparse.Namespace) -> int:
     return _cli_admin(settings, args, "reset_second_factor")
 
+# ── Code-index keys (issue 4; docs/code-index.md) ────────────────────────────────────────────
+
+
+def _custodian(session: Any, username: str) -> Any:
+    from studies.accounts.service import actor_for, find_user
+
+    user = find_user(session, username)
+    if user is None:
+        raise CliError(f"no account named {username!r}")
+    return actor_for(session, user, client="cli")
+
+
+def cmd_keys_rotate_code_index(settings: Settings, args: argparse.Namespace) -> int:
+    """Stage a new key, re-encrypt the whole index in ONE transaction, promote the key, then
+    prove with the key directory as it now is that every entry decrypts under the new key."""
+    import datetime as dt
+
+    from studies.subjects import service as subjects
+
+    state = _state(settings)
+    with state.sessions() as session:
+        for line in keyring.recover_code_index_rotation(settings.key_dir,
+                                                        set(subjects.key_usage(session))):
+            print(line)
+    keys = keyring.load(settings.key_dir)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    staged = keyring.stage_code_index_rotation(settings.key_dir, stamp=stamp)
+    try:
+        with state.sessions() as session, session.begin():
+            actor = _custodian(session, args.by)
+            report = subjects.rotate_code_index(session, state.ledger, actor=actor,
+                                                keys=keys.code_index_keys(),
+                                                new_key=staged.new_key, client="cli")
+    except BaseException:
+        _settle_rotation(state, staged)
+        raise
+    keyring.promote_code_index_key(staged)
+    after = keyring.load(settings.key_dir)
+    only_new = subjects.CodeIndexKeys(current=after.code_index_key, blind=after.blind_index_key)
+    with state.sessions() as session:
+        check = subjects.verify_code_index(session, keys=only_new)
+    if check.entries != report.entries or set(check.by_key) - {only_new.current_id}:
+        raise CliError("verification after rotation failed; keep every key file and restore "
+                       "from backup")
+    print(f"re-encrypted {report.entries} code-index entries under key {report.new_key_id} "
+          f"(was {', '.join(report.old_key_ids) or 'none'}); all {check.entries} verified to "
+          f"decrypt under the new key. Old key kept as {staged.retired.name}; back up the key "
+          "directory now.")
+    return 0
+
+
+def _settle_rotation(state: AppState, staged: keyring.StagedRotation) -> None:
+    """After a failed rotation: drop the staged key if the transaction did not commit (the
+    usual case), promote it if it did. If the database cannot be asked, leave both files:
+    ``load()`` reads them, so the index stays readable, and the next rotation settles them."""
+    from studies.subjects import service as subjects
+    from studies.subjects.crypto import key_id
+
+    try:
+        with state.sessions() as session:
+            used = set(subjects.key_usage(session))
+    except Exception:
+        return
+    if key_id(staged.new_key) in used:
+        keyring.promote_code_index_key(staged)
+    else:
+        keyring.abandon_code_index_rotation(staged)
+
+
+def cmd_keys_status(settings: Settings, _args: argparse.Namespace) -> int:
+    """Which code-index keys the directory holds and how many entries each encrypts."""
+    from studies.subjects import service as subjects
+    from studies.subjects.crypto import key_id
+
+    state = _state(settings)
+    with state.sessions() as session:
+        usage = subjects.key_usage(session)
+    files = [(keyring.CODE_INDEX, state.keys.code_index_key)] + [
+        (p.name, k) for p, k in keyring.older_code_index_keys(settings.key_dir)]
+    for name, key in files:
+        kid = key_id(key)
+        print(f"{name:60} key id {kid}  entries {usage.pop(kid, 0)}")
+    for kid, n in usage.items():
+        print(f"MISSING key id {kid}: {n} entries cannot be decrypted; restore it from backup")
+    return 1 if usage else 0
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edc", description="Clinical-research EDC (GB/T 39725-2020)")
@@ -270,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
         ap = add(name, fn, text, accsub)
         ap.add_argument("username")
         ap.add_argument("--by", required=True, help="the administrator's username")
+
+
+    keys = sub.add_parser("keys", help="manage the code-index keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kr = add("rotate-code-index", cmd_keys_rotate_code_index,
+             "re-encrypt the whole code index under a new key and retire the old one", ksub)
+    kr.add_argument("--by", required=True, help="the code-index custodian's username")
+    add("status", cmd_keys_status, "code-index keys in the key directory and their use", ksub)
     return p
 
 

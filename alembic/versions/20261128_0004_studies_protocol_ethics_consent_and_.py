@@ -1,7 +1,7 @@
 """studies protocol ethics consent and ecrf metadata
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-28 12:39:41.809293
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import audit_trail.base  # noqa: F401  (custom column types)
 
 
 revision: str = '0004'
-down_revision: str | None = '0002'
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -51,6 +51,14 @@ class Perm(StrEnum):
     CONSENT_RECORD = "consent.record"
     CONSENT_READ = "consent.read"
 
+    # Subjects and the code index (issue 4, SPEC §3)
+    SUBJECT_ENROL = "subject.enrol"
+    SUBJECT_READ = "subject.read"
+    CODE_INDEX_LOOKUP = "code_index.lookup"
+    CODE_INDEX_HISTORY = "code_index.history"
+    CODE_INDEX_EXPORT = "code_index.export"
+    CODE_INDEX_ROTATE = "code_index.rotate"
+
 
 GRANTS: dict[Role, frozenset[Perm]] = {
     Role.PRINCIPAL_INVESTIGATOR: frozenset({Perm.STUDY_READ}),
@@ -66,6 +74,21 @@ GRANTS: dict[Role, frozenset[Perm]] = {
     Role.AUDITOR: frozenset({Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
     Role.ADMIN: frozenset({Perm.ACCOUNT_MANAGE}),
 }
+
+
+# Subjects and the code index (issue 4): investigators enrol and list subjects by code; only the
+# code-index custodian looks up identity, sees the lookup history, exports a subject's own data
+# and rotates the index key. No other role gets any code-index permission.
+_SUBJECT_GRANTS: dict[Role, frozenset[Perm]] = {
+    Role.PRINCIPAL_INVESTIGATOR: frozenset({Perm.SUBJECT_ENROL, Perm.SUBJECT_READ}),
+    Role.INVESTIGATOR: frozenset({Perm.SUBJECT_ENROL, Perm.SUBJECT_READ}),
+    Role.DATA_MANAGER: frozenset({Perm.SUBJECT_READ}),
+    Role.MONITOR: frozenset({Perm.SUBJECT_READ}),
+    Role.CUSTODIAN: frozenset({Perm.CODE_INDEX_LOOKUP, Perm.CODE_INDEX_HISTORY,
+                               Perm.CODE_INDEX_EXPORT, Perm.CODE_INDEX_ROTATE}),
+}
+for _role, _perms in _SUBJECT_GRANTS.items():
+    GRANTS[_role] = GRANTS[_role] | _perms
 
 
 def permissions_of(roles: set[Role]) -> frozenset[Perm]:

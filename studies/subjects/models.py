@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, ForeignKey, String
+from sqlalchemy import Column, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
@@ -24,3 +24,34 @@ class Subject(SQLModel, table=True):
     enrolled_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     enrolled_by: str = Field(sa_column=Column(String(100), nullable=False))
+
+
+class CodeIndexEntry(SQLModel, table=True):
+    """The code index (患者代码索引): one row per subject, code ↔ identity, encrypted.
+
+    ``ciphertext`` is XChaCha20-Poly1305 of the identity JSON under the key named by ``key_id``
+    (which lives in the key directory, never here), bound to ``code`` by associated data.
+    ``blind_index`` (HMAC-SHA256 of the normalised ID number under the key ``blind_key_id``)
+    finds duplicate enrolment without decrypting; it is unique within a study.
+    """
+
+    __tablename__ = "code_index_entry"
+    __table_args__ = (
+        UniqueConstraint("study_id", "blind_index", name="code_index_study_blind"),
+    )
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    subject_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("subject.id"), nullable=False, unique=True))
+    study_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("study.id"), nullable=False, index=True))
+    code: str = Field(sa_column=Column(String(20), nullable=False, unique=True))
+    key_id: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    nonce: bytes = Field(sa_column=Column(LargeBinary(24), nullable=False))
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    blind_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, index=True))
+    blind_key_id: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    encrypted_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

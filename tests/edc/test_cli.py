@@ -47,10 +47,12 @@ def test_demo_prints_one_account_per_role_and_is_safe_twice(
     code, first, _ = run(capsys, "demo")
     assert code == 0
     assert "demo.custodian" in first and "demo.auditor" in first and "demo.admin" in first
+    _, after_first, _ = run(capsys, "audit", "verify")
     code, second, _ = run(capsys, "demo")
     assert code == 0 and second == first
     code, out, _ = run(capsys, "audit", "verify")
-    assert code == 0 and out.startswith("ledger intact: 12 entries, 2 signed checkpoints")
+    # the second run wrote nothing: the same entries, checkpoints and root
+    assert code == 0 and out.startswith("ledger intact: ") and out == after_first
 
 
 @pytest.mark.parametrize("jobs", ["1", "2", "3"])
@@ -88,7 +90,7 @@ def test_proofs_round_trip_through_export_and_check(
         env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, "demo")
     code, out, _ = run(capsys, "audit", "checkpoint")
-    assert code == 0 and out.startswith("checkpoint at tree size 12")
+    assert code == 0 and out.startswith("checkpoint at tree size 15")
     export = tmp_path / "export"
     code, out, _ = run(capsys, "audit", "export-checkpoints", "--out", str(export))
     assert out.strip() == f"wrote 3 checkpoints and verifier-key.txt to {export}"
@@ -98,19 +100,19 @@ def test_proofs_round_trip_through_export_and_check(
     vkey = str(export / "verifier-key.txt")
     code, out, _ = run(capsys, "audit", "check-proof", str(proof), "--vkey", vkey)
     assert code == 0 and out.startswith("inclusion proof OK: entry 3")
-    code, out, _ = run(capsys, "audit", "proof", "consistency", "--from", "5", "--to", "12")
+    code, out, _ = run(capsys, "audit", "proof", "consistency", "--from", "5", "--to", "15")
     assert code == 0
     proof.write_text(out)
     code, out, _ = run(capsys, "audit", "check-proof", str(proof), "--vkey", vkey)
     assert code == 0 and out.startswith("consistency proof OK")
     doc = json.loads(proof.read_text())
-    doc["second"] = 11
+    doc["second"] = 14
     proof.write_text(json.dumps(doc))
     code, _, err = run(capsys, "audit", "check-proof", str(proof), "--vkey", vkey)
     assert code == 1 and "PROOF FAILED" in err
     code, _, err = run(capsys, "audit", "proof", "inclusion", "3", "--size", "7")
     assert code == 2 and err.strip() == (
-        "edc: no signed checkpoint at size 7; checkpoints exist at sizes 5, 10, 12")
+        "edc: no signed checkpoint at size 7; checkpoints exist at sizes 5, 10, 15")
 
 
 def test_redaction_by_a_custodian_only(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,7 +122,7 @@ def test_redaction_by_a_custodian_only(env: Path, capsys: pytest.CaptureFixture[
     assert code == 2 and "permission ledger.redact is required" in err
     code, out, _ = run(capsys, "audit", "redact", "3", "--by", "demo.custodian",
                        "--reason", "identity in comment")
-    assert code == 0 and out.strip() == "entry 3 redacted; recorded as entry 13"
+    assert code == 0 and out.strip() == "entry 3 redacted; recorded as entry 16"
     code, out, _ = run(capsys, "audit", "verify")
     assert code == 0 and "1 redacted" in out
 

@@ -1,0 +1,174 @@
+"""JSON API for enrolment (investigators) and the code index (the custodian only), /api/v1.
+
+Identity goes in once, at enrolment, and comes out only to the code-index custodian, who must
+give a reason; every lookup is a ledger entry. A lookup that finds nothing answers 200 with
+``"found": false`` (and is recorded as such) rather than 404, so that the record of the lookup
+commits with the answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.policy import requires
+from studies.accounts.roles import Perm
+from studies.subjects import service as subjects
+
+router = APIRouter(prefix="/api/v1", tags=["subjects and code index"])
+
+
+class EnrolIn(BaseModel):
+    site: str = Field(max_length=10, description="site code, e.g. S01")
+    name: str = Field(max_length=100)
+    resident_id: str = Field(max_length=40, description="居民身份证号 (GB 11643)")
+    phone: str | None = Field(default=None, max_length=30, description="mainland mobile")
+    medical_record_number: str | None = Field(default=None, max_length=50)
+    date_of_birth: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
+    address: str | None = Field(default=None, max_length=300)
+
+
+class SubjectOut(BaseModel):
+    code: str
+    study: str
+    site: str
+    status: str
+    enrolled_at: dt.datetime
+    enrolled_by: str
+
+
+def _out(row: subjects.SubjectRow) -> SubjectOut:
+    return SubjectOut(code=row.code, study=row.study, site=row.site, status=row.status,
+                      enrolled_at=row.enrolled_at, enrolled_by=row.enrolled_by)
+
+
+@router.post("/studies/{study}/subjects", status_code=201, response_model=SubjectOut,
+             dependencies=[requires(Perm.SUBJECT_ENROL)])
+def enrol(study: str, body: EnrolIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
+          actor: CurrentActor) -> SubjectOut:
+    """Enrol a subject; the answer is the subject code only (the identity is never echoed)."""
+    s = subjects.enrol_new_subject(
+        session, ledger, actor=actor, keys=state.keys.code_index_keys(), study_code=study,
+        site_code=body.site, name=body.name, resident_id=body.resident_id, phone=body.phone,
+        medical_record_number=body.medical_record_number, date_of_birth=body.date_of_birth,
+        address=body.address)
+    return SubjectOut(code=s.code, study=study, site=body.site.strip(), status=s.status,
+                      enrolled_at=s.enrolled_at, enrolled_by=s.enrolled_by)
+
+
+@router.get("/studies/{study}/subjects", response_model=list[SubjectOut],
+            dependencies=[requires(Perm.SUBJECT_READ)])
+def subject_list(study: str, session: SessionDep, actor: CurrentActor) -> list[SubjectOut]:
+    return [_out(r) for r in subjects.list_subjects(session, actor=actor, study_code=study)]
+
+
+@router.get("/studies/{study}/subjects/{code}", response_model=SubjectOut,
+            dependencies=[requires(Perm.SUBJECT_READ)])
+def subject_detail(study: str, code: str, session: SessionDep,
+                   actor: CurrentActor) -> SubjectOut:
+    return _out(subjects.get_subject(session, actor=actor, study_code=study, code=code))
+
+
+class ByCodeIn(BaseModel):
+    code: str = Field(max_length=40)
+    reason: str = Field(max_length=500)
+
+
+class IdentityOut(BaseModel):
+    name: str
+    resident_id: str
+    phone: str | None
+    medical_record_number: str | None
+    date_of_birth: dt.date
+    address: str | None
+
+
+class ByCodeOut(BaseModel):
+    found: bool
+    code: str
+    study: str | None = None
+    identity: IdentityOut | None = None
+
+
+@router.post("/code-index/lookup/identity", response_model=ByCodeOut,
+             dependencies=[requires(Perm.CODE_INDEX_LOOKUP)])
+def lookup_identity(body: ByCodeIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
+                    actor: CurrentActor) -> ByCodeOut:
+    """Re-identify a subject by code (custodian only; reason required; audited)."""
+    r = subjects.lookup_identity(session, ledger, actor=actor,
+                                 keys=state.keys.code_index_keys(), code=body.code,
+                                 reason=body.reason)
+    ident = None
+    if r.identity is not None:
+        i = r.identity
+        ident = IdentityOut(name=i.name, resident_id=i.resident_id, phone=i.phone,
+                            medical_record_number=i.medical_record_number,
+                            date_of_birth=i.date_of_birth, address=i.address)
+    return ByCodeOut(found=r.found, code=r.code, study=r.study, identity=ident)
+
+
+class ByIdentityIn(BaseModel):
+    resident_id: str = Field(max_length=40)
+    reason: str = Field(max_length=500)
+
+
+class Match(BaseModel):
+    study: str
+    code: str
+
+
+class ByIdentityOut(BaseModel):
+    found: bool
+    matches: list[Match]
+
+
+@router.post("/code-index/lookup/code", response_model=ByIdentityOut,
+             dependencies=[requires(Perm.CODE_INDEX_LOOKUP)])
+def lookup_code(body: ByIdentityIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
+                actor: CurrentActor) -> ByIdentityOut:
+    """The subject code(s) of a person by resident ID number, via the blind index (custodian
+    only; reason required; audited)."""
+    r = subjects.lookup_code(session, ledger, actor=actor, keys=state.keys.code_index_keys(),
+                             resident_id=body.resident_id, reason=body.reason)
+    return ByIdentityOut(found=r.found, matches=[Match(study=s, code=c) for s, c in r.matches])
+
+
+class LookupOut(BaseModel):
+    seq: int
+    time: str
+    actor: str
+    action: str
+    code: str | None
+    study: str | None
+    reason: str | None
+    result: str | None
+
+
+@router.get("/code-index/lookups", response_model=list[LookupOut],
+            dependencies=[requires(Perm.CODE_INDEX_HISTORY)])
+def lookup_history(session: SessionDep, actor: CurrentActor) -> list[LookupOut]:
+    return [LookupOut(seq=r.seq, time=r.ts, actor=r.actor, action=r.action, code=r.code,
+                      study=r.study, reason=r.reason, result=r.result)
+            for r in subjects.lookup_history(session, actor=actor)]
+
+
+class ExportIn(BaseModel):
+    code: str = Field(max_length=40)
+    reason: str = Field(max_length=500)
+    format: Literal["json", "text"] = "json"
+
+
+@router.post("/code-index/export", dependencies=[requires(Perm.CODE_INDEX_EXPORT)])
+def export_subject(body: ExportIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
+                   actor: CurrentActor) -> Response:
+    """Subject access (§7 d–e): the subject's own data as a file (custodian only; audited)."""
+    f = subjects.export_subject(session, ledger, actor=actor,
+                                keys=state.keys.code_index_keys(), code=body.code,
+                                reason=body.reason, fmt=body.format)
+    return Response(f.content, media_type=f.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})

@@ -1,0 +1,228 @@
+"""Pages: enrolment and the subject list (investigators), the code index (custodian).
+
+Enrolment: the identity is typed once; after the POST the browser is redirected to the
+subject's page, which shows only the code. Code-index lookups are the one exception to
+post-redirect-get: the answer is rendered in the POST's own response (never cached: every
+response is ``no-store``), because redirecting would put the identity or the query in a URL or
+make it re-viewable by a GET that is not a recorded lookup. Re-submitting is another recorded
+lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import htpy as h
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.policy import requires
+from edc.web.layout import csrf_field, page, redirect
+from edc.web.pages import Csrf
+from studies.accounts.roles import Perm
+from studies.subjects import service as subjects
+
+router = APIRouter()
+dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
+
+IDENTITY_FIELDS = (
+    ("name", "姓名 / Name", True, "100", "text"),
+    ("resident_id", "身份证号 / Resident ID number", True, "40", "text"),
+    ("phone", "手机 / Mobile phone", False, "30", "tel"),
+    ("medical_record_number", "病历号 / Medical record number", False, "50", "text"),
+    ("date_of_birth", "出生日期 / Date of birth (optional, from the ID number)", False, "10",
+     "date"),
+    ("address", "地址 / Address", False, "300", "text"),
+)
+
+
+def _subject_table(rows: list[subjects.SubjectRow], study: str) -> h.Element:
+    body = [h.tr[h.td[h.a(href=f"/studies/{study}/subjects/{r.code}")[h.code[r.code]]],
+                 h.td[r.site], h.td[r.status],
+                 h.td[r.enrolled_at.strftime("%Y-%m-%d %H:%M UTC")], h.td[r.enrolled_by]]
+            for r in rows]
+    return h.table(".subjects")[
+        h.thead[h.tr[h.th["受试者代码 / Subject code"], h.th["中心 / Site"],
+                     h.th["状态 / Status"], h.th["入组时间 / Enrolled"], h.th["研究者 / By"]]],
+        h.tbody[body or h.tr[h.td(colspan="5")["尚无受试者 / No subjects yet"]]]]
+
+
+@router.get("/studies/{study}/subjects", dependencies=[requires(Perm.SUBJECT_READ)])
+def subject_list(study: str, request: Request, session: SessionDep,
+                 actor: CurrentActor) -> Response:
+    rows = subjects.list_subjects(session, actor=actor, study_code=study)
+    enrol = (h.p[h.a(href=f"/studies/{study}/subjects/enrol")["入组新受试者 / Enrol a subject"]]
+             if actor.can(Perm.SUBJECT_ENROL, study) else None)
+    return page(request, f"受试者 / Subjects — {study}", enrol, _subject_table(rows, study))
+
+
+@router.get("/studies/{study}/subjects/enrol", dependencies=[requires(Perm.SUBJECT_ENROL)])
+def enrol_form(study: str, request: Request, session: SessionDep,
+               actor: CurrentActor) -> Response:
+    sites = subjects.list_sites(session, actor=actor, study_code=study)
+    fields: list[h.Node] = []
+    for name, label, required, maxlen, kind in IDENTITY_FIELDS:
+        fields += [h.label(for_=name)[label],
+                   h.input(id=name, name=name, type=kind, required=required, maxlength=maxlen,
+                           autocomplete="off")]
+    return page(
+        request, f"入组 / Enrol — {study}",
+        h.p["身份信息只录入一次，加密存入医院的患者代码索引；此后受试者只以代码出现。 / "
+            "The identity is typed once and kept, encrypted, in the hospital's code index; "
+            "from then on the subject appears only as a code."],
+        h.form(method="post", action=f"/studies/{study}/subjects")[
+            csrf_field(request),
+            h.label(for_="site")["中心 / Site"],
+            dropdown(id="site", name="site", required=True)[
+                [h.option(value=s.code)[f"{s.code} — {s.hospital}"] for s in sites]],
+            fields,
+            h.p[h.button(type="submit")["入组 / Enrol"]],
+        ])
+
+
+@router.post("/studies/{study}/subjects", dependencies=[requires(Perm.SUBJECT_ENROL), Csrf])
+def enrol_submit(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
+                 state: StateDep, actor: CurrentActor,
+                 site: Annotated[str, Form(max_length=10)],
+                 name: Annotated[str, Form(max_length=100)],
+                 resident_id: Annotated[str, Form(max_length=40)],
+                 phone: Annotated[str | None, Form(max_length=30)] = None,
+                 medical_record_number: Annotated[str | None, Form(max_length=50)] = None,
+                 date_of_birth: Annotated[str | None, Form(max_length=10)] = None,
+                 address: Annotated[str | None, Form(max_length=300)] = None) -> Response:
+    s = subjects.enrol_new_subject(
+        session, ledger, actor=actor, keys=state.keys.code_index_keys(), study_code=study,
+        site_code=site, name=name, resident_id=resident_id, phone=phone,
+        medical_record_number=medical_record_number, date_of_birth=date_of_birth,
+        address=address)
+    return redirect(request, f"/studies/{study}/subjects/{s.code}",
+                    f"enrolled as {s.code} / 已入组，受试者代码 {s.code}")
+
+
+@router.get("/studies/{study}/subjects/{code}", dependencies=[requires(Perm.SUBJECT_READ)])
+def subject_page(study: str, code: str, request: Request, session: SessionDep,
+                 actor: CurrentActor) -> Response:
+    r = subjects.get_subject(session, actor=actor, study_code=study, code=code)
+    return page(request, f"受试者 / Subject {r.code}",
+                h.dl[h.dt["受试者代码 / Subject code"], h.dd(".subject-code")[h.code[r.code]],
+                     h.dt["研究 / Study"], h.dd[r.study], h.dt["中心 / Site"], h.dd[r.site],
+                     h.dt["状态 / Status"], h.dd[r.status],
+                     h.dt["入组 / Enrolled"],
+                     h.dd[f"{r.enrolled_at:%Y-%m-%d %H:%M} UTC, {r.enrolled_by}"]],
+                h.p[h.a(href=f"/studies/{study}/subjects")["← 受试者列表 / Subject list"]])
+
+
+# ── The code index (custodian) ───────────────────────────────────────────────────────────────
+
+REASON_HINT = ("查询理由（将记入审计轨迹，请勿填写身份信息）/ Reason (recorded in the audit "
+               "trail; do not type identity here)")
+
+
+def _reason_input(prefix: str) -> list[h.Node]:
+    return [h.label(for_=f"{prefix}-reason")[REASON_HINT],
+            h.input(id=f"{prefix}-reason", name="reason", required=True, minlength="5",
+                    maxlength="500", autocomplete="off")]
+
+
+@router.get("/code-index", dependencies=[requires(Perm.CODE_INDEX_LOOKUP)])
+def code_index_home(request: Request, actor: CurrentActor) -> Response:
+    return page(
+        request, "患者代码索引 / Code index",
+        h.p["每次查询都记入审计轨迹（查询人、理由、结果）。/ Every lookup is recorded in the "
+            "audit trail (who, reason, result)."],
+        h.h2["按代码查身份 / Identity by subject code"],
+        h.form("#by-code", method="post", action="/code-index/identity")[
+            csrf_field(request),
+            h.label(for_="code")["受试者代码 / Subject code"],
+            h.input(id="code", name="code", required=True, maxlength="40", autocomplete="off"),
+            _reason_input("by-code"),
+            h.p[h.button(type="submit")["查询 / Look up"]]],
+        h.h2["按身份证号查代码 / Subject code by resident ID number"],
+        h.form("#by-identity", method="post", action="/code-index/code")[
+            csrf_field(request),
+            h.label(for_="resident_id")["身份证号 / Resident ID number"],
+            h.input(id="resident_id", name="resident_id", required=True, maxlength="40",
+                    autocomplete="off"),
+            _reason_input("by-identity"),
+            h.p[h.button(type="submit")["查询 / Look up"]]],
+        h.h2["受试者个人数据副本 / Subject access export (§7 d–e)"],
+        h.form("#export", method="post", action="/code-index/export")[
+            csrf_field(request),
+            h.label(for_="export-code")["受试者代码 / Subject code"],
+            h.input(id="export-code", name="code", required=True, maxlength="40",
+                    autocomplete="off"),
+            h.label(for_="format")["格式 / Format"],
+            dropdown(id="format", name="format")[h.option(value="text")["文本 / Text"],
+                                                 h.option(value="json")["JSON"]],
+            _reason_input("export"),
+            h.p[h.button(type="submit")["导出 / Export"]]],
+        h.p[h.a(href="/code-index/history")["查询记录 / Lookup history"]],
+    )
+
+
+@router.post("/code-index/identity", dependencies=[requires(Perm.CODE_INDEX_LOOKUP), Csrf])
+def lookup_identity(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
+                    actor: CurrentActor, code: Annotated[str, Form(max_length=40)],
+                    reason: Annotated[str, Form(max_length=500)]) -> Response:
+    r = subjects.lookup_identity(session, ledger, actor=actor,
+                                 keys=state.keys.code_index_keys(), code=code, reason=reason)
+    back = h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]]
+    if r.identity is None:
+        return page(request, f"未找到 / Not found: {r.code}",
+                    h.p(".result", role="status")["无此受试者代码（本次查询已记录）/ No subject "
+                                                  "has this code (this lookup is recorded)."],
+                    back)
+    i = r.identity
+    rows = [("受试者代码 / Subject code", r.code), ("研究 / Study", r.study or ""),
+            ("姓名 / Name", i.name), ("身份证号 / Resident ID number", i.resident_id),
+            ("手机 / Phone", i.phone or "—"),
+            ("病历号 / Medical record number", i.medical_record_number or "—"),
+            ("出生日期 / Date of birth", i.date_of_birth.isoformat()),
+            ("地址 / Address", i.address or "—")]
+    return page(request, f"身份 / Identity of {r.code}",
+                h.dl(".identity")[[(h.dt[k], h.dd[v]) for k, v in rows]], back)
+
+
+@router.post("/code-index/code", dependencies=[requires(Perm.CODE_INDEX_LOOKUP), Csrf])
+def lookup_code(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
+                actor: CurrentActor, resident_id: Annotated[str, Form(max_length=40)],
+                reason: Annotated[str, Form(max_length=500)]) -> Response:
+    r = subjects.lookup_code(session, ledger, actor=actor, keys=state.keys.code_index_keys(),
+                             resident_id=resident_id, reason=reason)
+    back = h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]]
+    if not r.found:
+        return page(request, "未找到 / Not found",
+                    h.p(".result", role="status")["此人未在任何研究中入组（本次查询已记录）/ "
+                                                  "Not enrolled in any study (this lookup is "
+                                                  "recorded)."], back)
+    return page(request, "受试者代码 / Subject codes",
+                h.table(".matches")[
+                    h.thead[h.tr[h.th["研究 / Study"], h.th["受试者代码 / Subject code"]]],
+                    h.tbody[[h.tr[h.td[s], h.td[h.code[c]]] for s, c in r.matches]]], back)
+
+
+@router.get("/code-index/history", dependencies=[requires(Perm.CODE_INDEX_HISTORY)])
+def lookup_history(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
+    rows = subjects.lookup_history(session, actor=actor)
+    body = [h.tr[h.td[str(r.seq)], h.td[r.ts], h.td[r.actor], h.td[r.action],
+                 h.td[r.code or "—"], h.td[r.reason or ""], h.td[r.result or ""]] for r in rows]
+    return page(request, "查询记录 / Lookup history",
+                h.table(".history")[
+                    h.thead[h.tr[h.th["#"], h.th["时间 / Time (UTC)"], h.th["查询人 / Who"],
+                                 h.th["操作 / Action"], h.th["代码 / Code"],
+                                 h.th["理由 / Reason"], h.th["结果 / Result"]]],
+                    h.tbody[body or h.tr[h.td(colspan="7")["—"]]]],
+                h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]])
+
+
+@router.post("/code-index/export", dependencies=[requires(Perm.CODE_INDEX_EXPORT), Csrf])
+def export_subject(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
+                   actor: CurrentActor, code: Annotated[str, Form(max_length=40)],
+                   reason: Annotated[str, Form(max_length=500)],
+                   format: Annotated[str, Form(max_length=10)] = "text") -> Response:
+    f = subjects.export_subject(session, ledger, actor=actor,
+                                keys=state.keys.code_index_keys(), code=code, reason=reason,
+                                fmt=format)
+    return Response(f.content, media_type=f.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})

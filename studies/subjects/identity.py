@@ -1,0 +1,179 @@
+"""Identity fields of a subject, validated at entry (SPEC §3, §11.3.4.4 d).
+
+These values exist only in memory and, encrypted, in the code index: never in a clinical table,
+a ledger entry or a log line. Every error names the field at fault and never echoes the value.
+
+Resident ID numbers (居民身份证号码) follow GB 11643-1999: 6 digits of region (GB/T 2260), 8 digits
+of date of birth (YYYYMMDD), 3 digits of sequence, one check character. The check character is
+``"10X98765432"[sum(d_i * w_i) mod 11]`` with weights 7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2 (ISO 7064
+MOD 11-2). The region part is checked at province level (the first two digits must be a
+province-level code of GB/T 2260; the county table changes yearly and is not shipped), and the
+prefecture and county digits must not both be zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from studies.errors import InvalidInput
+
+CLAUSE = "§11.3.4.4 d"
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK_CHARS = "10X98765432"
+# Province-level codes of GB/T 2260 (incl. 71 Taiwan, 81 Hong Kong, 82 Macao, 83 residence
+# permits for Taiwan residents).
+PROVINCES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
+    "65", "71", "81", "82", "83",
+})
+_ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+MAX_NAME = 100
+MAX_MRN = 50
+MAX_ADDRESS = 300
+
+
+def id_check_char(first17: str) -> str:
+    """The GB 11643 check character of the first 17 digits."""
+    return ID_CHECK_CHARS[sum(int(c) * w for c, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+
+
+def normalise_resident_id(raw: str) -> str:
+    """Full-width characters folded, spaces removed, ``x`` upper-cased (no validation)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).upper()
+
+
+def validate_resident_id(raw: str, *, today: dt.date | None = None,
+                         field: str = "resident_id") -> str:
+    """Return the normalised ID number or raise InvalidInput naming ``field`` and the rule."""
+    value = normalise_resident_id(raw)
+    if len(value) != 18:
+        raise InvalidInput("resident ID number must have 18 characters / 身份证号须为 18 位",
+                           field=field, clause=CLAUSE)
+    if not _ID_SHAPE.match(value):
+        raise InvalidInput("resident ID number: 17 digits and a digit or X / 身份证号须为 17 位数字"
+                           "加 1 位数字或 X", field=field, clause=CLAUSE)
+    if value[:2] not in PROVINCES or value[2:6] == "0000":
+        raise InvalidInput("resident ID number: the region part is not valid / 身份证号地区码无效",
+                           field=field, clause=CLAUSE)
+    birth = _birth_date(value)
+    today = today or dt.date.today()
+    if birth is None or birth.year < 1900 or birth > today:
+        raise InvalidInput("resident ID number: the date of birth part is not a valid date / "
+                           "身份证号出生日期无效", field=field, clause=CLAUSE)
+    if id_check_char(value[:17]) != value[17]:
+        raise InvalidInput("resident ID number: the check digit is wrong (GB 11643) / "
+                           "身份证号校验码错误", field=field, clause=CLAUSE)
+    return value
+
+
+def _birth_date(value: str) -> dt.date | None:
+    try:
+        return dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return None
+
+
+def birth_date_of(resident_id: str) -> dt.date:
+    """The date of birth encoded in a *validated* ID number."""
+    d = _birth_date(resident_id)
+    assert d is not None
+    return d
+
+
+def validate_mobile(raw: str, *, field: str = "phone") -> str:
+    """A mainland China mobile number: 11 digits starting 13–19; ``+86``/``0086`` prefix, spaces
+    and hyphens accepted and removed. Returns the 11 digits."""
+    value = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", raw))
+    for prefix in ("+86", "0086"):
+        if value.startswith(prefix):
+            value = value[len(prefix):]
+    if not _MOBILE.match(value):
+        raise InvalidInput("phone: a mainland mobile number of 11 digits starting 13–19 / "
+                           "手机号须为 11 位、以 13–19 开头", field=field, clause=CLAUSE)
+    return value
+
+
+def _text(raw: str | None, *, field: str, max_len: int, required: bool, label: str) -> str | None:
+    value = unicodedata.normalize("NFC", raw or "").strip()
+    value = re.sub(r"\s+", " ", value)
+    if not value:
+        if required:
+            raise InvalidInput(f"{field} is required / 请填写{label}", field=field, clause=CLAUSE)
+        return None
+    if len(value) > max_len:
+        raise InvalidInput(f"{field} is longer than {max_len} characters / {label}过长",
+                           field=field)
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in value):
+        raise InvalidInput(f"{field} contains control characters / {label}含有非法字符",
+                           field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a subject is. Built only through :func:`validate_identity`."""
+
+    name: str
+    resident_id: str
+    phone: str | None
+    medical_record_number: str | None
+    date_of_birth: dt.date
+    address: str | None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"name": self.name, "resident_id": self.resident_id, "phone": self.phone,
+                "medical_record_number": self.medical_record_number,
+                "date_of_birth": self.date_of_birth.isoformat(), "address": self.address}
+
+    @classmethod
+    def from_json(cls, d: dict[str, str | None]) -> Identity:
+        dob = d["date_of_birth"]
+        assert isinstance(dob, str) and isinstance(d["name"], str)
+        assert isinstance(d["resident_id"], str)
+        return cls(name=d["name"], resident_id=d["resident_id"], phone=d.get("phone"),
+                   medical_record_number=d.get("medical_record_number"),
+                   date_of_birth=dt.date.fromisoformat(dob), address=d.get("address"))
+
+
+def validate_identity(*, name: str, resident_id: str, phone: str | None = None,
+                      medical_record_number: str | None = None,
+                      date_of_birth: str | dt.date | None = None, address: str | None = None,
+                      today: dt.date | None = None) -> Identity:
+    """Validate every identity field at entry. The date of birth, when given, must agree with
+    the one in the ID number; when omitted it is taken from it."""
+    clean_name = _text(name, field="name", max_len=MAX_NAME, required=True, label="姓名")
+    assert clean_name is not None
+    rid = validate_resident_id(resident_id, today=today)
+    clean_phone = (validate_mobile(phone) if phone and phone.strip() else None)
+    mrn = _text(medical_record_number, field="medical_record_number", max_len=MAX_MRN,
+                required=False, label="病历号")
+    addr = _text(address, field="address", max_len=MAX_ADDRESS, required=False, label="地址")
+    from_id = birth_date_of(rid)
+    if date_of_birth is not None and date_of_birth != "":
+        if isinstance(date_of_birth, str):
+            try:
+                dob = dt.date.fromisoformat(date_of_birth.strip())
+            except ValueError as exc:
+                raise InvalidInput("date_of_birth: use YYYY-MM-DD / 出生日期格式为 YYYY-MM-DD",
+                                   field="date_of_birth") from exc
+        else:
+            dob = date_of_birth
+        if dob != from_id:
+            raise InvalidInput("date_of_birth does not match the resident ID number / "
+                               "出生日期与身份证号不一致", field="date_of_birth", clause=CLAUSE)
+    return Identity(name=clean_name, resident_id=rid, phone=clean_phone,
+                    medical_record_number=mrn, date_of_birth=from_id, address=addr)
+
+
+def compose_resident_id(region: str, birth: dt.date, sequence: int) -> str:
+    """A well-formed ID number for synthetic data (demo, tests): region (6 digits), birth date,
+    3-digit sequence, and the check character."""
+    first17 = f"{region}{birth:%Y%m%d}{sequence:03d}"
+    if len(first17) != 17 or not first17.isdigit():
+        raise ValueError("region must be 6 digits and sequence 0–999")
+    return first17 + id_check_char(first17)
