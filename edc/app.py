@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edc import api, errors
+from edc import api, errors, studies_api
 from edc.policy import public
 from edc.state import AppState
-from edc.web import pages
+from edc.web import pages, study_pages
 
 STATIC = Path(__file__).parent / "web" / "static"
 SECURITY_HEADERS = [
@@ -83,6 +83,8 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(SecurityMiddleware, max_body=state.settings.max_body_bytes)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(studies_api.router)
+    app.include_router(study_pages.router)
 
     htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
 
