@@ -296,6 +296,12 @@ def study_page(study: str, request: Request, session: SessionDep,
             h.p[h.label(for_="file")["REDCap 数据字典 (CSV) / REDCap data dictionary (CSV)"],
                 h.input(id="file", name="file", type="file", accept=".csv", required=True)],
             button="导入 / Import", multipart=True))
+        sections.append(post_form(
+            f"{base}/forms/odm", request,
+            h.p[h.label(for_="odm_file")["CDISC ODM 1.3.2 元数据 / ODM 1.3.2 metadata (XML)"],
+                h.input(id="odm_file", name="file", type="file", accept=".xml",
+                        required=True)],
+            button="导入 ODM / Import ODM", multipart=True))
     if actor.can(Perm.CONSENT_READ, study):
         sections.append(h.p[h.a(href=f"{base}/consent")["知情同意 / Consent of subjects"]])
     return page(request, f"{s['code']} — {s['title_zh']} / {s['title_en']}", *sections)
@@ -352,27 +358,43 @@ async def consent_form(study: str, request: Request, session: SessionDep, ledger
     return redirect(request, f"/studies/{quote(study)}", "consent form saved / 同意书已保存")
 
 
-@router.post("/studies/{study}/forms/redcap", dependencies=[requires(Perm.STUDY_MANAGE), Csrf])
-async def redcap_upload(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
-                        actor: CurrentActor) -> Response:
+async def uploaded(request: Request) -> bytes:
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise InvalidInput("choose a CSV file / 请选择 CSV 文件", field="file")
+        raise InvalidInput("choose a file / 请选择文件", field="file")
     raw = await upload.read(MAX_UPLOAD + 1)
     if len(raw) > MAX_UPLOAD:
         raise InvalidInput(f"the file is larger than {MAX_UPLOAD} bytes / 文件过大", field="file")
+    return raw
+
+
+def import_message(result: forms.ImportResult) -> str:
+    summary = ", ".join(f"{f['form']} v{f['version']} ({f['items']})" for f in result.forms)
+    note = f"; {len(result.warnings)} warning(s): " + " | ".join(result.warnings[:5]) \
+        if result.warnings else ""
+    return f"imported / 已导入: {summary}{note}"[:1500]
+
+
+@router.post("/studies/{study}/forms/odm", dependencies=[requires(Perm.STUDY_MANAGE), Csrf])
+async def odm_upload(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
+                     actor: CurrentActor) -> Response:
+    raw = await uploaded(request)
+    result = forms.import_odm(session, ledger, actor=actor, study_code=study, data=raw)
+    return redirect(request, f"/studies/{quote(study)}", import_message(result))
+
+
+@router.post("/studies/{study}/forms/redcap", dependencies=[requires(Perm.STUDY_MANAGE), Csrf])
+async def redcap_upload(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
+                        actor: CurrentActor) -> Response:
+    raw = await uploaded(request)
     try:
         csv_text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("the file is not UTF-8 text / 文件不是 UTF-8 编码",
                            field="file") from None
     result = forms.import_redcap(session, ledger, actor=actor, study_code=study, text=csv_text)
-    summary = ", ".join(f"{f['form']} v{f['version']} ({f['items']})" for f in result.forms)
-    note = f"; {len(result.warnings)} warning(s): " + " | ".join(result.warnings[:5]) \
-        if result.warnings else ""
-    return redirect(request, f"/studies/{quote(study)}",
-                    f"imported / 已导入: {summary}{note}"[:1500])
+    return redirect(request, f"/studies/{quote(study)}", import_message(result))
 
 
 @router.get("/studies/{study}/forms/{form}/versions/{number}",

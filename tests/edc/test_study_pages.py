@@ -90,6 +90,20 @@ def test_importing_a_dictionary_from_the_study_page(app_client: TestClient, sess
     assert "dob" not in [tr.select_one("code").get_text() for tr in page.select("tr.proposed")]
 
 
+def test_a_bad_upload_is_refused_with_its_line_and_nothing_imported(
+        app_client: TestClient, session: Session, ledger: Ledger) -> None:
+    make_study(session, ledger, "PAGE-2")
+    make_user(session, ledger, "dm", Role.DATA_MANAGER, study="PAGE-2")
+    login(app_client, "dm")
+    token = csrf(app_client, "/studies/PAGE-2")
+    r = app_client.post("/studies/PAGE-2/forms/odm", data={"csrf_token": token},
+                        files={"file": ("m.xml", b"<ODM><unclosed>", "application/xml")})
+    assert r.status_code == 422
+    assert "line 1: not well-formed XML" in soup(r.text).select_one("p.error").get_text()
+    page = soup(app_client.get("/studies/PAGE-2").text)
+    assert page.select("main table")[-1].select("tbody tr") == []
+
+
 def test_ethics_desk_shows_composition_problems_and_records_a_decision(
         app_client: TestClient, session: Session, ledger: Ledger) -> None:
     make_study(session, ledger, "ETH-1")
