@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from factories import PASSWORD, make_subject, make_user
+from factories import PASSWORD, make_study, make_subject, make_user
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -156,3 +156,19 @@ def test_sponsor_cannot_set_up_or_read_consent(app_client: TestClient, session: 
     denied = session.execute(select(LedgerEntry).where(
         LedgerEntry.action == "access.denied")).scalars().all()
     assert len(denied) == 2
+
+
+def test_may_use_needs_a_time_zone_and_a_known_scope(app_client: TestClient, session: Session,
+                                                     ledger: Ledger) -> None:
+    study = make_study(session, ledger, CODE)
+    subject = make_subject(session, study, "S01-TZ001")
+    as_user(app_client, session, ledger, "inv", Role.INVESTIGATOR)
+    url = f"/api/v1/studies/{CODE}/subjects/{subject.id}/may-use"
+    r = app_client.get(url, params={"scope": "study", "at": "2026-05-01T10:00:00"})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "at")
+    r = app_client.get(url, params={"scope": "everything"})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "scope")
+    r = app_client.get(url, params={"scope": "study"})
+    assert r.json() == {"subject": "S01-TZ001", "scope": "study", "at": r.json()["at"],
+                        "allowed": False, "reason": "the subject has no consent or approved "
+                        "waiver on record / 该受试者尚无知情同意或经批准的豁免"}
