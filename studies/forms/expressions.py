@@ -501,7 +501,7 @@ def _compare(op: str, a: Any, b: Any) -> bool:
 
 
 def _round(v: Decimal, places: Any, mode: str) -> Decimal:
-    n = int(_num(places) or 0)
+    n = max(-20, min(20, int(_num(places) or 0)))
     q = Decimal(1).scaleb(-n)
     return v.quantize(q, rounding=mode)
 
@@ -551,13 +551,20 @@ def evaluate(node: Node, values: Mapping[str, Any]) -> Value:
                 if abs(y) > 100:
                     return None
                 return Decimal(str(math.pow(float(x), float(y))))
-        except (InvalidOperation, OverflowError, ValueError):
+        except (InvalidOperation, OverflowError, ValueError, ArithmeticError):
             return None
         raise ExpressionError(f"unknown operator {node.op!r}")
     return _call(node, values)
 
 
 def _call(node: Call, values: Mapping[str, Any]) -> Value:
+    try:
+        return _call_unguarded(node, values)
+    except (InvalidOperation, OverflowError, ValueError, ArithmeticError):
+        return None  # a value that cannot be computed is blank, never an error at entry
+
+
+def _call_unguarded(node: Call, values: Mapping[str, Any]) -> Value:
     fn = node.fn
     if fn == "if":
         cond = evaluate(node.args[0], values)

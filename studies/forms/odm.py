@@ -335,6 +335,7 @@ def parse_metadata(data: bytes) -> Dictionary:
                                             "publishing")
                         else:
                             item.calc = ex.to_text(tree)
+                            item.field_type, item.data_type = "calc", "decimal"
                 group.items.append(item)
             form.groups.append(group)
         forms.append(form)

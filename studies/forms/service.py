@@ -29,14 +29,25 @@ from studies.forms import odm, redcap
 from studies.forms.models import (
     CLASSIFICATIONS,
     DATA_CATEGORIES,
+    DATA_TYPES,
+    FIELD_TYPES,
     LEVELS,
+    TEXT_FORMATS,
     Form,
     FormVersion,
     Item,
     ItemGroup,
     StudyEvent,
 )
-from studies.forms.spec import NAME_RE, Dictionary, EventSpec, FormSpec, GroupSpec, ItemSpec
+from studies.forms.spec import (
+    CODE_RE,
+    NAME_RE,
+    Dictionary,
+    EventSpec,
+    FormSpec,
+    GroupSpec,
+    ItemSpec,
+)
 from studies.registry import service as registry
 from studies.registry.models import Study
 
@@ -206,19 +217,53 @@ def _clear_draft(session: Session, v: FormVersion) -> None:
     session.flush()
 
 
+def _bound_ok(value: str | None, data_type: str) -> bool:
+    if value is None:
+        return True
+    if len(value) > 40:
+        return False
+    if data_type in ("integer", "decimal"):
+        try:
+            return Decimal(value).is_finite()
+        except InvalidOperation:
+            return False
+    if data_type in ("date", "datetime"):
+        if value == "today":
+            return True
+        try:
+            dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return False
+        return True
+    return False
+
+
 def _check_spec(spec: FormSpec) -> None:
+    """Whatever an importer produced must fit the tables and the rules (an imported ODM file
+    can say anything in its aliases)."""
+    where = f"form {spec.name!r}"
     if not NAME_RE.match(spec.name):
         raise InvalidInput(f"form name {spec.name!r} is not valid", field="form")
     names = [i.name for i in spec.items()]
     if len(set(names)) != len(names):
-        raise InvalidInput(f"form {spec.name!r} defines an item twice", field="items")
+        raise InvalidInput(f"{where} defines an item twice", field="items")
     for i in spec.items():
+        at = f"{where}, item {i.name!r}" + (f" (line {i.line})" if i.line else "")
         if i.classification not in CLASSIFICATIONS or i.data_category not in DATA_CATEGORIES \
                 or i.level not in LEVELS:
-            raise InvalidInput(f"item {i.name!r}: unknown classification, category or level",
+            raise InvalidInput(f"{at}: unknown classification, category or level",
                                field="items")
-        if len(i.label_zh) > 20000 or len(i.label_en) > 20000:
-            raise InvalidInput(f"item {i.name!r}: label too long", field="items")
+        if i.field_type not in FIELD_TYPES or i.data_type not in DATA_TYPES or (
+                i.text_format is not None and i.text_format not in TEXT_FORMATS):
+            raise InvalidInput(f"{at}: unknown field type, data type or text format",
+                               field="items")
+        if len(i.label_zh) > 20000 or len(i.label_en) > 20000 or len(i.unit or "") > 40:
+            raise InvalidInput(f"{at}: label or unit too long", field="items")
+        if not (_bound_ok(i.range_min, i.data_type) and _bound_ok(i.range_max, i.data_type)):
+            raise InvalidInput(f"{at}: range bounds must be numbers (or dates) that fit the "
+                               "item's type", field="items")
+        if any(not CODE_RE.match(c.get("code", "")) for c in i.choices):
+            raise InvalidInput(f"{at}: a choice code is not valid", field="items")
 
 
 def _store_dictionary(session: Session, ledger: Ledger, *, actor: Actor, study: Study,
@@ -344,13 +389,14 @@ def _upsert_event(session: Session, ledger: Ledger, *, actor: Actor, study: Stud
     if ev is None:
         last = session.execute(select(func.max(StudyEvent.position)).where(
             StudyEvent.study_id == study.id)).scalar() or 0
-        ev = StudyEvent(study_id=study.id, name=spec.name, label_zh=spec.label_zh,
-                        label_en=spec.label_en, position=last + 1, repeating=spec.repeating,
+        ev = StudyEvent(study_id=study.id, name=spec.name, label_zh=spec.label_zh[:300],
+                        label_en=spec.label_en[:300], position=last + 1, repeating=spec.repeating,
                         form_names=list(spec.form_names))
         session.add(ev)
     else:
         before = ev.form_names
-        ev.label_zh, ev.label_en, ev.repeating = spec.label_zh, spec.label_en, spec.repeating
+        ev.label_zh, ev.label_en = spec.label_zh[:300], spec.label_en[:300]
+        ev.repeating = spec.repeating
         ev.form_names = list(spec.form_names)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client, action="event.define",

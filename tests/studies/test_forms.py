@@ -230,6 +230,13 @@ def test_odm_round_trip_keeps_types_classification_and_logic(session: Session, l
      b'OID="M" Name="m">\n<FormDef OID="F.a" Name="A" Repeating="No">\n<ItemGroupRef '
      b'ItemGroupOID="IG.x" Mandatory="Yes"/>\n</FormDef></MetaDataVersion></Study></ODM>',
      "line 5: ItemGroupRef to unknown 'IG.x'"),
+    (b'<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"><Study OID="S"><MetaDataVersion OID="M" '
+     b'Name="m"><FormDef OID="F.a" Name="A" Repeating="No"><ItemGroupRef ItemGroupOID="IG.g" '
+     b'Mandatory="Yes"/></FormDef><ItemGroupDef OID="IG.g" Name="g" Repeating="No"><ItemRef '
+     b'ItemOID="I.x" Mandatory="No"/></ItemGroupDef>\n<ItemDef OID="I.x" Name="x" '
+     b'DataType="integer"><RangeCheck Comparator="GE" SoftHard="Hard"><CheckValue>lots'
+     b'</CheckValue></RangeCheck></ItemDef></MetaDataVersion></Study></ODM>',
+     "item 'x' (line 2): range bounds must be numbers"),
 ])
 def test_bad_odm_files_are_refused_by_line(session: Session, ledger: Ledger, data: bytes,
                                            expected: str) -> None:
