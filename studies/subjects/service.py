@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -148,8 +149,11 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
             session.flush()
             session.add(entry)
             session.flush()
-    except IntegrityError as exc:  # a concurrent enrolment of the same person won the race
-        raise _duplicate(actor, study, None) from exc
+    except IntegrityError as exc:
+        if "code_index_study_blind" in str(exc.orig):  # a concurrent enrolment of this person
+            raise _duplicate(actor, study, None) from exc
+        raise Conflict("could not issue a unique subject code; try again / "  # a code collision
+                       "无法生成唯一代码，请重试") from exc
     ledger.append(session, actor=actor.username, action="subject.enrol", entity_type="subject",
                   entity_id=subject.id, study=study.code, subject=code, client=actor.client,
                   changes=[Change("code", None, code), Change("site", None, site.code),
@@ -178,7 +182,16 @@ def _fresh_code(session: Session, site_code: str) -> str:
     raise Conflict("could not issue a unique subject code; try again / 无法生成唯一代码")
 
 
+def _plain(value: str, *, field: str, max_len: int) -> str:
+    """Refuse control characters (a NUL would fail on PostgreSQL) and over-long values before
+    they reach a query."""
+    if len(value) > max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput(f"{field}: not a valid value / {field} 无效", field=field)
+    return value
+
+
 def study_by_code(session: Session, study_code: str) -> Study:
+    _plain(study_code, field="study", max_len=100)
     study = session.execute(select(Study).where(Study.code == study_code)).scalar_one_or_none()
     if study is None:
         raise NotFound(f"study {study_code!r} does not exist / 研究不存在", field="study")
@@ -197,8 +210,9 @@ def enrol_new_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: C
     identity = validate_identity(name=name, resident_id=resident_id, phone=phone,
                                  medical_record_number=medical_record_number,
                                  date_of_birth=date_of_birth, address=address)
+    site_code = _plain(site_code.strip(), field="site", max_len=10)
     site = session.execute(select(Site).where(Site.study_id == study.id,
-                                              Site.code == site_code.strip())).scalar()
+                                              Site.code == site_code)).scalar()
     if site is None:
         raise InvalidInput("site: no site with this code in the study / 本研究无此中心",
                            field="site")
@@ -235,6 +249,7 @@ def list_sites(session: Session, *, actor: Actor, study_code: str) -> list[Site]
 
 
 def get_subject(session: Session, *, actor: Actor, study_code: str, code: str) -> SubjectRow:
+    code = _plain(code, field="code", max_len=40)
     for row in list_subjects(session, actor=actor, study_code=study_code):
         if row.code == codes.normalise_code(code):
             return row
@@ -246,6 +261,7 @@ def get_subject(session: Session, *, actor: Actor, study_code: str, code: str) -
 
 def _reason(reason: str | None) -> str:
     value = " ".join((reason or "").split())
+    _plain(value, field="reason", max_len=10_000)
     if len(value) < MIN_REASON:
         raise InvalidInput(f"reason is required (at least {MIN_REASON} characters) / "
                            "须说明查询理由", field="reason", clause=CLAUSE_LOOKUP)
@@ -253,6 +269,14 @@ def _reason(reason: str | None) -> str:
         raise InvalidInput(f"reason is longer than {MAX_REASON} characters / 理由过长",
                            field="reason")
     return value
+
+
+def _code(raw: str) -> str:
+    code = codes.normalise_code(raw)
+    if not re.fullmatch(r"[A-Z0-9]{1,10}-[A-Z0-9]{1,9}", code):
+        raise InvalidInput("code: a subject code such as S01-7Q4K2M / 请输入受试者代码",
+                           field="code")
+    return code
 
 
 def _entry_by_code(session: Session, code: str) -> tuple[CodeIndexEntry, Study] | None:
@@ -276,10 +300,7 @@ def lookup_identity(session: Session, ledger: Ledger, *, actor: Actor, keys: Cod
     ledger records actor, reason and result (found / not found), never the identity."""
     require(actor, Perm.CODE_INDEX_LOOKUP)
     why = _reason(reason)
-    code = codes.normalise_code(code)
-    if not code or len(code) > 20:
-        raise InvalidInput("code: a subject code such as S01-7Q4K2M / 请输入受试者代码",
-                           field="code")
+    code = _code(code)
     hit = _entry_by_code(session, code)
     if hit is not None:
         require(actor, Perm.CODE_INDEX_LOOKUP, study=hit[1].code)
@@ -381,8 +402,8 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
     why = _reason(reason)
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput("format: json or text / 格式须为 json 或 text", field="format")
-    code = codes.normalise_code(code)
-    hit = _entry_by_code(session, code) if 0 < len(code) <= 20 else None
+    code = _code(code)
+    hit = _entry_by_code(session, code)
     if hit is None:
         raise NotFound("no subject with this code / 无此受试者代码", field="code")
     entry, study = hit
