@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,12 +97,28 @@ def _index_keys_in_use(session: Session) -> tuple[set[str], set[str]]:
     return {r[0] for r in rows}, {r[1] for r in rows}
 
 
-def _require_usable_keys(session: Session, keys: CodeIndexKeys) -> None:
-    """Refuse before writing if the key directory does not match the index: an encryption key
-    id in use that we lack, or a blind-index key other than the one the index was built with
-    (which would silently miss duplicates)."""
+def _lock_index(session: Session) -> None:
+    """Serialise the writers of the code index (enrolment, key rotation) so that no entry is
+    written under the old key while a rotation re-encrypts the rest. Readers are not blocked.
+    SQLite needs nothing: its transactions begin IMMEDIATE, one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE code_index_entry IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def _require_usable_keys(session: Session, keys: CodeIndexKeys, *,
+                         writing: bool = False) -> None:
+    """Refuse before anything is decrypted or written if the key directory does not match the
+    index: an encryption key id in use that we lack, or a blind-index key other than the one
+    the index was built with (which would silently miss duplicates). Before writing, also
+    refuse if no entry uses the current key (an interrupted rotation left the index under the
+    pending key): new entries must not scatter the index over several keys."""
     kids, blind_ids = _index_keys_in_use(session)
     keys.require_all(kids)
+    if writing and kids and keys.current_id not in kids:
+        raise CodeIndexKeyError(
+            "the code index is encrypted under a key other than code_index.key (an interrupted "
+            "key rotation?); run `edc keys rotate-code-index` to finish it / 密钥轮换未完成",
+            clause=CLAUSE_LOOKUP)
     if blind_ids - {keys.blind_id}:
         raise CodeIndexKeyError(
             "blind_index.key is not the key the code index was built with; restore it from the "
@@ -127,7 +143,8 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
                                     actor=actor)
     site = session.get(Site, site_id)
     assert site is not None
-    _require_usable_keys(session, keys)
+    _lock_index(session)
+    _require_usable_keys(session, keys, writing=True)
 
     bidx = blind_index(identity.resident_id, key=keys.blind)
     existing = session.execute(
@@ -528,6 +545,7 @@ def rotate_code_index(session: Session, ledger: Ledger, *, actor: Actor, keys: C
     if new_keys.current_id in keys.by_id():
         raise InvalidInput("the new key must differ from every key in use / 新密钥须与旧密钥不同",
                            field="new_key")
+    _lock_index(session)
     entries = list(session.execute(
         select(CodeIndexEntry).order_by(CodeIndexEntry.code)).scalars())
     old_ids = sorted({e.key_id for e in entries})
