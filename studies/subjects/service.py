@@ -378,13 +378,16 @@ class LookupRecord:
 
 
 def lookup_history(session: Session, *, actor: Actor, limit: int = 200) -> list[LookupRecord]:
-    """The latest code-index lookups, exports and key rotations, newest first."""
+    """The latest code-index lookups, exports and key rotations, newest first, in the studies
+    the actor is custodian for."""
     require(actor, Perm.CODE_INDEX_HISTORY)
     rows = session.execute(
         select(LedgerEntry).where(LedgerEntry.action.in_(LOOKUP_ACTIONS))
         .order_by(LedgerEntry.seq.desc()).limit(max(1, min(limit, 1000)))).scalars()
     out = []
     for e in rows:
+        if e.study and not actor.can(Perm.CODE_INDEX_HISTORY, e.study):
+            continue  # a custodian of one study sees that study's lookups (and unscoped ones)
         result = None
         try:
             for ch in json.loads(e.changes or "[]"):
