@@ -15,12 +15,25 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from edc import keyring
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
+from edc.state import AppState
 from studies.accounts.roles import Perm
 from studies.subjects import service as subjects
+from studies.subjects.crypto import CodeIndexKeyError, CodeIndexKeys
 
 router = APIRouter(prefix="/api/v1", tags=["subjects and code index"])
+
+
+def index_keys(state: AppState) -> CodeIndexKeys:
+    """The code-index keys, re-read if a rotation changed the key directory since start-up.
+    A key directory that became unusable is refused like a wrong key (423), never a 500."""
+    try:
+        state.keys = keyring.refreshed(state.keys)
+    except keyring.KeyringError as exc:
+        raise CodeIndexKeyError(f"{exc} / 密钥目录不可用", clause="§11.3.4.6 a") from exc
+    return state.keys.code_index_keys()
 
 
 class EnrolIn(BaseModel):
@@ -53,7 +66,7 @@ def enrol(study: str, body: EnrolIn, session: SessionDep, ledger: LedgerDep, sta
           actor: CurrentActor) -> SubjectOut:
     """Enrol a subject; the answer is the subject code only (the identity is never echoed)."""
     s = subjects.enrol_new_subject(
-        session, ledger, actor=actor, keys=state.keys.code_index_keys(), study_code=study,
+        session, ledger, actor=actor, keys=index_keys(state), study_code=study,
         site_code=body.site, name=body.name, resident_id=body.resident_id, phone=body.phone,
         medical_record_number=body.medical_record_number, date_of_birth=body.date_of_birth,
         address=body.address)
@@ -101,7 +114,7 @@ def lookup_identity(body: ByCodeIn, session: SessionDep, ledger: LedgerDep, stat
                     actor: CurrentActor) -> ByCodeOut:
     """Re-identify a subject by code (custodian only; reason required; audited)."""
     r = subjects.lookup_identity(session, ledger, actor=actor,
-                                 keys=state.keys.code_index_keys(), code=body.code,
+                                 keys=index_keys(state), code=body.code,
                                  reason=body.reason)
     ident = None
     if r.identity is not None:
@@ -133,7 +146,7 @@ def lookup_code(body: ByIdentityIn, session: SessionDep, ledger: LedgerDep, stat
                 actor: CurrentActor) -> ByIdentityOut:
     """The subject code(s) of a person by resident ID number, via the blind index (custodian
     only; reason required; audited)."""
-    r = subjects.lookup_code(session, ledger, actor=actor, keys=state.keys.code_index_keys(),
+    r = subjects.lookup_code(session, ledger, actor=actor, keys=index_keys(state),
                              resident_id=body.resident_id, reason=body.reason)
     return ByIdentityOut(found=r.found, matches=[Match(study=s, code=c) for s, c in r.matches])
 
@@ -168,7 +181,7 @@ def export_subject(body: ExportIn, session: SessionDep, ledger: LedgerDep, state
                    actor: CurrentActor) -> Response:
     """Subject access (§7 d–e): the subject's own data as a file (custodian only; audited)."""
     f = subjects.export_subject(session, ledger, actor=actor,
-                                keys=state.keys.code_index_keys(), code=body.code,
+                                keys=index_keys(state), code=body.code,
                                 reason=body.reason, fmt=body.format)
     return Response(f.content, media_type=f.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})

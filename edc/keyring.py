@@ -47,6 +47,8 @@ class Keyring:
     # Older code-index keys still in the directory (retired after a rotation, or staged by an
     # interrupted one), so that every entry stays readable whichever key encrypted it.
     code_index_older: tuple[bytes, ...] = ()
+    # Names and modification times of the code-index key files when read (see ``refreshed``).
+    code_index_stamp: tuple[tuple[str, int], ...] = ()
 
     @property
     def signer(self) -> CheckpointSigner:
@@ -126,7 +128,24 @@ def load(directory: Path) -> Keyring:
         deid_key=_read_secret(directory, "deid.key"),
         session_key=_read_secret(directory, "session.key"),
         code_index_older=tuple(key for _, key in older_code_index_keys(directory)),
+        code_index_stamp=code_index_stamp(directory),
     )
+
+
+def code_index_stamp(directory: Path) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((p.name, p.stat().st_mtime_ns)
+                        for p in directory.glob(f"{CODE_INDEX}*")))
+
+
+def refreshed(keys: Keyring) -> Keyring:
+    """``keys``, or the directory read again if its code-index key files changed since (a
+    rotation by ``edc keys rotate-code-index`` while the server runs). Raises KeyringError if
+    the directory became unusable."""
+    try:
+        stamp = code_index_stamp(keys.directory)
+    except OSError as exc:
+        raise KeyringError(f"key directory {keys.directory} is unreadable: {exc}") from exc
+    return keys if stamp == keys.code_index_stamp else load(keys.directory)
 
 
 # ── Code-index key rotation (files) ──────────────────────────────────────────────────────────

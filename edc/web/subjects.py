@@ -16,6 +16,7 @@ import htpy as h
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from edc.api_subjects import index_keys
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.web.layout import csrf_field, page, redirect
@@ -92,7 +93,7 @@ def enrol_submit(study: str, request: Request, session: SessionDep, ledger: Ledg
                  date_of_birth: Annotated[str | None, Form(max_length=10)] = None,
                  address: Annotated[str | None, Form(max_length=300)] = None) -> Response:
     s = subjects.enrol_new_subject(
-        session, ledger, actor=actor, keys=state.keys.code_index_keys(), study_code=study,
+        session, ledger, actor=actor, keys=index_keys(state), study_code=study,
         site_code=site, name=name, resident_id=resident_id, phone=phone,
         medical_record_number=medical_record_number, date_of_birth=date_of_birth,
         address=address)
@@ -166,7 +167,7 @@ def lookup_identity(request: Request, session: SessionDep, ledger: LedgerDep, st
                     actor: CurrentActor, code: Annotated[str, Form(max_length=40)],
                     reason: Annotated[str, Form(max_length=500)]) -> Response:
     r = subjects.lookup_identity(session, ledger, actor=actor,
-                                 keys=state.keys.code_index_keys(), code=code, reason=reason)
+                                 keys=index_keys(state), code=code, reason=reason)
     back = h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]]
     if r.identity is None:
         return page(request, f"未找到 / Not found: {r.code}",
@@ -188,7 +189,7 @@ def lookup_identity(request: Request, session: SessionDep, ledger: LedgerDep, st
 def lookup_code(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
                 actor: CurrentActor, resident_id: Annotated[str, Form(max_length=40)],
                 reason: Annotated[str, Form(max_length=500)]) -> Response:
-    r = subjects.lookup_code(session, ledger, actor=actor, keys=state.keys.code_index_keys(),
+    r = subjects.lookup_code(session, ledger, actor=actor, keys=index_keys(state),
                              resident_id=resident_id, reason=reason)
     back = h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]]
     if not r.found:
@@ -222,7 +223,7 @@ def export_subject(request: Request, session: SessionDep, ledger: LedgerDep, sta
                    reason: Annotated[str, Form(max_length=500)],
                    format: Annotated[str, Form(max_length=10)] = "text") -> Response:
     f = subjects.export_subject(session, ledger, actor=actor,
-                                keys=state.keys.code_index_keys(), code=code, reason=reason,
+                                keys=index_keys(state), code=code, reason=reason,
                                 fmt=format)
     return Response(f.content, media_type=f.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})

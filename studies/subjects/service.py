@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,12 +97,28 @@ def _index_keys_in_use(session: Session) -> tuple[set[str], set[str]]:
     return {r[0] for r in rows}, {r[1] for r in rows}
 
 
-def _require_usable_keys(session: Session, keys: CodeIndexKeys) -> None:
-    """Refuse before writing if the key directory does not match the index: an encryption key
-    id in use that we lack, or a blind-index key other than the one the index was built with
-    (which would silently miss duplicates)."""
+def _lock_index(session: Session) -> None:
+    """Serialise the writers of the code index (enrolment, key rotation) so that no entry is
+    written under the old key while a rotation re-encrypts the rest. Readers are not blocked.
+    SQLite needs nothing: its transactions begin IMMEDIATE, one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE code_index_entry IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def _require_usable_keys(session: Session, keys: CodeIndexKeys, *,
+                         writing: bool = False) -> None:
+    """Refuse before anything is decrypted or written if the key directory does not match the
+    index: an encryption key id in use that we lack, or a blind-index key other than the one
+    the index was built with (which would silently miss duplicates). Before writing, also
+    refuse if no entry uses the current key (an interrupted rotation left the index under the
+    pending key): new entries must not scatter the index over several keys."""
     kids, blind_ids = _index_keys_in_use(session)
     keys.require_all(kids)
+    if writing and kids and keys.current_id not in kids:
+        raise CodeIndexKeyError(
+            "the code index is encrypted under a key other than code_index.key (an interrupted "
+            "key rotation?); run `edc keys rotate-code-index` to finish it / 密钥轮换未完成",
+            clause=CLAUSE_LOOKUP)
     if blind_ids - {keys.blind_id}:
         raise CodeIndexKeyError(
             "blind_index.key is not the key the code index was built with; restore it from the "
@@ -126,7 +143,8 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
                                     actor=actor)
     site = session.get(Site, site_id)
     assert site is not None
-    _require_usable_keys(session, keys)
+    _lock_index(session)
+    _require_usable_keys(session, keys, writing=True)
 
     bidx = blind_index(identity.resident_id, key=keys.blind)
     existing = session.execute(
@@ -148,8 +166,11 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
             session.flush()
             session.add(entry)
             session.flush()
-    except IntegrityError as exc:  # a concurrent enrolment of the same person won the race
-        raise _duplicate(actor, study, None) from exc
+    except IntegrityError as exc:
+        if "code_index_study_blind" in str(exc.orig):  # a concurrent enrolment of this person
+            raise _duplicate(actor, study, None) from exc
+        raise Conflict("could not issue a unique subject code; try again / "  # a code collision
+                       "无法生成唯一代码，请重试") from exc
     ledger.append(session, actor=actor.username, action="subject.enrol", entity_type="subject",
                   entity_id=subject.id, study=study.code, subject=code, client=actor.client,
                   changes=[Change("code", None, code), Change("site", None, site.code),
@@ -178,7 +199,16 @@ def _fresh_code(session: Session, site_code: str) -> str:
     raise Conflict("could not issue a unique subject code; try again / 无法生成唯一代码")
 
 
+def _plain(value: str, *, field: str, max_len: int) -> str:
+    """Refuse control characters (a NUL would fail on PostgreSQL) and over-long values before
+    they reach a query."""
+    if len(value) > max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput(f"{field}: not a valid value / {field} 无效", field=field)
+    return value
+
+
 def study_by_code(session: Session, study_code: str) -> Study:
+    _plain(study_code, field="study", max_len=100)
     study = session.execute(select(Study).where(Study.code == study_code)).scalar_one_or_none()
     if study is None:
         raise NotFound(f"study {study_code!r} does not exist / 研究不存在", field="study")
@@ -197,8 +227,9 @@ def enrol_new_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: C
     identity = validate_identity(name=name, resident_id=resident_id, phone=phone,
                                  medical_record_number=medical_record_number,
                                  date_of_birth=date_of_birth, address=address)
+    site_code = _plain(site_code.strip(), field="site", max_len=10)
     site = session.execute(select(Site).where(Site.study_id == study.id,
-                                              Site.code == site_code.strip())).scalar()
+                                              Site.code == site_code)).scalar()
     if site is None:
         raise InvalidInput("site: no site with this code in the study / 本研究无此中心",
                            field="site")
@@ -235,6 +266,7 @@ def list_sites(session: Session, *, actor: Actor, study_code: str) -> list[Site]
 
 
 def get_subject(session: Session, *, actor: Actor, study_code: str, code: str) -> SubjectRow:
+    code = _plain(code, field="code", max_len=40)
     for row in list_subjects(session, actor=actor, study_code=study_code):
         if row.code == codes.normalise_code(code):
             return row
@@ -246,6 +278,7 @@ def get_subject(session: Session, *, actor: Actor, study_code: str, code: str) -
 
 def _reason(reason: str | None) -> str:
     value = " ".join((reason or "").split())
+    _plain(value, field="reason", max_len=10_000)
     if len(value) < MIN_REASON:
         raise InvalidInput(f"reason is required (at least {MIN_REASON} characters) / "
                            "须说明查询理由", field="reason", clause=CLAUSE_LOOKUP)
@@ -253,6 +286,14 @@ def _reason(reason: str | None) -> str:
         raise InvalidInput(f"reason is longer than {MAX_REASON} characters / 理由过长",
                            field="reason")
     return value
+
+
+def _code(raw: str) -> str:
+    code = codes.normalise_code(raw)
+    if not re.fullmatch(r"[A-Z0-9]{1,10}-[A-Z0-9]{1,9}", code):
+        raise InvalidInput("code: a subject code such as S01-7Q4K2M / 请输入受试者代码",
+                           field="code")
+    return code
 
 
 def _entry_by_code(session: Session, code: str) -> tuple[CodeIndexEntry, Study] | None:
@@ -276,10 +317,7 @@ def lookup_identity(session: Session, ledger: Ledger, *, actor: Actor, keys: Cod
     ledger records actor, reason and result (found / not found), never the identity."""
     require(actor, Perm.CODE_INDEX_LOOKUP)
     why = _reason(reason)
-    code = codes.normalise_code(code)
-    if not code or len(code) > 20:
-        raise InvalidInput("code: a subject code such as S01-7Q4K2M / 请输入受试者代码",
-                           field="code")
+    code = _code(code)
     hit = _entry_by_code(session, code)
     if hit is not None:
         require(actor, Perm.CODE_INDEX_LOOKUP, study=hit[1].code)
@@ -340,13 +378,16 @@ class LookupRecord:
 
 
 def lookup_history(session: Session, *, actor: Actor, limit: int = 200) -> list[LookupRecord]:
-    """The latest code-index lookups, exports and key rotations, newest first."""
+    """The latest code-index lookups, exports and key rotations, newest first, in the studies
+    the actor is custodian for."""
     require(actor, Perm.CODE_INDEX_HISTORY)
     rows = session.execute(
         select(LedgerEntry).where(LedgerEntry.action.in_(LOOKUP_ACTIONS))
         .order_by(LedgerEntry.seq.desc()).limit(max(1, min(limit, 1000)))).scalars()
     out = []
     for e in rows:
+        if e.study and not actor.can(Perm.CODE_INDEX_HISTORY, e.study):
+            continue  # a custodian of one study sees that study's lookups (and unscoped ones)
         result = None
         try:
             for ch in json.loads(e.changes or "[]"):
@@ -381,8 +422,8 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
     why = _reason(reason)
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput("format: json or text / 格式须为 json 或 text", field="format")
-    code = codes.normalise_code(code)
-    hit = _entry_by_code(session, code) if 0 < len(code) <= 20 else None
+    code = _code(code)
+    hit = _entry_by_code(session, code)
     if hit is None:
         raise NotFound("no subject with this code / 无此受试者代码", field="code")
     entry, study = hit
@@ -507,6 +548,7 @@ def rotate_code_index(session: Session, ledger: Ledger, *, actor: Actor, keys: C
     if new_keys.current_id in keys.by_id():
         raise InvalidInput("the new key must differ from every key in use / 新密钥须与旧密钥不同",
                            field="new_key")
+    _lock_index(session)
     entries = list(session.execute(
         select(CodeIndexEntry).order_by(CodeIndexEntry.code)).scalars())
     old_ids = sorted({e.key_id for e in entries})

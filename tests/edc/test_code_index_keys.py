@@ -13,12 +13,17 @@ from pathlib import Path
 
 import nacl.utils
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from audit_trail.models import LedgerEntry
 from edc import keyring
+from edc.app import create_app
 from edc.cli import main
 from edc.db import make_engine, session_factory
+from edc.demo import demo_password
+from edc.settings import Settings
+from edc.state import build_state
 from studies.subjects import service as svc
 from studies.subjects.crypto import key_id
 from studies.subjects.models import CodeIndexEntry
@@ -174,6 +179,8 @@ def test_rotation_killed_after_commit_keeps_the_index_readable_and_recovers(
     assert readable(fresh_url, env) == {new_id: 3}  # … yet every entry decrypts
     code, out, _ = run(capsys, "keys", "status")
     assert code == 0 and f"key id {new_id}  entries 3" in out
+    _, out, _ = run(capsys, "demo")  # no new entry under the old key meanwhile
+    assert "run `edc keys rotate-code-index` to finish it" in out
     code, out, _ = run(capsys, "keys", "rotate-code-index", "--by", "demo.custodian")
     assert code == 0 and out.startswith("completed an interrupted rotation")
     assert f"(was {new_id})" in out
@@ -212,3 +219,22 @@ def test_wrong_code_index_key_is_a_one_line_error_and_changes_nothing(
     assert "Demo subjects not enrolled: the key directory lacks the code-index key" in out
     assert snapshot(fresh_url) == before
     assert key_files(env) == ["code_index.key"]
+
+
+def test_a_running_server_picks_up_the_rotated_key(
+        env: Path, fresh_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    state = build_state(Settings())
+    with TestClient(create_app(state), base_url="http://testserver") as client:
+        assert client.post("/api/v1/auth/login", json={
+            "username": "demo.custodian",
+            "password": demo_password("demo.custodian")}).status_code == 200
+        [code] = [c for c in snapshot(fresh_url)][:1]
+        ask = {"code": code, "reason": "before and after rotation"}
+        before = client.post("/api/v1/code-index/lookup/identity", json=ask).json()
+        assert run(capsys, "keys", "rotate-code-index", "--by", "demo.custodian")[0] == 0
+        after = client.post("/api/v1/code-index/lookup/identity", json=ask).json()
+        assert after == before and after["found"]
+        (env / "code_index.key").unlink()
+        r = client.post("/api/v1/code-index/lookup/identity", json=ask)
+        assert r.status_code == 423 and "code_index.key is missing" in r.json()["error"]["message"]
+    state.engine.dispose()

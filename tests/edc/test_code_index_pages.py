@@ -247,3 +247,29 @@ def test_a_wrong_key_directory_answers_423_and_exposes_nothing(
         assert r.status_code == 423
     assert entries(session, "code_index.lookup_identity") == []
     assert len(entries(session, "subject.enrol")) == 1
+
+
+def test_hostile_input_is_a_field_error_never_a_server_error(
+        app_client: TestClient, session: Session, study: str) -> None:
+    login(app_client, "inv.wang")
+    r = app_client.post(f"/api/v1/studies/{study}/subjects",
+                        json={"site": "S0\x001", **synthetic_identity(28)})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "site")
+    r = app_client.post(f"/api/v1/studies/{study}/subjects",
+                        json={"site": "S01", **synthetic_identity(28, address="<script>\x00")})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "address")
+    assert app_client.get(f"/api/v1/studies/{study}/subjects/%00").status_code == 422
+    assert app_client.post(f"/api/v1/studies/{study}/subjects", content=b"\xff\xfe").status_code \
+        == 422
+    app_client.cookies.clear()
+    login(app_client, "cust.li")
+    for code, reason, field in [("'; DROP TABLE subject;--", "adverse event", "code"),
+                                ("S01-22222Z", "adverse\x00event", "reason"),
+                                ("S01-22222Z", "abc", "reason")]:
+        r = app_client.post("/api/v1/code-index/lookup/identity",
+                            json={"code": code, "reason": reason})
+        assert (r.status_code, r.json()["error"]["field"]) == (422, field)
+    r = app_client.post("/api/v1/code-index/lookup/code",
+                        json={"resident_id": "1101\x00", "reason": "adverse event"})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "resident_id")
+    assert entries(session, "code_index.lookup_identity") == []

@@ -201,6 +201,11 @@ def test_custodian_scoped_to_another_study_cannot_re_identify(
     found = svc.lookup_code(session, ledger, actor=other, keys=ck, reason="not my study",
                             resident_id=synthetic_identity(1)["resident_id"])
     assert not found.found
+    svc.lookup_identity(session, ledger, actor=world["cust"], keys=ck, code=s.code,
+                        reason="their study lookup")
+    assert [h.reason for h in svc.lookup_history(session, actor=other)] == ["not my study"]
+    assert [h.reason for h in svc.lookup_history(session, actor=world["cust"])] == [
+        "their study lookup", "not my study"]
 
 
 def test_subject_access_export_is_readable_and_audited(
