@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean system-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,10 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.installed node_modules/htmx.org/dist/htmx.min.js lint
+system-tools:
+	scripts/system-tools.sh
+
+test: system-tools $(VENV)/.installed node_modules/htmx.org/dist/htmx.min.js lint
 	env -u EDC_TEST_DATABASE_URL $(BIN)/pytest
 	@if [ -n "$$EDC_TEST_DATABASE_URL" ]; then \
 		echo "=== the same suite on PostgreSQL ==="; \
