@@ -33,6 +33,12 @@ def nav(request: Request) -> h.Node:
         return h.nav[h.a(href="/login")["登录 / Log in"]]
     links: list[Any] = [h.a(href="/")["首页 / Home"]]
     perms = {p.value for p in getattr(actor, "perms", ())}
+    if perms & {"study.read", "study.manage"}:
+        links += [" · ", h.a(href="/studies")["研究 / Studies"]]
+    if "ethics.record" in perms:
+        links += [" · ", h.a(href="/ethics")["伦理审查 / Ethics"]]
+    if "code_index.lookup" in perms:
+        links += [" · ", h.a(href="/code-index")["患者代码索引 / Code index"]]
     if "audit.verify" in perms:
         links += [" · ", h.a(href="/audit")["审计 / Audit"]]
     if "audit.read" in perms:
@@ -66,7 +72,7 @@ def page(request: Request, title: str, *content: h.Node, status: int = 200) -> H
             h.footer["GB/T 39725-2020 §11.3"],
         ],
     ]
-    resp = HTMLResponse("<!doctype html>" + str(doc), status_code=status)
+    resp = HTMLResponse(str(doc), status_code=status)  # htpy writes the doctype
     if flash:
         resp.delete_cookie(FLASH_COOKIE)
     _set_csrf(request, resp)
