@@ -175,6 +175,16 @@ def _check_grants(roles: list[tuple[Role, str | None]] | list[tuple[Role, str | 
                                    field="site")
 
 
+def _check_separation(roles: set[Role]) -> None:
+    """The system administrator's account holds no other role: it manages accounts but never
+    reads clinical data, the code index or the audit trail (separation of duties)."""
+    if Role.ADMIN in roles and len(roles) > 1:
+        raise InvalidInput(
+            "the administrator role cannot be combined with other roles on one account "
+            "(separation of duties) / 系统管理员角色不能与其他角色兼任", field="role",
+            clause="§11.3.4.1 a")
+
+
 def create_user(
     session: Session, ledger: Ledger, *, actor: Actor, username: str, display_name: str,
     password: str, roles: list[Any], must_change_password: bool = True,
@@ -190,6 +200,7 @@ def create_user(
                            field="display_name")
     check_password_policy(password, username, config)
     _check_grants(roles)
+    _check_separation({Role(g[0]) for g in roles})
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"username {username!r} is taken / 用户名已存在", field="username")
     user = User(username=username, display_name=display_name.strip(),
@@ -514,7 +525,11 @@ def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str,
                study: str | None = None, site: str | None = None) -> None:
     _admin(actor)
     user = _target(session, username)
+    if user.id == actor.user_id:
+        raise PermissionDenied("you cannot change your own roles / 不能修改本人的角色",
+                               clause="§11.3.4.1 a")
     _check_grants([(role, study, site)])
+    _check_separation(_roles_of(session, user.id) | {role})
     exists = session.execute(select(RoleGrant.id).where(
         RoleGrant.user_id == user.id, RoleGrant.role == role.value,
         _eq(RoleGrant.study, study), _eq(RoleGrant.site, site))).first()
