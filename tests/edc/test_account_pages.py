@@ -267,4 +267,4 @@ def test_no_route_takes_a_secret_in_its_url(app_client: TestClient) -> None:
 def test_a_failed_page_login_says_why_on_the_login_page(app_client: TestClient) -> None:
     r = app_client.post("/login", data={"username": "nobody", "password": "x" * 12,
                                         "csrf_token": csrf(app_client)})
-    assert soup(r).select_one(".flash").get_text() == "wrong username or password / 用户名或密码错误"
+    assert soup(r).select_one(".flash").get_text() == accounts.WRONG
