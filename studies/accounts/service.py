@@ -388,7 +388,12 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
                        entity_id=user.id, outcome="failure", client=client,
                        reason="second_factor_not_enrolled_outside"))
     elif user.totp_enabled and totp and totp.strip():
-        second_factor = totp_mod.check_code(session, user, totp, config=config, now=now)
+        # not required here, but offered: a wrong code is still a failed login
+        if not totp_mod.check_code(session, user, totp, config=config, now=now):
+            raise _failure(user, username, client, "second_factor",
+                           "wrong second-factor code / 动态口令错误", config, session,
+                           field="totp", now=now)
+        second_factor = True
     token = secrets.token_urlsafe(32)
     sid = _token_id(token)
     session.add(UserSession(id=sid, user_id=user.id, second_factor=second_factor))
