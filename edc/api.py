@@ -18,6 +18,7 @@ from edc.deps import (
     SessionDep,
     StateDep,
     client_address,
+    commit_early,
 )
 from edc.policy import authenticated, public, requires
 from studies.accounts import audit, tokens
@@ -304,10 +305,12 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "odm": "application/xml"}
 
 
 @router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)])
-def api_audit_export(filters: AuditFilterDep, session: SessionDep, ledger: LedgerDep,
+def api_audit_export(request: Request, filters: AuditFilterDep, session: SessionDep,
+                     ledger: LedgerDep,
                      actor: CurrentActor,
                      format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
     chunks = audit.export(session, ledger, actor=actor, filters=filters, fmt=format)
+    commit_early(request, session)  # the export's ledger entry is saved before streaming
     name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
     return StreamingResponse(chunks, media_type=EXPORT_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
