@@ -104,6 +104,9 @@ def totp_page(request: Request, session: SessionDep, actor: CurrentActor,
         return page(request, "动态口令 / Second factor",
                     h.p["已绑定。手机丢失请联系管理员重置。/ Enrolled. If you lose the phone, "
                         "ask an administrator to reset it."],
+                    h.p(".flash")["本次会话未使用动态口令：请退出后用动态口令重新登录。/ This "
+                                  "session was opened without it: log out and log in again "
+                                  "with your code."] if actor.pending else None,
                     h.form(method="post", action="/account/recovery-codes")[
                         csrf_field(request),
                         *_field("password", "密码 / Password", type="password", required=True,
