@@ -75,7 +75,8 @@ def api_logout(session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> J
 @router.get("/me", response_model=MeOut, dependencies=[authenticated(while_pending=True)])
 def me(actor: CurrentActor) -> MeOut:
     return MeOut(username=actor.username, display_name=actor.display_name,
-                 roles=[{"role": r.value, "study": s, "site": t} for r, s, t in actor.scopes],
+                 roles=[{"role": r.value, "study": s, "site": t}
+                        for r, s, t in actor.scope_triples()],
                  must_change_password=actor.must_change_password, pending=actor.pending,
                  second_factor=actor.second_factor, via_token=actor.token_id is not None)
 

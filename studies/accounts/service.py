@@ -71,14 +71,14 @@ class Actor:
     def roles(self) -> set[Role]:
         return {r for r, _ in self.grants}
 
-    def _scopes(self) -> tuple[tuple[Role, str | None, str | None], ...]:
+    def scope_triples(self) -> tuple[tuple[Role, str | None, str | None], ...]:
         return self.scopes or tuple((r, s, None) for r, s in self.grants)
 
     def can(self, perm: Perm, study: str | None = None, site: str | None = None) -> bool:
         """Deny by default; the union of the roles held for this study (and site). (A
         session with ``pending`` set is held to its password / enrolment pages by the web
         layer's policies, see ``refuse_pending``.)"""
-        roles = {r for r, s, t in self._scopes()
+        roles = {r for r, s, t in self.scope_triples()
                  if (s is None or study is None or s == study)
                  and (t is None or site is None or t == site)}
         return perm in permissions_of(roles)
@@ -87,7 +87,7 @@ class Actor:
         """The sites of ``study`` where ``perm`` is held: None for every site, else a set
         (empty: none). For filtering lists by the hospital / department / group scope."""
         out: set[str] = set()
-        for r, s, t in self._scopes():
+        for r, s, t in self.scope_triples():
             if (s is None or s == study) and perm in permissions_of({r}):
                 if t is None:
                     return None
