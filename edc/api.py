@@ -18,6 +18,7 @@ from edc.deps import (
     SessionDep,
     StateDep,
     client_address,
+    commit_early,
 )
 from edc.policy import authenticated, public, requires
 from studies.accounts import audit, tokens
@@ -74,7 +75,8 @@ def api_logout(session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> J
 @router.get("/me", response_model=MeOut, dependencies=[authenticated(while_pending=True)])
 def me(actor: CurrentActor) -> MeOut:
     return MeOut(username=actor.username, display_name=actor.display_name,
-                 roles=[{"role": r.value, "study": s, "site": t} for r, s, t in actor.scopes],
+                 roles=[{"role": r.value, "study": s, "site": t}
+                        for r, s, t in actor.scope_triples()],
                  must_change_password=actor.must_change_password, pending=actor.pending,
                  second_factor=actor.second_factor, via_token=actor.token_id is not None)
 
@@ -304,10 +306,12 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "odm": "application/xml"}
 
 
 @router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)])
-def api_audit_export(filters: AuditFilterDep, session: SessionDep, ledger: LedgerDep,
+def api_audit_export(request: Request, filters: AuditFilterDep, session: SessionDep,
+                     ledger: LedgerDep,
                      actor: CurrentActor,
                      format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
     chunks = audit.export(session, ledger, actor=actor, filters=filters, fmt=format)
+    commit_early(request, session)  # the export's ledger entry is saved before streaming
     name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
     return StreamingResponse(chunks, media_type=EXPORT_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

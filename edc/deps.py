@@ -90,3 +90,13 @@ def current_actor(request: Request, session: SessionDep, state: StateDep,
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def commit_early(request: Request, session: Session) -> None:
+    """Commit what the request has written so far — e.g. the ledger entry of an export — before
+    a long streamed response, so that the ledger head's lock is not held while it streams.
+    (Tests: the test's session stays in its transaction.)"""
+    if getattr(request.app.state, "session_override", None) is not None:
+        session.flush()
+        return
+    session.commit()

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studies.errors import (
@@ -81,7 +81,9 @@ def render(request: Request, status: int, code: str, message: str, field: str | 
     if wants_json(request):
         return JSONResponse(error_body(code, message, field, clause), status_code=status)
     if status == 401:
-        resp = RedirectResponse("/login", status_code=303)
+        from edc.web.layout import redirect
+
+        resp = redirect(request, "/login", message)  # the reason, shown on the login page
         resp.delete_cookie("edc_session")
         return resp
     from edc.web.layout import error_page  # late: pages import this module

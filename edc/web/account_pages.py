@@ -10,7 +10,7 @@ import htpy as h
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep
+from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, commit_early
 from edc.policy import authenticated, requires
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.pages import Csrf
@@ -104,6 +104,9 @@ def totp_page(request: Request, session: SessionDep, actor: CurrentActor,
         return page(request, "动态口令 / Second factor",
                     h.p["已绑定。手机丢失请联系管理员重置。/ Enrolled. If you lose the phone, "
                         "ask an administrator to reset it."],
+                    h.p(".flash")["本次会话未使用动态口令：请退出后用动态口令重新登录。/ This "
+                                  "session was opened without it: log out and log in again "
+                                  "with your code."] if actor.pending else None,
                     h.form(method="post", action="/account/recovery-codes")[
                         csrf_field(request),
                         *_field("password", "密码 / Password", type="password", required=True,
@@ -331,10 +334,12 @@ def audit_entries(request: Request, filters: PageFilter, session: SessionDep,
 
 
 @router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)])
-def audit_export(filters: PageFilter, session: SessionDep, ledger: LedgerDep,
+def audit_export(request: Request, filters: PageFilter, session: SessionDep,
+                 ledger: LedgerDep,
                  actor: CurrentActor,
                  format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
     chunks = audit.export(session, ledger, actor=actor, filters=filters, fmt=format)
+    commit_early(request, session)  # the export's ledger entry is saved before streaming
     name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
     media = "text/csv; charset=utf-8" if format == "csv" else "application/xml"
     return StreamingResponse(chunks, media_type=media,

@@ -94,8 +94,8 @@ def redirect(request: Request, url: str, message: str | None = None) -> Response
     else:
         resp = RedirectResponse(url, status_code=303)
     if message:
-        resp.set_cookie(FLASH_COOKIE, quote(message),
-                        httponly=True, samesite="strict", max_age=60)
+        resp.set_cookie(FLASH_COOKIE, quote(message), httponly=True, samesite="strict",
+                        max_age=60, secure=request.app.state.edc.settings.secure_cookies)
     return resp
 
 

@@ -43,7 +43,7 @@ Csrf = Depends(verify_csrf)
 @router.get("/", dependencies=[authenticated()])
 def home(request: Request, actor: CurrentActor) -> Response:
     roles = [h.li[ROLE_LABELS[r] + (f" — {s}" if s else "") + (f" / {t}" if t else "")]
-             for r, s, t in actor.scopes]
+             for r, s, t in actor.scope_triples()]
     return page(request, "首页 / Home",
                 h.p[f"欢迎 / Welcome, {actor.display_name}."],
                 h.h2["您的角色 / Your roles"], h.ul[roles or h.li["—"]])

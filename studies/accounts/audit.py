@@ -48,7 +48,7 @@ class AuditFilter:
 def _allowed_studies(actor: Actor, f: AuditFilter) -> set[str] | None:
     require(actor, Perm.AUDIT_READ, study=f.study)
     studies: set[str] = set()
-    for r, s, _ in actor.scopes or tuple((r, s, None) for r, s in actor.grants):
+    for r, s, _ in actor.scope_triples():
         if Perm.AUDIT_READ in permissions_of({r}):
             if s is None:
                 return None

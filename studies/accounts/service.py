@@ -71,14 +71,14 @@ class Actor:
     def roles(self) -> set[Role]:
         return {r for r, _ in self.grants}
 
-    def _scopes(self) -> tuple[tuple[Role, str | None, str | None], ...]:
+    def scope_triples(self) -> tuple[tuple[Role, str | None, str | None], ...]:
         return self.scopes or tuple((r, s, None) for r, s in self.grants)
 
     def can(self, perm: Perm, study: str | None = None, site: str | None = None) -> bool:
         """Deny by default; the union of the roles held for this study (and site). (A
         session with ``pending`` set is held to its password / enrolment pages by the web
         layer's policies, see ``refuse_pending``.)"""
-        roles = {r for r, s, t in self._scopes()
+        roles = {r for r, s, t in self.scope_triples()
                  if (s is None or study is None or s == study)
                  and (t is None or site is None or t == site)}
         return perm in permissions_of(roles)
@@ -87,7 +87,7 @@ class Actor:
         """The sites of ``study`` where ``perm`` is held: None for every site, else a set
         (empty: none). For filtering lists by the hospital / department / group scope."""
         out: set[str] = set()
-        for r, s, t in self._scopes():
+        for r, s, t in self.scope_triples():
             if (s is None or s == study) and perm in permissions_of({r}):
                 if t is None:
                     return None
@@ -175,6 +175,16 @@ def _check_grants(roles: list[tuple[Role, str | None]] | list[tuple[Role, str | 
                                    field="site")
 
 
+def _check_separation(roles: set[Role]) -> None:
+    """The system administrator's account holds no other role: it manages accounts but never
+    reads clinical data, the code index or the audit trail (separation of duties)."""
+    if Role.ADMIN in roles and len(roles) > 1:
+        raise InvalidInput(
+            "the administrator role cannot be combined with other roles on one account "
+            "(separation of duties) / 系统管理员角色不能与其他角色兼任", field="role",
+            clause="§11.3.4.1 a")
+
+
 def create_user(
     session: Session, ledger: Ledger, *, actor: Actor, username: str, display_name: str,
     password: str, roles: list[Any], must_change_password: bool = True,
@@ -190,6 +200,7 @@ def create_user(
                            field="display_name")
     check_password_policy(password, username, config)
     _check_grants(roles)
+    _check_separation({Role(g[0]) for g in roles})
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"username {username!r} is taken / 用户名已存在", field="username")
     user = User(username=username, display_name=display_name.strip(),
@@ -377,7 +388,12 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
                        entity_id=user.id, outcome="failure", client=client,
                        reason="second_factor_not_enrolled_outside"))
     elif user.totp_enabled and totp and totp.strip():
-        second_factor = totp_mod.check_code(session, user, totp, config=config, now=now)
+        # not required here, but offered: a wrong code is still a failed login
+        if not totp_mod.check_code(session, user, totp, config=config, now=now):
+            raise _failure(user, username, client, "second_factor",
+                           "wrong second-factor code / 动态口令错误", config, session,
+                           field="totp", now=now)
+        second_factor = True
     token = secrets.token_urlsafe(32)
     sid = _token_id(token)
     session.add(UserSession(id=sid, user_id=user.id, second_factor=second_factor))
@@ -514,7 +530,11 @@ def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str,
                study: str | None = None, site: str | None = None) -> None:
     _admin(actor)
     user = _target(session, username)
+    if user.id == actor.user_id:
+        raise PermissionDenied("you cannot change your own roles / 不能修改本人的角色",
+                               clause="§11.3.4.1 a")
     _check_grants([(role, study, site)])
+    _check_separation(_roles_of(session, user.id) | {role})
     exists = session.execute(select(RoleGrant.id).where(
         RoleGrant.user_id == user.id, RoleGrant.role == role.value,
         _eq(RoleGrant.study, study), _eq(RoleGrant.site, site))).first()

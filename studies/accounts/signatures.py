@@ -123,3 +123,14 @@ def signatures_for(session: Session, *, entity_type: str, entity_id: str) -> lis
         Signature.entity_type == entity_type, Signature.entity_id == entity_id)
         .order_by(Signature.signed_at)).scalars()  # type: ignore[arg-type]
     return [_view(s) for s in rows]
+
+
+def signing_needs(session: Session, *, actor: Actor,
+                  config: AuthConfig = DEFAULT_CONFIG) -> tuple[bool, bool]:
+    """(first, needs_totp) for the actor's next signature, to build the signing form."""
+    us = session.get(UserSession, actor.session_id) if actor.session_id else None
+    user = session.get(User, actor.user_id)
+    first = us is None or us.signed_at is None
+    needs = bool(first and user is not None and user.totp_enabled and us is not None and (
+        us.second_factor or (config.second_factor_enforced and actor.roles & PRIVILEGED)))
+    return first, needs

@@ -231,3 +231,40 @@ def test_signature_is_shown_with_name_time_and_meaning(session: Session,
     name, when, meaning = s.line().split(" · ")
     assert name == "Pi (pi)" and meaning == "approve unlock"
     assert dt.datetime.strptime(when, "%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_signatures_are_shown_with_name_time_and_meaning_on_pages() -> None:
+    from edc.web.signatures import signature_list
+    from studies.accounts.signatures import SignatureView
+
+    when = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)
+    html = str(signature_list([SignatureView("1", "pi", "Zhang Wei", "approve unlock", when,
+                                             "0" * 64)]))
+    li = BeautifulSoup(html, "html.parser").select_one("ul.signatures li")
+    assert li.get_text() == "Zhang Wei (pi) · 2026-11-28 09:30:00 UTC · approve unlock"
+
+
+SECRET_NAMES = {"password", "new_password", "current_password", "totp", "code", "token",
+                "secret", "recovery_code"}
+
+
+def test_no_route_takes_a_secret_in_its_url(app_client: TestClient) -> None:
+    from fastapi.routing import APIRoute
+
+    from edc.policy import iter_routes
+
+    bad = []
+    for route in iter_routes(app_client.app.routes):  # type: ignore[attr-defined]
+        if not isinstance(route, APIRoute):
+            continue
+        params = route.dependant.query_params + route.dependant.path_params
+        for dep in route.dependant.dependencies:
+            params += dep.query_params + dep.path_params
+        bad += [f"{route.path}: {p.name}" for p in params if p.name in SECRET_NAMES]
+    assert bad == []
+
+
+def test_a_failed_page_login_says_why_on_the_login_page(app_client: TestClient) -> None:
+    r = app_client.post("/login", data={"username": "nobody", "password": "x" * 12,
+                                        "csrf_token": csrf(app_client)})
+    assert soup(r).select_one(".flash").get_text() == accounts.WRONG

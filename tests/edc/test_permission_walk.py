@@ -88,3 +88,28 @@ def test_anonymous_requests_reach_only_public_routes(app_client: TestClient) -> 
         if status not in (401, 303):
             bad.append(f"{method} {path}: {status}")
     assert bad == []
+
+
+def test_a_study_in_the_path_scopes_the_permission(app_client: TestClient, session: Session,
+                                                   ledger: Ledger) -> None:
+    from fastapi import APIRouter
+
+    from edc.policy import requires
+
+    router = APIRouter()
+
+    @router.get("/api/v1/probe/{study}/{site}", dependencies=[requires(Perm.STUDY_READ)])
+    def probe(study: str, site: str) -> dict[str, str]:
+        return {"study": study}
+
+    app_client.app.include_router(router)  # type: ignore[attr-defined]
+    from studies.accounts import service as accounts
+
+    accounts.create_user(session, ledger, actor=accounts.SYSTEM, username="inv",
+                         display_name="Inv", password="correct horse battery staple",
+                         roles=[(Role.INVESTIGATOR, "S1", "H01")], must_change_password=False)
+    login(app_client, "inv")
+    assert app_client.get("/api/v1/probe/S1/H01").status_code == 200
+    assert app_client.get("/api/v1/probe/S1/H02").status_code == 403
+    assert app_client.get("/api/v1/probe/S2/H01").status_code == 403
+    assert len(_denials(session)) == 2

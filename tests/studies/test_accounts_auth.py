@@ -266,3 +266,19 @@ def test_admin_operations_are_refused_to_others_and_audited(session: Session,
     assert view.roles == ["monitor@S1/H01"]
     assert [e.action for e in actions(session, "account.role_grant", "account.role_revoke")] \
         == ["account.role_grant", "account.role_revoke"]
+
+
+def test_the_administrator_role_is_never_combined_with_another(session: Session,
+                                                               ledger: Ledger) -> None:
+    with pytest.raises(InvalidInput, match="separation of duties"):
+        accounts.create_user(session, ledger, actor=accounts.SYSTEM, username="both",
+                             display_name="Both", password=PASSWORD,
+                             roles=[(Role.ADMIN, None), (Role.AUDITOR, None)])
+    root = make_user(session, ledger, "root", Role.ADMIN)
+    other = make_user(session, ledger, "root2", Role.ADMIN)
+    admin = accounts.actor_for(session, root, client=None)
+    with pytest.raises(PermissionDenied, match="your own roles"):
+        accounts.grant_role(session, ledger, actor=admin, username="root", role=Role.AUDITOR)
+    with pytest.raises(InvalidInput, match="separation of duties"):
+        accounts.grant_role(session, ledger, actor=admin, username=other.username,
+                            role=Role.INVESTIGATOR, study="S1")

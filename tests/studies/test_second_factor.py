@@ -114,3 +114,11 @@ def test_qr_code_is_an_svg_without_script() -> None:
     svg = totp.qr_svg("otpauth://totp/EDC:dm?secret=JBSWY3DPEHPK3PXP&issuer=EDC")
     assert svg.startswith("<svg") and "<script" not in svg
     assert totp.qr_data_uri("otpauth://x").startswith("data:image/svg+xml")
+
+
+def test_an_offered_but_wrong_code_fails_the_login(session: Session, ledger: Ledger) -> None:
+    user = make_user(session, ledger, "inv", Role.INVESTIGATOR, study="S1")
+    secret = enrol_totp(session, user, CFG)
+    with pytest.raises(NotAuthenticated):
+        login(session, ledger, "inv", INSIDE, "000000" if code(secret) != "000000" else "111111")
+    assert login(session, ledger, "inv", INSIDE, code(secret)).second_factor
