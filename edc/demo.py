@@ -90,6 +90,95 @@ DEMO_CONSENT_EN = (
 
 def load_study(session: Session, state: AppState) -> list[str]:
     """The demo study DEMO-2026-01 set up end to end. Safe to run twice (skipped if present)."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from studies.accounts.service import Actor
+    from studies.consent import service as consent
+    from studies.ethics import service as ethics
+    from studies.ethics.models import EthicsCommittee
+    from studies.forms import service as forms
+    from studies.registry import service as registry
+    from studies.registry.models import Study
+
+    summary = [f"Demo study {DEMO_STUDY}: 2 sites, ethics approval EC-2026-001 by a committee "
+               "of 7 meeting §11.3.2 e, consent form 1.0, forms demographics, vital_signs and "
+               "adverse_events published (see /studies)"]
+    if session.execute(select(Study.id).where(Study.code == DEMO_STUDY)).first():
+        return summary
+    actor = Actor(user_id="demo", username="demo.setup", display_name="Demo set-up",
+                  grants=((Role.PRINCIPAL_INVESTIGATOR, None), (Role.ETHICS_MEMBER, None)),
+                  client="cli")
+    ledger = state.ledger
+    today = dt.datetime.now(dt.UTC).date()
+    registry.register_study(session, ledger, actor=actor, data=registry.StudyIn(
+        code=DEMO_STUDY, title_zh="高血压患者降压治疗的真实世界研究",
+        title_en="Real-world study of antihypertensive treatment", sponsor="示例制药 / Demo Pharma",
+        design="prospective", real_world_data=True, post_market=True,
+        protocol=registry.ProtocolIn(
+            label="1.0", version_date=today - dt.timedelta(days=60),
+            purpose="评估 A 药在真实世界中的降压效果 / Effect of drug A on blood pressure",
+            legal_basis="受试者知情同意与伦理委员会批准 / Informed consent and ethics approval",
+            research_content="前瞻性队列，随访 12 个月 / Prospective cohort, 12-month follow-up",
+            data_types="人口学、生命体征、不良事件 / Demographics, vital signs, adverse events",
+            planned_subjects=300, planned_records=3600,
+            expected_results="收缩压平均下降 10 mmHg / Mean SBP reduction of 10 mmHg",
+            data_sharing_plan="去标识化数据在论文发表后按申请共享 / De-identified data shared "
+                              "on request after publication"),
+        sites=[registry.SiteIn(code="S01", hospital="示例市第一人民医院 / First People's Hospital",
+                               department="心内科 / Cardiology", medical_group="高血压组"),
+               registry.SiteIn(code="S02", hospital="示例市中心医院 / Central Hospital",
+                               department="全科 / General practice", medical_group=None)]))
+    committee = session.execute(select(EthicsCommittee).where(
+        EthicsCommittee.name == "示例市第一人民医院医学伦理委员会")).scalar_one_or_none()
+    if committee is None:
+        committee = ethics.create_committee(session, ledger, actor=actor, data=ethics.CommitteeIn(
+            name="示例市第一人民医院医学伦理委员会", institution="示例市第一人民医院"))
+        for name, gender, affiliation, expertise in [
+                ("王医生", "male", "internal", "心血管内科 / Cardiology"),
+                ("李医生", "female", "internal", "临床药理 / Clinical pharmacology"),
+                ("张护士长", "female", "internal", "护理 / Nursing"),
+                ("陈教授", "male", "external", "医学伦理学 / Medical ethics"),
+                ("刘律师", "female", "external", "法学 / Law"),
+                ("赵研究员", "male", "external", "社会学 / Sociology"),
+                ("孙女士", "female", "external", "社区代表 / Lay member"),
+        ]:
+            ethics.add_member(session, ledger, actor=actor, committee_id=committee.id,
+                              data=ethics.MemberIn(name=name, gender=gender,
+                                                   affiliation=affiliation, expertise=expertise))
+    approval = ethics.record_approval(session, ledger, actor=actor, study_code=DEMO_STUDY,
+                                      data=ethics.ApprovalIn(
+                                          protocol_version=1, committee_id=committee.id,
+                                          reference="EC-2026-001", decision="approved",
+                                          decided_on=today - dt.timedelta(days=30),
+                                          expires_on=today + dt.timedelta(days=335)))
+    consent.add_consent_form(session, ledger, actor=actor, study_code=DEMO_STUDY,
+                             data=consent.ConsentFormIn(
+                                 version="1.0", consent_type="informed",
+                                 text_zh=DEMO_CONSENT_ZH, text_en=DEMO_CONSENT_EN,
+                                 approval_id=approval.id))
+    result = forms.import_redcap(session, ledger, actor=actor, study_code=DEMO_STUDY,
+                                 text=DEMO_DICTIONARY.read_text(encoding="utf-8"))
+    study = registry.get_study(session, DEMO_STUDY)
+    for f in forms.forms_of(session, study.id):
+        v = forms.current_version(session, f)
+        assert v is not None
+        for item in forms.items_of(session, v.id):
+            if not item.classification_confirmed:
+                forms.update_item(session, ledger, actor=actor, study_code=DEMO_STUDY,
+                                  form_name=f.name, number=v.number, item_name=item.name,
+                                  data=forms.ItemUpdate(confirm_classification=True))
+        forms.publish_version(session, ledger, actor=actor, study_code=DEMO_STUDY,
+                              form_name=f.name, number=v.number)
+    forms.define_event(session, ledger, actor=actor, study_code=DEMO_STUDY, data=forms.EventIn(
+        name="baseline", label_zh="基线", label_en="Baseline",
+        form_names=["demographics", "vital_signs"]))
+    forms.define_event(session, ledger, actor=actor, study_code=DEMO_STUDY, data=forms.EventIn(
+        name="month_3", label_zh="第 3 个月", label_en="Month 3",
+        form_names=["vital_signs", "adverse_events"]))
+    assert len(result.forms) == 3
+    return summary
 
 
 # ── Subjects with synthetic identities (issue 4) ────────────────────────────────────────────
