@@ -61,60 +61,10 @@ DEMO_CONSENT_EN = (
 
 def load_study(session: Session, state: AppState) -> list[str]:
     """The demo study DEMO-2026-01 set up end to end. Safe to run twice (skipped if present)."""
-
-
-# ── Subjects with synthetic identities (issue 4) ────────────────────────────────────────────
-
-DEMO_PEOPLE = [  # made-up people; the ID numbers are well formed but belong to no one
-    ("演示患者甲", "110105", (1962, 3, 14), 11, "13900000001", "DEMO-MRN-0001"),
-    ("演示患者乙", "310104", (1975, 8, 2), 22, "13900000002", "DEMO-MRN-0002"),
-    ("演示患者丙", "440106", (1988, 12, 30), 33, "13900000003", "DEMO-MRN-0003"),
-]
-
-
-def load_subjects(session: Session, state: AppState) -> list[str]:
-    """Enrol the demo people in the demo study (creating a minimal study and site only if no
-    study ``DEMO-2026-01`` exists yet). Safe to run twice: a person already enrolled is
-    skipped (the blind index finds them)."""
     import datetime as dt
 
     from sqlalchemy import select
 
-    from studies.errors import Conflict, DomainError
-    from studies.registry.models import Site, Study
-    from studies.subjects import service as subjects
-    from studies.subjects.identity import compose_resident_id, validate_identity
-
-    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
-    if study is None:
-        study = Study(code=DEMO_STUDY, title_zh="演示研究", title_en="Demo study")
-        session.add(study)
-        session.flush()
-    site = session.execute(select(Site).where(Site.study_id == study.id)
-                           .order_by(Site.code)).scalars().first()
-    if site is None:
-        site = Site(study_id=study.id, code="S01", hospital="演示医院 / Demo hospital")
-        session.add(site)
-        session.flush()
-    user = accounts.find_user(session, "demo.investigator")
-    assert user is not None
-    investigator = accounts.actor_for(session, user, client="demo")
-    keys = state.keys.code_index_keys()
-    for name, region, (y, m, d), seq, phone, mrn in DEMO_PEOPLE:
-        identity = validate_identity(
-            name=name, resident_id=compose_resident_id(region, dt.date(y, m, d), seq),
-            phone=phone, medical_record_number=mrn, address="演示市演示路 1 号")
-        try:
-            with session.begin_nested():
-                subjects.enrol(session, state.ledger, actor=investigator, keys=keys,
-                               study_id=study.id, site_id=site.id, identity=identity)
-        except Conflict:
-            continue  # enrolled by an earlier run
-        except DomainError as exc:  # e.g. the study lacks a current ethics approval
-            return [f"Demo subjects not enrolled: {exc.message}"]
-    rows = subjects.list_subjects(session, actor=investigator, study_code=DEMO_STUDY)
-    return [f"Demo subjects in {DEMO_STUDY} (synthetic identities; custodian: "
-            f"demo.custodian at /code-index): " + ", ".join(r.code for r in rows)]
     from studies.accounts.service import Actor
     from studies.consent import service as consent
     from studies.ethics import service as ethics
@@ -200,3 +150,61 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
         form_names=["vital_signs", "adverse_events"]))
     assert len(result.forms) == 3
     return summary
+
+
+# ── Subjects with synthetic identities (issue 4) ────────────────────────────────────────────
+
+DEMO_PEOPLE = [  # made-up people; the ID numbers are well formed but belong to no one
+    ("演示患者甲", "110105", (1962, 3, 14), 11, "13900000001", "DEMO-MRN-0001"),
+    ("演示患者乙", "310104", (1975, 8, 2), 22, "13900000002", "DEMO-MRN-0002"),
+    ("演示患者丙", "440106", (1988, 12, 30), 33, "13900000003", "DEMO-MRN-0003"),
+]
+
+
+def load_subjects(session: Session, state: AppState) -> list[str]:
+    """Enrol the demo people in the demo study, each with informed consent to the study's
+    consent form (enrolment takes the consent in the same step, §11.3.4.2). Safe to run twice:
+    a person already enrolled is skipped (the blind index finds them), nothing is written."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from studies.consent import service as consent
+    from studies.consent.models import ConsentForm
+    from studies.errors import Conflict, DomainError
+    from studies.registry.models import Site, Study
+    from studies.subjects import service as subjects
+    from studies.subjects.identity import compose_resident_id, validate_identity
+
+    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
+    site = study and session.execute(select(Site).where(Site.study_id == study.id)
+                                     .order_by(Site.code)).scalars().first()
+    form = study and session.execute(select(ConsentForm).where(
+        ConsentForm.study_id == study.id, ConsentForm.consent_type == "informed")
+        .order_by(ConsentForm.number.desc())).scalars().first()
+    if study is None or site is None or form is None:
+        return [f"Demo subjects not enrolled: {DEMO_STUDY} has no site or consent form"]
+    user = accounts.find_user(session, "demo.investigator")
+    assert user is not None
+    investigator = accounts.actor_for(session, user, client="demo")
+    keys = state.keys.code_index_keys()
+    for name, region, (y, m, d), seq, phone, mrn in DEMO_PEOPLE:
+        identity = validate_identity(
+            name=name, resident_id=compose_resident_id(region, dt.date(y, m, d), seq),
+            phone=phone, medical_record_number=mrn, address="演示市演示路 1 号")
+        signed = consent.ConsentIn(consent_type="informed", form_id=form.id,
+                                   scopes=["study", "deidentified_future"],
+                                   given_at=dt.datetime.now(dt.UTC))
+        try:
+            with session.begin_nested():
+                subjects.enrol(session, state.ledger, actor=investigator, keys=keys,
+                               study_id=study.id, site_id=site.id, identity=identity,
+                               consent=signed)
+        except Conflict:
+            continue  # enrolled by an earlier run
+        except DomainError as exc:  # e.g. the study lacks a current ethics approval
+            return [f"Demo subjects not enrolled: {exc.message}"]
+    rows = subjects.list_subjects(session, actor=investigator, study_code=DEMO_STUDY)
+    return [f"Demo subjects in {DEMO_STUDY}, enrolled with consent to form {form.version} "
+            f"(synthetic identities; custodian: demo.custodian at /code-index): "
+            + ", ".join(r.code for r in rows)]
