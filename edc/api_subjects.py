@@ -20,6 +20,7 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.state import AppState
 from studies.accounts.roles import Perm
+from studies.consent.service import ConsentIn
 from studies.subjects import service as subjects
 from studies.subjects.crypto import CodeIndexKeyError, CodeIndexKeys
 
@@ -44,6 +45,11 @@ class EnrolIn(BaseModel):
     medical_record_number: str | None = Field(default=None, max_length=50)
     date_of_birth: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
     address: str | None = Field(default=None, max_length=300)
+    consent: ConsentIn = Field(description=(
+        "the subject's consent, taken at enrolment (§11.3.4.2): informed or broad consent "
+        "naming the signed consent form version (form_id) and the scopes agreed, or "
+        "consent_type \"waiver\" naming an approved waiver (waiver_id); given_at with its "
+        "time zone"))
 
 
 class SubjectOut(BaseModel):
@@ -64,12 +70,14 @@ def _out(row: subjects.SubjectRow) -> SubjectOut:
              dependencies=[requires(Perm.SUBJECT_ENROL)])
 def enrol(study: str, body: EnrolIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
           actor: CurrentActor) -> SubjectOut:
-    """Enrol a subject; the answer is the subject code only (the identity is never echoed)."""
+    """Enrol a subject with their consent (or under an approved waiver), in one step; needs a
+    current ethics approval. The answer is the subject code only (the identity is never
+    echoed)."""
     s = subjects.enrol_new_subject(
         session, ledger, actor=actor, keys=index_keys(state), study_code=study,
         site_code=body.site, name=body.name, resident_id=body.resident_id, phone=body.phone,
         medical_record_number=body.medical_record_number, date_of_birth=body.date_of_birth,
-        address=body.address)
+        address=body.address, consent=body.consent)
     return SubjectOut(code=s.code, study=study, site=body.site.strip(), status=s.status,
                       enrolled_at=s.enrolled_at, enrolled_by=s.enrolled_by)
 

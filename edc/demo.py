@@ -1,35 +1,23 @@
 """Demo data for trying the system: one account per role, with printed passwords.
 
 Safe to run twice: existing accounts are kept and printed again. Refused in production.
-Privileged roles need the second factor at every login: their demo accounts are enrolled with
-a fixed, printed TOTP secret (demo only) so that a person can add it to an authenticator app or
-compute the current code with the printed command.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from edc.state import AppState
 from studies.accounts import service as accounts
-from studies.accounts import totp
-from studies.accounts.roles import PRIVILEGED, ROLE_LABELS, Role
+from studies.accounts.roles import ROLE_LABELS, Role
 
 DEMO_STUDY = "DEMO-2026-01"
 
 
 def demo_password(username: str) -> str:
     return f"Demo-{username}-2026"
-
-
-def demo_totp_secret(username: str) -> str:
-    """A fixed TOTP secret per demo account (never used outside the demo)."""
-    return base64.b32encode(hashlib.sha256(b"edc-demo-totp:" + username.encode()).digest()[:20]
-                            ).decode()
 
 
 def demo_accounts() -> list[tuple[str, str, Role]]:
@@ -39,33 +27,16 @@ def demo_accounts() -> list[tuple[str, str, Role]]:
 
 def load(session: Session, state: AppState) -> list[str]:
     lines = ["Demo accounts (username / password / role):"]
-    auth = state.auth
-    enrolled = []
     for username, name, role in demo_accounts():
-        user = accounts.find_user(session, username)
-        if user is None:
+        if accounts.find_user(session, username) is None:
             study = None if role in (Role.ADMIN, Role.AUDITOR, Role.CUSTODIAN,
                                      Role.SECURITY_OFFICER, Role.COMMITTEE_MEMBER,
                                      Role.ETHICS_MEMBER) else DEMO_STUDY
-            user = accounts.create_user(session, state.ledger, actor=accounts.SYSTEM,
-                                        username=username, display_name=name,
-                                        password=demo_password(username), roles=[(role, study)],
-                                        must_change_password=False, config=auth)
-        if role in PRIVILEGED:
-            if not user.totp_enabled:
-                user.totp_secret = totp.seal(demo_totp_secret(username), auth)
-                user.totp_enabled = True
-                session.flush()
-            enrolled.append(username)
-        lines.append(f"  {username:32} {demo_password(username):40} {ROLE_LABELS[role]}"
-                     + ("  [TOTP]" if role in PRIVILEGED else ""))
-    if enrolled:
-        lines += ["",
-                  "Accounts marked [TOTP] need a second-factor code at login (privileged roles).",
-                  "Add the secret to an authenticator app, or print the current code with:",
-                  "  .venv/bin/python -c \"import pyotp,sys; print(pyotp.TOTP(sys.argv[1]).now())\""
-                  " SECRET"]
-        lines += [f"  {u:32} TOTP secret {demo_totp_secret(u)}" for u in enrolled]
+            accounts.create_user(session, state.ledger, actor=accounts.SYSTEM,
+                                 username=username, display_name=name,
+                                 password=demo_password(username), roles=[(role, study)],
+                                 must_change_password=False)
+        lines.append(f"  {username:32} {demo_password(username):40} {ROLE_LABELS[role]}")
     lines += load_study(session, state)
     lines += load_subjects(session, state)
     return lines
@@ -191,29 +162,28 @@ DEMO_PEOPLE = [  # made-up people; the ID numbers are well formed but belong to 
 
 
 def load_subjects(session: Session, state: AppState) -> list[str]:
-    """Enrol the demo people in the demo study (creating a minimal study and site only if no
-    study ``DEMO-2026-01`` exists yet). Safe to run twice: a person already enrolled is
-    skipped (the blind index finds them)."""
+    """Enrol the demo people in the demo study, each with informed consent to the study's
+    consent form (enrolment takes the consent in the same step, §11.3.4.2). Safe to run twice:
+    a person already enrolled is skipped (the blind index finds them), nothing is written."""
     import datetime as dt
 
     from sqlalchemy import select
 
+    from studies.consent import service as consent
+    from studies.consent.models import ConsentForm
     from studies.errors import Conflict, DomainError
     from studies.registry.models import Site, Study
     from studies.subjects import service as subjects
     from studies.subjects.identity import compose_resident_id, validate_identity
 
     study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
-    if study is None:
-        study = Study(code=DEMO_STUDY, title_zh="演示研究", title_en="Demo study")
-        session.add(study)
-        session.flush()
-    site = session.execute(select(Site).where(Site.study_id == study.id)
-                           .order_by(Site.code)).scalars().first()
-    if site is None:
-        site = Site(study_id=study.id, code="S01", hospital="演示医院 / Demo hospital")
-        session.add(site)
-        session.flush()
+    site = study and session.execute(select(Site).where(Site.study_id == study.id)
+                                     .order_by(Site.code)).scalars().first()
+    form = study and session.execute(select(ConsentForm).where(
+        ConsentForm.study_id == study.id, ConsentForm.consent_type == "informed")
+        .order_by(ConsentForm.number.desc())).scalars().first()
+    if study is None or site is None or form is None:
+        return [f"Demo subjects not enrolled: {DEMO_STUDY} has no site or consent form"]
     user = accounts.find_user(session, "demo.investigator")
     assert user is not None
     investigator = accounts.actor_for(session, user, client="demo")
@@ -222,99 +192,19 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
         identity = validate_identity(
             name=name, resident_id=compose_resident_id(region, dt.date(y, m, d), seq),
             phone=phone, medical_record_number=mrn, address="演示市演示路 1 号")
+        signed = consent.ConsentIn(consent_type="informed", form_id=form.id,
+                                   scopes=["study", "deidentified_future"],
+                                   given_at=dt.datetime.now(dt.UTC))
         try:
             with session.begin_nested():
                 subjects.enrol(session, state.ledger, actor=investigator, keys=keys,
-                               study_id=study.id, site_id=site.id, identity=identity)
+                               study_id=study.id, site_id=site.id, identity=identity,
+                               consent=signed)
         except Conflict:
             continue  # enrolled by an earlier run
         except DomainError as exc:  # e.g. the study lacks a current ethics approval
             return [f"Demo subjects not enrolled: {exc.message}"]
     rows = subjects.list_subjects(session, actor=investigator, study_code=DEMO_STUDY)
-    return [f"Demo subjects in {DEMO_STUDY} (synthetic identities; custodian: "
-            f"demo.custodian at /code-index): " + ", ".join(r.code for r in rows)]
-    from studies.accounts.service import Actor
-    from studies.consent import service as consent
-    from studies.ethics import service as ethics
-    from studies.ethics.models import EthicsCommittee
-    from studies.forms import service as forms
-    from studies.registry import service as registry
-    from studies.registry.models import Study
-
-    summary = [f"Demo study {DEMO_STUDY}: 2 sites, ethics approval EC-2026-001 by a committee "
-               "of 7 meeting §11.3.2 e, consent form 1.0, forms demographics, vital_signs and "
-               "adverse_events published (see /studies)"]
-    if session.execute(select(Study.id).where(Study.code == DEMO_STUDY)).first():
-        return summary
-    actor = Actor(user_id="demo", username="demo.setup", display_name="Demo set-up",
-                  grants=((Role.PRINCIPAL_INVESTIGATOR, None), (Role.ETHICS_MEMBER, None)),
-                  client="cli")
-    ledger = state.ledger
-    today = dt.datetime.now(dt.UTC).date()
-    registry.register_study(session, ledger, actor=actor, data=registry.StudyIn(
-        code=DEMO_STUDY, title_zh="高血压患者降压治疗的真实世界研究",
-        title_en="Real-world study of antihypertensive treatment", sponsor="示例制药 / Demo Pharma",
-        design="prospective", real_world_data=True, post_market=True,
-        protocol=registry.ProtocolIn(
-            label="1.0", version_date=today - dt.timedelta(days=60),
-            purpose="评估 A 药在真实世界中的降压效果 / Effect of drug A on blood pressure",
-            legal_basis="受试者知情同意与伦理委员会批准 / Informed consent and ethics approval",
-            research_content="前瞻性队列，随访 12 个月 / Prospective cohort, 12-month follow-up",
-            data_types="人口学、生命体征、不良事件 / Demographics, vital signs, adverse events",
-            planned_subjects=300, planned_records=3600,
-            expected_results="收缩压平均下降 10 mmHg / Mean SBP reduction of 10 mmHg",
-            data_sharing_plan="去标识化数据在论文发表后按申请共享 / De-identified data shared "
-                              "on request after publication"),
-        sites=[registry.SiteIn(code="S01", hospital="示例市第一人民医院 / First People's Hospital",
-                               department="心内科 / Cardiology", medical_group="高血压组"),
-               registry.SiteIn(code="S02", hospital="示例市中心医院 / Central Hospital",
-                               department="全科 / General practice", medical_group=None)]))
-    committee = session.execute(select(EthicsCommittee).where(
-        EthicsCommittee.name == "示例市第一人民医院医学伦理委员会")).scalar_one_or_none()
-    if committee is None:
-        committee = ethics.create_committee(session, ledger, actor=actor, data=ethics.CommitteeIn(
-            name="示例市第一人民医院医学伦理委员会", institution="示例市第一人民医院"))
-        for name, gender, affiliation, expertise in [
-                ("王医生", "male", "internal", "心血管内科 / Cardiology"),
-                ("李医生", "female", "internal", "临床药理 / Clinical pharmacology"),
-                ("张护士长", "female", "internal", "护理 / Nursing"),
-                ("陈教授", "male", "external", "医学伦理学 / Medical ethics"),
-                ("刘律师", "female", "external", "法学 / Law"),
-                ("赵研究员", "male", "external", "社会学 / Sociology"),
-                ("孙女士", "female", "external", "社区代表 / Lay member"),
-        ]:
-            ethics.add_member(session, ledger, actor=actor, committee_id=committee.id,
-                              data=ethics.MemberIn(name=name, gender=gender,
-                                                   affiliation=affiliation, expertise=expertise))
-    approval = ethics.record_approval(session, ledger, actor=actor, study_code=DEMO_STUDY,
-                                      data=ethics.ApprovalIn(
-                                          protocol_version=1, committee_id=committee.id,
-                                          reference="EC-2026-001", decision="approved",
-                                          decided_on=today - dt.timedelta(days=30),
-                                          expires_on=today + dt.timedelta(days=335)))
-    consent.add_consent_form(session, ledger, actor=actor, study_code=DEMO_STUDY,
-                             data=consent.ConsentFormIn(
-                                 version="1.0", consent_type="informed",
-                                 text_zh=DEMO_CONSENT_ZH, text_en=DEMO_CONSENT_EN,
-                                 approval_id=approval.id))
-    result = forms.import_redcap(session, ledger, actor=actor, study_code=DEMO_STUDY,
-                                 text=DEMO_DICTIONARY.read_text(encoding="utf-8"))
-    study = registry.get_study(session, DEMO_STUDY)
-    for f in forms.forms_of(session, study.id):
-        v = forms.current_version(session, f)
-        assert v is not None
-        for item in forms.items_of(session, v.id):
-            if not item.classification_confirmed:
-                forms.update_item(session, ledger, actor=actor, study_code=DEMO_STUDY,
-                                  form_name=f.name, number=v.number, item_name=item.name,
-                                  data=forms.ItemUpdate(confirm_classification=True))
-        forms.publish_version(session, ledger, actor=actor, study_code=DEMO_STUDY,
-                              form_name=f.name, number=v.number)
-    forms.define_event(session, ledger, actor=actor, study_code=DEMO_STUDY, data=forms.EventIn(
-        name="baseline", label_zh="基线", label_en="Baseline",
-        form_names=["demographics", "vital_signs"]))
-    forms.define_event(session, ledger, actor=actor, study_code=DEMO_STUDY, data=forms.EventIn(
-        name="month_3", label_zh="第 3 个月", label_en="Month 3",
-        form_names=["vital_signs", "adverse_events"]))
-    assert len(result.forms) == 3
-    return summary
+    return [f"Demo subjects in {DEMO_STUDY}, enrolled with consent to form {form.version} "
+            f"(synthetic identities; custodian: demo.custodian at /code-index): "
+            + ", ".join(r.code for r in rows)]

@@ -141,15 +141,64 @@ from studies.subjects.identity import compose_resident_id, validate_identity  # 
 
 def make_active_study(session: Session, code: str = "CI-2026-01", *,
                       sites: tuple[str, ...] = ("S01",),
-                      status: str = "active") -> tuple[Study, list[Site]]:
-    study = Study(code=code, title_zh="代码索引测试研究", title_en="Code index test study",
-                  status=status)
-    session.add(study)
-    session.flush()
-    made = [Site(study_id=study.id, code=s, hospital=f"Test hospital {s}") for s in sites]
-    session.add_all(made)
-    session.flush()
+                      status: str = "active",
+                      ledger: Ledger | None = None) -> tuple[Study, list[Site]]:
+    """A study open for enrolment, set up as the rules require: registered (protocol 1.0 and
+    ``sites``), approved by an ethics committee (made for it) yesterday, with consent form 1.0
+    (informed). ``status="closed"`` closes it afterwards."""
+    from sqlalchemy import select
+
+    from studies.consent import service as consent_service
+
+    ledger = ledger or _factory_ledger()
+    study = make_study(session, ledger, code, sites=sites)
+    committee = make_committee(session, ledger, name=f"Ethics Committee of {code}")
+    approval = approve(session, ledger, study, committee)
+    consent_service.add_consent_form(session, ledger, actor=SETUP, study_code=code,
+                                     data=consent_service.ConsentFormIn(
+                                         version="1.0", consent_type="informed",
+                                         text_zh="我自愿参加本研究。",
+                                         text_en="I agree to take part.",
+                                         approval_id=approval.id))
+    if status != study.status:
+        study.status = status
+        session.flush()
+    made = list(session.execute(select(Site).where(Site.study_id == study.id)
+                                .order_by(Site.code)).scalars())
     return study, made
+
+
+def _factory_ledger() -> Ledger:
+    """A ledger for set-up by a factory that is not given one (its signer would only sign
+    checkpoints, which it never reaches)."""
+    from nacl.signing import SigningKey
+
+    from audit_trail.service import CheckpointSigner
+
+    return Ledger(signer=CheckpointSigner(origin="factory", key=SigningKey.generate()),
+                  checkpoint_every=10**9)
+
+
+def consent_to(session: Session, study: Study, *, consent_type: str = "informed",
+               scopes: tuple[str, ...] = ("study",), given_at: dt.datetime | None = None,
+               **overrides: Any) -> Any:
+    """A valid consent to ``study``'s newest consent form of ``consent_type`` (as enrolment
+    takes it), or, with ``consent_type="waiver"``, coverage by ``waiver_id=``."""
+    from sqlalchemy import select
+
+    from studies.consent.models import ConsentForm
+    from studies.consent.service import ConsentIn
+
+    values: dict[str, Any] = dict(consent_type=consent_type, scopes=list(scopes),
+                                  given_at=given_at or dt.datetime.now(dt.UTC))
+    if consent_type != "waiver" and "form_id" not in overrides:
+        form = session.execute(select(ConsentForm).where(
+            ConsentForm.study_id == study.id, ConsentForm.consent_type == consent_type)
+            .order_by(ConsentForm.number.desc())).scalars().first()
+        assert form is not None, "the study has no consent form of this type"
+        values["form_id"] = form.id
+    values.update(overrides)
+    return ConsentIn(**values)
 
 
 def synthetic_identity(n: int, **overrides: str) -> dict[str, str]:
@@ -164,7 +213,11 @@ def synthetic_identity(n: int, **overrides: str) -> dict[str, str]:
 
 
 def enrol_subject(session: Session, ledger: Ledger, keys: CodeIndexKeys, *, actor: Actor,
-                  study: Study, site: Site, n: int = 1, **overrides: str) -> Subject:
+                  study: Study, site: Site, n: int = 1, consent: Any = None,
+                  **overrides: str) -> Subject:
+    """Enrol synthetic person ``n`` with a valid consent to the study's consent form (unless
+    ``consent`` is given)."""
     return subjects_service.enrol(
         session, ledger, actor=actor, keys=keys, study_id=study.id, site_id=site.id,
-        identity=validate_identity(**synthetic_identity(n, **overrides)))
+        identity=validate_identity(**synthetic_identity(n, **overrides)),
+        consent=consent if consent is not None else consent_to(session, study))

@@ -21,7 +21,11 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.pages import Csrf
+from edc.web.study_pages import banner, build, checkbox, field, local_time, now
 from studies.accounts.roles import Perm
+from studies.consent import service as consent
+from studies.consent.models import SCOPE_LABELS, SCOPES
+from studies.ethics import service as ethics
 from studies.subjects import service as subjects
 
 router = APIRouter()
@@ -58,17 +62,59 @@ def subject_list(study: str, request: Request, session: SessionDep,
     return page(request, f"受试者 / Subjects — {study}", enrol, _subject_table(rows, study))
 
 
+def _consent_section(f: subjects.EnrolmentForm) -> list[h.Node]:
+    """The consent forms in full (zh and en) and the approved waivers, one radio each; the
+    scopes agreed (the required scope pre-checked) and the signing time."""
+    out: list[h.Node] = [h.h2["知情同意 / Consent"],
+                         h.p["请受试者阅读并签署当前版本的知情同意书，或选择经伦理委员会批准的豁免。"
+                             " / The subject reads and signs the current consent form, or the "
+                             "enrolment is covered by a waiver the ethics committee approved."]]
+    choices: list[h.Node] = []
+    for form in f.forms:
+        out += [h.h3[f"知情同意书 {form['version']} / Consent form {form['version']} "
+                     f"({form['consent_type']})"],
+                h.div(".consent-text", lang="zh")[[h.p[line]
+                                                   for line in form["text_zh"].splitlines()]],
+                h.div(".consent-text", lang="en")[[h.p[line]
+                                                   for line in form["text_en"].splitlines()]]]
+        choices.append(h.label(".check")[
+            h.input(type="radio", name="consent", required=True,
+                    value=f"{form['consent_type']}:{form['id']}"),
+            f" 受试者已签署知情同意书 {form['version']} / The subject signed consent form "
+            f"{form['version']} ({form['consent_type']})"])
+    for w in f.waivers:
+        choices.append(h.label(".check")[
+            h.input(type="radio", name="consent", required=True, value=f"waiver:{w['id']}"),
+            f" 按经批准的豁免入组 / Covered by the approved waiver ({w['clause']}): ",
+            ethics.WAIVER_LABELS[w["ground"]]])
+    if not choices:
+        return [*out, h.p(".bad", role="alert")[
+            "本研究尚无知情同意书或经批准的豁免，不能入组。/ The study has no consent form and no "
+            "approved waiver; no subject can be enrolled."]]
+    required = {consent.REQUIRED_SCOPE[form["consent_type"]] for form in f.forms} or {"study"}
+    return [*out,
+            h.fieldset[h.legend["签署的版本 / Consent given"], choices],
+            h.fieldset[h.legend["授权范围 / Scopes agreed"],
+                       [checkbox(SCOPE_LABELS[sc], "scopes", value=sc, checked=sc in required)
+                        for sc in SCOPES]],
+            field("签署时间（北京时间）/ Signed at (UTC+8)", "given_at", type_="datetime-local")]
+
+
 @router.get("/studies/{study}/subjects/enrol", dependencies=[requires(Perm.SUBJECT_ENROL)])
 def enrol_form(study: str, request: Request, session: SessionDep,
                actor: CurrentActor) -> Response:
-    sites = subjects.list_sites(session, actor=actor, study_code=study)
+    f = subjects.enrolment_form(session, actor=actor, study_code=study, at=now())
+    if not f.readiness["open"]:
+        return page(request, f"入组 / Enrol — {study}", banner(f.readiness),
+                    h.p["须有现行有效的伦理批准才能入组。/ Enrolment needs a current ethics "
+                        "approval of the current protocol version."])
     fields: list[h.Node] = []
     for name, label, required, maxlen, kind in IDENTITY_FIELDS:
         fields += [h.label(for_=name)[label],
                    h.input(id=name, name=name, type=kind, required=required, maxlength=maxlen,
                            autocomplete="off")]
     return page(
-        request, f"入组 / Enrol — {study}",
+        request, f"入组 / Enrol — {study}", banner(f.readiness),
         h.p["身份信息只录入一次，加密存入医院的患者代码索引；此后受试者只以代码出现。 / "
             "The identity is typed once and kept, encrypted, in the hospital's code index; "
             "from then on the subject appears only as a code."],
@@ -76,10 +122,24 @@ def enrol_form(study: str, request: Request, session: SessionDep,
             csrf_field(request),
             h.label(for_="site")["中心 / Site"],
             dropdown(id="site", name="site", required=True)[
-                [h.option(value=s.code)[f"{s.code} — {s.hospital}"] for s in sites]],
+                [h.option(value=s.code)[f"{s.code} — {s.hospital}"] for s in f.sites]],
             fields,
+            _consent_section(f),
             h.p[h.button(type="submit")["入组 / Enrol"]],
         ])
+
+
+def _consent_in(choice: str | None, scopes: list[str], given_at: str | None
+                ) -> consent.ConsentIn | None:
+    """The consent chosen on the enrol page (parsing only): the radio value is
+    ``<type>:<form id>`` or ``waiver:<waiver id>``; no choice is no consent."""
+    if not choice:
+        return None
+    kind, _, ident = choice.partition(":")
+    return build(consent.ConsentIn, prefix="consent.", consent_type=kind,
+                 form_id=ident if kind != "waiver" else None,
+                 waiver_id=ident if kind == "waiver" else None, scopes=scopes,
+                 given_at=local_time(given_at or "", "given_at"))
 
 
 @router.post("/studies/{study}/subjects", dependencies=[requires(Perm.SUBJECT_ENROL), Csrf])
@@ -91,12 +151,16 @@ def enrol_submit(study: str, request: Request, session: SessionDep, ledger: Ledg
                  phone: Annotated[str | None, Form(max_length=30)] = None,
                  medical_record_number: Annotated[str | None, Form(max_length=50)] = None,
                  date_of_birth: Annotated[str | None, Form(max_length=10)] = None,
-                 address: Annotated[str | None, Form(max_length=300)] = None) -> Response:
+                 address: Annotated[str | None, Form(max_length=300)] = None,
+                 consent_choice: Annotated[str | None, Form(alias="consent",
+                                                            max_length=80)] = None,
+                 scopes: Annotated[list[str] | None, Form()] = None,
+                 given_at: Annotated[str | None, Form(max_length=40)] = None) -> Response:
     s = subjects.enrol_new_subject(
         session, ledger, actor=actor, keys=index_keys(state), study_code=study,
         site_code=site, name=name, resident_id=resident_id, phone=phone,
         medical_record_number=medical_record_number, date_of_birth=date_of_birth,
-        address=address)
+        address=address, consent=_consent_in(consent_choice, scopes or [], given_at))
     return redirect(request, f"/studies/{study}/subjects/{s.code}",
                     f"enrolled as {s.code} / 已入组，受试者代码 {s.code}")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
@@ -155,13 +155,21 @@ def _withdrawals(session: Session, consent_id: str) -> list[ConsentWithdrawal]:
         .scalars())
 
 
-def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
-                   subject_id: str, data: ConsentIn) -> ConsentRecord:
-    """Record a subject's consent, a re-consent to a newer form version, or their coverage by
-    an approved waiver. The person who obtained it is the actor. Audited."""
-    require(actor, Perm.CONSENT_RECORD, study=study_code)
-    study = registry.get_study(session, study_code)
-    subject = _subject_in(session, study, subject_id)
+class CheckedConsent(NamedTuple):
+    """A consent that passed :func:`check_consent`: what :func:`record_consent` writes."""
+    form: ConsentForm | None
+    waiver: ConsentWaiver | None
+    scopes: list[str]
+    given_at: dt.datetime
+
+
+def check_consent(session: Session, *, study_id: str, data: ConsentIn) -> CheckedConsent:
+    """Check a consent (or waiver coverage) for a subject of ``study_id`` without writing:
+    the time, the type, the scopes, the form version (of this study, of this type, with the
+    required scope) or the waiver (of this study, approved), and that the study is open
+    (§11.3.4.2). Raises what :func:`record_consent` would; enrolment calls it before it
+    writes anything."""
+    study = registry.get_study_by_id(session, study_id)
     given_at = _aware(data.given_at, "given_at")
     if given_at > dt.datetime.now(dt.UTC) + CLOCK_SKEW:
         raise InvalidInput("consent cannot be given in the future / 签署时间不能晚于当前时间",
@@ -211,6 +219,17 @@ def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code
     if closed:
         raise RuleViolation(f"consent cannot be recorded: {closed}", field="study",
                             clause=CLAUSE_CONSENT)
+    return CheckedConsent(form, waiver, scopes, given_at)
+
+
+def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                   subject_id: str, data: ConsentIn) -> ConsentRecord:
+    """Record a subject's consent, a re-consent to a newer form version, or their coverage by
+    an approved waiver. The person who obtained it is the actor. Audited."""
+    require(actor, Perm.CONSENT_RECORD, study=study_code)
+    study = registry.get_study(session, study_code)
+    subject = _subject_in(session, study, subject_id)
+    form, waiver, scopes, given_at = check_consent(session, study_id=study.id, data=data)
     previous = _records(session, subject.id)
     current = previous[-1] if previous else None
     if current is not None and form is not None and current.form_id == form.id:

@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +26,10 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
 from studies.accounts.roles import Perm
 from studies.accounts.service import Actor, require
+from studies.consent import service as consents
+from studies.consent.service import ConsentIn
 from studies.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.ethics import service as ethics
 from studies.registry.models import Site, Study
 from studies.subjects import codes
 from studies.subjects.crypto import (
@@ -64,12 +68,13 @@ def check_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime,
                             site_id: str | None = None, actor: Actor | None = None) -> Study:
     """May a subject be enrolled in ``study_id`` at time ``at``? Raises if not; returns the study.
 
-    Checks now: the study exists and is not closed; when given, the site belongs to the study
-    and the actor holds the enrolling (investigator) permission on the study.
-
-    The ethics/consent check (a current ethics approval of the study at ``at``, and a valid
-    consent or approved waiver — SPEC §1–2, §11.3.4.2) is added here when issue 3 lands:
-    this function is the one place ``enrol`` asks whether enrolment is allowed.
+    Checks: the study exists and is not closed; when given, the site belongs to the study and
+    the actor holds the enrolling (investigator) permission on the study; and the study has a
+    current ethics approval of its current protocol version at ``at`` — none, expired, or an
+    amended protocol not yet approved stops enrolment (§11.3.4.2,
+    :func:`studies.consent.service.assert_enrolment_allowed`). The subject's own consent or
+    waiver is checked by :func:`enrol` (it needs the consent itself). This function is the one
+    place ``enrol`` asks whether the study is open for enrolment.
     """
     study = session.get(Study, study_id)
     if study is None:
@@ -84,7 +89,7 @@ def check_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime,
         if site is None or site.study_id != study.id:
             raise InvalidInput("site is not a site of this study / 该中心不属于本研究",
                                field="site")
-    # Issue 3 (ethics approval, consent or waiver) is wired in here by the lead.
+    consents.assert_enrolment_allowed(session, study_id=study.id, at=at)
     return study
 
 
@@ -126,21 +131,31 @@ def _require_usable_keys(session: Session, keys: CodeIndexKeys, *,
 
 
 def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys,
-          study_id: str, site_id: str, identity: Identity,
+          study_id: str, site_id: str, identity: Identity, consent: ConsentIn,
           at: dt.datetime | None = None) -> Subject:
-    """Enrol a subject: issue a random code, write the encrypted code-index entry, audit.
+    """Enrol a subject with their consent, in one step: issue a random code, write the
+    encrypted code-index entry and the consent record (informed or broad consent on a form
+    version of this study, or coverage by an approved waiver), audit both.
 
-    Keeps: the subject row (code, site, status, who, when) and the encrypted identity; the
-    ledger entry names the code and site only. Refuses a duplicate (same ID number in this
-    study, found by the blind index) with 409: the existing code is named only to an actor who
-    may look up the code index; anyone else is told just "already enrolled in this study".
-    Not idempotent: each successful call enrols one subject.
+    Enrolment needs a current ethics approval of the current protocol version and a valid
+    consent or approved waiver (§11.3.4.2). Every check that needs nothing written is made
+    first; the writes run in one savepoint, so a refusal at any point leaves no subject, no
+    code-index entry, no consent and no ledger entry behind.
+
+    Keeps: the subject row (code, site, status, who, when), the encrypted identity and the
+    consent record; the ledger entries name the code and site only. Refuses a duplicate (same
+    ID number in this study, found by the blind index) with 409: the existing code is named
+    only to an actor who may look up the code index; anyone else is told just "already
+    enrolled in this study". Not idempotent: each successful call enrols one subject.
     """
     at = at or _now()
-    # ═══ ELIGIBILITY GATE — the one check of whether enrolment is allowed (ethics/consent is
-    # ═══ wired into check_enrolment_allowed when issue 3 lands).
+    # ═══ ELIGIBILITY GATE — the one check of whether the study is open for enrolment
+    # ═══ (study, site, role, current ethics approval; §11.3.4.2).
     study = check_enrolment_allowed(session, study_id=study_id, at=at, site_id=site_id,
                                     actor=actor)
+    # ═══ CONSENT — the subject's consent or approved waiver, checked before anything is written.
+    require(actor, Perm.CONSENT_RECORD, study=study.code)
+    consents.check_consent(session, study_id=study.id, data=consent)
     site = session.get(Site, site_id)
     assert site is not None
     _lock_index(session)
@@ -160,22 +175,26 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
     entry = CodeIndexEntry(subject_id=subject.id, study_id=study.id, code=code, key_id=kid,
                            nonce=nonce, ciphertext=ct, blind_index=bidx,
                            blind_key_id=keys.blind_id, created_at=at, encrypted_at=at)
-    try:
-        with session.begin_nested():
-            session.add(subject)
-            session.flush()
-            session.add(entry)
-            session.flush()
-    except IntegrityError as exc:
-        if "code_index_study_blind" in str(exc.orig):  # a concurrent enrolment of this person
-            raise _duplicate(actor, study, None) from exc
-        raise Conflict("could not issue a unique subject code; try again / "  # a code collision
-                       "无法生成唯一代码，请重试") from exc
-    ledger.append(session, actor=actor.username, action="subject.enrol", entity_type="subject",
-                  entity_id=subject.id, study=study.code, subject=code, client=actor.client,
-                  changes=[Change("code", None, code), Change("site", None, site.code),
-                           Change("status", None, "enrolled"),
-                           Change("code_index.key_id", None, kid)])
+    with session.begin_nested():  # all or nothing: subject, index entry, consent, ledger
+        try:
+            with session.begin_nested():
+                session.add(subject)
+                session.flush()
+                session.add(entry)
+                session.flush()
+        except IntegrityError as exc:
+            if "code_index_study_blind" in str(exc.orig):  # a concurrent enrolment of this person
+                raise _duplicate(actor, study, None) from exc
+            raise Conflict("could not issue a unique subject code; try again / "  # a collision
+                           "无法生成唯一代码，请重试") from exc
+        ledger.append(session, actor=actor.username, action="subject.enrol",
+                      entity_type="subject", entity_id=subject.id, study=study.code,
+                      subject=code, client=actor.client,
+                      changes=[Change("code", None, code), Change("site", None, site.code),
+                               Change("status", None, "enrolled"),
+                               Change("code_index.key_id", None, kid)])
+        consents.record_consent(session, ledger, actor=actor, study_code=study.code,
+                                subject_id=subject.id, data=consent)
     return subject
 
 
@@ -219,14 +238,19 @@ def enrol_new_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: C
                       study_code: str, site_code: str, name: str, resident_id: str,
                       phone: str | None = None, medical_record_number: str | None = None,
                       date_of_birth: str | None = None, address: str | None = None,
-                      at: dt.datetime | None = None) -> Subject:
+                      consent: ConsentIn | None, at: dt.datetime | None = None) -> Subject:
     """What the enrol page and API call: check permission, validate the identity fields (errors
-    name the field), find the site by its code, then :func:`enrol`."""
+    name the field), require the consent, find the site by its code, then :func:`enrol`
+    (which checks the ethics approval and the consent before writing anything)."""
     study = study_by_code(session, study_code)
     require(actor, Perm.SUBJECT_ENROL, study=study.code)
     identity = validate_identity(name=name, resident_id=resident_id, phone=phone,
                                  medical_record_number=medical_record_number,
                                  date_of_birth=date_of_birth, address=address)
+    if consent is None:
+        raise InvalidInput("consent: enrolment needs the subject's consent or an approved waiver "
+                           "/ 入组须有受试者的知情同意或经批准的豁免", field="consent",
+                           clause=consents.CLAUSE_CONSENT)
     site_code = _plain(site_code.strip(), field="site", max_len=10)
     site = session.execute(select(Site).where(Site.study_id == study.id,
                                               Site.code == site_code)).scalar()
@@ -234,7 +258,7 @@ def enrol_new_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: C
         raise InvalidInput("site: no site with this code in the study / 本研究无此中心",
                            field="site")
     return enrol(session, ledger, actor=actor, keys=keys, study_id=study.id, site_id=site.id,
-                 identity=identity, at=at)
+                 identity=identity, consent=consent, at=at)
 
 
 @dataclass(frozen=True)
@@ -263,6 +287,32 @@ def list_sites(session: Session, *, actor: Actor, study_code: str) -> list[Site]
     require(actor, Perm.SUBJECT_ENROL, study=study.code)
     return list(session.execute(
         select(Site).where(Site.study_id == study.id).order_by(Site.code)).scalars())
+
+
+@dataclass(frozen=True)
+class EnrolmentForm:
+    """What the enrol page shows: the sites, whether the study is open for enrolment (and why
+    not), the current consent form of each type (text in full) and the approved waivers."""
+    sites: list[Site]
+    readiness: dict[str, Any]
+    forms: list[dict[str, Any]]
+    waivers: list[dict[str, Any]]
+
+
+def enrolment_form(session: Session, *, actor: Actor, study_code: str,
+                   at: dt.datetime) -> EnrolmentForm:
+    """The enrol page's data (read-only). "Current" consent form: the newest version of each
+    consent type; the subject signs that one."""
+    sites = list_sites(session, actor=actor, study_code=study_code)
+    study = study_by_code(session, study_code)
+    newest: dict[str, Any] = {}
+    for f in consents.consent_forms(session, study.id):  # ordered by number
+        newest[f.consent_type] = f
+    return EnrolmentForm(
+        sites=sites, readiness=consents.study_readiness(session, study_code=study.code, at=at),
+        forms=[consents.consent_form_public(f) for f in newest.values()],
+        waivers=[ethics.waiver_public(w) for w in ethics.waivers_of(session, study.id)
+                 if w.status == "approved"])
 
 
 def get_subject(session: Session, *, actor: Actor, study_code: str, code: str) -> SubjectRow:

@@ -223,7 +223,8 @@ def test_wrong_code_index_key_is_a_one_line_error_and_changes_nothing(
 
 def test_a_running_server_picks_up_the_rotated_key(
         env: Path, fresh_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    state = build_state(Settings())
+    # the test client is outside the hospital network: password-only login, as in conftest
+    state = build_state(Settings(second_factor_enforced=False))
     with TestClient(create_app(state), base_url="http://testserver") as client:
         assert client.post("/api/v1/auth/login", json={
             "username": "demo.custodian",

@@ -5,12 +5,13 @@ audited)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 
 import nacl.utils
 import pytest
 from bs4 import BeautifulSoup
-from factories import PASSWORD, make_active_study, make_user, synthetic_identity
+from factories import PASSWORD, consent_to, make_active_study, make_user, synthetic_identity
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from edc.app import create_app
 from edc.policy import iter_routes
 from edc.state import AppState
 from studies.accounts.roles import Role
+from studies.registry.models import Study
 
 STUDY = "CI-2026-01"
 
@@ -40,6 +42,12 @@ def csrf(client: TestClient, url: str) -> str:
     return str(soup(page.text).find("input", {"name": "csrf_token"})["value"])
 
 
+def signed_at_local() -> str:
+    """A minute ago, as a datetime-local field in China Standard Time."""
+    cst = dt.timezone(dt.timedelta(hours=8))
+    return (dt.datetime.now(cst) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
+
+
 def entries(session: Session, action: str) -> list[LedgerEntry]:
     return list(session.execute(select(LedgerEntry).where(LedgerEntry.action == action)
                                 .order_by(LedgerEntry.seq)).scalars())
@@ -47,15 +55,25 @@ def entries(session: Session, action: str) -> list[LedgerEntry]:
 
 @pytest.fixture
 def study(session: Session, ledger: Ledger) -> str:
-    make_active_study(session, STUDY, sites=("S01", "S02"))
+    make_active_study(session, STUDY, sites=("S01", "S02"), ledger=ledger)
     make_user(session, ledger, "inv.wang", Role.INVESTIGATOR, study=STUDY)
     make_user(session, ledger, "cust.li", Role.CUSTODIAN)
     return STUDY
 
 
-def api_enrol(client: TestClient, n: int, **over: str) -> dict:
+@pytest.fixture
+def consent(session: Session, study: str) -> dict:
+    """A valid consent (to consent form 1.0) as the enrolment API takes it."""
+    return consent_to(session, study_obj(session)).model_dump(mode="json")
+
+
+def study_obj(session: Session) -> Study:
+    return session.execute(select(Study).where(Study.code == STUDY)).scalar_one()
+
+
+def api_enrol(client: TestClient, n: int, consent: dict, **over: str) -> dict:
     r = client.post(f"/api/v1/studies/{STUDY}/subjects",
-                    json={"site": "S01", **synthetic_identity(n, **over)})
+                    json={"site": "S01", "consent": consent, **synthetic_identity(n, **over)})
     assert r.status_code == 201, r.text
     return dict(r.json())
 
@@ -63,10 +81,14 @@ def api_enrol(client: TestClient, n: int, **over: str) -> dict:
 def test_investigator_enrols_on_the_page_and_then_sees_only_the_code(
         app_client: TestClient, session: Session, study: str) -> None:
     login(app_client, "inv.wang")
-    token = csrf(app_client, f"/studies/{study}/subjects/enrol")
+    form = soup(app_client.get(f"/studies/{study}/subjects/enrol").text)
+    token = form.find("input", {"name": "csrf_token"})["value"]
+    [signed] = form.select("input[type=radio][name=consent]")
     ident = synthetic_identity(21)
     r = app_client.post(f"/studies/{study}/subjects",
-                        data={"csrf_token": token, "site": "S02", **ident},
+                        data={"csrf_token": token, "site": "S02", **ident,
+                              "consent": signed["value"], "scopes": ["study"],
+                              "given_at": signed_at_local()},
                         follow_redirects=False)
     assert r.status_code == 303
     code = r.headers["location"].rsplit("/", 1)[1]
@@ -83,33 +105,37 @@ def test_investigator_enrols_on_the_page_and_then_sees_only_the_code(
 
 
 def test_enrol_form_errors_name_the_field_and_write_nothing(
-        app_client: TestClient, session: Session, study: str) -> None:
+        app_client: TestClient, session: Session, study: str, consent: dict) -> None:
     login(app_client, "inv.wang")
     bad = synthetic_identity(22, resident_id="110105196201010010")  # wrong check digit
-    r = app_client.post(f"/api/v1/studies/{study}/subjects", json={"site": "S01", **bad})
+    r = app_client.post(f"/api/v1/studies/{study}/subjects",
+                        json={"site": "S01", "consent": consent, **bad})
     assert r.status_code == 422
     err = r.json()["error"]
     assert (err["field"], err["code"]) == ("resident_id", "invalid_input")
     assert "check digit" in err["message"] and bad["resident_id"] not in err["message"]
     r = app_client.post(f"/api/v1/studies/{study}/subjects",
-                        json={"site": "S01", **synthetic_identity(22, phone="12345")})
+                        json={"consent": consent, "site": "S01",
+                              **synthetic_identity(22, phone="12345")})
     assert r.json()["error"]["field"] == "phone"
     r = app_client.post(f"/api/v1/studies/{study}/subjects",
-                        json={"site": "S09", **synthetic_identity(22)})
+                        json={"site": "S09", "consent": consent, **synthetic_identity(22)})
     assert (r.status_code, r.json()["error"]["field"]) == (422, "site")
     r = app_client.post(f"/api/v1/studies/{study}/subjects",
-                        json={"site": "S01", **synthetic_identity(22, name="x" * 101)})
+                        json={"consent": consent, "site": "S01",
+                              **synthetic_identity(22, name="x" * 101)})
     assert (r.status_code, r.json()["error"]["field"]) == (422, "name")
     assert app_client.get(f"/api/v1/studies/{study}/subjects").json() == []
     assert entries(session, "subject.enrol") == []
 
 
 def test_duplicate_enrolment_is_409_without_naming_the_subject_to_an_investigator(
-        app_client: TestClient, session: Session, study: str) -> None:
+        app_client: TestClient, session: Session, study: str, consent: dict) -> None:
     login(app_client, "inv.wang")
-    first = api_enrol(app_client, 23)
+    first = api_enrol(app_client, 23, consent)
     r = app_client.post(f"/api/v1/studies/{study}/subjects",
-                        json={"site": "S02", **synthetic_identity(23, name="另一个名字")})
+                        json={"consent": consent, "site": "S02",
+                              **synthetic_identity(23, name="另一个名字")})
     assert r.status_code == 409
     assert r.json()["error"]["message"] == "already enrolled in this study / 此人已在本研究入组"
     assert first["code"] not in r.text
@@ -118,9 +144,9 @@ def test_duplicate_enrolment_is_409_without_naming_the_subject_to_an_investigato
 
 
 def test_custodian_looks_up_with_reason_and_sees_the_history(
-        app_client: TestClient, session: Session, study: str) -> None:
+        app_client: TestClient, session: Session, study: str, consent: dict) -> None:
     login(app_client, "inv.wang")
-    code = api_enrol(app_client, 24)["code"]
+    code = api_enrol(app_client, 24, consent)["code"]
     app_client.cookies.clear()
     login(app_client, "cust.li")
     token = csrf(app_client, "/code-index")
@@ -153,9 +179,9 @@ def test_custodian_looks_up_with_reason_and_sees_the_history(
 
 
 def test_api_lookups_and_subject_access_export(
-        app_client: TestClient, session: Session, study: str) -> None:
+        app_client: TestClient, session: Session, study: str, consent: dict) -> None:
     login(app_client, "inv.wang")
-    code = api_enrol(app_client, 25)["code"]
+    code = api_enrol(app_client, 25, consent)["code"]
     app_client.cookies.clear()
     login(app_client, "cust.li")
     r = app_client.post("/api/v1/code-index/lookup/identity",
@@ -227,9 +253,9 @@ def test_every_non_custodian_role_is_refused_on_every_code_index_endpoint(
 
 def test_a_wrong_key_directory_answers_423_and_exposes_nothing(
         app_client: TestClient, session: Session, ledger: Ledger, state: AppState,
-        study: str) -> None:
+        study: str, consent: dict) -> None:
     login(app_client, "inv.wang")
-    code = api_enrol(app_client, 26)["code"]
+    code = api_enrol(app_client, 26, consent)["code"]
     app = create_app(dataclasses.replace(
         state, keys=dataclasses.replace(state.keys, code_index_key=nacl.utils.random(32))))
     app.state.session_override = session
@@ -243,20 +269,21 @@ def test_a_wrong_key_directory_answers_423_and_exposes_nothing(
         wrong.cookies.clear()
         login(wrong, "inv.wang")
         r = wrong.post(f"/api/v1/studies/{study}/subjects",
-                       json={"site": "S01", **synthetic_identity(27)})
+                       json={"site": "S01", "consent": consent, **synthetic_identity(27)})
         assert r.status_code == 423
     assert entries(session, "code_index.lookup_identity") == []
     assert len(entries(session, "subject.enrol")) == 1
 
 
 def test_hostile_input_is_a_field_error_never_a_server_error(
-        app_client: TestClient, session: Session, study: str) -> None:
+        app_client: TestClient, session: Session, study: str, consent: dict) -> None:
     login(app_client, "inv.wang")
     r = app_client.post(f"/api/v1/studies/{study}/subjects",
-                        json={"site": "S0\x001", **synthetic_identity(28)})
+                        json={"site": "S0\x001", "consent": consent, **synthetic_identity(28)})
     assert (r.status_code, r.json()["error"]["field"]) == (422, "site")
     r = app_client.post(f"/api/v1/studies/{study}/subjects",
-                        json={"site": "S01", **synthetic_identity(28, address="<script>\x00")})
+                        json={"consent": consent, "site": "S01",
+                              **synthetic_identity(28, address="<script>\x00")})
     assert (r.status_code, r.json()["error"]["field"]) == (422, "address")
     assert app_client.get(f"/api/v1/studies/{study}/subjects/%00").status_code == 422
     assert app_client.post(f"/api/v1/studies/{study}/subjects", content=b"\xff\xfe").status_code \

@@ -39,7 +39,7 @@ def ck(keys: Keyring) -> CodeIndexKeys:
 
 @pytest.fixture
 def world(session: Session, ledger: Ledger) -> dict[str, object]:
-    study, (s1, s2) = make_active_study(session, STUDY, sites=("S01", "S02"))
+    study, (s1, s2) = make_active_study(session, STUDY, sites=("S01", "S02"), ledger=ledger)
     return {"study": study, "s1": s1, "s2": s2,
             "inv": actor(session, ledger, "inv.wang", Role.INVESTIGATOR),
             "cust": actor(session, ledger, "cust.li", Role.CUSTODIAN, study=None)}
@@ -102,11 +102,11 @@ def test_duplicate_enrolment_is_found_by_blind_index_and_named_only_to_the_custo
 
 def test_the_same_person_may_enrol_in_another_study(
         session: Session, ledger: Ledger, ck: CodeIndexKeys, world: dict) -> None:
-    other, (site,) = make_active_study(session, "CI-2026-02", sites=("A01",))
+    other, (site,) = make_active_study(session, "CI-2026-02", sites=("S21",), ledger=ledger)
     inv2 = actor(session, ledger, "inv.two", Role.INVESTIGATOR, study=None)
     enrol_subject(session, ledger, ck, actor=inv2, study=world["study"], site=world["s1"], n=4)
     s = enrol_subject(session, ledger, ck, actor=inv2, study=other, site=site, n=4)
-    assert s.code.startswith("A01-")
+    assert s.code.startswith("S21-")
     found = svc.lookup_code(session, ledger, actor=world["cust"], keys=ck,
                             resident_id=synthetic_identity(4)["resident_id"],
                             reason="patient called the ward")
@@ -115,7 +115,7 @@ def test_the_same_person_may_enrol_in_another_study(
 
 def test_enrolment_gate_refuses_closed_study_foreign_site_and_non_investigators(
         session: Session, ledger: Ledger, ck: CodeIndexKeys, world: dict) -> None:
-    other, (foreign,) = make_active_study(session, "CI-2026-03", sites=("Z01",))
+    other, (foreign,) = make_active_study(session, "CI-2026-03", sites=("S31",), ledger=ledger)
     with pytest.raises(InvalidInput) as err:
         enrol_subject(session, ledger, ck, actor=world["inv"], study=world["study"],
                       site=foreign)
@@ -217,7 +217,7 @@ def test_subject_access_export_is_readable_and_audited(
     doc = json.loads(f.content)
     assert doc["identity"]["name"] == synthetic_identity(9)["name"]
     assert doc["enrolment"]["study"] == STUDY and doc["enrolment"]["site"] == "S01"
-    assert [h["action"] for h in doc["history"]] == ["subject.enrol"]
+    assert [h["action"] for h in doc["history"]] == ["subject.enrol", "consent.record"]
     txt = svc.export_subject(session, ledger, actor=world["cust"], keys=ck, code=s.code,
                              reason="subject's written request", fmt="text")
     assert txt.filename.endswith(".txt")

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from factories import make_active_study, make_user, synthetic_identity
+from factories import consent_to, make_active_study, make_user, synthetic_identity
 from sqlalchemy.engine import make_url
 
 from audit_trail.service import Ledger
@@ -44,14 +44,15 @@ def enrol_and_look_up(url: str, key_dir: Path) -> list[str]:
     engine = make_engine(url)
     try:
         with session_factory(engine)() as session, session.begin():
-            study, (site,) = make_active_study(session, "REST-2026-01")
+            study, (site,) = make_active_study(session, "REST-2026-01", ledger=ledger)
             inv = actor_for(session, make_user(session, ledger, "inv.rest", Role.INVESTIGATOR,
                                                study="REST-2026-01"), client="t")
             cust = actor_for(session, make_user(session, ledger, "cust.rest", Role.CUSTODIAN),
                              client="t")
             made = [svc.enrol(session, ledger, actor=inv, keys=keys.code_index_keys(),
                               study_id=study.id, site_id=site.id,
-                              identity=validate_identity(**p)) for p in PEOPLE]
+                              identity=validate_identity(**p),
+                              consent=consent_to(session, study)) for p in PEOPLE]
         with session_factory(engine)() as session, session.begin():
             # lookups, a refused duplicate and an export leave no identity behind either
             svc.lookup_identity(session, ledger, actor=cust, keys=keys.code_index_keys(),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nacl.utils
 import pytest
-from factories import make_study, make_user, synthetic_identity
+from factories import consent_to, make_active_study, make_user, synthetic_identity
 from sqlalchemy import select
 
 from audit_trail.service import Ledger
@@ -30,13 +30,14 @@ def test_enrolment_during_rotation_waits_and_is_refused(fresh_url: str, key_dir:
     engine = make_engine(fresh_url)
     sessions = session_factory(engine)
     with sessions() as s, s.begin():
-        study, (site,) = make_study(s, "CONC-2026-01")
+        study, (site,) = make_active_study(s, "CONC-2026-01", ledger=ledger)
         inv = actor_for(s, make_user(s, ledger, "inv.c", Role.INVESTIGATOR,
                                      study="CONC-2026-01"), client="t")
         cust = actor_for(s, make_user(s, ledger, "cust.c", Role.CUSTODIAN), client="t")
         for n in range(1, 4):
             svc.enrol(s, ledger, actor=inv, keys=keys, study_id=study.id, site_id=site.id,
-                      identity=validate_identity(**synthetic_identity(n)))
+                      identity=validate_identity(**synthetic_identity(n)),
+                      consent=consent_to(s, study))
     new_key = nacl.utils.random(32)
     started = threading.Event()
     outcome: dict[str, object] = {}
@@ -55,7 +56,8 @@ def test_enrolment_during_rotation_waits_and_is_refused(fresh_url: str, key_dir:
         try:
             with sessions() as s, s.begin():
                 svc.enrol(s, ledger, actor=inv, keys=keys, study_id=study.id, site_id=site.id,
-                          identity=validate_identity(**synthetic_identity(9)))
+                          identity=validate_identity(**synthetic_identity(9)),
+                          consent=consent_to(s, study))
             outcome["enrol"] = "written"
         except CodeIndexKeyError:
             outcome["enrol"] = "refused"
