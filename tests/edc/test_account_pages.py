@@ -260,7 +260,9 @@ def test_no_route_takes_a_secret_in_its_url(app_client: TestClient) -> None:
         params = route.dependant.query_params + route.dependant.path_params
         for dep in route.dependant.dependencies:
             params += dep.query_params + dep.path_params
-        bad += [f"{route.path}: {p.name}" for p in params if p.name in SECRET_NAMES]
+        # ``{code}`` in a subject path is the subject code (a pseudonym), not a one-time code.
+        bad += [f"{route.path}: {p.name}" for p in params if p.name in SECRET_NAMES
+                and not (p.name == "code" and "/subjects/{code}" in route.path)]
     assert bad == []
 
 
