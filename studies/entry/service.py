@@ -95,6 +95,11 @@ def get_settings(session: Session, study_id: str) -> EntrySettings:
     return s if s is not None else EntrySettings(study_id=study_id)
 
 
+def study_settings(session: Session, *, actor: Actor, study_code: str) -> EntrySettings:
+    require(actor, Perm.ENTRY_READ, study=study_code)
+    return get_settings(session, registry.get_study(session, study_code).id)
+
+
 def reasons_of(settings: EntrySettings) -> dict[str, str]:
     return {**STANDARD_REASONS, **(settings.reasons or {})}
 
