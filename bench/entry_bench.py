@@ -154,6 +154,7 @@ def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float
     results: list[tuple[str, int, int, int | None, str]] = []  # code, status, base, ver, sbp
     latencies: list[float] = []
     problems: list[str] = []
+    resets = [0]
     lock = threading.Lock()
     end = time.monotonic() + seconds
 
@@ -164,7 +165,12 @@ def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float
             while time.monotonic() < end:
                 code = rnd.choice(codes)
                 url = f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs"
-                g = c.get(url)
+                try:
+                    g = c.get(url)
+                except httpx.TransportError:  # a GET is safe to repeat
+                    with lock:
+                        resets[0] += 1
+                    continue
                 if g.status_code != 200:
                     with lock:
                         problems.append(f"GET {g.status_code}")
@@ -196,7 +202,7 @@ def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float
     for t in threads:
         t.join()
     return {"results": results, "latencies": latencies, "problems": problems,
-            "elapsed": time.monotonic() - t0}
+            "elapsed": time.monotonic() - t0, "resets": resets[0]}
 
 
 def check_lost_updates(url: str, results: list[tuple[str, int, int, int | None, str]]
@@ -298,7 +304,7 @@ def main() -> int:
     stale = sum(1 for r in res if r[1] == 409)
     print(f"\n1. {args.clients} clients × {args.seconds:.0f} s against `edc serve`: "
           f"{len(lat)} saves ({len(lat) / run['elapsed']:.0f}/s), {ok} saved, {stale} stale "
-          f"→ 409")
+          f"→ 409 (GETs retried after a connection reset: {run['resets']})")
     print(f"   save latency p50 {pct(lat, 50):.1f} ms, p95 {pct(lat, 95):.1f} ms, "
           f"p99 {pct(lat, 99):.1f} ms")
     problems = run["problems"] + check_lost_updates(url, res)
