@@ -126,8 +126,8 @@ def bench_app() -> Any:
 
 
 def serve(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    log = open(Path(env["EDC_KEY_DIR"]).parent / f"server-{port}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=log)
     for _ in range(200):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
@@ -135,7 +135,7 @@ def serve(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[by
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise SystemExit(f"server exited; see {log.name}")
         time.sleep(0.1)
     proc.kill()
     raise SystemExit("server did not start")
@@ -299,7 +299,11 @@ def main() -> int:
         run = concurrency(port, tokens[:args.clients], codes, args.seconds)
     finally:
         stop(proc)
-    res, lat = run["results"], run["latencies"]
+    res, lat = run["results"], run["latencies"] or [0.0]
+    if run["problems"]:
+        from collections import Counter
+
+        print("   problems:", Counter(p[:60] for p in run["problems"]).most_common(5))
     ok = sum(1 for r in res if r[1] == 200)
     stale = sum(1 for r in res if r[1] == 409)
     print(f"\n1. {args.clients} clients × {args.seconds:.0f} s against `edc serve`: "
