@@ -73,7 +73,6 @@ def setup(url: str, key_dir: Path, records: int, clients: int) -> list[str]:
     from edc import keyring
     from edc.db import make_engine, session_factory
     from studies.accounts import service as accounts
-    from studies.accounts import tokens
     from studies.accounts.roles import Role
     from studies.entry import service as entry
 
@@ -91,9 +90,16 @@ def setup(url: str, key_dir: Path, records: int, clients: int) -> list[str]:
             entry.save_form(session, ledger, actor=actor, study_code=STUDY, subject_code=code,
                             event_name="baseline", form_name="vital_signs",
                             data=entry.SaveIn(base_version=0, values=VITALS))
+        # Interactive sessions (cookies), one per client. API tokens would do as well, but
+        # every token use is a ledger entry written at the start of the request, which puts
+        # all requests, reads included, in one queue on the ledger head.
+        from factories import PASSWORD
+
         for n in range(clients + 1):
-            out.append(tokens.create_token(session, ledger, actor=actor, name=f"bench {n}",
-                                           role=Role.INVESTIGATOR, study=STUDY, days=1).token)
+            make_user(session, ledger, f"bench.inv{n}", Role.INVESTIGATOR, study=STUDY)
+            token, _ = accounts.login(session, ledger, username=f"bench.inv{n}",
+                                      password=PASSWORD, client="127.0.0.1")
+            out.append(token)
         session.execute(text("CREATE TABLE bench_plain (id VARCHAR(36) PRIMARY KEY, "
                              "record VARCHAR(36) NOT NULL, item VARCHAR(64) NOT NULL, "
                              "value TEXT)"))
@@ -161,7 +167,7 @@ def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float
     def client(token: str, seed: int) -> None:
         rnd = random.Random(seed)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                          headers={"authorization": f"Bearer {token}"}) as c:
+                          cookies={"edc_session": token}) as c:
             while time.monotonic() < end:
                 code = rnd.choice(codes)
                 url = f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs"
@@ -241,7 +247,7 @@ def check_lost_updates(url: str, results: list[tuple[str, int, int, int | None, 
 def ratio(port: int, token: str, codes: list[str], n: int) -> tuple[float, float]:
     audited, plain = [], []
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                      headers={"authorization": f"Bearer {token}"}) as c:
+                      cookies={"edc_session": token}) as c:
         versions = {code: c.get(f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs"
                                 ).json()["version"] for code in codes}
         for i in range(n):
