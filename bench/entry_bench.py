@@ -117,7 +117,15 @@ def bench_app() -> Any:
     from edc.state import build_state
     from studies.accounts.roles import Perm
 
-    app = create_app(build_state(Settings()))
+    settings = Settings()
+    pool = os.environ.get("EDC_BENCH_POOL")
+    engine = None
+    if pool:  # --pool: a connection for every worker thread (see docs/benchmarks-entry.md)
+        from edc.db import make_engine
+
+        engine = make_engine(settings.database_url, pool_size=int(pool), max_overflow=0,
+                             pool_timeout=120)
+    app = create_app(build_state(settings, engine=engine))
 
     @app.put("/api/v1/bench/plain/{study}/{subject}", dependencies=[requires(Perm.ENTRY_WRITE)])
     def plain(study: str, subject: str, body: SaveIn, request: Request,
@@ -274,6 +282,8 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=20)
     ap.add_argument("--ratio-requests", type=int, default=400)
     ap.add_argument("--pg", help="PostgreSQL admin URL; a temporary database is made")
+    ap.add_argument("--pool", type=int, help="part 1 through the bench app with a pool of N "
+                    "connections instead of `edc serve` (whose pool is 5 + 10)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="edc-entry-bench-"))
     if args.pg:
@@ -300,7 +310,13 @@ def main() -> int:
     edc = str(Path(sys.executable).parent / "edc")
 
     port = free_port()
-    proc = serve([edc, "serve", "--port", str(port)], env, port)
+    if args.pool:
+        proc = serve([sys.executable, "-m", "uvicorn", "bench.entry_bench:bench_app",
+                      "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level",
+                      "warning"], {**env, "PYTHONPATH": str(ROOT),
+                                   "EDC_BENCH_POOL": str(args.pool)}, port)
+    else:
+        proc = serve([edc, "serve", "--port", str(port)], env, port)
     try:
         run = concurrency(port, tokens[:args.clients], codes, args.seconds)
     finally:
@@ -312,7 +328,8 @@ def main() -> int:
         print("   problems:", Counter(p[:60] for p in run["problems"]).most_common(5))
     ok = sum(1 for r in res if r[1] == 200)
     stale = sum(1 for r in res if r[1] == 409)
-    print(f"\n1. {args.clients} clients × {args.seconds:.0f} s against `edc serve`: "
+    where = f"the app with a pool of {args.pool}" if args.pool else "`edc serve`"
+    print(f"\n1. {args.clients} clients × {args.seconds:.0f} s against {where}: "
           f"{len(lat)} saves ({len(lat) / run['elapsed']:.0f}/s), {ok} saved, {stale} stale "
           f"→ 409 (GETs retried after a connection reset: {run['resets']})")
     print(f"   save latency p50 {pct(lat, 50):.1f} ms, p95 {pct(lat, 95):.1f} ms, "
