@@ -377,6 +377,80 @@ def cmd_study_export_odm(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# ── Data entry: bulk import, exports, current-table proof (issue 5; docs/investigators.md) ──
+
+
+def cmd_entry_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Stream a REDCap flat CSV into the study in ONE transaction: all rows or none."""
+    from studies.entry import bulk_import
+
+    state = _state(settings)
+
+    def progress(rows: int) -> None:
+        print(f"edc: {rows} rows read", file=sys.stderr, flush=True)
+
+    try:
+        fh = open(args.file, encoding="utf-8-sig", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    with fh, state.sessions() as session:
+        try:
+            with session.begin():
+                actor = _custodian(session, args.by)
+                out = bulk_import.import_redcap_csv(session, state.ledger, actor=actor,
+                                                    study_code=args.study, lines=fh,
+                                                    progress=progress)
+        except bulk_import.ImportRefused as exc:
+            for e in exc.errors:
+                print(f"row {e['row']}, column {e['column']} ({e['field']}): {e['message']}",
+                      file=sys.stderr)
+            raise CliError(f"import refused: {len(exc.errors)} error(s); nothing was "
+                           "written") from None
+    print(f"imported batch {out['batch']}: {out['rows']} rows, {out['records']} form "
+          f"records, {out['values']} values (sha256 {out['sha256']})")
+    return 0
+
+
+def cmd_entry_export_odm(settings: Settings, args: argparse.Namespace) -> int:
+    from studies.entry import odm_export
+
+    state = _state(settings)
+    with state.sessions() as session, session.begin():
+        data = odm_export.export_clinical_odm(
+            session, state.ledger, actor=_custodian(session, args.by), study_code=args.study,
+            subjects=args.subject or None, form_names=args.form or None)
+    Path(args.out).write_bytes(data)
+    print(f"wrote {args.out} ({len(data)} bytes)")
+    return 0
+
+
+def cmd_entry_export_csv(settings: Settings, args: argparse.Namespace) -> int:
+    from studies.entry import odm_export
+
+    state = _state(settings)
+    with state.sessions() as session, session.begin():
+        text = odm_export.export_form_csv(session, state.ledger,
+                                          actor=_custodian(session, args.by),
+                                          study_code=args.study, form_name=args.form)
+    _write(args.out, text)
+    return 0
+
+
+def cmd_entry_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Prove that the current-values table equals what the value versions and the ledger
+    say (read-only)."""
+    from studies.entry import service as entry
+
+    state = _state(settings)
+    with state.sessions() as session:
+        problems = entry.verify_current(session, study_code=args.study)
+    for line in problems[:200]:
+        print(line)
+    print("current values match the versions and the ledger" if not problems
+          else f"{len(problems)} mismatch(es)")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edc", description="Clinical-research EDC (GB/T 39725-2020)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -459,6 +533,29 @@ def build_parser() -> argparse.ArgumentParser:
              "export the study's metadata as ODM 1.3.2 (standard output or --out)", ssub)
     eo.add_argument("--study", required=True, help="the protocol number")
     eo.add_argument("--out", help="write to this file instead of standard output")
+
+    ent = sub.add_parser("entry", help="data entry: bulk import, exports, consistency proof")
+    esub = ent.add_subparsers(dest="entry_command", required=True)
+    ei = add("import-csv", cmd_entry_import,
+             "import a REDCap flat CSV (all rows or none; progress on stderr)", esub)
+    ei.add_argument("file")
+    ei.add_argument("--study", required=True)
+    ei.add_argument("--by", required=True, help="the importing user (PI or data manager)")
+    eo = add("export-odm", cmd_entry_export_odm,
+             "write ODM 1.3.2 ClinicalData with audit records", esub)
+    eo.add_argument("--study", required=True)
+    eo.add_argument("--by", required=True)
+    eo.add_argument("--subject", action="append", help="only this subject (repeatable)")
+    eo.add_argument("--form", action="append", help="only this form (repeatable)")
+    eo.add_argument("--out", required=True)
+    ec = add("export-csv", cmd_entry_export_csv, "write one form as CSV", esub)
+    ec.add_argument("--study", required=True)
+    ec.add_argument("--by", required=True)
+    ec.add_argument("--form", required=True)
+    ec.add_argument("--out")
+    ev = add("verify", cmd_entry_verify,
+             "prove the current-values table equals the versions and the ledger", esub)
+    ev.add_argument("--study")
     return p
 
 

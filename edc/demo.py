@@ -68,6 +68,7 @@ def load(session: Session, state: AppState) -> list[str]:
         lines += [f"  {u:32} TOTP secret {demo_totp_secret(u)}" for u in enrolled]
     lines += load_study(session, state)
     lines += load_subjects(session, state)
+    lines += load_entry(session, state)
     return lines
 
 
@@ -237,3 +238,86 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
     return [f"Demo subjects in {DEMO_STUDY}, enrolled with consent to form {form.version} "
             f"(synthetic identities; custodian: demo.custodian at /code-index): "
             + ", ".join(r.code for r in rows)]
+
+
+# ── Data entry, SDV and queries (issue 5) ────────────────────────────────────────────────────
+
+DEMO_SETUP_ROLES = ("principal_investigator", "ethics_member", "investigator")
+
+
+def _setup_actor() -> accounts.Actor:
+    return accounts.Actor(user_id="demo-setup", username="demo.setup",
+                          display_name="Demo setup", client="demo",
+                          grants=tuple((Role(r), None) for r in DEMO_SETUP_ROLES))
+
+
+def load_entry(session: Session, state: AppState) -> list[str]:
+    """Consent for the demo subjects, then (once) entered and corrected data, a verified form
+    and an open query. Safe to run twice: nothing is entered when records exist."""
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from studies.consent import service as consent
+    from studies.entry import monitoring
+    from studies.entry import service as entry
+    from studies.entry.models import DataQuery, FormRecord
+    from studies.registry.models import Study
+    from studies.subjects.models import Subject
+
+    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
+    if study is None:
+        return []
+    actor, ledger = _setup_actor(), state.ledger
+    codes = list(session.execute(select(Subject.code, Subject.id).where(
+        Subject.study_id == study.id).order_by(Subject.enrolled_at, Subject.code)))
+    forms_ = consent.consent_forms(session, study.id)
+    for _code, sid in codes:
+        if forms_ and not consent._records(session, sid):
+            consent.record_consent(session, ledger, actor=actor, study_code=DEMO_STUDY,
+                                   subject_id=sid, data=consent.ConsentIn(
+                                       consent_type="informed", form_id=forms_[0].id,
+                                       scopes=["study", "deidentified_future"],
+                                       given_at=dt.datetime.now(dt.UTC)
+                                       - dt.timedelta(minutes=5)))
+    has_records = session.execute(select(FormRecord.id).where(
+        FormRecord.study_id == study.id)).first() is not None
+    inv_user = accounts.find_user(session, "demo.investigator")
+    mon_user = accounts.find_user(session, "demo.monitor")
+    if codes and not has_records and inv_user and mon_user:
+        inv = accounts.actor_for(session, inv_user, client="demo")
+        mon = accounts.actor_for(session, mon_user, client="demo")
+        today = dt.date.today().isoformat()
+        for n, (code, _sid) in enumerate(codes[:2]):
+            vitals = {"visit_date": today, "height": str(165 + 5 * n), "weight": "68.5",
+                      "sbp": str(118 + 6 * n), "dbp": str(76 + 2 * n), "smoker": "0"}
+            entry.save_form(session, ledger, actor=inv, study_code=DEMO_STUDY,
+                            subject_code=code, event_name="baseline", form_name="vital_signs",
+                            data=entry.SaveIn(base_version=0, values=vitals))
+            entry.save_form(session, ledger, actor=inv, study_code=DEMO_STUDY,
+                            subject_code=code, event_name="baseline", form_name="demographics",
+                            data=entry.SaveIn(base_version=0, values={"birth_year": "1962",
+                                                                      "sex": "1"}))
+        first, second = codes[0][0], codes[min(1, len(codes) - 1)][0]
+        entry.save_form(session, ledger, actor=inv, study_code=DEMO_STUDY,
+                        subject_code=first, event_name="baseline", form_name="demographics",
+                        data=entry.SaveIn(base_version=1, values={"birth_year": "1963",
+                                                                  "sex": "1"},
+                                          reasons={"birth_year": "transcription_error"}))
+        monitoring.verify(session, ledger, actor=mon, study_code=DEMO_STUDY,
+                          data=monitoring.SdvIn(subject=first, event="baseline",
+                                                form="vital_signs"))
+        monitoring.open_query(session, ledger, actor=mon, study_code=DEMO_STUDY,
+                              data=monitoring.QueryOpenIn(
+                                  subject=second, event="baseline", form="vital_signs",
+                                  item="sbp", text="原始病历为 126，请核实 / Source shows "
+                                                   "126, please check"))
+    n_rec = session.execute(select(func.count()).select_from(FormRecord).where(
+        FormRecord.study_id == study.id)).scalar()
+    n_q = session.execute(select(func.count()).select_from(DataQuery).where(
+        DataQuery.study_id == study.id, DataQuery.status != "closed")).scalar()
+    if not n_rec:
+        return []
+    return [f"Demo data entry in {DEMO_STUDY}: {n_rec} form records, {n_q} open query(ies) "
+            f"(investigator: /studies/{DEMO_STUDY}/entry, monitor: "
+            f"/studies/{DEMO_STUDY}/monitor)"]

@@ -103,6 +103,11 @@ def install(app: FastAPI) -> None:
 
             return redirect(request, target, exc.message)
         resp = render(request, status_of(exc), exc.code, exc.message, exc.field, exc.clause)
+        details = getattr(exc, "details", None)
+        if details and wants_json(request):  # e.g. every field error, or the changes since
+            body = error_body(exc.code, exc.message, exc.field, exc.clause)
+            body["error"]["details"] = details
+            resp = JSONResponse(body, status_code=status_of(exc))
         if isinstance(exc, TooManyRequests):
             resp.headers["Retry-After"] = str(exc.retry_after)
         return resp

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 import audit_trail.models  # noqa: F401
 import studies.accounts.models  # noqa: F401
 import studies.consent.models  # noqa: F401
+import studies.entry.models  # noqa: F401
 import studies.ethics.models  # noqa: F401
 import studies.forms.models  # noqa: F401
 import studies.registry.models  # noqa: F401

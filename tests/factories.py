@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -221,3 +222,61 @@ def enrol_subject(session: Session, ledger: Ledger, keys: CodeIndexKeys, *, acto
         session, ledger, actor=actor, keys=keys, study_id=study.id, site_id=site.id,
         identity=validate_identity(**synthetic_identity(n, **overrides)),
         consent=consent if consent is not None else consent_to(session, study))
+
+
+# ── Data entry (issue 5) ─────────────────────────────────────────────────────────────────────
+
+ENTRY_DICTIONARY = Path(__file__).resolve().parent / "data" / "redcap_dictionary.csv"
+
+
+def make_entry_study(session: Session, ledger: Ledger, code: str = "ENT-2026-01", *,
+                     subjects: tuple[str, ...] = ("S01-ENT01",), allow_incomplete: bool = False,
+                     sites: tuple[str, ...] = ("S01",)) -> dict[str, Any]:
+    """A study ready for data entry: approved protocol, the REDCap test dictionary's forms,
+    events ``baseline`` (demographics, vital_signs, labs) and repeating ``followup``
+    (vital_signs), subjects with informed consent."""
+    from studies.consent import service as consent
+    from studies.entry import service as entry
+    from studies.forms import service as forms
+
+    study = make_study(session, ledger, code, sites=sites)
+    committee = make_committee(session, ledger, name=f"Ethics committee for {code}")
+    approval = approve(session, ledger, study, committee)
+    forms.import_redcap(session, ledger, actor=SETUP, study_code=code,
+                        text=ENTRY_DICTIONARY.read_text(encoding="utf-8"))
+    forms.define_event(session, ledger, actor=SETUP, study_code=code, data=forms.EventIn(
+        name="baseline", label_zh="基线", label_en="Baseline",
+        form_names=["demographics", "vital_signs", "labs"]))
+    forms.define_event(session, ledger, actor=SETUP, study_code=code, data=forms.EventIn(
+        name="followup", label_zh="随访", label_en="Follow-up", repeating=True,
+        form_names=["vital_signs"]))
+    cform = consent.add_consent_form(session, ledger, actor=SETUP, study_code=code,
+                                     data=consent.ConsentFormIn(
+                                         version="1.0", consent_type="informed",
+                                         text_zh="知情同意书", text_en="Consent",
+                                         approval_id=approval.id))
+    made = []
+    for n, scode in enumerate(subjects):
+        s = make_subject(session, study, scode)
+        if len(sites) > 1:
+            from sqlalchemy import select as _sel
+
+            site = session.execute(_sel(Site).where(
+                Site.study_id == study.id, Site.code == sites[n % len(sites)])).scalar_one()
+            s.site_id = site.id
+            session.flush()
+        consent.record_consent(session, ledger, actor=SETUP, study_code=code, subject_id=s.id,
+                               data=consent.ConsentIn(
+                                   consent_type="informed", form_id=cform.id,
+                                   scopes=["study", "deidentified_future"],
+                                   given_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        made.append(s)
+    if allow_incomplete:
+        entry.update_settings(session, ledger, actor=SETUP, study_code=code,
+                              data=entry.SettingsIn(allow_incomplete=True))
+    return {"study": study, "subjects": made, "approval": approval, "consent_form": cform}
+
+
+DEMOGRAPHICS = {"dob": "1980-05-01", "sex": "1", "ethnicity": "1"}
+VITALS = {"visit_date": "2026-05-01", "height": "175", "weight": "70.0", "sbp": "120",
+          "smoker": "0"}

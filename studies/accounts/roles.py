@@ -59,6 +59,14 @@ class Perm(StrEnum):
     CODE_INDEX_EXPORT = "code_index.export"
     CODE_INDEX_ROTATE = "code_index.rotate"
 
+    # Data entry, SDV and queries, clinical-data export (issue 5, SPEC §4–5)
+    ENTRY_READ = "entry.read"
+    ENTRY_WRITE = "entry.write"
+    ENTRY_VERIFY = "entry.verify"
+    QUERY_ANSWER = "query.answer"
+    ENTRY_IMPORT = "entry.import"
+    ENTRY_EXPORT = "entry.export"
+
 
 GRANTS: dict[Role, frozenset[Perm]] = {
     Role.PRINCIPAL_INVESTIGATOR: frozenset({Perm.STUDY_READ}),
@@ -113,3 +121,14 @@ GRANTS[Role.DATA_MANAGER] |= {Perm.STUDY_MANAGE}
 GRANTS[Role.INVESTIGATOR] |= {Perm.CONSENT_RECORD, Perm.CONSENT_READ}
 GRANTS[Role.MONITOR] |= {Perm.CONSENT_READ}
 GRANTS[Role.ETHICS_MEMBER] |= {Perm.ETHICS_RECORD}
+
+
+# Issue 5 — data entry: investigators enter, correct and answer queries; monitors read, verify
+# (SDV) and raise/close queries; the data manager reads, bulk-imports and exports; the PI does
+# what investigators do and may import and export. Sponsors, statisticians and the system
+# administrator get no patient-level data here (sponsor extracts are a separate workflow).
+GRANTS[Role.PRINCIPAL_INVESTIGATOR] |= {Perm.ENTRY_READ, Perm.ENTRY_WRITE, Perm.QUERY_ANSWER,
+                                        Perm.ENTRY_IMPORT, Perm.ENTRY_EXPORT}
+GRANTS[Role.INVESTIGATOR] |= {Perm.ENTRY_READ, Perm.ENTRY_WRITE, Perm.QUERY_ANSWER}
+GRANTS[Role.MONITOR] |= {Perm.ENTRY_READ, Perm.ENTRY_VERIFY}
+GRANTS[Role.DATA_MANAGER] |= {Perm.ENTRY_READ, Perm.ENTRY_IMPORT, Perm.ENTRY_EXPORT}

@@ -28,6 +28,7 @@ Evaluation follows REDCap's habits: a blank value (``None`` or ``""``) makes ari
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -332,6 +333,13 @@ def parse(src: str, dialect: str = "edc") -> Node:
         raise ValueError(dialect)
     if not src or not src.strip():
         raise ExpressionError("empty expression")
+    return _parse_cached(src, dialect)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(src: str, dialect: str) -> Node:
+    """Trees are frozen dataclasses, so a parsed expression can be shared (data entry checks
+    the same form's logic on every save and every imported row)."""
     return _Parser(src, dialect).parse()
 
 

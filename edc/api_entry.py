@@ -1,0 +1,165 @@
+"""JSON API for data entry, SDV and queries, bulk import and clinical-data exports (/api/v1).
+
+A save sends the whole form with the record version it edits (``base_version``, 0 for a new
+form) and a reason for every changed field; a stale save answers 409 with
+``error.details.changes_since``; failed checks answer 422 with ``error.details.errors`` (one
+message per field, zh/en). Thin routes: each calls one domain function.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, UploadFile
+from fastapi.responses import Response
+
+from edc.deps import CurrentActor, LedgerDep, SessionDep
+from edc.policy import requires
+from studies.accounts.roles import Perm
+from studies.entry import bulk_import, monitoring, odm_export
+from studies.entry import service as entry
+
+router = APIRouter(prefix="/api/v1", tags=["data entry, SDV and queries"])
+FORM = "/studies/{study}/entry/{subject}/{event}/{form}"
+Repeat = Annotated[int, Query(ge=1, le=10_000)]
+
+
+@router.get("/studies/{study}/entry/settings", dependencies=[requires(Perm.ENTRY_READ)])
+def get_settings(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    return entry.settings_public(entry.study_settings(session, actor=actor, study_code=study))
+
+
+@router.put("/studies/{study}/entry/settings", dependencies=[requires(Perm.STUDY_MANAGE)])
+def put_settings(study: str, body: entry.SettingsIn, session: SessionDep, ledger: LedgerDep,
+                 actor: CurrentActor) -> dict[str, Any]:
+    """Incomplete saves allowed or not; which items need SDV (all, key, sample, none)."""
+    return entry.settings_public(entry.update_settings(session, ledger, actor=actor,
+                                                       study_code=study, data=body))
+
+
+@router.get("/studies/{study}/entry", dependencies=[requires(Perm.ENTRY_READ)])
+def grid(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    return entry.subject_grid(session, actor=actor, study_code=study)
+
+
+@router.get(FORM, dependencies=[requires(Perm.ENTRY_READ)])
+def read_form(study: str, subject: str, event: str, form: str, session: SessionDep,
+              actor: CurrentActor, repeat: Repeat = 1) -> dict[str, Any]:
+    return entry.form_view(session, actor=actor, study_code=study, subject_code=subject,
+                           event_name=event, form_name=form, repeat=repeat)
+
+
+@router.put(FORM, dependencies=[requires(Perm.ENTRY_WRITE)])
+def save_form(study: str, subject: str, event: str, form: str, body: entry.SaveIn,
+              session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
+    """Save the whole form as a new record version (see the module doc for 409 and 422)."""
+    return entry.save_form(session, ledger, actor=actor, study_code=study,
+                           subject_code=subject, event_name=event, form_name=form,
+                           data=body).public()
+
+
+@router.get(FORM + "/history", dependencies=[requires(Perm.ENTRY_READ)])
+def form_timeline(study: str, subject: str, event: str, form: str, session: SessionDep,
+                  actor: CurrentActor, repeat: Repeat = 1) -> list[dict[str, Any]]:
+    return entry.timeline(session, actor=actor, study_code=study, subject_code=subject,
+                          event_name=event, form_name=form, repeat=repeat)
+
+
+@router.get(FORM + "/items/{item}/history", dependencies=[requires(Perm.ENTRY_READ)])
+def item_history(study: str, subject: str, event: str, form: str, item: str,
+                 session: SessionDep, actor: CurrentActor,
+                 repeat: Repeat = 1) -> list[dict[str, Any]]:
+    return entry.field_history(session, actor=actor, study_code=study, subject_code=subject,
+                               event_name=event, form_name=form, item=item, repeat=repeat)
+
+
+@router.post("/studies/{study}/sdv", dependencies=[requires(Perm.ENTRY_VERIFY)])
+def sdv(study: str, body: monitoring.SdvIn, session: SessionDep, ledger: LedgerDep,
+        actor: CurrentActor) -> dict[str, Any]:
+    """Verify fields of a form, a whole form, or a whole visit (leave out form and items)."""
+    return monitoring.verify(session, ledger, actor=actor, study_code=study, data=body)
+
+
+@router.get("/studies/{study}/worklist", dependencies=[requires(Perm.ENTRY_VERIFY)])
+def worklist(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    return monitoring.worklist(session, actor=actor, study_code=study)
+
+
+@router.get("/studies/{study}/queries", dependencies=[requires(Perm.ENTRY_READ)])
+def queries(study: str, session: SessionDep, actor: CurrentActor,
+            status: Annotated[str | None, Query(max_length=10)] = None
+            ) -> list[dict[str, Any]]:
+    return monitoring.list_queries(session, actor=actor, study_code=study, status=status)
+
+
+@router.post("/studies/{study}/queries", status_code=201,
+             dependencies=[requires(Perm.ENTRY_VERIFY)])
+def open_query(study: str, body: monitoring.QueryOpenIn, session: SessionDep,
+               ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
+    q = monitoring.open_query(session, ledger, actor=actor, study_code=study, data=body)
+    return {"id": q.id, "status": q.status}
+
+
+@router.get("/studies/{study}/queries/{query_id}", dependencies=[requires(Perm.ENTRY_READ)])
+def get_query(study: str, query_id: str, session: SessionDep,
+              actor: CurrentActor) -> dict[str, Any]:
+    return monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
+
+
+@router.post("/studies/{study}/queries/{query_id}/answer",
+             dependencies=[requires(Perm.QUERY_ANSWER)])
+def answer_query(study: str, query_id: str, body: monitoring.QueryAnswerIn,
+                 session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
+    return monitoring.answer_query(session, ledger, actor=actor, study_code=study,
+                                   query_id=query_id, data=body)
+
+
+@router.post("/studies/{study}/queries/{query_id}/close",
+             dependencies=[requires(Perm.ENTRY_VERIFY)])
+def close_query(study: str, query_id: str, body: monitoring.QueryNoteIn, session: SessionDep,
+                ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
+    return monitoring.close_query(session, ledger, actor=actor, study_code=study,
+                                  query_id=query_id, data=body)
+
+
+@router.post("/studies/{study}/queries/{query_id}/reopen",
+             dependencies=[requires(Perm.ENTRY_VERIFY)])
+def reopen_query(study: str, query_id: str, body: monitoring.QueryNoteIn, session: SessionDep,
+                 ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
+    return monitoring.close_query(session, ledger, actor=actor, study_code=study,
+                                  query_id=query_id, data=body, reopen=True)
+
+
+@router.post("/studies/{study}/entry/import", dependencies=[requires(Perm.ENTRY_IMPORT)])
+def import_csv(study: str, file: UploadFile, session: SessionDep, ledger: LedgerDep,
+               actor: CurrentActor) -> dict[str, Any]:
+    """A REDCap flat CSV: all rows or none; answers the batch id and counts, or 422 with
+    ``error.details.errors`` (row, column, field, message). Large files: use the CLI."""
+    lines = codecs.iterdecode(file.file, "utf-8-sig")
+    return bulk_import.import_redcap_csv(session, ledger, actor=actor, study_code=study,
+                                         lines=lines)
+
+
+@router.get("/studies/{study}/export/odm", dependencies=[requires(Perm.ENTRY_EXPORT)])
+def export_odm(study: str, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
+               subject: Annotated[list[str] | None, Query(max_length=5000)] = None,
+               form: Annotated[list[str] | None, Query(max_length=500)] = None) -> Response:
+    """CDISC ODM 1.3.2 ClinicalData with AuditRecords; ``subject`` / ``form`` narrow it."""
+    data = odm_export.export_clinical_odm(session, ledger, actor=actor, study_code=study,
+                                          subjects=subject, form_names=form)
+    name = f"{study}-clinical-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.odm.xml"
+    return Response(data, media_type="application/xml",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/studies/{study}/export/forms/{form}.csv",
+            dependencies=[requires(Perm.ENTRY_EXPORT)])
+def export_csv(study: str, form: str, session: SessionDep, ledger: LedgerDep,
+               actor: CurrentActor) -> Response:
+    text = odm_export.export_form_csv(session, ledger, actor=actor, study_code=study,
+                                      form_name=form)
+    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition":
+                             f'attachment; filename="{study}-{form}.csv"'})

@@ -1,0 +1,541 @@
+"""Pages for data entry (investigators) and monitoring (monitors), rendered from the form's
+metadata: labels and help in Chinese and English, units, code lists as drop-downs / radio
+buttons / check boxes, date inputs that also accept typing, a reason per changed field when
+correcting, field-level errors, history, SDV buttons, query threads and the worklist.
+
+Every page works without JavaScript: plain forms with CSRF tokens and post-redirect-get. A
+save with errors re-renders the form (422) with the values typed and the message under each
+field; a stale save renders a 409 page listing what changed since.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import htpy as h
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from edc.deps import CurrentActor, LedgerDep, SessionDep
+from edc.policy import requires
+from edc.web.layout import csrf_field, page, redirect
+from edc.web.pages import Csrf
+from studies.accounts.roles import Perm
+from studies.entry import monitoring
+from studies.entry import service as entry
+
+router = APIRouter()
+dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
+Repeat = Annotated[int, Query(ge=1, le=10_000)]
+MAX_FIELD = 20_000  # form text beyond this is cut before checks refuse it (10,000 max)
+
+
+async def form_data(request: Request) -> FormData:
+    return await request.form()
+
+
+Posted = Annotated[FormData, Depends(form_data)]
+
+
+def _url(study: str, subject: str, event: str, form: str, repeat: int = 1,
+         suffix: str = "") -> str:
+    base = f"/studies/{quote(study)}/entry/{quote(subject)}/{quote(event)}/{quote(form)}{suffix}"
+    return base + (f"?repeat={repeat}" if repeat != 1 else "")
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v) or "—"
+    return str(v)
+
+
+def _label(i: dict[str, Any]) -> str:
+    zh, en = i.get("label_zh") or "", i.get("label_en") or ""
+    return zh if zh == en or not en else en if not zh else f"{zh} / {en}"
+
+
+def _choice_label(c: dict[str, str]) -> str:
+    zh, en = c.get("label_zh") or "", c.get("label_en") or ""
+    return zh if not en or zh == en else f"{zh} / {en}" if zh else en
+
+
+# ---- the entry overview -------------------------------------------------------------------
+
+@router.get("/studies/{study}/entry", dependencies=[requires(Perm.ENTRY_READ)])
+def entry_grid(study: str, request: Request, session: SessionDep,
+               actor: CurrentActor) -> Response:
+    g = entry.subject_grid(session, actor=actor, study_code=study)
+    heads: list[h.Node] = [h.th["受试者 / Subject"]]
+    cols: list[tuple[str, str, bool]] = []
+    for e in g["events"]:
+        for f in e["forms"]:
+            heads.append(h.th[f"{e['label_zh']} / {e['label_en']}: {f}"])
+            cols.append((e["name"], f, e["repeating"]))
+    rows = []
+    for s in g["subjects"]:
+        cells: list[h.Node] = [h.td[h.code[s["code"]]]]
+        for ev, f, repeating in cols:
+            reps = sorted(int(k.split("/")[1]) for k in s["records"]
+                          if k.split("/")[0] == ev and k.split("/")[2] == f)
+            links: list[h.Node] = []
+            for r in reps or [1]:
+                rec = s["records"].get(f"{ev}/{r}/{f}")
+                text = (f"v{rec['version']} {'✓' if rec['status'] == 'complete' else '…'}"
+                        if rec else "录入 / Enter")
+                links += [h.a(href=_url(study, s["code"], ev, f, r))[
+                    f"#{r} " + text if repeating else text], " "]
+            if repeating and reps:
+                links.append(h.a(href=_url(study, s["code"], ev, f, reps[-1] + 1))[
+                    "+ 新一次 / new"])
+            cells.append(h.td[links])
+        rows.append(h.tr[cells])
+    extra: list[h.Node] = []
+    if actor.can(Perm.ENTRY_VERIFY, study):
+        extra.append(h.p[h.a(href=f"/studies/{quote(study)}/monitor")[
+            "监查工作清单 / Monitor worklist"]])
+    return page(request, f"数据录入 / Data entry — {study}", *extra,
+                h.table(".entry-grid")[h.thead[h.tr[heads]], h.tbody[
+                    rows or h.tr[h.td(colspan=str(len(heads)))["尚无受试者 / No subjects"]]]])
+
+
+# ---- one form ---------------------------------------------------------------------------------
+
+def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
+    name, ft, dt_ = i["name"], i["field_type"], i["data_type"]
+    if i["classification"] == "direct_identifier":
+        return h.p(".note")["直接标识符只保存在患者代码索引中，此处不录入 / Direct identifiers "
+                            "are kept only in the code index and are not entered here"]
+    if ft == "calc":
+        return h.output(id=f"f-{name}")[_show(value)]
+    if ft == "file":
+        return h.p(".note")["文件字段暂不支持在线录入 / File fields are not entered here"]
+    if reading:
+        return h.span(id=f"f-{name}")[_show(value)]
+    choices = i.get("choices") or []
+    if dt_ == "codelist" and i.get("multiple"):
+        chosen = set(value or [])
+        return h.fieldset(".choices")[[h.label[h.input(
+            type="checkbox", name=name, value=c["code"], checked=c["code"] in chosen),
+            " ", _choice_label(c)] for c in choices]]
+    if dt_ == "codelist" and ft == "dropdown":
+        return dropdown(id=f"f-{name}", name=name)[
+            h.option(value="")["— 请选择 / choose —"],
+            [h.option(value=c["code"], selected=value == c["code"])[_choice_label(c)]
+             for c in choices]]
+    if dt_ == "codelist" or dt_ == "boolean":
+        opts = choices or [{"code": "1", "label_zh": "是", "label_en": "Yes"},
+                           {"code": "0", "label_zh": "否", "label_en": "No"}]
+        return h.fieldset(".choices")[
+            [h.label[h.input(type="radio", name=name, value=c["code"],
+                             checked=value == c["code"]), " ", _choice_label(c)]
+             for c in opts],
+            h.label[h.input(type="radio", name=name, value="", checked=value in (None, "")),
+                    " 空 / empty"]]
+    if ft == "notes":
+        return h.textarea(id=f"f-{name}", name=name, rows="4")[value or ""]
+    kind = {"date": "date", "datetime": "datetime-local"}.get(dt_, "text")
+    extra: dict[str, Any] = {}
+    if dt_ == "date":
+        extra = {"placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}"}
+    if dt_ in ("integer", "decimal"):
+        extra = {"inputmode": "decimal"}
+    return h.input(id=f"f-{name}", name=name, type=kind, value=value or "", **extra)
+
+
+def _reason_inputs(name: str, reasons: dict[str, str], chosen: str = "",
+                   typed: str = "") -> h.Node:
+    return h.div(".reason")[
+        h.label(for_=f"r-{name}")["修改理由 / Reason for change"],
+        dropdown(id=f"r-{name}", name=f"reason.{name}")[
+            h.option(value="")["— 未修改可不填 / only if changed —"],
+            [h.option(value=k, selected=k == chosen)[v] for k, v in reasons.items()]],
+        h.input(name=f"reason_text.{name}", value=typed, maxlength="500",
+                placeholder="或输入理由 / or type a reason", aria_label=f"reason {name}")]
+
+
+def _sdv_badge(view: dict[str, Any], name: str) -> h.Node:
+    s = view["sdv"].get(name)
+    if s is None:
+        return None
+    if s["state"] == "verified":
+        return h.span(".sdv.ok")[f"✓ 已核查 / SDV by {s['by']}"]
+    return h.span(".sdv.bad")["需重新核查：SDV 后已修改 / requires verification: changed "
+                              "after SDV"]
+
+
+def form_page(request: Request, actor: Any, view: dict[str, Any], *,
+              errors: dict[str, str] | None = None, submitted: dict[str, Any] | None = None,
+              posted: FormData | None = None, status: int = 200,
+              notice: h.Node = None) -> Response:
+    study, subject, event, form, repeat = (view["study"], view["subject"], view["event"],
+                                           view["form"], view["repeat"])
+    can_write = actor.can(Perm.ENTRY_WRITE, study)
+    can_verify = actor.can(Perm.ENTRY_VERIFY, study)
+    errors = errors or {}
+    values = submitted if submitted is not None else view["values"]
+    existing = view["version"] > 0
+    reasons = view["settings"]["reasons"]
+    open_q: dict[str, int] = {}
+    for q in view["queries"]:
+        if q["status"] != "closed":
+            open_q[q["item"]] = open_q.get(q["item"], 0) + 1
+    groups: list[h.Node] = []
+    for g in view["groups"]:
+        rows: list[h.Node] = []
+        for i in g["items"]:
+            name = i["name"]
+            if i["field_type"] == "descriptive":
+                rows.append(h.p(".descriptive")[_label(i)])
+                continue
+            err = errors.get(name) or errors.get(f"reasons.{name}")
+            help_ = " / ".join(x for x in (i.get("help_zh"), i.get("help_en")) if x)
+            rows.append(h.div(".field", id=f"field-{name}")[
+                h.label(for_=f"f-{name}")[
+                    _label(i), " *" if i["required"] else None,
+                    h.span(".unit")[f" ({i['unit']})"] if i.get("unit") else None],
+                h.small(".help")[help_] if help_ else None,
+                _input(i, values.get(name), not can_write),
+                h.p(".field-error", role="alert")[err] if err else None,
+                _reason_inputs(name, reasons,
+                               str(posted.get(f"reason.{name}") or "") if posted else "",
+                               str(posted.get(f"reason_text.{name}") or "") if posted else "")
+                if can_write and existing and i["field_type"] != "calc"
+                and i["classification"] != "direct_identifier" else None,
+                _sdv_badge(view, name),
+                h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
+                if name in open_q else None,
+                " ", h.a(".history", href=_url(study, subject, event, form, repeat,
+                                               "/history") + ("&" if repeat != 1 else "?")
+                         + f"item={quote(name)}")["历史 / history"] if existing else None,
+            ])
+        groups.append(h.fieldset[h.legend[f"{g['label_zh']} / {g['label_en']}"
+                                          if g["label_zh"] != g["label_en"] else g["label_zh"]],
+                                 rows])
+    status_text = {"new": "未录入 / not entered", "complete": "完成 / complete",
+                   "incomplete": "未完成 / incomplete"}[view["status"]]
+    header = h.dl(".record")[
+        h.dt["受试者 / Subject"], h.dd[h.code[subject]],
+        h.dt["访视 / Event"], h.dd[f"{view['event_label_zh']} / {view['event_label_en']}"
+                                   + (f" #{repeat}" if repeat != 1 else "")],
+        h.dt["表单版本 / Form version"], h.dd[str(view["form_version"])],
+        h.dt["记录版本 / Record version"], h.dd(".record-version")[str(view["version"])],
+        h.dt["状态 / Status"], h.dd(".record-status")[status_text]]
+    body: list[h.Node] = [notice, header]
+    if errors:
+        body.append(h.div(".error", role="alert")[
+            h.p["表单有错误，未保存 / The form has errors and was not saved:"],
+            h.ul[[h.li[h.a(href=f"#field-{k.removeprefix('reasons.')}")[k], ": ", v]
+                  for k, v in errors.items()]]])
+    if can_write:
+        action = _url(study, subject, event, form, repeat)
+        body.append(h.form(".entry", method="post", action=action)[
+            csrf_field(request),
+            h.input(type="hidden", name="base_version", value=str(view["version"])),
+            groups,
+            h.p[h.label[h.input(type="checkbox", name="incomplete", value="1"),
+                        " 保存为未完成 / Save as incomplete"]]
+            if view["settings"]["allow_incomplete"] else None,
+            h.p[h.button(type="submit")["保存 / Save"]]])
+    else:
+        body.append(h.div(".entry.read-only")[groups])
+    if existing:
+        body.append(h.p[h.a(href=_url(study, subject, event, form, repeat, "/history"))[
+            "表单时间线 / Form timeline"]])
+    if can_verify and existing:
+        body.append(_monitor_panel(request, view))
+    body.append(_queries_panel(request, actor, view))
+    body.append(h.p[h.a(href=f"/studies/{quote(study)}/entry")["← 数据录入 / Data entry"]])
+    return page(request, f"{view['form_label_zh']} / {view['form_label_en']} — {subject}",
+                *body, status=status)
+
+
+def _monitor_panel(request: Request, view: dict[str, Any]) -> h.Node:
+    study, subject, event, form, repeat = (view["study"], view["subject"], view["event"],
+                                           view["form"], view["repeat"])
+    base = f"/studies/{quote(study)}/sdv/{quote(subject)}/{quote(event)}"
+    fields = [i for g in view["groups"] for i in g["items"]
+              if i["field_type"] not in ("descriptive",) and i["name"] in view["values"]]
+    return h.section(".monitor")[
+        h.h2["源数据核查 / Source data verification"],
+        h.form(method="post", action=f"{base}/{quote(form)}")[
+            csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
+            h.button(type="submit")["核查整个表单 / Verify whole form"]],
+        h.form(method="post", action=base)[
+            csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
+            h.button(type="submit")["核查整个访视 / Verify whole visit"]],
+        h.table(".sdv-fields")[h.tbody[[h.tr[
+            h.td[i["name"]], h.td[_show(view["values"].get(i["name"]))],
+            h.td[_sdv_badge(view, i["name"]) or "未核查 / not verified"],
+            h.td[h.form(method="post", action=f"{base}/{quote(form)}")[
+                csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
+                h.input(type="hidden", name="item", value=i["name"]),
+                h.button(type="submit")["核查 / Verify"]]]] for i in fields]]],
+        h.h2["提出质疑 / Raise a query"],
+        h.form(method="post", action=f"/studies/{quote(study)}/queries")[
+            csrf_field(request),
+            h.input(type="hidden", name="subject", value=subject),
+            h.input(type="hidden", name="event", value=event),
+            h.input(type="hidden", name="form", value=form),
+            h.input(type="hidden", name="repeat", value=str(repeat)),
+            h.label(for_="q-item")["字段 / Field"],
+            dropdown(id="q-item", name="item")[[h.option(value=i["name"])[
+                f"{i['name']} — {_label(i)}"] for i in fields]],
+            h.label(for_="q-text")["质疑内容 / Query text"],
+            h.textarea(id="q-text", name="text", rows="3", required=True, maxlength="4000"),
+            h.p[h.button(type="submit")["提出质疑 / Open query"]]]]
+
+
+def _queries_panel(request: Request, actor: Any, view: dict[str, Any]) -> h.Node:
+    if not view["queries"]:
+        return None
+    study = view["study"]
+    out: list[h.Node] = [h.h2["质疑 / Queries"]]
+    for q in view["queries"]:
+        base = f"/studies/{quote(study)}/queries/{q['id']}"
+        thread = h.ol(".thread")[[h.li[h.strong[m["kind"]], f" {m['by']} {m['at'][:19]}: ",
+                                       m["text"]] for m in q["thread"]]]
+        actions: list[h.Node] = []
+        if q["status"] != "closed" and actor.can(Perm.QUERY_ANSWER, study):
+            actions.append(h.form(method="post", action=f"{base}/answer")[
+                csrf_field(request),
+                h.label(for_=f"a-{q['id']}")["回复 / Answer"],
+                h.textarea(id=f"a-{q['id']}", name="text", rows="2", required=True,
+                           maxlength="4000"),
+                h.label[h.input(type="checkbox", name="change_value", value="1"),
+                        " 同时修改数值 / also change the value"],
+                h.label(for_=f"v-{q['id']}")["新值 / New value"],
+                h.input(id=f"v-{q['id']}", name="value", maxlength="10000"),
+                h.label(for_=f"rs-{q['id']}")["修改理由 / Reason"],
+                h.input(id=f"rs-{q['id']}", name="reason", maxlength="500",
+                        placeholder="回复质疑 / Query response"),
+                h.button(type="submit")["提交回复 / Answer"]])
+        if actor.can(Perm.ENTRY_VERIFY, study):
+            verb = "reopen" if q["status"] == "closed" else "close"
+            actions.append(h.form(method="post", action=f"{base}/{verb}")[
+                csrf_field(request),
+                h.label(for_=f"c-{q['id']}")["说明 / Note"],
+                h.input(id=f"c-{q['id']}", name="text", required=True, maxlength="4000"),
+                h.button(type="submit")["关闭质疑 / Close" if verb == "close"
+                                        else "重新打开 / Re-open"]])
+        out.append(h.article(".query", id=f"query-{q['id']}")[
+            h.h3[f"{q['item']} — ", h.span(".query-status")[q["status"]]], thread, actions])
+    return h.section(".queries")[out]
+
+
+@router.get("/studies/{study}/entry/{subject}/{event}/{form}",
+            dependencies=[requires(Perm.ENTRY_READ)])
+def show_form(study: str, subject: str, event: str, form: str, request: Request,
+              session: SessionDep, actor: CurrentActor, repeat: Repeat = 1) -> Response:
+    view = entry.form_view(session, actor=actor, study_code=study, subject_code=subject,
+                           event_name=event, form_name=form, repeat=repeat)
+    return form_page(request, actor, view)
+
+
+def _submitted(posted: FormData) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    for key in set(posted.keys()):
+        if key in ("csrf_token", "base_version", "incomplete"):
+            continue
+        if key.startswith("reason.") or key.startswith("reason_text."):
+            name = key.split(".", 1)[1]
+            typed = str(posted.get(f"reason_text.{name}") or "").strip()
+            code = str(posted.get(f"reason.{name}") or "").strip()
+            if typed or code:
+                reasons[name] = (typed or code)[:MAX_FIELD]
+            continue
+        got = [str(v)[:MAX_FIELD] for v in posted.getlist(key)]
+        values[key] = got if len(got) > 1 else got[0]
+    return values, reasons
+
+
+@router.post("/studies/{study}/entry/{subject}/{event}/{form}",
+             dependencies=[requires(Perm.ENTRY_WRITE), Csrf])
+def save_form(study: str, subject: str, event: str, form: str, request: Request,
+              session: SessionDep, ledger: LedgerDep, actor: CurrentActor, posted: Posted,
+              repeat: Repeat = 1) -> Response:
+    values, reasons = _submitted(posted)
+    try:
+        base = int(str(posted.get("base_version") or "0"))
+    except ValueError:
+        base = -1
+    view_args = dict(actor=actor, study_code=study, subject_code=subject, event_name=event,
+                     form_name=form, repeat=repeat)
+    try:
+        data = entry.SaveIn(base_version=max(base, 0), values=values, reasons=reasons,
+                            incomplete=posted.get("incomplete") == "1", repeat=repeat)
+        result = entry.save_form(session, ledger, actor=actor, study_code=study,
+                                 subject_code=subject, event_name=event, form_name=form,
+                                 data=data)
+    except entry.EntryInvalid as exc:
+        view = entry.form_view(session, **view_args)
+        return form_page(request, actor, view, errors=exc.errors, submitted=values,
+                         posted=posted, status=422)
+    except entry.StaleVersion as exc:
+        view = entry.form_view(session, **view_args)
+        notice = h.div(".error.conflict", role="alert")[
+            h.p[exc.message],
+            h.table(".changes-since")[
+                h.thead[h.tr[h.th["版本 / Version"], h.th["字段 / Field"], h.th["原值 / Before"],
+                             h.th["新值 / After"], h.th["理由 / Reason"], h.th["修改人 / By"]]],
+                h.tbody[[h.tr[h.td[str(c["version"])], h.td[c["field"]],
+                              h.td[_show(c["before"])], h.td[_show(c["after"])],
+                              h.td[c["reason"] or "—"], h.td[c["by"]]]
+                         for c in exc.changes]]],
+            h.p["下表显示最新数据；您输入的内容未保存 / Below is the current data; what you "
+                "typed was not saved."]]
+        return form_page(request, actor, view, notice=notice, status=409)
+    msg = (f"已保存为第 {result.version} 版 / saved as version {result.version}"
+           if result.saved else "没有修改 / nothing changed")
+    return redirect(request, _url(study, subject, event, form, repeat), msg)
+
+
+@router.get("/studies/{study}/entry/{subject}/{event}/{form}/history",
+            dependencies=[requires(Perm.ENTRY_READ)])
+def history(study: str, subject: str, event: str, form: str, request: Request,
+            session: SessionDep, actor: CurrentActor, repeat: Repeat = 1,
+            item: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    back = h.p[h.a(href=_url(study, subject, event, form, repeat))["← 返回表单 / Back to form"]]
+    if item:
+        rows = entry.field_history(session, actor=actor, study_code=study,
+                                   subject_code=subject, event_name=event, form_name=form,
+                                   item=item, repeat=repeat)
+        return page(request, f"字段历史 / Field history — {item}", back, h.table(".history")[
+            h.thead[h.tr[h.th["版本 / Version"], h.th["时间 / When"], h.th["修改人 / Who"],
+                         h.th["理由 / Why"], h.th["原值 / Before"], h.th["新值 / After"]]],
+            h.tbody[[h.tr[h.td[str(r["version"])], h.td[r["at"][:19] + " UTC"], h.td[r["by"]],
+                          h.td[r["reason"] or "首次录入 / first entry"], h.td[_show(r["before"])],
+                          h.td[_show(r["after"])]] for r in rows]]])
+    events = entry.timeline(session, actor=actor, study_code=study, subject_code=subject,
+                            event_name=event, form_name=form, repeat=repeat)
+    items: list[h.Node] = []
+    for e in events:
+        if e["kind"] == "save":
+            detail: h.Node = h.ul[[h.li[h.code[c["field"]], f": {_show(c['before'])} → "
+                                        f"{_show(c['after'])}",
+                                        f" ({c['reason']})" if c["reason"] else None]
+                                   for c in e["changes"]]]
+            title = f"第 {e['version']} 版 / version {e['version']} ({e['status']})"
+        else:
+            detail = h.span[e.get("text") or ""]
+            title = f"{e['kind']} {e.get('field', '')}"
+        items.append(h.li[h.strong[title], f" — {e['by']}, {e['at'][:19]} UTC ", detail])
+    return page(request, f"表单时间线 / Form timeline — {form}", back,
+                h.ol(".timeline")[items])
+
+
+# ---- monitoring ----------------------------------------------------------------------------
+
+@router.post("/studies/{study}/sdv/{subject}/{event}",
+             dependencies=[requires(Perm.ENTRY_VERIFY), Csrf])
+def verify_visit(study: str, subject: str, event: str, request: Request, session: SessionDep,
+                 ledger: LedgerDep, actor: CurrentActor,
+                 repeat: Annotated[int, Form(ge=1, le=10_000)] = 1) -> Response:
+    done = monitoring.verify(session, ledger, actor=actor, study_code=study,
+                             data=monitoring.SdvIn(subject=subject, event=event, repeat=repeat))
+    return redirect(request, f"/studies/{quote(study)}/monitor",
+                    f"已核查 {done['count']} 个字段 / {done['count']} field(s) verified")
+
+
+@router.post("/studies/{study}/sdv/{subject}/{event}/{form}",
+             dependencies=[requires(Perm.ENTRY_VERIFY), Csrf])
+def verify_form(study: str, subject: str, event: str, form: str, request: Request,
+                session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
+                repeat: Annotated[int, Form(ge=1, le=10_000)] = 1,
+                item: Annotated[str | None, Form(max_length=64)] = None) -> Response:
+    done = monitoring.verify(session, ledger, actor=actor, study_code=study,
+                             data=monitoring.SdvIn(subject=subject, event=event, repeat=repeat,
+                                                   form=form, items=[item] if item else None))
+    return redirect(request, _url(study, subject, event, form, repeat),
+                    f"已核查 {done['count']} 个字段 / {done['count']} field(s) verified")
+
+
+@router.post("/studies/{study}/queries", dependencies=[requires(Perm.ENTRY_VERIFY), Csrf])
+def open_query(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
+               actor: CurrentActor, subject: Annotated[str, Form(max_length=20)],
+               event: Annotated[str, Form(max_length=64)],
+               form: Annotated[str, Form(max_length=64)],
+               item: Annotated[str, Form(max_length=64)],
+               text: Annotated[str, Form(max_length=4000)],
+               repeat: Annotated[int, Form(ge=1, le=10_000)] = 1) -> Response:
+    q = monitoring.open_query(session, ledger, actor=actor, study_code=study,
+                              data=monitoring.QueryOpenIn(subject=subject, event=event,
+                                                          repeat=repeat, form=form, item=item,
+                                                          text=text))
+    return redirect(request, _url(study, subject, event, form, repeat) + f"#query-{q.id}",
+                    "质疑已提出 / query opened")
+
+
+def _back_to_query(request: Request, session: Any, actor: Any, study: str,
+                   query_id: str) -> str:
+    q = monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
+    return _url(study, q["subject"], q["event"], q["form"], q["repeat"]) + f"#query-{query_id}"
+
+
+@router.post("/studies/{study}/queries/{query_id}/answer",
+             dependencies=[requires(Perm.QUERY_ANSWER), Csrf])
+def answer_query(study: str, query_id: str, request: Request, session: SessionDep,
+                 ledger: LedgerDep, actor: CurrentActor,
+                 text: Annotated[str, Form(max_length=4000)],
+                 change_value: Annotated[str | None, Form(max_length=1)] = None,
+                 value: Annotated[str | None, Form(max_length=10_000)] = None,
+                 reason: Annotated[str | None, Form(max_length=500)] = None) -> Response:
+    monitoring.answer_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
+                            data=monitoring.QueryAnswerIn(
+                                text=text, change_value=change_value == "1",
+                                value=value or None, reason=reason or None))
+    return redirect(request, _back_to_query(request, session, actor, study, query_id),
+                    "已回复 / answered")
+
+
+@router.post("/studies/{study}/queries/{query_id}/close",
+             dependencies=[requires(Perm.ENTRY_VERIFY), Csrf])
+def close_query(study: str, query_id: str, request: Request, session: SessionDep,
+                ledger: LedgerDep, actor: CurrentActor,
+                text: Annotated[str, Form(max_length=4000)]) -> Response:
+    monitoring.close_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
+                           data=monitoring.QueryNoteIn(text=text))
+    return redirect(request, _back_to_query(request, session, actor, study, query_id),
+                    "质疑已关闭 / query closed")
+
+
+@router.post("/studies/{study}/queries/{query_id}/reopen",
+             dependencies=[requires(Perm.ENTRY_VERIFY), Csrf])
+def reopen_query(study: str, query_id: str, request: Request, session: SessionDep,
+                 ledger: LedgerDep, actor: CurrentActor,
+                 text: Annotated[str, Form(max_length=4000)]) -> Response:
+    monitoring.close_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
+                           data=monitoring.QueryNoteIn(text=text), reopen=True)
+    return redirect(request, _back_to_query(request, session, actor, study, query_id),
+                    "质疑已重新打开 / query re-opened")
+
+
+@router.get("/studies/{study}/monitor", dependencies=[requires(Perm.ENTRY_VERIFY)])
+def monitor_worklist(study: str, request: Request, session: SessionDep,
+                     actor: CurrentActor) -> Response:
+    wl = monitoring.worklist(session, actor=actor, study_code=study)
+
+    def link(w: dict[str, Any]) -> h.Node:
+        return h.a(href=_url(study, w["subject"], w["event"], w["form"], w["repeat"]))[
+            f"{w['subject']} · {w['event']}{'#' + str(w['repeat']) if w['repeat'] != 1 else ''}"
+            f" · {w['form']}"]
+
+    return page(
+        request, f"监查工作清单 / Monitor worklist — {study}",
+        h.h2["需要重新核查：SDV 后已修改 / Requires verification: changed after SDV"],
+        h.ul("#changed-after-sdv")[[h.li[link(w), f" — {w['item']}: {w['note']}"]
+                                    for w in wl["changed_after_sdv"]] or h.li["—"]],
+        h.h2["未关闭的质疑（按时长）/ Open queries by age"],
+        h.table("#open-queries")[
+            h.thead[h.tr[h.th["天数 / Days"], h.th["表单 / Form"], h.th["字段 / Field"],
+                         h.th["状态 / Status"], h.th["提出人 / By"]]],
+            h.tbody[[h.tr[h.td[str(q["age_days"])], h.td[link(q)], h.td[q["item"]],
+                          h.td[q["status"]], h.td[q["opened_by"]]]
+                     for q in wl["open_queries"]]]],
+        h.h2["尚未核查的表单 / Forms not yet verified"],
+        h.ul("#unverified-forms")[[h.li[link(w), " — ", ", ".join(w["fields"])]
+                                   for w in wl["unverified_forms"]] or h.li["—"]])

@@ -1,0 +1,172 @@
+"""Tables of data entry. Append-only except two pointers that are derived and checked:
+
+- ``form_record`` — one per (subject, event, event repeat, form), pinned to the form version it
+  was first entered under. ``version`` is the number of its newest record version; a save
+  moves it with ``UPDATE … WHERE version = <the version the save edits>``, so of two saves on
+  the same version exactly one wins and the other gets a conflict (no lost update).
+- ``form_record_version`` — one row per save (who, when, status, ledger sequence).
+- ``item_value_version`` — one row per changed item per save: the value after (JSON; NULL for
+  empty), the value before, and the reason. Nothing here is ever updated or deleted.
+- ``item_value_current`` — the current value of each item, materialised from the versions;
+  :func:`studies.entry.service.verify_current` proves it equals what the versions (and the
+  ledger) say.
+- ``sdv_mark`` — source-data verification events (verified / cleared), append-only.
+- ``data_query`` and ``query_message`` — queries on a field and their thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlmodel import Field, SQLModel
+
+from audit_trail.base import UTCDateTime, utcnow
+from studies.accounts.models import new_id
+
+SDV_MODES = ("all", "key", "sample", "none")
+RECORD_STATUSES = ("complete", "incomplete")
+QUERY_STATUSES = ("open", "answered", "closed")
+# The study's standard reasons for a change (codes → labels); free text is accepted too.
+STANDARD_REASONS: dict[str, str] = {
+    "transcription_error": "转录错误 / Transcription error",
+    "new_source_document": "新的原始资料 / New source document",
+    "query_response": "回复质疑 / Query response",
+    "data_entry_error": "录入错误 / Data entry error",
+    "late_information": "后续获得的信息 / Information received later",
+}
+
+
+class EntrySettings(SQLModel, table=True):
+    """A study's data-entry settings (defaults apply while a study has no row)."""
+
+    __tablename__ = "entry_settings"
+
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), primary_key=True))
+    allow_incomplete: bool = Field(default=False, sa_column=Column(
+        Boolean(), nullable=False, server_default=false()))
+    sdv_mode: str = Field(default="all", sa_column=Column(String(10), nullable=False))
+    sdv_key_items: list[str] = Field(default_factory=list, sa_column=Column(JSON(),
+                                                                            nullable=False))
+    sdv_sample_percent: int = Field(default=100, sa_column=Column(Integer(), nullable=False))
+    reasons: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON(),
+                                                                           nullable=False))
+
+
+class FormRecord(SQLModel, table=True):
+    __tablename__ = "form_record"
+    __table_args__ = (UniqueConstraint("subject_id", "event_name", "event_repeat", "form_id",
+                                       name="form_record_key"),)
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
+                                           index=True))
+    subject_id: str = Field(sa_column=Column(String(36), ForeignKey("subject.id"),
+                                             nullable=False, index=True))
+    event_name: str = Field(sa_column=Column(String(64), nullable=False))
+    event_repeat: int = Field(default=1, sa_column=Column(Integer(), nullable=False))
+    form_id: str = Field(sa_column=Column(String(36), ForeignKey("crf_form.id"), nullable=False,
+                                          index=True))
+    form_version_id: str = Field(sa_column=Column(String(36), ForeignKey("crf_form_version.id"),
+                                                  nullable=False))
+    version: int = Field(sa_column=Column(Integer(), nullable=False))
+    status: str = Field(sa_column=Column(String(12), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow,
+                                    sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(sa_column=Column(String(100), nullable=False))
+
+
+class RecordVersion(SQLModel, table=True):
+    __tablename__ = "form_record_version"
+    __table_args__ = (UniqueConstraint("record_id", "version", name="form_record_version_key"),)
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
+                                            nullable=False, index=True))
+    version: int = Field(sa_column=Column(Integer(), nullable=False))
+    status: str = Field(sa_column=Column(String(12), nullable=False))
+    saved_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    saved_by: str = Field(sa_column=Column(String(100), nullable=False))
+    client: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    ledger_seq: int = Field(sa_column=Column(Integer(), nullable=False))
+    batch: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+
+
+class ValueVersion(SQLModel, table=True):
+    __tablename__ = "item_value_version"
+    __table_args__ = (UniqueConstraint("record_id", "item_name", "version",
+                                       name="item_value_version_key"),)
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
+                                            nullable=False, index=True))
+    item_name: str = Field(sa_column=Column(String(64), nullable=False))
+    version: int = Field(sa_column=Column(Integer(), nullable=False))
+    before: Any = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    after: Any = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    saved_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    saved_by: str = Field(sa_column=Column(String(100), nullable=False))
+
+
+class CurrentValue(SQLModel, table=True):
+    __tablename__ = "item_value_current"
+
+    record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
+                                            primary_key=True))
+    item_name: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: Any = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    version: int = Field(sa_column=Column(Integer(), nullable=False))
+
+
+class SdvMark(SQLModel, table=True):
+    __tablename__ = "sdv_mark"
+    __table_args__ = (Index("sdv_mark_record_item", "record_id", "item_name"),)
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
+                                            nullable=False))
+    item_name: str = Field(sa_column=Column(String(64), nullable=False))
+    kind: str = Field(sa_column=Column(String(10), nullable=False))  # verified / cleared
+    value_version: int = Field(sa_column=Column(Integer(), nullable=False))
+    at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    by: str = Field(sa_column=Column(String(100), nullable=False))
+
+
+class DataQuery(SQLModel, table=True):
+    __tablename__ = "data_query"
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
+                                           index=True))
+    record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
+                                            nullable=False, index=True))
+    item_name: str = Field(sa_column=Column(String(64), nullable=False))
+    status: str = Field(sa_column=Column(String(10), nullable=False))
+    opened_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    opened_by: str = Field(sa_column=Column(String(100), nullable=False))
+
+
+class QueryMessage(SQLModel, table=True):
+    __tablename__ = "query_message"
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    query_id: str = Field(sa_column=Column(String(36), ForeignKey("data_query.id"),
+                                           nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(10), nullable=False))  # open/answer/close/reopen
+    text: str = Field(sa_column=Column(Text(), nullable=False))
+    at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    by: str = Field(sa_column=Column(String(100), nullable=False))
+    record_version: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))

@@ -1,0 +1,420 @@
+"""Monitoring (§11.3.2 f, §11.3.4.7 e): source-data verification and queries.
+
+SDV marks are append-only events per field (``verified`` at a value version, or ``cleared``
+when a later save changed the field). A field's state is its newest mark; a change to a
+verified field clears it in the same transaction as the save and shows in the worklist as
+"requires verification: changed after SDV". Queries go open → answered → closed (and may be
+re-opened); every message and state change is a ledger entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Change, Ledger
+from studies.accounts.roles import Perm
+from studies.accounts.service import Actor, require
+from studies.entry import service as entry
+from studies.entry.models import (
+    DataQuery,
+    EntrySettings,
+    FormRecord,
+    QueryMessage,
+    SdvMark,
+)
+from studies.errors import Conflict, InvalidInput, NotFound
+from studies.forms import service as forms
+from studies.forms.models import Form, Item
+from studies.registry.models import Site
+from studies.subjects.models import Subject
+
+CLAUSE_SDV = "§11.3.2 f"
+CLAUSE_QUERY = "§11.3.4.7 e"
+MAX_QUERY_TEXT = 4000
+SM = SdvMark.__table__  # type: ignore[attr-defined]
+
+
+# ---- SDV ------------------------------------------------------------------------------------
+
+def needs_sdv(settings: EntrySettings, subject_id: str, form_name: str,
+              items: list[Item]) -> set[str]:
+    """The items of a form that need SDV for this subject under the study's setting: all,
+    key items (``form.item`` or ``item``), a deterministic sample of subjects, or none."""
+    names = {i.name for i in items if i.field_type not in ("descriptive", "calc")}
+    mode = settings.sdv_mode
+    if mode == "none":
+        return set()
+    if mode == "key":
+        keys = set(settings.sdv_key_items or [])
+        return {n for n in names if n in keys or f"{form_name}.{n}" in keys}
+    if mode == "sample":
+        h = int.from_bytes(hashlib.sha256(subject_id.encode()).digest()[:4], "big") % 100
+        return names if h < settings.sdv_sample_percent else set()
+    return names
+
+
+def sdv_state(session: Session, record_id: str) -> dict[str, SdvMark]:
+    out: dict[str, SdvMark] = {}
+    for m in session.execute(select(SdvMark).where(SdvMark.record_id == record_id)
+                             .order_by(SdvMark.at, SdvMark.value_version)).scalars():
+        out[m.item_name] = m
+    return out
+
+
+def clear_changed(session: Session, *, record_id: str, changed: list[str], version: int,
+                  by: str, now: dt.datetime) -> list[str]:
+    """Clear the verification of each changed field that was verified (append a ``cleared``
+    mark); the caller puts the clearing into the save's ledger entry."""
+    if not changed:
+        return []
+    state = sdv_state(session, record_id)
+    cleared = sorted(n for n in changed if n in state and state[n].kind == "verified")
+    if cleared:
+        session.execute(insert(SM), [dict(id=entry._id(), record_id=record_id, item_name=n,
+                                          kind="cleared", value_version=version, at=now, by=by)
+                                     for n in cleared])
+    return cleared
+
+
+class SdvIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = PField(max_length=20)
+    event: str = PField(max_length=64)
+    repeat: int = PField(default=1, ge=1, le=10_000)
+    form: str | None = PField(default=None, max_length=64,
+                              description="one form; leave out for the whole visit")
+    items: list[str] | None = PField(default=None, max_length=2000,
+                                     description="fields; leave out for every field needing SDV")
+
+
+def _records_of_visit(session: Session, actor: Actor, perm: Perm, study_code: str,
+                      subject_code: str, event_name: str, repeat: int,
+                      form_name: str | None) -> list[tuple[entry.Target, FormRecord]]:
+    require(actor, perm, study=study_code)
+    study = entry._study(session, study_code)
+    if form_name:
+        t = entry.resolve(session, actor=actor, perm=perm, study_code=study_code,
+                          subject_code=subject_code, event_name=event_name,
+                          form_name=form_name, repeat=repeat)
+        rec = entry.find_record(session, t)
+        if rec is None:
+            raise NotFound("nothing has been entered on this form yet / 该表单尚未录入",
+                           field="form")
+        return [(t, rec)]
+    subject, site = entry.subject_of(session, study, subject_code)
+    require(actor, perm, study=study_code, site=site.code)
+    event = entry.event_of(session, study, event_name)
+    out = []
+    for rec, form in session.execute(select(FormRecord, Form).join(
+            Form, Form.id == FormRecord.form_id).where(
+            FormRecord.subject_id == subject.id, FormRecord.event_name == event.name,
+            FormRecord.event_repeat == repeat).order_by(Form.name)).all():
+        out.append((entry.Target(study, subject, site, event, repeat, form), rec))
+    if not out:
+        raise NotFound("nothing has been entered at this visit yet / 该访视尚未录入",
+                       field="event")
+    return out
+
+
+def verify(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, data: SdvIn,
+           now: dt.datetime | None = None) -> dict[str, Any]:
+    """Mark fields as source-data-verified: named fields of one form, every field needing SDV
+    on one form, or on every form of the visit. One ledger entry per form record; fields
+    already verified at their current value are left as they are."""
+    now = now or dt.datetime.now(dt.UTC)
+    targets = _records_of_visit(session, actor, Perm.ENTRY_VERIFY, study_code, data.subject,
+                                data.event, data.repeat, data.form)
+    if data.items is not None and data.form is None:
+        raise InvalidInput("name the form whose fields you verify / 请指定表单", field="form")
+    settings = entry.get_settings(session, targets[0][0].study.id)
+    done: dict[str, list[str]] = {}
+    for t, rec in targets:
+        items = forms.items_of(session, rec.form_version_id)
+        names = {i.name for i in items if i.field_type != "descriptive"}
+        if data.items is not None:
+            bad = [n for n in data.items if n not in names]
+            if bad:
+                raise InvalidInput(f"no field {bad[0]!r} on form {t.form.name} / 表单中没有该字段",
+                                   field="items")
+            wanted = set(data.items)
+        else:
+            wanted = needs_sdv(settings, t.subject.id, t.form.name, items)
+        versions = dict(session.execute(select(entry.CV.c.item_name, entry.CV.c.version).where(
+            entry.CV.c.record_id == rec.id)).tuples().all())
+        state = sdv_state(session, rec.id)
+        marks = []
+        for n in sorted(wanted):
+            if n not in versions:
+                continue  # never entered: nothing to verify
+            m = state.get(n)
+            if m is not None and m.kind == "verified" and m.value_version == versions[n]:
+                continue
+            marks.append(dict(id=entry._id(), record_id=rec.id, item_name=n, kind="verified",
+                              value_version=versions[n], at=now, by=actor.username))
+        if not marks:
+            continue
+        session.execute(insert(SM), marks)
+        ledger.append(session, actor=actor.username, client=actor.client, action="sdv.verify",
+                      entity_type="form_record", entity_id=rec.id, study=t.study.code,
+                      subject=t.subject.code, version=rec.version,
+                      changes=[Change(f"sdv:{m['item_name']}",
+                                      state[m["item_name"]].kind if m["item_name"] in state
+                                      else None, "verified") for m in marks])
+        done[t.form.name] = [m["item_name"] for m in marks]
+    return {"verified": done, "count": sum(len(v) for v in done.values())}
+
+
+def record_sdv_summary(session: Session, settings: EntrySettings, rec: FormRecord,
+                       form_name: str, subject_id: str) -> dict[str, list[str]]:
+    items = forms.items_of(session, rec.form_version_id)
+    need = needs_sdv(settings, subject_id, form_name, items)
+    entered = set(entry.current_values(session, rec.id))
+    state = sdv_state(session, rec.id)
+    changed = sorted(n for n, m in state.items() if m.kind == "cleared")
+    pending = sorted(n for n in need & entered
+                     if n not in state or state[n].kind != "verified")
+    return {"pending": pending, "changed_after_sdv": changed}
+
+
+# ---- queries --------------------------------------------------------------------------------
+
+class QueryOpenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = PField(max_length=20)
+    event: str = PField(max_length=64)
+    repeat: int = PField(default=1, ge=1, le=10_000)
+    form: str = PField(max_length=64)
+    item: str = PField(max_length=64)
+    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
+
+
+class QueryAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
+    change_value: bool = False
+    value: str | list[str] | None = PField(default=None, max_length=10_000)
+    reason: str | None = PField(default=None, max_length=entry.MAX_REASON)
+    base_version: int | None = PField(default=None, ge=1)
+
+
+class QueryNoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
+
+
+def _text(text: str) -> str:
+    t = (text or "").strip()
+    if not t:
+        raise InvalidInput("the text is empty / 内容不能为空", field="text")
+    if len(t) > MAX_QUERY_TEXT:
+        raise InvalidInput(f"the text is longer than {MAX_QUERY_TEXT} characters / 内容过长",
+                           field="text")
+    return t
+
+
+def _message(session: Session, q: DataQuery, kind: str, text: str, by: str, now: dt.datetime,
+             record_version: int | None = None) -> None:
+    session.add(QueryMessage(query_id=q.id, kind=kind, text=text, at=now, by=by,
+                             record_version=record_version))
+
+
+def open_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+               data: QueryOpenIn, now: dt.datetime | None = None) -> DataQuery:
+    """A monitor raises a query on a field of an entered form."""
+    now = now or dt.datetime.now(dt.UTC)
+    t = entry.resolve(session, actor=actor, perm=Perm.ENTRY_VERIFY, study_code=study_code,
+                      subject_code=data.subject, event_name=data.event, form_name=data.form,
+                      repeat=data.repeat)
+    rec = entry.find_record(session, t)
+    if rec is None:
+        raise NotFound("nothing has been entered on this form yet / 该表单尚未录入", field="form")
+    if data.item not in {i.name for i in forms.items_of(session, rec.form_version_id)}:
+        raise InvalidInput(f"no field {data.item!r} on this form / 表单中没有该字段",
+                           field="item")
+    text = _text(data.text)
+    q = DataQuery(study_id=t.study.id, record_id=rec.id, item_name=data.item, status="open",
+                  opened_at=now, opened_by=actor.username)
+    session.add(q)
+    session.flush()
+    _message(session, q, "open", text, actor.username, now)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client, action="query.open",
+                  entity_type="data_query", entity_id=q.id, study=t.study.code,
+                  subject=t.subject.code, version=rec.version,
+                  changes=[Change("item", None, f"{t.form.name}.{data.item}"),
+                           Change("status", None, "open"), Change("text", None, text)])
+    return q
+
+
+def _query(session: Session, actor: Actor, perm: Perm, study_code: str,
+           query_id: str) -> tuple[DataQuery, FormRecord, Subject, Site, Form]:
+    require(actor, perm, study=study_code)
+    study = entry._study(session, study_code)
+    row = session.execute(select(DataQuery, FormRecord, Subject, Site, Form)
+                          .join(FormRecord, FormRecord.id == DataQuery.record_id)
+                          .join(Subject, Subject.id == FormRecord.subject_id)
+                          .join(Site, Site.id == Subject.site_id)
+                          .join(Form, Form.id == FormRecord.form_id)
+                          .where(DataQuery.id == query_id)).first()
+    if row is None or row[0].study_id != study.id:
+        raise NotFound("no such query in this study / 本研究中没有该质疑", field="query")
+    require(actor, perm, study=study_code, site=row[3].code)
+    return row[0], row[1], row[2], row[3], row[4]
+
+
+def _transition(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                q: DataQuery, subject: Subject, to: str, kind: str, text: str,
+                now: dt.datetime, record_version: int | None = None) -> None:
+    before = q.status
+    session.execute(update(DataQuery.__table__).where(  # type: ignore[attr-defined]
+        DataQuery.__table__.c.id == q.id).values(status=to))  # type: ignore[attr-defined]
+    session.expire(q)
+    _message(session, q, kind, text, actor.username, now, record_version)
+    session.flush()
+    changes = [Change("status", before, to), Change("text", None, text)]
+    if record_version is not None:
+        changes.append(Change("record_version", None, record_version))
+    ledger.append(session, actor=actor.username, client=actor.client, action=f"query.{kind}",
+                  entity_type="data_query", entity_id=q.id, study=study_code,
+                  subject=subject.code, changes=changes)
+
+
+def answer_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                 query_id: str, data: QueryAnswerIn,
+                 now: dt.datetime | None = None) -> dict[str, Any]:
+    """The investigator answers; with ``change_value`` the field is corrected in the same
+    transaction (a new record version; the reason defaults to "query response")."""
+    now = now or dt.datetime.now(dt.UTC)
+    q, rec, subject, _site, form = _query(session, actor, Perm.QUERY_ANSWER, study_code,
+                                          query_id)
+    if q.status == "closed":
+        raise Conflict("the query is closed / 质疑已关闭", field="query")
+    text = _text(data.text)
+    saved = None
+    if data.change_value:
+        values = {k: v for k, v in entry.current_values(session, rec.id).items()
+                  if v is not None}
+        values[q.item_name] = data.value
+        event = rec.event_name
+        saved = entry.save_form(
+            session, ledger, actor=actor, study_code=study_code, subject_code=subject.code,
+            event_name=event, form_name=form.name,
+            data=entry.SaveIn(base_version=data.base_version or rec.version, values=values,
+                              reasons={q.item_name: data.reason or "query_response"},
+                              repeat=rec.event_repeat,
+                              incomplete=rec.status == "incomplete"),
+            now=now)
+    _transition(session, ledger, actor=actor, study_code=study_code, q=q, subject=subject,
+                to="answered", kind="answer", text=text, now=now,
+                record_version=saved.version if saved and saved.saved else None)
+    return {"query": query_id, "status": "answered",
+            "save": saved.public() if saved else None}
+
+
+def close_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                query_id: str, data: QueryNoteIn, reopen: bool = False,
+                now: dt.datetime | None = None) -> dict[str, Any]:
+    """The monitor closes a query (resolved) or re-opens it (not resolved)."""
+    now = now or dt.datetime.now(dt.UTC)
+    q, _rec, subject, _site, _form = _query(session, actor, Perm.ENTRY_VERIFY, study_code,
+                                            query_id)
+    if reopen and q.status == "open":
+        raise Conflict("the query is already open / 质疑已处于打开状态", field="query")
+    if not reopen and q.status == "closed":
+        raise Conflict("the query is already closed / 质疑已关闭", field="query")
+    to = "open" if reopen else "closed"
+    _transition(session, ledger, actor=actor, study_code=study_code, q=q, subject=subject,
+                to=to, kind="reopen" if reopen else "close", text=_text(data.text), now=now)
+    return {"query": query_id, "status": to}
+
+
+def _thread(session: Session, query_id: str) -> list[dict[str, Any]]:
+    return [{"kind": m.kind, "text": m.text, "by": m.by, "at": m.at.isoformat(),
+             "record_version": m.record_version}
+            for m in session.execute(select(QueryMessage).where(QueryMessage.query_id == query_id)
+                                     .order_by(QueryMessage.at, QueryMessage.id)).scalars()]
+
+
+def queries_of_record(session: Session, record_id: str) -> list[dict[str, Any]]:
+    return [{"id": q.id, "item": q.item_name, "status": q.status, "opened_by": q.opened_by,
+             "opened_at": q.opened_at.isoformat(), "thread": _thread(session, q.id)}
+            for q in session.execute(select(DataQuery).where(DataQuery.record_id == record_id)
+                                     .order_by(DataQuery.opened_at)).scalars()]
+
+
+def get_query(session: Session, *, actor: Actor, study_code: str,
+              query_id: str) -> dict[str, Any]:
+    q, rec, subject, site, form = _query(session, actor, Perm.ENTRY_READ, study_code, query_id)
+    return {"id": q.id, "item": q.item_name, "status": q.status, "subject": subject.code,
+            "site": site.code, "event": rec.event_name, "repeat": rec.event_repeat,
+            "form": form.name, "opened_by": q.opened_by, "opened_at": q.opened_at.isoformat(),
+            "thread": _thread(session, q.id)}
+
+
+def list_queries(session: Session, *, actor: Actor, study_code: str,
+                 status: str | None = None, now: dt.datetime | None = None
+                 ) -> list[dict[str, Any]]:
+    """Queries of a study, oldest first, with their age in days."""
+    require(actor, Perm.ENTRY_READ, study=study_code)
+    study = entry._study(session, study_code)
+    now = now or dt.datetime.now(dt.UTC)
+    sites = actor.sites(Perm.ENTRY_READ, study.code)
+    q = (select(DataQuery, FormRecord, Subject.code, Site.code, Form.name)
+         .join(FormRecord, FormRecord.id == DataQuery.record_id)
+         .join(Subject, Subject.id == FormRecord.subject_id)
+         .join(Site, Site.id == Subject.site_id).join(Form, Form.id == FormRecord.form_id)
+         .where(DataQuery.study_id == study.id).order_by(DataQuery.opened_at))
+    if status:
+        q = q.where(DataQuery.status == status)
+    out = []
+    for dq, rec, subj, site, fname in session.execute(q).all():
+        if sites is not None and site not in sites:
+            continue
+        out.append({"id": dq.id, "subject": subj, "site": site, "event": rec.event_name,
+                    "repeat": rec.event_repeat, "form": fname, "item": dq.item_name,
+                    "status": dq.status, "opened_by": dq.opened_by,
+                    "opened_at": dq.opened_at.isoformat(),
+                    "age_days": (now - dq.opened_at).days})
+    return out
+
+
+def worklist(session: Session, *, actor: Actor, study_code: str,
+             now: dt.datetime | None = None) -> dict[str, Any]:
+    """The monitor's list: forms not yet verified, open queries by age (oldest first), and
+    fields that require verification because they changed after SDV."""
+    require(actor, Perm.ENTRY_VERIFY, study=study_code)
+    study = entry._study(session, study_code)
+    settings = entry.get_settings(session, study.id)
+    sites = actor.sites(Perm.ENTRY_VERIFY, study.code)
+    unverified, changed = [], []
+    for rec, subj, site, fname in session.execute(
+            select(FormRecord, Subject, Site.code, Form.name)
+            .join(Subject, Subject.id == FormRecord.subject_id)
+            .join(Site, Site.id == Subject.site_id).join(Form, Form.id == FormRecord.form_id)
+            .where(FormRecord.study_id == study.id)
+            .order_by(Subject.code, FormRecord.event_name, FormRecord.event_repeat, Form.name)
+    ).all():
+        if sites is not None and site not in sites:
+            continue
+        s = record_sdv_summary(session, settings, rec, fname, subj.id)
+        where = {"subject": subj.code, "site": site, "event": rec.event_name,
+                 "repeat": rec.event_repeat, "form": fname, "version": rec.version,
+                 "status": rec.status}
+        if s["pending"]:
+            unverified.append({**where, "fields": s["pending"]})
+        for n in s["changed_after_sdv"]:
+            changed.append({**where, "item": n,
+                            "note": "requires verification: changed after SDV / "
+                                    "SDV 后数据已修改，需重新核查"})
+    open_q = [q for q in list_queries(session, actor=actor, study_code=study_code, now=now)
+              if q["status"] in ("open", "answered")]
+    open_q.sort(key=lambda q: q["opened_at"])
+    return {"unverified_forms": unverified, "open_queries": open_q,
+            "changed_after_sdv": changed}

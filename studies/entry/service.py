@@ -1,0 +1,637 @@
+"""Entering and correcting form data (§11.3.4.7 a–b, §11.3.4.9 b).
+
+Every save is a new record version; nothing is overwritten or deleted. A save names the record
+version it edits (``base_version``; 0 for a new record) and is refused with a conflict that
+lists what changed since when another save came first — never merged. A change to saved data
+(including empty → value and value → empty: ``None`` is a value like any other) needs a reason
+per changed field; who, when, why, before and after are kept per field and in one ledger entry
+per save whose ``version`` is the new record version.
+
+Checks come from the form's metadata through :func:`studies.forms.service.check_values` (the
+one checker): types, ranges, code lists, required, branching (hidden fields are neither
+required nor stored) and calculations (computed here, never taken from the client).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from audit_trail.models import LedgerEntry
+from audit_trail.service import Change, Ledger
+from studies.accounts.roles import Perm
+from studies.accounts.service import Actor, require
+from studies.consent import service as consent
+from studies.entry.models import (
+    SDV_MODES,
+    STANDARD_REASONS,
+    CurrentValue,
+    EntrySettings,
+    FormRecord,
+    RecordVersion,
+    SdvMark,
+    ValueVersion,
+)
+from studies.errors import Conflict, InvalidInput, NotFound
+from studies.forms import service as forms
+from studies.forms.models import Form, FormVersion, Item, StudyEvent
+from studies.registry import service as registry
+from studies.registry.models import Site, Study
+from studies.subjects.models import Subject
+
+CLAUSE_ENTRY = "§11.3.4.7 b"
+MAX_REASON = 500
+REASON_CALC = "recalculated by the server / 服务器重新计算"
+REASON_HIDDEN = "hidden by branching logic / 因分支逻辑不再显示"
+
+FR = FormRecord.__table__  # type: ignore[attr-defined]
+RV = RecordVersion.__table__  # type: ignore[attr-defined]
+VV = ValueVersion.__table__  # type: ignore[attr-defined]
+CV = CurrentValue.__table__  # type: ignore[attr-defined]
+
+
+class EntryInvalid(InvalidInput):
+    """Edit checks failed; ``errors`` maps each field to its message (zh/en)."""
+
+    def __init__(self, message: str, *, errors: dict[str, str], **kw: Any) -> None:
+        first = next(iter(errors), None)
+        super().__init__(message, field=kw.pop("field", first), **kw)
+        self.errors = errors
+        self.details = {"errors": errors}
+
+
+class StaleVersion(Conflict):
+    """The save edits a version that is no longer the newest; ``changes`` lists what changed
+    since (per field: version, who, when, before, after, reason)."""
+
+    def __init__(self, message: str, *, current_version: int,
+                 changes: list[dict[str, Any]]) -> None:
+        super().__init__(message, field="base_version", clause=CLAUSE_ENTRY)
+        self.current_version = current_version
+        self.changes = changes
+        self.details = {"current_version": current_version, "changes_since": changes}
+
+
+# ---- settings -------------------------------------------------------------------------------
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    allow_incomplete: bool = False
+    sdv_mode: str = PField(default="all", max_length=10)
+    sdv_key_items: list[str] = PField(default_factory=list, max_length=2000)
+    sdv_sample_percent: int = PField(default=100, ge=1, le=100)
+    reasons: dict[str, str] = PField(default_factory=dict, max_length=50)
+
+
+def get_settings(session: Session, study_id: str) -> EntrySettings:
+    s = session.get(EntrySettings, study_id)
+    return s if s is not None else EntrySettings(study_id=study_id)
+
+
+def study_settings(session: Session, *, actor: Actor, study_code: str) -> EntrySettings:
+    require(actor, Perm.ENTRY_READ, study=study_code)
+    return get_settings(session, registry.get_study(session, study_code).id)
+
+
+def reasons_of(settings: EntrySettings) -> dict[str, str]:
+    return {**STANDARD_REASONS, **(settings.reasons or {})}
+
+
+def settings_public(s: EntrySettings) -> dict[str, Any]:
+    return {"allow_incomplete": s.allow_incomplete, "sdv_mode": s.sdv_mode,
+            "sdv_key_items": list(s.sdv_key_items or []),
+            "sdv_sample_percent": s.sdv_sample_percent, "reasons": reasons_of(s)}
+
+
+def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                    data: SettingsIn) -> EntrySettings:
+    """Set whether incomplete saves are allowed, which items need SDV (all, key items, a
+    sample of subjects) and extra standard reasons. Audited field by field."""
+    require(actor, Perm.STUDY_MANAGE, study=study_code)
+    study = registry.get_study(session, study_code)
+    if data.sdv_mode not in SDV_MODES:
+        raise InvalidInput(f"sdv_mode must be one of {', '.join(SDV_MODES)}", field="sdv_mode")
+    for k, v in data.reasons.items():
+        if not k.strip() or len(k) > 40 or not v.strip() or len(v) > MAX_REASON:
+            raise InvalidInput("each reason needs a code (≤40) and a label (≤500) / "
+                               "理由须有代码和名称", field="reasons")
+    s = session.get(EntrySettings, study.id)
+    if s is None:
+        s = EntrySettings(study_id=study.id)
+        session.add(s)
+    changes = []
+    for attr in ("allow_incomplete", "sdv_mode", "sdv_key_items", "sdv_sample_percent",
+                 "reasons"):
+        before, after = getattr(s, attr), getattr(data, attr)
+        if before != after:
+            changes.append(Change(attr, before, after))
+            setattr(s, attr, after)
+    session.flush()
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action="entry.settings", entity_type="study", entity_id=study.id,
+                  study=study.code, changes=changes)
+    return s
+
+
+# ---- resolving what a request names ---------------------------------------------------------
+
+@dataclass
+class Target:
+    study: Study
+    subject: Subject
+    site: Site
+    event: StudyEvent
+    repeat: int
+    form: Form
+
+
+def _study(session: Session, code: str) -> Study:
+    return registry.get_study(session, code)
+
+
+def subject_of(session: Session, study: Study, code: str) -> tuple[Subject, Site]:
+    row = session.execute(select(Subject, Site).join(Site, Site.id == Subject.site_id)
+                          .where(Subject.code == code)).first()
+    if row is None or row[0].study_id != study.id:
+        raise NotFound(f"no subject {code!r} in study {study.code} / 本研究中没有该受试者",
+                       field="subject")
+    return row[0], row[1]
+
+
+def event_of(session: Session, study: Study, name: str) -> StudyEvent:
+    ev = session.execute(select(StudyEvent).where(StudyEvent.study_id == study.id,
+                                                  StudyEvent.name == name)).scalar_one_or_none()
+    if ev is None:
+        raise NotFound(f"no event {name!r} in study {study.code} / 本研究中没有该访视",
+                       field="event")
+    return ev
+
+
+def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subject_code: str,
+            event_name: str, form_name: str, repeat: int = 1) -> Target:
+    """Check the permission (for the subject's site) and that subject, event and form belong
+    to this study — a form of another study is "not found" here."""
+    require(actor, perm, study=study_code)
+    study = _study(session, study_code)
+    subject, site = subject_of(session, study, subject_code)
+    require(actor, perm, study=study_code, site=site.code)
+    event = event_of(session, study, event_name)
+    form = forms.get_form(session, study, form_name)
+    if event.form_names and form.name not in event.form_names:
+        raise InvalidInput(f"form {form.name!r} is not collected at event {event.name!r} / "
+                           "该访视不采集此表单", field="form")
+    if repeat < 1 or repeat > 10_000 or (repeat > 1 and not event.repeating):
+        raise InvalidInput("event repeat must be 1 unless the event repeats / 访视重复序号无效",
+                           field="repeat")
+    return Target(study, subject, site, event, repeat, form)
+
+
+def find_record(session: Session, t: Target) -> FormRecord | None:
+    return session.execute(select(FormRecord).where(
+        FormRecord.subject_id == t.subject.id, FormRecord.event_name == t.event.name,
+        FormRecord.event_repeat == t.repeat, FormRecord.form_id == t.form.id)
+    ).scalar_one_or_none()
+
+
+def current_values(session: Session, record_id: str) -> dict[str, Any]:
+    return {r.item_name: r.value for r in session.execute(
+        select(CV.c.item_name, CV.c.value).where(CV.c.record_id == record_id))}
+
+
+def subject_context(session: Session, subject_id: str, exclude: str | None) -> dict[str, Any]:
+    """The subject's stored values on other forms (branching logic may refer to them)."""
+    q = (select(CV.c.item_name, CV.c.value).join(FR, FR.c.id == CV.c.record_id)
+         .where(FR.c.subject_id == subject_id))
+    if exclude:
+        q = q.where(FR.c.id != exclude)
+    return {r.item_name: r.value for r in session.execute(q) if r.value is not None}
+
+
+def _entry_version(session: Session, form: Form) -> FormVersion:
+    v = forms.current_version(session, form)
+    if v is None:
+        raise NotFound(f"form {form.name!r} has no version / 表单尚无版本", field="form")
+    return v
+
+
+def normalise_reason(reason: str | None, known: dict[str, str], name: str) -> str | None:
+    if reason is None or not str(reason).strip():
+        return None
+    text = str(reason).strip()
+    if len(text) > MAX_REASON:
+        raise InvalidInput(f"{name}: the reason is longer than {MAX_REASON} characters / "
+                           "理由过长", field=f"reasons.{name}")
+    return known.get(text, text)
+
+
+def _changes_since(session: Session, record_id: str, base: int) -> list[dict[str, Any]]:
+    rows = session.execute(select(ValueVersion).where(
+        ValueVersion.record_id == record_id, ValueVersion.version > base)
+        .order_by(ValueVersion.version, ValueVersion.item_name)).scalars()
+    return [{"version": v.version, "field": v.item_name, "before": v.before, "after": v.after,
+             "reason": v.reason, "by": v.saved_by, "at": v.saved_at.isoformat()} for v in rows]
+
+
+def stale(session: Session, record: FormRecord | None, record_id: str | None,
+          base: int) -> StaleVersion:
+    current = record.version if record is not None else 0
+    changes = _changes_since(session, record_id, base) if record_id else []
+    return StaleVersion(
+        f"this form was saved by someone else since version {base} (now version {current}); "
+        "review their changes and save again / 表单已被他人修改，请查看后重新保存",
+        current_version=current, changes=changes)
+
+
+# ---- saving ---------------------------------------------------------------------------------
+
+class SaveIn(BaseModel):
+    """A save from the API: the whole form (an item left out is empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_version: int = PField(ge=0, description="the record version this save edits; 0: new")
+    values: dict[str, str | int | float | bool | list[str] | None] = PField(
+        default_factory=dict, max_length=2000)
+    reasons: dict[str, str] = PField(default_factory=dict, max_length=2000)
+    incomplete: bool = False
+    repeat: int = PField(default=1, ge=1, le=10_000)
+
+
+@dataclass
+class SaveResult:
+    record_id: str
+    version: int
+    status: str
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    sdv_cleared: list[str] = field(default_factory=list)
+    saved: bool = True
+
+    def public(self) -> dict[str, Any]:
+        return {"record_id": self.record_id, "version": self.version, "status": self.status,
+                "saved": self.saved, "changes": self.changes, "missing": self.missing,
+                "sdv_cleared": self.sdv_cleared}
+
+
+@dataclass
+class Prepared:
+    """A checked save, ready to write: the full new state and the per-field changes."""
+
+    status: str
+    changes: list[tuple[str, Any, Any, str | None]]
+    missing: list[str]
+
+
+def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any], *,
+            existing: bool, reasons: dict[str, str], known_reasons: dict[str, str],
+            incomplete: bool, allow_incomplete: bool, today: dt.date,
+            context: dict[str, Any], batch: str | None = None) -> Prepared:
+    """Check a whole-form submission against ``before`` (pure; no database).
+
+    Items classified as direct identifiers are never entered here: identity lives only in
+    the code index (§11.3.4.4 d), so a value for one is refused."""
+    ident = {i.name for i in items if i.classification == "direct_identifier"}
+    items = [i for i in items if i.name not in ident]
+    refused = {n: "direct identifiers are kept only in the code index, not in study data / "
+                  "直接标识符只保存在患者代码索引中" for n in ident
+               if submitted.get(n) not in (None, "", [])}
+    submitted = {k: v for k, v in submitted.items() if k not in ident}
+    check = forms.check_values(items, submitted, today=today, context=context)
+    errors = {**refused, **check.errors}
+    missing = sorted(n for n, m in errors.items() if m == forms_required_message())
+    if incomplete and not allow_incomplete:
+        raise InvalidInput("this study does not allow saving incomplete forms / "
+                           "本研究不允许保存未完成的表单", field="incomplete", clause=CLAUSE_ENTRY)
+    if incomplete:
+        for n in missing:
+            errors.pop(n)
+    if errors:
+        raise EntryInvalid("the form has errors; nothing was saved / 表单有错误，未保存: "
+                           + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                           errors=errors, clause="§11.3.4.4 a")
+    stored = [i for i in items if i.field_type != "descriptive"]
+    calc = {i.name for i in items if i.field_type == "calc"}
+    hidden = set(check.hidden)
+    changes: list[tuple[str, Any, Any, str | None]] = []
+    need: dict[str, str] = {}
+    for i in stored:
+        old, new = before.get(i.name), check.values.get(i.name)
+        if old == new:  # NULL is a value: None → None is no change, None ↔ x is one
+            continue
+        reason: str | None
+        if batch is not None:
+            reason = batch
+        elif not existing:
+            reason = None
+        elif i.name in calc:
+            reason = REASON_CALC
+        elif i.name in hidden:
+            reason = REASON_HIDDEN
+        else:
+            reason = normalise_reason(reasons.get(i.name), known_reasons, i.name)
+            if reason is None:
+                need[i.name] = ("a reason is required for this change / 修改须说明理由")
+        changes.append((i.name, old, new, reason))
+    if need:
+        raise EntryInvalid("give a reason for each changed field; nothing was saved / "
+                           "每个修改的字段都须说明理由，未保存: " + ", ".join(need),
+                           errors={f"reasons.{k}": v for k, v in need.items()},
+                           clause=CLAUSE_ENTRY)
+    unknown = [k for k in reasons if k not in {i.name for i in stored}]
+    if unknown:
+        raise InvalidInput(f"reason for an unknown field {unknown[0]!r} / 理由对应的字段不存在",
+                           field=f"reasons.{unknown[0]}")
+    return Prepared(status="incomplete" if missing and incomplete else "complete",
+                    changes=changes, missing=missing if incomplete else [])
+
+
+def forms_required_message() -> str:
+    return "required / 必填"
+
+
+def write_version(session: Session, ledger: Ledger, *, actor: str, client: str | None,
+                  study_code: str, subject_code: str, record_id: str, version: int,
+                  status: str, changes: list[tuple[str, Any, Any, str | None]],
+                  sdv_cleared: list[str], now: dt.datetime, batch: str | None,
+                  action: str) -> int:
+    """Write one record version: its value versions, the current values, and ONE ledger entry
+    with every change (``version`` = the new record version). Returns the ledger sequence."""
+    ledger_changes = [Change(n, b, a) for n, b, a, _ in changes]
+    ledger_changes += [Change(f"sdv:{n}", "verified", "cleared: changed after SDV")
+                       for n in sdv_cleared]
+    reasons = [f"{n}: {r}" for n, _, _, r in changes if r]
+    reason = batch if batch else ("; ".join(reasons) if reasons else None)
+    entry = ledger.append(session, actor=actor, client=client, action=action,
+                          entity_type="form_record", entity_id=record_id, study=study_code,
+                          subject=subject_code, version=version, reason=reason,
+                          changes=ledger_changes)
+    session.execute(insert(RV), [dict(id=_id(), record_id=record_id, version=version,
+                                      status=status, saved_at=now, saved_by=actor,
+                                      client=client, ledger_seq=entry.seq, batch=batch)])
+    if changes:
+        session.execute(insert(VV), [dict(id=_id(), record_id=record_id, item_name=n,
+                                          version=version, before=b, after=a, reason=r,
+                                          saved_at=now, saved_by=actor)
+                                     for n, b, a, r in changes])
+        if version == 1:
+            session.execute(insert(CV), [dict(record_id=record_id, item_name=n, value=a,
+                                              version=version) for n, _, a, _ in changes])
+        else:
+            have = set(session.execute(select(CV.c.item_name).where(
+                CV.c.record_id == record_id)).scalars())
+            new_rows = [dict(record_id=record_id, item_name=n, value=a, version=version)
+                        for n, _, a, _ in changes if n not in have]
+            if new_rows:
+                session.execute(insert(CV), new_rows)
+            for n, _, a, _ in changes:
+                if n in have:
+                    session.execute(update(CV).where(CV.c.record_id == record_id,
+                                                     CV.c.item_name == n)
+                                    .values(value=a, version=version))
+    return entry.seq
+
+
+def _id() -> str:
+    from studies.accounts.models import new_id
+
+    return new_id()
+
+
+def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+              subject_code: str, event_name: str, form_name: str, data: SaveIn,
+              now: dt.datetime | None = None, today: dt.date | None = None) -> SaveResult:
+    """Save a whole form for a subject and event as a new record version (see module doc).
+
+    Refused — with nothing written — when: the actor may not enter data for the subject's
+    site; the subject has no current ethics approval or valid consent (or has withdrawn);
+    the save edits a stale version (409 with the changes since); a field fails its checks or
+    is unknown (422 naming the field); a changed field lacks a reason."""
+    now = now or dt.datetime.now(dt.UTC)
+    today = today or now.date()
+    t = resolve(session, actor=actor, perm=Perm.ENTRY_WRITE, study_code=study_code,
+                subject_code=subject_code, event_name=event_name, form_name=form_name,
+                repeat=data.repeat)
+    consent.assert_entry_allowed(session, subject_id=t.subject.id, at=now)
+    record = find_record(session, t)
+    if record is None and data.base_version != 0:
+        raise stale(session, None, None, data.base_version)
+    if record is not None and record.version != data.base_version:
+        raise stale(session, record, record.id, data.base_version)
+    settings = get_settings(session, t.study.id)
+    fv_id = record.form_version_id if record is not None else _entry_version(session, t.form).id
+    items = forms.items_of(session, fv_id)
+    before = current_values(session, record.id) if record is not None else {}
+    prep = prepare(items, dict(data.values), before, existing=record is not None,
+                   reasons=dict(data.reasons), known_reasons=reasons_of(settings),
+                   incomplete=data.incomplete, allow_incomplete=settings.allow_incomplete,
+                   today=today, context=subject_context(session, t.subject.id,
+                                                        record.id if record else None))
+    if record is not None and not prep.changes and prep.status == record.status:
+        return SaveResult(record.id, record.version, record.status, saved=False)
+    from studies.entry import monitoring
+
+    if record is None:
+        rid, version = _id(), 1
+        try:
+            with session.begin_nested():
+                session.execute(insert(FR), [dict(
+                    id=rid, study_id=t.study.id, subject_id=t.subject.id,
+                    event_name=t.event.name, event_repeat=t.repeat, form_id=t.form.id,
+                    form_version_id=fv_id, version=1, status=prep.status, created_at=now,
+                    created_by=actor.username)])
+        except IntegrityError:  # another first save of the same form won the race
+            raise stale(session, find_record(session, t), None, 0) from None
+        cleared: list[str] = []
+        action = "entry.create"
+    else:
+        rid, version = record.id, record.version + 1
+        res = session.execute(update(FR).where(FR.c.id == rid, FR.c.version == data.base_version)
+                              .values(version=version, status=prep.status))
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            session.expire(record)
+            raise stale(session, record, rid, data.base_version)
+        session.expire(record)
+        cleared = monitoring.clear_changed(session, record_id=rid,
+                                           changed=[c[0] for c in prep.changes],
+                                           version=version, by=actor.username, now=now)
+        action = "entry.update"
+    write_version(session, ledger, actor=actor.username, client=actor.client,
+                  study_code=t.study.code, subject_code=t.subject.code, record_id=rid,
+                  version=version, status=prep.status, changes=prep.changes,
+                  sdv_cleared=cleared, now=now, batch=None, action=action)
+    return SaveResult(rid, version, prep.status,
+                      changes=[{"field": n, "before": b, "after": a, "reason": r}
+                               for n, b, a, r in prep.changes],
+                      missing=prep.missing, sdv_cleared=cleared)
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: str,
+              event_name: str, form_name: str, repeat: int = 1) -> dict[str, Any]:
+    """What a form page or GET shows: metadata of the pinned version, current values, record
+    version and status, SDV state and queries per field."""
+    from studies.entry import monitoring
+
+    t = resolve(session, actor=actor, perm=Perm.ENTRY_READ, study_code=study_code,
+                subject_code=subject_code, event_name=event_name, form_name=form_name,
+                repeat=repeat)
+    record = find_record(session, t)
+    fv = session.get(FormVersion, record.form_version_id) if record else \
+        _entry_version(session, t.form)
+    assert fv is not None
+    values = current_values(session, record.id) if record else {}
+    settings = get_settings(session, t.study.id)
+    sdv = monitoring.sdv_state(session, record.id) if record else {}
+    need = monitoring.needs_sdv(settings, t.subject.id, t.form.name,
+                                forms.items_of(session, fv.id))
+    return {"study": t.study.code, "subject": t.subject.code, "site": t.site.code,
+            "event": t.event.name, "event_label_zh": t.event.label_zh,
+            "event_label_en": t.event.label_en, "repeat": t.repeat, "form": t.form.name,
+            "form_version": fv.number, "form_label_zh": fv.label_zh,
+            "form_label_en": fv.label_en, "record_id": record.id if record else None,
+            "version": record.version if record else 0,
+            "status": record.status if record else "new", "values": values,
+            "groups": forms.version_public(session, t.form, fv)["groups"],
+            "sdv": {k: {"state": v.kind, "value_version": v.value_version, "by": v.by,
+                        "at": v.at.isoformat()} for k, v in sdv.items()},
+            "sdv_required": sorted(need),
+            "queries": monitoring.queries_of_record(session, record.id) if record else [],
+            "settings": settings_public(settings)}
+
+
+def _record_for(session: Session, actor: Actor, study_code: str, subject_code: str,
+                event_name: str, form_name: str, repeat: int) -> tuple[Target, FormRecord]:
+    t = resolve(session, actor=actor, perm=Perm.ENTRY_READ, study_code=study_code,
+                subject_code=subject_code, event_name=event_name, form_name=form_name,
+                repeat=repeat)
+    record = find_record(session, t)
+    if record is None:
+        raise NotFound("nothing has been entered on this form yet / 该表单尚未录入", field="form")
+    return t, record
+
+
+def timeline(session: Session, *, actor: Actor, study_code: str, subject_code: str,
+             event_name: str, form_name: str, repeat: int = 1) -> list[dict[str, Any]]:
+    """Every version of the form record, newest first, with its changes, SDV and queries."""
+    t, record = _record_for(session, actor, study_code, subject_code, event_name, form_name,
+                            repeat)
+    vals: dict[int, list[dict[str, Any]]] = {}
+    for v in session.execute(select(ValueVersion).where(ValueVersion.record_id == record.id)
+                             .order_by(ValueVersion.item_name)).scalars():
+        vals.setdefault(v.version, []).append(
+            {"field": v.item_name, "before": v.before, "after": v.after, "reason": v.reason})
+    out = [{"kind": "save", "version": r.version, "status": r.status, "by": r.saved_by,
+            "at": r.saved_at.isoformat(), "ledger_seq": r.ledger_seq, "batch": r.batch,
+            "changes": vals.get(r.version, [])}
+           for r in session.execute(select(RecordVersion).where(
+               RecordVersion.record_id == record.id)).scalars()]
+    for m in session.execute(select(SdvMark).where(SdvMark.record_id == record.id)).scalars():
+        out.append({"kind": f"sdv.{m.kind}", "field": m.item_name, "version": m.value_version,
+                    "by": m.by, "at": m.at.isoformat()})
+    from studies.entry import monitoring
+
+    for q in monitoring.queries_of_record(session, record.id):
+        for msg in q["thread"]:
+            out.append({"kind": f"query.{msg['kind']}", "field": q["item"], "text": msg["text"],
+                        "by": msg["by"], "at": msg["at"], "query": q["id"]})
+    out.sort(key=lambda e: (e["at"], e.get("version") or 0), reverse=True)
+    return out
+
+
+def field_history(session: Session, *, actor: Actor, study_code: str, subject_code: str,
+                  event_name: str, form_name: str, item: str,
+                  repeat: int = 1) -> list[dict[str, Any]]:
+    """Every version of one field: who, when, why, before, after (oldest first)."""
+    t, record = _record_for(session, actor, study_code, subject_code, event_name, form_name,
+                            repeat)
+    if item not in {i.name for i in forms.items_of(session, record.form_version_id)}:
+        raise NotFound(f"no field {item!r} on this form / 表单中没有该字段", field="item")
+    rows = session.execute(select(ValueVersion, RecordVersion.client).join(
+        RecordVersion, (RecordVersion.record_id == ValueVersion.record_id)
+        & (RecordVersion.version == ValueVersion.version)).where(
+        ValueVersion.record_id == record.id, ValueVersion.item_name == item)
+        .order_by(ValueVersion.version)).all()
+    return [{"version": v.version, "by": v.saved_by, "at": v.saved_at.isoformat(),
+             "reason": v.reason, "before": v.before, "after": v.after, "client": client}
+            for v, client in rows]
+
+
+def subject_grid(session: Session, *, actor: Actor, study_code: str) -> dict[str, Any]:
+    """Subjects × events × forms with each record's version and status (entry overview)."""
+    require(actor, Perm.ENTRY_READ, study=study_code)
+    study = _study(session, study_code)
+    sites = actor.sites(Perm.ENTRY_READ, study.code)
+    events = forms.events_of(session, study.id)
+    form_names = {f.id: f.name for f in forms.forms_of(session, study.id)}
+    q = (select(Subject.code, Subject.id, Site.code).join(Site, Site.id == Subject.site_id)
+         .where(Subject.study_id == study.id).order_by(Subject.code))
+    subjects_ = [(c, i, s) for c, i, s in session.execute(q) if sites is None or s in sites]
+    recs: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for r in session.execute(select(FormRecord).where(FormRecord.study_id == study.id)).scalars():
+        recs[(r.subject_id, r.event_name, r.event_repeat, form_names.get(r.form_id, "?"))] = {
+            "version": r.version, "status": r.status}
+    return {"study": study.code,
+            "events": [{"name": e.name, "label_zh": e.label_zh, "label_en": e.label_en,
+                        "repeating": e.repeating, "forms": list(e.form_names)} for e in events],
+            "subjects": [{"code": c, "site": s, "records": {
+                f"{ev}/{rep}/{fn}": v for (sid, ev, rep, fn), v in recs.items() if sid == i}}
+                for c, i, s in subjects_]}
+
+
+# ---- proving the materialised current values ------------------------------------------------
+
+def verify_current(session: Session, *, study_code: str | None = None) -> list[str]:
+    """Replay every value version (and, independently, every ledger entry of form records)
+    and compare with ``item_value_current`` and each record's version. Returns the
+    mismatches (empty: the current table says exactly what the versions and ledger say)."""
+    problems: list[str] = []
+    q = select(FR.c.id, FR.c.version)
+    if study_code:
+        study = _study(session, study_code)
+        q = q.where(FR.c.study_id == study.id)
+    records = dict(session.execute(q).tuples().all())
+    from_versions: dict[tuple[str, str], tuple[int, Any]] = {}
+    for rid, name, version, after in session.execute(
+            select(VV.c.record_id, VV.c.item_name, VV.c.version, VV.c.after)
+            .order_by(VV.c.record_id, VV.c.version)):
+        if rid in records:
+            from_versions[(rid, name)] = (version, after)
+    current = {(rid, name): (version, value) for rid, name, version, value in session.execute(
+        select(CV.c.record_id, CV.c.item_name, CV.c.version, CV.c.value)) if rid in records}
+    for key in sorted(set(from_versions) | set(current)):
+        if from_versions.get(key) != current.get(key):
+            problems.append(f"record {key[0]} item {key[1]}: versions say "
+                            f"{from_versions.get(key)!r}, current table says "
+                            f"{current.get(key)!r}")
+    newest = dict(session.execute(select(RV.c.record_id, func.max(RV.c.version))
+                                  .group_by(RV.c.record_id)).tuples().all())
+    for rid, version in records.items():
+        if newest.get(rid) != version:
+            problems.append(f"record {rid}: version {version} but newest saved "
+                            f"{newest.get(rid)}")
+    from_ledger: dict[tuple[str, str], Any] = {}
+    import json
+
+    for entity_id, changes in session.execute(
+            select(LedgerEntry.entity_id, LedgerEntry.changes).where(
+                LedgerEntry.entity_type == "form_record",
+                LedgerEntry.action.in_(("entry.create", "entry.update", "entry.import")))
+            .order_by(LedgerEntry.seq)):
+        if entity_id not in records:
+            continue
+        for c in json.loads(changes or "[]"):
+            if not c["field"].startswith("sdv:"):
+                from_ledger[(entity_id, c["field"])] = c["after"]
+    for key in sorted(set(from_ledger) | set(current)):
+        cur = current.get(key)
+        if key not in from_ledger or cur is None or from_ledger[key] != cur[1]:
+            problems.append(f"record {key[0]} item {key[1]}: ledger says "
+                            f"{from_ledger.get(key)!r}, current table says {cur!r}")
+    return problems
