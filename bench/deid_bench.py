@@ -285,6 +285,8 @@ def main() -> None:
         row: dict[str, object] = {"n": n, "k": k, "qis": nq}
         for tool in ("deid", "anjana"):
             reps = args.repeats if tool == "deid" else peer_rep
+            if tool == "anjana" and nq == 8:
+                reps = args.postcode_peer_repeats
             if tool == "anjana" and nq == 8 and not args.postcode_peer:
                 row[tool] = {"error": "not run (use --postcode-peer)"}
                 continue

@@ -151,49 +151,87 @@ def _pack(codes: Sequence[np.ndarray], cards: Sequence[int]) -> tuple[np.ndarray
     return key, [space], exact
 
 
+class _Codes:
+    """Distinct code columns of a grouped table, decoded from packed keys only when needed."""
+
+    def __init__(
+        self, key: np.ndarray | None, cards: Sequence[int], cols: list[np.ndarray] | None
+    ) -> None:
+        self._key = key
+        self._cards = list(cards)
+        self._cols = cols
+
+    def columns(self) -> list[np.ndarray]:
+        if self._cols is None:
+            assert self._key is not None
+            out: list[np.ndarray] = []
+            rem = self._key
+            for card in reversed(self._cards):
+                out.append((rem % card).astype(np.int32))
+                rem = rem // card
+            out.reverse()
+            self._cols = out
+            self._key = None
+        return self._cols
+
+    def nbytes(self) -> int:
+        if self._cols is not None:
+            return sum(a.nbytes for a in self._cols)
+        assert self._key is not None
+        return int(self._key.nbytes)
+
+
 def _group(
     codes: Sequence[np.ndarray], cards: Sequence[int], counts: np.ndarray
-) -> tuple[list[np.ndarray], np.ndarray]:
+) -> tuple[_Codes, np.ndarray]:
     """Group rows by their code columns; return the distinct code columns and summed counts."""
     key, (space,), exact = _pack(codes, cards)
     n = key.size
+    cbits = int(counts.max()).bit_length() if n else 1
     if exact and space <= max(1 << 21, 4 * n):
         summed = np.bincount(key, weights=counts, minlength=space)
         uk = np.flatnonzero(summed)
         cnt = summed[uk].astype(np.int64)
+    elif exact and (space - 1).bit_length() + cbits <= 62:
+        # carry the count in the low bits and use a plain (SIMD) sort instead of an argsort
+        v = np.sort((key << cbits) | counts)
+        k2 = v >> cbits
+        starts = np.flatnonzero(np.concatenate(([True], k2[1:] != k2[:-1])))
+        uk = k2[starts]
+        cnt = np.add.reduceat(v & ((1 << cbits) - 1), starts)
     else:
         uk, inv = np.unique(key, return_inverse=True)
         cnt = np.bincount(inv, weights=counts, minlength=uk.size).astype(np.int64)
         if not exact:
             first = np.zeros(uk.size, dtype=np.int64)
             first[inv[::-1]] = np.arange(n - 1, -1, -1)
-            return [c[first] for c in codes], cnt
-    out: list[np.ndarray] = []
-    rem = uk
-    for card in reversed(cards):
-        out.append((rem % card).astype(np.int32))
-        rem = rem // card
-    out.reverse()
-    return out, cnt
+            return _Codes(None, cards, [c[first] for c in codes]), cnt
+    return _Codes(uk, cards, None), cnt
 
 
-@dataclass
 class _Table:
     """Grouped (QI codes, sensitive codes) -> count table of one lattice node."""
 
-    node: tuple[int, ...]
-    qi: list[np.ndarray]
-    sens: list[np.ndarray]
-    counts: np.ndarray
+    def __init__(self, node: tuple[int, ...], m: int, codes: _Codes, counts: np.ndarray) -> None:
+        self.node = node
+        self.m = m
+        self.codes = codes
+        self.counts = counts
+
+    @property
+    def qi(self) -> list[np.ndarray]:
+        return self.codes.columns()[: self.m]
+
+    @property
+    def sens(self) -> list[np.ndarray]:
+        return self.codes.columns()[self.m :]
 
     @property
     def rows(self) -> int:
         return int(self.counts.size)
 
     def nbytes(self) -> int:
-        return (
-            sum(a.nbytes for a in self.qi) + sum(a.nbytes for a in self.sens) + self.counts.nbytes
-        )
+        return self.codes.nbytes() + int(self.counts.nbytes)
 
 
 class _Searcher:
@@ -244,7 +282,7 @@ class _Searcher:
         qi0 = [c.codes for c in cols]
         cards0 = [c.cards[0] for c in cols] + sens_cards
         codes, cnt = _group(qi0 + sens_codes, cards0, ones)
-        bottom = _Table(tuple([0] * self.m), codes[: self.m], codes[self.m :], cnt)
+        bottom = _Table(tuple([0] * self.m), self.m, codes, cnt)
         self.bottom = bottom
         self.cache: dict[tuple[int, ...], _Table] = {}
         self.cache_used = 0
@@ -275,7 +313,7 @@ class _Searcher:
         ]
         cards = [c.cards[b] for c, b in zip(self.cols, node, strict=True)]
         grouped, cnt = _group(codes + src.sens, cards + self.sens_cards, src.counts)
-        t = _Table(node, grouped[: self.m], grouped[self.m :], cnt)
+        t = _Table(node, self.m, grouped, cnt)
         self._remember(t)
         return t
 
@@ -293,7 +331,7 @@ class _Searcher:
     def violating(self, t: _Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
         """Per class: (class index of each table row, class sizes, bad flag, class cards)."""
         cards = [c.cards[b] for c, b in zip(self.cols, t.node, strict=True)]
-        if not t.sens:
+        if not self.sens_cards:
             sizes = t.counts
             inv = np.arange(t.rows)
             bad = sizes < self.k
@@ -315,16 +353,16 @@ class _Searcher:
         s = int(sizes[bad].sum())
         self.evaluated += 1
         self.supp[idx] = s
-        # loss = generalisation loss of all records + what suppression adds on the bad ones
-        rows = bad[inv]
-        extra = 0.0
-        if rows.any():
-            cnt = t.counts[rows]
-            for i in range(self.m):
-                cl = self.cell[i][node[i]][t.qi[i][rows]]
-                extra += float(np.dot(cnt, 1.0 - cl))
-        self.loss[idx] = self.gen[idx] + extra / (self.n * self.m)
         if s <= self.limit:
+            # loss = generalisation loss of all records + what suppression adds on the bad ones
+            rows = np.flatnonzero(bad[inv])
+            extra = 0.0
+            if rows.size:
+                cnt = t.counts[rows]
+                for i in range(self.m):
+                    cl = self.cell[i][node[i]][t.qi[i][rows]]
+                    extra += float(np.dot(cnt, 1.0 - cl))
+            self.loss[idx] = self.gen[idx] + extra / (self.n * self.m)
             self.status[idx] = 1
             up = np.all(self.nodes >= self.nodes[idx], axis=1)
             self.status[up & (self.status == 0)] = 1
