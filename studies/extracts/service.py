@@ -611,6 +611,14 @@ def overdue_for_officer(session: Session, *, actor: Actor,
             if actor.can(Perm.EXTRACT_APPROVE, r.study_code)]
 
 
+def _live_progress(req: ExtractRequest) -> int:
+    if req.build_state == "running":
+        from studies.extracts.worker import progress_of
+
+        return progress_of(req.id) or req.progress
+    return req.progress
+
+
 def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
     st = approval_state(session, req)
     return {
@@ -624,7 +632,7 @@ def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
         "status": req.status, "status_reason": req.status_reason,
         "approvals": {"needs": st.needs, "done": st.done, "yes": st.yes, "no": st.no,
                       "committee_members": st.members},
-        "build": {"state": req.build_state, "progress": req.progress,
+        "build": {"state": req.build_state, "progress": _live_progress(req),
                   "error": req.build_error, "built_at":
                   req.built_at.isoformat() if req.built_at else None,
                   "package_sha256": req.package_sha256, "package_size": req.package_size,

@@ -31,20 +31,33 @@ def _set(sessions: sessionmaker[Session], request_id: str, **values: object) -> 
                 setattr(req, k, v)
 
 
+# Progress of running builds, by request id. Kept in memory (not written to the database while
+# the build's transaction is open: on SQLite every transaction holds the write lock), read by
+# the page and the API through :func:`progress_of`.
+_progress: dict[str, int] = {}
+
+
+def progress_of(request_id: str) -> int | None:
+    return _progress.get(request_id)
+
+
 def run_one(sessions: sessionmaker[Session], ledger: Ledger, *, request_id: str,
             keys: builder.BuildKeys, out_dir: Path) -> bool:
     """Build one queued request; True if it succeeded."""
     _set(sessions, request_id, build_state="running", progress=1)
+    _progress[request_id] = 1
     try:
         with sessions() as s, s.begin():
             builder.build(s, ledger, request_id=request_id, keys=keys, out_dir=out_dir,
-                          progress=lambda p: _set(sessions, request_id, progress=p))
+                          progress=lambda p: _progress.__setitem__(request_id, p))
         return True
     except (builder.BuildError, DomainError, ValueError, OSError) as e:
         message = str(e)[:2000]
     except Exception as e:  # noqa: BLE001 - a build never takes the worker down
         log.exception("extract build %s failed", request_id)
         message = f"internal error: {e.__class__.__name__}"
+    finally:
+        _progress.pop(request_id, None)
     with sessions() as s, s.begin():
         req = s.get(ExtractRequest, request_id)
         if req is not None:
@@ -80,17 +93,17 @@ class BuildWorker(threading.Thread):
         self.sessions, self.ledger, self.keys, self.out_dir = sessions, ledger, keys, out_dir
         self.interval = interval
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def wake(self) -> None:
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 run_queued(self.sessions, self.ledger, keys=self.keys, out_dir=self.out_dir)
             except Exception:  # noqa: BLE001
