@@ -233,7 +233,8 @@ VITALS = {"visit_date": "2026-05-01", "height": "175", "weight": "70.0", "sbp": 
 
 def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-01", *,
                        n: int = 30, identifiable: tuple[int, ...] = (),
-                       cross_border: tuple[int, ...] = ()) -> dict[str, Any]:
+                       cross_border: tuple[int, ...] = (),
+                       with_data: bool = True) -> dict[str, Any]:
     """A study with ``n`` subjects whose demographics and labs are entered; subjects listed in
     ``identifiable`` / ``cross_border`` (by index) also consented to those scopes."""
     from studies.consent import service as consent
@@ -258,6 +259,8 @@ def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-0
                                        form_id=wider.id,
                                        scopes=["study", "deidentified_future", *extra],
                                        given_at=now - dt.timedelta(minutes=30)))
+        if not with_data:
+            continue
         entry.save_form(session, ledger, actor=SETUP, study_code=code, subject_code=s.code,
                         event_name="baseline", form_name="demographics",
                         data=entry.SaveIn(base_version=0, values={

@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from factories import make_extract_study, make_user
 
 from audit_trail.service import Ledger
@@ -19,6 +20,19 @@ from studies.extracts import service as ex
 from studies.extracts.build import BuildKeys
 from studies.extracts.models import ExtractRequest
 from studies.extracts.worker import BuildWorker
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id at its minimum cost in these tests (the accounts tests cover the real cost)."""
+    import nacl.pwhash
+
+    from studies.accounts import service as accounts
+
+    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
+        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
+
 
 
 def test_worker_builds_queued_extracts_and_a_failed_build_leaves_nothing(

@@ -68,10 +68,24 @@ def vote(session: Session, ledger: Ledger, actor: accounts.Actor, rid: str, kind
         kind=kind, approve=approve, username=actor.username, password=PASSWORD, **kw))
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id at its minimum cost in these tests (the accounts tests cover the real cost)."""
+    import nacl.pwhash
+
+    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
+        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
+
+
 @pytest.fixture
-def world(session: Session, ledger: Ledger, tmp_path: Path) -> dict[str, Any]:
-    made = make_extract_study(session, ledger, STUDY, n=30, identifiable=tuple(range(0, 30, 3)),
-                              cross_border=(1, 2))
+def world(request: pytest.FixtureRequest, session: Session, ledger: Ledger,
+          tmp_path: Path) -> dict[str, Any]:
+    """Accounts, keys and a study; 30 subjects with data for build tests (``@pytest.mark.data``),
+    3 without for the approval rules."""
+    n = 30 if request.node.get_closest_marker("data") else 3
+    made = make_extract_study(session, ledger, STUDY, n=n, identifiable=tuple(range(0, n, 3)),
+                              cross_border=(1, 2), with_data=n == 30)
     ident, pub = age_keys(tmp_path)
     w = dict(made, ident=ident, pub=pub,
              sponsor=person(session, ledger, "sponsor1", Role.SPONSOR),
@@ -219,6 +233,7 @@ def test_cross_border_over_the_limit_is_refused_outright(
 
 # ── Build, package, open ─────────────────────────────────────────────────────────────────────
 
+@pytest.mark.data
 def test_lds_package_opens_with_age_and_minisign_is_k_anonymous_and_excludes_withdrawn(
         session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
         tmp_path: Path) -> None:
@@ -269,6 +284,7 @@ def test_lds_package_opens_with_age_and_minisign_is_k_anonymous_and_excludes_wit
     assert "extract.build" in ledger_actions
 
 
+@pytest.mark.data
 def test_receive_verifies_and_refuses_any_changed_byte(
         session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
         tmp_path: Path) -> None:
@@ -310,6 +326,7 @@ def test_receive_verifies_and_refuses_any_changed_byte(
                     out=tmp_path / "x4")
 
 
+@pytest.mark.data
 def test_rif_holds_only_identifiable_consent_and_draws_identity_by_the_system(
         session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
         tmp_path: Path) -> None:
@@ -346,6 +363,7 @@ def test_rif_holds_only_identifiable_consent_and_draws_identity_by_the_system(
     assert draw.actor == "system"
 
 
+@pytest.mark.data
 def test_puf_is_aggregates_with_small_cells_withheld(
         session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
         tmp_path: Path) -> None:
@@ -363,6 +381,7 @@ def test_puf_is_aggregates_with_small_cells_withheld(
     assert all(n is None or n >= 5 for n in cells["n"].to_list())
 
 
+@pytest.mark.data
 def test_downloads_only_by_named_recipients_and_failed_checks_block(
         session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
         tmp_path: Path) -> None:
@@ -386,6 +405,7 @@ def test_downloads_only_by_named_recipients_and_failed_checks_block(
     assert history == []
 
 
+@pytest.mark.data
 def test_overdue_destruction_holds_further_requests_until_the_certificate(
         session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
         tmp_path: Path) -> None:
@@ -407,6 +427,7 @@ def test_overdue_destruction_holds_further_requests_until_the_certificate(
     assert ex.overdue_for_officer(session, actor=world["officer"]) == []
 
 
+@pytest.mark.data
 def test_a_failed_build_says_why_and_leaves_no_package(
         session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
         tmp_path: Path) -> None:
