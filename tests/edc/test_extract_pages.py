@@ -53,6 +53,7 @@ def csrf(client: TestClient, url: str) -> str:
 def test_request_approve_build_download_and_receive(
         app_client: TestClient, session: Session, ledger: Ledger, state: Any,
         tmp_path: Path, monkeypatch: Any) -> None:
+    state.settings.extract_dir = tmp_path / "extracts"
     make_extract_study(session, ledger, STUDY, n=12)
     for name, role in (("sponsor1", Role.SPONSOR), ("dm", Role.DATA_MANAGER),
                        ("sponsor2", Role.SPONSOR)) + tuple(
@@ -120,3 +121,17 @@ def test_request_approve_build_download_and_receive(
                      str(signer), "--out", str(tmp_path / "got2")]) == 2
     custody = app_client.get(f"/api/v1/extracts/{rid}").json()["transfers"]
     assert [t["event"] for t in custody][-1] == "downloaded"
+
+
+def test_demo_makes_one_sponsor_request_and_is_safe_twice(
+        session: Session, ledger: Ledger, state: Any, tmp_path: Path) -> None:
+    from edc import demo
+
+    state.settings.extract_dir = tmp_path / "extracts"
+    make_extract_study(session, ledger, demo.DEMO_STUDY, n=3, with_data=False)
+    make_user(session, ledger, "demo.sponsor", Role.SPONSOR)
+    first = demo.load_extract_request(session, state)
+    second = demo.load_extract_request(session, state)
+    assert "pending the committee" in first[0] and "(pending)" in second[0]
+    assert first[0].split()[3] == second[0].split()[3]  # the same request
+    assert (tmp_path / "extracts/demo-sponsor.key").stat().st_mode & 0o777 == 0o600
