@@ -14,13 +14,12 @@ no file is missing or extra; only then move the files to the output directory.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import shutil
 import tarfile
 import tempfile
-import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -80,40 +79,70 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _tar_into(fileobj: IO[bytes], root: Path, names: Iterable[str]) -> None:
-    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+class TarStream(io.RawIOBase):
+    """A tar archive of ``root/names`` (PAX format, ``extract/`` prefix) produced as it is
+    read: headers from :mod:`tarfile`, file bytes read straight into the caller's buffer. No
+    thread, no pipe, no copy of the data on disk; memory stays at one buffer."""
+
+    def __init__(self, root: Path, names: Iterable[str]) -> None:
+        super().__init__()
+        self._parts = self._generate(root, list(names))
+        self._bytes = memoryview(b"")
+        self._file: IO[bytes] | None = None
+        self._left = 0
+
+    @staticmethod
+    def _generate(root: Path, names: list[str]) -> Iterator[bytes | tuple[IO[bytes], int]]:
+        total = 0
         for name in names:
-            info = tar.gettarinfo(str(root / name), arcname=f"extract/{name}")
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mode = 0o644
-            with open(root / name, "rb") as fh:
-                tar.addfile(info, fh)
+            path = root / name
+            info = tarfile.TarInfo(f"extract/{name}")
+            st = path.stat()
+            info.size, info.mtime, info.mode = st.st_size, int(st.st_mtime), 0o644
+            header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            yield header
+            with open(path, "rb") as fh:
+                yield (fh, info.size)
+            pad = (-info.size) % tarfile.BLOCKSIZE
+            yield b"\0" * pad
+            total += len(header) + info.size + pad
+        end = 2 * tarfile.BLOCKSIZE
+        total += end
+        yield b"\0" * (end + (-total) % tarfile.RECORDSIZE)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        while True:
+            if self._bytes:
+                n = min(len(out), len(self._bytes))
+                out[:n] = self._bytes[:n]
+                self._bytes = self._bytes[n:]
+                return n
+            if self._file is not None and self._left:
+                n = self._file.readinto(out[:min(len(out), self._left)])
+                if not n:
+                    raise PackageError("a file changed size while it was packed")
+                self._left -= n
+                return n
+            part = next(self._parts, None)
+            if part is None:
+                return 0
+            if isinstance(part, bytes):
+                self._bytes = memoryview(part)
+                self._file = None
+            else:
+                self._file, self._left = part
 
 
 def encrypt_directory(root: Path, names: list[str], out: Path, recipient: str) -> str:
-    """Stream ``root/names`` as a tar archive into age for ``recipient``; write ``out`` and
-    return its SHA-256. A pipe joins the tar writer (a thread) and the encryptor."""
+    """Stream ``root/names`` as a tar archive (:class:`TarStream`) into age for
+    ``recipient``; write ``out`` and return its SHA-256."""
     rec = pyrage.x25519.Recipient.from_str(recipient)
-    rfd, wfd = os.pipe()
-    errors: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            with os.fdopen(wfd, "wb", buffering=CHUNK) as w:
-                _tar_into(w, root, names)
-        except BaseException as e:  # noqa: BLE001 - reported by the caller
-            errors.append(e)
-
-    t = threading.Thread(target=produce, daemon=True)
-    t.start()
-    try:
-        with os.fdopen(rfd, "rb", buffering=CHUNK) as r, open(out, "wb") as w:
-            pyrage.encrypt_io(r, w, [rec])
-    finally:
-        t.join()
-    if errors:
-        raise errors[0]
+    with io.BufferedReader(TarStream(root, names), CHUNK) as r, open(out, "wb") as w:
+        pyrage.encrypt_io(r, w, [rec])
     return sha256_file(out)
 
 
