@@ -443,3 +443,35 @@ def test_age_keys_validate(tmp_path: Path) -> None:
     _, pub = age_keys(tmp_path)
     assert ex.validate_age_recipient(pub) == pub
     assert pyrage.x25519.Recipient.from_str(pub)
+
+
+@pytest.mark.data
+def test_build_reads_the_data_as_of_the_stated_time_and_refuses_unapproved(
+        session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
+        tmp_path: Path) -> None:
+    from studies.entry import service as entry
+
+    as_of = dt.datetime.now(dt.UTC)
+    first = world["codes"][0]
+    entry.save_form(session, ledger, actor=SETUP, study_code=STUDY, subject_code=first,
+                    event_name="baseline", form_name="labs",
+                    data=entry.SaveIn(base_version=1, values={
+                        "hbsag": "0", "hba1c": "9.9", "lab_comment": "=HYPERLINK(\"x\")"},
+                        reasons={"hba1c": "transcription_error"}),
+                    now=as_of + dt.timedelta(seconds=5))
+    req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
+                            data=request_in(world["pub"], tier="rif", fields=["labs.hba1c"],
+                                            as_of=as_of))
+    with pytest.raises(RuleViolation):  # not approved yet
+        ex.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
+    for m in world["members"]:
+        vote(session, ledger, m, req.id, "vote")
+    vote(session, ledger, world["sponsor"], req.id, "dua")
+    vote(session, ledger, world["ethics"], req.id, "ethics", reference=world["approval"].id)
+    req = build_it(session, ledger, world, req, state, tmp_path / "out")
+    root = open_with_age(tmp_path / "out" / req.package_file, world["ident"],
+                         tmp_path / "opened")
+    labs = pl.read_parquet(root / "data/labs.parquet")
+    assert labs.filter(pl.col("subject") == first)["hba1c"].to_list() == ["5.0"]
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["snapshot"]["as_of"] == as_of.isoformat()
