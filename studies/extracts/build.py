@@ -9,7 +9,9 @@
    (from the item classification) are generalised to k-anonymity (k ≥ 5) with l-diversity on
    sensitive items, other dates shifted by the study's secret offset, free text scrubbed; PUF
    through :func:`deid.aggregate`; RIF keeps codes and draws identity fields through the code
-   index, by the system.
+   index, by the system. k-anonymity is computed on one row per subject (each
+   quasi-identifier's first recorded value); every row of a subject is then generalised to the
+   chosen levels and the rows of suppressed subjects are dropped from every form.
 4. Pre-transfer checks (§11.3.4.5 c): completeness, missing values per field, duplicate rows,
    unique subject codes/tokens. A failed check blocks the transfer until a data manager
    overrides it with a reason.
