@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edc import api, api_entry, api_subjects, errors, studies_api
+from edc import api, api_entry, api_extracts, api_subjects, errors, studies_api
 from edc.policy import public
 from edc.state import AppState
-from edc.web import account_pages, entry_pages, pages, study_pages
+from edc.web import account_pages, entry_pages, extract_pages, pages, study_pages
 from edc.web import subjects as subject_pages
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -76,6 +76,22 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def start_extract_worker(app: FastAPI, state: AppState) -> None:
+    """Start the background extract builder (``edc serve`` calls this; tests build directly).
+    Off when EDC_EXTRACT_WORKER is false."""
+    from studies.extracts.build import BuildKeys
+    from studies.extracts.worker import BuildWorker
+
+    if not state.settings.extract_worker:
+        return
+    keys = BuildKeys(deid_key=state.keys.deid_key, signing_key=state.keys.signing_key,
+                     code_index=state.keys.code_index_keys())
+    worker = BuildWorker(state.sessions, state.ledger, keys=keys,
+                         out_dir=state.settings.extract_dir)
+    app.state.extract_worker = worker
+    worker.start()
+
+
 def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="EDC — GB/T 39725-2020 §11.3", version="0.1.0",
                   docs_url="/api/v1/docs", openapi_url="/api/v1/openapi.json", redoc_url=None)
@@ -89,6 +105,8 @@ def create_app(state: AppState) -> FastAPI:
     app.include_router(study_pages.router)
     app.include_router(api_subjects.router)
     app.include_router(subject_pages.router)
+    app.include_router(api_extracts.router)
+    app.include_router(extract_pages.router)
 
     app.include_router(api_entry.router)
     app.include_router(entry_pages.router)

@@ -78,11 +78,13 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from edc.app import create_app
+    from edc.app import create_app, start_extract_worker
 
     state = _state(settings)
+    app = create_app(state)
+    start_extract_worker(app, state)
     print(f"serving on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
-    uvicorn.run(create_app(state), host=args.host, port=args.port, log_level="info",
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
                 proxy_headers=False, server_header=False)
     return 0
 
@@ -451,6 +453,71 @@ def cmd_entry_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+# ── Extracts (issue 9) ───────────────────────────────────────────────────────────────────────
+
+def cmd_receive(_settings: Settings, args: argparse.Namespace) -> int:
+    """Sponsor side: verify the signature, decrypt, check every hash, unpack."""
+    from pathlib import Path
+
+    from studies.extracts import package as pkg
+
+    try:
+        identity = Path(args.identity).read_text()
+        signer = Path(args.signer).read_text()
+    except OSError as e:
+        raise CliError(f"cannot read {e.filename}: {e.strerror}") from None
+    try:
+        m = pkg.receive(Path(args.package), identity=identity, signer_pub=signer,
+                        out=Path(args.out))
+    except pkg.PackageError as e:
+        raise CliError(f"REFUSED: {e}") from None
+    print(f"verified extract {m['extract_id']} ({m['tier'].upper()}, study {m['study']}): "
+          f"{len(m['files'])} files, {m['rows']} rows, snapshot at ledger size "
+          f"{m['snapshot']['ledger_seq']}; use until {m['expiry']}, destruction certificate "
+          f"due {m['destruction_certificate_due']} -> {args.out}")
+    return 0
+
+
+def cmd_extract_build(settings: Settings, args: argparse.Namespace) -> int:
+    """Build queued extracts now (the web server's worker does this in the background)."""
+    from studies.extracts.build import BuildKeys
+    from studies.extracts.models import ExtractRequest
+    from studies.extracts.worker import run_one
+
+    state = _state(settings)
+    keys = BuildKeys(deid_key=state.keys.deid_key, signing_key=state.keys.signing_key,
+                     code_index=state.keys.code_index_keys())
+    with state.sessions() as s:
+        req = s.get(ExtractRequest, args.request_id)
+        if req is None:
+            raise CliError(f"no extract request {args.request_id}")
+        if req.build_state != "queued":
+            raise CliError(f"extract {args.request_id} is {req.build_state}; queue it first")
+    ok = run_one(state.sessions, state.ledger, request_id=args.request_id, keys=keys,
+                 out_dir=settings.extract_dir)
+    with state.sessions() as s:
+        req = s.get(ExtractRequest, args.request_id)
+        assert req is not None
+        print(f"{req.id}: {req.build_state}" + (f" — {req.build_error}" if req.build_error
+                                                 else f", package sha256 {req.package_sha256}"))
+    return 0 if ok else 1
+
+
+def cmd_keys_export_signing_pub(settings: Settings, args: argparse.Namespace) -> int:
+    """The hospital's public key in minisign format, for sponsors (minisign -p)."""
+    from pathlib import Path
+
+    from studies.extracts import package as pkg
+
+    keys = keyring.load(settings.key_dir)
+    text = pkg.public_key_text(keys.signing_key)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edc", description="Clinical-research EDC (GB/T 39725-2020)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -556,6 +623,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev = add("verify", cmd_entry_verify,
              "prove the current-values table equals the versions and the ledger", esub)
     ev.add_argument("--study")
+
+    ks = add("export-signing-pub", cmd_keys_export_signing_pub,
+             "write the hospital's public key in minisign format (for sponsors)", ksub)
+    ks.add_argument("--out")
+
+    rc = add("receive", cmd_receive,
+             "sponsor side: verify, decrypt and unpack an extract package")
+    rc.add_argument("package")
+    rc.add_argument("--identity", required=True, help="age identity file (age-keygen)")
+    rc.add_argument("--signer", required=True, help="the hospital's minisign public key")
+    rc.add_argument("--out", required=True, help="directory to unpack into (new or empty)")
+    ext = sub.add_parser("extract", help="extracts for sponsors")
+    esub = ext.add_subparsers(dest="extract_command", required=True)
+    eb = add("build", cmd_extract_build, "build a queued extract now", esub)
+    eb.add_argument("request_id")
     return p
 
 

@@ -69,6 +69,7 @@ def load(session: Session, state: AppState) -> list[str]:
     lines += load_study(session, state)
     lines += load_subjects(session, state)
     lines += load_entry(session, state)
+    lines += load_extract_request(session, state)
     return lines
 
 
@@ -321,3 +322,59 @@ def load_entry(session: Session, state: AppState) -> list[str]:
     return [f"Demo data entry in {DEMO_STUDY}: {n_rec} form records, {n_q} open query(ies) "
             f"(investigator: /studies/{DEMO_STUDY}/entry, monitor: "
             f"/studies/{DEMO_STUDY}/monitor)"]
+
+
+
+# ── A sponsor's extract request (issue 9) ───────────────────────────────────────────────────
+
+def load_extract_request(session: Session, state: AppState) -> list[str]:
+    """A pending LDS request by demo.sponsor for the demo study's non-identifying fields, to an
+    age key written to ``<extract dir>/demo-sponsor.key`` (demo only). Skipped while the demo
+    study has no forms, and when the request exists already (safe to run twice)."""
+    import datetime as dt
+    import os
+
+    import pyrage
+    from sqlalchemy import select
+
+    from studies.errors import DomainError
+    from studies.extracts import service as ex
+    from studies.extracts.models import ExtractRequest
+    from studies.registry.models import Study
+
+    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
+    user = accounts.find_user(session, "demo.sponsor")
+    if study is None or user is None:
+        return []
+    existing = session.execute(select(ExtractRequest).where(
+        ExtractRequest.study_id == study.id, ExtractRequest.requested_by_id == user.id)).scalar()
+    if existing is not None:
+        return [f"Demo extract request: /extracts/{existing.id} ({existing.status})"]
+    fields = [f.name for f in ex.field_catalogue(session, study.id).values()
+              if f.classification in ("clinical", "quasi_identifier")
+              and not f.name.startswith("identity.")][:6]
+    if not fields:
+        return ["Demo extract request: skipped (the demo study has no eCRF fields yet)"]
+    ident = pyrage.x25519.Identity.generate()
+    key_file = state.settings.extract_dir / "demo-sponsor.key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"# public key: {ident.to_public()}\n{ident}\n")
+    pub = next(line.split(": ", 1)[1] for line in key_file.read_text().splitlines()
+               if line.startswith("# public key:"))
+    sponsor = accounts.actor_for(session, user, client="demo")
+    try:
+        with session.begin_nested():
+            req = ex.create_request(session, state.ledger, actor=sponsor, study_code=DEMO_STUDY,
+                                    data=ex.RequestIn(
+                                        purpose="Demo: efficacy analysis by age band and sex",
+                                        fields=fields, tier="lds",
+                                        recipient_org="Demo Pharma 演示药企", recipient_key=pub,
+                                        use_from=dt.date.today(),
+                                        use_until=dt.date.today() + dt.timedelta(days=365)))
+    except DomainError as exc:
+        return [f"Demo extract request not made: {exc.message}"]
+    return [f"Demo extract request: /extracts/{req.id} (LDS, pending the committee); "
+            f"the sponsor's age key is {key_file}"]

@@ -7,6 +7,7 @@ import studies.accounts.models  # noqa: F401
 import studies.consent.models  # noqa: F401
 import studies.entry.models  # noqa: F401
 import studies.ethics.models  # noqa: F401
+import studies.extracts.models  # noqa: F401
 import studies.forms.models  # noqa: F401
 import studies.registry.models  # noqa: F401
 import studies.subjects.models  # noqa: F401

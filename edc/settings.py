@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     api_token_max_days: int = Field(
         default=90, ge=1, le=3650, description="Longest lifetime of an API token"
     )
+    extract_dir: Path = Field(
+        default=DEFAULT_VAR / "extracts",
+        description="Where encrypted extract packages for sponsors are kept (age files)",
+    )
+    extract_worker: bool = Field(
+        default=True, description="Run the background extract builder inside the web server",
+    )
     assets_dir: Path = Field(
         default=Path("node_modules"),
         description="Where the npm set-up installed front-end packages (htmx.org)",

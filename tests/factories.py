@@ -280,3 +280,51 @@ def make_entry_study(session: Session, ledger: Ledger, code: str = "ENT-2026-01"
 DEMOGRAPHICS = {"dob": "1980-05-01", "sex": "1", "ethnicity": "1"}
 VITALS = {"visit_date": "2026-05-01", "height": "175", "weight": "70.0", "sbp": "120",
           "smoker": "0"}
+
+
+# ── Extracts (issue 9) ───────────────────────────────────────────────────────────────────────
+
+def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-01", *,
+                       n: int = 30, identifiable: tuple[int, ...] = (),
+                       cross_border: tuple[int, ...] = (),
+                       with_data: bool = True) -> dict[str, Any]:
+    """A study with ``n`` subjects whose demographics and labs are entered; subjects listed in
+    ``identifiable`` / ``cross_border`` (by index) also consented to those scopes."""
+    from studies.consent import service as consent
+    from studies.entry import service as entry
+
+    codes = tuple(f"S01-X{i:04d}" for i in range(n))
+    made = make_entry_study(session, ledger, code, subjects=codes, allow_incomplete=True)
+    now = dt.datetime.now(dt.UTC)
+    wider = consent.add_consent_form(session, ledger, actor=SETUP, study_code=code,
+                                     data=consent.ConsentFormIn(
+                                         version="1.1", consent_type="informed",
+                                         text_zh="知情同意书（含可标识使用、出境）",
+                                         text_en="Consent incl. identifiable use, transfer",
+                                         approval_id=made["approval"].id))
+    for i, s in enumerate(made["subjects"]):
+        extra = (["identifiable"] if i in identifiable else []) + (
+            ["cross_border"] if i in cross_border else [])
+        if extra:
+            consent.record_consent(session, ledger, actor=SETUP, study_code=code,
+                                   subject_id=s.id, data=consent.ConsentIn(
+                                       consent_type="informed",
+                                       form_id=wider.id,
+                                       scopes=["study", "deidentified_future", *extra],
+                                       given_at=now - dt.timedelta(minutes=30)))
+        if not with_data:
+            continue
+        entry.save_form(session, ledger, actor=SETUP, study_code=code, subject_code=s.code,
+                        event_name="baseline", form_name="demographics",
+                        data=entry.SaveIn(base_version=0, values={
+                            "dob": f"{1950 + (i * 7) % 40}-0{1 + i % 9}-1{i % 9}",
+                            "sex": str(1 + i % 2), "postcode": f"10008{i % 3}",
+                            "ethnicity": "1" if i % 4 else "2",
+                            **({"pregnant": "0"} if i % 2 else {})}))
+        entry.save_form(session, ledger, actor=SETUP, study_code=code, subject_code=s.code,
+                        event_name="baseline", form_name="labs",
+                        data=entry.SaveIn(base_version=0, incomplete=False, values={
+                            "hbsag": str(i % 2), "hba1c": f"{5 + (i % 30) / 10:.1f}",
+                            "lab_comment": "=HYPERLINK(\"x\")" if i == 0 else f"ok {i}"}))
+    made["codes"] = codes
+    return made

@@ -67,6 +67,15 @@ class Perm(StrEnum):
     ENTRY_IMPORT = "entry.import"
     ENTRY_EXPORT = "entry.export"
 
+    # Extracts for sponsors (issue 9, SPEC §7–8)
+    EXTRACT_REQUEST = "extract.request"
+    EXTRACT_REVIEW = "extract.review"
+    EXTRACT_APPROVE = "extract.approve"
+    EXTRACT_VOTE = "extract.vote"
+    EXTRACT_ETHICS = "extract.ethics"
+    EXTRACT_BUILD = "extract.build"
+    EXTRACT_DOWNLOAD = "extract.download"
+
 
 GRANTS: dict[Role, frozenset[Perm]] = {
     Role.PRINCIPAL_INVESTIGATOR: frozenset({Perm.STUDY_READ}),
@@ -132,3 +141,18 @@ GRANTS[Role.PRINCIPAL_INVESTIGATOR] |= {Perm.ENTRY_READ, Perm.ENTRY_WRITE, Perm.
 GRANTS[Role.INVESTIGATOR] |= {Perm.ENTRY_READ, Perm.ENTRY_WRITE, Perm.QUERY_ANSWER}
 GRANTS[Role.MONITOR] |= {Perm.ENTRY_READ, Perm.ENTRY_VERIFY}
 GRANTS[Role.DATA_MANAGER] |= {Perm.ENTRY_READ, Perm.ENTRY_IMPORT, Perm.ENTRY_EXPORT}
+
+
+# Issue 9 — extracts for sponsors (SPEC §7–8): sponsors, PIs and statisticians request and
+# download (downloads further limited to the request's named recipient accounts); the data
+# security officer approves PUFs and sees overdue destruction certificates; committee members
+# vote on LDS / RIF and cross-border requests; ethics members record the ethics approval for
+# identifiable use; the data manager builds and may override a failed pre-transfer check.
+# Reviewers (officer, committee, ethics, data manager) see every request of a study.
+GRANTS[Role.SPONSOR] |= {Perm.EXTRACT_REQUEST, Perm.EXTRACT_DOWNLOAD}
+GRANTS[Role.PRINCIPAL_INVESTIGATOR] |= {Perm.EXTRACT_REQUEST, Perm.EXTRACT_DOWNLOAD}
+GRANTS[Role.STATISTICIAN] |= {Perm.EXTRACT_REQUEST, Perm.EXTRACT_DOWNLOAD}
+GRANTS[Role.SECURITY_OFFICER] |= {Perm.EXTRACT_REVIEW, Perm.EXTRACT_APPROVE}
+GRANTS[Role.COMMITTEE_MEMBER] |= {Perm.EXTRACT_REVIEW, Perm.EXTRACT_VOTE}
+GRANTS[Role.ETHICS_MEMBER] |= {Perm.EXTRACT_REVIEW, Perm.EXTRACT_ETHICS}
+GRANTS[Role.DATA_MANAGER] |= {Perm.EXTRACT_REVIEW, Perm.EXTRACT_BUILD}

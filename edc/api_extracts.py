@@ -1,0 +1,128 @@
+"""JSON API for extract requests, approvals, builds, downloads and destruction certificates
+(/api/v1). Thin: each route calls one domain function of :mod:`studies.extracts`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.policy import authenticated, requires
+from studies.accounts.roles import Perm
+from studies.extracts import service as ex
+
+router = APIRouter(prefix="/api/v1", tags=["extracts"])
+
+
+class RequestBody(BaseModel):
+    purpose: str = Field(max_length=4000)
+    fields: list[str] = Field(max_length=500)
+    tier: str = Field(max_length=3, description="puf, lds or rif")
+    recipient_org: str = Field(max_length=200)
+    recipient_key: str = Field(max_length=100, description="age X25519 public key (age1…)")
+    recipients: list[str] = Field(default_factory=list, max_length=20)
+    use_from: dt.date
+    use_until: dt.date
+    cross_border: bool = False
+    as_of: dt.datetime | None = None
+    k: int = Field(default=5, ge=2, le=100)
+
+
+@router.get("/studies/{study}/extract-fields", dependencies=[requires(Perm.EXTRACT_REQUEST)])
+def extract_fields(study: str, session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
+    """Fields a request may name, with their classification (identifier, quasi, sensitive)."""
+    cat = ex.fields_for(session, actor=actor, study_code=study)
+    return [{"name": f.name, "label": f.label, "classification": f.classification,
+             "data_type": f.data_type, "level": f.level} for f in cat]
+
+
+@router.post("/studies/{study}/extracts", status_code=201,
+             dependencies=[requires(Perm.EXTRACT_REQUEST)])
+def create(study: str, body: RequestBody, session: SessionDep, ledger: LedgerDep,
+           actor: CurrentActor) -> dict[str, Any]:
+    req = ex.create_request(session, ledger, actor=actor, study_code=study,
+                            data=ex.RequestIn(**body.model_dump()))
+    return ex.public(session, req)
+
+
+@router.get("/extracts", dependencies=[authenticated()])
+def list_all(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
+    return [ex.public(session, r) for r in ex.list_requests(session, actor=actor)]
+
+
+@router.get("/extracts/{request_id}", dependencies=[authenticated()])
+def detail(request_id: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    """The request, its approvals, build progress and pre-transfer checks."""
+    return ex.detail(session, actor=actor, request_id=request_id)
+
+
+class DecisionBody(BaseModel):
+    kind: str = Field(max_length=10, description="officer, vote, ethics or dua")
+    approve: bool = True
+    password: str = Field(max_length=200)
+    username: str = Field(default="", max_length=100)
+    totp: str | None = Field(default=None, max_length=12)
+    note: str | None = Field(default=None, max_length=2000)
+    reference: str | None = Field(default=None, max_length=100)
+
+
+@router.post("/extracts/{request_id}/decisions", status_code=201,
+             dependencies=[authenticated()])
+def decide(request_id: str, body: DecisionBody, session: SessionDep, ledger: LedgerDep,
+           actor: CurrentActor) -> dict[str, Any]:
+    d = ex.decide(session, ledger, actor=actor, request_id=request_id,
+                  data=ex.DecisionIn(**body.model_dump()))
+    return {"id": d.id, "kind": d.kind, "approve": d.approve, "signature": d.signature_id}
+
+
+@router.post("/extracts/{request_id}/build", status_code=202,
+             dependencies=[requires(Perm.EXTRACT_BUILD)])
+def build(request_id: str, request: Request, session: SessionDep, ledger: LedgerDep,
+          actor: CurrentActor) -> dict[str, Any]:
+    """Queue the build; the background worker builds it. Poll the request for progress."""
+    req = ex.queue_build(session, ledger, actor=actor, request_id=request_id)
+    worker = getattr(request.app.state, "extract_worker", None)
+    if worker is not None:
+        worker.wake()
+    return {"id": req.id, "build": req.build_state, "progress": req.progress}
+
+
+class OverrideBody(BaseModel):
+    reason: str = Field(max_length=2000)
+
+
+@router.post("/extracts/{request_id}/override", dependencies=[requires(Perm.EXTRACT_BUILD)])
+def override(request_id: str, body: OverrideBody, session: SessionDep, ledger: LedgerDep,
+             actor: CurrentActor) -> dict[str, Any]:
+    req = ex.override_checks(session, ledger, actor=actor, request_id=request_id,
+                             data=ex.OverrideIn(reason=body.reason))
+    return {"id": req.id, "build": req.build_state}
+
+
+@router.get("/extracts/{request_id}/package", dependencies=[requires(Perm.EXTRACT_DOWNLOAD)])
+def download(request_id: str, session: SessionDep, ledger: LedgerDep, state: StateDep,
+             actor: CurrentActor) -> Response:
+    """The encrypted package (age); only the request's named recipient accounts or tokens."""
+    req = ex.authorise_download(session, ledger, actor=actor, request_id=request_id)
+    path = state.settings.extract_dir / str(req.package_file)
+    return FileResponse(path, media_type="application/octet-stream",
+                        filename=f"extract-{req.id}.tar.age")
+
+
+@router.post("/extracts/{request_id}/destruction", dependencies=[authenticated()])
+async def destruction(request_id: str, certificate: UploadFile, session: SessionDep,
+                      ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
+    data = await certificate.read(10_000_001)
+    req = ex.record_destruction(session, ledger, actor=actor, request_id=request_id,
+                                certificate=data, filename=certificate.filename or "")
+    return {"id": req.id, "destruction_sha256": req.destruction_sha256}
+
+
+@router.get("/extracts-overdue", dependencies=[requires(Perm.EXTRACT_APPROVE)])
+def overdue(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
+    """Overdue destruction certificates (the data security officer's flag list)."""
+    return [ex.public(session, r) for r in ex.overdue_for_officer(session, actor=actor)]

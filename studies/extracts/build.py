@@ -1,0 +1,682 @@
+"""Building an approved extract (SPEC §7–8; §11.3.4.5 c, §11.4.2.4, §10.2).
+
+1. Snapshot: the item values as they stood at ``as_of`` (the newest value version saved by
+   then), with a signed ledger checkpoint taken at the build; the manifest records its size.
+2. Consent: subjects whose consent does not (or no longer) cover the scopes the tier needs
+   (``study``; ``identifiable`` for a RIF; ``cross_border`` when the data leave the country)
+   are excluded; the manifest counts them per reason (counts only).
+3. Tier: LDS through :mod:`deid` — subject codes become keyed tokens, quasi-identifiers
+   (from the item classification) are generalised to k-anonymity (k ≥ 5) with l-diversity on
+   sensitive items, other dates shifted by the study's secret offset, free text scrubbed; PUF
+   through :func:`deid.aggregate`; RIF keeps codes and draws identity fields through the code
+   index, by the system. k-anonymity is computed on one row per subject (each
+   quasi-identifier's first recorded value); every row of a subject is then generalised to the
+   chosen levels and the rows of suppressed subjects are dropped from every form.
+4. Pre-transfer checks (§11.3.4.5 c): completeness, missing values per field, duplicate rows,
+   unique subject codes/tokens. A failed check blocks the transfer until a data manager
+   overrides it with a reason.
+5. Package: CSV and Parquet per form, ODM 1.3.2 XML (validated against the official schema when
+   present), a data dictionary, the signed manifest; all streamed into age for the recipient.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from lxml import etree
+from nacl.signing import SigningKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import deid
+from audit_trail.service import Change, Ledger
+from studies.accounts.models import Signature
+from studies.consent.models import ConsentRecord, ConsentWithdrawal
+from studies.entry.models import FormRecord, RecordVersion, ValueVersion
+from studies.ethics.models import ConsentWaiver
+from studies.extracts import package as pkg
+from studies.extracts import service
+from studies.extracts.models import ExtractRequest, ExtractTransfer
+from studies.forms import odm
+from studies.forms import service as forms
+from studies.forms.models import Form, Item
+from studies.forms.spec import EventSpec
+from studies.registry import service as registry
+from studies.subjects.crypto import CodeIndexKeys, decrypt_identity
+from studies.subjects.models import CodeIndexEntry, Subject
+
+Progress = Callable[[int], None]
+FORMULA_START = ("=", "+", "-", "@")
+NUMBER_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
+NA = "NA"
+ODM_DIR_ENV = "EDC_ODM_SCHEMA_DIR"
+
+
+class BuildError(Exception):
+    """The build cannot go on; the message says why (shown on the page and in the API)."""
+
+
+@dataclass
+class Snapshot:
+    as_of: dt.datetime
+    # form name -> rows (subject_id, subject code, event, repeat, status, {item: value})
+    rows: dict[str, list[tuple[str, str, str, int, str, dict[str, Any]]]] = field(
+        default_factory=dict)
+
+
+def take_snapshot(session: Session, study_id: str, as_of: dt.datetime,
+                  form_names: set[str]) -> Snapshot:
+    """Item values as of ``as_of``: for each record, the newest version of each item saved by
+    then (read from the append-only ``item_value_version``, never the current table)."""
+    snap = Snapshot(as_of)
+    recs = session.execute(
+        select(FormRecord.id, FormRecord.subject_id, Subject.code, FormRecord.event_name,
+               FormRecord.event_repeat, Form.name)
+        .join(Subject, Subject.id == FormRecord.subject_id)
+        .join(Form, Form.id == FormRecord.form_id)
+        .where(FormRecord.study_id == study_id, FormRecord.created_at <= as_of,
+               Form.name.in_(form_names))  # type: ignore[attr-defined]
+        .order_by(Subject.code, FormRecord.event_name, FormRecord.event_repeat)).all()
+    if not recs:
+        return snap
+    ids = [r[0] for r in recs]
+    values: dict[str, dict[str, tuple[int, Any]]] = {i: {} for i in ids}
+    status: dict[str, tuple[int, str]] = {}
+    for chunk in range(0, len(ids), 5000):
+        part = ids[chunk:chunk + 5000]
+        for rid, name, ver, after in session.execute(
+                select(ValueVersion.record_id, ValueVersion.item_name, ValueVersion.version,
+                       ValueVersion.after).where(
+                    ValueVersion.record_id.in_(part),  # type: ignore[attr-defined]
+                    ValueVersion.saved_at <= as_of)):
+            cur = values[rid].get(name)
+            if cur is None or ver > cur[0]:
+                values[rid][name] = (ver, after)
+        for rid, ver, st in session.execute(
+                select(RecordVersion.record_id, RecordVersion.version, RecordVersion.status)
+                .where(RecordVersion.record_id.in_(part),  # type: ignore[attr-defined]
+                       RecordVersion.saved_at <= as_of)):
+            if rid not in status or ver > status[rid][0]:
+                status[rid] = (ver, st)
+    for rid, sid, code, event, repeat, form in recs:
+        if rid not in status:
+            continue
+        snap.rows.setdefault(form, []).append(
+            (sid, code, event, repeat, status[rid][1],
+             {k: v for k, (_, v) in values[rid].items()}))
+    return snap
+
+
+def consent_exclusions(session: Session, subject_ids: set[str], scopes: list[str],
+                       at: dt.datetime) -> dict[str, str]:
+    """subject id -> reason for each subject whose consent does not cover ``scopes`` at
+    ``at``. The same rule as :func:`studies.consent.service.use_problem`, read in bulk."""
+    out: dict[str, str] = {}
+    if not subject_ids:
+        return out
+    latest: dict[str, ConsentRecord] = {}
+    ids = sorted(subject_ids)
+    for chunk in range(0, len(ids), 5000):
+        for rec in session.execute(select(ConsentRecord).where(
+                ConsentRecord.subject_id.in_(ids[chunk:chunk + 5000]),  # type: ignore
+                ConsentRecord.given_at <= at)).scalars():
+            cur = latest.get(rec.subject_id)
+            if cur is None or (rec.given_at, rec.recorded_at) > (cur.given_at, cur.recorded_at):
+                latest[rec.subject_id] = rec
+    withdrawn: dict[str, set[str | None]] = {}
+    rec_ids = [r.id for r in latest.values()]
+    for chunk in range(0, len(rec_ids), 5000):
+        for cid, scope in session.execute(select(
+                ConsentWithdrawal.consent_id, ConsentWithdrawal.scope).where(
+                ConsentWithdrawal.consent_id.in_(rec_ids[chunk:chunk + 5000]),  # type: ignore
+                ConsentWithdrawal.withdrawn_at <= at)):
+            withdrawn.setdefault(cid, set()).add(scope)
+    waivers: dict[str, str] = {}
+    for sid in ids:
+        rec = latest.get(sid)
+        if rec is None:
+            out[sid] = "no consent on record"
+            continue
+        w = withdrawn.get(rec.id, set())
+        if None in w:
+            out[sid] = "consent withdrawn"
+            continue
+        for scope in scopes:
+            if scope in w:
+                out[sid] = f"withdrew consent for {scope}"
+                break
+            if scope not in rec.scopes:
+                out[sid] = f"consent does not cover {scope}"
+                break
+        else:
+            if rec.waiver_id:
+                if rec.waiver_id not in waivers:
+                    wv = session.get(ConsentWaiver, rec.waiver_id)
+                    waivers[rec.waiver_id] = wv.status if wv else "missing"
+                if waivers[rec.waiver_id] != "approved":
+                    out[sid] = "consent waiver not approved"
+    return out
+
+
+def _text(v: Any) -> str | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v)
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return str(v)
+
+
+def neutralise(cell: str | None) -> str | None:
+    """Formula-injection guard for spreadsheets: a cell beginning with = + - @ (other than a
+    plain number) gets a leading apostrophe."""
+    if cell and cell.startswith(FORMULA_START) and not NUMBER_RE.match(cell):
+        return "'" + cell
+    return cell
+
+
+# ── De-identification helpers ────────────────────────────────────────────────────────────────
+
+def _band(width: int) -> Callable[[str], str]:
+    def f(v: str) -> str:
+        if v == NA:
+            return NA
+        try:
+            x = float(v)
+        except ValueError:
+            return "*"
+        lo = int(x // width) * width
+        return f"{lo}-{lo + width - 1}" if width > 1 else str(lo)
+    return f
+
+
+def hierarchy_for(item: Item, values: list[str]) -> deid.Hierarchy:
+    """A generalisation hierarchy for a quasi-identifier, by data type (Table 6)."""
+    def na(f: Callable[[str], str]) -> Callable[[str], str]:
+        return lambda v: NA if v == NA else f(v)
+
+    if item.data_type == "date":
+        return deid.Hierarchy.from_functions(
+            [na(lambda v: v[:7]), na(lambda v: v[:4]), lambda v: "*"])
+    if item.data_type in ("integer", "decimal"):
+        return deid.Hierarchy.from_functions(
+            [_band(5), _band(10), _band(20), _band(50), lambda v: "*"])
+    if item.text_format == "postcode":
+        def pc(i: int) -> Callable[[str], str]:
+            return na(lambda v: v[:6 - i] + "*" * i if len(v) == 6 and v.isdigit() else "*")
+        return deid.Hierarchy.from_functions([pc(3), pc(6), lambda v: "*"])
+    return deid.Hierarchy.from_table([[v, "*"] for v in sorted(set(values))])
+
+
+@dataclass
+class Table:
+    form: str
+    df: pl.DataFrame
+    key: list[str]
+
+
+@dataclass
+class Built:
+    tables: list[Table]
+    deid: dict[str, Any]
+    treatments: dict[str, str]
+    identity: pl.DataFrame | None = None
+
+
+def _form_frames(snap: Snapshot, wanted: dict[str, list[str]],
+                 keep: set[str]) -> dict[str, pl.DataFrame]:
+    out: dict[str, pl.DataFrame] = {}
+    for form, items in wanted.items():
+        rows = [r for r in snap.rows.get(form, []) if r[0] in keep]
+        data: dict[str, list[Any]] = {"subject": [r[1] for r in rows],
+                                      "event": [r[2] for r in rows],
+                                      "repeat": [r[3] for r in rows],
+                                      "status": [r[4] for r in rows]}
+        for it in items:
+            data[it] = [_text(r[5].get(it)) for r in rows]
+        out[form] = pl.DataFrame(data, schema={
+            "subject": pl.String, "event": pl.String, "repeat": pl.Int64, "status": pl.String,
+            **{it: pl.String for it in items}})
+    return out
+
+
+def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
+                   k: int, study_code: str, token_project: str, secret: bytes) -> Built:
+    """LDS: tokens, k-anonymity + l-diversity on the subject level, date shift, scrubbing."""
+    qis = [f for f, i in items.items() if i.classification == "quasi_identifier"]
+    sens = [f for f, i in items.items() if i.classification == "sensitive"]
+    subjects = sorted({s for df in frames.values() for s in df["subject"].to_list()})
+    first: dict[str, dict[str, str]] = {s: {} for s in subjects}
+    for form, df in frames.items():
+        for f in qis + sens:
+            form_of, it = f.split(".", 1)
+            if form_of != form:
+                continue
+            for s, v in zip(df["subject"].to_list(), df[it].to_list(), strict=True):
+                if v is not None and f not in first[s]:
+                    first[s][f] = v
+    treatments: dict[str, str] = {}
+    result_info: dict[str, Any] = {"k": k, "quasi_identifiers": qis, "sensitive": sens}
+    suppressed: set[str] = set()
+    levels: dict[str, int] = {}
+    hier: dict[str, deid.Hierarchy] = {}
+    if qis and subjects:
+        subj = pl.DataFrame({"subject": subjects, **{
+            f: [first[s].get(f, NA) for s in subjects] for f in qis + sens}})
+        hier = {f: hierarchy_for(items[f], subj[f].to_list()) for f in qis}
+        try:
+            res = deid.anonymize(subj, hier, k=k, max_suppression=0.05, sensitive=sens,
+                                 l=2 if sens else None)
+        except deid.DeidError as e:
+            raise BuildError(f"k-anonymity (k={k}) cannot be reached: {e} / "
+                             "无法达到k匿名要求") from None
+        suppressed = {subjects[i] for i in res.suppressed_rows.tolist()}
+        levels = dict(res.levels)
+        report = deid.risk_report(res.table, qis)
+        result_info.update(levels=levels, achieved_k=res.achieved_k, l=res.l,
+                           suppressed_subjects=len(suppressed),
+                           information_loss=round(res.information_loss, 4),
+                           risk=report.as_dict())
+        for f in qis:
+            treatments[f] = f"generalised to level {levels[f]} of {res.heights[f]} (k={k})"
+    elif sens:
+        result_info["note"] = "no quasi-identifiers requested; no equivalence classes"
+    offset_days = deid.project_date_offset(study_code, secret)
+    out: list[Table] = []
+    token_cache: dict[str, str] = {}
+
+    def token(code: str) -> str:
+        t = token_cache.get(code)
+        if t is None:
+            t = token_cache[code] = deid.keyed_token(code, project_id=token_project,
+                                                     secret=secret, length=24)
+        return t
+
+    for form, df in frames.items():
+        df = df.filter(~pl.col("subject").is_in(list(suppressed)))
+        for col in df.columns[4:]:
+            f = f"{form}.{col}"
+            it = items[f]
+            if f in levels:
+                h, lv = hier[f], levels[f]
+                cache: dict[str, str] = {}
+
+                def gen(v: str | None, h: deid.Hierarchy = h, lv: int = lv,
+                        cache: dict[str, str] = cache) -> str | None:
+                    key = NA if v is None else v
+                    if key not in cache:
+                        try:
+                            cache[key] = h.labels_of(key)[lv]
+                        except Exception:
+                            cache[key] = "*"
+                    return None if cache[key] == NA else cache[key]
+                df = df.with_columns(pl.Series(col, [gen(v) for v in df[col].to_list()],
+                                               dtype=pl.String))
+            elif it.data_type in ("date", "datetime"):
+                n = len(it.data_type)
+                df = df.with_columns(
+                    (pl.col(col).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+                     + pl.duration(days=offset_days)).dt.strftime("%Y-%m-%d")
+                    .alias(col) if n == 4 else
+                    (pl.col(col).str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S",
+                                                                 strict=False)
+                     + pl.duration(days=offset_days)).dt.strftime("%Y-%m-%dT%H:%M:%S")
+                    .alias(col))
+                treatments[f] = "shifted by the study's secret offset (intervals exact)"
+            elif it.data_type == "text" and f not in sens:
+                df, _ = deid.scrub_column(df, col)
+                treatments[f] = "free text scrubbed (ID numbers, phones, e-mails masked)"
+            else:
+                treatments.setdefault(f, "as recorded")
+        df = df.with_columns(pl.Series("subject", [token(s) for s in df["subject"].to_list()],
+                                       dtype=pl.String)).rename({"subject": "subject_token"})
+        out.append(Table(form, df, ["subject_token", "event", "repeat"]))
+    result_info["tokens"] = "keyed HMAC-SHA256 tokens, one set per extract"
+    result_info["date_shift"] = "one secret offset per study; intervals preserved"
+    return Built(out, result_info, treatments)
+
+
+def aggregate_puf(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
+                  token_project: str, secret: bytes) -> Built:
+    """PUF: counts of subjects (and numeric statistics) by the coded fields, cells under 5
+    suppressed with complementary suppression (:func:`deid.aggregate`)."""
+    out: list[Table] = []
+    treatments: dict[str, str] = {}
+    withheld = 0
+    for form, df in frames.items():
+        cols = df.columns[4:]
+        cats = [c for c in cols if items[f"{form}.{c}"].data_type in ("codelist", "boolean")][:2]
+        nums = [c for c in cols if items[f"{form}.{c}"].data_type in ("integer", "decimal")]
+        by = cats or ["event"]
+        frame = df.with_columns([pl.col(c).fill_null(NA) for c in by] +
+                                [pl.col(c).cast(pl.Float64, strict=False) for c in nums])
+        try:
+            t = deid.aggregate(frame, by, subject="subject", values=nums,
+                               stats=("mean", "sd", "median"))
+        except deid.DeidError as e:
+            raise BuildError(f"PUF aggregate of {form}: {e}") from None
+        withheld += t.n_primary + t.n_complementary
+        for c in cols:
+            treatments[f"{form}.{c}"] = ("dimension of the aggregate" if c in by else
+                                         "summarised (mean, sd, median)" if c in nums else
+                                         "not released (not aggregable)")
+        out.append(Table(form, t.cells, []))
+    return Built(out, {"min_count": 5, "withheld_cells": withheld,
+                       "method": "primary and complementary cell suppression"}, treatments)
+
+
+def draw_identities(session: Session, ledger: Ledger, *, keys: CodeIndexKeys,
+                    codes: list[str], fields: list[str], req: ExtractRequest) -> pl.DataFrame:
+    """RIF: identity fields through the code index, by the system (the custodian's key), one
+    ledger entry for the draw (never the identities themselves)."""
+    entries = {e.code: e for e in session.execute(select(CodeIndexEntry).where(
+        CodeIndexEntry.code.in_(codes))).scalars()}  # type: ignore[attr-defined]
+    keys.require_all({e.key_id for e in entries.values()})
+    data: dict[str, list[Any]] = {"subject": [], **{f: [] for f in fields}}
+    for code in codes:
+        e = entries.get(code)
+        ident = decrypt_identity(code=code, kid=e.key_id, nonce=e.nonce,
+                                 ciphertext=e.ciphertext, keys=keys).to_json() if e else {}
+        data["subject"].append(code)
+        for f in fields:
+            data[f].append(ident.get(f))
+    ledger.append(session, actor="system", action="extract.identity_draw",
+                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                  reason="RIF identity fields drawn through the code index for an approved "
+                  "extract", changes=[Change("subjects", None, len(codes)),
+                                      Change("fields", None, fields)])
+    return pl.DataFrame(data, schema={"subject": pl.String, **{f: pl.String for f in fields}})
+
+
+def pre_transfer_checks(tables: list[Table], frames: dict[str, pl.DataFrame],
+                        tier: str) -> dict[str, Any]:
+    """§11.3.4.5 c: completeness, missing values per field, duplicate rows, unique keys."""
+    out: dict[str, Any] = {"forms": {}}
+    ok = True
+    for t in tables:
+        src = frames[t.form]
+        incomplete = int((src["status"] != "complete").sum()) if src.height else 0
+        missing = {c: int(t.df[c].null_count()) for c in t.df.columns
+                   if c not in ("subject_token", "subject", "event", "repeat", "status")}
+        dup = int(t.df.height - t.df.unique().height)
+        unique_keys = (not t.key) or t.df.select(t.key).unique().height == t.df.height
+        form_ok = incomplete == 0 and dup == 0 and unique_keys
+        ok = ok and form_ok
+        out["forms"][t.form] = {"rows": t.df.height, "incomplete_records": incomplete,
+                                "missing_values": missing, "duplicate_rows": dup,
+                                "unique_keys": unique_keys, "passed": form_ok}
+    out["passed"] = ok
+    return out
+
+
+# ── Files ────────────────────────────────────────────────────────────────────────────────────
+
+def _write_csv(df: pl.DataFrame, path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(df.columns)
+        for row in df.iter_rows():
+            w.writerow(["" if v is None else neutralise(str(v)) for v in row])
+
+
+def odm_schema_path() -> Path | None:
+    env = os.environ.get(ODM_DIR_ENV)
+    repo = Path(__file__).resolve().parents[2]
+    base = Path(env) if env else repo.parent / "shared/data/odm-1.3.2"
+    p = base / "ODM1-3-2.xsd"
+    return p if p.exists() else None
+
+
+def write_odm(session: Session, req: ExtractRequest, tables: list[Table], path: Path,
+              now: dt.datetime) -> bool | None:
+    """ODM 1.3.2 Snapshot: the study metadata and, for patient-level tiers, ClinicalData with
+    the released values. Returns whether it validated (None when the schema is absent)."""
+    study = registry.get_study(session, req.study_code)
+    specs, labels = [], []
+    for form in forms.forms_of(session, study.id):
+        v = forms.current_version(session, form)
+        if v is not None:
+            specs.append(forms._spec_of(session, form, v))
+            labels.append(f"{form.name} v{v.number}")
+    events = [EventSpec(name=e.name, label_zh=e.label_zh, label_en=e.label_en,
+                        repeating=e.repeating,
+                        form_names=[n for n in e.form_names if n in {s.name for s in specs}])
+              for e in forms.events_of(session, study.id)]
+    pv = registry.protocol_versions(session, study.id)
+    root = etree.fromstring(odm.export_metadata(
+        study_code=study.code, title_zh=study.title_zh, title_en=study.title_en,
+        protocol_label=pv[-1].label if pv else "", mdv_name=", ".join(labels) or "empty",
+        forms=specs, events=events, now=now))
+    ns = odm.NS
+
+    def el(parent: Any, tag: str, **attrs: str) -> Any:
+        return etree.SubElement(parent, f"{{{ns}}}{tag}", attrs)
+
+    mdv = root.find(f"{{{ns}}}Study/{{{ns}}}MetaDataVersion")
+    if req.tier != "puf" and mdv is not None:
+        groups: dict[tuple[str, str], str] = {}
+        for spec in specs:
+            for g in spec.groups:
+                for it in g.items:
+                    groups[(spec.name, it.name)] = g.name
+        cd = el(root, "ClinicalData", StudyOID=f"ST.{study.code}",
+                MetaDataVersionOID=mdv.get("OID"))
+        subjects: dict[str, Any] = {}
+        for t in tables:
+            key = "subject_token" if "subject_token" in t.df.columns else "subject"
+            cols = [c for c in t.df.columns if c not in (key, "event", "repeat", "status")]
+            for row in t.df.iter_rows(named=True):
+                sd = subjects.get(row[key])
+                if sd is None:
+                    sd = subjects[row[key]] = el(cd, "SubjectData", SubjectKey=row[key])
+                se = el(sd, "StudyEventData", StudyEventOID=f"SE.{row['event']}",
+                        StudyEventRepeatKey=str(row["repeat"]))
+                fd = el(se, "FormData", FormOID=f"F.{t.form}")
+                igs: dict[str, Any] = {}
+                for c in cols:
+                    if row[c] is None or (t.form, c) not in groups:
+                        continue
+                    g = groups[(t.form, c)]
+                    if g not in igs:
+                        igs[g] = el(fd, "ItemGroupData", ItemGroupOID=f"IG.{t.form}.{g}")
+                    el(igs[g], "ItemData", ItemOID=f"I.{t.form}.{c}", Value=str(row[c]))
+    root.set("FileType", "Snapshot")
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    path.write_bytes(data)
+    xsd = odm_schema_path()
+    if xsd is None:
+        return None
+    schema = odm.load_schema(str(xsd))
+    if not schema.validate(etree.fromstring(data)):
+        raise BuildError(f"ODM export does not validate: {schema.error_log.last_error}")
+    return True
+
+
+def signatures_for_request(session: Session, signature_id: str | None) -> dict[str, Any]:
+    sig = session.get(Signature, signature_id) if signature_id else None
+    if sig is None:
+        return {}
+    return {"signer": sig.display_name, "meaning": sig.meaning,
+            "signed_at": sig.signed_at.isoformat(), "content_sha256": sig.content_hash}
+
+
+# ── The whole build ──────────────────────────────────────────────────────────────────────────
+
+@dataclass(frozen=True)
+class BuildKeys:
+    deid_key: bytes
+    signing_key: SigningKey
+    code_index: CodeIndexKeys
+
+
+def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
+          out_dir: Path, progress: Progress = lambda p: None,
+          now: dt.datetime | None = None) -> ExtractRequest:
+    """Build, sign and encrypt the package of an approved, queued request. Raises
+    :class:`BuildError` (or a domain error) on failure, leaving no file behind."""
+    req = service.get_request(session, request_id)
+    if req.status != "approved":
+        raise BuildError(f"the request is {req.status}, not approved")
+    now = now or dt.datetime.now(dt.UTC)
+    as_of = req.as_of or now
+    items = service.items_by_field(session, req.study_id)
+    study_fields = [f for f in req.fields if not f.startswith("identity.")]
+    identity_fields = [f.split(".", 1)[1] for f in req.fields if f.startswith("identity.")]
+    wanted: dict[str, list[str]] = {}
+    for f in study_fields:
+        if f not in items:
+            raise BuildError(f"field {f} no longer exists in the study's forms")
+        form, it = f.split(".", 1)
+        wanted.setdefault(form, []).append(it)
+    progress(5)
+    checkpoint = ledger.checkpoint(session, reason="extract")
+    snap = take_snapshot(session, req.study_id, as_of, set(wanted))
+    progress(25)
+    subject_ids = {r[0] for rows in snap.rows.values() for r in rows}
+    excluded = consent_exclusions(session, subject_ids, service.required_scopes(req), now)
+    exclusions: dict[str, int] = {}
+    for reason in excluded.values():
+        exclusions[reason] = exclusions.get(reason, 0) + 1
+    keep = subject_ids - set(excluded)
+    if req.cross_border and len(keep) > service.CROSS_BORDER_MAX:
+        raise BuildError(f"data leaving the country: {len(keep)} records exceed "
+                         f"{service.CROSS_BORDER_MAX} (§7 o–p) / 出境数据超过上限")
+    frames = _form_frames(snap, wanted, keep)
+    progress(40)
+    fitems = {f: items[f] for f in study_fields}
+    token_project = f"{req.study_code}/extract/{req.id}"
+    identity = None
+    if req.tier == "lds":
+        built = deidentify_lds(frames, fitems, k=req.k, study_code=req.study_code,
+                               token_project=token_project, secret=keys.deid_key)
+    elif req.tier == "puf":
+        built = aggregate_puf(frames, fitems, token_project=token_project,
+                              secret=keys.deid_key)
+    else:
+        built = Built([Table(f, df, ["subject", "event", "repeat"])
+                       for f, df in frames.items()], {"note": "identifiable (RIF)"},
+                      {f: "as recorded (RIF)" for f in study_fields})
+        if identity_fields:
+            codes = sorted({c for df in frames.values() for c in df["subject"].to_list()})
+            identity = draw_identities(session, ledger, keys=keys.code_index, codes=codes,
+                                       fields=identity_fields, req=req)
+    progress(60)
+    checks = pre_transfer_checks(built.tables, frames, req.tier)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / f"{req.id}.tar.age"
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
+        root = Path(tmp) / "files"
+        (root / "data").mkdir(parents=True)
+        files: list[dict[str, Any]] = []
+        total_rows = 0
+
+        def add(name: str, rows: int | None = None) -> None:
+            files.append({"name": name, "sha256": pkg.sha256_file(root / name),
+                          "bytes": (root / name).stat().st_size, "rows": rows})
+
+        for t in built.tables:
+            df = t.df.drop("status") if "status" in t.df.columns else t.df
+            _write_csv(df, root / f"data/{t.form}.csv")
+            add(f"data/{t.form}.csv", df.height)
+            df.write_parquet(root / f"data/{t.form}.parquet")
+            add(f"data/{t.form}.parquet", df.height)
+            total_rows += df.height
+        if identity is not None:
+            _write_csv(identity, root / "data/identity.csv")
+            add("data/identity.csv", identity.height)
+            identity.write_parquet(root / "data/identity.parquet")
+            add("data/identity.parquet", identity.height)
+        odm_valid = write_odm(session, req, built.tables, root / "odm.xml", now)
+        add("odm.xml")
+        with open(root / "dictionary.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["field", "label", "data_type", "classification", "level", "treatment"])
+            for f in study_fields:
+                it = items[f]
+                w.writerow([f, neutralise(f"{it.label_zh} / {it.label_en}"), it.data_type,
+                            it.classification, it.level, built.treatments.get(f, "")])
+            for f in identity_fields:
+                w.writerow([f"identity.{f}", "identity (code index)", "text",
+                            "direct_identifier", 4, "drawn through the code index (RIF)"])
+            w.writerow(["#", "CSV cells beginning with = + - @ (other than plain numbers) are "
+                        "prefixed with an apostrophe against formula injection; Parquet files "
+                        "hold the values unchanged / CSV中以 = + - @ 开头的单元格已加前缀单引号"
+                        "以防公式注入", "", "", "", ""])
+        add("dictionary.csv")
+        progress(75)
+        decisions = []
+        for d in service.decisions_of(session, req.id):
+            decisions.append({"kind": d.kind, "approve": d.approve, "by": d.username,
+                              "at": d.decided_at.isoformat(), "signature": d.signature_id,
+                              "reference": d.reference,
+                              **signatures_for_request(session, d.signature_id)})
+        manifest = {
+            "format": "edc-extract/1", "extract_id": req.id, "study": req.study_code,
+            "tier": req.tier,
+            "request": {"purpose": req.purpose, "requested_by": req.requested_by,
+                        "requested_at": req.requested_at.isoformat(),
+                        "recipient_org": req.recipient_org, "recipient_key": req.recipient_key,
+                        "recipients": req.recipients, "cross_border": req.cross_border},
+            "approvals": decisions,
+            "data_use_agreement": list(service.DUA_TERMS) if req.tier != "puf" else None,
+            "fields": [{"name": f, "classification": items[f].classification,
+                        "treatment": built.treatments.get(f)} for f in study_fields]
+            + [{"name": f"identity.{f}", "classification": "direct_identifier",
+                "treatment": "code index (RIF)"} for f in identity_fields],
+            "snapshot": {"as_of": as_of.isoformat(), "ledger_seq": checkpoint.tree_size,
+                         "ledger_root": checkpoint.root_hash.hex()},
+            "deidentification": built.deid,
+            "exclusions": exclusions, "checks": checks, "odm_schema_valid": odm_valid,
+            "files": files, "rows": total_rows,
+            "period_of_use": {"from": req.use_from.isoformat(), "until": req.use_until.isoformat()},
+            "expiry": req.use_until.isoformat(),
+            "destruction_certificate_due": (req.use_until + dt.timedelta(
+                days=service.DESTRUCTION_DAYS)).isoformat(),
+            "generated_at": now.isoformat(),
+            "signer_key_id": f"{int.from_bytes(pkg.key_id(keys.signing_key), 'little'):016X}",
+        }
+        data = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True).encode()
+        (root / pkg.MANIFEST).write_bytes(data)
+        msha = hashlib.sha256(data).hexdigest()
+        comment = (f"extract:{req.id} manifest_sha256:{msha} "
+                   f"ledger_checkpoint:{checkpoint.tree_size}:{checkpoint.root_hash.hex()}")
+        (root / pkg.SIGNATURE).write_bytes(pkg.sign(data, keys.signing_key,
+                                                    trusted_comment=comment))
+        progress(80)
+        names = [pkg.MANIFEST, pkg.SIGNATURE] + [f["name"] for f in files]
+        partial = Path(tmp) / "package.tar.age"
+        digest = pkg.encrypt_directory(root, names, partial, req.recipient_key)
+        size = partial.stat().st_size
+        os.replace(partial, final)
+    progress(100)
+    req.build_state = "done" if checks["passed"] else "blocked"
+    req.progress = 100
+    req.built_at, req.package_file = now, final.name
+    req.package_sha256, req.package_size, req.manifest_sha256 = digest, size, msha
+    req.snapshot_seq, req.row_count = checkpoint.tree_size, total_rows
+    req.checks, req.exclusions = checks, exclusions
+    session.add(ExtractTransfer(request_id=req.id, event="built",
+                                actor=req.build_requested_by or "system", sha256=digest,
+                                note=f"manifest {msha}"))
+    session.flush()
+    ledger.append(session, actor=req.build_requested_by or "system", action="extract.build",
+                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                  changes=[Change("package_sha256", None, digest),
+                           Change("manifest_sha256", None, msha),
+                           Change("snapshot_seq", None, checkpoint.tree_size),
+                           Change("rows", None, total_rows),
+                           Change("exclusions", None, exclusions),
+                           Change("checks_passed", None, checks["passed"])])
+    return req

@@ -1,0 +1,675 @@
+"""Extract requests and their tiered approval (SPEC §7–8; §11.3.4.3, §11.4.2.2, §7 o–p).
+
+A request names the study, purpose, fields (``form.item``; ``identity.<field>`` for RIF), tier,
+recipient organisation and its ``age`` X25519 public key, the recipient accounts that may
+download, period of use and whether the data leaves the country. Approval needs, per tier:
+
+- PUF: the data security officer's signed approval;
+- LDS: the data security committee — approved when more than two thirds of its members
+  (the holders of the committee-member role) vote yes (Appendix C) — plus the data-use
+  agreement (Appendix E.3 terms), signed by the applicant;
+- RIF: as LDS plus an ethics approval of the study covering identifiable use, recorded and
+  signed by an ethics committee member.
+
+Data leaving the country: more than 250 records is refused outright; up to 250 also needs the
+committee (§7 o–p). Each approval act is an electronic signature
+(:func:`studies.accounts.signatures.sign`); nobody approves their own request. A recipient with
+an overdue destruction certificate has its further requests held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import Field as PField
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Change, Ledger
+from studies.accounts import signatures
+from studies.accounts.models import RoleGrant, User
+from studies.accounts.roles import Perm, Role
+from studies.accounts.service import Actor, require, require_different_person
+from studies.consent import service as consent
+from studies.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.ethics.models import EthicsApproval
+from studies.extracts.models import (
+    TIERS,
+    ExtractDecision,
+    ExtractRequest,
+    ExtractTransfer,
+)
+from studies.forms import service as forms
+from studies.forms.models import Item
+from studies.registry import service as registry
+from studies.subjects.models import Subject
+
+CROSS_BORDER_MAX = 250
+DESTRUCTION_DAYS = 30
+IDENTITY_FIELDS = ("name", "resident_id", "phone", "medical_record_number", "date_of_birth",
+                   "address")
+AGE_KEY_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+DUA_TERMS = (
+    "purpose: the data are used only for the stated purpose / 仅用于申请所述目的",
+    "no re-identification: no attempt to identify any person / 不得尝试重新识别任何个人",
+    "no linkage: no linkage with other data to identify persons / 不得与其他数据关联以识别个人",
+    "no onward disclosure: not passed to any third party / 不得向第三方披露或转让",
+    "destruction: destroyed at the end of the period of use, with a certificate within 30 "
+    "days / 使用期满后销毁，并在30日内提交销毁证明",
+)
+CLAUSE_TIER = "§11.3.4.3"
+CLAUSE_BATCH = "§11.4.2.2"
+CLAUSE_BORDER = "§7 o–p"
+CLAUSE_DESTROY = "§11.4.2.6"
+
+
+class RequestIn(BaseModel):
+    purpose: str = PField(max_length=4000)
+    fields: list[str] = PField(max_length=500)
+    tier: str = PField(max_length=3)
+    recipient_org: str = PField(max_length=200)
+    recipient_key: str = PField(max_length=100)
+    recipients: list[str] = PField(default_factory=list, max_length=20)
+    use_from: dt.date
+    use_until: dt.date
+    cross_border: bool = False
+    as_of: dt.datetime | None = None
+    k: int = 5
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    label: str
+    classification: str
+    data_type: str
+    level: int
+
+
+def validate_age_recipient(key: str) -> str:
+    """An ``age`` X25519 recipient (``age1…``, Bech32); refused otherwise."""
+    import pyrage
+
+    key = key.strip()
+    if not AGE_KEY_RE.match(key):
+        raise InvalidInput("recipient_key: an age X25519 public key starting with 'age1' "
+                           "(made by age-keygen) / 须为 age-keygen 生成的 age1 开头的公钥",
+                           field="recipient_key")
+    try:
+        pyrage.x25519.Recipient.from_str(key)
+    except Exception:
+        raise InvalidInput("recipient_key: not a valid age public key (checksum) / "
+                           "公钥校验失败", field="recipient_key") from None
+    return key
+
+
+def field_catalogue(session: Session, study_id: str) -> dict[str, FieldInfo]:
+    """Every field a request may name: ``form.item`` of each form's current version, and the
+    identity fields (``identity.*``, direct identifiers, RIF only) drawn from the code index."""
+    out: dict[str, FieldInfo] = {}
+    for form in forms.forms_of(session, study_id):
+        v = forms.current_version(session, form)
+        if v is None:
+            continue
+        for i in forms.items_of(session, v.id):
+            if i.field_type == "descriptive":
+                continue
+            out[f"{form.name}.{i.name}"] = FieldInfo(
+                f"{form.name}.{i.name}", f"{i.label_zh} / {i.label_en}", i.classification,
+                i.data_type, i.level)
+    for f in IDENTITY_FIELDS:
+        out[f"identity.{f}"] = FieldInfo(f"identity.{f}", f"身份信息 / Identity: {f}",
+                                         "direct_identifier", "text", 4)
+    return out
+
+
+def items_by_field(session: Session, study_id: str) -> dict[str, Item]:
+    out: dict[str, Item] = {}
+    for form in forms.forms_of(session, study_id):
+        v = forms.current_version(session, form)
+        if v is not None:
+            for i in forms.items_of(session, v.id):
+                out[f"{form.name}.{i.name}"] = i
+    return out
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def overdue_requests(session: Session, *, org: str | None = None,
+                     today: dt.date | None = None) -> list[ExtractRequest]:
+    """Transferred extracts whose destruction certificate is overdue (period end + 30 days)."""
+    today = today or _now().date()
+    q = select(ExtractRequest).where(ExtractRequest.built_at.is_not(None),  # type: ignore
+                                     ExtractRequest.destruction_at.is_(None),  # type: ignore
+                                     ExtractRequest.use_until
+                                     < today - dt.timedelta(days=DESTRUCTION_DAYS))
+    if org is not None:
+        q = q.where(func.lower(ExtractRequest.recipient_org) == org.strip().lower())
+    return list(session.execute(q).scalars())
+
+
+def _eligible_count(session: Session, study_id: str, scopes: list[str],
+                    at: dt.datetime) -> int:
+    ids = session.execute(select(Subject.id).where(Subject.study_id == study_id)).scalars()
+    return sum(1 for sid in ids
+               if all(consent.may_use(session, subject_id=sid, scope=s, at=at) for s in scopes))
+
+
+def required_scopes(req: ExtractRequest) -> list[str]:
+    scopes = ["study"]
+    if req.tier == "rif":
+        scopes.append("identifiable")
+    if req.cross_border:
+        scopes.append("cross_border")
+    return scopes
+
+
+def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+                   data: RequestIn, today: dt.date | None = None) -> ExtractRequest:
+    require(actor, Perm.EXTRACT_REQUEST, study=study_code)
+    study = registry.get_study(session, study_code)
+    today = today or _now().date()
+    purpose = data.purpose.strip()
+    if len(purpose) < 10:
+        raise InvalidInput("purpose: at least 10 characters / 用途至少10个字符", field="purpose")
+    if data.tier not in TIERS:
+        raise InvalidInput("tier must be puf, lds or rif / 数据集级别须为 PUF、LDS 或 RIF",
+                           field="tier")
+    key = validate_age_recipient(data.recipient_key)
+    org = data.recipient_org.strip()
+    if not org:
+        raise InvalidInput("recipient_org is required / 请填写接收机构", field="recipient_org")
+    if data.use_until <= data.use_from:
+        raise InvalidInput("use_until must be after use_from / 使用期限结束须晚于开始",
+                           field="use_until")
+    if data.use_until < today:
+        raise InvalidInput("the period of use has already ended / 使用期限已过",
+                           field="use_until")
+    if not 2 <= data.k <= 100 or (data.tier == "lds" and data.k < 5):
+        raise InvalidInput("k: at least 5 (§10.2 e), at most 100 / k 至少为5", field="k")
+    if data.as_of is not None and (data.as_of.tzinfo is None or data.as_of > _now()):
+        raise InvalidInput("as_of: a past time with a time zone / 须为带时区的过去时间",
+                           field="as_of")
+    catalogue = field_catalogue(session, study.id)
+    wanted = list(dict.fromkeys(f.strip() for f in data.fields if f.strip()))
+    if not wanted:
+        raise InvalidInput("fields: name at least one field / 请至少选择一个字段", field="fields")
+    for f in wanted:
+        info = catalogue.get(f)
+        if info is None:
+            raise InvalidInput(f"fields: no field {f[:80]!r} in this study / 本研究无此字段",
+                               field="fields")
+        if info.classification == "direct_identifier" and data.tier != "rif":
+            raise InvalidInput(f"fields: {f} is a direct identifier; only a RIF may hold it "
+                               "(Table 6) / 直接标识符只能出现在可标识数据集中", field="fields",
+                               clause="§10.2")
+    if not any(not f.startswith("identity.") for f in wanted):
+        raise InvalidInput("fields: name at least one study field / 请至少选择一个研究字段",
+                           field="fields")
+    recipients = list(dict.fromkeys([actor.username, *[r.strip() for r in data.recipients
+                                                        if r.strip()]]))
+    for r in recipients:
+        if session.execute(select(User.id).where(User.username == r)).first() is None:
+            raise InvalidInput(f"recipients: no account {r[:100]!r} / 无此账户",
+                               field="recipients")
+    if data.cross_border:
+        n = _eligible_count(session, study.id, ["study", "cross_border"] +
+                            (["identifiable"] if data.tier == "rif" else []), _now())
+        if n > CROSS_BORDER_MAX:
+            ledger.append(session, actor=actor.username, action="extract.request",
+                          entity_type="study", entity_id=study.id, study=study.code,
+                          outcome="failure", client=actor.client,
+                          reason=f"cross-border request of {n} records refused")
+            raise RuleViolation(
+                f"data leaving the country: {n} records exceed the limit of "
+                f"{CROSS_BORDER_MAX}; refused / 出境数据超过{CROSS_BORDER_MAX}条，不予批准",
+                field="cross_border", clause=CLAUSE_BORDER)
+    req = ExtractRequest(
+        study_id=study.id, study_code=study.code, requested_by=actor.username,
+        requested_by_id=actor.user_id, purpose=purpose, fields=wanted, tier=data.tier,
+        k=data.k, recipient_org=org, recipient_key=key, recipients=recipients,
+        use_from=data.use_from, use_until=data.use_until, cross_border=data.cross_border,
+        as_of=data.as_of)
+    overdue = overdue_requests(session, org=org, today=today)
+    if overdue:
+        req.status = "held"
+        req.status_reason = (f"the recipient has {len(overdue)} overdue destruction "
+                             "certificate(s) / 接收方有逾期未提交的销毁证明")
+    session.add(req)
+    session.flush()
+    ledger.append(session, actor=actor.username, action="extract.request",
+                  entity_type="extract_request", entity_id=req.id, study=study.code,
+                  client=actor.client, reason=purpose[:500], changes=[
+                      Change("tier", None, req.tier), Change("fields", None, wanted),
+                      Change("recipient_org", None, org), Change("recipient_key", None, key),
+                      Change("recipients", None, recipients),
+                      Change("use_until", None, req.use_until.isoformat()),
+                      Change("cross_border", None, req.cross_border),
+                      Change("status", None, req.status)])
+    return req
+
+
+def get_request(session: Session, request_id: str) -> ExtractRequest:
+    req = session.get(ExtractRequest, request_id) if len(request_id) <= 36 else None
+    if req is None:
+        raise NotFound("no such extract request / 无此数据提取申请", field="request_id")
+    return req
+
+
+def may_see(actor: Actor, req: ExtractRequest) -> bool:
+    return (actor.can(Perm.EXTRACT_REVIEW, req.study_code)
+            or actor.username in req.recipients or actor.user_id == req.requested_by_id)
+
+
+def view_request(session: Session, *, actor: Actor, request_id: str) -> ExtractRequest:
+    req = get_request(session, request_id)
+    if not may_see(actor, req):
+        raise PermissionDenied("this extract request is not yours / 无权查看该申请",
+                               clause="§11.3.4.1 a")
+    return req
+
+
+def list_requests(session: Session, *, actor: Actor) -> list[ExtractRequest]:
+    rows = session.execute(select(ExtractRequest).order_by(
+        ExtractRequest.requested_at.desc())).scalars()  # type: ignore[attr-defined]
+    return [r for r in rows if may_see(actor, r)]
+
+
+def decisions_of(session: Session, request_id: str) -> list[ExtractDecision]:
+    return list(session.execute(select(ExtractDecision).where(
+        ExtractDecision.request_id == request_id).order_by(
+        ExtractDecision.decided_at)).scalars())  # type: ignore[arg-type]
+
+
+def transfers_of(session: Session, request_id: str) -> list[ExtractTransfer]:
+    return list(session.execute(select(ExtractTransfer).where(
+        ExtractTransfer.request_id == request_id).order_by(
+        ExtractTransfer.at)).scalars())  # type: ignore[arg-type]
+
+
+def committee_size(session: Session, study_code: str) -> int:
+    """Members of the data security committee: active holders of the committee-member role
+    for this study or for every study."""
+    return len(set(session.execute(
+        select(RoleGrant.user_id).join(User, User.id == RoleGrant.user_id).where(
+            RoleGrant.role == Role.COMMITTEE_MEMBER.value, User.is_active.is_(True),  # type: ignore
+            (RoleGrant.study.is_(None)) | (RoleGrant.study == study_code))).scalars()))  # type: ignore
+
+
+def needs(req: ExtractRequest) -> list[str]:
+    """The approvals a request needs (§11.3.4.3: the higher the tier, the more)."""
+    out = ["officer"] if req.tier == "puf" else []
+    if req.tier in ("lds", "rif") or req.cross_border:
+        out.append("committee")
+    if req.tier in ("lds", "rif"):
+        out.append("dua")
+    if req.tier == "rif":
+        out.append("ethics")
+    return out
+
+
+@dataclass
+class ApprovalState:
+    needs: list[str]
+    done: dict[str, bool]
+    yes: int
+    no: int
+    members: int
+    rejected: str | None
+
+    @property
+    def approved(self) -> bool:
+        return self.rejected is None and all(self.done.get(n) for n in self.needs)
+
+
+def approval_state(session: Session, req: ExtractRequest) -> ApprovalState:
+    ds = decisions_of(session, req.id)
+    members = committee_size(session, req.study_code)
+    votes = [d for d in ds if d.kind == "vote"]
+    yes = sum(1 for d in votes if d.approve)
+    no = len(votes) - yes
+    done = {"officer": any(d.kind == "officer" and d.approve for d in ds),
+            "committee": members > 0 and yes * 3 > members * 2,
+            "dua": any(d.kind == "dua" and d.approve for d in ds),
+            "ethics": any(d.kind == "ethics" and d.approve for d in ds)}
+    rejected = None
+    if any(d.kind in ("officer", "ethics") and not d.approve for d in ds):
+        rejected = "refused by an approver / 审批人不予批准"
+    elif "committee" in needs(req) and (members - no) * 3 <= members * 2 and members > 0:
+        rejected = (f"the committee cannot reach more than two thirds: {no} of {members} voted "
+                    "no / 委员会赞成票无法超过三分之二")
+    return ApprovalState(needs(req), done, yes, no, members, rejected)
+
+
+def _settle(session: Session, ledger: Ledger, req: ExtractRequest, actor: Actor) -> None:
+    st = approval_state(session, req)
+    new = "rejected" if st.rejected else "approved" if st.approved else None
+    if new and new != req.status:
+        req.status, req.status_reason, req.decided_at = new, st.rejected, _now()
+        session.flush()
+        ledger.append(session, actor=actor.username, action=f"extract.{new}",
+                      entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                      client=actor.client, reason=st.rejected,
+                      changes=[Change("status", "pending", new),
+                               Change("yes_votes", None, st.yes),
+                               Change("committee_members", None, st.members)])
+
+
+def request_digest(req: ExtractRequest) -> bytes:
+    """The exact content an approver signs: the request as shown."""
+    return json.dumps({
+        "id": req.id, "study": req.study_code, "tier": req.tier, "purpose": req.purpose,
+        "fields": req.fields, "recipient_org": req.recipient_org,
+        "recipient_key": req.recipient_key, "recipients": req.recipients,
+        "use_from": req.use_from.isoformat(), "use_until": req.use_until.isoformat(),
+        "cross_border": req.cross_border, "k": req.k,
+        "as_of": req.as_of.isoformat() if req.as_of else None},
+        sort_keys=True, ensure_ascii=False).encode()
+
+
+class DecisionIn(BaseModel):
+    kind: str = PField(max_length=10)
+    approve: bool = True
+    password: str = PField(max_length=200)
+    username: str = PField(default="", max_length=100)
+    totp: str | None = PField(default=None, max_length=12)
+    note: str | None = PField(default=None, max_length=2000)
+    reference: str | None = PField(default=None, max_length=100)
+
+
+KIND_PERM = {"officer": Perm.EXTRACT_APPROVE, "vote": Perm.EXTRACT_VOTE,
+             "ethics": Perm.EXTRACT_ETHICS}
+MEANINGS = {
+    ("officer", True): "approve the extract (PUF) / 批准数据提取（公用数据集）",
+    ("officer", False): "refuse the extract / 不批准数据提取",
+    ("vote", True): "vote yes on the extract / 数据安全委员会投票：赞成",
+    ("vote", False): "vote no on the extract / 数据安全委员会投票：反对",
+    ("ethics", True): "ethics approval covers identifiable use / 伦理批准涵盖可标识数据使用",
+    ("ethics", False): "ethics approval does not cover identifiable use / 伦理批准不涵盖",
+    ("dua", True): "agree to the data-use agreement (Appendix E.3) / 同意数据使用协议",
+}
+
+
+def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
+           data: DecisionIn) -> ExtractDecision:
+    """Record one signed approval act: the officer's decision, a committee vote, the ethics
+    approval (RIF) or the applicant's data-use agreement."""
+    req = get_request(session, request_id)
+    kind = data.kind
+    if kind not in ("officer", "vote", "ethics", "dua"):
+        raise InvalidInput("kind must be officer, vote, ethics or dua", field="kind")
+    if kind == "dua":
+        if actor.username not in req.recipients and actor.user_id != req.requested_by_id:
+            raise PermissionDenied("only the recipient signs the data-use agreement / "
+                                   "数据使用协议由接收方签署", clause=CLAUSE_TIER)
+        if not data.approve:
+            raise InvalidInput("the agreement can only be agreed to", field="approve")
+    else:
+        require(actor, KIND_PERM[kind], study=req.study_code)
+        require_different_person(actor, req.requested_by_id, req.requested_by)
+    if req.status == "held":
+        raise RuleViolation(f"held: {req.status_reason}", clause=CLAUSE_DESTROY)
+    if req.status != "pending":
+        raise Conflict(f"the request is already {req.status} / 申请已{req.status}",
+                       field="status")
+    wanted = "committee" if kind == "vote" else kind
+    if wanted not in needs(req):
+        raise InvalidInput(f"a {req.tier.upper()} request does not take a {kind} decision / "
+                           "该级别申请不需要此项审批", field="kind", clause=CLAUSE_TIER)
+    if kind == "vote" and any(d.kind == "vote" and d.user_id == actor.user_id
+                              for d in decisions_of(session, req.id)):
+        raise Conflict("you have already voted / 您已投票", field="kind")
+    if kind == "ethics" and data.approve:
+        ref = (data.reference or "").strip()
+        ea = session.get(EthicsApproval, ref) if ref and len(ref) <= 36 else None
+        today = _now().date()
+        if (ea is None or ea.study_id != req.study_id
+                or not ea.decision.startswith("approved")
+                or (ea.expires_on is not None and ea.expires_on < today)):
+            raise InvalidInput("reference: the id of a current ethics approval of this study / "
+                               "须为本研究有效的伦理批准", field="reference", clause="§11.3.4.2")
+    sig = signatures.sign(
+        session, ledger, actor=actor, username=data.username, password=data.password,
+        totp=data.totp, meaning=MEANINGS[(kind, data.approve)],
+        content_hash=signatures.content_hash(request_digest(req)),
+        entity_type="extract_request", entity_id=req.id, study=req.study_code)
+    d = ExtractDecision(request_id=req.id, kind=kind, approve=data.approve,
+                        username=actor.username, user_id=actor.user_id, signature_id=sig.id,
+                        note=(data.note or "").strip() or None,
+                        reference=(data.reference or "").strip() or None)
+    session.add(d)
+    session.flush()
+    ledger.append(session, actor=actor.username, action=f"extract.decision.{kind}",
+                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                  client=actor.client, reason=d.note,
+                  changes=[Change("approve", None, data.approve),
+                           Change("signature", None, sig.id)])
+    _settle(session, ledger, req, actor)
+    return d
+
+
+@dataclass(frozen=True)
+class History:
+    """The applicant's earlier requests and what they received (§11.4.2.2)."""
+
+    request: ExtractRequest
+    received: bool
+
+
+def applicant_history(session: Session, *, actor: Actor, request_id: str) -> list[History]:
+    req = view_request(session, actor=actor, request_id=request_id)
+    rows = session.execute(select(ExtractRequest).where(
+        ExtractRequest.id != req.id,
+        (ExtractRequest.requested_by_id == req.requested_by_id)
+        | (func.lower(ExtractRequest.recipient_org) == req.recipient_org.lower()))
+        .order_by(ExtractRequest.requested_at)).scalars()  # type: ignore[arg-type]
+    out = []
+    for r in rows:
+        got = session.execute(select(ExtractTransfer.id).where(
+            ExtractTransfer.request_id == r.id, ExtractTransfer.event == "downloaded")
+        ).first() is not None
+        out.append(History(r, got))
+    return out
+
+
+def field_overlap(history: list[History], req: ExtractRequest) -> list[str]:
+    """Fields of this request the recipient already received for the same study."""
+    got: set[str] = set()
+    for h in history:
+        if h.received and h.request.study_id == req.study_id:
+            got |= set(h.request.fields)
+    return sorted(got & set(req.fields))
+
+
+# ── Builds, transfers, destruction ────────────────────────────────────────────────────────────
+
+def queue_build(session: Session, ledger: Ledger, *, actor: Actor,
+                request_id: str) -> ExtractRequest:
+    req = get_request(session, request_id)
+    require(actor, Perm.EXTRACT_BUILD, study=req.study_code)
+    if req.status != "approved":
+        raise RuleViolation(f"the request is {req.status}, not approved / 申请尚未批准",
+                            field="status", clause=CLAUSE_TIER)
+    if req.build_state in ("queued", "running"):
+        raise Conflict("a build is already under way / 正在生成", field="build_state")
+    if req.build_state in ("done", "blocked"):
+        raise Conflict("the package is already built / 数据包已生成", field="build_state")
+    req.build_state, req.progress, req.build_error = "queued", 0, None
+    req.build_requested_by = actor.username
+    session.flush()
+    ledger.append(session, actor=actor.username, action="extract.build_queued",
+                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                  client=actor.client)
+    return req
+
+
+class OverrideIn(BaseModel):
+    reason: str = PField(max_length=2000)
+
+
+def override_checks(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
+                    data: OverrideIn) -> ExtractRequest:
+    """A data manager releases a package whose pre-transfer checks failed, with a reason."""
+    req = get_request(session, request_id)
+    require(actor, Perm.EXTRACT_BUILD, study=req.study_code)
+    reason = data.reason.strip()
+    if len(reason) < 10:
+        raise InvalidInput("reason: at least 10 characters / 理由至少10个字符", field="reason")
+    if req.build_state != "blocked":
+        raise Conflict("only a package blocked by a failed check can be released / "
+                       "只有未通过检查的数据包需要放行", field="build_state")
+    req.build_state = "done"
+    session.add(ExtractTransfer(request_id=req.id, event="check_override",
+                                actor=actor.username, client=actor.client, note=reason))
+    session.flush()
+    ledger.append(session, actor=actor.username, action="extract.check_override",
+                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                  client=actor.client, reason=reason,
+                  changes=[Change("build_state", "blocked", "done")])
+    return req
+
+
+def authorise_download(session: Session, ledger: Ledger, *, actor: Actor,
+                       request_id: str) -> ExtractRequest:
+    """Only the named recipient accounts (or their API tokens) download; each download is a
+    transfer record (chain of custody) and a ledger entry."""
+    req = get_request(session, request_id)
+    require(actor, Perm.EXTRACT_DOWNLOAD, study=req.study_code)
+    if actor.username not in req.recipients:
+        raise PermissionDenied("only the request's named recipients may download / "
+                               "只有申请中指定的接收账户可以下载", clause="§11.3.4.8")
+    if req.build_state == "blocked":
+        raise RuleViolation("a pre-transfer check failed; a data manager must review it / "
+                            "传输前检查未通过，须经数据管理员处理", clause="§11.3.4.5 c")
+    if req.build_state != "done" or not req.package_file:
+        raise Conflict("the package is not ready / 数据包尚未生成", field="build_state")
+    if req.use_until < _now().date():
+        raise RuleViolation("the period of use has ended / 使用期限已结束", clause=CLAUSE_DESTROY)
+    session.add(ExtractTransfer(request_id=req.id, event="downloaded", actor=actor.username,
+                                client=actor.client, sha256=req.package_sha256,
+                                note="token" if actor.token_id else "session"))
+    session.flush()
+    ledger.append(session, actor=actor.username, action="extract.download",
+                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                  client=actor.client, changes=[Change("sha256", None, req.package_sha256)])
+    return req
+
+
+def record_destruction(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
+                       certificate: bytes, filename: str) -> ExtractRequest:
+    """The recipient uploads the destruction certificate (§11.4.2.6); held requests of the
+    same recipient are released once nothing is overdue."""
+    req = get_request(session, request_id)
+    if actor.username not in req.recipients:
+        raise PermissionDenied("only the recipient uploads the certificate / 须由接收方上传",
+                               clause=CLAUSE_DESTROY)
+    if not certificate:
+        raise InvalidInput("certificate: the file is empty / 文件为空", field="certificate")
+    if len(certificate) > 10_000_000:
+        raise InvalidInput("certificate: at most 10 MB / 文件不得超过10MB", field="certificate")
+    if req.built_at is None:
+        raise Conflict("nothing was transferred / 尚未传输", field="build_state")
+    if req.destruction_at is not None:
+        raise Conflict("the certificate is already on record / 已提交销毁证明",
+                       field="certificate")
+    digest = hashlib.sha256(certificate).hexdigest()
+    req.destruction_at, req.destruction_sha256 = _now(), digest
+    session.add(ExtractTransfer(request_id=req.id, event="destruction", actor=actor.username,
+                                client=actor.client, sha256=digest, note=filename[:200]))
+    session.flush()
+    ledger.append(session, actor=actor.username, action="extract.destruction",
+                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                  client=actor.client, changes=[Change("certificate_sha256", None, digest)])
+    if not overdue_requests(session, org=req.recipient_org):
+        for held in session.execute(select(ExtractRequest).where(
+                ExtractRequest.status == "held",
+                func.lower(ExtractRequest.recipient_org) == req.recipient_org.lower())).scalars():
+            held.status, held.status_reason = "pending", None
+            ledger.append(session, actor=actor.username, action="extract.released",
+                          entity_type="extract_request", entity_id=held.id,
+                          study=held.study_code, client=actor.client,
+                          changes=[Change("status", "held", "pending")])
+        session.flush()
+    return req
+
+
+def overdue_for_officer(session: Session, *, actor: Actor,
+                        today: dt.date | None = None) -> list[ExtractRequest]:
+    """Overdue destruction certificates, flagged to the data security officer."""
+    if not actor.can(Perm.EXTRACT_APPROVE):
+        raise PermissionDenied("the data security officer's list / 数据安全官专用",
+                               clause=CLAUSE_DESTROY)
+    return [r for r in overdue_requests(session, today=today)
+            if actor.can(Perm.EXTRACT_APPROVE, r.study_code)]
+
+
+def _live_progress(req: ExtractRequest) -> int:
+    if req.build_state == "running":
+        from studies.extracts.worker import progress_of
+
+        return progress_of(req.id) or req.progress
+    return req.progress
+
+
+def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
+    st = approval_state(session, req)
+    return {
+        "id": req.id, "study": req.study_code, "tier": req.tier, "purpose": req.purpose,
+        "fields": req.fields, "recipient_org": req.recipient_org,
+        "recipient_key": req.recipient_key, "recipients": req.recipients,
+        "use_from": req.use_from.isoformat(), "use_until": req.use_until.isoformat(),
+        "cross_border": req.cross_border, "k": req.k,
+        "as_of": req.as_of.isoformat() if req.as_of else None,
+        "requested_by": req.requested_by, "requested_at": req.requested_at.isoformat(),
+        "status": req.status, "status_reason": req.status_reason,
+        "approvals": {"needs": st.needs, "done": st.done, "yes": st.yes, "no": st.no,
+                      "committee_members": st.members},
+        "build": {"state": req.build_state, "progress": _live_progress(req),
+                  "error": req.build_error, "built_at":
+                  req.built_at.isoformat() if req.built_at else None,
+                  "package_sha256": req.package_sha256, "package_size": req.package_size,
+                  "manifest_sha256": req.manifest_sha256, "snapshot_seq": req.snapshot_seq,
+                  "rows": req.row_count, "checks": req.checks, "exclusions": req.exclusions},
+        "destruction_due": (req.use_until + dt.timedelta(days=DESTRUCTION_DAYS)).isoformat(),
+        "destruction_at": req.destruction_at.isoformat() if req.destruction_at else None,
+    }
+
+
+def fields_for(session: Session, *, actor: Actor, study_code: str) -> list[FieldInfo]:
+    require(actor, Perm.EXTRACT_REQUEST, study=study_code)
+    study = registry.get_study(session, study_code)
+    return list(field_catalogue(session, study.id).values())
+
+
+def detail(session: Session, *, actor: Actor, request_id: str) -> dict[str, Any]:
+    """The request as shown to applicants and approvers: approvals (with signatures), the
+    chain of custody and — for approvers — the applicant's earlier requests and what they
+    received (§11.4.2.2)."""
+    req = view_request(session, actor=actor, request_id=request_id)
+    out = public(session, req)
+    out["decisions"] = [{"kind": d.kind, "approve": d.approve, "by": d.username,
+                         "at": d.decided_at.isoformat(), "signature": d.signature_id,
+                         "note": d.note, "reference": d.reference}
+                        for d in decisions_of(session, req.id)]
+    out["transfers"] = [{"event": t.event, "actor": t.actor, "at": t.at.isoformat(),
+                         "sha256": t.sha256, "note": t.note}
+                        for t in transfers_of(session, req.id)]
+    cat = field_catalogue(session, req.study_id)
+    out["field_classes"] = {f: cat[f].classification if f in cat else None
+                            for f in req.fields}
+    if actor.can(Perm.EXTRACT_REVIEW, req.study_code):
+        hist = applicant_history(session, actor=actor, request_id=req.id)
+        out["applicant_history"] = [{"id": h.request.id, "study": h.request.study_code,
+                                     "tier": h.request.tier, "fields": h.request.fields,
+                                     "status": h.request.status, "received": h.received,
+                                     "rows": h.request.row_count} for h in hist]
+        out["already_received_fields"] = field_overlap(hist, req)
+    return out
