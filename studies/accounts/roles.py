@@ -67,6 +67,17 @@ class Perm(StrEnum):
     ENTRY_IMPORT = "entry.import"
     ENTRY_EXPORT = "entry.export"
 
+    # Database lock / unlock, randomisation and blinding (issue 7, SPEC §6)
+    LOCK_READ = "lock.read"
+    LOCK_MANAGE = "lock.manage"
+    UNLOCK_REQUEST = "unlock.request"
+    UNLOCK_SIGN = "unlock.sign"
+    RANDOMISE = "randomise"
+    RANDOMISATION_MANAGE = "randomisation.manage"
+    ALLOCATION_READ = "allocation.read"
+    UNBLIND_SIGN = "unblind.sign"
+    UNBLIND_EMERGENCY = "unblind.emergency"
+
 
 GRANTS: dict[Role, frozenset[Perm]] = {
     Role.PRINCIPAL_INVESTIGATOR: frozenset({Perm.STUDY_READ}),
@@ -132,3 +143,22 @@ GRANTS[Role.PRINCIPAL_INVESTIGATOR] |= {Perm.ENTRY_READ, Perm.ENTRY_WRITE, Perm.
 GRANTS[Role.INVESTIGATOR] |= {Perm.ENTRY_READ, Perm.ENTRY_WRITE, Perm.QUERY_ANSWER}
 GRANTS[Role.MONITOR] |= {Perm.ENTRY_READ, Perm.ENTRY_VERIFY}
 GRANTS[Role.DATA_MANAGER] |= {Perm.ENTRY_READ, Perm.ENTRY_IMPORT, Perm.ENTRY_EXPORT}
+
+
+# Issue 7 — lock and unlock, randomisation, blinding: the data manager sets locks and re-locks;
+# the PI or the data manager raises an unlock request; PI, data manager and statistician sign
+# it off. Investigators randomise; the statistician sets the scheme up or imports the list.
+# Allocation is readable (open-label, or after a signed unblinding) by the PI, investigators,
+# the data manager and the statistician; PI and statistician sign a study unblinding, the PI
+# alone may unblind one subject in an emergency. Nobody else gets any of these.
+for _role in (Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR, Role.DATA_MANAGER,
+              Role.STATISTICIAN, Role.MONITOR):
+    GRANTS[_role] |= {Perm.LOCK_READ}
+GRANTS[Role.DATA_MANAGER] |= {Perm.LOCK_MANAGE, Perm.UNLOCK_REQUEST, Perm.UNLOCK_SIGN,
+                              Perm.ALLOCATION_READ}
+GRANTS[Role.PRINCIPAL_INVESTIGATOR] |= {Perm.UNLOCK_REQUEST, Perm.UNLOCK_SIGN, Perm.RANDOMISE,
+                                        Perm.ALLOCATION_READ, Perm.UNBLIND_SIGN,
+                                        Perm.UNBLIND_EMERGENCY}
+GRANTS[Role.STATISTICIAN] |= {Perm.UNLOCK_SIGN, Perm.RANDOMISATION_MANAGE,
+                              Perm.ALLOCATION_READ, Perm.UNBLIND_SIGN}
+GRANTS[Role.INVESTIGATOR] |= {Perm.RANDOMISE, Perm.ALLOCATION_READ}

@@ -25,6 +25,7 @@ from audit_trail.service import Change, Ledger
 from studies.accounts.roles import Perm
 from studies.accounts.service import Actor, require
 from studies.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
 from studies.registry.models import Site, Study
 from studies.subjects import codes
 from studies.subjects.crypto import (
@@ -126,6 +127,7 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
                                     actor=actor)
     site = session.get(Site, site_id)
     assert site is not None
+    assert_writable(session, study_id=study.id, site_id=site.id, at=at, actor=actor.username, client=actor.client, kind="enrolment")  # lock check (issue 7)  # noqa: E501
     _require_usable_keys(session, keys)
 
     bidx = blind_index(identity.resident_id, key=keys.blind)
