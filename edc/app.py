@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edc import api, api_subjects, errors
+from edc import api, api_locks, api_subjects, errors
 from edc.policy import public
 from edc.state import AppState
-from edc.web import account_pages, pages
+from edc.web import account_pages, lock_pages, pages
 from edc.web import subjects as subject_pages
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -88,6 +88,8 @@ def create_app(state: AppState) -> FastAPI:
 
     app.include_router(api_subjects.router)
     app.include_router(subject_pages.router)
+    app.include_router(api_locks.router)
+    app.include_router(lock_pages.router)
 
     htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
 

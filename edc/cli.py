@@ -280,6 +280,17 @@ def _settle_rotation(state: AppState, staged: keyring.StagedRotation) -> None:
         keyring.abandon_code_index_rotation(staged)
 
 
+def cmd_locks_relock_expired(settings: Settings, _args: argparse.Namespace) -> int:
+    """Re-lock every unlock whose period is over (issue 7; safe to run from cron)."""
+    from studies.locks import service as locks
+
+    state = _state(settings)
+    with state.sessions() as session, session.begin():
+        done = locks.relock_expired(session, state.ledger)
+    print(f"re-locked {len(done)} unlock(s)" + (": " + ", ".join(done) if done else ""))
+    return 0
+
+
 def cmd_keys_status(settings: Settings, _args: argparse.Namespace) -> int:
     """Which code-index keys the directory holds and how many entries each encrypts."""
     from studies.subjects import service as subjects
@@ -364,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
              "re-encrypt the whole code index under a new key and retire the old one", ksub)
     kr.add_argument("--by", required=True, help="the code-index custodian's username")
     add("status", cmd_keys_status, "code-index keys in the key directory and their use", ksub)
+
+    lk = sub.add_parser("locks", help="database lock and unlock (issue 7)")
+    lksub = lk.add_subparsers(dest="locks_command", required=True)
+    add("relock-expired", cmd_locks_relock_expired,
+        "re-lock every unlock whose period has ended", lksub)
     return p
 
 

@@ -90,17 +90,17 @@ def test_proofs_round_trip_through_export_and_check(
         env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, "demo")
     code, out, _ = run(capsys, "audit", "checkpoint")
-    assert code == 0 and out.startswith("checkpoint at tree size 15")
+    assert code == 0 and out.startswith("checkpoint at tree size 19")
     export = tmp_path / "export"
     code, out, _ = run(capsys, "audit", "export-checkpoints", "--out", str(export))
-    assert out.strip() == f"wrote 3 checkpoints and verifier-key.txt to {export}"
+    assert out.strip() == f"wrote 4 checkpoints and verifier-key.txt to {export}"
     proof = tmp_path / "p.json"
     assert run(capsys, "audit", "proof", "inclusion", "3", "--size", "10",
                "--out", str(proof))[0] == 0
     vkey = str(export / "verifier-key.txt")
     code, out, _ = run(capsys, "audit", "check-proof", str(proof), "--vkey", vkey)
     assert code == 0 and out.startswith("inclusion proof OK: entry 3")
-    code, out, _ = run(capsys, "audit", "proof", "consistency", "--from", "5", "--to", "15")
+    code, out, _ = run(capsys, "audit", "proof", "consistency", "--from", "5", "--to", "19")
     assert code == 0
     proof.write_text(out)
     code, out, _ = run(capsys, "audit", "check-proof", str(proof), "--vkey", vkey)
@@ -112,7 +112,7 @@ def test_proofs_round_trip_through_export_and_check(
     assert code == 1 and "PROOF FAILED" in err
     code, _, err = run(capsys, "audit", "proof", "inclusion", "3", "--size", "7")
     assert code == 2 and err.strip() == (
-        "edc: no signed checkpoint at size 7; checkpoints exist at sizes 5, 10, 15")
+        "edc: no signed checkpoint at size 7; checkpoints exist at sizes 5, 10, 15, 19")
 
 
 def test_redaction_by_a_custodian_only(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,7 +122,7 @@ def test_redaction_by_a_custodian_only(env: Path, capsys: pytest.CaptureFixture[
     assert code == 2 and "permission ledger.redact is required" in err
     code, out, _ = run(capsys, "audit", "redact", "3", "--by", "demo.custodian",
                        "--reason", "identity in comment")
-    assert code == 0 and out.strip() == "entry 3 redacted; recorded as entry 16"
+    assert code == 0 and out.strip() == "entry 3 redacted; recorded as entry 20"
     code, out, _ = run(capsys, "audit", "verify")
     assert code == 0 and "1 redacted" in out
 
