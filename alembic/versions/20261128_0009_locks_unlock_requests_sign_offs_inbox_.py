@@ -183,6 +183,30 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_unblinding_study_id'), ['study_id'], unique=False)
 
     # ### end Alembic commands ###
+    _protect()
+
+
+# Locks, sign-offs, invalidations, inbox messages and allocations are never changed or deleted;
+# unlock requests and unblindings change status but are never deleted (issue 7: "nothing about
+# it is ever deleted").
+APPEND_ONLY = ("data_lock", "signoff", "signature_invalidation", "inbox_message", "allocation")
+NO_DELETE = ("unlock_request", "unblinding")
+
+
+def _protect() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute("CREATE FUNCTION lock_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                   "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$")
+    pairs = [(t, w) for t in APPEND_ONLY for w in ("UPDATE", "DELETE")]
+    pairs += [(t, "DELETE") for t in NO_DELETE]
+    for t, what in pairs:
+        if dialect == "postgresql":
+            op.execute(f"CREATE TRIGGER {t}_no_{what.lower()} BEFORE {what} ON {t} "
+                       "FOR EACH ROW EXECUTE FUNCTION lock_append_only()")
+        else:
+            op.execute(f"CREATE TRIGGER {t}_no_{what.lower()} BEFORE {what} ON {t} "
+                       f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END")
 
 
 def downgrade() -> None:
@@ -222,3 +246,5 @@ def downgrade() -> None:
 
     op.drop_table('allocation_slot')
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS lock_append_only()")

@@ -16,13 +16,16 @@ from factories import (
     PASSWORD,
     SETUP,
     VITALS,
+    enrol_subject,
     enrol_totp,
     login_as,
+    make_active_study,
     make_entry_study,
     make_lock_team,
+    make_user,
     strict_auth,
 )
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerCheckpoint, LedgerEntry
@@ -197,6 +200,9 @@ def test_sdv_queries_and_consent_are_refused_while_locked_unless_settings_allow_
     with pytest.raises(Locked):
         monitoring.verify(session, ledger, actor=team["mon"], study_code=STUDY,
                           data=monitoring.SdvIn(subject=S1, event="baseline"))
+    with pytest.raises(Locked):
+        monitoring.close_query(session, ledger, actor=team["mon"], study_code=STUDY,
+                               query_id=q.id, data=monitoring.QueryNoteIn(text="resolved"))
     answer = monitoring.QueryAnswerIn(text="confirmed from source")
     with pytest.raises(Locked) as e:
         monitoring.answer_query(session, ledger, actor=team["inv"], study_code=STUDY,
@@ -291,8 +297,6 @@ def test_a_wrong_second_factor_is_refused_and_audited(session: Session, ledger: 
     cfg = strict_auth()
     lock(session, ledger, team["dm"])
     req = unlock_request(session, ledger, team["dm"], [{"subject": S1}])
-    from factories import make_user
-
     user = make_user(session, ledger, "pi2", Role.PRINCIPAL_INVESTIGATOR, study=STUDY)
     secret = enrol_totp(session, user, cfg)
     _, pi2 = accounts.login(session, ledger, username="pi2", password=PASSWORD,
@@ -401,10 +405,37 @@ def test_an_unlock_request_must_name_locked_data(session: Session, ledger: Ledge
     assert getattr(e.value, "field", None) == "changes"
 
 
+def test_enrolment_into_a_locked_site_is_refused_and_other_sites_stay_open(
+        session: Session, ledger: Ledger, keys: keyring.Keyring) -> None:
+    code = "LK-2026-01"
+    study, (s1, s2) = make_active_study(session, code, sites=("S01", "S02"))
+    dm = login_as(session, ledger, "dm", Role.DATA_MANAGER, study=code)
+    inv = accounts.actor_for(session, make_user(session, ledger, "inv", Role.INVESTIGATOR,
+                                                study=code), client="10.0.0.9")
+    locks.set_locks(session, ledger, actor=dm, study_code=code,
+                    data=locks.LockIn(scope="site", sites=["S01"]))
+    ck = keys.code_index_keys()
+    with pytest.raises(Locked) as e:
+        enrol_subject(session, ledger, ck, actor=inv, study=study, site=s1)
+    assert e.value.audit["action"] == "lock.refused" and "S01" in e.value.message
+    assert enrol_subject(session, ledger, ck, actor=inv, study=study, site=s2, n=2).code
+
+
+def test_a_signer_shown_another_text_than_the_request_is_refused(
+        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+    lock(session, ledger, team["dm"])
+    req = unlock_request(session, ledger, team["dm"], [{"subject": S1}])
+    with pytest.raises(Conflict) as e:
+        sign(session, ledger, team["pi"], req, Role.PRINCIPAL_INVESTIGATOR,
+             content_hash="0" * 64)
+    assert e.value.field == "content_hash"
+    assert locks.signoffs(session, "unlock_request", req.id) == []
+
+
 # ---- concurrency --------------------------------------------------------------------------------
 
 def _race(sessions: Any, ledger: Ledger, t: dict[str, accounts.Actor], edit_first: bool,
-          n: int) -> str:
+          code: str) -> str:
     """Run a lock and an edit in two threads (two connections); the first one holds its
     transaction open a moment after its write. Returns what happened to the edit."""
     held = threading.Event()
@@ -417,7 +448,8 @@ def _race(sessions: Any, ledger: Ledger, t: dict[str, accounts.Actor], edit_firs
                 held.wait(5)
             with sessions() as s, s.begin():
                 locks.set_locks(s, ledger, actor=t["dm"], study_code=STUDY,
-                                data=locks.LockIn(scope="study", override_reason="test"))
+                                data=locks.LockIn(scope="subjects", subjects=[code],
+                                                  override_reason="test"))
                 if not edit_first:
                     held.set()
                     time.sleep(0.3)
@@ -431,9 +463,9 @@ def _race(sessions: Any, ledger: Ledger, t: dict[str, accounts.Actor], edit_firs
             with sessions() as s, s.begin():
                 base = entry.find_record(s, entry.resolve(
                     s, actor=t["inv"], perm=entry.Perm.ENTRY_READ, study_code=STUDY,
-                    subject_code=S1, event_name="baseline", form_name="vital_signs"))
+                    subject_code=code, event_name="baseline", form_name="vital_signs"))
                 assert base is not None
-                save(s, ledger, t["inv"], "vital_signs", {**VITALS, "sbp": str(100 + n)},
+                save(s, ledger, t["inv"], "vital_signs", {**VITALS, "sbp": "101"}, subject=code,
                      base=base.version, reasons={"sbp": "transcription_error"})
                 if edit_first:
                     held.set()
@@ -455,24 +487,40 @@ def _race(sessions: Any, ledger: Ledger, t: dict[str, accounts.Actor], edit_firs
 
 def test_an_edit_concurrent_with_setting_a_lock_commits_before_it_or_is_refused(
         fresh_url: str, keys: keyring.Keyring) -> None:
+    """Threads with a connection each (SQLite and PostgreSQL); each round locks one subject
+    while an edit of that subject runs, the lock first or the edit first."""
     engine = make_engine(fresh_url)
     sessions = session_factory(engine)
     ledger = Ledger(signer=keys.signer)
+    codes = [f"S01-CC{n:03d}" for n in range(4)]
     with sessions() as s, s.begin():
-        make_entry_study(s, ledger)
+        make_entry_study(s, ledger, subjects=tuple(codes))
         t = make_lock_team(s, ledger, STUDY)
-        save(s, ledger, t["inv"], "vital_signs", VITALS)
+        for code in codes:
+            save(s, ledger, t["inv"], "vital_signs", VITALS, subject=code)
     outcomes: list[str] = []
-    for n, edit_first in enumerate((True, False, True, False)):
-        outcomes.append(_race(sessions, ledger, t, edit_first, n))
+    for code, edit_first in zip(codes, (True, False, True, False), strict=True):
+        outcomes.append(_race(sessions, ledger, t, edit_first, code))
         with sessions() as s, s.begin():
-            lk = s.execute(select(DataLock)).scalar_one()
+            (lk,) = [lk for lk in s.execute(select(DataLock)).scalars()
+                     if lk.label.startswith(f"subjects {code}")]
             # nothing was written after the lock: the data still hashes to its snapshot, and
-            # every entry.update precedes lock.set in the ledger
+            # every entry.update of the subject precedes lock.set in the ledger
             assert locks.verify_snapshot(s, lk)
             seqs = s.execute(select(LedgerEntry.seq).where(
-                LedgerEntry.action == "entry.update")).scalars().all()
+                LedgerEntry.action == "entry.update", LedgerEntry.subject == code)
+            ).scalars().all()
             assert all(q < lk.ledger_seq for q in seqs)
-            s.execute(DataLock.__table__.delete())  # type: ignore[attr-defined]
+            assert len(seqs) == (1 if edit_first else 0)
     assert outcomes == ["committed", "refused", "committed", "refused"]
     engine.dispose()
+
+
+def test_locks_and_requests_are_never_deleted(session: Session, ledger: Ledger,
+                                              team: dict[str, accounts.Actor]) -> None:
+    lock(session, ledger, team["dm"])
+    unlock_request(session, ledger, team["dm"], [{"subject": S1}])
+    for sql in ("DELETE FROM data_lock", "UPDATE data_lock SET set_by = 'x'",
+                "DELETE FROM unlock_request", "DELETE FROM inbox_message"):
+        with pytest.raises(Exception, match="append-only"), session.begin_nested():
+            session.execute(text(sql))
