@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edc import api, api_entry, api_extracts, api_subjects, errors, studies_api
+from edc import api, api_entry, api_extracts, api_locks, api_subjects, errors, studies_api
 from edc.policy import public
 from edc.state import AppState
-from edc.web import account_pages, entry_pages, extract_pages, pages, study_pages
+from edc.web import account_pages, entry_pages, extract_pages, lock_pages, pages, study_pages
 from edc.web import subjects as subject_pages
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -110,6 +110,8 @@ def create_app(state: AppState) -> FastAPI:
 
     app.include_router(api_entry.router)
     app.include_router(entry_pages.router)
+    app.include_router(api_locks.router)
+    app.include_router(lock_pages.router)
 
     htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
 

@@ -282,6 +282,17 @@ def _settle_rotation(state: AppState, staged: keyring.StagedRotation) -> None:
         keyring.abandon_code_index_rotation(staged)
 
 
+def cmd_locks_relock_expired(settings: Settings, _args: argparse.Namespace) -> int:
+    """Re-lock every unlock whose period is over (issue 7; safe to run from cron)."""
+    from studies.locks import service as locks
+
+    state = _state(settings)
+    with state.sessions() as session, session.begin():
+        done = locks.relock_expired(session, state.ledger)
+    print(f"re-locked {len(done)} unlock(s)" + (": " + ", ".join(done) if done else ""))
+    return 0
+
+
 def cmd_keys_status(settings: Settings, _args: argparse.Namespace) -> int:
     """Which code-index keys the directory holds and how many entries each encrypts."""
     from studies.subjects import service as subjects
@@ -638,6 +649,11 @@ def build_parser() -> argparse.ArgumentParser:
     esub = ext.add_subparsers(dest="extract_command", required=True)
     eb = add("build", cmd_extract_build, "build a queued extract now", esub)
     eb.add_argument("request_id")
+
+    lk = sub.add_parser("locks", help="database lock and unlock (issue 7)")
+    lksub = lk.add_subparsers(dest="locks_command", required=True)
+    add("relock-expired", cmd_locks_relock_expired,
+        "re-lock every unlock whose period has ended", lksub)
     return p
 
 

@@ -70,6 +70,7 @@ def load(session: Session, state: AppState) -> list[str]:
     lines += load_subjects(session, state)
     lines += load_entry(session, state)
     lines += load_extract_request(session, state)
+    lines += load_randomisation(session, state)
     return lines
 
 
@@ -378,3 +379,46 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
         return [f"Demo extract request not made: {exc.message}"]
     return [f"Demo extract request: /extracts/{req.id} (LDS, pending the committee); "
             f"the sponsor's age key is {key_file}"]
+
+
+
+# ── Randomisation (issue 7) ───────────────────────────────────────────────────────────────────
+
+def load_randomisation(session: Session, state: AppState) -> list[str]:
+    """An open-label 1:1 permuted-block scheme (sizes 2 and 4) in the demo study, and the demo
+    subjects randomised. Safe to run twice: the scheme is set once, subjects once."""
+    from sqlalchemy import select
+
+    from studies.errors import DomainError
+    from studies.randomisation import service as rnd
+    from studies.randomisation.models import Allocation, RandomisationScheme
+    from studies.registry.models import Study
+    from studies.subjects.models import Subject
+
+    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
+    stat = accounts.find_user(session, "demo.statistician")
+    inv = accounts.find_user(session, "demo.investigator")
+    if study is None or stat is None or inv is None:
+        return []
+    keys = rnd.keys_from(state.keys.deid_key)
+    if session.execute(select(Subject.id).where(Subject.study_id == study.id,
+                                                Subject.status == "enrolled")).first() is None:
+        return []  # nothing to randomise (e.g. the demo study has no approval yet)
+    try:
+        with session.begin_nested():
+            if session.get(RandomisationScheme, study.id) is None:
+                rnd.configure(session, state.ledger,
+                              actor=accounts.actor_for(session, stat, client="demo"),
+                              study_code=DEMO_STUDY, data=rnd.SchemeIn(
+                                  method="blocks", arms=["X", "Placebo"], block_sizes=[2, 4]))
+            done = set(session.execute(select(Allocation.subject_id)).scalars())
+            actor = accounts.actor_for(session, inv, client="demo")
+            for s in session.execute(select(Subject).where(Subject.study_id == study.id)
+                                     .order_by(Subject.enrolled_at)).scalars():
+                if s.id not in done and s.status == "enrolled":
+                    rnd.randomise(session, state.ledger, actor=actor, keys=keys,
+                                  study_code=DEMO_STUDY, subject_code=s.code)
+    except DomainError as exc:
+        return [f"Demo randomisation not done: {exc.message}"]
+    return [f"Demo randomisation and lock panel: /studies/{DEMO_STUDY}/randomisation, "
+            f"/studies/{DEMO_STUDY}/locks (demo.data_manager)"]

@@ -328,3 +328,25 @@ def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-0
                             "lab_comment": "=HYPERLINK(\"x\")" if i == 0 else f"ok {i}"}))
     made["codes"] = codes
     return made
+
+# ── Lock / unlock, randomisation (issue 7) ──────────────────────────────────────────────────
+
+LOOSE_AUTH = strict_auth(second_factor_enforced=False)
+
+
+def login_as(session: Session, ledger: Ledger, username: str, *roles: Role, study: str,
+             config: AuthConfig = LOOSE_AUTH) -> Actor:
+    """A user holding ``roles`` on ``study`` with an interactive session (so they can sign)."""
+    make_user(session, ledger, username, *roles, study=study)
+    _, actor = accounts.login(session, ledger, username=username, password=PASSWORD,
+                              client="10.0.0.7", config=config)
+    return actor
+
+
+def make_lock_team(session: Session, ledger: Ledger, study: str) -> dict[str, Actor]:
+    """Data manager, PI, statistician, investigator and monitor of ``study``, logged in."""
+    return {"dm": login_as(session, ledger, "dm", Role.DATA_MANAGER, study=study),
+            "pi": login_as(session, ledger, "pi", Role.PRINCIPAL_INVESTIGATOR, study=study),
+            "stat": login_as(session, ledger, "stat", Role.STATISTICIAN, study=study),
+            "inv": login_as(session, ledger, "inv", Role.INVESTIGATOR, study=study),
+            "mon": login_as(session, ledger, "mon", Role.MONITOR, study=study)}

@@ -24,6 +24,7 @@ from edc.web.layout import CSRF_COOKIE, csrf_field, page, redirect
 from studies.accounts import service as accounts
 from studies.accounts.roles import ROLE_LABELS, Perm
 from studies.errors import PermissionDenied
+from studies.locks.service import inbox_for  # team inbox (issue 7)
 
 
 async def verify_csrf(request: Request) -> None:
@@ -41,12 +42,16 @@ Csrf = Depends(verify_csrf)
 
 
 @router.get("/", dependencies=[authenticated()])
-def home(request: Request, actor: CurrentActor) -> Response:
+def home(request: Request, actor: CurrentActor, session: SessionDep) -> Response:
     roles = [h.li[ROLE_LABELS[r] + (f" — {s}" if s else "") + (f" / {t}" if t else "")]
              for r, s, t in actor.scope_triples()]
+    inbox = [h.li[h.a(href=m.link)[m.text] if m.link else m.text,
+                  f" — {m.study} · {m.by} · {m.at:%Y-%m-%d %H:%M} UTC"]
+             for m in inbox_for(session, actor=actor)]
     return page(request, "首页 / Home",
                 h.p[f"欢迎 / Welcome, {actor.display_name}."],
-                h.h2["您的角色 / Your roles"], h.ul[roles or h.li["—"]])
+                h.h2["您的角色 / Your roles"], h.ul[roles or h.li["—"]],
+                h.h2["团队消息 / Team inbox"], h.ul(".inbox")[inbox or h.li["—"]])
 
 
 @router.get("/login", dependencies=[public()])

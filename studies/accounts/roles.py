@@ -76,6 +76,17 @@ class Perm(StrEnum):
     EXTRACT_BUILD = "extract.build"
     EXTRACT_DOWNLOAD = "extract.download"
 
+    # Database lock / unlock, randomisation and blinding (issue 7, SPEC §6)
+    LOCK_READ = "lock.read"
+    LOCK_MANAGE = "lock.manage"
+    UNLOCK_REQUEST = "unlock.request"
+    UNLOCK_SIGN = "unlock.sign"
+    RANDOMISE = "randomise"
+    RANDOMISATION_MANAGE = "randomisation.manage"
+    ALLOCATION_READ = "allocation.read"
+    UNBLIND_SIGN = "unblind.sign"
+    UNBLIND_EMERGENCY = "unblind.emergency"
+
 
 GRANTS: dict[Role, frozenset[Perm]] = {
     Role.PRINCIPAL_INVESTIGATOR: frozenset({Perm.STUDY_READ}),
@@ -156,3 +167,21 @@ GRANTS[Role.SECURITY_OFFICER] |= {Perm.EXTRACT_REVIEW, Perm.EXTRACT_APPROVE}
 GRANTS[Role.COMMITTEE_MEMBER] |= {Perm.EXTRACT_REVIEW, Perm.EXTRACT_VOTE}
 GRANTS[Role.ETHICS_MEMBER] |= {Perm.EXTRACT_REVIEW, Perm.EXTRACT_ETHICS}
 GRANTS[Role.DATA_MANAGER] |= {Perm.EXTRACT_REVIEW, Perm.EXTRACT_BUILD}
+
+# Issue 7 — lock and unlock, randomisation, blinding: the data manager sets locks and re-locks;
+# the PI or the data manager raises an unlock request; PI, data manager and statistician sign
+# it off. Investigators randomise; the statistician sets the scheme up or imports the list.
+# Allocation is readable (open-label, or after a signed unblinding) by the PI, investigators,
+# the data manager and the statistician; PI and statistician sign a study unblinding, the PI
+# alone may unblind one subject in an emergency. Nobody else gets any of these.
+for _role in (Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR, Role.DATA_MANAGER,
+              Role.STATISTICIAN, Role.MONITOR):
+    GRANTS[_role] |= {Perm.LOCK_READ}
+GRANTS[Role.DATA_MANAGER] |= {Perm.LOCK_MANAGE, Perm.UNLOCK_REQUEST, Perm.UNLOCK_SIGN,
+                              Perm.ALLOCATION_READ}
+GRANTS[Role.PRINCIPAL_INVESTIGATOR] |= {Perm.UNLOCK_REQUEST, Perm.UNLOCK_SIGN, Perm.RANDOMISE,
+                                        Perm.ALLOCATION_READ, Perm.UNBLIND_SIGN,
+                                        Perm.UNBLIND_EMERGENCY}
+GRANTS[Role.STATISTICIAN] |= {Perm.UNLOCK_SIGN, Perm.RANDOMISATION_MANAGE,
+                              Perm.ALLOCATION_READ, Perm.UNBLIND_SIGN}
+GRANTS[Role.INVESTIGATOR] |= {Perm.RANDOMISE, Perm.ALLOCATION_READ}

@@ -35,6 +35,7 @@ from studies.consent.models import (
 from studies.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from studies.ethics import service as ethics
 from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
+from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
 from studies.registry import service as registry
 from studies.registry.models import Study
 from studies.subjects.models import Subject
@@ -229,6 +230,7 @@ def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code
     require(actor, Perm.CONSENT_RECORD, study=study_code)
     study = registry.get_study(session, study_code)
     subject = _subject_in(session, study, subject_id)
+    assert_writable(session, study_id=study.id, subject_id=subject.id, actor=actor.username, client=actor.client, kind="consent")  # lock check (issue 7)  # noqa: E501
     form, waiver, scopes, given_at = check_consent(session, study_id=study.id, data=data)
     previous = _records(session, subject.id)
     current = previous[-1] if previous else None

@@ -32,6 +32,7 @@ from studies.entry.models import (
 from studies.errors import Conflict, InvalidInput, NotFound
 from studies.forms import service as forms
 from studies.forms.models import Form, Item
+from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
 from studies.registry.models import Site
 from studies.subjects.models import Subject
 
@@ -136,6 +137,7 @@ def verify(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d
     settings = entry.get_settings(session, targets[0][0].study.id)
     done: dict[str, list[str]] = {}
     for t, rec in targets:
+        assert_writable(session, record_id=rec.id, at=now, actor=actor.username, client=actor.client, kind="sdv")  # lock check (issue 7)  # noqa: E501
         items = forms.items_of(session, rec.form_version_id)
         names = {i.name for i in items if i.field_type != "descriptive"}
         if data.items is not None:
@@ -235,6 +237,7 @@ def open_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
     rec = entry.find_record(session, t)
     if rec is None:
         raise NotFound("nothing has been entered on this form yet / 该表单尚未录入", field="form")
+    assert_writable(session, record_id=rec.id, field=data.item, at=now, actor=actor.username, client=actor.client, kind="query")  # lock check (issue 7)  # noqa: E501
     if data.item not in {i.name for i in forms.items_of(session, rec.form_version_id)}:
         raise InvalidInput(f"no field {data.item!r} on this form / 表单中没有该字段",
                            field="item")
@@ -294,6 +297,7 @@ def answer_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
     now = now or dt.datetime.now(dt.UTC)
     q, rec, subject, _site, form = _query(session, actor, Perm.QUERY_ANSWER, study_code,
                                           query_id)
+    assert_writable(session, record_id=rec.id, field=q.item_name, at=now, actor=actor.username, client=actor.client, kind="query")  # lock check (issue 7)  # noqa: E501
     if q.status == "closed":
         raise Conflict("the query is closed / 质疑已关闭", field="query")
     text = _text(data.text)
@@ -325,6 +329,7 @@ def close_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     now = now or dt.datetime.now(dt.UTC)
     q, _rec, subject, _site, _form = _query(session, actor, Perm.ENTRY_VERIFY, study_code,
                                             query_id)
+    assert_writable(session, record_id=_rec.id, field=q.item_name, at=now, actor=actor.username, client=actor.client, kind="query")  # lock check (issue 7)  # noqa: E501
     if reopen and q.status == "open":
         raise Conflict("the query is already open / 质疑已处于打开状态", field="query")
     if not reopen and q.status == "closed":

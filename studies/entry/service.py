@@ -42,6 +42,7 @@ from studies.entry.models import (
 from studies.errors import Conflict, InvalidInput, NotFound
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item, StudyEvent
+from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
 from studies.subjects.models import Subject
@@ -362,6 +363,7 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
                   action: str) -> int:
     """Write one record version: its value versions, the current values, and ONE ledger entry
     with every change (``version`` = the new record version). Returns the ledger sequence."""
+    assert_writable(session, record_id=record_id, fields=[c[0] for c in changes if c[3] not in (REASON_CALC, REASON_HIDDEN)], at=now, actor=actor, client=client, ledger=ledger)  # lock check (issue 7)  # noqa: E501
     ledger_changes = [Change(n, b, a) for n, b, a, _ in changes]
     ledger_changes += [Change(f"sdv:{n}", "verified", "cleared: changed after SDV")
                        for n in sdv_cleared]
@@ -417,6 +419,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     t = resolve(session, actor=actor, perm=Perm.ENTRY_WRITE, study_code=study_code,
                 subject_code=subject_code, event_name=event_name, form_name=form_name,
                 repeat=data.repeat)
+    assert_writable(session, study_id=t.study.id, subject_id=t.subject.id, form_id=t.form.id, at=now, actor=actor.username, client=actor.client)  # lock check (issue 7)  # noqa: E501
     consent.assert_entry_allowed(session, subject_id=t.subject.id, at=now)
     record = find_record(session, t)
     if record is None and data.base_version != 0:

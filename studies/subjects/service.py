@@ -30,6 +30,7 @@ from studies.consent import service as consents
 from studies.consent.service import ConsentIn
 from studies.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.ethics import service as ethics
+from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
 from studies.registry.models import Site, Study
 from studies.subjects import codes
 from studies.subjects.crypto import (
@@ -159,6 +160,7 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
     site = session.get(Site, site_id)
     assert site is not None
     _lock_index(session)
+    assert_writable(session, study_id=study.id, site_id=site.id, at=at, actor=actor.username, client=actor.client, kind="enrolment")  # lock check (issue 7)  # noqa: E501
     _require_usable_keys(session, keys, writing=True)
 
     bidx = blind_index(identity.resident_id, key=keys.blind)
