@@ -257,6 +257,12 @@ def main() -> None:
         help="also run anjana on the postcode case (about 10 min per run at 1M)",
     )
     ap.add_argument(
+        "--postcode-peer-repeats",
+        type=int,
+        default=1,
+        help="repeats for anjana on the postcode case",
+    )
+    ap.add_argument(
         "--exhaustive-max",
         type=int,
         default=30162,
@@ -277,7 +283,8 @@ def main() -> None:
     results = []
     print(
         f"python {sys.version.split()[0]}; suppression limit {args.supp:.0%}; "
-        f"repeats deid={args.repeats} anjana={peer_rep}",
+        f"repeats deid={args.repeats} anjana={peer_rep} "
+        f"(postcode case: {args.postcode_peer_repeats})",
         flush=True,
     )
     for n, k, nq in cases:

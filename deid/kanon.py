@@ -14,17 +14,15 @@ most ``max_suppression`` of all records are; a node meeting this is *satisfying*
 
 Loss metric (what is minimised)
 -------------------------------
-Record-level **generalisation precision loss** (Sweeney's Prec, with suppression counted)::
-
-    loss = ( (n - s) * mean_i(level_i / height_i) + s ) / n
-
-i.e. every released cell loses ``level/height`` of its precision and every suppressed record
-loses all of it. It lies in [0, 1], is 0 for the raw data and 1 for "everything ``*``". Why this
-metric: it is data-independent per level (so it cannot be gamed by the hierarchy's label
-counts), it charges suppression honestly (a suppressed record costs as much as a fully
-generalised one), it is defined for every tool's output, so the benchmark can score a peer with
-the same formula, and the generalisation part ``P`` is strictly monotone in the lattice, which
-gives an exact lower bound (``loss >= P``) for pruning.
+Default ``metric="loss"``: Iyengar's loss metric (LM, ARX's "Loss"). A released cell costs
+``(raw values under its label - 1) / (distinct raw values - 1)``, a suppressed record costs 1 in
+every QI cell, and the total is averaged over ``n x QIs`` cells (0 = raw data, 1 = nothing left).
+Why: it charges a label for the share of the domain it hides (a 5-year age band over 72 ages
+costs 4/71, not 1/4), it charges suppression as much as full generalisation so the search cannot
+win by deleting people, any tool's output can be scored with it, and its generalisation part
+``G`` (the loss if nothing were suppressed) is a per-node constant that never decreases up the
+lattice and bounds the loss from below (``loss >= G``), which makes pruning exact.
+``metric="precision"`` (Sweeney's Prec: ``level / height`` per cell) works the same way.
 
 Search (Flash/OLA-style, exact)
 -------------------------------
@@ -38,9 +36,9 @@ Search (Flash/OLA-style, exact)
   satisfying node makes all its generalisations satisfying and a failing node makes all its
   specialisations fail. Unknown nodes are classified by binary search along a chain to the top
   of the lattice, as Flash does.
-* Nodes are visited in increasing order of ``P``; since ``loss >= P``, the search stops as soon
-  as ``P`` reaches the best loss found. The returned node therefore has the least loss of all
-  satisfying nodes (ties: the first in increasing ``P``, then node order). The tests compare it
+* Nodes are visited in increasing order of ``G``; since ``loss >= G``, the search stops as soon
+  as ``G`` reaches the best loss found. The returned node therefore has the least loss of all
+  satisfying nodes (ties: the first in increasing ``G``, then node order). The tests compare it
   with an exhaustive search.
 """
 

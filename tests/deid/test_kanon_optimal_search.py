@@ -206,6 +206,7 @@ def test_suppressed_rows_are_exactly_those_in_small_classes():
     sizes = gen.join(gen.group_by(qis).len(), on=qis, how="left", maintain_order="left")["len"]
     assert np.flatnonzero((sizes < 5).to_numpy()).tolist() == res.suppressed_rows.tolist()
     assert res.n_suppressed <= 100
+    assert_pycanon(res, qis, 5)
 
 
 def test_postcode_hierarchy_in_search():
