@@ -39,6 +39,7 @@ from studies.entry.models import FormRecord
 from studies.errors import InvalidInput, RuleViolation
 from studies.forms import service as forms
 from studies.forms.models import Item
+from studies.locks.service import assert_writable
 from studies.registry.models import Site
 from studies.subjects.models import Subject
 
@@ -196,6 +197,9 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
                     "already entered; an import only adds new records")
                 continue
             seen.add(key)
+            assert_writable(session, study_id=study.id, subject_id=subject.id,  # lock (issue 7)
+                            form_id=plan.form_id, at=now, actor=actor.username,
+                            client=actor.client)
             try:
                 prep = entry.prepare(plan.items, values, {}, existing=False, reasons={},
                                      known_reasons=known_reasons, incomplete=False,
