@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -349,15 +350,15 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
         return []
     existing = session.execute(select(ExtractRequest).where(
         ExtractRequest.study_id == study.id, ExtractRequest.requested_by_id == user.id)).scalar()
+    key_file = state.settings.extract_dir / "demo-sponsor.key"
     if existing is not None:
-        return [f"Demo extract request: /extracts/{existing.id} ({existing.status})"]
+        return [_extract_line(existing, key_file)]
     fields = [f.name for f in ex.field_catalogue(session, study.id).values()
               if f.classification in ("clinical", "quasi_identifier")
               and not f.name.startswith("identity.")][:6]
     if not fields:
         return ["Demo extract request: skipped (the demo study has no eCRF fields yet)"]
     ident = pyrage.x25519.Identity.generate()
-    key_file = state.settings.extract_dir / "demo-sponsor.key"
     key_file.parent.mkdir(parents=True, exist_ok=True)
     if not key_file.exists():
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -377,8 +378,13 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
                                         use_until=dt.date.today() + dt.timedelta(days=365)))
     except DomainError as exc:
         return [f"Demo extract request not made: {exc.message}"]
-    return [f"Demo extract request: /extracts/{req.id} (LDS, pending the committee); "
-            f"the sponsor's age key is {key_file}"]
+    return [_extract_line(req, key_file)]
+
+
+def _extract_line(req: Any, key_file: Path) -> str:
+    """The same line on every run (the demo must print the same thing twice)."""
+    return (f"Demo extract request: /extracts/{req.id} ({req.tier.upper()}, {req.status}); "
+            f"the sponsor's age key is {key_file}")
 
 
 
