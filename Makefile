@@ -43,6 +43,8 @@ test: system-tools $(VENV)/.installed node_modules/htmx.org/dist/htmx.min.js lin
 		echo "EDC_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
 	fi
 
+# The ledger benchmark; the others (deid, entry, extract, audit export) are listed with their
+# commands in docs/benchmarks.md.
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ledger_bench.py
 
