@@ -132,6 +132,6 @@ def test_demo_makes_one_sponsor_request_and_is_safe_twice(
     make_user(session, ledger, "demo.sponsor", Role.SPONSOR)
     first = demo.load_extract_request(session, state)
     second = demo.load_extract_request(session, state)
-    assert "pending the committee" in first[0] and "(pending)" in second[0]
+    assert "(LDS, pending the committee)" in first[0] and second == first  # same line twice
     assert first[0].split()[3] == second[0].split()[3]  # the same request
     assert (tmp_path / "extracts/demo-sponsor.key").stat().st_mode & 0o777 == 0o600
