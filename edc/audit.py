@@ -4,7 +4,6 @@ while worker processes recompute every leaf hash from the entries' content."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 
 from audit_trail.errors import LedgerIntegrityError
@@ -22,7 +21,9 @@ def _leaves_worker(url: str, first: int, last: int | None) -> int | None:
 
 
 def default_jobs() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """One process: measured on two cores, the split verify was slower than one process
+    (docs/benchmarks.md); ``--jobs N`` remains for larger machines."""
+    return 1
 
 
 def verify_ledger(url: str, *, vkey: str, jobs: int | None = None) -> VerifyReport:

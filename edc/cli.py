@@ -551,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = add("verify", cmd_audit_verify, "recompute the chain, the tree and every checkpoint",
             asub)
     v.add_argument("--jobs", type=int, default=None,
-                   help="processes to use (default: the number of cores, at most 4)")
+                   help="processes to use (default 1; see docs/benchmarks.md)")
     c = add("checkpoint", cmd_audit_checkpoint, "sign a checkpoint of the ledger now", asub)
     c.add_argument("--reason", default="manual")
     e = add("export-checkpoints", cmd_audit_export,
