@@ -29,7 +29,6 @@ from studies.errors import InvalidInput
 from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item
-from studies.forms.spec import EventSpec
 from studies.registry import service as registry
 from studies.registry.models import Site
 from studies.subjects.models import Subject
@@ -55,22 +54,7 @@ def _ts(when: dt.datetime) -> str:
 
 def _metadata(session: Session, study_code: str, now: dt.datetime) -> Any:
     study = registry.get_study(session, study_code)
-    specs, labels = [], []
-    for form in forms.forms_of(session, study.id):
-        v = forms.current_version(session, form)
-        if v is not None:
-            specs.append(forms._spec_of(session, form, v))
-            labels.append(f"{form.name} v{v.number}")
-    events = [EventSpec(name=e.name, label_zh=e.label_zh, label_en=e.label_en,
-                        repeating=e.repeating,
-                        form_names=[n for n in e.form_names if n in {s.name for s in specs}])
-              for e in forms.events_of(session, study.id)]
-    pv = registry.protocol_versions(session, study.id)
-    data = odm.export_metadata(study_code=study.code, title_zh=study.title_zh,
-                               title_en=study.title_en, protocol_label=pv[-1].label if pv else "",
-                               mdv_name=", ".join(labels) or "empty", forms=specs,
-                               events=events, now=now)
-    return etree.fromstring(data)
+    return etree.fromstring(forms.metadata_odm(session, study, now=now)[0])
 
 
 def _selected(session: Session, study_id: str, subjects: list[str] | None,

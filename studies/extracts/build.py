@@ -51,7 +51,6 @@ from studies.extracts.models import ExtractRequest, ExtractTransfer
 from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form, Item
-from studies.forms.spec import EventSpec
 from studies.registry import service as registry
 from studies.subjects.crypto import CodeIndexKeys, decrypt_identity
 from studies.subjects.models import CodeIndexEntry, Subject
@@ -444,21 +443,8 @@ def write_odm(session: Session, req: ExtractRequest, tables: list[Table], path: 
     """ODM 1.3.2 Snapshot: the study metadata and, for patient-level tiers, ClinicalData with
     the released values. Returns whether it validated (None when the schema is absent)."""
     study = registry.get_study(session, req.study_code)
-    specs, labels = [], []
-    for form in forms.forms_of(session, study.id):
-        v = forms.current_version(session, form)
-        if v is not None:
-            specs.append(forms._spec_of(session, form, v))
-            labels.append(f"{form.name} v{v.number}")
-    events = [EventSpec(name=e.name, label_zh=e.label_zh, label_en=e.label_en,
-                        repeating=e.repeating,
-                        form_names=[n for n in e.form_names if n in {s.name for s in specs}])
-              for e in forms.events_of(session, study.id)]
-    pv = registry.protocol_versions(session, study.id)
-    root = etree.fromstring(odm.export_metadata(
-        study_code=study.code, title_zh=study.title_zh, title_en=study.title_en,
-        protocol_label=pv[-1].label if pv else "", mdv_name=", ".join(labels) or "empty",
-        forms=specs, events=events, now=now))
+    specs, _labels = forms.current_specs(session, study)
+    root = etree.fromstring(forms.metadata_odm(session, study, now=now)[0])
     ns = odm.NS
 
     def el(parent: Any, tag: str, **attrs: str) -> Any:

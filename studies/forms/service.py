@@ -344,12 +344,8 @@ def _import(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, 
     return result
 
 
-def export_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
-               now: dt.datetime) -> bytes:
-    """The study's metadata (current version of every form, events) as ODM 1.3.2. Audited as
-    an export."""
-    require(actor, Perm.STUDY_READ, study=study_code)
-    study = registry.get_study(session, study_code)
+def current_specs(session: Session, study: Study) -> tuple[list[FormSpec], list[str]]:
+    """The current version of every form of the study, and a label per form version."""
     specs = []
     labels = []
     for form in forms_of(session, study.id):
@@ -357,6 +353,13 @@ def export_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
         if v is not None:
             specs.append(_spec_of(session, form, v))
             labels.append(f"{form.name} v{v.number}{'' if v.status == 'published' else ' draft'}")
+    return specs, labels
+
+
+def metadata_odm(session: Session, study: Study, *, now: dt.datetime) -> tuple[bytes, list[str]]:
+    """The study's metadata (current version of every form, events) as ODM 1.3.2 bytes, with
+    the form-version labels it contains. Read-only; callers audit their own export."""
+    specs, labels = current_specs(session, study)
     events = [EventSpec(name=e.name, label_zh=e.label_zh, label_en=e.label_en,
                         repeating=e.repeating,
                         form_names=[n for n in e.form_names if n in {s.name for s in specs}])
@@ -366,6 +369,15 @@ def export_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
                                title_en=study.title_en, protocol_label=pv[-1].label if pv else "",
                                mdv_name=", ".join(labels) or "empty", forms=specs,
                                events=events, now=now)
+    return data, labels
+
+
+def export_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
+               now: dt.datetime) -> bytes:
+    """The study's metadata as ODM 1.3.2 (:func:`metadata_odm`). Audited as an export."""
+    require(actor, Perm.STUDY_READ, study=study_code)
+    study = registry.get_study(session, study_code)
+    data, labels = metadata_odm(session, study, now=now)
     ledger.append(session, actor=actor.username, client=actor.client, action="metadata.export",
                   entity_type="study", entity_id=study.id, study=study.code,
                   changes=[Change("format", None, "ODM 1.3.2"), Change("forms", None, labels),
