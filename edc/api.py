@@ -18,7 +18,7 @@ from edc.deps import (
     SessionDep,
     StateDep,
     client_address,
-    commit_early,
+    read_stream,
 )
 from edc.policy import authenticated, public, requires
 from studies.accounts import audit, tokens
@@ -310,8 +310,10 @@ def api_audit_export(request: Request, filters: AuditFilterDep, session: Session
                      ledger: LedgerDep,
                      actor: CurrentActor,
                      format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
-    chunks = audit.export(session, ledger, actor=actor, filters=filters, fmt=format)
-    commit_early(request, session)  # the export's ledger entry is saved before streaming
+    created = audit.record_export(session, ledger, actor=actor, filters=filters, fmt=format)
+    # The entry commits with the request, before the response; the rows stream afterwards.
+    chunks = read_stream(request, lambda s: audit.export_chunks(
+        s, actor=actor, filters=filters, fmt=format, created=created))
     name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
     return StreamingResponse(chunks, media_type=EXPORT_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

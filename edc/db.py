@@ -18,6 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_DIR = ROOT / "alembic"
 
 
+# PostgreSQL connections: the web app lets at most PG_POOL_SIZE requests hold a transaction
+# at once (see ``request_slots``); the overflow serves work outside requests (refusals recorded
+# in their own transaction, streamed exports, the extract worker).
+PG_POOL_SIZE = 20
+PG_MAX_OVERFLOW = 10
+READ_ONLY = "edc_read_only"
+
+
 class DatabaseError(Exception):
     """The database cannot be used; the message is one line that says what to do."""
 
@@ -41,6 +49,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _sqlite_setup(engine)
         return engine
     if u.get_backend_name() == "postgresql":
+        kwargs = {"pool_size": PG_POOL_SIZE, "max_overflow": PG_MAX_OVERFLOW, **kwargs}
         return create_engine(
             u, connect_args={"options": "-c synchronous_commit=on -c timezone=UTC",
                              "connect_timeout": 10},
@@ -64,11 +73,36 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only session (``read_session_factory``) begins deferred: under WAL it reads a
+        # snapshot without taking the write lock, so a long streamed export blocks no writer.
+        read_only = conn.get_execution_options().get(READ_ONLY)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for long reads (``edc audit verify``, a streamed export after its request has
+    committed): one consistent snapshot that blocks no writer — a deferred transaction under
+    WAL on SQLite, a read-only REPEATABLE READ transaction on PostgreSQL."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    return sessionmaker(engine.execution_options(**options), expire_on_commit=False,
+                        autoflush=False)
+
+
+def request_slots(engine: Engine) -> int:
+    """How many web requests may hold a database transaction at once. SQLite has one writer
+    and every request writes (the session's last use, the ledger), so requests queue in the
+    event loop rather than in SQLite's sleeping busy handler; PostgreSQL gets its pool size, so
+    that a request never waits for a connection while holding a worker thread."""
+    if engine.dialect.name == "sqlite":
+        return 1
+    size = getattr(engine.pool, "size", None)
+    return int(size()) if callable(size) else PG_POOL_SIZE
 
 
 def alembic_config(url: str) -> Config:
@@ -88,8 +122,8 @@ def head_revision() -> str:
 def check_schema(engine: Engine) -> None:
     """Refuse a database that is unreachable, not migrated, behind, or newer than this code."""
     script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
-    try:
-        with engine.connect() as conn:
+    try:  # a read: it must not queue behind a writer on SQLite
+        with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
         raise DatabaseError(

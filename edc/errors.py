@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studies.errors import (
@@ -30,10 +33,30 @@ from studies.errors import (
 
 log = logging.getLogger("edc")
 
+
+class ServerBusy(DomainError):
+    """The database stayed busy longer than a request may wait (HTTP 503 with Retry-After);
+    nothing of the request was written."""
+
+    code = "busy"
+    retry_after = 5
+
+    def __init__(self, message: str = "the server is busy; nothing was saved, please try "
+                 "again in a moment / 服务器繁忙，未保存任何内容，请稍后重试") -> None:
+        super().__init__(message)
+
+
 STATUS: dict[type[DomainError], int] = {
     NotFound: 404, PermissionDenied: 403, NotAuthenticated: 401, Conflict: 409,
-    InvalidInput: 422, RuleViolation: 422, Locked: 423, TooManyRequests: 429,
+    InvalidInput: 422, RuleViolation: 422, Locked: 423, TooManyRequests: 429, ServerBusy: 503,
 }
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """SQLite's busy timeout or an exhausted connection pool: the request was rolled back."""
+    if isinstance(exc, SATimeoutError):
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
 def status_of(exc: DomainError) -> int:
@@ -52,7 +75,7 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _record_refusal(request: Request, exc: DomainError) -> None:
+async def _record_refusal(request: Request, exc: DomainError) -> None:
     audit: Any = exc.audit
     if getattr(exc, "redirect_to", None):
         return  # a session sent to change its password or enrol TOTP first: not a refusal
@@ -71,9 +94,14 @@ def _record_refusal(request: Request, exc: DomainError) -> None:
         for entry in entries:
             state.ledger.append(override, **entry)
         return
-    with state.sessions() as session, session.begin():
-        for entry in entries:
-            state.ledger.append(session, **entry)
+
+    def record() -> None:
+        with state.sessions() as session, session.begin():
+            for entry in entries:
+                state.ledger.append(session, **entry)
+
+    async with state.db_slot():  # like a request: waits in the event loop, writes in a thread
+        await anyio.to_thread.run_sync(record)
 
 
 def render(request: Request, status: int, code: str, message: str, field: str | None = None,
@@ -96,7 +124,10 @@ def render(request: Request, status: int, code: str, message: str, field: str | 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
-        _record_refusal(request, exc)
+        try:
+            await _record_refusal(request, exc)
+        except ServerBusy as busy:  # a refusal that cannot be recorded is not given
+            exc = busy
         target = getattr(exc, "redirect_to", None)
         if target and not wants_json(request):
             from edc.web.layout import redirect
@@ -108,7 +139,7 @@ def install(app: FastAPI) -> None:
             body = error_body(exc.code, exc.message, exc.field, exc.clause)
             body["error"]["details"] = details
             resp = JSONResponse(body, status_code=status_of(exc))
-        if isinstance(exc, TooManyRequests):
+        if isinstance(exc, TooManyRequests | ServerBusy):
             resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 
@@ -130,6 +161,14 @@ def install(app: FastAPI) -> None:
                 413: "too_large"}.get(
             exc.status_code, "http_error")
         return render(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(SATimeoutError)
+    async def _database(request: Request, exc: Exception) -> Response:
+        if _is_busy(exc):  # rolled back, so: busy, nothing saved, try again
+            log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+            return await _domain(request, ServerBusy())
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -7,17 +7,31 @@ receives the pieces it needs as arguments.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit_trail.service import Ledger
 from edc import keyring
-from edc.db import check_schema, make_engine, session_factory
+from edc.db import (
+    check_schema,
+    make_engine,
+    read_session_factory,
+    request_slots,
+    session_factory,
+)
+from edc.errors import ServerBusy
 from edc.settings import Settings
 from studies.accounts.config import AuthConfig, parse_networks
 from studies.accounts.ratelimit import RateLimiter
+
+# How long a request waits for a database slot before it is answered 503 (SQLite's own busy
+# timeout is the same).
+SLOT_WAIT_SECONDS = 60
 
 
 @dataclass
@@ -28,11 +42,30 @@ class AppState:
     keys: keyring.Keyring
     ledger: Ledger
     login_limiter: RateLimiter | None = field(default=None)
+    # Web requests holding a database transaction at once (edc.deps.get_db).
+    request_slots: anyio.Semaphore = field(init=False)
+    read_sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.request_slots = anyio.Semaphore(request_slots(self.engine))
+        self.read_sessions = read_session_factory(self.engine)
         if self.login_limiter is None:
             self.login_limiter = RateLimiter(per_account=self.settings.login_rate_per_account,
                                              per_client=self.settings.login_rate_per_client)
+
+    @asynccontextmanager
+    async def db_slot(self) -> AsyncIterator[None]:
+        """Hold one of the request database slots while a request (or a refusal being
+        recorded) uses the database; ServerBusy (503) when none frees up in time."""
+        try:
+            with anyio.fail_after(SLOT_WAIT_SECONDS):
+                await self.request_slots.acquire()
+        except TimeoutError:
+            raise ServerBusy() from None
+        try:
+            yield
+        finally:
+            self.request_slots.release()
 
     @property
     def auth(self) -> AuthConfig:

@@ -10,7 +10,7 @@ import htpy as h
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, commit_early
+from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, read_stream
 from edc.policy import authenticated, requires
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.pages import Csrf
@@ -338,8 +338,10 @@ def audit_export(request: Request, filters: PageFilter, session: SessionDep,
                  ledger: LedgerDep,
                  actor: CurrentActor,
                  format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
-    chunks = audit.export(session, ledger, actor=actor, filters=filters, fmt=format)
-    commit_early(request, session)  # the export's ledger entry is saved before streaming
+    created = audit.record_export(session, ledger, actor=actor, filters=filters, fmt=format)
+    # The entry commits with the request, before the response; the rows stream afterwards.
+    chunks = read_stream(request, lambda s: audit.export_chunks(
+        s, actor=actor, filters=filters, fmt=format, created=created))
     name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
     media = "text/csv; charset=utf-8" if format == "csv" else "application/xml"
     return StreamingResponse(chunks, media_type=media,

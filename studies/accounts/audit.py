@@ -111,16 +111,30 @@ def _batches(session: Session, stmt: Select[Any], batch: int) -> Iterator[list[A
 def export(session: Session, ledger: Ledger, *, actor: Actor, filters: AuditFilter, fmt: str,
            batch: int = 5000, now: dt.datetime | None = None) -> Iterator[bytes]:
     """Record the export, then return an iterator of encoded chunks (one per batch)."""
+    created = record_export(session, ledger, actor=actor, filters=filters, fmt=fmt, now=now)
+    session.flush()
+    return export_chunks(session, actor=actor, filters=filters, fmt=fmt, created=created,
+                         batch=batch)
+
+
+def record_export(session: Session, ledger: Ledger, *, actor: Actor, filters: AuditFilter,
+                  fmt: str, now: dt.datetime | None = None) -> dt.datetime:
+    """The export's ledger entry; the web layer commits it before the rows stream out (from
+    ``export_chunks`` in a read-only session of their own)."""
     if fmt not in FORMATS:
         raise InvalidInput(f"format: one of {', '.join(FORMATS)} / 格式不支持", field="format")
-    stmt = _statement(actor, filters)
     ledger.append(session, actor=actor.username, action="audit.export",
                   entity_type="ledger", entity_id=fmt, study=filters.study,
                   subject=filters.subject, client=actor.client,
                   reason=f"filter: {filters.describe()}"[:500],
                   changes=[Change("format", None, fmt)])
-    session.flush()
-    created = now or dt.datetime.now(dt.UTC)
+    return now or dt.datetime.now(dt.UTC)
+
+
+def export_chunks(session: Session, *, actor: Actor, filters: AuditFilter, fmt: str,
+                  created: dt.datetime, batch: int = 5000) -> Iterator[bytes]:
+    """The rows the actor may read, encoded in chunks of ``batch`` entries."""
+    stmt = _statement(actor, filters)
     if fmt == "csv":
         return _csv(session, stmt, batch)
     return _odm(session, stmt, batch, filters, created)

@@ -5,18 +5,15 @@ or selenium is missing."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import serving
 from factories import make_entry_study, make_user
 
 from audit_trail.service import Ledger
 from edc import keyring
-from edc.app import create_app
 from edc.db import make_engine, session_factory
 from edc.settings import Settings
 from edc.state import build_state
@@ -32,8 +29,6 @@ STUDY = "ENT-2026-01"
 
 @pytest.fixture
 def server(fresh_url: str, tmp_path: Path) -> Iterator[str]:
-    import uvicorn
-
     keys = tmp_path / "keys"
     keyring.create(keys, origin="browser.test/ledger")
     engine = make_engine(fresh_url)
@@ -44,20 +39,8 @@ def server(fresh_url: str, tmp_path: Path) -> Iterator[str]:
     engine.dispose()
     settings = Settings(database_url=fresh_url, key_dir=keys, environment="test",
                         second_factor_enforced=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(build_state(settings)), host="127.0.0.1",
-                                       port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(build_state(settings)) as url:
+        yield url
 
 
 def submit(driver: object, css: str = "form.entry button[type=submit]") -> None:
