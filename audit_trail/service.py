@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nacl.signing import SigningKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from audit_trail import merkle, note
@@ -267,6 +267,50 @@ def iter_rows(session: Session, batch: int = 20_000) -> Iterator[Sequence[Any]]:
 
 
 _STRUCTURE = ("seq", "prev_hash", "redacted", "leaf_hash", "action", "entity_id")
+_INTEGER_FIELDS = ("seq", "version")
+
+
+_NULLABLE_FIELDS = ("study", "subject", "version", "client", "reason", "changes")
+_ASCII_FIELDS = ("seq", "ts", "action", "entity_type", "version", "outcome", "client")
+
+
+def leaf_input_sql(dialect: str) -> ColumnElement[bytes]:
+    """What an entry's leaf hash is taken over — 0x00 and ``encode_entry`` of the row —
+    computed by the database (SQLite or PostgreSQL) in one
+    SQL expression: string work in C instead of Python, which makes ``verify`` faster.
+
+    Python stays the authority: ``verify`` re-encodes any row whose hash does not match this
+    in Python before it calls the row altered, so a difference between the two encoders (a
+    text with an embedded NUL, say, or a NULL where the schema forbids one) costs time, never
+    a false alarm — and an altered row stays altered under either encoder."""
+    if dialect == "postgresql":
+        parts = []
+        for name in HASHED_FIELDS:
+            text = (f"encode({name}, 'hex')" if name == "prev_hash"
+                    else f"{name}::text" if name in _INTEGER_FIELDS else name)
+            parts.append(f"CASE WHEN {name} IS NULL THEN '-' "
+                         f"ELSE octet_length({text})::text || ':' || {text} || ',' END")
+        body = " || ".join([f"'{_TAG.rstrip()}' || chr(10)", *parts])
+        return literal_column(f"decode('00', 'hex') || convert_to({body}, 'UTF8')"
+                              ).label("leaf_input")
+    # SQLite: one printf per row (faster than || on each field). Fields written in ASCII by
+    # construction count characters (cheaper); anything else there only means a recheck.
+    fmt, args = _TAG, []
+    for name in HASHED_FIELDS:
+        nbytes = (f"length({name})" if name in _ASCII_FIELDS
+                  else f"length(CAST({name} AS BLOB))")
+        if name == "prev_hash":
+            fmt += "64:%s,"
+            args.append("lower(hex(prev_hash))")
+        elif name in _NULLABLE_FIELDS:
+            fmt += "%s"
+            args.append(f"iif({name} IS NULL, '-', printf('%d:%s,', {nbytes}, {name}))")
+        else:
+            fmt += "%d:%s,"
+            args += [nbytes, name]
+    fmt_sql = "'" + fmt.replace("\n", "' || char(10) || '") + "'"
+    return literal_column(f"CAST(char(0) || printf({fmt_sql}, {', '.join(args)}) AS BLOB)"
+                          ).label("leaf_input")
 
 
 def verify(session: Session, *, vkey: str, leaves: bool = True) -> VerifyReport:
@@ -292,32 +336,26 @@ def verify(session: Session, *, vkey: str, leaves: bool = True) -> VerifyReport:
     redacted: list[int] = []
     redaction_targets: set[str] = set()
     sha256 = hashlib.sha256
-    n = len(HASHED_FIELDS)
-    if leaves:
-        rows = iter_rows(session)
-        i_red, i_leaf = n, n + 1
-        i_action, i_entity = HASHED_FIELDS.index("action"), HASHED_FIELDS.index("entity_id")
-    else:
-        stmt = select(*(ENTRY_TABLE.c[c] for c in _STRUCTURE)).order_by(ENTRY_TABLE.c.seq)
-        rows = session.connection().execute(
-            stmt.execution_options(stream_results=True, yield_per=20_000))
-        i_red, i_leaf, i_action, i_entity = 2, 3, 4, 5
-    for row in rows:
-        seq = row[0]
+    conn = session.connection()
+    stmt = select(*(ENTRY_TABLE.c[c] for c in _STRUCTURE),
+                  leaf_input_sql(conn.dialect.name) if leaves else literal_column("NULL"))
+    rows: Iterable[Any] = conn.execute(stmt.order_by(ENTRY_TABLE.c.seq).execution_options(
+        stream_results=True, yield_per=20_000))
+    for seq, prev_hash, is_redacted, leaf, action, entity_id, leaf_input in rows:
         if seq != expected_seq:
             raise LedgerIntegrityError(
                 f"entry {expected_seq} is missing (next present is {seq})", seq=expected_seq)
-        if row[1] != prev:
+        if prev_hash != prev:
             raise LedgerIntegrityError(
                 f"entry {seq} does not name its predecessor's hash: the chain is broken",
                 seq=seq)
-        leaf = row[i_leaf]
-        if row[i_red]:
+        if is_redacted:
             redacted.append(seq)
-        elif leaves and sha256(b"\x00" + encode_entry(row[:n])).digest() != leaf:
+        elif leaves and sha256(leaf_input or b"").digest() != leaf \
+                and not _leaf_matches(session, seq, leaf):
             raise _altered(seq)
-        if row[i_action] == "ledger.redact":
-            redaction_targets.add(row[i_entity])
+        if action == "ledger.redact":
+            redaction_targets.add(entity_id)
         prev = leaf
         # Frontier.append, inlined: merge the perfect subtrees the new leaf completes.
         h, size = leaf, seq - 1
@@ -354,6 +392,12 @@ def verify(session: Session, *, vkey: str, leaves: bool = True) -> VerifyReport:
     return report
 
 
+def _leaf_matches(session: Session, seq: int, leaf: bytes) -> bool:
+    """The authority: re-encode one entry in Python and compare with its leaf hash."""
+    row = session.execute(_SELECT_FOR_VERIFY.where(ENTRY_TABLE.c.seq == seq)).one()
+    return hashlib.sha256(b"\x00" + encode_entry(row[:len(HASHED_FIELDS)])).digest() == leaf
+
+
 def _altered(seq: int) -> LedgerIntegrityError:
     return LedgerIntegrityError(
         f"entry {seq} does not match its leaf hash: its content was altered", seq=seq)
@@ -365,15 +409,19 @@ def check_leaves(session: Session, *, first: int = 1, last: int | None = None) -
     Returns the first sequence number whose content does not match its leaf hash (redacted
     entries excepted), or None. The other half of ``verify(leaves=False)``; read-only.
     """
-    stmt = _SELECT_FOR_VERIFY.where(ENTRY_TABLE.c.seq >= first)
+    conn = session.connection()
+    stmt = select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.redacted, ENTRY_TABLE.c.leaf_hash,
+                  leaf_input_sql(conn.dialect.name)).where(ENTRY_TABLE.c.seq >= first)
     if last is not None:
         stmt = stmt.where(ENTRY_TABLE.c.seq <= last)
-    n = len(HASHED_FIELDS)
     sha256 = hashlib.sha256
-    for row in session.connection().execute(
-            stmt.execution_options(stream_results=True, yield_per=20_000)):
-        if not row[n] and sha256(b"\x00" + encode_entry(row[:n])).digest() != row[n + 1]:
-            return int(row[0])
+    for seq, is_redacted, leaf, leaf_input in conn.execute(stmt.order_by(ENTRY_TABLE.c.seq)
+                                                           .execution_options(
+                                                               stream_results=True,
+                                                               yield_per=20_000)):
+        if not is_redacted and sha256(leaf_input or b"").digest() != leaf \
+                and not _leaf_matches(session, seq, leaf):
+            return int(seq)
     return None
 
 

@@ -4,26 +4,26 @@ while worker processes recompute every leaf hash from the entries' content."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 from audit_trail.errors import LedgerIntegrityError
 from audit_trail.service import VerifyReport, check_leaves, ledger_size, verify
-from edc.db import make_engine, session_factory
+from edc.db import make_engine, read_session_factory
 
 
 def _leaves_worker(url: str, first: int, last: int | None) -> int | None:
     engine = make_engine(url)
     try:
-        with session_factory(engine)() as session:
+        with read_session_factory(engine)() as session:
             return check_leaves(session, first=first, last=last)
     finally:
         engine.dispose()
 
 
 def default_jobs() -> int:
-    """One process: measured on two cores, the split verify was slower than one process
-    (docs/benchmarks.md); ``--jobs N`` remains for larger machines."""
-    return 1
+    """One process per core (docs/benchmarks.md)."""
+    return os.cpu_count() or 1
 
 
 def verify_ledger(url: str, *, vkey: str, jobs: int | None = None) -> VerifyReport:
@@ -31,17 +31,19 @@ def verify_ledger(url: str, *, vkey: str, jobs: int | None = None) -> VerifyRepo
     LedgerIntegrityError naming the first entry that does not match, whichever check found it."""
     jobs = default_jobs() if jobs is None else jobs
     engine = make_engine(url)
-    sessions = session_factory(engine)
+    sessions = read_session_factory(engine)
     try:
         if jobs <= 1:
             with sessions() as session:
                 return verify(session, vkey=vkey)
         with sessions() as session:
             size = ledger_size(session)  # entries appended while we run are not checked
-        workers = jobs - 1
+        workers = jobs
         step = max(1, -(-size // workers))
         ranges = [(lo, min(size, lo + step - 1)) for lo in range(1, size + 1, step)] or [(1, 0)]
-        ctx = multiprocessing.get_context("spawn")
+        # fork: the workers start at once (no re-import) and open connections of their own
+        ctx = multiprocessing.get_context("fork")
+        engine.dispose()  # no pooled connection crosses the fork
         with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
             futures = [pool.submit(_leaves_worker, url, lo, hi) for lo, hi in ranges]
             structure_error: LedgerIntegrityError | None = None

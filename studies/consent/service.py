@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from audit_trail.service import Change, Ledger
 from studies.accounts.roles import Perm
@@ -362,7 +362,10 @@ def use_problem(session: Session, *, subject_id: str, scope: str,
         raise InvalidInput(f"unknown scope {scope!r} (known: {', '.join(SCOPES)})",
                            field="scope")
     at = _aware(at, "at")
-    eff = _effective(session, subject_id, at)
+    return _problem_of(session, _effective(session, subject_id, at), scope)
+
+
+def _problem_of(session: Session, eff: _Effective, scope: str) -> str | None:
     rec = eff.record
     if rec is None:
         return ("the subject has no consent or approved waiver on record / "
@@ -424,8 +427,8 @@ def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tupl
     if problem:
         return problem, CLAUSE_CONSENT
     at = _aware(at, "at")
-    problem = use_problem(session, subject_id=subject_id, scope="study", at=at)
     eff = _effective(session, subject_id, at)
+    problem = _problem_of(session, eff, "study")
     if problem and eff.record is not None and eff.record.consent_type == "broad" \
             and None not in eff.withdrawn and "deidentified_future" not in eff.withdrawn:
         problem = None  # broad consent covers de-identified research use (§11.3.4.2)
@@ -433,16 +436,15 @@ def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tupl
         return problem, CLAUSE_CONSENT
     rec = eff.record
     if rec is not None and rec.form_id:
-        signed = session.get(ConsentForm, rec.form_id)
-        newest = session.execute(select(ConsentForm).where(
-            ConsentForm.study_id == subject.study_id,
-            ConsentForm.consent_type == rec.consent_type, ConsentForm.requires_reconsent,
-            ConsentForm.created_at <= at).order_by(ConsentForm.number.desc()).limit(1)
-        ).scalar_one_or_none()
-        if signed is not None and newest is not None and newest.number > signed.number:
-            return (f"the subject must re-consent to form version {newest.version} (signed "
-                    f"{signed.version}) / 受试者须签署新版知情同意书 {newest.version}",
-                    CLAUSE_CONSENT)
+        signed, newest = aliased(ConsentForm), aliased(ConsentForm)
+        newer = session.execute(select(newest.version, signed.version).join(
+            signed, signed.id == rec.form_id).where(
+            newest.study_id == subject.study_id, newest.consent_type == rec.consent_type,
+            newest.requires_reconsent, newest.created_at <= at,
+            newest.number > signed.number).order_by(newest.number.desc()).limit(1)).first()
+        if newer is not None:
+            return (f"the subject must re-consent to form version {newer[0]} (signed "
+                    f"{newer[1]}) / 受试者须签署新版知情同意书 {newer[0]}", CLAUSE_CONSENT)
     return None
 
 

@@ -15,6 +15,7 @@ required nor stored) and calculations (computed here, never taken from the clien
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -360,10 +361,16 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
                   study_code: str, subject_code: str, record_id: str, version: int,
                   status: str, changes: list[tuple[str, Any, Any, str | None]],
                   sdv_cleared: list[str], now: dt.datetime, batch: str | None,
-                  action: str) -> int:
+                  action: str, lock_checked: bool = False,
+                  stored: Collection[str] | None = None) -> int:
     """Write one record version: its value versions, the current values, and ONE ledger entry
-    with every change (``version`` = the new record version). Returns the ledger sequence."""
-    assert_writable(session, record_id=record_id, fields=[c[0] for c in changes if c[3] not in (REASON_CALC, REASON_HIDDEN)], at=now, actor=actor, client=client, ledger=ledger)  # lock check (issue 7)  # noqa: E501
+    with every change (``version`` = the new record version). Returns the ledger sequence.
+
+    ``lock_checked``: the caller has found, in this transaction, that no lock covers the
+    record at all; otherwise the changed fields are checked against locks and unlocks here.
+    ``stored``: the items that have a current-value row, if the caller has read them."""
+    if not lock_checked:
+        assert_writable(session, record_id=record_id, fields=[c[0] for c in changes if c[3] not in (REASON_CALC, REASON_HIDDEN)], at=now, actor=actor, client=client, ledger=ledger)  # lock check (issue 7)  # noqa: E501
     ledger_changes = [Change(n, b, a) for n, b, a, _ in changes]
     ledger_changes += [Change(f"sdv:{n}", "verified", "cleared: changed after SDV")
                        for n in sdv_cleared]
@@ -385,8 +392,8 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
             session.execute(insert(CV), [dict(record_id=record_id, item_name=n, value=a,
                                               version=version) for n, _, a, _ in changes])
         else:
-            have = set(session.execute(select(CV.c.item_name).where(
-                CV.c.record_id == record_id)).scalars())
+            have = set(stored) if stored is not None else set(session.execute(
+                select(CV.c.item_name).where(CV.c.record_id == record_id)).scalars())
             new_rows = [dict(record_id=record_id, item_name=n, value=a, version=version)
                         for n, _, a, _ in changes if n not in have]
             if new_rows:
@@ -419,7 +426,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     t = resolve(session, actor=actor, perm=Perm.ENTRY_WRITE, study_code=study_code,
                 subject_code=subject_code, event_name=event_name, form_name=form_name,
                 repeat=data.repeat)
-    assert_writable(session, study_id=t.study.id, subject_id=t.subject.id, form_id=t.form.id, at=now, actor=actor.username, client=actor.client)  # lock check (issue 7)  # noqa: E501
+    unlock = assert_writable(session, study_id=t.study.id, subject_id=t.subject.id, form_id=t.form.id, at=now, actor=actor.username, client=actor.client)  # lock check (issue 7)  # noqa: E501
     consent.assert_entry_allowed(session, subject_id=t.subject.id, at=now)
     record = find_record(session, t)
     if record is None and data.base_version != 0:
@@ -467,7 +474,8 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     write_version(session, ledger, actor=actor.username, client=actor.client,
                   study_code=t.study.code, subject_code=t.subject.code, record_id=rid,
                   version=version, status=prep.status, changes=prep.changes,
-                  sdv_cleared=cleared, now=now, batch=None, action=action)
+                  sdv_cleared=cleared, now=now, batch=None, action=action,
+                  lock_checked=unlock is None, stored=before.keys())
     return SaveResult(rid, version, prep.status,
                       changes=[{"field": n, "before": b, "after": a, "reason": r}
                                for n, b, a, r in prep.changes],

@@ -18,6 +18,7 @@ from audit_trail.service import (
     Change,
     Ledger,
     encode_entry,
+    leaf_input_sql,
     verify,
 )
 from audit_trail.triggers import drop_statements
@@ -187,3 +188,47 @@ def test_inclusion_and_consistency_proofs_check_with_only_the_verifier_key(
     tampered["entry"] = tampered["entry"][:-4] + "AAAA"
     with pytest.raises(merkle.ProofError, match="does not hash"):
         proofs.check(tampered, vkey=vkey)
+
+
+TRICKY = ["", "患者 张三 / Patient", "emoji 🩺 and é (e + ◌́: e\u0301)", "it's \"quoted\"",
+          "%s %d %% printf-like", "back\\slash", "line\nbreak\ttab", "x" * 5000,
+          "[{\"after\":\"中文\",\"before\":null,\"field\":\"诊断\"}]"]
+
+
+def test_the_database_encodes_entries_exactly_as_python_does(
+        session: Session, ledger: Ledger) -> None:
+    """verify's fast path (the encoding computed in SQL) agrees with encode_entry byte for
+    byte on non-ASCII, quotes, printf-like and long values and on NULLs."""
+    for n, value in enumerate(TRICKY):
+        short = value[:90]  # the columns' limits; reason and changes take the long one
+        ledger.append(session, actor=short or "a", action="test.encode", entity_type="t",
+                      entity_id=short or "e", study=short, subject=None if n % 2 else short,
+                      version=None if n % 3 else n * 1_000_000_007, reason=value,
+                      client="10.0.0.1" if n % 2 else None,
+                      changes=[Change(value, None, value)])
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(select(*(ENTRY_TABLE.c[f] for f in HASHED_FIELDS),
+                                  leaf_input_sql(dialect)).order_by(ENTRY_TABLE.c.seq)).all()
+    assert len(rows) == len(TRICKY)
+    for row in rows:
+        assert row[-1] == b"\x00" + encode_entry(row[:-1]), row[0]
+    assert verify(session, vkey=ledger.signer.vkey).entries == len(TRICKY)
+
+
+def test_where_the_sql_encoder_disagrees_python_decides(
+        session: Session, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No false alarm when the fast path is wrong for a row (here: for every row), and an
+    altered entry is still named."""
+    from sqlalchemy import literal_column
+
+    import audit_trail.service as service
+
+    fill(session, ledger, 12)
+    monkeypatch.setattr(service, "leaf_input_sql",
+                        lambda dialect: literal_column("NULL").label("leaf_input"))
+    assert verify(session, vkey=ledger.signer.vkey).entries == 12
+    drop_triggers(session)
+    sql(session, "UPDATE ledger_entry SET reason = 'initial entrz' WHERE seq = 9")
+    with pytest.raises(LedgerIntegrityError) as err:
+        verify(session, vkey=ledger.signer.vkey)
+    assert err.value.seq == 9

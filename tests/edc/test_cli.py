@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from triggers_util import drop_ledger_triggers
 
+from audit_trail.service import Ledger
+from edc import keyring
 from edc.cli import main
-from edc.db import make_engine
+from edc.db import make_engine, session_factory
 
 
 @pytest.fixture
@@ -90,6 +93,29 @@ def test_verify_names_a_broken_link_before_a_later_altered_entry(
     assert code == 1
     assert err.strip() == ("LEDGER NOT INTACT: entry 5 does not name its predecessor's hash: "
                            "the chain is broken")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_verify_neither_waits_for_nor_blocks_a_writer(
+        env: Path, fresh_url: str, jobs: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A verify of a large ledger runs beside the live system: it reads a snapshot (no write
+    lock on SQLite), so a transaction that is writing meanwhile neither stops it nor is
+    counted by it."""
+    run(capsys, "demo")
+    size = entries_after_demo(capsys)
+    engine = make_engine(fresh_url)
+    ledger = Ledger(signer=keyring.load(env).signer)
+    with session_factory(engine)() as writer, writer.begin():  # holds the write lock
+        ledger.append(writer, actor="tester", action="test.write", entity_type="t",
+                      entity_id="1")
+        started = time.monotonic()
+        code, out, err = run(capsys, "audit", "verify", "--jobs", jobs)
+        assert time.monotonic() - started < 30, "verify waited for the writer"
+    engine.dispose()
+    assert code == 0, err
+    assert out.startswith(f"ledger intact: {size} entries")
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and out.startswith(f"ledger intact: {size + 1} entries")
 
 
 def test_proofs_round_trip_through_export_and_check(
