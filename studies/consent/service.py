@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
 from studies.accounts.roles import Perm
@@ -343,16 +343,25 @@ class _Effective:
     withdrawn: frozenset[str | None]
 
 
+# The consent in force at ``at`` (the latest given by then) and what was withdrawn of it by
+# then, in one query: one row per withdrawal, or one row with no withdrawal.
+_CONSENT_AT = (
+    select(ConsentRecord, ConsentWithdrawal.id, ConsentWithdrawal.scope)
+    .outerjoin(ConsentWithdrawal, and_(ConsentWithdrawal.consent_id == ConsentRecord.id,
+                                       ConsentWithdrawal.withdrawn_at <= bindparam("at")))
+    .where(ConsentRecord.id == select(ConsentRecord.id).where(
+        ConsentRecord.subject_id == bindparam("subject_id"),
+        ConsentRecord.given_at <= bindparam("at"))
+        .order_by(ConsentRecord.given_at.desc(), ConsentRecord.recorded_at.desc())
+        .limit(1).scalar_subquery()))
+
+
 def _effective(session: Session, subject_id: str, at: dt.datetime) -> _Effective:
-    rec = session.execute(select(ConsentRecord).where(
-        ConsentRecord.subject_id == subject_id, ConsentRecord.given_at <= at,
-    ).order_by(ConsentRecord.given_at.desc(), ConsentRecord.recorded_at.desc()).limit(1)
-    ).scalar_one_or_none()
-    if rec is None:
+    rows = session.execute(_CONSENT_AT, {"subject_id": subject_id, "at": at}).all()
+    if not rows:
         return _Effective(None, frozenset())
-    withdrawn = frozenset(session.execute(select(ConsentWithdrawal.scope).where(
-        ConsentWithdrawal.consent_id == rec.id, ConsentWithdrawal.withdrawn_at <= at)).scalars())
-    return _Effective(rec, withdrawn)
+    # A withdrawal's scope NULL means the whole consent; no withdrawal at all has no id.
+    return _Effective(rows[0][0], frozenset(scope for _, wid, scope in rows if wid is not None))
 
 
 def use_problem(session: Session, *, subject_id: str, scope: str,
@@ -418,6 +427,17 @@ def assert_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime
                             clause=CLAUSE_CONSENT)
 
 
+# The newest consent form (by ``at``) that requires re-consent and is newer than the signed one.
+_NEWEST, _SIGNED = ConsentForm.__table__.alias("newest"), ConsentForm.__table__.alias("signed")  # type: ignore[attr-defined]  # noqa: E501
+_NEWER_FORM = (
+    select(_NEWEST.c.version, _SIGNED.c.version)
+    .join(_SIGNED, _SIGNED.c.id == bindparam("form_id"))
+    .where(_NEWEST.c.study_id == bindparam("study_id"),
+           _NEWEST.c.consent_type == bindparam("consent_type"), _NEWEST.c.requires_reconsent,
+           _NEWEST.c.created_at <= bindparam("at"), _NEWEST.c.number > _SIGNED.c.number)
+    .order_by(_NEWEST.c.number.desc()).limit(1))
+
+
 def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tuple[str, str] | None:
     """(reason, clause) why data may not be entered for this subject at ``at``, or None."""
     subject = session.get(Subject, subject_id)
@@ -436,12 +456,9 @@ def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tupl
         return problem, CLAUSE_CONSENT
     rec = eff.record
     if rec is not None and rec.form_id:
-        signed, newest = aliased(ConsentForm), aliased(ConsentForm)
-        newer = session.execute(select(newest.version, signed.version).join(
-            signed, signed.id == rec.form_id).where(
-            newest.study_id == subject.study_id, newest.consent_type == rec.consent_type,
-            newest.requires_reconsent, newest.created_at <= at,
-            newest.number > signed.number).order_by(newest.number.desc()).limit(1)).first()
+        newer = session.execute(_NEWER_FORM, dict(
+            form_id=rec.form_id, study_id=subject.study_id, consent_type=rec.consent_type,
+            at=at)).first()
         if newer is not None:
             return (f"the subject must re-consent to form version {newer[0]} (signed "
                     f"{newer[1]}) / 受试者须签署新版知情同意书 {newer[0]}", CLAUSE_CONSENT)

@@ -24,7 +24,6 @@ from studies.accounts.service import Actor, require
 from studies.entry import service as entry
 from studies.entry.models import (
     DataQuery,
-    EntrySettings,
     FormRecord,
     QueryMessage,
     SdvMark,
@@ -44,7 +43,7 @@ SM = SdvMark.__table__  # type: ignore[attr-defined]
 
 # ---- SDV ------------------------------------------------------------------------------------
 
-def needs_sdv(settings: EntrySettings, subject_id: str, form_name: str,
+def needs_sdv(settings: entry.SettingsView, subject_id: str, form_name: str,
               items: list[Item]) -> set[str]:
     """The items of a form that need SDV for this subject under the study's setting: all,
     key items (``form.item`` or ``item``), a deterministic sample of subjects, or none."""
@@ -173,7 +172,7 @@ def verify(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d
     return {"verified": done, "count": sum(len(v) for v in done.values())}
 
 
-def record_sdv_summary(session: Session, settings: EntrySettings, rec: FormRecord,
+def record_sdv_summary(session: Session, settings: entry.SettingsView, rec: FormRecord,
                        form_name: str, subject_id: str) -> dict[str, list[str]]:
     items = forms.items_of(session, rec.form_version_id)
     need = needs_sdv(settings, subject_id, form_name, items)

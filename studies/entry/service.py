@@ -14,14 +14,15 @@ required nor stored) and calculations (computed here, never taken from the clien
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,21 +93,42 @@ class SettingsIn(BaseModel):
     reasons: dict[str, str] = PField(default_factory=dict, max_length=50)
 
 
-def get_settings(session: Session, study_id: str) -> EntrySettings:
-    s = session.get(EntrySettings, study_id)
-    return s if s is not None else EntrySettings(study_id=study_id)
+class SettingsView(NamedTuple):
+    """A study's data-entry settings as read (the defaults while the study has no row)."""
+
+    study_id: str
+    allow_incomplete: bool
+    sdv_mode: str
+    sdv_key_items: list[str]
+    sdv_sample_percent: int
+    reasons: dict[str, str]
 
 
-def study_settings(session: Session, *, actor: Actor, study_code: str) -> EntrySettings:
+_ES = EntrySettings.__table__  # type: ignore[attr-defined]
+_SETTINGS = select(*(_ES.c[f] for f in SettingsView._fields)).where(
+    _ES.c.study_id == bindparam("study_id"))
+_DEFAULT_SETTINGS = {name: f.get_default(call_default_factory=True)
+                     for name, f in EntrySettings.model_fields.items() if name != "study_id"}
+
+
+def get_settings(session: Session, study_id: str) -> SettingsView:
+    row = session.execute(_SETTINGS, {"study_id": study_id}).first()
+    if row is not None:
+        return SettingsView(*row)
+    defaults = {k: copy.copy(v) for k, v in _DEFAULT_SETTINGS.items()}
+    return SettingsView(study_id=study_id, **defaults)
+
+
+def study_settings(session: Session, *, actor: Actor, study_code: str) -> SettingsView:
     require(actor, Perm.ENTRY_READ, study=study_code)
     return get_settings(session, registry.get_study(session, study_code).id)
 
 
-def reasons_of(settings: EntrySettings) -> dict[str, str]:
+def reasons_of(settings: SettingsView | EntrySettings) -> dict[str, str]:
     return {**STANDARD_REASONS, **(settings.reasons or {})}
 
 
-def settings_public(s: EntrySettings) -> dict[str, Any]:
+def settings_public(s: SettingsView | EntrySettings) -> dict[str, Any]:
     return {"allow_incomplete": s.allow_incomplete, "sdv_mode": s.sdv_mode,
             "sdv_key_items": list(s.sdv_key_items or []),
             "sdv_sample_percent": s.sdv_sample_percent, "reasons": reasons_of(s)}
@@ -158,9 +180,29 @@ def _study(session: Session, code: str) -> Study:
     return registry.get_study(session, code)
 
 
+# Statements on every save's path are built once; values are bound at execution.
+_SUBJECT_AND_SITE = select(Subject, Site).join(Site, Site.id == Subject.site_id).where(
+    Subject.code == bindparam("code"))
+_EVENT = select(StudyEvent).where(StudyEvent.study_id == bindparam("study_id"),
+                                  StudyEvent.name == bindparam("name"))
+_RECORD = select(FormRecord).where(
+    FormRecord.subject_id == bindparam("subject_id"),
+    FormRecord.event_name == bindparam("event_name"),
+    FormRecord.event_repeat == bindparam("repeat"), FormRecord.form_id == bindparam("form_id"))
+_CURRENT = select(CV.c.item_name, CV.c.value).where(CV.c.record_id == bindparam("record_id"))
+_SUBJECT_VALUES = (select(CV.c.record_id, CV.c.item_name, CV.c.value)
+                   .join(FR, FR.c.id == CV.c.record_id)
+                   .where(FR.c.subject_id == bindparam("subject_id")))
+# What a request names, in one query when it all exists (the steps below name what does not).
+_TARGET = (select(Study, Subject, Site, StudyEvent, Form)
+           .join(Subject, Subject.study_id == Study.id).join(Site, Site.id == Subject.site_id)
+           .join(StudyEvent, StudyEvent.study_id == Study.id).join(Form, Form.study_id == Study.id)
+           .where(Study.code == bindparam("study"), Subject.code == bindparam("subject"),
+                  StudyEvent.name == bindparam("event"), Form.name == bindparam("form")))
+
+
 def subject_of(session: Session, study: Study, code: str) -> tuple[Subject, Site]:
-    row = session.execute(select(Subject, Site).join(Site, Site.id == Subject.site_id)
-                          .where(Subject.code == code)).first()
+    row = session.execute(_SUBJECT_AND_SITE, {"code": code}).first()
     if row is None or row[0].study_id != study.id:
         raise NotFound(f"no subject {code!r} in study {study.code} / 本研究中没有该受试者",
                        field="subject")
@@ -168,8 +210,7 @@ def subject_of(session: Session, study: Study, code: str) -> tuple[Subject, Site
 
 
 def event_of(session: Session, study: Study, name: str) -> StudyEvent:
-    ev = session.execute(select(StudyEvent).where(StudyEvent.study_id == study.id,
-                                                  StudyEvent.name == name)).scalar_one_or_none()
+    ev = session.execute(_EVENT, {"study_id": study.id, "name": name}).scalar_one_or_none()
     if ev is None:
         raise NotFound(f"no event {name!r} in study {study.code} / 本研究中没有该访视",
                        field="event")
@@ -181,11 +222,17 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
     """Check the permission (for the subject's site) and that subject, event and form belong
     to this study — a form of another study is "not found" here."""
     require(actor, perm, study=study_code)
-    study = _study(session, study_code)
-    subject, site = subject_of(session, study, subject_code)
-    require(actor, perm, study=study_code, site=site.code)
-    event = event_of(session, study, event_name)
-    form = forms.get_form(session, study, form_name)
+    found = session.execute(_TARGET, {"study": study_code, "subject": subject_code,
+                                      "event": event_name, "form": form_name}).first()
+    if found is not None:
+        study, subject, site, event, form = found
+        require(actor, perm, study=study_code, site=site.code)
+    else:  # something named does not exist: find out what, in order
+        study = _study(session, study_code)
+        subject, site = subject_of(session, study, subject_code)
+        require(actor, perm, study=study_code, site=site.code)
+        event = event_of(session, study, event_name)
+        form = forms.get_form(session, study, form_name)
     if event.form_names and form.name not in event.form_names:
         raise InvalidInput(f"form {form.name!r} is not collected at event {event.name!r} / "
                            "该访视不采集此表单", field="form")
@@ -196,24 +243,27 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
 
 
 def find_record(session: Session, t: Target) -> FormRecord | None:
-    return session.execute(select(FormRecord).where(
-        FormRecord.subject_id == t.subject.id, FormRecord.event_name == t.event.name,
-        FormRecord.event_repeat == t.repeat, FormRecord.form_id == t.form.id)
-    ).scalar_one_or_none()
+    return session.execute(_RECORD, {
+        "subject_id": t.subject.id, "event_name": t.event.name, "repeat": t.repeat,
+        "form_id": t.form.id}).scalar_one_or_none()
 
 
 def current_values(session: Session, record_id: str) -> dict[str, Any]:
-    return {r.item_name: r.value for r in session.execute(
-        select(CV.c.item_name, CV.c.value).where(CV.c.record_id == record_id))}
+    return {r.item_name: r.value for r in session.execute(_CURRENT, {"record_id": record_id})}
 
 
-def subject_context(session: Session, subject_id: str, exclude: str | None) -> dict[str, Any]:
-    """The subject's stored values on other forms (branching logic may refer to them)."""
-    q = (select(CV.c.item_name, CV.c.value).join(FR, FR.c.id == CV.c.record_id)
-         .where(FR.c.subject_id == subject_id))
-    if exclude:
-        q = q.where(FR.c.id != exclude)
-    return {r.item_name: r.value for r in session.execute(q) if r.value is not None}
+def values_and_context(session: Session, subject_id: str, record_id: str | None
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """In one query: a record's current values, and the subject's stored values on its other
+    forms (branching logic and cross-form rules may refer to them)."""
+    values: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+    for r in session.execute(_SUBJECT_VALUES, {"subject_id": subject_id}):
+        if r.record_id == record_id:
+            values[r.item_name] = r.value
+        elif r.value is not None:
+            context[r.item_name] = r.value
+    return values, context
 
 
 def _entry_version(session: Session, form: Form) -> FormVersion:
@@ -435,13 +485,13 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         raise stale(session, record, record.id, data.base_version)
     settings = get_settings(session, t.study.id)
     fv_id = record.form_version_id if record is not None else _entry_version(session, t.form).id
-    items = forms.items_of(session, fv_id)
-    before = current_values(session, record.id) if record is not None else {}
+    items = forms.item_rows(session, fv_id)
+    before, context = values_and_context(session, t.subject.id,
+                                         record.id if record is not None else None)
     prep = prepare(items, dict(data.values), before, existing=record is not None,
                    reasons=dict(data.reasons), known_reasons=reasons_of(settings),
                    incomplete=data.incomplete, allow_incomplete=settings.allow_incomplete,
-                   today=today, context=subject_context(session, t.subject.id,
-                                                        record.id if record else None))
+                   today=today, context=context)
     if record is not None and not prep.changes and prep.status == record.status:
         return SaveResult(record.id, record.version, record.status, saved=False)
     from studies.entry import monitoring

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
@@ -247,6 +247,12 @@ def approvals_of(session: Session, study_id: str) -> list[EthicsApproval]:
         EthicsApproval.study_id == study_id).order_by(EthicsApproval.recorded_at)).scalars())
 
 
+_DECISIONS_AT = (select(EthicsApproval).where(
+    EthicsApproval.protocol_version_id == bindparam("pv"),
+    EthicsApproval.recorded_at <= bindparam("at"))
+    .order_by(EthicsApproval.decided_on.desc(), EthicsApproval.recorded_at.desc()))
+
+
 def approval_status(session: Session, *, study_id: str,
                     at: dt.datetime) -> tuple[EthicsApproval | None, str | None]:
     """(the current approval, None) or (None, why there is none) — "current" meaning an
@@ -255,9 +261,7 @@ def approval_status(session: Session, *, study_id: str,
     if pv is None:
         return None, ("the study has no registered protocol / 研究尚未登记方案")
     day = at.astimezone(dt.UTC).date()
-    decisions = list(session.execute(select(EthicsApproval).where(
-        EthicsApproval.protocol_version_id == pv.id, EthicsApproval.recorded_at <= at,
-    ).order_by(EthicsApproval.decided_on.desc(), EthicsApproval.recorded_at.desc())).scalars())
+    decisions = list(session.execute(_DECISIONS_AT, {"pv": pv.id, "at": at}).scalars())
     if not decisions:
         older = session.execute(select(EthicsApproval.id).where(
             EthicsApproval.study_id == study_id, EthicsApproval.decision.in_(APPROVING))).first()

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
@@ -99,8 +99,12 @@ class ItemUpdate(BaseModel):
 
 # ---- reading ------------------------------------------------------------------------------------
 
+_FORM_BY_NAME = select(Form).where(Form.study_id == bindparam("study_id"),
+                                   Form.name == bindparam("name"))
+
+
 def get_form(session: Session, study: Study, name: str) -> Form:
-    f = session.execute(select(Form).where(Form.study_id == study.id, Form.name == name)
+    f = session.execute(_FORM_BY_NAME, {"study_id": study.id, "name": name}
                         ).scalar_one_or_none()
     if f is None:
         raise NotFound(f"no form {name!r} in study {study.code} / 未找到表单", field="form")
@@ -130,6 +134,16 @@ def groups_of(session: Session, version_id: str) -> list[ItemGroup]:
 def items_of(session: Session, version_id: str) -> list[Item]:
     return list(session.execute(select(Item).where(Item.form_version_id == version_id)
                                 .order_by(Item.position)).scalars())
+
+
+ITEM_TABLE = Item.__table__  # type: ignore[attr-defined]
+
+
+def item_rows(session: Session, version_id: str) -> list[Any]:
+    """The items of a version as read-only rows with the same attribute names as ``Item``
+    (several times cheaper to load than ORM objects): for checking a save's values."""
+    return list(session.execute(select(ITEM_TABLE).where(
+        ITEM_TABLE.c.form_version_id == version_id).order_by(ITEM_TABLE.c.position)))
 
 
 def forms_of(session: Session, study_id: str) -> list[Form]:

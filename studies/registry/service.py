@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
@@ -71,8 +71,17 @@ PROTOCOL_FIELDS = tuple(ProtocolIn.model_fields)
 DESIGN_FLAGS = ("blinded", "design", "post_market", "real_world_data", "public_interest")
 
 
+# Statements on every request's path are built once (building one costs about as much as
+# running it); values are bound at execution.
+_STUDY_BY_CODE = select(Study).where(Study.code == bindparam("code"))
+_PROTOCOL_AT = (select(ProtocolVersion).where(
+    ProtocolVersion.study_id == bindparam("study_id"),
+    ProtocolVersion.created_at <= bindparam("at"))
+    .order_by(ProtocolVersion.number.desc()).limit(1))
+
+
 def get_study(session: Session, code: str) -> Study:
-    study = session.execute(select(Study).where(Study.code == code)).scalar_one_or_none()
+    study = session.execute(_STUDY_BY_CODE, {"code": code}).scalar_one_or_none()
     if study is None:
         raise NotFound(f"no study with protocol number {code!r} / 未找到研究 {code}",
                        field="study")
@@ -232,9 +241,8 @@ def protocol_versions(session: Session, study_id: str) -> list[ProtocolVersion]:
 def current_protocol(session: Session, *, study_id: str,
                      at: dt.datetime) -> ProtocolVersion | None:
     """The protocol version in force at ``at``: the newest one registered by then."""
-    return session.execute(select(ProtocolVersion).where(
-        ProtocolVersion.study_id == study_id, ProtocolVersion.created_at <= at,
-    ).order_by(ProtocolVersion.number.desc()).limit(1)).scalar_one_or_none()
+    return session.execute(_PROTOCOL_AT, {"study_id": study_id, "at": at}
+                           ).scalar_one_or_none()
 
 
 def sites_of(session: Session, study_id: str) -> list[Site]:
