@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nacl.signing import SigningKey
-from sqlalchemy import ColumnElement, insert, literal_column, select, update
+from sqlalchemy import ColumnElement, insert, literal_column, select, text, update
 from sqlalchemy.orm import Session
 
 from audit_trail import merkle, note
@@ -98,6 +98,12 @@ class CheckpointSigner:
         return note.verifier_key(self.origin, bytes(self.key.verify_key))
 
 
+_LOCK_HEAD = (select(HEAD_TABLE.c.seq, HEAD_TABLE.c.hash).where(HEAD_TABLE.c.id == 1)
+              .with_for_update())
+_LAST_ENTRY = (select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash)
+               .order_by(ENTRY_TABLE.c.seq.desc()).limit(1))
+
+
 class Ledger:
     """Appends entries and writes signed checkpoints every ``checkpoint_every`` entries."""
 
@@ -141,6 +147,7 @@ class Ledger:
         row.update(redacted=False, leaf_hash=leaf)
         session.execute(insert(ENTRY_TABLE), row)  # a trigger moves ledger_head along
         head.seq, head.leaf = seq, leaf
+        session.info["ledger_appended"] = session.get_transaction()
         if seq % self.checkpoint_every == 0:
             self._write_checkpoint(session, seq, "interval")
         return AppendedEntry(seq=seq, ts=ts, leaf_hash=leaf)
@@ -152,13 +159,15 @@ class Ledger:
         cached = session.info.get("ledger_head")
         if isinstance(cached, _HeadCache) and cached.txn is txn and txn is not None:
             return cached
-        row = session.execute(
-            select(HEAD_TABLE.c.seq, HEAD_TABLE.c.hash)
-            .where(HEAD_TABLE.c.id == 1)
-            .with_for_update()
-        ).one()
-        head = _HeadCache(txn=session.get_nested_transaction() or session.get_transaction(),
-                          seq=row.seq, leaf=bytes(row.hash))
+        row = session.execute(_LOCK_HEAD).one()
+        seq, leaf = row.seq, bytes(row.hash)
+        if session.info.get("ledger_appended") is session.get_transaction():
+            # This transaction appended before (in a savepoint since released or rolled back):
+            # on PostgreSQL the head row moves only at commit, so its own newest entry is the head.
+            last = session.execute(_LAST_ENTRY).first()
+            if last is not None and last.seq > seq:
+                seq, leaf = last.seq, bytes(last.leaf_hash)
+        head = _HeadCache(txn=txn, seq=seq, leaf=leaf)
         session.info["ledger_head"] = head
         return head
 
@@ -382,6 +391,7 @@ def verify(session: Session, *, vkey: str, leaves: bool = True) -> VerifyReport:
         if cp_size == 0:
             _check_checkpoint(checkpoints[0], merkle.EMPTY_ROOT, vkey)
             report.checkpoints += 1
+    settle_head(session)
     head = session.execute(select(HEAD_TABLE.c.seq, HEAD_TABLE.c.hash)).one()
     if head.seq != size or bytes(head.hash) != prev:
         raise LedgerIntegrityError(
@@ -441,7 +451,17 @@ def _check_checkpoint(cp: Any, root: bytes, vkey: str) -> None:
             f"{cp.tree_size}: history was rewritten", seq=cp.tree_size)
 
 
+def settle_head(session: Session) -> None:
+    """Bring the head row up to this transaction's own entries before reading it: PostgreSQL
+    moves it at commit (a deferred trigger; see ``audit_trail.triggers``), and this fires
+    what is pending now. Nothing to do on SQLite, or in a transaction that appended nothing."""
+    if session.connection().dialect.name == "postgresql":
+        session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+        session.execute(text("SET CONSTRAINTS ALL DEFERRED"))
+
+
 def ledger_size(session: Session) -> int:
+    settle_head(session)
     return int(session.execute(select(HEAD_TABLE.c.seq).where(HEAD_TABLE.c.id == 1)).scalar_one())
 
 

@@ -55,6 +55,36 @@ SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS ledger_entry_moves_head",
 ]
 
+# PostgreSQL moves the head at commit (a deferred trigger), not at each insert: a row updated
+# again and again inside one transaction leaves a chain of versions that every later update
+# walks, so a 100,000-entry import slowed down with every entry. At commit the first call moves
+# the head to the newest entry and the others find it there and write nothing. It only moves
+# forward, so a tail deleted behind the triggers' back stays visible to verify. (SQLite updates
+# in place: its trigger moves the head at each insert.)
+PG_MOVE_HEAD = [
+    """CREATE OR REPLACE FUNCTION ledger_move_head() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE ledger_head h SET seq = e.seq, hash = e.leaf_hash
+    FROM (SELECT seq, leaf_hash FROM ledger_entry ORDER BY seq DESC LIMIT 1) e
+   WHERE h.id = 1 AND h.seq < e.seq;
+  RETURN NULL;
+END $$""",
+    "DROP TRIGGER IF EXISTS ledger_entry_moves_head ON ledger_entry",
+    "CREATE CONSTRAINT TRIGGER ledger_entry_moves_head AFTER INSERT ON ledger_entry "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_move_head()",
+]
+# What migrations before 0010 created (for 0010's downgrade).
+PG_MOVE_HEAD_0001 = [
+    """CREATE OR REPLACE FUNCTION ledger_move_head() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE ledger_head SET seq = NEW.seq, hash = NEW.leaf_hash WHERE id = 1;
+  RETURN NULL;
+END $$""",
+    "DROP TRIGGER IF EXISTS ledger_entry_moves_head ON ledger_entry",
+    "CREATE TRIGGER ledger_entry_moves_head AFTER INSERT ON ledger_entry "
+    "FOR EACH ROW EXECUTE FUNCTION ledger_move_head()",
+]
+
 PG_CREATE = [
     """CREATE FUNCTION ledger_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -69,13 +99,7 @@ BEGIN
   RAISE EXCEPTION 'ledger_entry is append-only: % refused', TG_OP
     USING ERRCODE = 'insufficient_privilege';
 END $$""",
-    """CREATE FUNCTION ledger_move_head() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  UPDATE ledger_head SET seq = NEW.seq, hash = NEW.leaf_hash WHERE id = 1;
-  RETURN NULL;
-END $$""",
-    "CREATE TRIGGER ledger_entry_moves_head AFTER INSERT ON ledger_entry "
-    "FOR EACH ROW EXECUTE FUNCTION ledger_move_head()",
+    *PG_MOVE_HEAD,
     "CREATE TRIGGER ledger_entry_guard BEFORE UPDATE OR DELETE ON ledger_entry "
     "FOR EACH ROW EXECUTE FUNCTION ledger_entry_guard()",
     "CREATE TRIGGER ledger_entry_no_truncate BEFORE TRUNCATE ON ledger_entry "

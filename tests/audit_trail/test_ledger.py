@@ -232,3 +232,18 @@ def test_where_the_sql_encoder_disagrees_python_decides(
     with pytest.raises(LedgerIntegrityError) as err:
         verify(session, vkey=ledger.signer.vkey)
     assert err.value.seq == 9
+
+
+def test_appends_across_savepoints_keep_one_chain(session: Session, ledger: Ledger) -> None:
+    """Entries appended in a released savepoint stay in the chain, those of a rolled-back one
+    leave no gap — also on PostgreSQL, where the head row moves only at commit."""
+    fill(session, ledger, 2)
+    with session.begin_nested():
+        fill(session, ledger, 2, start=2)
+    with pytest.raises(RuntimeError), session.begin_nested():
+        fill(session, ledger, 3, start=4)
+        raise RuntimeError("rolled back")
+    fill(session, ledger, 2, start=7)
+    assert verify(session, vkey=ledger.signer.vkey).entries == 6
+    subjects = session.execute(select(LedgerEntry.subject).order_by(LedgerEntry.seq)).scalars()
+    assert [s[-1] for s in subjects] == ["0", "1", "2", "3", "7", "8"]
