@@ -31,29 +31,28 @@ def verify_ledger(url: str, *, vkey: str, jobs: int | None = None) -> VerifyRepo
     LedgerIntegrityError naming the first entry that does not match, whichever check found it."""
     jobs = default_jobs() if jobs is None else jobs
     engine = make_engine(url)
-    sessions = read_session_factory(engine)
     try:
-        if jobs <= 1:
-            with sessions() as session:
+        with read_session_factory(engine)() as session:
+            if jobs <= 1:
                 return verify(session, vkey=vkey)
-        with sessions() as session:
-            size = ledger_size(session)  # entries appended while we run are not checked
-        workers = jobs
-        step = max(1, -(-size // workers))
-        ranges = [(lo, min(size, lo + step - 1)) for lo in range(1, size + 1, step)] or [(1, 0)]
-        # fork: the workers start at once (no re-import) and open connections of their own
-        ctx = multiprocessing.get_context("fork")
-        engine.dispose()  # no pooled connection crosses the fork
-        with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
-            futures = [pool.submit(_leaves_worker, url, lo, hi) for lo, hi in ranges]
-            structure_error: LedgerIntegrityError | None = None
-            report: VerifyReport | None = None
-            with sessions() as session:
+            # This session's snapshot is what is verified: the workers check its entries'
+            # leaves (the ledger only grows, so their later snapshots hold them all).
+            size = ledger_size(session)
+            step = max(1, -(-size // jobs))
+            ranges = [(lo, min(size, lo + step - 1)) for lo in range(1, size + 1, step)] \
+                or [(1, 0)]
+            # fork: the workers start at once (no re-import); each opens connections of its
+            # own and never touches this process's
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
+                futures = [pool.submit(_leaves_worker, url, lo, hi) for lo, hi in ranges]
+                structure_error: LedgerIntegrityError | None = None
+                report: VerifyReport | None = None
                 try:
                     report = verify(session, vkey=vkey, leaves=False)
                 except LedgerIntegrityError as exc:
                     structure_error = exc
-            bad = [s for s in (f.result() for f in futures) if s is not None]
+                bad = [s for s in (f.result() for f in futures) if s is not None]
         first_bad = min(bad) if bad else None
         if first_bad is not None and (structure_error is None or structure_error.seq is None
                                       or first_bad < structure_error.seq):

@@ -551,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = add("verify", cmd_audit_verify, "recompute the chain, the tree and every checkpoint",
             asub)
     v.add_argument("--jobs", type=int, default=None,
-                   help="processes to use (default 1; see docs/benchmarks.md)")
+                   help="worker processes recomputing the leaf hashes beside the main pass "
+                   "(default: one per core; 1: everything in one process)")
     c = add("checkpoint", cmd_audit_checkpoint, "sign a checkpoint of the ledger now", asub)
     c.add_argument("--reason", default="manual")
     e = add("export-checkpoints", cmd_audit_export,
