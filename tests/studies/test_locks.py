@@ -5,6 +5,7 @@ after three distinct role signatures; listed changes only; re-lock; concurrency 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 import time
 from typing import Any
@@ -25,7 +26,7 @@ from factories import (
     make_user,
     strict_auth,
 )
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerCheckpoint, LedgerEntry
@@ -36,8 +37,9 @@ from studies.accounts import service as accounts
 from studies.accounts import signatures
 from studies.accounts.roles import Role
 from studies.consent import service as consent
-from studies.entry import monitoring
+from studies.entry import bulk_import, monitoring
 from studies.entry import service as entry
+from studies.entry.models import FormRecord
 from studies.errors import (
     Conflict,
     Locked,
@@ -188,6 +190,28 @@ def test_scopes_site_form_and_subject_list_lock_only_their_data(
              reasons={"sbp": "transcription_error"})
     with pytest.raises(Conflict):
         lock(session, ledger, team["dm"], "site", sites=["S02"])
+
+
+def test_a_bulk_import_touching_locked_data_is_refused_whole(
+        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+    (lk,) = lock(session, ledger, team["dm"], "subjects", subjects=[S2])
+    csv = ("record_id,redcap_event_name,redcap_repeat_instance,visit_date,height,weight,sbp,"
+           "smoker\n"
+           f"{S1},followup_arm_1,1,2026-06-01,175,71.0,121,0\n"
+           f"{S2},followup_arm_1,1,2026-06-01,160,55.0,118,0\n")
+    records = select(func.count()).select_from(FormRecord)
+    before = session.execute(records).scalar()
+    with pytest.raises(Locked) as e, session.begin_nested():
+        bulk_import.import_redcap_csv(session, ledger, actor=SETUP, study_code=STUDY,
+                                      lines=io.StringIO(csv))
+    assert lk.id in e.value.message and "by dm" in e.value.message
+    assert e.value.audit is not None and e.value.audit["action"] == "lock.refused"
+    assert session.execute(records).scalar() == before  # not even the unlocked S1 row
+    with session.begin_nested():  # without the locked subject's row it goes through
+        out = bulk_import.import_redcap_csv(session, ledger, actor=SETUP, study_code=STUDY,
+                                            lines=io.StringIO(csv.rsplit(S2, 1)[0]))
+    assert out["records"] == 1
+    assert session.execute(records).scalar() == before + 1
 
 
 def test_sdv_queries_and_consent_are_refused_while_locked_unless_settings_allow_answers(
