@@ -354,6 +354,9 @@ def main() -> int:
     print(f"\n2. audited save vs plain insert, same HTTP stack, {args.ratio_requests} each: "
           f"p50 {audited:.1f} ms vs {plain:.1f} ms → ratio {audited / plain:.2f} "
           f"(goal ≤ 2)")
+    if args.pg:  # the temporary database goes
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     return 1 if problems else 0
 
 

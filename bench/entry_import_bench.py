@@ -94,6 +94,9 @@ def main() -> int:
           f"({out['rows'] / took:.0f} rows/s); RSS at 10,000 rows {first:.0f} MB, peak "
           f"{max(m for _, m in samples):.0f} MB, at the end {samples[-1][1]:.0f} MB")
     engine.dispose()
+    if args.pg:  # the temporary database goes
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     return 0
 
 
