@@ -4,7 +4,8 @@
 1. Chained append vs plain insert of the same rows in the same transaction pattern
    (one entry per transaction, as a request does; and 100 per transaction): rates and ratio.
    Goal: chained >= 0.5 x plain.
-2. `verify` over N entries vs only reading the same rows through the same query: rates and
+2. `verify` over N entries vs only reading the same rows (every hashed column, through
+   SQLAlchemy), in one process and as `edc audit verify` runs by default: rates and
    ratio. Goal: verify >= 0.5 x read-only.
 Each database is a fresh one made for the run (a temporary SQLite file; a temporary PostgreSQL
 database when --pg URL is given).
