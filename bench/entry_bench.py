@@ -63,9 +63,8 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def setup(url: str, key_dir: Path, records: int, clients: int) -> list[str]:
-    """Migrate, create the study with ``records`` subjects whose baseline vital signs are
+    """Create the study with ``records`` subjects whose baseline vital signs are
     entered once, a plain table for part 2, and one API token per client."""
-    from conftest import migrate
     from factories import make_entry_study, make_user
     from sqlalchemy import text
 
@@ -77,7 +76,6 @@ def setup(url: str, key_dir: Path, records: int, clients: int) -> list[str]:
     from studies.entry import service as entry
 
     keyring.create(key_dir, origin="bench.hospital/ledger")
-    migrate(url)
     engine = make_engine(url)
     ledger = Ledger(signer=keyring.load(key_dir).signer)
     codes = [f"S01-B{n:05d}" for n in range(records)]
@@ -283,23 +281,12 @@ def main() -> int:
     ap.add_argument("--ratio-requests", type=int, default=400)
     ap.add_argument("--pg", help="PostgreSQL admin URL; a temporary database is made")
     ap.add_argument("--pool", type=int, help="part 1 through the bench app with a pool of N "
-                    "connections instead of `edc serve` (whose pool is 5 + 10)")
+                    "connections instead of `edc serve` (whose pool is 20 + 10)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="edc-entry-bench-"))
-    if args.pg:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
+    from conftest import create_database, drop_database
 
-        from edc.db import normalise_url
-
-        name = f"edc_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(normalise_url(args.pg), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(normalise_url(args.pg)).set(database=name).render_as_string(
-            hide_password=False)
-    else:
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    url = create_database(tmp, args.pg)  # a temporary database; dropped at the end
     key_dir = tmp / "keys"
     print(f"database: {url.split('@')[-1]}; setting up {args.records} records, "
           f"{args.clients} clients …", flush=True)
@@ -354,9 +341,7 @@ def main() -> int:
     print(f"\n2. audited save vs plain insert, same HTTP stack, {args.ratio_requests} each: "
           f"p50 {audited:.1f} ms vs {plain:.1f} ms → ratio {audited / plain:.2f} "
           f"(goal ≤ 2)")
-    if args.pg:  # the temporary database goes
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    drop_database(url, args.pg)
     return 1 if problems else 0
 
 

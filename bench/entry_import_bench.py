@@ -15,7 +15,6 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,29 +35,17 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--pg")
     args = ap.parse_args()
-    from conftest import migrate
+    from conftest import create_database, drop_database
     from factories import SETUP, make_entry_study
 
     from audit_trail.service import Ledger
     from edc import keyring
-    from edc.db import make_engine, normalise_url, session_factory
+    from edc.db import make_engine, session_factory
     from studies.entry import bulk_import
 
     tmp = Path(tempfile.mkdtemp(prefix="edc-import-bench-"))
-    if args.pg:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
-
-        name = f"edc_ibench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(normalise_url(args.pg), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(normalise_url(args.pg)).set(database=name).render_as_string(
-            hide_password=False)
-    else:
-        url = f"sqlite:///{tmp / 'import.sqlite3'}"
+    url = create_database(tmp, args.pg)  # a temporary database; dropped at the end
     keyring.create(tmp / "keys", origin="bench.hospital/ledger")
-    migrate(url)
     engine = make_engine(url)
     ledger = Ledger(signer=keyring.load(tmp / "keys").signer)
     subjects = [f"S01-I{n:05d}" for n in range(max(1, (args.rows + 9999) // 10_000))]
@@ -94,9 +81,7 @@ def main() -> int:
           f"({out['rows'] / took:.0f} rows/s); RSS at 10,000 rows {first:.0f} MB, peak "
           f"{max(m for _, m in samples):.0f} MB, at the end {samples[-1][1]:.0f} MB")
     engine.dispose()
-    if args.pg:  # the temporary database goes
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    drop_database(url, args.pg)
     return 0
 
 

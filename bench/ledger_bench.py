@@ -19,18 +19,16 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from nacl.signing import SigningKey
-from sqlalchemy import Column, MetaData, Table, create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, MetaData, Table, insert
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import migrate  # noqa: E402
+from conftest import create_database, drop_database  # noqa: E402
 
 from audit_trail import merkle  # noqa: E402
 from audit_trail.service import (  # noqa: E402
@@ -46,30 +44,7 @@ from audit_trail.service import (  # noqa: E402
     verify,
 )
 from edc.audit import default_jobs, verify_ledger  # noqa: E402
-from edc.db import make_engine, normalise_url, session_factory  # noqa: E402
-
-
-def fresh_db(kind: str, pg: str | None, tmp: Path) -> tuple[str, object]:
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
-        migrate(url)
-        return url, None
-    assert pg
-    name = f"edc_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalise_url(pg), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(normalise_url(pg)).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    return url, (admin, name)
-
-
-def drop(handle: object) -> None:
-    if handle:
-        admin, name = handle  # type: ignore[misc]
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from edc.db import make_engine, session_factory  # noqa: E402
 
 
 def plain_table(engine: object) -> Table:
@@ -178,15 +153,16 @@ def main() -> None:
     print(f"{'database':11} {'measure':34} {'ours/s':>10} {'baseline/s':>11} {'ratio':>6} goal")
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
+            pg = args.pg if kind == "postgresql" else None
             for per_tx in (1, 100):
-                url, h = fresh_db(kind, args.pg, Path(tmp))
+                url = create_database(Path(tmp), pg)
                 chained, plain = bench_append(url, args.appends, per_tx)
-                drop(h)
+                drop_database(url, pg)
                 print(f"{kind:11} {f'append, {per_tx}/transaction vs plain insert':34} "
                       f"{chained:10.0f} {plain:11.0f} {chained / plain:6.2f} >=0.5", flush=True)
-            url, h = fresh_db(kind, args.pg, Path(tmp))
+            url = create_database(Path(tmp), pg)
             read, single, par = bench_verify(url, args.entries)
-            drop(h)
+            drop_database(url, pg)
             print(f"{kind:11} {f'verify {args.entries:,}, 1 process':34} {single:10.0f} "
                   f"{read:11.0f} {single / read:6.2f}", flush=True)
             print(f"{kind:11} {f'edc audit verify {args.entries:,}, {default_jobs()} jobs':34} "

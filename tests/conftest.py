@@ -43,30 +43,27 @@ def migrate(url: str) -> None:
     engine.dispose()
 
 
-def _pg_admin_url() -> str:
-    assert PG_URL
-    return normalise_url(PG_URL)
-
-
-def create_database(tmp_path: Path) -> str:
-    """A fresh, migrated database of the kind under test; returns its URL."""
-    if PG_URL:
+def create_database(tmp_path: Path, pg: str | None = PG_URL) -> str:
+    """A fresh, migrated database: a new one on the PostgreSQL server ``pg`` names (by default
+    the one under test), else an SQLite file in ``tmp_path``; returns its URL. (The benchmarks
+    use it too.)"""
+    if pg:
         name = f"edc_t_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        admin = create_engine(normalise_url(pg), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
-        url = make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+        url = make_url(normalise_url(pg)).set(database=name).render_as_string(hide_password=False)
     else:
         url = f"sqlite:///{tmp_path / f'edc-{uuid.uuid4().hex[:8]}.sqlite3'}"
     migrate(url)
     return url
 
 
-def drop_database(url: str) -> None:
-    if PG_URL:
+def drop_database(url: str, pg: str | None = PG_URL) -> None:
+    if pg:
         name = make_url(url).database
-        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        admin = create_engine(normalise_url(pg), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
