@@ -2,7 +2,7 @@
 
 A :class:`Hierarchy` maps each raw value (level 0) to a label at every level ``1..height``; the
 last level is usually ``*``. It can be given as a CSV in the ARX layout (``;``-separated, no
-header, column 0 = raw value, column i = level i, e.g. ``../shared/data/adult/``), as a table,
+header, column 0 = raw value, column i = level i, e.g. ``tests/data/adult/``), as a table,
 or as one function per level. Levels must nest (every label of level i generalises to exactly
 one label of level i+1), which is what makes the k-anonymity search monotone and lets it roll
 class counts up from finer to coarser levels.

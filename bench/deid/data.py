@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-ADULT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "adult"
+ADULT = Path(__file__).resolve().parents[2] / "tests" / "data" / "adult"
 QIS7 = ["age", "education", "marital-status", "occupation", "race", "sex", "native-country"]
 QIS8 = [*QIS7, "postcode"]
 SWAPPABLE = [
@@ -31,10 +31,9 @@ SWAPPABLE = [
 
 
 def adult_dir() -> Path:
-    for cand in (ADULT, Path("/work/shared/data/adult")):
-        if (cand / "adult.csv").exists():
-            return cand
-    raise FileNotFoundError("adult.csv not found; expected ../shared/data/adult/")
+    if (ADULT / "adult.csv").exists():
+        return ADULT
+    raise FileNotFoundError(f"adult.csv not found in {ADULT}")
 
 
 def _postcodes(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -59,7 +59,6 @@ Progress = Callable[[int], None]
 FORMULA_START = ("=", "+", "-", "@")
 NUMBER_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
 NA = "NA"
-ODM_DIR_ENV = "EDC_ODM_SCHEMA_DIR"
 
 
 class BuildError(Exception):
@@ -430,18 +429,10 @@ def _write_csv(df: pl.DataFrame, path: Path) -> None:
             w.writerow(["" if v is None else neutralise(str(v)) for v in row])
 
 
-def odm_schema_path() -> Path | None:
-    env = os.environ.get(ODM_DIR_ENV)
-    repo = Path(__file__).resolve().parents[2]
-    base = Path(env) if env else repo.parent / "shared/data/odm-1.3.2"
-    p = base / "ODM1-3-2.xsd"
-    return p if p.exists() else None
-
-
 def write_odm(session: Session, req: ExtractRequest, tables: list[Table], path: Path,
-              now: dt.datetime) -> bool | None:
+              now: dt.datetime) -> bool:
     """ODM 1.3.2 Snapshot: the study metadata and, for patient-level tiers, ClinicalData with
-    the released values. Returns whether it validated (None when the schema is absent)."""
+    the released values. Validates against the shipped schema; raises BuildError if it does not."""
     study = registry.get_study(session, req.study_code)
     specs, _labels = forms.current_specs(session, study)
     root = etree.fromstring(forms.metadata_odm(session, study, now=now)[0])
@@ -481,10 +472,7 @@ def write_odm(session: Session, req: ExtractRequest, tables: list[Table], path: 
     root.set("FileType", "Snapshot")
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     path.write_bytes(data)
-    xsd = odm_schema_path()
-    if xsd is None:
-        return None
-    schema = odm.load_schema(str(xsd))
+    schema = odm.load_schema()
     if not schema.validate(etree.fromstring(data)):
         raise BuildError(f"ODM export does not validate: {schema.error_log.last_error}")
     return True

@@ -15,7 +15,9 @@ line of the XML element at fault.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import importlib.resources
 import re
 from typing import Any
 
@@ -441,6 +443,10 @@ def _item(idef: Any, iref: Any, back_types: dict[str, str], units: dict[str, str
     return item
 
 
-def load_schema(xsd_path: str) -> Any:
-    """The official ODM 1.3.2 schema (``ODM1-3-2.xsd``) for validation."""
-    return etree.XMLSchema(etree.parse(xsd_path))
+@functools.cache
+def load_schema() -> Any:
+    """The official ODM 1.3.2 schema (``ODM1-3-2.xsd``, MIT licence, CDISC), shipped as package
+    data in ``studies/forms/odm_schema/`` and parsed once."""
+    xsd = importlib.resources.files("studies.forms") / "odm_schema" / "ODM1-3-2.xsd"
+    with importlib.resources.as_file(xsd) as path:
+        return etree.XMLSchema(etree.parse(str(path)))

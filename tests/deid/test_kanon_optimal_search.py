@@ -16,9 +16,7 @@ from deid.errors import HierarchyError, InfeasibleError, ParameterError
 from deid.hierarchy import Hierarchy, age_hierarchy, postcode_hierarchy
 from deid.kanon import anonymize
 
-ADULT = Path("/work/shared/data/adult")
-if not ADULT.exists():
-    ADULT = Path(__file__).resolve().parents[3] / "shared" / "data" / "adult"
+ADULT = Path(__file__).resolve().parents[1] / "data" / "adult"
 
 
 def _adult(n: int, seed: int = 1) -> pl.DataFrame:

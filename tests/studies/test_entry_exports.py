@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,13 @@ from studies.errors import PermissionDenied
 from studies.forms import odm
 
 ROOT = Path(__file__).resolve().parents[2]
-ODM_DIR = Path(os.environ.get("EDC_ODM_SCHEMA_DIR") or ROOT.parent / "shared/data/odm-1.3.2")
 STUDY = "ENT-2026-01"
 NS = {"o": odm.NS}
 
 
 @pytest.fixture(scope="module")
 def schema() -> Any:
-    xsd = ODM_DIR / "ODM1-3-2.xsd"
-    if not xsd.exists():
-        pytest.fail(f"the ODM 1.3.2 schema is missing at {xsd} (set EDC_ODM_SCHEMA_DIR)")
-    return odm.load_schema(str(xsd))
+    return odm.load_schema()
 
 
 HEADER = ("record_id,redcap_event_name,redcap_repeat_instance,visit_date,height,weight,sbp,"

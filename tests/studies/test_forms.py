@@ -4,7 +4,6 @@ official schema, versions, publishing, and the logic honoured at entry."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,12 @@ from studies.registry import service as registry
 
 ROOT = Path(__file__).resolve().parents[2]
 DICTIONARY = ROOT / "tests" / "data" / "redcap_dictionary.csv"
-ODM_DIR = Path(os.environ.get("EDC_ODM_SCHEMA_DIR") or ROOT.parent / "shared/data/odm-1.3.2")
 TODAY = dt.date(2026, 6, 1)
 
 
 @pytest.fixture(scope="module")
 def schema() -> Any:
-    xsd = ODM_DIR / "ODM1-3-2.xsd"
-    if not xsd.exists():
-        pytest.fail(f"the ODM 1.3.2 schema is missing at {xsd} (set EDC_ODM_SCHEMA_DIR)")
-    return odm.load_schema(str(xsd))
+    return odm.load_schema()
 
 
 def imported(session: Session, ledger: Ledger, code: str = "ONC-2026-01") -> forms.ImportResult:
