@@ -30,8 +30,8 @@ from edc import keyring
 from edc.db import make_engine, session_factory
 from edc.state import AppState
 from studies.accounts import audit
-from studies.accounts.roles import Role
-from studies.accounts.service import Actor
+from studies.kernel.actor import Actor
+from studies.kernel.roles import Role
 
 OFFSET = 10**12  # bulk rows above the real chain, which the export's own entry extends
 

@@ -72,8 +72,8 @@ def setup(url: str, key_dir: Path, records: int, clients: int) -> list[str]:
     from edc import keyring
     from edc.db import make_engine, session_factory
     from studies.accounts import service as accounts
-    from studies.accounts.roles import Role
     from studies.entry import service as entry
+    from studies.kernel.roles import Role
 
     keyring.create(key_dir, origin="bench.hospital/ledger")
     engine = make_engine(url)
@@ -113,7 +113,7 @@ def bench_app() -> Any:
     from edc.policy import requires
     from edc.settings import Settings
     from edc.state import build_state
-    from studies.accounts.roles import Perm
+    from studies.kernel.roles import Perm
 
     settings = Settings()
     pool = os.environ.get("EDC_BENCH_POOL")

@@ -23,7 +23,7 @@ from edc.deps import (
 from edc.policy import authenticated, public, requires
 from studies.accounts import audit, tokens
 from studies.accounts import service as accounts
-from studies.accounts.roles import Perm, Role
+from studies.kernel.roles import Perm, Role
 
 router = APIRouter(prefix="/api/v1")
 

@@ -17,9 +17,9 @@ from fastapi.responses import Response
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
-from studies.accounts.roles import Perm
 from studies.entry import bulk_import, monitoring, odm_export
 from studies.entry import service as entry
+from studies.kernel.roles import Perm
 
 router = APIRouter(prefix="/api/v1", tags=["data entry, SDV and queries"])
 FORM = "/studies/{study}/entry/{subject}/{event}/{form}"

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
-from studies.accounts.roles import Perm
 from studies.extracts import service as ex
+from studies.kernel.roles import Perm
 
 router = APIRouter(prefix="/api/v1", tags=["extracts"])
 

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
-from studies.accounts.roles import Perm, Role
+from studies.kernel.roles import Perm, Role
+from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
 from studies.randomisation import service as rnd
+from studies.signoff import service as sign_off
 
 router = APIRouter(prefix="/api/v1", tags=["lock, unlock, randomisation"])
 
@@ -63,7 +65,7 @@ def lock_panel(study: str, session: SessionDep, ledger: LedgerDep,
 
 
 @router.post("/studies/{study}/locks/report", dependencies=[requires(Perm.LOCK_MANAGE)])
-def prelock_report(study: str, body: locks.LockIn, session: SessionDep,
+def prelock_report(study: str, body: lock_schemas.LockIn, session: SessionDep,
                    actor: CurrentActor) -> list[dict[str, Any]]:
     """The pre-lock report for the locks ``body`` would set (nothing is written)."""
     return locks.prelock_report(session, actor=actor, study_code=study, data=body)
@@ -71,7 +73,7 @@ def prelock_report(study: str, body: locks.LockIn, session: SessionDep,
 
 @router.post("/studies/{study}/locks", status_code=201,
              dependencies=[requires(Perm.LOCK_MANAGE)])
-def set_locks(study: str, body: locks.LockIn, session: SessionDep, ledger: LedgerDep,
+def set_locks(study: str, body: lock_schemas.LockIn, session: SessionDep, ledger: LedgerDep,
               actor: CurrentActor) -> list[dict[str, Any]]:
     """Lock (in bulk: one lock per site or form listed, one for a list of subjects)."""
     return [locks.lock_public(lk) for lk in
@@ -88,7 +90,7 @@ def lock_settings(study: str, body: SettingsIn, session: SessionDep, ledger: Led
 
 @router.post("/studies/{study}/unlocks", status_code=201,
              dependencies=[requires(Perm.UNLOCK_REQUEST)])
-def request_unlock(study: str, body: locks.UnlockIn, session: SessionDep, ledger: LedgerDep,
+def request_unlock(study: str, body: lock_schemas.UnlockIn, session: SessionDep, ledger: LedgerDep,
                    actor: CurrentActor) -> dict[str, Any]:
     return locks.request_public(
         locks.request_unlock(session, ledger, actor=actor, study_code=study, data=body))
@@ -149,7 +151,7 @@ def relock(study: str, request_id: str, session: SessionDep, ledger: LedgerDep,
 def inbox(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     """Messages for the studies on which you hold a role, newest first."""
     return [{"study": m.study, "kind": m.kind, "text": m.text, "link": m.link, "at": m.at,
-             "by": m.by} for m in locks.inbox_for(session, actor=actor)]
+             "by": m.by} for m in sign_off.inbox_for(session, actor=actor)]
 
 
 # ---- randomisation ----------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from edc import keyring
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.state import AppState
-from studies.accounts.roles import Perm
 from studies.consent.service import ConsentIn
+from studies.kernel.roles import Perm
 from studies.subjects import service as subjects
 from studies.subjects.crypto import CodeIndexKeyError, CodeIndexKeys
 

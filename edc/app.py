@@ -79,8 +79,8 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
 def start_extract_worker(app: FastAPI, state: AppState) -> None:
     """Start the background extract builder (``edc serve`` calls this; tests build directly).
     Off when EDC_EXTRACT_WORKER is false."""
+    from edc.jobs.extracts import BuildWorker
     from studies.extracts.build import BuildKeys
-    from studies.extracts.worker import BuildWorker
 
     if not state.settings.extract_worker:
         return

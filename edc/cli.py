@@ -173,8 +173,9 @@ def cmd_audit_redact(settings: Settings, args: argparse.Namespace) -> int:
         user = find_user(session, args.by)
         if user is None:
             raise CliError(f"no account named {args.by!r}")
-        from studies.accounts.roles import Perm
-        from studies.accounts.service import actor_for, require
+        from studies.accounts.service import actor_for
+        from studies.kernel.actor import require
+        from studies.kernel.roles import Perm
 
         require(actor_for(session, user, client="cli"), Perm.LEDGER_REDACT)
         entry = state.ledger.redact(session, seq=args.seq, actor=user.username,
@@ -491,9 +492,9 @@ def cmd_receive(_settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_extract_build(settings: Settings, args: argparse.Namespace) -> int:
     """Build queued extracts now (the web server's worker does this in the background)."""
+    from edc.jobs.extracts import run_one
     from studies.extracts.build import BuildKeys
     from studies.extracts.models import ExtractRequest
-    from studies.extracts.worker import run_one
 
     state = _state(settings)
     keys = BuildKeys(deid_key=state.keys.deid_key, signing_key=state.keys.signing_key,

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from edc.state import AppState
 from studies.accounts import service as accounts
 from studies.accounts import totp
-from studies.accounts.roles import PRIVILEGED, ROLE_LABELS, Role
+from studies.kernel.actor import SYSTEM, Actor
+from studies.kernel.roles import PRIVILEGED, ROLE_LABELS, Role
 
 DEMO_STUDY = "DEMO-2026-01"
 
@@ -48,7 +49,7 @@ def load(session: Session, state: AppState) -> list[str]:
             study = None if role in (Role.ADMIN, Role.AUDITOR, Role.CUSTODIAN,
                                      Role.SECURITY_OFFICER, Role.COMMITTEE_MEMBER,
                                      Role.ETHICS_MEMBER) else DEMO_STUDY
-            user = accounts.create_user(session, state.ledger, actor=accounts.SYSTEM,
+            user = accounts.create_user(session, state.ledger, actor=SYSTEM,
                                         username=username, display_name=name,
                                         password=demo_password(username), roles=[(role, study)],
                                         must_change_password=False, config=auth)
@@ -98,11 +99,11 @@ def load_study(session: Session, state: AppState) -> list[str]:
 
     from sqlalchemy import select
 
-    from studies.accounts.service import Actor
     from studies.consent import service as consent
     from studies.ethics import service as ethics
     from studies.ethics.models import EthicsCommittee
     from studies.forms import service as forms
+    from studies.kernel.actor import Actor
     from studies.registry import service as registry
     from studies.registry.models import Study
 
@@ -204,7 +205,7 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
 
     from studies.consent import service as consent
     from studies.consent.models import ConsentForm
-    from studies.errors import Conflict, DomainError
+    from studies.kernel.errors import Conflict, DomainError
     from studies.registry.models import Site, Study
     from studies.subjects import service as subjects
     from studies.subjects.identity import compose_resident_id, validate_identity
@@ -248,8 +249,8 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
 DEMO_SETUP_ROLES = ("principal_investigator", "ethics_member", "investigator")
 
 
-def _setup_actor() -> accounts.Actor:
-    return accounts.Actor(user_id="demo-setup", username="demo.setup",
+def _setup_actor() -> Actor:
+    return Actor(user_id="demo-setup", username="demo.setup",
                           display_name="Demo setup", client="demo",
                           grants=tuple((Role(r), None) for r in DEMO_SETUP_ROLES))
 
@@ -339,9 +340,9 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
     import pyrage
     from sqlalchemy import select
 
-    from studies.errors import DomainError
     from studies.extracts import service as ex
     from studies.extracts.models import ExtractRequest
+    from studies.kernel.errors import DomainError
     from studies.registry.models import Study
 
     study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
@@ -399,7 +400,7 @@ def load_randomisation(session: Session, state: AppState) -> list[str]:
     subjects randomised. Safe to run twice: the scheme is set once, subjects once."""
     from sqlalchemy import select
 
-    from studies.errors import DomainError
+    from studies.kernel.errors import DomainError
     from studies.randomisation import service as rnd
     from studies.randomisation.models import Allocation, RandomisationScheme
     from studies.registry.models import Study

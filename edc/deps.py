@@ -14,8 +14,9 @@ from audit_trail.service import Ledger
 from edc.state import AppState
 from studies.accounts import tokens
 from studies.accounts.config import AuthConfig
-from studies.accounts.service import Actor, resolve_session
-from studies.errors import NotAuthenticated
+from studies.accounts.service import resolve_session
+from studies.kernel.actor import Actor
+from studies.kernel.errors import NotAuthenticated
 
 SESSION_COOKIE = "edc_session"
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from studies.errors import (
+from studies.kernel.errors import (
     Conflict,
     DomainError,
     InvalidInput,

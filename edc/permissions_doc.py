@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from edc.policy import AUTHENTICATED, PUBLIC, iter_routes, policy_of
 from edc.settings import Settings
-from studies.accounts.roles import GRANTS, PRIVILEGED, ROLE_LABELS, Perm, Role
+from studies.kernel.roles import GRANTS, PRIVILEGED, ROLE_LABELS, Perm, Role
 
 
 def _app() -> Any:

@@ -19,15 +19,15 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 
 from edc.deps import CurrentActor
-from studies.accounts.roles import Perm
-from studies.accounts.service import (
+from studies.kernel.actor import (
     PENDING_PASSWORD,
     PENDING_SECOND_FACTOR,
     Actor,
     refuse_pending,
     require,
 )
-from studies.errors import PermissionDenied
+from studies.kernel.errors import PermissionDenied
+from studies.kernel.roles import Perm
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"

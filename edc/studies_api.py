@@ -16,11 +16,11 @@ from pydantic import Field as PField
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import authenticated, requires
-from studies.accounts.roles import Perm
 from studies.consent import service as consent
 from studies.ethics import service as ethics
 from studies.forms import service as forms
-from studies.registry import overview
+from studies.kernel.roles import Perm
+from studies.overview import service as overview
 from studies.registry import service as registry
 
 router = APIRouter(prefix="/api/v1", tags=["studies"])

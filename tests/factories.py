@@ -11,7 +11,8 @@ from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig, parse_networks
 from studies.accounts.models import User
-from studies.accounts.roles import Role
+from studies.kernel.actor import SYSTEM, Actor
+from studies.kernel.roles import Role
 from studies.registry.models import Site, Study
 from studies.subjects.models import Subject
 
@@ -21,7 +22,7 @@ PASSWORD = "correct horse battery staple"
 def make_user(session: Session, ledger: Ledger, username: str, *roles: Role,
               study: str | None = None, must_change_password: bool = False) -> User:
     return accounts.create_user(
-        session, ledger, actor=accounts.SYSTEM, username=username,
+        session, ledger, actor=SYSTEM, username=username,
         display_name=username.title(), password=PASSWORD,
         roles=[(r, study) for r in roles], must_change_password=must_change_password)
 
@@ -47,7 +48,7 @@ def enrol_totp(session: Session, user: User, config: AuthConfig) -> str:
 
 # ---- studies, ethics, consent (issue 3) ---------------------------------------------------------
 
-SETUP = accounts.Actor(user_id="setup", username="setup", display_name="Setup",
+SETUP = Actor(user_id="setup", username="setup", display_name="Setup",
                        grants=((Role.PRINCIPAL_INVESTIGATOR, None), (Role.ETHICS_MEMBER, None),
                                (Role.INVESTIGATOR, None)))
 
@@ -134,7 +135,6 @@ def make_subject(session: Session, study: Study, code: str = "S01-7Q4K2") -> Sub
 
 import datetime as dt  # noqa: E402
 
-from studies.accounts.service import Actor  # noqa: E402
 from studies.subjects import service as subjects_service  # noqa: E402
 from studies.subjects.crypto import CodeIndexKeys  # noqa: E402
 from studies.subjects.identity import compose_resident_id, validate_identity  # noqa: E402

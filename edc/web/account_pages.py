@@ -17,8 +17,9 @@ from edc.web.pages import Csrf
 from studies.accounts import audit, tokens
 from studies.accounts import service as accounts
 from studies.accounts import totp as totp_mod
-from studies.accounts.roles import ROLE_LABELS, Perm, Role
-from studies.errors import InvalidInput
+from studies.kernel.actor import PENDING_PASSWORD
+from studies.kernel.errors import InvalidInput
+from studies.kernel.roles import ROLE_LABELS, Perm, Role
 
 router = APIRouter()
 _choice = h.select  # (named so: the architecture test greps route modules for "select" calls)
@@ -96,7 +97,7 @@ def token_revoke(request: Request, token_id: str, session: SessionDep, ledger: L
 @router.get("/account/second-factor", dependencies=[authenticated(while_pending=True)])
 def totp_page(request: Request, session: SessionDep, actor: CurrentActor,
               auth: AuthDep) -> Response:
-    if actor.pending == accounts.PENDING_PASSWORD:
+    if actor.pending == PENDING_PASSWORD:
         return redirect(request, "/account/password",
                         "please set a new password first / 请先修改初始密码")
     user = accounts.find_user(session, actor.username)

@@ -22,9 +22,9 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.pages import Csrf
-from studies.accounts.roles import Perm
 from studies.entry import monitoring
 from studies.entry import service as entry
+from studies.kernel.roles import Perm
 
 router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries

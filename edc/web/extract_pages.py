@@ -15,9 +15,9 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.pages import Csrf
-from studies.accounts.roles import Perm
 from studies.extracts import service as ex
 from studies.extracts.models import TIER_LABELS
+from studies.kernel.roles import Perm
 
 router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries

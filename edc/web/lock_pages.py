@@ -14,8 +14,9 @@ from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.pages import Csrf
-from studies.accounts.roles import ROLE_LABELS, Perm, Role
-from studies.errors import InvalidInput, NotAuthenticated
+from studies.kernel.errors import InvalidInput, NotAuthenticated
+from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
+from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
 from studies.randomisation import service as rnd
 
@@ -111,7 +112,7 @@ def lock_panel(study: str, request: Request, session: SessionDep, ledger: Ledger
                 h.input(id="planned_date", name="planned_date", type="date", required=True),
                 h.label(for_="period_hours")["期限（小时）/ Period (hours)"],
                 h.input(id="period_hours", name="period_hours", type="number", min="1",
-                        max=str(locks.MAX_PERIOD_HOURS), value="48", required=True),
+                        max=str(lock_schemas.MAX_PERIOD_HOURS), value="48", required=True),
                 h.p[h.button(type="submit")["提交并通知团队 / Submit and notify the team"]]]]
     return page(request, f"数据库锁定 / Database lock — {study}", *parts)
 
@@ -120,7 +121,7 @@ def lock_panel(study: str, request: Request, session: SessionDep, ledger: Ledger
 def lock_report(study: str, request: Request, session: SessionDep, actor: CurrentActor,
                 scope: str = "study", sites: str = "", forms: str = "",
                 subjects: str = "") -> Response:
-    data = locks.lock_in_from_form(scope=scope, sites=sites[:2000], forms=forms[:2000],
+    data = lock_schemas.lock_in_from_form(scope=scope, sites=sites[:2000], forms=forms[:2000],
                                    subjects=subjects[:100000], override_reason=None)
     reports = locks.prelock_report(session, actor=actor, study_code=study, data=data)
     names = (("open_queries", "未关闭的质疑 / Open queries"),
@@ -157,9 +158,9 @@ def lock_submit(study: str, request: Request, session: SessionDep, ledger: Ledge
                 subjects: Annotated[str, Form(max_length=100000)] = "",
                 override_reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
     made = locks.set_locks(session, ledger, actor=actor, study_code=study,
-                           data=locks.lock_in_from_form(scope=scope, sites=sites, forms=forms,
-                                                        subjects=subjects,
-                                                        override_reason=override_reason))
+                           data=lock_schemas.lock_in_from_form(
+                               scope=scope, sites=sites, forms=forms, subjects=subjects,
+                               override_reason=override_reason))
     return redirect(request, f"/studies/{study}/locks",
                     f"已锁定 / Locked: {'; '.join(m.label for m in made)}")
 
@@ -180,7 +181,7 @@ def unlock_submit(study: str, request: Request, session: SessionDep, ledger: Led
                   planned_date: Annotated[str, Form(max_length=10)],
                   period_hours: Annotated[str, Form(max_length=6)]) -> Response:
     req = locks.request_unlock(session, ledger, actor=actor, study_code=study,
-                               data=locks.unlock_in_from_form(
+                               data=lock_schemas.unlock_in_from_form(
                                    changes=changes, reason=reason, planned_date=planned_date,
                                    period_hours=period_hours))
     return redirect(request, f"/studies/{study}/unlocks/{req.id}",
@@ -242,7 +243,7 @@ def unlock_page(study: str, request_id: str, request: Request, session: SessionD
                                         for line in v["invalidated"]]]]
     if req.status == "pending" and actor.can(Perm.UNLOCK_SIGN, study):
         parts += [h.h2["签名 / Sign"],
-                  _sign_form(request, f"{base}/sign", locks.UNLOCK_ROLES, req.content_hash,
+                  _sign_form(request, f"{base}/sign", UNLOCK_SIGNERS, req.content_hash,
                              actor.username),
                   _reason_form(request, f"{base}/reject", "驳回 / Reject")]
     if req.status == "pending" and actor.can(Perm.UNLOCK_REQUEST, study):

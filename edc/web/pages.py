@@ -22,9 +22,9 @@ from edc.deps import (
 from edc.policy import authenticated, public, requires
 from edc.web.layout import CSRF_COOKIE, csrf_field, page, redirect
 from studies.accounts import service as accounts
-from studies.accounts.roles import ROLE_LABELS, Perm
-from studies.errors import PermissionDenied
-from studies.locks.service import inbox_for  # team inbox (issue 7)
+from studies.kernel.errors import PermissionDenied
+from studies.kernel.roles import ROLE_LABELS, Perm
+from studies.signoff.service import inbox_for
 
 
 async def verify_csrf(request: Request) -> None:

@@ -19,15 +19,15 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import authenticated, requires
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.pages import Csrf
-from studies.accounts.roles import Perm
 from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
-from studies.errors import InvalidInput
 from studies.ethics import service as ethics
 from studies.ethics.models import AFFILIATIONS, GENDERS
 from studies.forms import service as forms
 from studies.forms.models import CLASSIFICATION_LABELS, DATA_CATEGORIES
-from studies.registry import overview
+from studies.kernel.errors import InvalidInput
+from studies.kernel.roles import Perm
+from studies.overview import service as overview
 from studies.registry import service as registry
 
 router = APIRouter()

@@ -22,10 +22,10 @@ from edc.policy import requires
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.pages import Csrf
 from edc.web.study_pages import banner, build, checkbox, field, local_time, now
-from studies.accounts.roles import Perm
 from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
 from studies.ethics import service as ethics
+from studies.kernel.roles import Perm
 from studies.subjects import service as subjects
 
 router = APIRouter()

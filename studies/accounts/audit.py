@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger, canonical_ts
-from studies.accounts.roles import Perm, permissions_of
-from studies.accounts.service import Actor, require
-from studies.errors import InvalidInput
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import InvalidInput
+from studies.kernel.roles import Perm, permissions_of
 
 COLUMNS = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "study", "subject",
            "version", "outcome", "client", "reason", "changes")

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from studies.errors import InvalidInput
+from studies.kernel.errors import InvalidInput
 
 MAX_PASSWORD = 256
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

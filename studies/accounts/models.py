@@ -1,16 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
+from studies.kernel.ids import new_id
 
 
 class User(SQLModel, table=True):

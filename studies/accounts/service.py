@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import nacl.exceptions
@@ -27,8 +27,14 @@ from studies.accounts import totp as totp_mod
 from studies.accounts.config import AuthConfig, check_password_policy
 from studies.accounts.models import RoleGrant, User, UserSession
 from studies.accounts.ratelimit import RateLimiter
-from studies.accounts.roles import PRIVILEGED, Perm, Role, permissions_of
-from studies.errors import (
+from studies.kernel.actor import (
+    PENDING_PASSWORD,
+    PENDING_SECOND_FACTOR,
+    SYSTEM,
+    Actor,
+    require,
+)
+from studies.kernel.errors import (
     Conflict,
     InvalidInput,
     Locked,
@@ -37,97 +43,12 @@ from studies.errors import (
     PermissionDenied,
     TooManyRequests,
 )
+from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 SITE_RE = re.compile(r"^[A-Za-z0-9_-]{1,10}$")
 STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 DEFAULT_CONFIG = AuthConfig()
-
-# Why a session is restricted to a few pages until the user acts.
-PENDING_PASSWORD = "password"        # must change the password (first login, reset, expiry)
-PENDING_SECOND_FACTOR = "second_factor"  # must enrol TOTP (privileged role)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: the user, the roles they hold (by study and site), where they connect
-    from, and how they authenticated."""
-
-    user_id: str
-    username: str
-    display_name: str
-    grants: tuple[tuple[Role, str | None], ...]
-    client: str | None = None
-    session_id: str | None = None
-    must_change_password: bool = False
-    perms: frozenset[Perm] = field(default=frozenset())
-    # (role, study, site): site None means every site of the study.
-    scopes: tuple[tuple[Role, str | None, str | None], ...] = ()
-    pending: str | None = None
-    second_factor: bool = False
-    token_id: str | None = None
-
-    @property
-    def roles(self) -> set[Role]:
-        return {r for r, _ in self.grants}
-
-    def scope_triples(self) -> tuple[tuple[Role, str | None, str | None], ...]:
-        return self.scopes or tuple((r, s, None) for r, s in self.grants)
-
-    def can(self, perm: Perm, study: str | None = None, site: str | None = None) -> bool:
-        """Deny by default; the union of the roles held for this study (and site). (A
-        session with ``pending`` set is held to its password / enrolment pages by the web
-        layer's policies, see ``refuse_pending``.)"""
-        roles = {r for r, s, t in self.scope_triples()
-                 if (s is None or study is None or s == study)
-                 and (t is None or site is None or t == site)}
-        return perm in permissions_of(roles)
-
-    def sites(self, perm: Perm, study: str) -> set[str] | None:
-        """The sites of ``study`` where ``perm`` is held: None for every site, else a set
-        (empty: none). For filtering lists by the hospital / department / group scope."""
-        out: set[str] = set()
-        for r, s, t in self.scope_triples():
-            if (s is None or s == study) and perm in permissions_of({r}):
-                if t is None:
-                    return None
-                out.add(t)
-        return out
-
-    @property
-    def privileged(self) -> bool:
-        return bool(self.roles & PRIVILEGED)
-
-
-SYSTEM = Actor(user_id="system", username="system", display_name="System", grants=())
-
-
-def refuse_pending(actor: Actor) -> None:
-    """Refuse a session that must first change its password or enrol the second factor."""
-    if actor.pending == PENDING_PASSWORD:
-        raise PermissionDenied("please change your password first / 请先修改密码",
-                               clause="§11.3.4.1 a")
-    if actor.pending == PENDING_SECOND_FACTOR:
-        raise PermissionDenied("please enrol the second factor first / 请先绑定动态口令",
-                               clause="§11.6.2.2 g")
-
-
-def require(actor: Actor, perm: Perm, *, study: str | None = None,
-            site: str | None = None) -> None:
-    if not actor.can(perm, study, site):
-        raise PermissionDenied(
-            f"permission {perm.value} is required / 需要权限 {perm.value}", clause="§11.3.4.1 a")
-
-
-def require_different_person(actor: Actor, requester_user_id: str | None,
-                             requester_username: str | None = None) -> None:
-    """Separation of duties: nobody approves (or signs off) their own request."""
-    if (requester_user_id and requester_user_id == actor.user_id) or (
-            requester_username and requester_username == actor.username):
-        raise PermissionDenied(
-            "you cannot approve your own request / 不能审批本人提出的申请",
-            clause="§11.3.4.1 a")
-
 
 def hash_password(password: str) -> str:
     return nacl.pwhash.argon2id.str(password.encode()).decode()
@@ -637,9 +558,6 @@ def revoke_sessions(session: Session, ledger: Ledger, *, actor: Actor, username:
                   entity_type="user", entity_id=user.id, client=actor.client,
                   reason=f"{n} session(s) ended")
     return n
-
-
-__all__ = ["Actor", "SYSTEM", "PermissionDenied", "require", "require_different_person"]
 
 
 # --- second-factor enrolment (by the user) -------------------------------------------------

@@ -27,9 +27,10 @@ from audit_trail.service import Change, Ledger
 from studies.accounts import totp as totp_mod
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import Signature, User, UserSession
-from studies.accounts.roles import PRIVILEGED
-from studies.accounts.service import DEFAULT_CONFIG, Actor, verify_password
-from studies.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.accounts.service import DEFAULT_CONFIG, verify_password
+from studies.kernel.actor import Actor
+from studies.kernel.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.kernel.roles import PRIVILEGED
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from audit_trail.service import Change, Ledger
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import ApiToken, RoleGrant, User
-from studies.accounts.roles import PRIVILEGED, Perm, Role, permissions_of
-from studies.accounts.service import DEFAULT_CONFIG, Actor, require
-from studies.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from studies.accounts.service import DEFAULT_CONFIG
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
 
 PREFIX = "edc_"
 

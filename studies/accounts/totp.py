@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from studies.accounts.models import RecoveryCode, User
-from studies.errors import Conflict, InvalidInput
+from studies.kernel.errors import Conflict, InvalidInput
 
 if TYPE_CHECKING:
     from studies.accounts.config import AuthConfig

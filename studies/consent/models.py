@@ -7,7 +7,7 @@ from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.accounts.models import new_id
+from studies.kernel.ids import new_id
 
 CONSENT_TYPES = ("informed", "broad", "waiver")
 SCOPES = ("study", "identifiable", "deidentified_future", "cross_border", "contact")

@@ -14,17 +14,15 @@ from its time on, the withdrawn scopes are refused.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
+from studies import guards
 from studies.consent.models import (
     CONSENT_TYPES,
     SCOPES,
@@ -32,15 +30,16 @@ from studies.consent.models import (
     ConsentRecord,
     ConsentWithdrawal,
 )
-from studies.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from studies.ethics import service as ethics
 from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
-from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
+from studies.guards import CLAUSE_CONSENT, assert_writable, enrolment_problem, zoned
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Study
 from studies.subjects.models import Subject
 
-CLAUSE_CONSENT = "§11.3.4.2"
 CLAUSE_USE = "§7 a"
 REQUIRED_SCOPE = {"informed": "study", "broad": "deidentified_future"}
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -70,12 +69,6 @@ class WithdrawalIn(BaseModel):
     scopes: list[str] | None = PField(default=None, max_length=len(SCOPES))  # None: whole
     withdrawn_at: dt.datetime
     reason: str | None = PField(default=None, max_length=2000)
-
-
-def _aware(when: dt.datetime, field: str) -> dt.datetime:
-    if when.tzinfo is None:
-        raise InvalidInput("give the time with its time zone / 时间须带时区", field=field)
-    return when.astimezone(dt.UTC)
 
 
 # ---- consent form versions ----------------------------------------------------------------------
@@ -171,7 +164,7 @@ def check_consent(session: Session, *, study_id: str, data: ConsentIn) -> Checke
     (§11.3.4.2). Raises what :func:`record_consent` would; enrolment calls it before it
     writes anything."""
     study = registry.get_study_by_id(session, study_id)
-    given_at = _aware(data.given_at, "given_at")
+    given_at = zoned(data.given_at, "given_at")
     if given_at > dt.datetime.now(dt.UTC) + CLOCK_SKEW:
         raise InvalidInput("consent cannot be given in the future / 签署时间不能晚于当前时间",
                            field="given_at")
@@ -277,7 +270,7 @@ def withdraw_consent(session: Session, ledger: Ledger, *, actor: Actor, study_co
     if latest.id != rec.id:
         raise Conflict("this consent was replaced by a re-consent; withdraw the current one / "
                        "该记录已被再次同意取代", field="consent_id")
-    when = _aware(data.withdrawn_at, "withdrawn_at")
+    when = zoned(data.withdrawn_at, "withdrawn_at")
     if when < rec.given_at:
         raise InvalidInput("withdrawal cannot predate the consent / 撤回时间不能早于同意时间",
                            field="withdrawn_at")
@@ -337,148 +330,10 @@ def consent_history(session: Session, *, actor: Actor, study_code: str,
 
 # ---- the checks other packages call ------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Effective:
-    record: ConsentRecord | None
-    withdrawn: frozenset[str | None]
-
-
-# The consent in force at ``at`` (the latest given by then) and what was withdrawn of it by
-# then, in one query: one row per withdrawal, or one row with no withdrawal.
-_CONSENT_AT = (
-    select(ConsentRecord, ConsentWithdrawal.id, ConsentWithdrawal.scope)
-    .outerjoin(ConsentWithdrawal, and_(ConsentWithdrawal.consent_id == ConsentRecord.id,
-                                       ConsentWithdrawal.withdrawn_at <= bindparam("at")))
-    .where(ConsentRecord.id == select(ConsentRecord.id).where(
-        ConsentRecord.subject_id == bindparam("subject_id"),
-        ConsentRecord.given_at <= bindparam("at"))
-        .order_by(ConsentRecord.given_at.desc(), ConsentRecord.recorded_at.desc())
-        .limit(1).scalar_subquery()))
-
-
-def _effective(session: Session, subject_id: str, at: dt.datetime) -> _Effective:
-    rows = session.execute(_CONSENT_AT, {"subject_id": subject_id, "at": at}).all()
-    if not rows:
-        return _Effective(None, frozenset())
-    # A withdrawal's scope NULL means the whole consent; no withdrawal at all has no id.
-    return _Effective(rows[0][0], frozenset(scope for _, wid, scope in rows if wid is not None))
-
-
-def use_problem(session: Session, *, subject_id: str, scope: str,
-                at: dt.datetime) -> str | None:
-    """Why this subject's data may not be used for ``scope`` at ``at`` (None if it may)."""
-    if scope not in SCOPES:
-        raise InvalidInput(f"unknown scope {scope!r} (known: {', '.join(SCOPES)})",
-                           field="scope")
-    at = _aware(at, "at")
-    return _problem_of(session, _effective(session, subject_id, at), scope)
-
-
-def _problem_of(session: Session, eff: _Effective, scope: str) -> str | None:
-    rec = eff.record
-    if rec is None:
-        return ("the subject has no consent or approved waiver on record / "
-                "该受试者尚无知情同意或经批准的豁免")
-    if None in eff.withdrawn:
-        return "the subject withdrew consent / 受试者已撤回知情同意"
-    if scope in eff.withdrawn:
-        return f"the subject withdrew consent for {scope!r} / 受试者已撤回该范围的同意"
-    if scope not in rec.scopes:
-        return f"the subject's consent does not cover {scope!r} / 受试者的同意不包含该范围"
-    if rec.waiver_id:
-        w = session.get(ConsentWaiver, rec.waiver_id)
-        if w is None or w.status != "approved":
-            return "the consent waiver is not approved / 知情同意豁免未获批准"
-    return None
-
-
-def may_use(session: Session, *, subject_id: str, scope: str, at: dt.datetime) -> bool:
-    """May this subject's data be used for ``scope`` as of ``at``? (§11.3.4.2, §7 a)
-
-    Scopes: ``study`` (coded use in this study), ``identifiable``, ``deidentified_future``,
-    ``cross_border``, ``contact``. True only if the consent in force at ``at`` (the latest
-    given by then) grants the scope and it was not withdrawn, whole or for that scope, by
-    ``at``. Read-only.
-    """
-    return use_problem(session, subject_id=subject_id, scope=scope, at=at) is None
-
-
-def assert_may_use(session: Session, *, subject_id: str, scope: str, at: dt.datetime) -> None:
-    """:func:`may_use`, raising :class:`RuleViolation` with the reason instead of False."""
-    problem = use_problem(session, subject_id=subject_id, scope=scope, at=at)
-    if problem:
-        raise RuleViolation(problem, field="scope", clause=f"{CLAUSE_CONSENT}, {CLAUSE_USE}")
-
-
-def enrolment_problem(session: Session, *, study_id: str, at: dt.datetime) -> str | None:
-    study = registry.get_study_by_id(session, study_id)
-    if study.status == "closed":
-        return "the study is closed / 研究已结束"
-    _, problem = ethics.approval_status(session, study_id=study.id, at=_aware(at, "at"))
-    return problem
-
-
-def assert_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime) -> None:
-    """Refuse enrolment unless the study has a current ethics approval of its current protocol
-    version (§11.3.4.2): an amendment or an expiry stops enrolment until approved again."""
-    problem = enrolment_problem(session, study_id=study_id, at=at)
-    if problem:
-        raise RuleViolation(f"no enrolment: {problem}", field="study",
-                            clause=CLAUSE_CONSENT)
-
-
-# The newest consent form (by ``at``) that requires re-consent and is newer than the signed one.
-_NEWEST, _SIGNED = ConsentForm.__table__.alias("newest"), ConsentForm.__table__.alias("signed")  # type: ignore[attr-defined]  # noqa: E501
-_NEWER_FORM = (
-    select(_NEWEST.c.version, _SIGNED.c.version)
-    .join(_SIGNED, _SIGNED.c.id == bindparam("form_id"))
-    .where(_NEWEST.c.study_id == bindparam("study_id"),
-           _NEWEST.c.consent_type == bindparam("consent_type"), _NEWEST.c.requires_reconsent,
-           _NEWEST.c.created_at <= bindparam("at"), _NEWEST.c.number > _SIGNED.c.number)
-    .order_by(_NEWEST.c.number.desc()).limit(1))
-
-
-def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tuple[str, str] | None:
-    """(reason, clause) why data may not be entered for this subject at ``at``, or None."""
-    subject = session.get(Subject, subject_id)
-    if subject is None:
-        raise NotFound("no such subject / 未找到该受试者", field="subject_id")
-    problem = enrolment_problem(session, study_id=subject.study_id, at=at)
-    if problem:
-        return problem, CLAUSE_CONSENT
-    at = _aware(at, "at")
-    eff = _effective(session, subject_id, at)
-    problem = _problem_of(session, eff, "study")
-    if problem and eff.record is not None and eff.record.consent_type == "broad" \
-            and None not in eff.withdrawn and "deidentified_future" not in eff.withdrawn:
-        problem = None  # broad consent covers de-identified research use (§11.3.4.2)
-    if problem:
-        return problem, CLAUSE_CONSENT
-    rec = eff.record
-    if rec is not None and rec.form_id:
-        newer = session.execute(_NEWER_FORM, dict(
-            form_id=rec.form_id, study_id=subject.study_id, consent_type=rec.consent_type,
-            at=at)).first()
-        if newer is not None:
-            return (f"the subject must re-consent to form version {newer[0]} (signed "
-                    f"{newer[1]}) / 受试者须签署新版知情同意书 {newer[0]}", CLAUSE_CONSENT)
-    return None
-
-
-def assert_entry_allowed(session: Session, *, subject_id: str, at: dt.datetime) -> None:
-    """Refuse data entry for a subject without a current ethics approval of the current
-    protocol version, or without a valid consent (or approved waiver) covering use in the
-    study — withdrawn, or signed on a form version superseded by one that requires
-    re-consent (§11.3.4.2)."""
-    found = entry_problem(session, subject_id=subject_id, at=at)
-    if found:
-        raise RuleViolation(f"no data entry: {found[0]}", field="subject_id", clause=found[1])
-
-
 def study_readiness(session: Session, *, study_code: str, at: dt.datetime) -> dict[str, Any]:
     """What a page shows: is enrolment/entry open, and if not, why."""
     study = registry.get_study(session, study_code)
-    approval, problem = ethics.approval_status(session, study_id=study.id, at=at)
+    approval, problem = guards.approval_status(session, study_id=study.id, at=at)
     if problem is None and study.status == "closed":
         problem = "the study is closed / 研究已结束"
     return {"open": problem is None, "reason": problem,

@@ -31,15 +31,15 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
-from studies.consent import service as consent
+from studies import guards
 from studies.entry import service as entry
 from studies.entry.models import FormRecord
-from studies.errors import InvalidInput, RuleViolation
 from studies.forms import service as forms
 from studies.forms.models import Item
-from studies.locks.service import assert_writable
+from studies.guards import assert_writable
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import InvalidInput, RuleViolation
+from studies.kernel.roles import Perm
 from studies.registry.models import Site
 from studies.subjects.models import Subject
 
@@ -350,7 +350,7 @@ def _entry_problem(session: Session, subject_id: str, now: dt.datetime,
     if subject_id in cache:
         return cache[subject_id]
     try:
-        consent.assert_entry_allowed(session, subject_id=subject_id, at=now)
+        guards.assert_entry_allowed(session, subject_id=subject_id, at=now)
         problem = None
     except RuleViolation as exc:
         problem = exc.message

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.accounts.models import new_id
+from studies.kernel.ids import new_id
 
 SDV_MODES = ("all", "key", "sample", "none")
 RECORD_STATUSES = ("complete", "incomplete")

@@ -19,8 +19,6 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
 from studies.entry import service as entry
 from studies.entry.models import (
     DataQuery,
@@ -28,10 +26,12 @@ from studies.entry.models import (
     QueryMessage,
     SdvMark,
 )
-from studies.errors import Conflict, InvalidInput, NotFound
 from studies.forms import service as forms
 from studies.forms.models import Form, Item
-from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
+from studies.guards import assert_writable
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import Conflict, InvalidInput, NotFound
+from studies.kernel.roles import Perm
 from studies.registry.models import Site
 from studies.subjects.models import Subject
 

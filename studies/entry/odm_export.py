@@ -21,14 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
 from studies.entry import service as entry
 from studies.entry.models import FormRecord, RecordVersion, ValueVersion
-from studies.errors import InvalidInput
 from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import InvalidInput
+from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site
 from studies.subjects.models import Subject

@@ -28,9 +28,7 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
-from studies.consent import service as consent
+from studies import guards
 from studies.entry.models import (
     SDV_MODES,
     STANDARD_REASONS,
@@ -41,10 +39,12 @@ from studies.entry.models import (
     SdvMark,
     ValueVersion,
 )
-from studies.errors import Conflict, InvalidInput, NotFound
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item, StudyEvent
-from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
+from studies.guards import assert_writable
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import Conflict, InvalidInput, NotFound
+from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
 from studies.subjects.models import Subject
@@ -457,7 +457,7 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
 
 
 def _id() -> str:
-    from studies.accounts.models import new_id
+    from studies.kernel.ids import new_id
 
     return new_id()
 
@@ -477,7 +477,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
                 subject_code=subject_code, event_name=event_name, form_name=form_name,
                 repeat=data.repeat)
     unlock = assert_writable(session, study_id=t.study.id, subject_id=t.subject.id, form_id=t.form.id, at=now, actor=actor.username, client=actor.client)  # lock check (issue 7)  # noqa: E501
-    consent.assert_entry_allowed(session, subject_id=t.subject.id, at=now)
+    guards.assert_entry_allowed(session, subject_id=t.subject.id, at=now)
     record = find_record(session, t)
     if record is None and data.base_version != 0:
         raise stale(session, None, None, data.base_version)

@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, Column, Date, ForeignKey, String, Text, true
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.accounts.models import new_id
+from studies.kernel.ids import new_id
 
 GENDERS = ("female", "male", "other")
 AFFILIATIONS = ("internal", "external")

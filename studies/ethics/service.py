@@ -13,13 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
-from studies.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from studies.ethics.models import (
     AFFILIATIONS,
     APPROVING,
@@ -31,6 +28,9 @@ from studies.ethics.models import (
     EthicsApproval,
     EthicsCommittee,
 )
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import ProtocolVersion, Study
 
@@ -245,45 +245,6 @@ def record_approval(session: Session, ledger: Ledger, *, actor: Actor, study_cod
 def approvals_of(session: Session, study_id: str) -> list[EthicsApproval]:
     return list(session.execute(select(EthicsApproval).where(
         EthicsApproval.study_id == study_id).order_by(EthicsApproval.recorded_at)).scalars())
-
-
-_DECISIONS_AT = (select(EthicsApproval).where(
-    EthicsApproval.protocol_version_id == bindparam("pv"),
-    EthicsApproval.recorded_at <= bindparam("at"))
-    .order_by(EthicsApproval.decided_on.desc(), EthicsApproval.recorded_at.desc()))
-
-
-def approval_status(session: Session, *, study_id: str,
-                    at: dt.datetime) -> tuple[EthicsApproval | None, str | None]:
-    """(the current approval, None) or (None, why there is none) — "current" meaning an
-    approving decision, in force at ``at``, on the protocol version in force at ``at``."""
-    pv = registry.current_protocol(session, study_id=study_id, at=at)
-    if pv is None:
-        return None, ("the study has no registered protocol / 研究尚未登记方案")
-    day = at.astimezone(dt.UTC).date()
-    decisions = list(session.execute(_DECISIONS_AT, {"pv": pv.id, "at": at}).scalars())
-    if not decisions:
-        older = session.execute(select(EthicsApproval.id).where(
-            EthicsApproval.study_id == study_id, EthicsApproval.decision.in_(APPROVING))).first()
-        if older:
-            return None, (f"protocol version {pv.label} (an amendment) has not been approved "
-                          f"by the ethics committee yet / "
-                          f"修订后的方案 {pv.label} 尚未获伦理委员会批准")
-        return None, (f"protocol version {pv.label} has no ethics approval / "
-                      f"方案 {pv.label} 尚未获伦理委员会批准")
-    latest = decisions[0]
-    if latest.decision not in APPROVING:
-        return None, (f"the ethics committee rejected protocol version {pv.label} "
-                      f"({latest.reference}) / 伦理委员会未批准方案 {pv.label}")
-    if latest.decided_on > day:
-        day_s = latest.decided_on.isoformat()
-        return None, (f"the approval of protocol {pv.label} takes effect on {day_s} / "
-                      f"批准自 {day_s} 起生效")
-    if latest.expires_on is not None and latest.expires_on < day:
-        exp = latest.expires_on.isoformat()
-        return None, (f"the ethics approval {latest.reference} of protocol {pv.label} expired "
-                      f"on {exp} / 伦理批准已于 {exp} 过期")
-    return latest, None
 
 
 def approval_public(session: Session, a: EthicsApproval) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.accounts.models import new_id
+from studies.kernel.ids import new_id
 
 TIERS = ("puf", "lds", "rif")
 TIER_LABELS = {"puf": "公用数据集 / Public use file (PUF)",

@@ -32,12 +32,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
+from studies import guards
 from studies.accounts import signatures
 from studies.accounts.models import RoleGrant, User
-from studies.accounts.roles import Perm, Role
-from studies.accounts.service import Actor, require, require_different_person
-from studies.consent import service as consent
-from studies.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.ethics.models import EthicsApproval
 from studies.extracts.models import (
     TIERS,
@@ -47,6 +44,9 @@ from studies.extracts.models import (
 )
 from studies.forms import service as forms
 from studies.forms.models import Item
+from studies.kernel.actor import Actor, require, require_different_person
+from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.roles import Perm, Role
 from studies.registry import service as registry
 from studies.subjects.models import Subject
 
@@ -160,7 +160,7 @@ def _eligible_count(session: Session, study_id: str, scopes: list[str],
                     at: dt.datetime) -> int:
     ids = session.execute(select(Subject.id).where(Subject.study_id == study_id)).scalars()
     return sum(1 for sid in ids
-               if all(consent.may_use(session, subject_id=sid, scope=s, at=at) for s in scopes))
+               if all(guards.may_use(session, subject_id=sid, scope=s, at=at) for s in scopes))
 
 
 def required_scopes(req: ExtractRequest) -> list[str]:
@@ -611,11 +611,15 @@ def overdue_for_officer(session: Session, *, actor: Actor,
             if actor.can(Perm.EXTRACT_APPROVE, r.study_code)]
 
 
+# Progress of running builds, by request id, written by the builder (``edc/jobs/extracts.py``)
+# as it goes. Kept in memory, not in the database while the build's transaction is open: on
+# SQLite every transaction holds the write lock.
+LIVE_PROGRESS: dict[str, int] = {}
+
+
 def _live_progress(req: ExtractRequest) -> int:
     if req.build_state == "running":
-        from studies.extracts.worker import progress_of
-
-        return progress_of(req.id) or req.progress
+        return LIVE_PROGRESS.get(req.id) or req.progress
     return req.progress
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.accounts.models import new_id
+from studies.kernel.ids import new_id
 
 DATA_TYPES = ("text", "integer", "decimal", "date", "datetime", "codelist", "boolean", "file")
 FIELD_TYPES = ("text", "notes", "dropdown", "radio", "checkbox", "yesno", "truefalse", "calc",

@@ -21,9 +21,6 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
-from studies.errors import Conflict, InvalidInput, Locked, NotFound, RuleViolation
 from studies.forms import expressions as ex
 from studies.forms import odm, redcap
 from studies.forms.models import (
@@ -48,6 +45,9 @@ from studies.forms.spec import (
     GroupSpec,
     ItemSpec,
 )
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import Conflict, InvalidInput, Locked, NotFound, RuleViolation
+from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Study
 

@@ -7,11 +7,8 @@ every field it was raised with.
   of the locked current values, and the pre-lock report (with the override reason if items
   were open).
 - ``unlock_request`` — the changes to be made (subjects / forms / fields), reason, planned date
-  and period; takes effect after three sign-offs.
-- ``signoff`` — one row per (thing signed, role): which electronic signature (``e_signature``)
-  signed it in which role. Unique per role and per person, so three distinct people sign.
+  and period; takes effect after three sign-offs (``studies.signoff``).
 - ``signature_invalidation`` — a signature on data that an unlock reopened.
-- ``inbox_message`` — the team inbox shown on the home page of everyone with a role on the study.
 - ``lock_settings`` — a study's lock settings (may queries be answered while locked).
 """
 
@@ -29,13 +26,12 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
     false,
 )
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.accounts.models import new_id
+from studies.kernel.ids import new_id
 
 LOCK_SCOPES = ("study", "site", "form", "subjects")
 UNLOCK_STATUSES = ("pending", "active", "relocked", "withdrawn", "rejected")
@@ -105,23 +101,6 @@ class UnlockRequest(SQLModel, table=True):
                                                                             nullable=True))
 
 
-class SignOff(SQLModel, table=True):
-    __tablename__ = "signoff"
-    __table_args__ = (
-        UniqueConstraint("entity_type", "entity_id", "role", name="signoff_role"),
-        UniqueConstraint("entity_type", "entity_id", "user_id", name="signoff_person"),
-    )
-
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
-    entity_type: str = Field(sa_column=Column(String(40), nullable=False))
-    entity_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
-    role: str = Field(sa_column=Column(String(40), nullable=False))
-    user_id: str = Field(sa_column=Column(String(36), ForeignKey("user_account.id"),
-                                          nullable=False))
-    signature_id: str = Field(sa_column=Column(String(36), ForeignKey("e_signature.id"),
-                                               nullable=False))
-
-
 class SignatureInvalidation(SQLModel, table=True):
     __tablename__ = "signature_invalidation"
 
@@ -134,18 +113,3 @@ class SignatureInvalidation(SQLModel, table=True):
                             sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class InboxMessage(SQLModel, table=True):
-    __tablename__ = "inbox_message"
-
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
-    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
-                                           index=True))
-    study_code: str = Field(sa_column=Column(String(100), nullable=False))
-    # None: everyone with a role on the study; else only holders of this role.
-    audience_role: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
-    kind: str = Field(sa_column=Column(String(40), nullable=False))
-    text: str = Field(sa_column=Column(Text(), nullable=False))
-    link: str | None = Field(default=None, sa_column=Column(String(300), nullable=True))
-    created_at: dt.datetime = Field(default_factory=utcnow,
-                                    sa_column=Column(UTCDateTime(), nullable=False))
-    created_by: str = Field(sa_column=Column(String(100), nullable=False))

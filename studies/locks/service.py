@@ -5,8 +5,8 @@ Locking serialises on the ledger head (the row every writer locks), reads the pr
 (open queries, unverified forms, incomplete forms, forms changed after verification — an
 override reason is needed while any is open), hashes the locked current values (SHA-256 over a
 canonical dump), appends ``lock.set`` and takes a signed ledger checkpoint. While a lock covers
-data, :func:`assert_writable` — called at the top of every write path — refuses with 423 naming
-the lock, who set it and when, and the refusal is audited.
+data, :func:`studies.guards.assert_writable` — called at the top of every write path — refuses
+with 423 naming the lock, who set it and when, and the refusal is audited.
 
 An unlock request names the changes (subjects / forms / fields), the reason, the planned date
 and the period. The team is told in its inbox. It takes effect after three electronic
@@ -23,10 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,43 +32,31 @@ from audit_trail.service import Change, Ledger, canonical_json
 from studies.accounts import signatures
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import Signature
-from studies.accounts.roles import ROLE_LABELS, Perm, Role
-from studies.accounts.service import DEFAULT_CONFIG, Actor, require
+from studies.accounts.service import DEFAULT_CONFIG
 from studies.entry.models import CurrentValue, DataQuery, FormRecord
-from studies.errors import Conflict, InvalidInput, Locked, NotFound, PermissionDenied, RuleViolation
 from studies.forms.models import Form
-from studies.locks.models import (
-    DataLock,
-    InboxMessage,
-    LockSettings,
-    SignatureInvalidation,
-    SignOff,
-    UnlockRequest,
+from studies.guards import CLAUSE_LOCK, _as_utc, covers, lock_settings, serialise
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
 )
+from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
+from studies.locks.models import DataLock, LockSettings, SignatureInvalidation, UnlockRequest
+from studies.locks.schemas import LockIn, UnlockIn
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
+from studies.signoff import service as sign_off
 from studies.subjects.models import Subject
 
-CLAUSE = "§11.3.4.7 a"
-UNLOCK_ROLES: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.DATA_MANAGER,
-                                  Role.STATISTICIAN)
-MAX_PERIOD_HOURS = 24 * 90
 KINDS = ("entry", "sdv", "query", "enrolment", "consent", "randomisation")
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
     return now or dt.datetime.now(dt.UTC)
-
-
-def _aware(when: dt.datetime) -> dt.datetime:
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-
-
-def serialise(session: Session) -> None:
-    """Take the ledger head's row lock (every writer takes it to append): setting a lock and
-    every write path checked by :func:`assert_writable` are serialised on it, so an edit
-    concurrent with setting a lock either commits before it or sees it and is refused."""
-    Ledger._head(session)
 
 
 def _text(value: str | None, field: str, *, required: bool = True,
@@ -86,10 +72,6 @@ def _text(value: str | None, field: str, *, required: bool = True,
 
 
 # ---- settings ---------------------------------------------------------------------------------
-
-def get_settings(session: Session, study_id: str) -> LockSettings:
-    return session.get(LockSettings, study_id) or LockSettings(study_id=study_id)
-
 
 def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
                     allow_query_answers: bool) -> LockSettings:
@@ -110,60 +92,7 @@ def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_cod
 
 # ---- inbox ------------------------------------------------------------------------------------
 
-def notify(session: Session, *, study: Study, kind: str, text: str, by: str,
-           audience_role: Role | None = None, link: str | None = None) -> InboxMessage:
-    """A message in the team inbox of ``study`` (everyone with a role on it, or one role)."""
-    msg = InboxMessage(study_id=study.id, study_code=study.code, kind=kind, text=text[:4000],
-                       link=link, created_by=by,
-                       audience_role=audience_role.value if audience_role else None)
-    session.add(msg)
-    session.flush()
-    return msg
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    study: str
-    kind: str
-    text: str
-    link: str | None
-    at: dt.datetime
-    by: str
-
-
-def inbox_for(session: Session, *, actor: Actor, limit: int = 20) -> list[InboxItem]:
-    """The messages for the studies on which ``actor`` holds a role (a role held for every
-    study sees every study's), newest first."""
-    scopes = actor.scopes or tuple((r, s, None) for r, s in actor.grants)
-    if not scopes:
-        return []
-    rows = session.execute(select(InboxMessage).order_by(
-        InboxMessage.created_at.desc()).limit(500)).scalars()  # type: ignore[attr-defined]
-    out = []
-    for m in rows:
-        if any((s is None or s == m.study_code)
-               and (m.audience_role is None or r.value == m.audience_role)
-               for r, s, _t in scopes):
-            out.append(InboxItem(m.study_code, m.kind, m.text, m.link, m.created_at,
-                                 m.created_by))
-            if len(out) >= limit:
-                break
-    return out
-
-
 # ---- scope, snapshot and pre-lock report ------------------------------------------------------
-
-class LockIn(BaseModel):
-    """A lock request. ``sites`` / ``forms``: one lock per item (bulk); ``subjects``: one lock
-    of that list of subjects."""
-
-    model_config = ConfigDict(extra="forbid")
-    scope: Literal["study", "site", "form", "subjects"]
-    sites: list[str] = PField(default_factory=list, max_length=200)
-    forms: list[str] = PField(default_factory=list, max_length=200)
-    subjects: list[str] = PField(default_factory=list, max_length=5000)
-    override_reason: str | None = PField(default=None, max_length=2000)
-
 
 @dataclass
 class Scope:
@@ -336,7 +265,8 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     made = []
     for sc in scopes:
         if any(_same(lock, sc) for lock in existing):
-            raise Conflict(f"{sc.label} is already locked / 已锁定", field="scope", clause=CLAUSE)
+            raise Conflict(f"{sc.label} is already locked / 已锁定", field="scope",
+                           clause=CLAUSE_LOCK)
         report = _report(session, sc)
         if report["open"] and not override:
             c = report["counts"]
@@ -345,7 +275,7 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
                 f"unverified forms, {c['incomplete_forms']} incomplete forms, "
                 f"{c['changed_after_verification']} forms changed after verification — give "
                 "an override reason to lock anyway / 存在未解决事项，需填写强制锁定理由",
-                field="override_reason", clause=CLAUSE)
+                field="override_reason", clause=CLAUSE_LOCK)
         digest, n = snapshot(session, sc)
         lock = DataLock(study_id=study.id, scope=sc.scope,
                         site_id=sc.site.id if sc.site else None,
@@ -369,7 +299,7 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         session.flush()
         existing.append(lock)
         made.append(lock)
-    notify(session, study=study, kind="lock.set", by=actor.username,
+    sign_off.notify(session, study=study, kind="lock.set", by=actor.username,
            link=f"/studies/{study.code}/locks",
            text=f"{actor.display_name} locked: " + "; ".join(m.label for m in made)
            + " / 数据已锁定")
@@ -377,101 +307,6 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
 
 
 # ---- the write check --------------------------------------------------------------------------
-
-def _covers(lock: DataLock, site_id: str | None, subject_id: str | None,
-            form_id: str | None) -> bool:
-    if lock.scope == "study":
-        return True
-    if lock.scope == "site":
-        return site_id is not None and lock.site_id == site_id
-    if lock.scope == "form":
-        return form_id is not None and lock.form_id == form_id
-    return subject_id is not None and subject_id in lock.subject_ids
-
-
-def _permits(req: UnlockRequest, subject_id: str | None, form_id: str | None,
-             fields: list[str] | None) -> bool:
-    if subject_id is None:
-        return False
-    for c in req.changes:
-        if c.get("subject_id") != subject_id:
-            continue
-        if c.get("form_id") and c["form_id"] != form_id:
-            continue
-        listed = c.get("fields")
-        if listed and fields is not None and not set(fields) <= set(listed):
-            continue
-        if listed and form_id is None:
-            continue
-        return True
-    return False
-
-
-def active_unlocks(session: Session, study_id: str, at: dt.datetime) -> list[UnlockRequest]:
-    rows = session.execute(select(UnlockRequest).where(
-        UnlockRequest.study_id == study_id, UnlockRequest.status == "active")).scalars()
-    return [r for r in rows if r.ends_at is None or _aware(r.ends_at) > at]
-
-
-def assert_writable(session: Session, *, study_id: str | None = None,
-                    subject_id: str | None = None, form_id: str | None = None,
-                    field: str | None = None, fields: list[str] | None = None,
-                    record_id: str | None = None, site_id: str | None = None,
-                    at: dt.datetime | None = None, actor: str | None = None,
-                    client: str | None = None, ledger: Ledger | None = None,
-                    kind: str = "entry") -> str | None:
-    """Refuse (423 ``Locked``, audited) a write to data covered by a lock, unless an active
-    signed unlock lists it; returns the id of that unlock (None when nothing is locked).
-
-    Name the data by ids (or ``record_id`` of a form record); ``field``/``fields`` are the
-    fields being changed (None: not known yet — the unlock must list the subject and form).
-    ``kind`` "query" is allowed while locked if the study's lock settings say so. Given a
-    ``ledger``, a write allowed by an unlock appends ``unlock.change`` naming the unlock, so
-    every change during the unlock is linked to it. Serialises on the ledger head first."""
-    at = _aware(at) if at else dt.datetime.now(dt.UTC)
-    if record_id is not None:
-        rec = session.get(FormRecord, record_id)
-        if rec is not None:
-            study_id, subject_id, form_id = rec.study_id, rec.subject_id, rec.form_id
-    if study_id is None:
-        return None
-    serialise(session)
-    locks = list(session.execute(select(DataLock).where(DataLock.study_id == study_id)
-                                 .order_by(DataLock.set_at)).scalars())
-    if not locks:
-        return None
-    subject = session.get(Subject, subject_id) if subject_id else None
-    if subject is not None and site_id is None:
-        site_id = subject.site_id
-    covering = [lk for lk in locks if _covers(lk, site_id, subject_id, form_id)]
-    if not covering:
-        return None
-    if kind == "query" and get_settings(session, study_id).allow_query_answers:
-        return None
-    names = list(fields) if fields is not None else ([field] if field else None)
-    study = session.get(Study, study_id)
-    code = study.code if study else study_id
-    for req in active_unlocks(session, study_id, at):
-        if kind in ("entry", "sdv", "query") and _permits(req, subject_id, form_id, names):
-            if ledger is not None and kind == "entry":
-                ledger.append(
-                    session, actor=actor or "(unknown)", client=client, action="unlock.change",
-                    entity_type="unlock_request", entity_id=req.id, study=code,
-                    subject=subject.code if subject else None,
-                    reason=f"change made under unlock {req.id} / 解锁期间的修改",
-                    changes=[Change("record", None, record_id),
-                             Change("fields", None, names)])
-            return req.id
-    lock = covering[0]
-    when = _aware(lock.set_at).strftime("%Y-%m-%d %H:%M UTC")
-    raise Locked(
-        f"locked: {lock.label}, by {lock.set_by} at {when} (lock {lock.id}) / "
-        f"数据已锁定：由 {lock.set_by} 于 {when} 锁定", field=field, clause=CLAUSE,
-        audit=dict(actor=actor or "(unknown)", action="lock.refused",
-                   entity_type="data_lock", entity_id=lock.id, study=code,
-                   subject=subject.code if subject else None, outcome="denied",
-                   client=client, reason=f"{kind} refused while locked: {lock.label}"[:500]))
-
 
 # ---- reading locks ----------------------------------------------------------------------------
 
@@ -501,21 +336,6 @@ def verify_snapshot(session: Session, lock: DataLock) -> bool:
 
 
 # ---- unlock requests --------------------------------------------------------------------------
-
-class ChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subject: str = PField(max_length=20)
-    form: str | None = PField(default=None, max_length=64)
-    fields: list[str] | None = PField(default=None, max_length=200)
-
-
-class UnlockIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    changes: list[ChangeIn] = PField(max_length=500)
-    reason: str = PField(max_length=4000)
-    planned_date: dt.date
-    period_hours: int = PField(ge=1, le=MAX_PERIOD_HOURS)
-
 
 def unlock_content(req: UnlockRequest, study_code: str) -> str:
     """The exact text every signer is shown in full and signs (its SHA-256 is signed)."""
@@ -559,7 +379,7 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
         if fields and form is None:
             raise InvalidInput("changes: fields need a form / 指定字段时须指定表单",
                                field="changes")
-        if not any(_covers(lk, subject.site_id, subject.id, form.id if form else None)
+        if not any(covers(lk, subject.site_id, subject.id, form.id if form else None)
                    or (form is None and lk.scope == "form") for lk in locks):
             raise InvalidInput(f"changes: subject {subject.code} is not locked / 该数据未锁定",
                                field="changes")
@@ -578,7 +398,7 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
                                           Change("planned_date", None, str(data.planned_date)),
                                           Change("period_hours", None, data.period_hours),
                                           Change("content_sha256", None, req.content_hash)])
-    notify(session, study=study, kind="unlock.request", by=actor.username,
+    sign_off.notify(session, study=study, kind="unlock.request", by=actor.username,
            link=f"/studies/{study.code}/unlocks/{req.id}",
            text=f"{actor.display_name} requests an unlock of {len(changes)} item(s) from "
            f"{data.planned_date} for {data.period_hours} h: {reason} / 提出解锁申请，需主要研究者、"
@@ -604,69 +424,6 @@ def list_requests(session: Session, *, actor: Actor, study_code: str) -> list[Un
         UnlockRequest.study_id == study.id).order_by(UnlockRequest.requested_at)).scalars())
 
 
-@dataclass(frozen=True)
-class SignoffView:
-    role: str
-    line: str
-    invalidated: bool = False
-
-
-def signoffs(session: Session, entity_type: str, entity_id: str) -> list[SignoffView]:
-    rows = session.execute(select(SignOff, Signature).join(
-        Signature, Signature.id == SignOff.signature_id).where(
-        SignOff.entity_type == entity_type, SignOff.entity_id == entity_id)).all()
-    order = {r.value: i for i, r in enumerate(UNLOCK_ROLES)}
-    return sorted((SignoffView(so.role, signatures._view(sig).line()) for so, sig in rows),
-                  key=lambda v: order.get(v.role, 9))
-
-
-def _holds(actor: Actor, role: Role, study_code: str) -> bool:
-    scopes = actor.scopes or tuple((r, s, None) for r, s in actor.grants)
-    return any(r == role and (s is None or s == study_code) for r, s, _t in scopes)
-
-
-def signoff(session: Session, ledger: Ledger, *, actor: Actor, study: Study, entity_type: str,
-            entity_id: str, content_hash: str, role: Role, roles: tuple[Role, ...],
-            meaning: str, username: str, password: str, totp: str | None,
-            config: AuthConfig) -> int:
-    """One role's electronic sign-off of a thing; returns how many of ``roles`` have signed.
-    Refused and audited: a role not asked for or not held on the study (403), a role signed
-    already (409), a person who signed already in another role (403), a wrong password or
-    second factor (401, audited by the signature mechanism)."""
-
-    def audit(reason: str) -> dict[str, Any]:
-        return dict(actor=actor.username, action=f"{entity_type}.sign", entity_type=entity_type,
-                    entity_id=entity_id, study=study.code, outcome="denied",
-                    client=actor.client, reason=f"{reason}; as {role.value}"[:500])
-
-    if role not in roles:
-        raise PermissionDenied(
-            f"role {role.value} does not sign this / 该角色不在签名之列", field="role",
-            clause=CLAUSE, audit=audit("role not among the signers"))
-    if not _holds(actor, role, study.code):
-        raise PermissionDenied(
-            f"you do not hold the role {ROLE_LABELS[role]} on this study / 您在本研究中没有该角色",
-            field="role", clause=CLAUSE, audit=audit("signer does not hold the role"))
-    done = list(session.execute(select(SignOff).where(
-        SignOff.entity_type == entity_type, SignOff.entity_id == entity_id)).scalars())
-    if any(d.role == role.value for d in done):
-        raise Conflict(f"{ROLE_LABELS[role]} has already signed / 该角色已签名", field="role",
-                       clause=CLAUSE, audit=audit("role already signed"))
-    if any(d.user_id == actor.user_id for d in done):
-        raise PermissionDenied(
-            "you have already signed this in another role; three different people must sign / "
-            "您已以其他角色签名，须由三位不同人员签名", field="role", clause=CLAUSE,
-            audit=audit("repeated signer"))
-    sig = signatures.sign(session, ledger, actor=actor, username=username, password=password,
-                          totp=totp, meaning=meaning, content_hash=content_hash,
-                          entity_type=entity_type, entity_id=entity_id, study=study.code,
-                          config=config)
-    session.add(SignOff(entity_type=entity_type, entity_id=entity_id, role=role.value,
-                        user_id=actor.user_id, signature_id=sig.id))
-    session.flush()
-    return len(done) + 1
-
-
 def sign_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
                 request_id: str, role: Role, username: str, password: str,
                 totp: str | None = None, content_hash: str | None = None,
@@ -688,11 +445,11 @@ def sign_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     if content_hash is not None and content_hash != req.content_hash:
         raise Conflict("the request shown differs from the request stored / 所示内容与申请不符",
                        field="content_hash")
-    n = signoff(session, ledger, actor=actor, study=study, entity_type="unlock_request",
-                entity_id=req.id, content_hash=req.content_hash, role=role, roles=UNLOCK_ROLES,
+    n = sign_off.signoff(session, ledger, actor=actor, study=study, entity_type="unlock_request",
+                entity_id=req.id, content_hash=req.content_hash, role=role, roles=UNLOCK_SIGNERS,
                 meaning=f"approve unlock as {role.value} / 以{ROLE_LABELS[role]}身份批准解锁",
                 username=username, password=password, totp=totp, config=config)
-    if n == len(UNLOCK_ROLES):
+    if n == len(UNLOCK_SIGNERS):
         _take_effect(session, ledger, req, study, actor, _now(now))
     return req
 
@@ -724,7 +481,7 @@ def _take_effect(session: Session, ledger: Ledger, req: UnlockRequest, study: St
                           entity_type="e_signature", entity_id=sig.id, study=study.code,
                           reason=f"data reopened by unlock {req.id} / 数据已解锁，签名失效")
     session.flush()
-    notify(session, study=study, kind="unlock.effective", by=actor.username,
+    sign_off.notify(session, study=study, kind="unlock.effective", by=actor.username,
            link=f"/studies/{study.code}/unlocks/{req.id}",
            text=f"unlock {req.id} is in effect until {req.ends_at:%Y-%m-%d %H:%M} UTC / 解锁已生效")
 
@@ -761,7 +518,7 @@ def _close(session: Session, ledger: Ledger, req: UnlockRequest, *, to: str, by:
                   reason=reason, changes=changes)
     if to == "relocked":
         ledger.checkpoint(session, reason="relock")
-    notify(session, study=study, kind=f"unlock.{to}", by=by,
+    sign_off.notify(session, study=study, kind=f"unlock.{to}", by=by,
            link=f"/studies/{study.code}/unlocks/{req.id}",
            text=f"unlock request {req.id}: {to}" + (f" — {reason}" if reason else "")
            + {"relocked": " / 已重新锁定", "withdrawn": " / 已撤回",
@@ -822,7 +579,7 @@ def relock_expired(session: Session, ledger: Ledger, *, now: dt.datetime | None 
         q = q.where(UnlockRequest.study_id == study_id)
     done = []
     for req in list(session.execute(q).scalars()):
-        if req.ends_at is not None and _aware(req.ends_at) <= now:
+        if req.ends_at is not None and _as_utc(req.ends_at) <= now:
             serialise(session)
             _close(session, ledger, req, to="relocked", by="system", client=None,
                    reason="the unlock period ended / 解锁期限已到，自动重新锁定", now=now)
@@ -841,7 +598,7 @@ def panel(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     relock_expired(session, ledger, now=now, study_id=study.id)
     return {"study": study, "locks": list_locks(session, actor=actor, study_code=study_code),
             "requests": list_requests(session, actor=actor, study_code=study_code),
-            "settings": get_settings(session, study.id)}
+            "settings": lock_settings(session, study.id)}
 
 
 def request_view(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -858,9 +615,9 @@ def request_view(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
         SignatureInvalidation.unlock_id == req.id)).scalars()
     return {"request": req, "content": content,
             "content_ok": signatures.content_hash(content.encode()) == req.content_hash,
-            "signoffs": signoffs(session, "unlock_request", req.id),
-            "missing": [r.value for r in UNLOCK_ROLES if r.value not in
-                        {s.role for s in signoffs(session, "unlock_request", req.id)}],
+            "signoffs": sign_off.signoffs(session, "unlock_request", req.id),
+            "missing": [r.value for r in UNLOCK_SIGNERS if r.value not in
+                        {s.role for s in sign_off.signoffs(session, "unlock_request", req.id)}],
             "invalidated": [signatures._view(s).line() + " — invalidated / 已失效" for s in inv]}
 
 
@@ -877,42 +634,3 @@ def request_public(req: UnlockRequest) -> dict[str, Any]:
 
 # ---- form input (pages) -----------------------------------------------------------------------
 
-def _words(text: str | None) -> list[str]:
-    return [w for w in (text or "").replace(",", " ").replace("，", " ").split() if w]
-
-
-def lock_in_from_form(*, scope: str, sites: str | None, forms: str | None,
-                      subjects: str | None, override_reason: str | None) -> LockIn:
-    """A :class:`LockIn` from a page's fields (lists separated by spaces, commas or lines)."""
-    try:
-        return LockIn(scope=scope, sites=_words(sites), forms=_words(forms),  # type: ignore[arg-type]
-                      subjects=_words(subjects), override_reason=override_reason or None)
-    except ValueError as exc:
-        raise InvalidInput(f"the lock form is not valid: {str(exc).splitlines()[0]} / "
-                           "锁定表单无效", field="scope") from None
-
-
-def unlock_in_from_form(*, changes: str, reason: str, planned_date: str,
-                        period_hours: str) -> UnlockIn:
-    """An :class:`UnlockIn` from a page: one change per line, ``SUBJECT [FORM [FIELD …]]``."""
-    rows = []
-    for line in changes.splitlines():
-        w = _words(line)
-        if w:
-            rows.append(ChangeIn(subject=w[0][:20], form=w[1][:64] if len(w) > 1 else None,
-                                 fields=[f[:64] for f in w[2:]] or None))
-    try:
-        day = dt.date.fromisoformat(planned_date.strip())
-    except ValueError:
-        raise InvalidInput("planned_date: YYYY-MM-DD / 日期格式为 YYYY-MM-DD",
-                           field="planned_date") from None
-    if not period_hours.strip().isdigit():
-        raise InvalidInput("period_hours: a whole number of hours / 须为整数小时",
-                           field="period_hours")
-    try:
-        return UnlockIn(changes=rows, reason=reason, planned_date=day,
-                        period_hours=int(period_hours))
-    except ValueError as exc:
-        raise InvalidInput(f"the unlock request is not valid: {str(exc).splitlines()[0]} / "
-                           f"解锁申请无效（期限 1–{MAX_PERIOD_HOURS} 小时）",
-                           field="period_hours") from None

@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueCo
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.accounts.models import new_id
+from studies.kernel.ids import new_id
 
 
 class RandomisationScheme(SQLModel, table=True):

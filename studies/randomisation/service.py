@@ -36,14 +36,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
+from studies import guards
 from studies.accounts import signatures
 from studies.accounts.config import AuthConfig
-from studies.accounts.roles import Perm, Role
-from studies.accounts.service import DEFAULT_CONFIG, Actor, require
+from studies.accounts.service import DEFAULT_CONFIG
 from studies.entry.models import CurrentValue, FormRecord
-from studies.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.forms.models import Form, Item
-from studies.locks import service as locks
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.roles import Perm, Role
 from studies.locks.models import DataLock
 from studies.randomisation.models import (
     Allocation,
@@ -53,6 +54,7 @@ from studies.randomisation.models import (
 )
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
+from studies.signoff import service as sign_off
 from studies.subjects.models import Subject
 
 CLAUSE = "§11.3.4.7 a"
@@ -324,9 +326,9 @@ def randomise(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomisa
                             f"{subject.status}) / 仅在组受试者可随机分组", field="subject",
                             clause=CLAUSE)
     scheme = _scheme(session, study)
-    locks.assert_writable(session, study_id=study.id, subject_id=subject.id, at=now,
+    guards.assert_writable(session, study_id=study.id, subject_id=subject.id, at=now,
                           actor=actor.username, client=actor.client, kind="randomisation")
-    locks.serialise(session)
+    guards.serialise(session)
     if session.execute(select(Allocation.id).where(
             Allocation.subject_id == subject.id)).first() is not None:
         raise Conflict(f"subject {subject.code} is already randomised / 该受试者已随机分组",
@@ -379,7 +381,7 @@ def allocations(session: Session, *, actor: Actor, keys: RandomisationKeys,
 def _study_locked(session: Session, study: Study, at: dt.datetime) -> bool:
     locked = session.execute(select(DataLock.id).where(
         DataLock.study_id == study.id, DataLock.scope == "study").limit(1)).first() is not None
-    return locked and not locks.active_unlocks(session, study.id, at)
+    return locked and not guards.active_unlocks(session, study.id, at)
 
 
 def unblinding_content(u: Unblinding, study: Study) -> str:
@@ -425,7 +427,7 @@ def request_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_
                   action="unblinding.request", entity_type="unblinding", entity_id=u.id,
                   study=study.code, reason=text,
                   changes=[Change("content_sha256", None, u.content_hash)])
-    locks.notify(session, study=study, kind="unblinding.request", by=actor.username,
+    sign_off.notify(session, study=study, kind="unblinding.request", by=actor.username,
                  link=f"/studies/{study.code}/unblinding/{u.id}",
                  text=f"{actor.display_name} asks to unblind the study: {text} / 申请揭盲，"
                  "需主要研究者和统计师签名")
@@ -465,7 +467,7 @@ def sign_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     if not _study_locked(session, study, now):
         raise RuleViolation("the study is no longer locked / 研究已不处于锁定状态",
                             field="study", clause=CLAUSE)
-    n = locks.signoff(session, ledger, actor=actor, study=study, entity_type="unblinding",
+    n = sign_off.signoff(session, ledger, actor=actor, study=study, entity_type="unblinding",
                       entity_id=u.id, content_hash=u.content_hash, role=role,
                       roles=UNBLIND_ROLES, meaning=f"approve unblinding as {role.value} / 批准揭盲",
                       username=username, password=password, totp=totp, config=config)
@@ -476,7 +478,7 @@ def sign_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                       action="unblinding.effective", entity_type="unblinding", entity_id=u.id,
                       study=study.code, changes=[Change("status", "pending", "effective")])
         ledger.checkpoint(session, reason="unblinding")
-        locks.notify(session, study=study, kind="unblinding.effective", by=actor.username,
+        sign_off.notify(session, study=study, kind="unblinding.effective", by=actor.username,
                      link=f"/studies/{study.code}/randomisation",
                      text=f"study {study.code} is unblinded / 研究已揭盲")
     return u
@@ -495,7 +497,7 @@ def emergency_unblind(session: Session, ledger: Ledger, *, actor: Actor,
     study = registry.get_study(session, study_code)
     subject, site = _subject(session, study, subject_code)
     require(actor, Perm.UNBLIND_EMERGENCY, study=study_code, site=site.code)
-    if not locks._holds(actor, Role.PRINCIPAL_INVESTIGATOR, study.code):
+    if not sign_off.holds_role(actor, Role.PRINCIPAL_INVESTIGATOR, study.code):
         raise PermissionDenied("only the principal investigator may unblind in an emergency / "
                                "仅主要研究者可紧急揭盲", field="role", clause=CLAUSE)
     text = (reason or "").strip()
@@ -524,7 +526,7 @@ def emergency_unblind(session: Session, ledger: Ledger, *, actor: Actor,
                   changes=[Change("subject", None, subject.code),
                            Change("arm_commitment", None, a.commitment)])
     ledger.checkpoint(session, reason="emergency unblinding")
-    locks.notify(session, study=study, kind="unblinding.emergency", by=actor.username,
+    sign_off.notify(session, study=study, kind="unblinding.emergency", by=actor.username,
                  audience_role=Role.DATA_MANAGER, link=f"/studies/{study.code}/randomisation",
                  text=f"EMERGENCY UNBLINDING of subject {subject.code} by {actor.display_name}: "
                  f"{text} / 紧急揭盲")

@@ -16,7 +16,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.accounts.models import new_id
+from studies.kernel.ids import new_id
 
 DESIGNS = ("prospective", "retrospective")
 STUDY_STATUSES = ("draft", "active", "closed")

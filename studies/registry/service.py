@@ -17,9 +17,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
-from studies.errors import Conflict, InvalidInput, NotFound
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import Conflict, InvalidInput, NotFound
+from studies.kernel.roles import Perm
 from studies.registry.models import DESIGNS, STUDY_STATUSES, ProtocolVersion, Site, Study
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,99}$")
@@ -74,12 +74,6 @@ DESIGN_FLAGS = ("blinded", "design", "post_market", "real_world_data", "public_i
 # Statements on every request's path are built once (building one costs about as much as
 # running it); values are bound at execution.
 _STUDY_BY_CODE = select(Study).where(Study.code == bindparam("code"))
-_PROTOCOL_AT = (select(ProtocolVersion).where(
-    ProtocolVersion.study_id == bindparam("study_id"),
-    ProtocolVersion.created_at <= bindparam("at"))
-    .order_by(ProtocolVersion.number.desc()).limit(1))
-
-
 def get_study(session: Session, code: str) -> Study:
     study = session.execute(_STUDY_BY_CODE, {"code": code}).scalar_one_or_none()
     if study is None:
@@ -238,13 +232,6 @@ def protocol_versions(session: Session, study_id: str) -> list[ProtocolVersion]:
         ProtocolVersion.study_id == study_id).order_by(ProtocolVersion.number)).scalars())
 
 
-def current_protocol(session: Session, *, study_id: str,
-                     at: dt.datetime) -> ProtocolVersion | None:
-    """The protocol version in force at ``at``: the newest one registered by then."""
-    return session.execute(_PROTOCOL_AT, {"study_id": study_id, "at": at}
-                           ).scalar_one_or_none()
-
-
 def sites_of(session: Session, study_id: str) -> list[Site]:
     return list(session.execute(select(Site).where(Site.study_id == study_id)
                                 .order_by(Site.code)).scalars())
@@ -274,7 +261,7 @@ def site_public(s: Site) -> dict[str, Any]:
 def operator_actor(name: str) -> Actor:
     """The actor for a server operator at the command line (``edc study …``): they may set
     studies up (as a data manager for every study) and nothing else. Recorded as ``cli:NAME``."""
-    from studies.accounts.roles import Role
+    from studies.kernel.roles import Role
 
     return Actor(user_id=f"cli:{name}", username=f"cli:{name}"[:100],
                  display_name=f"command line ({name})", grants=((Role.DATA_MANAGER, None),),

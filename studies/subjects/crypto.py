@@ -31,7 +31,7 @@ from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
 )
 
-from studies.errors import Locked
+from studies.kernel.errors import Locked
 from studies.subjects.identity import Identity
 
 AAD_TAG = "edc-code-index-v1"

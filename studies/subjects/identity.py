@@ -18,7 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from studies.errors import InvalidInput
+from studies.kernel.errors import InvalidInput
 
 CLAUSE = "§11.3.4.4 d"
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

@@ -24,13 +24,14 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
+from studies import guards
 from studies.consent import service as consents
 from studies.consent.service import ConsentIn
-from studies.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.ethics import service as ethics
-from studies.locks.service import assert_writable  # lock check (issue 7)  # noqa: E501
+from studies.guards import assert_writable
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.roles import Perm
 from studies.registry.models import Site, Study
 from studies.subjects import codes
 from studies.subjects.crypto import (
@@ -90,7 +91,7 @@ def check_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime,
         if site is None or site.study_id != study.id:
             raise InvalidInput("site is not a site of this study / 该中心不属于本研究",
                                field="site")
-    consents.assert_enrolment_allowed(session, study_id=study.id, at=at)
+    guards.assert_enrolment_allowed(session, study_id=study.id, at=at)
     return study
 
 

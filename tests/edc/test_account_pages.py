@@ -25,7 +25,7 @@ from edc.db import session_factory
 from edc.settings import Settings
 from edc.state import AppState
 from studies.accounts import service as accounts
-from studies.accounts.roles import Role
+from studies.kernel.roles import Role
 
 INSIDE = ("10.1.2.3", 50000)
 

@@ -21,7 +21,7 @@ from audit_trail.service import Ledger
 from edc.app import create_app
 from edc.policy import iter_routes
 from edc.state import AppState
-from studies.accounts.roles import Role
+from studies.kernel.roles import Role
 from studies.registry.models import Study
 
 STUDY = "CI-2026-01"

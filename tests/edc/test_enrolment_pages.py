@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
-from studies.accounts.roles import Role
 from studies.consent.models import ConsentRecord
 from studies.ethics import service as ethics
+from studies.kernel.roles import Role
 from studies.registry import service as registry
 from studies.registry.models import Study
 from studies.subjects.models import CodeIndexEntry, Subject

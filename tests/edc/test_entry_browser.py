@@ -17,7 +17,7 @@ from edc import keyring
 from edc.db import make_engine, session_factory
 from edc.settings import Settings
 from edc.state import build_state
-from studies.accounts.roles import Role
+from studies.kernel.roles import Role
 
 webdriver = pytest.importorskip("selenium.webdriver")
 CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", \

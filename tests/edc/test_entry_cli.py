@@ -13,8 +13,8 @@ from audit_trail.service import Ledger
 from edc import keyring
 from edc.cli import main
 from edc.db import make_engine, session_factory
-from studies.accounts.roles import Role
 from studies.entry.models import ValueVersion
+from studies.kernel.roles import Role
 
 STUDY = "ENT-2026-01"
 CSV = ("record_id,redcap_event_name,redcap_repeat_instance,visit_date,height,weight,sbp,smoker\n"

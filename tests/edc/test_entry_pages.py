@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from test_web_foundation import login
 
 from audit_trail.service import Ledger
-from studies.accounts.roles import Role
 from studies.entry.models import ValueVersion
+from studies.kernel.roles import Role
 
 STUDY = "ENT-2026-01"
 PAGE = f"/studies/{STUDY}/entry/S01-ENT01/baseline/vital_signs"

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
 from edc import cli
-from studies.accounts.roles import Role
 from studies.extracts import build as builder
 from studies.extracts import package as pkg
+from studies.kernel.roles import Role
 
 STUDY = "EXT-2026-01"
 

@@ -23,9 +23,10 @@ from audit_trail.service import Ledger
 from edc import keyring
 from edc.cli import main
 from edc.db import make_engine, session_factory
-from studies.accounts import service as accounts
-from studies.accounts.roles import Role
 from studies.entry import service as entry
+from studies.kernel.actor import Actor
+from studies.kernel.roles import Role
+from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
 from studies.locks.models import UnlockRequest
 from studies.randomisation import service as rnd
@@ -56,7 +57,7 @@ def entries(session: Session, action: str) -> list[LedgerEntry]:
 
 
 @pytest.fixture
-def team(session: Session, ledger: Ledger) -> dict[str, accounts.Actor]:
+def team(session: Session, ledger: Ledger) -> dict[str, Actor]:
     make_entry_study(session, ledger)
     t = make_lock_team(session, ledger, STUDY)
     entry.save_form(session, ledger, actor=t["inv"], study_code=STUDY, subject_code=S1,
@@ -179,9 +180,9 @@ def test_unlock_request_reaches_the_inbox_signers_see_the_full_text_and_three_si
 def test_withdraw_and_relock_pages(app_client: TestClient, session: Session, ledger: Ledger,
                                    team: dict[str, Any]) -> None:
     locks.set_locks(session, ledger, actor=team["dm"], study_code=STUDY,
-                    data=locks.LockIn(scope="study", override_reason="ok"))
+                    data=lock_schemas.LockIn(scope="study", override_reason="ok"))
     req = locks.request_unlock(session, ledger, actor=team["dm"], study_code=STUDY,
-                               data=locks.unlock_in_from_form(
+                               data=lock_schemas.unlock_in_from_form(
                                    changes=S1, reason="r", planned_date="2026-12-01",
                                    period_hours="24"))
     login(app_client, "dm")
@@ -242,9 +243,9 @@ def test_relock_expired_command_relocks_unlocks_whose_period_ended(
         make_entry_study(s, ledger)
         t = make_lock_team(s, ledger, STUDY)
         locks.set_locks(s, ledger, actor=t["dm"], study_code=STUDY,
-                        data=locks.LockIn(scope="study"))
+                        data=lock_schemas.LockIn(scope="study"))
         req = locks.request_unlock(s, ledger, actor=t["dm"], study_code=STUDY,
-                                   data=locks.unlock_in_from_form(
+                                   data=lock_schemas.unlock_in_from_form(
                                        changes=S1, reason="r", planned_date="2026-12-01",
                                        period_hours="1"))
         for who, role in (("pi", Role.PRINCIPAL_INVESTIGATOR), ("dm", Role.DATA_MANAGER),

@@ -18,7 +18,8 @@ from test_web_foundation import login
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from edc.policy import AUTHENTICATED, PUBLIC, iter_routes, policy_of
-from studies.accounts.roles import GRANTS, Perm, Role
+from studies.kernel.actor import SYSTEM
+from studies.kernel.roles import GRANTS, Perm, Role
 
 
 def routes(client: TestClient) -> list[tuple[str, str, str]]:
@@ -105,7 +106,7 @@ def test_a_study_in_the_path_scopes_the_permission(app_client: TestClient, sessi
     app_client.app.include_router(router)  # type: ignore[attr-defined]
     from studies.accounts import service as accounts
 
-    accounts.create_user(session, ledger, actor=accounts.SYSTEM, username="inv",
+    accounts.create_user(session, ledger, actor=SYSTEM, username="inv",
                          display_name="Inv", password="correct horse battery staple",
                          roles=[(Role.INVESTIGATOR, "S1", "H01")], must_change_password=False)
     login(app_client, "inv")

@@ -26,8 +26,8 @@ from edc.db import make_engine, session_factory
 from edc.settings import Settings
 from edc.state import AppState, build_state
 from studies.accounts import service as accounts
-from studies.accounts.roles import Role
 from studies.entry.models import FormRecord
+from studies.kernel.roles import Role
 from studies.subjects.models import Subject
 
 STUDY = "ENT-2026-01"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
-from studies.accounts.roles import Role
+from studies.kernel.roles import Role
 from studies.registry import service as registry
 
 CODE = "CARD-2026-02"

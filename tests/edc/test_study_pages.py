@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from test_web_foundation import login
 
 from audit_trail.service import Ledger
-from studies.accounts.roles import Role
+from studies import guards
 from studies.consent import service as consent
+from studies.kernel.roles import Role
 from studies.registry import service as registry
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "data" / "redcap_dictionary.csv"
@@ -153,7 +154,7 @@ def test_consent_capture_shows_the_form_text_and_records_consent(
     assert r.status_code == 200
     page = soup(r.text)
     assert page.select_one("main p.ok").get_text() == "✔ 可录入 / Data entry allowed"
-    assert consent.may_use(session, subject_id=subject.id, scope="contact",
+    assert guards.may_use(session, subject_id=subject.id, scope="contact",
                            at=dt.datetime.now(dt.UTC))
     listing = soup(app_client.get("/studies/CON-1/consent").text)
     assert [td.get_text() for td in listing.select("tbody tr td")][:3] == [

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
-from studies.accounts.roles import Role
+from studies.kernel.roles import Role
 
 
 def entries(session: Session, action: str) -> list[LedgerEntry]:

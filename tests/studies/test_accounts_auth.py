@@ -16,14 +16,15 @@ from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig, check_password_policy
 from studies.accounts.models import UserSession
 from studies.accounts.ratelimit import RateLimiter
-from studies.accounts.roles import Perm, Role
-from studies.errors import (
+from studies.kernel.actor import PENDING_PASSWORD, SYSTEM, refuse_pending, require_different_person
+from studies.kernel.errors import (
     InvalidInput,
     Locked,
     NotAuthenticated,
     PermissionDenied,
     TooManyRequests,
 )
+from studies.kernel.roles import Perm, Role
 
 CFG = AuthConfig(second_factor_enforced=False)
 
@@ -74,9 +75,9 @@ def test_first_login_requires_a_password_change(session: Session, ledger: Ledger
     make_user(session, ledger, "li.na", Role.INVESTIGATOR, study="S1", must_change_password=True)
     _, actor = accounts.login(session, ledger, username="li.na", password=PASSWORD,
                               client="10.0.0.1", config=CFG)
-    assert actor.pending == accounts.PENDING_PASSWORD
+    assert actor.pending == PENDING_PASSWORD
     with pytest.raises(PermissionDenied, match="change your password"):
-        accounts.refuse_pending(actor)
+        refuse_pending(actor)
     accounts.change_password(session, ledger, actor=actor, current=PASSWORD,
                              new="a brand new passphrase", config=CFG)
     _, actor = accounts.login(session, ledger, username="li.na",
@@ -90,7 +91,7 @@ def test_password_max_age_forces_a_change_when_set(session: Session, ledger: Led
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=91)
     _, actor = accounts.login(session, ledger, username="li.na", password=PASSWORD,
                               client=None, config=cfg, now=later)
-    assert actor.pending == accounts.PENDING_PASSWORD
+    assert actor.pending == PENDING_PASSWORD
     _, actor = accounts.login(session, ledger, username="li.na", password=PASSWORD,
                               client=None, config=CFG, now=later)
     assert actor.pending is None  # off by default
@@ -220,7 +221,7 @@ def test_an_administrator_revokes_every_session_of_a_user(session: Session,
 
 def test_scope_by_site_and_union_of_roles(session: Session, ledger: Ledger) -> None:
     user = accounts.create_user(
-        session, ledger, actor=accounts.SYSTEM, username="li.na", display_name="Li Na",
+        session, ledger, actor=SYSTEM, username="li.na", display_name="Li Na",
         password=PASSWORD, roles=[(Role.INVESTIGATOR, "S1", "H01"), (Role.AUDITOR, None)])
     actor = accounts.actor_for(session, user, client=None)
     assert actor.can(Perm.STUDY_READ, "S1", "H01")
@@ -243,8 +244,8 @@ def test_nobody_approves_their_own_request(session: Session, ledger: Ledger) -> 
     user = make_user(session, ledger, "li.na", Role.DATA_MANAGER)
     actor = accounts.actor_for(session, user, client=None)
     with pytest.raises(PermissionDenied, match="own request"):
-        accounts.require_different_person(actor, user.id)
-    accounts.require_different_person(actor, "someone-else")
+        require_different_person(actor, user.id)
+    require_different_person(actor, "someone-else")
 
 
 def test_admin_operations_are_refused_to_others_and_audited(session: Session,
@@ -271,7 +272,7 @@ def test_admin_operations_are_refused_to_others_and_audited(session: Session,
 def test_the_administrator_role_is_never_combined_with_another(session: Session,
                                                                ledger: Ledger) -> None:
     with pytest.raises(InvalidInput, match="separation of duties"):
-        accounts.create_user(session, ledger, actor=accounts.SYSTEM, username="both",
+        accounts.create_user(session, ledger, actor=SYSTEM, username="both",
                              display_name="Both", password=PASSWORD,
                              roles=[(Role.ADMIN, None), (Role.AUDITOR, None)])
     root = make_user(session, ledger, "root", Role.ADMIN)

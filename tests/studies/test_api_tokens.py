@@ -16,12 +16,13 @@ from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.accounts import tokens
 from studies.accounts.models import ApiToken
-from studies.accounts.roles import Perm, Role
-from studies.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.kernel.actor import SYSTEM, Actor
+from studies.kernel.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.kernel.roles import Perm, Role
 
 
-def sponsor(session: Session, ledger: Ledger) -> accounts.Actor:
-    user = accounts.create_user(session, ledger, actor=accounts.SYSTEM, username="sponsor.bot",
+def sponsor(session: Session, ledger: Ledger) -> Actor:
+    user = accounts.create_user(session, ledger, actor=SYSTEM, username="sponsor.bot",
                                 display_name="Sponsor script", password="long enough secret",
                                 roles=[(Role.SPONSOR, "S1"), (Role.MONITOR, "S2")],
                                 must_change_password=False)

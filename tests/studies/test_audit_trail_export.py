@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from audit_trail.service import Ledger
 from studies.accounts import audit
 from studies.accounts import service as accounts
-from studies.accounts.roles import Role
-from studies.errors import InvalidInput, PermissionDenied
+from studies.kernel.actor import Actor
+from studies.kernel.errors import InvalidInput, PermissionDenied
+from studies.kernel.roles import Role
 
 ODM = "{http://www.cdisc.org/ns/odm/v1.3}"
 
@@ -30,7 +31,7 @@ def fill(session: Session, ledger: Ledger, n: int) -> None:
                       reason="=cmd|' /C calc'!A0" if i == 1 else None)
 
 
-def auditor(session: Session, ledger: Ledger, study: str | None = None) -> accounts.Actor:
+def auditor(session: Session, ledger: Ledger, study: str | None = None) -> Actor:
     return accounts.actor_for(session, make_user(session, ledger, "aud", Role.AUDITOR,
                                                  study=study), client="10.0.0.9")
 

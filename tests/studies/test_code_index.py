@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from edc.keyring import Keyring
-from studies.accounts.roles import Role
-from studies.accounts.service import Actor, actor_for
-from studies.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.accounts.service import actor_for
+from studies.kernel.actor import Actor
+from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.roles import Role
 from studies.subjects import codes
 from studies.subjects import service as svc
 from studies.subjects.crypto import CodeIndexKeyError, CodeIndexKeys, key_id

@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 from audit_trail.service import Ledger
 from edc import keyring
 from edc.db import make_engine, session_factory
-from studies.accounts.roles import Role
 from studies.accounts.service import actor_for
+from studies.kernel.roles import Role
 from studies.subjects import service as svc
 from studies.subjects.identity import validate_identity
 

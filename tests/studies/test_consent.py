@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
+from studies import guards
 from studies.consent import service as consent
-from studies.errors import Conflict, InvalidInput, RuleViolation
 from studies.ethics import service as ethics
+from studies.kernel.errors import Conflict, InvalidInput, RuleViolation
 from studies.registry import service as registry
 from studies.registry.models import Study
 
@@ -60,7 +61,7 @@ def give(session: Session, ledger: Ledger, study: Study, subject_id: str, form_i
 
 def test_entry_is_refused_without_consent(session: Session, setup: dict[str, Any]) -> None:
     with pytest.raises(RuleViolation) as e:
-        consent.assert_entry_allowed(session, subject_id=setup["subject"].id, at=now())
+        guards.assert_entry_allowed(session, subject_id=setup["subject"].id, at=now())
     assert e.value.clause == "§11.3.4.2"
     assert "no consent" in e.value.message
 
@@ -71,10 +72,10 @@ def test_consent_allows_entry_and_the_scopes_it_grants(session: Session, ledger:
     rec = give(session, ledger, setup["study"], s.id, setup["form"].id,
                ["study", "deidentified_future"], ago(10))
     assert rec.obtained_by == "setup"
-    consent.assert_entry_allowed(session, subject_id=s.id, at=now())
-    assert consent.may_use(session, subject_id=s.id, scope="deidentified_future", at=now())
-    assert not consent.may_use(session, subject_id=s.id, scope="cross_border", at=now())
-    assert not consent.may_use(session, subject_id=s.id, scope="study", at=ago(20))  # before
+    guards.assert_entry_allowed(session, subject_id=s.id, at=now())
+    assert guards.may_use(session, subject_id=s.id, scope="deidentified_future", at=now())
+    assert not guards.may_use(session, subject_id=s.id, scope="cross_border", at=now())
+    assert not guards.may_use(session, subject_id=s.id, scope="study", at=ago(20))  # before
     entry = session.execute(select(LedgerEntry).where(
         LedgerEntry.action == "consent.record")).scalar_one()
     assert entry.subject == s.code and entry.study == setup["study"].code
@@ -85,14 +86,14 @@ def test_assert_may_use_says_why(session: Session, ledger: Ledger,
     s = setup["subject"]
     give(session, ledger, setup["study"], s.id, setup["form"].id, ["study"], ago(5))
     with pytest.raises(RuleViolation) as e:
-        consent.assert_may_use(session, subject_id=s.id, scope="identifiable", at=now())
+        guards.assert_may_use(session, subject_id=s.id, scope="identifiable", at=now())
     assert "does not cover 'identifiable'" in e.value.message
     assert e.value.clause == "§11.3.4.2, §7 a"
 
 
 def test_unknown_scope_is_invalid_input(session: Session, setup: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput) as e:
-        consent.may_use(session, subject_id=setup["subject"].id, scope="everything", at=now())
+        guards.may_use(session, subject_id=setup["subject"].id, scope="everything", at=now())
     assert e.value.field == "scope"
 
 
@@ -124,9 +125,9 @@ def test_whole_withdrawal_stops_entry_but_keeps_history(session: Session, ledger
                              consent_id=rec.id, data=consent.WithdrawalIn(
                                  withdrawn_at=ago(10), reason="moved away"))
     with pytest.raises(RuleViolation, match="withdrew consent"):
-        consent.assert_entry_allowed(session, subject_id=s.id, at=now())
-    assert consent.may_use(session, subject_id=s.id, scope="study", at=ago(20))  # before it
-    assert not consent.may_use(session, subject_id=s.id, scope="contact", at=now())
+        guards.assert_entry_allowed(session, subject_id=s.id, at=now())
+    assert guards.may_use(session, subject_id=s.id, scope="study", at=ago(20))  # before it
+    assert not guards.may_use(session, subject_id=s.id, scope="contact", at=now())
     [h] = consent.consent_history(session, actor=SETUP, study_code=study.code,
                                   subject_id=s.id)
     assert h["withdrawals"][0]["scope"] is None and h["withdrawals"][0]["reason"] == "moved away"
@@ -143,9 +144,9 @@ def test_withdrawing_one_scope_keeps_the_others(session: Session, ledger: Ledger
     consent.withdraw_consent(session, ledger, actor=SETUP, study_code=study.code,
                              consent_id=rec.id, data=consent.WithdrawalIn(
                                  scopes=["cross_border"], withdrawn_at=ago(5)))
-    assert not consent.may_use(session, subject_id=s.id, scope="cross_border", at=now())
-    assert consent.may_use(session, subject_id=s.id, scope="deidentified_future", at=now())
-    consent.assert_entry_allowed(session, subject_id=s.id, at=now())
+    assert not guards.may_use(session, subject_id=s.id, scope="cross_border", at=now())
+    assert guards.may_use(session, subject_id=s.id, scope="deidentified_future", at=now())
+    guards.assert_entry_allowed(session, subject_id=s.id, at=now())
     with pytest.raises(Conflict):
         consent.withdraw_consent(session, ledger, actor=SETUP, study_code=study.code,
                                  consent_id=rec.id, data=consent.WithdrawalIn(
@@ -177,11 +178,11 @@ def test_new_form_requiring_reconsent_stops_entry_until_reconsent(
                                       text_en="New text", approval_id=setup["approval"].id,
                                       requires_reconsent=True))
     with pytest.raises(RuleViolation, match="re-consent to form version 2.0"):
-        consent.assert_entry_allowed(session, subject_id=s.id, at=now())
+        guards.assert_entry_allowed(session, subject_id=s.id, at=now())
     rec2 = give(session, ledger, study, s.id, v2.id, ["study", "contact"], ago(1))
     assert rec2.replaces_id is not None
-    consent.assert_entry_allowed(session, subject_id=s.id, at=now())
-    assert consent.may_use(session, subject_id=s.id, scope="contact", at=now())
+    guards.assert_entry_allowed(session, subject_id=s.id, at=now())
+    assert guards.may_use(session, subject_id=s.id, scope="contact", at=now())
     assert "consent.reconsent" in session.execute(select(LedgerEntry.action)).scalars().all()
 
 
@@ -212,9 +213,9 @@ def test_entry_is_refused_once_the_approval_expires(session: Session, ledger: Le
                                         text_en="x", approval_id=approval.id))
     s = make_subject(session, study)
     give(session, ledger, study, s.id, form.id, ["study"], ago(1))
-    consent.assert_entry_allowed(session, subject_id=s.id, at=now())
+    guards.assert_entry_allowed(session, subject_id=s.id, at=now())
     with pytest.raises(RuleViolation, match="expired"):
-        consent.assert_entry_allowed(session, subject_id=s.id, at=now() + dt.timedelta(days=11))
+        guards.assert_entry_allowed(session, subject_id=s.id, at=now() + dt.timedelta(days=11))
 
 
 def test_an_approved_waiver_covers_coded_use_only(session: Session, ledger: Ledger) -> None:
@@ -238,8 +239,8 @@ def test_an_approved_waiver_covers_coded_use_only(session: Session, ledger: Ledg
     rec = consent.record_consent(session, ledger, actor=SETUP, study_code=study.code,
                                  subject_id=s.id, data=waived)
     assert rec.scopes == ["study"]
-    consent.assert_entry_allowed(session, subject_id=s.id, at=now())
-    assert not consent.may_use(session, subject_id=s.id, scope="identifiable", at=now())
+    guards.assert_entry_allowed(session, subject_id=s.id, at=now())
+    assert not guards.may_use(session, subject_id=s.id, scope="identifiable", at=now())
 
 
 def test_broad_consent_allows_entry_for_de_identified_research(session: Session,
@@ -254,8 +255,8 @@ def test_broad_consent_allows_entry_for_de_identified_research(session: Session,
     s = setup["subject"]
     give(session, ledger, study, s.id, broad.id, ["deidentified_future"], ago(2),
          consent_type="broad")
-    consent.assert_entry_allowed(session, subject_id=s.id, at=now())
-    assert not consent.may_use(session, subject_id=s.id, scope="identifiable", at=now())
+    guards.assert_entry_allowed(session, subject_id=s.id, at=now())
+    assert not guards.may_use(session, subject_id=s.id, scope="identifiable", at=now())
 
 
 def test_consent_cannot_be_recorded_without_a_current_approval(session: Session,

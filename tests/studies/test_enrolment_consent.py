@@ -26,12 +26,14 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from edc.db import make_engine, session_factory
 from edc.keyring import Keyring
-from studies.accounts.roles import Role
-from studies.accounts.service import Actor, actor_for
+from studies import guards
+from studies.accounts.service import actor_for
 from studies.consent import service as consent
 from studies.consent.models import ConsentRecord
-from studies.errors import DomainError, InvalidInput, NotFound, RuleViolation
 from studies.ethics import service as ethics
+from studies.kernel.actor import Actor
+from studies.kernel.errors import DomainError, InvalidInput, NotFound, RuleViolation
+from studies.kernel.roles import Role
 from studies.registry import service as registry
 from studies.registry.models import Study
 from studies.subjects import service as svc
@@ -178,7 +180,7 @@ def test_enrolment_with_informed_consent_records_the_consent(
     [rec] = consent.consent_history(session, actor=inv, study_code=STUDY, subject_id=s.id)
     assert (rec["consent_type"], rec["form_version"], rec["scopes"], rec["obtained_by"]) == \
         ("informed", "1.0", ["deidentified_future", "study"], inv.username)
-    consent.assert_entry_allowed(session, subject_id=s.id, at=now())
+    guards.assert_entry_allowed(session, subject_id=s.id, at=now())
     actions = [e.action for e in session.execute(
         select(LedgerEntry).where(LedgerEntry.subject == s.code)
         .order_by(LedgerEntry.seq)).scalars()]
@@ -202,7 +204,7 @@ def test_enrolment_under_a_waiver_needs_the_committees_approval(
     [rec] = consent.consent_history(session, actor=inv, study_code=study.code, subject_id=s.id)
     assert (rec["consent_type"], rec["waiver_id"], rec["scopes"]) == \
         ("waiver", waiver.id, ["study"])
-    consent.assert_entry_allowed(session, subject_id=s.id, at=now())
+    guards.assert_entry_allowed(session, subject_id=s.id, at=now())
 
 
 def test_a_failure_after_the_writes_leaves_nothing_behind(

@@ -14,22 +14,23 @@ from sqlalchemy.orm import Session
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.accounts import service as accounts
-from studies.accounts.roles import Role
 from studies.consent import service as consent
 from studies.entry import service as entry
 from studies.entry.models import CurrentValue, FormRecord, ValueVersion
-from studies.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.actor import Actor
+from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.roles import Role
 
 S = "S01-ENT01"
 
 
 def investigator(session: Session, ledger: Ledger, name: str = "inv",
-                 study: str = "ENT-2026-01") -> accounts.Actor:
+                 study: str = "ENT-2026-01") -> Actor:
     u = make_user(session, ledger, name, Role.INVESTIGATOR, study=study)
     return accounts.actor_for(session, u, client="10.0.0.5")
 
 
-def save(session: Session, ledger: Ledger, actor: accounts.Actor, form: str,
+def save(session: Session, ledger: Ledger, actor: Actor, form: str,
          values: dict[str, Any], base: int = 0, reasons: dict[str, str] | None = None,
          event: str = "baseline", subject: str = S, **kw: Any) -> entry.SaveResult:
     return entry.save_form(session, ledger, actor=actor, study_code="ENT-2026-01",
@@ -43,13 +44,13 @@ def count(session: Session, model: Any) -> int:
 
 
 @pytest.fixture
-def inv(session: Session, ledger: Ledger) -> accounts.Actor:
+def inv(session: Session, ledger: Ledger) -> Actor:
     make_entry_study(session, ledger)
     return investigator(session, ledger)
 
 
 def test_every_save_is_a_new_version_and_nothing_is_overwritten(
-        session: Session, ledger: Ledger, inv: accounts.Actor) -> None:
+        session: Session, ledger: Ledger, inv: Actor) -> None:
     r1 = save(session, ledger, inv, "vital_signs", VITALS)
     assert (r1.version, r1.status) == (1, "complete")
     r2 = save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "130"}, base=1,
@@ -72,7 +73,7 @@ def test_every_save_is_a_new_version_and_nothing_is_overwritten(
 
 
 def test_value_versions_cannot_be_updated_or_deleted(session: Session, ledger: Ledger,
-                                                     inv: accounts.Actor) -> None:
+                                                     inv: Actor) -> None:
     save(session, ledger, inv, "vital_signs", VITALS)
     for sql in ("UPDATE item_value_version SET after = NULL",
                 "DELETE FROM item_value_version"):
@@ -83,7 +84,7 @@ def test_value_versions_cannot_be_updated_or_deleted(session: Session, ledger: L
 @pytest.mark.parametrize("before,after", [("6.5", None), (None, "9")],
                          ids=["value-to-empty", "empty-to-value"])
 def test_empty_to_value_and_value_to_empty_are_changes_with_reasons(
-        session: Session, ledger: Ledger, inv: accounts.Actor, before: Any, after: Any) -> None:
+        session: Session, ledger: Ledger, inv: Actor, before: Any, after: Any) -> None:
     field = "hba1c"
     first = {"hba1c": before} if before else {}
     r = save(session, ledger, inv, "labs", first)
@@ -103,7 +104,7 @@ def test_empty_to_value_and_value_to_empty_are_changes_with_reasons(
 
 
 def test_a_stale_save_is_refused_with_what_changed_since(session: Session, ledger: Ledger,
-                                                         inv: accounts.Actor) -> None:
+                                                         inv: Actor) -> None:
     other = investigator(session, ledger, "inv2")
     save(session, ledger, inv, "vital_signs", VITALS)
     save(session, ledger, other, "vital_signs", {**VITALS, "sbp": "125"}, base=1,
@@ -119,7 +120,7 @@ def test_a_stale_save_is_refused_with_what_changed_since(session: Session, ledge
 
 
 def test_edit_checks_give_field_errors_and_write_nothing(session: Session, ledger: Ledger,
-                                                         inv: accounts.Actor) -> None:
+                                                         inv: Actor) -> None:
     with pytest.raises(entry.EntryInvalid) as e:
         save(session, ledger, inv, "vital_signs", {**VITALS, "weight": "900", "height": "abc",
                                                    "nonexistent": "1", "sbp": None})
@@ -137,7 +138,7 @@ def test_edit_checks_give_field_errors_and_write_nothing(session: Session, ledge
 
 
 def test_direct_identifiers_are_never_entered_as_study_data(session: Session, ledger: Ledger,
-                                                           inv: accounts.Actor) -> None:
+                                                           inv: Actor) -> None:
     with pytest.raises(entry.EntryInvalid) as e:
         save(session, ledger, inv, "demographics", {**DEMOGRAPHICS, "patient_name": "张三"})
     assert "code index" in e.value.errors["patient_name"]
@@ -146,7 +147,7 @@ def test_direct_identifiers_are_never_entered_as_study_data(session: Session, le
 
 
 def test_cross_field_rule_and_hidden_fields(session: Session, ledger: Ledger,
-                                            inv: accounts.Actor) -> None:
+                                            inv: Actor) -> None:
     r = save(session, ledger, inv, "vital_signs", {**VITALS, "smoker": "1", "cigs_per_day": "5"})
     assert entry.current_values(session, r.record_id)["cigs_per_day"] == "5"
     # not smoking any more: cigs_per_day is hidden, so it is cleared (a change, with a reason)
@@ -158,7 +159,7 @@ def test_cross_field_rule_and_hidden_fields(session: Session, ledger: Ledger,
 
 
 def test_incomplete_saves_only_when_the_study_allows(session: Session, ledger: Ledger,
-                                                     inv: accounts.Actor) -> None:
+                                                     inv: Actor) -> None:
     partial = {"visit_date": "2026-05-01"}
     with pytest.raises(InvalidInput) as e:
         save(session, ledger, inv, "vital_signs", partial, incomplete=True)
@@ -175,7 +176,7 @@ def test_incomplete_saves_only_when_the_study_allows(session: Session, ledger: L
 
 
 def test_entry_is_refused_without_consent_or_after_withdrawal(session: Session, ledger: Ledger,
-                                                              inv: accounts.Actor) -> None:
+                                                              inv: Actor) -> None:
     subject = entry.subject_of(session, entry._study(session, "ENT-2026-01"), S)[0]
     records = consent._records(session, subject.id)
     consent.withdraw_consent(session, ledger, actor=SETUP, study_code="ENT-2026-01",
@@ -189,7 +190,7 @@ def test_entry_is_refused_without_consent_or_after_withdrawal(session: Session, 
 
 
 def test_forms_of_another_study_and_other_sites_are_refused(session: Session, ledger: Ledger,
-                                                            inv: accounts.Actor) -> None:
+                                                            inv: Actor) -> None:
     make_entry_study(session, ledger, "OTHER-01", subjects=("S01-OTH01",))
     with pytest.raises(NotFound) as e:
         save(session, ledger, inv, "vital_signs", VITALS, subject="S01-OTH01")
@@ -208,7 +209,7 @@ def test_forms_of_another_study_and_other_sites_are_refused(session: Session, le
 
 
 def test_timeline_lists_every_save(session: Session, ledger: Ledger,
-                                   inv: accounts.Actor) -> None:
+                                   inv: Actor) -> None:
     save(session, ledger, inv, "vital_signs", VITALS)
     save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "121"}, base=1,
          reasons={"sbp": "typo on entry"})
@@ -221,7 +222,7 @@ def test_timeline_lists_every_save(session: Session, ledger: Ledger,
 
 
 def test_the_current_table_is_proved_against_versions_and_ledger(
-        session: Session, ledger: Ledger, inv: accounts.Actor) -> None:
+        session: Session, ledger: Ledger, inv: Actor) -> None:
     r = save(session, ledger, inv, "vital_signs", VITALS)
     assert entry.verify_current(session) == []
     session.execute(CurrentValue.__table__.update().where(  # type: ignore[attr-defined]

@@ -18,12 +18,12 @@ from test_entry import investigator, save
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
-from studies.accounts import service as accounts
 from studies.entry import bulk_import, odm_export
 from studies.entry import service as entry
 from studies.entry.models import FormRecord, ValueVersion
-from studies.errors import PermissionDenied
 from studies.forms import odm
+from studies.kernel.actor import Actor
+from studies.kernel.errors import PermissionDenied
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = "ENT-2026-01"
@@ -116,7 +116,7 @@ def test_a_few_thousand_rows_stream_in_batches(session: Session, ledger: Ledger)
 
 
 @pytest.fixture
-def entered(session: Session, ledger: Ledger) -> accounts.Actor:
+def entered(session: Session, ledger: Ledger) -> Actor:
     make_entry_study(session, ledger, subjects=("S01-ENT01", "S01-ENT02"))
     inv = investigator(session, ledger)
     save(session, ledger, inv, "vital_signs", {**VITALS, "symptoms": ["1", "4"],
@@ -128,7 +128,7 @@ def entered(session: Session, ledger: Ledger) -> accounts.Actor:
 
 
 def test_odm_clinical_data_with_audit_records_validates(session: Session, ledger: Ledger,
-                                                        entered: accounts.Actor,
+                                                        entered: Actor,
                                                         schema: Any) -> None:
     data = odm_export.export_clinical_odm(session, ledger, actor=SETUP, study_code=STUDY)
     doc = etree.fromstring(data)
@@ -158,7 +158,7 @@ def test_odm_clinical_data_with_audit_records_validates(session: Session, ledger
 
 
 def test_csv_per_form_has_codes_and_labels_and_is_for_authorised_roles(
-        session: Session, ledger: Ledger, entered: accounts.Actor) -> None:
+        session: Session, ledger: Ledger, entered: Actor) -> None:
     text = odm_export.export_form_csv(session, ledger, actor=SETUP, study_code=STUDY,
                                       form_name="vital_signs")
     rows = list(csv.DictReader(io.StringIO(text)))

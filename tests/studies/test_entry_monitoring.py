@@ -14,29 +14,30 @@ from test_entry import investigator, save
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.accounts import service as accounts
-from studies.accounts.roles import Role
 from studies.entry import monitoring
 from studies.entry import service as entry
-from studies.errors import Conflict, InvalidInput, PermissionDenied
+from studies.kernel.actor import Actor
+from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied
+from studies.kernel.roles import Role
 
 STUDY, S = "ENT-2026-01", "S01-ENT01"
 
 
 @pytest.fixture
-def people(session: Session, ledger: Ledger) -> dict[str, accounts.Actor]:
+def people(session: Session, ledger: Ledger) -> dict[str, Actor]:
     make_entry_study(session, ledger)
     mon = make_user(session, ledger, "mon", Role.MONITOR, study=STUDY)
     return {"inv": investigator(session, ledger),
             "mon": accounts.actor_for(session, mon, client="10.0.0.9")}
 
 
-def verify(session: Session, ledger: Ledger, actor: accounts.Actor, **kw: Any) -> dict[str, Any]:
+def verify(session: Session, ledger: Ledger, actor: Actor, **kw: Any) -> dict[str, Any]:
     return monitoring.verify(session, ledger, actor=actor, study_code=STUDY,
                              data=monitoring.SdvIn(subject=S, event="baseline", **kw))
 
 
 def test_a_change_after_sdv_clears_it_visibly_and_lands_in_the_worklist(
-        session: Session, ledger: Ledger, people: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, people: dict[str, Actor]) -> None:
     inv, mon = people["inv"], people["mon"]
     save(session, ledger, inv, "vital_signs", VITALS)
     wl = monitoring.worklist(session, actor=mon, study_code=STUDY)
@@ -64,7 +65,7 @@ def test_a_change_after_sdv_clears_it_visibly_and_lands_in_the_worklist(
 
 
 def test_a_whole_visit_is_verified_in_one_action(session: Session, ledger: Ledger,
-                                                 people: dict[str, accounts.Actor]) -> None:
+                                                 people: dict[str, Actor]) -> None:
     inv, mon = people["inv"], people["mon"]
     save(session, ledger, inv, "vital_signs", VITALS)
     save(session, ledger, inv, "labs", {"hba1c": "6.1"})
@@ -80,7 +81,7 @@ def test_a_whole_visit_is_verified_in_one_action(session: Session, ledger: Ledge
 
 
 def test_sdv_settings_key_items_and_none(session: Session, ledger: Ledger,
-                                         people: dict[str, accounts.Actor]) -> None:
+                                         people: dict[str, Actor]) -> None:
     inv, mon = people["inv"], people["mon"]
     entry.update_settings(session, ledger, actor=SETUP, study_code=STUDY,
                           data=entry.SettingsIn(sdv_mode="key",
@@ -94,7 +95,7 @@ def test_sdv_settings_key_items_and_none(session: Session, ledger: Ledger,
 
 
 def test_query_thread_open_answer_with_correction_close_reopen(
-        session: Session, ledger: Ledger, people: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, people: dict[str, Actor]) -> None:
     inv, mon = people["inv"], people["mon"]
     save(session, ledger, inv, "vital_signs", VITALS)
     q = monitoring.open_query(session, ledger, actor=mon, study_code=STUDY,

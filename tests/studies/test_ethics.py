@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
+from studies import guards
 from studies.accounts import service as accounts
-from studies.accounts.roles import Role
-from studies.consent import service as consent
-from studies.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.ethics import service as ethics
+from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
+from studies.kernel.roles import Role
 from studies.registry import service as registry
 
 
@@ -94,10 +94,10 @@ def test_approval_of_the_current_protocol_opens_enrolment_and_activates_the_stud
         session: Session, ledger: Ledger) -> None:
     study = make_study(session, ledger)
     with pytest.raises(RuleViolation) as e:
-        consent.assert_enrolment_allowed(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
+        guards.assert_enrolment_allowed(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
     assert e.value.clause == "§11.3.4.2" and "no ethics approval" in e.value.message
     approve(session, ledger, study, make_committee(session, ledger))
-    consent.assert_enrolment_allowed(session, study_id=study.id,
+    guards.assert_enrolment_allowed(session, study_id=study.id,
                                      at=dt.datetime.now(dt.UTC))
     assert study.status == "active"
     assert "ethics.approval" in actions(session) and "study.status" in actions(session)
@@ -107,7 +107,7 @@ def test_a_rejection_does_not_open_enrolment(session: Session, ledger: Ledger) -
     study = make_study(session, ledger)
     approve(session, ledger, study, make_committee(session, ledger), decision="rejected")
     with pytest.raises(RuleViolation, match="rejected"):
-        consent.assert_enrolment_allowed(session, study_id=study.id,
+        guards.assert_enrolment_allowed(session, study_id=study.id,
                                          at=dt.datetime.now(dt.UTC))
 
 
@@ -131,10 +131,10 @@ def test_expired_approval_stops_enrolment_and_says_why(session: Session,
     study = make_study(session, ledger)
     expiry = dt.date.today() + dt.timedelta(days=30)
     approve(session, ledger, study, make_committee(session, ledger), expires_on=expiry)
-    consent.assert_enrolment_allowed(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
+    guards.assert_enrolment_allowed(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
     with pytest.raises(RuleViolation, match=f"expired on {expiry.isoformat()}"):
-        consent.assert_enrolment_allowed(session, study_id=study.id, at=later)
+        guards.assert_enrolment_allowed(session, study_id=study.id, at=later)
 
 
 def test_an_amendment_stops_enrolment_until_it_is_approved(session: Session,
@@ -147,10 +147,10 @@ def test_an_amendment_stops_enrolment_until_it_is_approved(session: Session,
         protocol=_protocol("2.0"))
     assert pv.number == 2 and "protocol.amend" in actions(session)
     with pytest.raises(RuleViolation, match="amendment"):
-        consent.assert_enrolment_allowed(session, study_id=study.id,
+        guards.assert_enrolment_allowed(session, study_id=study.id,
                                          at=dt.datetime.now(dt.UTC))
     approve(session, ledger, study, committee, protocol_version=2)
-    consent.assert_enrolment_allowed(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
+    guards.assert_enrolment_allowed(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
 
 
 def _protocol(label: str) -> registry.ProtocolIn:

@@ -24,19 +24,20 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
-from studies.accounts.roles import Role
 from studies.consent import service as consent
-from studies.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.extracts import build as builder
 from studies.extracts import package as pkg
 from studies.extracts import service as ex
+from studies.kernel.actor import Actor
+from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
+from studies.kernel.roles import Role
 
 CFG = AuthConfig(second_factor_enforced=False)
 STUDY = "EXT-2026-01"
 TODAY = dt.date.today()
 
 
-def person(session: Session, ledger: Ledger, name: str, role: Role) -> accounts.Actor:
+def person(session: Session, ledger: Ledger, name: str, role: Role) -> Actor:
     make_user(session, ledger, name, role)
     _, actor = accounts.login(session, ledger, username=name, password=PASSWORD,
                               client="10.0.0.9", config=CFG)
@@ -62,7 +63,7 @@ def request_in(pub: str, **kw: Any) -> ex.RequestIn:
     return ex.RequestIn(**base)
 
 
-def vote(session: Session, ledger: Ledger, actor: accounts.Actor, rid: str, kind: str,
+def vote(session: Session, ledger: Ledger, actor: Actor, rid: str, kind: str,
          approve: bool = True, **kw: Any) -> Any:
     return ex.decide(session, ledger, actor=actor, request_id=rid, data=ex.DecisionIn(
         kind=kind, approve=approve, username=actor.username, password=PASSWORD, **kw))

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
-from studies.errors import InvalidInput, Locked, RuleViolation
 from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item
+from studies.kernel.errors import InvalidInput, Locked, RuleViolation
 from studies.registry import service as registry
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,26 +35,30 @@ from edc import keyring
 from edc.db import make_engine, session_factory
 from studies.accounts import service as accounts
 from studies.accounts import signatures
-from studies.accounts.roles import Role
 from studies.consent import service as consent
 from studies.entry import bulk_import, monitoring
 from studies.entry import service as entry
 from studies.entry.models import FormRecord
-from studies.errors import (
+from studies.kernel.actor import Actor
+from studies.kernel.errors import (
     Conflict,
     Locked,
     NotAuthenticated,
     PermissionDenied,
     RuleViolation,
 )
+from studies.kernel.roles import Role
+from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
-from studies.locks.models import DataLock, InboxMessage, UnlockRequest
+from studies.locks.models import DataLock, UnlockRequest
+from studies.signoff import service as sign_off
+from studies.signoff.models import InboxMessage
 
 STUDY = "ENT-2026-01"
 S1, S2 = "S01-ENT01", "S02-ENT02"
 
 
-def save(session: Session, ledger: Ledger, actor: accounts.Actor, form: str,
+def save(session: Session, ledger: Ledger, actor: Actor, form: str,
          values: dict[str, Any], base: int = 0, subject: str = S1,
          reasons: dict[str, str] | None = None, **kw: Any) -> entry.SaveResult:
     return entry.save_form(session, ledger, actor=actor, study_code=STUDY, subject_code=subject,
@@ -64,7 +68,7 @@ def save(session: Session, ledger: Ledger, actor: accounts.Actor, form: str,
 
 
 @pytest.fixture
-def team(session: Session, ledger: Ledger) -> dict[str, accounts.Actor]:
+def team(session: Session, ledger: Ledger) -> dict[str, Actor]:
     make_entry_study(session, ledger, subjects=(S1, S2), sites=("S01", "S02"))
     t = make_lock_team(session, ledger, STUDY)
     save(session, ledger, t["inv"], "vital_signs", VITALS)
@@ -73,30 +77,30 @@ def team(session: Session, ledger: Ledger) -> dict[str, accounts.Actor]:
     return t
 
 
-def lock(session: Session, ledger: Ledger, dm: accounts.Actor, scope: str = "study",
+def lock(session: Session, ledger: Ledger, dm: Actor, scope: str = "study",
          **kw: Any) -> list[DataLock]:
     kw.setdefault("override_reason", "SDV waived by the sponsor for this test")
     return locks.set_locks(session, ledger, actor=dm, study_code=STUDY,
-                           data=locks.LockIn(scope=scope, **kw))  # type: ignore[arg-type]
+                           data=lock_schemas.LockIn(scope=scope, **kw))  # type: ignore[arg-type]
 
 
-def unlock_request(session: Session, ledger: Ledger, actor: accounts.Actor,
+def unlock_request(session: Session, ledger: Ledger, actor: Actor,
                    changes: list[dict[str, Any]], hours: int = 24) -> UnlockRequest:
     return locks.request_unlock(session, ledger, actor=actor, study_code=STUDY,
-                                data=locks.UnlockIn(
-                                    changes=[locks.ChangeIn(**c) for c in changes],
+                                data=lock_schemas.UnlockIn(
+                                    changes=[lock_schemas.ChangeIn(**c) for c in changes],
                                     reason="late lab result for SBP", planned_date=dt.date.today(),
                                     period_hours=hours))
 
 
-def sign(session: Session, ledger: Ledger, actor: accounts.Actor, req: UnlockRequest,
+def sign(session: Session, ledger: Ledger, actor: Actor, req: UnlockRequest,
          role: Role, password: str = PASSWORD, **kw: Any) -> UnlockRequest:
     return locks.sign_unlock(session, ledger, actor=actor, study_code=STUDY, request_id=req.id,
                              role=role, username=actor.username, password=password,
                              config=strict_auth(second_factor_enforced=False), **kw)
 
 
-def sign_all(session: Session, ledger: Ledger, t: dict[str, accounts.Actor],
+def sign_all(session: Session, ledger: Ledger, t: dict[str, Actor],
              req: UnlockRequest) -> None:
     sign(session, ledger, t["pi"], req, Role.PRINCIPAL_INVESTIGATOR)
     sign(session, ledger, t["dm"], req, Role.DATA_MANAGER)
@@ -106,7 +110,7 @@ def sign_all(session: Session, ledger: Ledger, t: dict[str, accounts.Actor],
 # ---- lock ---------------------------------------------------------------------------------------
 
 def test_locked_study_refuses_a_save_with_423_naming_the_lock_who_and_when_audited(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     (lk,) = lock(session, ledger, team["dm"])
     with pytest.raises(Locked) as e:
         save(session, ledger, team["inv"], "vital_signs", {**VITALS, "sbp": "130"}, base=1,
@@ -121,7 +125,7 @@ def test_locked_study_refuses_a_save_with_423_naming_the_lock_who_and_when_audit
 
 
 def test_locking_with_open_items_needs_an_override_reason_and_reports_them(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     monitoring.verify(session, ledger, actor=team["mon"], study_code=STUDY,
                       data=monitoring.SdvIn(subject=S1, event="baseline", form="vital_signs"))
     save(session, ledger, team["inv"], "vital_signs", {**VITALS, "sbp": "131"}, base=1,
@@ -130,7 +134,7 @@ def test_locking_with_open_items_needs_an_override_reason_and_reports_them(
                           data=monitoring.QueryOpenIn(subject=S1, event="baseline",
                                                       form="demographics", item="sex",
                                                       text="Please check sex"))
-    data = locks.LockIn(scope="study")
+    data = lock_schemas.LockIn(scope="study")
     (rep,) = locks.prelock_report(session, actor=team["dm"], study_code=STUDY, data=data)
     assert rep["counts"]["open_queries"] == 1
     assert rep["counts"]["changed_after_verification"] == 1
@@ -151,12 +155,12 @@ def test_incomplete_forms_are_in_the_prelock_report(session: Session, ledger: Le
     save(session, ledger, t["inv"], "vital_signs", {"visit_date": "2026-05-01"},
          incomplete=True)
     (rep,) = locks.prelock_report(session, actor=t["dm"], study_code=STUDY,
-                                  data=locks.LockIn(scope="study"))
+                                  data=lock_schemas.LockIn(scope="study"))
     assert [r["form"] for r in rep["incomplete_forms"]] == ["vital_signs"]
 
 
 def test_lock_takes_a_signed_checkpoint_and_a_snapshot_hash_of_the_locked_values(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     (lk,) = lock(session, ledger, team["dm"])
     cp = session.get(LedgerCheckpoint, lk.checkpoint_size)
     assert cp is not None and cp.reason == "lock" and bytes(cp.root_hash).hex() == \
@@ -171,7 +175,7 @@ def test_lock_takes_a_signed_checkpoint_and_a_snapshot_hash_of_the_locked_values
 
 
 def test_scopes_site_form_and_subject_list_lock_only_their_data(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     inv = team["inv"]
     lock(session, ledger, team["dm"], "site", sites=["S02"])
     with pytest.raises(Locked):
@@ -193,7 +197,7 @@ def test_scopes_site_form_and_subject_list_lock_only_their_data(
 
 
 def test_a_bulk_import_touching_locked_data_is_refused_whole(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     (lk,) = lock(session, ledger, team["dm"], "subjects", subjects=[S2])
     csv = ("record_id,redcap_event_name,redcap_repeat_instance,visit_date,height,weight,sbp,"
            "smoker\n"
@@ -215,7 +219,7 @@ def test_a_bulk_import_touching_locked_data_is_refused_whole(
 
 
 def test_sdv_queries_and_consent_are_refused_while_locked_unless_settings_allow_answers(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     q = monitoring.open_query(session, ledger, actor=team["mon"], study_code=STUDY,
                               data=monitoring.QueryOpenIn(subject=S1, event="baseline",
                                                           form="vital_signs", item="sbp",
@@ -254,7 +258,7 @@ def test_sdv_queries_and_consent_are_refused_while_locked_unless_settings_allow_
 
 
 def test_only_the_data_manager_sets_locks(session: Session, ledger: Ledger,
-                                          team: dict[str, accounts.Actor]) -> None:
+                                          team: dict[str, Actor]) -> None:
     for who in ("pi", "inv", "stat", "mon"):
         with pytest.raises(PermissionDenied):
             lock(session, ledger, team[who])
@@ -263,15 +267,15 @@ def test_only_the_data_manager_sets_locks(session: Session, ledger: Ledger,
 # ---- unlock -------------------------------------------------------------------------------------
 
 def test_unlock_request_notifies_the_team_and_is_not_effective_before_three_signatures(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     lock(session, ledger, team["dm"])
     req = unlock_request(session, ledger, team["dm"],
                          [{"subject": S1, "form": "vital_signs", "fields": ["sbp"]}])
     assert req.status == "pending"
-    msgs = locks.inbox_for(session, actor=team["inv"])
+    msgs = sign_off.inbox_for(session, actor=team["inv"])
     assert msgs and msgs[0].kind == "unlock.request" and "late lab result" in msgs[0].text
     outsider = login_as(session, ledger, "other", Role.INVESTIGATOR, study="OTHER-1")
-    assert locks.inbox_for(session, actor=outsider) == []
+    assert sign_off.inbox_for(session, actor=outsider) == []
     sign(session, ledger, team["pi"], req, Role.PRINCIPAL_INVESTIGATOR)
     sign(session, ledger, team["dm"], req, Role.DATA_MANAGER)
     assert req.status == "pending"
@@ -290,7 +294,7 @@ def test_unlock_request_notifies_the_team_and_is_not_effective_before_three_sign
 
 
 def test_signature_refusals_wrong_role_repeated_signer_role_twice_wrong_password_are_audited(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     lock(session, ledger, team["dm"])
     req = unlock_request(session, ledger, team["dm"], [{"subject": S1}])
     with pytest.raises(PermissionDenied) as e:  # holds DM, signs as PI
@@ -317,7 +321,7 @@ def test_signature_refusals_wrong_role_repeated_signer_role_twice_wrong_password
 
 
 def test_a_wrong_second_factor_is_refused_and_audited(session: Session, ledger: Ledger,
-                                                     team: dict[str, accounts.Actor]) -> None:
+                                                     team: dict[str, Actor]) -> None:
     cfg = strict_auth()
     lock(session, ledger, team["dm"])
     req = unlock_request(session, ledger, team["dm"], [{"subject": S1}])
@@ -333,7 +337,7 @@ def test_a_wrong_second_factor_is_refused_and_audited(session: Session, ledger: 
 
 
 def test_while_unlocked_only_listed_fields_change_and_each_change_names_the_unlock(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     inv = team["inv"]
     lock(session, ledger, team["dm"])
     rec = entry.find_record(session, entry.resolve(
@@ -368,7 +372,7 @@ def test_while_unlocked_only_listed_fields_change_and_each_change_names_the_unlo
 
 
 def test_the_unlock_ends_when_its_period_is_over_and_when_the_data_manager_relocks(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     lock(session, ledger, team["dm"])
     req = unlock_request(session, ledger, team["pi"], [{"subject": S1}], hours=1)
     sign_all(session, ledger, team, req)
@@ -396,7 +400,7 @@ def test_the_unlock_ends_when_its_period_is_over_and_when_the_data_manager_reloc
 
 
 def test_requests_can_be_withdrawn_or_rejected_and_nothing_is_deleted(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     lock(session, ledger, team["dm"])
     a = unlock_request(session, ledger, team["pi"], [{"subject": S1}])
     b = unlock_request(session, ledger, team["pi"], [{"subject": S2}])
@@ -420,7 +424,7 @@ def test_requests_can_be_withdrawn_or_rejected_and_nothing_is_deleted(
 
 
 def test_an_unlock_request_must_name_locked_data(session: Session, ledger: Ledger,
-                                                team: dict[str, accounts.Actor]) -> None:
+                                                team: dict[str, Actor]) -> None:
     with pytest.raises(Conflict):  # nothing locked
         unlock_request(session, ledger, team["pi"], [{"subject": S1}])
     lock(session, ledger, team["dm"], "site", sites=["S02"])
@@ -437,7 +441,7 @@ def test_enrolment_into_a_locked_site_is_refused_and_other_sites_stay_open(
     inv = accounts.actor_for(session, make_user(session, ledger, "inv", Role.INVESTIGATOR,
                                                 study=code), client="10.0.0.9")
     locks.set_locks(session, ledger, actor=dm, study_code=code,
-                    data=locks.LockIn(scope="site", sites=["S01"]))
+                    data=lock_schemas.LockIn(scope="site", sites=["S01"]))
     ck = keys.code_index_keys()
     with pytest.raises(Locked) as e:
         enrol_subject(session, ledger, ck, actor=inv, study=study, site=s1)
@@ -446,19 +450,19 @@ def test_enrolment_into_a_locked_site_is_refused_and_other_sites_stay_open(
 
 
 def test_a_signer_shown_another_text_than_the_request_is_refused(
-        session: Session, ledger: Ledger, team: dict[str, accounts.Actor]) -> None:
+        session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     lock(session, ledger, team["dm"])
     req = unlock_request(session, ledger, team["dm"], [{"subject": S1}])
     with pytest.raises(Conflict) as e:
         sign(session, ledger, team["pi"], req, Role.PRINCIPAL_INVESTIGATOR,
              content_hash="0" * 64)
     assert e.value.field == "content_hash"
-    assert locks.signoffs(session, "unlock_request", req.id) == []
+    assert sign_off.signoffs(session, "unlock_request", req.id) == []
 
 
 # ---- concurrency --------------------------------------------------------------------------------
 
-def _race(sessions: Any, ledger: Ledger, t: dict[str, accounts.Actor], edit_first: bool,
+def _race(sessions: Any, ledger: Ledger, t: dict[str, Actor], edit_first: bool,
           code: str) -> str:
     """Run a lock and an edit in two threads (two connections); the first one holds its
     transaction open a moment after its write. Returns what happened to the edit."""
@@ -472,7 +476,7 @@ def _race(sessions: Any, ledger: Ledger, t: dict[str, accounts.Actor], edit_firs
                 held.wait(5)
             with sessions() as s, s.begin():
                 locks.set_locks(s, ledger, actor=t["dm"], study_code=STUDY,
-                                data=locks.LockIn(scope="subjects", subjects=[code],
+                                data=lock_schemas.LockIn(scope="subjects", subjects=[code],
                                                   override_reason="test"))
                 if not edit_first:
                     held.set()
@@ -541,7 +545,7 @@ def test_an_edit_concurrent_with_setting_a_lock_commits_before_it_or_is_refused(
 
 
 def test_locks_and_requests_are_never_deleted(session: Session, ledger: Ledger,
-                                              team: dict[str, accounts.Actor]) -> None:
+                                              team: dict[str, Actor]) -> None:
     lock(session, ledger, team["dm"])
     unlock_request(session, ledger, team["dm"], [{"subject": S1}])
     for sql in ("DELETE FROM data_lock", "UPDATE data_lock SET set_by = 'x'",

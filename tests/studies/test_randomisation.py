@@ -22,10 +22,9 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerCheckpoint, LedgerEntry
 from audit_trail.service import Ledger
-from studies.accounts import service as accounts
-from studies.accounts.roles import Role
 from studies.entry import service as entry
-from studies.errors import (
+from studies.kernel.actor import Actor
+from studies.kernel.errors import (
     Conflict,
     InvalidInput,
     Locked,
@@ -33,10 +32,13 @@ from studies.errors import (
     PermissionDenied,
     RuleViolation,
 )
+from studies.kernel.roles import Role
+from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
-from studies.locks.models import InboxMessage
 from studies.randomisation import service as rnd
 from studies.randomisation.models import Allocation
+from studies.signoff import service as sign_off
+from studies.signoff.models import InboxMessage
 
 STUDY = "ENT-2026-01"
 KEYS = rnd.keys_from(b"k" * 32)
@@ -44,7 +46,7 @@ SUBJECTS = tuple(f"S01-R{n:04d}" for n in range(12))
 
 
 @pytest.fixture
-def team(session: Session, ledger: Ledger) -> dict[str, accounts.Actor]:
+def team(session: Session, ledger: Ledger) -> dict[str, Actor]:
     made = make_entry_study(session, ledger, subjects=SUBJECTS)
     t = make_lock_team(session, ledger, STUDY)
     t["study"] = made["study"]  # type: ignore[assignment]
@@ -58,7 +60,7 @@ def configure(session: Session, ledger: Ledger, t: dict[str, Any], **kw: Any) ->
     rnd.configure(session, ledger, actor=t["stat"], study_code=STUDY, data=rnd.SchemeIn(**kw))
 
 
-def randomise(session: Session, ledger: Ledger, actor: accounts.Actor,
+def randomise(session: Session, ledger: Ledger, actor: Actor,
               code: str) -> rnd.AllocationView:
     return rnd.randomise(session, ledger, actor=actor, keys=KEYS, study_code=STUDY,
                          subject_code=code)
@@ -152,7 +154,7 @@ def test_randomising_a_locked_subject_is_refused(session: Session, ledger: Ledge
                                                  team: dict[str, Any]) -> None:
     configure(session, ledger, team)
     locks.set_locks(session, ledger, actor=team["dm"], study_code=STUDY,
-                    data=locks.LockIn(scope="subjects", subjects=[SUBJECTS[0]]))
+                    data=lock_schemas.LockIn(scope="subjects", subjects=[SUBJECTS[0]]))
     with pytest.raises(Locked):
         randomise(session, ledger, team["inv"], SUBJECTS[0])
     randomise(session, ledger, team["inv"], SUBJECTS[1])
@@ -187,7 +189,7 @@ def test_unblinding_needs_a_locked_study_and_pi_and_statistician_signatures(
         rnd.request_unblinding(session, ledger, actor=team["pi"], study_code=STUDY,
                                reason="final analysis")
     locks.set_locks(session, ledger, actor=team["dm"], study_code=STUDY,
-                    data=locks.LockIn(scope="study", override_reason="test"))
+                    data=lock_schemas.LockIn(scope="study", override_reason="test"))
     u = rnd.request_unblinding(session, ledger, actor=team["stat"], study_code=STUDY,
                                reason="final analysis")
     kw: dict[str, Any] = dict(study_code=STUDY, unblinding_id=u.id, password=PASSWORD,
@@ -219,7 +221,7 @@ def test_one_person_cannot_sign_an_unblinding_twice(session: Session, ledger: Le
                                                    team: dict[str, Any]) -> None:
     _blinded(session, ledger, team)
     locks.set_locks(session, ledger, actor=team["dm"], study_code=STUDY,
-                    data=locks.LockIn(scope="study", override_reason="test"))
+                    data=lock_schemas.LockIn(scope="study", override_reason="test"))
     both = login_as(session, ledger, "both", Role.PRINCIPAL_INVESTIGATOR, Role.STATISTICIAN,
                     study=STUDY)
     u = rnd.request_unblinding(session, ledger, actor=both, study_code=STUDY, reason="final")
@@ -257,9 +259,9 @@ def test_emergency_unblinding_by_the_pi_is_signed_loudly_audited_and_tells_the_d
     msg = session.execute(select(InboxMessage).where(
         InboxMessage.kind == "unblinding.emergency")).scalar_one()
     assert msg.audience_role == "data_manager"
-    assert [m.kind for m in locks.inbox_for(session, actor=team["dm"])][0] == \
+    assert [m.kind for m in sign_off.inbox_for(session, actor=team["dm"])][0] == \
         "unblinding.emergency"
-    assert "unblinding.emergency" not in [m.kind for m in locks.inbox_for(session,
+    assert "unblinding.emergency" not in [m.kind for m in sign_off.inbox_for(session,
                                                                         actor=team["inv"])]
     views = {v.subject: v.arm for v in rnd.allocations(session, actor=team["pi"], keys=KEYS,
                                                        study_code=STUDY)}

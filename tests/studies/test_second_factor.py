@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.accounts import totp
-from studies.accounts.roles import Role
-from studies.errors import InvalidInput, NotAuthenticated
+from studies.kernel.actor import PENDING_SECOND_FACTOR, Actor
+from studies.kernel.errors import InvalidInput, NotAuthenticated
+from studies.kernel.roles import Role
 
 CFG = strict_auth()
 INSIDE, OUTSIDE = "10.1.2.3", "203.0.113.7"
@@ -25,7 +26,7 @@ def code(secret: str, offset: int = 0) -> str:
 
 
 def login(session: Session, ledger: Ledger, username: str, client: str,
-          otp: str | None = None) -> accounts.Actor:
+          otp: str | None = None) -> Actor:
     return accounts.login(session, ledger, username=username, password=PASSWORD,
                           client=client, totp=otp, config=CFG)[1]
 
@@ -34,7 +35,7 @@ def test_privileged_role_without_enrolment_may_only_enrol(session: Session,
                                                          ledger: Ledger) -> None:
     make_user(session, ledger, "dm", Role.DATA_MANAGER, study="S1")
     actor = login(session, ledger, "dm", INSIDE)
-    assert actor.pending == accounts.PENDING_SECOND_FACTOR
+    assert actor.pending == PENDING_SECOND_FACTOR
     secret, uri = accounts.enrol_second_factor_start(session, actor=actor, config=CFG)
     assert uri.startswith("otpauth://totp/EDC:dm?secret=" + secret)
     with pytest.raises(InvalidInput) as e:
@@ -107,7 +108,7 @@ def test_administrator_resets_a_lost_second_factor(session: Session, ledger: Led
                                client=INSIDE)
     accounts.reset_second_factor(session, ledger, actor=admin, username="dm")
     assert not user.totp_enabled and user.totp_secret is None
-    assert login(session, ledger, "dm", INSIDE).pending == accounts.PENDING_SECOND_FACTOR
+    assert login(session, ledger, "dm", INSIDE).pending == PENDING_SECOND_FACTOR
 
 
 def test_qr_code_is_an_svg_without_script() -> None:

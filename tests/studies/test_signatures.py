@@ -15,15 +15,16 @@ from sqlalchemy.orm import Session
 from audit_trail.models import LedgerCheckpoint, LedgerEntry
 from audit_trail.service import Ledger
 from studies.accounts import service as accounts
-from studies.accounts.roles import Role
 from studies.accounts.signatures import content_hash, sign, signatures_for
-from studies.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.kernel.actor import Actor
+from studies.kernel.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.kernel.roles import Role
 
 CFG = strict_auth()
 DOC = content_hash(b"unlock subject S1-001 form AE v3")
 
 
-def pi_session(session: Session, ledger: Ledger) -> tuple[accounts.Actor, str]:
+def pi_session(session: Session, ledger: Ledger) -> tuple[Actor, str]:
     user = make_user(session, ledger, "pi", Role.PRINCIPAL_INVESTIGATOR, study="S1")
     secret = enrol_totp(session, user, CFG)
     code = pyotp.TOTP(secret).now()
@@ -92,7 +93,7 @@ def test_signing_as_someone_else_or_with_a_bad_hash_is_refused(session: Session,
 
 def test_tokens_cannot_sign(session: Session, ledger: Ledger) -> None:
     actor, _ = pi_session(session, ledger)
-    machine = accounts.Actor(user_id=actor.user_id, username="pi", display_name="Pi",
+    machine = Actor(user_id=actor.user_id, username="pi", display_name="Pi",
                              grants=actor.grants, token_id="t1")
     with pytest.raises(PermissionDenied):
         sign(session, ledger, actor=machine, username="pi", password=PASSWORD,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from studies.errors import InvalidInput
+from studies.kernel.errors import InvalidInput
 from studies.subjects import codes
 from studies.subjects.identity import (
     ID_CHECK_CHARS,

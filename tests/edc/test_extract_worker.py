@@ -15,12 +15,12 @@ from factories import make_extract_study, make_user
 from audit_trail.service import Ledger
 from edc import keyring
 from edc.db import make_engine, session_factory
-from studies.accounts.roles import Role
+from edc.jobs.extracts import BuildWorker
 from studies.accounts.service import actor_for
 from studies.extracts import service as ex
 from studies.extracts.build import BuildKeys
 from studies.extracts.models import ExtractRequest
-from studies.extracts.worker import BuildWorker
+from studies.kernel.roles import Role
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""The domain's typed errors (defined at the bottom layer so the ledger can raise them too)."""
+"""The typed errors every domain raises (defined at the bottom layer, in ``audit_trail``, so the
+ledger can raise them too)."""
 
 from audit_trail.errors import (
     Conflict,

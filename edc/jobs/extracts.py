@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit_trail.service import Change, Ledger
-from studies.errors import DomainError
 from studies.extracts import build as builder
 from studies.extracts.models import ExtractRequest
+from studies.extracts.service import LIVE_PROGRESS as _progress
+from studies.kernel.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,6 @@ def _set(sessions: sessionmaker[Session], request_id: str, **values: object) -> 
         if req is not None:
             for k, v in values.items():
                 setattr(req, k, v)
-
-
-# Progress of running builds, by request id. Kept in memory (not written to the database while
-# the build's transaction is open: on SQLite every transaction holds the write lock), read by
-# the page and the API through :func:`progress_of`.
-_progress: dict[str, int] = {}
-
-
-def progress_of(request_id: str) -> int | None:
-    return _progress.get(request_id)
 
 
 def run_one(sessions: sessionmaker[Session], ledger: Ledger, *, request_id: str,

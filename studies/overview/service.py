@@ -14,13 +14,14 @@ from pydantic import Field as PField
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from studies.accounts.roles import Perm
-from studies.accounts.service import Actor, require
+from studies import guards
 from studies.consent import service as consent
 from studies.consent.models import SCOPES
-from studies.errors import NotFound, PermissionDenied
 from studies.ethics import service as ethics
 from studies.forms import service as forms
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import NotFound, PermissionDenied
+from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Study
 from studies.subjects.models import Subject
@@ -82,10 +83,10 @@ def consent_overview(session: Session, *, actor: Actor, study_code: str,
     rows = []
     for s in session.execute(select(Subject).where(Subject.study_id == study.id)
                              .order_by(Subject.code)).scalars():
-        problem = consent.entry_problem(session, subject_id=s.id, at=at)
+        problem = guards.entry_problem(session, subject_id=s.id, at=at)
         rows.append({"subject_id": s.id, "code": s.code,
                      "scopes": [sc for sc in SCOPES
-                                if consent.may_use(session, subject_id=s.id, scope=sc, at=at)],
+                                if guards.may_use(session, subject_id=s.id, scope=sc, at=at)],
                      "entry_allowed": problem is None,
                      "reason": problem[0] if problem else None})
     return {"study": registry.study_public(study),
@@ -102,7 +103,7 @@ def consent_page_data(session: Session, *, actor: Actor, study_code: str, subjec
     study = registry.get_study(session, study_code)
     subject = session.get(Subject, subject_id)
     assert subject is not None  # consent_history checked it
-    problem = consent.entry_problem(session, subject_id=subject_id, at=at)
+    problem = guards.entry_problem(session, subject_id=subject_id, at=at)
     return {"study": registry.study_public(study), "subject": {"id": subject.id,
                                                               "code": subject.code},
             "forms": [consent.consent_form_public(f)
@@ -123,7 +124,7 @@ def use_decision(session: Session, *, actor: Actor, study_code: str, subject_id:
     if subject is None or subject.study_id != study.id:
         raise NotFound("no such subject in this study / 本研究中未找到该受试者",
                        field="subject_id")
-    reason = consent.use_problem(session, subject_id=subject_id, scope=scope, at=at)
+    reason = guards.use_problem(session, subject_id=subject_id, scope=scope, at=at)
     return {"subject": subject.code, "scope": scope, "at": at.isoformat(),
             "allowed": reason is None, "reason": reason}
 

@@ -1,0 +1,353 @@
+"""The write guards every domain needs, in one place: the approval gate (a current ethics
+approval of the protocol in force), the consent gate (may this subject's data be entered or used
+for a scope), and the lock check (is this data locked, and does a signed unlock allow the
+change). They read models only, so any domain's service may call them.
+
+- :func:`assert_enrolment_allowed` — a current ethics approval of the current protocol version;
+- :func:`assert_entry_allowed` — that, plus a valid consent (or an approved waiver) covering
+  use in the study, not withdrawn, on the form version the committee currently requires;
+- :func:`may_use` / :func:`assert_may_use` — may this subject's data be used for scope X as of
+  time T? (extracts filter on it);
+- :func:`assert_writable` — refuse (423, audited) a write to locked data unless an active
+  signed unlock lists it (§11.3.4.7 a).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session
+
+from audit_trail.service import Change, Ledger
+from studies.consent.models import SCOPES, ConsentForm, ConsentRecord, ConsentWithdrawal
+from studies.entry.models import FormRecord
+from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
+from studies.kernel.errors import InvalidInput, Locked, NotFound, RuleViolation
+from studies.locks.models import DataLock, LockSettings, UnlockRequest
+from studies.registry.models import ProtocolVersion, Study
+from studies.subjects.models import Subject
+
+CLAUSE_CONSENT = "§11.3.4.2"
+CLAUSE_USE = "§7 a"
+CLAUSE_LOCK = "§11.3.4.7 a"
+
+
+def zoned(when: dt.datetime, field: str) -> dt.datetime:
+    """A time given with its zone, in UTC; a naive time is refused naming ``field``."""
+    if when.tzinfo is None:
+        raise InvalidInput("give the time with its time zone / 时间须带时区", field=field)
+    return when.astimezone(dt.UTC)
+
+
+def _as_utc(when: dt.datetime) -> dt.datetime:
+    """A stored time (SQLite returns naive UTC) as an aware one."""
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+# ---- the approval gate -------------------------------------------------------------------------
+
+_PROTOCOL_AT = (select(ProtocolVersion).where(
+    ProtocolVersion.study_id == bindparam("study_id"),
+    ProtocolVersion.created_at <= bindparam("at"))
+    .order_by(ProtocolVersion.number.desc()).limit(1))
+
+
+def current_protocol(session: Session, *, study_id: str,
+                     at: dt.datetime) -> ProtocolVersion | None:
+    """The protocol version in force at ``at``: the newest one registered by then."""
+    return session.execute(_PROTOCOL_AT, {"study_id": study_id, "at": at}
+                           ).scalar_one_or_none()
+
+
+_DECISIONS_AT = (select(EthicsApproval).where(
+    EthicsApproval.protocol_version_id == bindparam("pv"),
+    EthicsApproval.recorded_at <= bindparam("at"))
+    .order_by(EthicsApproval.decided_on.desc(), EthicsApproval.recorded_at.desc()))
+
+
+def approval_status(session: Session, *, study_id: str,
+                    at: dt.datetime) -> tuple[EthicsApproval | None, str | None]:
+    """(the current approval, None) or (None, why there is none) — "current" meaning an
+    approving decision, in force at ``at``, on the protocol version in force at ``at``."""
+    pv = current_protocol(session, study_id=study_id, at=at)
+    if pv is None:
+        return None, ("the study has no registered protocol / 研究尚未登记方案")
+    day = at.astimezone(dt.UTC).date()
+    decisions = list(session.execute(_DECISIONS_AT, {"pv": pv.id, "at": at}).scalars())
+    if not decisions:
+        older = session.execute(select(EthicsApproval.id).where(
+            EthicsApproval.study_id == study_id, EthicsApproval.decision.in_(APPROVING))).first()
+        if older:
+            return None, (f"protocol version {pv.label} (an amendment) has not been approved "
+                          f"by the ethics committee yet / "
+                          f"修订后的方案 {pv.label} 尚未获伦理委员会批准")
+        return None, (f"protocol version {pv.label} has no ethics approval / "
+                      f"方案 {pv.label} 尚未获伦理委员会批准")
+    latest = decisions[0]
+    if latest.decision not in APPROVING:
+        return None, (f"the ethics committee rejected protocol version {pv.label} "
+                      f"({latest.reference}) / 伦理委员会未批准方案 {pv.label}")
+    if latest.decided_on > day:
+        day_s = latest.decided_on.isoformat()
+        return None, (f"the approval of protocol {pv.label} takes effect on {day_s} / "
+                      f"批准自 {day_s} 起生效")
+    if latest.expires_on is not None and latest.expires_on < day:
+        exp = latest.expires_on.isoformat()
+        return None, (f"the ethics approval {latest.reference} of protocol {pv.label} expired "
+                      f"on {exp} / 伦理批准已于 {exp} 过期")
+    return latest, None
+
+
+# ---- the consent gate --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Effective:
+    record: ConsentRecord | None
+    withdrawn: frozenset[str | None]
+
+
+# The consent in force at ``at`` (the latest given by then) and what was withdrawn of it by
+# then, in one query: one row per withdrawal, or one row with no withdrawal.
+_CONSENT_AT = (
+    select(ConsentRecord, ConsentWithdrawal.id, ConsentWithdrawal.scope)
+    .outerjoin(ConsentWithdrawal, and_(ConsentWithdrawal.consent_id == ConsentRecord.id,
+                                       ConsentWithdrawal.withdrawn_at <= bindparam("at")))
+    .where(ConsentRecord.id == select(ConsentRecord.id).where(
+        ConsentRecord.subject_id == bindparam("subject_id"),
+        ConsentRecord.given_at <= bindparam("at"))
+        .order_by(ConsentRecord.given_at.desc(), ConsentRecord.recorded_at.desc())
+        .limit(1).scalar_subquery()))
+
+
+def _effective(session: Session, subject_id: str, at: dt.datetime) -> _Effective:
+    rows = session.execute(_CONSENT_AT, {"subject_id": subject_id, "at": at}).all()
+    if not rows:
+        return _Effective(None, frozenset())
+    # A withdrawal's scope NULL means the whole consent; no withdrawal at all has no id.
+    return _Effective(rows[0][0], frozenset(scope for _, wid, scope in rows if wid is not None))
+
+
+def use_problem(session: Session, *, subject_id: str, scope: str,
+                at: dt.datetime) -> str | None:
+    """Why this subject's data may not be used for ``scope`` at ``at`` (None if it may)."""
+    if scope not in SCOPES:
+        raise InvalidInput(f"unknown scope {scope!r} (known: {', '.join(SCOPES)})",
+                           field="scope")
+    at = zoned(at, "at")
+    return _problem_of(session, _effective(session, subject_id, at), scope)
+
+
+def _problem_of(session: Session, eff: _Effective, scope: str) -> str | None:
+    rec = eff.record
+    if rec is None:
+        return ("the subject has no consent or approved waiver on record / "
+                "该受试者尚无知情同意或经批准的豁免")
+    if None in eff.withdrawn:
+        return "the subject withdrew consent / 受试者已撤回知情同意"
+    if scope in eff.withdrawn:
+        return f"the subject withdrew consent for {scope!r} / 受试者已撤回该范围的同意"
+    if scope not in rec.scopes:
+        return f"the subject's consent does not cover {scope!r} / 受试者的同意不包含该范围"
+    if rec.waiver_id:
+        w = session.get(ConsentWaiver, rec.waiver_id)
+        if w is None or w.status != "approved":
+            return "the consent waiver is not approved / 知情同意豁免未获批准"
+    return None
+
+
+def may_use(session: Session, *, subject_id: str, scope: str, at: dt.datetime) -> bool:
+    """May this subject's data be used for ``scope`` as of ``at``? (§11.3.4.2, §7 a)
+
+    Scopes: ``study`` (coded use in this study), ``identifiable``, ``deidentified_future``,
+    ``cross_border``, ``contact``. True only if the consent in force at ``at`` (the latest
+    given by then) grants the scope and it was not withdrawn, whole or for that scope, by
+    ``at``. Read-only.
+    """
+    return use_problem(session, subject_id=subject_id, scope=scope, at=at) is None
+
+
+def assert_may_use(session: Session, *, subject_id: str, scope: str, at: dt.datetime) -> None:
+    """:func:`may_use`, raising :class:`RuleViolation` with the reason instead of False."""
+    problem = use_problem(session, subject_id=subject_id, scope=scope, at=at)
+    if problem:
+        raise RuleViolation(problem, field="scope", clause=f"{CLAUSE_CONSENT}, {CLAUSE_USE}")
+
+
+def enrolment_problem(session: Session, *, study_id: str, at: dt.datetime) -> str | None:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFound("no such study / 未找到研究", field="study_id")
+    if study.status == "closed":
+        return "the study is closed / 研究已结束"
+    _, problem = approval_status(session, study_id=study.id, at=zoned(at, "at"))
+    return problem
+
+
+def assert_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime) -> None:
+    """Refuse enrolment unless the study has a current ethics approval of its current protocol
+    version (§11.3.4.2): an amendment or an expiry stops enrolment until approved again."""
+    problem = enrolment_problem(session, study_id=study_id, at=at)
+    if problem:
+        raise RuleViolation(f"no enrolment: {problem}", field="study",
+                            clause=CLAUSE_CONSENT)
+
+
+# The newest consent form (by ``at``) that requires re-consent and is newer than the signed one.
+_NEWEST, _SIGNED = ConsentForm.__table__.alias("newest"), ConsentForm.__table__.alias("signed")  # type: ignore[attr-defined]  # noqa: E501
+
+
+_NEWER_FORM = (
+    select(_NEWEST.c.version, _SIGNED.c.version)
+    .join(_SIGNED, _SIGNED.c.id == bindparam("form_id"))
+    .where(_NEWEST.c.study_id == bindparam("study_id"),
+           _NEWEST.c.consent_type == bindparam("consent_type"), _NEWEST.c.requires_reconsent,
+           _NEWEST.c.created_at <= bindparam("at"), _NEWEST.c.number > _SIGNED.c.number)
+    .order_by(_NEWEST.c.number.desc()).limit(1))
+
+
+def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tuple[str, str] | None:
+    """(reason, clause) why data may not be entered for this subject at ``at``, or None."""
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound("no such subject / 未找到该受试者", field="subject_id")
+    problem = enrolment_problem(session, study_id=subject.study_id, at=at)
+    if problem:
+        return problem, CLAUSE_CONSENT
+    at = zoned(at, "at")
+    eff = _effective(session, subject_id, at)
+    problem = _problem_of(session, eff, "study")
+    if problem and eff.record is not None and eff.record.consent_type == "broad" \
+            and None not in eff.withdrawn and "deidentified_future" not in eff.withdrawn:
+        problem = None  # broad consent covers de-identified research use (§11.3.4.2)
+    if problem:
+        return problem, CLAUSE_CONSENT
+    rec = eff.record
+    if rec is not None and rec.form_id:
+        newer = session.execute(_NEWER_FORM, dict(
+            form_id=rec.form_id, study_id=subject.study_id, consent_type=rec.consent_type,
+            at=at)).first()
+        if newer is not None:
+            return (f"the subject must re-consent to form version {newer[0]} (signed "
+                    f"{newer[1]}) / 受试者须签署新版知情同意书 {newer[0]}", CLAUSE_CONSENT)
+    return None
+
+
+def assert_entry_allowed(session: Session, *, subject_id: str, at: dt.datetime) -> None:
+    """Refuse data entry for a subject without a current ethics approval of the current
+    protocol version, or without a valid consent (or approved waiver) covering use in the
+    study — withdrawn, or signed on a form version superseded by one that requires
+    re-consent (§11.3.4.2)."""
+    found = entry_problem(session, subject_id=subject_id, at=at)
+    if found:
+        raise RuleViolation(f"no data entry: {found[0]}", field="subject_id", clause=found[1])
+
+
+# ---- the lock check ----------------------------------------------------------------------------
+
+def lock_settings(session: Session, study_id: str) -> LockSettings:
+    """A study's lock settings (the defaults when none were saved)."""
+    return session.get(LockSettings, study_id) or LockSettings(study_id=study_id)
+
+
+def serialise(session: Session) -> None:
+    """Take the ledger head's row lock (every writer takes it to append): setting a lock and
+    every write path checked by :func:`assert_writable` are serialised on it, so an edit
+    concurrent with setting a lock either commits before it or sees it and is refused."""
+    Ledger._head(session)
+
+
+def covers(lock: DataLock, site_id: str | None, subject_id: str | None,
+            form_id: str | None) -> bool:
+    if lock.scope == "study":
+        return True
+    if lock.scope == "site":
+        return site_id is not None and lock.site_id == site_id
+    if lock.scope == "form":
+        return form_id is not None and lock.form_id == form_id
+    return subject_id is not None and subject_id in lock.subject_ids
+
+
+def _permits(req: UnlockRequest, subject_id: str | None, form_id: str | None,
+             fields: list[str] | None) -> bool:
+    if subject_id is None:
+        return False
+    for c in req.changes:
+        if c.get("subject_id") != subject_id:
+            continue
+        if c.get("form_id") and c["form_id"] != form_id:
+            continue
+        listed = c.get("fields")
+        if listed and fields is not None and not set(fields) <= set(listed):
+            continue
+        if listed and form_id is None:
+            continue
+        return True
+    return False
+
+
+def active_unlocks(session: Session, study_id: str, at: dt.datetime) -> list[UnlockRequest]:
+    rows = session.execute(select(UnlockRequest).where(
+        UnlockRequest.study_id == study_id, UnlockRequest.status == "active")).scalars()
+    return [r for r in rows if r.ends_at is None or _as_utc(r.ends_at) > at]
+
+
+def assert_writable(session: Session, *, study_id: str | None = None,
+                    subject_id: str | None = None, form_id: str | None = None,
+                    field: str | None = None, fields: list[str] | None = None,
+                    record_id: str | None = None, site_id: str | None = None,
+                    at: dt.datetime | None = None, actor: str | None = None,
+                    client: str | None = None, ledger: Ledger | None = None,
+                    kind: str = "entry") -> str | None:
+    """Refuse (423 ``Locked``, audited) a write to data covered by a lock, unless an active
+    signed unlock lists it; returns the id of that unlock (None when nothing is locked).
+
+    Name the data by ids (or ``record_id`` of a form record); ``field``/``fields`` are the
+    fields being changed (None: not known yet — the unlock must list the subject and form).
+    ``kind`` "query" is allowed while locked if the study's lock settings say so. Given a
+    ``ledger``, a write allowed by an unlock appends ``unlock.change`` naming the unlock, so
+    every change during the unlock is linked to it. Serialises on the ledger head first."""
+    at = _as_utc(at) if at else dt.datetime.now(dt.UTC)
+    if record_id is not None:
+        rec = session.get(FormRecord, record_id)
+        if rec is not None:
+            study_id, subject_id, form_id = rec.study_id, rec.subject_id, rec.form_id
+    if study_id is None:
+        return None
+    serialise(session)
+    locks = list(session.execute(select(DataLock).where(DataLock.study_id == study_id)
+                                 .order_by(DataLock.set_at)).scalars())
+    if not locks:
+        return None
+    subject = session.get(Subject, subject_id) if subject_id else None
+    if subject is not None and site_id is None:
+        site_id = subject.site_id
+    covering = [lk for lk in locks if covers(lk, site_id, subject_id, form_id)]
+    if not covering:
+        return None
+    if kind == "query" and lock_settings(session, study_id).allow_query_answers:
+        return None
+    names = list(fields) if fields is not None else ([field] if field else None)
+    study = session.get(Study, study_id)
+    code = study.code if study else study_id
+    for req in active_unlocks(session, study_id, at):
+        if kind in ("entry", "sdv", "query") and _permits(req, subject_id, form_id, names):
+            if ledger is not None and kind == "entry":
+                ledger.append(
+                    session, actor=actor or "(unknown)", client=client, action="unlock.change",
+                    entity_type="unlock_request", entity_id=req.id, study=code,
+                    subject=subject.code if subject else None,
+                    reason=f"change made under unlock {req.id} / 解锁期间的修改",
+                    changes=[Change("record", None, record_id),
+                             Change("fields", None, names)])
+            return req.id
+    lock = covering[0]
+    when = _as_utc(lock.set_at).strftime("%Y-%m-%d %H:%M UTC")
+    raise Locked(
+        f"locked: {lock.label}, by {lock.set_by} at {when} (lock {lock.id}) / "
+        f"数据已锁定：由 {lock.set_by} 于 {when} 锁定", field=field, clause=CLAUSE_LOCK,
+        audit=dict(actor=actor or "(unknown)", action="lock.refused",
+                   entity_type="data_lock", entity_id=lock.id, study=code,
+                   subject=subject.code if subject else None, outcome="denied",
+                   client=client, reason=f"{kind} refused while locked: {lock.label}"[:500]))

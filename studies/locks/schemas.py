@@ -1,0 +1,81 @@
+"""Input shapes of locks and unlock requests, and their parsing from a page's form fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+
+from studies.kernel.errors import InvalidInput
+
+MAX_PERIOD_HOURS = 24 * 90
+
+
+class LockIn(BaseModel):
+    """A lock request. ``sites`` / ``forms``: one lock per item (bulk); ``subjects``: one lock
+    of that list of subjects."""
+
+    model_config = ConfigDict(extra="forbid")
+    scope: Literal["study", "site", "form", "subjects"]
+    sites: list[str] = PField(default_factory=list, max_length=200)
+    forms: list[str] = PField(default_factory=list, max_length=200)
+    subjects: list[str] = PField(default_factory=list, max_length=5000)
+    override_reason: str | None = PField(default=None, max_length=2000)
+
+
+class ChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = PField(max_length=20)
+    form: str | None = PField(default=None, max_length=64)
+    fields: list[str] | None = PField(default=None, max_length=200)
+
+
+class UnlockIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changes: list[ChangeIn] = PField(max_length=500)
+    reason: str = PField(max_length=4000)
+    planned_date: dt.date
+    period_hours: int = PField(ge=1, le=MAX_PERIOD_HOURS)
+
+
+def _words(text: str | None) -> list[str]:
+    return [w for w in (text or "").replace(",", " ").replace("，", " ").split() if w]
+
+
+def lock_in_from_form(*, scope: str, sites: str | None, forms: str | None,
+                      subjects: str | None, override_reason: str | None) -> LockIn:
+    """A :class:`LockIn` from a page's fields (lists separated by spaces, commas or lines)."""
+    try:
+        return LockIn(scope=scope, sites=_words(sites), forms=_words(forms),  # type: ignore[arg-type]
+                      subjects=_words(subjects), override_reason=override_reason or None)
+    except ValueError as exc:
+        raise InvalidInput(f"the lock form is not valid: {str(exc).splitlines()[0]} / "
+                           "锁定表单无效", field="scope") from None
+
+
+def unlock_in_from_form(*, changes: str, reason: str, planned_date: str,
+                        period_hours: str) -> UnlockIn:
+    """An :class:`UnlockIn` from a page: one change per line, ``SUBJECT [FORM [FIELD …]]``."""
+    rows = []
+    for line in changes.splitlines():
+        w = _words(line)
+        if w:
+            rows.append(ChangeIn(subject=w[0][:20], form=w[1][:64] if len(w) > 1 else None,
+                                 fields=[f[:64] for f in w[2:]] or None))
+    try:
+        day = dt.date.fromisoformat(planned_date.strip())
+    except ValueError:
+        raise InvalidInput("planned_date: YYYY-MM-DD / 日期格式为 YYYY-MM-DD",
+                           field="planned_date") from None
+    if not period_hours.strip().isdigit():
+        raise InvalidInput("period_hours: a whole number of hours / 须为整数小时",
+                           field="period_hours")
+    try:
+        return UnlockIn(changes=rows, reason=reason, planned_date=day,
+                        period_hours=int(period_hours))
+    except ValueError as exc:
+        raise InvalidInput(f"the unlock request is not valid: {str(exc).splitlines()[0]} / "
+                           f"解锁申请无效（期限 1–{MAX_PERIOD_HOURS} 小时）",
+                           field="period_hours") from None

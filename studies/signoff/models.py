@@ -1,0 +1,51 @@
+"""Tables of multi-party sign-off and the team inbox. Nothing here is ever deleted.
+
+- ``signoff`` — one row per (thing signed, role): which electronic signature (``e_signature``)
+  signed it in which role. Unique per role and per person, so distinct people sign. Unlock
+  requests and study unblindings are signed off this way.
+- ``inbox_message`` — the team inbox shown on the home page of everyone with a role on the study.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, ForeignKey, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from audit_trail.base import UTCDateTime, utcnow
+from studies.kernel.ids import new_id
+
+
+class SignOff(SQLModel, table=True):
+    __tablename__ = "signoff"
+    __table_args__ = (
+        UniqueConstraint("entity_type", "entity_id", "role", name="signoff_role"),
+        UniqueConstraint("entity_type", "entity_id", "user_id", name="signoff_person"),
+    )
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    entity_type: str = Field(sa_column=Column(String(40), nullable=False))
+    entity_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
+    role: str = Field(sa_column=Column(String(40), nullable=False))
+    user_id: str = Field(sa_column=Column(String(36), ForeignKey("user_account.id"),
+                                          nullable=False))
+    signature_id: str = Field(sa_column=Column(String(36), ForeignKey("e_signature.id"),
+                                               nullable=False))
+
+
+class InboxMessage(SQLModel, table=True):
+    __tablename__ = "inbox_message"
+
+    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
+                                           index=True))
+    study_code: str = Field(sa_column=Column(String(100), nullable=False))
+    # None: everyone with a role on the study; else only holders of this role.
+    audience_role: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+    kind: str = Field(sa_column=Column(String(40), nullable=False))
+    text: str = Field(sa_column=Column(Text(), nullable=False))
+    link: str | None = Field(default=None, sa_column=Column(String(300), nullable=True))
+    created_at: dt.datetime = Field(default_factory=utcnow,
+                                    sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str = Field(sa_column=Column(String(100), nullable=False))
