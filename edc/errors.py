@@ -30,6 +30,7 @@ from studies.kernel.errors import (
     RuleViolation,
     TooManyRequests,
 )
+from studies.kernel.events import Action
 
 log = logging.getLogger("edc")
 
@@ -81,7 +82,7 @@ async def _record_refusal(request: Request, exc: DomainError) -> None:
         return  # a session sent to change its password or enrol TOTP first: not a refusal
     if audit is None and isinstance(exc, PermissionDenied):
         actor = getattr(request.state, "actor", None)
-        audit = dict(actor=actor.username if actor else "(anonymous)", action="access.denied",
+        audit = dict(actor=actor.username if actor else "(anonymous)", action=Action.ACCESS_DENIED,
                      entity_type="route", entity_id=f"{request.method} {request.url.path}"[:200],
                      outcome="denied", reason=exc.message[:500],
                      client=request.client.host if request.client else None)

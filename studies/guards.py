@@ -25,6 +25,7 @@ from studies.consent.models import SCOPES, ConsentForm, ConsentRecord, ConsentWi
 from studies.entry.models import FormRecord
 from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
 from studies.kernel.errors import InvalidInput, Locked, NotFound, RuleViolation
+from studies.kernel.events import Action
 from studies.locks.models import DataLock, LockSettings, UnlockRequest
 from studies.registry.models import ProtocolVersion, Study
 from studies.subjects.models import Subject
@@ -335,7 +336,7 @@ def assert_writable(session: Session, *, study_id: str | None = None,
         if kind in ("entry", "sdv", "query") and _permits(req, subject_id, form_id, names):
             if ledger is not None and kind == "entry":
                 ledger.append(
-                    session, actor=actor or "(unknown)", client=client, action="unlock.change",
+                    session, actor=actor or "(unknown)", client=client, action=Action.UNLOCK_CHANGE,
                     entity_type="unlock_request", entity_id=req.id, study=code,
                     subject=subject.code if subject else None,
                     reason=f"change made under unlock {req.id} / 解锁期间的修改",
@@ -347,7 +348,7 @@ def assert_writable(session: Session, *, study_id: str | None = None,
     raise Locked(
         f"locked: {lock.label}, by {lock.set_by} at {when} (lock {lock.id}) / "
         f"数据已锁定：由 {lock.set_by} 于 {when} 锁定", field=field, clause=CLAUSE_LOCK,
-        audit=dict(actor=actor or "(unknown)", action="lock.refused",
+        audit=dict(actor=actor or "(unknown)", action=Action.LOCK_REFUSED,
                    entity_type="data_lock", entity_id=lock.id, study=code,
                    subject=subject.code if subject else None, outcome="denied",
                    client=client, reason=f"{kind} refused while locked: {lock.label}"[:500]))

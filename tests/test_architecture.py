@@ -165,3 +165,41 @@ def test_the_route_check_sees_a_renamed_select(tmp_path: Path) -> None:
     mod.write_text("from sqlalchemy import select as pick\n"
                    "def f(session):\n    session.add(1)\n    return h.select()\n")
     assert query_use(mod) == ["imports select from sqlalchemy", "calls session.add()"]
+
+
+def plain_actions(path: Path) -> list[str]:
+    """Ledger actions written as plain strings (``action="x.y"``) instead of ``Action.X``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        values: list[ast.expr] = []
+        if isinstance(node, ast.keyword) and node.arg == "action":
+            values = [node.value]
+        elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "action" for t in node.targets):
+            values = [node.value]
+        for v in values:
+            branches = [v.body, v.orelse] if isinstance(v, ast.IfExp) else [v]
+            for b in branches:
+                text = b.value if isinstance(b, ast.Constant) else None
+                if isinstance(text, str) and "." in text and not text.startswith("/"):
+                    found.append(f"line {b.lineno}: {text!r}")
+    return found
+
+
+def test_ledger_actions_are_typed() -> None:
+    """Every kind of ledger entry is a member of ``studies.kernel.events.Action``, so a reader
+    can list them in one place."""
+    bad = []
+    for package in ("studies", "edc"):
+        for path in python_files(package):
+            bad += [f"{path.relative_to(ROOT)} {hit}" for hit in plain_actions(path)]
+    assert bad == []
+
+
+def test_the_action_check_sees_a_plain_string(tmp_path: Path) -> None:
+    mod = tmp_path / "m.py"
+    mod.write_text('ledger.append(s, action="entry.update")\n'
+                   'ledger.append(s, action=Action.ENTRY_UPDATE)\n'
+                   'h.form(action="/login")\n')
+    assert plain_actions(mod) == ["line 1: 'entry.update'"]

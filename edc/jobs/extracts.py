@@ -20,6 +20,7 @@ from studies.extracts import build as builder
 from studies.extracts.models import ExtractRequest
 from studies.extracts.service import LIVE_PROGRESS as _progress
 from studies.kernel.errors import DomainError
+from studies.kernel.events import Action
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def run_one(sessions: sessionmaker[Session], ledger: Ledger, *, request_id: str,
         if req is not None:
             req.build_state, req.build_error, req.progress = "failed", message, 0
             ledger.append(s, actor=req.build_requested_by or "system",
-                          action="extract.build", entity_type="extract_request",
+                          action=Action.EXTRACT_BUILD, entity_type="extract_request",
                           entity_id=req.id, study=req.study_code, outcome="failure",
                           reason=message[:500],
                           changes=[Change("build_state", "running", "failed")])

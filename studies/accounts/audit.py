@@ -22,6 +22,7 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger, canonical_ts
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm, permissions_of
 
 COLUMNS = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "study", "subject",
@@ -123,7 +124,7 @@ def record_export(session: Session, ledger: Ledger, *, actor: Actor, filters: Au
     ``export_chunks`` in a read-only session of their own)."""
     if fmt not in FORMATS:
         raise InvalidInput(f"format: one of {', '.join(FORMATS)} / 格式不支持", field="format")
-    ledger.append(session, actor=actor.username, action="audit.export",
+    ledger.append(session, actor=actor.username, action=Action.AUDIT_EXPORT,
                   entity_type="ledger", entity_id=fmt, study=filters.study,
                   subject=filters.subject, client=actor.client,
                   reason=f"filter: {filters.describe()}"[:500],

@@ -43,6 +43,7 @@ from studies.kernel.errors import (
     PermissionDenied,
     TooManyRequests,
 )
+from studies.kernel.events import Action
 from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
@@ -137,7 +138,7 @@ def create_user(
         labels.append(_grant_label(role, study, site))
     session.flush()
     ledger.append(
-        session, actor=actor.username, action="account.create", entity_type="user",
+        session, actor=actor.username, action=Action.ACCOUNT_CREATE, entity_type="user",
         entity_id=user.id, client=actor.client,
         changes=[Change("username", None, username), Change("roles", None, sorted(labels))],
     )
@@ -205,16 +206,18 @@ def lock_state(session: Session, user_id: str, config: AuthConfig,
     rows = session.execute(
         select(LedgerEntry.action, LedgerEntry.outcome, LedgerEntry.reason, LedgerEntry.ts)
         .where(LedgerEntry.entity_type == "user", LedgerEntry.entity_id == user_id,
-               LedgerEntry.action.in_(("auth.login", "auth.lockout", "account.unlock")),
+               LedgerEntry.action.in_(
+                   (Action.AUTH_LOGIN, Action.AUTH_LOCKOUT, Action.ACCOUNT_UNLOCK)),
                LedgerEntry.ts >= canonical_ts(since))
         .order_by(LedgerEntry.seq.desc())  # type: ignore[attr-defined]
     ).all()
     failures = 0
     window_start = canonical_ts(now - config.lockout_window)
     for action, outcome, reason, ts in rows:  # newest first
-        if action == "account.unlock" or (action == "auth.login" and outcome == "success"):
+        if action == Action.ACCOUNT_UNLOCK or (
+                action == Action.AUTH_LOGIN and outcome == "success"):
             break
-        if action == "auth.lockout":
+        if action == Action.AUTH_LOCKOUT:
             until = _parse_ts(ts) + config.lockout_duration
             if until > now:
                 return LockState(until, failures)
@@ -233,14 +236,14 @@ def _failure(user: User | None, username: str, client: str | None, reason: str,
              *, field: str | None = None, now: dt.datetime | None = None) -> NotAuthenticated:
     """The refusal of a login, with its ledger entries (and a lockout entry at the threshold)."""
     entries: list[dict[str, Any]] = [dict(
-        actor=username[:200] or "(empty)", action="auth.login", entity_type="user",
+        actor=username[:200] or "(empty)", action=Action.AUTH_LOGIN, entity_type="user",
         entity_id=user.id if user else "(unknown)", outcome="failure", client=client,
         reason=reason)]
     if user is not None and reason in COUNTED_FAILURES:
         state = lock_state(session, user.id, config, now)
         if state.recent_failures + 1 >= config.lockout_threshold:
             entries.append(dict(
-                actor="system", action="auth.lockout", entity_type="user", entity_id=user.id,
+                actor="system", action=Action.AUTH_LOCKOUT, entity_type="user", entity_id=user.id,
                 outcome="success", client=client,
                 reason=f"{state.recent_failures + 1} failed logins within "
                        f"{int(config.lockout_window.total_seconds() // 60)} minutes"))
@@ -267,7 +270,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
             raise TooManyRequests(
                 "too many login attempts; wait a minute and try again / 登录尝试过于频繁，"
                 "请稍后再试", retry_after=int(wait) + 1,
-                audit=dict(actor=username[:200] or "(empty)", action="auth.login",
+                audit=dict(actor=username[:200] or "(empty)", action=Action.AUTH_LOGIN,
                            entity_type="user", entity_id="(rate limited)", outcome="denied",
                            client=client, reason="rate_limited"))
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
@@ -279,7 +282,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
         raise Locked(
             "this account is locked after repeated failed logins; try again later or ask an "
             "administrator / 账户因多次登录失败已被锁定，请稍后再试或联系管理员",
-            audit=dict(actor=username, action="auth.login", entity_type="user",
+            audit=dict(actor=username, action=Action.AUTH_LOGIN, entity_type="user",
                        entity_id=user.id, outcome="failure", client=client, reason="locked"))
     if not verify_password(user.password_hash, password):
         raise _failure(user, username, client, "password", WRONG, config, session, now=now)
@@ -292,7 +295,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
             raise NotAuthenticated(
                 "enter the code from your authenticator app (or a recovery code) / "
                 "请输入动态口令（或恢复码）", field="totp",
-                audit=dict(actor=username, action="auth.login", entity_type="user",
+                audit=dict(actor=username, action=Action.AUTH_LOGIN, entity_type="user",
                            entity_id=user.id, outcome="failure", client=client,
                            reason="second_factor_missing"))
         if not totp_mod.check_code(session, user, totp, config=config, now=now):
@@ -305,7 +308,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
             "logins from outside the hospital network need a second factor; enrol one from "
             "inside the hospital first / 院外登录须使用动态口令，请先在院内绑定",
             field="totp",
-            audit=dict(actor=username, action="auth.login", entity_type="user",
+            audit=dict(actor=username, action=Action.AUTH_LOGIN, entity_type="user",
                        entity_id=user.id, outcome="failure", client=client,
                        reason="second_factor_not_enrolled_outside"))
     elif user.totp_enabled and totp and totp.strip():
@@ -319,7 +322,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
     sid = _token_id(token)
     session.add(UserSession(id=sid, user_id=user.id, second_factor=second_factor))
     session.flush()
-    ledger.append(session, actor=user.username, action="auth.login", entity_type="user",
+    ledger.append(session, actor=user.username, action=Action.AUTH_LOGIN, entity_type="user",
                   entity_id=user.id, client=client,
                   reason="password+totp" if second_factor else "password")
     return token, actor_for(session, user, client=client, session_id=sid,
@@ -355,7 +358,7 @@ def resolve_session(session: Session, *, token: str, client: str | None,
         # above on every later use.
         raise NotAuthenticated(
             "your session has ended; please log in again / 会话已超时，请重新登录",
-            audit=dict(actor=user.username if user else "(unknown)", action="auth.timeout",
+            audit=dict(actor=user.username if user else "(unknown)", action=Action.AUTH_TIMEOUT,
                        entity_type="session", entity_id=us.id[:16],
                        reason=reason or "inactive", client=client))
     us.last_seen = now
@@ -368,7 +371,7 @@ def logout(session: Session, ledger: Ledger, *, actor: Actor) -> None:
         us = session.get(UserSession, actor.session_id)
         if us is not None and us.ended_at is None:
             us.ended_at, us.end_reason = dt.datetime.now(dt.UTC), "logout"
-    ledger.append(session, actor=actor.username, action="auth.logout", entity_type="user",
+    ledger.append(session, actor=actor.username, action=Action.AUTH_LOGOUT, entity_type="user",
                   entity_id=actor.user_id, client=actor.client)
 
 
@@ -378,7 +381,7 @@ def change_password(session: Session, ledger: Ledger, *, actor: Actor, current: 
     if user is None or not verify_password(user.password_hash, current):
         raise InvalidInput(
             "current password is wrong / 当前密码错误", field="current_password",
-            audit=dict(actor=actor.username, action="account.password_change",
+            audit=dict(actor=actor.username, action=Action.ACCOUNT_PASSWORD_CHANGE,
                        entity_type="user", entity_id=actor.user_id, outcome="failure",
                        client=actor.client, reason="wrong current password"))
     try:
@@ -392,7 +395,7 @@ def change_password(session: Session, ledger: Ledger, *, actor: Actor, current: 
     user.password_hash = hash_password(new)
     user.must_change_password = False
     user.password_changed_at = dt.datetime.now(dt.UTC)
-    ledger.append(session, actor=actor.username, action="account.password_change",
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_PASSWORD_CHANGE,
                   entity_type="user", entity_id=actor.user_id, client=actor.client)
 
 
@@ -463,7 +466,8 @@ def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str,
         raise Conflict("this role is already granted / 该角色已授予", field="role")
     session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
     session.flush()
-    ledger.append(session, actor=actor.username, action="account.role_grant", entity_type="user",
+    ledger.append(session, actor=actor.username,
+                  action=Action.ACCOUNT_ROLE_GRANT, entity_type="user",
                   entity_id=user.id, study=study, client=actor.client,
                   changes=[Change("role", None, _grant_label(role, study, site))])
 
@@ -479,7 +483,7 @@ def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str
         raise NotFound("this role is not granted / 该角色未授予", field="role")
     session.delete(grant)
     session.flush()
-    ledger.append(session, actor=actor.username, action="account.role_revoke",
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_ROLE_REVOKE,
                   entity_type="user", entity_id=user.id, study=study, client=actor.client,
                   changes=[Change("role", _grant_label(role, study, site), None)])
 
@@ -491,7 +495,7 @@ def _eq(col: Any, value: str | None) -> Any:
 def unlock(session: Session, ledger: Ledger, *, actor: Actor, username: str) -> None:
     _admin(actor)
     user = _target(session, username)
-    ledger.append(session, actor=actor.username, action="account.unlock", entity_type="user",
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_UNLOCK, entity_type="user",
                   entity_id=user.id, client=actor.client)
 
 
@@ -506,7 +510,7 @@ def reset_password(session: Session, ledger: Ledger, *, actor: Actor, username: 
     user.must_change_password = True
     user.password_changed_at = dt.datetime.now(dt.UTC)
     _end_sessions(session, user.id, "password_reset")
-    ledger.append(session, actor=actor.username, action="account.password_reset",
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_PASSWORD_RESET,
                   entity_type="user", entity_id=user.id, client=actor.client)
 
 
@@ -518,7 +522,7 @@ def reset_second_factor(session: Session, ledger: Ledger, *, actor: Actor,
     user = _target(session, username)
     totp_mod.clear(session, user)
     _end_sessions(session, user.id, "second_factor_reset")
-    ledger.append(session, actor=actor.username, action="account.second_factor_reset",
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_SECOND_FACTOR_RESET,
                   entity_type="user", entity_id=user.id, client=actor.client)
 
 
@@ -533,7 +537,7 @@ def set_active(session: Session, ledger: Ledger, *, actor: Actor, username: str,
     if not active:
         _end_sessions(session, user.id, "deactivated")
     ledger.append(session, actor=actor.username,
-                  action="account.activate" if active else "account.deactivate",
+                  action=Action.ACCOUNT_ACTIVATE if active else Action.ACCOUNT_DEACTIVATE,
                   entity_type="user", entity_id=user.id, client=actor.client)
 
 
@@ -554,7 +558,7 @@ def revoke_sessions(session: Session, ledger: Ledger, *, actor: Actor, username:
     _admin(actor)
     user = _target(session, username)
     n = _end_sessions(session, user.id, "revoked")
-    ledger.append(session, actor=actor.username, action="account.sessions_revoke",
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_SESSIONS_REVOKE,
                   entity_type="user", entity_id=user.id, client=actor.client,
                   reason=f"{n} session(s) ended")
     return n
@@ -586,7 +590,7 @@ def enrol_second_factor_confirm(session: Session, ledger: Ledger, *, actor: Acto
         us = session.get(UserSession, actor.session_id)
         if us is not None:
             us.second_factor = True
-    ledger.append(session, actor=actor.username, action="account.second_factor_enrol",
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_SECOND_FACTOR_ENROL,
                   entity_type="user", entity_id=user.id, client=actor.client)
     return codes
 
@@ -598,10 +602,10 @@ def regenerate_recovery_codes(session: Session, ledger: Ledger, *, actor: Actor,
         raise InvalidInput("enrol the second factor first / 请先绑定动态口令", field="totp")
     if not verify_password(user.password_hash, password):
         raise InvalidInput("wrong password / 密码错误", field="password",
-                           audit=dict(actor=actor.username, action="account.recovery_codes",
+                           audit=dict(actor=actor.username, action=Action.ACCOUNT_RECOVERY_CODES,
                                       entity_type="user", entity_id=user.id, outcome="failure",
                                       client=actor.client, reason="wrong password"))
     codes = totp_mod.new_recovery_codes(session, user)
-    ledger.append(session, actor=actor.username, action="account.recovery_codes",
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_RECOVERY_CODES,
                   entity_type="user", entity_id=user.id, client=actor.client)
     return codes

@@ -30,6 +30,7 @@ from studies.accounts.models import Signature, User, UserSession
 from studies.accounts.service import DEFAULT_CONFIG, verify_password
 from studies.kernel.actor import Actor
 from studies.kernel.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.kernel.events import Action
 from studies.kernel.roles import PRIVILEGED
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -82,7 +83,7 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
 
     def refuse(reason: str, message: str, field: str) -> NotAuthenticated:
         return NotAuthenticated(message, field=field, audit=dict(
-            actor=actor.username, action="signature.sign", entity_type=entity_type,
+            actor=actor.username, action=Action.SIGNATURE_SIGN, entity_type=entity_type,
             entity_id=entity_id[:200], study=study, outcome="failure", client=actor.client,
             reason=f"{reason}; meaning: {meaning}"))
 
@@ -103,7 +104,7 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     if first:
         us.signed_at = now
     entry = ledger.append(
-        session, actor=user.username, action="signature.sign", entity_type=entity_type,
+        session, actor=user.username, action=Action.SIGNATURE_SIGN, entity_type=entity_type,
         entity_id=entity_id[:200], study=study, client=actor.client, reason=meaning,
         changes=[Change("content_hash", None, content_hash),
                  Change("components", None,

@@ -21,6 +21,7 @@ from studies.accounts.models import ApiToken, RoleGrant, User
 from studies.accounts.service import DEFAULT_CONFIG
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from studies.kernel.events import Action
 from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
 
 PREFIX = "edc_"
@@ -63,7 +64,8 @@ def create_token(session: Session, ledger: Ledger, *, actor: Actor, name: str, r
                    study=study, created_by=actor.username, expires_at=expires)
     session.add(row)
     session.flush()
-    ledger.append(session, actor=actor.username, action="token.create", entity_type="api_token",
+    ledger.append(session, actor=actor.username,
+                  action=Action.TOKEN_CREATE, entity_type="api_token",
                   entity_id=row.id, study=study, client=actor.client,
                   changes=[Change("name", None, name), Change("role", None, role.value),
                            Change("expires_at", None, expires.isoformat())])
@@ -103,7 +105,8 @@ def revoke_token(session: Session, ledger: Ledger, *, actor: Actor, token_id: st
         require(actor, Perm.ACCOUNT_MANAGE)
     if row.revoked_at is None:
         row.revoked_at = dt.datetime.now(dt.UTC)
-    ledger.append(session, actor=actor.username, action="token.revoke", entity_type="api_token",
+    ledger.append(session, actor=actor.username,
+                  action=Action.TOKEN_REVOKE, entity_type="api_token",
                   entity_id=row.id, study=row.study, client=actor.client)
 
 
@@ -128,7 +131,7 @@ def authenticate(session: Session, ledger: Ledger, *, token: str, client: str | 
     if problem:
         raise NotAuthenticated(
             "the API token is not valid (unknown, expired or revoked) / API 令牌无效",
-            audit=dict(actor=user.username if user else "(token)", action="token.use",
+            audit=dict(actor=user.username if user else "(token)", action=Action.TOKEN_USE,
                        entity_type="api_token", entity_id=row.id if row else "(unknown)",
                        outcome="failure", client=client, reason=problem))
     assert row is not None and user is not None
@@ -139,7 +142,7 @@ def authenticate(session: Session, ledger: Ledger, *, token: str, client: str | 
                    or s == row.study)
     scopes = tuple((r, row.study or s, t) for r, s, t in scopes)
     row.last_used_at = now
-    ledger.append(session, actor=user.username, action="token.use", entity_type="api_token",
+    ledger.append(session, actor=user.username, action=Action.TOKEN_USE, entity_type="api_token",
                   entity_id=row.id, study=row.study, client=client,
                   reason=f"{method} {path}"[:500])
     grants = tuple(dict.fromkeys((r, s) for r, s, _ in scopes))

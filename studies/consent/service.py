@@ -35,6 +35,7 @@ from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
 from studies.guards import CLAUSE_CONSENT, assert_writable, enrolment_problem, zoned
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Study
@@ -102,7 +103,7 @@ def add_consent_form(session: Session, ledger: Ledger, *, actor: Actor, study_co
     session.add(form)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="consent_form.create", entity_type="consent_form", entity_id=form.id,
+                  action=Action.CONSENT_FORM_CREATE, entity_type="consent_form", entity_id=form.id,
                   study=study.code, version=form.number,
                   changes=[Change(k, None, v) for k, v in data.model_dump().items()])
     return form
@@ -223,7 +224,8 @@ def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code
     require(actor, Perm.CONSENT_RECORD, study=study_code)
     study = registry.get_study(session, study_code)
     subject = _subject_in(session, study, subject_id)
-    assert_writable(session, study_id=study.id, subject_id=subject.id, actor=actor.username, client=actor.client, kind="consent")  # lock check (issue 7)  # noqa: E501
+    assert_writable(session, study_id=study.id, subject_id=subject.id, actor=actor.username,
+                    client=actor.client, kind="consent")
     form, waiver, scopes, given_at = check_consent(session, study_id=study.id, data=data)
     previous = _records(session, subject.id)
     current = previous[-1] if previous else None
@@ -243,7 +245,7 @@ def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code
     session.add(rec)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="consent.reconsent" if current else "consent.record",
+                  action=Action.CONSENT_RECONSENT if current else Action.CONSENT_RECORD,
                   entity_type="consent_record", entity_id=rec.id, study=study.code,
                   subject=subject.code,
                   changes=[Change("consent_type", None, rec.consent_type),
@@ -302,7 +304,8 @@ def withdraw_consent(session: Session, ledger: Ledger, *, actor: Actor, study_co
         session.add(w)
         out.append(w)
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="consent.withdraw",
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action=Action.CONSENT_WITHDRAW,
                   entity_type="consent_record", entity_id=rec.id, study=study.code,
                   subject=subject.code, reason=(data.reason or "").strip() or None,
                   changes=[Change("withdrawn", None, "whole" if targets == [None] else targets),

@@ -39,6 +39,7 @@ from studies.forms.models import Item
 from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, RuleViolation
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry.models import Site
 from studies.subjects.models import Subject
@@ -219,7 +220,7 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
                                   created_by=actor.username))
             ledger_changes = [Change(n, b, a) for n, b, a, _ in prep.changes]
             e = ledger.append(session, actor=actor.username, client=actor.client,
-                              action="entry.import", entity_type="form_record", entity_id=rid,
+                              action=Action.ENTRY_IMPORT, entity_type="form_record", entity_id=rid,
                               study=study.code, subject=subject.code, version=1, reason=batch,
                               changes=ledger_changes)
             buf["rv"].append(dict(id=entry._id(), record_id=rid, version=1, status=prep.status,
@@ -242,7 +243,7 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
     if progress is not None:
         progress(counts["rows"])
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="entry.import_batch", entity_type="study", entity_id=study.id,
+                  action=Action.ENTRY_IMPORT_BATCH, entity_type="study", entity_id=study.id,
                   study=study.code, reason=batch,
                   changes=[Change("batch", None, batch),
                            Change("sha256", None, digest.hexdigest()),

@@ -31,6 +31,7 @@ from studies.forms.models import Form, Item
 from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry.models import Site
 from studies.subjects.models import Subject
@@ -136,7 +137,8 @@ def verify(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d
     settings = entry.get_settings(session, targets[0][0].study.id)
     done: dict[str, list[str]] = {}
     for t, rec in targets:
-        assert_writable(session, record_id=rec.id, at=now, actor=actor.username, client=actor.client, kind="sdv")  # lock check (issue 7)  # noqa: E501
+        assert_writable(session, record_id=rec.id, at=now, actor=actor.username,
+                        client=actor.client, kind="sdv")
         items = forms.items_of(session, rec.form_version_id)
         names = {i.name for i in items if i.field_type != "descriptive"}
         if data.items is not None:
@@ -162,7 +164,7 @@ def verify(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d
         if not marks:
             continue
         session.execute(insert(SM), marks)
-        ledger.append(session, actor=actor.username, client=actor.client, action="sdv.verify",
+        ledger.append(session, actor=actor.username, client=actor.client, action=Action.SDV_VERIFY,
                       entity_type="form_record", entity_id=rec.id, study=t.study.code,
                       subject=t.subject.code, version=rec.version,
                       changes=[Change(f"sdv:{m['item_name']}",
@@ -236,7 +238,8 @@ def open_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
     rec = entry.find_record(session, t)
     if rec is None:
         raise NotFound("nothing has been entered on this form yet / 该表单尚未录入", field="form")
-    assert_writable(session, record_id=rec.id, field=data.item, at=now, actor=actor.username, client=actor.client, kind="query")  # lock check (issue 7)  # noqa: E501
+    assert_writable(session, record_id=rec.id, field=data.item, at=now, actor=actor.username,
+                    client=actor.client, kind="query")
     if data.item not in {i.name for i in forms.items_of(session, rec.form_version_id)}:
         raise InvalidInput(f"no field {data.item!r} on this form / 表单中没有该字段",
                            field="item")
@@ -247,7 +250,7 @@ def open_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
     session.flush()
     _message(session, q, "open", text, actor.username, now)
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="query.open",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.QUERY_OPEN,
                   entity_type="data_query", entity_id=q.id, study=t.study.code,
                   subject=t.subject.code, version=rec.version,
                   changes=[Change("item", None, f"{t.form.name}.{data.item}"),
@@ -283,7 +286,8 @@ def _transition(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     changes = [Change("status", before, to), Change("text", None, text)]
     if record_version is not None:
         changes.append(Change("record_version", None, record_version))
-    ledger.append(session, actor=actor.username, client=actor.client, action=f"query.{kind}",
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action=Action(f"query.{kind}"),
                   entity_type="data_query", entity_id=q.id, study=study_code,
                   subject=subject.code, changes=changes)
 
@@ -296,7 +300,8 @@ def answer_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
     now = now or dt.datetime.now(dt.UTC)
     q, rec, subject, _site, form = _query(session, actor, Perm.QUERY_ANSWER, study_code,
                                           query_id)
-    assert_writable(session, record_id=rec.id, field=q.item_name, at=now, actor=actor.username, client=actor.client, kind="query")  # lock check (issue 7)  # noqa: E501
+    assert_writable(session, record_id=rec.id, field=q.item_name, at=now, actor=actor.username,
+                    client=actor.client, kind="query")
     if q.status == "closed":
         raise Conflict("the query is closed / 质疑已关闭", field="query")
     text = _text(data.text)
@@ -328,7 +333,8 @@ def close_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     now = now or dt.datetime.now(dt.UTC)
     q, _rec, subject, _site, _form = _query(session, actor, Perm.ENTRY_VERIFY, study_code,
                                             query_id)
-    assert_writable(session, record_id=_rec.id, field=q.item_name, at=now, actor=actor.username, client=actor.client, kind="query")  # lock check (issue 7)  # noqa: E501
+    assert_writable(session, record_id=_rec.id, field=q.item_name, at=now, actor=actor.username,
+                    client=actor.client, kind="query")
     if reopen and q.status == "open":
         raise Conflict("the query is already open / 质疑已处于打开状态", field="query")
     if not reopen and q.status == "closed":

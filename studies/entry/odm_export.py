@@ -28,6 +28,7 @@ from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site
@@ -163,7 +164,7 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
     data = bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
                                 pretty_print=True))
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="entry.export", entity_type="study", entity_id=study.id,
+                  action=Action.ENTRY_EXPORT, entity_type="study", entity_id=study.id,
                   study=study.code, changes=[
                       Change("format", None, "ODM 1.3.2 ClinicalData"),
                       Change("subjects", None, sorted(by_subject)),
@@ -217,7 +218,7 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                 line.append("|".join(labels.get(c, c) for c in codes))
         w.writerow(line)
     text = buf.getvalue()
-    ledger.append(session, actor=actor.username, client=actor.client, action="entry.export",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.ENTRY_EXPORT,
                   entity_type="crf_form", entity_id=form.id, study=study.code,
                   changes=[Change("format", None, "CSV"), Change("form", None, form.name),
                            Change("rows", None, len(rows)),

@@ -44,6 +44,7 @@ from studies.forms.models import Form, FormVersion, Item, StudyEvent
 from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
@@ -159,7 +160,7 @@ def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_cod
             setattr(s, attr, after)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="entry.settings", entity_type="study", entity_id=study.id,
+                  action=Action.ENTRY_SETTINGS, entity_type="study", entity_id=study.id,
                   study=study.code, changes=changes)
     return s
 
@@ -420,7 +421,9 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
     record at all; otherwise the changed fields are checked against locks and unlocks here.
     ``stored``: the items that have a current-value row, if the caller has read them."""
     if not lock_checked:
-        assert_writable(session, record_id=record_id, fields=[c[0] for c in changes if c[3] not in (REASON_CALC, REASON_HIDDEN)], at=now, actor=actor, client=client, ledger=ledger)  # lock check (issue 7)  # noqa: E501
+        assert_writable(session, record_id=record_id,
+                        fields=[c[0] for c in changes if c[3] not in (REASON_CALC, REASON_HIDDEN)],
+                        at=now, actor=actor, client=client, ledger=ledger)
     ledger_changes = [Change(n, b, a) for n, b, a, _ in changes]
     ledger_changes += [Change(f"sdv:{n}", "verified", "cleared: changed after SDV")
                        for n in sdv_cleared]
@@ -476,7 +479,8 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     t = resolve(session, actor=actor, perm=Perm.ENTRY_WRITE, study_code=study_code,
                 subject_code=subject_code, event_name=event_name, form_name=form_name,
                 repeat=data.repeat)
-    unlock = assert_writable(session, study_id=t.study.id, subject_id=t.subject.id, form_id=t.form.id, at=now, actor=actor.username, client=actor.client)  # lock check (issue 7)  # noqa: E501
+    unlock = assert_writable(session, study_id=t.study.id, subject_id=t.subject.id,
+                             form_id=t.form.id, at=now, actor=actor.username, client=actor.client)
     guards.assert_entry_allowed(session, subject_id=t.subject.id, at=now)
     record = find_record(session, t)
     if record is None and data.base_version != 0:
@@ -508,7 +512,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         except IntegrityError:  # another first save of the same form won the race
             raise stale(session, find_record(session, t), None, 0) from None
         cleared: list[str] = []
-        action = "entry.create"
+        action = Action.ENTRY_CREATE
     else:
         rid, version = record.id, record.version + 1
         res = session.execute(update(FR).where(FR.c.id == rid, FR.c.version == data.base_version)
@@ -520,7 +524,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         cleared = monitoring.clear_changed(session, record_id=rid,
                                            changed=[c[0] for c in prep.changes],
                                            version=version, by=actor.username, now=now)
-        action = "entry.update"
+        action = Action.ENTRY_UPDATE
     write_version(session, ledger, actor=actor.username, client=actor.client,
                   study_code=t.study.code, subject_code=t.subject.code, record_id=rid,
                   version=version, status=prep.status, changes=prep.changes,

@@ -30,6 +30,7 @@ from studies.ethics.models import (
 )
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import ProtocolVersion, Study
@@ -129,7 +130,7 @@ def create_committee(session: Session, ledger: Ledger, *, actor: Actor,
     session.add(c)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="ethics.committee_create", entity_type="ethics_committee",
+                  action=Action.ETHICS_COMMITTEE_CREATE, entity_type="ethics_committee",
                   entity_id=c.id, changes=[Change("name", None, c.name),
                                            Change("institution", None, c.institution)])
     return c
@@ -149,7 +150,7 @@ def add_member(session: Session, ledger: Ledger, *, actor: Actor, committee_id: 
     session.add(m)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="ethics.member_add", entity_type="committee_member", entity_id=m.id,
+                  action=Action.ETHICS_MEMBER_ADD, entity_type="committee_member", entity_id=m.id,
                   changes=[Change(k, None, v) for k, v in data.model_dump().items()])
     return m
 
@@ -161,7 +162,7 @@ def remove_member(session: Session, ledger: Ledger, *, actor: Actor, member_id: 
         raise NotFound("no such active member / 未找到该委员", field="member_id")
     m.active = False
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="ethics.member_remove", entity_type="committee_member",
+                  action=Action.ETHICS_MEMBER_REMOVE, entity_type="committee_member",
                   entity_id=m.id, changes=[Change("active", True, False)])
 
 
@@ -224,7 +225,7 @@ def record_approval(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                        recorded_by=actor.username)
     session.add(a)
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="ethics.approval",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.ETHICS_APPROVAL,
                   entity_type="ethics_approval", entity_id=a.id, study=study.code,
                   version=pv.number,
                   changes=[Change("protocol_version", None, pv.label),
@@ -301,7 +302,7 @@ def request_waiver(session: Session, ledger: Ledger, *, actor: Actor, study_code
     session.add(w)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="consent_waiver.request", entity_type="consent_waiver",
+                  action=Action.CONSENT_WAIVER_REQUEST, entity_type="consent_waiver",
                   entity_id=w.id, study=study.code,
                   changes=[Change("ground", None, w.ground),
                            Change("justification", None, w.justification),
@@ -328,7 +329,7 @@ def decide_waiver(session: Session, ledger: Ledger, *, actor: Actor, study_code:
     w.decision_reference, w.decided_on = data.reference.strip(), data.decided_on
     w.decided_at, w.decided_by = dt.datetime.now(dt.UTC), actor.username
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="consent_waiver.decide", entity_type="consent_waiver", entity_id=w.id,
+                  action=Action.CONSENT_WAIVER_DECIDE, entity_type="consent_waiver", entity_id=w.id,
                   study=study.code,
                   changes=[Change("status", "requested", w.status),
                            Change("committee", None, committee.name),

@@ -51,6 +51,7 @@ from studies.extracts.models import ExtractRequest, ExtractTransfer
 from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form, Item
+from studies.kernel.events import Action
 from studies.registry import service as registry
 from studies.subjects.crypto import CodeIndexKeys, decrypt_identity
 from studies.subjects.models import CodeIndexEntry, Subject
@@ -390,7 +391,7 @@ def draw_identities(session: Session, ledger: Ledger, *, keys: CodeIndexKeys,
         data["subject"].append(code)
         for f in fields:
             data[f].append(ident.get(f))
-    ledger.append(session, actor="system", action="extract.identity_draw",
+    ledger.append(session, actor="system", action=Action.EXTRACT_IDENTITY_DRAW,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   reason="RIF identity fields drawn through the code index for an approved "
                   "extract", changes=[Change("subjects", None, len(codes)),
@@ -645,7 +646,7 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
                                 actor=req.build_requested_by or "system", sha256=digest,
                                 note=f"manifest {msha}"))
     session.flush()
-    ledger.append(session, actor=req.build_requested_by or "system", action="extract.build",
+    ledger.append(session, actor=req.build_requested_by or "system", action=Action.EXTRACT_BUILD,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   changes=[Change("package_sha256", None, digest),
                            Change("manifest_sha256", None, msha),

@@ -46,6 +46,7 @@ from studies.forms import service as forms
 from studies.forms.models import Item
 from studies.kernel.actor import Actor, require, require_different_person
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm, Role
 from studies.registry import service as registry
 from studies.subjects.models import Subject
@@ -224,7 +225,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
         n = _eligible_count(session, study.id, ["study", "cross_border"] +
                             (["identifiable"] if data.tier == "rif" else []), _now())
         if n > CROSS_BORDER_MAX:
-            ledger.append(session, actor=actor.username, action="extract.request",
+            ledger.append(session, actor=actor.username, action=Action.EXTRACT_REQUEST,
                           entity_type="study", entity_id=study.id, study=study.code,
                           outcome="failure", client=actor.client,
                           reason=f"cross-border request of {n} records refused")
@@ -245,7 +246,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
                              "certificate(s) / 接收方有逾期未提交的销毁证明")
     session.add(req)
     session.flush()
-    ledger.append(session, actor=actor.username, action="extract.request",
+    ledger.append(session, actor=actor.username, action=Action.EXTRACT_REQUEST,
                   entity_type="extract_request", entity_id=req.id, study=study.code,
                   client=actor.client, reason=purpose[:500], changes=[
                       Change("tier", None, req.tier), Change("fields", None, wanted),
@@ -355,7 +356,7 @@ def _settle(session: Session, ledger: Ledger, req: ExtractRequest, actor: Actor)
     if new and new != req.status:
         req.status, req.status_reason, req.decided_at = new, st.rejected, _now()
         session.flush()
-        ledger.append(session, actor=actor.username, action=f"extract.{new}",
+        ledger.append(session, actor=actor.username, action=Action(f"extract.{new}"),
                       entity_type="extract_request", entity_id=req.id, study=req.study_code,
                       client=actor.client, reason=st.rejected,
                       changes=[Change("status", "pending", new),
@@ -447,7 +448,7 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
                         reference=(data.reference or "").strip() or None)
     session.add(d)
     session.flush()
-    ledger.append(session, actor=actor.username, action=f"extract.decision.{kind}",
+    ledger.append(session, actor=actor.username, action=Action(f"extract.decision.{kind}"),
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   client=actor.client, reason=d.note,
                   changes=[Change("approve", None, data.approve),
@@ -505,7 +506,7 @@ def queue_build(session: Session, ledger: Ledger, *, actor: Actor,
     req.build_state, req.progress, req.build_error = "queued", 0, None
     req.build_requested_by = actor.username
     session.flush()
-    ledger.append(session, actor=actor.username, action="extract.build_queued",
+    ledger.append(session, actor=actor.username, action=Action.EXTRACT_BUILD_QUEUED,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   client=actor.client)
     return req
@@ -530,7 +531,7 @@ def override_checks(session: Session, ledger: Ledger, *, actor: Actor, request_i
     session.add(ExtractTransfer(request_id=req.id, event="check_override",
                                 actor=actor.username, client=actor.client, note=reason))
     session.flush()
-    ledger.append(session, actor=actor.username, action="extract.check_override",
+    ledger.append(session, actor=actor.username, action=Action.EXTRACT_CHECK_OVERRIDE,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   client=actor.client, reason=reason,
                   changes=[Change("build_state", "blocked", "done")])
@@ -557,7 +558,7 @@ def authorise_download(session: Session, ledger: Ledger, *, actor: Actor,
                                 client=actor.client, sha256=req.package_sha256,
                                 note="token" if actor.token_id else "session"))
     session.flush()
-    ledger.append(session, actor=actor.username, action="extract.download",
+    ledger.append(session, actor=actor.username, action=Action.EXTRACT_DOWNLOAD,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   client=actor.client, changes=[Change("sha256", None, req.package_sha256)])
     return req
@@ -585,7 +586,7 @@ def record_destruction(session: Session, ledger: Ledger, *, actor: Actor, reques
     session.add(ExtractTransfer(request_id=req.id, event="destruction", actor=actor.username,
                                 client=actor.client, sha256=digest, note=filename[:200]))
     session.flush()
-    ledger.append(session, actor=actor.username, action="extract.destruction",
+    ledger.append(session, actor=actor.username, action=Action.EXTRACT_DESTRUCTION,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   client=actor.client, changes=[Change("certificate_sha256", None, digest)])
     if not overdue_requests(session, org=req.recipient_org):
@@ -593,7 +594,7 @@ def record_destruction(session: Session, ledger: Ledger, *, actor: Actor, reques
                 ExtractRequest.status == "held",
                 func.lower(ExtractRequest.recipient_org) == req.recipient_org.lower())).scalars():
             held.status, held.status_reason = "pending", None
-            ledger.append(session, actor=actor.username, action="extract.released",
+            ledger.append(session, actor=actor.username, action=Action.EXTRACT_RELEASED,
                           entity_type="extract_request", entity_id=held.id,
                           study=held.study_code, client=actor.client,
                           changes=[Change("status", "held", "pending")])

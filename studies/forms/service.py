@@ -47,6 +47,7 @@ from studies.forms.spec import (
 )
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, Locked, NotFound, RuleViolation
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Study
@@ -296,14 +297,14 @@ def _store_dictionary(session: Session, ledger: Ledger, *, actor: Actor, study: 
             v = vs[-1]
             _clear_draft(session, v)
             v.label_zh, v.label_en, v.source = spec.label_zh[:300], spec.label_en[:300], source
-            action = "form.reimport_draft"
+            action = Action.FORM_REIMPORT_DRAFT
         else:
             v = FormVersion(form_id=form.id, number=(vs[-1].number + 1) if vs else 1,
                             label_zh=spec.label_zh[:300], label_en=spec.label_en[:300],
                             source=source, created_by=actor.username)
             session.add(v)
             session.flush()
-            action = "form.import"
+            action = Action.FORM_IMPORT
         count = _write_version(session, v, spec)
         ledger.append(session, actor=actor.username, client=actor.client, action=action,
                       entity_type="form_version", entity_id=v.id, study=study.code,
@@ -392,7 +393,7 @@ def export_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
     require(actor, Perm.STUDY_READ, study=study_code)
     study = registry.get_study(session, study_code)
     data, labels = metadata_odm(session, study, now=now)
-    ledger.append(session, actor=actor.username, client=actor.client, action="metadata.export",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.METADATA_EXPORT,
                   entity_type="study", entity_id=study.id, study=study.code,
                   changes=[Change("format", None, "ODM 1.3.2"), Change("forms", None, labels),
                            Change("sha256", None, hashlib.sha256(data).hexdigest())])
@@ -425,7 +426,7 @@ def _upsert_event(session: Session, ledger: Ledger, *, actor: Actor, study: Stud
         ev.repeating = spec.repeating
         ev.form_names = list(spec.form_names)
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="event.define",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.EVENT_DEFINE,
                   entity_type="study_event", entity_id=ev.id, study=study.code,
                   changes=[Change("name", None, ev.name),
                            Change("forms", before, list(spec.form_names))])
@@ -478,7 +479,7 @@ def publish_version(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                             + "; ".join(problems[:30]), field="version", clause=CLAUSE_METADATA)
     v.status, v.published_at, v.published_by = "published", dt.datetime.now(dt.UTC), \
         actor.username
-    ledger.append(session, actor=actor.username, client=actor.client, action="form.publish",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.FORM_PUBLISH,
                   entity_type="form_version", entity_id=v.id, study=study.code, version=v.number,
                   changes=[Change("status", "draft", "published")])
     return v
@@ -500,7 +501,8 @@ def new_version(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     session.add(v)
     session.flush()
     _write_version(session, v, _spec_of(session, form, last))
-    ledger.append(session, actor=actor.username, client=actor.client, action="form.new_version",
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action=Action.FORM_NEW_VERSION,
                   entity_type="form_version", entity_id=v.id, study=study.code, version=v.number,
                   changes=[Change("copied_from", None, last.number)])
     return v
@@ -570,7 +572,7 @@ def update_item(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
             put(attr, getattr(data, attr) or None)
     if changes:
         session.flush()
-        ledger.append(session, actor=actor.username, client=actor.client, action="item.update",
+        ledger.append(session, actor=actor.username, client=actor.client, action=Action.ITEM_UPDATE,
                       entity_type="crf_item", entity_id=item.id, study=study.code,
                       version=v.number, changes=changes)
     return item

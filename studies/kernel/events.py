@@ -84,6 +84,8 @@ class Action(StrEnum):
     FORM_REIMPORT_DRAFT = "form.reimport_draft"
     # item
     ITEM_UPDATE = "item.update"
+    # ledger (written by audit_trail itself, which imports nothing of ours)
+    LEDGER_REDACT = "ledger.redact"
     # lock
     LOCK_REFUSED = "lock.refused"
     LOCK_SET = "lock.set"

@@ -44,6 +44,7 @@ from studies.kernel.errors import (
     PermissionDenied,
     RuleViolation,
 )
+from studies.kernel.events import Action
 from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
 from studies.locks.models import DataLock, LockSettings, SignatureInvalidation, UnlockRequest
 from studies.locks.schemas import LockIn, UnlockIn
@@ -84,7 +85,7 @@ def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_cod
         session.add(row)
     row.allow_query_answers = allow_query_answers
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="lock.settings",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.LOCK_SETTINGS,
                   entity_type="lock_settings", entity_id=study.id, study=study.code,
                   changes=[Change("allow_query_answers", before, allow_query_answers)])
     return row
@@ -286,7 +287,7 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
                         report=report, override_reason=override if report["open"] else None,
                         ledger_seq=0)
         entry = ledger.append(
-            session, actor=actor.username, client=actor.client, action="lock.set",
+            session, actor=actor.username, client=actor.client, action=Action.LOCK_SET,
             entity_type="data_lock", entity_id=lock.id, study=study.code,
             reason=lock.override_reason,
             changes=[Change("scope", None, sc.label), Change("snapshot_sha256", None, digest),
@@ -392,7 +393,7 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
     req.content_hash = signatures.content_hash(unlock_content(req, study.code).encode())
     session.add(req)
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="unlock.request",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.UNLOCK_REQUEST,
                   entity_type="unlock_request", entity_id=req.id, study=study.code,
                   reason=reason, changes=[Change("changes", None, changes),
                                           Change("planned_date", None, str(data.planned_date)),
@@ -438,7 +439,7 @@ def sign_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     assert study is not None
     if req.status != "pending":
         raise Conflict(f"the request is {req.status} / 该申请已{req.status}", field="request_id",
-                       audit=dict(actor=actor.username, action="unlock_request.sign",
+                       audit=dict(actor=actor.username, action=Action.UNLOCK_REQUEST_SIGN,
                                   entity_type="unlock_request", entity_id=req.id,
                                   study=study.code, outcome="denied", client=actor.client,
                                   reason=f"request is {req.status}"))
@@ -459,7 +460,8 @@ def _take_effect(session: Session, ledger: Ledger, req: UnlockRequest, study: St
     req.status, req.effective_at = "active", now
     req.ends_at = now + dt.timedelta(hours=req.period_hours)
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="unlock.effective",
+    ledger.append(session, actor=actor.username, client=actor.client,
+                  action=Action.UNLOCK_EFFECTIVE,
                   entity_type="unlock_request", entity_id=req.id, study=study.code,
                   changes=[Change("status", "pending", "active"),
                            Change("ends_at", None, req.ends_at.isoformat())])
@@ -477,7 +479,7 @@ def _take_effect(session: Session, ledger: Ledger, req: UnlockRequest, study: St
         for sig in session.execute(select(Signature).where(
                 Signature.entity_type == etype, Signature.entity_id == eid)).scalars():
             session.add(SignatureInvalidation(signature_id=sig.id, unlock_id=req.id, at=now))
-            ledger.append(session, actor=actor.username, action="signature.invalidate",
+            ledger.append(session, actor=actor.username, action=Action.SIGNATURE_INVALIDATE,
                           entity_type="e_signature", entity_id=sig.id, study=study.code,
                           reason=f"data reopened by unlock {req.id} / 数据已解锁，签名失效")
     session.flush()
@@ -513,7 +515,7 @@ def _close(session: Session, ledger: Ledger, req: UnlockRequest, *, to: str, by:
         req.relock_snapshot_hash = hashlib.sha256("".join(digests).encode()).hexdigest()
         changes.append(Change("snapshot_sha256", None, req.relock_snapshot_hash))
     session.flush()
-    ledger.append(session, actor=by, client=client, action=f"unlock.{to}",
+    ledger.append(session, actor=by, client=client, action=Action(f"unlock.{to}"),
                   entity_type="unlock_request", entity_id=req.id, study=study.code,
                   reason=reason, changes=changes)
     if to == "relocked":

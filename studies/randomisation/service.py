@@ -44,6 +44,7 @@ from studies.entry.models import CurrentValue, FormRecord
 from studies.forms.models import Form, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm, Role
 from studies.locks.models import DataLock
 from studies.randomisation.models import (
@@ -148,7 +149,7 @@ def configure(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     scheme.factors = [f.model_dump() for f in data.factors]
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="randomisation.configure", entity_type="randomisation_scheme",
+                  action=Action.RANDOMISATION_CONFIGURE, entity_type="randomisation_scheme",
                   entity_id=study.id, study=study.code,
                   changes=[Change("method", None, scheme.method), Change("arms", None, arms),
                            Change("ratio", None, ratio),
@@ -216,7 +217,7 @@ def import_list(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomi
                      for (s, q), a in sorted(rows.items())])
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="randomisation.list_import", entity_type="randomisation_scheme",
+                  action=Action.RANDOMISATION_LIST_IMPORT, entity_type="randomisation_scheme",
                   entity_id=study.id, study=study.code,
                   changes=[Change("list_sha256", None,
                                   hashlib.sha256(text.encode("utf-8")).hexdigest()),
@@ -348,7 +349,7 @@ def randomise(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomisa
         arm = _unseal(keys, slot.arm_sealed)
     commit = commitment(keys, subject.id, arm)
     entry = ledger.append(
-        session, actor=actor.username, client=actor.client, action="randomisation.assign",
+        session, actor=actor.username, client=actor.client, action=Action.RANDOMISATION_ASSIGN,
         entity_type="allocation", entity_id=subject.id, study=study.code, subject=subject.code,
         changes=[Change("stratum", None, stratum), Change("seq", None, seq),
                  Change("arm_commitment", None, commit) if study.blinded
@@ -424,7 +425,7 @@ def request_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_
     session.add(u)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="unblinding.request", entity_type="unblinding", entity_id=u.id,
+                  action=Action.UNBLINDING_REQUEST, entity_type="unblinding", entity_id=u.id,
                   study=study.code, reason=text,
                   changes=[Change("content_sha256", None, u.content_hash)])
     sign_off.notify(session, study=study, kind="unblinding.request", by=actor.username,
@@ -475,7 +476,7 @@ def sign_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_cod
         u.status, u.effective_at = "effective", now
         session.flush()
         ledger.append(session, actor=actor.username, client=actor.client,
-                      action="unblinding.effective", entity_type="unblinding", entity_id=u.id,
+                      action=Action.UNBLINDING_EFFECTIVE, entity_type="unblinding", entity_id=u.id,
                       study=study.code, changes=[Change("status", "pending", "effective")])
         ledger.checkpoint(session, reason="unblinding")
         sign_off.notify(session, study=study, kind="unblinding.effective", by=actor.username,
@@ -520,7 +521,7 @@ def emergency_unblind(session: Session, ledger: Ledger, *, actor: Actor,
     session.add(u)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="unblinding.emergency", entity_type="unblinding", entity_id=u.id,
+                  action=Action.UNBLINDING_EMERGENCY, entity_type="unblinding", entity_id=u.id,
                   study=study.code, subject=subject.code,
                   reason=f"EMERGENCY UNBLINDING / 紧急揭盲: {text}"[:2000],
                   changes=[Change("subject", None, subject.code),

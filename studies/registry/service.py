@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from audit_trail.service import Change, Ledger
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry.models import DESIGNS, STUDY_STATUSES, ProtocolVersion, Site, Study
 
@@ -114,7 +115,7 @@ def _add_protocol(session: Session, ledger: Ledger, *, actor: Actor, study: Stud
     session.add(pv)
     session.flush()
     ledger.append(session, actor=actor.username, client=actor.client,
-                  action="protocol.amend" if last else "protocol.create",
+                  action=Action.PROTOCOL_AMEND if last else Action.PROTOCOL_CREATE,
                   entity_type="protocol_version", entity_id=pv.id, study=study.code,
                   version=pv.number, reason=summary,
                   changes=[Change(k, None, str(v)) for k, v in protocol.model_dump().items()])
@@ -144,11 +145,11 @@ def register_study(session: Session, ledger: Ledger, *, actor: Actor,
             raise Conflict(f"study {data.code!r} is already registered / 研究已登记",
                            field="code")
         study = existing
-        action = "study.complete_draft"
+        action = Action.STUDY_COMPLETE_DRAFT
     else:
         study = Study(code=data.code, title_zh="", title_en="")
         session.add(study)
-        action = "study.create"
+        action = Action.STUDY_CREATE
     fields = {k: getattr(data, k) for k in ("title_zh", "title_en", "sponsor", *DESIGN_FLAGS)}
     changes = [Change(k, None if existing is None else getattr(study, k), v)
                for k, v in fields.items()]
@@ -176,7 +177,7 @@ def ensure_study(session: Session, ledger: Ledger, *, actor: Actor, code: str) -
     study = Study(code=code, title_zh=code, title_en=code, status="draft")
     session.add(study)
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="study.create",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.STUDY_CREATE,
                   entity_type="study", entity_id=study.id, study=code,
                   reason="created as a draft by a metadata import",
                   changes=[Change("status", None, "draft")])
@@ -209,7 +210,7 @@ def add_site(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     row = Site(study_id=study.id, **site.model_dump())
     session.add(row)
     session.flush()
-    ledger.append(session, actor=actor.username, client=actor.client, action="site.create",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.SITE_CREATE,
                   entity_type="site", entity_id=row.id, study=study.code,
                   changes=[Change(k, None, v) for k, v in site.model_dump().items()])
     return row
@@ -222,7 +223,7 @@ def set_status(session: Session, ledger: Ledger, *, actor: Actor, study: Study, 
     if study.status == status:
         return
     before, study.status = study.status, status
-    ledger.append(session, actor=actor.username, client=actor.client, action="study.status",
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.STUDY_STATUS,
                   entity_type="study", entity_id=study.id, study=study.code, reason=reason,
                   changes=[Change("status", before, status)])
 

@@ -20,6 +20,7 @@ from studies.accounts.config import AuthConfig
 from studies.accounts.models import Signature
 from studies.kernel.actor import Actor
 from studies.kernel.errors import Conflict, PermissionDenied
+from studies.kernel.events import Action
 from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Role
 from studies.registry.models import Study
 from studies.signoff.models import InboxMessage, SignOff
@@ -99,7 +100,8 @@ def signoff(session: Session, ledger: Ledger, *, actor: Actor, study: Study, ent
     second factor (401, audited by the signature mechanism)."""
 
     def audit(reason: str) -> dict[str, Any]:
-        return dict(actor=actor.username, action=f"{entity_type}.sign", entity_type=entity_type,
+        return dict(actor=actor.username,
+                    action=Action(f"{entity_type}.sign"), entity_type=entity_type,
                     entity_id=entity_id, study=study.code, outcome="denied",
                     client=actor.client, reason=f"{reason}; as {role.value}"[:500])
 

@@ -31,6 +31,7 @@ from studies.ethics import service as ethics
 from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry.models import Site, Study
 from studies.subjects import codes
@@ -161,7 +162,8 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
     site = session.get(Site, site_id)
     assert site is not None
     _lock_index(session)
-    assert_writable(session, study_id=study.id, site_id=site.id, at=at, actor=actor.username, client=actor.client, kind="enrolment")  # lock check (issue 7)  # noqa: E501
+    assert_writable(session, study_id=study.id, site_id=site.id, at=at, actor=actor.username,
+                    client=actor.client, kind="enrolment")
     _require_usable_keys(session, keys, writing=True)
 
     bidx = blind_index(identity.resident_id, key=keys.blind)
@@ -190,7 +192,7 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
                 raise _duplicate(actor, study, None) from exc
             raise Conflict("could not issue a unique subject code; try again / "  # a collision
                            "无法生成唯一代码，请重试") from exc
-        ledger.append(session, actor=actor.username, action="subject.enrol",
+        ledger.append(session, actor=actor.username, action=Action.SUBJECT_ENROL,
                       entity_type="subject", entity_id=subject.id, study=study.code,
                       subject=code, client=actor.client,
                       changes=[Change("code", None, code), Change("site", None, site.code),
@@ -202,7 +204,7 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
 
 
 def _duplicate(actor: Actor, study: Study, existing: str | None) -> Conflict:
-    audit = dict(actor=actor.username, action="subject.enrol", entity_type="study",
+    audit = dict(actor=actor.username, action=Action.SUBJECT_ENROL, entity_type="study",
                  entity_id=study.id, study=study.code, subject=existing, outcome="failure",
                  reason="duplicate enrolment (blind index match)", client=actor.client)
     if existing and actor.can(Perm.CODE_INDEX_LOOKUP, study.code):
@@ -377,7 +379,7 @@ def lookup_identity(session: Session, ledger: Ledger, *, actor: Actor, keys: Cod
         keys.require_all([hit[0].key_id])
         identity = decrypt_identity(code=code, kid=hit[0].key_id, nonce=hit[0].nonce,
                                     ciphertext=hit[0].ciphertext, keys=keys)
-    ledger.append(session, actor=actor.username, action="code_index.lookup_identity",
+    ledger.append(session, actor=actor.username, action=Action.CODE_INDEX_LOOKUP_IDENTITY,
                   entity_type="code_index", entity_id=code, study=hit[1].code if hit else None,
                   subject=code if hit else None, reason=why, client=actor.client,
                   changes=[Change("result", None, "found" if hit else "not_found")])
@@ -409,7 +411,7 @@ def lookup_code(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeInd
         select(CodeIndexEntry.code, Study.code).join(Study, Study.id == CodeIndexEntry.study_id)
         .where(CodeIndexEntry.blind_index == bidx).order_by(Study.code)).all()
     matches = [(s, c) for c, s in rows if actor.can(Perm.CODE_INDEX_LOOKUP, s)]
-    ledger.append(session, actor=actor.username, action="code_index.lookup_code",
+    ledger.append(session, actor=actor.username, action=Action.CODE_INDEX_LOOKUP_CODE,
                   entity_type="code_index", entity_id="(by resident ID number)",
                   subject=matches[0][1] if len(matches) == 1 else None, reason=why,
                   client=actor.client,
@@ -504,7 +506,8 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
                       "enrolled_at": subject.enrolled_at.isoformat(timespec="seconds")},
         "history": history,
     }
-    ledger.append(session, actor=actor.username, action="subject.export", entity_type="subject",
+    ledger.append(session, actor=actor.username,
+                  action=Action.SUBJECT_EXPORT, entity_type="subject",
                   entity_id=subject.id, study=study.code, subject=code, reason=why,
                   client=actor.client, changes=[Change("format", None, fmt),
                                                 Change("result", None, "found")])
@@ -619,7 +622,7 @@ def rotate_code_index(session: Session, ledger: Ledger, *, actor: Actor, keys: C
     check = verify_code_index(session, keys=new_keys)
     if check.entries != len(entries) or set(check.by_key) - {new_keys.current_id}:
         raise CodeIndexKeyError("re-encryption did not cover every entry; nothing is changed")
-    ledger.append(session, actor=actor.username, action="code_index.rotate_key",
+    ledger.append(session, actor=actor.username, action=Action.CODE_INDEX_ROTATE_KEY,
                   entity_type="code_index", entity_id="(all entries)", client=client,
                   reason="key rotation", changes=[
                       Change("key_id", old_ids, new_keys.current_id),
