@@ -19,6 +19,7 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.entry import service as entry
@@ -61,14 +62,15 @@ def _selected(session: Session, study_id: str, subjects: list[str] | None,
               form_names: list[str] | None, sites: set[str] | None
               ) -> list[tuple[FormRecord, Subject, Site, Form]]:
     q = (select(FormRecord, Subject, Site, Form)
-         .join(Subject, Subject.id == FormRecord.subject_id)
-         .join(Site, Site.id == Subject.site_id).join(Form, Form.id == FormRecord.form_id)
-         .where(FormRecord.study_id == study_id)
-         .order_by(Subject.code, FormRecord.event_name, FormRecord.event_repeat, Form.name))
+         .join(Subject, col(Subject.id) == FormRecord.subject_id)
+         .join(Site, col(Site.id) == Subject.site_id).join(Form, col(Form.id) == FormRecord.form_id)
+         .where(col(FormRecord.study_id) == study_id)
+         .order_by(col(Subject.code), col(FormRecord.event_name), col(FormRecord.event_repeat),
+                   col(Form.name)))
     if subjects:
-        q = q.where(Subject.code.in_(subjects))
+        q = q.where(col(Subject.code).in_(subjects))
     if form_names:
-        q = q.where(Form.name.in_(form_names))
+        q = q.where(col(Form.name).in_(form_names))
     rows = [tuple(r) for r in session.execute(q).all()]
     return [r for r in rows if sites is None or r[2].code in sites]  # type: ignore[misc]
 
@@ -116,11 +118,13 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
                      StudyEventRepeatKey=str(rec.event_repeat), TransactionType="Upsert")
             event_el[key] = se
         fd = _el(se, "FormData", FormOID=f"F.{form.name}", TransactionType="Upsert")
-        clients = dict(session.execute(select(RecordVersion.version, RecordVersion.client)
-                                       .where(RecordVersion.record_id == rec.id)).tuples().all())
+        clients = dict(session.execute(select(col(RecordVersion.version),
+                                              col(RecordVersion.client))
+                                       .where(col(RecordVersion.record_id) == rec.id))
+                       .tuples().all())
         groups: dict[str, Any] = {}
-        for v in session.execute(select(ValueVersion).where(ValueVersion.record_id == rec.id)
-                                 .order_by(ValueVersion.version, ValueVersion.item_name)
+        for v in session.execute(select(ValueVersion).where(col(ValueVersion.record_id) == rec.id)
+                                 .order_by(col(ValueVersion.version), col(ValueVersion.item_name))
                                  ).scalars():
             item: Item | None = items.get(v.item_name)
             if item is None or item.classification == "direct_identifier":
@@ -174,8 +178,8 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
 
 
 def _subject_exists(session: Session, study_id: str, code: str) -> bool:
-    return session.execute(select(Subject.id).where(Subject.study_id == study_id,
-                                                    Subject.code == code)).first() is not None
+    return session.execute(select(col(Subject.id)).where(
+        col(Subject.study_id) == study_id, col(Subject.code) == code)).first() is not None
 
 
 def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
