@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -55,10 +55,10 @@ MAX_REASON = 500
 REASON_CALC = "recalculated by the server / 服务器重新计算"
 REASON_HIDDEN = "hidden by branching logic / 因分支逻辑不再显示"
 
-FR = FormRecord.__table__  # type: ignore[attr-defined]
-RV = RecordVersion.__table__  # type: ignore[attr-defined]
-VV = ValueVersion.__table__  # type: ignore[attr-defined]
-CV = CurrentValue.__table__  # type: ignore[attr-defined]
+FR: Table = FormRecord.__table__  # type: ignore[attr-defined]
+RV: Table = RecordVersion.__table__  # type: ignore[attr-defined]
+VV: Table = ValueVersion.__table__  # type: ignore[attr-defined]
+CV: Table = CurrentValue.__table__  # type: ignore[attr-defined]
 
 
 class EntryInvalid(InvalidInput):
@@ -105,7 +105,7 @@ class SettingsView(NamedTuple):
     reasons: dict[str, str]
 
 
-_ES = EntrySettings.__table__  # type: ignore[attr-defined]
+_ES: Table = EntrySettings.__table__  # type: ignore[attr-defined]
 _SETTINGS = select(*(_ES.c[f] for f in SettingsView._fields)).where(
     _ES.c.study_id == bindparam("study_id"))
 _DEFAULT_SETTINGS = {name: f.get_default(call_default_factory=True)
