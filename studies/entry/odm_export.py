@@ -14,7 +14,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 from sqlalchemy import select
@@ -71,8 +71,9 @@ def _selected(session: Session, study_id: str, subjects: list[str] | None,
         q = q.where(col(Subject.code).in_(subjects))
     if form_names:
         q = q.where(col(Form.name).in_(form_names))
-    rows = [tuple(r) for r in session.execute(q).all()]
-    return [r for r in rows if sites is None or r[2].code in sites]  # type: ignore[misc]
+    rows = [cast(tuple[FormRecord, Subject, Site, Form], tuple(r))
+            for r in session.execute(q).all()]
+    return [r for r in rows if sites is None or r[2].code in sites]
 
 
 def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -217,7 +218,8 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                 labels = {c["code"]: " / ".join(x for x in (c.get("label_zh"),
                                                             c.get("label_en")) if x) or c["code"]
                           for c in i.choices}
-                codes = val if isinstance(val, list) else ([val] if val is not None else [])
+                codes: list[str] = (val if isinstance(val, list)
+                                    else ([val] if val is not None else []))
                 line.append("|".join(labels.get(c, c) for c in codes))
         w.writerow(line)
     text = buf.getvalue()
