@@ -646,7 +646,7 @@ def _coerce(item: Item, raw: Any, today: dt.date) -> Any:
         except ValueError:
             raise ValueError("must be a date YYYY-MM-DD / 日期格式须为 YYYY-MM-DD" if t == "date"
                              else "must be an ISO date and time / 日期时间格式不正确") from None
-        day = when if t == "date" else when.date()  # type: ignore[union-attr]
+        day = when if t == "date" else when.date()  # type: ignore[attr-defined]
         for bound, is_min in ((item.range_min, True), (item.range_max, False)):
             if bound is None:
                 continue

@@ -497,7 +497,7 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
                 "reason": e.reason}
                for e in events if e.action.startswith(EXPORT_ACTION_PREFIXES)]
     generated = _now()
-    doc = {
+    doc: dict[str, object] = {
         "document": "Subject access export / 受试者个人数据副本 (GB/T 39725-2020 §7 d–e)",
         "generated_at": generated.isoformat(timespec="seconds"),
         "subject_code": code,
