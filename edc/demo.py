@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -240,7 +240,8 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
         except DomainError as exc:  # e.g. the study lacks a current ethics approval
             return [f"Demo subjects not enrolled: {exc.message}"]
     rows = subjects.list_subjects(session, actor=investigator, study_code=DEMO_STUDY)
-    return [f"Demo subjects in {DEMO_STUDY}, enrolled with consent to form {form.version} "
+    return [f"Demo subjects in {DEMO_STUDY}, enrolled with consent to form "
+            f"{cast(ConsentForm, form).version} "
             f"(synthetic identities; custodian: demo.custodian at /code-index): "
             + ", ".join(r.code for r in rows)]
 
@@ -294,8 +295,9 @@ def load_entry(session: Session, state: AppState) -> list[str]:
         mon = accounts.actor_for(session, mon_user, client="demo")
         today = dt.date.today().isoformat()
         for n, (code, _sid) in enumerate(codes[:2]):
-            vitals = {"visit_date": today, "height": str(165 + 5 * n), "weight": "68.5",
-                      "sbp": str(118 + 6 * n), "dbp": str(76 + 2 * n), "smoker": "0"}
+            vitals: dict[str, str | int | float | bool | list[str] | None] = {
+                "visit_date": today, "height": str(165 + 5 * n), "weight": "68.5",
+                "sbp": str(118 + 6 * n), "dbp": str(76 + 2 * n), "smoker": "0"}
             entry.save_form(session, ledger, actor=inv, study_code=DEMO_STUDY,
                             subject_code=code, event_name="baseline", form_name="vital_signs",
                             data=entry.SaveIn(base_version=0, values=vitals))
