@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from edc.state import AppState
 from studies.accounts import service as accounts
@@ -110,7 +111,7 @@ def load_study(session: Session, state: AppState) -> list[str]:
     summary = [f"Demo study {DEMO_STUDY}: 2 sites, ethics approval EC-2026-001 by a committee "
                "of 7 meeting §11.3.2 e, consent form 1.0, forms demographics, vital_signs and "
                "adverse_events published (see /studies)"]
-    if session.execute(select(Study.id).where(Study.code == DEMO_STUDY)).first():
+    if session.execute(select(col(Study.id)).where(col(Study.code) == DEMO_STUDY)).first():
         return summary
     actor = Actor(user_id="demo", username="demo.setup", display_name="Demo set-up",
                   grants=((Role.PRINCIPAL_INVESTIGATOR, None), (Role.ETHICS_MEMBER, None)),
@@ -136,7 +137,7 @@ def load_study(session: Session, state: AppState) -> list[str]:
                registry.SiteIn(code="S02", hospital="示例市中心医院 / Central Hospital",
                                department="全科 / General practice", medical_group=None)]))
     committee = session.execute(select(EthicsCommittee).where(
-        EthicsCommittee.name == "示例市第一人民医院医学伦理委员会")).scalar_one_or_none()
+        col(EthicsCommittee.name) == "示例市第一人民医院医学伦理委员会")).scalar_one_or_none()
     if committee is None:
         committee = ethics.create_committee(session, ledger, actor=actor, data=ethics.CommitteeIn(
             name="示例市第一人民医院医学伦理委员会", institution="示例市第一人民医院"))
@@ -210,12 +211,12 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
     from studies.subjects import service as subjects
     from studies.subjects.identity import compose_resident_id, validate_identity
 
-    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
-    site = study and session.execute(select(Site).where(Site.study_id == study.id)
-                                     .order_by(Site.code)).scalars().first()
+    study = session.execute(select(Study).where(col(Study.code) == DEMO_STUDY)).scalar()
+    site = study and session.execute(select(Site).where(col(Site.study_id) == study.id)
+                                     .order_by(col(Site.code))).scalars().first()
     form = study and session.execute(select(ConsentForm).where(
-        ConsentForm.study_id == study.id, ConsentForm.consent_type == "informed")
-        .order_by(ConsentForm.number.desc())).scalars().first()
+        col(ConsentForm.study_id) == study.id, col(ConsentForm.consent_type) == "informed")
+        .order_by(col(ConsentForm.number).desc())).scalars().first()
     if study is None or site is None or form is None:
         return [f"Demo subjects not enrolled: {DEMO_STUDY} has no site or consent form"]
     user = accounts.find_user(session, "demo.investigator")
@@ -239,7 +240,8 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
         except DomainError as exc:  # e.g. the study lacks a current ethics approval
             return [f"Demo subjects not enrolled: {exc.message}"]
     rows = subjects.list_subjects(session, actor=investigator, study_code=DEMO_STUDY)
-    return [f"Demo subjects in {DEMO_STUDY}, enrolled with consent to form {form.version} "
+    return [f"Demo subjects in {DEMO_STUDY}, enrolled with consent to form "
+            f"{cast(ConsentForm, form).version} "
             f"(synthetic identities; custodian: demo.custodian at /code-index): "
             + ", ".join(r.code for r in rows)]
 
@@ -269,12 +271,12 @@ def load_entry(session: Session, state: AppState) -> list[str]:
     from studies.registry.models import Study
     from studies.subjects.models import Subject
 
-    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
+    study = session.execute(select(Study).where(col(Study.code) == DEMO_STUDY)).scalar()
     if study is None:
         return []
     actor, ledger = _setup_actor(), state.ledger
-    codes = list(session.execute(select(Subject.code, Subject.id).where(
-        Subject.study_id == study.id).order_by(Subject.enrolled_at, Subject.code)))
+    codes = list(session.execute(select(col(Subject.code), col(Subject.id)).where(
+        col(Subject.study_id) == study.id).order_by(col(Subject.enrolled_at), col(Subject.code))))
     forms_ = consent.consent_forms(session, study.id)
     for _code, sid in codes:
         if forms_ and not consent._records(session, sid):
@@ -284,8 +286,8 @@ def load_entry(session: Session, state: AppState) -> list[str]:
                                        scopes=["study", "deidentified_future"],
                                        given_at=dt.datetime.now(dt.UTC)
                                        - dt.timedelta(minutes=5)))
-    has_records = session.execute(select(FormRecord.id).where(
-        FormRecord.study_id == study.id)).first() is not None
+    has_records = session.execute(select(col(FormRecord.id)).where(
+        col(FormRecord.study_id) == study.id)).first() is not None
     inv_user = accounts.find_user(session, "demo.investigator")
     mon_user = accounts.find_user(session, "demo.monitor")
     if codes and not has_records and inv_user and mon_user:
@@ -293,8 +295,9 @@ def load_entry(session: Session, state: AppState) -> list[str]:
         mon = accounts.actor_for(session, mon_user, client="demo")
         today = dt.date.today().isoformat()
         for n, (code, _sid) in enumerate(codes[:2]):
-            vitals = {"visit_date": today, "height": str(165 + 5 * n), "weight": "68.5",
-                      "sbp": str(118 + 6 * n), "dbp": str(76 + 2 * n), "smoker": "0"}
+            vitals: dict[str, str | int | float | bool | list[str] | None] = {
+                "visit_date": today, "height": str(165 + 5 * n), "weight": "68.5",
+                "sbp": str(118 + 6 * n), "dbp": str(76 + 2 * n), "smoker": "0"}
             entry.save_form(session, ledger, actor=inv, study_code=DEMO_STUDY,
                             subject_code=code, event_name="baseline", form_name="vital_signs",
                             data=entry.SaveIn(base_version=0, values=vitals))
@@ -317,9 +320,9 @@ def load_entry(session: Session, state: AppState) -> list[str]:
                                   item="sbp", text="原始病历为 126，请核实 / Source shows "
                                                    "126, please check"))
     n_rec = session.execute(select(func.count()).select_from(FormRecord).where(
-        FormRecord.study_id == study.id)).scalar()
+        col(FormRecord.study_id) == study.id)).scalar()
     n_q = session.execute(select(func.count()).select_from(DataQuery).where(
-        DataQuery.study_id == study.id, DataQuery.status != "closed")).scalar()
+        col(DataQuery.study_id) == study.id, col(DataQuery.status) != "closed")).scalar()
     if not n_rec:
         return []
     return [f"Demo data entry in {DEMO_STUDY}: {n_rec} form records, {n_q} open query(ies) "
@@ -345,12 +348,13 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
     from studies.kernel.errors import DomainError
     from studies.registry.models import Study
 
-    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
+    study = session.execute(select(Study).where(col(Study.code) == DEMO_STUDY)).scalar()
     user = accounts.find_user(session, "demo.sponsor")
     if study is None or user is None:
         return []
     existing = session.execute(select(ExtractRequest).where(
-        ExtractRequest.study_id == study.id, ExtractRequest.requested_by_id == user.id)).scalar()
+        col(ExtractRequest.study_id) == study.id,
+        col(ExtractRequest.requested_by_id) == user.id)).scalar()
     key_file = state.settings.extract_dir / "demo-sponsor.key"
     if existing is not None:
         return [_extract_line(existing, key_file)]
@@ -406,14 +410,14 @@ def load_randomisation(session: Session, state: AppState) -> list[str]:
     from studies.registry.models import Study
     from studies.subjects.models import Subject
 
-    study = session.execute(select(Study).where(Study.code == DEMO_STUDY)).scalar()
+    study = session.execute(select(Study).where(col(Study.code) == DEMO_STUDY)).scalar()
     stat = accounts.find_user(session, "demo.statistician")
     inv = accounts.find_user(session, "demo.investigator")
     if study is None or stat is None or inv is None:
         return []
     keys = rnd.keys_from(state.keys.deid_key)
-    if session.execute(select(Subject.id).where(Subject.study_id == study.id,
-                                                Subject.status == "enrolled")).first() is None:
+    if session.execute(select(col(Subject.id)).where(col(Subject.study_id) == study.id,
+                                                col(Subject.status) == "enrolled")).first() is None:
         return []  # nothing to randomise (e.g. the demo study has no approval yet)
     try:
         with session.begin_nested():
@@ -422,10 +426,10 @@ def load_randomisation(session: Session, state: AppState) -> list[str]:
                               actor=accounts.actor_for(session, stat, client="demo"),
                               study_code=DEMO_STUDY, data=rnd.SchemeIn(
                                   method="blocks", arms=["X", "Placebo"], block_sizes=[2, 4]))
-            done = set(session.execute(select(Allocation.subject_id)).scalars())
+            done = set(session.execute(select(col(Allocation.subject_id))).scalars())
             actor = accounts.actor_for(session, inv, client="demo")
-            for s in session.execute(select(Subject).where(Subject.study_id == study.id)
-                                     .order_by(Subject.enrolled_at)).scalars():
+            for s in session.execute(select(Subject).where(col(Subject.study_id) == study.id)
+                                     .order_by(col(Subject.enrolled_at))).scalars():
                 if s.id not in done and s.status == "enrolled":
                     rnd.randomise(session, state.ledger, actor=actor, keys=keys,
                                   study_code=DEMO_STUDY, subject_code=s.code)

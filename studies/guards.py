@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.consent.models import SCOPES, ConsentForm, ConsentRecord, ConsentWithdrawal
@@ -50,9 +51,9 @@ def _as_utc(when: dt.datetime) -> dt.datetime:
 # ---- the approval gate -------------------------------------------------------------------------
 
 _PROTOCOL_AT = (select(ProtocolVersion).where(
-    ProtocolVersion.study_id == bindparam("study_id"),
-    ProtocolVersion.created_at <= bindparam("at"))
-    .order_by(ProtocolVersion.number.desc()).limit(1))
+    col(ProtocolVersion.study_id) == bindparam("study_id"),
+    col(ProtocolVersion.created_at) <= bindparam("at"))
+    .order_by(col(ProtocolVersion.number).desc()).limit(1))
 
 
 def current_protocol(session: Session, *, study_id: str,
@@ -63,9 +64,9 @@ def current_protocol(session: Session, *, study_id: str,
 
 
 _DECISIONS_AT = (select(EthicsApproval).where(
-    EthicsApproval.protocol_version_id == bindparam("pv"),
-    EthicsApproval.recorded_at <= bindparam("at"))
-    .order_by(EthicsApproval.decided_on.desc(), EthicsApproval.recorded_at.desc()))
+    col(EthicsApproval.protocol_version_id) == bindparam("pv"),
+    col(EthicsApproval.recorded_at) <= bindparam("at"))
+    .order_by(col(EthicsApproval.decided_on).desc(), col(EthicsApproval.recorded_at).desc()))
 
 
 def approval_status(session: Session, *, study_id: str,
@@ -78,8 +79,9 @@ def approval_status(session: Session, *, study_id: str,
     day = at.astimezone(dt.UTC).date()
     decisions = list(session.execute(_DECISIONS_AT, {"pv": pv.id, "at": at}).scalars())
     if not decisions:
-        older = session.execute(select(EthicsApproval.id).where(
-            EthicsApproval.study_id == study_id, EthicsApproval.decision.in_(APPROVING))).first()
+        older = session.execute(select(col(EthicsApproval.id)).where(
+            col(EthicsApproval.study_id) == study_id,
+            col(EthicsApproval.decision).in_(APPROVING))).first()
         if older:
             return None, (f"protocol version {pv.label} (an amendment) has not been approved "
                           f"by the ethics committee yet / "
@@ -112,13 +114,13 @@ class _Effective:
 # The consent in force at ``at`` (the latest given by then) and what was withdrawn of it by
 # then, in one query: one row per withdrawal, or one row with no withdrawal.
 _CONSENT_AT = (
-    select(ConsentRecord, ConsentWithdrawal.id, ConsentWithdrawal.scope)
-    .outerjoin(ConsentWithdrawal, and_(ConsentWithdrawal.consent_id == ConsentRecord.id,
-                                       ConsentWithdrawal.withdrawn_at <= bindparam("at")))
-    .where(ConsentRecord.id == select(ConsentRecord.id).where(
-        ConsentRecord.subject_id == bindparam("subject_id"),
-        ConsentRecord.given_at <= bindparam("at"))
-        .order_by(ConsentRecord.given_at.desc(), ConsentRecord.recorded_at.desc())
+    select(ConsentRecord, col(ConsentWithdrawal.id), col(ConsentWithdrawal.scope))
+    .outerjoin(ConsentWithdrawal, and_(col(ConsentWithdrawal.consent_id) == ConsentRecord.id,
+                                       col(ConsentWithdrawal.withdrawn_at) <= bindparam("at")))
+    .where(col(ConsentRecord.id) == select(col(ConsentRecord.id)).where(
+        col(ConsentRecord.subject_id) == bindparam("subject_id"),
+        col(ConsentRecord.given_at) <= bindparam("at"))
+        .order_by(col(ConsentRecord.given_at).desc(), col(ConsentRecord.recorded_at).desc())
         .limit(1).scalar_subquery()))
 
 
@@ -290,7 +292,7 @@ def _permits(req: UnlockRequest, subject_id: str | None, form_id: str | None,
 
 def active_unlocks(session: Session, study_id: str, at: dt.datetime) -> list[UnlockRequest]:
     rows = session.execute(select(UnlockRequest).where(
-        UnlockRequest.study_id == study_id, UnlockRequest.status == "active")).scalars()
+        col(UnlockRequest.study_id) == study_id, col(UnlockRequest.status) == "active")).scalars()
     return [r for r in rows if r.ends_at is None or _as_utc(r.ends_at) > at]
 
 
@@ -317,8 +319,8 @@ def assert_writable(session: Session, *, study_id: str | None = None,
     if study_id is None:
         return None
     serialise(session)
-    locks = list(session.execute(select(DataLock).where(DataLock.study_id == study_id)
-                                 .order_by(DataLock.set_at)).scalars())
+    locks = list(session.execute(select(DataLock).where(col(DataLock.study_id) == study_id)
+                                 .order_by(col(DataLock.set_at))).scalars())
     if not locks:
         return None
     subject = session.get(Subject, subject_id) if subject_id else None

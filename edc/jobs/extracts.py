@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.extracts import build as builder
@@ -68,8 +69,8 @@ def run_queued(sessions: sessionmaker[Session], ledger: Ledger, *, keys: builder
     n = 0
     while True:
         with sessions() as s:
-            rid = s.execute(select(ExtractRequest.id).where(
-                ExtractRequest.build_state == "queued").limit(1)).scalar_one_or_none()
+            rid = s.execute(select(col(ExtractRequest.id)).where(
+                col(ExtractRequest.build_state) == "queued").limit(1)).scalar_one_or_none()
         if rid is None:
             return n
         run_one(sessions, ledger, request_id=rid, keys=keys, out_dir=out_dir)

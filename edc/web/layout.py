@@ -23,7 +23,7 @@ def csrf_token(request: Request) -> str:
     return tok
 
 
-def csrf_field(request: Request) -> h.Element:
+def csrf_field(request: Request) -> h.VoidElement:
     return h.input(type="hidden", name="csrf_token", value=csrf_token(request))
 
 

@@ -10,12 +10,12 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
@@ -95,7 +95,7 @@ def search(session: Session, *, actor: Actor, filters: AuditFilter,
     return [dict(zip(COLUMNS, r, strict=True)) for r in rows]
 
 
-def _batches(session: Session, stmt: Select[Any], batch: int) -> Iterator[list[Any]]:
+def _batches(session: Session, stmt: Select[Any], batch: int) -> Iterator[Sequence[Row[Any]]]:
     """Keyset pagination on seq: each batch is one small query, nothing accumulates."""
     c = LedgerEntry.__table__.c  # type: ignore[attr-defined]
     last = 0

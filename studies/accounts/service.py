@@ -18,8 +18,9 @@ from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Mapped, Session
+from sqlmodel import col
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger, canonical_ts
@@ -123,7 +124,7 @@ def create_user(
     check_password_policy(password, username, config)
     _check_grants(roles)
     _check_separation({Role(g[0]) for g in roles})
-    if session.execute(select(User.id).where(User.username == username)).first():
+    if session.execute(select(col(User.id)).where(col(User.username) == username)).first():
         raise Conflict(f"username {username!r} is taken / 用户名已存在", field="username")
     user = User(username=username, display_name=display_name.strip(),
                 password_hash=hash_password(password), must_change_password=must_change_password,
@@ -157,8 +158,8 @@ def actor_for(session: Session, user: User, *, client: str | None,
               session_id: str | None = None, second_factor: bool = False,
               config: AuthConfig | None = None, now: dt.datetime | None = None) -> Actor:
     rows = session.execute(
-        select(RoleGrant.role, RoleGrant.study, RoleGrant.site)
-        .where(RoleGrant.user_id == user.id)
+        select(col(RoleGrant.role), col(RoleGrant.study), col(RoleGrant.site))
+        .where(col(RoleGrant.user_id) == user.id)
     ).all()
     scopes = tuple((Role(r), s, t) for r, s, t in rows)
     grants = tuple(dict.fromkeys((r, s) for r, s, _ in scopes))
@@ -204,12 +205,13 @@ def lock_state(session: Session, user_id: str, config: AuthConfig,
     now = now or dt.datetime.now(dt.UTC)
     since = now - max(config.lockout_window, config.lockout_duration)
     rows = session.execute(
-        select(LedgerEntry.action, LedgerEntry.outcome, LedgerEntry.reason, LedgerEntry.ts)
-        .where(LedgerEntry.entity_type == "user", LedgerEntry.entity_id == user_id,
-               LedgerEntry.action.in_(
+        select(col(LedgerEntry.action), col(LedgerEntry.outcome), col(LedgerEntry.reason),
+               col(LedgerEntry.ts))
+        .where(col(LedgerEntry.entity_type) == "user", col(LedgerEntry.entity_id) == user_id,
+               col(LedgerEntry.action).in_(
                    (Action.AUTH_LOGIN, Action.AUTH_LOCKOUT, Action.ACCOUNT_UNLOCK)),
-               LedgerEntry.ts >= canonical_ts(since))
-        .order_by(LedgerEntry.seq.desc())  # type: ignore[attr-defined]
+               col(LedgerEntry.ts) >= canonical_ts(since))
+        .order_by(col(LedgerEntry.seq).desc())
     ).all()
     failures = 0
     window_start = canonical_ts(now - config.lockout_window)
@@ -273,7 +275,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
                 audit=dict(actor=username[:200] or "(empty)", action=Action.AUTH_LOGIN,
                            entity_type="user", entity_id="(rate limited)", outcome="denied",
                            client=client, reason="rate_limited"))
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    user = session.execute(select(User).where(col(User.username) == username)).scalar_one_or_none()
     if user is None or not user.is_active:
         _dummy_verify(password)
         raise _failure(user, username, client, "unknown_or_inactive", WRONG, config, session)
@@ -331,7 +333,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
 
 def _roles_of(session: Session, user_id: str) -> set[Role]:
     return {Role(r) for r in session.execute(
-        select(RoleGrant.role).where(RoleGrant.user_id == user_id)).scalars()}
+        select(col(RoleGrant.role)).where(col(RoleGrant.user_id) == user_id)).scalars()}
 
 
 def resolve_session(session: Session, *, token: str, client: str | None,
@@ -400,7 +402,7 @@ def change_password(session: Session, ledger: Ledger, *, actor: Actor, current: 
 
 
 def find_user(session: Session, username: str) -> User | None:
-    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    return session.execute(select(User).where(col(User.username) == username)).scalar_one_or_none()
 
 
 # --- the administrator's operations --------------------------------------------------------
@@ -432,16 +434,18 @@ class AccountView:
 def list_accounts(session: Session, *, actor: Actor,
                   config: AuthConfig = DEFAULT_CONFIG) -> list[AccountView]:
     _admin(actor)
-    users = session.execute(select(User).order_by(User.username)).scalars().all()
+    users = session.execute(select(User).order_by(col(User.username))).scalars().all()
     grants: dict[str, list[str]] = {}
     for uid, r, s, t in session.execute(
-            select(RoleGrant.user_id, RoleGrant.role, RoleGrant.study, RoleGrant.site)):
+            select(col(RoleGrant.user_id), col(RoleGrant.role), col(RoleGrant.study),
+                   col(RoleGrant.site))):
         grants.setdefault(uid, []).append(_grant_label(Role(r), s, t))
     now = dt.datetime.now(dt.UTC)
     open_by: dict[str, int] = {}
     for uid, created, seen in session.execute(
-            select(UserSession.user_id, UserSession.created_at, UserSession.last_seen)
-            .where(UserSession.ended_at.is_(None))):  # type: ignore[union-attr]
+            select(col(UserSession.user_id), col(UserSession.created_at),
+                   col(UserSession.last_seen))
+            .where(col(UserSession.ended_at).is_(None))):
         if now - seen <= config.idle_timeout and now - created <= config.session_lifetime:
             open_by[uid] = open_by.get(uid, 0) + 1
     return [AccountView(u.username, u.display_name, u.is_active, u.must_change_password,
@@ -459,9 +463,9 @@ def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str,
                                clause="§11.3.4.1 a")
     _check_grants([(role, study, site)])
     _check_separation(_roles_of(session, user.id) | {role})
-    exists = session.execute(select(RoleGrant.id).where(
-        RoleGrant.user_id == user.id, RoleGrant.role == role.value,
-        _eq(RoleGrant.study, study), _eq(RoleGrant.site, site))).first()
+    exists = session.execute(select(col(RoleGrant.id)).where(
+        col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
+        _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).first()
     if exists:
         raise Conflict("this role is already granted / 该角色已授予", field="role")
     session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
@@ -477,8 +481,8 @@ def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str
     _admin(actor)
     user = _target(session, username)
     grant = session.execute(select(RoleGrant).where(
-        RoleGrant.user_id == user.id, RoleGrant.role == role.value,
-        _eq(RoleGrant.study, study), _eq(RoleGrant.site, site))).scalar_one_or_none()
+        col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
+        _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).scalar_one_or_none()
     if grant is None:
         raise NotFound("this role is not granted / 该角色未授予", field="role")
     session.delete(grant)
@@ -488,7 +492,7 @@ def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str
                   changes=[Change("role", _grant_label(role, study, site), None)])
 
 
-def _eq(col: Any, value: str | None) -> Any:
+def _eq(col: Mapped[str | None], value: str | None) -> ColumnElement[bool]:
     return col.is_(None) if value is None else col == value
 
 
@@ -545,8 +549,8 @@ def _end_sessions(session: Session, user_id: str, reason: str) -> int:
     now = dt.datetime.now(dt.UTC)
     n = 0
     for us in session.execute(select(UserSession).where(
-            UserSession.user_id == user_id,
-            UserSession.ended_at.is_(None))).scalars():  # type: ignore[union-attr]
+            col(UserSession.user_id) == user_id,
+            col(UserSession.ended_at).is_(None))).scalars():
         us.ended_at, us.end_reason = now, reason
         n += 1
     session.flush()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.accounts import totp as totp_mod
@@ -122,8 +123,8 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
 def signatures_for(session: Session, *, entity_type: str, entity_id: str) -> list[SignatureView]:
     """Every signature on a thing, oldest first, to show beside it."""
     rows = session.execute(select(Signature).where(
-        Signature.entity_type == entity_type, Signature.entity_id == entity_id)
-        .order_by(Signature.signed_at)).scalars()  # type: ignore[arg-type]
+        col(Signature.entity_type) == entity_type, col(Signature.entity_id) == entity_id)
+        .order_by(col(Signature.signed_at))).scalars()
     return [_view(s) for s in rows]
 
 

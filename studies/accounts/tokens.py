@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.accounts.config import AuthConfig
@@ -86,12 +87,12 @@ class TokenView:
 
 
 def list_tokens(session: Session, *, actor: Actor, all_users: bool = False) -> list[TokenView]:
-    stmt = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
+    stmt = select(ApiToken, col(User.username)).join(User, col(User.id) == ApiToken.user_id)
     if all_users:
         require(actor, Perm.ACCOUNT_MANAGE)
     else:
-        stmt = stmt.where(ApiToken.user_id == actor.user_id)
-    rows = session.execute(stmt.order_by(ApiToken.created_at.desc())).all()  # type: ignore[attr-defined]
+        stmt = stmt.where(col(ApiToken.user_id) == actor.user_id)
+    rows = session.execute(stmt.order_by(col(ApiToken.created_at).desc())).all()
     return [TokenView(t.id, u, t.name, t.role, t.study, t.created_at, t.expires_at,
                       t.revoked_at, t.last_used_at) for t, u in rows]
 
@@ -117,7 +118,7 @@ def authenticate(session: Session, ledger: Ledger, *, token: str, client: str | 
     audited."""
     now = now or dt.datetime.now(dt.UTC)
     row = session.execute(select(ApiToken).where(
-        ApiToken.token_hash == _hash(token))).scalar_one_or_none()
+        col(ApiToken.token_hash) == _hash(token))).scalar_one_or_none()
     user = session.get(User, row.user_id) if row is not None else None
     problem = None
     if row is None or user is None:
@@ -136,8 +137,8 @@ def authenticate(session: Session, ledger: Ledger, *, token: str, client: str | 
                        outcome="failure", client=client, reason=problem))
     assert row is not None and user is not None
     role = Role(row.role)
-    held = session.execute(select(RoleGrant.study, RoleGrant.site).where(
-        RoleGrant.user_id == user.id, RoleGrant.role == role.value)).all()
+    held = session.execute(select(col(RoleGrant.study), col(RoleGrant.site)).where(
+        col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value)).all()
     scopes = tuple((role, s, t) for s, t in held if row.study is None or s is None
                    or s == row.study)
     scopes = tuple((r, row.study or s, t) for r, s, t in scopes)

@@ -18,6 +18,7 @@ import pyotp
 import segno
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from studies.accounts.models import RecoveryCode, User
 from studies.kernel.errors import Conflict, InvalidInput
@@ -86,8 +87,8 @@ def check_code(session: Session, user: User, code: str, *, config: AuthConfig,
                 return True
         return False
     rc = session.execute(select(RecoveryCode).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _recovery_hash(c),
-        RecoveryCode.used_at.is_(None))).scalar_one_or_none()  # type: ignore[union-attr]
+        col(RecoveryCode.user_id) == user.id, col(RecoveryCode.code_hash) == _recovery_hash(c),
+        col(RecoveryCode.used_at).is_(None))).scalar_one_or_none()
     if rc is None:
         return False
     rc.used_at = now
@@ -132,7 +133,7 @@ def confirm_enrolment(session: Session, user: User, code: str, *, config: AuthCo
 
 def new_recovery_codes(session: Session, user: User) -> list[str]:
     for rc in session.execute(select(RecoveryCode).where(
-            RecoveryCode.user_id == user.id)).scalars():
+            col(RecoveryCode.user_id) == user.id)).scalars():
         session.delete(rc)
     session.flush()
     codes = []
@@ -148,7 +149,7 @@ def new_recovery_codes(session: Session, user: User) -> list[str]:
 def clear(session: Session, user: User) -> None:
     user.totp_secret, user.totp_enabled, user.totp_last_step = None, False, None
     for rc in session.execute(select(RecoveryCode).where(
-            RecoveryCode.user_id == user.id)).scalars():
+            col(RecoveryCode.user_id) == user.id)).scalars():
         session.delete(rc)
     session.flush()
 

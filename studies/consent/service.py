@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies import guards
@@ -92,12 +93,13 @@ def add_consent_form(session: Session, ledger: Ledger, *, actor: Actor, study_co
         raise RuleViolation("the consent form must be approved by the ethics committee; this "
                             "decision was a rejection / 知情同意书须经伦理委员会批准",
                             field="approval_id", clause=CLAUSE_CONSENT)
-    if session.execute(select(ConsentForm.id).where(ConsentForm.study_id == study.id,
-                                                    ConsentForm.version == data.version)).first():
+    if session.execute(select(col(ConsentForm.id)).where(
+            col(ConsentForm.study_id) == study.id,
+            col(ConsentForm.version) == data.version)).first():
         raise Conflict(f"consent form version {data.version!r} exists / 同意书版本已存在",
                        field="version")
-    last = session.execute(select(func.max(ConsentForm.number)).where(
-        ConsentForm.study_id == study.id)).scalar() or 0
+    last = session.execute(select(func.max(col(ConsentForm.number))).where(
+        col(ConsentForm.study_id) == study.id)).scalar() or 0
     form = ConsentForm(study_id=study.id, number=last + 1, created_by=actor.username,
                        **data.model_dump())
     session.add(form)
@@ -110,8 +112,8 @@ def add_consent_form(session: Session, ledger: Ledger, *, actor: Actor, study_co
 
 
 def consent_forms(session: Session, study_id: str) -> list[ConsentForm]:
-    return list(session.execute(select(ConsentForm).where(ConsentForm.study_id == study_id)
-                                .order_by(ConsentForm.number)).scalars())
+    return list(session.execute(select(ConsentForm).where(col(ConsentForm.study_id) == study_id)
+                                .order_by(col(ConsentForm.number))).scalars())
 
 
 def get_consent_form(session: Session, form_id: str) -> ConsentForm:
@@ -140,13 +142,14 @@ def _subject_in(session: Session, study: Study, subject_id: str) -> Subject:
 
 def _records(session: Session, subject_id: str) -> list[ConsentRecord]:
     return list(session.execute(select(ConsentRecord).where(
-        ConsentRecord.subject_id == subject_id).order_by(
-        ConsentRecord.given_at, ConsentRecord.recorded_at)).scalars())
+        col(ConsentRecord.subject_id) == subject_id).order_by(
+        col(ConsentRecord.given_at), col(ConsentRecord.recorded_at))).scalars())
 
 
 def _withdrawals(session: Session, consent_id: str) -> list[ConsentWithdrawal]:
     return list(session.execute(select(ConsentWithdrawal).where(
-        ConsentWithdrawal.consent_id == consent_id).order_by(ConsentWithdrawal.withdrawn_at))
+        col(ConsentWithdrawal.consent_id) == consent_id).order_by(
+        col(ConsentWithdrawal.withdrawn_at)))
         .scalars())
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlmodel
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -322,8 +323,10 @@ def _subject(session: Session, study_id: str, code: str,
     if code in cache:
         cache.move_to_end(code)
         return cache[code]
-    row = session.execute(select(Subject, Site).join(Site, Site.id == Subject.site_id)
-                          .where(Subject.code == code, Subject.study_id == study_id)).first()
+    row = session.execute(select(Subject, Site).join(Site,
+                                                     sqlmodel.col(Site.id) == Subject.site_id)
+                          .where(sqlmodel.col(Subject.code) == code,
+                                 sqlmodel.col(Subject.study_id) == study_id)).first()
     found = (row[0], row[1]) if row else None
     if found is not None:
         session.expunge(found[0])
@@ -339,8 +342,9 @@ def _existing(session: Session, subject_id: str,
     """Records the subject already has (an import only adds new ones); one query a subject."""
     if subject_id not in cache:
         cache[subject_id] = set(session.execute(select(
-            FormRecord.event_name, FormRecord.event_repeat, FormRecord.form_id).where(
-            FormRecord.subject_id == subject_id)).tuples())
+            sqlmodel.col(FormRecord.event_name), sqlmodel.col(FormRecord.event_repeat),
+            sqlmodel.col(FormRecord.form_id)).where(
+            sqlmodel.col(FormRecord.subject_id) == subject_id)).tuples())
         if len(cache) > 1000:
             cache.popitem(last=False)
     return cache[subject_id]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.entry import service as entry
@@ -63,8 +64,8 @@ def needs_sdv(settings: entry.SettingsView, subject_id: str, form_name: str,
 
 def sdv_state(session: Session, record_id: str) -> dict[str, SdvMark]:
     out: dict[str, SdvMark] = {}
-    for m in session.execute(select(SdvMark).where(SdvMark.record_id == record_id)
-                             .order_by(SdvMark.at, SdvMark.value_version)).scalars():
+    for m in session.execute(select(SdvMark).where(col(SdvMark.record_id) == record_id)
+                             .order_by(col(SdvMark.at), col(SdvMark.value_version))).scalars():
         out[m.item_name] = m
     return out
 
@@ -114,9 +115,9 @@ def _records_of_visit(session: Session, actor: Actor, perm: Perm, study_code: st
     event = entry.event_of(session, study, event_name)
     out = []
     for rec, form in session.execute(select(FormRecord, Form).join(
-            Form, Form.id == FormRecord.form_id).where(
-            FormRecord.subject_id == subject.id, FormRecord.event_name == event.name,
-            FormRecord.event_repeat == repeat).order_by(Form.name)).all():
+            Form, col(Form.id) == FormRecord.form_id).where(
+            col(FormRecord.subject_id) == subject.id, col(FormRecord.event_name) == event.name,
+            col(FormRecord.event_repeat) == repeat).order_by(col(Form.name))).all():
         out.append((entry.Target(study, subject, site, event, repeat, form), rec))
     if not out:
         raise NotFound("nothing has been entered at this visit yet / 该访视尚未录入",
@@ -263,11 +264,11 @@ def _query(session: Session, actor: Actor, perm: Perm, study_code: str,
     require(actor, perm, study=study_code)
     study = entry._study(session, study_code)
     row = session.execute(select(DataQuery, FormRecord, Subject, Site, Form)
-                          .join(FormRecord, FormRecord.id == DataQuery.record_id)
-                          .join(Subject, Subject.id == FormRecord.subject_id)
-                          .join(Site, Site.id == Subject.site_id)
-                          .join(Form, Form.id == FormRecord.form_id)
-                          .where(DataQuery.id == query_id)).first()
+                          .join(FormRecord, col(FormRecord.id) == DataQuery.record_id)
+                          .join(Subject, col(Subject.id) == FormRecord.subject_id)
+                          .join(Site, col(Site.id) == Subject.site_id)
+                          .join(Form, col(Form.id) == FormRecord.form_id)
+                          .where(col(DataQuery.id) == query_id)).first()
     if row is None or row[0].study_id != study.id:
         raise NotFound("no such query in this study / 本研究中没有该质疑", field="query")
     require(actor, perm, study=study_code, site=row[3].code)
@@ -348,15 +349,17 @@ def close_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
 def _thread(session: Session, query_id: str) -> list[dict[str, Any]]:
     return [{"kind": m.kind, "text": m.text, "by": m.by, "at": m.at.isoformat(),
              "record_version": m.record_version}
-            for m in session.execute(select(QueryMessage).where(QueryMessage.query_id == query_id)
-                                     .order_by(QueryMessage.at, QueryMessage.id)).scalars()]
+            for m in session.execute(select(QueryMessage)
+                                     .where(col(QueryMessage.query_id) == query_id)
+                                     .order_by(col(QueryMessage.at),
+                                               col(QueryMessage.id))).scalars()]
 
 
 def queries_of_record(session: Session, record_id: str) -> list[dict[str, Any]]:
     return [{"id": q.id, "item": q.item_name, "status": q.status, "opened_by": q.opened_by,
              "opened_at": q.opened_at.isoformat(), "thread": _thread(session, q.id)}
-            for q in session.execute(select(DataQuery).where(DataQuery.record_id == record_id)
-                                     .order_by(DataQuery.opened_at)).scalars()]
+            for q in session.execute(select(DataQuery).where(col(DataQuery.record_id) == record_id)
+                                     .order_by(col(DataQuery.opened_at))).scalars()]
 
 
 def get_query(session: Session, *, actor: Actor, study_code: str,
@@ -376,13 +379,13 @@ def list_queries(session: Session, *, actor: Actor, study_code: str,
     study = entry._study(session, study_code)
     now = now or dt.datetime.now(dt.UTC)
     sites = actor.sites(Perm.ENTRY_READ, study.code)
-    q = (select(DataQuery, FormRecord, Subject.code, Site.code, Form.name)
-         .join(FormRecord, FormRecord.id == DataQuery.record_id)
-         .join(Subject, Subject.id == FormRecord.subject_id)
-         .join(Site, Site.id == Subject.site_id).join(Form, Form.id == FormRecord.form_id)
-         .where(DataQuery.study_id == study.id).order_by(DataQuery.opened_at))
+    q = (select(DataQuery, FormRecord, col(Subject.code), col(Site.code), col(Form.name))
+         .join(FormRecord, col(FormRecord.id) == DataQuery.record_id)
+         .join(Subject, col(Subject.id) == FormRecord.subject_id)
+         .join(Site, col(Site.id) == Subject.site_id).join(Form, col(Form.id) == FormRecord.form_id)
+         .where(col(DataQuery.study_id) == study.id).order_by(col(DataQuery.opened_at)))
     if status:
-        q = q.where(DataQuery.status == status)
+        q = q.where(col(DataQuery.status) == status)
     out = []
     for dq, rec, subj, site, fname in session.execute(q).all():
         if sites is not None and site not in sites:
@@ -405,11 +408,13 @@ def worklist(session: Session, *, actor: Actor, study_code: str,
     sites = actor.sites(Perm.ENTRY_VERIFY, study.code)
     unverified, changed = [], []
     for rec, subj, site, fname in session.execute(
-            select(FormRecord, Subject, Site.code, Form.name)
-            .join(Subject, Subject.id == FormRecord.subject_id)
-            .join(Site, Site.id == Subject.site_id).join(Form, Form.id == FormRecord.form_id)
-            .where(FormRecord.study_id == study.id)
-            .order_by(Subject.code, FormRecord.event_name, FormRecord.event_repeat, Form.name)
+            select(FormRecord, Subject, col(Site.code), col(Form.name))
+            .join(Subject, col(Subject.id) == FormRecord.subject_id)
+            .join(Site, col(Site.id) == Subject.site_id)
+            .join(Form, col(Form.id) == FormRecord.form_id)
+            .where(col(FormRecord.study_id) == study.id)
+            .order_by(col(Subject.code), col(FormRecord.event_name), col(FormRecord.event_repeat),
+                      col(Form.name))
     ).all():
         if sites is not None and site not in sites:
             continue

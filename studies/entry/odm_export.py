@@ -14,11 +14,12 @@ import csv
 import datetime as dt
 import hashlib
 import io
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.entry import service as entry
@@ -62,16 +63,18 @@ def _selected(session: Session, study_id: str, subjects: list[str] | None,
               form_names: list[str] | None, sites: set[str] | None
               ) -> list[tuple[FormRecord, Subject, Site, Form]]:
     q = (select(FormRecord, Subject, Site, Form)
-         .join(Subject, Subject.id == FormRecord.subject_id)
-         .join(Site, Site.id == Subject.site_id).join(Form, Form.id == FormRecord.form_id)
-         .where(FormRecord.study_id == study_id)
-         .order_by(Subject.code, FormRecord.event_name, FormRecord.event_repeat, Form.name))
+         .join(Subject, col(Subject.id) == FormRecord.subject_id)
+         .join(Site, col(Site.id) == Subject.site_id).join(Form, col(Form.id) == FormRecord.form_id)
+         .where(col(FormRecord.study_id) == study_id)
+         .order_by(col(Subject.code), col(FormRecord.event_name), col(FormRecord.event_repeat),
+                   col(Form.name)))
     if subjects:
-        q = q.where(Subject.code.in_(subjects))
+        q = q.where(col(Subject.code).in_(subjects))
     if form_names:
-        q = q.where(Form.name.in_(form_names))
-    rows = [tuple(r) for r in session.execute(q).all()]
-    return [r for r in rows if sites is None or r[2].code in sites]  # type: ignore[misc]
+        q = q.where(col(Form.name).in_(form_names))
+    rows = [cast(tuple[FormRecord, Subject, Site, Form], tuple(r))
+            for r in session.execute(q).all()]
+    return [r for r in rows if sites is None or r[2].code in sites]
 
 
 def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -117,11 +120,13 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
                      StudyEventRepeatKey=str(rec.event_repeat), TransactionType="Upsert")
             event_el[key] = se
         fd = _el(se, "FormData", FormOID=f"F.{form.name}", TransactionType="Upsert")
-        clients = dict(session.execute(select(RecordVersion.version, RecordVersion.client)
-                                       .where(RecordVersion.record_id == rec.id)).tuples().all())
+        clients = dict(session.execute(select(col(RecordVersion.version),
+                                              col(RecordVersion.client))
+                                       .where(col(RecordVersion.record_id) == rec.id))
+                       .tuples().all())
         groups: dict[str, Any] = {}
-        for v in session.execute(select(ValueVersion).where(ValueVersion.record_id == rec.id)
-                                 .order_by(ValueVersion.version, ValueVersion.item_name)
+        for v in session.execute(select(ValueVersion).where(col(ValueVersion.record_id) == rec.id)
+                                 .order_by(col(ValueVersion.version), col(ValueVersion.item_name))
                                  ).scalars():
             item: Item | None = items.get(v.item_name)
             if item is None or item.classification == "direct_identifier":
@@ -175,8 +180,8 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
 
 
 def _subject_exists(session: Session, study_id: str, code: str) -> bool:
-    return session.execute(select(Subject.id).where(Subject.study_id == study_id,
-                                                    Subject.code == code)).first() is not None
+    return session.execute(select(col(Subject.id)).where(
+        col(Subject.study_id) == study_id, col(Subject.code) == code)).first() is not None
 
 
 def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -214,7 +219,8 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                 labels = {c["code"]: " / ".join(x for x in (c.get("label_zh"),
                                                             c.get("label_en")) if x) or c["code"]
                           for c in i.choices}
-                codes = val if isinstance(val, list) else ([val] if val is not None else [])
+                codes: list[str] = (val if isinstance(val, list)
+                                    else ([val] if val is not None else []))
                 line.append("|".join(labels.get(c, c) for c in codes))
         w.writerow(line)
     text = buf.getvalue()

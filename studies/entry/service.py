@@ -22,9 +22,10 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
@@ -55,10 +56,10 @@ MAX_REASON = 500
 REASON_CALC = "recalculated by the server / 服务器重新计算"
 REASON_HIDDEN = "hidden by branching logic / 因分支逻辑不再显示"
 
-FR = FormRecord.__table__  # type: ignore[attr-defined]
-RV = RecordVersion.__table__  # type: ignore[attr-defined]
-VV = ValueVersion.__table__  # type: ignore[attr-defined]
-CV = CurrentValue.__table__  # type: ignore[attr-defined]
+FR: Table = FormRecord.__table__  # type: ignore[attr-defined]
+RV: Table = RecordVersion.__table__  # type: ignore[attr-defined]
+VV: Table = ValueVersion.__table__  # type: ignore[attr-defined]
+CV: Table = CurrentValue.__table__  # type: ignore[attr-defined]
 
 
 class EntryInvalid(InvalidInput):
@@ -105,7 +106,7 @@ class SettingsView(NamedTuple):
     reasons: dict[str, str]
 
 
-_ES = EntrySettings.__table__  # type: ignore[attr-defined]
+_ES: Table = EntrySettings.__table__  # type: ignore[attr-defined]
 _SETTINGS = select(*(_ES.c[f] for f in SettingsView._fields)).where(
     _ES.c.study_id == bindparam("study_id"))
 _DEFAULT_SETTINGS = {name: f.get_default(call_default_factory=True)
@@ -182,24 +183,27 @@ def _study(session: Session, code: str) -> Study:
 
 
 # Statements on every save's path are built once; values are bound at execution.
-_SUBJECT_AND_SITE = select(Subject, Site).join(Site, Site.id == Subject.site_id).where(
-    Subject.code == bindparam("code"))
-_EVENT = select(StudyEvent).where(StudyEvent.study_id == bindparam("study_id"),
-                                  StudyEvent.name == bindparam("name"))
+_SUBJECT_AND_SITE = select(Subject, Site).join(Site, col(Site.id) == Subject.site_id).where(
+    col(Subject.code) == bindparam("code"))
+_EVENT = select(StudyEvent).where(col(StudyEvent.study_id) == bindparam("study_id"),
+                                  col(StudyEvent.name) == bindparam("name"))
 _RECORD = select(FormRecord).where(
-    FormRecord.subject_id == bindparam("subject_id"),
-    FormRecord.event_name == bindparam("event_name"),
-    FormRecord.event_repeat == bindparam("repeat"), FormRecord.form_id == bindparam("form_id"))
+    col(FormRecord.subject_id) == bindparam("subject_id"),
+    col(FormRecord.event_name) == bindparam("event_name"),
+    col(FormRecord.event_repeat) == bindparam("repeat"),
+    col(FormRecord.form_id) == bindparam("form_id"))
 _CURRENT = select(CV.c.item_name, CV.c.value).where(CV.c.record_id == bindparam("record_id"))
 _SUBJECT_VALUES = (select(CV.c.record_id, CV.c.item_name, CV.c.value)
                    .join(FR, FR.c.id == CV.c.record_id)
                    .where(FR.c.subject_id == bindparam("subject_id")))
 # What a request names, in one query when it all exists (the steps below name what does not).
 _TARGET = (select(Study, Subject, Site, StudyEvent, Form)
-           .join(Subject, Subject.study_id == Study.id).join(Site, Site.id == Subject.site_id)
-           .join(StudyEvent, StudyEvent.study_id == Study.id).join(Form, Form.study_id == Study.id)
-           .where(Study.code == bindparam("study"), Subject.code == bindparam("subject"),
-                  StudyEvent.name == bindparam("event"), Form.name == bindparam("form")))
+           .join(Subject, col(Subject.study_id) == Study.id)
+           .join(Site, col(Site.id) == Subject.site_id)
+           .join(StudyEvent, col(StudyEvent.study_id) == Study.id)
+           .join(Form, col(Form.study_id) == Study.id)
+           .where(col(Study.code) == bindparam("study"), col(Subject.code) == bindparam("subject"),
+                  col(StudyEvent.name) == bindparam("event"), col(Form.name) == bindparam("form")))
 
 
 def subject_of(session: Session, study: Study, code: str) -> tuple[Subject, Site]:
@@ -286,8 +290,8 @@ def normalise_reason(reason: str | None, known: dict[str, str], name: str) -> st
 
 def _changes_since(session: Session, record_id: str, base: int) -> list[dict[str, Any]]:
     rows = session.execute(select(ValueVersion).where(
-        ValueVersion.record_id == record_id, ValueVersion.version > base)
-        .order_by(ValueVersion.version, ValueVersion.item_name)).scalars()
+        col(ValueVersion.record_id) == record_id, col(ValueVersion.version) > base)
+        .order_by(col(ValueVersion.version), col(ValueVersion.item_name))).scalars()
     return [{"version": v.version, "field": v.item_name, "before": v.before, "after": v.after,
              "reason": v.reason, "by": v.saved_by, "at": v.saved_at.isoformat()} for v in rows]
 
@@ -588,16 +592,16 @@ def timeline(session: Session, *, actor: Actor, study_code: str, subject_code: s
     t, record = _record_for(session, actor, study_code, subject_code, event_name, form_name,
                             repeat)
     vals: dict[int, list[dict[str, Any]]] = {}
-    for v in session.execute(select(ValueVersion).where(ValueVersion.record_id == record.id)
-                             .order_by(ValueVersion.item_name)).scalars():
+    for v in session.execute(select(ValueVersion).where(col(ValueVersion.record_id) == record.id)
+                             .order_by(col(ValueVersion.item_name))).scalars():
         vals.setdefault(v.version, []).append(
             {"field": v.item_name, "before": v.before, "after": v.after, "reason": v.reason})
     out = [{"kind": "save", "version": r.version, "status": r.status, "by": r.saved_by,
             "at": r.saved_at.isoformat(), "ledger_seq": r.ledger_seq, "batch": r.batch,
             "changes": vals.get(r.version, [])}
            for r in session.execute(select(RecordVersion).where(
-               RecordVersion.record_id == record.id)).scalars()]
-    for m in session.execute(select(SdvMark).where(SdvMark.record_id == record.id)).scalars():
+               col(RecordVersion.record_id) == record.id)).scalars()]
+    for m in session.execute(select(SdvMark).where(col(SdvMark.record_id) == record.id)).scalars():
         out.append({"kind": f"sdv.{m.kind}", "field": m.item_name, "version": m.value_version,
                     "by": m.by, "at": m.at.isoformat()})
     from studies.entry import monitoring
@@ -618,11 +622,11 @@ def field_history(session: Session, *, actor: Actor, study_code: str, subject_co
                             repeat)
     if item not in {i.name for i in forms.items_of(session, record.form_version_id)}:
         raise NotFound(f"no field {item!r} on this form / 表单中没有该字段", field="item")
-    rows = session.execute(select(ValueVersion, RecordVersion.client).join(
-        RecordVersion, (RecordVersion.record_id == ValueVersion.record_id)
-        & (RecordVersion.version == ValueVersion.version)).where(
-        ValueVersion.record_id == record.id, ValueVersion.item_name == item)
-        .order_by(ValueVersion.version)).all()
+    rows = session.execute(select(ValueVersion, col(RecordVersion.client)).join(
+        RecordVersion, (col(RecordVersion.record_id) == ValueVersion.record_id)
+        & (col(RecordVersion.version) == ValueVersion.version)).where(
+        col(ValueVersion.record_id) == record.id, col(ValueVersion.item_name) == item)
+        .order_by(col(ValueVersion.version))).all()
     return [{"version": v.version, "by": v.saved_by, "at": v.saved_at.isoformat(),
              "reason": v.reason, "before": v.before, "after": v.after, "client": client}
             for v, client in rows]
@@ -635,11 +639,13 @@ def subject_grid(session: Session, *, actor: Actor, study_code: str) -> dict[str
     sites = actor.sites(Perm.ENTRY_READ, study.code)
     events = forms.events_of(session, study.id)
     form_names = {f.id: f.name for f in forms.forms_of(session, study.id)}
-    q = (select(Subject.code, Subject.id, Site.code).join(Site, Site.id == Subject.site_id)
-         .where(Subject.study_id == study.id).order_by(Subject.code))
+    q = (select(col(Subject.code), col(Subject.id), col(Site.code))
+         .join(Site, col(Site.id) == Subject.site_id)
+         .where(col(Subject.study_id) == study.id).order_by(col(Subject.code)))
     subjects_ = [(c, i, s) for c, i, s in session.execute(q) if sites is None or s in sites]
     recs: dict[tuple[str, str, int, str], dict[str, Any]] = {}
-    for r in session.execute(select(FormRecord).where(FormRecord.study_id == study.id)).scalars():
+    for r in session.execute(select(FormRecord).where(
+            col(FormRecord.study_id) == study.id)).scalars():
         recs[(r.subject_id, r.event_name, r.event_repeat, form_names.get(r.form_id, "?"))] = {
             "version": r.version, "status": r.status}
     return {"study": study.code,
@@ -685,10 +691,10 @@ def verify_current(session: Session, *, study_code: str | None = None) -> list[s
     import json
 
     for entity_id, changes in session.execute(
-            select(LedgerEntry.entity_id, LedgerEntry.changes).where(
-                LedgerEntry.entity_type == "form_record",
-                LedgerEntry.action.in_(("entry.create", "entry.update", "entry.import")))
-            .order_by(LedgerEntry.seq)):
+            select(col(LedgerEntry.entity_id), col(LedgerEntry.changes)).where(
+                col(LedgerEntry.entity_type) == "form_record",
+                col(LedgerEntry.action).in_(("entry.create", "entry.update", "entry.import")))
+            .order_by(col(LedgerEntry.seq))):
         if entity_id not in records:
             continue
         for c in json.loads(changes or "[]"):

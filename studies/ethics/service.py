@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.ethics.models import (
@@ -110,21 +111,22 @@ def get_committee(session: Session, committee_id: str) -> EthicsCommittee:
 
 
 def list_committees(session: Session) -> list[EthicsCommittee]:
-    return list(session.execute(select(EthicsCommittee).order_by(EthicsCommittee.name))
+    return list(session.execute(select(EthicsCommittee).order_by(col(EthicsCommittee.name)))
                 .scalars())
 
 
 def members_of(session: Session, committee_id: str) -> list[CommitteeMember]:
     return list(session.execute(select(CommitteeMember).where(
-        CommitteeMember.committee_id == committee_id).order_by(CommitteeMember.created_at))
+        col(CommitteeMember.committee_id) == committee_id).order_by(
+        col(CommitteeMember.created_at)))
         .scalars())
 
 
 def create_committee(session: Session, ledger: Ledger, *, actor: Actor,
                      data: CommitteeIn) -> EthicsCommittee:
     require(actor, Perm.ETHICS_RECORD)
-    if session.execute(select(EthicsCommittee.id).where(
-            EthicsCommittee.name == data.name.strip())).first():
+    if session.execute(select(col(EthicsCommittee.id)).where(
+            col(EthicsCommittee.name) == data.name.strip())).first():
         raise Conflict("a committee with this name exists / 该伦理委员会已存在", field="name")
     c = EthicsCommittee(name=data.name.strip(), institution=data.institution.strip())
     session.add(c)
@@ -203,8 +205,8 @@ def record_approval(session: Session, ledger: Ledger, *, actor: Actor, study_cod
         raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)} / 审查决定不正确",
                            field="decision")
     pv = session.execute(select(ProtocolVersion).where(
-        ProtocolVersion.study_id == study.id,
-        ProtocolVersion.number == data.protocol_version)).scalar_one_or_none()
+        col(ProtocolVersion.study_id) == study.id,
+        col(ProtocolVersion.number) == data.protocol_version)).scalar_one_or_none()
     if pv is None:
         raise NotFound(f"study {study.code} has no protocol version {data.protocol_version} / "
                        "未找到该方案版本", field="protocol_version")
@@ -245,7 +247,8 @@ def record_approval(session: Session, ledger: Ledger, *, actor: Actor, study_cod
 
 def approvals_of(session: Session, study_id: str) -> list[EthicsApproval]:
     return list(session.execute(select(EthicsApproval).where(
-        EthicsApproval.study_id == study_id).order_by(EthicsApproval.recorded_at)).scalars())
+        col(EthicsApproval.study_id) == study_id).order_by(
+        col(EthicsApproval.recorded_at))).scalars())
 
 
 def approval_public(session: Session, a: EthicsApproval) -> dict[str, Any]:
@@ -340,7 +343,8 @@ def decide_waiver(session: Session, ledger: Ledger, *, actor: Actor, study_code:
 
 def waivers_of(session: Session, study_id: str) -> list[ConsentWaiver]:
     return list(session.execute(select(ConsentWaiver).where(
-        ConsentWaiver.study_id == study_id).order_by(ConsentWaiver.requested_at)).scalars())
+        col(ConsentWaiver.study_id) == study_id).order_by(
+        col(ConsentWaiver.requested_at))).scalars())
 
 
 def waiver_public(w: ConsentWaiver) -> dict[str, Any]:

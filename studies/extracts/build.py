@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import sqlmodel
 from lxml import etree
 from nacl.signing import SigningKey
 from sqlalchemy import select
@@ -80,13 +81,16 @@ def take_snapshot(session: Session, study_id: str, as_of: dt.datetime,
     then (read from the append-only ``item_value_version``, never the current table)."""
     snap = Snapshot(as_of)
     recs = session.execute(
-        select(FormRecord.id, FormRecord.subject_id, Subject.code, FormRecord.event_name,
-               FormRecord.event_repeat, Form.name)
-        .join(Subject, Subject.id == FormRecord.subject_id)
-        .join(Form, Form.id == FormRecord.form_id)
-        .where(FormRecord.study_id == study_id, FormRecord.created_at <= as_of,
-               Form.name.in_(form_names))  # type: ignore[attr-defined]
-        .order_by(Subject.code, FormRecord.event_name, FormRecord.event_repeat)).all()
+        select(sqlmodel.col(FormRecord.id), sqlmodel.col(FormRecord.subject_id),
+               sqlmodel.col(Subject.code), sqlmodel.col(FormRecord.event_name),
+               sqlmodel.col(FormRecord.event_repeat), sqlmodel.col(Form.name))
+        .join(Subject, sqlmodel.col(Subject.id) == FormRecord.subject_id)
+        .join(Form, sqlmodel.col(Form.id) == FormRecord.form_id)
+        .where(sqlmodel.col(FormRecord.study_id) == study_id,
+               sqlmodel.col(FormRecord.created_at) <= as_of,
+               sqlmodel.col(Form.name).in_(form_names))
+        .order_by(sqlmodel.col(Subject.code), sqlmodel.col(FormRecord.event_name),
+                  sqlmodel.col(FormRecord.event_repeat))).all()
     if not recs:
         return snap
     ids = [r[0] for r in recs]
@@ -95,17 +99,18 @@ def take_snapshot(session: Session, study_id: str, as_of: dt.datetime,
     for chunk in range(0, len(ids), 5000):
         part = ids[chunk:chunk + 5000]
         for rid, name, ver, after in session.execute(
-                select(ValueVersion.record_id, ValueVersion.item_name, ValueVersion.version,
-                       ValueVersion.after).where(
-                    ValueVersion.record_id.in_(part),  # type: ignore[attr-defined]
-                    ValueVersion.saved_at <= as_of)):
+                select(sqlmodel.col(ValueVersion.record_id), sqlmodel.col(ValueVersion.item_name),
+                       sqlmodel.col(ValueVersion.version), sqlmodel.col(ValueVersion.after)).where(
+                    sqlmodel.col(ValueVersion.record_id).in_(part),
+                    sqlmodel.col(ValueVersion.saved_at) <= as_of)):
             cur = values[rid].get(name)
             if cur is None or ver > cur[0]:
                 values[rid][name] = (ver, after)
         for rid, ver, st in session.execute(
-                select(RecordVersion.record_id, RecordVersion.version, RecordVersion.status)
-                .where(RecordVersion.record_id.in_(part),  # type: ignore[attr-defined]
-                       RecordVersion.saved_at <= as_of)):
+                select(sqlmodel.col(RecordVersion.record_id), sqlmodel.col(RecordVersion.version),
+                       sqlmodel.col(RecordVersion.status))
+                .where(sqlmodel.col(RecordVersion.record_id).in_(part),
+                       sqlmodel.col(RecordVersion.saved_at) <= as_of)):
             if rid not in status or ver > status[rid][0]:
                 status[rid] = (ver, st)
     for rid, sid, code, event, repeat, form in recs:
@@ -128,8 +133,8 @@ def consent_exclusions(session: Session, subject_ids: set[str], scopes: list[str
     ids = sorted(subject_ids)
     for chunk in range(0, len(ids), 5000):
         for rec in session.execute(select(ConsentRecord).where(
-                ConsentRecord.subject_id.in_(ids[chunk:chunk + 5000]),  # type: ignore
-                ConsentRecord.given_at <= at)).scalars():
+                sqlmodel.col(ConsentRecord.subject_id).in_(ids[chunk:chunk + 5000]),
+                sqlmodel.col(ConsentRecord.given_at) <= at)).scalars():
             cur = latest.get(rec.subject_id)
             if cur is None or (rec.given_at, rec.recorded_at) > (cur.given_at, cur.recorded_at):
                 latest[rec.subject_id] = rec
@@ -137,9 +142,10 @@ def consent_exclusions(session: Session, subject_ids: set[str], scopes: list[str
     rec_ids = [r.id for r in latest.values()]
     for chunk in range(0, len(rec_ids), 5000):
         for cid, scope in session.execute(select(
-                ConsentWithdrawal.consent_id, ConsentWithdrawal.scope).where(
-                ConsentWithdrawal.consent_id.in_(rec_ids[chunk:chunk + 5000]),  # type: ignore
-                ConsentWithdrawal.withdrawn_at <= at)):
+                sqlmodel.col(ConsentWithdrawal.consent_id),
+                sqlmodel.col(ConsentWithdrawal.scope)).where(
+                sqlmodel.col(ConsentWithdrawal.consent_id).in_(rec_ids[chunk:chunk + 5000]),
+                sqlmodel.col(ConsentWithdrawal.withdrawn_at) <= at)):
             withdrawn.setdefault(cid, set()).add(scope)
     waivers: dict[str, str] = {}
     for sid in ids:
@@ -381,7 +387,7 @@ def draw_identities(session: Session, ledger: Ledger, *, keys: CodeIndexKeys,
     """RIF: identity fields through the code index, by the system (the custodian's key), one
     ledger entry for the draw (never the identities themselves)."""
     entries = {e.code: e for e in session.execute(select(CodeIndexEntry).where(
-        CodeIndexEntry.code.in_(codes))).scalars()}  # type: ignore[attr-defined]
+        sqlmodel.col(CodeIndexEntry.code).in_(codes))).scalars()}
     keys.require_all({e.key_id for e in entries.values()})
     data: dict[str, list[Any]] = {"subject": [], **{f: [] for f in fields}}
     for code in codes:

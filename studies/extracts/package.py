@@ -21,7 +21,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import minisign
 import pyrage
@@ -88,11 +88,11 @@ class TarStream(io.RawIOBase):
         super().__init__()
         self._parts = self._generate(root, list(names))
         self._bytes = memoryview(b"")
-        self._file: IO[bytes] | None = None
+        self._file: io.BufferedReader | None = None
         self._left = 0
 
     @staticmethod
-    def _generate(root: Path, names: list[str]) -> Iterator[bytes | tuple[IO[bytes], int]]:
+    def _generate(root: Path, names: list[str]) -> Iterator[bytes | tuple[io.BufferedReader, int]]:
         total = 0
         for name in names:
             path = root / name

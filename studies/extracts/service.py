@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies import guards
@@ -148,18 +149,19 @@ def overdue_requests(session: Session, *, org: str | None = None,
                      today: dt.date | None = None) -> list[ExtractRequest]:
     """Transferred extracts whose destruction certificate is overdue (period end + 30 days)."""
     today = today or _now().date()
-    q = select(ExtractRequest).where(ExtractRequest.built_at.is_not(None),  # type: ignore
-                                     ExtractRequest.destruction_at.is_(None),  # type: ignore
-                                     ExtractRequest.use_until
+    q = select(ExtractRequest).where(col(ExtractRequest.built_at).is_not(None),
+                                     col(ExtractRequest.destruction_at).is_(None),
+                                     col(ExtractRequest.use_until)
                                      < today - dt.timedelta(days=DESTRUCTION_DAYS))
     if org is not None:
-        q = q.where(func.lower(ExtractRequest.recipient_org) == org.strip().lower())
+        q = q.where(func.lower(col(ExtractRequest.recipient_org)) == org.strip().lower())
     return list(session.execute(q).scalars())
 
 
 def _eligible_count(session: Session, study_id: str, scopes: list[str],
                     at: dt.datetime) -> int:
-    ids = session.execute(select(Subject.id).where(Subject.study_id == study_id)).scalars()
+    ids = session.execute(select(col(Subject.id)).where(
+        col(Subject.study_id) == study_id)).scalars()
     return sum(1 for sid in ids
                if all(guards.may_use(session, subject_id=sid, scope=s, at=at) for s in scopes))
 
@@ -218,7 +220,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
     recipients = list(dict.fromkeys([actor.username, *[r.strip() for r in data.recipients
                                                         if r.strip()]]))
     for r in recipients:
-        if session.execute(select(User.id).where(User.username == r)).first() is None:
+        if session.execute(select(col(User.id)).where(col(User.username) == r)).first() is None:
             raise InvalidInput(f"recipients: no account {r[:100]!r} / 无此账户",
                                field="recipients")
     if data.cross_border:
@@ -280,29 +282,29 @@ def view_request(session: Session, *, actor: Actor, request_id: str) -> ExtractR
 
 def list_requests(session: Session, *, actor: Actor) -> list[ExtractRequest]:
     rows = session.execute(select(ExtractRequest).order_by(
-        ExtractRequest.requested_at.desc())).scalars()  # type: ignore[attr-defined]
+        col(ExtractRequest.requested_at).desc())).scalars()
     return [r for r in rows if may_see(actor, r)]
 
 
 def decisions_of(session: Session, request_id: str) -> list[ExtractDecision]:
     return list(session.execute(select(ExtractDecision).where(
-        ExtractDecision.request_id == request_id).order_by(
-        ExtractDecision.decided_at)).scalars())  # type: ignore[arg-type]
+        col(ExtractDecision.request_id) == request_id).order_by(
+        col(ExtractDecision.decided_at))).scalars())
 
 
 def transfers_of(session: Session, request_id: str) -> list[ExtractTransfer]:
     return list(session.execute(select(ExtractTransfer).where(
-        ExtractTransfer.request_id == request_id).order_by(
-        ExtractTransfer.at)).scalars())  # type: ignore[arg-type]
+        col(ExtractTransfer.request_id) == request_id).order_by(
+        col(ExtractTransfer.at))).scalars())
 
 
 def committee_size(session: Session, study_code: str) -> int:
     """Members of the data security committee: active holders of the committee-member role
     for this study or for every study."""
     return len(set(session.execute(
-        select(RoleGrant.user_id).join(User, User.id == RoleGrant.user_id).where(
-            RoleGrant.role == Role.COMMITTEE_MEMBER.value, User.is_active.is_(True),  # type: ignore
-            (RoleGrant.study.is_(None)) | (RoleGrant.study == study_code))).scalars()))  # type: ignore
+        select(col(RoleGrant.user_id)).join(User, col(User.id) == RoleGrant.user_id).where(
+            col(RoleGrant.role) == Role.COMMITTEE_MEMBER.value, col(User.is_active).is_(True),
+            (col(RoleGrant.study).is_(None)) | (col(RoleGrant.study) == study_code))).scalars()))
 
 
 def needs(req: ExtractRequest) -> list[str]:
@@ -468,14 +470,14 @@ class History:
 def applicant_history(session: Session, *, actor: Actor, request_id: str) -> list[History]:
     req = view_request(session, actor=actor, request_id=request_id)
     rows = session.execute(select(ExtractRequest).where(
-        ExtractRequest.id != req.id,
-        (ExtractRequest.requested_by_id == req.requested_by_id)
-        | (func.lower(ExtractRequest.recipient_org) == req.recipient_org.lower()))
-        .order_by(ExtractRequest.requested_at)).scalars()  # type: ignore[arg-type]
+        col(ExtractRequest.id) != req.id,
+        (col(ExtractRequest.requested_by_id) == req.requested_by_id)
+        | (func.lower(col(ExtractRequest.recipient_org)) == req.recipient_org.lower()))
+        .order_by(col(ExtractRequest.requested_at))).scalars()
     out = []
     for r in rows:
-        got = session.execute(select(ExtractTransfer.id).where(
-            ExtractTransfer.request_id == r.id, ExtractTransfer.event == "downloaded")
+        got = session.execute(select(col(ExtractTransfer.id)).where(
+            col(ExtractTransfer.request_id) == r.id, col(ExtractTransfer.event) == "downloaded")
         ).first() is not None
         out.append(History(r, got))
     return out
@@ -591,8 +593,9 @@ def record_destruction(session: Session, ledger: Ledger, *, actor: Actor, reques
                   client=actor.client, changes=[Change("certificate_sha256", None, digest)])
     if not overdue_requests(session, org=req.recipient_org):
         for held in session.execute(select(ExtractRequest).where(
-                ExtractRequest.status == "held",
-                func.lower(ExtractRequest.recipient_org) == req.recipient_org.lower())).scalars():
+                col(ExtractRequest.status) == "held",
+                func.lower(col(ExtractRequest.recipient_org))
+                == req.recipient_org.lower())).scalars():
             held.status, held.status_reason = "pending", None
             ledger.append(session, actor=actor.username, action=Action.EXTRACT_RELEASED,
                           entity_type="extract_request", entity_id=held.id,

@@ -149,9 +149,9 @@ def parse_dictionary(text: str) -> Dictionary:
     keys = _header_keys(header)
     missing = [k for k in REQUIRED_COLUMNS if k not in keys]
     if missing:
-        names = {v: k for k, v in COLUMNS.items()}
+        titles = {v: k for k, v in COLUMNS.items()}
         raise DictionaryError(["line 1: not a REDCap data dictionary: missing column(s) "
-                               + ", ".join(repr(names[m].title()) for m in missing)])
+                               + ", ".join(repr(titles[m].title()) for m in missing)])
 
     rows: list[tuple[int, dict[str, str]]] = []
     while True:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.forms import expressions as ex
@@ -100,8 +101,8 @@ class ItemUpdate(BaseModel):
 
 # ---- reading ------------------------------------------------------------------------------------
 
-_FORM_BY_NAME = select(Form).where(Form.study_id == bindparam("study_id"),
-                                   Form.name == bindparam("name"))
+_FORM_BY_NAME = select(Form).where(col(Form.study_id) == bindparam("study_id"),
+                                   col(Form.name) == bindparam("name"))
 
 
 def get_form(session: Session, study: Study, name: str) -> Form:
@@ -113,13 +114,13 @@ def get_form(session: Session, study: Study, name: str) -> Form:
 
 
 def versions_of(session: Session, form_id: str) -> list[FormVersion]:
-    return list(session.execute(select(FormVersion).where(FormVersion.form_id == form_id)
-                                .order_by(FormVersion.number)).scalars())
+    return list(session.execute(select(FormVersion).where(col(FormVersion.form_id) == form_id)
+                                .order_by(col(FormVersion.number))).scalars())
 
 
 def get_version(session: Session, form: Form, number: int) -> FormVersion:
-    v = session.execute(select(FormVersion).where(FormVersion.form_id == form.id,
-                                                  FormVersion.number == number)
+    v = session.execute(select(FormVersion).where(col(FormVersion.form_id) == form.id,
+                                                  col(FormVersion.number) == number)
                         ).scalar_one_or_none()
     if v is None:
         raise NotFound(f"form {form.name!r} has no version {number} / 未找到表单版本",
@@ -128,13 +129,14 @@ def get_version(session: Session, form: Form, number: int) -> FormVersion:
 
 
 def groups_of(session: Session, version_id: str) -> list[ItemGroup]:
-    return list(session.execute(select(ItemGroup).where(ItemGroup.form_version_id == version_id)
-                                .order_by(ItemGroup.position)).scalars())
+    return list(session.execute(select(ItemGroup)
+                                .where(col(ItemGroup.form_version_id) == version_id)
+                                .order_by(col(ItemGroup.position))).scalars())
 
 
 def items_of(session: Session, version_id: str) -> list[Item]:
-    return list(session.execute(select(Item).where(Item.form_version_id == version_id)
-                                .order_by(Item.position)).scalars())
+    return list(session.execute(select(Item).where(col(Item.form_version_id) == version_id)
+                                .order_by(col(Item.position))).scalars())
 
 
 ITEM_TABLE = Item.__table__  # type: ignore[attr-defined]
@@ -148,13 +150,13 @@ def item_rows(session: Session, version_id: str) -> list[Any]:
 
 
 def forms_of(session: Session, study_id: str) -> list[Form]:
-    return list(session.execute(select(Form).where(Form.study_id == study_id)
-                                .order_by(Form.created_at, Form.name)).scalars())
+    return list(session.execute(select(Form).where(col(Form.study_id) == study_id)
+                                .order_by(col(Form.created_at), col(Form.name))).scalars())
 
 
 def events_of(session: Session, study_id: str) -> list[StudyEvent]:
-    return list(session.execute(select(StudyEvent).where(StudyEvent.study_id == study_id)
-                                .order_by(StudyEvent.position)).scalars())
+    return list(session.execute(select(StudyEvent).where(col(StudyEvent.study_id) == study_id)
+                                .order_by(col(StudyEvent.position))).scalars())
 
 
 def current_version(session: Session, form: Form) -> FormVersion | None:
@@ -227,8 +229,8 @@ def _write_version(session: Session, v: FormVersion, spec: FormSpec) -> int:
 
 
 def _clear_draft(session: Session, v: FormVersion) -> None:
-    session.execute(delete(Item).where(Item.form_version_id == v.id))
-    session.execute(delete(ItemGroup).where(ItemGroup.form_version_id == v.id))
+    session.execute(delete(Item).where(col(Item.form_version_id) == v.id))
+    session.execute(delete(ItemGroup).where(col(ItemGroup.form_version_id) == v.id))
     session.flush()
 
 
@@ -286,8 +288,8 @@ def _store_dictionary(session: Session, ledger: Ledger, *, actor: Actor, study: 
     for spec in d.forms:
         _check_spec(spec)
     for spec in d.forms:
-        form = session.execute(select(Form).where(Form.study_id == study.id,
-                                                  Form.name == spec.name)).scalar_one_or_none()
+        form = session.execute(select(Form).where(col(Form.study_id) == study.id,
+                                                  col(Form.name) == spec.name)).scalar_one_or_none()
         if form is None:
             form = Form(study_id=study.id, name=spec.name)
             session.add(form)
@@ -348,7 +350,7 @@ def import_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
 
 def _import(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d: Dictionary,
             source: str) -> ImportResult:
-    existed = session.execute(select(Study.id).where(Study.code == study_code)).first()
+    existed = session.execute(select(col(Study.id)).where(col(Study.code) == study_code)).first()
     study = registry.ensure_study(session, ledger, actor=actor, code=study_code)
     if study.status == "closed":
         raise Conflict("the study is closed / 研究已结束", field="study")
@@ -409,13 +411,13 @@ def _upsert_event(session: Session, ledger: Ledger, *, actor: Actor, study: Stud
     missing = [n for n in spec.form_names if n not in known]
     if missing:
         raise NotFound(f"no form {missing[0]!r} in this study / 未找到表单", field="form_names")
-    ev = session.execute(select(StudyEvent).where(StudyEvent.study_id == study.id,
-                                                  StudyEvent.name == spec.name)
+    ev = session.execute(select(StudyEvent).where(col(StudyEvent.study_id) == study.id,
+                                                  col(StudyEvent.name) == spec.name)
                          ).scalar_one_or_none()
     before = None
     if ev is None:
-        last = session.execute(select(func.max(StudyEvent.position)).where(
-            StudyEvent.study_id == study.id)).scalar() or 0
+        last = session.execute(select(func.max(col(StudyEvent.position))).where(
+            col(StudyEvent.study_id) == study.id)).scalar() or 0
         ev = StudyEvent(study_id=study.id, name=spec.name, label_zh=spec.label_zh[:300],
                         label_en=spec.label_en[:300], position=last + 1, repeating=spec.repeating,
                         form_names=list(spec.form_names))
@@ -646,7 +648,7 @@ def _coerce(item: Item, raw: Any, today: dt.date) -> Any:
         except ValueError:
             raise ValueError("must be a date YYYY-MM-DD / 日期格式须为 YYYY-MM-DD" if t == "date"
                              else "must be an ISO date and time / 日期时间格式不正确") from None
-        day = when if t == "date" else when.date()  # type: ignore[union-attr]
+        day = when if t == "date" else when.date()  # type: ignore[attr-defined]
         for bound, is_min in ((item.range_min, True), (item.range_max, False)):
             if bound is None:
                 continue

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger, canonical_json
 from studies.accounts import signatures
@@ -123,8 +124,8 @@ def _scopes_of(session: Session, study: Study, data: LockIn) -> list[Scope]:
             raise InvalidInput("sites: name at least one site / 请选择中心", field="sites")
         out = []
         for code in dict.fromkeys(s.strip() for s in data.sites):
-            site = session.execute(select(Site).where(Site.study_id == study.id,
-                                                      Site.code == code)).scalar_one_or_none()
+            site = session.execute(select(Site).where(col(Site.study_id) == study.id,
+                                                      col(Site.code) == code)).scalar_one_or_none()
             if site is None:
                 raise InvalidInput(f"sites: no site {code!r} in this study / 本研究中没有该中心",
                                    field="sites")
@@ -135,8 +136,8 @@ def _scopes_of(session: Session, study: Study, data: LockIn) -> list[Scope]:
             raise InvalidInput("forms: name at least one form / 请选择表单", field="forms")
         out = []
         for name in dict.fromkeys(f.strip() for f in data.forms):
-            form = session.execute(select(Form).where(Form.study_id == study.id,
-                                                      Form.name == name)).scalar_one_or_none()
+            form = session.execute(select(Form).where(col(Form.study_id) == study.id,
+                                                      col(Form.name) == name)).scalar_one_or_none()
             if form is None:
                 raise InvalidInput(f"forms: no form {name!r} in this study / 本研究中没有该表单",
                                    field="forms")
@@ -153,7 +154,7 @@ def _scopes_of(session: Session, study: Study, data: LockIn) -> list[Scope]:
 
 
 def _subject(session: Session, study: Study, code: str, field: str) -> Subject:
-    s = session.execute(select(Subject).where(Subject.code == code)).scalar_one_or_none()
+    s = session.execute(select(Subject).where(col(Subject.code) == code)).scalar_one_or_none()
     if s is None or s.study_id != study.id:
         raise InvalidInput(f"{field}: no subject {code!r} in this study / 本研究中没有该受试者",
                            field=field)
@@ -161,16 +162,16 @@ def _subject(session: Session, study: Study, code: str, field: str) -> Subject:
 
 
 def _records_query(sc: Scope) -> Any:
-    q = (select(FormRecord, Subject.code, Form.name)
-         .join(Subject, Subject.id == FormRecord.subject_id)
-         .join(Form, Form.id == FormRecord.form_id)
-         .where(FormRecord.study_id == sc.study.id))
+    q = (select(FormRecord, col(Subject.code), col(Form.name))
+         .join(Subject, col(Subject.id) == FormRecord.subject_id)
+         .join(Form, col(Form.id) == FormRecord.form_id)
+         .where(col(FormRecord.study_id) == sc.study.id))
     if sc.scope == "site" and sc.site:
-        q = q.where(Subject.site_id == sc.site.id)
+        q = q.where(col(Subject.site_id) == sc.site.id)
     elif sc.scope == "form" and sc.form:
-        q = q.where(FormRecord.form_id == sc.form.id)
+        q = q.where(col(FormRecord.form_id) == sc.form.id)
     elif sc.scope == "subjects":
-        q = q.where(FormRecord.subject_id.in_(  # type: ignore[attr-defined]
+        q = q.where(col(FormRecord.subject_id).in_(
             [s.id for s in sc.subjects or []]))
     return q
 
@@ -184,7 +185,7 @@ def snapshot(session: Session, sc: Scope) -> tuple[str, int]:
     ids = list(recs)
     for i in range(0, len(ids), 500):
         for cv in session.execute(select(CurrentValue).where(
-                CurrentValue.record_id.in_(ids[i:i + 500]))).scalars():  # type: ignore[attr-defined]
+                col(CurrentValue.record_id).in_(ids[i:i + 500]))).scalars():
             rows.append([*recs[cv.record_id], cv.item_name, cv.value, cv.version])
     rows.sort(key=lambda r: canonical_json(r[:5]))
     h = hashlib.sha256()
@@ -217,8 +218,8 @@ def _report(session: Session, sc: Scope) -> dict[str, Any]:
         ids = list(by_id)
         for i in range(0, len(ids), 500):
             for q in session.execute(select(DataQuery).where(
-                    DataQuery.record_id.in_(ids[i:i + 500]),  # type: ignore[attr-defined]
-                    DataQuery.status != "closed")).scalars():
+                    col(DataQuery.record_id).in_(ids[i:i + 500]),
+                    col(DataQuery.status) != "closed")).scalars():
                 r, code, name = by_id[q.record_id]
                 out["open_queries"].append({"subject": code, "event": r.event_name,
                                             "form": name, "item": q.item_name,
@@ -262,7 +263,7 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     override = _text(data.override_reason, "override_reason", required=False)
     serialise(session)
     existing = list(session.execute(select(DataLock).where(
-        DataLock.study_id == study.id)).scalars())
+        col(DataLock.study_id) == study.id)).scalars())
     made = []
     for sc in scopes:
         if any(_same(lock, sc) for lock in existing):
@@ -314,8 +315,8 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
 def list_locks(session: Session, *, actor: Actor, study_code: str) -> list[DataLock]:
     require(actor, Perm.LOCK_READ, study=study_code)
     study = registry.get_study(session, study_code)
-    return list(session.execute(select(DataLock).where(DataLock.study_id == study.id)
-                                .order_by(DataLock.set_at)).scalars())
+    return list(session.execute(select(DataLock).where(col(DataLock.study_id) == study.id)
+                                .order_by(col(DataLock.set_at))).scalars())
 
 
 def lock_public(lock: DataLock) -> dict[str, Any]:
@@ -363,7 +364,7 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
         raise InvalidInput("changes: list the subjects/forms/fields to change / 请列出修改内容",
                            field="changes")
     locks = list(session.execute(select(DataLock).where(
-        DataLock.study_id == study.id)).scalars())
+        col(DataLock.study_id) == study.id)).scalars())
     if not locks:
         raise Conflict("nothing in this study is locked / 本研究没有锁定的数据", field="changes")
     changes = []
@@ -372,7 +373,8 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
         form = None
         if c.form:
             form = session.execute(select(Form).where(
-                Form.study_id == study.id, Form.name == c.form.strip())).scalar_one_or_none()
+                col(Form.study_id) == study.id,
+                col(Form.name) == c.form.strip())).scalar_one_or_none()
             if form is None:
                 raise InvalidInput(f"changes: no form {c.form!r} in this study / 没有该表单",
                                    field="changes")
@@ -422,7 +424,8 @@ def list_requests(session: Session, *, actor: Actor, study_code: str) -> list[Un
     require(actor, Perm.LOCK_READ, study=study_code)
     study = registry.get_study(session, study_code)
     return list(session.execute(select(UnlockRequest).where(
-        UnlockRequest.study_id == study.id).order_by(UnlockRequest.requested_at)).scalars())
+        col(UnlockRequest.study_id) == study.id).order_by(
+        col(UnlockRequest.requested_at))).scalars())
 
 
 def sign_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -469,15 +472,15 @@ def _take_effect(session: Session, ledger: Ledger, req: UnlockRequest, study: St
     rec_ids: list[str] = []
     subj_ids = sorted({c["subject_id"] for c in req.changes})
     for c in req.changes:
-        q = select(FormRecord.id).where(FormRecord.subject_id == c["subject_id"])
+        q = select(col(FormRecord.id)).where(col(FormRecord.subject_id) == c["subject_id"])
         if c.get("form_id"):
-            q = q.where(FormRecord.form_id == c["form_id"])
+            q = q.where(col(FormRecord.form_id) == c["form_id"])
         rec_ids += list(session.execute(q).scalars())
     targets = [(t, i) for t, ids in (("form_record", rec_ids), ("subject", subj_ids))
                for i in ids]
     for etype, eid in targets:
         for sig in session.execute(select(Signature).where(
-                Signature.entity_type == etype, Signature.entity_id == eid)).scalars():
+                col(Signature.entity_type) == etype, col(Signature.entity_id) == eid)).scalars():
             session.add(SignatureInvalidation(signature_id=sig.id, unlock_id=req.id, at=now))
             ledger.append(session, actor=actor.username, action=Action.SIGNATURE_INVALIDATE,
                           entity_type="e_signature", entity_id=sig.id, study=study.code,
@@ -491,8 +494,8 @@ def _take_effect(session: Session, ledger: Ledger, req: UnlockRequest, study: St
 def invalidated(session: Session, signature_ids: list[str]) -> set[str]:
     if not signature_ids:
         return set()
-    return set(session.execute(select(SignatureInvalidation.signature_id).where(
-        SignatureInvalidation.signature_id.in_(signature_ids))).scalars())  # type: ignore[attr-defined]
+    return set(session.execute(select(col(SignatureInvalidation.signature_id)).where(
+        col(SignatureInvalidation.signature_id).in_(signature_ids))).scalars())
 
 
 def _close(session: Session, ledger: Ledger, req: UnlockRequest, *, to: str, by: str,
@@ -505,7 +508,7 @@ def _close(session: Session, ledger: Ledger, req: UnlockRequest, *, to: str, by:
     if to == "relocked":
         digests = []
         for lock in session.execute(select(DataLock).where(
-                DataLock.study_id == study.id)).scalars():
+                col(DataLock.study_id) == study.id)).scalars():
             sc = Scope(study, lock.scope,
                        site=session.get(Site, lock.site_id) if lock.site_id else None,
                        form=session.get(Form, lock.form_id) if lock.form_id else None,
@@ -576,9 +579,9 @@ def relock_expired(session: Session, ledger: Ledger, *, now: dt.datetime | None 
                    study_id: str | None = None) -> list[str]:
     """Re-lock every active unlock whose period is over (idempotent); returns their ids."""
     now = _now(now)
-    q = select(UnlockRequest).where(UnlockRequest.status == "active")
+    q = select(UnlockRequest).where(col(UnlockRequest.status) == "active")
     if study_id:
-        q = q.where(UnlockRequest.study_id == study_id)
+        q = q.where(col(UnlockRequest.study_id) == study_id)
     done = []
     for req in list(session.execute(q).scalars()):
         if req.ends_at is not None and _as_utc(req.ends_at) <= now:
@@ -613,8 +616,8 @@ def request_view(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
     req = get_request(session, actor=actor, study_code=study_code, request_id=request_id)
     content = unlock_content(req, study.code)
     inv = session.execute(select(Signature).join(
-        SignatureInvalidation, SignatureInvalidation.signature_id == Signature.id).where(
-        SignatureInvalidation.unlock_id == req.id)).scalars()
+        SignatureInvalidation, col(SignatureInvalidation.signature_id) == Signature.id).where(
+        col(SignatureInvalidation.unlock_id) == req.id)).scalars()
     return {"request": req, "content": content,
             "content_ok": signatures.content_hash(content.encode()) == req.content_hash,
             "signoffs": sign_off.signoffs(session, "unlock_request", req.id),

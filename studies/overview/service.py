@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from studies import guards
 from studies.consent import service as consent
@@ -81,8 +82,8 @@ def consent_overview(session: Session, *, actor: Actor, study_code: str,
     require(actor, Perm.CONSENT_READ, study=study_code)
     study = registry.get_study(session, study_code)
     rows = []
-    for s in session.execute(select(Subject).where(Subject.study_id == study.id)
-                             .order_by(Subject.code)).scalars():
+    for s in session.execute(select(Subject).where(col(Subject.study_id) == study.id)
+                             .order_by(col(Subject.code))).scalars():
         problem = guards.entry_problem(session, subject_id=s.id, at=at)
         rows.append({"subject_id": s.id, "code": s.code,
                      "scopes": [sc for sc in SCOPES
@@ -134,7 +135,7 @@ def ethics_overview(session: Session, *, actor: Actor, at: dt.datetime) -> dict[
     protocol versions and decisions, and pending waiver requests."""
     require(actor, Perm.ETHICS_RECORD)
     studies = []
-    for st in session.execute(select(Study).order_by(Study.code)).scalars():
+    for st in session.execute(select(Study).order_by(col(Study.code))).scalars():
         studies.append({
             "study": registry.study_public(st),
             "protocol_versions": [registry.protocol_public(p)

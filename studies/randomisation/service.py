@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies import guards
@@ -129,13 +130,14 @@ def configure(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
             raise InvalidInput(f"block_sizes: multiples of {unit} (the sum of the ratio), at "
                                "most 100 / 区组长度须为分配比例之和的整数倍", field="block_sizes")
     for f in data.factors:
-        form = session.execute(select(Form).where(Form.study_id == study.id,
-                                                  Form.name == f.form)).scalar_one_or_none()
+        form = session.execute(select(Form).where(col(Form.study_id) == study.id,
+                                                  col(Form.name) == f.form)).scalar_one_or_none()
         if form is None:
             raise InvalidInput(f"factors: no form {f.form!r} / 没有该表单", field="factors")
-        if session.execute(select(Item.id).where(Item.name == f.item).limit(1)).first() is None:
+        if session.execute(select(col(Item.id)).where(
+                col(Item.name) == f.item).limit(1)).first() is None:
             raise InvalidInput(f"factors: no field {f.item!r} / 没有该字段", field="factors")
-    if session.execute(select(Allocation.id).where(Allocation.study_id == study.id)
+    if session.execute(select(col(Allocation.id)).where(col(Allocation.study_id) == study.id)
                        .limit(1)).first():
         raise Conflict("subjects have been randomised; the scheme cannot change / "
                        "已有受试者随机分组，方案不可修改", field="method")
@@ -178,7 +180,7 @@ def import_list(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomi
     if scheme.method != "list":
         raise RuleViolation("the scheme is not an imported list / 方案不是导入的随机表",
                             field="method", clause=CLAUSE)
-    if session.execute(select(Allocation.id).where(Allocation.study_id == study.id)
+    if session.execute(select(col(Allocation.id)).where(col(Allocation.study_id) == study.id)
                        .limit(1)).first():
         raise Conflict("subjects have been randomised; the list cannot change / "
                        "已有受试者随机分组，随机表不可修改", field="file")
@@ -256,11 +258,12 @@ def stratum_of(session: Session, scheme: RandomisationScheme, subject: Subject,
     parts = [site.code]
     for f in scheme.factors:
         value = session.execute(
-            select(CurrentValue.value).join(FormRecord, FormRecord.id == CurrentValue.record_id)
-            .join(Form, Form.id == FormRecord.form_id)
-            .where(FormRecord.subject_id == subject.id, Form.name == f["form"],
-                   CurrentValue.item_name == f["item"], CurrentValue.value.is_not(None))
-            .order_by(FormRecord.created_at)).scalars().first()
+            select(col(CurrentValue.value))
+            .join(FormRecord, col(FormRecord.id) == CurrentValue.record_id)
+            .join(Form, col(Form.id) == FormRecord.form_id)
+            .where(col(FormRecord.subject_id) == subject.id, col(Form.name) == f["form"],
+                   col(CurrentValue.item_name) == f["item"], col(CurrentValue.value).is_not(None))
+            .order_by(col(FormRecord.created_at))).scalars().first()
         if value is None or value == "":
             raise InvalidInput(f"the stratification factor {f['form']}.{f['item']} has not been "
                                "entered for this subject / 分层因素尚未录入", field="subject")
@@ -280,17 +283,17 @@ class AllocationView:
 
 
 def _subject(session: Session, study: Study, code: str) -> tuple[Subject, Site]:
-    row = session.execute(select(Subject, Site).join(Site, Site.id == Subject.site_id)
-                          .where(Subject.code == code)).first()
+    row = session.execute(select(Subject, Site).join(Site, col(Site.id) == Subject.site_id)
+                          .where(col(Subject.code) == code)).first()
     if row is None or row[0].study_id != study.id:
         raise NotFound(f"no subject {code!r} in this study / 本研究中没有该受试者", field="subject")
     return row[0], row[1]
 
 
 def study_unblinded(session: Session, study: Study) -> bool:
-    return not study.blinded or session.execute(select(Unblinding.id).where(
-        Unblinding.study_id == study.id, Unblinding.kind == "study",
-        Unblinding.status == "effective").limit(1)).first() is not None
+    return not study.blinded or session.execute(select(col(Unblinding.id)).where(
+        col(Unblinding.study_id) == study.id, col(Unblinding.kind) == "study",
+        col(Unblinding.status) == "effective").limit(1)).first() is not None
 
 
 def _visible(session: Session, actor: Actor, study: Study, site: Site, a: Allocation) -> bool:
@@ -299,9 +302,10 @@ def _visible(session: Session, actor: Actor, study: Study, site: Site, a: Alloca
     if study_unblinded(session, study):
         return True
     return actor.can(Perm.UNBLIND_EMERGENCY, study.code, site.code) and session.execute(
-        select(Unblinding.id).where(Unblinding.subject_id == a.subject_id,
-                                    Unblinding.kind == "emergency",
-                                    Unblinding.status == "effective").limit(1)).first() is not None
+        select(col(Unblinding.id)).where(col(Unblinding.subject_id) == a.subject_id,
+                                         col(Unblinding.kind) == "emergency",
+                                         col(Unblinding.status) == "effective")
+        .limit(1)).first() is not None
 
 
 def _view(session: Session, actor: Actor, keys: RandomisationKeys, study: Study, subject: Subject,
@@ -330,19 +334,19 @@ def randomise(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomisa
     guards.assert_writable(session, study_id=study.id, subject_id=subject.id, at=now,
                           actor=actor.username, client=actor.client, kind="randomisation")
     guards.serialise(session)
-    if session.execute(select(Allocation.id).where(
-            Allocation.subject_id == subject.id)).first() is not None:
+    if session.execute(select(col(Allocation.id)).where(
+            col(Allocation.subject_id) == subject.id)).first() is not None:
         raise Conflict(f"subject {subject.code} is already randomised / 该受试者已随机分组",
                        field="subject")
     stratum = stratum_of(session, scheme, subject, site)
     seq = int(session.execute(select(func.count()).select_from(Allocation).where(
-        Allocation.study_id == study.id, Allocation.stratum == stratum)).scalar_one()) + 1
+        col(Allocation.study_id) == study.id, col(Allocation.stratum) == stratum)).scalar_one()) + 1
     if scheme.method == "blocks":
         arm = arm_at(keys, scheme, stratum, seq)
     else:
         slot = session.execute(select(AllocationSlot).where(
-            AllocationSlot.study_id == study.id, AllocationSlot.stratum == stratum,
-            AllocationSlot.seq == seq)).scalar_one_or_none()
+            col(AllocationSlot.study_id) == study.id, col(AllocationSlot.stratum) == stratum,
+            col(AllocationSlot.seq) == seq)).scalar_one_or_none()
         if slot is None:
             raise RuleViolation(f"the allocation list has no entry {seq} for stratum {stratum!r} "
                                 "/ 随机表中该分层已用完", field="subject", clause=CLAUSE)
@@ -369,10 +373,10 @@ def allocations(session: Session, *, actor: Actor, keys: RandomisationKeys,
     study = registry.get_study(session, study_code)
     sites = actor.sites(Perm.LOCK_READ, study.code)
     rows = session.execute(select(Allocation, Subject, Site)
-                           .join(Subject, Subject.id == Allocation.subject_id)
-                           .join(Site, Site.id == Subject.site_id)
-                           .where(Allocation.study_id == study.id)
-                           .order_by(Allocation.randomised_at)).all()
+                           .join(Subject, col(Subject.id) == Allocation.subject_id)
+                           .join(Site, col(Site.id) == Subject.site_id)
+                           .where(col(Allocation.study_id) == study.id)
+                           .order_by(col(Allocation.randomised_at))).all()
     return [_view(session, actor, keys, study, s, site, a) for a, s, site in rows
             if sites is None or site.code in sites]
 
@@ -380,8 +384,9 @@ def allocations(session: Session, *, actor: Actor, keys: RandomisationKeys,
 # ---- unblinding -------------------------------------------------------------------------------
 
 def _study_locked(session: Session, study: Study, at: dt.datetime) -> bool:
-    locked = session.execute(select(DataLock.id).where(
-        DataLock.study_id == study.id, DataLock.scope == "study").limit(1)).first() is not None
+    locked = session.execute(select(col(DataLock.id)).where(
+        col(DataLock.study_id) == study.id,
+        col(DataLock.scope) == "study").limit(1)).first() is not None
     return locked and not guards.active_unlocks(session, study.id, at)
 
 
@@ -414,9 +419,9 @@ def request_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_
     if not _study_locked(session, study, now):
         raise RuleViolation("a blinded study is unblinded only after the database is locked / "
                             "盲法研究须在数据库锁定后揭盲", field="study", clause=CLAUSE)
-    if session.execute(select(Unblinding.id).where(
-            Unblinding.study_id == study.id, Unblinding.kind == "study",
-            Unblinding.status.in_(("pending", "effective")))).first():  # type: ignore[attr-defined]
+    if session.execute(select(col(Unblinding.id)).where(
+            col(Unblinding.study_id) == study.id, col(Unblinding.kind) == "study",
+            col(Unblinding.status).in_(("pending", "effective")))).first():
         raise Conflict("an unblinding of this study is already pending or done / 已有揭盲申请",
                        field="study")
     u = Unblinding(study_id=study.id, kind="study", reason=text, content_hash="",
@@ -448,8 +453,8 @@ def get_unblinding(session: Session, *, actor: Actor, study_code: str,
 def list_unblindings(session: Session, *, actor: Actor, study_code: str) -> list[Unblinding]:
     require(actor, Perm.LOCK_READ, study=study_code)
     study = registry.get_study(session, study_code)
-    return list(session.execute(select(Unblinding).where(Unblinding.study_id == study.id)
-                                .order_by(Unblinding.requested_at)).scalars())
+    return list(session.execute(select(Unblinding).where(col(Unblinding.study_id) == study.id)
+                                .order_by(col(Unblinding.requested_at))).scalars())
 
 
 def sign_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -505,7 +510,7 @@ def emergency_unblind(session: Session, ledger: Ledger, *, actor: Actor,
     if not text or len(text) > 2000:
         raise InvalidInput("reason: 1–2000 characters / 紧急揭盲须说明理由", field="reason")
     a = session.execute(select(Allocation).where(
-        Allocation.subject_id == subject.id)).scalar_one_or_none()
+        col(Allocation.subject_id) == subject.id)).scalar_one_or_none()
     if a is None:
         raise NotFound("the subject has not been randomised / 该受试者尚未随机分组",
                        field="subject")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.kernel.actor import Actor, require
@@ -74,7 +75,7 @@ DESIGN_FLAGS = ("blinded", "design", "post_market", "real_world_data", "public_i
 
 # Statements on every request's path are built once (building one costs about as much as
 # running it); values are bound at execution.
-_STUDY_BY_CODE = select(Study).where(Study.code == bindparam("code"))
+_STUDY_BY_CODE = select(Study).where(col(Study.code) == bindparam("code"))
 def get_study(session: Session, code: str) -> Study:
     study = session.execute(_STUDY_BY_CODE, {"code": code}).scalar_one_or_none()
     if study is None:
@@ -91,7 +92,7 @@ def get_study_by_id(session: Session, study_id: str) -> Study:
 
 
 def list_studies(session: Session, *, actor: Actor) -> list[Study]:
-    studies = session.execute(select(Study).order_by(Study.code)).scalars().all()
+    studies = session.execute(select(Study).order_by(col(Study.code))).scalars().all()
     return [s for s in studies if actor.can(Perm.STUDY_READ, s.code)]
 
 
@@ -103,10 +104,10 @@ def _check_site(site: SiteIn) -> None:
 
 def _add_protocol(session: Session, ledger: Ledger, *, actor: Actor, study: Study,
                   protocol: ProtocolIn, summary: str | None) -> ProtocolVersion:
-    last = session.execute(select(func.max(ProtocolVersion.number)).where(
-        ProtocolVersion.study_id == study.id)).scalar()
-    labels = set(session.execute(select(ProtocolVersion.label).where(
-        ProtocolVersion.study_id == study.id)).scalars())
+    last = session.execute(select(func.max(col(ProtocolVersion.number))).where(
+        col(ProtocolVersion.study_id) == study.id)).scalar()
+    labels = set(session.execute(select(col(ProtocolVersion.label)).where(
+        col(ProtocolVersion.study_id) == study.id)).scalars())
     if protocol.label in labels:
         raise Conflict(f"protocol version {protocol.label!r} already exists / 方案版本已存在",
                        field="protocol.label")
@@ -137,10 +138,11 @@ def register_study(session: Session, ledger: Ledger, *, actor: Actor,
         _check_site(s)
     if len({s.code for s in data.sites}) != len(data.sites):
         raise InvalidInput("site codes must be distinct / 中心编号重复", field="sites.code")
-    existing = session.execute(select(Study).where(Study.code == data.code)).scalar_one_or_none()
+    existing = session.execute(select(Study).where(
+        col(Study.code) == data.code)).scalar_one_or_none()
     if existing is not None:
-        has_protocol = session.execute(select(ProtocolVersion.id).where(
-            ProtocolVersion.study_id == existing.id)).first()
+        has_protocol = session.execute(select(col(ProtocolVersion.id)).where(
+            col(ProtocolVersion.study_id) == existing.id)).first()
         if has_protocol:
             raise Conflict(f"study {data.code!r} is already registered / 研究已登记",
                            field="code")
@@ -168,7 +170,7 @@ def register_study(session: Session, ledger: Ledger, *, actor: Actor,
 def ensure_study(session: Session, ledger: Ledger, *, actor: Actor, code: str) -> Study:
     """The study with this protocol number, created as a bare draft if absent (imports)."""
     require(actor, Perm.STUDY_MANAGE, study=code)
-    study = session.execute(select(Study).where(Study.code == code)).scalar_one_or_none()
+    study = session.execute(select(Study).where(col(Study.code) == code)).scalar_one_or_none()
     if study is not None:
         return study
     if not CODE_RE.match(code):
@@ -204,8 +206,8 @@ def add_site(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     require(actor, Perm.STUDY_MANAGE, study=study_code)
     study = get_study(session, study_code)
     _check_site(site)
-    if session.execute(select(Site.id).where(Site.study_id == study.id,
-                                             Site.code == site.code)).first():
+    if session.execute(select(col(Site.id)).where(col(Site.study_id) == study.id,
+                                                  col(Site.code) == site.code)).first():
         raise Conflict(f"site {site.code} already exists / 中心已存在", field="code")
     row = Site(study_id=study.id, **site.model_dump())
     session.add(row)
@@ -230,12 +232,12 @@ def set_status(session: Session, ledger: Ledger, *, actor: Actor, study: Study, 
 
 def protocol_versions(session: Session, study_id: str) -> list[ProtocolVersion]:
     return list(session.execute(select(ProtocolVersion).where(
-        ProtocolVersion.study_id == study_id).order_by(ProtocolVersion.number)).scalars())
+        col(ProtocolVersion.study_id) == study_id).order_by(col(ProtocolVersion.number))).scalars())
 
 
 def sites_of(session: Session, study_id: str) -> list[Site]:
-    return list(session.execute(select(Site).where(Site.study_id == study_id)
-                                .order_by(Site.code)).scalars())
+    return list(session.execute(select(Site).where(col(Site.study_id) == study_id)
+                                .order_by(col(Site.code))).scalars())
 
 
 def study_public(study: Study) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.service import Ledger
 from studies.accounts import signatures
@@ -56,7 +57,7 @@ def inbox_for(session: Session, *, actor: Actor, limit: int = 20) -> list[InboxI
     if not scopes:
         return []
     rows = session.execute(select(InboxMessage).order_by(
-        InboxMessage.created_at.desc()).limit(500)).scalars()  # type: ignore[attr-defined]
+        col(InboxMessage.created_at).desc()).limit(500)).scalars()
     out = []
     for m in rows:
         if any((s is None or s == m.study_code)
@@ -78,8 +79,8 @@ class SignoffView:
 
 def signoffs(session: Session, entity_type: str, entity_id: str) -> list[SignoffView]:
     rows = session.execute(select(SignOff, Signature).join(
-        Signature, Signature.id == SignOff.signature_id).where(
-        SignOff.entity_type == entity_type, SignOff.entity_id == entity_id)).all()
+        Signature, col(Signature.id) == SignOff.signature_id).where(
+        col(SignOff.entity_type) == entity_type, col(SignOff.entity_id) == entity_id)).all()
     order = {r.value: i for i, r in enumerate(UNLOCK_SIGNERS)}
     return sorted((SignoffView(so.role, signatures._view(sig).line()) for so, sig in rows),
                   key=lambda v: order.get(v.role, 9))
@@ -114,7 +115,7 @@ def signoff(session: Session, ledger: Ledger, *, actor: Actor, study: Study, ent
             f"you do not hold the role {ROLE_LABELS[role]} on this study / 您在本研究中没有该角色",
             field="role", clause=CLAUSE_SIGNOFF, audit=audit("signer does not hold the role"))
     done = list(session.execute(select(SignOff).where(
-        SignOff.entity_type == entity_type, SignOff.entity_id == entity_id)).scalars())
+        col(SignOff.entity_type) == entity_type, col(SignOff.entity_id) == entity_id)).scalars())
     if any(d.role == role.value for d in done):
         raise Conflict(f"{ROLE_LABELS[role]} has already signed / 该角色已签名", field="role",
                        clause=CLAUSE_SIGNOFF, audit=audit("role already signed"))

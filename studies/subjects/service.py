@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
@@ -101,7 +102,7 @@ def check_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime,
 
 def _index_keys_in_use(session: Session) -> tuple[set[str], set[str]]:
     rows = session.execute(
-        select(CodeIndexEntry.key_id, CodeIndexEntry.blind_key_id).distinct()).all()
+        select(col(CodeIndexEntry.key_id), col(CodeIndexEntry.blind_key_id)).distinct()).all()
     return {r[0] for r in rows}, {r[1] for r in rows}
 
 
@@ -168,8 +169,8 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
 
     bidx = blind_index(identity.resident_id, key=keys.blind)
     existing = session.execute(
-        select(CodeIndexEntry.code).where(CodeIndexEntry.study_id == study.id,
-                                          CodeIndexEntry.blind_index == bidx)).scalar()
+        select(col(CodeIndexEntry.code)).where(col(CodeIndexEntry.study_id) == study.id,
+                                               col(CodeIndexEntry.blind_index) == bidx)).scalar()
     if existing is not None:
         raise _duplicate(actor, study, existing)
 
@@ -218,7 +219,8 @@ def _duplicate(actor: Actor, study: Study, existing: str | None) -> Conflict:
 def _fresh_code(session: Session, site_code: str) -> str:
     for _ in range(CODE_TRIES):
         code = codes.new_code(site_code)
-        if session.execute(select(Subject.id).where(Subject.code == code)).first() is None:
+        if session.execute(select(col(Subject.id)).where(
+                col(Subject.code) == code)).first() is None:
             return code
     raise Conflict("could not issue a unique subject code; try again / 无法生成唯一代码")
 
@@ -233,7 +235,7 @@ def _plain(value: str, *, field: str, max_len: int) -> str:
 
 def study_by_code(session: Session, study_code: str) -> Study:
     _plain(study_code, field="study", max_len=100)
-    study = session.execute(select(Study).where(Study.code == study_code)).scalar_one_or_none()
+    study = session.execute(select(Study).where(col(Study.code) == study_code)).scalar_one_or_none()
     if study is None:
         raise NotFound(f"study {study_code!r} does not exist / 研究不存在", field="study")
     return study
@@ -257,8 +259,8 @@ def enrol_new_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: C
                            "/ 入组须有受试者的知情同意或经批准的豁免", field="consent",
                            clause=consents.CLAUSE_CONSENT)
     site_code = _plain(site_code.strip(), field="site", max_len=10)
-    site = session.execute(select(Site).where(Site.study_id == study.id,
-                                              Site.code == site_code)).scalar()
+    site = session.execute(select(Site).where(col(Site.study_id) == study.id,
+                                              col(Site.code) == site_code)).scalar()
     if site is None:
         raise InvalidInput("site: no site with this code in the study / 本研究无此中心",
                            field="site")
@@ -281,8 +283,9 @@ def list_subjects(session: Session, *, actor: Actor, study_code: str) -> list[Su
     study = study_by_code(session, study_code)
     require(actor, Perm.SUBJECT_READ, study=study.code)
     rows = session.execute(
-        select(Subject, Site.code).join(Site, Site.id == Subject.site_id)
-        .where(Subject.study_id == study.id).order_by(Subject.enrolled_at, Subject.code)).all()
+        select(Subject, col(Site.code)).join(Site, col(Site.id) == Subject.site_id)
+        .where(col(Subject.study_id) == study.id)
+        .order_by(col(Subject.enrolled_at), col(Subject.code))).all()
     return [SubjectRow(s.code, study.code, site_code, s.status, s.enrolled_at, s.enrolled_by)
             for s, site_code in rows]
 
@@ -291,7 +294,7 @@ def list_sites(session: Session, *, actor: Actor, study_code: str) -> list[Site]
     study = study_by_code(session, study_code)
     require(actor, Perm.SUBJECT_ENROL, study=study.code)
     return list(session.execute(
-        select(Site).where(Site.study_id == study.id).order_by(Site.code)).scalars())
+        select(Site).where(col(Site.study_id) == study.id).order_by(col(Site.code))).scalars())
 
 
 @dataclass(frozen=True)
@@ -353,8 +356,8 @@ def _code(raw: str) -> str:
 
 def _entry_by_code(session: Session, code: str) -> tuple[CodeIndexEntry, Study] | None:
     row = session.execute(
-        select(CodeIndexEntry, Study).join(Study, Study.id == CodeIndexEntry.study_id)
-        .where(CodeIndexEntry.code == code)).first()
+        select(CodeIndexEntry, Study).join(Study, col(Study.id) == CodeIndexEntry.study_id)
+        .where(col(CodeIndexEntry.code) == code)).first()
     return (row[0], row[1]) if row else None
 
 
@@ -408,8 +411,9 @@ def lookup_code(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeInd
     _require_usable_keys(session, keys)
     bidx = blind_index(rid, key=keys.blind)
     rows = session.execute(
-        select(CodeIndexEntry.code, Study.code).join(Study, Study.id == CodeIndexEntry.study_id)
-        .where(CodeIndexEntry.blind_index == bidx).order_by(Study.code)).all()
+        select(col(CodeIndexEntry.code), col(Study.code))
+        .join(Study, col(Study.id) == CodeIndexEntry.study_id)
+        .where(col(CodeIndexEntry.blind_index) == bidx).order_by(col(Study.code))).all()
     matches = [(s, c) for c, s in rows if actor.can(Perm.CODE_INDEX_LOOKUP, s)]
     ledger.append(session, actor=actor.username, action=Action.CODE_INDEX_LOOKUP_CODE,
                   entity_type="code_index", entity_id="(by resident ID number)",
@@ -437,8 +441,8 @@ def lookup_history(session: Session, *, actor: Actor, limit: int = 200) -> list[
     the actor is custodian for."""
     require(actor, Perm.CODE_INDEX_HISTORY)
     rows = session.execute(
-        select(LedgerEntry).where(LedgerEntry.action.in_(LOOKUP_ACTIONS))
-        .order_by(LedgerEntry.seq.desc()).limit(max(1, min(limit, 1000)))).scalars()
+        select(LedgerEntry).where(col(LedgerEntry.action).in_(LOOKUP_ACTIONS))
+        .order_by(col(LedgerEntry.seq).desc()).limit(max(1, min(limit, 1000)))).scalars()
     out = []
     for e in rows:
         if e.study and not actor.can(Perm.CODE_INDEX_HISTORY, e.study):
@@ -489,13 +493,13 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
     site = session.get(Site, subject.site_id) if subject else None
     assert subject is not None and site is not None
     events = session.execute(
-        select(LedgerEntry).where(LedgerEntry.subject == code).order_by(LedgerEntry.seq)
+        select(LedgerEntry).where(col(LedgerEntry.subject) == code).order_by(col(LedgerEntry.seq))
     ).scalars()
     history = [{"time": e.ts, "action": e.action, "by": e.actor, "outcome": e.outcome,
                 "reason": e.reason}
                for e in events if e.action.startswith(EXPORT_ACTION_PREFIXES)]
     generated = _now()
-    doc = {
+    doc: dict[str, object] = {
         "document": "Subject access export / 受试者个人数据副本 (GB/T 39725-2020 §7 d–e)",
         "generated_at": generated.isoformat(timespec="seconds"),
         "subject_code": code,
@@ -562,7 +566,7 @@ class IndexCheck:
 def key_usage(session: Session) -> dict[str, int]:
     """How many entries each key id encrypted (no decryption)."""
     out: dict[str, int] = {}
-    for kid in session.execute(select(CodeIndexEntry.key_id)).scalars():
+    for kid in session.execute(select(col(CodeIndexEntry.key_id))).scalars():
         out[kid] = out.get(kid, 0) + 1
     return out
 
@@ -572,7 +576,7 @@ def verify_code_index(session: Session, *, keys: CodeIndexKeys) -> IndexCheck:
     first entry that does not decrypt. Read-only."""
     by_key: dict[str, int] = {}
     n = 0
-    for e in session.execute(select(CodeIndexEntry).order_by(CodeIndexEntry.code)).scalars():
+    for e in session.execute(select(CodeIndexEntry).order_by(col(CodeIndexEntry.code))).scalars():
         decrypt_identity(code=e.code, kid=e.key_id, nonce=e.nonce, ciphertext=e.ciphertext,
                          keys=keys)
         by_key[e.key_id] = by_key.get(e.key_id, 0) + 1
@@ -606,7 +610,7 @@ def rotate_code_index(session: Session, ledger: Ledger, *, actor: Actor, keys: C
                            field="new_key")
     _lock_index(session)
     entries = list(session.execute(
-        select(CodeIndexEntry).order_by(CodeIndexEntry.code)).scalars())
+        select(CodeIndexEntry).order_by(col(CodeIndexEntry.code))).scalars())
     old_ids = sorted({e.key_id for e in entries})
     keys.require_all(old_ids)
     now = _now()
