@@ -38,8 +38,11 @@ def test_no_import_points_up(package: str) -> None:
 def test_routes_hold_no_queries() -> None:
     """Thin routes: no select(), session.add or commit in the web layer."""
     bad = []
+    # The CLI package, the demo loader and the request plumbing may hold transactions.
+    allowed = {"edc/db.py", "edc/demo.py", "edc/deps.py", "edc/errors.py"}
     for path in sorted((ROOT / "edc").rglob("*.py")):
-        if path.name in ("db.py", "cli.py", "demo.py", "deps.py", "errors.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in allowed or rel.startswith("edc/cli/"):
             continue
         src = path.read_text()
         for needle in ("select(", "session.add(", ".commit()"):
