@@ -8,11 +8,22 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edc import api, api_entry, api_extracts, api_locks, api_subjects, errors, studies_api
+from edc import errors
 from edc.policy import public
+from edc.routes import (
+    accounts,
+    audit,
+    consent,
+    entry,
+    ethics,
+    extracts,
+    forms,
+    locks,
+    randomisation,
+    registry,
+    subjects,
+)
 from edc.state import AppState
-from edc.web import account_pages, entry_pages, extract_pages, lock_pages, pages, study_pages
-from edc.web import subjects as subject_pages
 
 STATIC = Path(__file__).parent / "web" / "static"
 SECURITY_HEADERS = [
@@ -76,6 +87,20 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# Every route of the application, API and pages of each domain. Where two paths can match the
+# same request the first registered wins, so a literal path stays before a parameterised one
+# (each pair of that kind is inside one module: /studies/new before /studies/{study}).
+ROUTERS = [
+    accounts.api.router, audit.api.router, accounts.pages.router, audit.pages.router,
+    registry.api.router, ethics.api.router, consent.api.router, forms.api.router,
+    registry.pages.router, forms.pages.router, ethics.pages.router, consent.pages.router,
+    subjects.api.router, subjects.pages.router,
+    extracts.api.router, extracts.pages.router,
+    entry.api.router, entry.pages.router,
+    locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
+]
+
+
 def start_extract_worker(app: FastAPI, state: AppState) -> None:
     """Start the background extract builder (``edc serve`` calls this; tests build directly).
     Off when EDC_EXTRACT_WORKER is false."""
@@ -98,20 +123,12 @@ def create_app(state: AppState) -> FastAPI:
     app.state.edc = state
     errors.install(app)
     app.add_middleware(SecurityMiddleware, max_body=state.settings.max_body_bytes)
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    app.include_router(account_pages.router)
-    app.include_router(studies_api.router)
-    app.include_router(study_pages.router)
-    app.include_router(api_subjects.router)
-    app.include_router(subject_pages.router)
-    app.include_router(api_extracts.router)
-    app.include_router(extract_pages.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
-    app.include_router(api_entry.router)
-    app.include_router(entry_pages.router)
-    app.include_router(api_locks.router)
-    app.include_router(lock_pages.router)
+    @app.get("/api/v1/health", dependencies=[public()])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
 
     htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
 

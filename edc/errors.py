@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -19,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from edc.sessions import sessions_of
 from studies.kernel.errors import (
     Conflict,
     DomainError,
@@ -89,20 +89,13 @@ async def _record_refusal(request: Request, exc: DomainError) -> None:
     if audit is None:
         return
     entries = audit if isinstance(audit, list) else [audit]
-    state = request.app.state.edc
-    override = getattr(request.app.state, "session_override", None)
-    if override is not None:  # tests: record inside the test's transaction
+    ledger = request.app.state.edc.ledger
+
+    def write(session: Any) -> None:
         for entry in entries:
-            state.ledger.append(override, **entry)
-        return
+            ledger.append(session, **entry)
 
-    def record() -> None:
-        with state.sessions() as session, session.begin():
-            for entry in entries:
-                state.ledger.append(session, **entry)
-
-    async with state.db_slot():  # like a request: waits in the event loop, writes in a thread
-        await anyio.to_thread.run_sync(record)
+    await sessions_of(request).record(write)
 
 
 def render(request: Request, status: int, code: str, message: str, field: str | None = None,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
+from in_test_session import use_test_session
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -155,7 +156,7 @@ def state(settings: Settings, engine: Engine, keys: keyring.Keyring, ledger: Led
 @pytest.fixture
 def app_client(state: AppState, session: Session) -> Iterator[TestClient]:
     app = create_app(state)
-    app.state.session_override = session
+    use_test_session(app, session)
     with TestClient(app, base_url="http://testserver") as c:
         yield c
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 import htpy as h
 from fastapi import Request
 
+from edc.web.layout import csrf_field
 from studies.accounts.signatures import SignatureView
+from studies.kernel.errors import InvalidInput, NotAuthenticated
+from studies.kernel.roles import ROLE_LABELS, Role
+
+dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 
 
 def signature_list(views: list[SignatureView]) -> h.Element:
@@ -39,3 +44,30 @@ def signature_fields(request: Request, *, first: bool, needs_totp: bool) -> list
                 h.input(id="sig_totp", name="totp", autocomplete="one-time-code",
                         inputmode="numeric", required=True, maxlength="20")]
     return out
+
+
+def sign_form(request: Request, action: str, roles: tuple[Role, ...], content_hash: str,
+              actor_name: str) -> h.Element:
+    return h.form(".sign", method="post", action=action)[
+        csrf_field(request),
+        h.input(type="hidden", name="content_sha256", value=content_hash),
+        h.label(for_="role")["签名角色 / Signing as"],
+        dropdown(id="role", name="role")[[h.option(value=r.value)[ROLE_LABELS[r]]
+                                          for r in roles]],
+        h.label(for_="username")["用户名 / Username"],
+        h.input(id="username", name="username", value=actor_name, autocomplete="username",
+                maxlength="100"),
+        h.label(for_="password")["密码 / Password"],
+        h.input(id="password", name="password", type="password", required=True,
+                autocomplete="current-password", maxlength="1000"),
+        h.label(for_="totp")["动态口令 / Authenticator code"],
+        h.input(id="totp", name="totp", inputmode="numeric", maxlength="20",
+                autocomplete="one-time-code"),
+        h.p[h.button(type="submit")["我已阅读上述全文并签名 / I have read the full text above "
+                                    "and sign"]]]
+
+
+def as_form_error(exc: NotAuthenticated) -> InvalidInput:
+    """A refused signature on a page is shown on the page (a 401 would log the user out);
+    the refusal stays audited."""
+    return InvalidInput(exc.message, field=exc.field, clause=exc.clause, audit=exc.audit)

@@ -12,6 +12,7 @@ import pytest
 from bs4 import BeautifulSoup
 from factories import PASSWORD, enrol_totp, make_user
 from fastapi.testclient import TestClient
+from in_test_session import use_test_session
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -39,7 +40,7 @@ def strict(settings: Settings, engine: Engine, keys: keyring.Keyring, ledger: Le
     state = AppState(settings=s, engine=engine, sessions=session_factory(engine), keys=keys,
                      ledger=ledger)
     app = create_app(state)
-    app.state.session_override = session
+    use_test_session(app, session)
     with TestClient(app, base_url="http://testserver", client=INSIDE) as c:
         yield c, state
 

@@ -13,6 +13,7 @@ import pytest
 from bs4 import BeautifulSoup
 from factories import PASSWORD, consent_to, make_active_study, make_user, synthetic_identity
 from fastapi.testclient import TestClient
+from in_test_session import use_test_session
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -258,7 +259,7 @@ def test_a_wrong_key_directory_answers_423_and_exposes_nothing(
     code = api_enrol(app_client, 26, consent)["code"]
     app = create_app(dataclasses.replace(
         state, keys=dataclasses.replace(state.keys, code_index_key=nacl.utils.random(32))))
-    app.state.session_override = session
+    use_test_session(app, session)
     with TestClient(app, base_url="http://testserver") as wrong:
         login(wrong, "cust.li")
         r = wrong.post("/api/v1/code-index/lookup/identity",

@@ -1,15 +1,15 @@
-"""JSON API under /api/v1 (documented by FastAPI's OpenAPI at /api/v1/docs)."""
+"""JSON API of the accounts domain under /api/v1 (documented by FastAPI's OpenAPI at
+/api/v1/docs): log in and out, the own account (password, second factor, API tokens) and
+account administration."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from audit_trail import service as ledger_service
 from edc.deps import (
     SESSION_COOKIE,
     AuthDep,
@@ -18,11 +18,10 @@ from edc.deps import (
     SessionDep,
     StateDep,
     client_address,
-    read_stream,
 )
 from edc.policy import authenticated, public, requires
-from studies.accounts import audit, tokens
 from studies.accounts import service as accounts
+from studies.accounts import tokens
 from studies.kernel.roles import Perm, Role
 
 router = APIRouter(prefix="/api/v1")
@@ -42,11 +41,6 @@ class MeOut(BaseModel):
     pending: str | None = None
     second_factor: bool = False
     via_token: bool = False
-
-
-@router.get("/health", dependencies=[public()])
-def health() -> dict[str, str]:
-    return {"status": "ok"}
 
 
 @router.post("/auth/login", dependencies=[public()])
@@ -80,24 +74,6 @@ def me(actor: CurrentActor) -> MeOut:
                  must_change_password=actor.must_change_password, pending=actor.pending,
                  second_factor=actor.second_factor, via_token=actor.token_id is not None)
 
-
-@router.get("/audit/verify", dependencies=[requires(Perm.AUDIT_VERIFY)])
-def audit_verify(session: SessionDep, state: StateDep, actor: CurrentActor) -> dict[str, object]:
-    report = ledger_service.verify(session, vkey=state.keys.signer.vkey)
-    return {"intact": True, "entries": report.entries, "checkpoints": report.checkpoints,
-            "redacted": report.redacted, "root": report.root.hex(), "summary": report.summary()}
-
-
-@router.get("/audit/checkpoints", dependencies=[requires(Perm.AUDIT_VERIFY)])
-def audit_checkpoints(session: SessionDep, state: StateDep,
-                      actor: CurrentActor) -> dict[str, object]:
-    return {"verifier_key": state.keys.signer.vkey,
-            "checkpoints": [{"tree_size": c.tree_size, "root_hash": c.root_hash.hex(),
-                             "reason": c.reason, "note": c.note}
-                            for c in ledger_service.list_checkpoints(session)]}
-
-
-# --- own account: password, second factor, API tokens ---------------------------------------
 
 class PasswordIn(BaseModel):
     current_password: str = Field(max_length=1000)
@@ -175,8 +151,6 @@ def api_token_revoke(token_id: str, session: SessionDep, ledger: LedgerDep,
     tokens.revoke_token(session, ledger, actor=actor, token_id=token_id[:36])
     return {"status": "revoked"}
 
-
-# --- administrator: accounts ------------------------------------------------------------------
 
 class GrantIn(BaseModel):
     role: Role
@@ -273,47 +247,3 @@ def api_reset_password(body: UserPasswordIn, session: SessionDep, ledger: Ledger
 @router.get("/admin/tokens", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_all_tokens(session: SessionDep, actor: CurrentActor) -> list[TokenOut]:
     return [_token_out(t) for t in tokens.list_tokens(session, actor=actor, all_users=True)]
-
-
-# --- auditor: the trail -----------------------------------------------------------------------
-
-def audit_filter(user: str | None = Query(None, max_length=200),
-                 action: str | None = Query(None, max_length=100),
-                 study: str | None = Query(None, max_length=100),
-                 subject: str | None = Query(None, max_length=100),
-                 since: dt.datetime | None = None,
-                 until: dt.datetime | None = None) -> audit.AuditFilter:
-    def aware(d: dt.datetime | None) -> dt.datetime | None:
-        return d.replace(tzinfo=dt.UTC) if d is not None and d.tzinfo is None else d
-
-    return audit.AuditFilter(user=user or None, action=action or None, study=study or None,
-                             subject=subject or None, since=aware(since), until=aware(until))
-
-
-AuditFilterDep = Annotated[audit.AuditFilter, Depends(audit_filter)]
-
-
-@router.get("/audit/entries", dependencies=[requires(Perm.AUDIT_READ)])
-def api_audit_entries(filters: AuditFilterDep, session: SessionDep, actor: CurrentActor,
-                      before_seq: int | None = Query(None, ge=1),
-                      limit: int = Query(100, ge=1, le=500)) -> dict[str, object]:
-    rows = audit.search(session, actor=actor, filters=filters, before_seq=before_seq,
-                        limit=limit)
-    return {"entries": rows, "next_before_seq": rows[-1]["seq"] if len(rows) == limit else None}
-
-
-EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "odm": "application/xml"}
-
-
-@router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)])
-def api_audit_export(request: Request, filters: AuditFilterDep, session: SessionDep,
-                     ledger: LedgerDep,
-                     actor: CurrentActor,
-                     format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
-    created = audit.record_export(session, ledger, actor=actor, filters=filters, fmt=format)
-    # The entry commits with the request, before the response; the rows stream afterwards.
-    chunks = read_stream(request, lambda s: audit.export_chunks(
-        s, actor=actor, filters=filters, fmt=format, created=created))
-    name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
-    return StreamingResponse(chunks, media_type=EXPORT_TYPES[format],
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -16,12 +16,14 @@ import htpy as h
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from edc.api_subjects import index_keys
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
+from edc.routes.clock import now
+from edc.routes.subjects.keys import index_keys
+from edc.web.csrf import Csrf
+from edc.web.inputs import build, local_time
 from edc.web.layout import csrf_field, page, redirect
-from edc.web.pages import Csrf
-from edc.web.study_pages import banner, build, checkbox, field, local_time, now
+from edc.web.widgets import banner, checkbox, field
 from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
 from studies.ethics import service as ethics

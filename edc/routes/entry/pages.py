@@ -20,8 +20,8 @@ from starlette.datastructures import FormData
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
+from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
-from edc.web.pages import Csrf
 from studies.entry import monitoring
 from studies.entry import service as entry
 from studies.kernel.roles import Perm

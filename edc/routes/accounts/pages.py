@@ -1,5 +1,5 @@
-"""Pages for accounts: own account (second factor, API tokens), the administrator's account
-management, and the auditor's trail with its exports."""
+"""Pages of the accounts domain: log in, log out, password change, the own account (API
+tokens, second factor, recovery codes) and account administration."""
 
 from __future__ import annotations
 
@@ -7,39 +7,106 @@ import datetime as dt
 from typing import Annotated, Any
 
 import htpy as h
-from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
 
-from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, read_stream
-from edc.policy import authenticated, requires
+from edc.deps import (
+    SESSION_COOKIE,
+    AuthDep,
+    CurrentActor,
+    LedgerDep,
+    SessionDep,
+    StateDep,
+    client_address,
+)
+from edc.policy import authenticated, public, requires
+from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
-from edc.web.pages import Csrf
-from studies.accounts import audit, tokens
+from edc.web.widgets import labelled_input
 from studies.accounts import service as accounts
+from studies.accounts import tokens
 from studies.accounts import totp as totp_mod
 from studies.kernel.actor import PENDING_PASSWORD
-from studies.kernel.errors import InvalidInput
 from studies.kernel.roles import ROLE_LABELS, Perm, Role
 
 router = APIRouter()
 _choice = h.select  # (named so: the architecture test greps route modules for "select" calls)
 
 
+@router.get("/login", dependencies=[public()])
+def login_form(request: Request) -> Response:
+    return page(request, "登录 / Log in", h.form(method="post", action="/login")[
+        csrf_field(request),
+        h.label(for_="username")["用户名 / Username"],
+        h.input(id="username", name="username", autocomplete="username", required=True),
+        h.label(for_="password")["密码 / Password"],
+        h.input(id="password", name="password", type="password",
+                autocomplete="current-password", required=True),
+        h.label(for_="totp")["动态口令或恢复码（如已绑定）/ Authenticator or recovery code "
+                             "(if enrolled)"],
+        h.input(id="totp", name="totp", autocomplete="one-time-code", inputmode="numeric",
+                maxlength="20"),
+        h.p[h.button(type="submit")["登录 / Log in"]],
+    ])
+
+
+@router.post("/login", dependencies=[public(), Csrf])
+def login_submit(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
+                 username: Annotated[str, Form(max_length=200)],
+                 password: Annotated[str, Form(max_length=1000)],
+                 totp: Annotated[str, Form(max_length=20)] = "") -> Response:
+    token, actor = accounts.login(session, ledger, username=username, password=password,
+                                  totp=totp or None, client=client_address(request),
+                                  config=state.auth, limiter=state.login_limiter)
+    resp = redirect(request, "/", "logged in / 已登录")
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                    secure=state.settings.secure_cookies)
+    return resp
+
+
+@router.post("/logout", dependencies=[authenticated(while_pending=True), Csrf])
+def logout(request: Request, session: SessionDep, ledger: LedgerDep,
+           actor: CurrentActor) -> Response:
+    accounts.logout(session, ledger, actor=actor)
+    resp = redirect(request, "/login", "logged out / 已退出")
+    resp.delete_cookie(SESSION_COOKIE)
+    return resp
+
+
+@router.get("/account/password", dependencies=[authenticated(while_pending=True)])
+def password_form(request: Request, actor: CurrentActor) -> Response:
+    return page(request, "修改密码 / Change password", h.form(method="post",
+                                                          action="/account/password")[
+        csrf_field(request),
+        h.label(for_="current_password")["当前密码 / Current password"],
+        h.input(id="current_password", name="current_password", type="password", required=True,
+                autocomplete="current-password"),
+        h.label(for_="new_password")["新密码（至少 12 位）/ New password (12+ characters)"],
+        h.input(id="new_password", name="new_password", type="password", required=True,
+                minlength="12", autocomplete="new-password"),
+        h.p[h.button(type="submit")["保存 / Save"]],
+    ])
+
+
+@router.post("/account/password", dependencies=[authenticated(while_pending=True), Csrf])
+def password_submit(request: Request, session: SessionDep, ledger: LedgerDep,
+                    actor: CurrentActor, auth: AuthDep,
+                    current_password: Annotated[str, Form(max_length=1000)],
+                    new_password: Annotated[str, Form(max_length=1000)]) -> Response:
+    accounts.change_password(session, ledger, actor=actor, current=current_password,
+                             new=new_password, config=auth)
+    return redirect(request, "/", "password changed / 密码已修改")
+
+
 def _when(d: dt.datetime | None) -> str:
     return d.strftime("%Y-%m-%d %H:%M UTC") if d else "—"
 
-
-def _field(ident: str, label: str, **attrs: Any) -> list[h.Node]:
-    attrs.setdefault("name", ident)
-    return [h.label(for_=ident)[label], h.input(id=ident, **attrs)]
 
 
 def _role_choice(name: str = "role", roles: Any = Role) -> h.Element:
     return _choice(id=name, name=name)[
         [h.option(value=r.value)[ROLE_LABELS[r]] for r in roles]]
 
-
-# --- own account ------------------------------------------------------------------------------
 
 @router.get("/account", dependencies=[authenticated()])
 def account_home(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
@@ -63,11 +130,11 @@ def account_home(request: Request, session: SessionDep, actor: CurrentActor) -> 
                 h.tbody[rows]],
         h.form(method="post", action="/account/tokens")[
             csrf_field(request),
-            *_field("name", "名称 / Name", required=True, maxlength="100"),
+            *labelled_input("name", "名称 / Name", required=True, maxlength="100"),
             h.label(for_="role")["角色 / Role"], _role_choice("role", held),
-            *_field("study", "研究（可选）/ Study (optional)", maxlength="100"),
-            *_field("days", "有效天数 / Days valid", type="number", value="30", min="1",
-                    required=True),
+            *labelled_input("study", "研究（可选）/ Study (optional)", maxlength="100"),
+            *labelled_input("days", "有效天数 / Days valid", type="number", value="30", min="1",
+                            required=True),
             h.p[h.button(type="submit")["签发令牌 / Issue token"]],
         ])
 
@@ -110,8 +177,8 @@ def totp_page(request: Request, session: SessionDep, actor: CurrentActor,
                                   "with your code."] if actor.pending else None,
                     h.form(method="post", action="/account/recovery-codes")[
                         csrf_field(request),
-                        *_field("password", "密码 / Password", type="password", required=True,
-                                autocomplete="current-password"),
+                        *labelled_input("password", "密码 / Password", type="password",
+                                        required=True, autocomplete="current-password"),
                         h.p[h.button(type="submit")["生成新的恢复码 / New recovery codes"]]])
     secret, uri = accounts.enrol_second_factor_start(session, actor=actor, config=auth)
     return page(
@@ -123,8 +190,8 @@ def totp_page(request: Request, session: SessionDep, actor: CurrentActor,
         h.p["无法扫描时手动输入密钥 / Or type this key: ", h.code(".secret")[secret]],
         h.form(method="post", action="/account/second-factor")[
             csrf_field(request),
-            *_field("code", "6 位动态口令 / 6-digit code", required=True, maxlength="8",
-                    autocomplete="one-time-code", inputmode="numeric"),
+            *labelled_input("code", "6 位动态口令 / 6-digit code", required=True, maxlength="8",
+                            autocomplete="one-time-code", inputmode="numeric"),
             h.p[h.button(type="submit")["确认绑定 / Confirm"]]])
 
 
@@ -152,8 +219,6 @@ def recovery_codes(request: Request, session: SessionDep, ledger: LedgerDep,
     codes = accounts.regenerate_recovery_codes(session, ledger, actor=actor, password=password)
     return _codes_page(request, codes)
 
-
-# --- administrator ----------------------------------------------------------------------------
 
 def _user_form(request: Request, action: str, label: str, username: str,
                *extra: h.Node) -> h.Element:
@@ -187,21 +252,22 @@ def admin_accounts(request: Request, session: SessionDep, actor: CurrentActor,
         h.h2["新建账户 / New account"],
         h.form(method="post", action="/admin/accounts")[
             csrf_field(request),
-            *_field("username", "用户名 / Username", required=True, maxlength="63"),
-            *_field("display_name", "姓名 / Name", required=True, maxlength="200"),
-            *_field("password", "初始密码（首次登录须修改）/ Initial password (changed at first "
-                    "login)", type="password", required=True, autocomplete="new-password"),
+            *labelled_input("username", "用户名 / Username", required=True, maxlength="63"),
+            *labelled_input("display_name", "姓名 / Name", required=True, maxlength="200"),
+            *labelled_input("password", "初始密码（首次登录须修改）/ Initial password (changed at "
+                            "first login)", type="password", required=True,
+                            autocomplete="new-password"),
             h.label(for_="role")["角色 / Role"], _role_choice(),
-            *_field("study", "研究（可选）/ Study (optional)", maxlength="100"),
-            *_field("site", "中心（可选）/ Site (optional)", maxlength="10"),
+            *labelled_input("study", "研究（可选）/ Study (optional)", maxlength="100"),
+            *labelled_input("site", "中心（可选）/ Site (optional)", maxlength="10"),
             h.p[h.button(type="submit")["创建 / Create"]]],
         h.h2["授予或撤销角色 / Grant or revoke a role"],
         h.form(method="post", action="/admin/accounts/grant")[
             csrf_field(request),
-            *_field("g_username", "用户名 / Username", name="username", required=True),
+            *labelled_input("g_username", "用户名 / Username", name="username", required=True),
             h.label(for_="g_role")["角色 / Role"], _role_choice("g_role"),
-            *_field("g_study", "研究（可选）/ Study (optional)", name="study"),
-            *_field("g_site", "中心（可选）/ Site (optional)", name="site"),
+            *labelled_input("g_study", "研究（可选）/ Study (optional)", name="study"),
+            *labelled_input("g_site", "中心（可选）/ Site (optional)", name="site"),
             h.label(for_="op")["操作 / Action"],
             _choice(id="op", name="op")[h.option(value="grant")["授予 / Grant"],
                                          h.option(value="revoke")["撤销 / Revoke"]],
@@ -209,9 +275,9 @@ def admin_accounts(request: Request, session: SessionDep, actor: CurrentActor,
         h.h2["重置密码 / Reset a password"],
         h.form(method="post", action="/admin/accounts/reset-password")[
             csrf_field(request),
-            *_field("r_username", "用户名 / Username", name="username", required=True),
-            *_field("r_password", "一次性密码 / One-time password", name="password",
-                    type="password", required=True, autocomplete="new-password"),
+            *labelled_input("r_username", "用户名 / Username", name="username", required=True),
+            *labelled_input("r_password", "一次性密码 / One-time password", name="password",
+                            type="password", required=True, autocomplete="new-password"),
             h.p[h.button(type="submit")["重置 / Reset"]]],
     )
 
@@ -267,83 +333,3 @@ def admin_reset_password(request: Request, session: SessionDep, ledger: LedgerDe
     accounts.reset_password(session, ledger, actor=actor, username=username,
                             new_password=password, config=auth)
     return redirect(request, "/admin/accounts", f"{username}: password reset / 密码已重置")
-
-
-# --- auditor ----------------------------------------------------------------------------------
-
-def _parse_time(value: str, field: str) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        d = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{field}: a date or date-time (YYYY-MM-DD[THH:MM]) / 时间格式不正确",
-                           field=field) from exc
-    return d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d
-
-
-def page_filter(user: str = Query("", max_length=200), action: str = Query("", max_length=100),
-                study: str = Query("", max_length=100), subject: str = Query("", max_length=100),
-                since: str = Query("", max_length=40),
-                until: str = Query("", max_length=40)) -> audit.AuditFilter:
-    return audit.AuditFilter(user=user or None, action=action or None, study=study or None,
-                             subject=subject or None, since=_parse_time(since, "since"),
-                             until=_parse_time(until, "until"))
-
-
-PageFilter = Annotated[audit.AuditFilter, Depends(page_filter)]
-
-
-@router.get("/audit/entries", dependencies=[requires(Perm.AUDIT_READ)])
-def audit_entries(request: Request, filters: PageFilter, session: SessionDep,
-                  actor: CurrentActor, before_seq: int | None = Query(None, ge=1)) -> Response:
-    rows = audit.search(session, actor=actor, filters=filters, before_seq=before_seq, limit=100)
-    q = request.query_params
-
-    def box(name: str, label: str) -> list[h.Node]:
-        return _field(f"f_{name}", label, name=name, value=q.get(name, ""))
-
-    body = [h.tr[h.td[str(r["seq"])], h.td[r["ts"]], h.td[r["actor"]], h.td[r["action"]],
-                 h.td[f"{r['entity_type']}:{r['entity_id']}"], h.td[r["study"] or ""],
-                 h.td[r["subject"] or ""], h.td[r["outcome"]], h.td[r["client"] or ""],
-                 h.td[r["reason"] or ""]] for r in rows]
-    kept = {k: v for k, v in q.items() if k in ("user", "action", "study", "subject", "since",
-                                                  "until") and v}
-    from urllib.parse import urlencode
-
-    more = None
-    if len(rows) == 100:
-        more = h.a(href="/audit/entries?" + urlencode({**kept, "before_seq": rows[-1]["seq"]}))[
-            "更早 / Older →"]
-    return page(
-        request, "审计轨迹 / Audit trail",
-        h.form(method="get", action="/audit/entries")[
-            *box("user", "用户 / User"), *box("action", "操作（可用 * 结尾）/ Action (* suffix)"),
-            *box("study", "研究 / Study"), *box("subject", "受试者代码 / Subject code"),
-            *box("since", "起 / From (YYYY-MM-DD)"), *box("until", "止 / To (YYYY-MM-DD)"),
-            h.p[h.button(type="submit")["筛选 / Filter"]]],
-        h.p["导出当前筛选 / Export this filter: ",
-            h.a(href="/audit/export?" + urlencode({**kept, "format": "csv"}))["CSV"], " · ",
-            h.a(href="/audit/export?" + urlencode({**kept, "format": "odm"}))[
-                "CDISC ODM 1.3.2"]],
-        h.table(".audit")[h.thead[h.tr[
-            h.th["#"], h.th["时间 / Time (UTC)"], h.th["用户 / User"], h.th["操作 / Action"],
-            h.th["对象 / Target"], h.th["研究 / Study"], h.th["受试者 / Subject"],
-            h.th["结果 / Outcome"], h.th["地址 / Client"], h.th["原因 / Reason"]]],
-            h.tbody[body]],
-        h.p[more] if more else None)
-
-
-@router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)])
-def audit_export(request: Request, filters: PageFilter, session: SessionDep,
-                 ledger: LedgerDep,
-                 actor: CurrentActor,
-                 format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
-    created = audit.record_export(session, ledger, actor=actor, filters=filters, fmt=format)
-    # The entry commits with the request, before the response; the rows stream afterwards.
-    chunks = read_stream(request, lambda s: audit.export_chunks(
-        s, actor=actor, filters=filters, fmt=format, created=created))
-    name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
-    media = "text/csv; charset=utf-8" if format == "csv" else "application/xml"
-    return StreamingResponse(chunks, media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})

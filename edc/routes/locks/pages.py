@@ -1,24 +1,25 @@
 """Pages: the data manager's lock panel with the pre-lock report, unlock requests and their
-sign-off (the signer sees the full text signed before signing), randomisation and unblinding.
-Plain forms, post-redirect-get; no scripts."""
+sign-off (the signer sees the full text signed before signing). Plain forms,
+post-redirect-get; no scripts."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import htpy as h
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
+from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
-from edc.web.pages import Csrf
-from studies.kernel.errors import InvalidInput, NotAuthenticated
+from edc.web.signatures import as_form_error, sign_form
+from edc.web.widgets import utc_minute
+from studies.kernel.errors import NotAuthenticated
 from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
 from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
-from studies.randomisation import service as rnd
 
 router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
@@ -26,16 +27,6 @@ dropdown = h.select  # named apart: tests/test_architecture.py greps route modul
 SCOPES = (("study", "整个研究 / Whole study"), ("site", "中心 / Sites"),
           ("form", "表单（全研究）/ Forms across the study"),
           ("subjects", "受试者列表 / List of subjects"))
-
-
-def _ts(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
-
-
-def _as_form_error(exc: NotAuthenticated) -> InvalidInput:
-    """A refused signature on a page is shown on the page (a 401 would log the user out);
-    the refusal stays audited."""
-    return InvalidInput(exc.message, field=exc.field, clause=exc.clause, audit=exc.audit)
 
 
 def _lock_fields(request: Request, sel: dict[str, str] | None = None) -> list[h.Node]:
@@ -58,14 +49,14 @@ def _lock_fields(request: Request, sel: dict[str, str] | None = None) -> list[h.
 def lock_panel(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> Response:
     p = locks.panel(session, ledger, actor=actor, study_code=study)
-    lock_rows = [h.tr[h.td[lk.label], h.td[lk.set_by], h.td[_ts(lk.set_at)],
+    lock_rows = [h.tr[h.td[lk.label], h.td[lk.set_by], h.td[utc_minute(lk.set_at)],
                       h.td[h.code[f"#{lk.checkpoint_size} {lk.checkpoint_root[:16]}…"]],
                       h.td[h.code(".snapshot")[lk.snapshot_hash]],
                       h.td[str(lk.snapshot_values)], h.td[lk.override_reason or "—"]]
                  for lk in p["locks"]]
     req_rows = [h.tr[h.td[h.a(href=f"/studies/{study}/unlocks/{r.id}")[r.id[:8]]],
                      h.td(".status")[r.status], h.td[r.requested_by], h.td[r.reason],
-                     h.td[_ts(r.ends_at)]] for r in p["requests"]]
+                     h.td[utc_minute(r.ends_at)]] for r in p["requests"]]
     manage = actor.can(Perm.LOCK_MANAGE, study)
     parts: list[h.Node] = [
         h.p[h.a(href=f"/studies/{study}/randomisation")["随机化与揭盲 / Randomisation"]],
@@ -188,27 +179,6 @@ def unlock_submit(study: str, request: Request, session: SessionDep, ledger: Led
                     "已提交，团队已收到通知 / Submitted; the team has been notified")
 
 
-def _sign_form(request: Request, action: str, roles: tuple[Role, ...], content_hash: str,
-               actor_name: str) -> h.Element:
-    return h.form(".sign", method="post", action=action)[
-        csrf_field(request),
-        h.input(type="hidden", name="content_sha256", value=content_hash),
-        h.label(for_="role")["签名角色 / Signing as"],
-        dropdown(id="role", name="role")[[h.option(value=r.value)[ROLE_LABELS[r]]
-                                          for r in roles]],
-        h.label(for_="username")["用户名 / Username"],
-        h.input(id="username", name="username", value=actor_name, autocomplete="username",
-                maxlength="100"),
-        h.label(for_="password")["密码 / Password"],
-        h.input(id="password", name="password", type="password", required=True,
-                autocomplete="current-password", maxlength="1000"),
-        h.label(for_="totp")["动态口令 / Authenticator code"],
-        h.input(id="totp", name="totp", inputmode="numeric", maxlength="20",
-                autocomplete="one-time-code"),
-        h.p[h.button(type="submit")["我已阅读上述全文并签名 / I have read the full text above "
-                                    "and sign"]]]
-
-
 def _reason_form(request: Request, action: str, label: str) -> h.Element:
     return h.form(method="post", action=action)[
         csrf_field(request), h.label[f"理由 / Reason ({label})"],
@@ -226,7 +196,7 @@ def unlock_page(study: str, request_id: str, request: Request, session: SessionD
     parts: list[h.Node] = [
         h.p[h.a(href=f"/studies/{study}/locks")["← 锁定面板 / Lock panel"]],
         h.p(".status")[f"状态 / Status: {req.status}",
-                       f" · 截止 / ends {_ts(req.ends_at)}" if req.ends_at else ""],
+                       f" · 截止 / ends {utc_minute(req.ends_at)}" if req.ends_at else ""],
         h.h2["签名内容全文 / The full text you sign"],
         h.pre(".content")[v["content"]],
         h.p["SHA-256: ", h.code(".content-hash")[req.content_hash],
@@ -243,8 +213,8 @@ def unlock_page(study: str, request_id: str, request: Request, session: SessionD
                                         for line in v["invalidated"]]]]
     if req.status == "pending" and actor.can(Perm.UNLOCK_SIGN, study):
         parts += [h.h2["签名 / Sign"],
-                  _sign_form(request, f"{base}/sign", UNLOCK_SIGNERS, req.content_hash,
-                             actor.username),
+                  sign_form(request, f"{base}/sign", UNLOCK_SIGNERS, req.content_hash,
+                            actor.username),
                   _reason_form(request, f"{base}/reject", "驳回 / Reject")]
     if req.status == "pending" and actor.can(Perm.UNLOCK_REQUEST, study):
         parts.append(_reason_form(request, f"{base}/withdraw", "撤回 / Withdraw"))
@@ -268,7 +238,7 @@ def unlock_sign(study: str, request_id: str, request: Request, session: SessionD
                                 password=password, totp=totp or None,
                                 content_hash=content_sha256 or None, config=auth)
     except NotAuthenticated as exc:
-        raise _as_form_error(exc) from None
+        raise as_form_error(exc) from None
     msg = ("已签名；解锁已生效 / Signed; the unlock is in effect" if req.status == "active"
            else "已签名 / Signed")
     return redirect(request, f"/studies/{study}/unlocks/{request_id}", msg)
@@ -301,120 +271,3 @@ def unlock_relock(study: str, request_id: str, request: Request, session: Sessio
     locks.relock(session, ledger, actor=actor, study_code=study, request_id=request_id)
     return redirect(request, f"/studies/{study}/unlocks/{request_id}",
                     "已重新锁定 / Re-locked")
-
-
-# ---- randomisation ----------------------------------------------------------------------------
-
-@router.get("/studies/{study}/randomisation", dependencies=[requires(Perm.LOCK_READ)])
-def randomisation_page(study: str, request: Request, session: SessionDep, state: StateDep,
-                       actor: CurrentActor) -> Response:
-    keys = rnd.keys_from(state.keys.deid_key)
-    rows = rnd.allocations(session, actor=actor, keys=keys, study_code=study)
-    unbl = rnd.list_unblindings(session, actor=actor, study_code=study)
-    parts: list[h.Node] = [
-        h.p[h.a(href=f"/studies/{study}/locks")["← 锁定面板 / Lock panel"]],
-        h.table(".allocations")[
-            h.thead[h.tr[h.th["受试者 / Subject"], h.th["分层 / Stratum"], h.th["序号 / Seq"],
-                         h.th["组别 / Arm"], h.th["随机者 / By"], h.th["时间 / When"]]],
-            h.tbody[[h.tr[h.td[v.subject], h.td[v.stratum], h.td[str(v.seq)],
-                          h.td(".arm")[v.arm], h.td[v.randomised_by],
-                          h.td[_ts(v.randomised_at)]] for v in rows]
-                    or h.tr[h.td(colspan="6")["尚无 / None yet"]]]],
-    ]
-    if actor.can(Perm.RANDOMISE, study):
-        parts += [h.h2["随机分组 / Randomise a subject"],
-                  h.form(method="post", action=f"/studies/{study}/randomisation")[
-                      csrf_field(request), h.label(for_="subject")["受试者代码 / Subject code"],
-                      h.input(id="subject", name="subject", required=True, maxlength="20"),
-                      h.button(type="submit")["随机 / Randomise"]]]
-    parts.append(h.h2["揭盲 / Unblinding"])
-    for u in unbl:
-        parts.append(h.div(".unblinding")[
-            h.p[f"{u.kind} · {u.status} · {u.requested_by} · {_ts(u.requested_at)}"],
-            h.pre[rnd.unblinding_text(session, u)],
-            _sign_form(request, f"/studies/{study}/unblinding/{u.id}/sign", rnd.UNBLIND_ROLES,
-                       u.content_hash, actor.username)
-            if u.status == "pending" and actor.can(Perm.UNBLIND_SIGN, study) else None])
-    if actor.can(Perm.UNBLIND_SIGN, study):
-        parts.append(h.form(method="post", action=f"/studies/{study}/unblinding")[
-            csrf_field(request), h.label(for_="ub-reason")["揭盲理由 / Reason to unblind"],
-            h.input(id="ub-reason", name="reason", required=True, maxlength="2000"),
-            h.button(type="submit")["申请揭盲 / Request unblinding"]])
-    if actor.can(Perm.UNBLIND_EMERGENCY, study):
-        parts += [h.h2["紧急揭盲 / Emergency unblinding"],
-                  h.form(".emergency", method="post",
-                         action=f"/studies/{study}/emergency-unblinding")[
-                      csrf_field(request),
-                      h.label(for_="em-subject")["受试者代码 / Subject code"],
-                      h.input(id="em-subject", name="subject", required=True, maxlength="20"),
-                      h.label(for_="em-reason")["紧急理由 / Emergency reason"],
-                      h.input(id="em-reason", name="reason", required=True, maxlength="2000"),
-                      h.label(for_="em-password")["密码 / Password"],
-                      h.input(id="em-password", name="password", type="password",
-                              required=True, maxlength="1000"),
-                      h.label(for_="em-totp")["动态口令 / Authenticator code"],
-                      h.input(id="em-totp", name="totp", maxlength="20"),
-                      h.button(type="submit")["紧急揭盲（将通知数据管理员）/ Unblind (the data "
-                                              "manager is told)"]]]
-    return page(request, f"随机化 / Randomisation — {study}", *parts)
-
-
-@router.post("/studies/{study}/randomisation", dependencies=[requires(Perm.RANDOMISE), Csrf])
-def randomise_submit(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
-                     state: StateDep, actor: CurrentActor,
-                     subject: Annotated[str, Form(max_length=20)]) -> Response:
-    v = rnd.randomise(session, ledger, actor=actor, keys=rnd.keys_from(state.keys.deid_key),
-                      study_code=study, subject_code=subject.strip())
-    return redirect(request, f"/studies/{study}/randomisation",
-                    f"{v.subject}: {v.arm} ({v.stratum} #{v.seq})")
-
-
-@router.post("/studies/{study}/unblinding", dependencies=[requires(Perm.UNBLIND_SIGN), Csrf])
-def unblinding_submit(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
-                      actor: CurrentActor,
-                      reason: Annotated[str, Form(max_length=2000)]) -> Response:
-    rnd.request_unblinding(session, ledger, actor=actor, study_code=study, reason=reason)
-    return redirect(request, f"/studies/{study}/randomisation",
-                    "已申请揭盲 / Unblinding requested")
-
-
-@router.post("/studies/{study}/unblinding/{unblinding_id}/sign",
-             dependencies=[requires(Perm.UNBLIND_SIGN), Csrf])
-def unblinding_sign(study: str, unblinding_id: str, request: Request, session: SessionDep,
-                    ledger: LedgerDep, actor: CurrentActor, auth: AuthDep,
-                    role: Annotated[Role, Form()],
-                    password: Annotated[str, Form(max_length=1000)],
-                    username: Annotated[str, Form(max_length=100)] = "",
-                    totp: Annotated[str, Form(max_length=20)] = "",
-                    content_sha256: Annotated[str, Form(max_length=64)] = "") -> Response:
-    try:
-        rnd.sign_unblinding(session, ledger, actor=actor, study_code=study,
-                            unblinding_id=unblinding_id, role=role, username=username,
-                            password=password, totp=totp or None, config=auth)
-    except NotAuthenticated as exc:
-        raise _as_form_error(exc) from None
-    return redirect(request, f"/studies/{study}/randomisation", "已签名 / Signed")
-
-
-@router.post("/studies/{study}/emergency-unblinding",
-             dependencies=[requires(Perm.UNBLIND_EMERGENCY), Csrf])
-def emergency_submit(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
-                     state: StateDep, actor: CurrentActor, auth: AuthDep,
-                     subject: Annotated[str, Form(max_length=20)],
-                     reason: Annotated[str, Form(max_length=2000)],
-                     password: Annotated[str, Form(max_length=1000)],
-                     totp: Annotated[str, Form(max_length=20)] = "") -> Response:
-    """The arm is shown in this POST's own response (not by a re-viewable GET)."""
-    try:
-        v = rnd.emergency_unblind(session, ledger, actor=actor,
-                                  keys=rnd.keys_from(state.keys.deid_key), study_code=study,
-                                  subject_code=subject.strip(), reason=reason,
-                                  username=actor.username, password=password,
-                                  totp=totp or None, config=auth)
-    except NotAuthenticated as exc:
-        raise _as_form_error(exc) from None
-    return page(request, f"紧急揭盲 / Emergency unblinding — {v.subject}",
-                h.p(".arm")[f"{v.subject}: {v.arm}"],
-                h.p["此次揭盲已记录并通知数据管理员。 / This unblinding is recorded and the data "
-                    "manager has been told."],
-                h.p[h.a(href=f"/studies/{study}/randomisation")["← 随机化 / Randomisation"]])

@@ -15,26 +15,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from edc import keyring
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
-from edc.state import AppState
+from edc.routes.subjects.keys import index_keys
 from studies.consent.service import ConsentIn
 from studies.kernel.roles import Perm
 from studies.subjects import service as subjects
-from studies.subjects.crypto import CodeIndexKeyError, CodeIndexKeys
 
 router = APIRouter(prefix="/api/v1", tags=["subjects and code index"])
-
-
-def index_keys(state: AppState) -> CodeIndexKeys:
-    """The code-index keys, re-read if a rotation changed the key directory since start-up.
-    A key directory that became unusable is refused like a wrong key (423), never a 500."""
-    try:
-        state.keys = keyring.refreshed(state.keys)
-    except keyring.KeyringError as exc:
-        raise CodeIndexKeyError(f"{exc} / 密钥目录不可用", clause="§11.3.4.6 a") from exc
-    return state.keys.code_index_keys()
 
 
 class EnrolIn(BaseModel):

@@ -13,8 +13,8 @@ from fastapi.responses import FileResponse, Response
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
+from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
-from edc.web.pages import Csrf
 from studies.extracts import service as ex
 from studies.extracts.models import TIER_LABELS
 from studies.kernel.roles import Perm

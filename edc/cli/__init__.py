@@ -1,0 +1,52 @@
+"""The ``edc`` command. Every failure the operator can fix is one line on stderr and a non-zero
+exit, never a traceback. One module per command group; ``system`` holds the top-level commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from audit_trail.errors import DomainError
+from edc import keyring
+from edc.cli import accounts, audit, entry, extract, keys, locks, study, system
+from edc.cli.common import CliError
+from edc.db import DatabaseError
+from edc.settings import Settings
+
+__all__ = ["CliError", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edc", description="Clinical-research EDC (GB/T 39725-2020)")
+    sub = p.add_subparsers(dest="command", required=True)
+    # The order of the groups is the order ``edc --help`` lists them in.
+    system.register(sub)
+    audit.register(sub)
+    accounts.register(sub)
+    keys.register(sub)
+    study.register(sub)
+    entry.register(sub)
+    system.register_receive(sub)
+    extract.register(sub)
+    locks.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        return int(args.fn(settings, args))
+    except (CliError, DatabaseError, keyring.KeyringError) as exc:
+        print(f"edc: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"edc: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # settings validation
+        print(f"edc: invalid setting: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+

@@ -1,0 +1,46 @@
+"""What the command groups share: the one-line error, the application state, output to a
+file or standard output, and the acting account."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edc.settings import Settings
+from edc.state import AppState, build_state
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+class CliError(Exception):
+    pass
+
+
+def load_state(settings: Settings) -> AppState:
+    return build_state(settings)
+
+
+def add(parent: Any, name: str, fn: Command, help_: str) -> argparse.ArgumentParser:
+    """A subcommand ``name`` of ``parent`` (a subparsers action) that runs ``fn``."""
+    sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+    sp.set_defaults(fn=fn)
+    return sp
+
+
+def write_out(out: str | None, text: str) -> None:
+    if out:
+        Path(out).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def custodian(session: Any, username: str) -> Any:
+    from studies.accounts.service import actor_for, find_user
+
+    user = find_user(session, username)
+    if user is None:
+        raise CliError(f"no account named {username!r}")
+    return actor_for(session, user, client="cli")

@@ -1,0 +1,119 @@
+"""Pages of the audit trail: the ledger's status and the auditor's search and export."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import htpy as h
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from audit_trail import service as ledger_service
+from audit_trail.errors import LedgerIntegrityError
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, read_stream
+from edc.policy import requires
+from edc.web.layout import page
+from edc.web.widgets import labelled_input
+from studies.accounts import audit
+from studies.kernel.errors import InvalidInput
+from studies.kernel.roles import Perm
+
+router = APIRouter()
+
+
+@router.get("/audit", dependencies=[requires(Perm.AUDIT_VERIFY)])
+def audit_status(request: Request, session: SessionDep, state: StateDep,
+                 actor: CurrentActor) -> Response:
+    try:
+        report = ledger_service.verify(session, vkey=state.keys.signer.vkey)
+        verdict = h.p(".ok")["✔ " + report.summary()]
+    except LedgerIntegrityError as exc:
+        verdict = h.p(".bad", role="alert")[f"✘ {exc}"]
+    cps = ledger_service.list_checkpoints(session)
+    rows = [h.tr[h.td[str(c.tree_size)], h.td[c.root_hash.hex()[:32] + "…"], h.td[c.reason],
+                 h.td[c.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")]] for c in cps[-20:]]
+    return page(request, "审计轨迹 / Audit trail", verdict,
+                h.p["验证公钥 / Verifier key: ", h.code[state.keys.signer.vkey]],
+                h.h2["最近的签名检查点 / Latest signed checkpoints"],
+                h.table[h.thead[h.tr[h.th["大小 / Size"], h.th["根哈希 / Root"],
+                                     h.th["原因 / Reason"], h.th["时间 / Time"]]],
+                        h.tbody[rows]])
+
+
+def _parse_time(value: str, field: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        d = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: a date or date-time (YYYY-MM-DD[THH:MM]) / 时间格式不正确",
+                           field=field) from exc
+    return d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d
+
+
+def page_filter(user: str = Query("", max_length=200), action: str = Query("", max_length=100),
+                study: str = Query("", max_length=100), subject: str = Query("", max_length=100),
+                since: str = Query("", max_length=40),
+                until: str = Query("", max_length=40)) -> audit.AuditFilter:
+    return audit.AuditFilter(user=user or None, action=action or None, study=study or None,
+                             subject=subject or None, since=_parse_time(since, "since"),
+                             until=_parse_time(until, "until"))
+
+
+PageFilter = Annotated[audit.AuditFilter, Depends(page_filter)]
+
+
+@router.get("/audit/entries", dependencies=[requires(Perm.AUDIT_READ)])
+def audit_entries(request: Request, filters: PageFilter, session: SessionDep,
+                  actor: CurrentActor, before_seq: int | None = Query(None, ge=1)) -> Response:
+    rows = audit.search(session, actor=actor, filters=filters, before_seq=before_seq, limit=100)
+    q = request.query_params
+
+    def box(name: str, label: str) -> list[h.Node]:
+        return labelled_input(f"f_{name}", label, name=name, value=q.get(name, ""))
+
+    body = [h.tr[h.td[str(r["seq"])], h.td[r["ts"]], h.td[r["actor"]], h.td[r["action"]],
+                 h.td[f"{r['entity_type']}:{r['entity_id']}"], h.td[r["study"] or ""],
+                 h.td[r["subject"] or ""], h.td[r["outcome"]], h.td[r["client"] or ""],
+                 h.td[r["reason"] or ""]] for r in rows]
+    kept = {k: v for k, v in q.items() if k in ("user", "action", "study", "subject", "since",
+                                                  "until") and v}
+    from urllib.parse import urlencode
+
+    more = None
+    if len(rows) == 100:
+        more = h.a(href="/audit/entries?" + urlencode({**kept, "before_seq": rows[-1]["seq"]}))[
+            "更早 / Older →"]
+    return page(
+        request, "审计轨迹 / Audit trail",
+        h.form(method="get", action="/audit/entries")[
+            *box("user", "用户 / User"), *box("action", "操作（可用 * 结尾）/ Action (* suffix)"),
+            *box("study", "研究 / Study"), *box("subject", "受试者代码 / Subject code"),
+            *box("since", "起 / From (YYYY-MM-DD)"), *box("until", "止 / To (YYYY-MM-DD)"),
+            h.p[h.button(type="submit")["筛选 / Filter"]]],
+        h.p["导出当前筛选 / Export this filter: ",
+            h.a(href="/audit/export?" + urlencode({**kept, "format": "csv"}))["CSV"], " · ",
+            h.a(href="/audit/export?" + urlencode({**kept, "format": "odm"}))[
+                "CDISC ODM 1.3.2"]],
+        h.table(".audit")[h.thead[h.tr[
+            h.th["#"], h.th["时间 / Time (UTC)"], h.th["用户 / User"], h.th["操作 / Action"],
+            h.th["对象 / Target"], h.th["研究 / Study"], h.th["受试者 / Subject"],
+            h.th["结果 / Outcome"], h.th["地址 / Client"], h.th["原因 / Reason"]]],
+            h.tbody[body]],
+        h.p[more] if more else None)
+
+
+@router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)])
+def audit_export(request: Request, filters: PageFilter, session: SessionDep,
+                 ledger: LedgerDep,
+                 actor: CurrentActor,
+                 format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
+    created = audit.record_export(session, ledger, actor=actor, filters=filters, fmt=format)
+    # The entry commits with the request, before the response; the rows stream afterwards.
+    chunks = read_stream(request, lambda s: audit.export_chunks(
+        s, actor=actor, filters=filters, fmt=format, created=created))
+    name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/xml"
+    return StreamingResponse(chunks, media_type=media,
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})

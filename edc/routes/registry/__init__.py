@@ -1,0 +1,5 @@
+"""Routes of the registry domain: its JSON API (``api``) and its pages (``pages``)."""
+
+from edc.routes.registry import api, pages
+
+__all__ = ["api", "pages"]

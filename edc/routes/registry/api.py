@@ -1,0 +1,59 @@
+"""JSON API of the study registry (/api/v1): studies, protocol versions, sites and a
+study's readiness.
+
+Thin routes: parse, call one domain function, shape the answer. Every route declares its
+policy; a ``{study}`` path parameter scopes the permission to that study.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from edc.deps import CurrentActor, LedgerDep, SessionDep
+from edc.policy import authenticated, requires
+from edc.routes.clock import now
+from studies.consent import service as consent
+from studies.kernel.roles import Perm
+from studies.overview import service as overview
+from studies.registry import service as registry
+
+router = APIRouter(prefix="/api/v1", tags=["studies"])
+
+
+@router.get("/studies", dependencies=[authenticated()])
+def list_studies(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
+    return [registry.study_public(s) for s in registry.list_studies(session, actor=actor)]
+
+
+@router.post("/studies", status_code=201, dependencies=[requires(Perm.STUDY_MANAGE)])
+def register_study(body: registry.StudyIn, session: SessionDep, ledger: LedgerDep,
+                   actor: CurrentActor) -> dict[str, Any]:
+    return registry.study_public(registry.register_study(session, ledger, actor=actor,
+                                                        data=body))
+
+
+@router.get("/studies/{study}", dependencies=[requires(Perm.STUDY_READ)])
+def get_study(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    return overview.study_overview(session, actor=actor, study_code=study, at=now())
+
+
+@router.post("/studies/{study}/protocol-versions", status_code=201,
+             dependencies=[requires(Perm.STUDY_MANAGE)])
+def amend_protocol(study: str, body: overview.AmendmentIn, session: SessionDep,
+                   ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
+    return overview.amend(session, ledger, actor=actor, study_code=study, data=body)
+
+
+@router.post("/studies/{study}/sites", status_code=201,
+             dependencies=[requires(Perm.STUDY_MANAGE)])
+def add_site(study: str, body: registry.SiteIn, session: SessionDep, ledger: LedgerDep,
+             actor: CurrentActor) -> dict[str, Any]:
+    return registry.site_public(registry.add_site(session, ledger, actor=actor,
+                                                  study_code=study, site=body))
+
+
+@router.get("/studies/{study}/readiness", dependencies=[requires(Perm.STUDY_READ)])
+def readiness(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    return consent.study_readiness(session, study_code=study, at=now())

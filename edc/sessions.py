@@ -1,0 +1,107 @@
+"""Where a web request's database sessions come from: the request's own transaction, the
+read-only session a streamed download reads in after the request has committed, and the
+transaction of its own that an audited refusal is recorded in (the request's rolls back).
+
+``request_sessions`` is the one dependency that says so. It takes nothing but the request, so
+code outside dependency injection (the error handler, a streamed download) resolves it the
+same way FastAPI does, through ``sessions_of``: whatever ``app.dependency_overrides`` puts in
+its place serves all three (the tests serve every request in the test's session that way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+import anyio.to_thread
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from edc.state import AppState
+
+
+class Sessions(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Session]:
+        """The request's transaction: committed when the block ends, rolled back on any
+        exception."""
+
+    def reading(self) -> AbstractContextManager[Session]:
+        """A read-only session for a streamed download."""
+
+    async def record(self, write: Callable[[Session], None]) -> None:
+        """Run ``write`` in a transaction of its own and commit it."""
+
+
+class AppSessions:
+    """The application's sessions, from ``AppState``."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        """One transaction per request, committed (or rolled back on any exception) before the
+        response is sent: an acknowledged change and its ledger entry are saved together or
+        not at all.
+
+        A request first takes one of the application's database slots
+        (``AppState.request_slots``) while waiting in the event loop, not in a worker thread.
+        Its database work then runs in worker threads, of which there are more than slots, so
+        the request that holds SQLite's write lock or a pooled connection always gets a thread
+        to finish with; without the gate, 50 clients filled every thread with requests waiting
+        for the lock or a connection."""
+        state = self.state
+        async with state.db_slot():
+            session = state.sessions()
+            try:
+                yield session
+                await _in_thread(session.commit)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await _in_thread(session.rollback)
+                raise
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await _in_thread(session.close)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """On SQLite the reading holds no write lock (``edc.db.read_session_factory``)."""
+        with self.state.read_sessions() as session:
+            yield session
+
+    async def record(self, write: Callable[[Session], None]) -> None:
+        state = self.state
+
+        def run() -> None:
+            with state.sessions() as session, session.begin():
+                write(session)
+
+        async with state.db_slot():  # like a request: waits in the event loop, writes in a thread
+            await anyio.to_thread.run_sync(run)
+
+
+async def _in_thread(fn: Callable[[], object]) -> None:
+    # Its own limiter, as FastAPI does for a dependency's exit: a commit never waits for a
+    # worker thread while it holds the database.
+    await anyio.to_thread.run_sync(fn, limiter=anyio.CapacityLimiter(1))
+
+
+def request_sessions(request: Request) -> Sessions:
+    """The dependency that provides a request's sessions (``edc.deps.get_db`` uses it)."""
+    return AppSessions(request.app.state.edc)
+
+
+def sessions_of(request: Request) -> Sessions:
+    """``request_sessions`` as the application resolves it, honouring
+    ``app.dependency_overrides``: for code that runs outside dependency injection."""
+    provider = request.app.dependency_overrides.get(request_sessions, request_sessions)
+    return provider(request)  # type: ignore[no-any-return]
