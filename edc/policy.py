@@ -4,7 +4,7 @@ Use one of these in a route's ``dependencies=[...]``:
 
 - ``public()``            — no login (login page, health, static assets);
 - ``authenticated()``     — any logged-in user, for their own things (home, password, logout);
-- ``requires(Perm.X)``    — a permission from ``studies.accounts.roles``. When the path has a
+- ``requires(Perm.X)``    — a permission from ``studies.kernel.roles``. When the path has a
   ``{study}`` parameter the permission must be held for that study (or for every study).
 
 A refusal is ``PermissionDenied``, which ``edc/errors.py`` records in the ledger.
