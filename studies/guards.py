@@ -43,7 +43,7 @@ def zoned(when: dt.datetime, field: str) -> dt.datetime:
     return when.astimezone(dt.UTC)
 
 
-def _as_utc(when: dt.datetime) -> dt.datetime:
+def as_utc(when: dt.datetime) -> dt.datetime:
     """A stored time (SQLite returns naive UTC) as an aware one."""
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
@@ -293,7 +293,7 @@ def _permits(req: UnlockRequest, subject_id: str | None, form_id: str | None,
 def active_unlocks(session: Session, study_id: str, at: dt.datetime) -> list[UnlockRequest]:
     rows = session.execute(select(UnlockRequest).where(
         col(UnlockRequest.study_id) == study_id, col(UnlockRequest.status) == "active")).scalars()
-    return [r for r in rows if r.ends_at is None or _as_utc(r.ends_at) > at]
+    return [r for r in rows if r.ends_at is None or as_utc(r.ends_at) > at]
 
 
 def assert_writable(session: Session, *, study_id: str | None = None,
@@ -311,7 +311,7 @@ def assert_writable(session: Session, *, study_id: str | None = None,
     ``kind`` "query" is allowed while locked if the study's lock settings say so. Given a
     ``ledger``, a write allowed by an unlock appends ``unlock.change`` naming the unlock, so
     every change during the unlock is linked to it. Serialises on the ledger head first."""
-    at = _as_utc(at) if at else dt.datetime.now(dt.UTC)
+    at = as_utc(at) if at else dt.datetime.now(dt.UTC)
     if record_id is not None:
         rec = session.get(FormRecord, record_id)
         if rec is not None:
@@ -346,7 +346,7 @@ def assert_writable(session: Session, *, study_id: str | None = None,
                              Change("fields", None, names)])
             return req.id
     lock = covering[0]
-    when = _as_utc(lock.set_at).strftime("%Y-%m-%d %H:%M UTC")
+    when = as_utc(lock.set_at).strftime("%Y-%m-%d %H:%M UTC")
     raise Locked(
         f"locked: {lock.label}, by {lock.set_by} at {when} (lock {lock.id}) / "
         f"数据已锁定：由 {lock.set_by} 于 {when} 锁定", field=field, clause=CLAUSE_LOCK,

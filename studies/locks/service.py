@@ -36,7 +36,7 @@ from studies.accounts.models import Signature
 from studies.accounts.service import DEFAULT_CONFIG
 from studies.entry.models import CurrentValue, DataQuery, FormRecord
 from studies.forms.models import Form
-from studies.guards import CLAUSE_LOCK, _as_utc, covers, lock_settings, serialise
+from studies.guards import CLAUSE_LOCK, as_utc, covers, lock_settings, serialise
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import (
     Conflict,
@@ -584,7 +584,7 @@ def relock_expired(session: Session, ledger: Ledger, *, now: dt.datetime | None 
         q = q.where(col(UnlockRequest.study_id) == study_id)
     done = []
     for req in list(session.execute(q).scalars()):
-        if req.ends_at is not None and _as_utc(req.ends_at) <= now:
+        if req.ends_at is not None and as_utc(req.ends_at) <= now:
             serialise(session)
             _close(session, ledger, req, to="relocked", by="system", client=None,
                    reason="the unlock period ended / 解锁期限已到，自动重新锁定", now=now)
