@@ -20,7 +20,7 @@ def labelled_input(ident: str, label: str, **attrs: Any) -> list[h.Node]:
 
 def field(label: str, name: str, *, type_: str = "text", required: bool = True,
           value: str | None = None, textarea: bool = False) -> h.Node:
-    control: h.Element
+    control: h.Element | h.VoidElement
     if textarea:
         control = h.textarea(id=name, name=name, required=required, rows="3")[value or ""]
     else:

@@ -363,8 +363,8 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
         base = int(str(posted.get("base_version") or "0"))
     except ValueError:
         base = -1
-    view_args = dict(actor=actor, study_code=study, subject_code=subject, event_name=event,
-                     form_name=form, repeat=repeat)
+    view_args: dict[str, Any] = dict(actor=actor, study_code=study, subject_code=subject,
+                                     event_name=event, form_name=form, repeat=repeat)
     try:
         data = entry.SaveIn(base_version=max(base, 0), values=values, reasons=reasons,
                             incomplete=posted.get("incomplete") == "1", repeat=repeat)

@@ -58,8 +58,8 @@ def protocol_fields(prefix: str = "") -> list[h.Node]:
 
 
 def protocol_in(form: FormData) -> registry.ProtocolIn:
-    return build(registry.ProtocolIn, **{k: text(form, k) or None
-                                         for k in registry.PROTOCOL_FIELDS})
+    values: dict[str, Any] = {k: text(form, k) or None for k in registry.PROTOCOL_FIELDS}
+    return build(registry.ProtocolIn, **values)
 
 
 @router.get("/studies", dependencies=[authenticated()])
