@@ -3,16 +3,15 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import CreatedAt, IdTable
 
 
-class User(SQLModel, table=True):
+class User(IdTable, CreatedAt, table=True):
     __tablename__ = "user_account"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     username: str = Field(sa_column=Column(String(100), nullable=False, unique=True))
     display_name: str = Field(sa_column=Column(String(200), nullable=False))
     password_hash: str = Field(sa_column=Column(String(255), nullable=False))
@@ -25,11 +24,9 @@ class User(SQLModel, table=True):
     totp_enabled: bool = Field(default=False, nullable=False)
     # Last TOTP time step accepted: a code is never accepted twice.
     totp_last_step: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class RoleGrant(SQLModel, table=True):
+class RoleGrant(IdTable, CreatedAt, table=True):
     """A role held by a user, optionally scoped to one study (None: every study) and within
     it to one site (hospital / department / medical group; None: every site of the study)."""
 
@@ -37,17 +34,14 @@ class RoleGrant(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("user_id", "role", "study", "site", name="user_role_study_site"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     user_id: str = Field(sa_column=Column(
         String(36), ForeignKey("user_account.id"), nullable=False, index=True))
     role: str = Field(sa_column=Column(String(40), nullable=False))
     study: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
     site: str | None = Field(default=None, sa_column=Column(String(10), nullable=True))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class UserSession(SQLModel, table=True):
+class UserSession(CreatedAt, table=True):
     """A server-side login session; the browser holds only a random token whose hash is the id."""
 
     __tablename__ = "user_session"
@@ -55,8 +49,6 @@ class UserSession(SQLModel, table=True):
     id: str = Field(sa_column=Column(String(64), primary_key=True))
     user_id: str = Field(sa_column=Column(
         String(36), ForeignKey("user_account.id"), nullable=False, index=True))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     last_seen: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     ended_at: dt.datetime | None = Field(
@@ -69,12 +61,11 @@ class UserSession(SQLModel, table=True):
     second_factor: bool = Field(default=False, nullable=False)
 
 
-class RecoveryCode(SQLModel, table=True):
+class RecoveryCode(IdTable, table=True):
     """A one-time recovery code for the second factor; only its SHA-256 is stored."""
 
     __tablename__ = "recovery_code"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     user_id: str = Field(sa_column=Column(
         String(36), ForeignKey("user_account.id"), nullable=False, index=True))
     code_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
@@ -82,13 +73,12 @@ class RecoveryCode(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
-class ApiToken(SQLModel, table=True):
+class ApiToken(IdTable, CreatedAt, table=True):
     """A bearer token for a machine client, scoped to one role (and study), expiring, revocable.
     Only the SHA-256 of the token is stored; the token itself is shown once."""
 
     __tablename__ = "api_token"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     user_id: str = Field(sa_column=Column(
         String(36), ForeignKey("user_account.id"), nullable=False, index=True))
     name: str = Field(sa_column=Column(String(100), nullable=False))
@@ -96,8 +86,6 @@ class ApiToken(SQLModel, table=True):
     role: str = Field(sa_column=Column(String(40), nullable=False))
     study: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
     created_by: str = Field(sa_column=Column(String(100), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     revoked_at: dt.datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True))
@@ -105,14 +93,13 @@ class ApiToken(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
-class Signature(SQLModel, table=True):
+class Signature(IdTable, table=True):
     """An electronic signature (21 CFR 11.50/11.200): who, when, what it means, and the hash of
     the exact content signed. Never updated; a signed checkpoint of the ledger is written with
     each one."""
 
     __tablename__ = "e_signature"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     user_id: str = Field(sa_column=Column(
         String(36), ForeignKey("user_account.id"), nullable=False, index=True))
     username: str = Field(sa_column=Column(String(100), nullable=False))

@@ -4,10 +4,10 @@ import datetime as dt
 
 from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import CreatedAt, IdTable
 
 CONSENT_TYPES = ("informed", "broad", "waiver")
 SCOPES = ("study", "identifiable", "deidentified_future", "cross_border", "contact")
@@ -20,14 +20,13 @@ SCOPE_LABELS = {
 }
 
 
-class ConsentForm(SQLModel, table=True):
+class ConsentForm(IdTable, CreatedAt, table=True):
     """One version of a study's consent form, text in Chinese and English, approved by the
     ethics committee (``approval_id``). Never changed; a new text is a new version."""
 
     __tablename__ = "consent_form"
     __table_args__ = (UniqueConstraint("study_id", "version", name="consent_form_version"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     version: str = Field(sa_column=Column(String(40), nullable=False))
@@ -39,18 +38,15 @@ class ConsentForm(SQLModel, table=True):
         String(36), ForeignKey("ethics_approval.id"), nullable=False))
     requires_reconsent: bool = Field(default=False, sa_column=Column(
         Boolean(), nullable=False, server_default=sa_false()))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     created_by: str = Field(sa_column=Column(String(100), nullable=False))
 
 
-class ConsentRecord(SQLModel, table=True):
+class ConsentRecord(IdTable, table=True):
     """A subject's consent (or the waiver that covers them): type, form version, scopes, who
     obtained it and when. A re-consent is a new record; the older one stays for the record."""
 
     __tablename__ = "consent_record"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     subject_id: str = Field(sa_column=Column(
@@ -69,12 +65,11 @@ class ConsentRecord(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class ConsentWithdrawal(SQLModel, table=True):
+class ConsentWithdrawal(IdTable, table=True):
     """A withdrawal of a consent record, whole (``scope`` is NULL) or of one scope."""
 
     __tablename__ = "consent_withdrawal"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     consent_id: str = Field(sa_column=Column(
         String(36), ForeignKey("consent_record.id"), nullable=False, index=True))
     subject_id: str = Field(sa_column=Column(

@@ -33,8 +33,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from audit_trail.base import UTCDateTime
+from studies.kernel.models import CreatedAt, IdTable
 
 SDV_MODES = ("all", "key", "sample", "none")
 RECORD_STATUSES = ("complete", "incomplete")
@@ -65,12 +65,11 @@ class EntrySettings(SQLModel, table=True):
                                                                            nullable=False))
 
 
-class FormRecord(SQLModel, table=True):
+class FormRecord(IdTable, CreatedAt, table=True):
     __tablename__ = "form_record"
     __table_args__ = (UniqueConstraint("subject_id", "event_name", "event_repeat", "form_id",
                                        name="form_record_key"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     subject_id: str = Field(sa_column=Column(String(36), ForeignKey("subject.id"),
@@ -83,16 +82,13 @@ class FormRecord(SQLModel, table=True):
                                                   nullable=False))
     version: int = Field(sa_column=Column(Integer(), nullable=False))
     status: str = Field(sa_column=Column(String(12), nullable=False))
-    created_at: dt.datetime = Field(default_factory=utcnow,
-                                    sa_column=Column(UTCDateTime(), nullable=False))
     created_by: str = Field(sa_column=Column(String(100), nullable=False))
 
 
-class RecordVersion(SQLModel, table=True):
+class RecordVersion(IdTable, table=True):
     __tablename__ = "form_record_version"
     __table_args__ = (UniqueConstraint("record_id", "version", name="form_record_version_key"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
                                             nullable=False, index=True))
     version: int = Field(sa_column=Column(Integer(), nullable=False))
@@ -104,12 +100,11 @@ class RecordVersion(SQLModel, table=True):
     batch: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
 
 
-class ValueVersion(SQLModel, table=True):
+class ValueVersion(IdTable, table=True):
     __tablename__ = "item_value_version"
     __table_args__ = (UniqueConstraint("record_id", "item_name", "version",
                                        name="item_value_version_key"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
                                             nullable=False, index=True))
     item_name: str = Field(sa_column=Column(String(64), nullable=False))
@@ -131,11 +126,10 @@ class CurrentValue(SQLModel, table=True):
     version: int = Field(sa_column=Column(Integer(), nullable=False))
 
 
-class SdvMark(SQLModel, table=True):
+class SdvMark(IdTable, table=True):
     __tablename__ = "sdv_mark"
     __table_args__ = (Index("sdv_mark_record_item", "record_id", "item_name"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
                                             nullable=False))
     item_name: str = Field(sa_column=Column(String(64), nullable=False))
@@ -145,10 +139,9 @@ class SdvMark(SQLModel, table=True):
     by: str = Field(sa_column=Column(String(100), nullable=False))
 
 
-class DataQuery(SQLModel, table=True):
+class DataQuery(IdTable, table=True):
     __tablename__ = "data_query"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     record_id: str = Field(sa_column=Column(String(36), ForeignKey("form_record.id"),
@@ -159,10 +152,9 @@ class DataQuery(SQLModel, table=True):
     opened_by: str = Field(sa_column=Column(String(100), nullable=False))
 
 
-class QueryMessage(SQLModel, table=True):
+class QueryMessage(IdTable, table=True):
     __tablename__ = "query_message"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     query_id: str = Field(sa_column=Column(String(36), ForeignKey("data_query.id"),
                                            nullable=False, index=True))
     kind: str = Field(sa_column=Column(String(10), nullable=False))  # open/answer/close/reopen

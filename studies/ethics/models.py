@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Boolean, Column, Date, ForeignKey, String, Text, true
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import CreatedAt, IdTable
 
 GENDERS = ("female", "male", "other")
 AFFILIATIONS = ("internal", "external")
@@ -21,24 +21,20 @@ WAIVER_GROUNDS = (
 WAIVER_STATUSES = ("requested", "approved", "rejected")
 
 
-class EthicsCommittee(SQLModel, table=True):
+class EthicsCommittee(IdTable, CreatedAt, table=True):
     """An ethics committee (伦理委员会) of an institution."""
 
     __tablename__ = "ethics_committee"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     name: str = Field(sa_column=Column(String(300), nullable=False, unique=True))
     institution: str = Field(sa_column=Column(String(300), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class CommitteeMember(SQLModel, table=True):
+class CommitteeMember(IdTable, CreatedAt, table=True):
     """A member; ``active`` is cleared when they leave (rows are kept for the record)."""
 
     __tablename__ = "committee_member"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     committee_id: str = Field(sa_column=Column(
         String(36), ForeignKey("ethics_committee.id"), nullable=False, index=True))
     name: str = Field(sa_column=Column(String(200), nullable=False))
@@ -47,16 +43,13 @@ class CommitteeMember(SQLModel, table=True):
     expertise: str = Field(sa_column=Column(String(200), nullable=False))
     active: bool = Field(default=True, sa_column=Column(
         Boolean(), nullable=False, server_default=true()))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class EthicsApproval(SQLModel, table=True):
+class EthicsApproval(IdTable, table=True):
     """A committee's decision on one protocol version (§11.3.4.2). Never changed."""
 
     __tablename__ = "ethics_approval"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     protocol_version_id: str = Field(sa_column=Column(
@@ -73,13 +66,12 @@ class EthicsApproval(SQLModel, table=True):
     recorded_by: str = Field(sa_column=Column(String(100), nullable=False))
 
 
-class ConsentWaiver(SQLModel, table=True):
+class ConsentWaiver(IdTable, table=True):
     """A consent waiver (知情同意豁免) with its ground from §11.3.4.2 a/b; effective only once
     the committee approves it."""
 
     __tablename__ = "consent_waiver"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     ground: str = Field(sa_column=Column(String(40), nullable=False))

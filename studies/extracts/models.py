@@ -27,10 +27,10 @@ from sqlalchemy import (
     Text,
     false,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import IdTable
 
 TIERS = ("puf", "lds", "rif")
 TIER_LABELS = {"puf": "公用数据集 / Public use file (PUF)",
@@ -41,10 +41,9 @@ BUILD_STATES = ("none", "queued", "running", "done", "failed", "blocked")
 DECISION_KINDS = ("officer", "vote", "dua", "ethics", "override")
 
 
-class ExtractRequest(SQLModel, table=True):
+class ExtractRequest(IdTable, table=True):
     __tablename__ = "extract_request"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     study_code: str = Field(sa_column=Column(String(100), nullable=False))
@@ -99,10 +98,9 @@ class ExtractRequest(SQLModel, table=True):
                                                                           nullable=True))
 
 
-class ExtractDecision(SQLModel, table=True):
+class ExtractDecision(IdTable, table=True):
     __tablename__ = "extract_decision"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     request_id: str = Field(sa_column=Column(String(36), ForeignKey("extract_request.id"),
                                              nullable=False, index=True))
     kind: str = Field(sa_column=Column(String(10), nullable=False))
@@ -117,10 +115,9 @@ class ExtractDecision(SQLModel, table=True):
                                     sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class ExtractTransfer(SQLModel, table=True):
+class ExtractTransfer(IdTable, table=True):
     __tablename__ = "extract_transfer"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     request_id: str = Field(sa_column=Column(String(36), ForeignKey("extract_request.id"),
                                              nullable=False, index=True))
     event: str = Field(sa_column=Column(String(20), nullable=False))

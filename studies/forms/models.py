@@ -19,10 +19,10 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from audit_trail.base import UTCDateTime
+from studies.kernel.models import CreatedAt, IdTable
 
 DATA_TYPES = ("text", "integer", "decimal", "date", "datetime", "codelist", "boolean", "file")
 FIELD_TYPES = ("text", "notes", "dropdown", "radio", "checkbox", "yesno", "truefalse", "calc",
@@ -48,13 +48,12 @@ LEVELS = (1, 2, 3, 4, 5)  # §6.2
 FORM_STATUSES = ("draft", "published")
 
 
-class StudyEvent(SQLModel, table=True):
+class StudyEvent(IdTable, table=True):
     """A visit or event of the study schedule (ODM StudyEventDef)."""
 
     __tablename__ = "study_event"
     __table_args__ = (UniqueConstraint("study_id", "name", name="study_event_name"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     name: str = Field(sa_column=Column(String(64), nullable=False))
@@ -66,25 +65,21 @@ class StudyEvent(SQLModel, table=True):
     form_names: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
 
 
-class Form(SQLModel, table=True):
+class Form(IdTable, CreatedAt, table=True):
     """A case report form of a study; its content is in its versions."""
 
     __tablename__ = "crf_form"
     __table_args__ = (UniqueConstraint("study_id", "name", name="crf_form_name"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     name: str = Field(sa_column=Column(String(64), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class FormVersion(SQLModel, table=True):
+class FormVersion(IdTable, CreatedAt, table=True):
     __tablename__ = "crf_form_version"
     __table_args__ = (UniqueConstraint("form_id", "number", name="crf_form_version_number"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     form_id: str = Field(sa_column=Column(
         String(36), ForeignKey("crf_form.id"), nullable=False, index=True))
     number: int = Field(sa_column=Column(Integer(), nullable=False))
@@ -92,19 +87,16 @@ class FormVersion(SQLModel, table=True):
     label_en: str = Field(sa_column=Column(String(300), nullable=False))
     status: str = Field(default="draft", sa_column=Column(String(20), nullable=False))
     source: str = Field(default="manual", sa_column=Column(String(20), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     created_by: str = Field(sa_column=Column(String(100), nullable=False))
     published_at: dt.datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True))
     published_by: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
 
 
-class ItemGroup(SQLModel, table=True):
+class ItemGroup(IdTable, table=True):
     __tablename__ = "crf_item_group"
     __table_args__ = (UniqueConstraint("form_version_id", "name", name="crf_item_group_name"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     form_version_id: str = Field(sa_column=Column(
         String(36), ForeignKey("crf_form_version.id"), nullable=False, index=True))
     name: str = Field(sa_column=Column(String(64), nullable=False))
@@ -115,7 +107,7 @@ class ItemGroup(SQLModel, table=True):
         Boolean(), nullable=False, server_default=false()))
 
 
-class Item(SQLModel, table=True):
+class Item(IdTable, table=True):
     """One field. ``show_if`` and ``calc`` hold expressions in the system's own language
     (:mod:`studies.forms.expressions`); ``logic_problem`` names an expression that could not be
     translated on import (kept in ``source_logic`` and reported; publishing is refused)."""
@@ -123,7 +115,6 @@ class Item(SQLModel, table=True):
     __tablename__ = "crf_item"
     __table_args__ = (UniqueConstraint("form_version_id", "name", name="crf_item_name"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     form_version_id: str = Field(sa_column=Column(
         String(36), ForeignKey("crf_form_version.id"), nullable=False, index=True))
     group_id: str = Field(sa_column=Column(

@@ -5,5 +5,6 @@
   duties;
 - ``roles`` — roles, permissions and the one role → permission grant table, the signer sets;
 - ``errors`` — the typed errors every domain raises (rendered by ``edc/errors.py``);
-- ``events`` — every action the ledger records, by name.
+- ``events`` — every action the ledger records, by name;
+- ``models`` — the mixins of tables (``IdTable``: the UUID key; ``CreatedAt``).
 """

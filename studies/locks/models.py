@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import IdTable
 
 LOCK_SCOPES = ("study", "site", "form", "subjects")
 UNLOCK_STATUSES = ("pending", "active", "relocked", "withdrawn", "rejected")
@@ -45,10 +45,9 @@ class LockSettings(SQLModel, table=True):
         Boolean(), nullable=False, server_default=false()))
 
 
-class DataLock(SQLModel, table=True):
+class DataLock(IdTable, table=True):
     __tablename__ = "data_lock"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     scope: str = Field(sa_column=Column(String(10), nullable=False))
@@ -72,10 +71,9 @@ class DataLock(SQLModel, table=True):
     ledger_seq: int = Field(sa_column=Column(Integer(), nullable=False))
 
 
-class UnlockRequest(SQLModel, table=True):
+class UnlockRequest(IdTable, table=True):
     __tablename__ = "unlock_request"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     # [{"subject_id", "subject", "form_id", "form", "fields": [..] | null}]
@@ -101,10 +99,9 @@ class UnlockRequest(SQLModel, table=True):
                                                                             nullable=True))
 
 
-class SignatureInvalidation(SQLModel, table=True):
+class SignatureInvalidation(IdTable, table=True):
     __tablename__ = "signature_invalidation"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     signature_id: str = Field(sa_column=Column(String(36), ForeignKey("e_signature.id"),
                                                nullable=False, index=True))
     unlock_id: str = Field(sa_column=Column(String(36), ForeignKey("unlock_request.id"),

@@ -18,13 +18,13 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import CreatedAt, IdTable
 
 
-class RandomisationScheme(SQLModel, table=True):
+class RandomisationScheme(CreatedAt, table=True):
     __tablename__ = "randomisation_scheme"
 
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), primary_key=True))
@@ -37,15 +37,12 @@ class RandomisationScheme(SQLModel, table=True):
     factors: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(
         JSON(), nullable=False))
     created_by: str = Field(sa_column=Column(String(100), nullable=False))
-    created_at: dt.datetime = Field(default_factory=utcnow,
-                                    sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class AllocationSlot(SQLModel, table=True):
+class AllocationSlot(IdTable, table=True):
     __tablename__ = "allocation_slot"
     __table_args__ = (UniqueConstraint("study_id", "stratum", "seq", name="allocation_slot_key"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     stratum: str = Field(sa_column=Column(String(300), nullable=False))
@@ -53,11 +50,10 @@ class AllocationSlot(SQLModel, table=True):
     arm_sealed: str = Field(sa_column=Column(String(200), nullable=False))
 
 
-class Allocation(SQLModel, table=True):
+class Allocation(IdTable, table=True):
     __tablename__ = "allocation"
     __table_args__ = (UniqueConstraint("study_id", "stratum", "seq", name="allocation_seq"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     subject_id: str = Field(sa_column=Column(String(36), ForeignKey("subject.id"),
@@ -72,10 +68,9 @@ class Allocation(SQLModel, table=True):
     ledger_seq: int = Field(sa_column=Column(Integer(), nullable=False))
 
 
-class Unblinding(SQLModel, table=True):
+class Unblinding(IdTable, table=True):
     __tablename__ = "unblinding"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     kind: str = Field(sa_column=Column(String(10), nullable=False))  # study / emergency

@@ -13,16 +13,15 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import CreatedAt, IdTable
 
 DESIGNS = ("prospective", "retrospective")
 STUDY_STATUSES = ("draft", "active", "closed")
 
 
-class Study(SQLModel, table=True):
+class Study(IdTable, CreatedAt, table=True):
     """A study, known everywhere by its protocol number (``code``).
 
     The design flags live here because they decide which consent waivers can fit the study
@@ -32,13 +31,10 @@ class Study(SQLModel, table=True):
 
     __tablename__ = "study"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     code: str = Field(sa_column=Column(String(100), nullable=False, unique=True))
     title_zh: str = Field(sa_column=Column(String(500), nullable=False))
     title_en: str = Field(sa_column=Column(String(500), nullable=False))
     status: str = Field(default="draft", sa_column=Column(String(20), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     sponsor: str = Field(default="", sa_column=Column(
         String(300), nullable=False, server_default=""))
     blinded: bool = Field(default=False, sa_column=Column(
@@ -53,13 +49,12 @@ class Study(SQLModel, table=True):
         Boolean(), nullable=False, server_default=false()))
 
 
-class Site(SQLModel, table=True):
+class Site(IdTable, table=True):
     """A site of a study: hospital, department and medical group (全院/科室/医疗组)."""
 
     __tablename__ = "site"
     __table_args__ = (UniqueConstraint("study_id", "code", name="site_study_code"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     code: str = Field(sa_column=Column(String(10), nullable=False))  # e.g. "S01"
@@ -68,7 +63,7 @@ class Site(SQLModel, table=True):
     medical_group: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
 
 
-class ProtocolVersion(SQLModel, table=True):
+class ProtocolVersion(IdTable, CreatedAt, table=True):
     """One version of a study's protocol (§11.3.4.2: purpose and its legal basis, research
     content, data types, numbers, expected results). Rows are never changed: an amendment is a
     new version, and the newest version is the one in force once approved."""
@@ -76,7 +71,6 @@ class ProtocolVersion(SQLModel, table=True):
     __tablename__ = "protocol_version"
     __table_args__ = (UniqueConstraint("study_id", "number", name="protocol_version_number"),)
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     number: int = Field(sa_column=Column(Integer(), nullable=False))
@@ -91,6 +85,4 @@ class ProtocolVersion(SQLModel, table=True):
     expected_results: str = Field(sa_column=Column(Text(), nullable=False))
     data_sharing_plan: str = Field(sa_column=Column(Text(), nullable=False))
     amendment_summary: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     created_by: str = Field(sa_column=Column(String(100), nullable=False))

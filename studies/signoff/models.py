@@ -8,23 +8,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import Column, ForeignKey, String, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import CreatedAt, IdTable
 
 
-class SignOff(SQLModel, table=True):
+class SignOff(IdTable, table=True):
     __tablename__ = "signoff"
     __table_args__ = (
         UniqueConstraint("entity_type", "entity_id", "role", name="signoff_role"),
         UniqueConstraint("entity_type", "entity_id", "user_id", name="signoff_person"),
     )
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     entity_type: str = Field(sa_column=Column(String(40), nullable=False))
     entity_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
     role: str = Field(sa_column=Column(String(40), nullable=False))
@@ -34,10 +30,9 @@ class SignOff(SQLModel, table=True):
                                                nullable=False))
 
 
-class InboxMessage(SQLModel, table=True):
+class InboxMessage(IdTable, CreatedAt, table=True):
     __tablename__ = "inbox_message"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
                                            index=True))
     study_code: str = Field(sa_column=Column(String(100), nullable=False))
@@ -46,6 +41,4 @@ class InboxMessage(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(40), nullable=False))
     text: str = Field(sa_column=Column(Text(), nullable=False))
     link: str | None = Field(default=None, sa_column=Column(String(300), nullable=True))
-    created_at: dt.datetime = Field(default_factory=utcnow,
-                                    sa_column=Column(UTCDateTime(), nullable=False))
     created_by: str = Field(sa_column=Column(String(100), nullable=False))

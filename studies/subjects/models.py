@@ -3,18 +3,17 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Column, ForeignKey, LargeBinary, String, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
-from studies.kernel.ids import new_id
+from studies.kernel.models import CreatedAt, IdTable
 
 
-class Subject(SQLModel, table=True):
+class Subject(IdTable, table=True):
     """A subject of a study. Holds no identity: no name, ID number or phone (§11.3.4.4 d)."""
 
     __tablename__ = "subject"
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     study_id: str = Field(sa_column=Column(
         String(36), ForeignKey("study.id"), nullable=False, index=True))
     site_id: str = Field(sa_column=Column(
@@ -26,7 +25,7 @@ class Subject(SQLModel, table=True):
     enrolled_by: str = Field(sa_column=Column(String(100), nullable=False))
 
 
-class CodeIndexEntry(SQLModel, table=True):
+class CodeIndexEntry(IdTable, CreatedAt, table=True):
     """The code index (患者代码索引): one row per subject, code ↔ identity, encrypted.
 
     ``ciphertext`` is XChaCha20-Poly1305 of the identity JSON under the key named by ``key_id``
@@ -40,7 +39,6 @@ class CodeIndexEntry(SQLModel, table=True):
         UniqueConstraint("study_id", "blind_index", name="code_index_study_blind"),
     )
 
-    id: str = Field(default_factory=new_id, sa_column=Column(String(36), primary_key=True))
     subject_id: str = Field(sa_column=Column(
         String(36), ForeignKey("subject.id"), nullable=False, unique=True))
     study_id: str = Field(sa_column=Column(
@@ -51,7 +49,5 @@ class CodeIndexEntry(SQLModel, table=True):
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     blind_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, index=True))
     blind_key_id: str = Field(sa_column=Column(String(16), nullable=False))
-    created_at: dt.datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     encrypted_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
