@@ -18,6 +18,7 @@ def cmd_accounts_permissions(_settings: Settings, args: argparse.Namespace) -> i
 
 
 def _cli_admin(settings: Settings, args: argparse.Namespace, fn_name: str) -> int:
+    from studies.accounts import admin
     from studies.accounts import service as accounts
 
     state = load_state(settings)
@@ -26,7 +27,7 @@ def _cli_admin(settings: Settings, args: argparse.Namespace, fn_name: str) -> in
         if by is None:
             raise CliError(f"no account named {args.by!r}")
         actor = accounts.actor_for(session, by, client="cli")
-        getattr(accounts, fn_name)(session, state.ledger, actor=actor, username=args.username)
+        getattr(admin, fn_name)(session, state.ledger, actor=actor, username=args.username)
     print(f"{args.username}: done ({fn_name.replace('_', ' ')})")
     return 0
 

@@ -10,6 +10,7 @@ from edc import keyring
 from edc.cli.common import CliError, add, custodian, load_state
 from edc.settings import Settings
 from edc.state import AppState
+from studies.subjects import code_index
 
 
 def cmd_keys_rotate_code_index(settings: Settings, args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def cmd_keys_rotate_code_index(settings: Settings, args: argparse.Namespace) -> 
     state = load_state(settings)
     with state.sessions() as session:
         for line in keyring.recover_code_index_rotation(settings.key_dir,
-                                                        set(subjects.key_usage(session))):
+                                                        set(code_index.key_usage(session))):
             print(line)
     keys = keyring.load(settings.key_dir)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -30,7 +31,7 @@ def cmd_keys_rotate_code_index(settings: Settings, args: argparse.Namespace) -> 
     try:
         with state.sessions() as session, session.begin():
             actor = custodian(session, args.by)
-            report = subjects.rotate_code_index(session, state.ledger, actor=actor,
+            report = code_index.rotate_code_index(session, state.ledger, actor=actor,
                                                 keys=keys.code_index_keys(),
                                                 new_key=staged.new_key, client="cli")
     except BaseException:
@@ -40,7 +41,7 @@ def cmd_keys_rotate_code_index(settings: Settings, args: argparse.Namespace) -> 
     after = keyring.load(settings.key_dir)
     only_new = subjects.CodeIndexKeys(current=after.code_index_key, blind=after.blind_index_key)
     with state.sessions() as session:
-        check = subjects.verify_code_index(session, keys=only_new)
+        check = code_index.verify_code_index(session, keys=only_new)
     if check.entries != report.entries or set(check.by_key) - {only_new.current_id}:
         raise CliError("verification after rotation failed; keep every key file and restore "
                        "from backup")
@@ -55,12 +56,11 @@ def _settle_rotation(state: AppState, staged: keyring.StagedRotation) -> None:
     """After a failed rotation: drop the staged key if the transaction did not commit (the
     usual case), promote it if it did. If the database cannot be asked, leave both files:
     ``load()`` reads them, so the index stays readable, and the next rotation settles them."""
-    from studies.subjects import service as subjects
     from studies.subjects.crypto import key_id
 
     try:
         with state.sessions() as session:
-            used = set(subjects.key_usage(session))
+            used = set(code_index.key_usage(session))
     except Exception:
         return
     if key_id(staged.new_key) in used:
@@ -71,12 +71,11 @@ def _settle_rotation(state: AppState, staged: keyring.StagedRotation) -> None:
 
 def cmd_keys_status(settings: Settings, _args: argparse.Namespace) -> int:
     """Which code-index keys the directory holds and how many entries each encrypts."""
-    from studies.subjects import service as subjects
     from studies.subjects.crypto import key_id
 
     state = load_state(settings)
     with state.sessions() as session:
-        usage = subjects.key_usage(session)
+        usage = code_index.key_usage(session)
     files = [(keyring.CODE_INDEX, state.keys.code_index_key)] + [
         (p.name, k) for p, k in keyring.older_code_index_keys(settings.key_dir)]
     for name, key in files:

@@ -7,15 +7,15 @@ from typing import Any
 
 from edc.cli.common import add, load_state
 from edc.settings import Settings
+from studies.locks import unlock as unlocks
 
 
 def cmd_locks_relock_expired(settings: Settings, _args: argparse.Namespace) -> int:
     """Re-lock every unlock whose period is over (issue 7; safe to run from cron)."""
-    from studies.locks import service as locks
 
     state = load_state(settings)
     with state.sessions() as session, session.begin():
-        done = locks.relock_expired(session, state.ledger)
+        done = unlocks.relock_expired(session, state.ledger)
     print(f"re-locked {len(done)} unlock(s)" + (": " + ", ".join(done) if done else ""))
     return 0
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Mapped, Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.models import LedgerEntry
@@ -41,7 +41,6 @@ from studies.kernel.errors import (
     Locked,
     NotAuthenticated,
     NotFound,
-    PermissionDenied,
     TooManyRequests,
 )
 from studies.kernel.events import Action
@@ -81,7 +80,7 @@ def _check_username(username: str) -> None:
             field="username")
 
 
-def _check_grants(roles: list[tuple[Role, str | None]] | list[tuple[Role, str | None,
+def check_grants(roles: list[tuple[Role, str | None]] | list[tuple[Role, str | None,
                                                                       str | None]]) -> None:
     for g in roles:
         study = g[1]
@@ -98,7 +97,7 @@ def _check_grants(roles: list[tuple[Role, str | None]] | list[tuple[Role, str | 
                                    field="site")
 
 
-def _check_separation(roles: set[Role]) -> None:
+def check_separation(roles: set[Role]) -> None:
     """The system administrator's account holds no other role: it manages accounts but never
     reads clinical data, the code index or the audit trail (separation of duties)."""
     if Role.ADMIN in roles and len(roles) > 1:
@@ -122,8 +121,8 @@ def create_user(
         raise InvalidInput("display name is required (≤200 characters) / 需填写姓名",
                            field="display_name")
     check_password_policy(password, username, config)
-    _check_grants(roles)
-    _check_separation({Role(g[0]) for g in roles})
+    check_grants(roles)
+    check_separation({Role(g[0]) for g in roles})
     if session.execute(select(col(User.id)).where(col(User.username) == username)).first():
         raise Conflict(f"username {username!r} is taken / 用户名已存在", field="username")
     user = User(username=username, display_name=display_name.strip(),
@@ -136,7 +135,7 @@ def create_user(
         role, study = Role(g[0]), g[1]
         site = g[2] if len(g) > 2 else None
         session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
-        labels.append(_grant_label(role, study, site))
+        labels.append(grant_label(role, study, site))
     session.flush()
     ledger.append(
         session, actor=actor.username, action=Action.ACCOUNT_CREATE, entity_type="user",
@@ -146,7 +145,7 @@ def create_user(
     return user
 
 
-def _grant_label(role: Role, study: str | None, site: str | None) -> str:
+def grant_label(role: Role, study: str | None, site: str | None) -> str:
     return f"{role.value}@{study or '*'}" + (f"/{site}" if site else "")
 
 
@@ -288,7 +287,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
                        entity_id=user.id, outcome="failure", client=client, reason="locked"))
     if not verify_password(user.password_hash, password):
         raise _failure(user, username, client, "password", WRONG, config, session, now=now)
-    holds_privileged = bool(_roles_of(session, user.id) & PRIVILEGED)
+    holds_privileged = bool(roles_of(session, user.id) & PRIVILEGED)
     inside = config.inside_hospital(client)
     need_second = config.second_factor_enforced and (holds_privileged or not inside)
     second_factor = False
@@ -331,7 +330,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
                             second_factor=second_factor, config=config, now=now)
 
 
-def _roles_of(session: Session, user_id: str) -> set[Role]:
+def roles_of(session: Session, user_id: str) -> set[Role]:
     return {Role(r) for r in session.execute(
         select(col(RoleGrant.role)).where(col(RoleGrant.user_id) == user_id)).scalars()}
 
@@ -406,167 +405,6 @@ def find_user(session: Session, username: str) -> User | None:
 
 
 # --- the administrator's operations --------------------------------------------------------
-
-def _target(session: Session, username: str) -> User:
-    user = find_user(session, username)
-    if user is None:
-        raise NotFound(f"no account named {username!r} / 账户不存在", field="username")
-    return user
-
-
-def _admin(actor: Actor) -> None:
-    if actor is not SYSTEM:
-        require(actor, Perm.ACCOUNT_MANAGE)
-
-
-@dataclass(frozen=True)
-class AccountView:
-    username: str
-    display_name: str
-    is_active: bool
-    must_change_password: bool
-    totp_enabled: bool
-    roles: list[str]
-    locked_until: dt.datetime | None
-    open_sessions: int
-
-
-def list_accounts(session: Session, *, actor: Actor,
-                  config: AuthConfig = DEFAULT_CONFIG) -> list[AccountView]:
-    _admin(actor)
-    users = session.execute(select(User).order_by(col(User.username))).scalars().all()
-    grants: dict[str, list[str]] = {}
-    for uid, r, s, t in session.execute(
-            select(col(RoleGrant.user_id), col(RoleGrant.role), col(RoleGrant.study),
-                   col(RoleGrant.site))):
-        grants.setdefault(uid, []).append(_grant_label(Role(r), s, t))
-    now = dt.datetime.now(dt.UTC)
-    open_by: dict[str, int] = {}
-    for uid, created, seen in session.execute(
-            select(col(UserSession.user_id), col(UserSession.created_at),
-                   col(UserSession.last_seen))
-            .where(col(UserSession.ended_at).is_(None))):
-        if now - seen <= config.idle_timeout and now - created <= config.session_lifetime:
-            open_by[uid] = open_by.get(uid, 0) + 1
-    return [AccountView(u.username, u.display_name, u.is_active, u.must_change_password,
-                        u.totp_enabled, sorted(grants.get(u.id, [])),
-                        lock_state(session, u.id, config, now).locked_until,
-                        open_by.get(u.id, 0)) for u in users]
-
-
-def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
-               study: str | None = None, site: str | None = None) -> None:
-    _admin(actor)
-    user = _target(session, username)
-    if user.id == actor.user_id:
-        raise PermissionDenied("you cannot change your own roles / 不能修改本人的角色",
-                               clause="§11.3.4.1 a")
-    _check_grants([(role, study, site)])
-    _check_separation(_roles_of(session, user.id) | {role})
-    exists = session.execute(select(col(RoleGrant.id)).where(
-        col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
-        _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).first()
-    if exists:
-        raise Conflict("this role is already granted / 该角色已授予", field="role")
-    session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
-    session.flush()
-    ledger.append(session, actor=actor.username,
-                  action=Action.ACCOUNT_ROLE_GRANT, entity_type="user",
-                  entity_id=user.id, study=study, client=actor.client,
-                  changes=[Change("role", None, _grant_label(role, study, site))])
-
-
-def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
-                study: str | None = None, site: str | None = None) -> None:
-    _admin(actor)
-    user = _target(session, username)
-    grant = session.execute(select(RoleGrant).where(
-        col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
-        _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).scalar_one_or_none()
-    if grant is None:
-        raise NotFound("this role is not granted / 该角色未授予", field="role")
-    session.delete(grant)
-    session.flush()
-    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_ROLE_REVOKE,
-                  entity_type="user", entity_id=user.id, study=study, client=actor.client,
-                  changes=[Change("role", _grant_label(role, study, site), None)])
-
-
-def _eq(col: Mapped[str | None], value: str | None) -> ColumnElement[bool]:
-    return col.is_(None) if value is None else col == value
-
-
-def unlock(session: Session, ledger: Ledger, *, actor: Actor, username: str) -> None:
-    _admin(actor)
-    user = _target(session, username)
-    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_UNLOCK, entity_type="user",
-                  entity_id=user.id, client=actor.client)
-
-
-def reset_password(session: Session, ledger: Ledger, *, actor: Actor, username: str,
-                   new_password: str, config: AuthConfig = DEFAULT_CONFIG) -> None:
-    """An administrator sets a one-time password (handed over in person, after checking
-    identity); the user must change it at the next login. Ends the user's sessions."""
-    _admin(actor)
-    user = _target(session, username)
-    check_password_policy(new_password, user.username, config)
-    user.password_hash = hash_password(new_password)
-    user.must_change_password = True
-    user.password_changed_at = dt.datetime.now(dt.UTC)
-    _end_sessions(session, user.id, "password_reset")
-    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_PASSWORD_RESET,
-                  entity_type="user", entity_id=user.id, client=actor.client)
-
-
-def reset_second_factor(session: Session, ledger: Ledger, *, actor: Actor,
-                        username: str) -> None:
-    """Clear a user's TOTP and recovery codes (lost phone); they enrol again at next login.
-    Ends the user's sessions."""
-    _admin(actor)
-    user = _target(session, username)
-    totp_mod.clear(session, user)
-    _end_sessions(session, user.id, "second_factor_reset")
-    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_SECOND_FACTOR_RESET,
-                  entity_type="user", entity_id=user.id, client=actor.client)
-
-
-def set_active(session: Session, ledger: Ledger, *, actor: Actor, username: str,
-               active: bool) -> None:
-    _admin(actor)
-    user = _target(session, username)
-    if user.id == actor.user_id and not active:
-        raise InvalidInput("you cannot deactivate your own account / 不能停用本人账户",
-                           field="username")
-    user.is_active = active
-    if not active:
-        _end_sessions(session, user.id, "deactivated")
-    ledger.append(session, actor=actor.username,
-                  action=Action.ACCOUNT_ACTIVATE if active else Action.ACCOUNT_DEACTIVATE,
-                  entity_type="user", entity_id=user.id, client=actor.client)
-
-
-def _end_sessions(session: Session, user_id: str, reason: str) -> int:
-    now = dt.datetime.now(dt.UTC)
-    n = 0
-    for us in session.execute(select(UserSession).where(
-            col(UserSession.user_id) == user_id,
-            col(UserSession.ended_at).is_(None))).scalars():
-        us.ended_at, us.end_reason = now, reason
-        n += 1
-    session.flush()
-    return n
-
-
-def revoke_sessions(session: Session, ledger: Ledger, *, actor: Actor, username: str) -> int:
-    """End every open session of a user at once (administrator); returns how many."""
-    _admin(actor)
-    user = _target(session, username)
-    n = _end_sessions(session, user.id, "revoked")
-    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_SESSIONS_REVOKE,
-                  entity_type="user", entity_id=user.id, client=actor.client,
-                  reason=f"{n} session(s) ended")
-    return n
-
 
 # --- second-factor enrolment (by the user) -------------------------------------------------
 

@@ -24,6 +24,7 @@ from edc.db import make_engine, session_factory
 from edc.demo import demo_password
 from edc.settings import Settings
 from edc.state import build_state
+from studies.subjects import code_index
 from studies.subjects import service as svc
 from studies.subjects.crypto import key_id
 from studies.subjects.models import CodeIndexEntry
@@ -59,7 +60,7 @@ def readable(url: str, key_dir: Path) -> dict[str, int]:
     keys = keyring.load(key_dir)
     engine = make_engine(url)
     with session_factory(engine)() as s:
-        check = svc.verify_code_index(s, keys=keys.code_index_keys())
+        check = code_index.verify_code_index(s, keys=keys.code_index_keys())
     engine.dispose()
     assert check.entries == 3
     return check.by_key
@@ -89,7 +90,7 @@ def test_rotation_re_encrypts_all_retires_the_old_key_and_is_audited(
     only_new = svc.CodeIndexKeys(current=new, blind=keyring.load(env).blind_index_key)
     engine = make_engine(fresh_url)
     with session_factory(engine)() as s:
-        assert svc.verify_code_index(s, keys=only_new).entries == 3
+        assert code_index.verify_code_index(s, keys=only_new).entries == 3
         [entry] = s.execute(select(LedgerEntry).where(
             LedgerEntry.action == "code_index.rotate_key")).scalars()
     engine.dispose()
@@ -113,7 +114,7 @@ def test_rotation_raised_halfway_leaves_the_old_key_and_index(
         env: Path, fresh_url: str, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     before, files = snapshot(fresh_url), key_files(env)
-    real = svc.rotate_code_index
+    real = code_index.rotate_code_index
 
     def interrupted(*args: object, **kwargs: object) -> object:
         def stop(i: int) -> None:
@@ -121,7 +122,7 @@ def test_rotation_raised_halfway_leaves_the_old_key_and_index(
                 raise KeyboardInterrupt  # Ctrl-C after one entry was re-encrypted
         return real(*args, **kwargs, on_entry=stop)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(svc, "rotate_code_index", interrupted)
+    monkeypatch.setattr(code_index, "rotate_code_index", interrupted)
     code, _, _ = run(capsys, "keys", "rotate-code-index", "--by", "demo.custodian")
     assert code == 130
     assert (snapshot(fresh_url), key_files(env)) == (before, files)
@@ -132,16 +133,16 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     from edc import keyring
     from edc.cli import main
-    from studies.subjects import service as svc
+    from studies.subjects import code_index
     where = sys.argv[1]
     if where == "mid-transaction":
-        real = svc.rotate_code_index
+        real = code_index.rotate_code_index
         def interrupted(*a, **k):
             def die(i):
                 if i == 1:
                     os.kill(os.getpid(), signal.SIGKILL)
             return real(*a, **k, on_entry=die)
-        svc.rotate_code_index = interrupted
+        code_index.rotate_code_index = interrupted
     else:  # after the database committed, before the key file is promoted
         keyring.promote_code_index_key = lambda staged: os.kill(os.getpid(), signal.SIGKILL)
     sys.exit(main(["keys", "rotate-code-index", "--by", "demo.custodian"]))

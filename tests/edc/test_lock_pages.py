@@ -28,6 +28,7 @@ from studies.kernel.actor import Actor
 from studies.kernel.roles import Role
 from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
+from studies.locks import unlock as unlocks
 from studies.locks.models import UnlockRequest
 from studies.randomisation import service as rnd
 
@@ -181,7 +182,7 @@ def test_withdraw_and_relock_pages(app_client: TestClient, session: Session, led
                                    team: dict[str, Any]) -> None:
     locks.set_locks(session, ledger, actor=team["dm"], study_code=STUDY,
                     data=lock_schemas.LockIn(scope="study", override_reason="ok"))
-    req = locks.request_unlock(session, ledger, actor=team["dm"], study_code=STUDY,
+    req = unlocks.request_unlock(session, ledger, actor=team["dm"], study_code=STUDY,
                                data=lock_schemas.unlock_in_from_form(
                                    changes=S1, reason="r", planned_date="2026-12-01",
                                    period_hours="24"))
@@ -244,13 +245,13 @@ def test_relock_expired_command_relocks_unlocks_whose_period_ended(
         t = make_lock_team(s, ledger, STUDY)
         locks.set_locks(s, ledger, actor=t["dm"], study_code=STUDY,
                         data=lock_schemas.LockIn(scope="study"))
-        req = locks.request_unlock(s, ledger, actor=t["dm"], study_code=STUDY,
+        req = unlocks.request_unlock(s, ledger, actor=t["dm"], study_code=STUDY,
                                    data=lock_schemas.unlock_in_from_form(
                                        changes=S1, reason="r", planned_date="2026-12-01",
                                        period_hours="1"))
         for who, role in (("pi", Role.PRINCIPAL_INVESTIGATOR), ("dm", Role.DATA_MANAGER),
                           ("stat", Role.STATISTICIAN)):
-            locks.sign_unlock(s, ledger, actor=t[who], study_code=STUDY, request_id=req.id,
+            unlocks.sign_unlock(s, ledger, actor=t[who], study_code=STUDY, request_id=req.id,
                               role=role, username=who, password=PASSWORD, config=LOOSE_AUTH)
         rid = req.id
     capsys.readouterr()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
+from studies.accounts import admin as account_admin
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig, check_password_policy
 from studies.accounts.models import UserSession
@@ -134,7 +135,7 @@ def test_an_administrator_unlocks_a_locked_account(session: Session, ledger: Led
     assert accounts.lock_state(session, accounts.find_user(session, "li.na").id,
                                CFG).locked_until is not None
     admin_actor = accounts.actor_for(session, admin, client="10.0.0.2")
-    accounts.unlock(session, ledger, actor=admin_actor, username="li.na")
+    account_admin.unlock(session, ledger, actor=admin_actor, username="li.na")
     accounts.login(session, ledger, username="li.na", password=PASSWORD, client="10.0.0.9",
                    config=CFG)
     assert [e.actor for e in actions(session, "account.unlock")] == ["root.admin"]
@@ -208,7 +209,7 @@ def test_an_administrator_revokes_every_session_of_a_user(session: Session,
     admin = make_user(session, ledger, "root.admin", Role.ADMIN)
     tokens = [accounts.login(session, ledger, username="li.na", password=PASSWORD, client=None,
                              config=CFG)[0] for _ in range(2)]
-    n = accounts.revoke_sessions(session, ledger, actor=accounts.actor_for(session, admin,
+    n = account_admin.revoke_sessions(session, ledger, actor=accounts.actor_for(session, admin,
                                                                            client=None),
                                  username="li.na")
     assert n == 2
@@ -259,11 +260,11 @@ def test_admin_operations_are_refused_to_others_and_audited(session: Session,
                                client="10.0.0.2")
     accounts.create_user(session, ledger, actor=admin, username="x.y", display_name="X",
                          password=PASSWORD, roles=[(Role.MONITOR, "S1", "H01")], config=CFG)
-    accounts.grant_role(session, ledger, actor=admin, username="x.y", role=Role.SPONSOR,
+    account_admin.grant_role(session, ledger, actor=admin, username="x.y", role=Role.SPONSOR,
                         study="S1")
-    accounts.revoke_role(session, ledger, actor=admin, username="x.y", role=Role.SPONSOR,
+    account_admin.revoke_role(session, ledger, actor=admin, username="x.y", role=Role.SPONSOR,
                          study="S1")
-    [view] = [a for a in accounts.list_accounts(session, actor=admin) if a.username == "x.y"]
+    [view] = [a for a in account_admin.list_accounts(session, actor=admin) if a.username == "x.y"]
     assert view.roles == ["monitor@S1/H01"]
     assert [e.action for e in actions(session, "account.role_grant", "account.role_revoke")] \
         == ["account.role_grant", "account.role_revoke"]
@@ -279,7 +280,7 @@ def test_the_administrator_role_is_never_combined_with_another(session: Session,
     other = make_user(session, ledger, "root2", Role.ADMIN)
     admin = accounts.actor_for(session, root, client=None)
     with pytest.raises(PermissionDenied, match="your own roles"):
-        accounts.grant_role(session, ledger, actor=admin, username="root", role=Role.AUDITOR)
+        account_admin.grant_role(session, ledger, actor=admin, username="root", role=Role.AUDITOR)
     with pytest.raises(InvalidInput, match="separation of duties"):
-        accounts.grant_role(session, ledger, actor=admin, username=other.username,
+        account_admin.grant_role(session, ledger, actor=admin, username=other.username,
                             role=Role.INVESTIGATOR, study="S1")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
+from studies.accounts import admin as account_admin
 from studies.accounts import service as accounts
 from studies.accounts import tokens
 from studies.accounts.models import ApiToken
@@ -89,7 +90,7 @@ def test_a_token_loses_its_power_when_the_role_is_revoked(session: Session,
                                  study="S1", days=5)
     admin = accounts.actor_for(session, make_user(session, ledger, "root", Role.ADMIN),
                                client=None)
-    accounts.revoke_role(session, ledger, actor=admin, username="sponsor.bot",
+    account_admin.revoke_role(session, ledger, actor=admin, username="sponsor.bot",
                          role=Role.SPONSOR, study="S1")
     machine = tokens.authenticate(session, ledger, token=issued.token, client=None,
                                   method="GET", path="/")

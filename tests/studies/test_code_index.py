@@ -18,8 +18,7 @@ from studies.accounts.service import actor_for
 from studies.kernel.actor import Actor
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.roles import Role
-from studies.subjects import codes
-from studies.subjects import service as svc
+from studies.subjects import code_index, codes
 from studies.subjects.crypto import CodeIndexKeyError, CodeIndexKeys, key_id
 from studies.subjects.identity import validate_identity
 from studies.subjects.models import CodeIndexEntry, Subject
@@ -78,7 +77,7 @@ def test_ciphertext_moved_to_another_code_does_not_decrypt(
     ea.nonce, ea.ciphertext = eb.nonce, eb.ciphertext
     session.flush()
     with pytest.raises(CodeIndexKeyError, match="does not decrypt"):
-        svc.lookup_identity(session, ledger, actor=world["cust"], keys=ck, code=a.code,
+        code_index.lookup_identity(session, ledger, actor=world["cust"], keys=ck, code=a.code,
                             reason="swap test check")
 
 
@@ -108,7 +107,7 @@ def test_the_same_person_may_enrol_in_another_study(
     enrol_subject(session, ledger, ck, actor=inv2, study=world["study"], site=world["s1"], n=4)
     s = enrol_subject(session, ledger, ck, actor=inv2, study=other, site=site, n=4)
     assert s.code.startswith("S21-")
-    found = svc.lookup_code(session, ledger, actor=world["cust"], keys=ck,
+    found = code_index.lookup_code(session, ledger, actor=world["cust"], keys=ck,
                             resident_id=synthetic_identity(4)["resident_id"],
                             reason="patient called the ward")
     assert [st for st, _ in found.matches] == [STUDY, "CI-2026-02"]
@@ -140,21 +139,22 @@ def test_lookups_need_a_reason_and_are_recorded_with_result(
     s = enrol_subject(session, ledger, ck, actor=world["inv"], study=world["study"],
                       site=world["s1"], n=5)
     with pytest.raises(InvalidInput) as err:
-        svc.lookup_identity(session, ledger, actor=world["cust"], keys=ck, code=s.code,
+        code_index.lookup_identity(session, ledger, actor=world["cust"], keys=ck, code=s.code,
                             reason="  ")
     assert err.value.field == "reason"
-    r = svc.lookup_identity(session, ledger, actor=world["cust"], keys=ck,
+    r = code_index.lookup_identity(session, ledger, actor=world["cust"], keys=ck,
                             code=s.code.lower(), reason="serious adverse event follow-up")
     assert r.found and r.identity == validate_identity(**synthetic_identity(5))
-    miss = svc.lookup_identity(session, ledger, actor=world["cust"], keys=ck, code="S01-22222Z",
+    miss = code_index.lookup_identity(session, ledger, actor=world["cust"], keys=ck,
+                                      code="S01-22222Z",
                                reason="typo check here")
     assert not miss.found
     rid = synthetic_identity(5)["resident_id"]
-    by_id = svc.lookup_code(session, ledger, actor=world["cust"], keys=ck, resident_id=rid,
+    by_id = code_index.lookup_code(session, ledger, actor=world["cust"], keys=ck, resident_id=rid,
                             reason="patient asked at the desk")
     assert by_id.matches == [(STUDY, s.code)]
     with pytest.raises(InvalidInput) as err:
-        svc.lookup_code(session, ledger, actor=world["cust"], keys=ck, resident_id=rid,
+        code_index.lookup_code(session, ledger, actor=world["cust"], keys=ck, resident_id=rid,
                         reason=f"looking up {rid}")
     assert err.value.field == "reason"
     recs = [(e.actor, e.reason, json.loads(e.changes or "[]")[0]["after"])
@@ -165,7 +165,7 @@ def test_lookups_need_a_reason_and_are_recorded_with_result(
                     ("cust.li", "patient asked at the desk", "found")]
     for e in session.execute(select(LedgerEntry)).scalars():
         assert rid not in f"{e.entity_id}{e.reason}{e.changes}"
-    hist = svc.lookup_history(session, actor=world["cust"])
+    hist = code_index.lookup_history(session, actor=world["cust"])
     assert [h.result for h in hist] == ["found", "not_found", "found"]
 
 
@@ -176,14 +176,15 @@ def test_every_other_role_is_refused_every_code_index_function(
                       site=world["s1"])
     who = actor(session, ledger, f"x.{role.value}", role, study=None)
     calls = [
-        lambda: svc.lookup_identity(session, ledger, actor=who, keys=ck, code=s.code,
+        lambda: code_index.lookup_identity(session, ledger, actor=who, keys=ck, code=s.code,
                                     reason="curious about it"),
-        lambda: svc.lookup_code(session, ledger, actor=who, keys=ck, reason="curious about it",
+        lambda: code_index.lookup_code(session, ledger, actor=who, keys=ck,
+                                       reason="curious about it",
                                 resident_id=synthetic_identity(1)["resident_id"]),
-        lambda: svc.lookup_history(session, actor=who),
-        lambda: svc.export_subject(session, ledger, actor=who, keys=ck, code=s.code,
+        lambda: code_index.lookup_history(session, actor=who),
+        lambda: code_index.export_subject(session, ledger, actor=who, keys=ck, code=s.code,
                                    reason="curious about it"),
-        lambda: svc.rotate_code_index(session, ledger, actor=who, keys=ck,
+        lambda: code_index.rotate_code_index(session, ledger, actor=who, keys=ck,
                                       new_key=nacl.utils.random(32)),
     ]
     for call in calls:
@@ -197,15 +198,15 @@ def test_custodian_scoped_to_another_study_cannot_re_identify(
                       site=world["s1"])
     other = actor(session, ledger, "cust.other", Role.CUSTODIAN, study="CI-OTHER")
     with pytest.raises(PermissionDenied):
-        svc.lookup_identity(session, ledger, actor=other, keys=ck, code=s.code,
+        code_index.lookup_identity(session, ledger, actor=other, keys=ck, code=s.code,
                             reason="not my study")
-    found = svc.lookup_code(session, ledger, actor=other, keys=ck, reason="not my study",
+    found = code_index.lookup_code(session, ledger, actor=other, keys=ck, reason="not my study",
                             resident_id=synthetic_identity(1)["resident_id"])
     assert not found.found
-    svc.lookup_identity(session, ledger, actor=world["cust"], keys=ck, code=s.code,
+    code_index.lookup_identity(session, ledger, actor=world["cust"], keys=ck, code=s.code,
                         reason="their study lookup")
-    assert [h.reason for h in svc.lookup_history(session, actor=other)] == ["not my study"]
-    assert [h.reason for h in svc.lookup_history(session, actor=world["cust"])] == [
+    assert [h.reason for h in code_index.lookup_history(session, actor=other)] == ["not my study"]
+    assert [h.reason for h in code_index.lookup_history(session, actor=world["cust"])] == [
         "their study lookup", "not my study"]
 
 
@@ -213,13 +214,13 @@ def test_subject_access_export_is_readable_and_audited(
         session: Session, ledger: Ledger, ck: CodeIndexKeys, world: dict) -> None:
     s = enrol_subject(session, ledger, ck, actor=world["inv"], study=world["study"],
                       site=world["s1"], n=9)
-    f = svc.export_subject(session, ledger, actor=world["cust"], keys=ck, code=s.code,
+    f = code_index.export_subject(session, ledger, actor=world["cust"], keys=ck, code=s.code,
                            reason="subject's written request", fmt="json")
     doc = json.loads(f.content)
     assert doc["identity"]["name"] == synthetic_identity(9)["name"]
     assert doc["enrolment"]["study"] == STUDY and doc["enrolment"]["site"] == "S01"
     assert [h["action"] for h in doc["history"]] == ["subject.enrol", "consent.record"]
-    txt = svc.export_subject(session, ledger, actor=world["cust"], keys=ck, code=s.code,
+    txt = code_index.export_subject(session, ledger, actor=world["cust"], keys=ck, code=s.code,
                              reason="subject's written request", fmt="text")
     assert txt.filename.endswith(".txt")
     assert f"姓名 / Name: {synthetic_identity(9)['name']}" in txt.content.decode().splitlines()
@@ -227,7 +228,7 @@ def test_subject_access_export_is_readable_and_audited(
     assert (e1.subject, e1.reason) == (s.code, "subject's written request")
     assert synthetic_identity(9)["name"] not in (e1.changes or "")
     with pytest.raises(NotFound):
-        svc.export_subject(session, ledger, actor=world["cust"], keys=ck, code="S01-22222Z",
+        code_index.export_subject(session, ledger, actor=world["cust"], keys=ck, code="S01-22222Z",
                            reason="subject's written request")
 
 
@@ -236,17 +237,19 @@ def test_rotation_re_encrypts_everything_and_keeps_identities(
     made = [enrol_subject(session, ledger, ck, actor=world["inv"], study=world["study"],
                           site=world["s1"], n=n) for n in range(1, 5)]
     new = nacl.utils.random(32)
-    report = svc.rotate_code_index(session, ledger, actor=world["cust"], keys=ck, new_key=new)
+    report = code_index.rotate_code_index(session, ledger, actor=world["cust"], keys=ck,
+                                          new_key=new)
     assert (report.entries, report.old_key_ids, report.new_key_id) == (
         4, [ck.current_id], key_id(new))
     only_new = CodeIndexKeys(current=new, blind=ck.blind)
-    assert svc.verify_code_index(session, keys=only_new).by_key == {key_id(new): 4}
+    assert code_index.verify_code_index(session, keys=only_new).by_key == {key_id(new): 4}
     for n, s in enumerate(made, start=1):
-        r = svc.lookup_identity(session, ledger, actor=world["cust"], keys=only_new, code=s.code,
+        r = code_index.lookup_identity(session, ledger, actor=world["cust"], keys=only_new,
+                                       code=s.code,
                                 reason="after rotation")
         assert r.identity == validate_identity(**synthetic_identity(n))
     with pytest.raises(CodeIndexKeyError):  # the old key alone no longer opens the index
-        svc.verify_code_index(session, keys=ck)
+        code_index.verify_code_index(session, keys=ck)
 
 
 def test_rotation_interrupted_halfway_changes_nothing(
@@ -263,13 +266,13 @@ def test_rotation_interrupted_halfway_changes_nothing(
               for e in session.execute(select(CodeIndexEntry)).scalars()}
     sp = session.begin_nested()
     with pytest.raises(KeyboardInterrupt):
-        svc.rotate_code_index(session, ledger, actor=world["cust"], keys=ck,
+        code_index.rotate_code_index(session, ledger, actor=world["cust"], keys=ck,
                               new_key=nacl.utils.random(32), on_entry=boom)
     sp.rollback()
     after = {e.code: (e.key_id, e.ciphertext)
              for e in session.execute(select(CodeIndexEntry)).scalars()}
     assert after == before
-    assert svc.verify_code_index(session, keys=ck).by_key == {ck.current_id: 4}
+    assert code_index.verify_code_index(session, keys=ck).by_key == {ck.current_id: 4}
 
 
 def test_wrong_keys_are_refused_before_anything_is_decrypted_or_written(
@@ -278,7 +281,7 @@ def test_wrong_keys_are_refused_before_anything_is_decrypted_or_written(
                       site=world["s1"], n=1)
     wrong = CodeIndexKeys(current=nacl.utils.random(32), blind=ck.blind)
     with pytest.raises(CodeIndexKeyError, match="lacks the code-index key") as err:
-        svc.lookup_identity(session, ledger, actor=world["cust"], keys=wrong, code=s.code,
+        code_index.lookup_identity(session, ledger, actor=world["cust"], keys=wrong, code=s.code,
                             reason="wrong key test")
     assert synthetic_identity(1)["name"] not in err.value.message
     with pytest.raises(CodeIndexKeyError):

@@ -19,6 +19,7 @@ from edc import keyring
 from edc.db import make_engine, session_factory
 from studies.accounts.service import actor_for
 from studies.kernel.roles import Role
+from studies.subjects import code_index
 from studies.subjects import service as svc
 from studies.subjects.identity import validate_identity
 
@@ -55,11 +56,11 @@ def enrol_and_look_up(url: str, key_dir: Path) -> list[str]:
                               consent=consent_to(session, study)) for p in PEOPLE]
         with session_factory(engine)() as session, session.begin():
             # lookups, a refused duplicate and an export leave no identity behind either
-            svc.lookup_identity(session, ledger, actor=cust, keys=keys.code_index_keys(),
+            code_index.lookup_identity(session, ledger, actor=cust, keys=keys.code_index_keys(),
                                 code=made[0].code, reason="adverse event follow-up")
-            svc.lookup_code(session, ledger, actor=cust, keys=keys.code_index_keys(),
+            code_index.lookup_code(session, ledger, actor=cust, keys=keys.code_index_keys(),
                             resident_id=PEOPLE[1]["resident_id"], reason="patient at desk")
-            svc.export_subject(session, ledger, actor=cust, keys=keys.code_index_keys(),
+            code_index.export_subject(session, ledger, actor=cust, keys=keys.code_index_keys(),
                                code=made[2].code, reason="subject request", fmt="json")
     finally:
         engine.dispose()

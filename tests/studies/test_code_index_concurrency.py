@@ -17,6 +17,7 @@ from edc import keyring
 from edc.db import make_engine, session_factory
 from studies.accounts.service import actor_for
 from studies.kernel.roles import Role
+from studies.subjects import code_index
 from studies.subjects import service as svc
 from studies.subjects.crypto import CodeIndexKeyError, key_id
 from studies.subjects.identity import validate_identity
@@ -48,7 +49,7 @@ def test_enrolment_during_rotation_waits_and_is_refused(fresh_url: str, key_dir:
                 started.set()
                 time.sleep(1.0)  # hold the rotation open while the enrolment arrives
         with sessions() as s, s.begin():
-            svc.rotate_code_index(s, ledger, actor=cust, keys=keys, new_key=new_key,
+            code_index.rotate_code_index(s, ledger, actor=cust, keys=keys, new_key=new_key,
                                   on_entry=slow)
         outcome["rotated_at"] = time.monotonic()
 

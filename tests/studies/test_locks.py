@@ -50,6 +50,7 @@ from studies.kernel.errors import (
 from studies.kernel.roles import Role
 from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
+from studies.locks import unlock as unlocks
 from studies.locks.models import DataLock, UnlockRequest
 from studies.signoff import service as sign_off
 from studies.signoff.models import InboxMessage
@@ -86,7 +87,7 @@ def lock(session: Session, ledger: Ledger, dm: Actor, scope: str = "study",
 
 def unlock_request(session: Session, ledger: Ledger, actor: Actor,
                    changes: list[dict[str, Any]], hours: int = 24) -> UnlockRequest:
-    return locks.request_unlock(session, ledger, actor=actor, study_code=STUDY,
+    return unlocks.request_unlock(session, ledger, actor=actor, study_code=STUDY,
                                 data=lock_schemas.UnlockIn(
                                     changes=[lock_schemas.ChangeIn(**c) for c in changes],
                                     reason="late lab result for SBP", planned_date=dt.date.today(),
@@ -95,7 +96,7 @@ def unlock_request(session: Session, ledger: Ledger, actor: Actor,
 
 def sign(session: Session, ledger: Ledger, actor: Actor, req: UnlockRequest,
          role: Role, password: str = PASSWORD, **kw: Any) -> UnlockRequest:
-    return locks.sign_unlock(session, ledger, actor=actor, study_code=STUDY, request_id=req.id,
+    return unlocks.sign_unlock(session, ledger, actor=actor, study_code=STUDY, request_id=req.id,
                              role=role, username=actor.username, password=password,
                              config=strict_auth(second_factor_enforced=False), **kw)
 
@@ -284,7 +285,7 @@ def test_unlock_request_notifies_the_team_and_is_not_effective_before_three_sign
              reasons={"sbp": "late_information"})
     sign(session, ledger, team["stat"], req, Role.STATISTICIAN)
     assert req.status == "active" and req.ends_at is not None
-    view = locks.request_view(session, ledger, actor=team["pi"], study_code=STUDY,
+    view = unlocks.request_view(session, ledger, actor=team["pi"], study_code=STUDY,
                               request_id=req.id)
     assert view["content_ok"] and "fields: sbp" in view["content"]
     assert [s.role for s in view["signoffs"]] == [
@@ -330,7 +331,7 @@ def test_a_wrong_second_factor_is_refused_and_audited(session: Session, ledger: 
     _, pi2 = accounts.login(session, ledger, username="pi2", password=PASSWORD,
                             client="10.0.0.8", totp=pyotp.TOTP(secret).now(), config=cfg)
     with pytest.raises(NotAuthenticated) as e:
-        locks.sign_unlock(session, ledger, actor=pi2, study_code=STUDY, request_id=req.id,
+        unlocks.sign_unlock(session, ledger, actor=pi2, study_code=STUDY, request_id=req.id,
                           role=Role.PRINCIPAL_INVESTIGATOR, username="pi2", password=PASSWORD,
                           totp="000000", config=cfg)
     assert e.value.field == "totp" and e.value.audit["outcome"] == "failure"
@@ -351,10 +352,10 @@ def test_while_unlocked_only_listed_fields_change_and_each_change_names_the_unlo
     req = unlock_request(session, ledger, team["pi"],
                          [{"subject": S1, "form": "vital_signs", "fields": ["sbp"]}])
     sign_all(session, ledger, team, req)
-    view = locks.request_view(session, ledger, actor=team["dm"], study_code=STUDY,
+    view = unlocks.request_view(session, ledger, actor=team["dm"], study_code=STUDY,
                               request_id=req.id)
     assert view["invalidated"] == [old.line() + " — invalidated / 已失效"]
-    assert locks.invalidated(session, [old.id]) == {old.id}
+    assert unlocks.invalidated(session, [old.id]) == {old.id}
     r = save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "130"}, base=1,
              reasons={"sbp": "late_information"})
     assert r.saved
@@ -383,20 +384,20 @@ def test_the_unlock_ends_when_its_period_is_over_and_when_the_data_manager_reloc
                         event_name="baseline", form_name="labs",
                         data=entry.SaveIn(base_version=0, values={"hba1c": "5.6"}),
                         now=later)
-    assert locks.relock_expired(session, ledger, now=later) == [req.id]
-    assert locks.relock_expired(session, ledger, now=later) == []  # idempotent
+    assert unlocks.relock_expired(session, ledger, now=later) == [req.id]
+    assert unlocks.relock_expired(session, ledger, now=later) == []  # idempotent
     assert req.status == "relocked" and req.closed_by == "system"
     assert req.relock_snapshot_hash and len(req.relock_snapshot_hash) == 64
     req2 = unlock_request(session, ledger, team["pi"], [{"subject": S1}])
     sign_all(session, ledger, team, req2)
     with pytest.raises(PermissionDenied):
-        locks.relock(session, ledger, actor=team["pi"], study_code=STUDY, request_id=req2.id)
-    locks.relock(session, ledger, actor=team["dm"], study_code=STUDY, request_id=req2.id)
+        unlocks.relock(session, ledger, actor=team["pi"], study_code=STUDY, request_id=req2.id)
+    unlocks.relock(session, ledger, actor=team["dm"], study_code=STUDY, request_id=req2.id)
     assert req2.status == "relocked"
     with pytest.raises(Locked):
         save(session, ledger, team["inv"], "labs", {"hba1c": "5.6"})
     with pytest.raises(Conflict):
-        locks.relock(session, ledger, actor=team["dm"], study_code=STUDY, request_id=req2.id)
+        unlocks.relock(session, ledger, actor=team["dm"], study_code=STUDY, request_id=req2.id)
 
 
 def test_requests_can_be_withdrawn_or_rejected_and_nothing_is_deleted(
@@ -405,12 +406,12 @@ def test_requests_can_be_withdrawn_or_rejected_and_nothing_is_deleted(
     a = unlock_request(session, ledger, team["pi"], [{"subject": S1}])
     b = unlock_request(session, ledger, team["pi"], [{"subject": S2}])
     with pytest.raises(PermissionDenied):  # not the requester, not the data manager
-        locks.withdraw_unlock(session, ledger, actor=login_as(
+        unlocks.withdraw_unlock(session, ledger, actor=login_as(
             session, ledger, "pi9", Role.PRINCIPAL_INVESTIGATOR, study=STUDY),
             study_code=STUDY, request_id=a.id, reason="x")
-    locks.withdraw_unlock(session, ledger, actor=team["pi"], study_code=STUDY, request_id=a.id,
+    unlocks.withdraw_unlock(session, ledger, actor=team["pi"], study_code=STUDY, request_id=a.id,
                           reason="raised by mistake")
-    locks.reject_unlock(session, ledger, actor=team["stat"], study_code=STUDY, request_id=b.id,
+    unlocks.reject_unlock(session, ledger, actor=team["stat"], study_code=STUDY, request_id=b.id,
                         reason="the change is not justified")
     with pytest.raises(Conflict):
         sign(session, ledger, team["pi"], a, Role.PRINCIPAL_INVESTIGATOR)
@@ -419,7 +420,7 @@ def test_requests_can_be_withdrawn_or_rejected_and_nothing_is_deleted(
     kinds = [m.kind for m in session.execute(select(InboxMessage)).scalars()]
     assert {"unlock.withdrawn", "unlock.rejected"} <= set(kinds)
     with pytest.raises(Conflict):
-        locks.withdraw_unlock(session, ledger, actor=team["pi"], study_code=STUDY,
+        unlocks.withdraw_unlock(session, ledger, actor=team["pi"], study_code=STUDY,
                               request_id=a.id, reason="again")
 
 

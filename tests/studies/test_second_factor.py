@@ -11,6 +11,7 @@ from factories import PASSWORD, enrol_totp, make_user, strict_auth
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
+from studies.accounts import admin as account_admin
 from studies.accounts import service as accounts
 from studies.accounts import totp
 from studies.kernel.actor import PENDING_SECOND_FACTOR, Actor
@@ -106,7 +107,7 @@ def test_administrator_resets_a_lost_second_factor(session: Session, ledger: Led
     enrol_totp(session, user, CFG)
     admin = accounts.actor_for(session, make_user(session, ledger, "root", Role.ADMIN),
                                client=INSIDE)
-    accounts.reset_second_factor(session, ledger, actor=admin, username="dm")
+    account_admin.reset_second_factor(session, ledger, actor=admin, username="dm")
     assert not user.totp_enabled and user.totp_secret is None
     assert login(session, ledger, "dm", INSIDE).pending == PENDING_SECOND_FACTOR
 

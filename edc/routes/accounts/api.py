@@ -20,6 +20,7 @@ from edc.deps import (
     client_address,
 )
 from edc.policy import authenticated, public, requires
+from studies.accounts import admin as account_admin
 from studies.accounts import service as accounts
 from studies.accounts import tokens
 from studies.kernel.roles import Perm, Role
@@ -185,7 +186,7 @@ def api_accounts(session: SessionDep, actor: CurrentActor,
              "must_change_password": a.must_change_password, "totp_enabled": a.totp_enabled,
              "roles": a.roles, "open_sessions": a.open_sessions,
              "locked_until": a.locked_until.isoformat() if a.locked_until else None}
-            for a in accounts.list_accounts(session, actor=actor, config=auth)]
+            for a in account_admin.list_accounts(session, actor=actor, config=auth)]
 
 
 @router.post("/admin/accounts", status_code=201, dependencies=[requires(Perm.ACCOUNT_MANAGE)])
@@ -201,7 +202,7 @@ def api_account_create(body: AccountIn, session: SessionDep, ledger: LedgerDep,
 @router.post("/admin/accounts/grant", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_grant(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
               actor: CurrentActor) -> dict[str, str]:
-    accounts.grant_role(session, ledger, actor=actor, username=body.username, role=body.role,
+    account_admin.grant_role(session, ledger, actor=actor, username=body.username, role=body.role,
                         study=body.study, site=body.site)
     return {"status": "granted"}
 
@@ -209,7 +210,7 @@ def api_grant(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
 @router.post("/admin/accounts/revoke", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_revoke(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> dict[str, str]:
-    accounts.revoke_role(session, ledger, actor=actor, username=body.username, role=body.role,
+    account_admin.revoke_role(session, ledger, actor=actor, username=body.username, role=body.role,
                          study=body.study, site=body.site)
     return {"status": "revoked"}
 
@@ -217,7 +218,7 @@ def api_revoke(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
 @router.post("/admin/accounts/unlock", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_unlock(body: UserIn, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> dict[str, str]:
-    accounts.unlock(session, ledger, actor=actor, username=body.username)
+    account_admin.unlock(session, ledger, actor=actor, username=body.username)
     return {"status": "unlocked"}
 
 
@@ -225,21 +226,21 @@ def api_unlock(body: UserIn, session: SessionDep, ledger: LedgerDep,
              dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_reset_totp(body: UserIn, session: SessionDep, ledger: LedgerDep,
                    actor: CurrentActor) -> dict[str, str]:
-    accounts.reset_second_factor(session, ledger, actor=actor, username=body.username)
+    account_admin.reset_second_factor(session, ledger, actor=actor, username=body.username)
     return {"status": "second factor reset"}
 
 
 @router.post("/admin/accounts/revoke-sessions", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_revoke_sessions(body: UserIn, session: SessionDep, ledger: LedgerDep,
                         actor: CurrentActor) -> dict[str, object]:
-    n = accounts.revoke_sessions(session, ledger, actor=actor, username=body.username)
+    n = account_admin.revoke_sessions(session, ledger, actor=actor, username=body.username)
     return {"status": "sessions ended", "ended": n}
 
 
 @router.post("/admin/accounts/reset-password", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_reset_password(body: UserPasswordIn, session: SessionDep, ledger: LedgerDep,
                        actor: CurrentActor, auth: AuthDep) -> dict[str, str]:
-    accounts.reset_password(session, ledger, actor=actor, username=body.username,
+    account_admin.reset_password(session, ledger, actor=actor, username=body.username,
                             new_password=body.password, config=auth)
     return {"status": "password reset; the user must change it at next login"}
 

@@ -23,6 +23,7 @@ from edc.policy import authenticated, public, requires
 from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.widgets import labelled_input
+from studies.accounts import admin as account_admin
 from studies.accounts import service as accounts
 from studies.accounts import tokens
 from studies.accounts import totp as totp_mod
@@ -231,7 +232,7 @@ def _user_form(request: Request, action: str, label: str, username: str,
 def admin_accounts(request: Request, session: SessionDep, actor: CurrentActor,
                    auth: AuthDep) -> Response:
     rows = []
-    for a in accounts.list_accounts(session, actor=actor, config=auth):
+    for a in account_admin.list_accounts(session, actor=actor, config=auth):
         rows.append(h.tr[
             h.td[a.username], h.td[a.display_name], h.td[", ".join(a.roles) or "—"],
             h.td["是 / yes" if a.totp_enabled else "否 / no"],
@@ -304,7 +305,7 @@ def admin_grant(request: Request, session: SessionDep, ledger: LedgerDep, actor:
                 op: Annotated[str, Form(pattern="^(grant|revoke)$")] = "grant",
                 study: Annotated[str, Form(max_length=100)] = "",
                 site: Annotated[str, Form(max_length=10)] = "") -> Response:
-    fn = accounts.grant_role if op == "grant" else accounts.revoke_role
+    fn = account_admin.grant_role if op == "grant" else account_admin.revoke_role
     fn(session, ledger, actor=actor, username=username, role=g_role, study=study or None,
        site=site or None)
     return redirect(request, "/admin/accounts", f"role {op} done / 已完成")
@@ -319,10 +320,10 @@ def _admin_action(name: str, fn: Any, message: str) -> None:
         return redirect(request, "/admin/accounts", f"{username}: {message}")
 
 
-_admin_action("unlock", accounts.unlock, "unlocked / 已解锁")
-_admin_action("reset-second-factor", accounts.reset_second_factor,
+_admin_action("unlock", account_admin.unlock, "unlocked / 已解锁")
+_admin_action("reset-second-factor", account_admin.reset_second_factor,
               "second factor reset / 动态口令已重置")
-_admin_action("revoke-sessions", accounts.revoke_sessions, "sessions ended / 会话已结束")
+_admin_action("revoke-sessions", account_admin.revoke_sessions, "sessions ended / 会话已结束")
 
 
 @router.post("/admin/accounts/reset-password",
@@ -330,6 +331,6 @@ _admin_action("revoke-sessions", accounts.revoke_sessions, "sessions ended / 会
 def admin_reset_password(request: Request, session: SessionDep, ledger: LedgerDep,
                          actor: CurrentActor, auth: AuthDep, username: Username,
                          password: Annotated[str, Form(max_length=1000)]) -> Response:
-    accounts.reset_password(session, ledger, actor=actor, username=username,
+    account_admin.reset_password(session, ledger, actor=actor, username=username,
                             new_password=password, config=auth)
     return redirect(request, "/admin/accounts", f"{username}: password reset / 密码已重置")

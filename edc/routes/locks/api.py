@@ -14,6 +14,7 @@ from edc.routes.bodies import ReasonIn, SignIn
 from studies.kernel.roles import Perm
 from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
+from studies.locks import unlock as unlocks
 from studies.signoff import service as sign_off
 
 router = APIRouter(prefix="/api/v1", tags=["lock, unlock, randomisation"])
@@ -26,14 +27,14 @@ class SettingsIn(BaseModel):
 
 def _panel(p: dict[str, Any]) -> dict[str, Any]:
     return {"locks": [locks.lock_public(lk) for lk in p["locks"]],
-            "unlock_requests": [locks.request_public(r) for r in p["requests"]],
+            "unlock_requests": [unlocks.request_public(r) for r in p["requests"]],
             "settings": {"allow_query_answers": p["settings"].allow_query_answers}}
 
 
 @router.get("/studies/{study}/locks", dependencies=[requires(Perm.LOCK_READ)])
 def lock_panel(study: str, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> dict[str, Any]:
-    return _panel(locks.panel(session, ledger, actor=actor, study_code=study))
+    return _panel(unlocks.panel(session, ledger, actor=actor, study_code=study))
 
 
 @router.post("/studies/{study}/locks/report", dependencies=[requires(Perm.LOCK_MANAGE)])
@@ -64,12 +65,12 @@ def lock_settings(study: str, body: SettingsIn, session: SessionDep, ledger: Led
              dependencies=[requires(Perm.UNLOCK_REQUEST)])
 def request_unlock(study: str, body: lock_schemas.UnlockIn, session: SessionDep, ledger: LedgerDep,
                    actor: CurrentActor) -> dict[str, Any]:
-    return locks.request_public(
-        locks.request_unlock(session, ledger, actor=actor, study_code=study, data=body))
+    return unlocks.request_public(
+        unlocks.request_unlock(session, ledger, actor=actor, study_code=study, data=body))
 
 
 def _request(v: dict[str, Any]) -> dict[str, Any]:
-    return {**locks.request_public(v["request"]), "content": v["content"],
+    return {**unlocks.request_public(v["request"]), "content": v["content"],
             "content_ok": v["content_ok"],
             "signoffs": [{"role": s.role, "signature": s.line} for s in v["signoffs"]],
             "missing_roles": v["missing"], "invalidated_signatures": v["invalidated"]}
@@ -79,7 +80,7 @@ def _request(v: dict[str, Any]) -> dict[str, Any]:
 def unlock_detail(study: str, request_id: str, session: SessionDep, ledger: LedgerDep,
                   actor: CurrentActor) -> dict[str, Any]:
     """The request, the exact text signers sign (``content``) and its sign-offs."""
-    return _request(locks.request_view(session, ledger, actor=actor, study_code=study,
+    return _request(unlocks.request_view(session, ledger, actor=actor, study_code=study,
                                        request_id=request_id))
 
 
@@ -87,7 +88,7 @@ def unlock_detail(study: str, request_id: str, session: SessionDep, ledger: Ledg
              dependencies=[requires(Perm.UNLOCK_SIGN)])
 def sign_unlock(study: str, request_id: str, body: SignIn, session: SessionDep,
                 ledger: LedgerDep, actor: CurrentActor, auth: AuthDep) -> dict[str, Any]:
-    return locks.request_public(locks.sign_unlock(
+    return unlocks.request_public(unlocks.sign_unlock(
         session, ledger, actor=actor, study_code=study, request_id=request_id, role=body.role,
         username=body.username, password=body.password, totp=body.totp,
         content_hash=body.content_sha256, config=auth))
@@ -97,7 +98,7 @@ def sign_unlock(study: str, request_id: str, body: SignIn, session: SessionDep,
              dependencies=[requires(Perm.UNLOCK_REQUEST)])
 def withdraw_unlock(study: str, request_id: str, body: ReasonIn, session: SessionDep,
                     ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
-    return locks.request_public(locks.withdraw_unlock(
+    return unlocks.request_public(unlocks.withdraw_unlock(
         session, ledger, actor=actor, study_code=study, request_id=request_id,
         reason=body.reason))
 
@@ -106,7 +107,7 @@ def withdraw_unlock(study: str, request_id: str, body: ReasonIn, session: Sessio
              dependencies=[requires(Perm.UNLOCK_SIGN)])
 def reject_unlock(study: str, request_id: str, body: ReasonIn, session: SessionDep,
                   ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
-    return locks.request_public(locks.reject_unlock(
+    return unlocks.request_public(unlocks.reject_unlock(
         session, ledger, actor=actor, study_code=study, request_id=request_id,
         reason=body.reason))
 
@@ -115,7 +116,7 @@ def reject_unlock(study: str, request_id: str, body: ReasonIn, session: SessionD
              dependencies=[requires(Perm.LOCK_MANAGE)])
 def relock(study: str, request_id: str, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> dict[str, Any]:
-    return locks.request_public(locks.relock(session, ledger, actor=actor, study_code=study,
+    return unlocks.request_public(unlocks.relock(session, ledger, actor=actor, study_code=study,
                                              request_id=request_id))
 
 

@@ -20,6 +20,7 @@ from studies.kernel.errors import NotAuthenticated
 from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
 from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
+from studies.locks import unlock as unlocks
 
 router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
@@ -48,7 +49,7 @@ def _lock_fields(request: Request, sel: dict[str, str] | None = None) -> list[h.
 @router.get("/studies/{study}/locks", dependencies=[requires(Perm.LOCK_READ)])
 def lock_panel(study: str, request: Request, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> Response:
-    p = locks.panel(session, ledger, actor=actor, study_code=study)
+    p = unlocks.panel(session, ledger, actor=actor, study_code=study)
     lock_rows = [h.tr[h.td[lk.label], h.td[lk.set_by], h.td[utc_minute(lk.set_at)],
                       h.td[h.code[f"#{lk.checkpoint_size} {lk.checkpoint_root[:16]}…"]],
                       h.td[h.code(".snapshot")[lk.snapshot_hash]],
@@ -171,7 +172,7 @@ def unlock_submit(study: str, request: Request, session: SessionDep, ledger: Led
                   reason: Annotated[str, Form(max_length=4000)],
                   planned_date: Annotated[str, Form(max_length=10)],
                   period_hours: Annotated[str, Form(max_length=6)]) -> Response:
-    req = locks.request_unlock(session, ledger, actor=actor, study_code=study,
+    req = unlocks.request_unlock(session, ledger, actor=actor, study_code=study,
                                data=lock_schemas.unlock_in_from_form(
                                    changes=changes, reason=reason, planned_date=planned_date,
                                    period_hours=period_hours))
@@ -189,7 +190,7 @@ def _reason_form(request: Request, action: str, label: str) -> h.Element:
 @router.get("/studies/{study}/unlocks/{request_id}", dependencies=[requires(Perm.LOCK_READ)])
 def unlock_page(study: str, request_id: str, request: Request, session: SessionDep,
                 ledger: LedgerDep, actor: CurrentActor) -> Response:
-    v = locks.request_view(session, ledger, actor=actor, study_code=study,
+    v = unlocks.request_view(session, ledger, actor=actor, study_code=study,
                            request_id=request_id)
     req = v["request"]
     base = f"/studies/{study}/unlocks/{req.id}"
@@ -233,7 +234,7 @@ def unlock_sign(study: str, request_id: str, request: Request, session: SessionD
                 totp: Annotated[str, Form(max_length=20)] = "",
                 content_sha256: Annotated[str, Form(max_length=64)] = "") -> Response:
     try:
-        req = locks.sign_unlock(session, ledger, actor=actor, study_code=study,
+        req = unlocks.sign_unlock(session, ledger, actor=actor, study_code=study,
                                 request_id=request_id, role=role, username=username,
                                 password=password, totp=totp or None,
                                 content_hash=content_sha256 or None, config=auth)
@@ -249,7 +250,7 @@ def unlock_sign(study: str, request_id: str, request: Request, session: SessionD
 def unlock_withdraw(study: str, request_id: str, request: Request, session: SessionDep,
                     ledger: LedgerDep, actor: CurrentActor,
                     reason: Annotated[str, Form(max_length=4000)]) -> Response:
-    locks.withdraw_unlock(session, ledger, actor=actor, study_code=study, request_id=request_id,
+    unlocks.withdraw_unlock(session, ledger, actor=actor, study_code=study, request_id=request_id,
                           reason=reason)
     return redirect(request, f"/studies/{study}/unlocks/{request_id}", "已撤回 / Withdrawn")
 
@@ -259,7 +260,7 @@ def unlock_withdraw(study: str, request_id: str, request: Request, session: Sess
 def unlock_reject(study: str, request_id: str, request: Request, session: SessionDep,
                   ledger: LedgerDep, actor: CurrentActor,
                   reason: Annotated[str, Form(max_length=4000)]) -> Response:
-    locks.reject_unlock(session, ledger, actor=actor, study_code=study, request_id=request_id,
+    unlocks.reject_unlock(session, ledger, actor=actor, study_code=study, request_id=request_id,
                         reason=reason)
     return redirect(request, f"/studies/{study}/unlocks/{request_id}", "已驳回 / Rejected")
 
@@ -268,6 +269,6 @@ def unlock_reject(study: str, request_id: str, request: Request, session: Sessio
              dependencies=[requires(Perm.LOCK_MANAGE), Csrf])
 def unlock_relock(study: str, request_id: str, request: Request, session: SessionDep,
                   ledger: LedgerDep, actor: CurrentActor) -> Response:
-    locks.relock(session, ledger, actor=actor, study_code=study, request_id=request_id)
+    unlocks.relock(session, ledger, actor=actor, study_code=study, request_id=request_id)
     return redirect(request, f"/studies/{study}/unlocks/{request_id}",
                     "已重新锁定 / Re-locked")

@@ -20,6 +20,7 @@ from edc.policy import requires
 from edc.routes.subjects.keys import index_keys
 from studies.consent.service import ConsentIn
 from studies.kernel.roles import Perm
+from studies.subjects import code_index
 from studies.subjects import service as subjects
 
 router = APIRouter(prefix="/api/v1", tags=["subjects and code index"])
@@ -109,7 +110,7 @@ class ByCodeOut(BaseModel):
 def lookup_identity(body: ByCodeIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
                     actor: CurrentActor) -> ByCodeOut:
     """Re-identify a subject by code (custodian only; reason required; audited)."""
-    r = subjects.lookup_identity(session, ledger, actor=actor,
+    r = code_index.lookup_identity(session, ledger, actor=actor,
                                  keys=index_keys(state), code=body.code,
                                  reason=body.reason)
     ident = None
@@ -142,7 +143,7 @@ def lookup_code(body: ByIdentityIn, session: SessionDep, ledger: LedgerDep, stat
                 actor: CurrentActor) -> ByIdentityOut:
     """The subject code(s) of a person by resident ID number, via the blind index (custodian
     only; reason required; audited)."""
-    r = subjects.lookup_code(session, ledger, actor=actor, keys=index_keys(state),
+    r = code_index.lookup_code(session, ledger, actor=actor, keys=index_keys(state),
                              resident_id=body.resident_id, reason=body.reason)
     return ByIdentityOut(found=r.found, matches=[Match(study=s, code=c) for s, c in r.matches])
 
@@ -163,7 +164,7 @@ class LookupOut(BaseModel):
 def lookup_history(session: SessionDep, actor: CurrentActor) -> list[LookupOut]:
     return [LookupOut(seq=r.seq, time=r.ts, actor=r.actor, action=r.action, code=r.code,
                       study=r.study, reason=r.reason, result=r.result)
-            for r in subjects.lookup_history(session, actor=actor)]
+            for r in code_index.lookup_history(session, actor=actor)]
 
 
 class ExportIn(BaseModel):
@@ -176,7 +177,7 @@ class ExportIn(BaseModel):
 def export_subject(body: ExportIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
                    actor: CurrentActor) -> Response:
     """Subject access (§7 d–e): the subject's own data as a file (custodian only; audited)."""
-    f = subjects.export_subject(session, ledger, actor=actor,
+    f = code_index.export_subject(session, ledger, actor=actor,
                                 keys=index_keys(state), code=body.code,
                                 reason=body.reason, fmt=body.format)
     return Response(f.content, media_type=f.media_type,

@@ -28,6 +28,7 @@ from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
 from studies.ethics import service as ethics
 from studies.kernel.roles import Perm
+from studies.subjects import code_index
 from studies.subjects import service as subjects
 
 router = APIRouter()
@@ -232,7 +233,7 @@ def code_index_home(request: Request, actor: CurrentActor) -> Response:
 def lookup_identity(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
                     actor: CurrentActor, code: Annotated[str, Form(max_length=40)],
                     reason: Annotated[str, Form(max_length=500)]) -> Response:
-    r = subjects.lookup_identity(session, ledger, actor=actor,
+    r = code_index.lookup_identity(session, ledger, actor=actor,
                                  keys=index_keys(state), code=code, reason=reason)
     back = h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]]
     if r.identity is None:
@@ -255,7 +256,7 @@ def lookup_identity(request: Request, session: SessionDep, ledger: LedgerDep, st
 def lookup_code(request: Request, session: SessionDep, ledger: LedgerDep, state: StateDep,
                 actor: CurrentActor, resident_id: Annotated[str, Form(max_length=40)],
                 reason: Annotated[str, Form(max_length=500)]) -> Response:
-    r = subjects.lookup_code(session, ledger, actor=actor, keys=index_keys(state),
+    r = code_index.lookup_code(session, ledger, actor=actor, keys=index_keys(state),
                              resident_id=resident_id, reason=reason)
     back = h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]]
     if not r.found:
@@ -271,7 +272,7 @@ def lookup_code(request: Request, session: SessionDep, ledger: LedgerDep, state:
 
 @router.get("/code-index/history", dependencies=[requires(Perm.CODE_INDEX_HISTORY)])
 def lookup_history(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
-    rows = subjects.lookup_history(session, actor=actor)
+    rows = code_index.lookup_history(session, actor=actor)
     body = [h.tr[h.td[str(r.seq)], h.td[r.ts], h.td[r.actor], h.td[r.action],
                  h.td[r.code or "—"], h.td[r.reason or ""], h.td[r.result or ""]] for r in rows]
     return page(request, "查询记录 / Lookup history",
@@ -288,7 +289,7 @@ def export_subject(request: Request, session: SessionDep, ledger: LedgerDep, sta
                    actor: CurrentActor, code: Annotated[str, Form(max_length=40)],
                    reason: Annotated[str, Form(max_length=500)],
                    format: Annotated[str, Form(max_length=10)] = "text") -> Response:
-    f = subjects.export_subject(session, ledger, actor=actor,
+    f = code_index.export_subject(session, ledger, actor=actor,
                                 keys=index_keys(state), code=code, reason=reason,
                                 fmt=format)
     return Response(f.content, media_type=f.media_type,

@@ -1,0 +1,201 @@
+"""The system administrator's operations on accounts (§11.3.4.1, SPEC §9): list, grant and revoke
+roles, unlock, reset a password or the second factor, (de)activate, end sessions. Every one
+needs ``account.manage`` and is a ledger entry; the administrator sees no clinical data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Mapped, Session
+from sqlmodel import col
+
+from audit_trail.service import Change, Ledger
+from studies.accounts import totp as totp_mod
+from studies.accounts.config import AuthConfig, check_password_policy
+from studies.accounts.models import RoleGrant, User, UserSession
+from studies.accounts.service import (
+    DEFAULT_CONFIG,
+    check_grants,
+    check_separation,
+    find_user,
+    grant_label,
+    hash_password,
+    lock_state,
+    roles_of,
+)
+from studies.kernel.actor import (
+    SYSTEM,
+    Actor,
+    require,
+)
+from studies.kernel.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+from studies.kernel.events import Action
+from studies.kernel.roles import Perm, Role
+
+
+def _target(session: Session, username: str) -> User:
+    user = find_user(session, username)
+    if user is None:
+        raise NotFound(f"no account named {username!r} / 账户不存在", field="username")
+    return user
+
+
+def _admin(actor: Actor) -> None:
+    if actor is not SYSTEM:
+        require(actor, Perm.ACCOUNT_MANAGE)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    username: str
+    display_name: str
+    is_active: bool
+    must_change_password: bool
+    totp_enabled: bool
+    roles: list[str]
+    locked_until: dt.datetime | None
+    open_sessions: int
+
+
+def list_accounts(session: Session, *, actor: Actor,
+                  config: AuthConfig = DEFAULT_CONFIG) -> list[AccountView]:
+    _admin(actor)
+    users = session.execute(select(User).order_by(col(User.username))).scalars().all()
+    grants: dict[str, list[str]] = {}
+    for uid, r, s, t in session.execute(
+            select(col(RoleGrant.user_id), col(RoleGrant.role), col(RoleGrant.study),
+                   col(RoleGrant.site))):
+        grants.setdefault(uid, []).append(grant_label(Role(r), s, t))
+    now = dt.datetime.now(dt.UTC)
+    open_by: dict[str, int] = {}
+    for uid, created, seen in session.execute(
+            select(col(UserSession.user_id), col(UserSession.created_at),
+                   col(UserSession.last_seen))
+            .where(col(UserSession.ended_at).is_(None))):
+        if now - seen <= config.idle_timeout and now - created <= config.session_lifetime:
+            open_by[uid] = open_by.get(uid, 0) + 1
+    return [AccountView(u.username, u.display_name, u.is_active, u.must_change_password,
+                        u.totp_enabled, sorted(grants.get(u.id, [])),
+                        lock_state(session, u.id, config, now).locked_until,
+                        open_by.get(u.id, 0)) for u in users]
+
+
+def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
+               study: str | None = None, site: str | None = None) -> None:
+    _admin(actor)
+    user = _target(session, username)
+    if user.id == actor.user_id:
+        raise PermissionDenied("you cannot change your own roles / 不能修改本人的角色",
+                               clause="§11.3.4.1 a")
+    check_grants([(role, study, site)])
+    check_separation(roles_of(session, user.id) | {role})
+    exists = session.execute(select(col(RoleGrant.id)).where(
+        col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
+        _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).first()
+    if exists:
+        raise Conflict("this role is already granted / 该角色已授予", field="role")
+    session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
+    session.flush()
+    ledger.append(session, actor=actor.username,
+                  action=Action.ACCOUNT_ROLE_GRANT, entity_type="user",
+                  entity_id=user.id, study=study, client=actor.client,
+                  changes=[Change("role", None, grant_label(role, study, site))])
+
+
+def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
+                study: str | None = None, site: str | None = None) -> None:
+    _admin(actor)
+    user = _target(session, username)
+    grant = session.execute(select(RoleGrant).where(
+        col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
+        _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).scalar_one_or_none()
+    if grant is None:
+        raise NotFound("this role is not granted / 该角色未授予", field="role")
+    session.delete(grant)
+    session.flush()
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_ROLE_REVOKE,
+                  entity_type="user", entity_id=user.id, study=study, client=actor.client,
+                  changes=[Change("role", grant_label(role, study, site), None)])
+
+
+def _eq(col: Mapped[str | None], value: str | None) -> ColumnElement[bool]:
+    return col.is_(None) if value is None else col == value
+
+
+def unlock(session: Session, ledger: Ledger, *, actor: Actor, username: str) -> None:
+    _admin(actor)
+    user = _target(session, username)
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_UNLOCK, entity_type="user",
+                  entity_id=user.id, client=actor.client)
+
+
+def reset_password(session: Session, ledger: Ledger, *, actor: Actor, username: str,
+                   new_password: str, config: AuthConfig = DEFAULT_CONFIG) -> None:
+    """An administrator sets a one-time password (handed over in person, after checking
+    identity); the user must change it at the next login. Ends the user's sessions."""
+    _admin(actor)
+    user = _target(session, username)
+    check_password_policy(new_password, user.username, config)
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = True
+    user.password_changed_at = dt.datetime.now(dt.UTC)
+    _end_sessions(session, user.id, "password_reset")
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_PASSWORD_RESET,
+                  entity_type="user", entity_id=user.id, client=actor.client)
+
+
+def reset_second_factor(session: Session, ledger: Ledger, *, actor: Actor,
+                        username: str) -> None:
+    """Clear a user's TOTP and recovery codes (lost phone); they enrol again at next login.
+    Ends the user's sessions."""
+    _admin(actor)
+    user = _target(session, username)
+    totp_mod.clear(session, user)
+    _end_sessions(session, user.id, "second_factor_reset")
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_SECOND_FACTOR_RESET,
+                  entity_type="user", entity_id=user.id, client=actor.client)
+
+
+def set_active(session: Session, ledger: Ledger, *, actor: Actor, username: str,
+               active: bool) -> None:
+    _admin(actor)
+    user = _target(session, username)
+    if user.id == actor.user_id and not active:
+        raise InvalidInput("you cannot deactivate your own account / 不能停用本人账户",
+                           field="username")
+    user.is_active = active
+    if not active:
+        _end_sessions(session, user.id, "deactivated")
+    ledger.append(session, actor=actor.username,
+                  action=Action.ACCOUNT_ACTIVATE if active else Action.ACCOUNT_DEACTIVATE,
+                  entity_type="user", entity_id=user.id, client=actor.client)
+
+
+def _end_sessions(session: Session, user_id: str, reason: str) -> int:
+    now = dt.datetime.now(dt.UTC)
+    n = 0
+    for us in session.execute(select(UserSession).where(
+            col(UserSession.user_id) == user_id,
+            col(UserSession.ended_at).is_(None))).scalars():
+        us.ended_at, us.end_reason = now, reason
+        n += 1
+    session.flush()
+    return n
+
+
+def revoke_sessions(session: Session, ledger: Ledger, *, actor: Actor, username: str) -> int:
+    """End every open session of a user at once (administrator); returns how many."""
+    _admin(actor)
+    user = _target(session, username)
+    n = _end_sessions(session, user.id, "revoked")
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_SESSIONS_REVOKE,
+                  entity_type="user", entity_id=user.id, client=actor.client,
+                  reason=f"{n} session(s) ended")
+    return n

@@ -1,0 +1,353 @@
+"""The code-index custodian's work (§11.3.4.6 a, §10.2 f–h): identity and code lookups, each with a
+reason and a ledger entry, the lookup history, a subject's own data (subject access), and the
+code-index keys: verification and rotation. Ledger entries never carry identity."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from audit_trail.models import LedgerEntry
+from audit_trail.service import Change, Ledger
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import InvalidInput, NotFound
+from studies.kernel.events import Action
+from studies.kernel.roles import Perm
+from studies.registry.models import Site, Study
+from studies.subjects import codes
+from studies.subjects.crypto import (
+    CodeIndexKeyError,
+    CodeIndexKeys,
+    blind_index,
+    decrypt_identity,
+    encrypt_identity,
+)
+from studies.subjects.identity import (
+    Identity,
+    normalise_resident_id,
+    validate_resident_id,
+)
+from studies.subjects.models import CodeIndexEntry, Subject
+from studies.subjects.service import (
+    CLAUSE_LOOKUP,
+    lock_index,
+    now_utc,
+    plain_text,
+    require_usable_keys,
+)
+
+MIN_REASON = 5
+
+
+MAX_REASON = 500
+
+
+LOOKUP_ACTIONS = (Action.CODE_INDEX_LOOKUP_IDENTITY, Action.CODE_INDEX_LOOKUP_CODE,
+                  Action.SUBJECT_EXPORT, Action.CODE_INDEX_ROTATE_KEY)
+
+
+def _reason(reason: str | None) -> str:
+    value = " ".join((reason or "").split())
+    plain_text(value, field="reason", max_len=10_000)
+    if len(value) < MIN_REASON:
+        raise InvalidInput(f"reason is required (at least {MIN_REASON} characters) / "
+                           "须说明查询理由", field="reason", clause=CLAUSE_LOOKUP)
+    if len(value) > MAX_REASON:
+        raise InvalidInput(f"reason is longer than {MAX_REASON} characters / 理由过长",
+                           field="reason")
+    return value
+
+
+def _code(raw: str) -> str:
+    code = codes.normalise_code(raw)
+    if not re.fullmatch(r"[A-Z0-9]{1,10}-[A-Z0-9]{1,9}", code):
+        raise InvalidInput("code: a subject code such as S01-7Q4K2M / 请输入受试者代码",
+                           field="code")
+    return code
+
+
+def _entry_by_code(session: Session, code: str) -> tuple[CodeIndexEntry, Study] | None:
+    row = session.execute(
+        select(CodeIndexEntry, Study).join(Study, col(Study.id) == CodeIndexEntry.study_id)
+        .where(col(CodeIndexEntry.code) == code)).first()
+    return (row[0], row[1]) if row else None
+
+
+@dataclass(frozen=True)
+class IdentityLookup:
+    code: str
+    found: bool
+    study: str | None = None
+    identity: Identity | None = None
+
+
+def lookup_identity(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys,
+                    code: str, reason: str) -> IdentityLookup:
+    """Re-identify: the identity behind a subject code. Custodian only, reason required; the
+    ledger records actor, reason and result (found / not found), never the identity."""
+    require(actor, Perm.CODE_INDEX_LOOKUP)
+    why = _reason(reason)
+    code = _code(code)
+    hit = _entry_by_code(session, code)
+    if hit is not None:
+        require(actor, Perm.CODE_INDEX_LOOKUP, study=hit[1].code)
+        keys.require_all([hit[0].key_id])
+        identity = decrypt_identity(code=code, kid=hit[0].key_id, nonce=hit[0].nonce,
+                                    ciphertext=hit[0].ciphertext, keys=keys)
+    ledger.append(session, actor=actor.username, action=Action.CODE_INDEX_LOOKUP_IDENTITY,
+                  entity_type="code_index", entity_id=code, study=hit[1].code if hit else None,
+                  subject=code if hit else None, reason=why, client=actor.client,
+                  changes=[Change("result", None, "found" if hit else "not_found")])
+    if hit is None:
+        return IdentityLookup(code=code, found=False)
+    return IdentityLookup(code=code, found=True, study=hit[1].code, identity=identity)
+
+
+@dataclass(frozen=True)
+class CodeLookup:
+    found: bool
+    matches: list[tuple[str, str]] = field(default_factory=list)  # (study code, subject code)
+
+
+def lookup_code(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys,
+                resident_id: str, reason: str) -> CodeLookup:
+    """The subject code(s) of a person, found by the blind index of the ID number (nothing is
+    decrypted). Custodian only, reason required; audited with the result, not the ID number."""
+    require(actor, Perm.CODE_INDEX_LOOKUP)
+    why = _reason(reason)
+    rid = normalise_resident_id(resident_id)
+    if rid and rid in normalise_resident_id(why):
+        raise InvalidInput("do not put the ID number in the reason (it is recorded) / "
+                           "理由中不要填写身份证号", field="reason")
+    rid = validate_resident_id(resident_id)
+    require_usable_keys(session, keys)
+    bidx = blind_index(rid, key=keys.blind)
+    rows = session.execute(
+        select(col(CodeIndexEntry.code), col(Study.code))
+        .join(Study, col(Study.id) == CodeIndexEntry.study_id)
+        .where(col(CodeIndexEntry.blind_index) == bidx).order_by(col(Study.code))).all()
+    matches = [(s, c) for c, s in rows if actor.can(Perm.CODE_INDEX_LOOKUP, s)]
+    ledger.append(session, actor=actor.username, action=Action.CODE_INDEX_LOOKUP_CODE,
+                  entity_type="code_index", entity_id="(by resident ID number)",
+                  subject=matches[0][1] if len(matches) == 1 else None, reason=why,
+                  client=actor.client,
+                  changes=[Change("result", None, "found" if matches else "not_found"),
+                           Change("codes", None, [c for _, c in matches])])
+    return CodeLookup(found=bool(matches), matches=matches)
+
+
+@dataclass(frozen=True)
+class LookupRecord:
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    code: str | None
+    study: str | None
+    reason: str | None
+    result: str | None
+
+
+def lookup_history(session: Session, *, actor: Actor, limit: int = 200) -> list[LookupRecord]:
+    """The latest code-index lookups, exports and key rotations, newest first, in the studies
+    the actor is custodian for."""
+    require(actor, Perm.CODE_INDEX_HISTORY)
+    rows = session.execute(
+        select(LedgerEntry).where(col(LedgerEntry.action).in_(LOOKUP_ACTIONS))
+        .order_by(col(LedgerEntry.seq).desc()).limit(max(1, min(limit, 1000)))).scalars()
+    out = []
+    for e in rows:
+        if e.study and not actor.can(Perm.CODE_INDEX_HISTORY, e.study):
+            continue  # a custodian of one study sees that study's lookups (and unscoped ones)
+        result = None
+        try:
+            for ch in json.loads(e.changes or "[]"):
+                if isinstance(ch, dict) and ch.get("field") == "result":
+                    result = ch.get("after")
+        except ValueError:
+            pass
+        code = e.subject or (e.entity_id if e.entity_type in ("code_index", "subject")
+                             and e.action != "code_index.lookup_code" else None)
+        out.append(LookupRecord(e.seq, e.ts, e.actor, e.action, code, e.study, e.reason,
+                                result if isinstance(result, str) else None))
+    return out
+
+
+EXPORT_FORMATS = ("json", "text")
+
+
+EXPORT_ACTION_PREFIXES = ("subject.", "consent.", "waiver.", "withdrawal.")
+
+
+@dataclass(frozen=True)
+class SubjectExport:
+    filename: str
+    media_type: str
+    content: bytes
+
+
+def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys,
+                   code: str, reason: str, fmt: str = "json") -> SubjectExport:
+    """Subject access (§7 d–e): the subject's own data as a readable file — identity, enrolment
+    and the consent- and enrolment-related ledger entries about the subject. Custodian only,
+    with a reason; audited (the entry holds the format, never the content)."""
+    require(actor, Perm.CODE_INDEX_EXPORT)
+    why = _reason(reason)
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput("format: json or text / 格式须为 json 或 text", field="format")
+    code = _code(code)
+    hit = _entry_by_code(session, code)
+    if hit is None:
+        raise NotFound("no subject with this code / 无此受试者代码", field="code")
+    entry, study = hit
+    require(actor, Perm.CODE_INDEX_EXPORT, study=study.code)
+    identity = decrypt_identity(code=code, kid=entry.key_id, nonce=entry.nonce,
+                                ciphertext=entry.ciphertext, keys=keys)
+    subject = session.get(Subject, entry.subject_id)
+    site = session.get(Site, subject.site_id) if subject else None
+    assert subject is not None and site is not None
+    events = session.execute(
+        select(LedgerEntry).where(col(LedgerEntry.subject) == code).order_by(col(LedgerEntry.seq))
+    ).scalars()
+    history = [{"time": e.ts, "action": e.action, "by": e.actor, "outcome": e.outcome,
+                "reason": e.reason}
+               for e in events if e.action.startswith(EXPORT_ACTION_PREFIXES)]
+    generated = now_utc()
+    doc: dict[str, object] = {
+        "document": "Subject access export / 受试者个人数据副本 (GB/T 39725-2020 §7 d–e)",
+        "generated_at": generated.isoformat(timespec="seconds"),
+        "subject_code": code,
+        "identity": identity.to_json(),
+        "enrolment": {"study": study.code, "study_title_zh": study.title_zh,
+                      "study_title_en": study.title_en, "site": site.code,
+                      "hospital": site.hospital, "status": subject.status,
+                      "enrolled_at": subject.enrolled_at.isoformat(timespec="seconds")},
+        "history": history,
+    }
+    ledger.append(session, actor=actor.username,
+                  action=Action.SUBJECT_EXPORT, entity_type="subject",
+                  entity_id=subject.id, study=study.code, subject=code, reason=why,
+                  client=actor.client, changes=[Change("format", None, fmt),
+                                                Change("result", None, "found")])
+    stamp = generated.strftime("%Y%m%dT%H%M%SZ")
+    if fmt == "json":
+        return SubjectExport(f"subject-{code}-{stamp}.json", "application/json",
+                             json.dumps(doc, ensure_ascii=False, indent=2).encode() + b"\n")
+    return SubjectExport(f"subject-{code}-{stamp}.txt", "text/plain; charset=utf-8",
+                         _as_text(doc).encode())
+
+
+_LABELS = {
+    "name": "姓名 / Name", "resident_id": "身份证号 / Resident ID number",
+    "phone": "手机 / Phone", "medical_record_number": "病历号 / Medical record number",
+    "date_of_birth": "出生日期 / Date of birth", "address": "地址 / Address",
+    "study": "研究 / Study", "study_title_zh": "研究名称 / Title (zh)",
+    "study_title_en": "Title (en)", "site": "中心 / Site", "hospital": "医院 / Hospital",
+    "status": "状态 / Status", "enrolled_at": "入组时间 / Enrolled at (UTC)",
+}
+
+
+def _as_text(doc: dict[str, object]) -> str:
+    lines = [str(doc["document"]), f"生成时间 / Generated (UTC): {doc['generated_at']}",
+             f"受试者代码 / Subject code: {doc['subject_code']}", "",
+             "身份信息 / Identity", "-" * 40]
+    ident = doc["identity"]
+    enrol_ = doc["enrolment"]
+    assert isinstance(ident, dict) and isinstance(enrol_, dict)
+    lines += [f"{_LABELS[k]}: {v if v is not None else '—'}" for k, v in ident.items()]
+    lines += ["", "入组信息 / Enrolment", "-" * 40]
+    lines += [f"{_LABELS[k]}: {v}" for k, v in enrol_.items()]
+    lines += ["", "记录 / Records (enrolment and consent)", "-" * 40]
+    hist = doc["history"]
+    assert isinstance(hist, list)
+    for h in hist:
+        lines.append(f"{h['time']}  {h['action']}  {h['by']}  {h['outcome']}"
+                     + (f"  ({h['reason']})" if h.get("reason") else ""))
+    if not hist:
+        lines.append("—")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    entries: int
+    by_key: dict[str, int]
+
+
+def key_usage(session: Session) -> dict[str, int]:
+    """How many entries each key id encrypted (no decryption)."""
+    out: dict[str, int] = {}
+    for kid in session.execute(select(col(CodeIndexEntry.key_id))).scalars():
+        out[kid] = out.get(kid, 0) + 1
+    return out
+
+
+def verify_code_index(session: Session, *, keys: CodeIndexKeys) -> IndexCheck:
+    """Decrypt every entry with ``keys`` (in memory only); raise CodeIndexKeyError naming the
+    first entry that does not decrypt. Read-only."""
+    by_key: dict[str, int] = {}
+    n = 0
+    for e in session.execute(select(CodeIndexEntry).order_by(col(CodeIndexEntry.code))).scalars():
+        decrypt_identity(code=e.code, kid=e.key_id, nonce=e.nonce, ciphertext=e.ciphertext,
+                         keys=keys)
+        by_key[e.key_id] = by_key.get(e.key_id, 0) + 1
+        n += 1
+    return IndexCheck(entries=n, by_key=by_key)
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    entries: int
+    old_key_ids: list[str]
+    new_key_id: str
+
+
+def rotate_code_index(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys,
+                      new_key: bytes, on_entry: Callable[[int], None] | None = None,
+                      client: str | None = None) -> RotationReport:
+    """Re-encrypt every code-index entry under ``new_key`` in the caller's ONE transaction,
+    then check (before the caller commits) that every entry decrypts under ``new_key`` alone.
+
+    All or nothing: if anything fails, the caller's rollback leaves every entry under its old
+    key. Keeps: every identity unchanged (byte for byte after decryption), codes, blind indexes.
+    Changes: nonce, ciphertext, key id, ``encrypted_at``. Idempotent in effect: rotating
+    again to another key is another rotation. ``on_entry`` is called after each entry (tests
+    use it to interrupt a rotation halfway).
+    """
+    require(actor, Perm.CODE_INDEX_ROTATE)
+    new_keys = CodeIndexKeys(current=new_key, blind=keys.blind)
+    if new_keys.current_id in keys.by_id():
+        raise InvalidInput("the new key must differ from every key in use / 新密钥须与旧密钥不同",
+                           field="new_key")
+    lock_index(session)
+    entries = list(session.execute(
+        select(CodeIndexEntry).order_by(col(CodeIndexEntry.code))).scalars())
+    old_ids = sorted({e.key_id for e in entries})
+    keys.require_all(old_ids)
+    now = now_utc()
+    for i, e in enumerate(entries):
+        identity = decrypt_identity(code=e.code, kid=e.key_id, nonce=e.nonce,
+                                    ciphertext=e.ciphertext, keys=keys)
+        e.key_id, e.nonce, e.ciphertext = encrypt_identity(identity, code=e.code, key=new_key)
+        e.encrypted_at = now
+        if on_entry is not None:
+            on_entry(i)
+    session.flush()
+    session.expire_all()
+    check = verify_code_index(session, keys=new_keys)
+    if check.entries != len(entries) or set(check.by_key) - {new_keys.current_id}:
+        raise CodeIndexKeyError("re-encryption did not cover every entry; nothing is changed")
+    ledger.append(session, actor=actor.username, action=Action.CODE_INDEX_ROTATE_KEY,
+                  entity_type="code_index", entity_id="(all entries)", client=client,
+                  reason="key rotation", changes=[
+                      Change("key_id", old_ids, new_keys.current_id),
+                      Change("entries", None, len(entries)),
+                      Change("result", None, "verified")])
+    return RotationReport(entries=len(entries), old_key_ids=old_ids,
+                          new_key_id=new_keys.current_id)
