@@ -388,9 +388,11 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
 
 def _extract_line(req: Any, key_file: Path) -> str:
     """The same line on every run (the demo must print the same thing twice)."""
+    from studies.extracts.tiers import TIER_RULES
+
     status = req.status
     if status == "pending":
-        status = ("pending the committee" if req.tier in ("lds", "rif")
+        status = ("pending the committee" if TIER_RULES[req.tier].needs_committee
                   else "pending the data security officer")
     return (f"Demo extract request: /extracts/{req.id} ({req.tier.upper()}, {status}); "
             f"the sponsor's age key is {key_file}")

@@ -9,9 +9,11 @@
    (from the item classification) are generalised to k-anonymity (k ≥ 5) with l-diversity on
    sensitive items, other dates shifted by the study's secret offset, free text scrubbed; PUF
    through :func:`deid.aggregate`; RIF keeps codes and draws identity fields through the code
-   index, by the system. k-anonymity is computed on one row per subject (each
-   quasi-identifier's first recorded value); every row of a subject is then generalised to the
-   chosen levels and the rows of suppressed subjects are dropped from every form.
+   index, by the system. Which of these a tier gets, and with which parameters, is its
+   :class:`studies.extracts.tiers.Tier` (``treatment``). k-anonymity is computed on one row
+   per subject (each quasi-identifier's first recorded value); every row of a subject is then
+   generalised to the chosen levels and the rows of suppressed subjects are dropped from every
+   form.
 4. Pre-transfer checks (§11.3.4.5 c): completeness, missing values per field, duplicate rows,
    unique subject codes/tokens. A failed check blocks the transfer until a data manager
    overrides it with a reason.
@@ -49,6 +51,7 @@ from studies.ethics.models import ConsentWaiver
 from studies.extracts import package as pkg
 from studies.extracts import service
 from studies.extracts.models import ExtractRequest, ExtractTransfer
+from studies.extracts.tiers import TIER_RULES, Treatment
 from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form, Item
@@ -258,7 +261,8 @@ def _form_frames(snap: Snapshot, wanted: dict[str, list[str]],
 
 
 def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
-                   k: int, study_code: str, token_project: str, secret: bytes) -> Built:
+                   k: int, l_diversity: int, max_suppression: float, study_code: str,
+                   token_project: str, secret: bytes) -> Built:
     """LDS: tokens, k-anonymity + l-diversity on the subject level, date shift, scrubbing."""
     qis = [f for f, i in items.items() if i.classification == "quasi_identifier"]
     sens = [f for f, i in items.items() if i.classification == "sensitive"]
@@ -282,8 +286,8 @@ def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
             f: [first[s].get(f, NA) for s in subjects] for f in qis + sens}})
         hier = {f: hierarchy_for(items[f], subj[f].to_list()) for f in qis}
         try:
-            res = deid.anonymize(subj, hier, k=k, max_suppression=0.05, sensitive=sens,
-                                 l=2 if sens else None)
+            res = deid.anonymize(subj, hier, k=k, max_suppression=max_suppression,
+                                 sensitive=sens, l=l_diversity if sens else None)
         except deid.DeidError as e:
             raise BuildError(f"k-anonymity (k={k}) cannot be reached: {e} / "
                              "无法达到k匿名要求") from None
@@ -354,9 +358,9 @@ def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
 
 
 def aggregate_puf(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
-                  token_project: str, secret: bytes) -> Built:
-    """PUF: counts of subjects (and numeric statistics) by the coded fields, cells under 5
-    suppressed with complementary suppression (:func:`deid.aggregate`)."""
+                  min_count: int, token_project: str, secret: bytes) -> Built:
+    """PUF: counts of subjects (and numeric statistics) by the coded fields, cells under
+    ``min_count`` suppressed with complementary suppression (:func:`deid.aggregate`)."""
     out: list[Table] = []
     treatments: dict[str, str] = {}
     withheld = 0
@@ -369,7 +373,7 @@ def aggregate_puf(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
                                 [pl.col(c).cast(pl.Float64, strict=False) for c in nums])
         try:
             t = deid.aggregate(frame, by, subject="subject", values=nums,
-                               stats=("mean", "sd", "median"))
+                               stats=("mean", "sd", "median"), min_count=min_count)
         except deid.DeidError as e:
             raise BuildError(f"PUF aggregate of {form}: {e}") from None
         withheld += t.n_primary + t.n_complementary
@@ -378,7 +382,7 @@ def aggregate_puf(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
                                          "summarised (mean, sd, median)" if c in nums else
                                          "not released (not aggregable)")
         out.append(Table(form, t.cells, []))
-    return Built(out, {"min_count": 5, "withheld_cells": withheld,
+    return Built(out, {"min_count": min_count, "withheld_cells": withheld,
                        "method": "primary and complementary cell suppression"}, treatments)
 
 
@@ -449,7 +453,7 @@ def write_odm(session: Session, req: ExtractRequest, tables: list[Table], path: 
         return etree.SubElement(parent, f"{{{ns}}}{tag}", attrs)
 
     mdv = root.find(f"{{{ns}}}Study/{{{ns}}}MetaDataVersion")
-    if req.tier != "puf" and mdv is not None:
+    if TIER_RULES[req.tier].writes_clinical_odm and mdv is not None:
         groups: dict[tuple[str, str], str] = {}
         for spec in specs:
             for g in spec.groups:
@@ -539,12 +543,16 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
     fitems = {f: items[f] for f in study_fields}
     token_project = f"{req.study_code}/extract/{req.id}"
     identity = None
-    if req.tier == "lds":
-        built = deidentify_lds(frames, fitems, k=req.k, study_code=req.study_code,
+    tier = TIER_RULES[req.tier]
+    if tier.treatment is Treatment.DEIDENTIFY:
+        assert tier.l_diversity is not None and tier.max_suppression is not None
+        built = deidentify_lds(frames, fitems, k=req.k, l_diversity=tier.l_diversity,
+                               max_suppression=tier.max_suppression, study_code=req.study_code,
                                token_project=token_project, secret=keys.deid_key)
-    elif req.tier == "puf":
-        built = aggregate_puf(frames, fitems, token_project=token_project,
-                              secret=keys.deid_key)
+    elif tier.treatment is Treatment.AGGREGATE:
+        assert tier.min_cell_count is not None
+        built = aggregate_puf(frames, fitems, min_count=tier.min_cell_count,
+                              token_project=token_project, secret=keys.deid_key)
     else:
         built = Built([Table(f, df, ["subject", "event", "repeat"])
                        for f, df in frames.items()], {"note": "identifiable (RIF)"},
@@ -611,7 +619,7 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
                         "recipient_org": req.recipient_org, "recipient_key": req.recipient_key,
                         "recipients": req.recipients, "cross_border": req.cross_border},
             "approvals": decisions,
-            "data_use_agreement": list(service.DUA_TERMS) if req.tier != "puf" else None,
+            "data_use_agreement": list(service.DUA_TERMS) if tier.needs_dua else None,
             "fields": [{"name": f, "classification": items[f].classification,
                         "treatment": built.treatments.get(f)} for f in study_fields]
             + [{"name": f"identity.{f}", "classification": "direct_identifier",

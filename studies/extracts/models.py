@@ -30,12 +30,11 @@ from sqlalchemy import (
 from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
+from studies.extracts.tiers import TIER_RULES
 from studies.kernel.models import IdTable
 
-TIERS = ("puf", "lds", "rif")
-TIER_LABELS = {"puf": "公用数据集 / Public use file (PUF)",
-               "lds": "受限制数据集 / Limited data set (LDS)",
-               "rif": "可标识数据集 / Research identifiable file (RIF)"}
+TIERS = tuple(TIER_RULES)  # the rules of each tier: studies/extracts/tiers.py
+TIER_LABELS = {t.name: t.label for t in TIER_RULES.values()}
 STATUSES = ("pending", "approved", "rejected", "held")
 BUILD_STATES = ("none", "queued", "running", "done", "failed", "blocked")
 DECISION_KINDS = ("officer", "vote", "dua", "ethics", "override")

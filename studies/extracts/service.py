@@ -11,6 +11,9 @@ download, period of use and whether the data leaves the country. Approval needs,
 - RIF: as LDS plus an ethics approval of the study covering identifiable use, recorded and
   signed by an ethics committee member.
 
+The rules of each tier (approvals, minimum k, direct identifiers, consent scopes) are one
+table, :data:`studies.extracts.tiers.TIER_RULES`.
+
 Data leaving the country: more than 250 records is refused outright; up to 250 also needs the
 committee (§7 o–p). Each approval act is an electronic signature
 (:func:`studies.accounts.signatures.sign`); nobody approves their own request. A recipient with
@@ -38,11 +41,11 @@ from studies.accounts import signatures
 from studies.accounts.models import RoleGrant, User
 from studies.ethics.models import EthicsApproval
 from studies.extracts.models import (
-    TIERS,
     ExtractDecision,
     ExtractRequest,
     ExtractTransfer,
 )
+from studies.extracts.tiers import K_MAX, TIER_RULES, tier_named
 from studies.forms import service as forms
 from studies.forms.models import Item
 from studies.kernel.actor import Actor, require, require_different_person
@@ -167,12 +170,7 @@ def _eligible_count(session: Session, study_id: str, scopes: list[str],
 
 
 def required_scopes(req: ExtractRequest) -> list[str]:
-    scopes = ["study"]
-    if req.tier == "rif":
-        scopes.append("identifiable")
-    if req.cross_border:
-        scopes.append("cross_border")
-    return scopes
+    return TIER_RULES[req.tier].scopes_needed(req.cross_border)
 
 
 def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -183,9 +181,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
     purpose = data.purpose.strip()
     if len(purpose) < 10:
         raise InvalidInput("purpose: at least 10 characters / 用途至少10个字符", field="purpose")
-    if data.tier not in TIERS:
-        raise InvalidInput("tier must be puf, lds or rif / 数据集级别须为 PUF、LDS 或 RIF",
-                           field="tier")
+    tier = tier_named(data.tier)
     key = validate_age_recipient(data.recipient_key)
     org = data.recipient_org.strip()
     if not org:
@@ -196,7 +192,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
     if data.use_until < today:
         raise InvalidInput("the period of use has already ended / 使用期限已过",
                            field="use_until")
-    if not 2 <= data.k <= 100 or (data.tier == "lds" and data.k < 5):
+    if not tier.min_k <= data.k <= K_MAX:
         raise InvalidInput("k: at least 5 (§10.2 e), at most 100 / k 至少为5", field="k")
     if data.as_of is not None and (data.as_of.tzinfo is None or data.as_of > _now()):
         raise InvalidInput("as_of: a past time with a time zone / 须为带时区的过去时间",
@@ -210,7 +206,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
         if info is None:
             raise InvalidInput(f"fields: no field {f[:80]!r} in this study / 本研究无此字段",
                                field="fields")
-        if info.classification == "direct_identifier" and data.tier != "rif":
+        if info.classification == "direct_identifier" and not tier.allows_direct_identifiers:
             raise InvalidInput(f"fields: {f} is a direct identifier; only a RIF may hold it "
                                "(Table 6) / 直接标识符只能出现在可标识数据集中", field="fields",
                                clause="§10.2")
@@ -224,8 +220,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
             raise InvalidInput(f"recipients: no account {r[:100]!r} / 无此账户",
                                field="recipients")
     if data.cross_border:
-        n = _eligible_count(session, study.id, ["study", "cross_border"] +
-                            (["identifiable"] if data.tier == "rif" else []), _now())
+        n = _eligible_count(session, study.id, tier.scopes_needed(cross_border=True), _now())
         if n > CROSS_BORDER_MAX:
             ledger.append(session, actor=actor.username, action=Action.EXTRACT_REQUEST,
                           entity_type="study", entity_id=study.id, study=study.code,
@@ -309,14 +304,7 @@ def committee_size(session: Session, study_code: str) -> int:
 
 def needs(req: ExtractRequest) -> list[str]:
     """The approvals a request needs (§11.3.4.3: the higher the tier, the more)."""
-    out = ["officer"] if req.tier == "puf" else []
-    if req.tier in ("lds", "rif") or req.cross_border:
-        out.append("committee")
-    if req.tier in ("lds", "rif"):
-        out.append("dua")
-    if req.tier == "rif":
-        out.append("ethics")
-    return out
+    return TIER_RULES[req.tier].approvals_needed(req.cross_border)
 
 
 @dataclass

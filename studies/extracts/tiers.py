@@ -1,0 +1,151 @@
+"""Every extract tier rule, in one table (SPEC §7–8; GB/T 39725-2020 §11.3.4.3, §10.2).
+
+Three tiers, from the least to the most identifiable:
+
+- **PUF** (公用数据集, public use file): aggregates only — subject counts and summary
+  statistics by the coded fields, cells under 5 withheld with complementary suppression
+  (:func:`deid.aggregate`). The data security officer approves.
+- **LDS** (受限制数据集, limited data set): rows without direct identifiers — keyed subject
+  tokens, quasi-identifiers generalised to k-anonymity (k ≥ 5, §10.2 e) with 2-diversity on
+  sensitive items, other dates shifted by the study's secret offset, free text scrubbed. The
+  data security committee votes (more than two thirds of its members, Appendix C) and the
+  recipient signs the data-use agreement (Appendix E.3).
+- **RIF** (可标识数据集, research identifiable file): subject codes kept, identity fields (direct
+  identifiers, Table 6 — only a RIF may hold them, §10.2) drawn through the code index. As LDS,
+  plus an ethics approval covering identifiable use (§11.3.4.2), and subjects must have
+  consented to ``identifiable`` use.
+
+Whatever the tier, data leaving the country also need the committee, and the subjects' consent
+to ``cross_border`` (§7 o–p). The higher the tier, the more approvals (§11.3.4.3).
+
+The request checks (:mod:`studies.extracts.service`), the approvals, the consent exclusions and
+the build (:mod:`studies.extracts.build`) read these rules from :data:`TIER_RULES`; :mod:`deid`
+stays a pure library whose functions the build applies as the table says. The pre-transfer
+checks (§11.3.4.5 c) are the same for every tier, so the table has no field for them.
+
+Imports nothing of ours but the kernel's errors, so the models, the service, the build and the
+delivery layer can all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from studies.kernel.errors import InvalidInput
+
+K_MAX = 100
+"""The largest k a request may ask for (every tier)."""
+
+CROSS_BORDER_SCOPE = "cross_border"
+"""The consent scope data leaving the country need, whatever the tier (§7 o–p)."""
+
+
+class Treatment(StrEnum):
+    """What the build does to the rows of a tier (§11.4.2.4)."""
+
+    AGGREGATE = "aggregate"
+    """Counts and statistics by the coded fields, small cells withheld
+    (:func:`studies.extracts.build.aggregate_puf`, through :func:`deid.aggregate`)."""
+
+    DEIDENTIFY = "deidentify"
+    """Keyed tokens, k-anonymity with l-diversity, date shift, free-text scrubbing
+    (:func:`studies.extracts.build.deidentify_lds`, through :mod:`deid`)."""
+
+    IDENTIFIABLE = "identifiable"
+    """Codes kept, values as recorded; identity fields drawn through the code index
+    (:func:`studies.extracts.build.draw_identities`)."""
+
+
+@dataclass(frozen=True)
+class Tier:
+    """The rules of one tier.
+
+    :param name: the code stored on the request (``extract_request.tier``, at most 3 letters).
+    :param label: the name shown in the request form.
+    :param min_k: the smallest k a request of this tier may ask for (§10.2 e: at least 5 for
+        a limited data set); the largest is :data:`K_MAX`.
+    :param allows_direct_identifiers: whether the request may name direct identifiers
+        (Table 6: only a RIF, §10.2).
+    :param needs_officer: the data security officer's signed approval (§11.3.4.3).
+    :param needs_committee: the data security committee's vote, more than two thirds of its
+        members yes (Appendix C); data leaving the country need it whatever this says.
+    :param needs_dua: the recipient's signed data-use agreement (Appendix E.3); it also goes
+        into the package's manifest.
+    :param needs_ethics: an ethics committee member records the study's current ethics
+        approval as covering identifiable use (§11.3.4.2).
+    :param consent_scopes: the consent scopes every included subject must hold; subjects whose
+        consent does not (or no longer) cover them are excluded (``cross_border`` is added
+        when the data leave the country).
+    :param treatment: what the build does to the rows (§11.4.2.4).
+    :param writes_clinical_odm: whether ``odm.xml`` carries ClinicalData (patient-level
+        values) besides the study metadata.
+    :param min_cell_count: for aggregates, the smallest publishable count (SPEC §7 PUF).
+    :param l_diversity: for de-identified rows, the distinct l of each sensitive item within
+        an equivalence class.
+    :param max_suppression: for de-identified rows, the largest share of subjects the
+        k-anonymity search may suppress.
+    """
+
+    name: str
+    label: str
+    min_k: int
+    allows_direct_identifiers: bool
+    needs_officer: bool
+    needs_committee: bool
+    needs_dua: bool
+    needs_ethics: bool
+    consent_scopes: tuple[str, ...]
+    treatment: Treatment
+    writes_clinical_odm: bool
+    min_cell_count: int | None = None
+    l_diversity: int | None = None
+    max_suppression: float | None = None
+
+    def approvals_needed(self, cross_border: bool) -> list[str]:
+        """The approvals a request of this tier needs, in the order they are shown
+        (§11.3.4.3: the higher the tier, the more; §7 o–p: leaving the country, the
+        committee)."""
+        out = ["officer"] if self.needs_officer else []
+        if self.needs_committee or cross_border:
+            out.append("committee")
+        if self.needs_dua:
+            out.append("dua")
+        if self.needs_ethics:
+            out.append("ethics")
+        return out
+
+    def scopes_needed(self, cross_border: bool) -> list[str]:
+        """The consent scopes each included subject must hold."""
+        return [*self.consent_scopes, *([CROSS_BORDER_SCOPE] if cross_border else [])]
+
+
+TIER_RULES: dict[str, Tier] = {t.name: t for t in (
+    Tier(name="puf", label="公用数据集 / Public use file (PUF)",
+         min_k=2, allows_direct_identifiers=False,
+         needs_officer=True, needs_committee=False, needs_dua=False, needs_ethics=False,
+         consent_scopes=("study",), treatment=Treatment.AGGREGATE,
+         writes_clinical_odm=False, min_cell_count=5),
+    Tier(name="lds", label="受限制数据集 / Limited data set (LDS)",
+         min_k=5, allows_direct_identifiers=False,
+         needs_officer=False, needs_committee=True, needs_dua=True, needs_ethics=False,
+         consent_scopes=("study",), treatment=Treatment.DEIDENTIFY,
+         writes_clinical_odm=True, l_diversity=2, max_suppression=0.05),
+    Tier(name="rif", label="可标识数据集 / Research identifiable file (RIF)",
+         min_k=2, allows_direct_identifiers=True,
+         needs_officer=False, needs_committee=True, needs_dua=True, needs_ethics=True,
+         consent_scopes=("study", "identifiable"), treatment=Treatment.IDENTIFIABLE,
+         writes_clinical_odm=True),
+)}
+"""The tiers by name, from the least to the most identifiable."""
+
+
+def tier_named(name: str) -> Tier:
+    """The tier a request names; :class:`InvalidInput` (field ``tier``) for any other name."""
+    tier = TIER_RULES.get(name)
+    if tier is None:
+        names, codes = list(TIER_RULES), [n.upper() for n in TIER_RULES]
+        raise InvalidInput(f"tier must be {', '.join(names[:-1])} or {names[-1]} / "
+                           f"数据集级别须为 {'、'.join(codes[:-1])} 或 {codes[-1]}",
+                           field="tier")
+    return tier
