@@ -10,7 +10,8 @@ type up here instead of comparing names.
 
 Field *kinds* (``descriptive``, ``calc``, ``notes``, ``dropdown`` … — :data:`FIELD_TYPES` in
 :mod:`studies.forms.models`) are a different axis: how a field is shown and whether it is
-entered or computed. Each REDCap field type imports as one data type (``redcap_field_types``).
+entered or computed. Each field type (REDCap's names) holds one data type (``field_types``),
+except that a ``text`` field's REDCap validation may make it a number or a date.
 
 Pure: imports nothing of the project, so every domain after ``forms`` may use it.
 """
@@ -81,7 +82,7 @@ class DataType:
     parse: Parse
     odm: str                                   # the ODM ItemDef DataType written
     odm_in: tuple[str, ...] = ()               # ODM DataTypes read as this type
-    redcap_field_types: tuple[str, ...] = ()   # REDCap field types imported as this type
+    field_types: tuple[str, ...] = ()          # field types (REDCap's) holding this type
     redcap_validations: Mapping[str, str | None] = field(default_factory=dict)
     #                                            REDCap text validation → our text format
     read_bound: Callable[[str], str] | None = None
@@ -230,7 +231,7 @@ def _when_bound_ok(value: str) -> bool:
 _ENTRIES = (
     DataType(
         "text", _parse_text, odm="text", odm_in=("text", "string"),
-        redcap_field_types=("text", "notes", "descriptive"),
+        field_types=("text", "notes", "descriptive"),
         redcap_validations={
             "email": "email", "phone": "phone", "phone_australia": "phone",
             "zipcode": "postcode", "postalcode_canada": "postcode",
@@ -239,12 +240,12 @@ _ENTRIES = (
         lds="scrub"),
     DataType(
         "integer", _parse_number(integer=True), odm="integer", odm_in=("integer",),
-        redcap_field_types=("slider",), redcap_validations={"integer": None, "int": None},
+        field_types=("slider",), redcap_validations={"integer": None, "int": None},
         read_bound=_number_bound(integer=True), bound_ok=_number_bound_ok, numeric=True,
         html_attrs={"inputmode": "decimal"}, generalise="bands"),
     DataType(
         "decimal", _parse_number(integer=False), odm="float", odm_in=("float", "double"),
-        redcap_field_types=("calc",),
+        field_types=("calc",),
         redcap_validations={"number": None, "number_1dp": None, "number_2dp": None,
                             "number_3dp": None, "number_4dp": None,
                             "number_comma_decimal": None, "float": None},
@@ -267,19 +268,19 @@ _ENTRIES = (
     # ODM: a CodeListRef makes an item a codelist (its values are written as text).
     DataType(
         "codelist", _parse_code, odm="text",
-        redcap_field_types=("dropdown", "radio", "checkbox"), coded=True, code_list=True),
+        field_types=("dropdown", "radio", "checkbox"), coded=True, code_list=True),
     DataType(
         "boolean", _parse_boolean, odm="boolean", odm_in=("boolean",),
-        redcap_field_types=("yesno", "truefalse"), coded=True, choices=YES_NO),
+        field_types=("yesno", "truefalse"), coded=True, choices=YES_NO),
     # Entered as text (the entry page does not take files yet).
     DataType(
         "file", _parse_text, odm="base64Binary", odm_in=("base64Binary",),
-        redcap_field_types=("file",)),
+        field_types=("file",)),
 )
 DATA_TYPES: dict[str, DataType] = {t.name: t for t in _ENTRIES}
 
 # Derived look-ups for the importers.
 ODM_IN: dict[str, str] = {o: t.name for t in _ENTRIES for o in t.odm_in}
-REDCAP_FIELD_TYPES: dict[str, str] = {f: t.name for t in _ENTRIES for f in t.redcap_field_types}
+BY_FIELD_TYPE: dict[str, str] = {f: t.name for t in _ENTRIES for f in t.field_types}
 REDCAP_VALIDATIONS: dict[str, tuple[str, str | None]] = {
     v: (t.name, fmt) for t in _ENTRIES for v, fmt in t.redcap_validations.items()}

@@ -174,7 +174,7 @@ def parse_dictionary(text: str) -> Dictionary:
             errors.append(f"line {line}: {name}: the field label is empty")
             continue
         item = ItemSpec(name=name, field_type=ftype,
-                        data_type=datatypes.REDCAP_FIELD_TYPES[ftype], label_zh=zh,
+                        data_type=datatypes.BY_FIELD_TYPE[ftype], label_zh=zh,
                         label_en=en, line=line)
         note = r.get("note", "").strip()
         if note:
