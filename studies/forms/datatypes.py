@@ -280,6 +280,7 @@ _ENTRIES = (
 DATA_TYPES: dict[str, DataType] = {t.name: t for t in _ENTRIES}
 
 # Derived look-ups for the importers.
+CODE_LIST = next(t.name for t in _ENTRIES if t.code_list)  # an item with an ODM CodeListRef
 ODM_IN: dict[str, str] = {o: t.name for t in _ENTRIES for o in t.odm_in}
 BY_FIELD_TYPE: dict[str, str] = {f: t.name for t in _ENTRIES for f in t.field_types}
 REDCAP_VALIDATIONS: dict[str, tuple[str, str | None]] = {

@@ -24,7 +24,7 @@ from typing import Any
 from lxml import etree
 
 from studies.forms import expressions as ex
-from studies.forms.datatypes import BY_FIELD_TYPE, DATA_TYPES, ODM_IN
+from studies.forms.datatypes import BY_FIELD_TYPE, CODE_LIST, DATA_TYPES, ODM_IN
 from studies.forms.spec import (
     NAME_RE,
     Dictionary,
@@ -409,7 +409,7 @@ def _item(idef: Any, iref: Any, back_types: dict[str, str], units: dict[str, str
             errors.append(f"line {clr.sourceline}: CodeListRef to unknown "
                           f"{clr.get('CodeListOID')!r}")
             return None
-        item.data_type = "codelist"
+        item.data_type = CODE_LIST
         for cli in cl.findall(_q("CodeListItem")):
             zh, en = _translated(cli.find(_q("Decode")))
             code = cli.get("CodedValue") or ""
