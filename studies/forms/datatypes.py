@@ -40,11 +40,12 @@ YES_NO: tuple[dict[str, str], ...] = ({"code": "1", "label_zh": "是", "label_en
 
 # How the extract build (studies/extracts/build.py) treats a type:
 # - as a quasi-identifier, the generalisation hierarchy (a ``deid.Hierarchy``) k-anonymity
-#   climbs: "date" YYYY-MM-DD → YYYY-MM → YYYY → * (as ``deid.date_hierarchy``); "bands"
-#   numbers in bands 5, 10, 20, 50 wide → *; "values" each recorded value → * (a postcode text
-#   format: digits masked, 3 then 6);
-# - otherwise in an LDS: "shift_date" / "shift_datetime" by the study's secret offset (as
-#   ``deid.shift_dates``), "scrub" free text (``deid.scrub_column``, unless sensitive), "keep".
+#   climbs, built with ``deid.Hierarchy``: "date" YYYY-MM-DD → YYYY-MM → YYYY → * (the levels
+#   of ``deid.date_hierarchy``); "bands" numbers in bands 5, 10, 20, 50 wide → *; "values"
+#   each recorded value → * (a postcode text format: digits masked, 3 then 6);
+# - otherwise in an LDS: "shift_date" / "shift_datetime" by the study's secret offset
+#   (``deid.project_date_offset``, Table 6 as ``deid.shift_dates``), "scrub" free text
+#   (``deid.scrub_column``, unless the item is sensitive), "keep" as recorded.
 Generalisation = Literal["date", "bands", "values"]
 LdsTreatment = Literal["shift_date", "shift_datetime", "scrub", "keep"]
 
