@@ -26,6 +26,7 @@ from studies.entry import service as entry
 from studies.entry.models import FormRecord, RecordVersion, ValueVersion
 from studies.forms import odm
 from studies.forms import service as forms
+from studies.forms.datatypes import DATA_TYPES
 from studies.forms.models import Form, FormVersion, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
@@ -200,7 +201,7 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
               "status"]
     for i in items:
         header.append(i.name)
-        if i.choices and i.data_type == "codelist":
+        if i.choices and DATA_TYPES[i.data_type].code_list:
             header.append(f"{i.name}_label")
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -215,7 +216,7 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
             val = values.get(i.name)
             line.append("" if val is None else _value_text(val).replace(",", "|")
                         if isinstance(val, list) else val)
-            if i.choices and i.data_type == "codelist":
+            if i.choices and DATA_TYPES[i.data_type].code_list:
                 labels = {c["code"]: " / ".join(x for x in (c.get("label_zh"),
                                                             c.get("label_en")) if x) or c["code"]
                           for c in i.choices}

@@ -54,6 +54,7 @@ from studies.extracts.models import ExtractRequest, ExtractTransfer
 from studies.extracts.tiers import TIER_RULES, Treatment
 from studies.forms import odm
 from studies.forms import service as forms
+from studies.forms.datatypes import DATA_TYPES
 from studies.forms.models import Form, Item
 from studies.kernel.events import Action
 from studies.registry import service as registry
@@ -215,10 +216,11 @@ def hierarchy_for(item: Item, values: list[str]) -> deid.Hierarchy:
     def na(f: Callable[[str], str]) -> Callable[[str], str]:
         return lambda v: NA if v == NA else f(v)
 
-    if item.data_type == "date":
+    generalise = DATA_TYPES[item.data_type].generalise
+    if generalise == "date":
         return deid.Hierarchy.from_functions(
             [na(lambda v: v[:7]), na(lambda v: v[:4]), lambda v: "*"])
-    if item.data_type in ("integer", "decimal"):
+    if generalise == "bands":
         return deid.Hierarchy.from_functions(
             [_band(5), _band(10), _band(20), _band(50), lambda v: "*"])
     if item.text_format == "postcode":
@@ -333,18 +335,17 @@ def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
                     return None if cache[key] == NA else cache[key]
                 df = df.with_columns(pl.Series(col, [gen(v) for v in df[col].to_list()],
                                                dtype=pl.String))
-            elif it.data_type in ("date", "datetime"):
-                n = len(it.data_type)
+            elif (lds := DATA_TYPES[it.data_type].lds) in ("shift_date", "shift_datetime"):
                 df = df.with_columns(
                     (pl.col(col).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
                      + pl.duration(days=offset_days)).dt.strftime("%Y-%m-%d")
-                    .alias(col) if n == 4 else
+                    .alias(col) if lds == "shift_date" else
                     (pl.col(col).str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S",
                                                                  strict=False)
                      + pl.duration(days=offset_days)).dt.strftime("%Y-%m-%dT%H:%M:%S")
                     .alias(col))
                 treatments[f] = "shifted by the study's secret offset (intervals exact)"
-            elif it.data_type == "text" and f not in sens:
+            elif lds == "scrub" and f not in sens:
                 df, _ = deid.scrub_column(df, col)
                 treatments[f] = "free text scrubbed (ID numbers, phones, e-mails masked)"
             else:
@@ -366,8 +367,8 @@ def aggregate_puf(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
     withheld = 0
     for form, df in frames.items():
         cols = df.columns[4:]
-        cats = [c for c in cols if items[f"{form}.{c}"].data_type in ("codelist", "boolean")][:2]
-        nums = [c for c in cols if items[f"{form}.{c}"].data_type in ("integer", "decimal")]
+        cats = [c for c in cols if DATA_TYPES[items[f"{form}.{c}"].data_type].coded][:2]
+        nums = [c for c in cols if DATA_TYPES[items[f"{form}.{c}"].data_type].numeric]
         by = cats or ["event"]
         frame = df.with_columns([pl.col(c).fill_null(NA) for c in by] +
                                 [pl.col(c).cast(pl.Float64, strict=False) for c in nums])

@@ -22,9 +22,10 @@ from sqlalchemy import (
 from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime
+from studies.forms import datatypes
 from studies.kernel.models import CreatedAt, IdTable
 
-DATA_TYPES = ("text", "integer", "decimal", "date", "datetime", "codelist", "boolean", "file")
+DATA_TYPES = tuple(datatypes.DATA_TYPES)  # one entry per type: studies/forms/datatypes.py
 FIELD_TYPES = ("text", "notes", "dropdown", "radio", "checkbox", "yesno", "truefalse", "calc",
                "descriptive", "slider", "file")
 TEXT_FORMATS = ("email", "phone", "postcode", "id_number")

@@ -24,6 +24,7 @@ from typing import Any
 from lxml import etree
 
 from studies.forms import expressions as ex
+from studies.forms.datatypes import BY_FIELD_TYPE, CODE_LIST, DATA_TYPES, ODM_IN
 from studies.forms.spec import (
     NAME_RE,
     Dictionary,
@@ -38,9 +39,6 @@ from studies.forms.spec import (
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 EXPR_CONTEXT = "edc:expression"
-ODM_TYPES = {"text": "text", "integer": "integer", "decimal": "float", "date": "date",
-             "datetime": "datetime", "codelist": "text", "boolean": "boolean",
-             "file": "base64Binary"}
 MAX_BYTES = 5_000_000
 
 
@@ -129,7 +127,7 @@ def export_metadata(*, study_code: str, title_zh: str, title_en: str, protocol_l
     for f in forms:
         for i in f.items():
             idef = _el(mdv, "ItemDef", OID=f"I.{f.name}.{i.name}", Name=i.name,
-                       DataType=ODM_TYPES[i.data_type])
+                       DataType=DATA_TYPES[i.data_type].odm)
             _texts(idef, "Description", i.help_zh, i.help_en)
             _texts(idef, "Question", i.label_zh, i.label_en)
             if i.unit:
@@ -138,7 +136,7 @@ def export_metadata(*, study_code: str, title_zh: str, title_en: str, protocol_l
                 if bound is not None and bound != "today":
                     rc = _el(idef, "RangeCheck", Comparator=comparator, SoftHard="Hard")
                     _el(rc, "CheckValue").text = bound
-            if i.choices and i.data_type == "codelist":
+            if i.choices and DATA_TYPES[i.data_type].code_list:
                 _el(idef, "CodeListRef", CodeListOID=f"CL.{f.name}.{i.name}")
             _alias(idef, "edc:field_type", i.field_type)
             _alias(idef, "edc:classification", i.classification)
@@ -157,7 +155,7 @@ def export_metadata(*, study_code: str, title_zh: str, title_en: str, protocol_l
                 _alias(idef, "edc:untranslated_logic", i.source_logic)
     for f in forms:
         for i in f.items():
-            if i.choices and i.data_type == "codelist":
+            if i.choices and DATA_TYPES[i.data_type].code_list:
                 cl = _el(mdv, "CodeList", OID=f"CL.{f.name}.{i.name}", Name=i.name,
                          DataType="text")
                 for c in i.choices:
@@ -251,9 +249,7 @@ def parse_metadata(data: bytes) -> Dictionary:
     code_lists, conditions, methods = by_oid("CodeList"), by_oid("ConditionDef"), by_oid(
         "MethodDef")
     units = {mu.get("OID"): mu.get("Name") for mu in root.iter(_q("MeasurementUnit"))}
-    back_types = {"text": "text", "string": "text", "integer": "integer", "float": "decimal",
-                  "double": "decimal", "date": "date", "datetime": "datetime",
-                  "boolean": "boolean", "base64Binary": "file"}
+    back_types = ODM_IN
 
     def expr_of(el: Any, what: str) -> tuple[ex.Node | None, str | None]:
         fe = el.find(_q("FormalExpression"))
@@ -337,7 +333,8 @@ def parse_metadata(data: bytes) -> Dictionary:
                                             "publishing")
                         else:
                             item.calc = ex.to_text(tree)
-                            item.field_type, item.data_type = "calc", "decimal"
+                            item.field_type = "calc"
+                            item.data_type = BY_FIELD_TYPE["calc"]
                 group.items.append(item)
             form.groups.append(group)
         forms.append(form)
@@ -412,7 +409,7 @@ def _item(idef: Any, iref: Any, back_types: dict[str, str], units: dict[str, str
             errors.append(f"line {clr.sourceline}: CodeListRef to unknown "
                           f"{clr.get('CodeListOID')!r}")
             return None
-        item.data_type = "codelist"
+        item.data_type = CODE_LIST
         for cli in cl.findall(_q("CodeListItem")):
             zh, en = _translated(cli.find(_q("Decode")))
             code = cli.get("CodedValue") or ""
@@ -421,10 +418,11 @@ def _item(idef: Any, iref: Any, back_types: dict[str, str], units: dict[str, str
             item.field_type = "dropdown"
     item.text_format = aliases.get("edc:format")
     item.multiple = aliases.get("edc:multiple") == "yes"
-    if item.data_type == "boolean":
-        item.field_type = item.field_type if item.field_type in ("yesno", "truefalse") else "yesno"
-        item.choices = [{"code": "1", "label_zh": "是", "label_en": "Yes"},
-                        {"code": "0", "label_zh": "否", "label_en": "No"}]
+    fixed = DATA_TYPES[item.data_type]
+    if fixed.choices:  # a type of fixed codes (boolean): a field type of its own, its codes
+        kinds = fixed.field_types
+        item.field_type = item.field_type if item.field_type in kinds else kinds[0]
+        item.choices = [dict(c) for c in fixed.choices]
     classification = aliases.get("edc:classification")
     if classification:
         item.classification = classification

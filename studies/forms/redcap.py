@@ -10,11 +10,10 @@ refused until it is fixed) — never silently dropped.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
-from decimal import Decimal, InvalidOperation
 
+from studies.forms import datatypes
 from studies.forms import expressions as ex
 from studies.forms.spec import (
     CODE_RE,
@@ -39,20 +38,7 @@ COLUMNS = {  # normalised header prefix -> key
 REQUIRED_COLUMNS = ("name", "form", "type", "label")
 FIELD_TYPES = ("text", "notes", "dropdown", "radio", "checkbox", "yesno", "truefalse", "calc",
                "descriptive", "slider", "file")
-VALIDATIONS: dict[str, tuple[str, str | None]] = {
-    "date_ymd": ("date", None), "date_mdy": ("date", None), "date_dmy": ("date", None),
-    "datetime_ymd": ("datetime", None), "datetime_mdy": ("datetime", None),
-    "datetime_dmy": ("datetime", None), "datetime_seconds_ymd": ("datetime", None),
-    "datetime_seconds_mdy": ("datetime", None), "datetime_seconds_dmy": ("datetime", None),
-    "integer": ("integer", None), "number": ("decimal", None),
-    "number_1dp": ("decimal", None), "number_2dp": ("decimal", None),
-    "number_3dp": ("decimal", None), "number_4dp": ("decimal", None),
-    "number_comma_decimal": ("decimal", None), "float": ("decimal", None),
-    "int": ("integer", None), "email": ("text", "email"), "phone": ("text", "phone"),
-    "phone_australia": ("text", "phone"), "zipcode": ("text", "postcode"),
-    "postalcode_canada": ("text", "postcode"), "postalcode_china": ("text", "postcode"),
-    "alpha_only": ("text", None), "time": ("text", None), "time_mm_ss": ("text", None),
-}
+VALIDATIONS = datatypes.REDCAP_VALIDATIONS  # text validation → (data type, text format)
 MAX_ROWS = 5000
 UNIT_RE = re.compile(r"^[A-Za-z%µ/0-9^.·*]{1,20}$")
 
@@ -106,33 +92,15 @@ def _bound(value: str, data_type: str, line: int, name: str, errors: list[str]) 
     value = value.strip()
     if not value:
         return None
-    if data_type in ("integer", "decimal"):
-        try:
-            d = Decimal(value)
-            if not d.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            errors.append(f"line {line}: {name}: range bound {value!r} is not a number")
-            return None
-        if data_type == "integer" and d != d.to_integral_value():
-            errors.append(f"line {line}: {name}: range bound {value!r} is not an integer")
-            return None
-        return format(d.normalize(), "f")
-    if data_type in ("date", "datetime"):
-        if value.lower() in ("today", "now"):
-            return "today"
-        try:
-            if data_type == "date":
-                dt.date.fromisoformat(value)
-            else:
-                dt.datetime.fromisoformat(value)
-        except ValueError:
-            errors.append(f"line {line}: {name}: range bound {value!r} is not a "
-                          f"{'YYYY-MM-DD date' if data_type == 'date' else 'date and time'}")
-            return None
-        return value
-    errors.append(f"line {line}: {name}: a range applies only to numbers and dates")
-    return None
+    read = datatypes.DATA_TYPES[data_type].read_bound
+    if read is None:
+        errors.append(f"line {line}: {name}: a range applies only to numbers and dates")
+        return None
+    try:
+        return read(value)
+    except ValueError as exc:
+        errors.append(f"line {line}: {name}: range bound {value!r} {exc}")
+        return None
 
 
 def parse_dictionary(text: str) -> Dictionary:
@@ -205,7 +173,8 @@ def parse_dictionary(text: str) -> Dictionary:
         if not zh and ftype != "descriptive":
             errors.append(f"line {line}: {name}: the field label is empty")
             continue
-        item = ItemSpec(name=name, field_type=ftype, data_type="text", label_zh=zh,
+        item = ItemSpec(name=name, field_type=ftype,
+                        data_type=datatypes.BY_FIELD_TYPE[ftype], label_zh=zh,
                         label_en=en, line=line)
         note = r.get("note", "").strip()
         if note:
@@ -220,24 +189,19 @@ def parse_dictionary(text: str) -> Dictionary:
                     warnings.append(f"line {line}: {name}: validation {validation!r} is not "
                                     "known here; imported as plain text")
         elif ftype in ("dropdown", "radio", "checkbox"):
-            item.data_type = "codelist"
             item.multiple = ftype == "checkbox"
             item.choices = parse_choices(choices, line, errors, name)
         elif ftype in ("yesno", "truefalse"):
-            item.data_type = "boolean"
-            item.choices = ([{"code": "1", "label_zh": "是", "label_en": "Yes"},
-                             {"code": "0", "label_zh": "否", "label_en": "No"}]
+            item.choices = ([dict(c) for c in datatypes.YES_NO]
                             if ftype == "yesno" else
                             [{"code": "1", "label_zh": "正确", "label_en": "True"},
                              {"code": "0", "label_zh": "错误", "label_en": "False"}])
         elif ftype == "calc":
-            item.data_type = "decimal"
             if not choices:
                 errors.append(f"line {line}: {name}: a calc field needs its calculation")
             else:
                 pending_logic.append((item, "calc", choices))
         elif ftype == "slider":
-            item.data_type = "integer"
             item.range_min, item.range_max = "0", "100"
             labels = [s.strip() for s in choices.split("|") if s.strip()]
             if labels:
@@ -246,10 +210,7 @@ def parse_dictionary(text: str) -> Dictionary:
                     strict=False))
                 item.help_en = ((item.help_en + "; ") if item.help_en else "") + marks
                 item.help_zh = ((item.help_zh + "；") if item.help_zh else "") + marks
-        elif ftype == "file":
-            item.data_type = "file"
-        # notes and descriptive stay text
-        if (item.data_type in ("integer", "decimal") and note
+        if (datatypes.DATA_TYPES[item.data_type].numeric and note
                 and UNIT_RE.match(note) and ftype != "slider"):
             item.unit, item.help_zh, item.help_en = note, None, None
         if r.get("min", "").strip() or r.get("max", "").strip():

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -22,8 +21,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
+from studies.forms import datatypes, odm, redcap
 from studies.forms import expressions as ex
-from studies.forms import odm, redcap
 from studies.forms.models import (
     CLASSIFICATIONS,
     DATA_CATEGORIES,
@@ -239,20 +238,7 @@ def _bound_ok(value: str | None, data_type: str) -> bool:
         return True
     if len(value) > 40:
         return False
-    if data_type in ("integer", "decimal"):
-        try:
-            return Decimal(value).is_finite()
-        except InvalidOperation:
-            return False
-    if data_type in ("date", "datetime"):
-        if value == "today":
-            return True
-        try:
-            dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return False
-        return True
-    return False
+    return datatypes.DATA_TYPES[data_type].bound_ok(value)
 
 
 def _check_spec(spec: FormSpec) -> None:
@@ -582,12 +568,6 @@ def update_item(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
 
 # ---- entry-time checks and logic ----------------------------------------------------------------
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
-_POSTCODE = re.compile(r"^[0-9A-Za-z \-]{3,10}$")
-MAX_TEXT = 10000
-
-
 @dataclass
 class EntryCheck:
     """The outcome of checking one form's values: typed values to store (hidden fields and
@@ -600,73 +580,6 @@ class EntryCheck:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def _coerce(item: Item, raw: Any, today: dt.date) -> Any:
-    """A submitted value as stored (JSON-friendly), or ValueError with the reason."""
-    t = item.data_type
-    if t == "codelist":
-        codes = {c["code"] for c in item.choices}
-        if item.multiple:
-            vals = raw if isinstance(raw, list) else [raw]
-            vals = [str(x) for x in vals]
-            bad = [x for x in vals if x not in codes]
-            if bad:
-                raise ValueError(f"{bad[0]!r} is not one of the choices / 不在可选项中")
-            return sorted(set(vals), key=lambda c: [x["code"] for x in item.choices].index(c))
-        if str(raw) not in codes:
-            raise ValueError(f"{raw!r} is not one of the choices / 不在可选项中")
-        return str(raw)
-    if isinstance(raw, list | dict):
-        raise ValueError("a single value is expected / 应为单个值")
-    if t == "boolean":
-        s = str(raw).strip().lower()
-        if s in ("1", "true", "yes"):
-            return "1"
-        if s in ("0", "false", "no"):
-            return "0"
-        raise ValueError("must be yes or no / 须为是或否")
-    s = str(raw).strip()
-    if t in ("integer", "decimal"):
-        try:
-            d = Decimal(s)
-            if not d.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            raise ValueError("must be a number / 须为数字") from None
-        if t == "integer" and d != d.to_integral_value():
-            raise ValueError("must be a whole number / 须为整数")
-        for bound, ok, word in ((item.range_min, lambda b: d >= b, "at least"),
-                                (item.range_max, lambda b: d <= b, "at most")):
-            if bound is not None and not ok(Decimal(bound)):
-                raise ValueError(f"must be {word} {bound} / 超出范围")
-        return s if t == "decimal" else str(int(d))
-    if t in ("date", "datetime"):
-        try:
-            when: dt.date = dt.date.fromisoformat(s) if t == "date" else \
-                dt.datetime.fromisoformat(s)
-        except ValueError:
-            raise ValueError("must be a date YYYY-MM-DD / 日期格式须为 YYYY-MM-DD" if t == "date"
-                             else "must be an ISO date and time / 日期时间格式不正确") from None
-        day = when if t == "date" else when.date()  # type: ignore[attr-defined]
-        for bound, is_min in ((item.range_min, True), (item.range_max, False)):
-            if bound is None:
-                continue
-            limit = today if bound == "today" else dt.date.fromisoformat(bound[:10])
-            if (is_min and day < limit) or (not is_min and day > limit):
-                raise ValueError(f"must be {'on or after' if is_min else 'on or before'} "
-                                 f"{limit.isoformat()} / 超出日期范围")
-        return s
-    if len(s) > MAX_TEXT:
-        raise ValueError(f"longer than {MAX_TEXT} characters / 文本过长")
-    fmt = item.text_format
-    if fmt == "email" and not _EMAIL.match(s):
-        raise ValueError("not an e-mail address / 邮箱格式不正确")
-    if fmt == "phone" and not _PHONE.match(s):
-        raise ValueError("not a phone number / 电话号码格式不正确")
-    if fmt == "postcode" and not _POSTCODE.match(s):
-        raise ValueError("not a postcode / 邮政编码格式不正确")
-    return s
 
 
 def check_values(items: list[Item], submitted: dict[str, Any], *, today: dt.date,
@@ -691,7 +604,7 @@ def check_values(items: list[Item], submitted: dict[str, Any], *, today: dt.date
         if raw is None or raw == "" or raw == []:
             continue
         try:
-            typed[i.name] = _coerce(i, raw, today)
+            typed[i.name] = datatypes.DATA_TYPES[i.data_type].parse(i, raw, today)
         except ValueError as exc:
             errors[i.name] = str(exc)
     env: dict[str, Any] = {**(context or {}), **typed}

@@ -24,6 +24,7 @@ from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from studies.entry import monitoring
 from studies.entry import service as entry
+from studies.forms.datatypes import DATA_TYPES, YES_NO
 from studies.kernel.roles import Perm
 
 router = APIRouter()
@@ -116,19 +117,19 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
     if reading:
         return h.span(id=f"f-{name}")[_show(value)]
     choices = i.get("choices") or []
-    if dt_ == "codelist" and i.get("multiple"):
+    t = DATA_TYPES[dt_]
+    if t.code_list and i.get("multiple"):
         chosen = set(value or [])
         return h.fieldset(".choices")[[h.label[h.input(
             type="checkbox", name=name, value=c["code"], checked=c["code"] in chosen),
             " ", _choice_label(c)] for c in choices]]
-    if dt_ == "codelist" and ft == "dropdown":
+    if t.code_list and ft == "dropdown":
         return dropdown(id=f"f-{name}", name=name)[
             h.option(value="")["— 请选择 / choose —"],
             [h.option(value=c["code"], selected=value == c["code"])[_choice_label(c)]
              for c in choices]]
-    if dt_ == "codelist" or dt_ == "boolean":
-        opts = choices or [{"code": "1", "label_zh": "是", "label_en": "Yes"},
-                           {"code": "0", "label_zh": "否", "label_en": "No"}]
+    if t.coded:
+        opts = choices or list(YES_NO)
         return h.fieldset(".choices")[
             [h.label[h.input(type="radio", name=name, value=c["code"],
                              checked=value == c["code"]), " ", _choice_label(c)]
@@ -137,13 +138,8 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
                     " 空 / empty"]]
     if ft == "notes":
         return h.textarea(id=f"f-{name}", name=name, rows="4")[value or ""]
-    kind = {"date": "date", "datetime": "datetime-local"}.get(dt_, "text")
-    extra: dict[str, Any] = {}
-    if dt_ == "date":
-        extra = {"placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}"}
-    if dt_ in ("integer", "decimal"):
-        extra = {"inputmode": "decimal"}
-    return h.input(id=f"f-{name}", name=name, type=kind, value=value or "", **extra)
+    return h.input(id=f"f-{name}", name=name, type=t.html_input, value=value or "",
+                   **t.html_attrs)
 
 
 def _reason_inputs(name: str, reasons: dict[str, str], chosen: str = "",

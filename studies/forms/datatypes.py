@@ -1,0 +1,288 @@
+"""The field data types: one :class:`DataType` per type in :data:`DATA_TYPES`.
+
+**A new data type is one entry here.** Everything the system does differently by data type is
+a field of its entry: how an entered value is checked and stored (with the bilingual reason it
+is refused), range bounds, the ODM 1.3.2 ``DataType`` written and read, the REDCap field types
+and text validations that import as it, the HTML input, and how an extract treats it (the
+generalisation of a quasi-identifier, the LDS treatment, its part in a PUF aggregate). The
+importers, the entry checks, the ODM export, the entry page and the extract build look the
+type up here instead of comparing names.
+
+Field *kinds* (``descriptive``, ``calc``, ``notes``, ``dropdown`` … — :data:`FIELD_TYPES` in
+:mod:`studies.forms.models`) are a different axis: how a field is shown and whether it is
+entered or computed. Each field type (REDCap's names) holds one data type (``field_types``),
+except that a ``text`` field's REDCap validation may make it a number or a date.
+
+Pure: imports nothing of the project, so every domain after ``forms`` may use it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, Protocol
+
+MAX_TEXT = 10000
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
+_POSTCODE = re.compile(r"^[0-9A-Za-z \-]{3,10}$")
+# A text format checked at entry: its pattern and the reason a value is refused.
+TEXT_FORMAT_CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
+    "email": (_EMAIL, "not an e-mail address / 邮箱格式不正确"),
+    "phone": (_PHONE, "not a phone number / 电话号码格式不正确"),
+    "postcode": (_POSTCODE, "not a postcode / 邮政编码格式不正确"),
+}
+YES_NO: tuple[dict[str, str], ...] = ({"code": "1", "label_zh": "是", "label_en": "Yes"},
+                                      {"code": "0", "label_zh": "否", "label_en": "No"})
+
+# How the extract build (studies/extracts/build.py) treats a type:
+# - as a quasi-identifier, the generalisation hierarchy (a ``deid.Hierarchy``) k-anonymity
+#   climbs, built with ``deid.Hierarchy``: "date" YYYY-MM-DD → YYYY-MM → YYYY → * (the levels
+#   of ``deid.date_hierarchy``); "bands" numbers in bands 5, 10, 20, 50 wide → *; "values"
+#   each recorded value → * (a postcode text format: digits masked, 3 then 6);
+# - otherwise in an LDS: "shift_date" / "shift_datetime" by the study's secret offset
+#   (``deid.project_date_offset``, Table 6 as ``deid.shift_dates``), "scrub" free text
+#   (``deid.scrub_column``, unless the item is sensitive), "keep" as recorded.
+Generalisation = Literal["date", "bands", "values"]
+LdsTreatment = Literal["shift_date", "shift_datetime", "scrub", "keep"]
+
+
+class EnteredItem(Protocol):
+    """What checking an entered value reads of its item (a stored ``Item``)."""
+
+    @property
+    def choices(self) -> list[dict[str, str]]: ...
+    @property
+    def multiple(self) -> bool: ...
+    @property
+    def range_min(self) -> str | None: ...
+    @property
+    def range_max(self) -> str | None: ...
+    @property
+    def text_format(self) -> str | None: ...
+
+
+Parse = Callable[[EnteredItem, Any, dt.date], Any]
+
+
+@dataclass(frozen=True)
+class DataType:
+    """One data type and everything that differs by it.
+
+    ``parse(item, raw, today)`` turns a submitted value into the value stored (JSON-friendly),
+    checking the item's choices, range and text format, or raises ``ValueError`` with the
+    bilingual reason. ``read_bound`` normalises a range bound of an imported dictionary (or
+    raises ``ValueError`` with what it is not); ``None`` means the type takes no range.
+    ``bound_ok`` says whether a stored bound fits the type (checked before a form is stored).
+    """
+
+    name: str
+    parse: Parse
+    odm: str                                   # the ODM ItemDef DataType written
+    odm_in: tuple[str, ...] = ()               # ODM DataTypes read as this type
+    field_types: tuple[str, ...] = ()          # field types (REDCap's) holding this type
+    redcap_validations: Mapping[str, str | None] = field(default_factory=dict)
+    #                                            REDCap text validation → our text format
+    read_bound: Callable[[str], str] | None = None
+    bound_ok: Callable[[str], bool] = lambda value: False  # no range
+    numeric: bool = False      # a quantity: may carry a unit; summarised in a PUF
+    coded: bool = False        # one of fixed codes: radio buttons; a PUF dimension
+    code_list: bool = False    # the codes are the item's own list: an ODM CodeList, may be
+    #                            multiple or a dropdown, a label column in CSV exports
+    choices: tuple[dict[str, str], ...] = ()   # fixed codes of the type (an item may relabel)
+    html_input: str = "text"                   # the <input type> of the entry page
+    html_attrs: Mapping[str, str] = field(default_factory=dict)
+    generalise: Generalisation = "values"      # as a quasi-identifier in an extract
+    lds: LdsTreatment = "keep"                 # otherwise, in an LDS extract
+
+
+# ---- parsing entered values ----------------------------------------------------------------
+
+def _single(raw: Any) -> Any:
+    if isinstance(raw, list | dict):
+        raise ValueError("a single value is expected / 应为单个值")
+    return raw
+
+
+def _parse_code(item: EnteredItem, raw: Any, today: dt.date) -> Any:
+    codes = {c["code"] for c in item.choices}
+    if item.multiple:
+        vals = raw if isinstance(raw, list) else [raw]
+        vals = [str(x) for x in vals]
+        bad = [x for x in vals if x not in codes]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not one of the choices / 不在可选项中")
+        return sorted(set(vals), key=lambda c: [x["code"] for x in item.choices].index(c))
+    if str(raw) not in codes:
+        raise ValueError(f"{raw!r} is not one of the choices / 不在可选项中")
+    return str(raw)
+
+
+def _parse_boolean(item: EnteredItem, raw: Any, today: dt.date) -> Any:
+    s = str(_single(raw)).strip().lower()
+    if s in ("1", "true", "yes"):
+        return "1"
+    if s in ("0", "false", "no"):
+        return "0"
+    raise ValueError("must be yes or no / 须为是或否")
+
+
+def _parse_number(integer: bool) -> Parse:
+    def parse(item: EnteredItem, raw: Any, today: dt.date) -> Any:
+        s = str(_single(raw)).strip()
+        try:
+            d = Decimal(s)
+            if not d.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise ValueError("must be a number / 须为数字") from None
+        if integer and d != d.to_integral_value():
+            raise ValueError("must be a whole number / 须为整数")
+        for bound, ok, word in ((item.range_min, lambda b: d >= b, "at least"),
+                                (item.range_max, lambda b: d <= b, "at most")):
+            if bound is not None and not ok(Decimal(bound)):
+                raise ValueError(f"must be {word} {bound} / 超出范围")
+        return str(int(d)) if integer else s
+    return parse
+
+
+def _parse_when(with_time: bool) -> Parse:
+    def parse(item: EnteredItem, raw: Any, today: dt.date) -> Any:
+        s = str(_single(raw)).strip()
+        try:
+            day = dt.datetime.fromisoformat(s).date() if with_time else dt.date.fromisoformat(s)
+        except ValueError:
+            raise ValueError("must be an ISO date and time / 日期时间格式不正确" if with_time
+                             else "must be a date YYYY-MM-DD / 日期格式须为 YYYY-MM-DD") from None
+        for bound, is_min in ((item.range_min, True), (item.range_max, False)):
+            if bound is None:
+                continue
+            limit = today if bound == "today" else dt.date.fromisoformat(bound[:10])
+            if (is_min and day < limit) or (not is_min and day > limit):
+                raise ValueError(f"must be {'on or after' if is_min else 'on or before'} "
+                                 f"{limit.isoformat()} / 超出日期范围")
+        return s
+    return parse
+
+
+def _parse_text(item: EnteredItem, raw: Any, today: dt.date) -> Any:
+    s = str(_single(raw)).strip()
+    if len(s) > MAX_TEXT:
+        raise ValueError(f"longer than {MAX_TEXT} characters / 文本过长")
+    check = TEXT_FORMAT_CHECKS.get(item.text_format or "")
+    if check is not None and not check[0].match(s):
+        raise ValueError(check[1])
+    return s
+
+
+# ---- range bounds ----------------------------------------------------------------------------
+
+def _number_bound(integer: bool) -> Callable[[str], str]:
+    def read(value: str) -> str:
+        try:
+            d = Decimal(value)
+            if not d.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise ValueError("is not a number") from None
+        if integer and d != d.to_integral_value():
+            raise ValueError("is not an integer")
+        return format(d.normalize(), "f")
+    return read
+
+
+def _number_bound_ok(value: str) -> bool:
+    try:
+        return Decimal(value).is_finite()
+    except InvalidOperation:
+        return False
+
+
+def _when_bound(with_time: bool) -> Callable[[str], str]:
+    def read(value: str) -> str:
+        if value.lower() in ("today", "now"):
+            return "today"
+        try:
+            if with_time:
+                dt.datetime.fromisoformat(value)
+            else:
+                dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("is not a " + ("date and time" if with_time
+                                            else "YYYY-MM-DD date")) from None
+        return value
+    return read
+
+
+def _when_bound_ok(value: str) -> bool:
+    if value == "today":
+        return True
+    try:
+        dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return True
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+_ENTRIES = (
+    DataType(
+        "text", _parse_text, odm="text", odm_in=("text", "string"),
+        field_types=("text", "notes", "descriptive"),
+        redcap_validations={
+            "email": "email", "phone": "phone", "phone_australia": "phone",
+            "zipcode": "postcode", "postalcode_canada": "postcode",
+            "postalcode_china": "postcode", "alpha_only": None, "time": None,
+            "time_mm_ss": None},
+        lds="scrub"),
+    DataType(
+        "integer", _parse_number(integer=True), odm="integer", odm_in=("integer",),
+        field_types=("slider",), redcap_validations={"integer": None, "int": None},
+        read_bound=_number_bound(integer=True), bound_ok=_number_bound_ok, numeric=True,
+        html_attrs={"inputmode": "decimal"}, generalise="bands"),
+    DataType(
+        "decimal", _parse_number(integer=False), odm="float", odm_in=("float", "double"),
+        field_types=("calc",),
+        redcap_validations={"number": None, "number_1dp": None, "number_2dp": None,
+                            "number_3dp": None, "number_4dp": None,
+                            "number_comma_decimal": None, "float": None},
+        read_bound=_number_bound(integer=False), bound_ok=_number_bound_ok, numeric=True,
+        html_attrs={"inputmode": "decimal"}, generalise="bands"),
+    DataType(
+        "date", _parse_when(with_time=False), odm="date", odm_in=("date",),
+        redcap_validations={"date_ymd": None, "date_mdy": None, "date_dmy": None},
+        read_bound=_when_bound(with_time=False), bound_ok=_when_bound_ok,
+        html_input="date",
+        html_attrs={"placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}"},
+        generalise="date", lds="shift_date"),
+    DataType(
+        "datetime", _parse_when(with_time=True), odm="datetime", odm_in=("datetime",),
+        redcap_validations={"datetime_ymd": None, "datetime_mdy": None, "datetime_dmy": None,
+                            "datetime_seconds_ymd": None, "datetime_seconds_mdy": None,
+                            "datetime_seconds_dmy": None},
+        read_bound=_when_bound(with_time=True), bound_ok=_when_bound_ok,
+        html_input="datetime-local", lds="shift_datetime"),
+    # ODM: a CodeListRef makes an item a codelist (its values are written as text).
+    DataType(
+        "codelist", _parse_code, odm="text",
+        field_types=("dropdown", "radio", "checkbox"), coded=True, code_list=True),
+    DataType(
+        "boolean", _parse_boolean, odm="boolean", odm_in=("boolean",),
+        field_types=("yesno", "truefalse"), coded=True, choices=YES_NO),
+    # Entered as text (the entry page does not take files yet).
+    DataType(
+        "file", _parse_text, odm="base64Binary", odm_in=("base64Binary",),
+        field_types=("file",)),
+)
+DATA_TYPES: dict[str, DataType] = {t.name: t for t in _ENTRIES}
+
+# Derived look-ups for the importers.
+CODE_LIST = next(t.name for t in _ENTRIES if t.code_list)  # an item with an ODM CodeListRef
+ODM_IN: dict[str, str] = {o: t.name for t in _ENTRIES for o in t.odm_in}
+BY_FIELD_TYPE: dict[str, str] = {f: t.name for t in _ENTRIES for f in t.field_types}
+REDCAP_VALIDATIONS: dict[str, tuple[str, str | None]] = {
+    v: (t.name, fmt) for t in _ENTRIES for v, fmt in t.redcap_validations.items()}
