@@ -52,7 +52,9 @@ def child_lds(n: int) -> dict[str, object]:
     from nacl.signing import SigningKey
 
     from studies.extracts import build as b
+    from studies.extracts import deidentify
     from studies.extracts import package as pkg
+    from studies.extracts.tiers import TIER_RULES
     from studies.forms.models import Item
 
     def item(name: str, data_type: str, cls: str, fmt: str | None = None) -> Item:
@@ -87,10 +89,12 @@ def child_lds(n: int) -> dict[str, object]:
                                                 for k in data})}
     t_gen = time.perf_counter() - t0
     t0 = time.perf_counter()
-    built = b.deidentify_lds(frames, items, k=5, study_code="BENCH", token_project="BENCH/x",
-                             secret=b"s" * 32)
+    lds = TIER_RULES["lds"]
+    built = deidentify.deidentify_lds(frames, items, k=5, l_diversity=lds.l_diversity,
+                                      max_suppression=lds.max_suppression, study_code="BENCH",
+                                      token_project="BENCH/x", secret=b"s" * 32)
     t_deid = time.perf_counter() - t0
-    checks = b.pre_transfer_checks(built.tables, frames, "lds")
+    checks = deidentify.pre_transfer_checks(built.tables, frames, "lds")
     out = Path(tempfile.mkdtemp(prefix="xbench-"))
     try:
         t0 = time.perf_counter()

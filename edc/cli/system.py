@@ -10,6 +10,7 @@ from edc import keyring
 from edc.cli.common import CliError, add, load_state
 from edc.db import DatabaseError, alembic_config, make_engine
 from edc.settings import Settings
+from studies.extracts.errors import PackageError
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -88,7 +89,7 @@ def cmd_receive(_settings: Settings, args: argparse.Namespace) -> int:
     try:
         m = pkg.receive(Path(args.package), identity=identity, signer_pub=signer,
                         out=Path(args.out))
-    except pkg.PackageError as e:
+    except PackageError as e:
         raise CliError(f"REFUSED: {e}") from None
     print(f"verified extract {m['extract_id']} ({m['tier'].upper()}, study {m['study']}): "
           f"{len(m['files'])} files, {m['rows']} rows, snapshot at ledger size "

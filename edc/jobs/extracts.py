@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.extracts import build as builder
+from studies.extracts.errors import BuildError
 from studies.extracts.models import ExtractRequest
 from studies.extracts.service import LIVE_PROGRESS as _progress
 from studies.kernel.errors import DomainError
@@ -44,7 +45,7 @@ def run_one(sessions: sessionmaker[Session], ledger: Ledger, *, request_id: str,
             builder.build(s, ledger, request_id=request_id, keys=keys, out_dir=out_dir,
                           progress=lambda p: _progress.__setitem__(request_id, p))
         return True
-    except (builder.BuildError, DomainError, ValueError, OSError) as e:
+    except (BuildError, DomainError, ValueError, OSError) as e:
         message = str(e)[:2000]
     except Exception as e:  # noqa: BLE001 - a build never takes the worker down
         log.exception("extract build %s failed", request_id)

@@ -29,13 +29,11 @@ from minisign.algo import CksumAlgorithm, KDFAlgorithm, SignatureAlgorithm
 from minisign.secret_key import KeynumSK
 from nacl.signing import SigningKey
 
+from studies.extracts.errors import PackageError
+
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.minisig"
 CHUNK = 1 << 20
-
-
-class PackageError(Exception):
-    """The package cannot be trusted; the message names what failed."""
 
 
 def key_id(signing_key: SigningKey) -> bytes:

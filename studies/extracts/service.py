@@ -23,8 +23,6 @@ an overdue destruction certificate has its further requests held.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +35,7 @@ from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies import guards
-from studies.accounts import signatures
 from studies.accounts.models import RoleGrant, User
-from studies.ethics.models import EthicsApproval
 from studies.extracts.models import (
     ExtractDecision,
     ExtractRequest,
@@ -48,8 +44,8 @@ from studies.extracts.models import (
 from studies.extracts.tiers import K_MAX, TIER_RULES, tier_named
 from studies.forms import service as forms
 from studies.forms.models import Item
-from studies.kernel.actor import Actor, require, require_different_person
-from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
 from studies.kernel.roles import Perm, Role
 from studies.registry import service as registry
@@ -144,14 +140,14 @@ def items_by_field(session: Session, study_id: str) -> dict[str, Item]:
     return out
 
 
-def _now() -> dt.datetime:
+def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
 def overdue_requests(session: Session, *, org: str | None = None,
                      today: dt.date | None = None) -> list[ExtractRequest]:
     """Transferred extracts whose destruction certificate is overdue (period end + 30 days)."""
-    today = today or _now().date()
+    today = today or now_utc().date()
     q = select(ExtractRequest).where(col(ExtractRequest.built_at).is_not(None),
                                      col(ExtractRequest.destruction_at).is_(None),
                                      col(ExtractRequest.use_until)
@@ -177,7 +173,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
                    data: RequestIn, today: dt.date | None = None) -> ExtractRequest:
     require(actor, Perm.EXTRACT_REQUEST, study=study_code)
     study = registry.get_study(session, study_code)
-    today = today or _now().date()
+    today = today or now_utc().date()
     purpose = data.purpose.strip()
     if len(purpose) < 10:
         raise InvalidInput("purpose: at least 10 characters / 用途至少10个字符", field="purpose")
@@ -194,7 +190,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
                            field="use_until")
     if not tier.min_k <= data.k <= K_MAX:
         raise InvalidInput("k: at least 5 (§10.2 e), at most 100 / k 至少为5", field="k")
-    if data.as_of is not None and (data.as_of.tzinfo is None or data.as_of > _now()):
+    if data.as_of is not None and (data.as_of.tzinfo is None or data.as_of > now_utc()):
         raise InvalidInput("as_of: a past time with a time zone / 须为带时区的过去时间",
                            field="as_of")
     catalogue = field_catalogue(session, study.id)
@@ -220,7 +216,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
             raise InvalidInput(f"recipients: no account {r[:100]!r} / 无此账户",
                                field="recipients")
     if data.cross_border:
-        n = _eligible_count(session, study.id, tier.scopes_needed(cross_border=True), _now())
+        n = _eligible_count(session, study.id, tier.scopes_needed(cross_border=True), now_utc())
         if n > CROSS_BORDER_MAX:
             ledger.append(session, actor=actor.username, action=Action.EXTRACT_REQUEST,
                           entity_type="study", entity_id=study.id, study=study.code,
@@ -340,268 +336,7 @@ def approval_state(session: Session, req: ExtractRequest) -> ApprovalState:
     return ApprovalState(needs(req), done, yes, no, members, rejected)
 
 
-def _settle(session: Session, ledger: Ledger, req: ExtractRequest, actor: Actor) -> None:
-    st = approval_state(session, req)
-    new = "rejected" if st.rejected else "approved" if st.approved else None
-    if new and new != req.status:
-        req.status, req.status_reason, req.decided_at = new, st.rejected, _now()
-        session.flush()
-        ledger.append(session, actor=actor.username, action=Action(f"extract.{new}"),
-                      entity_type="extract_request", entity_id=req.id, study=req.study_code,
-                      client=actor.client, reason=st.rejected,
-                      changes=[Change("status", "pending", new),
-                               Change("yes_votes", None, st.yes),
-                               Change("committee_members", None, st.members)])
-
-
-def request_digest(req: ExtractRequest) -> bytes:
-    """The exact content an approver signs: the request as shown."""
-    return json.dumps({
-        "id": req.id, "study": req.study_code, "tier": req.tier, "purpose": req.purpose,
-        "fields": req.fields, "recipient_org": req.recipient_org,
-        "recipient_key": req.recipient_key, "recipients": req.recipients,
-        "use_from": req.use_from.isoformat(), "use_until": req.use_until.isoformat(),
-        "cross_border": req.cross_border, "k": req.k,
-        "as_of": req.as_of.isoformat() if req.as_of else None},
-        sort_keys=True, ensure_ascii=False).encode()
-
-
-class DecisionIn(BaseModel):
-    kind: str = PField(max_length=10)
-    approve: bool = True
-    password: str = PField(max_length=200)
-    username: str = PField(default="", max_length=100)
-    totp: str | None = PField(default=None, max_length=12)
-    note: str | None = PField(default=None, max_length=2000)
-    reference: str | None = PField(default=None, max_length=100)
-
-
-KIND_PERM = {"officer": Perm.EXTRACT_APPROVE, "vote": Perm.EXTRACT_VOTE,
-             "ethics": Perm.EXTRACT_ETHICS}
-MEANINGS = {
-    ("officer", True): "approve the extract (PUF) / 批准数据提取（公用数据集）",
-    ("officer", False): "refuse the extract / 不批准数据提取",
-    ("vote", True): "vote yes on the extract / 数据安全委员会投票：赞成",
-    ("vote", False): "vote no on the extract / 数据安全委员会投票：反对",
-    ("ethics", True): "ethics approval covers identifiable use / 伦理批准涵盖可标识数据使用",
-    ("ethics", False): "ethics approval does not cover identifiable use / 伦理批准不涵盖",
-    ("dua", True): "agree to the data-use agreement (Appendix E.3) / 同意数据使用协议",
-}
-
-
-def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
-           data: DecisionIn) -> ExtractDecision:
-    """Record one signed approval act: the officer's decision, a committee vote, the ethics
-    approval (RIF) or the applicant's data-use agreement."""
-    req = get_request(session, request_id)
-    kind = data.kind
-    if kind not in ("officer", "vote", "ethics", "dua"):
-        raise InvalidInput("kind must be officer, vote, ethics or dua", field="kind")
-    if kind == "dua":
-        if actor.username not in req.recipients and actor.user_id != req.requested_by_id:
-            raise PermissionDenied("only the recipient signs the data-use agreement / "
-                                   "数据使用协议由接收方签署", clause=CLAUSE_TIER)
-        if not data.approve:
-            raise InvalidInput("the agreement can only be agreed to", field="approve")
-    else:
-        require(actor, KIND_PERM[kind], study=req.study_code)
-        require_different_person(actor, req.requested_by_id, req.requested_by)
-    if req.status == "held":
-        raise RuleViolation(f"held: {req.status_reason}", clause=CLAUSE_DESTROY)
-    if req.status != "pending":
-        raise Conflict(f"the request is already {req.status} / 申请已{req.status}",
-                       field="status")
-    wanted = "committee" if kind == "vote" else kind
-    if wanted not in needs(req):
-        raise InvalidInput(f"a {req.tier.upper()} request does not take a {kind} decision / "
-                           "该级别申请不需要此项审批", field="kind", clause=CLAUSE_TIER)
-    if kind == "vote" and any(d.kind == "vote" and d.user_id == actor.user_id
-                              for d in decisions_of(session, req.id)):
-        raise Conflict("you have already voted / 您已投票", field="kind")
-    if kind == "ethics" and data.approve:
-        ref = (data.reference or "").strip()
-        ea = session.get(EthicsApproval, ref) if ref and len(ref) <= 36 else None
-        today = _now().date()
-        if (ea is None or ea.study_id != req.study_id
-                or not ea.decision.startswith("approved")
-                or (ea.expires_on is not None and ea.expires_on < today)):
-            raise InvalidInput("reference: the id of a current ethics approval of this study / "
-                               "须为本研究有效的伦理批准", field="reference", clause="§11.3.4.2")
-    sig = signatures.sign(
-        session, ledger, actor=actor, username=data.username, password=data.password,
-        totp=data.totp, meaning=MEANINGS[(kind, data.approve)],
-        content_hash=signatures.content_hash(request_digest(req)),
-        entity_type="extract_request", entity_id=req.id, study=req.study_code)
-    d = ExtractDecision(request_id=req.id, kind=kind, approve=data.approve,
-                        username=actor.username, user_id=actor.user_id, signature_id=sig.id,
-                        note=(data.note or "").strip() or None,
-                        reference=(data.reference or "").strip() or None)
-    session.add(d)
-    session.flush()
-    ledger.append(session, actor=actor.username, action=Action(f"extract.decision.{kind}"),
-                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
-                  client=actor.client, reason=d.note,
-                  changes=[Change("approve", None, data.approve),
-                           Change("signature", None, sig.id)])
-    _settle(session, ledger, req, actor)
-    return d
-
-
-@dataclass(frozen=True)
-class History:
-    """The applicant's earlier requests and what they received (§11.4.2.2)."""
-
-    request: ExtractRequest
-    received: bool
-
-
-def applicant_history(session: Session, *, actor: Actor, request_id: str) -> list[History]:
-    req = view_request(session, actor=actor, request_id=request_id)
-    rows = session.execute(select(ExtractRequest).where(
-        col(ExtractRequest.id) != req.id,
-        (col(ExtractRequest.requested_by_id) == req.requested_by_id)
-        | (func.lower(col(ExtractRequest.recipient_org)) == req.recipient_org.lower()))
-        .order_by(col(ExtractRequest.requested_at))).scalars()
-    out = []
-    for r in rows:
-        got = session.execute(select(col(ExtractTransfer.id)).where(
-            col(ExtractTransfer.request_id) == r.id, col(ExtractTransfer.event) == "downloaded")
-        ).first() is not None
-        out.append(History(r, got))
-    return out
-
-
-def field_overlap(history: list[History], req: ExtractRequest) -> list[str]:
-    """Fields of this request the recipient already received for the same study."""
-    got: set[str] = set()
-    for h in history:
-        if h.received and h.request.study_id == req.study_id:
-            got |= set(h.request.fields)
-    return sorted(got & set(req.fields))
-
-
 # ── Builds, transfers, destruction ────────────────────────────────────────────────────────────
-
-def queue_build(session: Session, ledger: Ledger, *, actor: Actor,
-                request_id: str) -> ExtractRequest:
-    req = get_request(session, request_id)
-    require(actor, Perm.EXTRACT_BUILD, study=req.study_code)
-    if req.status != "approved":
-        raise RuleViolation(f"the request is {req.status}, not approved / 申请尚未批准",
-                            field="status", clause=CLAUSE_TIER)
-    if req.build_state in ("queued", "running"):
-        raise Conflict("a build is already under way / 正在生成", field="build_state")
-    if req.build_state in ("done", "blocked"):
-        raise Conflict("the package is already built / 数据包已生成", field="build_state")
-    req.build_state, req.progress, req.build_error = "queued", 0, None
-    req.build_requested_by = actor.username
-    session.flush()
-    ledger.append(session, actor=actor.username, action=Action.EXTRACT_BUILD_QUEUED,
-                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
-                  client=actor.client)
-    return req
-
-
-class OverrideIn(BaseModel):
-    reason: str = PField(max_length=2000)
-
-
-def override_checks(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
-                    data: OverrideIn) -> ExtractRequest:
-    """A data manager releases a package whose pre-transfer checks failed, with a reason."""
-    req = get_request(session, request_id)
-    require(actor, Perm.EXTRACT_BUILD, study=req.study_code)
-    reason = data.reason.strip()
-    if len(reason) < 10:
-        raise InvalidInput("reason: at least 10 characters / 理由至少10个字符", field="reason")
-    if req.build_state != "blocked":
-        raise Conflict("only a package blocked by a failed check can be released / "
-                       "只有未通过检查的数据包需要放行", field="build_state")
-    req.build_state = "done"
-    session.add(ExtractTransfer(request_id=req.id, event="check_override",
-                                actor=actor.username, client=actor.client, note=reason))
-    session.flush()
-    ledger.append(session, actor=actor.username, action=Action.EXTRACT_CHECK_OVERRIDE,
-                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
-                  client=actor.client, reason=reason,
-                  changes=[Change("build_state", "blocked", "done")])
-    return req
-
-
-def authorise_download(session: Session, ledger: Ledger, *, actor: Actor,
-                       request_id: str) -> ExtractRequest:
-    """Only the named recipient accounts (or their API tokens) download; each download is a
-    transfer record (chain of custody) and a ledger entry."""
-    req = get_request(session, request_id)
-    require(actor, Perm.EXTRACT_DOWNLOAD, study=req.study_code)
-    if actor.username not in req.recipients:
-        raise PermissionDenied("only the request's named recipients may download / "
-                               "只有申请中指定的接收账户可以下载", clause="§11.3.4.8")
-    if req.build_state == "blocked":
-        raise RuleViolation("a pre-transfer check failed; a data manager must review it / "
-                            "传输前检查未通过，须经数据管理员处理", clause="§11.3.4.5 c")
-    if req.build_state != "done" or not req.package_file:
-        raise Conflict("the package is not ready / 数据包尚未生成", field="build_state")
-    if req.use_until < _now().date():
-        raise RuleViolation("the period of use has ended / 使用期限已结束", clause=CLAUSE_DESTROY)
-    session.add(ExtractTransfer(request_id=req.id, event="downloaded", actor=actor.username,
-                                client=actor.client, sha256=req.package_sha256,
-                                note="token" if actor.token_id else "session"))
-    session.flush()
-    ledger.append(session, actor=actor.username, action=Action.EXTRACT_DOWNLOAD,
-                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
-                  client=actor.client, changes=[Change("sha256", None, req.package_sha256)])
-    return req
-
-
-def record_destruction(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
-                       certificate: bytes, filename: str) -> ExtractRequest:
-    """The recipient uploads the destruction certificate (§11.4.2.6); held requests of the
-    same recipient are released once nothing is overdue."""
-    req = get_request(session, request_id)
-    if actor.username not in req.recipients:
-        raise PermissionDenied("only the recipient uploads the certificate / 须由接收方上传",
-                               clause=CLAUSE_DESTROY)
-    if not certificate:
-        raise InvalidInput("certificate: the file is empty / 文件为空", field="certificate")
-    if len(certificate) > 10_000_000:
-        raise InvalidInput("certificate: at most 10 MB / 文件不得超过10MB", field="certificate")
-    if req.built_at is None:
-        raise Conflict("nothing was transferred / 尚未传输", field="build_state")
-    if req.destruction_at is not None:
-        raise Conflict("the certificate is already on record / 已提交销毁证明",
-                       field="certificate")
-    digest = hashlib.sha256(certificate).hexdigest()
-    req.destruction_at, req.destruction_sha256 = _now(), digest
-    session.add(ExtractTransfer(request_id=req.id, event="destruction", actor=actor.username,
-                                client=actor.client, sha256=digest, note=filename[:200]))
-    session.flush()
-    ledger.append(session, actor=actor.username, action=Action.EXTRACT_DESTRUCTION,
-                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
-                  client=actor.client, changes=[Change("certificate_sha256", None, digest)])
-    if not overdue_requests(session, org=req.recipient_org):
-        for held in session.execute(select(ExtractRequest).where(
-                col(ExtractRequest.status) == "held",
-                func.lower(col(ExtractRequest.recipient_org))
-                == req.recipient_org.lower())).scalars():
-            held.status, held.status_reason = "pending", None
-            ledger.append(session, actor=actor.username, action=Action.EXTRACT_RELEASED,
-                          entity_type="extract_request", entity_id=held.id,
-                          study=held.study_code, client=actor.client,
-                          changes=[Change("status", "held", "pending")])
-        session.flush()
-    return req
-
-
-def overdue_for_officer(session: Session, *, actor: Actor,
-                        today: dt.date | None = None) -> list[ExtractRequest]:
-    """Overdue destruction certificates, flagged to the data security officer."""
-    if not actor.can(Perm.EXTRACT_APPROVE):
-        raise PermissionDenied("the data security officer's list / 数据安全官专用",
-                               clause=CLAUSE_DESTROY)
-    return [r for r in overdue_requests(session, today=today)
-            if actor.can(Perm.EXTRACT_APPROVE, r.study_code)]
-
 
 # Progress of running builds, by request id, written by the builder (``edc/jobs/extracts.py``)
 # as it goes. Kept in memory, not in the database while the build's transaction is open: on
@@ -645,27 +380,3 @@ def fields_for(session: Session, *, actor: Actor, study_code: str) -> list[Field
     return list(field_catalogue(session, study.id).values())
 
 
-def detail(session: Session, *, actor: Actor, request_id: str) -> dict[str, Any]:
-    """The request as shown to applicants and approvers: approvals (with signatures), the
-    chain of custody and — for approvers — the applicant's earlier requests and what they
-    received (§11.4.2.2)."""
-    req = view_request(session, actor=actor, request_id=request_id)
-    out = public(session, req)
-    out["decisions"] = [{"kind": d.kind, "approve": d.approve, "by": d.username,
-                         "at": d.decided_at.isoformat(), "signature": d.signature_id,
-                         "note": d.note, "reference": d.reference}
-                        for d in decisions_of(session, req.id)]
-    out["transfers"] = [{"event": t.event, "actor": t.actor, "at": t.at.isoformat(),
-                         "sha256": t.sha256, "note": t.note}
-                        for t in transfers_of(session, req.id)]
-    cat = field_catalogue(session, req.study_id)
-    out["field_classes"] = {f: cat[f].classification if f in cat else None
-                            for f in req.fields}
-    if actor.can(Perm.EXTRACT_REVIEW, req.study_code):
-        hist = applicant_history(session, actor=actor, request_id=req.id)
-        out["applicant_history"] = [{"id": h.request.id, "study": h.request.study_code,
-                                     "tier": h.request.tier, "fields": h.request.fields,
-                                     "status": h.request.status, "received": h.received,
-                                     "rows": h.request.row_count} for h in hist]
-        out["already_received_fields"] = field_overlap(hist, req)
-    return out

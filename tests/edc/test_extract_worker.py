@@ -17,6 +17,7 @@ from edc import keyring
 from edc.db import make_engine, session_factory
 from edc.jobs.extracts import BuildWorker
 from studies.accounts.service import actor_for
+from studies.extracts import custody as extract_custody
 from studies.extracts import service as ex
 from studies.extracts.build import BuildKeys
 from studies.extracts.models import ExtractRequest
@@ -62,7 +63,7 @@ def queued(fresh_url: str, keys: keyring.Keyring, tmp_path: Path,
                                         use_until=dt.date.today() + dt.timedelta(days=30)))
             req.status = "approved"  # the approval rules are tested in test_extracts.py
             s.flush()
-            ex.queue_build(s, ledger, actor=dm, request_id=req.id)
+            extract_custody.queue_build(s, ledger, actor=dm, request_id=req.id)
             ids.append(req.id)
     return sessions, ledger, ids, ident
 

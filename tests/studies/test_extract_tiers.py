@@ -21,7 +21,9 @@ from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.extracts import build as builder
+from studies.extracts import custody as extract_custody
 from studies.extracts import models
+from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.tiers import K_MAX, TIER_RULES, Treatment
 from studies.forms import odm
@@ -90,7 +92,8 @@ def decide(session: Session, ledger: Ledger, w: dict[str, Any], req: Any, need: 
     by = {"officer": [w["officer"]], "vote": w["members"], "dua": [w["sponsor"]],
           "ethics": [w["ethics"]]}[kind]
     for actor in by:
-        ex.decide(session, ledger, actor=actor, request_id=req.id, data=ex.DecisionIn(
+        extract_review.decide(session, ledger, actor=actor, request_id=req.id,
+                              data=extract_review.DecisionIn(
             kind=kind, username=actor.username, password=PASSWORD,
             reference=w["approval"].id if kind == "ethics" else None))
 
@@ -208,7 +211,7 @@ def test_the_package_of_each_tier_is_as_its_row_says(
     req = request(session, ledger, world, tier)
     for need in rule.approvals_needed(False):
         decide(session, ledger, world, req, need)
-    ex.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
+    extract_custody.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
     keys = builder.BuildKeys(deid_key=state.keys.deid_key,
                              signing_key=state.keys.signing_key,
                              code_index=state.keys.code_index_keys())

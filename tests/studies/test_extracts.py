@@ -26,8 +26,11 @@ from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.consent import service as consent
 from studies.extracts import build as builder
+from studies.extracts import custody as extract_custody
 from studies.extracts import package as pkg
+from studies.extracts import review as extract_review
 from studies.extracts import service as ex
+from studies.extracts.errors import BuildError, PackageError
 from studies.kernel.actor import Actor
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.roles import Role
@@ -65,7 +68,8 @@ def request_in(pub: str, **kw: Any) -> ex.RequestIn:
 
 def vote(session: Session, ledger: Ledger, actor: Actor, rid: str, kind: str,
          approve: bool = True, **kw: Any) -> Any:
-    return ex.decide(session, ledger, actor=actor, request_id=rid, data=ex.DecisionIn(
+    return extract_review.decide(session, ledger, actor=actor, request_id=rid,
+                                 data=extract_review.DecisionIn(
         kind=kind, approve=approve, username=actor.username, password=PASSWORD, **kw))
 
 
@@ -117,7 +121,7 @@ def approved_lds(session: Session, ledger: Ledger, w: dict[str, Any], **kw: Any)
 
 def build_it(session: Session, ledger: Ledger, w: dict[str, Any], req: Any, state: Any,
              out: Path) -> Any:
-    ex.queue_build(session, ledger, actor=w["dm"], request_id=req.id)
+    extract_custody.queue_build(session, ledger, actor=w["dm"], request_id=req.id)
     return builder.build(session, ledger, request_id=req.id, keys=keys_of(state), out_dir=out)
 
 
@@ -300,7 +304,7 @@ def test_receive_verifies_and_refuses_any_changed_byte(
     data = bytearray(package.read_bytes())
     data[len(data) // 2] ^= 1
     bad.write_bytes(bytes(data))
-    with pytest.raises(pkg.PackageError, match="decryption"):
+    with pytest.raises(PackageError, match="decryption"):
         pkg.receive(bad, identity=ident, signer_pub=pub, out=tmp_path / "x1")
     assert not (tmp_path / "x1").exists()
     # a re-encrypted package with one changed data file
@@ -310,7 +314,7 @@ def test_receive_verifies_and_refuses_any_changed_byte(
     names = [str(p.relative_to(root)) for p in sorted(root.rglob("*")) if p.is_file()]
     forged = tmp_path / "forged.age"
     pkg.encrypt_directory(root, names, forged, world["pub"])
-    with pytest.raises(pkg.PackageError, match="file data/labs.csv"):
+    with pytest.raises(PackageError, match="file data/labs.csv"):
         pkg.receive(forged, identity=ident, signer_pub=pub, out=tmp_path / "x2")
     # a changed manifest
     (root / "data/labs.csv").write_bytes((tmp_path / "ok/data/labs.csv").read_bytes())
@@ -318,11 +322,11 @@ def test_receive_verifies_and_refuses_any_changed_byte(
     m["tier"] = "puf"
     (root / "manifest.json").write_text(json.dumps(m))
     pkg.encrypt_directory(root, names, forged, world["pub"])
-    with pytest.raises(pkg.PackageError, match="signature"):
+    with pytest.raises(PackageError, match="signature"):
         pkg.receive(forged, identity=ident, signer_pub=pub, out=tmp_path / "x3")
     # the wrong identity
     other, _ = age_keys(tmp_path / "o") if (tmp_path / "o").mkdir() is None else (None, None)
-    with pytest.raises(pkg.PackageError, match="decryption"):
+    with pytest.raises(PackageError, match="decryption"):
         pkg.receive(package, identity=other.read_text(), signer_pub=pub,
                     out=tmp_path / "x4")
 
@@ -390,19 +394,21 @@ def test_downloads_only_by_named_recipients_and_failed_checks_block(
                    tmp_path / "out")
     other = person(session, ledger, "sponsor2", Role.SPONSOR)
     with pytest.raises(PermissionDenied):
-        ex.authorise_download(session, ledger, actor=other, request_id=req.id)
+        extract_custody.authorise_download(session, ledger, actor=other, request_id=req.id)
     req.build_state = "blocked"
     with pytest.raises(RuleViolation):
-        ex.authorise_download(session, ledger, actor=world["sponsor"], request_id=req.id)
+        extract_custody.authorise_download(session, ledger, actor=world["sponsor"],
+                                           request_id=req.id)
     with pytest.raises(InvalidInput):
-        ex.override_checks(session, ledger, actor=world["dm"], request_id=req.id,
-                           data=ex.OverrideIn(reason="ok"))
-    ex.override_checks(session, ledger, actor=world["dm"], request_id=req.id,
-                       data=ex.OverrideIn(reason="incomplete labs are expected at baseline"))
-    ex.authorise_download(session, ledger, actor=world["sponsor"], request_id=req.id)
+        extract_custody.override_checks(session, ledger, actor=world["dm"], request_id=req.id,
+                           data=extract_custody.OverrideIn(reason="ok"))
+    extract_custody.override_checks(session, ledger, actor=world["dm"], request_id=req.id,
+                       data=extract_custody.OverrideIn(
+                           reason="incomplete labs are expected at baseline"))
+    extract_custody.authorise_download(session, ledger, actor=world["sponsor"], request_id=req.id)
     log = [(t.event, t.actor) for t in ex.transfers_of(session, req.id)]
     assert log == [("built", "dm"), ("check_override", "dm"), ("downloaded", "sponsor1")]
-    history = ex.applicant_history(session, actor=world["officer"], request_id=req.id)
+    history = extract_review.applicant_history(session, actor=world["officer"], request_id=req.id)
     assert history == []
 
 
@@ -414,18 +420,19 @@ def test_overdue_destruction_holds_further_requests_until_the_certificate(
                    tmp_path / "out")
     req.use_from, req.use_until = TODAY - dt.timedelta(days=100), TODAY - dt.timedelta(days=31)
     session.flush()
-    assert [r.id for r in ex.overdue_for_officer(session, actor=world["officer"])] == [req.id]
+    overdue = extract_custody.overdue_for_officer(session, actor=world["officer"])
+    assert [r.id for r in overdue] == [req.id]
     held = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
                              data=request_in(world["pub"]))
     assert held.status == "held"
     with pytest.raises(RuleViolation):
         vote(session, ledger, world["members"][0], held.id, "vote")
-    hist = ex.applicant_history(session, actor=world["officer"], request_id=held.id)
+    hist = extract_review.applicant_history(session, actor=world["officer"], request_id=held.id)
     assert [h.request.id for h in hist] == [req.id]
-    ex.record_destruction(session, ledger, actor=world["sponsor"], request_id=req.id,
+    extract_custody.record_destruction(session, ledger, actor=world["sponsor"], request_id=req.id,
                           certificate=b"%PDF destruction certificate", filename="cert.pdf")
     assert held.status == "pending"
-    assert ex.overdue_for_officer(session, actor=world["officer"]) == []
+    assert extract_custody.overdue_for_officer(session, actor=world["officer"]) == []
 
 
 @pytest.mark.data
@@ -433,8 +440,8 @@ def test_a_failed_build_says_why_and_leaves_no_package(
         session: Session, ledger: Ledger, world: dict[str, Any], state: Any,
         tmp_path: Path) -> None:
     req = approved_lds(session, ledger, world, k=50)  # 30 subjects cannot be 50-anonymous
-    ex.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
-    with pytest.raises(builder.BuildError, match="k-anonymity"):
+    extract_custody.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
+    with pytest.raises(BuildError, match="k-anonymity"):
         builder.build(session, ledger, request_id=req.id, keys=keys_of(state),
                       out_dir=tmp_path / "out")
     assert list((tmp_path / "out").glob("*")) == [] if (tmp_path / "out").exists() else True
@@ -464,7 +471,7 @@ def test_build_reads_the_data_as_of_the_stated_time_and_refuses_unapproved(
                             data=request_in(world["pub"], tier="rif", fields=["labs.hba1c"],
                                             as_of=as_of))
     with pytest.raises(RuleViolation):  # not approved yet
-        ex.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
+        extract_custody.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
     for m in world["members"]:
         vote(session, ledger, m, req.id, "vote")
     vote(session, ledger, world["sponsor"], req.id, "dua")

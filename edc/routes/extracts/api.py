@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
+from studies.extracts import custody as extract_custody
+from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.kernel.roles import Perm
 
@@ -57,7 +59,7 @@ def list_all(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
 @router.get("/extracts/{request_id}", dependencies=[authenticated()])
 def detail(request_id: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     """The request, its approvals, build progress and pre-transfer checks."""
-    return ex.detail(session, actor=actor, request_id=request_id)
+    return extract_review.detail(session, actor=actor, request_id=request_id)
 
 
 class DecisionBody(BaseModel):
@@ -74,8 +76,8 @@ class DecisionBody(BaseModel):
              dependencies=[authenticated()])
 def decide(request_id: str, body: DecisionBody, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> dict[str, Any]:
-    d = ex.decide(session, ledger, actor=actor, request_id=request_id,
-                  data=ex.DecisionIn(**body.model_dump()))
+    d = extract_review.decide(session, ledger, actor=actor, request_id=request_id,
+                  data=extract_review.DecisionIn(**body.model_dump()))
     return {"id": d.id, "kind": d.kind, "approve": d.approve, "signature": d.signature_id}
 
 
@@ -84,7 +86,7 @@ def decide(request_id: str, body: DecisionBody, session: SessionDep, ledger: Led
 def build(request_id: str, request: Request, session: SessionDep, ledger: LedgerDep,
           actor: CurrentActor) -> dict[str, Any]:
     """Queue the build; the background worker builds it. Poll the request for progress."""
-    req = ex.queue_build(session, ledger, actor=actor, request_id=request_id)
+    req = extract_custody.queue_build(session, ledger, actor=actor, request_id=request_id)
     worker = getattr(request.app.state, "extract_worker", None)
     if worker is not None:
         worker.wake()
@@ -98,8 +100,8 @@ class OverrideBody(BaseModel):
 @router.post("/extracts/{request_id}/override", dependencies=[requires(Perm.EXTRACT_BUILD)])
 def override(request_id: str, body: OverrideBody, session: SessionDep, ledger: LedgerDep,
              actor: CurrentActor) -> dict[str, Any]:
-    req = ex.override_checks(session, ledger, actor=actor, request_id=request_id,
-                             data=ex.OverrideIn(reason=body.reason))
+    req = extract_custody.override_checks(session, ledger, actor=actor, request_id=request_id,
+                             data=extract_custody.OverrideIn(reason=body.reason))
     return {"id": req.id, "build": req.build_state}
 
 
@@ -107,7 +109,7 @@ def override(request_id: str, body: OverrideBody, session: SessionDep, ledger: L
 def download(request_id: str, session: SessionDep, ledger: LedgerDep, state: StateDep,
              actor: CurrentActor) -> Response:
     """The encrypted package (age); only the request's named recipient accounts or tokens."""
-    req = ex.authorise_download(session, ledger, actor=actor, request_id=request_id)
+    req = extract_custody.authorise_download(session, ledger, actor=actor, request_id=request_id)
     path = state.settings.extract_dir / str(req.package_file)
     return FileResponse(path, media_type="application/octet-stream",
                         filename=f"extract-{req.id}.tar.age")
@@ -117,7 +119,7 @@ def download(request_id: str, session: SessionDep, ledger: LedgerDep, state: Sta
 async def destruction(request_id: str, certificate: UploadFile, session: SessionDep,
                       ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     data = await certificate.read(10_000_001)
-    req = ex.record_destruction(session, ledger, actor=actor, request_id=request_id,
+    req = extract_custody.record_destruction(session, ledger, actor=actor, request_id=request_id,
                                 certificate=data, filename=certificate.filename or "")
     return {"id": req.id, "destruction_sha256": req.destruction_sha256}
 
@@ -125,4 +127,5 @@ async def destruction(request_id: str, certificate: UploadFile, session: Session
 @router.get("/extracts-overdue", dependencies=[requires(Perm.EXTRACT_APPROVE)])
 def overdue(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     """Overdue destruction certificates (the data security officer's flag list)."""
-    return [ex.public(session, r) for r in ex.overdue_for_officer(session, actor=actor)]
+    rows = extract_custody.overdue_for_officer(session, actor=actor)
+    return [ex.public(session, r) for r in rows]

@@ -15,6 +15,8 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
 from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
+from studies.extracts import custody as extract_custody
+from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.models import TIER_LABELS
 from studies.kernel.roles import Perm
@@ -110,7 +112,7 @@ def _dl(d: dict[str, Any]) -> h.Element:
 @router.get("/extracts/{request_id}", dependencies=[authenticated()])
 def extract_page(request_id: str, request: Request, session: SessionDep,
                  actor: CurrentActor) -> Response:
-    d = ex.detail(session, actor=actor, request_id=request_id)
+    d = extract_review.detail(session, actor=actor, request_id=request_id)
     fields = h.ul(".fields")[[h.li[f, " ", h.span(class_=f"cls {c}")[
         f"[{CLASS_LABELS.get(c or '', '?')}]"]] for f, c in d["field_classes"].items()]]
     history = None
@@ -166,7 +168,8 @@ def decision_submit(request_id: str, request: Request, session: SessionDep, ledg
                     approve: Annotated[str, Form(max_length=1)] = "1",
                     reference: Annotated[str | None, Form(max_length=100)] = None,
                     totp: Annotated[str | None, Form(max_length=12)] = None) -> Response:
-    ex.decide(session, ledger, actor=actor, request_id=request_id, data=ex.DecisionIn(
+    extract_review.decide(session, ledger, actor=actor, request_id=request_id,
+                          data=extract_review.DecisionIn(
         kind=kind, approve=approve == "1", password=password, username=username, totp=totp or None,
         reference=reference or None))
     return redirect(request, f"/extracts/{request_id}", "signed / 已签署")
@@ -175,7 +178,7 @@ def decision_submit(request_id: str, request: Request, session: SessionDep, ledg
 @router.post("/extracts/{request_id}/build", dependencies=[requires(Perm.EXTRACT_BUILD), Csrf])
 def build_submit(request_id: str, request: Request, session: SessionDep, ledger: LedgerDep,
                  actor: CurrentActor) -> Response:
-    ex.queue_build(session, ledger, actor=actor, request_id=request_id)
+    extract_custody.queue_build(session, ledger, actor=actor, request_id=request_id)
     worker = getattr(request.app.state, "extract_worker", None)
     if worker is not None:
         worker.wake()
@@ -185,7 +188,7 @@ def build_submit(request_id: str, request: Request, session: SessionDep, ledger:
 @router.get("/extracts/{request_id}/package", dependencies=[requires(Perm.EXTRACT_DOWNLOAD)])
 def package_download(request_id: str, session: SessionDep, ledger: LedgerDep, state: StateDep,
                      actor: CurrentActor) -> Response:
-    req = ex.authorise_download(session, ledger, actor=actor, request_id=request_id)
+    req = extract_custody.authorise_download(session, ledger, actor=actor, request_id=request_id)
     return FileResponse(state.settings.extract_dir / str(req.package_file),
                         media_type="application/octet-stream",
                         filename=f"extract-{req.id}.tar.age")

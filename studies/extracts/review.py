@@ -1,0 +1,209 @@
+"""Review of an extract request (§11.3.4.3, §11.4.2.2, SPEC §7): the signed decisions of the data
+security officer, the data security committee, the ethics committee and the data-use
+agreement; what the applicant already received; the request as approvers see it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import Field as PField
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from audit_trail.service import Change, Ledger
+from studies.accounts import signatures
+from studies.ethics.models import EthicsApproval
+from studies.extracts.models import (
+    ExtractDecision,
+    ExtractRequest,
+    ExtractTransfer,
+)
+from studies.extracts.service import (
+    CLAUSE_DESTROY,
+    CLAUSE_TIER,
+    approval_state,
+    decisions_of,
+    field_catalogue,
+    get_request,
+    needs,
+    now_utc,
+    public,
+    transfers_of,
+    view_request,
+)
+from studies.kernel.actor import Actor, require, require_different_person
+from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
+from studies.kernel.events import Action
+from studies.kernel.roles import Perm
+
+
+def _settle(session: Session, ledger: Ledger, req: ExtractRequest, actor: Actor) -> None:
+    st = approval_state(session, req)
+    new = "rejected" if st.rejected else "approved" if st.approved else None
+    if new and new != req.status:
+        req.status, req.status_reason, req.decided_at = new, st.rejected, now_utc()
+        session.flush()
+        ledger.append(session, actor=actor.username, action=Action(f"extract.{new}"),
+                      entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                      client=actor.client, reason=st.rejected,
+                      changes=[Change("status", "pending", new),
+                               Change("yes_votes", None, st.yes),
+                               Change("committee_members", None, st.members)])
+
+
+def request_digest(req: ExtractRequest) -> bytes:
+    """The exact content an approver signs: the request as shown."""
+    return json.dumps({
+        "id": req.id, "study": req.study_code, "tier": req.tier, "purpose": req.purpose,
+        "fields": req.fields, "recipient_org": req.recipient_org,
+        "recipient_key": req.recipient_key, "recipients": req.recipients,
+        "use_from": req.use_from.isoformat(), "use_until": req.use_until.isoformat(),
+        "cross_border": req.cross_border, "k": req.k,
+        "as_of": req.as_of.isoformat() if req.as_of else None},
+        sort_keys=True, ensure_ascii=False).encode()
+
+
+class DecisionIn(BaseModel):
+    kind: str = PField(max_length=10)
+    approve: bool = True
+    password: str = PField(max_length=200)
+    username: str = PField(default="", max_length=100)
+    totp: str | None = PField(default=None, max_length=12)
+    note: str | None = PField(default=None, max_length=2000)
+    reference: str | None = PField(default=None, max_length=100)
+
+
+KIND_PERM = {"officer": Perm.EXTRACT_APPROVE, "vote": Perm.EXTRACT_VOTE,
+             "ethics": Perm.EXTRACT_ETHICS}
+
+
+MEANINGS = {
+    ("officer", True): "approve the extract (PUF) / 批准数据提取（公用数据集）",
+    ("officer", False): "refuse the extract / 不批准数据提取",
+    ("vote", True): "vote yes on the extract / 数据安全委员会投票：赞成",
+    ("vote", False): "vote no on the extract / 数据安全委员会投票：反对",
+    ("ethics", True): "ethics approval covers identifiable use / 伦理批准涵盖可标识数据使用",
+    ("ethics", False): "ethics approval does not cover identifiable use / 伦理批准不涵盖",
+    ("dua", True): "agree to the data-use agreement (Appendix E.3) / 同意数据使用协议",
+}
+
+
+def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
+           data: DecisionIn) -> ExtractDecision:
+    """Record one signed approval act: the officer's decision, a committee vote, the ethics
+    approval (RIF) or the applicant's data-use agreement."""
+    req = get_request(session, request_id)
+    kind = data.kind
+    if kind not in ("officer", "vote", "ethics", "dua"):
+        raise InvalidInput("kind must be officer, vote, ethics or dua", field="kind")
+    if kind == "dua":
+        if actor.username not in req.recipients and actor.user_id != req.requested_by_id:
+            raise PermissionDenied("only the recipient signs the data-use agreement / "
+                                   "数据使用协议由接收方签署", clause=CLAUSE_TIER)
+        if not data.approve:
+            raise InvalidInput("the agreement can only be agreed to", field="approve")
+    else:
+        require(actor, KIND_PERM[kind], study=req.study_code)
+        require_different_person(actor, req.requested_by_id, req.requested_by)
+    if req.status == "held":
+        raise RuleViolation(f"held: {req.status_reason}", clause=CLAUSE_DESTROY)
+    if req.status != "pending":
+        raise Conflict(f"the request is already {req.status} / 申请已{req.status}",
+                       field="status")
+    wanted = "committee" if kind == "vote" else kind
+    if wanted not in needs(req):
+        raise InvalidInput(f"a {req.tier.upper()} request does not take a {kind} decision / "
+                           "该级别申请不需要此项审批", field="kind", clause=CLAUSE_TIER)
+    if kind == "vote" and any(d.kind == "vote" and d.user_id == actor.user_id
+                              for d in decisions_of(session, req.id)):
+        raise Conflict("you have already voted / 您已投票", field="kind")
+    if kind == "ethics" and data.approve:
+        ref = (data.reference or "").strip()
+        ea = session.get(EthicsApproval, ref) if ref and len(ref) <= 36 else None
+        today = now_utc().date()
+        if (ea is None or ea.study_id != req.study_id
+                or not ea.decision.startswith("approved")
+                or (ea.expires_on is not None and ea.expires_on < today)):
+            raise InvalidInput("reference: the id of a current ethics approval of this study / "
+                               "须为本研究有效的伦理批准", field="reference", clause="§11.3.4.2")
+    sig = signatures.sign(
+        session, ledger, actor=actor, username=data.username, password=data.password,
+        totp=data.totp, meaning=MEANINGS[(kind, data.approve)],
+        content_hash=signatures.content_hash(request_digest(req)),
+        entity_type="extract_request", entity_id=req.id, study=req.study_code)
+    d = ExtractDecision(request_id=req.id, kind=kind, approve=data.approve,
+                        username=actor.username, user_id=actor.user_id, signature_id=sig.id,
+                        note=(data.note or "").strip() or None,
+                        reference=(data.reference or "").strip() or None)
+    session.add(d)
+    session.flush()
+    ledger.append(session, actor=actor.username, action=Action(f"extract.decision.{kind}"),
+                  entity_type="extract_request", entity_id=req.id, study=req.study_code,
+                  client=actor.client, reason=d.note,
+                  changes=[Change("approve", None, data.approve),
+                           Change("signature", None, sig.id)])
+    _settle(session, ledger, req, actor)
+    return d
+
+
+@dataclass(frozen=True)
+class History:
+    """The applicant's earlier requests and what they received (§11.4.2.2)."""
+
+    request: ExtractRequest
+    received: bool
+
+
+def applicant_history(session: Session, *, actor: Actor, request_id: str) -> list[History]:
+    req = view_request(session, actor=actor, request_id=request_id)
+    rows = session.execute(select(ExtractRequest).where(
+        col(ExtractRequest.id) != req.id,
+        (col(ExtractRequest.requested_by_id) == req.requested_by_id)
+        | (func.lower(col(ExtractRequest.recipient_org)) == req.recipient_org.lower()))
+        .order_by(col(ExtractRequest.requested_at))).scalars()
+    out = []
+    for r in rows:
+        got = session.execute(select(col(ExtractTransfer.id)).where(
+            col(ExtractTransfer.request_id) == r.id, col(ExtractTransfer.event) == "downloaded")
+        ).first() is not None
+        out.append(History(r, got))
+    return out
+
+
+def field_overlap(history: list[History], req: ExtractRequest) -> list[str]:
+    """Fields of this request the recipient already received for the same study."""
+    got: set[str] = set()
+    for h in history:
+        if h.received and h.request.study_id == req.study_id:
+            got |= set(h.request.fields)
+    return sorted(got & set(req.fields))
+
+
+def detail(session: Session, *, actor: Actor, request_id: str) -> dict[str, Any]:
+    """The request as shown to applicants and approvers: approvals (with signatures), the
+    chain of custody and — for approvers — the applicant's earlier requests and what they
+    received (§11.4.2.2)."""
+    req = view_request(session, actor=actor, request_id=request_id)
+    out = public(session, req)
+    out["decisions"] = [{"kind": d.kind, "approve": d.approve, "by": d.username,
+                         "at": d.decided_at.isoformat(), "signature": d.signature_id,
+                         "note": d.note, "reference": d.reference}
+                        for d in decisions_of(session, req.id)]
+    out["transfers"] = [{"event": t.event, "actor": t.actor, "at": t.at.isoformat(),
+                         "sha256": t.sha256, "note": t.note}
+                        for t in transfers_of(session, req.id)]
+    cat = field_catalogue(session, req.study_id)
+    out["field_classes"] = {f: cat[f].classification if f in cat else None
+                            for f in req.fields}
+    if actor.can(Perm.EXTRACT_REVIEW, req.study_code):
+        hist = applicant_history(session, actor=actor, request_id=req.id)
+        out["applicant_history"] = [{"id": h.request.id, "study": h.request.study_code,
+                                     "tier": h.request.tier, "fields": h.request.fields,
+                                     "status": h.request.status, "received": h.received,
+                                     "rows": h.request.row_count} for h in hist]
+        out["already_received_fields"] = field_overlap(hist, req)
+    return out
