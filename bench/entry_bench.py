@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fastapi import Request  # noqa: E402
 
 from edc.deps import CurrentActor, SessionDep  # noqa: E402
+from studies.entry import reading as entry_reading  # noqa: E402
 from studies.entry.service import SaveIn  # noqa: E402
 
 STUDY = "BENCH-2026-01"
@@ -245,7 +246,7 @@ def check_lost_updates(url: str, results: list[tuple[str, int, int, int | None, 
                 newest = max(ok, key=lambda r: r[3] or 0)
                 if entry.current_values(session, rid).get("sbp") != newest[4]:
                     problems.append(f"{code}: stored value is not the newest save's")
-        problems += entry.verify_current(session)
+        problems += entry_reading.verify_current(session)
     engine.dispose()
     return problems
 

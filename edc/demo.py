@@ -279,7 +279,7 @@ def load_entry(session: Session, state: AppState) -> list[str]:
         col(Subject.study_id) == study.id).order_by(col(Subject.enrolled_at), col(Subject.code))))
     forms_ = consent.consent_forms(session, study.id)
     for _code, sid in codes:
-        if forms_ and not consent._records(session, sid):
+        if forms_ and not consent.records_of(session, sid):
             consent.record_consent(session, ledger, actor=actor, study_code=DEMO_STUDY,
                                    subject_id=sid, data=consent.ConsentIn(
                                        consent_type="informed", form_id=forms_[0].id,

@@ -10,6 +10,8 @@ from typing import Any
 
 from edc.cli.common import CliError, add, custodian, load_state, write_out
 from edc.settings import Settings
+from studies.entry import reading as entry_reading
+from studies.entry.errors import ImportRefused
 
 
 def cmd_entry_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -32,7 +34,7 @@ def cmd_entry_import(settings: Settings, args: argparse.Namespace) -> int:
                 out = bulk_import.import_redcap_csv(session, state.ledger, actor=actor,
                                                     study_code=args.study, lines=fh,
                                                     progress=progress)
-        except bulk_import.ImportRefused as exc:
+        except ImportRefused as exc:
             for e in exc.errors:
                 print(f"row {e['row']}, column {e['column']} ({e['field']}): {e['message']}",
                       file=sys.stderr)
@@ -71,11 +73,10 @@ def cmd_entry_export_csv(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_entry_verify(settings: Settings, args: argparse.Namespace) -> int:
     """Prove that the current-values table equals what the value versions and the ledger
     say (read-only)."""
-    from studies.entry import service as entry
 
     state = load_state(settings)
     with state.sessions() as session:
-        problems = entry.verify_current(session, study_code=args.study)
+        problems = entry_reading.verify_current(session, study_code=args.study)
     for line in problems[:200]:
         print(line)
     print("current values match the versions and the ledger" if not problems

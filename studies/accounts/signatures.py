@@ -58,7 +58,7 @@ class SignatureView:
                 f"{self.signed_at.strftime('%Y-%m-%d %H:%M:%S UTC')} · {self.meaning}")
 
 
-def _view(s: Signature) -> SignatureView:
+def view_of(s: Signature) -> SignatureView:
     return SignatureView(s.id, s.username, s.display_name, s.meaning, s.signed_at,
                          s.content_hash)
 
@@ -117,7 +117,7 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     session.add(sig)
     session.flush()
     ledger.checkpoint(session, reason="signature")
-    return _view(sig)
+    return view_of(sig)
 
 
 def signatures_for(session: Session, *, entity_type: str, entity_id: str) -> list[SignatureView]:
@@ -125,7 +125,7 @@ def signatures_for(session: Session, *, entity_type: str, entity_id: str) -> lis
     rows = session.execute(select(Signature).where(
         col(Signature.entity_type) == entity_type, col(Signature.entity_id) == entity_id)
         .order_by(col(Signature.signed_at))).scalars()
-    return [_view(s) for s in rows]
+    return [view_of(s) for s in rows]
 
 
 def signing_needs(session: Session, *, actor: Actor,

@@ -140,7 +140,7 @@ def _subject_in(session: Session, study: Study, subject_id: str) -> Subject:
     return subject
 
 
-def _records(session: Session, subject_id: str) -> list[ConsentRecord]:
+def records_of(session: Session, subject_id: str) -> list[ConsentRecord]:
     return list(session.execute(select(ConsentRecord).where(
         col(ConsentRecord.subject_id) == subject_id).order_by(
         col(ConsentRecord.given_at), col(ConsentRecord.recorded_at))).scalars())
@@ -230,7 +230,7 @@ def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code
     assert_writable(session, study_id=study.id, subject_id=subject.id, actor=actor.username,
                     client=actor.client, kind="consent")
     form, waiver, scopes, given_at = check_consent(session, study_id=study.id, data=data)
-    previous = _records(session, subject.id)
+    previous = records_of(session, subject.id)
     current = previous[-1] if previous else None
     if current is not None and form is not None and current.form_id == form.id:
         whole = any(w.scope is None for w in _withdrawals(session, current.id))
@@ -271,7 +271,7 @@ def withdraw_consent(session: Session, ledger: Ledger, *, actor: Actor, study_co
         raise NotFound("no such consent record in this study / 未找到该知情同意记录",
                        field="consent_id")
     subject = _subject_in(session, study, rec.subject_id)
-    latest = _records(session, rec.subject_id)[-1]
+    latest = records_of(session, rec.subject_id)[-1]
     if latest.id != rec.id:
         raise Conflict("this consent was replaced by a re-consent; withdraw the current one / "
                        "该记录已被再次同意取代", field="consent_id")
@@ -322,7 +322,7 @@ def consent_history(session: Session, *, actor: Actor, study_code: str,
     study = registry.get_study(session, study_code)
     subject = _subject_in(session, study, subject_id)
     out = []
-    for r in _records(session, subject.id):
+    for r in records_of(session, subject.id):
         form = session.get(ConsentForm, r.form_id) if r.form_id else None
         out.append({"id": r.id, "consent_type": r.consent_type,
                     "form_version": form.version if form else None, "waiver_id": r.waiver_id,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from audit_trail.service import Change, Ledger
 from studies import guards
 from studies.entry import service as entry
+from studies.entry.errors import EntryInvalid, ImportRefused
 from studies.entry.models import FormRecord
 from studies.forms import service as forms
 from studies.forms.models import Item
@@ -41,6 +42,7 @@ from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.ids import new_id
 from studies.kernel.roles import Perm
 from studies.registry.models import Site
 from studies.subjects.models import Subject
@@ -49,18 +51,6 @@ MAX_ERRORS = 200
 CHUNK = 500
 _ARM = re.compile(r"_arm_\d+$")
 CSV_FIELD_LIMIT = 20_000
-
-
-class ImportRefused(InvalidInput):
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        head = "; ".join(f"row {e['row']}, column {e['column']} ({e['field']}): {e['message']}"
-                         for e in errors[:10])
-        super().__init__(f"the import was refused, nothing was written / 导入被拒绝，未写入任何"
-                         f"数据 ({len(errors)} error(s)): {head}",
-                         field=errors[0]["field"] if errors else "file",
-                         clause="§11.3.1 a")
-        self.errors = errors
-        self.details = {"errors": errors}
 
 
 @dataclass
@@ -87,7 +77,7 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
     now = now or dt.datetime.now(dt.UTC)
     today = today or now.date()
     batch = batch or new_batch_id(now)
-    study = entry._study(session, study_code)
+    study = entry.study_named(session, study_code)
     csv.field_size_limit(CSV_FIELD_LIMIT)
     digest = hashlib.sha256()
 
@@ -207,13 +197,13 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
                                      known_reasons=known_reasons, incomplete=False,
                                      allow_incomplete=settings.allow_incomplete, today=today,
                                      context={}, batch=batch)
-            except entry.EntryInvalid as exc:
+            except EntryInvalid as exc:
                 for name, message in exc.errors.items():
                     err(rownum, col_of.get(name, 0) + 1, name, message)
                 continue
             if errors:
                 continue  # keep checking, stop writing: the import will be refused
-            rid = entry._id()
+            rid = new_id()
             buf["fr"].append(dict(id=rid, study_id=study.id, subject_id=subject.id,
                                   event_name=event.name, event_repeat=repeat,
                                   form_id=plan.form_id, form_version_id=plan.version_id,
@@ -224,11 +214,11 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
                               action=Action.ENTRY_IMPORT, entity_type="form_record", entity_id=rid,
                               study=study.code, subject=subject.code, version=1, reason=batch,
                               changes=ledger_changes)
-            buf["rv"].append(dict(id=entry._id(), record_id=rid, version=1, status=prep.status,
+            buf["rv"].append(dict(id=new_id(), record_id=rid, version=1, status=prep.status,
                                   saved_at=now, saved_by=actor.username, client=actor.client,
                                   ledger_seq=e.seq, batch=batch))
             for n, b, a, r in prep.changes:
-                buf["vv"].append(dict(id=entry._id(), record_id=rid, item_name=n, version=1,
+                buf["vv"].append(dict(id=new_id(), record_id=rid, item_name=n, version=1,
                                       before=b, after=a, reason=r, saved_at=now,
                                       saved_by=actor.username))
                 buf["cv"].append(dict(record_id=rid, item_name=n, value=a, version=1))

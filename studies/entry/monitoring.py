@@ -33,6 +33,7 @@ from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.ids import new_id
 from studies.kernel.roles import Perm
 from studies.registry.models import Site
 from studies.subjects.models import Subject
@@ -79,7 +80,7 @@ def clear_changed(session: Session, *, record_id: str, changed: list[str], versi
     state = sdv_state(session, record_id)
     cleared = sorted(n for n in changed if n in state and state[n].kind == "verified")
     if cleared:
-        session.execute(insert(SM), [dict(id=entry._id(), record_id=record_id, item_name=n,
+        session.execute(insert(SM), [dict(id=new_id(), record_id=record_id, item_name=n,
                                           kind="cleared", value_version=version, at=now, by=by)
                                      for n in cleared])
     return cleared
@@ -100,7 +101,7 @@ def _records_of_visit(session: Session, actor: Actor, perm: Perm, study_code: st
                       subject_code: str, event_name: str, repeat: int,
                       form_name: str | None) -> list[tuple[entry.Target, FormRecord]]:
     require(actor, perm, study=study_code)
-    study = entry._study(session, study_code)
+    study = entry.study_named(session, study_code)
     if form_name:
         t = entry.resolve(session, actor=actor, perm=perm, study_code=study_code,
                           subject_code=subject_code, event_name=event_name,
@@ -160,7 +161,7 @@ def verify(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d
             m = state.get(n)
             if m is not None and m.kind == "verified" and m.value_version == versions[n]:
                 continue
-            marks.append(dict(id=entry._id(), record_id=rec.id, item_name=n, kind="verified",
+            marks.append(dict(id=new_id(), record_id=rec.id, item_name=n, kind="verified",
                               value_version=versions[n], at=now, by=actor.username))
         if not marks:
             continue
@@ -262,7 +263,7 @@ def open_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
 def _query(session: Session, actor: Actor, perm: Perm, study_code: str,
            query_id: str) -> tuple[DataQuery, FormRecord, Subject, Site, Form]:
     require(actor, perm, study=study_code)
-    study = entry._study(session, study_code)
+    study = entry.study_named(session, study_code)
     row = session.execute(select(DataQuery, FormRecord, Subject, Site, Form)
                           .join(FormRecord, col(FormRecord.id) == DataQuery.record_id)
                           .join(Subject, col(Subject.id) == FormRecord.subject_id)
@@ -376,7 +377,7 @@ def list_queries(session: Session, *, actor: Actor, study_code: str,
                  ) -> list[dict[str, Any]]:
     """Queries of a study, oldest first, with their age in days."""
     require(actor, Perm.ENTRY_READ, study=study_code)
-    study = entry._study(session, study_code)
+    study = entry.study_named(session, study_code)
     now = now or dt.datetime.now(dt.UTC)
     sites = actor.sites(Perm.ENTRY_READ, study.code)
     q = (select(DataQuery, FormRecord, col(Subject.code), col(Site.code), col(Form.name))
@@ -403,7 +404,7 @@ def worklist(session: Session, *, actor: Actor, study_code: str,
     """The monitor's list: forms not yet verified, open queries by age (oldest first), and
     fields that require verification because they changed after SDV."""
     require(actor, Perm.ENTRY_VERIFY, study=study_code)
-    study = entry._study(session, study_code)
+    study = entry.study_named(session, study_code)
     settings = entry.get_settings(session, study.id)
     sites = actor.sites(Perm.ENTRY_VERIFY, study.code)
     unverified, changed = [], []

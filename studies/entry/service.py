@@ -22,14 +22,14 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
 from studies import guards
+from studies.entry.errors import CLAUSE_ENTRY, EntryInvalid, StaleVersion
 from studies.entry.models import (
     SDV_MODES,
     STANDARD_REASONS,
@@ -37,21 +37,21 @@ from studies.entry.models import (
     EntrySettings,
     FormRecord,
     RecordVersion,
-    SdvMark,
     ValueVersion,
 )
+from studies.forms import checks as form_checks
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item, StudyEvent
 from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
-from studies.kernel.errors import Conflict, InvalidInput, NotFound
+from studies.kernel.errors import InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.ids import new_id
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
 from studies.subjects.models import Subject
 
-CLAUSE_ENTRY = "§11.3.4.7 b"
 MAX_REASON = 500
 REASON_CALC = "recalculated by the server / 服务器重新计算"
 REASON_HIDDEN = "hidden by branching logic / 因分支逻辑不再显示"
@@ -60,28 +60,6 @@ FR: Table = FormRecord.__table__  # type: ignore[attr-defined]
 RV: Table = RecordVersion.__table__  # type: ignore[attr-defined]
 VV: Table = ValueVersion.__table__  # type: ignore[attr-defined]
 CV: Table = CurrentValue.__table__  # type: ignore[attr-defined]
-
-
-class EntryInvalid(InvalidInput):
-    """Edit checks failed; ``errors`` maps each field to its message (zh/en)."""
-
-    def __init__(self, message: str, *, errors: dict[str, str], **kw: Any) -> None:
-        first = next(iter(errors), None)
-        super().__init__(message, field=kw.pop("field", first), **kw)
-        self.errors = errors
-        self.details = {"errors": errors}
-
-
-class StaleVersion(Conflict):
-    """The save edits a version that is no longer the newest; ``changes`` lists what changed
-    since (per field: version, who, when, before, after, reason)."""
-
-    def __init__(self, message: str, *, current_version: int,
-                 changes: list[dict[str, Any]]) -> None:
-        super().__init__(message, field="base_version", clause=CLAUSE_ENTRY)
-        self.current_version = current_version
-        self.changes = changes
-        self.details = {"current_version": current_version, "changes_since": changes}
 
 
 # ---- settings -------------------------------------------------------------------------------
@@ -178,7 +156,7 @@ class Target:
     form: Form
 
 
-def _study(session: Session, code: str) -> Study:
+def study_named(session: Session, code: str) -> Study:
     return registry.get_study(session, code)
 
 
@@ -233,7 +211,7 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
         study, subject, site, event, form = found
         require(actor, perm, study=study_code, site=site.code)
     else:  # something named does not exist: find out what, in order
-        study = _study(session, study_code)
+        study = study_named(session, study_code)
         subject, site = subject_of(session, study, subject_code)
         require(actor, perm, study=study_code, site=site.code)
         event = event_of(session, study, event_name)
@@ -271,7 +249,7 @@ def values_and_context(session: Session, subject_id: str, record_id: str | None
     return values, context
 
 
-def _entry_version(session: Session, form: Form) -> FormVersion:
+def entry_version(session: Session, form: Form) -> FormVersion:
     v = forms.current_version(session, form)
     if v is None:
         raise NotFound(f"form {form.name!r} has no version / 表单尚无版本", field="form")
@@ -359,7 +337,7 @@ def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any]
                   "直接标识符只保存在患者代码索引中" for n in ident
                if submitted.get(n) not in (None, "", [])}
     submitted = {k: v for k, v in submitted.items() if k not in ident}
-    check = forms.check_values(items, submitted, today=today, context=context)
+    check = form_checks.check_values(items, submitted, today=today, context=context)
     errors = {**refused, **check.errors}
     missing = sorted(n for n, m in errors.items() if m == forms_required_message())
     if incomplete and not allow_incomplete:
@@ -437,11 +415,11 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
                           entity_type="form_record", entity_id=record_id, study=study_code,
                           subject=subject_code, version=version, reason=reason,
                           changes=ledger_changes)
-    session.execute(insert(RV), [dict(id=_id(), record_id=record_id, version=version,
+    session.execute(insert(RV), [dict(id=new_id(), record_id=record_id, version=version,
                                       status=status, saved_at=now, saved_by=actor,
                                       client=client, ledger_seq=entry.seq, batch=batch)])
     if changes:
-        session.execute(insert(VV), [dict(id=_id(), record_id=record_id, item_name=n,
+        session.execute(insert(VV), [dict(id=new_id(), record_id=record_id, item_name=n,
                                           version=version, before=b, after=a, reason=r,
                                           saved_at=now, saved_by=actor)
                                      for n, b, a, r in changes])
@@ -461,12 +439,6 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
                                                      CV.c.item_name == n)
                                     .values(value=a, version=version))
     return entry.seq
-
-
-def _id() -> str:
-    from studies.kernel.ids import new_id
-
-    return new_id()
 
 
 def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -492,7 +464,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     if record is not None and record.version != data.base_version:
         raise stale(session, record, record.id, data.base_version)
     settings = get_settings(session, t.study.id)
-    fv_id = record.form_version_id if record is not None else _entry_version(session, t.form).id
+    fv_id = record.form_version_id if record is not None else entry_version(session, t.form).id
     items = forms.item_rows(session, fv_id)
     before, context = values_and_context(session, t.subject.id,
                                          record.id if record is not None else None)
@@ -505,7 +477,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     from studies.entry import monitoring
 
     if record is None:
-        rid, version = _id(), 1
+        rid, version = new_id(), 1
         try:
             with session.begin_nested():
                 session.execute(insert(FR), [dict(
@@ -542,167 +514,5 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
 
 # ---- reading --------------------------------------------------------------------------------
 
-def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: str,
-              event_name: str, form_name: str, repeat: int = 1) -> dict[str, Any]:
-    """What a form page or GET shows: metadata of the pinned version, current values, record
-    version and status, SDV state and queries per field."""
-    from studies.entry import monitoring
-
-    t = resolve(session, actor=actor, perm=Perm.ENTRY_READ, study_code=study_code,
-                subject_code=subject_code, event_name=event_name, form_name=form_name,
-                repeat=repeat)
-    record = find_record(session, t)
-    fv = session.get(FormVersion, record.form_version_id) if record else \
-        _entry_version(session, t.form)
-    assert fv is not None
-    values = current_values(session, record.id) if record else {}
-    settings = get_settings(session, t.study.id)
-    sdv = monitoring.sdv_state(session, record.id) if record else {}
-    need = monitoring.needs_sdv(settings, t.subject.id, t.form.name,
-                                forms.items_of(session, fv.id))
-    return {"study": t.study.code, "subject": t.subject.code, "site": t.site.code,
-            "event": t.event.name, "event_label_zh": t.event.label_zh,
-            "event_label_en": t.event.label_en, "repeat": t.repeat, "form": t.form.name,
-            "form_version": fv.number, "form_label_zh": fv.label_zh,
-            "form_label_en": fv.label_en, "record_id": record.id if record else None,
-            "version": record.version if record else 0,
-            "status": record.status if record else "new", "values": values,
-            "groups": forms.version_public(session, t.form, fv)["groups"],
-            "sdv": {k: {"state": v.kind, "value_version": v.value_version, "by": v.by,
-                        "at": v.at.isoformat()} for k, v in sdv.items()},
-            "sdv_required": sorted(need),
-            "queries": monitoring.queries_of_record(session, record.id) if record else [],
-            "settings": settings_public(settings)}
-
-
-def _record_for(session: Session, actor: Actor, study_code: str, subject_code: str,
-                event_name: str, form_name: str, repeat: int) -> tuple[Target, FormRecord]:
-    t = resolve(session, actor=actor, perm=Perm.ENTRY_READ, study_code=study_code,
-                subject_code=subject_code, event_name=event_name, form_name=form_name,
-                repeat=repeat)
-    record = find_record(session, t)
-    if record is None:
-        raise NotFound("nothing has been entered on this form yet / 该表单尚未录入", field="form")
-    return t, record
-
-
-def timeline(session: Session, *, actor: Actor, study_code: str, subject_code: str,
-             event_name: str, form_name: str, repeat: int = 1) -> list[dict[str, Any]]:
-    """Every version of the form record, newest first, with its changes, SDV and queries."""
-    t, record = _record_for(session, actor, study_code, subject_code, event_name, form_name,
-                            repeat)
-    vals: dict[int, list[dict[str, Any]]] = {}
-    for v in session.execute(select(ValueVersion).where(col(ValueVersion.record_id) == record.id)
-                             .order_by(col(ValueVersion.item_name))).scalars():
-        vals.setdefault(v.version, []).append(
-            {"field": v.item_name, "before": v.before, "after": v.after, "reason": v.reason})
-    out = [{"kind": "save", "version": r.version, "status": r.status, "by": r.saved_by,
-            "at": r.saved_at.isoformat(), "ledger_seq": r.ledger_seq, "batch": r.batch,
-            "changes": vals.get(r.version, [])}
-           for r in session.execute(select(RecordVersion).where(
-               col(RecordVersion.record_id) == record.id)).scalars()]
-    for m in session.execute(select(SdvMark).where(col(SdvMark.record_id) == record.id)).scalars():
-        out.append({"kind": f"sdv.{m.kind}", "field": m.item_name, "version": m.value_version,
-                    "by": m.by, "at": m.at.isoformat()})
-    from studies.entry import monitoring
-
-    for q in monitoring.queries_of_record(session, record.id):
-        for msg in q["thread"]:
-            out.append({"kind": f"query.{msg['kind']}", "field": q["item"], "text": msg["text"],
-                        "by": msg["by"], "at": msg["at"], "query": q["id"]})
-    out.sort(key=lambda e: (e["at"], e.get("version") or 0), reverse=True)
-    return out
-
-
-def field_history(session: Session, *, actor: Actor, study_code: str, subject_code: str,
-                  event_name: str, form_name: str, item: str,
-                  repeat: int = 1) -> list[dict[str, Any]]:
-    """Every version of one field: who, when, why, before, after (oldest first)."""
-    t, record = _record_for(session, actor, study_code, subject_code, event_name, form_name,
-                            repeat)
-    if item not in {i.name for i in forms.items_of(session, record.form_version_id)}:
-        raise NotFound(f"no field {item!r} on this form / 表单中没有该字段", field="item")
-    rows = session.execute(select(ValueVersion, col(RecordVersion.client)).join(
-        RecordVersion, (col(RecordVersion.record_id) == ValueVersion.record_id)
-        & (col(RecordVersion.version) == ValueVersion.version)).where(
-        col(ValueVersion.record_id) == record.id, col(ValueVersion.item_name) == item)
-        .order_by(col(ValueVersion.version))).all()
-    return [{"version": v.version, "by": v.saved_by, "at": v.saved_at.isoformat(),
-             "reason": v.reason, "before": v.before, "after": v.after, "client": client}
-            for v, client in rows]
-
-
-def subject_grid(session: Session, *, actor: Actor, study_code: str) -> dict[str, Any]:
-    """Subjects × events × forms with each record's version and status (entry overview)."""
-    require(actor, Perm.ENTRY_READ, study=study_code)
-    study = _study(session, study_code)
-    sites = actor.sites(Perm.ENTRY_READ, study.code)
-    events = forms.events_of(session, study.id)
-    form_names = {f.id: f.name for f in forms.forms_of(session, study.id)}
-    q = (select(col(Subject.code), col(Subject.id), col(Site.code))
-         .join(Site, col(Site.id) == Subject.site_id)
-         .where(col(Subject.study_id) == study.id).order_by(col(Subject.code)))
-    subjects_ = [(c, i, s) for c, i, s in session.execute(q) if sites is None or s in sites]
-    recs: dict[tuple[str, str, int, str], dict[str, Any]] = {}
-    for r in session.execute(select(FormRecord).where(
-            col(FormRecord.study_id) == study.id)).scalars():
-        recs[(r.subject_id, r.event_name, r.event_repeat, form_names.get(r.form_id, "?"))] = {
-            "version": r.version, "status": r.status}
-    return {"study": study.code,
-            "events": [{"name": e.name, "label_zh": e.label_zh, "label_en": e.label_en,
-                        "repeating": e.repeating, "forms": list(e.form_names)} for e in events],
-            "subjects": [{"code": c, "site": s, "records": {
-                f"{ev}/{rep}/{fn}": v for (sid, ev, rep, fn), v in recs.items() if sid == i}}
-                for c, i, s in subjects_]}
-
-
 # ---- proving the materialised current values ------------------------------------------------
 
-def verify_current(session: Session, *, study_code: str | None = None) -> list[str]:
-    """Replay every value version (and, independently, every ledger entry of form records)
-    and compare with ``item_value_current`` and each record's version. Returns the
-    mismatches (empty: the current table says exactly what the versions and ledger say)."""
-    problems: list[str] = []
-    q = select(FR.c.id, FR.c.version)
-    if study_code:
-        study = _study(session, study_code)
-        q = q.where(FR.c.study_id == study.id)
-    records = dict(session.execute(q).tuples().all())
-    from_versions: dict[tuple[str, str], tuple[int, Any]] = {}
-    for rid, name, version, after in session.execute(
-            select(VV.c.record_id, VV.c.item_name, VV.c.version, VV.c.after)
-            .order_by(VV.c.record_id, VV.c.version)):
-        if rid in records:
-            from_versions[(rid, name)] = (version, after)
-    current = {(rid, name): (version, value) for rid, name, version, value in session.execute(
-        select(CV.c.record_id, CV.c.item_name, CV.c.version, CV.c.value)) if rid in records}
-    for key in sorted(set(from_versions) | set(current)):
-        if from_versions.get(key) != current.get(key):
-            problems.append(f"record {key[0]} item {key[1]}: versions say "
-                            f"{from_versions.get(key)!r}, current table says "
-                            f"{current.get(key)!r}")
-    newest = dict(session.execute(select(RV.c.record_id, func.max(RV.c.version))
-                                  .group_by(RV.c.record_id)).tuples().all())
-    for rid, version in records.items():
-        if newest.get(rid) != version:
-            problems.append(f"record {rid}: version {version} but newest saved "
-                            f"{newest.get(rid)}")
-    from_ledger: dict[tuple[str, str], Any] = {}
-    import json
-
-    for entity_id, changes in session.execute(
-            select(col(LedgerEntry.entity_id), col(LedgerEntry.changes)).where(
-                col(LedgerEntry.entity_type) == "form_record",
-                col(LedgerEntry.action).in_(("entry.create", "entry.update", "entry.import")))
-            .order_by(col(LedgerEntry.seq))):
-        if entity_id not in records:
-            continue
-        for c in json.loads(changes or "[]"):
-            if not c["field"].startswith("sdv:"):
-                from_ledger[(entity_id, c["field"])] = c["after"]
-    for key in sorted(set(from_ledger) | set(current)):
-        cur = current.get(key)
-        if key not in from_ledger or cur is None or from_ledger[key] != cur[1]:
-            problems.append(f"record {key[0]} item {key[1]}: ledger says "
-                            f"{from_ledger.get(key)!r}, current table says {cur!r}")
-    return problems

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from studies.forms.errors import ExpressionError
+
 MAX_LENGTH = 4000
 MAX_DEPTH = 60
 
@@ -48,15 +50,6 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
 DATEDIFF_UNITS = {"y": 365.2425, "M": 30.436875, "d": 1.0, "h": 1 / 24, "m": 1 / 1440,
                   "s": 1 / 86400}
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
-
-
-class ExpressionError(ValueError):
-    """An expression that cannot be read; ``position`` is the 0-based character offset."""
-
-    def __init__(self, message: str, position: int | None = None) -> None:
-        super().__init__(
-            message if position is None else f"{message} (at character {position + 1})")
-        self.position = position
 
 
 # ---- the tree ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from lxml import etree
 
 from studies.forms import expressions as ex
 from studies.forms.datatypes import BY_FIELD_TYPE, CODE_LIST, DATA_TYPES, ODM_IN
+from studies.forms.errors import ExpressionError, OdmError
 from studies.forms.spec import (
     NAME_RE,
     Dictionary,
@@ -40,12 +41,6 @@ NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 EXPR_CONTEXT = "edc:expression"
 MAX_BYTES = 5_000_000
-
-
-class OdmError(ValueError):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors[:20]))
-        self.errors = errors
 
 
 def _q(tag: str) -> str:
@@ -260,7 +255,7 @@ def parse_metadata(data: bytes) -> Dictionary:
                           f"{fe.get('Context')!r} cannot be translated")
         try:
             return ex.parse(fe.text.strip(), "edc"), None
-        except ex.ExpressionError as exc:
+        except ExpressionError as exc:
             return None, f"line {fe.sourceline}: {what}: {exc}"
 
     forms: list[FormSpec] = []
@@ -364,7 +359,7 @@ def parse_metadata(data: bytes) -> Dictionary:
                 if text:
                     try:
                         ex.check_fields(ex.parse(text), known)
-                    except ex.ExpressionError as exc:
+                    except ExpressionError as exc:
                         setattr(i, attr, None)
                         i.source_logic, i.logic_problem = text, f"{attr}: {exc}"
                         warnings.append(f"line {i.line}: {i.name}: {exc} — kept as written; "

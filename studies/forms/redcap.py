@@ -15,6 +15,7 @@ import re
 
 from studies.forms import datatypes
 from studies.forms import expressions as ex
+from studies.forms.errors import DictionaryError, ExpressionError
 from studies.forms.spec import (
     CODE_RE,
     NAME_RE,
@@ -41,15 +42,6 @@ FIELD_TYPES = ("text", "notes", "dropdown", "radio", "checkbox", "yesno", "truef
 VALIDATIONS = datatypes.REDCAP_VALIDATIONS  # text validation → (data type, text format)
 MAX_ROWS = 5000
 UNIT_RE = re.compile(r"^[A-Za-z%µ/0-9^.·*]{1,20}$")
-
-
-class DictionaryError(ValueError):
-    """The file is refused; ``errors`` are line-numbered messages."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors[:20]) + (f" (and {len(errors) - 20} more)"
-                                                    if len(errors) > 20 else ""))
-        self.errors = errors
 
 
 def _header_keys(header: list[str]) -> dict[str, int]:
@@ -247,7 +239,7 @@ def parse_dictionary(text: str) -> Dictionary:
     for item, kind, source in pending_logic:
         try:
             translated = ex.translate_redcap(source, known)
-        except ex.ExpressionError as exc:
+        except ExpressionError as exc:
             item.source_logic = source
             item.logic_problem = f"{'calculation' if kind == 'calc' else 'branching logic'}: {exc}"
             warnings.append(f"line {item.line}: {item.name}: {item.logic_problem} — kept as "

@@ -329,7 +329,7 @@ def request_view(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
             "signoffs": sign_off.signoffs(session, "unlock_request", req.id),
             "missing": [r.value for r in UNLOCK_SIGNERS if r.value not in
                         {s.role for s in sign_off.signoffs(session, "unlock_request", req.id)}],
-            "invalidated": [signatures._view(s).line() + " — invalidated / 已失效" for s in inv]}
+            "invalidated": [signatures.view_of(s).line() + " — invalidated / 已失效" for s in inv]}
 
 
 def request_public(req: UnlockRequest) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def signoffs(session: Session, entity_type: str, entity_id: str) -> list[Signoff
         Signature, col(Signature.id) == SignOff.signature_id).where(
         col(SignOff.entity_type) == entity_type, col(SignOff.entity_id) == entity_id)).all()
     order = {r.value: i for i, r in enumerate(UNLOCK_SIGNERS)}
-    return sorted((SignoffView(so.role, signatures._view(sig).line()) for so, sig in rows),
+    return sorted((SignoffView(so.role, signatures.view_of(sig).line()) for so, sig in rows),
                   key=lambda v: order.get(v.role, 9))
 
 

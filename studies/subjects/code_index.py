@@ -21,13 +21,8 @@ from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry.models import Site, Study
 from studies.subjects import codes
-from studies.subjects.crypto import (
-    CodeIndexKeyError,
-    CodeIndexKeys,
-    blind_index,
-    decrypt_identity,
-    encrypt_identity,
-)
+from studies.subjects.crypto import CodeIndexKeys, blind_index, decrypt_identity, encrypt_identity
+from studies.subjects.errors import CodeIndexKeyError
 from studies.subjects.identity import (
     Identity,
     normalise_resident_id,

@@ -31,18 +31,11 @@ from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
 )
 
-from studies.kernel.errors import Locked
+from studies.subjects.errors import CodeIndexKeyError
 from studies.subjects.identity import Identity
 
 AAD_TAG = "edc-code-index-v1"
 BLIND_TAG = b"edc-blind-index-v1|resident_id|"
-
-
-class CodeIndexKeyError(Locked):
-    """The key directory does not hold a key the code index needs (missing, wrong or
-    corrupt key file). Nothing is decrypted or changed; the operator must restore the key."""
-
-    code = "code_index_key_unavailable"
 
 
 def key_id(key: bytes) -> str:

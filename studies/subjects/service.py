@@ -32,12 +32,8 @@ from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.registry.models import Site, Study
 from studies.subjects import codes
-from studies.subjects.crypto import (
-    CodeIndexKeyError,
-    CodeIndexKeys,
-    blind_index,
-    encrypt_identity,
-)
+from studies.subjects.crypto import CodeIndexKeys, blind_index, encrypt_identity
+from studies.subjects.errors import CodeIndexKeyError
 from studies.subjects.identity import (
     Identity,
     validate_identity,

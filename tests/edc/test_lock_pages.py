@@ -205,7 +205,7 @@ def test_withdraw_and_relock_pages(app_client: TestClient, session: Session, led
 
 def test_blinded_allocation_page_shows_sealed_and_emergency_unblinding_shows_the_arm(
         app_client: TestClient, session: Session, ledger: Ledger, team: dict[str, Any]) -> None:
-    study = entry._study(session, STUDY)
+    study = entry.study_named(session, STUDY)
     study.blinded = True
     session.flush()
     rnd.configure(session, ledger, actor=team["stat"], study_code=STUDY,

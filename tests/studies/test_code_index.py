@@ -19,7 +19,8 @@ from studies.kernel.actor import Actor
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.roles import Role
 from studies.subjects import code_index, codes
-from studies.subjects.crypto import CodeIndexKeyError, CodeIndexKeys, key_id
+from studies.subjects.crypto import CodeIndexKeys, key_id
+from studies.subjects.errors import CodeIndexKeyError
 from studies.subjects.identity import validate_identity
 from studies.subjects.models import CodeIndexEntry, Subject
 

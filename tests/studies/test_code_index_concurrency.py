@@ -19,7 +19,8 @@ from studies.accounts.service import actor_for
 from studies.kernel.roles import Role
 from studies.subjects import code_index
 from studies.subjects import service as svc
-from studies.subjects.crypto import CodeIndexKeyError, key_id
+from studies.subjects.crypto import key_id
+from studies.subjects.errors import CodeIndexKeyError
 from studies.subjects.identity import validate_identity
 from studies.subjects.models import CodeIndexEntry
 

@@ -15,7 +15,9 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.consent import service as consent
+from studies.entry import reading as entry_reading
 from studies.entry import service as entry
+from studies.entry.errors import EntryInvalid, StaleVersion
 from studies.entry.models import CurrentValue, FormRecord, ValueVersion
 from studies.kernel.actor import Actor
 from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
@@ -56,7 +58,7 @@ def test_every_save_is_a_new_version_and_nothing_is_overwritten(
     r2 = save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "130"}, base=1,
               reasons={"sbp": "transcription_error"})
     assert r2.version == 2
-    hist = entry.field_history(session, actor=inv, study_code="ENT-2026-01", subject_code=S,
+    hist = entry_reading.field_history(session, actor=inv, study_code="ENT-2026-01", subject_code=S,
                                event_name="baseline", form_name="vital_signs", item="sbp")
     assert [(h["version"], h["before"], h["after"], h["reason"], h["by"]) for h in hist] == [
         (1, None, "120", None, "inv"),
@@ -69,7 +71,7 @@ def test_every_save_is_a_new_version_and_nothing_is_overwritten(
     assert (e.version, e.actor, e.subject, e.client) == (2, "inv", S, "10.0.0.5")
     assert json.loads(e.changes or "") == [{"field": "sbp", "before": "120", "after": "130"}]
     assert e.reason == "sbp: 转录错误 / Transcription error"
-    assert entry.verify_current(session, study_code="ENT-2026-01") == []
+    assert entry_reading.verify_current(session, study_code="ENT-2026-01") == []
 
 
 def test_value_versions_cannot_be_updated_or_deleted(session: Session, ledger: Ledger,
@@ -109,29 +111,29 @@ def test_a_stale_save_is_refused_with_what_changed_since(session: Session, ledge
     save(session, ledger, inv, "vital_signs", VITALS)
     save(session, ledger, other, "vital_signs", {**VITALS, "sbp": "125"}, base=1,
          reasons={"sbp": "transcription_error"})
-    with pytest.raises(entry.StaleVersion) as e:
+    with pytest.raises(StaleVersion) as e:
         save(session, ledger, inv, "vital_signs", {**VITALS, "weight": "71"}, base=1,
              reasons={"weight": "transcription_error"})
     assert e.value.current_version == 2
     assert [(c["field"], c["before"], c["after"], c["by"]) for c in e.value.changes] == [
         ("sbp", "120", "125", "inv2")]
-    with pytest.raises(entry.StaleVersion):  # a second "first" save is stale too
+    with pytest.raises(StaleVersion):  # a second "first" save is stale too
         save(session, ledger, inv, "vital_signs", VITALS, base=0)
 
 
 def test_edit_checks_give_field_errors_and_write_nothing(session: Session, ledger: Ledger,
                                                          inv: Actor) -> None:
-    with pytest.raises(entry.EntryInvalid) as e:
+    with pytest.raises(EntryInvalid) as e:
         save(session, ledger, inv, "vital_signs", {**VITALS, "weight": "900", "height": "abc",
                                                    "nonexistent": "1", "sbp": None})
     assert e.value.errors == {"weight": "must be at most 300 / 超出范围",
                               "height": "must be a number / 须为数字",
                               "nonexistent": "no such field on this form / 表单中没有该字段",
                               "sbp": "required / 必填"}
-    with pytest.raises(entry.EntryInvalid) as e:
+    with pytest.raises(EntryInvalid) as e:
         save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "x" * 1_000_000})
     assert e.value.field == "sbp"
-    with pytest.raises(entry.EntryInvalid) as e:
+    with pytest.raises(EntryInvalid) as e:
         save(session, ledger, inv, "labs", {"lab_comment": "x" * 1_000_000})
     assert e.value.errors == {"lab_comment": "longer than 10000 characters / 文本过长"}
     assert count(session, FormRecord) == 0 and count(session, ValueVersion) == 0
@@ -139,7 +141,7 @@ def test_edit_checks_give_field_errors_and_write_nothing(session: Session, ledge
 
 def test_direct_identifiers_are_never_entered_as_study_data(session: Session, ledger: Ledger,
                                                            inv: Actor) -> None:
-    with pytest.raises(entry.EntryInvalid) as e:
+    with pytest.raises(EntryInvalid) as e:
         save(session, ledger, inv, "demographics", {**DEMOGRAPHICS, "patient_name": "张三"})
     assert "code index" in e.value.errors["patient_name"]
     r = save(session, ledger, inv, "demographics", DEMOGRAPHICS)
@@ -168,7 +170,7 @@ def test_incomplete_saves_only_when_the_study_allows(session: Session, ledger: L
                           data=entry.SettingsIn(allow_incomplete=True))
     r = save(session, ledger, inv, "vital_signs", partial, incomplete=True)
     assert r.status == "incomplete" and r.missing == ["height", "sbp", "weight"]
-    with pytest.raises(entry.EntryInvalid):  # bad values are refused even then
+    with pytest.raises(EntryInvalid):  # bad values are refused even then
         save(session, ledger, inv, "vital_signs", {"height": "abc"}, base=1, incomplete=True)
     r2 = save(session, ledger, inv, "vital_signs", VITALS, base=1,
               reasons={k: "late_information" for k in ("height", "weight", "sbp", "smoker")})
@@ -177,8 +179,8 @@ def test_incomplete_saves_only_when_the_study_allows(session: Session, ledger: L
 
 def test_entry_is_refused_without_consent_or_after_withdrawal(session: Session, ledger: Ledger,
                                                               inv: Actor) -> None:
-    subject = entry.subject_of(session, entry._study(session, "ENT-2026-01"), S)[0]
-    records = consent._records(session, subject.id)
+    subject = entry.subject_of(session, entry.study_named(session, "ENT-2026-01"), S)[0]
+    records = consent.records_of(session, subject.id)
     consent.withdraw_consent(session, ledger, actor=SETUP, study_code="ENT-2026-01",
                              consent_id=records[0].id, data=consent.WithdrawalIn(
                                  withdrawn_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
@@ -213,7 +215,7 @@ def test_timeline_lists_every_save(session: Session, ledger: Ledger,
     save(session, ledger, inv, "vital_signs", VITALS)
     save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "121"}, base=1,
          reasons={"sbp": "typo on entry"})
-    tl = entry.timeline(session, actor=inv, study_code="ENT-2026-01", subject_code=S,
+    tl = entry_reading.timeline(session, actor=inv, study_code="ENT-2026-01", subject_code=S,
                         event_name="baseline", form_name="vital_signs")
     saves = [e for e in tl if e["kind"] == "save"]
     assert [s["version"] for s in saves] == [2, 1]
@@ -224,8 +226,8 @@ def test_timeline_lists_every_save(session: Session, ledger: Ledger,
 def test_the_current_table_is_proved_against_versions_and_ledger(
         session: Session, ledger: Ledger, inv: Actor) -> None:
     r = save(session, ledger, inv, "vital_signs", VITALS)
-    assert entry.verify_current(session) == []
+    assert entry_reading.verify_current(session) == []
     session.execute(CurrentValue.__table__.update().where(  # type: ignore[attr-defined]
         CurrentValue.__table__.c.item_name == "sbp").values(value="999"))  # type: ignore
-    problems = entry.verify_current(session)
+    problems = entry_reading.verify_current(session)
     assert any("item sbp" in p and r.record_id in p for p in problems)

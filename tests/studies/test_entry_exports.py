@@ -19,7 +19,9 @@ from test_entry import investigator, save
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.entry import bulk_import, odm_export
+from studies.entry import reading as entry_reading
 from studies.entry import service as entry
+from studies.entry.errors import ImportRefused
 from studies.entry.models import FormRecord, ValueVersion
 from studies.forms import odm
 from studies.kernel.actor import Actor
@@ -54,7 +56,7 @@ def test_a_redcap_flat_file_imports_every_value_as_a_version_with_the_batch(
         "S01-ENT01,baseline_arm_1,,2026-05-01,175,70.0,120,0,1,0,1,rash,2,6.1\n"
         "S01-ENT01,followup_arm_1,2,2026-06-01,175,71.0,121,0,0,0,0,,2,\n"
         "S01-ENT02,baseline_arm_1,,2026-05-02,160,55.5,110,1,0,1,0,,2,\n")
-    with pytest.raises(bulk_import.ImportRefused) as e:  # smoker=1 needs cigs_per_day
+    with pytest.raises(ImportRefused) as e:  # smoker=1 needs cigs_per_day
         run_import(session, ledger, text)
     assert e.value.errors == [{"row": 4, "column": 1, "field": "cigs_per_day",
                                "message": "required / 必填"}]
@@ -78,14 +80,14 @@ def test_a_redcap_flat_file_imports_every_value_as_a_version_with_the_batch(
     entries = session.execute(select(LedgerEntry).where(LedgerEntry.action == "entry.import")
                               ).scalars().all()
     assert len(entries) == 4 and {x.reason for x in entries} == {"IMP-TEST-1"}
-    assert entry.verify_current(session) == []
+    assert entry_reading.verify_current(session) == []
 
 
 def test_bad_files_get_row_and_column_numbered_errors_and_write_nothing(
         session: Session, ledger: Ledger) -> None:
     make_entry_study(session, ledger)
     text = ("record_id,redcap_event_name,sbp,nonsense\n")
-    with pytest.raises(bulk_import.ImportRefused) as e:
+    with pytest.raises(ImportRefused) as e:
         run_import(session, ledger, text)
     assert e.value.errors[0] == {
         "row": 1, "column": 4, "field": "nonsense",
@@ -93,7 +95,7 @@ def test_bad_files_get_row_and_column_numbered_errors_and_write_nothing(
     text = HEADER + ("S01-ENT01,baseline_arm_1,,2026-05-01,abc,70,120,0,0,0,0,,2,\n"
                      "S01-NOPE,baseline_arm_1,,2026-05-01,175,70,120,0,0,0,0,,2,\n"
                      "S01-ENT01,nowhere,,2026-05-01,175,70,120,0,0,0,0,,2,\n")
-    with pytest.raises(bulk_import.ImportRefused) as e:
+    with pytest.raises(ImportRefused) as e:
         run_import(session, ledger, text)
     assert [(x["row"], x["column"], x["field"]) for x in e.value.errors] == [
         (2, 5, "height"), (3, 1, "record_id"), (4, 2, "redcap_event_name")]

@@ -15,6 +15,7 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.entry import monitoring
+from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.kernel.actor import Actor
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied
@@ -49,7 +50,7 @@ def test_a_change_after_sdv_clears_it_visibly_and_lands_in_the_worklist(
     r = save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "135"}, base=1,
              reasons={"sbp": "transcription_error"})
     assert r.sdv_cleared == ["sbp"]
-    view = entry.form_view(session, actor=mon, study_code=STUDY, subject_code=S,
+    view = entry_reading.form_view(session, actor=mon, study_code=STUDY, subject_code=S,
                            event_name="baseline", form_name="vital_signs")
     assert view["sdv"]["sbp"]["state"] == "cleared" and view["sdv"]["height"]["state"] == \
         "verified"

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from studies.forms import expressions as ex
+from studies.forms.errors import ExpressionError
 
 
 @pytest.mark.parametrize("redcap,own", [
@@ -37,14 +38,14 @@ def test_redcap_logic_translates_to_the_own_form(redcap: str, own: str) -> None:
     ("(" * 200 + "1" + ")" * 200, "nested too deeply"),
 ])
 def test_anything_outside_the_language_is_refused(src: str, problem: str) -> None:
-    with pytest.raises(ex.ExpressionError, match=problem):
+    with pytest.raises(ExpressionError, match=problem):
         ex.parse(src, "redcap")
 
 
 def test_checkbox_fields_must_use_checked() -> None:
-    with pytest.raises(ex.ExpressionError, match="checkbox"):
+    with pytest.raises(ExpressionError, match="checkbox"):
         ex.translate_redcap("[chk] = '1'", {"chk": True})
-    with pytest.raises(ex.ExpressionError, match="unknown field 'zz'"):
+    with pytest.raises(ExpressionError, match="unknown field 'zz'"):
         ex.translate_redcap("[zz] = '1'", {"chk": True})
 
 

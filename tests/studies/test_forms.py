@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
+from studies.forms import checks as form_checks
 from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item
@@ -325,11 +326,11 @@ def test_item_logic_edits_are_parsed_and_unknown_fields_refused(session: Session
                           data=forms.ItemUpdate(level=9))
 
 
-def _check(session: Session, form: str, values: dict[str, Any]) -> forms.EntryCheck:
+def _check(session: Session, form: str, values: dict[str, Any]) -> form_checks.EntryCheck:
     v = session.execute(select(FormVersion).join(Form, Form.id == FormVersion.form_id).where(
         Form.name == form)).scalars().first()
     assert v is not None
-    return forms.check_entry(session, form_version_id=v.id, values=values, today=TODAY)
+    return form_checks.check_entry(session, form_version_id=v.id, values=values, today=TODAY)
 
 
 def test_a_hidden_field_is_not_required_and_not_stored(session: Session,

@@ -250,7 +250,7 @@ def test_sdv_queries_and_consent_are_refused_while_locked_unless_settings_allow_
         monitoring.answer_query(session, ledger, actor=team["inv"], study_code=STUDY,
                                 query_id=q.id, data=monitoring.QueryAnswerIn(
                                     text="corrected", change_value=True, value="99"))
-    subj = entry.subject_of(session, entry._study(session, STUDY), S1)[0]
+    subj = entry.subject_of(session, entry.study_named(session, STUDY), S1)[0]
     with pytest.raises(Locked):
         consent.record_consent(session, ledger, actor=SETUP, study_code=STUDY,
                                subject_id=subj.id, data=consent.ConsentIn(

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from studies.entry import bulk_import, monitoring, odm_export
+from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.kernel.roles import Perm
 
@@ -41,13 +42,13 @@ def put_settings(study: str, body: entry.SettingsIn, session: SessionDep, ledger
 
 @router.get("/studies/{study}/entry", dependencies=[requires(Perm.ENTRY_READ)])
 def grid(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
-    return entry.subject_grid(session, actor=actor, study_code=study)
+    return entry_reading.subject_grid(session, actor=actor, study_code=study)
 
 
 @router.get(FORM, dependencies=[requires(Perm.ENTRY_READ)])
 def read_form(study: str, subject: str, event: str, form: str, session: SessionDep,
               actor: CurrentActor, repeat: Repeat = 1) -> dict[str, Any]:
-    return entry.form_view(session, actor=actor, study_code=study, subject_code=subject,
+    return entry_reading.form_view(session, actor=actor, study_code=study, subject_code=subject,
                            event_name=event, form_name=form, repeat=repeat)
 
 
@@ -63,7 +64,7 @@ def save_form(study: str, subject: str, event: str, form: str, body: entry.SaveI
 @router.get(FORM + "/history", dependencies=[requires(Perm.ENTRY_READ)])
 def form_timeline(study: str, subject: str, event: str, form: str, session: SessionDep,
                   actor: CurrentActor, repeat: Repeat = 1) -> list[dict[str, Any]]:
-    return entry.timeline(session, actor=actor, study_code=study, subject_code=subject,
+    return entry_reading.timeline(session, actor=actor, study_code=study, subject_code=subject,
                           event_name=event, form_name=form, repeat=repeat)
 
 
@@ -71,7 +72,7 @@ def form_timeline(study: str, subject: str, event: str, form: str, session: Sess
 def item_history(study: str, subject: str, event: str, form: str, item: str,
                  session: SessionDep, actor: CurrentActor,
                  repeat: Repeat = 1) -> list[dict[str, Any]]:
-    return entry.field_history(session, actor=actor, study_code=study, subject_code=subject,
+    return entry_reading.field_history(session, actor=actor, study_code=study, subject_code=subject,
                                event_name=event, form_name=form, item=item, repeat=repeat)
 
 

@@ -23,7 +23,9 @@ from edc.policy import requires
 from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from studies.entry import monitoring
+from studies.entry import reading as entry_reading
 from studies.entry import service as entry
+from studies.entry.errors import EntryInvalid, StaleVersion
 from studies.forms.datatypes import DATA_TYPES, YES_NO
 from studies.kernel.roles import Perm
 
@@ -69,7 +71,7 @@ def _choice_label(c: dict[str, str]) -> str:
 @router.get("/studies/{study}/entry", dependencies=[requires(Perm.ENTRY_READ)])
 def entry_grid(study: str, request: Request, session: SessionDep,
                actor: CurrentActor) -> Response:
-    g = entry.subject_grid(session, actor=actor, study_code=study)
+    g = entry_reading.subject_grid(session, actor=actor, study_code=study)
     heads: list[h.Node] = [h.th["受试者 / Subject"]]
     cols: list[tuple[str, str, bool]] = []
     for e in g["events"]:
@@ -326,7 +328,7 @@ def _queries_panel(request: Request, actor: Any, view: dict[str, Any]) -> h.Node
             dependencies=[requires(Perm.ENTRY_READ)])
 def show_form(study: str, subject: str, event: str, form: str, request: Request,
               session: SessionDep, actor: CurrentActor, repeat: Repeat = 1) -> Response:
-    view = entry.form_view(session, actor=actor, study_code=study, subject_code=subject,
+    view = entry_reading.form_view(session, actor=actor, study_code=study, subject_code=subject,
                            event_name=event, form_name=form, repeat=repeat)
     return form_page(request, actor, view)
 
@@ -367,12 +369,12 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
         result = entry.save_form(session, ledger, actor=actor, study_code=study,
                                  subject_code=subject, event_name=event, form_name=form,
                                  data=data)
-    except entry.EntryInvalid as exc:
-        view = entry.form_view(session, **view_args)
+    except EntryInvalid as exc:
+        view = entry_reading.form_view(session, **view_args)
         return form_page(request, actor, view, errors=exc.errors, submitted=values,
                          posted=posted, status=422)
-    except entry.StaleVersion as exc:
-        view = entry.form_view(session, **view_args)
+    except StaleVersion as exc:
+        view = entry_reading.form_view(session, **view_args)
         notice = h.div(".error.conflict", role="alert")[
             h.p[exc.message],
             h.table(".changes-since")[
@@ -397,7 +399,7 @@ def history(study: str, subject: str, event: str, form: str, request: Request,
             item: Annotated[str | None, Query(max_length=64)] = None) -> Response:
     back = h.p[h.a(href=_url(study, subject, event, form, repeat))["← 返回表单 / Back to form"]]
     if item:
-        rows = entry.field_history(session, actor=actor, study_code=study,
+        rows = entry_reading.field_history(session, actor=actor, study_code=study,
                                    subject_code=subject, event_name=event, form_name=form,
                                    item=item, repeat=repeat)
         return page(request, f"字段历史 / Field history — {item}", back, h.table(".history")[
@@ -406,7 +408,7 @@ def history(study: str, subject: str, event: str, form: str, request: Request,
             h.tbody[[h.tr[h.td[str(r["version"])], h.td[r["at"][:19] + " UTC"], h.td[r["by"]],
                           h.td[r["reason"] or "首次录入 / first entry"], h.td[_show(r["before"])],
                           h.td[_show(r["after"])]] for r in rows]]])
-    events = entry.timeline(session, actor=actor, study_code=study, subject_code=subject,
+    events = entry_reading.timeline(session, actor=actor, study_code=study, subject_code=subject,
                             event_name=event, form_name=form, repeat=repeat)
     items: list[h.Node] = []
     for e in events:

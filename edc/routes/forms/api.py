@@ -14,6 +14,7 @@ from pydantic import Field as PField
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.routes.clock import now
+from studies.forms import checks as form_checks
 from studies.forms import service as forms
 from studies.kernel.roles import Perm
 
@@ -114,7 +115,7 @@ def update_item(study: str, form: str, number: int, item: str, body: forms.ItemU
              dependencies=[requires(Perm.STUDY_READ)])
 def check_values(study: str, form: str, number: int, body: CheckIn, session: SessionDep,
                  actor: CurrentActor) -> dict[str, Any]:
-    result = forms.check_entry_for(session, actor=actor, study_code=study, form_name=form,
+    result = form_checks.check_entry_for(session, actor=actor, study_code=study, form_name=form,
                                    number=number, values=dict(body.values),
                                    today=body.today or now().date())
     return {"ok": result.ok, "values": result.values, "errors": result.errors,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from edc import keyring
 from edc.state import AppState
-from studies.subjects.crypto import CodeIndexKeyError, CodeIndexKeys
+from studies.subjects.crypto import CodeIndexKeys
+from studies.subjects.errors import CodeIndexKeyError
 
 
 def index_keys(state: AppState) -> CodeIndexKeys:

@@ -1,0 +1,43 @@
+"""The errors of this domain (the kernel's typed errors cover the rest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studies.kernel.errors import Conflict, InvalidInput
+
+CLAUSE_ENTRY = "§11.3.4.7 b"
+
+
+class EntryInvalid(InvalidInput):
+    """Edit checks failed; ``errors`` maps each field to its message (zh/en)."""
+
+    def __init__(self, message: str, *, errors: dict[str, str], **kw: Any) -> None:
+        first = next(iter(errors), None)
+        super().__init__(message, field=kw.pop("field", first), **kw)
+        self.errors = errors
+        self.details = {"errors": errors}
+
+
+class StaleVersion(Conflict):
+    """The save edits a version that is no longer the newest; ``changes`` lists what changed
+    since (per field: version, who, when, before, after, reason)."""
+
+    def __init__(self, message: str, *, current_version: int,
+                 changes: list[dict[str, Any]]) -> None:
+        super().__init__(message, field="base_version", clause=CLAUSE_ENTRY)
+        self.current_version = current_version
+        self.changes = changes
+        self.details = {"current_version": current_version, "changes_since": changes}
+
+
+class ImportRefused(InvalidInput):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        head = "; ".join(f"row {e['row']}, column {e['column']} ({e['field']}): {e['message']}"
+                         for e in errors[:10])
+        super().__init__(f"the import was refused, nothing was written / 导入被拒绝，未写入任何"
+                         f"数据 ({len(errors)} error(s)): {head}",
+                         field=errors[0]["field"] if errors else "file",
+                         clause="§11.3.1 a")
+        self.errors = errors
+        self.details = {"errors": errors}
