@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edc import errors
@@ -87,6 +88,10 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class HealthOut(BaseModel):
+    status: str
+
+
 # Every route of the application, API and pages of each domain. Where two paths can match the
 # same request the first registered wins, so a literal path stays before a parameterised one
 # (each pair of that kind is inside one module: /studies/new before /studies/{study}).
@@ -126,7 +131,7 @@ def create_app(state: AppState) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.get("/api/v1/health", dependencies=[public()])
+    @app.get("/api/v1/health", response_model=HealthOut, dependencies=[public()])
     def health() -> dict[str, str]:
         return {"status": "ok"}
 

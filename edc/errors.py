@@ -9,11 +9,13 @@ so the message replaces the flash area instead of the target.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -53,6 +55,55 @@ STATUS: dict[type[DomainError], int] = {
 }
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, e.g. not_found, invalid_input, stale")
+    message: str = Field(description="for people, in Chinese and English")
+    field: str | None = Field(description="the input the error is about, if any")
+    clause: str | None = Field(description="the clause of GB/T 39725-2020 that refuses it")
+    details: dict[str, Any] | None = Field(default=None, description=(
+        "only on some errors: every field error (``errors``) of a refused save or import, "
+        "the changes since the version a stale save edited (``changes_since``)"))
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer of the JSON API."""
+
+    error: ErrorDetail
+
+
+# What each error status of the API means, as the OpenAPI documents it.
+ERROR_DOCS: dict[int, str] = {
+    401: "not logged in, or the session or API token is not valid (or a signature's "
+         "password or second factor is wrong)",
+    403: "the permission is missing, or the session must first change its password or enrol "
+         "the second factor",
+    404: "something the path (or the body) names does not exist",
+    409: "conflicts with the current state (a stale save: ``error.details.changes_since``)",
+    422: "the input is not valid, or a rule refuses it (``error.details.errors``)",
+    423: "locked: the data (or the form version, or the account) cannot change now",
+    429: "too many attempts; try again after ``Retry-After`` seconds",
+    503: "the database is busy; nothing was saved; try again after ``Retry-After`` seconds",
+}
+
+
+def error_responses(statuses: Iterable[int]) -> dict[int | str, dict[str, Any]]:
+    """The ``responses={...}`` of these error statuses: each documents :class:`ErrorOut`."""
+    return {s: {"model": ErrorOut, "description": ERROR_DOCS[s]} for s in sorted(set(statuses))}
+
+
+def raises(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
+    """The ``responses={...}`` a route adds for what it can raise beyond what its policy, path
+    and input already imply (:func:`edc.policy.documented_errors`), e.g. ``raises(Locked)``."""
+    return error_responses(status_of_type(e) for e in errors)
+
+
+def status_of_type(cls: type[DomainError]) -> int:
+    for base in cls.__mro__:
+        if base in STATUS:
+            return STATUS[base]  # type: ignore[index]
+    return 400
+
+
 def _is_busy(exc: BaseException) -> bool:
     """SQLite's busy timeout or an exhausted connection pool: the request was rolled back."""
     if isinstance(exc, SATimeoutError):
@@ -61,10 +112,7 @@ def _is_busy(exc: BaseException) -> bool:
 
 
 def status_of(exc: DomainError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
-    return 400
+    return status_of_type(type(exc))
 
 
 def error_body(code: str, message: str, field: str | None = None,

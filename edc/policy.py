@@ -9,16 +9,24 @@ Use one of these in a route's ``dependencies=[...]``:
 
 A refusal is ``PermissionDenied``, which ``edc/errors.py`` records in the ledger.
 ``policy_of(route)`` returns the declared policy; ``docs/permissions.md`` is rendered from it.
+
+The error answers a JSON API route documents in the OpenAPI are decided here, in one place,
+from its policy, its path and its input (:func:`documented_errors`); every API module makes its
+router with :class:`ApiRouter`, which adds them to each route. A route adds what else it can
+raise with ``responses=raises(Locked)`` (``edc.errors.raises``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.dependencies.utils import get_dependant, get_flat_params
 from fastapi.routing import APIRoute
 
 from edc.deps import CurrentActor
+from edc.errors import error_responses
 from studies.kernel.actor import (
     PENDING_PASSWORD,
     PENDING_SECOND_FACTOR,
@@ -53,6 +61,7 @@ def authenticated(*, while_pending: bool = False) -> Any:
         if not while_pending:
             _refuse_pending(actor)
 
+    _authenticated.edc_while_pending = while_pending  # type: ignore[attr-defined]
     return _mark(_authenticated, AUTHENTICATED)
 
 
@@ -95,3 +104,76 @@ def iter_routes(routes: list[Any]) -> Any:
             yield from iter_routes(list(inner.routes))
         else:
             yield route
+
+
+# ---- the error answers a route documents ------------------------------------------------------
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def documented_errors(dependencies: Sequence[Any], *, path: str, methods: Iterable[str],
+                      takes_input: bool) -> set[int]:
+    """The error statuses a route can answer, from its policy, path and input:
+
+    - not public: 401 (no valid session or token) and 503 (database busy);
+    - ``requires(...)``, or ``authenticated()`` (a session that must first change its password
+      or enrol the second factor): 403;
+    - a parameter in the path: 404;
+    - input (a body, query or path parameters): 422; and, not public, a write (POST, PUT,
+      PATCH, DELETE) with input: 409.
+
+    What a route raises beyond these (423 Locked, 429, …) it adds with ``edc.errors.raises``.
+    """
+    found = [getattr(d.dependency, "edc_policy", None) for d in dependencies]
+    policies = [(p, d.dependency) for p, d in zip(found, dependencies, strict=True) if p]
+    statuses: set[int] = set()
+    public_only = all(p == PUBLIC for p, _ in policies)
+    for policy, dep in policies:
+        if policy == PUBLIC:
+            continue
+        statuses |= {401, 503}
+        if not getattr(dep, "edc_while_pending", False):
+            statuses.add(403)
+    if "{" in path:
+        statuses.add(404)
+    if takes_input:
+        statuses.add(422)
+        if WRITES & set(methods) and not public_only:
+            statuses.add(409)
+    return statuses
+
+
+def _takes_input(path: str, endpoint: Callable[..., Any]) -> bool:
+    """Whether FastAPI validates input for this endpoint (path, query, header or body)."""
+    dependant = get_dependant(path=path, call=endpoint)
+    if get_flat_params(dependant):
+        return True
+    todo = [dependant]
+    while todo:
+        d = todo.pop()
+        if d.body_params:
+            return True
+        todo.extend(d.dependencies)
+    return False
+
+
+class ApiRouter(APIRouter):
+    """The JSON API's router: every route documents the error answers its policy, path and
+    input imply (:func:`documented_errors`) with the error body ``edc.errors.ErrorOut``, in
+    addition to the ``responses`` it declares."""
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any],
+                      **kwargs: Any) -> None:
+        full = self.prefix + path
+        statuses = documented_errors(
+            [*self.dependencies, *(kwargs.get("dependencies") or [])], path=full,
+            methods=kwargs.get("methods") or ["GET"], takes_input=_takes_input(full, endpoint))
+        kwargs["responses"] = {**error_responses(statuses), **(kwargs.get("responses") or {})}
+        super().add_api_route(path, endpoint, **kwargs)
+
+
+def attachment(*media_types: str, description: str = "the file, as an attachment"
+             ) -> dict[int | str, dict[str, Any]]:
+    """The ``responses={...}`` of a file or stream download: its media types (the errors stay
+    JSON)."""
+    return {200: {"description": description, "content": {m: {} for m in media_types}}}

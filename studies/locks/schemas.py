@@ -1,9 +1,10 @@
-"""Input shapes of locks and unlock requests, and their parsing from a page's form fields."""
+"""Input shapes of locks and unlock requests, their parsing from a page's form fields, and the
+output shapes the API answers with."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
@@ -79,3 +80,102 @@ def unlock_in_from_form(*, changes: str, reason: str, planned_date: str,
         raise InvalidInput(f"the unlock request is not valid: {str(exc).splitlines()[0]} / "
                            f"解锁申请无效（期限 1–{MAX_PERIOD_HOURS} 小时）",
                            field="period_hours") from None
+
+
+# ---- output shapes ----------------------------------------------------------------------------
+
+
+class LockOut(BaseModel):
+    id: str
+    scope: str
+    label: str
+    set_by: str
+    set_at: dt.datetime
+    checkpoint_size: int
+    checkpoint_root: str
+    snapshot_sha256: str
+    snapshot_values: int
+    report_counts: dict[str, Any] | None
+    override_reason: str | None
+    ledger_seq: int
+
+
+class ChangeOut(BaseModel):
+    subject: str | None
+    form: str | None
+    fields: list[str] | None
+
+
+class UnlockRequestOut(BaseModel):
+    id: str
+    status: str
+    changes: list[ChangeOut]
+    reason: str
+    planned_date: str
+    period_hours: int
+    content_sha256: str
+    requested_by: str
+    requested_at: dt.datetime
+    effective_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    closed_by: str | None
+    close_reason: str | None
+    relock_snapshot_sha256: str | None
+
+
+class SignoffOut(BaseModel):
+    role: str
+    signature: str
+
+
+class UnlockDetailOut(UnlockRequestOut):
+    """The request, the exact text signers sign (``content``) and its sign-offs."""
+
+    content: str
+    content_ok: bool
+    signoffs: list[SignoffOut]
+    missing_roles: list[str]
+    invalidated_signatures: list[str]
+
+
+class LockSettingsOut(BaseModel):
+    allow_query_answers: bool
+
+
+class LockPanelOut(BaseModel):
+    locks: list[LockOut]
+    unlock_requests: list[UnlockRequestOut]
+    settings: LockSettingsOut
+
+
+class ReportFormOut(BaseModel):
+    subject: str
+    event: str
+    repeat: int
+    form: str
+
+
+class ReportFieldsOut(ReportFormOut):
+    fields: list[str]
+
+
+class ReportQueryOut(BaseModel):
+    subject: str
+    event: str
+    form: str
+    item: str
+    status: str
+    id: str
+
+
+class PrelockReportOut(BaseModel):
+    """What is still open in the data one lock would cover."""
+
+    label: str
+    open_queries: list[ReportQueryOut]
+    unverified_forms: list[ReportFieldsOut]
+    incomplete_forms: list[ReportFormOut]
+    changed_after_verification: list[ReportFieldsOut]
+    counts: dict[str, int]
+    open: int

@@ -4,9 +4,7 @@ account administration."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -19,13 +17,27 @@ from edc.deps import (
     StateDep,
     client_address,
 )
-from edc.policy import authenticated, public, requires
+from edc.errors import ServerBusy, raises
+from edc.policy import ApiRouter, authenticated, public, requires
 from studies.accounts import admin as account_admin
 from studies.accounts import service as accounts
 from studies.accounts import tokens
+from studies.accounts.schemas import (
+    AccountCreatedOut,
+    AccountOut,
+    LoginOut,
+    MeOut,
+    RecoveryCodesOut,
+    SecondFactorStartOut,
+    SessionsEndedOut,
+    TokenIssuedOut,
+    TokenOut,
+)
+from studies.kernel.errors import Locked, NotAuthenticated, TooManyRequests
 from studies.kernel.roles import Perm, Role
+from studies.kernel.schemas import StatusOut
 
-router = APIRouter(prefix="/api/v1")
+router = ApiRouter(prefix="/api/v1")
 
 
 class LoginIn(BaseModel):
@@ -34,17 +46,8 @@ class LoginIn(BaseModel):
     totp: str | None = Field(default=None, max_length=20)
 
 
-class MeOut(BaseModel):
-    username: str
-    display_name: str
-    roles: list[dict[str, str | None]]
-    must_change_password: bool
-    pending: str | None = None
-    second_factor: bool = False
-    via_token: bool = False
-
-
-@router.post("/auth/login", dependencies=[public()])
+@router.post("/auth/login", response_model=LoginOut, dependencies=[public()],
+             responses=raises(NotAuthenticated, Locked, TooManyRequests, ServerBusy))
 def api_login(body: LoginIn, request: Request, session: SessionDep, ledger: LedgerDep,
               state: StateDep) -> JSONResponse:
     token, actor = accounts.login(session, ledger, username=body.username,
@@ -59,7 +62,8 @@ def api_login(body: LoginIn, request: Request, session: SessionDep, ledger: Ledg
     return resp
 
 
-@router.post("/auth/logout", dependencies=[authenticated(while_pending=True)])
+@router.post("/auth/logout", response_model=StatusOut,
+             dependencies=[authenticated(while_pending=True)])
 def api_logout(session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> JSONResponse:
     accounts.logout(session, ledger, actor=actor)
     resp = JSONResponse({"status": "logged out"})
@@ -81,7 +85,8 @@ class PasswordIn(BaseModel):
     new_password: str = Field(max_length=1000)
 
 
-@router.post("/account/password", dependencies=[authenticated(while_pending=True)])
+@router.post("/account/password", response_model=StatusOut,
+             dependencies=[authenticated(while_pending=True)])
 def api_password(body: PasswordIn, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
                  auth: AuthDep) -> dict[str, str]:
     accounts.change_password(session, ledger, actor=actor, current=body.current_password,
@@ -89,7 +94,8 @@ def api_password(body: PasswordIn, session: SessionDep, ledger: LedgerDep, actor
     return {"status": "password changed"}
 
 
-@router.post("/account/second-factor/start", dependencies=[authenticated(while_pending=True)])
+@router.post("/account/second-factor/start", response_model=SecondFactorStartOut,
+             dependencies=[authenticated(while_pending=True)])
 def api_totp_start(session: SessionDep, actor: CurrentActor, auth: AuthDep) -> dict[str, str]:
     secret, uri = accounts.enrol_second_factor_start(session, actor=actor, config=auth)
     return {"secret": secret, "otpauth_uri": uri}
@@ -99,7 +105,7 @@ class CodeIn(BaseModel):
     code: str = Field(min_length=1, max_length=20)
 
 
-@router.post("/account/second-factor/confirm",
+@router.post("/account/second-factor/confirm", response_model=RecoveryCodesOut,
              dependencies=[authenticated(while_pending=True)])
 def api_totp_confirm(body: CodeIn, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
                      auth: AuthDep) -> dict[str, list[str]]:
@@ -115,30 +121,19 @@ class TokenIn(BaseModel):
     days: int = Field(default=30, ge=1, le=3650)
 
 
-class TokenOut(BaseModel):
-    id: str
-    name: str
-    username: str
-    role: str
-    study: str | None
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    revoked_at: dt.datetime | None
-    last_used_at: dt.datetime | None
-
-
 def _token_out(t: tokens.TokenView) -> TokenOut:
     return TokenOut(id=t.id, name=t.name, username=t.username, role=t.role, study=t.study,
                     created_at=t.created_at, expires_at=t.expires_at, revoked_at=t.revoked_at,
                     last_used_at=t.last_used_at)
 
 
-@router.get("/tokens", dependencies=[authenticated()])
+@router.get("/tokens", response_model=list[TokenOut], dependencies=[authenticated()])
 def api_tokens(session: SessionDep, actor: CurrentActor) -> list[TokenOut]:
     return [_token_out(t) for t in tokens.list_tokens(session, actor=actor)]
 
 
-@router.post("/tokens", status_code=201, dependencies=[authenticated()])
+@router.post("/tokens", status_code=201, response_model=TokenIssuedOut,
+             dependencies=[authenticated()])
 def api_token_create(body: TokenIn, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
                      auth: AuthDep) -> dict[str, str]:
     issued = tokens.create_token(session, ledger, actor=actor, name=body.name, role=body.role,
@@ -146,7 +141,7 @@ def api_token_create(body: TokenIn, session: SessionDep, ledger: LedgerDep, acto
     return {"id": issued.id, "token": issued.token, "expires_at": issued.expires_at.isoformat()}
 
 
-@router.post("/tokens/{token_id}/revoke", dependencies=[authenticated()])
+@router.post("/tokens/{token_id}/revoke", response_model=StatusOut, dependencies=[authenticated()])
 def api_token_revoke(token_id: str, session: SessionDep, ledger: LedgerDep,
                      actor: CurrentActor) -> dict[str, str]:
     tokens.revoke_token(session, ledger, actor=actor, token_id=token_id[:36])
@@ -179,7 +174,8 @@ class UserPasswordIn(BaseModel):
     password: str = Field(max_length=1000)
 
 
-@router.get("/admin/accounts", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+@router.get("/admin/accounts", response_model=list[AccountOut],
+            dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_accounts(session: SessionDep, actor: CurrentActor,
                  auth: AuthDep) -> list[dict[str, object]]:
     return [{"username": a.username, "display_name": a.display_name, "active": a.is_active,
@@ -189,7 +185,8 @@ def api_accounts(session: SessionDep, actor: CurrentActor,
             for a in account_admin.list_accounts(session, actor=actor, config=auth)]
 
 
-@router.post("/admin/accounts", status_code=201, dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+@router.post("/admin/accounts", status_code=201, response_model=AccountCreatedOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_account_create(body: AccountIn, session: SessionDep, ledger: LedgerDep,
                        actor: CurrentActor, auth: AuthDep) -> dict[str, str]:
     user = accounts.create_user(session, ledger, actor=actor, username=body.username,
@@ -199,7 +196,8 @@ def api_account_create(body: AccountIn, session: SessionDep, ledger: LedgerDep,
     return {"id": user.id, "username": user.username}
 
 
-@router.post("/admin/accounts/grant", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+@router.post("/admin/accounts/grant", response_model=StatusOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_grant(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
               actor: CurrentActor) -> dict[str, str]:
     account_admin.grant_role(session, ledger, actor=actor, username=body.username, role=body.role,
@@ -207,7 +205,8 @@ def api_grant(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
     return {"status": "granted"}
 
 
-@router.post("/admin/accounts/revoke", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+@router.post("/admin/accounts/revoke", response_model=StatusOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_revoke(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> dict[str, str]:
     account_admin.revoke_role(session, ledger, actor=actor, username=body.username, role=body.role,
@@ -215,14 +214,15 @@ def api_revoke(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
     return {"status": "revoked"}
 
 
-@router.post("/admin/accounts/unlock", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+@router.post("/admin/accounts/unlock", response_model=StatusOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_unlock(body: UserIn, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> dict[str, str]:
     account_admin.unlock(session, ledger, actor=actor, username=body.username)
     return {"status": "unlocked"}
 
 
-@router.post("/admin/accounts/reset-second-factor",
+@router.post("/admin/accounts/reset-second-factor", response_model=StatusOut,
              dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_reset_totp(body: UserIn, session: SessionDep, ledger: LedgerDep,
                    actor: CurrentActor) -> dict[str, str]:
@@ -230,14 +230,16 @@ def api_reset_totp(body: UserIn, session: SessionDep, ledger: LedgerDep,
     return {"status": "second factor reset"}
 
 
-@router.post("/admin/accounts/revoke-sessions", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+@router.post("/admin/accounts/revoke-sessions", response_model=SessionsEndedOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_revoke_sessions(body: UserIn, session: SessionDep, ledger: LedgerDep,
                         actor: CurrentActor) -> dict[str, object]:
     n = account_admin.revoke_sessions(session, ledger, actor=actor, username=body.username)
     return {"status": "sessions ended", "ended": n}
 
 
-@router.post("/admin/accounts/reset-password", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+@router.post("/admin/accounts/reset-password", response_model=StatusOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_reset_password(body: UserPasswordIn, session: SessionDep, ledger: LedgerDep,
                        actor: CurrentActor, auth: AuthDep) -> dict[str, str]:
     account_admin.reset_password(session, ledger, actor=actor, username=body.username,
@@ -245,6 +247,7 @@ def api_reset_password(body: UserPasswordIn, session: SessionDep, ledger: Ledger
     return {"status": "password reset; the user must change it at next login"}
 
 
-@router.get("/admin/tokens", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+@router.get("/admin/tokens", response_model=list[TokenOut],
+            dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_all_tokens(session: SessionDep, actor: CurrentActor) -> list[TokenOut]:
     return [_token_out(t) for t in tokens.list_tokens(session, actor=actor, all_users=True)]

@@ -6,26 +6,29 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from audit_trail import service as ledger_service
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, read_stream
-from edc.policy import requires
+from edc.policy import ApiRouter, attachment, requires
 from studies.accounts import audit
+from studies.accounts.schemas import AuditPageOut, CheckpointsOut, LedgerVerifyOut
 from studies.kernel.roles import Perm
 
-router = APIRouter(prefix="/api/v1")
+router = ApiRouter(prefix="/api/v1")
 
 
-@router.get("/audit/verify", dependencies=[requires(Perm.AUDIT_VERIFY)])
+@router.get("/audit/verify", response_model=LedgerVerifyOut,
+            dependencies=[requires(Perm.AUDIT_VERIFY)])
 def audit_verify(session: SessionDep, state: StateDep, actor: CurrentActor) -> dict[str, object]:
     report = ledger_service.verify(session, vkey=state.keys.signer.vkey)
     return {"intact": True, "entries": report.entries, "checkpoints": report.checkpoints,
             "redacted": report.redacted, "root": report.root.hex(), "summary": report.summary()}
 
 
-@router.get("/audit/checkpoints", dependencies=[requires(Perm.AUDIT_VERIFY)])
+@router.get("/audit/checkpoints", response_model=CheckpointsOut,
+            dependencies=[requires(Perm.AUDIT_VERIFY)])
 def audit_checkpoints(session: SessionDep, state: StateDep,
                       actor: CurrentActor) -> dict[str, object]:
     return {"verifier_key": state.keys.signer.vkey,
@@ -50,7 +53,7 @@ def audit_filter(user: str | None = Query(None, max_length=200),
 AuditFilterDep = Annotated[audit.AuditFilter, Depends(audit_filter)]
 
 
-@router.get("/audit/entries", dependencies=[requires(Perm.AUDIT_READ)])
+@router.get("/audit/entries", response_model=AuditPageOut, dependencies=[requires(Perm.AUDIT_READ)])
 def api_audit_entries(filters: AuditFilterDep, session: SessionDep, actor: CurrentActor,
                       before_seq: int | None = Query(None, ge=1),
                       limit: int = Query(100, ge=1, le=500)) -> dict[str, object]:
@@ -62,7 +65,8 @@ def api_audit_entries(filters: AuditFilterDep, session: SessionDep, actor: Curre
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "odm": "application/xml"}
 
 
-@router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)])
+@router.get("/audit/export", dependencies=[requires(Perm.AUDIT_READ)],
+            response_class=StreamingResponse, responses=attachment(*EXPORT_TYPES.values()))
 def api_audit_export(request: Request, filters: AuditFilterDep, session: SessionDep,
                      ledger: LedgerDep,
                      actor: CurrentActor,

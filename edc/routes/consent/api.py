@@ -6,19 +6,28 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep
-from edc.policy import requires
+from edc.errors import raises
+from edc.policy import ApiRouter, requires
 from edc.routes.clock import now
 from studies.consent import service as consent
+from studies.consent.schemas import (
+    ConsentFormOut,
+    ConsentHistoryOut,
+    ConsentRecordedOut,
+    WithdrawnOut,
+)
+from studies.kernel.errors import Locked
 from studies.kernel.roles import Perm
 from studies.overview import service as overview
+from studies.overview.schemas import ConsentOverviewOut, UseDecisionOut
 
-router = APIRouter(prefix="/api/v1", tags=["studies"])
+router = ApiRouter(prefix="/api/v1", tags=["studies"])
 
 
-@router.post("/studies/{study}/consent-forms", status_code=201,
+@router.post("/studies/{study}/consent-forms", status_code=201, response_model=ConsentFormOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
 def add_consent_form(study: str, body: consent.ConsentFormIn, session: SessionDep,
                      ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
@@ -26,13 +35,15 @@ def add_consent_form(study: str, body: consent.ConsentFormIn, session: SessionDe
         session, ledger, actor=actor, study_code=study, data=body))
 
 
-@router.get("/studies/{study}/consent", dependencies=[requires(Perm.CONSENT_READ)])
+@router.get("/studies/{study}/consent", response_model=ConsentOverviewOut,
+            dependencies=[requires(Perm.CONSENT_READ)])
 def consent_list(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return overview.consent_overview(session, actor=actor, study_code=study, at=now())
 
 
 @router.post("/studies/{study}/subjects/{subject_id}/consents", status_code=201,
-             dependencies=[requires(Perm.CONSENT_RECORD)])
+             response_model=ConsentRecordedOut, dependencies=[requires(Perm.CONSENT_RECORD)],
+             responses=raises(Locked))
 def record_consent(study: str, subject_id: str, body: consent.ConsentIn, session: SessionDep,
                    ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     rec = consent.record_consent(session, ledger, actor=actor, study_code=study,
@@ -43,6 +54,7 @@ def record_consent(study: str, subject_id: str, body: consent.ConsentIn, session
 
 
 @router.get("/studies/{study}/subjects/{subject_id}/consents",
+            response_model=list[ConsentHistoryOut],
             dependencies=[requires(Perm.CONSENT_READ)])
 def consent_history(study: str, subject_id: str, session: SessionDep,
                     actor: CurrentActor) -> list[dict[str, Any]]:
@@ -51,6 +63,7 @@ def consent_history(study: str, subject_id: str, session: SessionDep,
 
 
 @router.post("/studies/{study}/consents/{consent_id}/withdrawals", status_code=201,
+             response_model=WithdrawnOut,
              dependencies=[requires(Perm.CONSENT_RECORD)])
 def withdraw(study: str, consent_id: str, body: consent.WithdrawalIn, session: SessionDep,
              ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
@@ -60,7 +73,7 @@ def withdraw(study: str, consent_id: str, body: consent.WithdrawalIn, session: S
             "withdrawn_at": ws[0].withdrawn_at.isoformat()}
 
 
-@router.get("/studies/{study}/subjects/{subject_id}/may-use",
+@router.get("/studies/{study}/subjects/{subject_id}/may-use", response_model=UseDecisionOut,
             dependencies=[requires(Perm.CONSENT_READ)])
 def may_use(study: str, subject_id: str, session: SessionDep, actor: CurrentActor,
             scope: str = Query(max_length=30),

@@ -12,27 +12,47 @@ import codecs
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, UploadFile
+from fastapi import Query, UploadFile
 from fastapi.responses import Response
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep
-from edc.policy import requires
+from edc.errors import raises
+from edc.policy import ApiRouter, attachment, requires
 from studies.entry import bulk_import, monitoring, odm_export
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
+from studies.entry.schemas import (
+    EntrySettingsOut,
+    FieldVersionOut,
+    FormViewOut,
+    GridOut,
+    ImportBatchOut,
+    QueryAnsweredOut,
+    QueryOpenedOut,
+    QueryOut,
+    QueryRowOut,
+    QueryStatusOut,
+    SaveOut,
+    SdvOut,
+    TimelineEntryOut,
+    WorklistOut,
+)
+from studies.kernel.errors import Locked
 from studies.kernel.roles import Perm
 
-router = APIRouter(prefix="/api/v1", tags=["data entry, SDV and queries"])
+router = ApiRouter(prefix="/api/v1", tags=["data entry, SDV and queries"])
 FORM = "/studies/{study}/entry/{subject}/{event}/{form}"
 Repeat = Annotated[int, Query(ge=1, le=10_000)]
 
 
-@router.get("/studies/{study}/entry/settings", dependencies=[requires(Perm.ENTRY_READ)])
+@router.get("/studies/{study}/entry/settings", response_model=EntrySettingsOut,
+            dependencies=[requires(Perm.ENTRY_READ)])
 def get_settings(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return entry.settings_public(entry.study_settings(session, actor=actor, study_code=study))
 
 
-@router.put("/studies/{study}/entry/settings", dependencies=[requires(Perm.STUDY_MANAGE)])
+@router.put("/studies/{study}/entry/settings", response_model=EntrySettingsOut,
+            dependencies=[requires(Perm.STUDY_MANAGE)])
 def put_settings(study: str, body: entry.SettingsIn, session: SessionDep, ledger: LedgerDep,
                  actor: CurrentActor) -> dict[str, Any]:
     """Incomplete saves allowed or not; which items need SDV (all, key, sample, none)."""
@@ -40,19 +60,21 @@ def put_settings(study: str, body: entry.SettingsIn, session: SessionDep, ledger
                                                        study_code=study, data=body))
 
 
-@router.get("/studies/{study}/entry", dependencies=[requires(Perm.ENTRY_READ)])
+@router.get("/studies/{study}/entry", response_model=GridOut,
+            dependencies=[requires(Perm.ENTRY_READ)])
 def grid(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return entry_reading.subject_grid(session, actor=actor, study_code=study)
 
 
-@router.get(FORM, dependencies=[requires(Perm.ENTRY_READ)])
+@router.get(FORM, response_model=FormViewOut, dependencies=[requires(Perm.ENTRY_READ)])
 def read_form(study: str, subject: str, event: str, form: str, session: SessionDep,
               actor: CurrentActor, repeat: Repeat = 1) -> dict[str, Any]:
     return entry_reading.form_view(session, actor=actor, study_code=study, subject_code=subject,
                            event_name=event, form_name=form, repeat=repeat)
 
 
-@router.put(FORM, dependencies=[requires(Perm.ENTRY_WRITE)])
+@router.put(FORM, response_model=SaveOut, dependencies=[requires(Perm.ENTRY_WRITE)],
+            responses=raises(Locked))
 def save_form(study: str, subject: str, event: str, form: str, body: entry.SaveIn,
               session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     """Save the whole form as a new record version (see the module doc for 409 and 422)."""
@@ -61,14 +83,16 @@ def save_form(study: str, subject: str, event: str, form: str, body: entry.SaveI
                            data=body).public()
 
 
-@router.get(FORM + "/history", dependencies=[requires(Perm.ENTRY_READ)])
+@router.get(FORM + "/history", response_model=list[TimelineEntryOut],
+            response_model_exclude_unset=True, dependencies=[requires(Perm.ENTRY_READ)])
 def form_timeline(study: str, subject: str, event: str, form: str, session: SessionDep,
                   actor: CurrentActor, repeat: Repeat = 1) -> list[dict[str, Any]]:
     return entry_reading.timeline(session, actor=actor, study_code=study, subject_code=subject,
                           event_name=event, form_name=form, repeat=repeat)
 
 
-@router.get(FORM + "/items/{item}/history", dependencies=[requires(Perm.ENTRY_READ)])
+@router.get(FORM + "/items/{item}/history", response_model=list[FieldVersionOut],
+            dependencies=[requires(Perm.ENTRY_READ)])
 def item_history(study: str, subject: str, event: str, form: str, item: str,
                  session: SessionDep, actor: CurrentActor,
                  repeat: Repeat = 1) -> list[dict[str, Any]]:
@@ -76,64 +100,69 @@ def item_history(study: str, subject: str, event: str, form: str, item: str,
                                event_name=event, form_name=form, item=item, repeat=repeat)
 
 
-@router.post("/studies/{study}/sdv", dependencies=[requires(Perm.ENTRY_VERIFY)])
+@router.post("/studies/{study}/sdv", response_model=SdvOut,
+             dependencies=[requires(Perm.ENTRY_VERIFY)], responses=raises(Locked))
 def sdv(study: str, body: monitoring.SdvIn, session: SessionDep, ledger: LedgerDep,
         actor: CurrentActor) -> dict[str, Any]:
     """Verify fields of a form, a whole form, or a whole visit (leave out form and items)."""
     return monitoring.verify(session, ledger, actor=actor, study_code=study, data=body)
 
 
-@router.get("/studies/{study}/worklist", dependencies=[requires(Perm.ENTRY_VERIFY)])
+@router.get("/studies/{study}/worklist", response_model=WorklistOut,
+            dependencies=[requires(Perm.ENTRY_VERIFY)])
 def worklist(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return monitoring.worklist(session, actor=actor, study_code=study)
 
 
-@router.get("/studies/{study}/queries", dependencies=[requires(Perm.ENTRY_READ)])
+@router.get("/studies/{study}/queries", response_model=list[QueryRowOut],
+            dependencies=[requires(Perm.ENTRY_READ)])
 def queries(study: str, session: SessionDep, actor: CurrentActor,
             status: Annotated[str | None, Query(max_length=10)] = None
             ) -> list[dict[str, Any]]:
     return monitoring.list_queries(session, actor=actor, study_code=study, status=status)
 
 
-@router.post("/studies/{study}/queries", status_code=201,
-             dependencies=[requires(Perm.ENTRY_VERIFY)])
+@router.post("/studies/{study}/queries", status_code=201, response_model=QueryOpenedOut,
+             dependencies=[requires(Perm.ENTRY_VERIFY)], responses=raises(Locked))
 def open_query(study: str, body: monitoring.QueryOpenIn, session: SessionDep,
                ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     q = monitoring.open_query(session, ledger, actor=actor, study_code=study, data=body)
     return {"id": q.id, "status": q.status}
 
 
-@router.get("/studies/{study}/queries/{query_id}", dependencies=[requires(Perm.ENTRY_READ)])
+@router.get("/studies/{study}/queries/{query_id}", response_model=QueryOut,
+            dependencies=[requires(Perm.ENTRY_READ)])
 def get_query(study: str, query_id: str, session: SessionDep,
               actor: CurrentActor) -> dict[str, Any]:
     return monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
 
 
-@router.post("/studies/{study}/queries/{query_id}/answer",
-             dependencies=[requires(Perm.QUERY_ANSWER)])
+@router.post("/studies/{study}/queries/{query_id}/answer", response_model=QueryAnsweredOut,
+             dependencies=[requires(Perm.QUERY_ANSWER)], responses=raises(Locked))
 def answer_query(study: str, query_id: str, body: monitoring.QueryAnswerIn,
                  session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return monitoring.answer_query(session, ledger, actor=actor, study_code=study,
                                    query_id=query_id, data=body)
 
 
-@router.post("/studies/{study}/queries/{query_id}/close",
-             dependencies=[requires(Perm.ENTRY_VERIFY)])
+@router.post("/studies/{study}/queries/{query_id}/close", response_model=QueryStatusOut,
+             dependencies=[requires(Perm.ENTRY_VERIFY)], responses=raises(Locked))
 def close_query(study: str, query_id: str, body: monitoring.QueryNoteIn, session: SessionDep,
                 ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return monitoring.close_query(session, ledger, actor=actor, study_code=study,
                                   query_id=query_id, data=body)
 
 
-@router.post("/studies/{study}/queries/{query_id}/reopen",
-             dependencies=[requires(Perm.ENTRY_VERIFY)])
+@router.post("/studies/{study}/queries/{query_id}/reopen", response_model=QueryStatusOut,
+             dependencies=[requires(Perm.ENTRY_VERIFY)], responses=raises(Locked))
 def reopen_query(study: str, query_id: str, body: monitoring.QueryNoteIn, session: SessionDep,
                  ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return monitoring.close_query(session, ledger, actor=actor, study_code=study,
                                   query_id=query_id, data=body, reopen=True)
 
 
-@router.post("/studies/{study}/entry/import", dependencies=[requires(Perm.ENTRY_IMPORT)])
+@router.post("/studies/{study}/entry/import", response_model=ImportBatchOut,
+             dependencies=[requires(Perm.ENTRY_IMPORT)], responses=raises(Locked))
 def import_csv(study: str, file: UploadFile, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> dict[str, Any]:
     """A REDCap flat CSV: all rows or none; answers the batch id and counts, or 422 with
@@ -143,7 +172,8 @@ def import_csv(study: str, file: UploadFile, session: SessionDep, ledger: Ledger
                                          lines=lines)
 
 
-@router.get("/studies/{study}/export/odm", dependencies=[requires(Perm.ENTRY_EXPORT)])
+@router.get("/studies/{study}/export/odm", dependencies=[requires(Perm.ENTRY_EXPORT)],
+            response_class=Response, responses=attachment("application/xml"))
 def export_odm(study: str, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
                subject: Annotated[list[str] | None, Query(max_length=5000)] = None,
                form: Annotated[list[str] | None, Query(max_length=500)] = None) -> Response:
@@ -156,7 +186,8 @@ def export_odm(study: str, session: SessionDep, ledger: LedgerDep, actor: Curren
 
 
 @router.get("/studies/{study}/export/forms/{form}.csv",
-            dependencies=[requires(Perm.ENTRY_EXPORT)])
+            dependencies=[requires(Perm.ENTRY_EXPORT)], response_class=Response,
+            responses=attachment("text/csv; charset=utf-8"))
 def export_csv(study: str, form: str, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> Response:
     text = odm_export.export_form_csv(session, ledger, actor=actor, study_code=study,

@@ -5,24 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from edc.deps import CurrentActor, LedgerDep, SessionDep
-from edc.policy import requires
+from edc.policy import ApiRouter, requires
 from edc.routes.clock import now
 from studies.ethics import service as ethics
+from studies.ethics.schemas import ApprovalOut, CommitteeOut, MemberOut, WaiverOut
 from studies.kernel.roles import Perm
+from studies.kernel.schemas import StatusOut
 from studies.overview import service as overview
+from studies.overview.schemas import EthicsOverviewOut
 
-router = APIRouter(prefix="/api/v1", tags=["studies"])
+router = ApiRouter(prefix="/api/v1", tags=["studies"])
 
 
-@router.get("/ethics", dependencies=[requires(Perm.ETHICS_RECORD)])
+@router.get("/ethics", response_model=EthicsOverviewOut,
+            dependencies=[requires(Perm.ETHICS_RECORD)])
 def ethics_desk(session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return overview.ethics_overview(session, actor=actor, at=now())
 
 
-@router.post("/ethics/committees", status_code=201,
+@router.post("/ethics/committees", status_code=201, response_model=CommitteeOut,
              dependencies=[requires(Perm.ETHICS_RECORD)])
 def create_committee(body: ethics.CommitteeIn, session: SessionDep, ledger: LedgerDep,
                      actor: CurrentActor) -> dict[str, Any]:
@@ -30,7 +32,7 @@ def create_committee(body: ethics.CommitteeIn, session: SessionDep, ledger: Ledg
     return ethics.committee_public(session, c)
 
 
-@router.post("/ethics/committees/{committee_id}/members", status_code=201,
+@router.post("/ethics/committees/{committee_id}/members", status_code=201, response_model=MemberOut,
              dependencies=[requires(Perm.ETHICS_RECORD)])
 def add_member(committee_id: str, body: ethics.MemberIn, session: SessionDep,
                ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def add_member(committee_id: str, body: ethics.MemberIn, session: SessionDep,
             "expertise": m.expertise, "active": m.active}
 
 
-@router.post("/ethics/members/{member_id}/deactivate",
+@router.post("/ethics/members/{member_id}/deactivate", response_model=StatusOut,
              dependencies=[requires(Perm.ETHICS_RECORD)])
 def deactivate_member(member_id: str, session: SessionDep, ledger: LedgerDep,
                       actor: CurrentActor) -> dict[str, str]:
@@ -47,7 +49,7 @@ def deactivate_member(member_id: str, session: SessionDep, ledger: LedgerDep,
     return {"status": "inactive"}
 
 
-@router.post("/studies/{study}/approvals", status_code=201,
+@router.post("/studies/{study}/approvals", status_code=201, response_model=ApprovalOut,
              dependencies=[requires(Perm.ETHICS_RECORD)])
 def record_approval(study: str, body: ethics.ApprovalIn, session: SessionDep,
                     ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def record_approval(study: str, body: ethics.ApprovalIn, session: SessionDep,
     return ethics.approval_public(session, a)
 
 
-@router.post("/studies/{study}/waivers", status_code=201,
+@router.post("/studies/{study}/waivers", status_code=201, response_model=WaiverOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
 def request_waiver(study: str, body: ethics.WaiverIn, session: SessionDep, ledger: LedgerDep,
                    actor: CurrentActor) -> dict[str, Any]:
@@ -63,7 +65,7 @@ def request_waiver(study: str, body: ethics.WaiverIn, session: SessionDep, ledge
                                                       study_code=study, data=body))
 
 
-@router.post("/studies/{study}/waivers/{waiver_id}/decision",
+@router.post("/studies/{study}/waivers/{waiver_id}/decision", response_model=WaiverOut,
              dependencies=[requires(Perm.ETHICS_RECORD)])
 def decide_waiver(study: str, waiver_id: str, body: ethics.WaiverDecisionIn,
                   session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:

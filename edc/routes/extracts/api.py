@@ -6,18 +6,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
-from edc.policy import authenticated, requires
+from edc.policy import ApiRouter, attachment, authenticated, requires
 from studies.extracts import custody as extract_custody
 from studies.extracts import review as extract_review
 from studies.extracts import service as ex
+from studies.extracts.schemas import (
+    BuildQueuedOut,
+    DecisionOut,
+    DestructionOut,
+    ExtractDetailOut,
+    ExtractFieldOut,
+    ExtractOut,
+    OverrideOut,
+)
 from studies.kernel.roles import Perm
 
-router = APIRouter(prefix="/api/v1", tags=["extracts"])
+router = ApiRouter(prefix="/api/v1", tags=["extracts"])
 
 
 class RequestBody(BaseModel):
@@ -34,7 +43,8 @@ class RequestBody(BaseModel):
     k: int = Field(default=5, ge=2, le=100)
 
 
-@router.get("/studies/{study}/extract-fields", dependencies=[requires(Perm.EXTRACT_REQUEST)])
+@router.get("/studies/{study}/extract-fields", response_model=list[ExtractFieldOut],
+            dependencies=[requires(Perm.EXTRACT_REQUEST)])
 def extract_fields(study: str, session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     """Fields a request may name, with their classification (identifier, quasi, sensitive)."""
     cat = ex.fields_for(session, actor=actor, study_code=study)
@@ -42,7 +52,7 @@ def extract_fields(study: str, session: SessionDep, actor: CurrentActor) -> list
              "data_type": f.data_type, "level": f.level} for f in cat]
 
 
-@router.post("/studies/{study}/extracts", status_code=201,
+@router.post("/studies/{study}/extracts", status_code=201, response_model=ExtractOut,
              dependencies=[requires(Perm.EXTRACT_REQUEST)])
 def create(study: str, body: RequestBody, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> dict[str, Any]:
@@ -51,12 +61,13 @@ def create(study: str, body: RequestBody, session: SessionDep, ledger: LedgerDep
     return ex.public(session, req)
 
 
-@router.get("/extracts", dependencies=[authenticated()])
+@router.get("/extracts", response_model=list[ExtractOut], dependencies=[authenticated()])
 def list_all(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     return [ex.public(session, r) for r in ex.list_requests(session, actor=actor)]
 
 
-@router.get("/extracts/{request_id}", dependencies=[authenticated()])
+@router.get("/extracts/{request_id}", response_model=ExtractDetailOut,
+            response_model_exclude_unset=True, dependencies=[authenticated()])
 def detail(request_id: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     """The request, its approvals, build progress and pre-transfer checks."""
     return extract_review.detail(session, actor=actor, request_id=request_id)
@@ -72,7 +83,7 @@ class DecisionBody(BaseModel):
     reference: str | None = Field(default=None, max_length=100)
 
 
-@router.post("/extracts/{request_id}/decisions", status_code=201,
+@router.post("/extracts/{request_id}/decisions", status_code=201, response_model=DecisionOut,
              dependencies=[authenticated()])
 def decide(request_id: str, body: DecisionBody, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> dict[str, Any]:
@@ -81,7 +92,7 @@ def decide(request_id: str, body: DecisionBody, session: SessionDep, ledger: Led
     return {"id": d.id, "kind": d.kind, "approve": d.approve, "signature": d.signature_id}
 
 
-@router.post("/extracts/{request_id}/build", status_code=202,
+@router.post("/extracts/{request_id}/build", status_code=202, response_model=BuildQueuedOut,
              dependencies=[requires(Perm.EXTRACT_BUILD)])
 def build(request_id: str, request: Request, session: SessionDep, ledger: LedgerDep,
           actor: CurrentActor) -> dict[str, Any]:
@@ -97,7 +108,8 @@ class OverrideBody(BaseModel):
     reason: str = Field(max_length=2000)
 
 
-@router.post("/extracts/{request_id}/override", dependencies=[requires(Perm.EXTRACT_BUILD)])
+@router.post("/extracts/{request_id}/override", response_model=OverrideOut,
+             dependencies=[requires(Perm.EXTRACT_BUILD)])
 def override(request_id: str, body: OverrideBody, session: SessionDep, ledger: LedgerDep,
              actor: CurrentActor) -> dict[str, Any]:
     req = extract_custody.override_checks(session, ledger, actor=actor, request_id=request_id,
@@ -105,7 +117,8 @@ def override(request_id: str, body: OverrideBody, session: SessionDep, ledger: L
     return {"id": req.id, "build": req.build_state}
 
 
-@router.get("/extracts/{request_id}/package", dependencies=[requires(Perm.EXTRACT_DOWNLOAD)])
+@router.get("/extracts/{request_id}/package", dependencies=[requires(Perm.EXTRACT_DOWNLOAD)],
+            response_class=FileResponse, responses=attachment("application/octet-stream"))
 def download(request_id: str, session: SessionDep, ledger: LedgerDep, state: StateDep,
              actor: CurrentActor) -> Response:
     """The encrypted package (age); only the request's named recipient accounts or tokens."""
@@ -115,7 +128,8 @@ def download(request_id: str, session: SessionDep, ledger: LedgerDep, state: Sta
                         filename=f"extract-{req.id}.tar.age")
 
 
-@router.post("/extracts/{request_id}/destruction", dependencies=[authenticated()])
+@router.post("/extracts/{request_id}/destruction", response_model=DestructionOut,
+             dependencies=[authenticated()])
 async def destruction(request_id: str, certificate: UploadFile, session: SessionDep,
                       ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     data = await certificate.read(10_000_001)
@@ -124,7 +138,8 @@ async def destruction(request_id: str, certificate: UploadFile, session: Session
     return {"id": req.id, "destruction_sha256": req.destruction_sha256}
 
 
-@router.get("/extracts-overdue", dependencies=[requires(Perm.EXTRACT_APPROVE)])
+@router.get("/extracts-overdue", response_model=list[ExtractOut],
+            dependencies=[requires(Perm.EXTRACT_APPROVE)])
 def overdue(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     """Overdue destruction certificates (the data security officer's flag list)."""
     rows = extract_custody.overdue_for_officer(session, actor=actor)

@@ -6,19 +6,29 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep
-from edc.policy import requires
+from edc.errors import raises
+from edc.policy import ApiRouter, attachment, requires
 from edc.routes.clock import now
 from studies.forms import checks as form_checks
 from studies.forms import service as forms
+from studies.forms.schemas import (
+    CheckOut,
+    EventOut,
+    FormSummaryOut,
+    FormVersionOut,
+    ImportOut,
+    ItemOut,
+    VersionStatusOut,
+)
+from studies.kernel.errors import Locked
 from studies.kernel.roles import Perm
 
-router = APIRouter(prefix="/api/v1", tags=["studies"])
+router = ApiRouter(prefix="/api/v1", tags=["studies"])
 MAX_IMPORT = 1_500_000
 
 
@@ -38,7 +48,7 @@ class CheckIn(BaseModel):
     today: dt.date | None = None
 
 
-@router.post("/studies/{study}/forms/redcap", status_code=201,
+@router.post("/studies/{study}/forms/redcap", status_code=201, response_model=ImportOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
 def import_redcap(study: str, body: RedcapImportIn, session: SessionDep, ledger: LedgerDep,
                   actor: CurrentActor) -> dict[str, Any]:
@@ -46,7 +56,7 @@ def import_redcap(study: str, body: RedcapImportIn, session: SessionDep, ledger:
                                text=body.csv).public()
 
 
-@router.post("/studies/{study}/forms/odm", status_code=201,
+@router.post("/studies/{study}/forms/odm", status_code=201, response_model=ImportOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
 def import_odm(study: str, body: OdmImportIn, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> dict[str, Any]:
@@ -55,7 +65,7 @@ def import_odm(study: str, body: OdmImportIn, session: SessionDep, ledger: Ledge
 
 
 @router.get("/studies/{study}/odm", dependencies=[requires(Perm.STUDY_READ)],
-            response_class=Response)
+            response_class=Response, responses=attachment("application/xml"))
 def export_odm(study: str, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> Response:
     data = forms.export_odm(session, ledger, actor=actor, study_code=study, now=now())
@@ -63,12 +73,13 @@ def export_odm(study: str, session: SessionDep, ledger: LedgerDep,
         "content-disposition": f'attachment; filename="{study}-odm.xml"'})
 
 
-@router.get("/studies/{study}/forms", dependencies=[requires(Perm.STUDY_READ)])
+@router.get("/studies/{study}/forms", response_model=list[FormSummaryOut],
+            dependencies=[requires(Perm.STUDY_READ)])
 def list_forms(study: str, session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     return forms.list_forms(session, actor=actor, study_code=study)
 
 
-@router.post("/studies/{study}/events", status_code=201,
+@router.post("/studies/{study}/events", status_code=201, response_model=EventOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
 def define_event(study: str, body: forms.EventIn, session: SessionDep, ledger: LedgerDep,
                  actor: CurrentActor) -> dict[str, Any]:
@@ -77,7 +88,7 @@ def define_event(study: str, body: forms.EventIn, session: SessionDep, ledger: L
             "forms": e.form_names}
 
 
-@router.get("/studies/{study}/forms/{form}/versions/{number}",
+@router.get("/studies/{study}/forms/{form}/versions/{number}", response_model=FormVersionOut,
             dependencies=[requires(Perm.STUDY_READ)])
 def show_version(study: str, form: str, number: int, session: SessionDep,
                  actor: CurrentActor) -> dict[str, Any]:
@@ -86,6 +97,7 @@ def show_version(study: str, form: str, number: int, session: SessionDep,
 
 
 @router.post("/studies/{study}/forms/{form}/versions", status_code=201,
+             response_model=VersionStatusOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
 def new_version(study: str, form: str, session: SessionDep, ledger: LedgerDep,
                 actor: CurrentActor) -> dict[str, Any]:
@@ -94,7 +106,8 @@ def new_version(study: str, form: str, session: SessionDep, ledger: LedgerDep,
 
 
 @router.post("/studies/{study}/forms/{form}/versions/{number}/publish",
-             dependencies=[requires(Perm.STUDY_MANAGE)])
+             response_model=VersionStatusOut, dependencies=[requires(Perm.STUDY_MANAGE)],
+             responses=raises(Locked))
 def publish(study: str, form: str, number: int, session: SessionDep, ledger: LedgerDep,
             actor: CurrentActor) -> dict[str, Any]:
     v = forms.publish_version(session, ledger, actor=actor, study_code=study, form_name=form,
@@ -103,7 +116,8 @@ def publish(study: str, form: str, number: int, session: SessionDep, ledger: Led
 
 
 @router.patch("/studies/{study}/forms/{form}/versions/{number}/items/{item}",
-              dependencies=[requires(Perm.STUDY_MANAGE)])
+              response_model=ItemOut, dependencies=[requires(Perm.STUDY_MANAGE)],
+              responses=raises(Locked))
 def update_item(study: str, form: str, number: int, item: str, body: forms.ItemUpdate,
                 session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return forms.item_public(forms.update_item(session, ledger, actor=actor, study_code=study,
@@ -111,7 +125,7 @@ def update_item(study: str, form: str, number: int, item: str, body: forms.ItemU
                                                data=body))
 
 
-@router.post("/studies/{study}/forms/{form}/versions/{number}/check",
+@router.post("/studies/{study}/forms/{form}/versions/{number}/check", response_model=CheckOut,
              dependencies=[requires(Perm.STUDY_READ)])
 def check_values(study: str, form: str, number: int, body: CheckIn, session: SessionDep,
                  actor: CurrentActor) -> dict[str, Any]:

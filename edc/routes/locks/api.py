@@ -5,19 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep
-from edc.policy import authenticated, requires
+from edc.policy import ApiRouter, authenticated, requires
 from edc.routes.bodies import ReasonIn, SignIn
 from studies.kernel.roles import Perm
 from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
 from studies.locks import unlock as unlocks
+from studies.locks.schemas import (
+    LockOut,
+    LockPanelOut,
+    LockSettingsOut,
+    PrelockReportOut,
+    UnlockDetailOut,
+    UnlockRequestOut,
+)
 from studies.signoff import service as sign_off
+from studies.signoff.schemas import InboxItemOut
 
-router = APIRouter(prefix="/api/v1", tags=["lock, unlock, randomisation"])
+router = ApiRouter(prefix="/api/v1", tags=["lock, unlock, randomisation"])
 
 
 class SettingsIn(BaseModel):
@@ -31,20 +39,22 @@ def _panel(p: dict[str, Any]) -> dict[str, Any]:
             "settings": {"allow_query_answers": p["settings"].allow_query_answers}}
 
 
-@router.get("/studies/{study}/locks", dependencies=[requires(Perm.LOCK_READ)])
+@router.get("/studies/{study}/locks", response_model=LockPanelOut,
+            dependencies=[requires(Perm.LOCK_READ)])
 def lock_panel(study: str, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> dict[str, Any]:
     return _panel(unlocks.panel(session, ledger, actor=actor, study_code=study))
 
 
-@router.post("/studies/{study}/locks/report", dependencies=[requires(Perm.LOCK_MANAGE)])
+@router.post("/studies/{study}/locks/report", response_model=list[PrelockReportOut],
+             dependencies=[requires(Perm.LOCK_MANAGE)])
 def prelock_report(study: str, body: lock_schemas.LockIn, session: SessionDep,
                    actor: CurrentActor) -> list[dict[str, Any]]:
     """The pre-lock report for the locks ``body`` would set (nothing is written)."""
     return locks.prelock_report(session, actor=actor, study_code=study, data=body)
 
 
-@router.post("/studies/{study}/locks", status_code=201,
+@router.post("/studies/{study}/locks", status_code=201, response_model=list[LockOut],
              dependencies=[requires(Perm.LOCK_MANAGE)])
 def set_locks(study: str, body: lock_schemas.LockIn, session: SessionDep, ledger: LedgerDep,
               actor: CurrentActor) -> list[dict[str, Any]]:
@@ -53,7 +63,8 @@ def set_locks(study: str, body: lock_schemas.LockIn, session: SessionDep, ledger
             locks.set_locks(session, ledger, actor=actor, study_code=study, data=body)]
 
 
-@router.put("/studies/{study}/lock-settings", dependencies=[requires(Perm.LOCK_MANAGE)])
+@router.put("/studies/{study}/lock-settings", response_model=LockSettingsOut,
+            dependencies=[requires(Perm.LOCK_MANAGE)])
 def lock_settings(study: str, body: SettingsIn, session: SessionDep, ledger: LedgerDep,
                   actor: CurrentActor) -> dict[str, bool]:
     s = locks.update_settings(session, ledger, actor=actor, study_code=study,
@@ -61,7 +72,7 @@ def lock_settings(study: str, body: SettingsIn, session: SessionDep, ledger: Led
     return {"allow_query_answers": s.allow_query_answers}
 
 
-@router.post("/studies/{study}/unlocks", status_code=201,
+@router.post("/studies/{study}/unlocks", status_code=201, response_model=UnlockRequestOut,
              dependencies=[requires(Perm.UNLOCK_REQUEST)])
 def request_unlock(study: str, body: lock_schemas.UnlockIn, session: SessionDep, ledger: LedgerDep,
                    actor: CurrentActor) -> dict[str, Any]:
@@ -76,7 +87,8 @@ def _request(v: dict[str, Any]) -> dict[str, Any]:
             "missing_roles": v["missing"], "invalidated_signatures": v["invalidated"]}
 
 
-@router.get("/studies/{study}/unlocks/{request_id}", dependencies=[requires(Perm.LOCK_READ)])
+@router.get("/studies/{study}/unlocks/{request_id}", response_model=UnlockDetailOut,
+            dependencies=[requires(Perm.LOCK_READ)])
 def unlock_detail(study: str, request_id: str, session: SessionDep, ledger: LedgerDep,
                   actor: CurrentActor) -> dict[str, Any]:
     """The request, the exact text signers sign (``content``) and its sign-offs."""
@@ -84,7 +96,7 @@ def unlock_detail(study: str, request_id: str, session: SessionDep, ledger: Ledg
                                        request_id=request_id))
 
 
-@router.post("/studies/{study}/unlocks/{request_id}/sign",
+@router.post("/studies/{study}/unlocks/{request_id}/sign", response_model=UnlockRequestOut,
              dependencies=[requires(Perm.UNLOCK_SIGN)])
 def sign_unlock(study: str, request_id: str, body: SignIn, session: SessionDep,
                 ledger: LedgerDep, actor: CurrentActor, auth: AuthDep) -> dict[str, Any]:
@@ -94,7 +106,7 @@ def sign_unlock(study: str, request_id: str, body: SignIn, session: SessionDep,
         content_hash=body.content_sha256, config=auth))
 
 
-@router.post("/studies/{study}/unlocks/{request_id}/withdraw",
+@router.post("/studies/{study}/unlocks/{request_id}/withdraw", response_model=UnlockRequestOut,
              dependencies=[requires(Perm.UNLOCK_REQUEST)])
 def withdraw_unlock(study: str, request_id: str, body: ReasonIn, session: SessionDep,
                     ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
@@ -103,7 +115,7 @@ def withdraw_unlock(study: str, request_id: str, body: ReasonIn, session: Sessio
         reason=body.reason))
 
 
-@router.post("/studies/{study}/unlocks/{request_id}/reject",
+@router.post("/studies/{study}/unlocks/{request_id}/reject", response_model=UnlockRequestOut,
              dependencies=[requires(Perm.UNLOCK_SIGN)])
 def reject_unlock(study: str, request_id: str, body: ReasonIn, session: SessionDep,
                   ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
@@ -112,7 +124,7 @@ def reject_unlock(study: str, request_id: str, body: ReasonIn, session: SessionD
         reason=body.reason))
 
 
-@router.post("/studies/{study}/unlocks/{request_id}/relock",
+@router.post("/studies/{study}/unlocks/{request_id}/relock", response_model=UnlockRequestOut,
              dependencies=[requires(Perm.LOCK_MANAGE)])
 def relock(study: str, request_id: str, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> dict[str, Any]:
@@ -120,7 +132,7 @@ def relock(study: str, request_id: str, session: SessionDep, ledger: LedgerDep,
                                              request_id=request_id))
 
 
-@router.get("/inbox", dependencies=[authenticated()])
+@router.get("/inbox", response_model=list[InboxItemOut], dependencies=[authenticated()])
 def inbox(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     """Messages for the studies on which you hold a role, newest first."""
     return [{"study": m.study, "kind": m.kind, "text": m.text, "link": m.link, "at": m.at,

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
-from edc.policy import requires
+from edc.errors import raises
+from edc.policy import ApiRouter, requires
 from edc.routes.bodies import ReasonIn, SignIn
+from studies.kernel.errors import Locked
 from studies.kernel.roles import Perm
 from studies.randomisation import service as rnd
+from studies.randomisation.schemas import (
+    AllocationOut,
+    ListImportedOut,
+    SchemeOut,
+    UnblindingOut,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["lock, unlock, randomisation"])
+router = ApiRouter(prefix="/api/v1", tags=["lock, unlock, randomisation"])
 
 
 class ListIn(BaseModel):
@@ -35,7 +42,7 @@ def _alloc(v: rnd.AllocationView) -> dict[str, Any]:
             "arm": v.arm, "randomised_by": v.randomised_by, "randomised_at": v.randomised_at}
 
 
-@router.put("/studies/{study}/randomisation/scheme",
+@router.put("/studies/{study}/randomisation/scheme", response_model=SchemeOut,
             dependencies=[requires(Perm.RANDOMISATION_MANAGE)])
 def configure(study: str, body: rnd.SchemeIn, session: SessionDep, ledger: LedgerDep,
               actor: CurrentActor) -> dict[str, Any]:
@@ -44,7 +51,7 @@ def configure(study: str, body: rnd.SchemeIn, session: SessionDep, ledger: Ledge
             "block_sizes": s.block_sizes, "factors": s.factors}
 
 
-@router.post("/studies/{study}/randomisation/list",
+@router.post("/studies/{study}/randomisation/list", response_model=ListImportedOut,
              dependencies=[requires(Perm.RANDOMISATION_MANAGE)])
 def import_list(study: str, body: ListIn, session: SessionDep, ledger: LedgerDep,
                 state: StateDep, actor: CurrentActor) -> dict[str, int]:
@@ -54,7 +61,8 @@ def import_list(study: str, body: ListIn, session: SessionDep, ledger: LedgerDep
 
 
 @router.post("/studies/{study}/subjects/{code}/randomise", status_code=201,
-             dependencies=[requires(Perm.RANDOMISE)])
+             response_model=AllocationOut, dependencies=[requires(Perm.RANDOMISE)],
+             responses=raises(Locked))
 def randomise(study: str, code: str, session: SessionDep, ledger: LedgerDep, state: StateDep,
               actor: CurrentActor) -> dict[str, Any]:
     return _alloc(rnd.randomise(session, ledger, actor=actor,
@@ -62,7 +70,8 @@ def randomise(study: str, code: str, session: SessionDep, ledger: LedgerDep, sta
                                 subject_code=code))
 
 
-@router.get("/studies/{study}/allocations", dependencies=[requires(Perm.LOCK_READ)])
+@router.get("/studies/{study}/allocations", response_model=list[AllocationOut],
+            dependencies=[requires(Perm.LOCK_READ)])
 def allocations(study: str, session: SessionDep, state: StateDep,
                 actor: CurrentActor) -> list[dict[str, Any]]:
     """Allocations; the arm reads "sealed" while the study is blinded."""
@@ -77,7 +86,7 @@ def _unblinding(u: Any) -> dict[str, Any]:
             "effective_at": u.effective_at, "content_sha256": u.content_hash}
 
 
-@router.post("/studies/{study}/unblinding", status_code=201,
+@router.post("/studies/{study}/unblinding", status_code=201, response_model=UnblindingOut,
              dependencies=[requires(Perm.UNBLIND_SIGN)])
 def request_unblinding(study: str, body: ReasonIn, session: SessionDep, ledger: LedgerDep,
                        actor: CurrentActor) -> dict[str, Any]:
@@ -85,7 +94,7 @@ def request_unblinding(study: str, body: ReasonIn, session: SessionDep, ledger: 
                                               reason=body.reason))
 
 
-@router.post("/studies/{study}/unblinding/{unblinding_id}/sign",
+@router.post("/studies/{study}/unblinding/{unblinding_id}/sign", response_model=UnblindingOut,
              dependencies=[requires(Perm.UNBLIND_SIGN)])
 def sign_unblinding(study: str, unblinding_id: str, body: SignIn, session: SessionDep,
                     ledger: LedgerDep, actor: CurrentActor, auth: AuthDep) -> dict[str, Any]:
@@ -95,7 +104,7 @@ def sign_unblinding(study: str, unblinding_id: str, body: SignIn, session: Sessi
         config=auth))
 
 
-@router.post("/studies/{study}/subjects/{code}/emergency-unblinding",
+@router.post("/studies/{study}/subjects/{code}/emergency-unblinding", response_model=AllocationOut,
              dependencies=[requires(Perm.UNBLIND_EMERGENCY)])
 def emergency_unblind(study: str, code: str, body: EmergencyIn, session: SessionDep,
                       ledger: LedgerDep, state: StateDep, actor: CurrentActor,

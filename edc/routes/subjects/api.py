@@ -8,22 +8,30 @@ commits with the answer.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
-from edc.policy import requires
+from edc.errors import raises
+from edc.policy import ApiRouter, attachment, requires
 from edc.routes.subjects.keys import index_keys
 from studies.consent.service import ConsentIn
+from studies.kernel.errors import Locked
 from studies.kernel.roles import Perm
 from studies.subjects import code_index
 from studies.subjects import service as subjects
+from studies.subjects.schemas import (
+    ByCodeOut,
+    ByIdentityOut,
+    IdentityOut,
+    LookupOut,
+    Match,
+    SubjectOut,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["subjects and code index"])
+router = ApiRouter(prefix="/api/v1", tags=["subjects and code index"])
 
 
 class EnrolIn(BaseModel):
@@ -41,22 +49,13 @@ class EnrolIn(BaseModel):
         "time zone"))
 
 
-class SubjectOut(BaseModel):
-    code: str
-    study: str
-    site: str
-    status: str
-    enrolled_at: dt.datetime
-    enrolled_by: str
-
-
 def _out(row: subjects.SubjectRow) -> SubjectOut:
     return SubjectOut(code=row.code, study=row.study, site=row.site, status=row.status,
                       enrolled_at=row.enrolled_at, enrolled_by=row.enrolled_by)
 
 
 @router.post("/studies/{study}/subjects", status_code=201, response_model=SubjectOut,
-             dependencies=[requires(Perm.SUBJECT_ENROL)])
+             dependencies=[requires(Perm.SUBJECT_ENROL)], responses=raises(Locked))
 def enrol(study: str, body: EnrolIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
           actor: CurrentActor) -> SubjectOut:
     """Enrol a subject with their consent (or under an approved waiver), in one step; needs a
@@ -89,22 +88,6 @@ class ByCodeIn(BaseModel):
     reason: str = Field(max_length=500)
 
 
-class IdentityOut(BaseModel):
-    name: str
-    resident_id: str
-    phone: str | None
-    medical_record_number: str | None
-    date_of_birth: dt.date
-    address: str | None
-
-
-class ByCodeOut(BaseModel):
-    found: bool
-    code: str
-    study: str | None = None
-    identity: IdentityOut | None = None
-
-
 @router.post("/code-index/lookup/identity", response_model=ByCodeOut,
              dependencies=[requires(Perm.CODE_INDEX_LOOKUP)])
 def lookup_identity(body: ByCodeIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
@@ -127,16 +110,6 @@ class ByIdentityIn(BaseModel):
     reason: str = Field(max_length=500)
 
 
-class Match(BaseModel):
-    study: str
-    code: str
-
-
-class ByIdentityOut(BaseModel):
-    found: bool
-    matches: list[Match]
-
-
 @router.post("/code-index/lookup/code", response_model=ByIdentityOut,
              dependencies=[requires(Perm.CODE_INDEX_LOOKUP)])
 def lookup_code(body: ByIdentityIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
@@ -146,17 +119,6 @@ def lookup_code(body: ByIdentityIn, session: SessionDep, ledger: LedgerDep, stat
     r = code_index.lookup_code(session, ledger, actor=actor, keys=index_keys(state),
                              resident_id=body.resident_id, reason=body.reason)
     return ByIdentityOut(found=r.found, matches=[Match(study=s, code=c) for s, c in r.matches])
-
-
-class LookupOut(BaseModel):
-    seq: int
-    time: str
-    actor: str
-    action: str
-    code: str | None
-    study: str | None
-    reason: str | None
-    result: str | None
 
 
 @router.get("/code-index/lookups", response_model=list[LookupOut],
@@ -173,7 +135,9 @@ class ExportIn(BaseModel):
     format: Literal["json", "text"] = "json"
 
 
-@router.post("/code-index/export", dependencies=[requires(Perm.CODE_INDEX_EXPORT)])
+@router.post("/code-index/export", dependencies=[requires(Perm.CODE_INDEX_EXPORT)],
+             response_class=Response,
+             responses=attachment("application/json", "text/plain; charset=utf-8"))
 def export_subject(body: ExportIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
                    actor: CurrentActor) -> Response:
     """Subject access (§7 d–e): the subject's own data as a file (custodian only; audited)."""

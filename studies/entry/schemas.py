@@ -1,0 +1,231 @@
+"""Output shapes of data entry, SDV and queries, and bulk import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from studies.forms.schemas import GroupOut
+
+# ---- settings and the grid --------------------------------------------------------------------
+
+
+class EntrySettingsOut(BaseModel):
+    allow_incomplete: bool
+    sdv_mode: str
+    sdv_key_items: list[str]
+    sdv_sample_percent: int
+    reasons: dict[str, str]
+
+
+class GridEventOut(BaseModel):
+    name: str
+    label_zh: str
+    label_en: str
+    repeating: bool
+    forms: list[str]
+
+
+class GridRecordOut(BaseModel):
+    version: int
+    status: str
+
+
+class GridSubjectOut(BaseModel):
+    code: str
+    site: str
+    records: dict[str, GridRecordOut]  # "EVENT/REPEAT/FORM"
+
+
+class GridOut(BaseModel):
+    study: str
+    events: list[GridEventOut]
+    subjects: list[GridSubjectOut]
+
+
+# ---- a form -----------------------------------------------------------------------------------
+
+
+class SdvMarkOut(BaseModel):
+    state: str
+    value_version: int
+    by: str
+    at: str
+
+
+class QueryMessageOut(BaseModel):
+    kind: str
+    text: str
+    by: str
+    at: str
+    record_version: int | None
+
+
+class RecordQueryOut(BaseModel):
+    id: str
+    item: str
+    status: str
+    opened_by: str
+    opened_at: str
+    thread: list[QueryMessageOut]
+
+
+class FormViewOut(BaseModel):
+    study: str
+    subject: str
+    site: str
+    event: str
+    event_label_zh: str
+    event_label_en: str
+    repeat: int
+    form: str
+    form_version: int
+    form_label_zh: str
+    form_label_en: str
+    record_id: str | None
+    version: int
+    status: str
+    values: dict[str, Any]
+    groups: list[GroupOut]
+    sdv: dict[str, SdvMarkOut]
+    sdv_required: list[str]
+    queries: list[RecordQueryOut]
+    settings: EntrySettingsOut
+
+
+class ValueChangeOut(BaseModel):
+    field: str
+    before: Any
+    after: Any
+    reason: str | None
+
+
+class SaveOut(BaseModel):
+    record_id: str
+    version: int
+    status: str
+    saved: bool
+    changes: list[ValueChangeOut]
+    missing: list[str]
+    sdv_cleared: list[str]
+
+
+class TimelineEntryOut(BaseModel):
+    """One event of a form record: a save (``kind`` "save": version, status, ledger_seq,
+    batch, changes), an SDV mark ("sdv.…": field, version) or a query message ("query.…":
+    field, text, query). Keys that do not belong to the kind are absent."""
+
+    kind: str
+    field: str | None = None
+    version: int | None = None
+    status: str | None = None
+    text: str | None = None
+    by: str
+    at: str
+    ledger_seq: int | None = None
+    batch: str | None = None
+    changes: list[ValueChangeOut] | None = None
+    query: str | None = None
+
+
+class FieldVersionOut(BaseModel):
+    version: int
+    by: str
+    at: str
+    reason: str | None
+    before: Any
+    after: Any
+    client: str | None
+
+
+# ---- SDV and queries --------------------------------------------------------------------------
+
+
+class SdvOut(BaseModel):
+    verified: dict[str, list[str]]  # form name: the fields verified
+    count: int
+
+
+class QueryRowOut(BaseModel):
+    id: str
+    subject: str
+    site: str
+    event: str
+    repeat: int
+    form: str
+    item: str
+    status: str
+    opened_by: str
+    opened_at: str
+    age_days: int
+
+
+class WorklistFormOut(BaseModel):
+    subject: str
+    site: str
+    event: str
+    repeat: int
+    form: str
+    version: int
+    status: str
+    fields: list[str]
+
+
+class ChangedAfterSdvOut(BaseModel):
+    subject: str
+    site: str
+    event: str
+    repeat: int
+    form: str
+    version: int
+    status: str
+    item: str
+    note: str
+
+
+class WorklistOut(BaseModel):
+    unverified_forms: list[WorklistFormOut]
+    open_queries: list[QueryRowOut]
+    changed_after_sdv: list[ChangedAfterSdvOut]
+
+
+class QueryOpenedOut(BaseModel):
+    id: str
+    status: str
+
+
+class QueryOut(BaseModel):
+    id: str
+    item: str
+    status: str
+    subject: str
+    site: str
+    event: str
+    repeat: int
+    form: str
+    opened_by: str
+    opened_at: str
+    thread: list[QueryMessageOut]
+
+
+class QueryStatusOut(BaseModel):
+    query: str
+    status: str
+
+
+class QueryAnsweredOut(BaseModel):
+    query: str
+    status: str
+    save: SaveOut | None
+
+
+# ---- bulk import ------------------------------------------------------------------------------
+
+
+class ImportBatchOut(BaseModel):
+    batch: str
+    rows: int
+    records: int
+    values: int
+    sha256: str

@@ -1,0 +1,124 @@
+"""Output shapes of extract requests, their approvals, builds and destruction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ExtractFieldOut(BaseModel):
+    name: str
+    label: str
+    classification: str
+    data_type: str
+    level: int
+
+
+class ApprovalsOut(BaseModel):
+    needs: list[str]
+    done: dict[str, bool]
+    yes: int
+    no: int
+    committee_members: int
+
+
+class BuildOut(BaseModel):
+    state: str
+    progress: int
+    error: str | None
+    built_at: str | None
+    package_sha256: str | None
+    package_size: int | None
+    manifest_sha256: str | None
+    snapshot_seq: int | None
+    rows: int | None
+    checks: dict[str, Any] | None
+    exclusions: dict[str, Any] | None
+
+
+class ExtractOut(BaseModel):
+    id: str
+    study: str
+    tier: str
+    purpose: str
+    fields: list[str]
+    recipient_org: str
+    recipient_key: str
+    recipients: list[str]
+    use_from: str
+    use_until: str
+    cross_border: bool
+    k: int
+    as_of: str | None
+    requested_by: str
+    requested_at: str
+    status: str
+    status_reason: str | None
+    approvals: ApprovalsOut
+    build: BuildOut
+    destruction_due: str
+    destruction_at: str | None
+
+
+class DecisionRowOut(BaseModel):
+    kind: str
+    approve: bool
+    by: str
+    at: str
+    signature: str | None
+    note: str | None
+    reference: str | None
+
+
+class TransferOut(BaseModel):
+    event: str
+    actor: str
+    at: str
+    sha256: str | None
+    note: str | None
+
+
+class ApplicantRequestOut(BaseModel):
+    id: str
+    study: str
+    tier: str
+    fields: list[str]
+    status: str
+    received: bool
+    rows: int | None
+
+
+class ExtractDetailOut(ExtractOut):
+    """The request with its decisions and chain of custody; approvers also see the applicant's
+    earlier requests (``applicant_history``, ``already_received_fields``), which are absent
+    for everyone else."""
+
+    decisions: list[DecisionRowOut]
+    transfers: list[TransferOut]
+    field_classes: dict[str, Any]
+    applicant_history: list[ApplicantRequestOut] | None = None
+    already_received_fields: list[str] | None = None
+
+
+class DecisionOut(BaseModel):
+    id: str
+    kind: str
+    approve: bool
+    signature: str | None
+
+
+class BuildQueuedOut(BaseModel):
+    id: str
+    build: str
+    progress: int
+
+
+class OverrideOut(BaseModel):
+    id: str
+    build: str
+
+
+class DestructionOut(BaseModel):
+    id: str
+    destruction_sha256: str | None
