@@ -45,7 +45,7 @@ from fastapi import Request  # noqa: E402
 
 from edc.deps import CurrentActor, SessionDep  # noqa: E402
 from studies.entry import reading as entry_reading  # noqa: E402
-from studies.entry.service import SaveIn  # noqa: E402
+from studies.entry.schemas import SaveIn  # noqa: E402
 
 STUDY = "BENCH-2026-01"
 VITALS = {"visit_date": "2026-05-01", "height": "175", "weight": "70.0", "sbp": "120",
@@ -88,7 +88,7 @@ def setup(url: str, key_dir: Path, records: int, clients: int) -> list[str]:
         for code in codes:
             entry.save_form(session, ledger, actor=actor, study_code=STUDY, subject_code=code,
                             event_name="baseline", form_name="vital_signs",
-                            data=entry.SaveIn(base_version=0, values=VITALS))
+                            data=SaveIn(base_version=0, values=VITALS))
         # Interactive sessions (cookies), one per client. API tokens would do as well, but
         # every token use is a ledger entry written at the start of the request, which puts
         # all requests, reads included, in one queue on the ledger head.

@@ -19,8 +19,15 @@ from sqlmodel import col
 from edc.state import AppState
 from studies.accounts import service as accounts
 from studies.accounts import totp
+from studies.consent.schemas import ConsentFormIn, ConsentIn
+from studies.entry.schemas import QueryOpenIn, SaveIn, SdvIn
+from studies.ethics.schemas import ApprovalIn, CommitteeIn, MemberIn
+from studies.extracts.schemas import RequestIn
+from studies.forms.schemas import EventIn, ItemUpdate
 from studies.kernel.actor import SYSTEM, Actor
 from studies.kernel.roles import PRIVILEGED, ROLE_LABELS, Role
+from studies.randomisation.schemas import SchemeIn
+from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
 
 DEMO_STUDY = "DEMO-2026-01"
 
@@ -118,11 +125,11 @@ def load_study(session: Session, state: AppState) -> list[str]:
                   client="cli")
     ledger = state.ledger
     today = dt.datetime.now(dt.UTC).date()
-    registry.register_study(session, ledger, actor=actor, data=registry.StudyIn(
+    registry.register_study(session, ledger, actor=actor, data=StudyIn(
         code=DEMO_STUDY, title_zh="高血压患者降压治疗的真实世界研究",
         title_en="Real-world study of antihypertensive treatment", sponsor="示例制药 / Demo Pharma",
         design="prospective", real_world_data=True, post_market=True,
-        protocol=registry.ProtocolIn(
+        protocol=ProtocolIn(
             label="1.0", version_date=today - dt.timedelta(days=60),
             purpose="评估 A 药在真实世界中的降压效果 / Effect of drug A on blood pressure",
             legal_basis="受试者知情同意与伦理委员会批准 / Informed consent and ethics approval",
@@ -132,14 +139,14 @@ def load_study(session: Session, state: AppState) -> list[str]:
             expected_results="收缩压平均下降 10 mmHg / Mean SBP reduction of 10 mmHg",
             data_sharing_plan="去标识化数据在论文发表后按申请共享 / De-identified data shared "
                               "on request after publication"),
-        sites=[registry.SiteIn(code="S01", hospital="示例市第一人民医院 / First People's Hospital",
+        sites=[SiteIn(code="S01", hospital="示例市第一人民医院 / First People's Hospital",
                                department="心内科 / Cardiology", medical_group="高血压组"),
-               registry.SiteIn(code="S02", hospital="示例市中心医院 / Central Hospital",
+               SiteIn(code="S02", hospital="示例市中心医院 / Central Hospital",
                                department="全科 / General practice", medical_group=None)]))
     committee = session.execute(select(EthicsCommittee).where(
         col(EthicsCommittee.name) == "示例市第一人民医院医学伦理委员会")).scalar_one_or_none()
     if committee is None:
-        committee = ethics.create_committee(session, ledger, actor=actor, data=ethics.CommitteeIn(
+        committee = ethics.create_committee(session, ledger, actor=actor, data=CommitteeIn(
             name="示例市第一人民医院医学伦理委员会", institution="示例市第一人民医院"))
         for name, gender, affiliation, expertise in [
                 ("王医生", "male", "internal", "心血管内科 / Cardiology"),
@@ -151,16 +158,16 @@ def load_study(session: Session, state: AppState) -> list[str]:
                 ("孙女士", "female", "external", "社区代表 / Lay member"),
         ]:
             ethics.add_member(session, ledger, actor=actor, committee_id=committee.id,
-                              data=ethics.MemberIn(name=name, gender=gender,
+                              data=MemberIn(name=name, gender=gender,
                                                    affiliation=affiliation, expertise=expertise))
     approval = ethics.record_approval(session, ledger, actor=actor, study_code=DEMO_STUDY,
-                                      data=ethics.ApprovalIn(
+                                      data=ApprovalIn(
                                           protocol_version=1, committee_id=committee.id,
                                           reference="EC-2026-001", decision="approved",
                                           decided_on=today - dt.timedelta(days=30),
                                           expires_on=today + dt.timedelta(days=335)))
     consent.add_consent_form(session, ledger, actor=actor, study_code=DEMO_STUDY,
-                             data=consent.ConsentFormIn(
+                             data=ConsentFormIn(
                                  version="1.0", consent_type="informed",
                                  text_zh=DEMO_CONSENT_ZH, text_en=DEMO_CONSENT_EN,
                                  approval_id=approval.id))
@@ -174,13 +181,13 @@ def load_study(session: Session, state: AppState) -> list[str]:
             if not item.classification_confirmed:
                 forms.update_item(session, ledger, actor=actor, study_code=DEMO_STUDY,
                                   form_name=f.name, number=v.number, item_name=item.name,
-                                  data=forms.ItemUpdate(confirm_classification=True))
+                                  data=ItemUpdate(confirm_classification=True))
         forms.publish_version(session, ledger, actor=actor, study_code=DEMO_STUDY,
                               form_name=f.name, number=v.number)
-    forms.define_event(session, ledger, actor=actor, study_code=DEMO_STUDY, data=forms.EventIn(
+    forms.define_event(session, ledger, actor=actor, study_code=DEMO_STUDY, data=EventIn(
         name="baseline", label_zh="基线", label_en="Baseline",
         form_names=["demographics", "vital_signs"]))
-    forms.define_event(session, ledger, actor=actor, study_code=DEMO_STUDY, data=forms.EventIn(
+    forms.define_event(session, ledger, actor=actor, study_code=DEMO_STUDY, data=EventIn(
         name="month_3", label_zh="第 3 个月", label_en="Month 3",
         form_names=["vital_signs", "adverse_events"]))
     assert len(result.forms) == 3
@@ -204,7 +211,6 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
 
     from sqlalchemy import select
 
-    from studies.consent import service as consent
     from studies.consent.models import ConsentForm
     from studies.kernel.errors import Conflict, DomainError
     from studies.registry.models import Site, Study
@@ -227,7 +233,7 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
         identity = validate_identity(
             name=name, resident_id=compose_resident_id(region, dt.date(y, m, d), seq),
             phone=phone, medical_record_number=mrn, address="演示市演示路 1 号")
-        signed = consent.ConsentIn(consent_type="informed", form_id=form.id,
+        signed = ConsentIn(consent_type="informed", form_id=form.id,
                                    scopes=["study", "deidentified_future"],
                                    given_at=dt.datetime.now(dt.UTC))
         try:
@@ -281,7 +287,7 @@ def load_entry(session: Session, state: AppState) -> list[str]:
     for _code, sid in codes:
         if forms_ and not consent.records_of(session, sid):
             consent.record_consent(session, ledger, actor=actor, study_code=DEMO_STUDY,
-                                   subject_id=sid, data=consent.ConsentIn(
+                                   subject_id=sid, data=ConsentIn(
                                        consent_type="informed", form_id=forms_[0].id,
                                        scopes=["study", "deidentified_future"],
                                        given_at=dt.datetime.now(dt.UTC)
@@ -300,22 +306,22 @@ def load_entry(session: Session, state: AppState) -> list[str]:
                 "sbp": str(118 + 6 * n), "dbp": str(76 + 2 * n), "smoker": "0"}
             entry.save_form(session, ledger, actor=inv, study_code=DEMO_STUDY,
                             subject_code=code, event_name="baseline", form_name="vital_signs",
-                            data=entry.SaveIn(base_version=0, values=vitals))
+                            data=SaveIn(base_version=0, values=vitals))
             entry.save_form(session, ledger, actor=inv, study_code=DEMO_STUDY,
                             subject_code=code, event_name="baseline", form_name="demographics",
-                            data=entry.SaveIn(base_version=0, values={"birth_year": "1962",
+                            data=SaveIn(base_version=0, values={"birth_year": "1962",
                                                                       "sex": "1"}))
         first, second = codes[0][0], codes[min(1, len(codes) - 1)][0]
         entry.save_form(session, ledger, actor=inv, study_code=DEMO_STUDY,
                         subject_code=first, event_name="baseline", form_name="demographics",
-                        data=entry.SaveIn(base_version=1, values={"birth_year": "1963",
+                        data=SaveIn(base_version=1, values={"birth_year": "1963",
                                                                   "sex": "1"},
                                           reasons={"birth_year": "transcription_error"}))
         monitoring.verify(session, ledger, actor=mon, study_code=DEMO_STUDY,
-                          data=monitoring.SdvIn(subject=first, event="baseline",
+                          data=SdvIn(subject=first, event="baseline",
                                                 form="vital_signs"))
         monitoring.open_query(session, ledger, actor=mon, study_code=DEMO_STUDY,
-                              data=monitoring.QueryOpenIn(
+                              data=QueryOpenIn(
                                   subject=second, event="baseline", form="vital_signs",
                                   item="sbp", text="原始病历为 126，请核实 / Source shows "
                                                    "126, please check"))
@@ -375,7 +381,7 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
     try:
         with session.begin_nested():
             req = ex.create_request(session, state.ledger, actor=sponsor, study_code=DEMO_STUDY,
-                                    data=ex.RequestIn(
+                                    data=RequestIn(
                                         purpose="Demo: efficacy analysis by age band and sex",
                                         fields=fields, tier="lds",
                                         recipient_org="Demo Pharma 演示药企", recipient_key=pub,
@@ -426,7 +432,7 @@ def load_randomisation(session: Session, state: AppState) -> list[str]:
             if session.get(RandomisationScheme, study.id) is None:
                 rnd.configure(session, state.ledger,
                               actor=accounts.actor_for(session, stat, client="demo"),
-                              study_code=DEMO_STUDY, data=rnd.SchemeIn(
+                              study_code=DEMO_STUDY, data=SchemeIn(
                                   method="blocks", arms=["X", "Placebo"], block_sizes=[2, 4]))
             done = set(session.execute(select(col(Allocation.subject_id))).scalars())
             actor = accounts.actor_for(session, inv, client="demo")

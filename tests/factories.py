@@ -11,9 +11,14 @@ from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig, parse_networks
 from studies.accounts.models import User
+from studies.consent.schemas import ConsentFormIn, ConsentIn
+from studies.entry.schemas import SaveIn, SettingsIn
+from studies.ethics.schemas import ApprovalIn, CommitteeIn, MemberIn
+from studies.forms.schemas import EventIn
 from studies.kernel.actor import SYSTEM, Actor
 from studies.kernel.roles import Role
 from studies.registry.models import Site, Study
+from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
 from studies.subjects.models import Subject
 
 PASSWORD = "correct horse battery staple"
@@ -61,16 +66,16 @@ def make_study(session: Session, ledger: Ledger, code: str = "ONC-2026-01", *,
     from studies.registry import service as registry
 
     return registry.register_study(session, ledger, actor=SETUP, data=(
-        registry.StudyIn(
+        StudyIn(
             code=code, title_zh="示例研究", title_en="Example study", sponsor="Example Pharma",
             design=design, post_market=post_market, public_interest=public_interest,
-            protocol=registry.ProtocolIn(
+            protocol=ProtocolIn(
                 label="1.0", version_date=dt.date(2026, 1, 5), purpose="Efficacy of X",
                 legal_basis="Consent; ethics approval", research_content="RCT of X vs placebo",
                 data_types="demographics, vital signs, labs", planned_subjects=120,
                 planned_records=2400, expected_results="X lowers BP",
                 data_sharing_plan="De-identified data shared on request after publication"),
-            sites=[registry.SiteIn(code=s, hospital="Example Hospital",
+            sites=[SiteIn(code=s, hospital="Example Hospital",
                                    department="Cardiology", medical_group="Group 1")
                    for s in sites])))
 
@@ -78,9 +83,8 @@ def make_study(session: Session, ledger: Ledger, code: str = "ONC-2026-01", *,
 def make_protocol(label: str) -> Any:
     import datetime as dt
 
-    from studies.registry import service as registry
 
-    return registry.ProtocolIn(label=label, version_date=dt.date(2026, 1, 5), purpose="p",
+    return ProtocolIn(label=label, version_date=dt.date(2026, 1, 5), purpose="p",
                                legal_basis="l", research_content="r", data_types="d",
                                planned_subjects=150, planned_records=3000,
                                expected_results="e", data_sharing_plan="s")
@@ -92,10 +96,10 @@ def make_committee(session: Session, ledger: Ledger, *, members: int = 7,
     from studies.ethics import service as ethics
 
     c = ethics.create_committee(session, ledger, actor=SETUP,
-                                data=ethics.CommitteeIn(name=name, institution="Example Hospital"))
+                                data=CommitteeIn(name=name, institution="Example Hospital"))
     for n in range(members):
         ethics.add_member(session, ledger, actor=SETUP, committee_id=c.id,
-                          data=ethics.MemberIn(
+                          data=MemberIn(
                               name=f"Member {n + 1}", gender=genders[n % len(genders)],
                               affiliation="external" if external and n == 0 else "internal",
                               expertise=["medicine", "ethics", "law", "sociology"][n % 4]))
@@ -111,7 +115,7 @@ def approve(session: Session, ledger: Ledger, study: Study, committee: Any, *,
 
     return ethics.record_approval(
         session, ledger, actor=SETUP, study_code=study.code,
-        data=ethics.ApprovalIn(protocol_version=protocol_version, committee_id=committee.id,
+        data=ApprovalIn(protocol_version=protocol_version, committee_id=committee.id,
                                reference=f"EC-{protocol_version}-{decision[:3]}",
                                decision=decision,
                                decided_on=decided_on or dt.date.today() - dt.timedelta(days=1),
@@ -156,7 +160,7 @@ def make_active_study(session: Session, code: str = "CI-2026-01", *,
     committee = make_committee(session, ledger, name=f"Ethics Committee of {code}")
     approval = approve(session, ledger, study, committee)
     consent_service.add_consent_form(session, ledger, actor=SETUP, study_code=code,
-                                     data=consent_service.ConsentFormIn(
+                                     data=ConsentFormIn(
                                          version="1.0", consent_type="informed",
                                          text_zh="我自愿参加本研究。",
                                          text_en="I agree to take part.",
@@ -188,7 +192,7 @@ def consent_to(session: Session, study: Study, *, consent_type: str = "informed"
     from sqlalchemy import select
 
     from studies.consent.models import ConsentForm
-    from studies.consent.service import ConsentIn
+    from studies.consent.schemas import ConsentIn
 
     values: dict[str, Any] = dict(consent_type=consent_type, scopes=list(scopes),
                                   given_at=given_at or dt.datetime.now(dt.UTC))
@@ -244,14 +248,14 @@ def make_entry_study(session: Session, ledger: Ledger, code: str = "ENT-2026-01"
     approval = approve(session, ledger, study, committee)
     forms.import_redcap(session, ledger, actor=SETUP, study_code=code,
                         text=ENTRY_DICTIONARY.read_text(encoding="utf-8"))
-    forms.define_event(session, ledger, actor=SETUP, study_code=code, data=forms.EventIn(
+    forms.define_event(session, ledger, actor=SETUP, study_code=code, data=EventIn(
         name="baseline", label_zh="基线", label_en="Baseline",
         form_names=["demographics", "vital_signs", "labs"]))
-    forms.define_event(session, ledger, actor=SETUP, study_code=code, data=forms.EventIn(
+    forms.define_event(session, ledger, actor=SETUP, study_code=code, data=EventIn(
         name="followup", label_zh="随访", label_en="Follow-up", repeating=True,
         form_names=["vital_signs"]))
     cform = consent.add_consent_form(session, ledger, actor=SETUP, study_code=code,
-                                     data=consent.ConsentFormIn(
+                                     data=ConsentFormIn(
                                          version="1.0", consent_type="informed",
                                          text_zh="知情同意书", text_en="Consent",
                                          approval_id=approval.id))
@@ -266,14 +270,14 @@ def make_entry_study(session: Session, ledger: Ledger, code: str = "ENT-2026-01"
             s.site_id = site.id
             session.flush()
         consent.record_consent(session, ledger, actor=SETUP, study_code=code, subject_id=s.id,
-                               data=consent.ConsentIn(
+                               data=ConsentIn(
                                    consent_type="informed", form_id=cform.id,
                                    scopes=["study", "deidentified_future"],
                                    given_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
         made.append(s)
     if allow_incomplete:
         entry.update_settings(session, ledger, actor=SETUP, study_code=code,
-                              data=entry.SettingsIn(allow_incomplete=True))
+                              data=SettingsIn(allow_incomplete=True))
     return {"study": study, "subjects": made, "approval": approval, "consent_form": cform}
 
 
@@ -297,7 +301,7 @@ def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-0
     made = make_entry_study(session, ledger, code, subjects=codes, allow_incomplete=True)
     now = dt.datetime.now(dt.UTC)
     wider = consent.add_consent_form(session, ledger, actor=SETUP, study_code=code,
-                                     data=consent.ConsentFormIn(
+                                     data=ConsentFormIn(
                                          version="1.1", consent_type="informed",
                                          text_zh="知情同意书（含可标识使用、出境）",
                                          text_en="Consent incl. identifiable use, transfer",
@@ -307,7 +311,7 @@ def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-0
             ["cross_border"] if i in cross_border else [])
         if extra:
             consent.record_consent(session, ledger, actor=SETUP, study_code=code,
-                                   subject_id=s.id, data=consent.ConsentIn(
+                                   subject_id=s.id, data=ConsentIn(
                                        consent_type="informed",
                                        form_id=wider.id,
                                        scopes=["study", "deidentified_future", *extra],
@@ -316,14 +320,14 @@ def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-0
             continue
         entry.save_form(session, ledger, actor=SETUP, study_code=code, subject_code=s.code,
                         event_name="baseline", form_name="demographics",
-                        data=entry.SaveIn(base_version=0, values={
+                        data=SaveIn(base_version=0, values={
                             "dob": f"{1950 + (i * 7) % 40}-0{1 + i % 9}-1{i % 9}",
                             "sex": str(1 + i % 2), "postcode": f"10008{i % 3}",
                             "ethnicity": "1" if i % 4 else "2",
                             **({"pregnant": "0"} if i % 2 else {})}))
         entry.save_form(session, ledger, actor=SETUP, study_code=code, subject_code=s.code,
                         event_name="baseline", form_name="labs",
-                        data=entry.SaveIn(base_version=0, incomplete=False, values={
+                        data=SaveIn(base_version=0, incomplete=False, values={
                             "hbsag": str(i % 2), "hba1c": f"{5 + (i % 30) / 10:.1f}",
                             "lab_comment": "=HYPERLINK(\"x\")" if i == 0 else f"ok {i}"}))
     made["codes"] = codes

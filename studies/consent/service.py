@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -31,6 +29,7 @@ from studies.consent.models import (
     ConsentRecord,
     ConsentWithdrawal,
 )
+from studies.consent.schemas import ConsentFormIn, ConsentIn, WithdrawalIn
 from studies.ethics import service as ethics
 from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
 from studies.guards import CLAUSE_CONSENT, assert_writable, enrolment_problem, zoned
@@ -45,32 +44,6 @@ from studies.subjects.models import Subject
 CLAUSE_USE = "§7 a"
 REQUIRED_SCOPE = {"informed": "study", "broad": "deidentified_future"}
 CLOCK_SKEW = dt.timedelta(minutes=5)
-
-
-class ConsentFormIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: str = PField(min_length=1, max_length=40)
-    consent_type: str = PField(max_length=20)  # informed / broad
-    text_zh: str = PField(min_length=1, max_length=200_000)
-    text_en: str = PField(min_length=1, max_length=200_000)
-    approval_id: str = PField(max_length=36)
-    requires_reconsent: bool = False
-
-
-class ConsentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    consent_type: str = PField(max_length=20)
-    form_id: str | None = PField(default=None, max_length=36)
-    waiver_id: str | None = PField(default=None, max_length=36)
-    scopes: list[str] = PField(default_factory=list, max_length=len(SCOPES))
-    given_at: dt.datetime
-
-
-class WithdrawalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    scopes: list[str] | None = PField(default=None, max_length=len(SCOPES))  # None: whole
-    withdrawn_at: dt.datetime
-    reason: str | None = PField(default=None, max_length=2000)
 
 
 # ---- consent form versions ----------------------------------------------------------------------

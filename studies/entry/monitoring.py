@@ -13,8 +13,6 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -26,6 +24,14 @@ from studies.entry.models import (
     FormRecord,
     QueryMessage,
     SdvMark,
+)
+from studies.entry.schemas import (
+    MAX_QUERY_TEXT,
+    QueryAnswerIn,
+    QueryNoteIn,
+    QueryOpenIn,
+    SaveIn,
+    SdvIn,
 )
 from studies.forms import service as forms
 from studies.forms.models import Form, Item
@@ -40,7 +46,6 @@ from studies.subjects.models import Subject
 
 CLAUSE_SDV = "§11.3.2 f"
 CLAUSE_QUERY = "§11.3.4.7 e"
-MAX_QUERY_TEXT = 4000
 SM = SdvMark.__table__  # type: ignore[attr-defined]
 
 
@@ -84,17 +89,6 @@ def clear_changed(session: Session, *, record_id: str, changed: list[str], versi
                                           kind="cleared", value_version=version, at=now, by=by)
                                      for n in cleared])
     return cleared
-
-
-class SdvIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subject: str = PField(max_length=20)
-    event: str = PField(max_length=64)
-    repeat: int = PField(default=1, ge=1, le=10_000)
-    form: str | None = PField(default=None, max_length=64,
-                              description="one form; leave out for the whole visit")
-    items: list[str] | None = PField(default=None, max_length=2000,
-                                     description="fields; leave out for every field needing SDV")
 
 
 def _records_of_visit(session: Session, actor: Actor, perm: Perm, study_code: str,
@@ -189,30 +183,6 @@ def record_sdv_summary(session: Session, settings: entry.SettingsView, rec: Form
 
 
 # ---- queries --------------------------------------------------------------------------------
-
-class QueryOpenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subject: str = PField(max_length=20)
-    event: str = PField(max_length=64)
-    repeat: int = PField(default=1, ge=1, le=10_000)
-    form: str = PField(max_length=64)
-    item: str = PField(max_length=64)
-    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
-
-
-class QueryAnswerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
-    change_value: bool = False
-    value: str | list[str] | None = PField(default=None, max_length=10_000)
-    reason: str | None = PField(default=None, max_length=entry.MAX_REASON)
-    base_version: int | None = PField(default=None, ge=1)
-
-
-class QueryNoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
-
 
 def _text(text: str) -> str:
     t = (text or "").strip()
@@ -316,7 +286,7 @@ def answer_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
         saved = entry.save_form(
             session, ledger, actor=actor, study_code=study_code, subject_code=subject.code,
             event_name=event, form_name=form.name,
-            data=entry.SaveIn(base_version=data.base_version or rec.version, values=values,
+            data=SaveIn(base_version=data.base_version or rec.version, values=values,
                               reasons={q.item_name: data.reason or "query_response"},
                               repeat=rec.event_repeat,
                               incomplete=rec.status == "incomplete"),

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 
 from studies.forms.schemas import GroupOut
 
 # ---- settings and the grid --------------------------------------------------------------------
+
+MAX_REASON = 500
+MAX_QUERY_TEXT = 4000
 
 
 class EntrySettingsOut(BaseModel):
@@ -229,3 +233,63 @@ class ImportBatchOut(BaseModel):
     records: int
     values: int
     sha256: str
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    allow_incomplete: bool = False
+    sdv_mode: str = PField(default="all", max_length=10)
+    sdv_key_items: list[str] = PField(default_factory=list, max_length=2000)
+    sdv_sample_percent: int = PField(default=100, ge=1, le=100)
+    reasons: dict[str, str] = PField(default_factory=dict, max_length=50)
+
+
+class SaveIn(BaseModel):
+    """A save from the API: the whole form (an item left out is empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_version: int = PField(ge=0, description="the record version this save edits; 0: new")
+    values: dict[str, str | int | float | bool | list[str] | None] = PField(
+        default_factory=dict, max_length=2000)
+    reasons: dict[str, str] = PField(default_factory=dict, max_length=2000)
+    incomplete: bool = False
+    repeat: int = PField(default=1, ge=1, le=10_000)
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class SdvIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = PField(max_length=20)
+    event: str = PField(max_length=64)
+    repeat: int = PField(default=1, ge=1, le=10_000)
+    form: str | None = PField(default=None, max_length=64,
+                              description="one form; leave out for the whole visit")
+    items: list[str] | None = PField(default=None, max_length=2000,
+                                     description="fields; leave out for every field needing SDV")
+
+
+class QueryOpenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = PField(max_length=20)
+    event: str = PField(max_length=64)
+    repeat: int = PField(default=1, ge=1, le=10_000)
+    form: str = PField(max_length=64)
+    item: str = PField(max_length=64)
+    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
+
+
+class QueryAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
+    change_value: bool = False
+    value: str | list[str] | None = PField(default=None, max_length=10_000)
+    reason: str | None = PField(default=None, max_length=MAX_REASON)
+    base_version: int | None = PField(default=None, ge=1)
+
+
+class QueryNoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)

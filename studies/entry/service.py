@@ -20,8 +20,6 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,6 +37,7 @@ from studies.entry.models import (
     RecordVersion,
     ValueVersion,
 )
+from studies.entry.schemas import MAX_REASON, SaveIn, SettingsIn
 from studies.forms import checks as form_checks
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item, StudyEvent
@@ -52,7 +51,6 @@ from studies.registry import service as registry
 from studies.registry.models import Site, Study
 from studies.subjects.models import Subject
 
-MAX_REASON = 500
 REASON_CALC = "recalculated by the server / 服务器重新计算"
 REASON_HIDDEN = "hidden by branching logic / 因分支逻辑不再显示"
 
@@ -63,15 +61,6 @@ CV: Table = CurrentValue.__table__  # type: ignore[attr-defined]
 
 
 # ---- settings -------------------------------------------------------------------------------
-
-class SettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    allow_incomplete: bool = False
-    sdv_mode: str = PField(default="all", max_length=10)
-    sdv_key_items: list[str] = PField(default_factory=list, max_length=2000)
-    sdv_sample_percent: int = PField(default=100, ge=1, le=100)
-    reasons: dict[str, str] = PField(default_factory=dict, max_length=50)
-
 
 class SettingsView(NamedTuple):
     """A study's data-entry settings as read (the defaults while the study has no row)."""
@@ -285,18 +274,6 @@ def stale(session: Session, record: FormRecord | None, record_id: str | None,
 
 
 # ---- saving ---------------------------------------------------------------------------------
-
-class SaveIn(BaseModel):
-    """A save from the API: the whole form (an item left out is empty)."""
-
-    model_config = ConfigDict(extra="forbid")
-    base_version: int = PField(ge=0, description="the record version this save edits; 0: new")
-    values: dict[str, str | int | float | bool | list[str] | None] = PField(
-        default_factory=dict, max_length=2000)
-    reasons: dict[str, str] = PField(default_factory=dict, max_length=2000)
-    incomplete: bool = False
-    repeat: int = PField(default=1, ge=1, le=10_000)
-
 
 @dataclass
 class SaveResult:

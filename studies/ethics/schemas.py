@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 
 
 class MemberOut(BaseModel):
@@ -46,3 +49,46 @@ class WaiverOut(BaseModel):
     requested_by: str
     decision_reference: str | None
     decided_on: str | None
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class CommitteeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = PField(min_length=1, max_length=300)
+    institution: str = PField(min_length=1, max_length=300)
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = PField(min_length=1, max_length=200)
+    gender: str = PField(max_length=10)
+    affiliation: str = PField(max_length=10)
+    expertise: str = PField(min_length=1, max_length=200)
+
+
+class ApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    protocol_version: int = PField(ge=1)
+    committee_id: str = PField(max_length=36)
+    reference: str = PField(min_length=1, max_length=100)
+    decision: str = PField(max_length=30)
+    decided_on: dt.date
+    expires_on: dt.date | None = None
+    conditions: str | None = PField(default=None, max_length=20000)
+
+
+class WaiverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ground: str = PField(max_length=40)
+    justification: str = PField(min_length=1, max_length=20000)
+    data_deidentified: bool
+    prior_consent_reference: str | None = PField(default=None, max_length=300)
+
+
+class WaiverDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    committee_id: str = PField(max_length=36)
+    decision: str = PField(max_length=20)  # approved / rejected
+    reference: str = PField(min_length=1, max_length=100)
+    decided_on: dt.date

@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -29,6 +27,7 @@ from studies.ethics.models import (
     EthicsApproval,
     EthicsCommittee,
 )
+from studies.ethics.schemas import ApprovalIn, CommitteeIn, MemberIn, WaiverDecisionIn, WaiverIn
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from studies.kernel.events import Action
@@ -60,47 +59,6 @@ DECISION_LABELS = {
     "approved_with_conditions": "附条件批准 / Approved with conditions",
     "rejected": "不批准 / Rejected",
 }
-
-
-class CommitteeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = PField(min_length=1, max_length=300)
-    institution: str = PField(min_length=1, max_length=300)
-
-
-class MemberIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = PField(min_length=1, max_length=200)
-    gender: str = PField(max_length=10)
-    affiliation: str = PField(max_length=10)
-    expertise: str = PField(min_length=1, max_length=200)
-
-
-class ApprovalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    protocol_version: int = PField(ge=1)
-    committee_id: str = PField(max_length=36)
-    reference: str = PField(min_length=1, max_length=100)
-    decision: str = PField(max_length=30)
-    decided_on: dt.date
-    expires_on: dt.date | None = None
-    conditions: str | None = PField(default=None, max_length=20000)
-
-
-class WaiverIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ground: str = PField(max_length=40)
-    justification: str = PField(min_length=1, max_length=20000)
-    data_deidentified: bool
-    prior_consent_reference: str | None = PField(default=None, max_length=300)
-
-
-class WaiverDecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    committee_id: str = PField(max_length=36)
-    decision: str = PField(max_length=20)  # approved / rejected
-    reference: str = PField(min_length=1, max_length=100)
-    decided_on: dt.date
 
 
 def get_committee(session: Session, committee_id: str) -> EthicsCommittee:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from pydantic import BaseModel
-from pydantic import Field as PField
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -18,6 +16,7 @@ from studies.extracts.models import (
     ExtractRequest,
     ExtractTransfer,
 )
+from studies.extracts.schemas import OverrideIn
 from studies.extracts.service import (
     CLAUSE_DESTROY,
     CLAUSE_TIER,
@@ -49,10 +48,6 @@ def queue_build(session: Session, ledger: Ledger, *, actor: Actor,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   client=actor.client)
     return req
-
-
-class OverrideIn(BaseModel):
-    reason: str = PField(max_length=2000)
 
 
 def override_checks(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,

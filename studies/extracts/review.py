@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic import Field as PField
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -22,6 +20,7 @@ from studies.extracts.models import (
     ExtractRequest,
     ExtractTransfer,
 )
+from studies.extracts.schemas import DecisionIn
 from studies.extracts.service import (
     CLAUSE_DESTROY,
     CLAUSE_TIER,
@@ -65,16 +64,6 @@ def request_digest(req: ExtractRequest) -> bytes:
         "cross_border": req.cross_border, "k": req.k,
         "as_of": req.as_of.isoformat() if req.as_of else None},
         sort_keys=True, ensure_ascii=False).encode()
-
-
-class DecisionIn(BaseModel):
-    kind: str = PField(max_length=10)
-    approve: bool = True
-    password: str = PField(max_length=200)
-    username: str = PField(default="", max_length=100)
-    totp: str | None = PField(default=None, max_length=12)
-    note: str | None = PField(default=None, max_length=2000)
-    reference: str | None = PField(default=None, max_length=100)
 
 
 KIND_PERM = {"officer": Perm.EXTRACT_APPROVE, "vote": Perm.EXTRACT_VOTE,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic import Field as PField
 
 
 class ExtractFieldOut(BaseModel):
@@ -122,3 +124,37 @@ class OverrideOut(BaseModel):
 class DestructionOut(BaseModel):
     id: str
     destruction_sha256: str | None
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class RequestIn(BaseModel):
+    purpose: str = PField(max_length=4000)
+    fields: list[str] = PField(max_length=500)
+    tier: str = PField(max_length=3)
+    recipient_org: str = PField(max_length=200)
+    recipient_key: str = PField(max_length=100)
+    recipients: list[str] = PField(default_factory=list, max_length=20)
+    use_from: dt.date
+    use_until: dt.date
+    cross_border: bool = False
+    as_of: dt.datetime | None = None
+    k: int = 5
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class DecisionIn(BaseModel):
+    kind: str = PField(max_length=10)
+    approve: bool = True
+    password: str = PField(max_length=200)
+    username: str = PField(default="", max_length=100)
+    totp: str | None = PField(default=None, max_length=12)
+    note: str | None = PField(default=None, max_length=2000)
+    reference: str | None = PField(default=None, max_length=100)
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class OverrideIn(BaseModel):
+    reason: str = PField(max_length=2000)

@@ -27,8 +27,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic import Field as PField
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -41,6 +39,7 @@ from studies.extracts.models import (
     ExtractRequest,
     ExtractTransfer,
 )
+from studies.extracts.schemas import RequestIn
 from studies.extracts.tiers import K_MAX, TIER_RULES, tier_named
 from studies.forms import service as forms
 from studies.forms.models import Item
@@ -68,20 +67,6 @@ CLAUSE_TIER = "§11.3.4.3"
 CLAUSE_BATCH = "§11.4.2.2"
 CLAUSE_BORDER = "§7 o–p"
 CLAUSE_DESTROY = "§11.4.2.6"
-
-
-class RequestIn(BaseModel):
-    purpose: str = PField(max_length=4000)
-    fields: list[str] = PField(max_length=500)
-    tier: str = PField(max_length=3)
-    recipient_org: str = PField(max_length=200)
-    recipient_key: str = PField(max_length=100)
-    recipients: list[str] = PField(default_factory=list, max_length=20)
-    use_from: dt.date
-    use_until: dt.date
-    cross_border: bool = False
-    as_of: dt.datetime | None = None
-    k: int = 5
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+
+from studies.forms import expressions as ex
 
 
 class ImportedFormOut(BaseModel):
@@ -99,3 +102,31 @@ class CheckOut(BaseModel):
     values: dict[str, Any]
     errors: dict[str, str]
     hidden: list[str]
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = PField(min_length=1, max_length=64)
+    label_zh: str = PField(min_length=1, max_length=300)
+    label_en: str = PField(min_length=1, max_length=300)
+    repeating: bool = False
+    form_names: list[str] = PField(default_factory=list, max_length=200)
+
+
+class ItemUpdate(BaseModel):
+    """Changes to an item of a draft version (published versions are immutable)."""
+
+    model_config = ConfigDict(extra="forbid")
+    classification: str | None = PField(default=None, max_length=30)
+    confirm_classification: bool = False
+    data_category: str | None = PField(default=None, max_length=30)
+    level: int | None = None
+    required: bool | None = None
+    show_if: str | None = PField(default=None, max_length=ex.MAX_LENGTH)
+    calc: str | None = PField(default=None, max_length=ex.MAX_LENGTH)
+    clear_show_if: bool = False
+    unit: str | None = PField(default=None, max_length=40)
+    help_zh: str | None = PField(default=None, max_length=5000)
+    help_en: str | None = PField(default=None, max_length=5000)

@@ -13,8 +13,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -36,6 +34,7 @@ from studies.forms.models import (
     ItemGroup,
     StudyEvent,
 )
+from studies.forms.schemas import EventIn, ItemUpdate
 from studies.forms.spec import (
     CODE_RE,
     NAME_RE,
@@ -70,32 +69,6 @@ class ImportResult:
     def public(self) -> dict[str, Any]:
         return {"study": self.study_code, "study_created": self.study_created,
                 "forms": self.forms, "events": self.events, "warnings": self.warnings}
-
-
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = PField(min_length=1, max_length=64)
-    label_zh: str = PField(min_length=1, max_length=300)
-    label_en: str = PField(min_length=1, max_length=300)
-    repeating: bool = False
-    form_names: list[str] = PField(default_factory=list, max_length=200)
-
-
-class ItemUpdate(BaseModel):
-    """Changes to an item of a draft version (published versions are immutable)."""
-
-    model_config = ConfigDict(extra="forbid")
-    classification: str | None = PField(default=None, max_length=30)
-    confirm_classification: bool = False
-    data_category: str | None = PField(default=None, max_length=30)
-    level: int | None = None
-    required: bool | None = None
-    show_if: str | None = PField(default=None, max_length=ex.MAX_LENGTH)
-    calc: str | None = PField(default=None, max_length=ex.MAX_LENGTH)
-    clear_show_if: bool = False
-    unit: str | None = PField(default=None, max_length=40)
-    help_zh: str | None = PField(default=None, max_length=5000)
-    help_en: str | None = PField(default=None, max_length=5000)
 
 
 # ---- reading ------------------------------------------------------------------------------------

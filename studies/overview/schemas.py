@@ -3,12 +3,13 @@ ethics committee's desk."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 
 from studies.consent.schemas import ConsentFormOut, ReadinessOut
 from studies.ethics.schemas import ApprovalOut, CommitteeOut, WaiverOut
 from studies.forms.schemas import EventOut, FormSummaryOut
-from studies.registry.schemas import ProtocolVersionOut, SiteOut, StudyOut
+from studies.registry.schemas import ProtocolIn, ProtocolVersionOut, SiteOut, StudyOut
 
 
 class StudyOverviewOut(BaseModel):
@@ -56,3 +57,11 @@ class EthicsStudyOut(BaseModel):
 class EthicsOverviewOut(BaseModel):
     committees: list[CommitteeOut]
     studies: list[EthicsStudyOut]
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class AmendmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    summary: str = PField(min_length=1, max_length=20000)
+    protocol: ProtocolIn

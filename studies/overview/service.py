@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -23,15 +21,10 @@ from studies.forms import service as forms
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import NotFound, PermissionDenied
 from studies.kernel.roles import Perm
+from studies.overview.schemas import AmendmentIn
 from studies.registry import service as registry
 from studies.registry.models import Study
 from studies.subjects.models import Subject
-
-
-class AmendmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    summary: str = PField(min_length=1, max_length=20000)
-    protocol: registry.ProtocolIn
 
 
 def _require_any(actor: Actor, perms: tuple[Perm, ...], study: str) -> None:

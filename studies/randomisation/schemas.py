@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 
 
 class SchemeOut(BaseModel):
@@ -41,3 +42,20 @@ class UnblindingOut(BaseModel):
     requested_at: dt.datetime
     effective_at: dt.datetime | None
     content_sha256: str
+
+
+# ---- input shapes ----------------------------------------------------------------------------
+
+class FactorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    form: str = PField(max_length=64)
+    item: str = PField(max_length=64)
+
+
+class SchemeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["blocks", "list"]
+    arms: list[str] = PField(min_length=2, max_length=6)
+    ratio: list[int] | None = PField(default=None, max_length=6)
+    block_sizes: list[int] = PField(default_factory=list, max_length=5)
+    factors: list[FactorIn] = PField(default_factory=list, max_length=2)

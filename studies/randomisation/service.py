@@ -26,12 +26,9 @@ import hmac
 import io
 import random
 from dataclasses import dataclass
-from typing import Literal
 
 import nacl.exceptions
 import nacl.secret
-from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -54,6 +51,7 @@ from studies.randomisation.models import (
     RandomisationScheme,
     Unblinding,
 )
+from studies.randomisation.schemas import SchemeIn
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
 from studies.signoff import service as sign_off
@@ -96,21 +94,6 @@ def commitment(keys: RandomisationKeys, subject_id: str, arm: str) -> str:
 
 
 # ---- the scheme -------------------------------------------------------------------------------
-
-class FactorIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    form: str = PField(max_length=64)
-    item: str = PField(max_length=64)
-
-
-class SchemeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    method: Literal["blocks", "list"]
-    arms: list[str] = PField(min_length=2, max_length=6)
-    ratio: list[int] | None = PField(default=None, max_length=6)
-    block_sizes: list[int] = PField(default_factory=list, max_length=5)
-    factors: list[FactorIn] = PField(default_factory=list, max_length=2)
-
 
 def configure(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
               data: SchemeIn) -> RandomisationScheme:

@@ -23,7 +23,7 @@ from sqlmodel import col
 from audit_trail.service import Change, Ledger
 from studies import guards
 from studies.consent import service as consents
-from studies.consent.service import ConsentIn
+from studies.consent.schemas import ConsentIn
 from studies.ethics import service as ethics
 from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require

@@ -29,6 +29,7 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.consent.models import ConsentRecord
 from studies.ethics import service as ethics
+from studies.ethics.schemas import WaiverDecisionIn, WaiverIn
 from studies.kernel.roles import Role
 from studies.registry import service as registry
 from studies.registry.models import Study
@@ -165,7 +166,7 @@ def test_enrol_page_enrols_under_an_approved_waiver_only(
     committee = make_committee(session, ledger)
     approve(session, ledger, study, committee)
     waiver = ethics.request_waiver(session, ledger, actor=SETUP, study_code=STUDY,
-                                   data=ethics.WaiverIn(ground="retrospective_unreachable",
+                                   data=WaiverIn(ground="retrospective_unreachable",
                                                         justification="records 2010-2015",
                                                         data_deidentified=True))
     make_user(session, ledger, "inv.zhou", Role.INVESTIGATOR, study=STUDY)
@@ -178,7 +179,7 @@ def test_enrol_page_enrols_under_an_approved_waiver_only(
     page = soup(app_client.get(f"/studies/{STUDY}/subjects/enrol").text)
     assert page.select("input[type=radio][name=consent]") == []  # nothing to choose yet
     ethics.decide_waiver(session, ledger, actor=SETUP, study_code=STUDY, waiver_id=waiver.id,
-                         data=ethics.WaiverDecisionIn(committee_id=committee.id,
+                         data=WaiverDecisionIn(committee_id=committee.id,
                                                       decision="approved", reference="W-1",
                                                       decided_on=dt.date.today()))
     page = soup(app_client.get(f"/studies/{STUDY}/subjects/enrol").text)

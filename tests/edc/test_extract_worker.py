@@ -21,6 +21,7 @@ from studies.extracts import custody as extract_custody
 from studies.extracts import service as ex
 from studies.extracts.build import BuildKeys
 from studies.extracts.models import ExtractRequest
+from studies.extracts.schemas import RequestIn
 from studies.kernel.roles import Role
 
 
@@ -55,7 +56,7 @@ def queued(fresh_url: str, keys: keyring.Keyring, tmp_path: Path,
         sponsor = actor_for(s, user, client=None)
         for k in ks:
             req = ex.create_request(s, ledger, actor=sponsor, study_code="EXT-W",
-                                    data=ex.RequestIn(
+                                    data=RequestIn(
                                         purpose="Efficacy analysis by age band",
                                         tier="lds", k=k, recipient_org="Example Pharma",
                                         fields=["demographics.ethnicity", "labs.hba1c"],

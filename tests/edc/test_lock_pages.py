@@ -24,6 +24,7 @@ from edc import keyring
 from edc.cli import main
 from edc.db import make_engine, session_factory
 from studies.entry import service as entry
+from studies.entry.schemas import SaveIn
 from studies.kernel.actor import Actor
 from studies.kernel.roles import Role
 from studies.locks import schemas as lock_schemas
@@ -31,6 +32,7 @@ from studies.locks import service as locks
 from studies.locks import unlock as unlocks
 from studies.locks.models import UnlockRequest
 from studies.randomisation import service as rnd
+from studies.randomisation.schemas import SchemeIn
 
 STUDY = "ENT-2026-01"
 S1 = "S01-ENT01"
@@ -63,7 +65,7 @@ def team(session: Session, ledger: Ledger) -> dict[str, Actor]:
     t = make_lock_team(session, ledger, STUDY)
     entry.save_form(session, ledger, actor=t["inv"], study_code=STUDY, subject_code=S1,
                     event_name="baseline", form_name="vital_signs",
-                    data=entry.SaveIn(base_version=0, values=VITALS))
+                    data=SaveIn(base_version=0, values=VITALS))
     return t
 
 
@@ -209,7 +211,7 @@ def test_blinded_allocation_page_shows_sealed_and_emergency_unblinding_shows_the
     study.blinded = True
     session.flush()
     rnd.configure(session, ledger, actor=team["stat"], study_code=STUDY,
-                  data=rnd.SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
+                  data=SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
     login(app_client, "inv")
     token = csrf(app_client, f"/studies/{STUDY}/randomisation")
     r = app_client.post(f"/studies/{STUDY}/randomisation",

@@ -21,6 +21,7 @@ from test_web_foundation import login
 from audit_trail.service import Ledger
 from studies import guards
 from studies.consent import service as consent
+from studies.consent.schemas import ConsentFormIn
 from studies.kernel.roles import Role
 from studies.registry import service as registry
 
@@ -133,7 +134,7 @@ def test_consent_capture_shows_the_form_text_and_records_consent(
     study = make_study(session, ledger, "CON-1")
     approval = approve(session, ledger, study, make_committee(session, ledger))
     consent.add_consent_form(session, ledger, actor=SETUP, study_code="CON-1",
-                             data=consent.ConsentFormIn(
+                             data=ConsentFormIn(
                                  version="1.0", consent_type="informed",
                                  text_zh="您的资料将保密。",
                                  text_en="Your data is kept confidential.",

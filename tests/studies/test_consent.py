@@ -22,7 +22,9 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies import guards
 from studies.consent import service as consent
+from studies.consent.schemas import ConsentFormIn, ConsentIn, WithdrawalIn
 from studies.ethics import service as ethics
+from studies.ethics.schemas import WaiverDecisionIn, WaiverIn
 from studies.kernel.errors import Conflict, InvalidInput, RuleViolation
 from studies.registry import service as registry
 from studies.registry.models import Study
@@ -42,7 +44,7 @@ def setup(session: Session, ledger: Ledger) -> dict[str, Any]:
     committee = make_committee(session, ledger)
     approval = approve(session, ledger, study, committee)
     form = consent.add_consent_form(session, ledger, actor=SETUP, study_code=study.code,
-                                    data=consent.ConsentFormIn(
+                                    data=ConsentFormIn(
                                         version="1.0", consent_type="informed",
                                         text_zh="知情同意书正文", text_en="Consent text",
                                         approval_id=approval.id))
@@ -54,7 +56,7 @@ def setup(session: Session, ledger: Ledger) -> dict[str, Any]:
 def give(session: Session, ledger: Ledger, study: Study, subject_id: str, form_id: str,
          scopes: list[str], at: dt.datetime, consent_type: str = "informed") -> Any:
     return consent.record_consent(session, ledger, actor=SETUP, study_code=study.code,
-                                  subject_id=subject_id, data=consent.ConsentIn(
+                                  subject_id=subject_id, data=ConsentIn(
                                       consent_type=consent_type, form_id=form_id, scopes=scopes,
                                       given_at=at))
 
@@ -111,7 +113,7 @@ def test_consent_form_needs_an_approving_decision(session: Session, ledger: Ledg
                        decision="rejected")
     with pytest.raises(RuleViolation) as e:
         consent.add_consent_form(session, ledger, actor=SETUP, study_code=setup["study"].code,
-                                 data=consent.ConsentFormIn(
+                                 data=ConsentFormIn(
                                      version="2.0", consent_type="informed", text_zh="x",
                                      text_en="x", approval_id=rejected.id))
     assert e.value.clause == "§11.3.4.2"
@@ -122,7 +124,7 @@ def test_whole_withdrawal_stops_entry_but_keeps_history(session: Session, ledger
     s, study = setup["subject"], setup["study"]
     rec = give(session, ledger, study, s.id, setup["form"].id, ["study", "contact"], ago(30))
     consent.withdraw_consent(session, ledger, actor=SETUP, study_code=study.code,
-                             consent_id=rec.id, data=consent.WithdrawalIn(
+                             consent_id=rec.id, data=WithdrawalIn(
                                  withdrawn_at=ago(10), reason="moved away"))
     with pytest.raises(RuleViolation, match="withdrew consent"):
         guards.assert_entry_allowed(session, subject_id=s.id, at=now())
@@ -142,18 +144,18 @@ def test_withdrawing_one_scope_keeps_the_others(session: Session, ledger: Ledger
     rec = give(session, ledger, study, s.id, setup["form"].id,
                ["study", "cross_border", "deidentified_future"], ago(30))
     consent.withdraw_consent(session, ledger, actor=SETUP, study_code=study.code,
-                             consent_id=rec.id, data=consent.WithdrawalIn(
+                             consent_id=rec.id, data=WithdrawalIn(
                                  scopes=["cross_border"], withdrawn_at=ago(5)))
     assert not guards.may_use(session, subject_id=s.id, scope="cross_border", at=now())
     assert guards.may_use(session, subject_id=s.id, scope="deidentified_future", at=now())
     guards.assert_entry_allowed(session, subject_id=s.id, at=now())
     with pytest.raises(Conflict):
         consent.withdraw_consent(session, ledger, actor=SETUP, study_code=study.code,
-                                 consent_id=rec.id, data=consent.WithdrawalIn(
+                                 consent_id=rec.id, data=WithdrawalIn(
                                      scopes=["cross_border"], withdrawn_at=ago(1)))
     with pytest.raises(InvalidInput):
         consent.withdraw_consent(session, ledger, actor=SETUP, study_code=study.code,
-                                 consent_id=rec.id, data=consent.WithdrawalIn(
+                                 consent_id=rec.id, data=WithdrawalIn(
                                      scopes=["contact"], withdrawn_at=ago(1)))
 
 
@@ -163,7 +165,7 @@ def test_withdrawal_before_the_consent_is_refused(session: Session, ledger: Ledg
                ["study"], ago(5))
     with pytest.raises(InvalidInput) as e:
         consent.withdraw_consent(session, ledger, actor=SETUP, study_code=setup["study"].code,
-                                 consent_id=rec.id, data=consent.WithdrawalIn(
+                                 consent_id=rec.id, data=WithdrawalIn(
                                      withdrawn_at=ago(50)))
     assert e.value.field == "withdrawn_at"
 
@@ -173,7 +175,7 @@ def test_new_form_requiring_reconsent_stops_entry_until_reconsent(
     s, study = setup["subject"], setup["study"]
     give(session, ledger, study, s.id, setup["form"].id, ["study"], ago(30))
     v2 = consent.add_consent_form(session, ledger, actor=SETUP, study_code=study.code,
-                                  data=consent.ConsentFormIn(
+                                  data=ConsentFormIn(
                                       version="2.0", consent_type="informed", text_zh="新版",
                                       text_en="New text", approval_id=setup["approval"].id,
                                       requires_reconsent=True))
@@ -208,7 +210,7 @@ def test_entry_is_refused_once_the_approval_expires(session: Session, ledger: Le
     approval = approve(session, ledger, study, make_committee(session, ledger),
                        expires_on=dt.date.today() + dt.timedelta(days=10))
     form = consent.add_consent_form(session, ledger, actor=SETUP, study_code=study.code,
-                                    data=consent.ConsentFormIn(
+                                    data=ConsentFormIn(
                                         version="1", consent_type="informed", text_zh="x",
                                         text_en="x", approval_id=approval.id))
     s = make_subject(session, study)
@@ -223,17 +225,17 @@ def test_an_approved_waiver_covers_coded_use_only(session: Session, ledger: Ledg
     committee = make_committee(session, ledger)
     approve(session, ledger, study, committee)
     w = ethics.request_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                              data=ethics.WaiverIn(ground="retrospective_unreachable",
+                              data=WaiverIn(ground="retrospective_unreachable",
                                                    justification="records 2010-2015",
                                                    data_deidentified=True))
     s = make_subject(session, study)
-    waived = consent.ConsentIn(consent_type="waiver", waiver_id=w.id, given_at=ago(1))
+    waived = ConsentIn(consent_type="waiver", waiver_id=w.id, given_at=ago(1))
     with pytest.raises(RuleViolation) as e:  # not yet approved
         consent.record_consent(session, ledger, actor=SETUP, study_code=study.code,
                                subject_id=s.id, data=waived)
     assert e.value.clause == "§11.3.4.2 b 1)"
     ethics.decide_waiver(session, ledger, actor=SETUP, study_code=study.code, waiver_id=w.id,
-                         data=ethics.WaiverDecisionIn(committee_id=committee.id,
+                         data=WaiverDecisionIn(committee_id=committee.id,
                                                       decision="approved", reference="W-1",
                                                       decided_on=dt.date.today()))
     rec = consent.record_consent(session, ledger, actor=SETUP, study_code=study.code,
@@ -248,7 +250,7 @@ def test_broad_consent_allows_entry_for_de_identified_research(session: Session,
                                                                setup: dict[str, Any]) -> None:
     study = setup["study"]
     broad = consent.add_consent_form(session, ledger, actor=SETUP, study_code=study.code,
-                                     data=consent.ConsentFormIn(
+                                     data=ConsentFormIn(
                                          version="B1", consent_type="broad",
                                          text_zh="广泛知情同意", text_en="Broad consent",
                                          approval_id=setup["approval"].id))

@@ -30,7 +30,9 @@ from studies import guards
 from studies.accounts.service import actor_for
 from studies.consent import service as consent
 from studies.consent.models import ConsentRecord
+from studies.consent.schemas import ConsentFormIn, ConsentIn
 from studies.ethics import service as ethics
+from studies.ethics.schemas import WaiverDecisionIn, WaiverIn
 from studies.kernel.actor import Actor
 from studies.kernel.errors import DomainError, InvalidInput, NotFound, RuleViolation
 from studies.kernel.roles import Role
@@ -78,7 +80,7 @@ def waiver_study(session: Session, ledger: Ledger) -> tuple[Study, Any, Any]:
     committee = make_committee(session, ledger, name="Ethics Committee of EN-2026-09")
     approve(session, ledger, study, committee)
     waiver = ethics.request_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                                   data=ethics.WaiverIn(ground="retrospective_unreachable",
+                                   data=WaiverIn(ground="retrospective_unreachable",
                                                         justification="records 2010-2015",
                                                         data_deidentified=True))
     return study, committee, waiver
@@ -91,7 +93,7 @@ def test_enrolment_is_refused_without_any_ethics_approval(
     inv = investigator(session, ledger)
     err = refused(session, lambda: enrol_subject(
         session, ledger, ck, actor=inv, study=study, site=site,
-        consent=consent.ConsentIn(consent_type="informed", form_id="none", scopes=["study"],
+        consent=ConsentIn(consent_type="informed", form_id="none", scopes=["study"],
                                   given_at=now())), RuleViolation)
     assert err.clause == "§11.3.4.2" and err.field == "study"
     assert "no ethics approval" in err.message
@@ -105,7 +107,7 @@ def test_enrolment_is_refused_once_the_approval_expired(
                        decided_on=dt.date(2026, 1, 6),  # after protocol 1.0 (2026-01-05)
                        expires_on=today - dt.timedelta(days=1))
     consent.add_consent_form(session, ledger, actor=SETUP, study_code=study.code,
-                             data=consent.ConsentFormIn(version="1.0", consent_type="informed",
+                             data=ConsentFormIn(version="1.0", consent_type="informed",
                                                         text_zh="同意", text_en="I agree",
                                                         approval_id=approval.id))
     inv = investigator(session, ledger)
@@ -197,7 +199,7 @@ def test_enrolment_under_a_waiver_needs_the_committees_approval(
                                                  site=site, consent=waived), RuleViolation)
     assert (err.field, err.clause) == ("waiver_id", "§11.3.4.2 b 1)")
     ethics.decide_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                         waiver_id=waiver.id, data=ethics.WaiverDecisionIn(
+                         waiver_id=waiver.id, data=WaiverDecisionIn(
                              committee_id=committee.id, decision="approved", reference="W-1",
                              decided_on=dt.date.today()))
     s = enrol_subject(session, ledger, ck, actor=inv, study=study, site=site, consent=waived)
@@ -247,7 +249,7 @@ def test_a_refused_enrolment_commits_nothing(fresh_url: str, keys: Keyring,
             with pytest.raises(NotFound):  # a form of no study
                 enrol_subject(s, ledger, keys.code_index_keys(), actor=inv,
                               study=s.get(Study, study.id), site=site,
-                              consent=consent.ConsentIn(consent_type="informed",
+                              consent=ConsentIn(consent_type="informed",
                                                         form_id="no-such-form",
                                                         scopes=["study"], given_at=now()))
         with sessions() as s, s.begin():

@@ -15,10 +15,12 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.consent import service as consent
+from studies.consent.schemas import WithdrawalIn
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid, StaleVersion
 from studies.entry.models import CurrentValue, FormRecord, ValueVersion
+from studies.entry.schemas import SaveIn, SettingsIn
 from studies.kernel.actor import Actor
 from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.roles import Role
@@ -37,7 +39,7 @@ def save(session: Session, ledger: Ledger, actor: Actor, form: str,
          event: str = "baseline", subject: str = S, **kw: Any) -> entry.SaveResult:
     return entry.save_form(session, ledger, actor=actor, study_code="ENT-2026-01",
                            subject_code=subject, event_name=event, form_name=form,
-                           data=entry.SaveIn(base_version=base, values=values,
+                           data=SaveIn(base_version=base, values=values,
                                              reasons=reasons or {}, **kw))
 
 
@@ -167,7 +169,7 @@ def test_incomplete_saves_only_when_the_study_allows(session: Session, ledger: L
         save(session, ledger, inv, "vital_signs", partial, incomplete=True)
     assert e.value.field == "incomplete"
     entry.update_settings(session, ledger, actor=SETUP, study_code="ENT-2026-01",
-                          data=entry.SettingsIn(allow_incomplete=True))
+                          data=SettingsIn(allow_incomplete=True))
     r = save(session, ledger, inv, "vital_signs", partial, incomplete=True)
     assert r.status == "incomplete" and r.missing == ["height", "sbp", "weight"]
     with pytest.raises(EntryInvalid):  # bad values are refused even then
@@ -182,7 +184,7 @@ def test_entry_is_refused_without_consent_or_after_withdrawal(session: Session, 
     subject = entry.subject_of(session, entry.study_named(session, "ENT-2026-01"), S)[0]
     records = consent.records_of(session, subject.id)
     consent.withdraw_consent(session, ledger, actor=SETUP, study_code="ENT-2026-01",
-                             consent_id=records[0].id, data=consent.WithdrawalIn(
+                             consent_id=records[0].id, data=WithdrawalIn(
                                  withdrawn_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
                                  reason="subject asked"))
     with pytest.raises(RuleViolation) as e:
@@ -200,7 +202,7 @@ def test_forms_of_another_study_and_other_sites_are_refused(session: Session, le
     with pytest.raises(PermissionDenied):
         entry.save_form(session, ledger, actor=inv, study_code="OTHER-01",
                         subject_code="S01-OTH01", event_name="baseline",
-                        form_name="vital_signs", data=entry.SaveIn(base_version=0,
+                        form_name="vital_signs", data=SaveIn(base_version=0,
                                                                    values=VITALS))
     with pytest.raises(NotFound) as e:
         save(session, ledger, inv, "no_such_form", VITALS)

@@ -17,6 +17,7 @@ from studies.accounts import service as accounts
 from studies.entry import monitoring
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
+from studies.entry.schemas import QueryAnswerIn, QueryNoteIn, QueryOpenIn, SdvIn, SettingsIn
 from studies.kernel.actor import Actor
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied
 from studies.kernel.roles import Role
@@ -34,7 +35,7 @@ def people(session: Session, ledger: Ledger) -> dict[str, Actor]:
 
 def verify(session: Session, ledger: Ledger, actor: Actor, **kw: Any) -> dict[str, Any]:
     return monitoring.verify(session, ledger, actor=actor, study_code=STUDY,
-                             data=monitoring.SdvIn(subject=S, event="baseline", **kw))
+                             data=SdvIn(subject=S, event="baseline", **kw))
 
 
 def test_a_change_after_sdv_clears_it_visibly_and_lands_in_the_worklist(
@@ -85,14 +86,14 @@ def test_sdv_settings_key_items_and_none(session: Session, ledger: Ledger,
                                          people: dict[str, Actor]) -> None:
     inv, mon = people["inv"], people["mon"]
     entry.update_settings(session, ledger, actor=SETUP, study_code=STUDY,
-                          data=entry.SettingsIn(sdv_mode="key",
+                          data=SettingsIn(sdv_mode="key",
                                                 sdv_key_items=["vital_signs.sbp"]))
     save(session, ledger, inv, "vital_signs", VITALS)
     wl = monitoring.worklist(session, actor=mon, study_code=STUDY)
     assert wl["unverified_forms"][0]["fields"] == ["sbp"]
     with pytest.raises(InvalidInput):
         entry.update_settings(session, ledger, actor=SETUP, study_code=STUDY,
-                              data=entry.SettingsIn(sdv_mode="most"))
+                              data=SettingsIn(sdv_mode="most"))
 
 
 def test_query_thread_open_answer_with_correction_close_reopen(
@@ -100,25 +101,25 @@ def test_query_thread_open_answer_with_correction_close_reopen(
     inv, mon = people["inv"], people["mon"]
     save(session, ledger, inv, "vital_signs", VITALS)
     q = monitoring.open_query(session, ledger, actor=mon, study_code=STUDY,
-                              data=monitoring.QueryOpenIn(subject=S, event="baseline",
+                              data=QueryOpenIn(subject=S, event="baseline",
                                                           form="vital_signs", item="sbp",
                                                           text="Source says 128?"))
     with pytest.raises(PermissionDenied):  # investigators answer, they do not close
         monitoring.close_query(session, ledger, actor=inv, study_code=STUDY, query_id=q.id,
-                               data=monitoring.QueryNoteIn(text="done"))
+                               data=QueryNoteIn(text="done"))
     out = monitoring.answer_query(session, ledger, actor=inv, study_code=STUDY, query_id=q.id,
-                                  data=monitoring.QueryAnswerIn(
+                                  data=QueryAnswerIn(
                                       text="Corrected from source", change_value=True,
                                       value="128"))
     assert out["save"]["changes"] == [{"field": "sbp", "before": "120", "after": "128",
                                        "reason": "回复质疑 / Query response"}]
     monitoring.close_query(session, ledger, actor=mon, study_code=STUDY, query_id=q.id,
-                           data=monitoring.QueryNoteIn(text="Thanks"))
+                           data=QueryNoteIn(text="Thanks"))
     with pytest.raises(Conflict):
         monitoring.answer_query(session, ledger, actor=inv, study_code=STUDY, query_id=q.id,
-                                data=monitoring.QueryAnswerIn(text="more"))
+                                data=QueryAnswerIn(text="more"))
     monitoring.close_query(session, ledger, actor=mon, study_code=STUDY, query_id=q.id,
-                           data=monitoring.QueryNoteIn(text="Unit is wrong"), reopen=True)
+                           data=QueryNoteIn(text="Unit is wrong"), reopen=True)
     view = monitoring.get_query(session, actor=mon, study_code=STUDY, query_id=q.id)
     assert view["status"] == "open"
     assert [(m["kind"], m["by"]) for m in view["thread"]] == [

@@ -15,9 +15,11 @@ from audit_trail.service import Ledger
 from studies import guards
 from studies.accounts import service as accounts
 from studies.ethics import service as ethics
+from studies.ethics.schemas import ApprovalIn, WaiverDecisionIn, WaiverIn
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.roles import Role
 from studies.registry import service as registry
+from studies.registry.schemas import ProtocolIn, StudyIn
 
 
 def actions(session: Session) -> list[str]:
@@ -51,8 +53,8 @@ def test_bad_site_code_is_refused_naming_the_field(session: Session, ledger: Led
 def test_registering_needs_the_study_manage_permission(session: Session, ledger: Ledger) -> None:
     user = make_user(session, ledger, "mon", Role.MONITOR)
     actor = accounts.actor_for(session, user, client=None)
-    data = registry.StudyIn(code="X-1", title_zh="x", title_en="x", sponsor="s",
-                            protocol=registry.ProtocolIn(
+    data = StudyIn(code="X-1", title_zh="x", title_en="x", sponsor="s",
+                            protocol=ProtocolIn(
                                 label="1", version_date=dt.date(2026, 1, 1), purpose="p",
                                 legal_basis="l", research_content="r", data_types="d",
                                 planned_subjects=1, planned_records=1, expected_results="e",
@@ -117,7 +119,7 @@ def test_approval_with_conditions_needs_the_conditions(session: Session,
     committee = make_committee(session, ledger)
     with pytest.raises(InvalidInput) as e:
         ethics.record_approval(session, ledger, actor=SETUP, study_code=study.code,
-                               data=ethics.ApprovalIn(
+                               data=ApprovalIn(
                                    protocol_version=1, committee_id=committee.id,
                                    reference="EC-1", decision="approved_with_conditions",
                                    decided_on=dt.date(2026, 2, 1)))
@@ -153,8 +155,8 @@ def test_an_amendment_stops_enrolment_until_it_is_approved(session: Session,
     guards.assert_enrolment_allowed(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
 
 
-def _protocol(label: str) -> registry.ProtocolIn:
-    return registry.ProtocolIn(label=label, version_date=dt.date(2026, 1, 5), purpose="p",
+def _protocol(label: str) -> ProtocolIn:
+    return ProtocolIn(label=label, version_date=dt.date(2026, 1, 5), purpose="p",
                                legal_basis="l", research_content="r", data_types="d",
                                planned_subjects=150, planned_records=3000,
                                expected_results="e", data_sharing_plan="s")
@@ -180,7 +182,7 @@ def test_a_waiver_ground_that_does_not_fit_the_design_flags_is_refused(
     study = make_study(session, ledger, **flags)  # type: ignore[arg-type]
     with pytest.raises(RuleViolation) as e:
         ethics.request_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                              data=ethics.WaiverIn(ground=ground, justification="why",
+                              data=WaiverIn(ground=ground, justification="why",
                                                    data_deidentified=True,
                                                    prior_consent_reference="ICF 2019 v3"))
     assert (e.value.clause, e.value.field) == (clause, "ground")
@@ -195,11 +197,11 @@ def test_a_waiver_ground_that_fits_is_recorded_and_needs_approval(
         session: Session, ledger: Ledger, ground: str, flags: dict[str, object]) -> None:
     study = make_study(session, ledger, **flags)  # type: ignore[arg-type]
     w = ethics.request_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                              data=ethics.WaiverIn(ground=ground, justification="why",
+                              data=WaiverIn(ground=ground, justification="why",
                                                    data_deidentified=True))
     assert w.status == "requested"
     w = ethics.decide_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                             waiver_id=w.id, data=ethics.WaiverDecisionIn(
+                             waiver_id=w.id, data=WaiverDecisionIn(
                                  committee_id=make_committee(session, ledger).id,
                                  decision="approved", reference="EC-W1",
                                  decided_on=dt.date(2026, 2, 1)))
@@ -212,7 +214,7 @@ def test_a_waiver_without_de_identification_is_refused(session: Session,
     study = make_study(session, ledger, design="retrospective")
     with pytest.raises(RuleViolation) as e:
         ethics.request_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                              data=ethics.WaiverIn(ground="retrospective_unreachable",
+                              data=WaiverIn(ground="retrospective_unreachable",
                                                    justification="why",
                                                    data_deidentified=False))
     assert (e.value.field, e.value.clause) == ("data_deidentified", "§11.3.4.2 b 1)")
@@ -223,7 +225,7 @@ def test_prior_consent_ground_names_the_signed_consent(session: Session,
     study = make_study(session, ledger, design="retrospective")
     with pytest.raises(RuleViolation, match="signed consent"):
         ethics.request_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                              data=ethics.WaiverIn(ground="retrospective_prior_consent",
+                              data=WaiverIn(ground="retrospective_prior_consent",
                                                    justification="why",
                                                    data_deidentified=True))
 
@@ -232,12 +234,12 @@ def test_waiver_decision_by_a_non_compliant_committee_is_refused(session: Sessio
                                                                  ledger: Ledger) -> None:
     study = make_study(session, ledger, design="retrospective")
     w = ethics.request_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                              data=ethics.WaiverIn(ground="retrospective_unreachable",
+                              data=WaiverIn(ground="retrospective_unreachable",
                                                    justification="why", data_deidentified=True))
     small = make_committee(session, ledger, members=5)
     with pytest.raises(RuleViolation) as e:
         ethics.decide_waiver(session, ledger, actor=SETUP, study_code=study.code,
-                             waiver_id=w.id, data=ethics.WaiverDecisionIn(
+                             waiver_id=w.id, data=WaiverDecisionIn(
                                  committee_id=small.id, decision="approved",
                                  reference="EC-W1", decided_on=dt.date(2026, 2, 1)))
     assert e.value.clause == "§11.3.2 e"

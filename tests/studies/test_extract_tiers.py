@@ -25,6 +25,7 @@ from studies.extracts import custody as extract_custody
 from studies.extracts import models
 from studies.extracts import review as extract_review
 from studies.extracts import service as ex
+from studies.extracts.schemas import DecisionIn, RequestIn
 from studies.extracts.tiers import K_MAX, TIER_RULES, Treatment
 from studies.forms import odm
 from studies.kernel.actor import Actor
@@ -83,7 +84,7 @@ def request(session: Session, ledger: Ledger, w: dict[str, Any], tier: str,
         use_from=TODAY, use_until=TODAY + dt.timedelta(days=180), k=5)
     base.update(kw)
     return ex.create_request(session, ledger, actor=w["sponsor"], study_code=STUDY,
-                             data=ex.RequestIn(**base))
+                             data=RequestIn(**base))
 
 
 def decide(session: Session, ledger: Ledger, w: dict[str, Any], req: Any, need: str) -> None:
@@ -93,7 +94,7 @@ def decide(session: Session, ledger: Ledger, w: dict[str, Any], req: Any, need: 
           "ethics": [w["ethics"]]}[kind]
     for actor in by:
         extract_review.decide(session, ledger, actor=actor, request_id=req.id,
-                              data=extract_review.DecisionIn(
+                              data=DecisionIn(
             kind=kind, username=actor.username, password=PASSWORD,
             reference=w["approval"].id if kind == "ethics" else None))
 

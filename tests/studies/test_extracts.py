@@ -25,12 +25,15 @@ from audit_trail.service import Ledger
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.consent import service as consent
+from studies.consent.schemas import WithdrawalIn
+from studies.entry.schemas import SaveIn
 from studies.extracts import build as builder
 from studies.extracts import custody as extract_custody
 from studies.extracts import package as pkg
 from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.errors import BuildError, PackageError
+from studies.extracts.schemas import DecisionIn, OverrideIn, RequestIn
 from studies.kernel.actor import Actor
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.roles import Role
@@ -55,7 +58,7 @@ def age_keys(tmp: Path) -> tuple[Path, str]:
     return ident, pub
 
 
-def request_in(pub: str, **kw: Any) -> ex.RequestIn:
+def request_in(pub: str, **kw: Any) -> RequestIn:
     base: dict[str, Any] = dict(
         purpose="Efficacy analysis of drug X by age and sex", tier="lds",
         fields=["demographics.dob", "demographics.postcode", "demographics.ethnicity",
@@ -63,13 +66,13 @@ def request_in(pub: str, **kw: Any) -> ex.RequestIn:
         recipient_org="Example Pharma", recipient_key=pub,
         use_from=TODAY, use_until=TODAY + dt.timedelta(days=180))
     base.update(kw)
-    return ex.RequestIn(**base)
+    return RequestIn(**base)
 
 
 def vote(session: Session, ledger: Ledger, actor: Actor, rid: str, kind: str,
          approve: bool = True, **kw: Any) -> Any:
     return extract_review.decide(session, ledger, actor=actor, request_id=rid,
-                                 data=extract_review.DecisionIn(
+                                 data=DecisionIn(
         kind=kind, approve=approve, username=actor.username, password=PASSWORD, **kw))
 
 
@@ -246,7 +249,7 @@ def test_lds_package_opens_with_age_and_minisign_is_k_anonymous_and_excludes_wit
     rec = consent.consent_history(session, actor=SETUP, study_code=STUDY,
                                   subject_id=withdrawn.id)[-1]
     consent.withdraw_consent(session, ledger, actor=SETUP, study_code=STUDY,
-                             consent_id=rec["id"], data=consent.WithdrawalIn(
+                             consent_id=rec["id"], data=WithdrawalIn(
                                  withdrawn_at=dt.datetime.now(dt.UTC),
                                  reason="no longer wishes to take part"))
     req = approved_lds(session, ledger, world)
@@ -401,9 +404,9 @@ def test_downloads_only_by_named_recipients_and_failed_checks_block(
                                            request_id=req.id)
     with pytest.raises(InvalidInput):
         extract_custody.override_checks(session, ledger, actor=world["dm"], request_id=req.id,
-                           data=extract_custody.OverrideIn(reason="ok"))
+                           data=OverrideIn(reason="ok"))
     extract_custody.override_checks(session, ledger, actor=world["dm"], request_id=req.id,
-                       data=extract_custody.OverrideIn(
+                       data=OverrideIn(
                            reason="incomplete labs are expected at baseline"))
     extract_custody.authorise_download(session, ledger, actor=world["sponsor"], request_id=req.id)
     log = [(t.event, t.actor) for t in ex.transfers_of(session, req.id)]
@@ -463,7 +466,7 @@ def test_build_reads_the_data_as_of_the_stated_time_and_refuses_unapproved(
     first = world["codes"][0]
     entry.save_form(session, ledger, actor=SETUP, study_code=STUDY, subject_code=first,
                     event_name="baseline", form_name="labs",
-                    data=entry.SaveIn(base_version=1, values={
+                    data=SaveIn(base_version=1, values={
                         "hbsag": "0", "hba1c": "9.9", "lab_comment": "=HYPERLINK(\"x\")"},
                         reasons={"hba1c": "transcription_error"}),
                     now=as_of + dt.timedelta(seconds=5))

@@ -19,6 +19,7 @@ from studies.forms import checks as form_checks
 from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form, FormVersion, Item
+from studies.forms.schemas import EventIn, ItemUpdate
 from studies.kernel.errors import InvalidInput, Locked, RuleViolation
 from studies.registry import service as registry
 
@@ -170,7 +171,7 @@ def test_odm_export_validates_against_the_official_schema(session: Session, ledg
     make_study(session, ledger)
     imported(session, ledger)
     forms.define_event(session, ledger, actor=SETUP, study_code="ONC-2026-01",
-                       data=forms.EventIn(name="baseline", label_zh="基线", label_en="Baseline",
+                       data=EventIn(name="baseline", label_zh="基线", label_en="Baseline",
                                           form_names=["demographics", "vital_signs", "labs"]))
     data = forms.export_odm(session, ledger, actor=SETUP, study_code="ONC-2026-01",
                             now=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
@@ -251,7 +252,7 @@ def _confirm_all(session: Session, ledger: Ledger, form: str) -> None:
         if not i.classification_confirmed:
             forms.update_item(session, ledger, actor=SETUP, study_code="ONC-2026-01",
                               form_name=form, number=v.number, item_name=i.name,
-                              data=forms.ItemUpdate(confirm_classification=True))
+                              data=ItemUpdate(confirm_classification=True))
 
 
 def test_publishing_needs_confirmed_classifications_and_translated_logic(
@@ -272,7 +273,7 @@ def test_publishing_needs_confirmed_classifications_and_translated_logic(
                               form_name="labs", number=1)
     forms.update_item(session, ledger, actor=SETUP, study_code="ONC-2026-01", form_name="labs",
                       number=1, item_name="followup_days",
-                      data=forms.ItemUpdate(calc='datediff(visit_date, lab_date, "d")'
+                      data=ItemUpdate(calc='datediff(visit_date, lab_date, "d")'
                                             .replace("lab_date", "visit_date")))
     _confirm_all(session, ledger, "labs")
     forms.publish_version(session, ledger, actor=SETUP, study_code="ONC-2026-01",
@@ -289,14 +290,14 @@ def test_published_versions_are_immutable_and_changes_make_a_new_version(
     with pytest.raises(Locked) as e:
         forms.update_item(session, ledger, actor=SETUP, study_code="ONC-2026-01",
                           form_name="demographics", number=1, item_name="sex",
-                          data=forms.ItemUpdate(required=False))
+                          data=ItemUpdate(required=False))
     assert e.value.clause == "§11.3.4.4 a"
     v2 = forms.new_version(session, ledger, actor=SETUP, study_code="ONC-2026-01",
                            form_name="demographics")
     assert v2.number == 2 and v2.status == "draft"
     forms.update_item(session, ledger, actor=SETUP, study_code="ONC-2026-01",
                       form_name="demographics", number=2, item_name="sex",
-                      data=forms.ItemUpdate(required=False))
+                      data=ItemUpdate(required=False))
     # a re-import lands in the open draft and leaves the published version alone
     result = imported(session, ledger)
     assert result.forms[0] == {"form": "demographics", "version": 2, "items": 9,
@@ -314,16 +315,16 @@ def test_item_logic_edits_are_parsed_and_unknown_fields_refused(session: Session
     with pytest.raises(InvalidInput) as e:
         forms.update_item(session, ledger, actor=SETUP, study_code="ONC-2026-01",
                           form_name="vital_signs", number=1, item_name="sbp",
-                          data=forms.ItemUpdate(show_if="__import__('os').system('x')"))
+                          data=ItemUpdate(show_if="__import__('os').system('x')"))
     assert e.value.field == "show_if"
     with pytest.raises(InvalidInput, match="unknown field 'nope'"):
         forms.update_item(session, ledger, actor=SETUP, study_code="ONC-2026-01",
                           form_name="vital_signs", number=1, item_name="sbp",
-                          data=forms.ItemUpdate(show_if="nope = 1"))
+                          data=ItemUpdate(show_if="nope = 1"))
     with pytest.raises(InvalidInput, match="level must be 1–5"):
         forms.update_item(session, ledger, actor=SETUP, study_code="ONC-2026-01",
                           form_name="vital_signs", number=1, item_name="sbp",
-                          data=forms.ItemUpdate(level=9))
+                          data=ItemUpdate(level=9))
 
 
 def _check(session: Session, form: str, values: dict[str, Any]) -> form_checks.EntryCheck:

@@ -36,9 +36,11 @@ from edc.db import make_engine, session_factory
 from studies.accounts import service as accounts
 from studies.accounts import signatures
 from studies.consent import service as consent
+from studies.consent.schemas import ConsentIn
 from studies.entry import bulk_import, monitoring
 from studies.entry import service as entry
 from studies.entry.models import FormRecord
+from studies.entry.schemas import QueryAnswerIn, QueryNoteIn, QueryOpenIn, SaveIn, SdvIn
 from studies.kernel.actor import Actor
 from studies.kernel.errors import (
     Conflict,
@@ -64,7 +66,7 @@ def save(session: Session, ledger: Ledger, actor: Actor, form: str,
          reasons: dict[str, str] | None = None, **kw: Any) -> entry.SaveResult:
     return entry.save_form(session, ledger, actor=actor, study_code=STUDY, subject_code=subject,
                            event_name="baseline", form_name=form,
-                           data=entry.SaveIn(base_version=base, values=values,
+                           data=SaveIn(base_version=base, values=values,
                                              reasons=reasons or {}, **kw))
 
 
@@ -128,11 +130,11 @@ def test_locked_study_refuses_a_save_with_423_naming_the_lock_who_and_when_audit
 def test_locking_with_open_items_needs_an_override_reason_and_reports_them(
         session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     monitoring.verify(session, ledger, actor=team["mon"], study_code=STUDY,
-                      data=monitoring.SdvIn(subject=S1, event="baseline", form="vital_signs"))
+                      data=SdvIn(subject=S1, event="baseline", form="vital_signs"))
     save(session, ledger, team["inv"], "vital_signs", {**VITALS, "sbp": "131"}, base=1,
          reasons={"sbp": "transcription_error"})
     monitoring.open_query(session, ledger, actor=team["mon"], study_code=STUDY,
-                          data=monitoring.QueryOpenIn(subject=S1, event="baseline",
+                          data=QueryOpenIn(subject=S1, event="baseline",
                                                       form="demographics", item="sex",
                                                       text="Please check sex"))
     data = lock_schemas.LockIn(scope="study")
@@ -222,24 +224,24 @@ def test_a_bulk_import_touching_locked_data_is_refused_whole(
 def test_sdv_queries_and_consent_are_refused_while_locked_unless_settings_allow_answers(
         session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     q = monitoring.open_query(session, ledger, actor=team["mon"], study_code=STUDY,
-                              data=monitoring.QueryOpenIn(subject=S1, event="baseline",
+                              data=QueryOpenIn(subject=S1, event="baseline",
                                                           form="vital_signs", item="sbp",
                                                           text="Check SBP"))
     lock(session, ledger, team["dm"])
     with pytest.raises(Locked):
         monitoring.verify(session, ledger, actor=team["mon"], study_code=STUDY,
-                          data=monitoring.SdvIn(subject=S1, event="baseline"))
+                          data=SdvIn(subject=S1, event="baseline"))
     with pytest.raises(Locked):
         monitoring.close_query(session, ledger, actor=team["mon"], study_code=STUDY,
-                               query_id=q.id, data=monitoring.QueryNoteIn(text="resolved"))
-    answer = monitoring.QueryAnswerIn(text="confirmed from source")
+                               query_id=q.id, data=QueryNoteIn(text="resolved"))
+    answer = QueryAnswerIn(text="confirmed from source")
     with pytest.raises(Locked) as e:
         monitoring.answer_query(session, ledger, actor=team["inv"], study_code=STUDY,
                                 query_id=q.id, data=answer)
     assert "query refused" in e.value.audit["reason"]
     with pytest.raises(Locked):
         monitoring.open_query(session, ledger, actor=team["mon"], study_code=STUDY,
-                              data=monitoring.QueryOpenIn(subject=S1, event="baseline",
+                              data=QueryOpenIn(subject=S1, event="baseline",
                                                           form="vital_signs", item="weight",
                                                           text="Check"))
     locks.update_settings(session, ledger, actor=team["dm"], study_code=STUDY,
@@ -248,12 +250,12 @@ def test_sdv_queries_and_consent_are_refused_while_locked_unless_settings_allow_
                                    query_id=q.id, data=answer)["status"] == "answered"
     with pytest.raises(Locked):  # answering with a new value is still a change of data
         monitoring.answer_query(session, ledger, actor=team["inv"], study_code=STUDY,
-                                query_id=q.id, data=monitoring.QueryAnswerIn(
+                                query_id=q.id, data=QueryAnswerIn(
                                     text="corrected", change_value=True, value="99"))
     subj = entry.subject_of(session, entry.study_named(session, STUDY), S1)[0]
     with pytest.raises(Locked):
         consent.record_consent(session, ledger, actor=SETUP, study_code=STUDY,
-                               subject_id=subj.id, data=consent.ConsentIn(
+                               subject_id=subj.id, data=ConsentIn(
                                    consent_type="informed", scopes=["study"],
                                    given_at=dt.datetime.now(dt.UTC)))
 
@@ -382,7 +384,7 @@ def test_the_unlock_ends_when_its_period_is_over_and_when_the_data_manager_reloc
     with pytest.raises(Locked):  # refused at once after the period, even before re-lock
         entry.save_form(session, ledger, actor=team["inv"], study_code=STUDY, subject_code=S1,
                         event_name="baseline", form_name="labs",
-                        data=entry.SaveIn(base_version=0, values={"hba1c": "5.6"}),
+                        data=SaveIn(base_version=0, values={"hba1c": "5.6"}),
                         now=later)
     assert unlocks.relock_expired(session, ledger, now=later) == [req.id]
     assert unlocks.relock_expired(session, ledger, now=later) == []  # idempotent

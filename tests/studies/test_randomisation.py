@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from audit_trail.models import LedgerCheckpoint, LedgerEntry
 from audit_trail.service import Ledger
 from studies.entry import service as entry
+from studies.entry.schemas import SaveIn
 from studies.kernel.actor import Actor
 from studies.kernel.errors import (
     Conflict,
@@ -37,6 +38,7 @@ from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
 from studies.randomisation import service as rnd
 from studies.randomisation.models import Allocation
+from studies.randomisation.schemas import SchemeIn
 from studies.signoff import service as sign_off
 from studies.signoff.models import InboxMessage
 
@@ -57,7 +59,7 @@ def configure(session: Session, ledger: Ledger, t: dict[str, Any], **kw: Any) ->
     kw.setdefault("method", "blocks")
     kw.setdefault("arms", ["A", "B"])
     kw.setdefault("block_sizes", [2, 4])
-    rnd.configure(session, ledger, actor=t["stat"], study_code=STUDY, data=rnd.SchemeIn(**kw))
+    rnd.configure(session, ledger, actor=t["stat"], study_code=STUDY, data=SchemeIn(**kw))
 
 
 def randomise(session: Session, ledger: Ledger, actor: Actor,
@@ -104,7 +106,7 @@ def test_strata_are_site_plus_factors_from_form_data(session: Session, ledger: L
     for n, code in enumerate(SUBJECTS[:4]):
         entry.save_form(session, ledger, actor=team["inv"], study_code=STUDY, subject_code=code,
                         event_name="baseline", form_name="demographics",
-                        data=entry.SaveIn(base_version=0,
+                        data=SaveIn(base_version=0,
                                           values={**DEMOGRAPHICS, "sex": str(n % 2 + 1),
                                                   **({"pregnant": "0"} if n % 2 else {})}))
     got = [randomise(session, ledger, team["inv"], c) for c in SUBJECTS[:4]]
@@ -123,7 +125,7 @@ def test_scheme_input_is_checked_and_only_the_statistician_sets_it(
         configure(session, ledger, team, factors=[{"form": "nope", "item": "sex"}])
     with pytest.raises(PermissionDenied):
         rnd.configure(session, ledger, actor=team["inv"], study_code=STUDY,
-                      data=rnd.SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
+                      data=SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
     with pytest.raises(RuleViolation):  # no scheme yet
         randomise(session, ledger, team["inv"], SUBJECTS[0])
     configure(session, ledger, team)

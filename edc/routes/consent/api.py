@@ -14,9 +14,12 @@ from edc.policy import ApiRouter, requires
 from edc.routes.clock import now
 from studies.consent import service as consent
 from studies.consent.schemas import (
+    ConsentFormIn,
     ConsentFormOut,
     ConsentHistoryOut,
+    ConsentIn,
     ConsentRecordedOut,
+    WithdrawalIn,
     WithdrawnOut,
 )
 from studies.kernel.errors import Locked
@@ -29,7 +32,7 @@ router = ApiRouter(prefix="/api/v1", tags=["studies"])
 
 @router.post("/studies/{study}/consent-forms", status_code=201, response_model=ConsentFormOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
-def add_consent_form(study: str, body: consent.ConsentFormIn, session: SessionDep,
+def add_consent_form(study: str, body: ConsentFormIn, session: SessionDep,
                      ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return consent.consent_form_public(consent.add_consent_form(
         session, ledger, actor=actor, study_code=study, data=body))
@@ -44,7 +47,7 @@ def consent_list(study: str, session: SessionDep, actor: CurrentActor) -> dict[s
 @router.post("/studies/{study}/subjects/{subject_id}/consents", status_code=201,
              response_model=ConsentRecordedOut, dependencies=[requires(Perm.CONSENT_RECORD)],
              responses=raises(Locked))
-def record_consent(study: str, subject_id: str, body: consent.ConsentIn, session: SessionDep,
+def record_consent(study: str, subject_id: str, body: ConsentIn, session: SessionDep,
                    ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     rec = consent.record_consent(session, ledger, actor=actor, study_code=study,
                                  subject_id=subject_id, data=body)
@@ -65,7 +68,7 @@ def consent_history(study: str, subject_id: str, session: SessionDep,
 @router.post("/studies/{study}/consents/{consent_id}/withdrawals", status_code=201,
              response_model=WithdrawnOut,
              dependencies=[requires(Perm.CONSENT_RECORD)])
-def withdraw(study: str, consent_id: str, body: consent.WithdrawalIn, session: SessionDep,
+def withdraw(study: str, consent_id: str, body: WithdrawalIn, session: SessionDep,
              ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     ws = consent.withdraw_consent(session, ledger, actor=actor, study_code=study,
                                   consent_id=consent_id, data=body)

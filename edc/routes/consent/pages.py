@@ -18,6 +18,7 @@ from edc.web.layout import page, redirect
 from edc.web.widgets import banner, checkbox, field, post_form
 from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
+from studies.consent.schemas import ConsentFormIn, ConsentIn, WithdrawalIn
 from studies.ethics import service as ethics
 from studies.kernel.roles import Perm
 from studies.overview import service as overview
@@ -31,7 +32,7 @@ async def consent_form(study: str, request: Request, session: SessionDep, ledger
                        actor: CurrentActor) -> Response:
     form = await request.form()
     consent.add_consent_form(session, ledger, actor=actor, study_code=study, data=build(
-        consent.ConsentFormIn, version=text(form, "version"),
+        ConsentFormIn, version=text(form, "version"),
         consent_type=text(form, "consent_type"), text_zh=text(form, "text_zh"),
         text_en=text(form, "text_en"), approval_id=text(form, "approval_id"),
         requires_reconsent=flag(form, "requires_reconsent")))
@@ -113,7 +114,7 @@ async def consent_submit(study: str, subject_id: str, request: Request, session:
     form = await request.form()
     consent.record_consent(session, ledger, actor=actor, study_code=study,
                            subject_id=subject_id, data=build(
-                               consent.ConsentIn, consent_type=text(form, "consent_type"),
+                               ConsentIn, consent_type=text(form, "consent_type"),
                                form_id=opt(form, "form_id"), waiver_id=opt(form, "waiver_id"),
                                scopes=[s for s in form.getlist("scopes") if isinstance(s, str)],
                                given_at=local_time(text(form, "given_at"), "given_at")))
@@ -129,7 +130,7 @@ async def withdraw_submit(study: str, consent_id: str, request: Request, session
     scopes = [s for s in form.getlist("scopes") if isinstance(s, str)]
     done = consent.withdraw_consent(session, ledger, actor=actor, study_code=study,
                                     consent_id=consent_id, data=build(
-                                        consent.WithdrawalIn, scopes=scopes or None,
+                                        WithdrawalIn, scopes=scopes or None,
                                         withdrawn_at=local_time(text(form, "withdrawn_at"),
                                                                 "withdrawn_at"),
                                         reason=opt(form, "reason")))

@@ -28,12 +28,18 @@ from studies.entry.schemas import (
     GridOut,
     ImportBatchOut,
     QueryAnsweredOut,
+    QueryAnswerIn,
+    QueryNoteIn,
     QueryOpenedOut,
+    QueryOpenIn,
     QueryOut,
     QueryRowOut,
     QueryStatusOut,
+    SaveIn,
     SaveOut,
+    SdvIn,
     SdvOut,
+    SettingsIn,
     TimelineEntryOut,
     WorklistOut,
 )
@@ -53,7 +59,7 @@ def get_settings(study: str, session: SessionDep, actor: CurrentActor) -> dict[s
 
 @router.put("/studies/{study}/entry/settings", response_model=EntrySettingsOut,
             dependencies=[requires(Perm.STUDY_MANAGE)])
-def put_settings(study: str, body: entry.SettingsIn, session: SessionDep, ledger: LedgerDep,
+def put_settings(study: str, body: SettingsIn, session: SessionDep, ledger: LedgerDep,
                  actor: CurrentActor) -> dict[str, Any]:
     """Incomplete saves allowed or not; which items need SDV (all, key, sample, none)."""
     return entry.settings_public(entry.update_settings(session, ledger, actor=actor,
@@ -75,7 +81,7 @@ def read_form(study: str, subject: str, event: str, form: str, session: SessionD
 
 @router.put(FORM, response_model=SaveOut, dependencies=[requires(Perm.ENTRY_WRITE)],
             responses=raises(Locked))
-def save_form(study: str, subject: str, event: str, form: str, body: entry.SaveIn,
+def save_form(study: str, subject: str, event: str, form: str, body: SaveIn,
               session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     """Save the whole form as a new record version (see the module doc for 409 and 422)."""
     return entry.save_form(session, ledger, actor=actor, study_code=study,
@@ -102,7 +108,7 @@ def item_history(study: str, subject: str, event: str, form: str, item: str,
 
 @router.post("/studies/{study}/sdv", response_model=SdvOut,
              dependencies=[requires(Perm.ENTRY_VERIFY)], responses=raises(Locked))
-def sdv(study: str, body: monitoring.SdvIn, session: SessionDep, ledger: LedgerDep,
+def sdv(study: str, body: SdvIn, session: SessionDep, ledger: LedgerDep,
         actor: CurrentActor) -> dict[str, Any]:
     """Verify fields of a form, a whole form, or a whole visit (leave out form and items)."""
     return monitoring.verify(session, ledger, actor=actor, study_code=study, data=body)
@@ -124,7 +130,7 @@ def queries(study: str, session: SessionDep, actor: CurrentActor,
 
 @router.post("/studies/{study}/queries", status_code=201, response_model=QueryOpenedOut,
              dependencies=[requires(Perm.ENTRY_VERIFY)], responses=raises(Locked))
-def open_query(study: str, body: monitoring.QueryOpenIn, session: SessionDep,
+def open_query(study: str, body: QueryOpenIn, session: SessionDep,
                ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     q = monitoring.open_query(session, ledger, actor=actor, study_code=study, data=body)
     return {"id": q.id, "status": q.status}
@@ -139,7 +145,7 @@ def get_query(study: str, query_id: str, session: SessionDep,
 
 @router.post("/studies/{study}/queries/{query_id}/answer", response_model=QueryAnsweredOut,
              dependencies=[requires(Perm.QUERY_ANSWER)], responses=raises(Locked))
-def answer_query(study: str, query_id: str, body: monitoring.QueryAnswerIn,
+def answer_query(study: str, query_id: str, body: QueryAnswerIn,
                  session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return monitoring.answer_query(session, ledger, actor=actor, study_code=study,
                                    query_id=query_id, data=body)
@@ -147,7 +153,7 @@ def answer_query(study: str, query_id: str, body: monitoring.QueryAnswerIn,
 
 @router.post("/studies/{study}/queries/{query_id}/close", response_model=QueryStatusOut,
              dependencies=[requires(Perm.ENTRY_VERIFY)], responses=raises(Locked))
-def close_query(study: str, query_id: str, body: monitoring.QueryNoteIn, session: SessionDep,
+def close_query(study: str, query_id: str, body: QueryNoteIn, session: SessionDep,
                 ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return monitoring.close_query(session, ledger, actor=actor, study_code=study,
                                   query_id=query_id, data=body)
@@ -155,7 +161,7 @@ def close_query(study: str, query_id: str, body: monitoring.QueryNoteIn, session
 
 @router.post("/studies/{study}/queries/{query_id}/reopen", response_model=QueryStatusOut,
              dependencies=[requires(Perm.ENTRY_VERIFY)], responses=raises(Locked))
-def reopen_query(study: str, query_id: str, body: monitoring.QueryNoteIn, session: SessionDep,
+def reopen_query(study: str, query_id: str, body: QueryNoteIn, session: SessionDep,
                  ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return monitoring.close_query(session, ledger, actor=actor, study_code=study,
                                   query_id=query_id, data=body, reopen=True)

@@ -26,6 +26,7 @@ from studies.entry import monitoring
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid, StaleVersion
+from studies.entry.schemas import QueryAnswerIn, QueryNoteIn, QueryOpenIn, SaveIn, SdvIn
 from studies.forms.datatypes import DATA_TYPES, YES_NO
 from studies.kernel.roles import Perm
 
@@ -364,7 +365,7 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
     view_args: dict[str, Any] = dict(actor=actor, study_code=study, subject_code=subject,
                                      event_name=event, form_name=form, repeat=repeat)
     try:
-        data = entry.SaveIn(base_version=max(base, 0), values=values, reasons=reasons,
+        data = SaveIn(base_version=max(base, 0), values=values, reasons=reasons,
                             incomplete=posted.get("incomplete") == "1", repeat=repeat)
         result = entry.save_form(session, ledger, actor=actor, study_code=study,
                                  subject_code=subject, event_name=event, form_name=form,
@@ -434,7 +435,7 @@ def verify_visit(study: str, subject: str, event: str, request: Request, session
                  ledger: LedgerDep, actor: CurrentActor,
                  repeat: Annotated[int, Form(ge=1, le=10_000)] = 1) -> Response:
     done = monitoring.verify(session, ledger, actor=actor, study_code=study,
-                             data=monitoring.SdvIn(subject=subject, event=event, repeat=repeat))
+                             data=SdvIn(subject=subject, event=event, repeat=repeat))
     return redirect(request, f"/studies/{quote(study)}/monitor",
                     f"已核查 {done['count']} 个字段 / {done['count']} field(s) verified")
 
@@ -446,7 +447,7 @@ def verify_form(study: str, subject: str, event: str, form: str, request: Reques
                 repeat: Annotated[int, Form(ge=1, le=10_000)] = 1,
                 item: Annotated[str | None, Form(max_length=64)] = None) -> Response:
     done = monitoring.verify(session, ledger, actor=actor, study_code=study,
-                             data=monitoring.SdvIn(subject=subject, event=event, repeat=repeat,
+                             data=SdvIn(subject=subject, event=event, repeat=repeat,
                                                    form=form, items=[item] if item else None))
     return redirect(request, _url(study, subject, event, form, repeat),
                     f"已核查 {done['count']} 个字段 / {done['count']} field(s) verified")
@@ -461,7 +462,7 @@ def open_query(study: str, request: Request, session: SessionDep, ledger: Ledger
                text: Annotated[str, Form(max_length=4000)],
                repeat: Annotated[int, Form(ge=1, le=10_000)] = 1) -> Response:
     q = monitoring.open_query(session, ledger, actor=actor, study_code=study,
-                              data=monitoring.QueryOpenIn(subject=subject, event=event,
+                              data=QueryOpenIn(subject=subject, event=event,
                                                           repeat=repeat, form=form, item=item,
                                                           text=text))
     return redirect(request, _url(study, subject, event, form, repeat) + f"#query-{q.id}",
@@ -483,7 +484,7 @@ def answer_query(study: str, query_id: str, request: Request, session: SessionDe
                  value: Annotated[str | None, Form(max_length=10_000)] = None,
                  reason: Annotated[str | None, Form(max_length=500)] = None) -> Response:
     monitoring.answer_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
-                            data=monitoring.QueryAnswerIn(
+                            data=QueryAnswerIn(
                                 text=text, change_value=change_value == "1",
                                 value=value or None, reason=reason or None))
     return redirect(request, _back_to_query(request, session, actor, study, query_id),
@@ -496,7 +497,7 @@ def close_query(study: str, query_id: str, request: Request, session: SessionDep
                 ledger: LedgerDep, actor: CurrentActor,
                 text: Annotated[str, Form(max_length=4000)]) -> Response:
     monitoring.close_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
-                           data=monitoring.QueryNoteIn(text=text))
+                           data=QueryNoteIn(text=text))
     return redirect(request, _back_to_query(request, session, actor, study, query_id),
                     "质疑已关闭 / query closed")
 
@@ -507,7 +508,7 @@ def reopen_query(study: str, query_id: str, request: Request, session: SessionDe
                  ledger: LedgerDep, actor: CurrentActor,
                  text: Annotated[str, Form(max_length=4000)]) -> Response:
     monitoring.close_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
-                           data=monitoring.QueryNoteIn(text=text), reopen=True)
+                           data=QueryNoteIn(text=text), reopen=True)
     return redirect(request, _back_to_query(request, session, actor, study, query_id),
                     "质疑已重新打开 / query re-opened")
 

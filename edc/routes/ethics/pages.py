@@ -18,6 +18,7 @@ from edc.web.layout import page, redirect
 from edc.web.widgets import banner, choice, field, post_form
 from studies.ethics import service as ethics
 from studies.ethics.models import AFFILIATIONS, GENDERS
+from studies.ethics.schemas import ApprovalIn, CommitteeIn, MemberIn, WaiverDecisionIn, WaiverIn
 from studies.kernel.roles import Perm
 from studies.overview import service as overview
 
@@ -29,7 +30,7 @@ async def waiver(study: str, request: Request, session: SessionDep, ledger: Ledg
                  actor: CurrentActor) -> Response:
     form = await request.form()
     ethics.request_waiver(session, ledger, actor=actor, study_code=study, data=build(
-        ethics.WaiverIn, ground=text(form, "ground"), justification=text(form, "justification"),
+        WaiverIn, ground=text(form, "ground"), justification=text(form, "justification"),
         data_deidentified=flag(form, "data_deidentified"),
         prior_consent_reference=opt(form, "prior_consent_reference")))
     return redirect(request, f"/studies/{quote(study)}",
@@ -105,7 +106,7 @@ async def new_committee(request: Request, session: SessionDep, ledger: LedgerDep
                         actor: CurrentActor) -> Response:
     form = await request.form()
     ethics.create_committee(session, ledger, actor=actor, data=build(
-        ethics.CommitteeIn, name=text(form, "name"), institution=text(form, "institution")))
+        CommitteeIn, name=text(form, "name"), institution=text(form, "institution")))
     return redirect(request, "/ethics", "committee registered / 伦理委员会已登记")
 
 
@@ -115,7 +116,7 @@ async def new_member(committee_id: str, request: Request, session: SessionDep,
                      ledger: LedgerDep, actor: CurrentActor) -> Response:
     form = await request.form()
     ethics.add_member(session, ledger, actor=actor, committee_id=committee_id, data=build(
-        ethics.MemberIn, name=text(form, "name"), gender=text(form, "gender"),
+        MemberIn, name=text(form, "name"), gender=text(form, "gender"),
         affiliation=text(form, "affiliation"), expertise=text(form, "expertise")))
     return redirect(request, "/ethics", "member added / 委员已添加")
 
@@ -126,7 +127,7 @@ async def new_approval(study: str, request: Request, session: SessionDep, ledger
                        actor: CurrentActor) -> Response:
     form = await request.form()
     ethics.record_approval(session, ledger, actor=actor, study_code=study, data=build(
-        ethics.ApprovalIn, protocol_version=text(form, "protocol_version"),
+        ApprovalIn, protocol_version=text(form, "protocol_version"),
         committee_id=text(form, "committee_id"), reference=text(form, "reference"),
         decision=text(form, "decision"), decided_on=text(form, "decided_on") or None,
         expires_on=opt(form, "expires_on"), conditions=opt(form, "conditions")))
@@ -139,7 +140,7 @@ async def waiver_decision(study: str, waiver_id: str, request: Request, session:
                           ledger: LedgerDep, actor: CurrentActor) -> Response:
     form = await request.form()
     ethics.decide_waiver(session, ledger, actor=actor, study_code=study, waiver_id=waiver_id,
-                         data=build(ethics.WaiverDecisionIn,
+                         data=build(WaiverDecisionIn,
                                     committee_id=text(form, "committee_id"),
                                     decision=text(form, "decision"),
                                     reference=text(form, "reference"),

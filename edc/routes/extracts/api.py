@@ -17,12 +17,15 @@ from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.schemas import (
     BuildQueuedOut,
+    DecisionIn,
     DecisionOut,
     DestructionOut,
     ExtractDetailOut,
     ExtractFieldOut,
     ExtractOut,
+    OverrideIn,
     OverrideOut,
+    RequestIn,
 )
 from studies.kernel.roles import Perm
 
@@ -57,7 +60,7 @@ def extract_fields(study: str, session: SessionDep, actor: CurrentActor) -> list
 def create(study: str, body: RequestBody, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> dict[str, Any]:
     req = ex.create_request(session, ledger, actor=actor, study_code=study,
-                            data=ex.RequestIn(**body.model_dump()))
+                            data=RequestIn(**body.model_dump()))
     return ex.public(session, req)
 
 
@@ -88,7 +91,7 @@ class DecisionBody(BaseModel):
 def decide(request_id: str, body: DecisionBody, session: SessionDep, ledger: LedgerDep,
            actor: CurrentActor) -> dict[str, Any]:
     d = extract_review.decide(session, ledger, actor=actor, request_id=request_id,
-                  data=extract_review.DecisionIn(**body.model_dump()))
+                  data=DecisionIn(**body.model_dump()))
     return {"id": d.id, "kind": d.kind, "approve": d.approve, "signature": d.signature_id}
 
 
@@ -113,7 +116,7 @@ class OverrideBody(BaseModel):
 def override(request_id: str, body: OverrideBody, session: SessionDep, ledger: LedgerDep,
              actor: CurrentActor) -> dict[str, Any]:
     req = extract_custody.override_checks(session, ledger, actor=actor, request_id=request_id,
-                             data=extract_custody.OverrideIn(reason=body.reason))
+                             data=OverrideIn(reason=body.reason))
     return {"id": req.id, "build": req.build_state}
 
 

@@ -19,6 +19,7 @@ from studies.extracts import custody as extract_custody
 from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.models import TIER_LABELS
+from studies.extracts.schemas import DecisionIn, RequestIn
 from studies.kernel.roles import Perm
 
 router = APIRouter()
@@ -84,7 +85,7 @@ def request_submit(study: str, request: Request, session: SessionDep, ledger: Le
                    use_from: Annotated[dt.date, Form()], use_until: Annotated[dt.date, Form()],
                    fields: Annotated[list[str] | None, Form(max_length=500)] = None,
                    cross_border: Annotated[str | None, Form(max_length=1)] = None) -> Response:
-    req = ex.create_request(session, ledger, actor=actor, study_code=study, data=ex.RequestIn(
+    req = ex.create_request(session, ledger, actor=actor, study_code=study, data=RequestIn(
         purpose=purpose, fields=fields or [], tier=tier, recipient_org=recipient_org,
         recipient_key=recipient_key, use_from=use_from, use_until=use_until,
         cross_border=bool(cross_border)))
@@ -169,7 +170,7 @@ def decision_submit(request_id: str, request: Request, session: SessionDep, ledg
                     reference: Annotated[str | None, Form(max_length=100)] = None,
                     totp: Annotated[str | None, Form(max_length=12)] = None) -> Response:
     extract_review.decide(session, ledger, actor=actor, request_id=request_id,
-                          data=extract_review.DecisionIn(
+                          data=DecisionIn(
         kind=kind, approve=approve == "1", password=password, username=username, totp=totp or None,
         reference=reference or None))
     return redirect(request, f"/extracts/{request_id}", "signed / 已签署")

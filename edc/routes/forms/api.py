@@ -18,11 +18,13 @@ from studies.forms import checks as form_checks
 from studies.forms import service as forms
 from studies.forms.schemas import (
     CheckOut,
+    EventIn,
     EventOut,
     FormSummaryOut,
     FormVersionOut,
     ImportOut,
     ItemOut,
+    ItemUpdate,
     VersionStatusOut,
 )
 from studies.kernel.errors import Locked
@@ -81,7 +83,7 @@ def list_forms(study: str, session: SessionDep, actor: CurrentActor) -> list[dic
 
 @router.post("/studies/{study}/events", status_code=201, response_model=EventOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
-def define_event(study: str, body: forms.EventIn, session: SessionDep, ledger: LedgerDep,
+def define_event(study: str, body: EventIn, session: SessionDep, ledger: LedgerDep,
                  actor: CurrentActor) -> dict[str, Any]:
     e = forms.define_event(session, ledger, actor=actor, study_code=study, data=body)
     return {"name": e.name, "label_zh": e.label_zh, "label_en": e.label_en,
@@ -118,7 +120,7 @@ def publish(study: str, form: str, number: int, session: SessionDep, ledger: Led
 @router.patch("/studies/{study}/forms/{form}/versions/{number}/items/{item}",
               response_model=ItemOut, dependencies=[requires(Perm.STUDY_MANAGE)],
               responses=raises(Locked))
-def update_item(study: str, form: str, number: int, item: str, body: forms.ItemUpdate,
+def update_item(study: str, form: str, number: int, item: str, body: ItemUpdate,
                 session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return forms.item_public(forms.update_item(session, ledger, actor=actor, study_code=study,
                                                form_name=form, number=number, item_name=item,

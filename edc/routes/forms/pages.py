@@ -18,6 +18,7 @@ from edc.web.layout import csrf_field, page, redirect
 from edc.web.widgets import SELECT, post_form
 from studies.forms import service as forms
 from studies.forms.models import CLASSIFICATION_LABELS, DATA_CATEGORIES
+from studies.forms.schemas import ItemUpdate
 from studies.kernel.errors import InvalidInput
 from studies.kernel.roles import Perm
 
@@ -132,7 +133,7 @@ async def classify(study: str, form: str, number: int, item: str, request: Reque
     level = text(data, "level")
     forms.update_item(session, ledger, actor=actor, study_code=study, form_name=form,
                       number=number, item_name=item, data=build(
-                          forms.ItemUpdate, classification=opt(data, "classification"),
+                          ItemUpdate, classification=opt(data, "classification"),
                           data_category=opt(data, "data_category"),
                           level=int(level) if level.isdigit() else None,
                           confirm_classification=True))

@@ -17,6 +17,7 @@ from studies.randomisation import service as rnd
 from studies.randomisation.schemas import (
     AllocationOut,
     ListImportedOut,
+    SchemeIn,
     SchemeOut,
     UnblindingOut,
 )
@@ -44,7 +45,7 @@ def _alloc(v: rnd.AllocationView) -> dict[str, Any]:
 
 @router.put("/studies/{study}/randomisation/scheme", response_model=SchemeOut,
             dependencies=[requires(Perm.RANDOMISATION_MANAGE)])
-def configure(study: str, body: rnd.SchemeIn, session: SessionDep, ledger: LedgerDep,
+def configure(study: str, body: SchemeIn, session: SessionDep, ledger: LedgerDep,
               actor: CurrentActor) -> dict[str, Any]:
     s = rnd.configure(session, ledger, actor=actor, study_code=study, data=body)
     return {"method": s.method, "arms": s.arms, "ratio": s.ratio,

@@ -16,9 +16,9 @@ from studies.consent import service as consent
 from studies.consent.schemas import ReadinessOut
 from studies.kernel.roles import Perm
 from studies.overview import service as overview
-from studies.overview.schemas import StudyOverviewOut
+from studies.overview.schemas import AmendmentIn, StudyOverviewOut
 from studies.registry import service as registry
-from studies.registry.schemas import ProtocolVersionOut, SiteOut, StudyOut
+from studies.registry.schemas import ProtocolVersionOut, SiteIn, SiteOut, StudyIn, StudyOut
 
 router = ApiRouter(prefix="/api/v1", tags=["studies"])
 
@@ -30,7 +30,7 @@ def list_studies(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any
 
 @router.post("/studies", status_code=201, response_model=StudyOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
-def register_study(body: registry.StudyIn, session: SessionDep, ledger: LedgerDep,
+def register_study(body: StudyIn, session: SessionDep, ledger: LedgerDep,
                    actor: CurrentActor) -> dict[str, Any]:
     return registry.study_public(registry.register_study(session, ledger, actor=actor,
                                                         data=body))
@@ -45,14 +45,14 @@ def get_study(study: str, session: SessionDep, actor: CurrentActor) -> dict[str,
 @router.post("/studies/{study}/protocol-versions", status_code=201,
              response_model=ProtocolVersionOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
-def amend_protocol(study: str, body: overview.AmendmentIn, session: SessionDep,
+def amend_protocol(study: str, body: AmendmentIn, session: SessionDep,
                    ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     return overview.amend(session, ledger, actor=actor, study_code=study, data=body)
 
 
 @router.post("/studies/{study}/sites", status_code=201, response_model=SiteOut,
              dependencies=[requires(Perm.STUDY_MANAGE)])
-def add_site(study: str, body: registry.SiteIn, session: SessionDep, ledger: LedgerDep,
+def add_site(study: str, body: SiteIn, session: SessionDep, ledger: LedgerDep,
              actor: CurrentActor) -> dict[str, Any]:
     return registry.site_public(registry.add_site(session, ledger, actor=actor,
                                                   study_code=study, site=body))

@@ -24,6 +24,7 @@ from studies.ethics import service as ethics
 from studies.kernel.roles import ROLE_LABELS, Perm
 from studies.overview import service as overview
 from studies.registry import service as registry
+from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
 from studies.signoff.service import inbox_for
 
 router = APIRouter()
@@ -57,9 +58,9 @@ def protocol_fields(prefix: str = "") -> list[h.Node]:
     ]
 
 
-def protocol_in(form: FormData) -> registry.ProtocolIn:
+def protocol_in(form: FormData) -> ProtocolIn:
     values: dict[str, Any] = {k: text(form, k) or None for k in registry.PROTOCOL_FIELDS}
-    return build(registry.ProtocolIn, **values)
+    return build(ProtocolIn, **values)
 
 
 @router.get("/studies", dependencies=[authenticated()])
@@ -104,11 +105,11 @@ def new_study_form(request: Request, actor: CurrentActor) -> Response:
 async def new_study_submit(request: Request, session: SessionDep, ledger: LedgerDep,
                            actor: CurrentActor) -> Response:
     form = await request.form()
-    site = build(registry.SiteIn, prefix="site_", code=text(form, "site_code"),
+    site = build(SiteIn, prefix="site_", code=text(form, "site_code"),
                  hospital=text(form, "site_hospital"),
                  department=opt(form, "site_department"),
                  medical_group=opt(form, "site_medical_group"))
-    data = build(registry.StudyIn, code=text(form, "code"), title_zh=text(form, "title_zh"),
+    data = build(StudyIn, code=text(form, "code"), title_zh=text(form, "title_zh"),
                  title_en=text(form, "title_en"), sponsor=text(form, "sponsor"),
                  design=text(form, "design"), blinded=flag(form, "blinded"),
                  post_market=flag(form, "post_market"),
@@ -242,7 +243,7 @@ async def add_site(study: str, request: Request, session: SessionDep, ledger: Le
                    actor: CurrentActor) -> Response:
     form = await request.form()
     registry.add_site(session, ledger, actor=actor, study_code=study, site=build(
-        registry.SiteIn, code=text(form, "code"), hospital=text(form, "hospital"),
+        SiteIn, code=text(form, "code"), hospital=text(form, "hospital"),
         department=opt(form, "department"), medical_group=opt(form, "medical_group")))
     return redirect(request, f"/studies/{quote(study)}", "site added / 中心已添加")
 

@@ -17,7 +17,7 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.errors import raises
 from edc.policy import ApiRouter, attachment, requires
 from edc.routes.subjects.keys import index_keys
-from studies.consent.service import ConsentIn
+from studies.consent.schemas import ConsentIn
 from studies.kernel.errors import Locked
 from studies.kernel.roles import Perm
 from studies.subjects import code_index

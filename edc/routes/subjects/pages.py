@@ -26,6 +26,7 @@ from edc.web.layout import csrf_field, page, redirect
 from edc.web.widgets import banner, checkbox, field
 from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
+from studies.consent.schemas import ConsentIn
 from studies.ethics import service as ethics
 from studies.kernel.roles import Perm
 from studies.subjects import code_index
@@ -133,13 +134,13 @@ def enrol_form(study: str, request: Request, session: SessionDep,
 
 
 def _consent_in(choice: str | None, scopes: list[str], given_at: str | None
-                ) -> consent.ConsentIn | None:
+                ) -> ConsentIn | None:
     """The consent chosen on the enrol page (parsing only): the radio value is
     ``<type>:<form id>`` or ``waiver:<waiver id>``; no choice is no consent."""
     if not choice:
         return None
     kind, _, ident = choice.partition(":")
-    return build(consent.ConsentIn, prefix="consent.", consent_type=kind,
+    return build(ConsentIn, prefix="consent.", consent_type=kind,
                  form_id=ident if kind != "waiver" else None,
                  waiver_id=ident if kind == "waiver" else None, scopes=scopes,
                  given_at=local_time(given_at or "", "given_at"))
