@@ -8,12 +8,15 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from audit_trail import service as ledger_service
+from audit_trail.service import Ledger
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, read_stream
 from edc.policy import ApiRouter, attachment, requires
 from studies.accounts import audit
 from studies.accounts.schemas import AuditPageOut, CheckpointsOut, LedgerVerifyOut
+from studies.kernel.actor import Actor
 from studies.kernel.roles import Perm
 
 router = ApiRouter(prefix="/api/v1")
@@ -71,10 +74,16 @@ def api_audit_export(request: Request, filters: AuditFilterDep, session: Session
                      ledger: LedgerDep,
                      actor: CurrentActor,
                      format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
-    created = audit.record_export(session, ledger, actor=actor, filters=filters, fmt=format)
-    # The entry commits with the request, before the response; the rows stream afterwards.
+    return export_response(request, session, ledger, actor, filters, format)
+
+
+def export_response(request: Request, session: Session, ledger: Ledger, actor: Actor,
+                    filters: audit.AuditFilter, fmt: str) -> StreamingResponse:
+    """The audit-trail export (API and page): its ledger entry commits with the request, before
+    the response; the rows stream afterwards from a read-only session."""
+    created = audit.record_export(session, ledger, actor=actor, filters=filters, fmt=fmt)
     chunks = read_stream(request, lambda s: audit.export_chunks(
-        s, actor=actor, filters=filters, fmt=format, created=created))
-    name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
-    return StreamingResponse(chunks, media_type=EXPORT_TYPES[format],
+        s, actor=actor, filters=filters, fmt=fmt, created=created))
+    name = f"audit-trail.{'xml' if fmt == 'odm' else 'csv'}"
+    return StreamingResponse(chunks, media_type=EXPORT_TYPES[fmt],
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -11,8 +11,9 @@ from fastapi.responses import Response, StreamingResponse
 
 from audit_trail import service as ledger_service
 from audit_trail.errors import LedgerIntegrityError
-from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, read_stream
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
+from edc.routes.audit.api import export_response
 from edc.web.layout import page
 from edc.web.widgets import labelled_input
 from studies.accounts import audit
@@ -109,11 +110,4 @@ def audit_export(request: Request, filters: PageFilter, session: SessionDep,
                  ledger: LedgerDep,
                  actor: CurrentActor,
                  format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
-    created = audit.record_export(session, ledger, actor=actor, filters=filters, fmt=format)
-    # The entry commits with the request, before the response; the rows stream afterwards.
-    chunks = read_stream(request, lambda s: audit.export_chunks(
-        s, actor=actor, filters=filters, fmt=format, created=created))
-    name = f"audit-trail.{'xml' if format == 'odm' else 'csv'}"
-    media = "text/csv; charset=utf-8" if format == "csv" else "application/xml"
-    return StreamingResponse(chunks, media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return export_response(request, session, ledger, actor, filters, format)
