@@ -153,6 +153,12 @@ class Ledger:
         return AppendedEntry(seq=seq, ts=ts, leaf_hash=leaf)
 
     @staticmethod
+    def lock_head(session: Session) -> None:
+        """Take the head's row lock now, as an append would: a caller serialises a check with
+        every writer of the ledger (the lock check of ``studies.guards``)."""
+        Ledger._head(session)
+
+    @staticmethod
     def _head(session: Session) -> _HeadCache:
         """Lock and read the head, or reuse what this same (sub)transaction last wrote."""
         txn = session.get_nested_transaction() or session.get_transaction()

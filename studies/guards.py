@@ -258,7 +258,7 @@ def serialise(session: Session) -> None:
     """Take the ledger head's row lock (every writer takes it to append): setting a lock and
     every write path checked by :func:`assert_writable` are serialised on it, so an edit
     concurrent with setting a lock either commits before it or sees it and is refused."""
-    Ledger._head(session)
+    Ledger.lock_head(session)
 
 
 def covers(lock: DataLock, site_id: str | None, subject_id: str | None,
