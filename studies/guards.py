@@ -262,7 +262,8 @@ def serialise(session: Session) -> None:
 
 
 def covers(lock: DataLock, site_id: str | None, subject_id: str | None,
-            form_id: str | None) -> bool:
+           form_id: str | None) -> bool:
+    """Does ``lock`` cover data of this site, subject or form?"""
     if lock.scope == "study":
         return True
     if lock.scope == "site":
