@@ -5,16 +5,23 @@ each route's declared response model is proven to fit what it answers)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pyotp
+import pytest
 from factories import (
     ENTRY_DICTIONARY,
     PASSWORD,
     SETUP,
     VITALS,
+    login_as,
     make_committee,
     make_entry_study,
+    make_extract_study,
+    make_lock_team,
     make_study,
     make_user,
 )
@@ -24,9 +31,14 @@ from sqlalchemy.orm import Session
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
+from studies.entry import service as entry
 from studies.ethics.models import CommitteeMember
+from studies.extracts import build as builder
+from studies.extracts import review as extract_review
+from studies.extracts.models import ExtractRequest
 from studies.forms import service as forms
 from studies.kernel.roles import Role
+from studies.randomisation import service as rnd
 
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
@@ -289,3 +301,225 @@ def test_the_pi_sets_entry_rules_and_the_monitor_reopens_a_query(
     wl = app_client.get(f"/api/v1/studies/{code}/worklist").json()
     assert [q["id"] for q in wl["open_queries"]] == [qid]
     assert {"entry.settings", "query.reopen"} <= set(actions(session))
+
+
+# ── lock, unlock, randomisation and unblinding ───────────────────────────────────────────────
+
+LOCK_STUDY = "ENT-2026-01"
+S1, S2, S3 = "S01-ENT01", "S01-ENT02", "S01-ENT03"
+
+
+@pytest.fixture
+def team(session: Session, ledger: Ledger) -> dict[str, Any]:
+    """A study with three subjects and its lock team (dm, pi, stat, inv, mon); S1's vital
+    signs are entered and await SDV."""
+    made = make_entry_study(session, ledger, LOCK_STUDY, subjects=(S1, S2, S3))
+    t: dict[str, Any] = dict(make_lock_team(session, ledger, LOCK_STUDY))
+    entry.save_form(session, ledger, actor=t["inv"], study_code=LOCK_STUDY, subject_code=S1,
+                    event_name="baseline", form_name="vital_signs",
+                    data=entry.SaveIn(base_version=0, values=VITALS))
+    t["study"] = made["study"]
+    return t
+
+
+def sign(client: TestClient, url: str, who: str, role: str) -> dict[str, Any]:
+    login(client, who)
+    r = client.post(url, json={"role": role, "username": who, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_the_data_manager_reads_the_prelock_report_and_sets_the_lock_settings(
+        app_client: TestClient, session: Session, team: dict[str, Any]) -> None:
+    login(app_client, "dm")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/locks/report", json={"scope": "study"})
+    assert r.status_code == 200, r.text
+    [report] = r.json()
+    assert report["open"] == 1 and report["open_queries"] == []
+    assert [(f["subject"], f["form"]) for f in report["unverified_forms"]] == [
+        (S1, "vital_signs")]
+    assert app_client.get(f"/api/v1/studies/{LOCK_STUDY}/locks").json()["locks"] == []
+
+    r = app_client.put(f"/api/v1/studies/{LOCK_STUDY}/lock-settings",
+                       json={"allow_query_answers": True})
+    assert (r.status_code, r.json()) == (200, {"allow_query_answers": True}), r.text
+    panel = app_client.get(f"/api/v1/studies/{LOCK_STUDY}/locks").json()
+    assert panel["settings"] == {"allow_query_answers": True}
+    assert "lock.settings" in actions(session)
+
+
+def test_unlock_requests_are_withdrawn_rejected_or_signed_and_relocked(
+        app_client: TestClient, session: Session, team: dict[str, Any]) -> None:
+    login(app_client, "dm")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/locks",
+                        json={"scope": "study", "override_reason": "SDV waived"})
+    assert r.status_code == 201, r.text
+    unlocks_url = f"/api/v1/studies/{LOCK_STUDY}/unlocks"
+    change = {"changes": [{"subject": S1, "form": "vital_signs", "fields": ["sbp"]}],
+              "reason": "late lab report", "planned_date": "2026-12-01", "period_hours": 24}
+
+    r = app_client.post(unlocks_url, json=change)
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert (first["status"], first["requested_by"], first["planned_date"],
+            first["changes"]) == ("pending", "dm", "2026-12-01",
+                                  [{"subject": S1, "form": "vital_signs", "fields": ["sbp"]}])
+    r = app_client.post(f"{unlocks_url}/{first['id']}/withdraw", json={"reason": "not needed"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["closed_by"], r.json()["close_reason"]) == (
+        "withdrawn", "dm", "not needed")
+
+    second = app_client.post(unlocks_url, json=change).json()
+    login(app_client, "pi")
+    r = app_client.post(f"{unlocks_url}/{second['id']}/reject", json={"reason": "use a query"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["closed_by"]) == ("rejected", "pi")
+
+    login(app_client, "dm")
+    third = app_client.post(unlocks_url, json=change).json()
+    url = f"{unlocks_url}/{third['id']}"
+    for who, role in (("pi", "principal_investigator"), ("dm", "data_manager"),
+                      ("stat", "statistician")):
+        signed = sign(app_client, f"{url}/sign", who, role)
+    assert signed["status"] == "active" and signed["ends_at"] is not None
+    login(app_client, "dm")
+    r = app_client.post(f"{url}/relock")
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["closed_by"]) == ("relocked", "dm")
+    assert r.json()["relock_snapshot_sha256"]
+    panel = app_client.get(f"/api/v1/studies/{LOCK_STUDY}/locks").json()
+    assert {u["id"]: u["status"] for u in panel["unlock_requests"]} == {
+        first["id"]: "withdrawn", second["id"]: "rejected", third["id"]: "relocked"}
+    assert {"unlock.withdrawn", "unlock.rejected", "unlock.relocked"} <= set(actions(session))
+
+
+def test_the_statistician_imports_a_list_and_the_investigator_randomises_from_it(
+        app_client: TestClient, session: Session, team: dict[str, Any]) -> None:
+    login(app_client, "stat")
+    r = app_client.put(f"/api/v1/studies/{LOCK_STUDY}/randomisation/scheme",
+                       json={"method": "list", "arms": ["A", "B"]})
+    assert r.status_code == 200, r.text
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/randomisation/list",
+                        json={"csv": "stratum,seq,arm\nS01,1,B\nS01,2,A\n"})
+    assert (r.status_code, r.json()) == (200, {"rows": 2}), r.text
+    login(app_client, "inv")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/randomise")
+    assert r.status_code == 201, r.text
+    assert (r.json()["subject"], r.json()["seq"], r.json()["arm"], r.json()["randomised_by"]) \
+        == (S1, 1, "B", "inv")
+    assert "randomisation.list_import" in actions(session)
+
+
+def test_the_pi_unblinds_one_subject_in_an_emergency(
+        app_client: TestClient, session: Session, ledger: Ledger, team: dict[str, Any]) -> None:
+    team["study"].blinded = True
+    session.flush()
+    rnd.configure(session, ledger, actor=team["stat"], study_code=LOCK_STUDY,
+                  data=rnd.SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
+    login(app_client, "inv")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/randomise")
+    assert r.status_code == 201 and r.json()["arm"] == rnd.SEALED, r.text
+    login(app_client, "pi")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/emergency-unblinding",
+                        json={"reason": "anaphylaxis, the treating physician needs the arm",
+                              "username": "pi", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    assert r.json()["subject"] == S1 and r.json()["arm"] in ("A", "B")
+    assert "unblinding.emergency" in actions(session)
+
+
+def test_the_statistician_and_the_pi_sign_an_unblinding_of_the_locked_study(
+        app_client: TestClient, session: Session, ledger: Ledger, state: Any,
+        team: dict[str, Any]) -> None:
+    team["study"].blinded = True
+    session.flush()
+    rnd.configure(session, ledger, actor=team["stat"], study_code=LOCK_STUDY,
+                  data=rnd.SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
+    rnd.randomise(session, ledger, actor=team["inv"],
+                  keys=rnd.keys_from(state.keys.deid_key),
+                  study_code=LOCK_STUDY, subject_code=S1)
+    login(app_client, "dm")
+    assert app_client.post(f"/api/v1/studies/{LOCK_STUDY}/locks", json={
+        "scope": "study", "override_reason": "final"}).status_code == 201
+    login(app_client, "stat")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/unblinding",
+                        json={"reason": "final analysis"})
+    assert r.status_code == 201, r.text
+    u = r.json()
+    assert (u["status"], u["kind"], u["requested_by"], u["reason"], u["effective_at"]) == (
+        "pending", "study", "stat", "final analysis", None)
+    assert len(u["content_sha256"]) == 64
+    url = f"/api/v1/studies/{LOCK_STUDY}/unblinding/{u['id']}/sign"
+    assert sign(app_client, url, "pi", "principal_investigator")["status"] == "pending"
+    done = sign(app_client, url, "stat", "statistician")
+    assert (done["id"], done["status"]) == (u["id"], "effective") and done["effective_at"]
+    login(app_client, "pi")
+    [alloc] = app_client.get(f"/api/v1/studies/{LOCK_STUDY}/allocations").json()
+    assert alloc["arm"] in ("A", "B")
+    assert "unblinding.effective" in actions(session)
+
+
+# ── extracts ─────────────────────────────────────────────────────────────────────────────────
+
+EXTRACT_STUDY = "EXT-2026-01"
+
+
+def test_an_extract_is_requested_its_failed_checks_overridden_and_its_destruction_recorded(
+        app_client: TestClient, session: Session, ledger: Ledger, state: Any,
+        tmp_path: Path) -> None:
+    state.settings.extract_dir = tmp_path / "extracts"
+    make_extract_study(session, ledger, EXTRACT_STUDY, n=12)
+    make_user(session, ledger, "sponsor1", Role.SPONSOR)
+    make_user(session, ledger, "dm", Role.DATA_MANAGER)
+    members = [login_as(session, ledger, f"dsc{i}", Role.COMMITTEE_MEMBER, study=EXTRACT_STUDY)
+               for i in range(3)]
+    ident = tmp_path / "sponsor.key"
+    subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
+    pub = next(x.split(": ", 1)[1] for x in ident.read_text().splitlines()
+               if x.startswith("# public key:"))
+    login(app_client, "sponsor1")
+    r = app_client.post(f"/api/v1/studies/{EXTRACT_STUDY}/extracts", json={
+        "purpose": "Efficacy analysis by age band", "tier": "lds",
+        "fields": ["demographics.ethnicity", "labs.hba1c"], "recipient_org": "Example Pharma",
+        "recipient_key": pub, "use_from": dt.date.today().isoformat(),
+        "use_until": (dt.date.today() + dt.timedelta(days=90)).isoformat()})
+    assert r.status_code == 201, r.text
+    req = r.json()
+    assert (req["study"], req["tier"], req["requested_by"], req["recipients"]) == (
+        EXTRACT_STUDY, "lds", "sponsor1", ["sponsor1"])
+    assert (req["status"], req["build"]["state"], req["destruction_at"]) == (
+        "pending", "none", None)
+    rid = req["id"]
+    assert app_client.post(f"/api/v1/extracts/{rid}/decisions", json={
+        "kind": "dua", "username": "sponsor1", "password": PASSWORD}).status_code == 201
+    for m in members:
+        extract_review.decide(session, ledger, actor=m, request_id=rid,
+                              data=extract_review.DecisionIn(kind="vote", approve=True,
+                                                             username=m.username,
+                                                             password=PASSWORD))
+    login(app_client, "dm")
+    assert app_client.post(f"/api/v1/extracts/{rid}/build").status_code == 202
+    builder.build(session, ledger, request_id=rid, out_dir=state.settings.extract_dir,
+                  keys=builder.BuildKeys(deid_key=state.keys.deid_key,
+                                         signing_key=state.keys.signing_key,
+                                         code_index=state.keys.code_index_keys()))
+    row = session.get(ExtractRequest, rid)
+    assert row is not None
+    row.build_state = "blocked"  # as a failed pre-transfer check leaves it
+    session.flush()
+    r = app_client.post(f"/api/v1/extracts/{rid}/override",
+                        json={"reason": "incomplete labs are expected at baseline"})
+    assert (r.status_code, r.json()) == (200, {"id": rid, "build": "done"}), r.text
+
+    login(app_client, "sponsor1")
+    assert app_client.get(f"/api/v1/extracts/{rid}/package").status_code == 200
+    certificate = b"%PDF destruction certificate"
+    r = app_client.post(f"/api/v1/extracts/{rid}/destruction",
+                        files={"certificate": ("cert.pdf", certificate, "application/pdf")})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": rid,
+                        "destruction_sha256": hashlib.sha256(certificate).hexdigest()}
+    events = [t["event"] for t in app_client.get(f"/api/v1/extracts/{rid}").json()["transfers"]]
+    assert events == ["built", "check_override", "downloaded", "destruction"]
+    assert {"extract.check_override", "extract.destruction"} <= set(actions(session))
