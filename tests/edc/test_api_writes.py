@@ -199,7 +199,8 @@ def test_a_consent_waiver_is_requested_and_the_committee_decides_it(
     assert w["clause"].startswith("§11.3.4.2")
 
     login(app_client, "ec")
-    r = app_client.post(f"/api/v1/studies/{SETUP_CODE}/waivers/{w['id']}/decision", json={
+    waiver_id = w["id"]
+    r = app_client.post(f"/api/v1/studies/{SETUP_CODE}/waivers/{waiver_id}/decision", json={
         "committee_id": committee.id, "decision": "approved", "reference": "EC-W-1",
         "decided_on": "2026-02-01"})
     assert r.status_code == 200, r.text
@@ -251,15 +252,17 @@ def test_forms_are_imported_from_odm_given_an_event_confirmed_published_and_vers
                    if not i["classification_confirmed"]]
     assert unconfirmed
     for name in unconfirmed:
-        r = app_client.patch(f"{base}/1/items/{name}", json={"confirm_classification": True})
+        r = app_client.patch(f"/api/v1/studies/COPY-1/forms/demographics/versions/1/items/{name}",
+                             json={"confirm_classification": True})
         assert r.status_code == 200, r.text
         assert (r.json()["name"], r.json()["classification_confirmed"]) == (name, True)
-    r = app_client.patch(f"{base}/1/items/sex", json={"required": False})
+    r = app_client.patch("/api/v1/studies/COPY-1/forms/demographics/versions/1/items/sex",
+                         json={"required": False})
     assert (r.status_code, r.json()["required"]) == (200, False), r.text
-    r = app_client.post(f"{base}/1/publish")
+    r = app_client.post("/api/v1/studies/COPY-1/forms/demographics/versions/1/publish")
     assert r.status_code == 200, r.text
     assert r.json() == {"form": "demographics", "version": 1, "status": "published"}
-    r = app_client.post(base)
+    r = app_client.post("/api/v1/studies/COPY-1/forms/demographics/versions")
     assert r.status_code == 201, r.text
     assert r.json() == {"form": "demographics", "version": 2, "status": "draft"}
     listed = {f["name"]: f for f in app_client.get("/api/v1/studies/COPY-1/forms").json()}
@@ -365,26 +368,31 @@ def test_unlock_requests_are_withdrawn_rejected_or_signed_and_relocked(
     assert (first["status"], first["requested_by"], first["planned_date"],
             first["changes"]) == ("pending", "dm", "2026-12-01",
                                   [{"subject": S1, "form": "vital_signs", "fields": ["sbp"]}])
-    r = app_client.post(f"{unlocks_url}/{first['id']}/withdraw", json={"reason": "not needed"})
+    rid = first["id"]
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/unlocks/{rid}/withdraw",
+                        json={"reason": "not needed"})
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["closed_by"], r.json()["close_reason"]) == (
         "withdrawn", "dm", "not needed")
 
     second = app_client.post(unlocks_url, json=change).json()
     login(app_client, "pi")
-    r = app_client.post(f"{unlocks_url}/{second['id']}/reject", json={"reason": "use a query"})
+    rid = second["id"]
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/unlocks/{rid}/reject",
+                        json={"reason": "use a query"})
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["closed_by"]) == ("rejected", "pi")
 
     login(app_client, "dm")
     third = app_client.post(unlocks_url, json=change).json()
-    url = f"{unlocks_url}/{third['id']}"
+    rid = third["id"]
     for who, role in (("pi", "principal_investigator"), ("dm", "data_manager"),
                       ("stat", "statistician")):
-        signed = sign(app_client, f"{url}/sign", who, role)
+        signed = sign(app_client, f"/api/v1/studies/{LOCK_STUDY}/unlocks/{rid}/sign",
+                      who, role)
     assert signed["status"] == "active" and signed["ends_at"] is not None
     login(app_client, "dm")
-    r = app_client.post(f"{url}/relock")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/unlocks/{rid}/relock")
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["closed_by"]) == ("relocked", "dm")
     assert r.json()["relock_snapshot_sha256"]
@@ -450,7 +458,8 @@ def test_the_statistician_and_the_pi_sign_an_unblinding_of_the_locked_study(
     assert (u["status"], u["kind"], u["requested_by"], u["reason"], u["effective_at"]) == (
         "pending", "study", "stat", "final analysis", None)
     assert len(u["content_sha256"]) == 64
-    url = f"/api/v1/studies/{LOCK_STUDY}/unblinding/{u['id']}/sign"
+    uid = u["id"]
+    url = f"/api/v1/studies/{LOCK_STUDY}/unblinding/{uid}/sign"
     assert sign(app_client, url, "pi", "principal_investigator")["status"] == "pending"
     done = sign(app_client, url, "stat", "statistician")
     assert (done["id"], done["status"]) == (u["id"], "effective") and done["effective_at"]
