@@ -32,13 +32,16 @@ from sqlalchemy.orm import Session
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.entry import service as entry
+from studies.entry.schemas import SaveIn
 from studies.ethics.models import CommitteeMember
 from studies.extracts import build as builder
 from studies.extracts import review as extract_review
 from studies.extracts.models import ExtractRequest
+from studies.extracts.schemas import DecisionIn
 from studies.forms import service as forms
 from studies.kernel.roles import Role
 from studies.randomisation import service as rnd
+from studies.randomisation.schemas import SchemeIn
 
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
@@ -320,7 +323,7 @@ def team(session: Session, ledger: Ledger) -> dict[str, Any]:
     t: dict[str, Any] = dict(make_lock_team(session, ledger, LOCK_STUDY))
     entry.save_form(session, ledger, actor=t["inv"], study_code=LOCK_STUDY, subject_code=S1,
                     event_name="baseline", form_name="vital_signs",
-                    data=entry.SaveIn(base_version=0, values=VITALS))
+                    data=SaveIn(base_version=0, values=VITALS))
     t["study"] = made["study"]
     return t
 
@@ -424,7 +427,7 @@ def test_the_pi_unblinds_one_subject_in_an_emergency(
     team["study"].blinded = True
     session.flush()
     rnd.configure(session, ledger, actor=team["stat"], study_code=LOCK_STUDY,
-                  data=rnd.SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
+                  data=SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
     login(app_client, "inv")
     r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/randomise")
     assert r.status_code == 201 and r.json()["arm"] == rnd.SEALED, r.text
@@ -443,7 +446,7 @@ def test_the_statistician_and_the_pi_sign_an_unblinding_of_the_locked_study(
     team["study"].blinded = True
     session.flush()
     rnd.configure(session, ledger, actor=team["stat"], study_code=LOCK_STUDY,
-                  data=rnd.SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
+                  data=SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
     rnd.randomise(session, ledger, actor=team["inv"],
                   keys=rnd.keys_from(state.keys.deid_key),
                   study_code=LOCK_STUDY, subject_code=S1)
@@ -504,7 +507,7 @@ def test_an_extract_is_requested_its_failed_checks_overridden_and_its_destructio
         "kind": "dua", "username": "sponsor1", "password": PASSWORD}).status_code == 201
     for m in members:
         extract_review.decide(session, ledger, actor=m, request_id=rid,
-                              data=extract_review.DecisionIn(kind="vote", approve=True,
+                              data=DecisionIn(kind="vote", approve=True,
                                                              username=m.username,
                                                              password=PASSWORD))
     login(app_client, "dm")
