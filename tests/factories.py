@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
@@ -288,6 +289,37 @@ VITALS = {"visit_date": "2026-05-01", "height": "175", "weight": "70.0", "sbp": 
 
 # ── Extracts (issue 9) ───────────────────────────────────────────────────────────────────────
 
+def age_keys(tmp: Path) -> tuple[Path, str]:
+    """A recipient's key pair made by the stock ``age-keygen``: (identity file, public key)."""
+    import subprocess
+
+    ident = tmp / "sponsor.key"
+    subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
+    pub = next(line.split(": ", 1)[1] for line in ident.read_text().splitlines()
+               if line.startswith("# public key:"))
+    return ident, pub
+
+
+def publish_all(session: Session, ledger: Ledger, code: str) -> None:
+    """Publish every draft form of a study, its proposed classifications accepted as they
+    stand and untranslated calculations dropped (what the study administrator settles
+    before publishing; an extract names only fields of published forms)."""
+    from studies.forms import service as forms
+
+    study = session.execute(select(Study).where(Study.code == code)).scalar_one()
+    for form in forms.forms_of(session, study.id):
+        v = forms.current_version(session, form)
+        if v is None or v.status != "draft":
+            continue
+        for i in forms.items_of(session, v.id):
+            i.classification_confirmed = True
+            if i.logic_problem:
+                i.calc = i.logic_problem = None
+        session.flush()
+        forms.publish_version(session, ledger, actor=SETUP, study_code=code,
+                              form_name=form.name, number=v.number)
+
+
 def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-01", *,
                        n: int = 30, identifiable: tuple[int, ...] = (),
                        cross_border: tuple[int, ...] = (),
@@ -330,6 +362,7 @@ def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-0
                         data=SaveIn(base_version=0, incomplete=False, values={
                             "hbsag": str(i % 2), "hba1c": f"{5 + (i % 30) / 10:.1f}",
                             "lab_comment": "=HYPERLINK(\"x\")" if i == 0 else f"ok {i}"}))
+    publish_all(session, ledger, code)
     made["codes"] = codes
     return made
 

@@ -43,7 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Change, Ledger
-from studies.accounts.models import Signature
+from studies.accounts.models import Signature, User
 from studies.consent.models import ConsentRecord, ConsentWithdrawal
 from studies.entry.models import FormRecord, RecordVersion, ValueVersion
 from studies.ethics.models import ConsentWaiver
@@ -51,11 +51,13 @@ from studies.extracts import package as pkg
 from studies.extracts import service
 from studies.extracts.deidentify import (
     Built,
+    Names,
     Snapshot,
     Table,
     aggregate_puf,
     deidentify_lds,
     form_frames,
+    kind_of,
     pre_transfer_checks,
 )
 from studies.extracts.errors import BuildError
@@ -67,7 +69,7 @@ from studies.forms.models import Form
 from studies.kernel.events import Action
 from studies.registry import service as registry
 from studies.subjects.crypto import CodeIndexKeys, decrypt_identity
-from studies.subjects.models import CodeIndexEntry, Subject
+from studies.subjects.models import CodeIndexEntry, Disclosure, Subject
 
 Progress = Callable[[int], None]
 FORMULA_START = ("=", "+", "-", "@")
@@ -182,9 +184,12 @@ def neutralise(cell: str | None) -> str | None:
 # ── De-identification helpers ────────────────────────────────────────────────────────────────
 
 def draw_identities(session: Session, ledger: Ledger, *, keys: CodeIndexKeys,
-                    codes: list[str], fields: list[str], req: ExtractRequest) -> pl.DataFrame:
-    """RIF: identity fields through the code index, by the system (the custodian's key), one
-    ledger entry for the draw (never the identities themselves)."""
+                    codes: list[str], fields: list[str], req: ExtractRequest,
+                    reason: str = "RIF identity fields drawn through the code index for an "
+                                  "approved extract") -> pl.DataFrame:
+    """Identity fields through the code index, by the system (the custodian's key), one
+    ledger entry for the draw (never the identities themselves): a RIF's identity fields, or
+    an LDS's subject names to take out of its free text."""
     entries = {e.code: e for e in session.execute(select(CodeIndexEntry).where(
         sqlmodel.col(CodeIndexEntry.code).in_(codes))).scalars()}
     keys.require_all({e.key_id for e in entries.values()})
@@ -198,10 +203,24 @@ def draw_identities(session: Session, ledger: Ledger, *, keys: CodeIndexKeys,
             data[f].append(ident.get(f))
     ledger.append(session, actor="system", action=Action.EXTRACT_IDENTITY_DRAW,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
-                  reason="RIF identity fields drawn through the code index for an approved "
-                  "extract", changes=[Change("subjects", None, len(codes)),
-                                      Change("fields", None, fields)])
+                  reason=reason, changes=[Change("subjects", None, len(codes)),
+                                          Change("fields", None, fields)])
     return pl.DataFrame(data, schema={"subject": pl.String, **{f: pl.String for f in fields}})
+
+
+def names_to_scrub(session: Session, ledger: Ledger, *, keys: CodeIndexKeys,
+                   codes: list[str], req: ExtractRequest) -> Names:
+    """The names an LDS's free text must not hold (§10.2 d): each subject's own name, drawn
+    through the code index by the system (never shown to a person), and every account's
+    display name (the study team and other staff)."""
+    drawn = draw_identities(session, ledger, keys=keys, codes=codes, fields=["name"], req=req,
+                            reason="subject names drawn through the code index to take them "
+                                   "out of the extract's free text")
+    subjects = {c: [n] for c, n in zip(drawn["subject"].to_list(), drawn["name"].to_list(),
+                                       strict=True) if n}
+    staff = sorted({n for n in session.execute(select(sqlmodel.col(User.display_name))).scalars()
+                    if n and n.strip()})
+    return Names(subjects=subjects, staff=staff)
 
 
 # ── Files ────────────────────────────────────────────────────────────────────────────────────
@@ -320,9 +339,14 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
     tier = TIER_RULES[req.tier]
     if tier.treatment is Treatment.DEIDENTIFY:
         assert tier.l_diversity is not None and tier.max_suppression is not None
+        names = Names()
+        if any(kind_of(i) == "text" for i in fitems.values()):
+            names = names_to_scrub(session, ledger, keys=keys.code_index, req=req, codes=sorted(
+                {c for df in frames.values() for c in df["subject"].to_list()}))
         built = deidentify_lds(frames, fitems, k=req.k, l_diversity=tier.l_diversity,
                                max_suppression=tier.max_suppression, study_code=req.study_code,
-                               token_project=token_project, secret=keys.deid_key)
+                               token_project=token_project, secret=keys.deid_key,
+                               on=as_of.date(), names=names)
     elif tier.treatment is Treatment.AGGREGATE:
         assert tier.min_cell_count is not None
         built = aggregate_puf(frames, fitems, min_count=tier.min_cell_count,
@@ -330,7 +354,9 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
     else:
         built = Built([Table(f, df, ["subject", "event", "repeat"])
                        for f, df in frames.items()], {"note": "identifiable (RIF)"},
-                      {f: "as recorded (RIF)" for f in study_fields})
+                      {f: "as recorded (RIF)" for f in study_fields},
+                      clauses={f: "§11.3.4.6 (RIF, inside the hospital)" for f in study_fields},
+                      released={c for df in frames.values() for c in df["subject"].to_list()})
         if identity_fields:
             codes = sorted({c for df in frames.values() for c in df["subject"].to_list()})
             identity = draw_identities(session, ledger, keys=keys.code_index, codes=codes,
@@ -395,7 +421,8 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
             "approvals": decisions,
             "data_use_agreement": list(service.DUA_TERMS) if tier.needs_dua else None,
             "fields": [{"name": f, "classification": items[f].classification,
-                        "treatment": built.treatments.get(f)} for f in study_fields]
+                        "treatment": built.treatments.get(f),
+                        "clause": built.clauses.get(f)} for f in study_fields]
             + [{"name": f"identity.{f}", "classification": "direct_identifier",
                 "treatment": "code index (RIF)"} for f in identity_fields],
             "snapshot": {"as_of": as_of.isoformat(), "ledger_seq": checkpoint.tree_size,
@@ -424,7 +451,16 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
         size = partial.stat().st_size
         os.replace(partial, final)
     progress(100)
+    code_to_id = {r[1]: r[0] for rows in snap.rows.values() for r in rows}
+    released = {code_to_id[c] for c in built.released if c in code_to_id}
+    if tier.treatment is not Treatment.AGGREGATE:
+        for sid in sorted(released):
+            session.add(Disclosure(subject_id=sid, request_id=req.id, study_code=req.study_code,
+                                   recipient_org=req.recipient_org, tier=req.tier,
+                                   fields=list(req.fields), disclosed_at=now))
     req.build_state = "done" if checks["passed"] else "blocked"
+    if checks["passed"]:
+        req.status = "built"
     req.progress = 100
     req.built_at, req.package_file = now, final.name
     req.package_sha256, req.package_size, req.manifest_sha256 = digest, size, msha
@@ -441,5 +477,9 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
                            Change("snapshot_seq", None, checkpoint.tree_size),
                            Change("rows", None, total_rows),
                            Change("exclusions", None, exclusions),
-                           Change("checks_passed", None, checks["passed"])])
+                           Change("checks_passed", None, checks["passed"]),
+                           Change("subjects_released", None, len(released)),
+                           Change("subjects_sha256", None, hashlib.sha256(
+                               "\n".join(sorted(released)).encode()).hexdigest())])
     return req
+

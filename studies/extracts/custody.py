@@ -91,6 +91,8 @@ def authorise_download(session: Session, ledger: Ledger, *, actor: Actor,
     session.add(ExtractTransfer(request_id=req.id, event="downloaded", actor=actor.username,
                                 client=actor.client, sha256=req.package_sha256,
                                 note="token" if actor.token_id else "session"))
+    if req.status == "built":
+        req.status = "delivered"
     session.flush()
     ledger.append(session, actor=actor.username, action=Action.EXTRACT_DOWNLOAD,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,

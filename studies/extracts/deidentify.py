@@ -1,19 +1,23 @@
-"""De-identification of an extract's tables (§10.2, Table 6, §10.2 e, §11.4.2.4): the
-generalisation hierarchy of each quasi-identifier, the LDS treatment (k-anonymity with
-l-diversity and bounded suppression, date shifts, free-text scrubbing) and the PUF aggregates,
-then the pre-transfer checks. Pure on Polars frames and the items' metadata; the engine is
-``deid``."""
+"""De-identification of an extract's tables (§10.2, Table 6, §10.2 e, §11.4.2.4): the kind
+of each released field (:func:`kind_of`), the LDS treatment (Table 6 floors, k-anonymity with
+l-diversity over every released row, date shifts, free-text scrubbing, keyed tokens) and the
+PUF aggregates, then the pre-transfer checks. Pure on Polars frames and the items' metadata;
+every transform is :mod:`deid`'s (:mod:`deid.table6`, :mod:`deid.subjects`,
+:mod:`deid.freetext`, :func:`deid.aggregate`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 import deid
+from deid import table6
+from deid.subjects import TableRows, anonymize_subjects, label_at
 from studies.extracts.errors import BuildError
 from studies.forms.datatypes import DATA_TYPES
 from studies.forms.models import Item
@@ -41,36 +45,29 @@ def cell_text(v: Any) -> str | None:
     return str(v)
 
 
-def _band(width: int) -> Callable[[str], str]:
-    def f(v: str) -> str:
-        if v == NA:
-            return NA
-        try:
-            x = float(v)
-        except ValueError:
-            return "*"
-        lo = int(x // width) * width
-        return f"{lo}-{lo + width - 1}" if width > 1 else str(lo)
-    return f
+_AGE = re.compile(r"(^|_)age($|_)|年龄", re.I)
+_BIRTH = re.compile(r"(^|_)(dob|birth|birth_?date|date_?of_?birth|birthday)($|_)|出生", re.I)
 
 
-def hierarchy_for(item: Item, values: list[str]) -> deid.Hierarchy:
-    """A generalisation hierarchy for a quasi-identifier, by data type (Table 6)."""
-    def na(f: Callable[[str], str]) -> Callable[[str], str]:
-        return lambda v: NA if v == NA else f(v)
-
-    generalise = DATA_TYPES[item.data_type].generalise
-    if generalise == "date":
-        return deid.Hierarchy.from_functions(
-            [na(lambda v: v[:7]), na(lambda v: v[:4]), lambda v: "*"])
-    if generalise == "bands":
-        return deid.Hierarchy.from_functions(
-            [_band(5), _band(10), _band(20), _band(50), lambda v: "*"])
+def kind_of(item: Item) -> table6.Kind:
+    """The kind of value an item holds for de-identification (:mod:`deid.table6`): its data
+    type's ``deid_kind`` (:data:`studies.forms.datatypes.DATA_TYPES`), refined by the item —
+    a direct identifier by classification or text format; a postcode by text format; a birth
+    date or an age by name or label."""
+    kind = DATA_TYPES[item.data_type].deid_kind
+    text = f"{item.name} {item.label_zh} {item.label_en}"
+    if item.classification == "direct_identifier" or item.text_format in DIRECT_FORMATS:
+        return "direct"
     if item.text_format == "postcode":
-        def pc(i: int) -> Callable[[str], str]:
-            return na(lambda v: v[:6 - i] + "*" * i if len(v) == 6 and v.isdigit() else "*")
-        return deid.Hierarchy.from_functions([pc(3), pc(6), lambda v: "*"])
-    return deid.Hierarchy.from_table([[v, "*"] for v in sorted(set(values))])
+        return "postcode"
+    if kind in ("date", "datetime") and _BIRTH.search(text):
+        return "birth_date"
+    if kind == "number" and _AGE.search(text):
+        return "age"
+    return kind
+
+
+DIRECT_FORMATS = ("email", "phone", "id_number")
 
 
 @dataclass
@@ -86,6 +83,8 @@ class Built:
     deid: dict[str, Any]
     treatments: dict[str, str]
     identity: pl.DataFrame | None = None
+    clauses: dict[str, str] = field(default_factory=dict)
+    released: set[str] = field(default_factory=set)  # codes of the subjects released
 
 
 def form_frames(snap: Snapshot, wanted: dict[str, list[str]],
@@ -105,50 +104,105 @@ def form_frames(snap: Snapshot, wanted: dict[str, list[str]],
     return out
 
 
+@dataclass(frozen=True)
+class Names:
+    """Names to take out of free text (§10.2 d): each subject's own, drawn from the code index
+    by the system (subject code -> names; never shown to a person), and the staff's and study
+    team's, from the accounts."""
+
+    subjects: dict[str, list[str]] = field(default_factory=dict)
+    staff: list[str] = field(default_factory=list)
+
+
+def _scrub(df: pl.DataFrame, col: str, names: Names, masks: Counter[str]) -> pl.DataFrame:
+    """Scrub one free-text column, each row with the staff's names and its subject's own."""
+    parts = []
+    for (subject,), part in df.group_by(["subject"], maintain_order=True):
+        own = [*names.staff, *names.subjects.get(str(subject), [])]
+        part, counts = deid.scrub_column(part, col, own)
+        masks.update(counts)
+        parts.append(part)
+    return pl.concat(parts) if parts else df
+
+
 def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
                    k: int, l_diversity: int, max_suppression: float, study_code: str,
-                   token_project: str, secret: bytes) -> Built:
-    """LDS: tokens, k-anonymity + l-diversity on the subject level, date shift, scrubbing."""
+                   token_project: str, secret: bytes, on: dt.date,
+                   names: Names | None = None) -> Built:
+    """LDS (§10.2, Table 6, §11.4.2.4): every released value at or above its Table 6 floor
+    (:mod:`deid.table6`); k-anonymity and l-diversity over every released row, the subject's
+    whole quasi-identifier record the unit (:mod:`deid.subjects`); dates that are not
+    quasi-identifiers shifted by the study's secret offset; free text scrubbed of names, ID
+    numbers, phones and e-mails; subject codes replaced by keyed tokens."""
+    names = names or Names()
+    frames = dict(frames)
+    kinds = {f: kind_of(i) for f, i in items.items()}
+    direct = [f for f, kd in kinds.items() if kd == "direct"]
+    if direct:
+        raise BuildError(f"{direct[0]} is a direct identifier and is never released in a "
+                         "limited data set (Table 6) / 直接标识符不得出现在受限制数据集中")
     qis = [f for f, i in items.items() if i.classification == "quasi_identifier"]
     sens = [f for f, i in items.items() if i.classification == "sensitive"]
-    subjects = sorted({s for df in frames.values() for s in df["subject"].to_list()})
-    first: dict[str, dict[str, str]] = {s: {} for s in subjects}
-    for form, df in frames.items():
-        for f in qis + sens:
-            form_of, it = f.split(".", 1)
-            if form_of != form:
-                continue
-            for s, v in zip(df["subject"].to_list(), df[it].to_list(), strict=True):
-                if v is not None and f not in first[s]:
-                    first[s][f] = v
+    masks: Counter[str] = Counter()
+    for form, df in list(frames.items()):
+        for col in df.columns[4:]:
+            if kinds[f"{form}.{col}"] == "text":
+                df = _scrub(df, col, names, masks)
+        frames[form] = df
+    info: dict[str, Any] = {"k": k, "quasi_identifiers": qis, "sensitive": sens,
+                            "unit": "the subject's whole released quasi-identifier record, "
+                                    "across forms and visits (deid.subjects)"}
     treatments: dict[str, str] = {}
-    result_info: dict[str, Any] = {"k": k, "quasi_identifiers": qis, "sensitive": sens}
-    suppressed: set[str] = set()
+    clauses: dict[str, str] = {}
+    labels = {f: table6.level_labels(kinds[f], on=on, values=[
+        v for v in frames[f.split(".", 1)[0]][f.split(".", 1)[1]].to_list() if v is not None])
+        for f in qis}
     levels: dict[str, int] = {}
-    hier: dict[str, deid.Hierarchy] = {}
-    if qis and subjects:
-        subj = pl.DataFrame({"subject": subjects, **{
-            f: [first[s].get(f, NA) for s in subjects] for f in qis + sens}})
-        hier = {f: hierarchy_for(items[f], subj[f].to_list()) for f in qis}
+    suppressed: set[str] = set()
+    subjects = {s for df in frames.values() for s in df["subject"].to_list()}
+    if qis and len(subjects) < k:
+        raise BuildError(
+            f"k-anonymity (k={k}) cannot be reached: only {len(subjects)} subjects can be "
+            f"released, and every description must be shared by at least {k}. The approver "
+            f"can wait for more subjects, ask for a smaller k (at least 5), or leave out the "
+            f"quasi-identifiers ({', '.join(qis)}) / 无法达到k匿名：仅有{len(subjects)}名受试者"
+            f"可发布，少于k={k}；可待受试者增加、降低k（不少于5）或去掉准标识符")
+    if qis:
+        tables = []
+        for form, df in frames.items():
+            cols = [c for c in df.columns[4:] if f"{form}.{c}" in labels]
+            if cols:
+                tables.append(TableRows(form, [f"{form}.{c}" for c in cols], list(zip(
+                    df["subject"].to_list(), df.select(cols).rows(), strict=True))))
+        sensitive = {}
+        for f in sens:
+            form, col = f.split(".", 1)
+            sets: dict[str, set[str]] = {}
+            for s, v in zip(frames[form]["subject"].to_list(), frames[form][col].to_list(),
+                            strict=True):
+                sets.setdefault(s, set()).update([] if v is None else [v])
+            sensitive[f] = sets
         try:
-            res = deid.anonymize(subj, hier, k=k, max_suppression=max_suppression,
-                                 sensitive=sens, l=l_diversity if sens else None)
+            res = anonymize_subjects(tables, labels, k=k, max_suppression=max_suppression,
+                                     sensitive=sensitive or None,
+                                     l=l_diversity if sensitive else None)
         except deid.DeidError as e:
-            raise BuildError(f"k-anonymity (k={k}) cannot be reached: {e} / "
-                             "无法达到k匿名要求") from None
-        suppressed = {subjects[i] for i in res.suppressed_rows.tolist()}
-        levels = dict(res.levels)
-        report = deid.risk_report(res.table, qis)
-        result_info.update(levels=levels, achieved_k=res.achieved_k, l=res.l,
-                           suppressed_subjects=len(suppressed),
-                           information_loss=round(res.information_loss, 4),
-                           risk=report.as_dict())
-        for f in qis:
-            treatments[f] = f"generalised to level {levels[f]} of {res.heights[f]} (k={k})"
+            stop = e.column or "?"
+            raise BuildError(
+                f"k-anonymity (k={k}) cannot be reached: {stop} splits the subjects into "
+                f"groups under {k} even at its coarsest level within {max_suppression:.0%} "
+                f"suppression. The approver can ask for fewer quasi-identifiers (leave out "
+                f"{stop}), a smaller k (at least 5), or wait for more subjects / 无法达到k匿名："
+                f"{stop} 使受试者分组小于{k}；可减少准标识符（去掉{stop}）、降低k（不少于5）"
+                "或待受试者增加后再提取") from None
+        levels, suppressed = res.levels, res.suppressed
+        info.update(levels=levels, heights=res.heights, achieved_k=res.achieved_k, l=res.l,
+                    suppressed_subjects=len(suppressed), rounds=res.rounds,
+                    information_loss=round(res.information_loss, 4),
+                    risk=deid.risk_report(res.subject_table, qis).as_dict())
     elif sens:
-        result_info["note"] = "no quasi-identifiers requested; no equivalence classes"
+        info["note"] = "no quasi-identifiers requested; no equivalence classes"
     offset_days = deid.project_date_offset(study_code, secret)
-    out: list[Table] = []
     token_cache: dict[str, str] = {}
 
     def token(code: str) -> str:
@@ -158,47 +212,57 @@ def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
                                                      secret=secret, length=24)
         return t
 
+    out: list[Table] = []
+    released: set[str] = set()
     for form, df in frames.items():
-        df = df.filter(~pl.col("subject").is_in(list(suppressed)))
+        df = df.filter(~pl.col("subject").is_in(sorted(suppressed)))
+        released |= set(df["subject"].to_list())
         for col in df.columns[4:]:
             f = f"{form}.{col}"
-            it = items[f]
+            kd = kinds[f]
             if f in levels:
-                h, lv = hier[f], levels[f]
-                cache: dict[str, str] = {}
+                lv, fs = levels[f], labels[f]
+                cache: dict[str, str | None] = {}
 
-                def gen(v: str | None, h: deid.Hierarchy = h, lv: int = lv,
-                        cache: dict[str, str] = cache) -> str | None:
-                    key = NA if v is None else v
-                    if key not in cache:
-                        try:
-                            cache[key] = h.labels_of(key)[lv]
-                        except Exception:
-                            cache[key] = "*"
-                    return None if cache[key] == NA else cache[key]
+                def gen(v: str | None, fs: Any = fs, lv: int = lv,
+                        cache: dict[str, str | None] = cache) -> str | None:
+                    if v is None:
+                        return None
+                    if v not in cache:
+                        cache[v] = label_at(fs, lv, v)
+                    return cache[v]
                 df = df.with_columns(pl.Series(col, [gen(v) for v in df[col].to_list()],
                                                dtype=pl.String))
-            elif (lds := DATA_TYPES[it.data_type].lds) in ("shift_date", "shift_datetime"):
-                df = df.with_columns(
-                    (pl.col(col).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-                     + pl.duration(days=offset_days)).dt.strftime("%Y-%m-%d")
-                    .alias(col) if lds == "shift_date" else
-                    (pl.col(col).str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S",
-                                                                 strict=False)
-                     + pl.duration(days=offset_days)).dt.strftime("%Y-%m-%dT%H:%M:%S")
-                    .alias(col))
-                treatments[f] = "shifted by the study's secret offset (intervals exact)"
-            elif lds == "scrub" and f not in sens:
-                df, _ = deid.scrub_column(df, col)
-                treatments[f] = "free text scrubbed (ID numbers, phones, e-mails masked)"
+                rule = table6.RULES[kd]
+                treatments[f] = (f"{rule.treatment}; generalised to level {lv} of "
+                                 f"{len(fs)} above the floor (k={k})")
+                clauses[f] = f"{rule.clause}; §10.2 e"
+            elif kd in ("date", "datetime"):
+                df = df.with_columns(_shift(col, kd, offset_days))
+                treatments[f], clauses[f] = table6.SHIFT_RULE.treatment, table6.SHIFT_RULE.clause
             else:
-                treatments.setdefault(f, "as recorded")
+                if kd in ("age", "birth_date", "postcode"):
+                    df = df.with_columns(pl.Series(col, [
+                        table6.floor_value(kd, v, on=on) for v in df[col].to_list()],
+                        dtype=pl.String))
+                rule = table6.RULES[kd]
+                treatments[f], clauses[f] = rule.treatment, rule.clause
         df = df.with_columns(pl.Series("subject", [token(s) for s in df["subject"].to_list()],
                                        dtype=pl.String)).rename({"subject": "subject_token"})
         out.append(Table(form, df, ["subject_token", "event", "repeat"]))
-    result_info["tokens"] = "keyed HMAC-SHA256 tokens, one set per extract"
-    result_info["date_shift"] = "one secret offset per study; intervals preserved"
-    return Built(out, result_info, treatments)
+    info["free_text_masks"] = {kind: masks.get(kind, 0)
+                               for kind in ("name", "id_number", "phone", "email")} | dict(masks)
+    info["tokens"] = "keyed HMAC-SHA256 tokens, one set per extract"
+    info["date_shift"] = "one secret offset per study; intervals preserved"
+    return Built(out, info, treatments, clauses=clauses, released=released)
+
+
+def _shift(col: str, kind: str, days: int) -> pl.Expr:
+    if kind == "date":
+        return (pl.col(col).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+                + pl.duration(days=days)).dt.strftime("%Y-%m-%d").alias(col)
+    return (pl.col(col).str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False)
+            + pl.duration(days=days)).dt.strftime("%Y-%m-%dT%H:%M:%S").alias(col)
 
 
 def aggregate_puf(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,

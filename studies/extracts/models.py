@@ -35,7 +35,7 @@ from studies.kernel.models import IdTable
 
 TIERS = tuple(TIER_RULES)  # the rules of each tier: studies/extracts/tiers.py
 TIER_LABELS = {t.name: t.label for t in TIER_RULES.values()}
-STATUSES = ("pending", "approved", "rejected", "held")
+STATUSES = ("pending", "approved", "rejected", "held", "built", "delivered")
 BUILD_STATES = ("none", "queued", "running", "done", "failed", "blocked")
 DECISION_KINDS = ("officer", "vote", "dua", "ethics", "override")
 

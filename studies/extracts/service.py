@@ -96,11 +96,12 @@ def validate_age_recipient(key: str) -> str:
 
 
 def field_catalogue(session: Session, study_id: str) -> dict[str, FieldInfo]:
-    """Every field a request may name: ``form.item`` of each form's current version, and the
-    identity fields (``identity.*``, direct identifiers, RIF only) drawn from the code index."""
+    """Every field a request may name: ``form.item`` of each form's published version (a
+    draft form's fields are not offered), and the identity fields (``identity.*``, direct
+    identifiers, RIF only) drawn from the code index."""
     out: dict[str, FieldInfo] = {}
     for form in forms.forms_of(session, study_id):
-        v = forms.current_version(session, form)
+        v = forms.published_version(session, form)
         if v is None:
             continue
         for i in forms.items_of(session, v.id):
@@ -118,7 +119,7 @@ def field_catalogue(session: Session, study_id: str) -> dict[str, FieldInfo]:
 def items_by_field(session: Session, study_id: str) -> dict[str, Item]:
     out: dict[str, Item] = {}
     for form in forms.forms_of(session, study_id):
-        v = forms.current_version(session, form)
+        v = forms.published_version(session, form)
         if v is not None:
             for i in forms.items_of(session, v.id):
                 out[f"{form.name}.{i.name}"] = i
@@ -174,7 +175,9 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
         raise InvalidInput("the period of use has already ended / 使用期限已过",
                            field="use_until")
     if not tier.min_k <= data.k <= K_MAX:
-        raise InvalidInput("k: at least 5 (§10.2 e), at most 100 / k 至少为5", field="k")
+        raise InvalidInput(f"k: at least {tier.min_k} for this tier (§11.4.2.4, §10.2 e), at most "
+                           f"{K_MAX} / k 至少为{tier.min_k}，至多为{K_MAX}", field="k",
+                           clause="§11.4.2.4")
     if data.as_of is not None and (data.as_of.tzinfo is None or data.as_of > now_utc()):
         raise InvalidInput("as_of: a past time with a time zone / 须为带时区的过去时间",
                            field="as_of")
@@ -185,8 +188,9 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
     for f in wanted:
         info = catalogue.get(f)
         if info is None:
-            raise InvalidInput(f"fields: no field {f[:80]!r} in this study / 本研究无此字段",
-                               field="fields")
+            raise InvalidInput(f"fields: no field {f[:80]!r} in a published form of this study "
+                               "(a draft form's fields cannot be extracted) / 本研究已发布的表单"
+                               "中无此字段", field="fields")
         if info.classification == "direct_identifier" and not tier.allows_direct_identifiers:
             raise InvalidInput(f"fields: {f} is a direct identifier; only a RIF may hold it "
                                "(Table 6) / 直接标识符只能出现在可标识数据集中", field="fields",

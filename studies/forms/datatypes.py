@@ -38,16 +38,11 @@ TEXT_FORMAT_CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
 YES_NO: tuple[dict[str, str], ...] = ({"code": "1", "label_zh": "是", "label_en": "Yes"},
                                       {"code": "0", "label_zh": "否", "label_en": "No"})
 
-# How the extract build (studies/extracts/build.py) treats a type:
-# - as a quasi-identifier, the generalisation hierarchy (a ``deid.Hierarchy``) k-anonymity
-#   climbs, built with ``deid.Hierarchy``: "date" YYYY-MM-DD → YYYY-MM → YYYY → * (the levels
-#   of ``deid.date_hierarchy``); "bands" numbers in bands 5, 10, 20, 50 wide → *; "values"
-#   each recorded value → * (a postcode text format: digits masked, 3 then 6);
-# - otherwise in an LDS: "shift_date" / "shift_datetime" by the study's secret offset
-#   (``deid.project_date_offset``, Table 6 as ``deid.shift_dates``), "scrub" free text
-#   (``deid.scrub_column``, unless the item is sensitive), "keep" as recorded.
-Generalisation = Literal["date", "bands", "values"]
-LdsTreatment = Literal["shift_date", "shift_datetime", "scrub", "keep"]
+# How an extract treats a type: the kind of value it holds for de-identification, a
+# ``deid.table6.Kind`` — which Table 6 floor it gets and which hierarchy the k-anonymity search
+# climbs (the rows of ``deid/table6.py``). The extract refines it by the item's text format and
+# name (an age, a birth date, a postcode: ``studies.extracts.deidentify.kind_of``).
+DeidKind = Literal["direct", "number", "date", "datetime", "coded", "text"]
 
 
 class EnteredItem(Protocol):
@@ -95,8 +90,7 @@ class DataType:
     choices: tuple[dict[str, str], ...] = ()   # fixed codes of the type (an item may relabel)
     html_input: str = "text"                   # the <input type> of the entry page
     html_attrs: Mapping[str, str] = field(default_factory=dict)
-    generalise: Generalisation = "values"      # as a quasi-identifier in an extract
-    lds: LdsTreatment = "keep"                 # otherwise, in an LDS extract
+    deid_kind: DeidKind = "coded"              # in an extract: its Table 6 floor and hierarchy
 
 
 # ---- parsing entered values ----------------------------------------------------------------
@@ -238,12 +232,12 @@ _ENTRIES = (
             "zipcode": "postcode", "postalcode_canada": "postcode",
             "postalcode_china": "postcode", "alpha_only": None, "time": None,
             "time_mm_ss": None},
-        lds="scrub"),
+        deid_kind="text"),
     DataType(
         "integer", _parse_number(integer=True), odm="integer", odm_in=("integer",),
         field_types=("slider",), redcap_validations={"integer": None, "int": None},
         read_bound=_number_bound(integer=True), bound_ok=_number_bound_ok, numeric=True,
-        html_attrs={"inputmode": "decimal"}, generalise="bands"),
+        html_attrs={"inputmode": "decimal"}, deid_kind="number"),
     DataType(
         "decimal", _parse_number(integer=False), odm="float", odm_in=("float", "double"),
         field_types=("calc",),
@@ -251,21 +245,21 @@ _ENTRIES = (
                             "number_3dp": None, "number_4dp": None,
                             "number_comma_decimal": None, "float": None},
         read_bound=_number_bound(integer=False), bound_ok=_number_bound_ok, numeric=True,
-        html_attrs={"inputmode": "decimal"}, generalise="bands"),
+        html_attrs={"inputmode": "decimal"}, deid_kind="number"),
     DataType(
         "date", _parse_when(with_time=False), odm="date", odm_in=("date",),
         redcap_validations={"date_ymd": None, "date_mdy": None, "date_dmy": None},
         read_bound=_when_bound(with_time=False), bound_ok=_when_bound_ok,
         html_input="date",
         html_attrs={"placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}"},
-        generalise="date", lds="shift_date"),
+        deid_kind="date"),
     DataType(
         "datetime", _parse_when(with_time=True), odm="datetime", odm_in=("datetime",),
         redcap_validations={"datetime_ymd": None, "datetime_mdy": None, "datetime_dmy": None,
                             "datetime_seconds_ymd": None, "datetime_seconds_mdy": None,
                             "datetime_seconds_dmy": None},
         read_bound=_when_bound(with_time=True), bound_ok=_when_bound_ok,
-        html_input="datetime-local", lds="shift_datetime"),
+        html_input="datetime-local", deid_kind="datetime"),
     # ODM: a CodeListRef makes an item a codelist (its values are written as text).
     DataType(
         "codelist", _parse_code, odm="text",
@@ -276,7 +270,7 @@ _ENTRIES = (
     # Entered as text (the entry page does not take files yet).
     DataType(
         "file", _parse_text, odm="base64Binary", odm_in=("base64Binary",),
-        field_types=("file",)),
+        field_types=("file",), deid_kind="direct"),
 )
 DATA_TYPES: dict[str, DataType] = {t.name: t for t in _ENTRIES}
 

@@ -131,6 +131,13 @@ def events_of(session: Session, study_id: str) -> list[StudyEvent]:
                                 .order_by(col(StudyEvent.position))).scalars())
 
 
+def published_version(session: Session, form: Form) -> FormVersion | None:
+    """The newest published version (None while the form is a draft): an extract names
+    only fields of published forms."""
+    vs = [v for v in versions_of(session, form.id) if v.status == "published"]
+    return vs[-1] if vs else None
+
+
 def current_version(session: Session, form: Form) -> FormVersion | None:
     """The newest published version, or the newest draft when none is published."""
     vs = versions_of(session, form.id)

@@ -117,6 +117,7 @@ class Action(StrEnum):
     STUDY_STATUS = "study.status"
     # subject
     SUBJECT_ENROL = "subject.enrol"
+    SUBJECT_DISCLOSURES_VIEW = "subject.disclosures_view"
     SUBJECT_EXPORT = "subject.export"
     # token
     TOKEN_CREATE = "token.create"

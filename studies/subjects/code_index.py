@@ -28,7 +28,7 @@ from studies.subjects.identity import (
     normalise_resident_id,
     validate_resident_id,
 )
-from studies.subjects.models import CodeIndexEntry, Subject
+from studies.subjects.models import CodeIndexEntry, Disclosure, Subject
 from studies.subjects.service import (
     CLAUSE_LOOKUP,
     lock_index,
@@ -187,6 +187,15 @@ class SubjectExport:
     content: bytes
 
 
+def _exported(session: Session, actor: Actor, code: str) -> tuple[CodeIndexEntry, Study]:
+    """The code-index entry of a subject the custodian may export (404, 403 otherwise)."""
+    hit = _entry_by_code(session, code)
+    if hit is None:
+        raise NotFound("no subject with this code / 无此受试者代码", field="code")
+    require(actor, Perm.CODE_INDEX_EXPORT, study=hit[1].code)
+    return hit
+
+
 def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys,
                    code: str, reason: str, fmt: str = "json") -> SubjectExport:
     """Subject access (§7 d–e): the subject's own data as a readable file — identity, enrolment
@@ -197,11 +206,7 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput("format: json or text / 格式须为 json 或 text", field="format")
     code = _code(code)
-    hit = _entry_by_code(session, code)
-    if hit is None:
-        raise NotFound("no subject with this code / 无此受试者代码", field="code")
-    entry, study = hit
-    require(actor, Perm.CODE_INDEX_EXPORT, study=study.code)
+    entry, study = _exported(session, actor, code)
     identity = decrypt_identity(code=code, kid=entry.key_id, nonce=entry.nonce,
                                 ciphertext=entry.ciphertext, keys=keys)
     subject = session.get(Subject, entry.subject_id)
@@ -214,6 +219,7 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
                 "reason": e.reason}
                for e in events if e.action.startswith(EXPORT_ACTION_PREFIXES)]
     generated = now_utc()
+    disclosed = [disclosure_json(d) for d in disclosures_of(session, subject.id)]
     doc: dict[str, object] = {
         "document": "Subject access export / 受试者个人数据副本 (GB/T 39725-2020 §7 d–e)",
         "generated_at": generated.isoformat(timespec="seconds"),
@@ -224,6 +230,7 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
                       "hospital": site.hospital, "status": subject.status,
                       "enrolled_at": subject.enrolled_at.isoformat(timespec="seconds")},
         "history": history,
+        "disclosures": disclosed,
     }
     ledger.append(session, actor=actor.username,
                   action=Action.SUBJECT_EXPORT, entity_type="subject",
@@ -266,7 +273,47 @@ def _as_text(doc: dict[str, object]) -> str:
                      + (f"  ({h['reason']})" if h.get("reason") else ""))
     if not hist:
         lines.append("—")
+    lines += ["", "数据披露记录 / To whom your data were disclosed (§7 g)", "-" * 40]
+    shown = doc.get("disclosures") or []
+    assert isinstance(shown, list)
+    for d in shown:
+        tier = TIER_NAMES.get(d["tier"], d["tier"])
+        lines.append(f"{d['disclosed_at']}  {d['recipient_org']}  {tier}  {d['study']}  "
+                     + ", ".join(d["fields"]))
+    if not shown:
+        lines.append("—")
     return "\n".join(lines) + "\n"
+
+
+TIER_NAMES = {"lds": "受限制数据集 / limited data set", "rif": "可标识数据集 / identifiable file",
+              "puf": "公用数据集 / public use file"}
+
+
+def disclosures_of(session: Session, subject_id: str) -> list[Disclosure]:
+    return list(session.execute(select(Disclosure).where(
+        col(Disclosure.subject_id) == subject_id).order_by(col(Disclosure.disclosed_at)))
+        .scalars())
+
+
+def disclosure_json(d: Disclosure) -> dict[str, object]:
+    return {"request_id": d.request_id, "study": d.study_code, "recipient_org": d.recipient_org,
+            "tier": d.tier, "fields": list(d.fields),
+            "disclosed_at": d.disclosed_at.isoformat(timespec="seconds")}
+
+
+def disclosures(session: Session, ledger: Ledger, *, actor: Actor,
+                code: str) -> list[Disclosure]:
+    """To whom a subject's data went (§7 g): every extract package built with their rows —
+    recipient, tier, fields, when. The custodian's (as the subject access export, which
+    holds the same list); the view is a ledger entry."""
+    require(actor, Perm.CODE_INDEX_EXPORT)
+    code = _code(code)
+    entry, study = _exported(session, actor, code)
+    rows = disclosures_of(session, entry.subject_id)
+    ledger.append(session, actor=actor.username, action=Action.SUBJECT_DISCLOSURES_VIEW,
+                  entity_type="subject", entity_id=entry.subject_id, study=study.code,
+                  subject=code, client=actor.client, changes=[Change("rows", None, len(rows))])
+    return rows
 
 
 @dataclass(frozen=True)

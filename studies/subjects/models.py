@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
@@ -50,4 +50,24 @@ class CodeIndexEntry(IdTable, CreatedAt, table=True):
     blind_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, index=True))
     blind_key_id: str = Field(sa_column=Column(String(16), nullable=False))
     encrypted_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Disclosure(IdTable, table=True):
+    """To whom a subject's data went (§7 g, kept six years): one row per subject per extract
+    package built with their data — the recipient, the tier, the fields, when. Written by the
+    extract build (in the same transaction as its ledger entry, which holds the SHA-256 of the
+    included subjects); read by the custodian and in the subject access export."""
+
+    __tablename__ = "subject_disclosure"
+
+    subject_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("subject.id"), nullable=False, index=True))
+    request_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("extract_request.id"), nullable=False, index=True))
+    study_code: str = Field(sa_column=Column(String(100), nullable=False))
+    recipient_org: str = Field(sa_column=Column(String(200), nullable=False))
+    tier: str = Field(sa_column=Column(String(3), nullable=False))
+    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+    disclosed_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -51,3 +51,14 @@ class LookupOut(BaseModel):
     study: str | None
     reason: str | None
     result: str | None
+
+
+class DisclosureOut(BaseModel):
+    """One extract that held the subject's data (§7 g)."""
+
+    request_id: str
+    study: str
+    recipient_org: str
+    tier: str
+    fields: list[str]
+    disclosed_at: dt.datetime

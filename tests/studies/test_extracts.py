@@ -16,7 +16,7 @@ import polars as pl
 import pycanon.anonymity as pa
 import pyrage
 import pytest
-from factories import PASSWORD, SETUP, make_extract_study, make_user
+from factories import PASSWORD, SETUP, age_keys, make_extract_study, make_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -48,14 +48,6 @@ def person(session: Session, ledger: Ledger, name: str, role: Role) -> Actor:
     _, actor = accounts.login(session, ledger, username=name, password=PASSWORD,
                               client="10.0.0.9", config=CFG)
     return actor
-
-
-def age_keys(tmp: Path) -> tuple[Path, str]:
-    ident = tmp / "sponsor.key"
-    subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
-    pub = next(line.split(": ", 1)[1] for line in ident.read_text().splitlines()
-               if line.startswith("# public key:"))
-    return ident, pub
 
 
 def request_in(pub: str, **kw: Any) -> RequestIn:

@@ -25,6 +25,7 @@ from studies.subjects import service as subjects
 from studies.subjects.schemas import (
     ByCodeOut,
     ByIdentityOut,
+    DisclosureOut,
     IdentityOut,
     LookupOut,
     Match,
@@ -127,6 +128,18 @@ def lookup_history(session: SessionDep, actor: CurrentActor) -> list[LookupOut]:
     return [LookupOut(seq=r.seq, time=r.ts, actor=r.actor, action=r.action, code=r.code,
                       study=r.study, reason=r.reason, result=r.result)
             for r in code_index.lookup_history(session, actor=actor)]
+
+
+@router.get("/code-index/subjects/{code}/disclosures", response_model=list[DisclosureOut],
+            dependencies=[requires(Perm.CODE_INDEX_EXPORT)])
+def disclosures(code: str, session: SessionDep, ledger: LedgerDep,
+                actor: CurrentActor) -> list[DisclosureOut]:
+    """To whom the subject's data were disclosed (§7 g): each extract package that held
+    them (custodian only; audited)."""
+    return [DisclosureOut(request_id=d.request_id, study=d.study_code,
+                          recipient_org=d.recipient_org, tier=d.tier, fields=list(d.fields),
+                          disclosed_at=d.disclosed_at)
+            for d in code_index.disclosures(session, ledger, actor=actor, code=code)]
 
 
 class ExportIn(BaseModel):
