@@ -203,6 +203,24 @@ DEMO_PEOPLE = [  # made-up people; the ID numbers are well formed but belong to 
 ]
 
 
+_SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许"
+_GIVEN = "明华强丽静敏军伟芳娜秀英"
+DEMO_COHORT_SIZE = 63
+
+
+def demo_cohort() -> list[tuple[str, str, tuple[int, int, int], int, str, str]]:
+    """The demo people (:data:`DEMO_PEOPLE`) and a made-up cohort after them: 66 in all, so that
+    a limited data set of the demo study reaches k = 5 (names begin with 演示, the ID numbers
+    are well formed but belong to no one)."""
+    out = list(DEMO_PEOPLE)
+    for i in range(DEMO_COHORT_SIZE):
+        name = f"演示{_SURNAMES[i % len(_SURNAMES)]}{_GIVEN[(i // 3) % len(_GIVEN)]}"
+        birth = (1945 + (i * 7) % 50, 1 + i % 12, 1 + (i * 5) % 28)
+        out.append((name, "110105", birth, 100 + i, f"139{10000000 + i:08d}",
+                    f"DEMO-MRN-{1000 + i:04d}"))
+    return out
+
+
 def load_subjects(session: Session, state: AppState) -> list[str]:
     """Enrol the demo people in the demo study, each with informed consent to the study's
     consent form (enrolment takes the consent in the same step, §11.3.4.2). Safe to run twice:
@@ -218,8 +236,9 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
     from studies.subjects.identity import compose_resident_id, validate_identity
 
     study = session.execute(select(Study).where(col(Study.code) == DEMO_STUDY)).scalar()
-    site = study and session.execute(select(Site).where(col(Site.study_id) == study.id)
-                                     .order_by(col(Site.code))).scalars().first()
+    sites = list(session.execute(select(Site).where(col(Site.study_id) == study.id)
+                                 .order_by(col(Site.code))).scalars()) if study else []
+    site = sites[0] if sites else None
     form = study and session.execute(select(ConsentForm).where(
         col(ConsentForm.study_id) == study.id, col(ConsentForm.consent_type) == "informed")
         .order_by(col(ConsentForm.number).desc())).scalars().first()
@@ -229,7 +248,8 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
     assert user is not None
     investigator = accounts.actor_for(session, user, client="demo")
     keys = state.keys.code_index_keys()
-    for name, region, (y, m, d), seq, phone, mrn in DEMO_PEOPLE:
+    for n, (name, region, (y, m, d), seq, phone, mrn) in enumerate(demo_cohort()):
+        site = sites[0] if n < len(DEMO_PEOPLE) else sites[n % len(sites)]
         identity = validate_identity(
             name=name, resident_id=compose_resident_id(region, dt.date(y, m, d), seq),
             phone=phone, medical_record_number=mrn, address="演示市演示路 1 号")
@@ -246,10 +266,12 @@ def load_subjects(session: Session, state: AppState) -> list[str]:
         except DomainError as exc:  # e.g. the study lacks a current ethics approval
             return [f"Demo subjects not enrolled: {exc.message}"]
     rows = subjects.list_subjects(session, actor=investigator, study_code=DEMO_STUDY)
-    return [f"Demo subjects in {DEMO_STUDY}, enrolled with consent to form "
-            f"{cast(ConsentForm, form).version} "
-            f"(synthetic identities; custodian: demo.custodian at /code-index): "
-            + ", ".join(r.code for r in rows)]
+    by_site = {s.code: sum(1 for r in rows if r.site == s.code) for s in sites}
+    return [f"Demo subjects in {DEMO_STUDY}: {len(rows)} enrolled with consent to form "
+            f"{cast(ConsentForm, form).version} ("
+            + ", ".join(f"{c}: {k}" for c, k in by_site.items())
+            + "; synthetic identities; custodian: demo.custodian at /code-index), e.g. "
+            + ", ".join(r.code for r in rows[:3])]
 
 
 # ── Data entry, SDV and queries (issue 5) ────────────────────────────────────────────────────
@@ -317,6 +339,7 @@ def load_entry(session: Session, state: AppState) -> list[str]:
                         data=SaveIn(base_version=1, values={"birth_year": "1963",
                                                                   "sex": "1"},
                                           reasons={"birth_year": "transcription_error"}))
+        _enter_cohort(session, state, inv, codes)
         monitoring.verify(session, ledger, actor=mon, study_code=DEMO_STUDY,
                           data=SdvIn(subject=first, event="baseline",
                                                 form="vital_signs"))
@@ -337,12 +360,49 @@ def load_entry(session: Session, state: AppState) -> list[str]:
 
 
 
+def _enter_cohort(session: Session, state: AppState, inv: Actor,
+                  codes: list[Any]) -> None:
+    """Baseline data for every subject after the first two, and the month-3 visit (vital
+    signs, adverse events) for everyone: enough rows for an LDS at k = 5. Some adverse-event
+    terms name the subject, as people type them; an extract scrubs them."""
+    import datetime as dt
+
+    from studies.entry import service as entry
+
+    today = dt.date.today()
+    people = demo_cohort()
+    for n, (code, _sid) in enumerate(codes):
+        def save(event: str, form: str, values: dict[str, Any], code: str = code) -> None:
+            entry.save_form(session, state.ledger, actor=inv, study_code=DEMO_STUDY,
+                            subject_code=code, event_name=event, form_name=form,
+                            data=SaveIn(base_version=0, values=values))
+        if n >= 2:
+            birth = people[n][2] if n < len(people) else (1960, 1, 1)
+            sex = str(1 + n % 2)
+            save("baseline", "demographics", {"birth_year": str(birth[0]), "sex": sex,
+                                              **({"pregnant": "0"} if sex == "2" else {})})
+            save("baseline", "vital_signs", {
+                "visit_date": (today - dt.timedelta(days=90 + n % 20)).isoformat(),
+                "height": str(155 + n % 30), "weight": f"{55 + n % 35}.{n % 10}",
+                "sbp": str(128 + n % 40), "dbp": str(78 + n % 20), "smoker": "0"})
+        save("month_3", "vital_signs", {
+            "visit_date": (today - dt.timedelta(days=n % 20)).isoformat(),
+            "height": str(155 + n % 30), "weight": f"{54 + n % 35}.{n % 10}",
+            "sbp": str(118 + n % 35), "dbp": str(74 + n % 18), "smoker": "0"})
+        name = people[n][0] if n < len(people) else ""
+        ae = n % 4 == 0
+        save("month_3", "adverse_events", {"ae_any": "1" if ae else "0", **({
+            "ae_term": f"头晕（{name}自述，电话{people[n][4]}）" if n % 8 == 0 and name
+            else "头痛", "ae_grade": "1"} if ae else {})})
+
+
 # ── A sponsor's extract request (issue 9) ───────────────────────────────────────────────────
 
 def load_extract_request(session: Session, state: AppState) -> list[str]:
-    """A pending LDS request by demo.sponsor for the demo study's non-identifying fields, to an
-    age key written to ``<extract dir>/demo-sponsor.key`` (demo only). Skipped while the demo
-    study has no forms, and when the request exists already (safe to run twice)."""
+    """Pending requests by demo.sponsor (:data:`DEMO_EXTRACTS`: an LDS and a PUF) for the demo
+    study's non-identifying fields, to an age key written to
+    ``<extract dir>/demo-sponsor.key`` (demo only). Skipped while the demo study has no forms,
+    and when the requests exist already (safe to run twice)."""
     import datetime as dt
     import os
 
@@ -358,16 +418,15 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
     user = accounts.find_user(session, "demo.sponsor")
     if study is None or user is None:
         return []
-    existing = session.execute(select(ExtractRequest).where(
+    existing = list(session.execute(select(ExtractRequest).where(
         col(ExtractRequest.study_id) == study.id,
-        col(ExtractRequest.requested_by_id) == user.id)).scalar()
+        col(ExtractRequest.requested_by_id) == user.id)
+        .order_by(col(ExtractRequest.requested_at))).scalars())
     key_file = state.settings.extract_dir / "demo-sponsor.key"
-    if existing is not None:
-        return [_extract_line(existing, key_file)]
-    fields = [f.name for f in ex.field_catalogue(session, study.id).values()
-              if f.classification in ("clinical", "quasi_identifier")
-              and not f.name.startswith("identity.")][:6]
-    if not fields:
+    if existing:
+        return [_extract_line(r, key_file) for r in existing]
+    catalogue = ex.field_catalogue(session, study.id)
+    if not catalogue or all(f.startswith("identity.") for f in catalogue):
         return ["Demo extract request: skipped (the demo study has no eCRF fields yet)"]
     ident = pyrage.x25519.Identity.generate()
     key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -378,18 +437,31 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
     pub = next(line.split(": ", 1)[1] for line in key_file.read_text().splitlines()
                if line.startswith("# public key:"))
     sponsor = accounts.actor_for(session, user, client="demo")
-    try:
-        with session.begin_nested():
-            req = ex.create_request(session, state.ledger, actor=sponsor, study_code=DEMO_STUDY,
-                                    data=RequestIn(
-                                        purpose="Demo: efficacy analysis by age band and sex",
-                                        fields=fields, tier="lds",
-                                        recipient_org="Demo Pharma 演示药企", recipient_key=pub,
-                                        use_from=dt.date.today(),
-                                        use_until=dt.date.today() + dt.timedelta(days=365)))
-    except DomainError as exc:
-        return [f"Demo extract request not made: {exc.message}"]
-    return [_extract_line(req, key_file)]
+    made = []
+    for tier, purpose, fields in DEMO_EXTRACTS:
+        try:
+            with session.begin_nested():
+                made.append(ex.create_request(
+                    session, state.ledger, actor=sponsor, study_code=DEMO_STUDY,
+                    data=RequestIn(purpose=purpose, fields=[f for f in fields if f in catalogue],
+                                   tier=tier, recipient_org="Demo Pharma 演示药企",
+                                   recipient_key=pub, use_from=dt.date.today(),
+                                   use_until=dt.date.today() + dt.timedelta(days=365))))
+        except DomainError as exc:
+            return [f"Demo extract request not made: {exc.message}"]
+    return [_extract_line(req, key_file) for req in made]
+
+
+DEMO_EXTRACTS = (
+    ("lds", "Demo: efficacy analysis by birth year, sex and visit",
+     ["demographics.birth_year", "demographics.sex", "vital_signs.visit_date",
+      "vital_signs.sbp", "vital_signs.dbp", "vital_signs.weight", "adverse_events.ae_term",
+      "adverse_events.ae_grade"]),
+    ("puf", "Demo: blood pressure summary by sex for the annual report",
+     ["demographics.sex", "vital_signs.sbp", "vital_signs.dbp"]),
+)
+"""The demo sponsor's requests: an LDS (the committee votes, the sponsor signs the
+data-use agreement) and a PUF (the data security officer approves)."""
 
 
 def _extract_line(req: Any, key_file: Path) -> str:
