@@ -21,13 +21,18 @@ from edc import keyring
 from edc.app import create_app
 from edc.cli import main
 from edc.db import make_engine, session_factory
-from edc.demo import demo_password
+from edc.demo import (
+    demo_cohort,
+    demo_password,
+)
 from edc.settings import Settings
 from edc.state import build_state
 from studies.subjects import code_index
 from studies.subjects import service as svc
 from studies.subjects.crypto import key_id
 from studies.subjects.models import CodeIndexEntry
+
+DEMO_N = len(demo_cohort())
 
 
 @pytest.fixture
@@ -36,7 +41,7 @@ def env(monkeypatch: pytest.MonkeyPatch, fresh_url: str, tmp_path: Path) -> Path
     monkeypatch.setenv("EDC_DATABASE_URL", fresh_url)
     monkeypatch.setenv("EDC_KEY_DIR", str(keys))
     assert main(["init"]) == 0
-    assert main(["demo"]) == 0  # three demo subjects with synthetic identities
+    assert main(["demo"]) == 0  # the demo subjects, synthetic identities
     return keys
 
 
@@ -62,7 +67,7 @@ def readable(url: str, key_dir: Path) -> dict[str, int]:
     with session_factory(engine)() as s:
         check = code_index.verify_code_index(s, keys=keys.code_index_keys())
     engine.dispose()
-    assert check.entries == 3
+    assert check.entries == DEMO_N
     return check.by_key
 
 
@@ -78,8 +83,9 @@ def test_rotation_re_encrypts_all_retires_the_old_key_and_is_audited(
     code, out, err = run(capsys, "keys", "rotate-code-index", "--by", "demo.custodian")
     assert (code, err) == (0, "")
     new = keyring.load(env).code_index_key
-    assert new != old and out.startswith("re-encrypted 3 code-index entries under key "
-                                         f"{key_id(new)} (was {key_id(old)}); all 3 verified")
+    assert new != old and out.startswith(
+        f"re-encrypted {DEMO_N} code-index entries under key {key_id(new)} (was {key_id(old)}); "
+        f"all {DEMO_N} verified")
     [retired] = [n for n in key_files(env) if n.endswith(".retired")]
     assert key_files(env) == ["code_index.key", retired]
     assert base64.b64decode((env / retired).read_text()) == old
@@ -90,14 +96,14 @@ def test_rotation_re_encrypts_all_retires_the_old_key_and_is_audited(
     only_new = svc.CodeIndexKeys(current=new, blind=keyring.load(env).blind_index_key)
     engine = make_engine(fresh_url)
     with session_factory(engine)() as s:
-        assert code_index.verify_code_index(s, keys=only_new).entries == 3
+        assert code_index.verify_code_index(s, keys=only_new).entries == DEMO_N
         [entry] = s.execute(select(LedgerEntry).where(
             LedgerEntry.action == "code_index.rotate_key")).scalars()
     engine.dispose()
     assert (entry.actor, entry.client) == ("demo.custodian", "cli")
     code, out, _ = run(capsys, "keys", "status")
     assert code == 0
-    assert out.splitlines()[0].split()[-3:] == [key_id(new), "entries", "3"]
+    assert out.splitlines()[0].split()[-3:] == [key_id(new), "entries", str(DEMO_N)]
     assert code == 0 and run(capsys, "audit", "verify")[0] == 0
 
 
@@ -126,7 +132,7 @@ def test_rotation_raised_halfway_leaves_the_old_key_and_index(
     code, _, _ = run(capsys, "keys", "rotate-code-index", "--by", "demo.custodian")
     assert code == 130
     assert (snapshot(fresh_url), key_files(env)) == (before, files)
-    assert readable(fresh_url, env) == {key_id(keyring.load(env).code_index_key): 3}
+    assert readable(fresh_url, env) == {key_id(keyring.load(env).code_index_key): DEMO_N}
 
 
 KILLER = textwrap.dedent("""
@@ -162,12 +168,12 @@ def test_rotation_killed_mid_transaction_keeps_the_index_readable_and_recovers(
     assert kill_rotation("mid-transaction") == -9
     assert snapshot(fresh_url) == before  # nothing committed
     assert keyring.load(env).code_index_key == old
-    assert readable(fresh_url, env) == {key_id(old): 3}
+    assert readable(fresh_url, env) == {key_id(old): DEMO_N}
     code, out, _ = run(capsys, "keys", "rotate-code-index", "--by", "demo.custodian")
     assert code == 0
     assert "rotation that did not commit" in out.splitlines()[0]
     assert not list(env.glob("*.pending"))
-    assert readable(fresh_url, env) == {key_id(keyring.load(env).code_index_key): 3}
+    assert readable(fresh_url, env) == {key_id(keyring.load(env).code_index_key): DEMO_N}
 
 
 def test_rotation_killed_after_commit_keeps_the_index_readable_and_recovers(
@@ -177,15 +183,15 @@ def test_rotation_killed_after_commit_keeps_the_index_readable_and_recovers(
     [pending] = env.glob("*.pending")
     new_id = key_id(base64.b64decode(pending.read_text()))
     assert keyring.load(env).code_index_key == old  # not promoted …
-    assert readable(fresh_url, env) == {new_id: 3}  # … yet every entry decrypts
+    assert readable(fresh_url, env) == {new_id: DEMO_N}  # … yet every entry decrypts
     code, out, _ = run(capsys, "keys", "status")
-    assert code == 0 and f"key id {new_id}  entries 3" in out
+    assert code == 0 and f"key id {new_id}  entries {DEMO_N}" in out
     _, out, _ = run(capsys, "demo")  # no new entry under the old key meanwhile
     assert "run `edc keys rotate-code-index` to finish it" in out
     code, out, _ = run(capsys, "keys", "rotate-code-index", "--by", "demo.custodian")
     assert code == 0 and out.startswith("completed an interrupted rotation")
     assert f"(was {new_id})" in out
-    assert readable(fresh_url, env) == {key_id(keyring.load(env).code_index_key): 3}
+    assert readable(fresh_url, env) == {key_id(keyring.load(env).code_index_key): DEMO_N}
 
 
 def test_missing_code_index_key_is_a_one_line_error_and_changes_nothing(
@@ -215,7 +221,7 @@ def test_wrong_code_index_key_is_a_one_line_error_and_changes_nothing(
     assert err.startswith("edc: the key directory lacks the code-index key ")
     assert len(err.splitlines()) == 1
     code, out, _ = run(capsys, "keys", "status")
-    assert code == 1 and "MISSING key id" in out and "3 entries cannot be decrypted" in out
+    assert code == 1 and "MISSING key id" in out and f"{DEMO_N} entries cannot be decrypted" in out
     code, out, err = run(capsys, "demo")  # enrolling more under a wrong key is refused too
     assert "Demo subjects not enrolled: the key directory lacks the code-index key" in out
     assert snapshot(fresh_url) == before
