@@ -234,6 +234,15 @@ def test_the_sponsor_receives_an_lds_that_holds_table_6_and_k_on_every_row(
     assert [(d["request_id"], d["tier"], d["recipient_org"]) for d in got] == [
         (rid, "lds", "Example Pharma")]
     assert got[0]["fields"] == FIELDS
+    html = app_client.get("/code-index/disclosures", params={"code": code}).text
+    assert "Example Pharma" in html and "limited data set" in html and rid[:8] in html
+    assert "/code-index/disclosures" in app_client.get("/code-index").text
+    r = app_client.post("/api/v1/code-index/export", json={
+        "code": code, "reason": "the subject asked for a copy of their data", "format": "json"})
+    assert [d["request_id"] for d in r.json()["disclosures"]] == [rid]
+    r = app_client.post("/api/v1/code-index/export", json={
+        "code": code, "reason": "the subject asked for a copy of their data", "format": "text"})
+    assert "To whom your data were disclosed" in r.text and "Example Pharma" in r.text
 
 
 def test_a_build_that_cannot_reach_k_says_why_and_what_the_approver_can_do(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import htpy as h
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
@@ -226,8 +226,34 @@ def code_index_home(request: Request, actor: CurrentActor) -> Response:
                                                  h.option(value="json")["JSON"]],
             _reason_input("export"),
             h.p[h.button(type="submit")["导出 / Export"]]],
+        h.h2["数据披露记录 / To whom a subject's data went (§7 g)"],
+        h.form("#disclosures", method="get", action="/code-index/disclosures")[
+            h.label(for_="disclosure-code")["受试者代码 / Subject code"],
+            h.input(id="disclosure-code", name="code", required=True, maxlength="40",
+                    autocomplete="off"),
+            h.p[h.button(type="submit")["查看 / Show"]]],
         h.p[h.a(href="/code-index/history")["查询记录 / Lookup history"]],
     )
+
+
+@router.get("/code-index/disclosures", dependencies=[requires(Perm.CODE_INDEX_EXPORT)])
+def disclosures(request: Request, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
+                code: Annotated[str, Query(max_length=40)]) -> Response:
+    rows = code_index.disclosures(session, ledger, actor=actor, code=code)
+    body = [h.tr[h.td[d.disclosed_at.isoformat(timespec="minutes")], h.td[d.recipient_org],
+                 h.td[code_index.TIER_NAMES.get(d.tier, d.tier)], h.td[d.study_code],
+                 h.td[", ".join(d.fields)],
+                 h.td[h.a(href=f"/extracts/{d.request_id}")[d.request_id[:8]]]] for d in rows]
+    return page(request, f"数据披露记录 / Disclosures of {code}",
+                h.p["本受试者的数据所在的每一个数据提取包（受试者个人数据副本中也有此清单）。/ "
+                    "Every extract package that held this subject's data (the subject access "
+                    "export holds the same list)."],
+                h.table(".disclosures")[
+                    h.thead[h.tr[h.th["时间 / When (UTC)"], h.th["接收方 / Recipient"],
+                                 h.th["级别 / Tier"], h.th["研究 / Study"],
+                                 h.th["字段 / Fields"], h.th["申请 / Request"]]],
+                    h.tbody[body or h.tr[h.td(colspan="6")["—"]]]],
+                h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]])
 
 
 @router.post("/code-index/identity", dependencies=[requires(Perm.CODE_INDEX_LOOKUP), Csrf])
