@@ -266,3 +266,41 @@ def test_a_build_that_cannot_reach_k_says_why_and_what_the_approver_can_do(
     msg = str(e.value)
     assert f"k={N + 1}" in msg and f"only {N} subjects" in msg and "smaller k" in msg
     assert "demographics.dob, demographics.postcode" in msg
+
+
+def test_a_draft_forms_field_and_a_k_under_5_are_refused_naming_them(
+        app_client: TestClient, session: Session, ledger: Ledger, tmp_path: Path) -> None:
+    from audit_trail.models import LedgerEntry
+    from studies.extracts.models import ExtractRequest
+    from studies.forms import service as forms
+
+    made = make_entry_study(session, ledger, STUDY, subjects=())
+    publish_all(session, ledger, STUDY)
+    forms.new_version(session, ledger, actor=SETUP, study_code=STUDY, form_name="labs")
+    forms.import_redcap(session, ledger, actor=SETUP, study_code=STUDY, text=(
+        '"Variable / Field Name","Form Name","Field Type","Field Label"\n'
+        'draft_note,draft_form,text,"草稿 / Draft note"\n'))
+    assert made["study"].code == STUDY
+    make_user(session, ledger, "sponsor1", Role.SPONSOR)
+    _, pub = age_keys(tmp_path)
+    login(app_client, "sponsor1")
+    before = (session.query(ExtractRequest).count(), session.query(LedgerEntry).count())
+    body = {"purpose": "Efficacy analysis by age band and visit", "tier": "lds", "k": 5,
+            "recipient_org": "Example Pharma", "recipient_key": pub,
+            "use_from": dt.date.today().isoformat(),
+            "use_until": (dt.date.today() + dt.timedelta(days=90)).isoformat()}
+    fields = app_client.get(f"/api/v1/studies/{STUDY}/extract-fields").json()
+    assert "draft_form.draft_note" not in {f["name"] for f in fields}
+    assert "labs.hba1c" in {f["name"] for f in fields}  # published, a new draft beside it
+    r = app_client.post(f"/api/v1/studies/{STUDY}/extracts",
+                        json={**body, "fields": ["draft_form.draft_note"]})
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["field"] == "fields" and "draft_form.draft_note" in err["message"]
+    r = app_client.post(f"/api/v1/studies/{STUDY}/extracts",
+                        json={**body, "k": 4, "fields": ["labs.hba1c"]})
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert (err["field"], err["clause"]) == ("k", "§11.4.2.4") and "at least 5" in err["message"]
+    assert (session.query(ExtractRequest).count(),
+            session.query(LedgerEntry).count()) == before
