@@ -367,10 +367,20 @@ def _enter_cohort(session: Session, state: AppState, inv: Actor,
     terms name the subject, as people type them; an extract scrubs them."""
     import datetime as dt
 
+    from sqlalchemy import select
+
     from studies.entry import service as entry
+    from studies.subjects.crypto import decrypt_identity
+    from studies.subjects.models import CodeIndexEntry
 
     today = dt.date.today()
     people = demo_cohort()
+    keys = state.keys.code_index_keys()
+    named = {}  # code -> (name, phone), read back from the code index (demo only)
+    for e in session.execute(select(CodeIndexEntry)).scalars():
+        ident = decrypt_identity(code=e.code, kid=e.key_id, nonce=e.nonce,
+                                 ciphertext=e.ciphertext, keys=keys)
+        named[e.code] = (ident.name, ident.phone or "")
     for n, (code, _sid) in enumerate(codes):
         def save(event: str, form: str, values: dict[str, Any], code: str = code) -> None:
             entry.save_form(session, state.ledger, actor=inv, study_code=DEMO_STUDY,
@@ -389,10 +399,10 @@ def _enter_cohort(session: Session, state: AppState, inv: Actor,
             "visit_date": (today - dt.timedelta(days=n % 20)).isoformat(),
             "height": str(155 + n % 30), "weight": f"{54 + n % 35}.{n % 10}",
             "sbp": str(118 + n % 35), "dbp": str(74 + n % 18), "smoker": "0"})
-        name = people[n][0] if n < len(people) else ""
+        name, phone = named.get(code, ("", ""))
         ae = n % 4 == 0
         save("month_3", "adverse_events", {"ae_any": "1" if ae else "0", **({
-            "ae_term": f"头晕（{name}自述，电话{people[n][4]}）" if n % 8 == 0 and name
+            "ae_term": f"头晕（{name}自述，电话{phone}）" if n % 8 == 0 and name
             else "头痛", "ae_grade": "1"} if ae else {})})
 
 

@@ -53,4 +53,7 @@ def test_the_demo_lds_builds_at_k_5_and_scrubs_the_names_typed_in(
     assert manifest["deidentification"]["achieved_k"] >= 5
     assert manifest["deidentification"]["free_text_masks"]["name"] >= 1
     text = (root / "data/adverse_events.csv").read_text(encoding="utf-8")
-    assert "[姓名]" in text and "演示" not in text and "139" not in text
+    odm = (root / "odm.xml").read_text(encoding="utf-8")
+    assert "[姓名]" in text and "[电话]" in text
+    for name, _region, _birth, _seq, phone, mrn in demo.demo_cohort():
+        assert name not in text + odm and phone not in text + odm and mrn not in text + odm
