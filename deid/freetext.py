@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 import ahocorasick
 import jieba
@@ -247,7 +247,7 @@ def _is_han(ch: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _clinical_words() -> frozenset[str]:
-    text = resources.files("deid").joinpath("data/clinical_words.txt").read_text("utf-8")
+    text = (Path(__file__).parent / "data" / "clinical_words.txt").read_text("utf-8")
     return frozenset(w for line in text.splitlines() if (w := line.strip()) and w[0] != "#")
 
 
@@ -455,6 +455,8 @@ def _variants(name: str) -> tuple[list[tuple[str, int, int]], str]:
         return out, sur
     low = n.lower()
     out = [(low, 0, len(low))]
+    if not n.isascii():
+        return out, ""  # mixed scripts: the literal only
     words = low.split()
     if len(words) == 2:
         rev = f"{words[1]} {words[0]}"
@@ -496,12 +498,14 @@ def known_name_variants(name: str) -> list[tuple[str, int, int]]:
     return out + [(sur + t, 0, len(sur)) for t in _TITLES_ZH] if sur else out
 
 
+_FEW_LITERALS = 24
+
+
 class _KnownNames:
     """The variants of a list of names, searched with an Aho-Corasick automaton."""
 
     def __init__(self, names: Iterable[str]) -> None:
         self.auto: ahocorasick.Automaton | None = None
-        self.latin = False
         self.surnames: set[str] = set()
         freq = _freq()
         variants: dict[str, tuple[int, int]] = {}
@@ -520,13 +524,28 @@ class _KnownNames:
                     prev = variants.get(lit)
                     if prev is None or ln > prev[1]:
                         variants[lit] = (off, ln)
-        if variants:
+        self.latin = any(lit.isascii() for lit in variants)
+        # a few names (one subject's) are searched one by one; more (the staff) at once
+        self.few = [(lit, off, ln, lit.isascii()) for lit, (off, ln) in variants.items()]
+        if len(self.few) > _FEW_LITERALS:
             auto = ahocorasick.Automaton()
-            for lit, (off, ln) in variants.items():
-                auto.add_word(lit, (len(lit), off, ln, lit.isascii()))
-                self.latin |= lit.isascii()
+            for lit, off, ln, ascii_ in self.few:
+                auto.add_word(lit, (len(lit), off, ln, ascii_))
             auto.make_automaton()
             self.auto = auto
+            self.few = []
+
+    def _hits(self, hay: str) -> Iterator[tuple[int, int, int, int, bool]]:
+        """(end index, literal length, mask offset, mask length, Latin) of every occurrence."""
+        if self.auto is not None:
+            for end, (length, off, ln, ascii_) in self.auto.iter(hay):
+                yield end, length, off, ln, ascii_
+            return
+        for lit, off, ln, ascii_ in self.few:
+            start = hay.find(lit)
+            while start >= 0:
+                yield start + len(lit) - 1, len(lit), off, ln, ascii_
+                start = hay.find(lit, start + 1)
 
     def spans(self, text: str) -> Iterator[Span]:
         freq = _freq()
@@ -538,10 +557,8 @@ class _KnownNames:
                 ):  # 责任护士 is not 任护士, 值班医生 not 班医生
                     yield Span(start, start + len(sur), "name")
                 start = text.find(sur, start + 1)
-        if self.auto is None:
-            return
         hay = text.lower() if self.latin else text
-        for end, (length, off, ln, ascii_) in self.auto.iter(hay):
+        for end, length, off, ln, ascii_ in self._hits(hay):
             start = end - length + 1
             if ascii_ and (
                 (start > 0 and _latin_word_char(hay[start - 1]))
@@ -587,6 +604,18 @@ def _resolve(spans: Iterable[Span]) -> list[Span]:
     return out
 
 
+def _may_occur(name: str, text: str) -> bool:
+    """False when no variant of ``name`` can be in ``text``: every variant of a Chinese name
+    holds its first or its last character, every variant of a Latin name one of its words."""
+    n = name.strip()
+    if not n:
+        return False
+    if all(_is_han(c) for c in n):
+        return n[0] in text or n[-1] in text
+    low = text.lower()
+    return any(w in low for w in n.lower().split())
+
+
 def find_identifiers(
     text: str,
     names: Iterable[str] = (),
@@ -597,7 +626,7 @@ def find_identifiers(
     """Every identifier :func:`scrub_text` would mask, as non-overlapping spans."""
     spans = list(_number_spans(text))
     spans.extend(_known(_as_names(names)).spans(text))
-    rn = _as_names(row_names)
+    rn = tuple(x for x in _as_names(row_names) if _may_occur(x, text))
     if rn:
         spans.extend(_known(rn).spans(text))
     if detect_names:
