@@ -170,3 +170,18 @@ def test_speed_20k_short_texts():
     out, totals = scrub_column(df, "note", ["李伟"], row_names=[["张建国"]] * len(texts))
     assert time.process_time() - t < 10
     assert totals["phone"] == 20_000 and totals["name"] >= 40_000
+
+
+def test_what_general_detection_does_not_catch():
+    """docs/deid.md says so: a given name alone of someone not passed in, a one-character given
+    name alone, and a pinyin name without title or role are left as written."""
+    for text, name in (
+        ("患者女儿晓红说患者夜间咳嗽", "晓红"),
+        ("伟今天来了", "伟"),
+        ("zhang wei came back", "zhang wei"),
+    ):
+        assert name in scrub_text(text).text
+    # passed in, the same given name is masked
+    assert "晓红" not in scrub_column(
+        pl.DataFrame({"t": ["患者女儿晓红说患者夜间咳嗽"]}), "t", row_names=[["王晓红"]]
+    )[0]["t"][0]
