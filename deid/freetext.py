@@ -412,8 +412,8 @@ def find_person_names(text: str) -> list[Span]:
     title or a role word.
 
     A Chinese candidate is a surname (single or compound) that does not sit inside a dictionary
-    word, with one or two Han characters after it that do not start a dictionary word or a
-    function word. It is taken when the segmenter tags it as a person name it does not know as
+    word, with one or two Han characters after it that are no function word and do not cut a
+    dictionary word. It is taken when the segmenter tags it as a person name it does not know as
     a word, when a role word stands before it (患者, 家属, 妻子, 由, ...), or when a title or a
     typical verb follows (医生, 诉, 签字, ...). A surname followed by a title is masked alone
     (``王医生`` -> ``[姓名]医生``).
@@ -447,6 +447,7 @@ def _variants(name: str) -> tuple[list[tuple[str, int, int]], str]:
             return out, ""
         ls = 2 if (n[:2] in COMPOUND_SURNAMES and len(n) > 2) else 1
         sur, given = n[:ls], n[ls:]
+        out.append((f"{sur} {given}", 0, len(n) + 1))  # typed with a space: 张 建国
         if len(given) >= 2:
             out.append((given, 0, len(given)))
         else:
@@ -486,7 +487,8 @@ def known_name_variants(name: str) -> list[tuple[str, int, int]]:
     """The strings searched for one known name, each with the part of it that is masked
     (``(literal, offset, length)``); Latin literals are lower-case and matched as whole words.
 
-    For a Chinese name (all Han characters): the full name; the given name alone when it has
+    For a Chinese name (all Han characters): the full name, also with a space after the
+    surname (张 建国); the given name alone when it has
     two characters (建国 for 张建国); 小/阿 + the given name and the given name doubled when it
     has one (小伟, 阿伟, 伟伟 for 张伟); 小/老 + surname (小张, 老张); the surname before a title
     (张医生, 张主任: the surname is masked, the title kept). A surname that forms a dictionary

@@ -4,6 +4,8 @@ import time
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deid.errors import ColumnTypeError, MissingColumnError, ParameterError
 from deid.freetext import (
@@ -129,6 +131,7 @@ def test_known_name_variants_are_masked():
     # a surname inside a word before a title is not a name: 责任护士 is no 任护士
     assert scrub_text("责任护士核对", ["任敏"], detect_names=False).text == "责任护士核对"
     assert ("张医生", 0, 1) in known_name_variants("张建国")
+    assert scrub_text("签字：张 建国", ["张建国"], detect_names=False).text == "签字：[姓名]"
 
 
 def test_row_names_are_searched_in_their_own_row_only():
@@ -182,6 +185,27 @@ def test_what_general_detection_does_not_catch():
     ):
         assert name in scrub_text(text).text
     # passed in, the same given name is masked
-    assert "晓红" not in scrub_column(
-        pl.DataFrame({"t": ["患者女儿晓红说患者夜间咳嗽"]}), "t", row_names=[["王晓红"]]
-    )[0]["t"][0]
+    assert (
+        "晓红"
+        not in scrub_column(
+            pl.DataFrame({"t": ["患者女儿晓红说患者夜间咳嗽"]}), "t", row_names=[["王晓红"]]
+        )[0]["t"][0]
+    )
+
+
+_PIECES = list("张王李欧阳医生护士患者诉于的小阿伟建国0123456789-+ @.Xx：，。\n\t😀\u0301") + [
+    "Dr. Smith",
+    "13812345678",
+    "\x00",
+    "𠀀",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=40).map("".join),
+    st.lists(st.text(max_size=6), max_size=3),
+)
+def test_any_text_and_names_scrub_without_error(text, names):
+    r = scrub_text(text, names)
+    assert sum(r.counts.values()) == r.text.count("[") - text.count("[")
