@@ -6,7 +6,8 @@ of the EDC. Modules:
 * :mod:`deid.transforms` - Table 6 record transforms (drop/blank identifiers, birth date -> age
   or year, age bands, dates to year / year-month / secret shift, postcodes, addresses, keyed
   tokens);
-* :mod:`deid.freetext` - mask ID numbers, phones, e-mails and known names in free text;
+* :mod:`deid.freetext` - mask ID and record numbers, phones, e-mails, known names and Chinese
+  and English personal names found in general in free text;
 * :mod:`deid.hierarchy` - generalisation hierarchies (ARX CSV, tables, functions; age, postcode,
   date);
 * :mod:`deid.kanon` - optimal k-anonymity / distinct l-diversity lattice search;
