@@ -68,7 +68,8 @@ RULES: dict[Kind, Rule] = {r.kind: r for r in (
     Rule("postcode", "postcode truncated to 3 digits (100080 → 100***)", "Table 6 (号码/地址)"),
     Rule("number", "as recorded", "§10.2 e"),
     Rule("coded", "as recorded", "§10.2 e"),
-    Rule("text", "free text scrubbed of names, ID numbers, phones, e-mails", "§10.2 d; Table 6"),
+    Rule("text", "free text scrubbed of names (given, staff and in general), ID and record "
+         "numbers, phones, e-mails", "§10.2 d; Table 6"),
 )}
 SHIFT_RULE = Rule("date", "shifted by the study's secret offset (intervals exact)",
                   "Table 6 (日期); Appendix G")

@@ -115,14 +115,12 @@ class Names:
 
 
 def _scrub(df: pl.DataFrame, col: str, names: Names, masks: Counter[str]) -> pl.DataFrame:
-    """Scrub one free-text column, each row with the staff's names and its subject's own."""
-    parts = []
-    for (subject,), part in df.group_by(["subject"], maintain_order=True):
-        own = [*names.staff, *names.subjects.get(str(subject), [])]
-        part, counts = deid.scrub_column(part, col, own)
-        masks.update(counts)
-        parts.append(part)
-    return pl.concat(parts) if parts else df
+    """Scrub one free-text column: each row of the staff's names and of its subject's own,
+    and of person names in general (:func:`deid.scrub_column`)."""
+    own = [names.subjects.get(s, []) for s in df["subject"].to_list()]
+    df, counts = deid.scrub_column(df, col, names.staff, row_names=own)
+    masks.update(counts)
+    return df
 
 
 def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
@@ -250,8 +248,7 @@ def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
         df = df.with_columns(pl.Series("subject", [token(s) for s in df["subject"].to_list()],
                                        dtype=pl.String)).rename({"subject": "subject_token"})
         out.append(Table(form, df, ["subject_token", "event", "repeat"]))
-    info["free_text_masks"] = {kind: masks.get(kind, 0)
-                               for kind in ("name", "id_number", "phone", "email")} | dict(masks)
+    info["free_text_masks"] = {kind: masks.get(kind, 0) for kind in deid.freetext.KINDS}
     info["tokens"] = "keyed HMAC-SHA256 tokens, one set per extract"
     info["date_shift"] = "one secret offset per study; intervals preserved"
     return Built(out, info, treatments, clauses=clauses, released=released)
