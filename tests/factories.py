@@ -288,6 +288,31 @@ VITALS = {"visit_date": "2026-05-01", "height": "175", "weight": "70.0", "sbp": 
 
 # ── Extracts (issue 9) ───────────────────────────────────────────────────────────────────────
 
+HOSPITAL_ORG = "hospital"
+"""The hospital itself, the only recipient of a RIF (§11.3.4.6)."""
+EXAMPLE_PHARMA = "example-pharma"
+"""A domestic company (China), the usual recipient organisation of the tests' sponsors."""
+
+
+def recipient_orgs(session: Session, ledger: Ledger) -> None:
+    """Register the hospital itself and Example Pharma, both in China (safe to call twice)."""
+    from studies.accounts import organisations as orgs
+    from studies.accounts.models import Organisation
+
+    for code, zh, en, kind in ((HOSPITAL_ORG, "本院", "The Hospital", orgs.OrgKind.HOSPITAL),
+                               (EXAMPLE_PHARMA, "示例药企", "Example Pharma",
+                                orgs.OrgKind.COMPANY)):
+        if session.query(Organisation).filter_by(code=code).first() is None:
+            orgs.register_organisation(session, ledger, actor=SYSTEM, code=code, name_zh=zh,
+                                       name_en=en, kind=kind, country="CN")
+
+
+def affiliate(session: Session, ledger: Ledger, username: str, org: str) -> None:
+    from studies.accounts import organisations as orgs
+
+    orgs.affiliate(session, ledger, actor=SYSTEM, username=username, organisation=org)
+
+
 def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-01", *,
                        n: int = 30, identifiable: tuple[int, ...] = (),
                        cross_border: tuple[int, ...] = (),
@@ -298,6 +323,7 @@ def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-0
     from studies.entry import service as entry
 
     codes = tuple(f"S01-X{i:04d}" for i in range(n))
+    recipient_orgs(session, ledger)
     made = make_entry_study(session, ledger, code, subjects=codes, allow_incomplete=True)
     now = dt.datetime.now(dt.UTC)
     wider = consent.add_consent_form(session, ledger, actor=SETUP, study_code=code,
