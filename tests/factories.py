@@ -316,13 +316,14 @@ def affiliate(session: Session, ledger: Ledger, username: str, org: str) -> None
 def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-01", *,
                        n: int = 30, identifiable: tuple[int, ...] = (),
                        cross_border: tuple[int, ...] = (),
-                       with_data: bool = True) -> dict[str, Any]:
+                       with_data: bool = True, prefix: str = "S01-X") -> dict[str, Any]:
     """A study with ``n`` subjects whose demographics and labs are entered; subjects listed in
-    ``identifiable`` / ``cross_border`` (by index) also consented to those scopes."""
+    ``identifiable`` / ``cross_border`` (by index) also consented to those scopes; subject
+    codes are ``prefix`` and a number (another prefix for a second study)."""
     from studies.consent import service as consent
     from studies.entry import service as entry
 
-    codes = tuple(f"S01-X{i:04d}" for i in range(n))
+    codes = tuple(f"{prefix}{i:04d}" for i in range(n))
     recipient_orgs(session, ledger)
     made = make_entry_study(session, ledger, code, subjects=codes, allow_incomplete=True)
     now = dt.datetime.now(dt.UTC)
