@@ -116,6 +116,7 @@ def test_the_administrator_registers_organisations_and_affiliates_accounts(
         "organisation": HOSPITAL_ORG}, follow_redirects=False)
     assert r.status_code == 303, r.text
     page = BeautifulSoup(app_client.get("/admin/organisations").text, "html.parser")
+    assert page.select_one('nav a[href="/admin/organisations"]') is not None
     rows = {tr.find("td").get_text(): [td.get_text() for td in tr.find_all("td")]
             for tr in page.select("table.organisations tbody tr")}
     assert "政府或监管部门 / Government or regulator" in rows["nmpa"]
@@ -205,6 +206,7 @@ def test_the_officer_records_an_authority_approval_and_the_running_total_is_show
     # the officer: the totals page, then an approval by the API and one by the page
     login(app_client, "dso")
     overview = BeautifulSoup(app_client.get("/cross-border").text, "html.parser")
+    assert overview.select_one('nav a[href="/cross-border"]') is not None
     totals = {tr.find("td").get_text(): tr.select_one("td.total").get_text()
               for tr in overview.select("table.cross-border tbody tr")}
     assert totals["us-pharma"] == "2" and totals[EXAMPLE_PHARMA] == "0"
@@ -269,3 +271,26 @@ def test_the_cli_registers_lists_and_affiliates(
                  "--kind", "company", "--country", "XX", "--by", "admin1"]) != 0
     err = capsys.readouterr().err
     assert "country" in err and "Traceback" not in err
+
+
+def test_the_demo_registers_the_hospital_and_its_sponsor_company(
+        session: Session, ledger: Ledger, state: Any, tmp_path: Path) -> None:
+    from factories import make_entry_study
+
+    from edc import demo
+    from studies.accounts import organisations as orgs
+
+    state.settings.extract_dir = tmp_path / "extracts"
+    make_entry_study(session, ledger, demo.DEMO_STUDY, subjects=("S01-D0001",),
+                     allow_incomplete=True)
+    sponsor = make_user(session, ledger, "demo.sponsor", Role.SPONSOR)
+    first = demo.load_extract_request(session, state)
+    assert demo.load_extract_request(session, state) == first  # safe twice
+    hospital = orgs.hospital(session)
+    assert hospital is not None and (hospital.code, hospital.country) == ("demo-hospital", "CN")
+    pharma = orgs.find_organisation(session, "demo-pharma")
+    assert (pharma.kind, pharma.country) == ("company", "CN")
+    assert orgs.organisation_of(session, sponsor.id) is pharma
+    req = session.execute(select(ExtractRequest)).scalar_one()
+    assert req.recipient_org_id == pharma.id and req.cross_border is False
+    assert req.recipient_org == "示例制药 / Demo Pharma"

@@ -321,6 +321,7 @@ def test_only_the_officer_records_an_authority_approval_and_bad_input_is_named(
     for field, bad in (("reference", dict(reference=" ")),
                        ("approved_on", dict(approved_on=TODAY + dt.timedelta(days=1))),
                        ("document", dict(document=b"")),
+                       ("document", dict(document=b"x" * (recipients.MAX_DOCUMENT + 1))),
                        ("organisation", dict(organisation="nope"))):
         with pytest.raises(InvalidInput) as e:
             recipients.record_authority_approval(session, ledger, actor=world["officer"],

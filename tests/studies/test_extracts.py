@@ -261,6 +261,8 @@ def test_lds_package_opens_with_age_and_minisign_is_k_anonymous_and_excludes_wit
     manifest = json.loads((root / "manifest.json").read_text())
     assert f"extract:{req.id}" in r.stdout and manifest["extract_id"] == req.id
     assert manifest["exclusions"] == {"consent withdrawn": 1}
+    # the registered organisation by name (issue 14: named by its code in the request)
+    assert manifest["request"]["recipient_org"] == "示例药企 / Example Pharma"
     assert manifest["snapshot"]["ledger_seq"] == req.snapshot_seq
     import base64
 
