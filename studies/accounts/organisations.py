@@ -140,18 +140,20 @@ def list_organisations(session: Session) -> list[Organisation]:
         col(Organisation.code))).scalars())
 
 
-def find_organisation(session: Session, ref: str, *,
-                      field: str = "organisation") -> Organisation:
+def find_organisation(session: Session, ref: str, *, field: str = "organisation",
+                      in_path: bool = False) -> Organisation:
     """The organisation named by its id or code; :class:`InvalidInput` naming ``field``
-    otherwise (an input that names something that does not exist)."""
+    otherwise (an input that names something that does not exist), :class:`NotFound` when
+    the name is the URL's (``in_path``)."""
     ref = ref.strip()
     org = None
     if 0 < len(ref) <= 40:
         org = session.execute(select(Organisation).where(
             (col(Organisation.code) == ref) | (col(Organisation.id) == ref))).scalars().first()
     if org is None:
-        raise InvalidInput(f"{field}: no registered organisation {ref[:40]!r} / 无此登记机构",
-                           field=field)
+        error = NotFound if in_path else InvalidInput
+        raise error(f"{field}: no registered organisation {ref[:40]!r} / 无此登记机构",
+                    field=field)
     return org
 
 

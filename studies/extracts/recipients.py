@@ -147,7 +147,10 @@ def overview(session: Session, *, actor: Actor,
 def check_limit(session: Session, *, actor: Actor, org: Organisation, persons: int,
                 study_code: str) -> None:
     """Refuse a cross-border request that would take ``org`` beyond the limit (§7 p) unless
-    an authority approval is recorded; the refusal is a ledger entry of its own."""
+    an authority approval is recorded; the refusal is a ledger entry of its own. Locks the
+    organisation's row first (PostgreSQL), so two requests at once cannot both pass."""
+    session.execute(select(col(Organisation.id)).where(
+        col(Organisation.id) == org.id).with_for_update())
     allowance = cross_border_allowance(session, org.id)
     if allowance is None or persons <= allowance:
         return
@@ -170,9 +173,10 @@ def record_authority_approval(session: Session, ledger: Ledger, *, actor: Actor,
                               today: dt.date | None = None) -> CrossBorderApproval:
     """The data security officer records an approval of the relevant authority for data
     about more than 250 persons to leave the country to ``organisation`` (by id or code): the
-    authority's reference, the approval's date and the SHA-256 of the uploaded document."""
+    authority's reference, the approval's date and the SHA-256 of the uploaded document.
+    An unknown organisation is :class:`NotFound` (it is the URL's)."""
     require(actor, Perm.EXTRACT_APPROVE)
-    org = orgs.find_organisation(session, organisation, field="organisation")
+    org = orgs.find_organisation(session, organisation, in_path=True)
     today = today or dt.datetime.now(dt.UTC).date()
     ref = " ".join(reference.split())
     if not 3 <= len(ref) <= 100:
@@ -206,7 +210,7 @@ def approvals_of(session: Session, *, actor: Actor, organisation: str,
                  ) -> tuple[Organisation, list[CrossBorderApproval]]:
     """An organisation and its recorded authority approvals (data security officer)."""
     require(actor, Perm.EXTRACT_APPROVE)
-    org = orgs.find_organisation(session, organisation, field="organisation")
+    org = orgs.find_organisation(session, organisation, in_path=True)
     return org, list(session.execute(select(CrossBorderApproval).where(
         col(CrossBorderApproval.organisation_id) == org.id).order_by(
         col(CrossBorderApproval.recorded_at))).scalars())

@@ -227,6 +227,8 @@ def test_the_officer_records_an_authority_approval_and_the_running_total_is_show
         files={"document": ("second.pdf", b"second", "application/pdf")},
         follow_redirects=False)
     assert r.status_code == 303, r.text
+    assert app_client.get("/api/v1/organisations/nope/cross-border-approvals"
+                          ).status_code == 404
     listed = app_client.get("/api/v1/organisations/us-pharma/cross-border-approvals").json()
     assert [a["reference"] for a in listed] == ["CAC-2026-0007", "CAC-2026-0009"]
     entries = session.execute(select(LedgerEntry).where(

@@ -34,7 +34,7 @@ from studies.extracts import service as ex
 from studies.extracts.models import ExtractRequest
 from studies.extracts.schemas import RequestIn
 from studies.kernel.actor import SYSTEM, Actor
-from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied
+from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from studies.kernel.roles import Role
 
 CFG = AuthConfig(second_factor_enforced=False)
@@ -321,9 +321,11 @@ def test_only_the_officer_records_an_authority_approval_and_bad_input_is_named(
     for field, bad in (("reference", dict(reference=" ")),
                        ("approved_on", dict(approved_on=TODAY + dt.timedelta(days=1))),
                        ("document", dict(document=b"")),
-                       ("document", dict(document=b"x" * (recipients.MAX_DOCUMENT + 1))),
-                       ("organisation", dict(organisation="nope"))):
+                       ("document", dict(document=b"x" * (recipients.MAX_DOCUMENT + 1)))):
         with pytest.raises(InvalidInput) as e:
             recipients.record_authority_approval(session, ledger, actor=world["officer"],
                                                  **(kw | bad))
         assert e.value.field == field
+    with pytest.raises(NotFound):  # the organisation is the URL's
+        recipients.record_authority_approval(session, ledger, actor=world["officer"],
+                                             **(kw | dict(organisation="nope")))
