@@ -30,9 +30,10 @@ from studies.accounts import organisations as orgs
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.extracts import recipients
+from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.models import ExtractRequest
-from studies.extracts.schemas import RequestIn
+from studies.extracts.schemas import DecisionIn, RequestIn
 from studies.kernel.actor import SYSTEM, Actor
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from studies.kernel.roles import Role
@@ -163,12 +164,18 @@ def test_a_company_account_cannot_request_a_rif(
     assert ask(session, ledger, world["sponsor"], world["pub"], tier="lds").tier == "lds"
 
 
-def test_a_rif_to_a_company_is_refused_even_for_a_hospital_researcher(
+def test_a_rif_to_anyone_but_the_hospital_is_refused_even_for_a_hospital_researcher(
         session: Session, ledger: Ledger, world: dict[str, Any]) -> None:
-    with pytest.raises(PermissionDenied) as e:
-        ask(session, ledger, world["researcher"], world["pub"], tier="rif",
-            recipient_org=EXAMPLE_PHARMA, fields=["identity.name", "labs.hba1c"])
-    assert e.value.clause == "§11.3.4.6"
+    for code, kind in (("other-hospital", "institution"), ("regulator", "government")):
+        orgs.register_organisation(session, ledger, actor=SYSTEM, code=code, name_zh=code,
+                                   name_en=code, kind=kind, country="CN")
+    for org in (EXAMPLE_PHARMA, "other-hospital", "regulator"):
+        with pytest.raises(PermissionDenied) as e:
+            ask(session, ledger, world["researcher"], world["pub"], tier="rif",
+                recipient_org=org, fields=["identity.name", "labs.hba1c"])
+        assert e.value.clause == "§11.3.4.6"
+        assert ask(session, ledger, world["researcher"], world["pub"], tier="lds",
+                   recipient_org=org).tier == "lds"
 
 
 def test_a_rif_goes_only_to_accounts_of_the_hospital(
@@ -306,8 +313,10 @@ def test_a_rejected_request_no_longer_counts(
     req = ask(session, ledger, world["sponsor"], world["pub"], tier="puf",
               recipient_org="us-pharma")
     assert recipients.cross_border_total(session, us.id) == 2
-    req.status = "rejected"  # as the officer's refusal leaves it
-    session.flush()
+    extract_review.decide(session, ledger, actor=world["officer"], request_id=req.id,
+                          data=DecisionIn(kind="officer", approve=False, username="dso",
+                                          password=PASSWORD))
+    assert req.status == "rejected"
     assert recipients.cross_border_total(session, us.id) == 0
 
 
