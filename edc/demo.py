@@ -412,13 +412,17 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
     """Pending requests by demo.sponsor (:data:`DEMO_EXTRACTS`: an LDS and a PUF) for the demo
     study's non-identifying fields, to an age key written to
     ``<extract dir>/demo-sponsor.key`` (demo only). Skipped while the demo study has no forms,
-    and when the requests exist already (safe to run twice)."""
+    and when the requests exist already (safe to run twice). First the recipient
+    organisations: the hospital itself (``demo-hospital``) and the sponsor's company
+    (``demo-pharma``, in China), which demo.sponsor belongs to."""
     import datetime as dt
     import os
 
     import pyrage
     from sqlalchemy import select
 
+    from studies.accounts import organisations as orgs
+    from studies.accounts.models import Organisation
     from studies.extracts import service as ex
     from studies.extracts.models import ExtractRequest
     from studies.kernel.errors import DomainError
@@ -428,6 +432,16 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
     user = accounts.find_user(session, "demo.sponsor")
     if study is None or user is None:
         return []
+    for code, zh, en, kind in (
+            ("demo-hospital", "示例医院", "Demo Hospital", orgs.OrgKind.HOSPITAL),
+            ("demo-pharma", "示例制药", "Demo Pharma", orgs.OrgKind.COMPANY)):
+        if session.execute(select(Organisation).where(col(Organisation.code) == code)).scalar() \
+                is None and (kind is not orgs.OrgKind.HOSPITAL or orgs.hospital(session) is None):
+            orgs.register_organisation(session, state.ledger, actor=SYSTEM, code=code,
+                                       name_zh=zh, name_en=en, kind=kind, country="CN")
+    if user.organisation_id is None:
+        orgs.affiliate(session, state.ledger, actor=SYSTEM, username=user.username,
+                       organisation="demo-pharma")
     existing = list(session.execute(select(ExtractRequest).where(
         col(ExtractRequest.study_id) == study.id,
         col(ExtractRequest.requested_by_id) == user.id)
@@ -454,7 +468,7 @@ def load_extract_request(session: Session, state: AppState) -> list[str]:
                 made.append(ex.create_request(
                     session, state.ledger, actor=sponsor, study_code=DEMO_STUDY,
                     data=RequestIn(purpose=purpose, fields=[f for f in fields if f in catalogue],
-                                   tier=tier, recipient_org="Demo Pharma 演示药企",
+                                   tier=tier, recipient_org="demo-pharma",
                                    recipient_key=pub, use_from=dt.date.today(),
                                    use_until=dt.date.today() + dt.timedelta(days=365))))
         except DomainError as exc:

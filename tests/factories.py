@@ -320,16 +320,43 @@ def publish_all(session: Session, ledger: Ledger, code: str) -> None:
                               form_name=form.name, number=v.number)
 
 
+HOSPITAL_ORG = "hospital"
+"""The hospital itself, the only recipient of a RIF (§11.3.4.6)."""
+EXAMPLE_PHARMA = "example-pharma"
+"""A domestic company (China), the usual recipient organisation of the tests' sponsors."""
+
+
+def recipient_orgs(session: Session, ledger: Ledger) -> None:
+    """Register the hospital itself and Example Pharma, both in China (safe to call twice)."""
+    from studies.accounts import organisations as orgs
+    from studies.accounts.models import Organisation
+
+    for code, zh, en, kind in ((HOSPITAL_ORG, "本院", "The Hospital", orgs.OrgKind.HOSPITAL),
+                               (EXAMPLE_PHARMA, "示例药企", "Example Pharma",
+                                orgs.OrgKind.COMPANY)):
+        if session.query(Organisation).filter_by(code=code).first() is None:
+            orgs.register_organisation(session, ledger, actor=SYSTEM, code=code, name_zh=zh,
+                                       name_en=en, kind=kind, country="CN")
+
+
+def affiliate(session: Session, ledger: Ledger, username: str, org: str) -> None:
+    from studies.accounts import organisations as orgs
+
+    orgs.affiliate(session, ledger, actor=SYSTEM, username=username, organisation=org)
+
+
 def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-01", *,
                        n: int = 30, identifiable: tuple[int, ...] = (),
                        cross_border: tuple[int, ...] = (),
-                       with_data: bool = True) -> dict[str, Any]:
+                       with_data: bool = True, prefix: str = "S01-X") -> dict[str, Any]:
     """A study with ``n`` subjects whose demographics and labs are entered; subjects listed in
-    ``identifiable`` / ``cross_border`` (by index) also consented to those scopes."""
+    ``identifiable`` / ``cross_border`` (by index) also consented to those scopes; subject
+    codes are ``prefix`` and a number (another prefix for a second study)."""
     from studies.consent import service as consent
     from studies.entry import service as entry
 
-    codes = tuple(f"S01-X{i:04d}" for i in range(n))
+    codes = tuple(f"{prefix}{i:04d}" for i in range(n))
+    recipient_orgs(session, ledger)
     made = make_entry_study(session, ledger, code, subjects=codes, allow_incomplete=True)
     now = dt.datetime.now(dt.UTC)
     wider = consent.add_consent_form(session, ledger, actor=SETUP, study_code=code,

@@ -44,7 +44,10 @@ def nav(request: Request) -> h.Node:
     if "audit.read" in perms:
         links += [" · ", h.a(href="/audit/entries")["审计轨迹 / Audit trail"]]
     if "account.manage" in perms:
-        links += [" · ", h.a(href="/admin/accounts")["账户管理 / Accounts"]]
+        links += [" · ", h.a(href="/admin/accounts")["账户管理 / Accounts"],
+                  " · ", h.a(href="/admin/organisations")["接收机构 / Organisations"]]
+    if "extract.approve" in perms:
+        links += [" · ", h.a(href="/cross-border")["数据出境 / Cross-border"]]
     links += [" · ", h.a(href="/account")["我的账户 / My account"]]
     return h.nav[
         *links,

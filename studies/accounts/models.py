@@ -9,6 +9,25 @@ from audit_trail.base import UTCDateTime, utcnow
 from studies.kernel.models import CreatedAt, IdTable
 
 
+class Organisation(IdTable, CreatedAt, table=True):
+    """A recipient organisation (§11.3.4.6, §7 p): who may receive what depends on its kind
+    (``studies.accounts.organisations.OrgKind``) and whether data leave the country on its
+    registered country (ISO 3166-1 alpha-2). Registered by the administrator, never edited."""
+
+    __tablename__ = "organisation"
+
+    code: str = Field(sa_column=Column(String(40), nullable=False, unique=True))
+    name_zh: str = Field(sa_column=Column(String(200), nullable=False))
+    name_en: str = Field(sa_column=Column(String(200), nullable=False))
+    kind: str = Field(sa_column=Column(String(20), nullable=False))
+    country: str = Field(sa_column=Column(String(2), nullable=False))
+
+    @property
+    def label(self) -> str:
+        """The name shown and stored on requests and manifests: "中文 / English"."""
+        return f"{self.name_zh} / {self.name_en}"
+
+
 class User(IdTable, CreatedAt, table=True):
     __tablename__ = "user_account"
 
@@ -24,6 +43,9 @@ class User(IdTable, CreatedAt, table=True):
     totp_enabled: bool = Field(default=False, nullable=False)
     # Last TOTP time step accepted: a code is never accepted twice.
     totp_last_step: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    # The organisation the account belongs to (at most one; a sponsor's is its company).
+    organisation_id: str | None = Field(default=None, sa_column=Column(
+        String(36), ForeignKey("organisation.id"), nullable=True, index=True))
 
 
 class RoleGrant(IdTable, CreatedAt, table=True):

@@ -83,6 +83,21 @@ class SessionsEndedOut(BaseModel):
     ended: int
 
 
+class OrganisationOut(BaseModel):
+    """A registered recipient organisation (§11.3.4.6, §7 p)."""
+
+    id: str
+    code: str
+    name_zh: str
+    name_en: str
+    label: str
+    kind: str
+    country: str
+    country_label: str
+    abroad: bool
+    members: list[str] | None = None
+
+
 # ---- the audit trail --------------------------------------------------------------------------
 
 

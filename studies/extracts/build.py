@@ -48,7 +48,7 @@ from studies.consent.models import ConsentRecord, ConsentWithdrawal
 from studies.entry.models import FormRecord, RecordVersion, ValueVersion
 from studies.ethics.models import ConsentWaiver
 from studies.extracts import package as pkg
-from studies.extracts import service
+from studies.extracts import recipients, service
 from studies.extracts.deidentify import (
     Built,
     Names,
@@ -328,9 +328,17 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
     for reason in excluded.values():
         exclusions[reason] = exclusions.get(reason, 0) + 1
     keep = subject_ids - set(excluded)
-    if req.cross_border and len(keep) > service.CROSS_BORDER_MAX:
-        raise BuildError(f"data leaving the country: {len(keep)} records exceed "
-                         f"{service.CROSS_BORDER_MAX} (§7 o–p) / 出境数据超过上限")
+    if req.cross_border:
+        allowance = (recipients.cross_border_allowance(session, req.recipient_org_id,
+                                                       excluding=req.id)
+                     if req.recipient_org_id else service.CROSS_BORDER_MAX)
+        if allowance is not None and len(keep) > allowance:
+            raise BuildError(
+                f"data leaving the country: {len(keep)} records about persons exceed what the "
+                f"recipient may still receive ({allowance} of {service.CROSS_BORDER_MAX}, "
+                "cumulative, §7 p) without an approval of the relevant authority / "
+                "出境个人信息累计超过250条，须经有关部门批准")
+        req.persons = len(keep)
     frames = form_frames(snap, wanted, keep)
     progress(40)
     fitems = {f: items[f] for f in study_fields}

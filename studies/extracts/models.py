@@ -8,6 +8,8 @@
   manager's override of a failed pre-transfer check. Each points at its electronic signature.
 - ``extract_transfer`` — the chain of custody (介质交接记录): built, downloaded, destruction
   certificate received; who, when, and the SHA-256 of what moved.
+- ``cross_border_approval`` — an authority's approval lifting the 250-person cross-border limit
+  for one recipient organisation (§7 p).
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class ExtractRequest(IdTable, table=True):
     tier: str = Field(sa_column=Column(String(3), nullable=False))
     k: int = Field(default=5, sa_column=Column(Integer(), nullable=False))
     recipient_org: str = Field(sa_column=Column(String(200), nullable=False, index=True))
+    # The registered recipient organisation (None only on requests made before the registry).
+    recipient_org_id: str | None = Field(default=None, sa_column=Column(
+        String(36), ForeignKey("organisation.id"), nullable=True, index=True))
     recipient_key: str = Field(sa_column=Column(String(100), nullable=False))
     # Accounts of the recipient that may download the package (the requester at least).
     recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON(),
@@ -63,6 +68,9 @@ class ExtractRequest(IdTable, table=True):
     use_until: dt.date = Field(sa_column=Column(Date(), nullable=False))
     cross_border: bool = Field(default=False, sa_column=Column(Boolean(), nullable=False,
                                                                server_default=false()))
+    # Records about persons counted against the cross-border limit (§7 p): the distinct
+    # subjects the extract may include; set on cross-border requests only.
+    persons: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
     as_of: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(),
                                                                      nullable=True))
     status: str = Field(default="pending", sa_column=Column(String(12), nullable=False))
@@ -126,3 +134,22 @@ class ExtractTransfer(IdTable, table=True):
     sha256: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     client: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
     note: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+
+
+class CrossBorderApproval(IdTable, table=True):
+    """An approval of the relevant authority for data about more than 250 persons to leave the
+    country to one recipient organisation (§7 p), recorded by the data security officer: the
+    authority's reference, the date of the approval and the SHA-256 of the uploaded document
+    (the document itself is kept outside the system). Append-only."""
+
+    __tablename__ = "cross_border_approval"
+
+    organisation_id: str = Field(sa_column=Column(String(36), ForeignKey("organisation.id"),
+                                                  nullable=False, index=True))
+    reference: str = Field(sa_column=Column(String(100), nullable=False))
+    approved_on: dt.date = Field(sa_column=Column(Date(), nullable=False))
+    document_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    document_name: str = Field(sa_column=Column(String(200), nullable=False))
+    recorded_by: str = Field(sa_column=Column(String(100), nullable=False))
+    recorded_at: dt.datetime = Field(default_factory=utcnow,
+                                     sa_column=Column(UTCDateTime(), nullable=False))

@@ -39,6 +39,21 @@ class BuildOut(BaseModel):
     exclusions: dict[str, Any] | None
 
 
+class RecipientOut(BaseModel):
+    """The registered recipient organisation and its cross-border running total (§7 p):
+    records about persons (distinct subjects) in its cross-border requests not rejected, every
+    study; ``cross_border_limit`` is None when an authority approval lifts the limit."""
+
+    id: str
+    code: str
+    kind: str
+    country: str
+    abroad: bool
+    cross_border_total: int
+    cross_border_limit: int | None
+    authority_approval: str | None
+
+
 class ExtractOut(BaseModel):
     id: str
     study: str
@@ -51,7 +66,9 @@ class ExtractOut(BaseModel):
     use_from: str
     use_until: str
     cross_border: bool
+    persons: int | None
     k: int
+    recipient: RecipientOut | None
     as_of: str | None
     requested_by: str
     requested_at: str
@@ -126,6 +143,17 @@ class DestructionOut(BaseModel):
     destruction_sha256: str | None
 
 
+class AuthorityApprovalOut(BaseModel):
+    id: str
+    organisation: str  # the organisation's id
+    reference: str
+    approved_on: str
+    document_sha256: str
+    document_name: str
+    recorded_by: str
+    recorded_at: str
+
+
 # ---- input shapes ----------------------------------------------------------------------------
 
 class RequestIn(BaseModel):
@@ -137,7 +165,8 @@ class RequestIn(BaseModel):
     recipients: list[str] = PField(default_factory=list, max_length=20)
     use_from: dt.date
     use_until: dt.date
-    cross_border: bool = False
+    # Derived from the recipient organisation's country; a value that contradicts it is 422.
+    cross_border: bool | None = None
     as_of: dt.datetime | None = None
     k: int = 5
 

@@ -1,8 +1,11 @@
 """Extract requests and their tiered approval (SPEC §7–8; §11.3.4.3, §11.4.2.2, §7 o–p).
 
 A request names the study, purpose, fields (``form.item``; ``identity.<field>`` for RIF), tier,
-recipient organisation and its ``age`` X25519 public key, the recipient accounts that may
-download, period of use and whether the data leaves the country. Approval needs, per tier:
+a registered recipient organisation (by id or code, :mod:`studies.accounts.organisations`) and
+its ``age`` X25519 public key, the recipient accounts that may download, and the period of use;
+whether the data leave the country follows from the organisation's registered country.
+Who may receive which tier (§11.3.4.6) and the cross-border limit (§7 p) are
+:mod:`studies.extracts.recipients`. Approval needs, per tier:
 
 - PUF: the data security officer's signed approval;
 - LDS: the data security committee — approved when more than two thirds of its members
@@ -14,8 +17,9 @@ download, period of use and whether the data leaves the country. Approval needs,
 The rules of each tier (approvals, minimum k, direct identifiers, consent scopes) are one
 table, :data:`studies.extracts.tiers.TIER_RULES`.
 
-Data leaving the country: more than 250 records is refused outright; up to 250 also needs the
-committee (§7 o–p). Each approval act is an electronic signature
+Data leaving the country also need the committee (§7 o); beyond 250 records about persons,
+cumulative per recipient organisation, they are refused unless an approval of the relevant
+authority is recorded (§7 p). Each approval act is an electronic signature
 (:func:`studies.accounts.signatures.sign`); nobody approves their own request. A recipient with
 an overdue destruction certificate has its further requests held.
 """
@@ -33,7 +37,9 @@ from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies import guards
-from studies.accounts.models import RoleGrant, User
+from studies.accounts import organisations
+from studies.accounts.models import Organisation, RoleGrant, User
+from studies.extracts import recipients as recipients_rules
 from studies.extracts.models import (
     ExtractDecision,
     ExtractRequest,
@@ -44,13 +50,13 @@ from studies.extracts.tiers import K_MAX, TIER_RULES, tier_named
 from studies.forms import service as forms
 from studies.forms.models import Item
 from studies.kernel.actor import Actor, require
-from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
+from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied
 from studies.kernel.events import Action
 from studies.kernel.roles import Perm, Role
 from studies.registry import service as registry
 from studies.subjects.models import Subject
 
-CROSS_BORDER_MAX = 250
+CROSS_BORDER_MAX = recipients_rules.CROSS_BORDER_MAX  # the build reads it here
 DESTRUCTION_DAYS = 30
 IDENTITY_FIELDS = ("name", "resident_id", "phone", "medical_record_number", "date_of_birth",
                    "address")
@@ -165,9 +171,15 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
         raise InvalidInput("purpose: at least 10 characters / 用途至少10个字符", field="purpose")
     tier = tier_named(data.tier)
     key = validate_age_recipient(data.recipient_key)
-    org = data.recipient_org.strip()
-    if not org:
-        raise InvalidInput("recipient_org is required / 请填写接收机构", field="recipient_org")
+    org = organisations.find_organisation(session, data.recipient_org, field="recipient_org")
+    cross_border = organisations.is_abroad(session, org)
+    if data.cross_border is not None and data.cross_border != cross_border:
+        raise InvalidInput(
+            f"cross_border: {org.label} is registered in {org.country}, so the data "
+            f"{'leave' if cross_border else 'do not leave'} the country; omit the field "
+            "(it follows from the recipient's registered country, §7 p) / 是否出境由接收机构"
+            "的登记国家决定，请勿填写", field="cross_border",
+            clause=recipients_rules.CLAUSE_CROSS_BORDER)
     if data.use_until <= data.use_from:
         raise InvalidInput("use_until must be after use_from / 使用期限结束须晚于开始",
                            field="use_until")
@@ -200,28 +212,28 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
                            field="fields")
     recipients = list(dict.fromkeys([actor.username, *[r.strip() for r in data.recipients
                                                         if r.strip()]]))
+    accounts: dict[str, str] = {}
     for r in recipients:
-        if session.execute(select(col(User.id)).where(col(User.username) == r)).first() is None:
+        uid = session.execute(select(col(User.id)).where(col(User.username) == r)).scalar()
+        if uid is None:
             raise InvalidInput(f"recipients: no account {r[:100]!r} / 无此账户",
                                field="recipients")
-    if data.cross_border:
-        n = _eligible_count(session, study.id, tier.scopes_needed(cross_border=True), now_utc())
-        if n > CROSS_BORDER_MAX:
-            ledger.append(session, actor=actor.username, action=Action.EXTRACT_REQUEST,
-                          entity_type="study", entity_id=study.id, study=study.code,
-                          outcome="failure", client=actor.client,
-                          reason=f"cross-border request of {n} records refused")
-            raise RuleViolation(
-                f"data leaving the country: {n} records exceed the limit of "
-                f"{CROSS_BORDER_MAX}; refused / 出境数据超过{CROSS_BORDER_MAX}条，不予批准",
-                field="cross_border", clause=CLAUSE_BORDER)
+        accounts[r] = uid
+    recipients_rules.check_recipients(session, tier=tier, org=org, requester_id=actor.user_id,
+                                      accounts=accounts)
+    persons = None
+    if cross_border:
+        persons = _eligible_count(session, study.id, tier.scopes_needed(cross_border=True),
+                                  now_utc())
+        recipients_rules.check_limit(session, actor=actor, org=org, persons=persons,
+                                     study_code=study.code)
     req = ExtractRequest(
         study_id=study.id, study_code=study.code, requested_by=actor.username,
         requested_by_id=actor.user_id, purpose=purpose, fields=wanted, tier=data.tier,
-        k=data.k, recipient_org=org, recipient_key=key, recipients=recipients,
-        use_from=data.use_from, use_until=data.use_until, cross_border=data.cross_border,
-        as_of=data.as_of)
-    overdue = overdue_requests(session, org=org, today=today)
+        k=data.k, recipient_org=org.label, recipient_org_id=org.id, recipient_key=key,
+        recipients=recipients, use_from=data.use_from, use_until=data.use_until,
+        cross_border=cross_border, persons=persons, as_of=data.as_of)
+    overdue = overdue_requests(session, org=org.label, today=today)
     if overdue:
         req.status = "held"
         req.status_reason = (f"the recipient has {len(overdue)} overdue destruction "
@@ -232,10 +244,13 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
                   entity_type="extract_request", entity_id=req.id, study=study.code,
                   client=actor.client, reason=purpose[:500], changes=[
                       Change("tier", None, req.tier), Change("fields", None, wanted),
-                      Change("recipient_org", None, org), Change("recipient_key", None, key),
+                      Change("recipient_org", None, org.label),
+                      Change("recipient_org_id", None, org.id),
+                      Change("recipient_key", None, key),
                       Change("recipients", None, recipients),
                       Change("use_until", None, req.use_until.isoformat()),
                       Change("cross_border", None, req.cross_border),
+                      Change("persons", None, persons),
                       Change("status", None, req.status)])
     return req
 
@@ -339,6 +354,18 @@ def _live_progress(req: ExtractRequest) -> int:
     return req.progress
 
 
+def recipient_status(session: Session, req: ExtractRequest) -> dict[str, Any] | None:
+    """The recipient organisation's code, kind, country and cross-border running total
+    (§7 p), as the request page and API show it; None on a request made before the registry."""
+    org = session.get(Organisation, req.recipient_org_id) if req.recipient_org_id else None
+    if org is None:
+        return None
+    cb = recipients_rules.status_of(session, org)
+    return {"id": org.id, "code": org.code, "kind": org.kind, "country": org.country,
+            "abroad": cb.abroad, "cross_border_total": cb.total, "cross_border_limit": cb.limit,
+            "authority_approval": cb.approval_reference}
+
+
 def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
     st = approval_state(session, req)
     return {
@@ -346,7 +373,8 @@ def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
         "fields": req.fields, "recipient_org": req.recipient_org,
         "recipient_key": req.recipient_key, "recipients": req.recipients,
         "use_from": req.use_from.isoformat(), "use_until": req.use_until.isoformat(),
-        "cross_border": req.cross_border, "k": req.k,
+        "cross_border": req.cross_border, "persons": req.persons, "k": req.k,
+        "recipient": recipient_status(session, req),
         "as_of": req.as_of.isoformat() if req.as_of else None,
         "requested_by": req.requested_by, "requested_at": req.requested_at.isoformat(),
         "status": req.status, "status_reason": req.status_reason,
@@ -361,6 +389,13 @@ def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
         "destruction_due": (req.use_until + dt.timedelta(days=DESTRUCTION_DAYS)).isoformat(),
         "destruction_at": req.destruction_at.isoformat() if req.destruction_at else None,
     }
+
+
+def recipient_choices(session: Session) -> list[tuple[Organisation, bool]]:
+    """The organisations a request may name, each with whether data sent to it leave the
+    country."""
+    return [(o, organisations.is_abroad(session, o))
+            for o in organisations.list_organisations(session)]
 
 
 def fields_for(session: Session, *, actor: Actor, study_code: str) -> list[FieldInfo]:

@@ -85,6 +85,10 @@ class Tier:
         an equivalence class.
     :param max_suppression: for de-identified rows, the largest share of subjects the
         k-anonymity search may suppress.
+    :param inside_hospital_only: only a recipient inside the hospital may receive it — the
+        recipient organisation is the hospital itself and the requester and every recipient
+        account belong to it (§11.3.4.6: the code index stays in the hospital; companies
+        receive de-identified data only).
     """
 
     name: str
@@ -101,6 +105,7 @@ class Tier:
     min_cell_count: int | None = None
     l_diversity: int | None = None
     max_suppression: float | None = None
+    inside_hospital_only: bool = False
 
     def approvals_needed(self, cross_border: bool) -> list[str]:
         """The approvals a request of this tier needs, in the order they are shown
@@ -135,7 +140,7 @@ TIER_RULES: dict[str, Tier] = {t.name: t for t in (
          min_k=2, allows_direct_identifiers=True,
          needs_officer=False, needs_committee=True, needs_dua=True, needs_ethics=True,
          consent_scopes=("study", "identifiable"), treatment=Treatment.IDENTIFIABLE,
-         writes_clinical_odm=True),
+         writes_clinical_odm=True, inside_hospital_only=True),
 )}
 """The tiers by name, from the least to the most identifiable."""
 

@@ -17,6 +17,7 @@ class Action(StrEnum):
     ACCESS_DENIED = "access.denied"
     # account
     ACCOUNT_ACTIVATE = "account.activate"
+    ACCOUNT_AFFILIATE = "account.affiliate"
     ACCOUNT_CREATE = "account.create"
     ACCOUNT_DEACTIVATE = "account.deactivate"
     ACCOUNT_PASSWORD_CHANGE = "account.password_change"
@@ -67,6 +68,7 @@ class Action(StrEnum):
     EXTRACT_BUILD = "extract.build"
     EXTRACT_BUILD_QUEUED = "extract.build_queued"
     EXTRACT_CHECK_OVERRIDE = "extract.check_override"
+    EXTRACT_CROSS_BORDER_APPROVAL = "extract.cross_border_approval"
     EXTRACT_DECISION_DUA = "extract.decision.dua"
     EXTRACT_DECISION_ETHICS = "extract.decision.ethics"
     EXTRACT_DECISION_OFFICER = "extract.decision.officer"
@@ -92,6 +94,8 @@ class Action(StrEnum):
     LOCK_SETTINGS = "lock.settings"
     # metadata
     METADATA_EXPORT = "metadata.export"
+    # organisation
+    ORGANISATION_REGISTER = "organisation.register"
     # protocol
     PROTOCOL_AMEND = "protocol.amend"
     PROTOCOL_CREATE = "protocol.create"

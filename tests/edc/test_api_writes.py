@@ -493,7 +493,7 @@ def test_an_extract_is_requested_its_failed_checks_overridden_and_its_destructio
     login(app_client, "sponsor1")
     r = app_client.post(f"/api/v1/studies/{EXTRACT_STUDY}/extracts", json={
         "purpose": "Efficacy analysis by age band", "tier": "lds",
-        "fields": ["demographics.ethnicity", "labs.hba1c"], "recipient_org": "Example Pharma",
+        "fields": ["demographics.ethnicity", "labs.hba1c"], "recipient_org": "example-pharma",
         "recipient_key": pub, "use_from": dt.date.today().isoformat(),
         "use_until": (dt.date.today() + dt.timedelta(days=90)).isoformat()})
     assert r.status_code == 201, r.text

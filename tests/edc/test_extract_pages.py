@@ -72,7 +72,7 @@ def test_request_approve_build_download_and_receive(
     r = app_client.post(f"/studies/{STUDY}/extracts", data={
         "csrf_token": csrf(app_client, f"/studies/{STUDY}/extracts/new"),
         "purpose": "Efficacy analysis by age band", "tier": "lds",
-        "fields": ["demographics.ethnicity", "labs.hba1c"], "recipient_org": "Example Pharma",
+        "fields": ["demographics.ethnicity", "labs.hba1c"], "recipient_org": "example-pharma",
         "recipient_key": pub, "use_from": dt.date.today().isoformat(),
         "use_until": (dt.date.today() + dt.timedelta(days=90)).isoformat()},
         follow_redirects=False)

@@ -20,6 +20,7 @@ import polars as pl
 import pycanon.anonymity as pa
 import pytest
 from factories import (
+    EXAMPLE_PHARMA,
     PASSWORD,
     SETUP,
     age_keys,
@@ -28,6 +29,7 @@ from factories import (
     make_entry_study,
     make_user,
     publish_all,
+    recipient_orgs,
     synthetic_identity,
 )
 from fastapi.testclient import TestClient
@@ -70,6 +72,7 @@ def populate(session: Session, ledger: Ledger, keys: Any) -> list[dict[str, str]
     follow-up visits each and lab comments that name them, their doctor, a phone, an e-mail."""
     made = make_entry_study(session, ledger, STUDY, subjects=(), allow_incomplete=True,
                             sites=("S01", "S02"))
+    recipient_orgs(session, ledger)
     sites = list(session.execute(select(Site).where(Site.study_id == made["study"].id)
                                  .order_by(Site.code)).scalars())
     people = []
@@ -137,7 +140,7 @@ def test_the_sponsor_receives_an_lds_that_holds_table_6_and_k_on_every_row(
     login(app_client, "sponsor1")
     r = app_client.post(f"/api/v1/studies/{STUDY}/extracts", json={
         "purpose": "Efficacy analysis by age band and visit", "tier": "lds", "k": 5,
-        "fields": FIELDS, "recipient_org": "Example Pharma", "recipient_key": pub,
+        "fields": FIELDS, "recipient_org": EXAMPLE_PHARMA, "recipient_key": pub,
         "use_from": dt.date.today().isoformat(),
         "use_until": (dt.date.today() + dt.timedelta(days=90)).isoformat()})
     assert r.status_code == 201, r.text
@@ -232,7 +235,7 @@ def test_the_sponsor_receives_an_lds_that_holds_table_6_and_k_on_every_row(
     assert r.status_code == 200, r.text
     got = r.json()
     assert [(d["request_id"], d["tier"], d["recipient_org"]) for d in got] == [
-        (rid, "lds", "Example Pharma")]
+        (rid, "lds", "示例药企 / Example Pharma")]
     assert got[0]["fields"] == FIELDS
     html = app_client.get("/code-index/disclosures", params={"code": code}).text
     assert "Example Pharma" in html and "limited data set" in html and rid[:8] in html
@@ -275,6 +278,7 @@ def test_a_draft_forms_field_and_a_k_under_5_are_refused_naming_them(
     from studies.forms import service as forms
 
     made = make_entry_study(session, ledger, STUDY, subjects=())
+    recipient_orgs(session, ledger)
     publish_all(session, ledger, STUDY)
     forms.new_version(session, ledger, actor=SETUP, study_code=STUDY, form_name="labs")
     forms.import_redcap(session, ledger, actor=SETUP, study_code=STUDY, text=(
@@ -286,7 +290,7 @@ def test_a_draft_forms_field_and_a_k_under_5_are_refused_naming_them(
     login(app_client, "sponsor1")
     before = (session.query(ExtractRequest).count(), session.query(LedgerEntry).count())
     body = {"purpose": "Efficacy analysis by age band and visit", "tier": "lds", "k": 5,
-            "recipient_org": "Example Pharma", "recipient_key": pub,
+            "recipient_org": EXAMPLE_PHARMA, "recipient_key": pub,
             "use_from": dt.date.today().isoformat(),
             "use_until": (dt.date.today() + dt.timedelta(days=90)).isoformat()}
     fields = app_client.get(f"/api/v1/studies/{STUDY}/extract-fields").json()

@@ -58,7 +58,7 @@ def queued(fresh_url: str, keys: keyring.Keyring, tmp_path: Path,
             req = ex.create_request(s, ledger, actor=sponsor, study_code="EXT-W",
                                     data=RequestIn(
                                         purpose="Efficacy analysis by age band",
-                                        tier="lds", k=k, recipient_org="Example Pharma",
+                                        tier="lds", k=k, recipient_org="example-pharma",
                                         fields=["demographics.ethnicity", "labs.hba1c"],
                                         recipient_key=pub, use_from=dt.date.today(),
                                         use_until=dt.date.today() + dt.timedelta(days=30)))

@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import PASSWORD, make_extract_study, make_user
+from factories import (
+    EXAMPLE_PHARMA,
+    HOSPITAL_ORG,
+    PASSWORD,
+    affiliate,
+    make_extract_study,
+    make_user,
+)
 from lxml import etree
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
+from studies.accounts import organisations as orgs
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.extracts import build as builder
@@ -28,7 +36,7 @@ from studies.extracts import service as ex
 from studies.extracts.schemas import DecisionIn, RequestIn
 from studies.extracts.tiers import K_MAX, TIER_RULES, Treatment
 from studies.forms import odm
-from studies.kernel.actor import Actor
+from studies.kernel.actor import SYSTEM, Actor
 from studies.kernel.errors import InvalidInput
 from studies.kernel.roles import Role
 
@@ -36,7 +44,10 @@ CFG = AuthConfig(second_factor_enforced=False)
 STUDY = "EXT-2026-01"
 TODAY = dt.date.today()
 DECISIONS = {"officer": "officer", "committee": "vote", "dua": "dua", "ethics": "ethics"}
-CASES = [(name, cb) for name in TIER_RULES for cb in (False, True)]
+# A RIF goes only to the hospital itself (§11.3.4.6), whose country is the home country: it
+# never leaves the country.
+CASES = [(name, cb) for name in TIER_RULES for cb in (False, True)
+         if not (TIER_RULES[name].inside_hospital_only and cb)]
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +76,12 @@ def world(request: pytest.FixtureRequest, session: Session, ledger: Ledger,
     subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
     pub = next(line.split(": ", 1)[1] for line in ident.read_text().splitlines()
                if line.startswith("# public key:"))
-    return dict(made, ident=ident, pub=pub,
+    orgs.register_organisation(session, ledger, actor=SYSTEM, code="overseas-cro",
+                               name_zh="境外研究机构", name_en="Overseas CRO",
+                               kind="institution", country="US")
+    researcher = person(session, ledger, "researcher1", Role.STATISTICIAN)
+    affiliate(session, ledger, "researcher1", HOSPITAL_ORG)
+    return dict(made, ident=ident, pub=pub, researcher=researcher,
                 sponsor=person(session, ledger, "sponsor1", Role.SPONSOR),
                 officer=person(session, ledger, "dso", Role.SECURITY_OFFICER),
                 dm=person(session, ledger, "dm", Role.DATA_MANAGER),
@@ -75,22 +91,30 @@ def world(request: pytest.FixtureRequest, session: Session, ledger: Ledger,
 
 
 def request(session: Session, ledger: Ledger, w: dict[str, Any], tier: str,
-            **kw: Any) -> Any:
+            cross_border: bool = False, **kw: Any) -> Any:
+    """A request of ``tier``: a RIF by a researcher of the hospital to the hospital itself
+    (§11.3.4.6), any other by the sponsor, to an organisation in the US when ``cross_border``
+    (the organisation's country decides), else to Example Pharma (China)."""
+    inside = tier in TIER_RULES and TIER_RULES[tier].inside_hospital_only
     base: dict[str, Any] = dict(
         purpose="Efficacy analysis of drug X by age and sex", tier=tier,
         fields=["demographics.dob", "demographics.postcode", "demographics.ethnicity",
                 "labs.hbsag", "labs.hba1c"],
-        recipient_org="Example Pharma", recipient_key=w["pub"],
+        recipient_org=HOSPITAL_ORG if inside else "overseas-cro" if cross_border
+        else EXAMPLE_PHARMA, recipient_key=w["pub"],
         use_from=TODAY, use_until=TODAY + dt.timedelta(days=180), k=5)
     base.update(kw)
-    return ex.create_request(session, ledger, actor=w["sponsor"], study_code=STUDY,
-                             data=RequestIn(**base))
+    req = ex.create_request(session, ledger, actor=w["researcher" if inside else "sponsor"],
+                            study_code=STUDY, data=RequestIn(**base))
+    assert req.cross_border is cross_border
+    return req
 
 
 def decide(session: Session, ledger: Ledger, w: dict[str, Any], req: Any, need: str) -> None:
     """Give one approval the way its approver gives it."""
     kind = DECISIONS[need]
-    by = {"officer": [w["officer"]], "vote": w["members"], "dua": [w["sponsor"]],
+    applicant = w["researcher"] if req.requested_by == "researcher1" else w["sponsor"]
+    by = {"officer": [w["officer"]], "vote": w["members"], "dua": [applicant],
           "ethics": [w["ethics"]]}[kind]
     for actor in by:
         extract_review.decide(session, ledger, actor=actor, request_id=req.id,

@@ -16,7 +16,15 @@ import polars as pl
 import pycanon.anonymity as pa
 import pyrage
 import pytest
-from factories import PASSWORD, SETUP, age_keys, make_extract_study, make_user
+from factories import (
+    HOSPITAL_ORG,
+    PASSWORD,
+    SETUP,
+    affiliate,
+    age_keys,
+    make_extract_study,
+    make_user,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -55,8 +63,8 @@ def request_in(pub: str, **kw: Any) -> RequestIn:
         purpose="Efficacy analysis of drug X by age and sex", tier="lds",
         fields=["demographics.dob", "demographics.postcode", "demographics.ethnicity",
                 "labs.hbsag", "labs.hba1c", "labs.lab_comment"],
-        recipient_org="Example Pharma", recipient_key=pub,
-        use_from=TODAY, use_until=TODAY + dt.timedelta(days=180))
+        recipient_org=HOSPITAL_ORG if kw.get("tier") == "rif" else "example-pharma",
+        recipient_key=pub, use_from=TODAY, use_until=TODAY + dt.timedelta(days=180))
     base.update(kw)
     return RequestIn(**base)
 
@@ -87,7 +95,9 @@ def world(request: pytest.FixtureRequest, session: Session, ledger: Ledger,
     made = make_extract_study(session, ledger, STUDY, n=n, identifiable=tuple(range(0, n, 3)),
                               cross_border=(1, 2), with_data=n == 30)
     ident, pub = age_keys(tmp_path)
-    w = dict(made, ident=ident, pub=pub,
+    researcher = person(session, ledger, "researcher1", Role.STATISTICIAN)
+    affiliate(session, ledger, "researcher1", HOSPITAL_ORG)  # a RIF stays in the hospital
+    w = dict(made, ident=ident, pub=pub, researcher=researcher,
              sponsor=person(session, ledger, "sponsor1", Role.SPONSOR),
              officer=person(session, ledger, "dso", Role.SECURITY_OFFICER),
              dm=person(session, ledger, "dm", Role.DATA_MANAGER),
@@ -103,11 +113,13 @@ def keys_of(state: Any) -> builder.BuildKeys:
 
 
 def approved_lds(session: Session, ledger: Ledger, w: dict[str, Any], **kw: Any) -> Any:
-    req = ex.create_request(session, ledger, actor=w["sponsor"], study_code=STUDY,
+    """An approved request (LDS, or a RIF by the hospital's researcher)."""
+    applicant = w["researcher"] if kw.get("tier") == "rif" else w["sponsor"]
+    req = ex.create_request(session, ledger, actor=applicant, study_code=STUDY,
                             data=request_in(w["pub"], **kw))
     for m in w["members"]:
         vote(session, ledger, m, req.id, "vote")
-    vote(session, ledger, w["sponsor"], req.id, "dua")
+    vote(session, ledger, applicant, req.id, "dua")
     if req.tier == "rif":
         vote(session, ledger, w["ethics"], req.id, "ethics", reference=w["approval"].id)
     assert req.status == "approved"
@@ -201,34 +213,18 @@ def test_nobody_approves_their_own_request(session: Session, ledger: Ledger,
 
 def test_rif_needs_a_current_ethics_approval(session: Session, ledger: Ledger,
                                              world: dict[str, Any]) -> None:
-    req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
+    req = ex.create_request(session, ledger, actor=world["researcher"], study_code=STUDY,
                             data=request_in(world["pub"], tier="rif",
                                             fields=["identity.name", "labs.hba1c"]))
     for m in world["members"]:
         vote(session, ledger, m, req.id, "vote")
-    vote(session, ledger, world["sponsor"], req.id, "dua")
+    vote(session, ledger, world["researcher"], req.id, "dua")
     assert req.status == "pending"
     with pytest.raises(InvalidInput) as e:
         vote(session, ledger, world["ethics"], req.id, "ethics", reference="nope")
     assert e.value.field == "reference"
     vote(session, ledger, world["ethics"], req.id, "ethics", reference=world["approval"].id)
     assert req.status == "approved"
-
-
-def test_cross_border_over_the_limit_is_refused_outright(
-        session: Session, ledger: Ledger, world: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ex, "CROSS_BORDER_MAX", 1)  # two subjects consented to cross-border
-    with pytest.raises(RuleViolation) as e:
-        ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
-                          data=request_in(world["pub"], tier="puf", cross_border=True,
-                                          fields=["demographics.ethnicity"]))
-    assert e.value.clause == "§7 o–p"
-    monkeypatch.setattr(ex, "CROSS_BORDER_MAX", 250)
-    req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
-                            data=request_in(world["pub"], tier="puf", cross_border=True,
-                                            fields=["demographics.ethnicity"]))
-    assert ex.needs(req) == ["officer", "committee"]
 
 
 # ── Build, package, open ─────────────────────────────────────────────────────────────────────
@@ -258,6 +254,8 @@ def test_lds_package_opens_with_age_and_minisign_is_k_anonymous_and_excludes_wit
     manifest = json.loads((root / "manifest.json").read_text())
     assert f"extract:{req.id}" in r.stdout and manifest["extract_id"] == req.id
     assert manifest["exclusions"] == {"consent withdrawn": 1}
+    # the registered organisation by name (issue 14: named by its code in the request)
+    assert manifest["request"]["recipient_org"] == "示例药企 / Example Pharma"
     assert manifest["snapshot"]["ledger_seq"] == req.snapshot_seq
     import base64
 
@@ -462,14 +460,14 @@ def test_build_reads_the_data_as_of_the_stated_time_and_refuses_unapproved(
                         "hbsag": "0", "hba1c": "9.9", "lab_comment": "=HYPERLINK(\"x\")"},
                         reasons={"hba1c": "transcription_error"}),
                     now=as_of + dt.timedelta(seconds=5))
-    req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
+    req = ex.create_request(session, ledger, actor=world["researcher"], study_code=STUDY,
                             data=request_in(world["pub"], tier="rif", fields=["labs.hba1c"],
                                             as_of=as_of))
     with pytest.raises(RuleViolation):  # not approved yet
         extract_custody.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
     for m in world["members"]:
         vote(session, ledger, m, req.id, "vote")
-    vote(session, ledger, world["sponsor"], req.id, "dua")
+    vote(session, ledger, world["researcher"], req.id, "dua")
     vote(session, ledger, world["ethics"], req.id, "ethics", reference=world["approval"].id)
     req = build_it(session, ledger, world, req, state, tmp_path / "out")
     root = open_with_age(tmp_path / "out" / req.package_file, world["ident"],

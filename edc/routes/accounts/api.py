@@ -4,6 +4,8 @@ account administration."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -20,6 +22,7 @@ from edc.deps import (
 from edc.errors import ServerBusy, raises
 from edc.policy import ApiRouter, authenticated, public, requires
 from studies.accounts import admin as account_admin
+from studies.accounts import organisations as orgs
 from studies.accounts import service as accounts
 from studies.accounts import tokens
 from studies.accounts.schemas import (
@@ -27,6 +30,7 @@ from studies.accounts.schemas import (
     AccountOut,
     LoginOut,
     MeOut,
+    OrganisationOut,
     RecoveryCodesOut,
     SecondFactorStartOut,
     SessionsEndedOut,
@@ -251,3 +255,48 @@ def api_reset_password(body: UserPasswordIn, session: SessionDep, ledger: Ledger
             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
 def api_all_tokens(session: SessionDep, actor: CurrentActor) -> list[TokenOut]:
     return [_token_out(t) for t in tokens.list_tokens(session, actor=actor, all_users=True)]
+
+
+# ---- recipient organisations (§11.3.4.6, §7 p) ------------------------------------------------
+
+
+class OrganisationIn(BaseModel):
+    code: str = Field(max_length=40, description="what a request names, e.g. demo-pharma")
+    name_zh: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    kind: str = Field(max_length=20, description="hospital, institution, company or government")
+    country: str = Field(max_length=2, description="ISO 3166-1 alpha-2, e.g. CN")
+
+
+class AffiliationIn(BaseModel):
+    username: str = Field(max_length=63)
+    organisation: str | None = Field(default=None, max_length=40,
+                                     description="id or code; null: no organisation")
+
+
+@router.get("/organisations", response_model=list[OrganisationOut],
+            dependencies=[authenticated()])
+def api_organisations(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
+    """The registered recipient organisations a request may name (by code or id); their
+    member accounts are listed to the administrator only."""
+    return orgs.organisations_view(session, actor=actor)
+
+
+@router.post("/admin/organisations", status_code=201, response_model=OrganisationOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_organisation_create(body: OrganisationIn, session: SessionDep, ledger: LedgerDep,
+                            actor: CurrentActor) -> dict[str, Any]:
+    org = orgs.register_organisation(session, ledger, actor=actor, code=body.code,
+                                     name_zh=body.name_zh, name_en=body.name_en,
+                                     kind=body.kind, country=body.country)
+    return orgs.organisation_view(session, org, with_members=True)
+
+
+@router.post("/admin/accounts/affiliate", response_model=StatusOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_affiliate(body: AffiliationIn, session: SessionDep, ledger: LedgerDep,
+                  actor: CurrentActor) -> dict[str, str]:
+    """Make an account belong to an organisation (at most one), or to none."""
+    orgs.affiliate(session, ledger, actor=actor, username=body.username,
+                   organisation=body.organisation)
+    return {"status": "affiliated" if body.organisation else "no organisation"}

@@ -24,6 +24,7 @@ from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.widgets import labelled_input
 from studies.accounts import admin as account_admin
+from studies.accounts import organisations as orgs
 from studies.accounts import service as accounts
 from studies.accounts import tokens
 from studies.accounts import totp as totp_mod
@@ -334,3 +335,75 @@ def admin_reset_password(request: Request, session: SessionDep, ledger: LedgerDe
     account_admin.reset_password(session, ledger, actor=actor, username=username,
                             new_password=password, config=auth)
     return redirect(request, "/admin/accounts", f"{username}: password reset / 密码已重置")
+
+
+# ---- recipient organisations (§11.3.4.6, §7 p) ------------------------------------------------
+
+@router.get("/admin/organisations", dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def admin_organisations(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
+    rows = [h.tr[h.td[h.code[o["code"]]], h.td[o["label"]],
+                 h.td[orgs.KIND_LABELS[orgs.OrgKind(o["kind"])]], h.td[o["country_label"]],
+                 h.td["是 / yes" if o["abroad"] else "否 / no"],
+                 h.td(".members")[", ".join(o["members"] or []) or "—"]]
+            for o in orgs.organisations_view(session, actor=actor)]
+    return page(
+        request, "接收机构 / Recipient organisations",
+        h.p["数据提取申请须指定已登记的接收机构；机构类型决定可获得的数据集级别（§11.3.4.6），"
+            "登记国家决定数据是否出境（§7 p）。 / An extract request names a registered "
+            "organisation; its kind decides the tiers it may receive (§11.3.4.6), its "
+            "registered country whether the data leave the country (§7 p)."],
+        h.table(".organisations")[
+            h.thead[h.tr[h.th["代码 / Code"], h.th["名称 / Name"], h.th["类型 / Kind"],
+                         h.th["国家 / Country"], h.th["境外 / Abroad"],
+                         h.th["所属账户 / Accounts"]]],
+            h.tbody[rows or h.tr[h.td(colspan="6")["暂无 / None"]]]],
+        h.h2["登记机构 / Register an organisation"],
+        h.form(method="post", action="/admin/organisations")[
+            csrf_field(request),
+            *labelled_input("code", "代码 / Code", required=True, maxlength="40"),
+            *labelled_input("name_zh", "中文名称 / Name (Chinese)", required=True,
+                            maxlength="200"),
+            *labelled_input("name_en", "英文名称 / Name (English)", required=True,
+                            maxlength="200"),
+            h.label(for_="kind")["类型 / Kind"],
+            _choice(id="kind", name="kind")[[h.option(value=k.value)[label]
+                                             for k, label in orgs.KIND_LABELS.items()]],
+            h.label(for_="country")["登记国家 / Registered country"],
+            _choice(id="country", name="country")[
+                [h.option(value=c, selected=c == orgs.DEFAULT_HOME_COUNTRY)[f"{c} {label}"]
+                 for c, label in orgs.countries()]],
+            h.p[h.button(type="submit")["登记 / Register"]]],
+        h.h2["账户所属机构 / An account's organisation"],
+        h.form(method="post", action="/admin/organisations/affiliate")[
+            csrf_field(request),
+            *labelled_input("a_username", "用户名 / Username", name="username", required=True,
+                            maxlength="63"),
+            h.label(for_="organisation")["机构（留空：无）/ Organisation (empty: none)"],
+            _choice(id="organisation", name="organisation")[
+                h.option(value="")["— 无 / none —"],
+                [h.option(value=o.code)[f"{o.code} — {o.label}"]
+                 for o in orgs.list_organisations(session)]],
+            h.p[h.button(type="submit")["保存 / Save"]]])
+
+
+@router.post("/admin/organisations", dependencies=[requires(Perm.ACCOUNT_MANAGE), Csrf])
+def admin_organisation_create(request: Request, session: SessionDep, ledger: LedgerDep,
+                              actor: CurrentActor, code: Annotated[str, Form(max_length=40)],
+                              name_zh: Annotated[str, Form(max_length=200)],
+                              name_en: Annotated[str, Form(max_length=200)],
+                              kind: Annotated[str, Form(max_length=20)],
+                              country: Annotated[str, Form(max_length=2)]) -> Response:
+    org = orgs.register_organisation(session, ledger, actor=actor, code=code, name_zh=name_zh,
+                                     name_en=name_en, kind=kind, country=country)
+    return redirect(request, "/admin/organisations",
+                    f"{org.code} registered / 机构已登记")
+
+
+@router.post("/admin/organisations/affiliate",
+             dependencies=[requires(Perm.ACCOUNT_MANAGE), Csrf])
+def admin_affiliate(request: Request, session: SessionDep, ledger: LedgerDep,
+                    actor: CurrentActor, username: Username,
+                    organisation: Annotated[str, Form(max_length=40)] = "") -> Response:
+    orgs.affiliate(session, ledger, actor=actor, username=username,
+                   organisation=organisation or None)
+    return redirect(request, "/admin/organisations", f"{username}: saved / 已保存")

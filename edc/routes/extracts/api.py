@@ -6,16 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import Request, UploadFile
+from fastapi import Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import ApiRouter, attachment, authenticated, requires
 from studies.extracts import custody as extract_custody
+from studies.extracts import recipients as extract_recipients
 from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.schemas import (
+    AuthorityApprovalOut,
     BuildQueuedOut,
     DecisionIn,
     DecisionOut,
@@ -36,12 +38,15 @@ class RequestBody(BaseModel):
     purpose: str = Field(max_length=4000)
     fields: list[str] = Field(max_length=500)
     tier: str = Field(max_length=3, description="puf, lds or rif")
-    recipient_org: str = Field(max_length=200)
+    recipient_org: str = Field(max_length=200, description=(
+        "the code (or id) of a registered organisation, see GET /api/v1/organisations"))
     recipient_key: str = Field(max_length=100, description="age X25519 public key (age1…)")
     recipients: list[str] = Field(default_factory=list, max_length=20)
     use_from: dt.date
     use_until: dt.date
-    cross_border: bool = False
+    cross_border: bool | None = Field(default=None, description=(
+        "derived from the organisation's registered country; omit it (a contradicting value "
+        "is refused with 422)"))
     as_of: dt.datetime | None = None
     k: int = Field(default=5, ge=2, le=100)
 
@@ -147,3 +152,36 @@ def overdue(session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
     """Overdue destruction certificates (the data security officer's flag list)."""
     rows = extract_custody.overdue_for_officer(session, actor=actor)
     return [ex.public(session, r) for r in rows]
+
+
+def _approval_out(a: Any) -> dict[str, Any]:
+    return {"id": a.id, "organisation": a.organisation_id, "reference": a.reference,
+            "approved_on": a.approved_on.isoformat(), "document_sha256": a.document_sha256,
+            "document_name": a.document_name, "recorded_by": a.recorded_by,
+            "recorded_at": a.recorded_at.isoformat()}
+
+
+@router.get("/organisations/{organisation}/cross-border-approvals",
+            response_model=list[AuthorityApprovalOut],
+            dependencies=[requires(Perm.EXTRACT_APPROVE)])
+def authority_approvals(organisation: str, session: SessionDep,
+                        actor: CurrentActor) -> list[dict[str, Any]]:
+    """Approvals of the relevant authority recorded for an organisation (§7 p)."""
+    _org, rows = extract_recipients.approvals_of(session, actor=actor, organisation=organisation)
+    return [_approval_out(a) for a in rows]
+
+
+@router.post("/organisations/{organisation}/cross-border-approvals", status_code=201,
+             response_model=AuthorityApprovalOut, dependencies=[requires(Perm.EXTRACT_APPROVE)])
+async def record_authority_approval(
+        organisation: str, document: UploadFile, session: SessionDep, ledger: LedgerDep,
+        actor: CurrentActor, reference: str = Form(max_length=100),
+        approved_on: dt.date = Form()) -> dict[str, Any]:
+    """The data security officer records an approval of the relevant authority that lifts
+    the 250-person cross-border limit for this organisation (§7 p): the authority's
+    reference, the approval's date and the document (only its SHA-256 is kept)."""
+    data = await document.read(extract_recipients.MAX_DOCUMENT + 1)
+    a = extract_recipients.record_authority_approval(
+        session, ledger, actor=actor, organisation=organisation, reference=reference,
+        approved_on=approved_on, document=data, filename=document.filename or "")
+    return _approval_out(a)

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import htpy as h
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
@@ -16,6 +16,7 @@ from edc.policy import authenticated, requires
 from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from studies.extracts import custody as extract_custody
+from studies.extracts import recipients as extract_recipients
 from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.models import TIER_LABELS
@@ -46,6 +47,7 @@ def extract_list(request: Request, session: SessionDep, actor: CurrentActor) -> 
 def request_form(study: str, request: Request, session: SessionDep,
                  actor: CurrentActor) -> Response:
     fields = ex.fields_for(session, actor=actor, study_code=study)
+    organisations = ex.recipient_choices(session)
     today = dt.date.today()
     return page(
         request, f"申请数据提取 / Request an extract — {study}",
@@ -63,7 +65,15 @@ def request_form(study: str, request: Request, session: SessionDep,
             dropdown(id="tier", name="tier")[[h.option(value=k)[v]
                                               for k, v in TIER_LABELS.items()]],
             h.label(for_="recipient_org")["接收机构 / Recipient organisation"],
-            h.input(id="recipient_org", name="recipient_org", required=True, maxlength="200"),
+            dropdown(id="recipient_org", name="recipient_org", required=True)[
+                [h.option(value=o.code)[
+                    f"{o.label} ({o.country}{', 境外 / abroad' if abroad else ''})"]
+                 for o, abroad in organisations]],
+            h.p(".hint")["是否出境由接收机构的登记国家决定（§7 p）；"
+                         "RIF 只提供给本院（§11.3.4.6）。 / "
+                         "Whether the data leave the country follows from the organisation's "
+                         "registered country (§7 p); a RIF goes only to the hospital itself "
+                         "(§11.3.4.6)."],
             h.label(for_="recipient_key")["接收方 age 公钥 / Recipient age public key (age1…)"],
             h.input(id="recipient_key", name="recipient_key", required=True, maxlength="100"),
             h.label(for_="use_from")["使用期限自 / Use from"],
@@ -71,8 +81,6 @@ def request_form(study: str, request: Request, session: SessionDep,
             h.label(for_="use_until")["至 / Until"],
             h.input(id="use_until", name="use_until", type="date",
                     value=(today + dt.timedelta(days=365)).isoformat()),
-            h.label[h.input(type="checkbox", name="cross_border", value="1"),
-                    " 数据出境 / Data leave the country"],
             h.p[h.button(type="submit")["提交申请 / Submit"]]])
 
 
@@ -84,12 +92,22 @@ def request_submit(study: str, request: Request, session: SessionDep, ledger: Le
                    recipient_key: Annotated[str, Form(max_length=100)],
                    use_from: Annotated[dt.date, Form()], use_until: Annotated[dt.date, Form()],
                    fields: Annotated[list[str] | None, Form(max_length=500)] = None,
-                   cross_border: Annotated[str | None, Form(max_length=1)] = None) -> Response:
+                   ) -> Response:
     req = ex.create_request(session, ledger, actor=actor, study_code=study, data=RequestIn(
         purpose=purpose, fields=fields or [], tier=tier, recipient_org=recipient_org,
-        recipient_key=recipient_key, use_from=use_from, use_until=use_until,
-        cross_border=bool(cross_border)))
+        recipient_key=recipient_key, use_from=use_from, use_until=use_until))
     return redirect(request, f"/extracts/{req.id}", "request submitted / 申请已提交")
+
+
+def _cross_border(d: dict[str, Any]) -> str:
+    r = d["recipient"]
+    text = "是 / yes" if d["cross_border"] else "否 / no"
+    if r is None:
+        return text
+    limit = (f"/ {r['cross_border_limit']}" if r["cross_border_limit"] is not None
+             else f"(主管部门批准 / authority approval {r['authority_approval']})")
+    return (f"{text} — {r['country']}; 该机构出境累计 / recipient's cross-border total: "
+            f"{r['cross_border_total']} {limit} 人 / persons (§7 p)")
 
 
 def _dl(d: dict[str, Any]) -> h.Element:
@@ -99,7 +117,7 @@ def _dl(d: dict[str, Any]) -> h.Element:
         h.dt["用途 / Purpose"], h.dd[d["purpose"]],
         h.dt["接收方 / Recipient"], h.dd[f"{d['recipient_org']} ({', '.join(d['recipients'])})"],
         h.dt["使用期限 / Period of use"], h.dd[f"{d['use_from']} – {d['use_until']}"],
-        h.dt["出境 / Cross-border"], h.dd["是 / yes" if d["cross_border"] else "否 / no"],
+        h.dt["出境 / Cross-border"], h.dd(".cross-border")[_cross_border(d)],
         h.dt["状态 / Status"], h.dd(".status")[d["status"]],
         h.dt["审批 / Approvals"], h.dd[", ".join(
             f"{n}: {'✓' if d['approvals']['done'].get(n) else '…'}"
@@ -193,3 +211,66 @@ def package_download(request_id: str, session: SessionDep, ledger: LedgerDep, st
     return FileResponse(state.settings.extract_dir / str(req.package_file),
                         media_type="application/octet-stream",
                         filename=f"extract-{req.id}.tar.age")
+
+
+# ---- cross-border running totals and authority approvals (§7 p) ------------------------------
+
+@router.get("/cross-border", dependencies=[requires(Perm.EXTRACT_APPROVE)])
+def cross_border_list(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
+    rows = [h.tr[h.td[h.a(href=f"/cross-border/{o.code}")[o.code]], h.td[o.label],
+                 h.td[o.country], h.td["是 / yes" if st.abroad else "否 / no"],
+                 h.td(".total")[str(st.total)],
+                 h.td[str(st.limit) if st.limit is not None else
+                      f"— ({st.approval_reference})"]]
+            for o, st in extract_recipients.overview(session, actor=actor)]
+    return page(request, "数据出境 / Data leaving the country (§7 p)",
+                h.p["累计出境个人信息（人数）按接收机构计，跨申请、跨研究。 / "
+                    "Records about persons "
+                    "sent abroad, cumulative per recipient organisation across requests and "
+                    "studies."],
+                h.table(".cross-border")[
+                    h.thead[h.tr[h.th["代码 / Code"], h.th["机构 / Organisation"],
+                                 h.th["国家 / Country"], h.th["境外 / Abroad"],
+                                 h.th["累计 / Total"], h.th["上限 / Limit"]]],
+                    h.tbody[rows or h.tr[h.td(colspan="6")["暂无 / None"]]]])
+
+
+@router.get("/cross-border/{organisation}", dependencies=[requires(Perm.EXTRACT_APPROVE)])
+def cross_border_page(organisation: str, request: Request, session: SessionDep,
+                      actor: CurrentActor) -> Response:
+    org, rows = extract_recipients.approvals_of(session, actor=actor, organisation=organisation)
+    st = extract_recipients.status_of(session, org)
+    return page(
+        request, f"数据出境 / Data leaving the country — {org.label}",
+        h.p(".total")[f"累计 / Total: {st.total} 人 / persons; 上限 / limit: "
+                      f"{st.limit if st.limit is not None else '—'}"],
+        h.table(".approvals")[
+            h.thead[h.tr[h.th["批准文号 / Reference"], h.th["批准日期 / Date"],
+                         h.th["文件 SHA-256 / Document SHA-256"], h.th["记录人 / Recorded by"]]],
+            h.tbody[[h.tr[h.td[a.reference], h.td[a.approved_on.isoformat()],
+                          h.td[h.code[a.document_sha256]], h.td[a.recorded_by]] for a in rows]
+                    or h.tr[h.td(colspan="4")["暂无 / None"]]]],
+        h.h2["记录主管部门批准 / Record an approval of the relevant authority"],
+        h.form(method="post", action=f"/cross-border/{org.code}",
+               enctype="multipart/form-data")[
+            csrf_field(request),
+            h.label(for_="reference")["批准文号 / Reference"],
+            h.input(id="reference", name="reference", required=True, maxlength="100"),
+            h.label(for_="approved_on")["批准日期 / Date of the approval"],
+            h.input(id="approved_on", name="approved_on", type="date", required=True),
+            h.label(for_="document")["批准文件 / Approval document"],
+            h.input(id="document", name="document", type="file", required=True),
+            h.p[h.button(type="submit")["记录 / Record"]]])
+
+
+@router.post("/cross-border/{organisation}", dependencies=[requires(Perm.EXTRACT_APPROVE), Csrf])
+async def cross_border_record(organisation: str, request: Request, document: UploadFile,
+                              session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
+                              reference: Annotated[str, Form(max_length=100)],
+                              approved_on: Annotated[dt.date, Form()]) -> Response:
+    data = await document.read(extract_recipients.MAX_DOCUMENT + 1)
+    extract_recipients.record_authority_approval(
+        session, ledger, actor=actor, organisation=organisation, reference=reference,
+        approved_on=approved_on, document=data, filename=document.filename or "")
+    return redirect(request, f"/cross-border/{organisation}",
+                    "approval recorded / 已记录主管部门批准")
