@@ -10,7 +10,10 @@ that needs a signature (unlock, approvals, sign-off) calls.
 
 It records signer, time and meaning, binds them to the SHA-256 of the exact content signed,
 appends a ``signature.sign`` ledger entry and writes a signed ledger checkpoint. Failures are
-refused and audited.
+refused and audited: a wrong username, password or second-factor code raises
+:class:`~studies.kernel.errors.SignatureRefused` naming the field (HTTP 422, the session kept);
+only an ended session is :class:`NotAuthenticated` (401). The caller passes the
+authentication settings (``config``, with the key that opens the stored second-factor secret).
 """
 
 from __future__ import annotations
@@ -30,7 +33,12 @@ from studies.accounts.config import AuthConfig
 from studies.accounts.models import Signature, User, UserSession
 from studies.accounts.service import DEFAULT_CONFIG, verify_password
 from studies.kernel.actor import Actor
-from studies.kernel.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.kernel.errors import (
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    SignatureRefused,
+)
 from studies.kernel.events import Action
 from studies.kernel.roles import PRIVILEGED
 
@@ -82,8 +90,8 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     if us is None or user is None or us.ended_at is not None:
         raise NotAuthenticated("please log in again / 请重新登录")
 
-    def refuse(reason: str, message: str, field: str) -> NotAuthenticated:
-        return NotAuthenticated(message, field=field, audit=dict(
+    def refuse(reason: str, message: str, field: str) -> SignatureRefused:
+        return SignatureRefused(message, field=field, audit=dict(
             actor=actor.username, action=Action.SIGNATURE_SIGN, entity_type=entity_type,
             entity_id=entity_id[:200], study=study, outcome="failure", client=actor.client,
             reason=f"{reason}; meaning: {meaning}"))
@@ -118,6 +126,13 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     session.flush()
     ledger.checkpoint(session, reason="signature")
     return view_of(sig)
+
+
+def record_refusal(session: Session, ledger: Ledger, exc: SignatureRefused) -> None:
+    """Write a refused signature's audit entry in the caller's transaction — for a page that
+    shows the refusal on itself (answered 422) instead of rolling its request back."""
+    if exc.audit is not None:
+        ledger.append(session, **exc.audit)
 
 
 def signatures_for(session: Session, *, entity_type: str, entity_id: str) -> list[SignatureView]:

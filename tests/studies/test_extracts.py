@@ -113,6 +113,7 @@ def keys_of(state: Any) -> builder.BuildKeys:
 def approved_lds(session: Session, ledger: Ledger, w: dict[str, Any], **kw: Any) -> Any:
     req = ex.create_request(session, ledger, actor=w["sponsor"], study_code=STUDY,
                             data=request_in(w["pub"], **kw))
+    vote(session, ledger, w["officer"], req.id, "officer")  # the first review (初审)
     for m in w["members"]:
         vote(session, ledger, m, req.id, "vote")
     vote(session, ledger, w["sponsor"], req.id, "dua")
@@ -171,8 +172,7 @@ def test_lds_needs_more_than_two_thirds_of_the_committee_and_the_agreement(
         session: Session, ledger: Ledger, world: dict[str, Any]) -> None:
     req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
                             data=request_in(world["pub"]))
-    with pytest.raises(InvalidInput):  # an LDS takes no officer approval
-        vote(session, ledger, world["officer"], req.id, "officer")
+    vote(session, ledger, world["officer"], req.id, "officer")  # the first review (初审)
     vote(session, ledger, world["members"][0], req.id, "vote")
     vote(session, ledger, world["members"][1], req.id, "vote")
     assert req.status == "pending"  # 2 of 3 is not more than two thirds
@@ -190,6 +190,7 @@ def test_one_no_vote_of_three_rejects(session: Session, ledger: Ledger,
                                       world: dict[str, Any]) -> None:
     req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
                             data=request_in(world["pub"]))
+    vote(session, ledger, world["officer"], req.id, "officer")
     vote(session, ledger, world["members"][0], req.id, "vote", approve=False)
     assert req.status == "rejected" and "two thirds" in req.status_reason
 
@@ -212,6 +213,7 @@ def test_rif_needs_a_current_ethics_approval(session: Session, ledger: Ledger,
     req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
                             data=request_in(world["pub"], tier="rif",
                                             fields=["identity.name", "labs.hba1c"]))
+    vote(session, ledger, world["officer"], req.id, "officer")
     for m in world["members"]:
         vote(session, ledger, m, req.id, "vote")
     vote(session, ledger, world["sponsor"], req.id, "dua")
