@@ -143,4 +143,20 @@ def test_demo_makes_one_sponsor_request_and_is_safe_twice(
     assert "(LDS, pending the data security office's first review, then the committee)" in \
         first[0] and second == first  # same line twice
     assert first[0].split()[3] == second[0].split()[3]  # the same request
+    # the tour: the first review, the committee's three votes and the agreement approve it
+    from studies.accounts import service as accounts
+    from studies.extracts import review
+    from studies.extracts.schemas import DecisionIn
+
+    make_user(session, ledger, "demo.security_officer", Role.SECURITY_OFFICER)
+    rid = first[0].split()[3].rsplit("/", 1)[1]
+    signers = [("demo.security_officer", "officer")] + [
+        (u, "vote") for u, _, r in demo.demo_accounts() if r is Role.COMMITTEE_MEMBER] + [
+        ("demo.sponsor", "dua")]
+    for username, kind in signers:
+        _, actor = accounts.login(session, ledger, username=username, password=PASSWORD,
+                                  client="10.0.0.9", config=state.auth)
+        d = review.decide(session, ledger, actor=actor, request_id=rid, data=DecisionIn(
+            kind=kind, username=username, password=PASSWORD), config=state.auth)
+    assert review.get_request(session, rid).status == "approved" and d.kind == "dua"
     assert (tmp_path / "extracts/demo-sponsor.key").stat().st_mode & 0o777 == 0o600

@@ -477,6 +477,7 @@ def test_build_reads_the_data_as_of_the_stated_time_and_refuses_unapproved(
                                             as_of=as_of))
     with pytest.raises(RuleViolation):  # not approved yet
         extract_custody.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
+    vote(session, ledger, world["officer"], req.id, "officer")
     for m in world["members"]:
         vote(session, ledger, m, req.id, "vote")
     vote(session, ledger, world["sponsor"], req.id, "dua")
