@@ -299,3 +299,21 @@ def test_the_ethics_desk_records_identifiable_use_and_a_rif_needs_it(
     r = app_client.post(f"/api/v1/extracts/{rid}/decisions", json={
         "kind": "ethics", "username": "ecm", "password": PASSWORD, "reference": rif["id"]})
     assert r.status_code == 201, r.text
+
+
+def test_repeated_wrong_signing_passwords_are_limited_without_a_logout(
+        app_client: TestClient, state: Any, world: dict[str, Any]) -> None:
+    rid = opened(app_client, world)
+    login_code, sign_code = codes(world["secrets"]["dso"])
+    api_login(app_client, "dso", login_code)
+    attempt = {"kind": "officer", "username": "dso", "password": "wrong-password",
+               "totp": sign_code}
+    for _ in range(state.auth.lockout_threshold):
+        r = app_client.post(f"/api/v1/extracts/{rid}/decisions", json=attempt)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "password"
+    r = app_client.post(f"/api/v1/extracts/{rid}/decisions",
+                        json={**attempt, "password": PASSWORD})
+    assert r.status_code == 429 and "too many refused signatures" in r.json()["error"]["message"]
+    assert int(r.headers["retry-after"]) > 0
+    assert app_client.get("/api/v1/me").status_code == 200  # still logged in
+    assert app_client.get(f"/api/v1/extracts/{rid}").json()["status"] == "pending"
