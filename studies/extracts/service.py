@@ -386,7 +386,9 @@ def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
         "approvals": {"needs": st.needs, "done": st.done, "yes": st.yes, "no": st.no,
                       "committee_members": st.members, "committee_left": st.left,
                       "committee_min": COMMITTEE_MIN,
-                      "first_review": "officer" in st.needs, "problem": st.rejected},
+                      "first_review": "officer" in st.needs,
+                      "problem": st.rejected if req.status in ("pending", "held")
+                      else req.status_reason if req.status == "rejected" else None},
         "build": {"state": req.build_state, "progress": _live_progress(req),
                   "error": req.build_error, "built_at":
                   req.built_at.isoformat() if req.built_at else None,
