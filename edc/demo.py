@@ -42,9 +42,19 @@ def demo_totp_secret(username: str) -> str:
                             ).decode()
 
 
+DEMO_COMMITTEE_EXTRA = 2
+"""Committee members besides ``demo.committee_member``: a data security committee needs at
+least three (Appendix C), so the demo's extract request can be voted on."""
+
+
 def demo_accounts() -> list[tuple[str, str, Role]]:
-    return [(f"demo.{role.value}", ROLE_LABELS[role].split(" / ")[1] + " (demo)", role)
-            for role in Role]
+    """One account per role, and three data security committee members."""
+    out = [(f"demo.{role.value}", ROLE_LABELS[role].split(" / ")[1] + " (demo)", role)
+           for role in Role]
+    label = ROLE_LABELS[Role.COMMITTEE_MEMBER].split(" / ")[1]
+    out += [(f"demo.{Role.COMMITTEE_MEMBER.value}{n}", f"{label} {n} (demo)",
+             Role.COMMITTEE_MEMBER) for n in range(2, 2 + DEMO_COMMITTEE_EXTRA)]
+    return out
 
 
 def load(session: Session, state: AppState) -> list[str]:
@@ -494,8 +504,9 @@ def _extract_line(req: Any, key_file: Path) -> str:
 
     status = req.status
     if status == "pending":
-        status = ("pending the committee" if TIER_RULES[req.tier].needs_committee
-                  else "pending the data security officer")
+        tier = TIER_RULES[req.tier]
+        status = ("pending the data security office's first review, then the committee"
+                  if tier.needs_committee else "pending the data security officer")
     return (f"Demo extract request: /extracts/{req.id} ({req.tier.upper()}, {status}); "
             f"the sponsor's age key is {key_file}")
 

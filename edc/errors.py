@@ -30,6 +30,7 @@ from studies.kernel.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    SignatureRefused,
     TooManyRequests,
 )
 from studies.kernel.events import Action
@@ -51,7 +52,8 @@ class ServerBusy(DomainError):
 
 STATUS: dict[type[DomainError], int] = {
     NotFound: 404, PermissionDenied: 403, NotAuthenticated: 401, Conflict: 409,
-    InvalidInput: 422, RuleViolation: 422, Locked: 423, TooManyRequests: 429, ServerBusy: 503,
+    InvalidInput: 422, RuleViolation: 422, SignatureRefused: 422, Locked: 423,
+    TooManyRequests: 429, ServerBusy: 503,
 }
 
 
@@ -73,13 +75,14 @@ class ErrorOut(BaseModel):
 
 # What each error status of the API means, as the OpenAPI documents it.
 ERROR_DOCS: dict[int, str] = {
-    401: "not logged in, or the session or API token is not valid (or a signature's "
-         "password or second factor is wrong)",
+    401: "not logged in, or the session or API token is not valid",
     403: "the permission is missing, or the session must first change its password or enrol "
          "the second factor",
     404: "something the path (or the body) names does not exist",
     409: "conflicts with the current state (a stale save: ``error.details.changes_since``)",
-    422: "the input is not valid, or a rule refuses it (``error.details.errors``)",
+    422: "the input is not valid, or a rule refuses it (``error.details.errors``); also a "
+         "refused electronic signature (wrong username, password or second factor: "
+         "``error.code`` ``signature_refused``, the session stays valid)",
     423: "locked: the data (or the form version, or the account) cannot change now",
     429: "too many attempts; try again after ``Retry-After`` seconds",
     503: "the database is busy; nothing was saved; try again after ``Retry-After`` seconds",

@@ -109,7 +109,8 @@ def make_committee(session: Session, ledger: Ledger, *, members: int = 7,
 
 def approve(session: Session, ledger: Ledger, study: Study, committee: Any, *,
             protocol_version: int = 1, decision: str = "approved",
-            expires_on: Any = None, decided_on: Any = None) -> Any:
+            expires_on: Any = None, decided_on: Any = None,
+            identifiable_use: bool = False) -> Any:
     import datetime as dt
 
     from studies.ethics import service as ethics
@@ -122,7 +123,8 @@ def approve(session: Session, ledger: Ledger, study: Study, committee: Any, *,
                                decided_on=decided_on or dt.date.today() - dt.timedelta(days=1),
                                expires_on=expires_on,
                                conditions="Report SAEs in 24 h"
-                               if decision == "approved_with_conditions" else None))
+                               if decision == "approved_with_conditions" else None,
+                               identifiable_use=identifiable_use))
 
 
 def make_subject(session: Session, study: Study, code: str = "S01-7Q4K2") -> Subject:
@@ -236,8 +238,10 @@ ENTRY_DICTIONARY = Path(__file__).resolve().parent / "data" / "redcap_dictionary
 
 def make_entry_study(session: Session, ledger: Ledger, code: str = "ENT-2026-01", *,
                      subjects: tuple[str, ...] = ("S01-ENT01",), allow_incomplete: bool = False,
-                     sites: tuple[str, ...] = ("S01",)) -> dict[str, Any]:
-    """A study ready for data entry: approved protocol, the REDCap test dictionary's forms,
+                     sites: tuple[str, ...] = ("S01",),
+                     identifiable_use: bool = False) -> dict[str, Any]:
+    """A study ready for data entry: approved protocol (``identifiable_use``: the approval also
+    covers identifiable use, as a RIF extract needs), the REDCap test dictionary's forms,
     events ``baseline`` (demographics, vital_signs, labs) and repeating ``followup``
     (vital_signs), subjects with informed consent."""
     from studies.consent import service as consent
@@ -246,7 +250,7 @@ def make_entry_study(session: Session, ledger: Ledger, code: str = "ENT-2026-01"
 
     study = make_study(session, ledger, code, sites=sites)
     committee = make_committee(session, ledger, name=f"Ethics committee for {code}")
-    approval = approve(session, ledger, study, committee)
+    approval = approve(session, ledger, study, committee, identifiable_use=identifiable_use)
     forms.import_redcap(session, ledger, actor=SETUP, study_code=code,
                         text=ENTRY_DICTIONARY.read_text(encoding="utf-8"))
     forms.define_event(session, ledger, actor=SETUP, study_code=code, data=EventIn(
@@ -351,13 +355,15 @@ def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-0
                        with_data: bool = True, prefix: str = "S01-X") -> dict[str, Any]:
     """A study with ``n`` subjects whose demographics and labs are entered; subjects listed in
     ``identifiable`` / ``cross_border`` (by index) also consented to those scopes; subject
-    codes are ``prefix`` and a number (another prefix for a second study)."""
+    codes are ``prefix`` and a number (another prefix for a second study). Its ethics
+    approval (``approval``) covers identifiable use of the current protocol version."""
     from studies.consent import service as consent
     from studies.entry import service as entry
 
     codes = tuple(f"{prefix}{i:04d}" for i in range(n))
     recipient_orgs(session, ledger)
-    made = make_entry_study(session, ledger, code, subjects=codes, allow_incomplete=True)
+    made = make_entry_study(session, ledger, code, subjects=codes, allow_incomplete=True,
+                            identifiable_use=True)
     now = dt.datetime.now(dt.UTC)
     wider = consent.add_consent_form(session, ledger, actor=SETUP, study_code=code,
                                      data=ConsentFormIn(

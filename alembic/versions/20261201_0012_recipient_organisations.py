@@ -8,7 +8,7 @@
 - ``cross_border_approval``: approvals of the relevant authority lifting that limit.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-01 23:19:34.896800
 """
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ from alembic import op
 import audit_trail.base  # noqa: F401  (custom column types)
 
 revision: str = '0012'
-down_revision: str | None = '0010'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

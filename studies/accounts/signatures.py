@@ -10,7 +10,13 @@ that needs a signature (unlock, approvals, sign-off) calls.
 
 It records signer, time and meaning, binds them to the SHA-256 of the exact content signed,
 appends a ``signature.sign`` ledger entry and writes a signed ledger checkpoint. Failures are
-refused and audited.
+refused and audited: a wrong username, password or second-factor code raises
+:class:`~studies.kernel.errors.SignatureRefused` naming the field (HTTP 422, the session kept);
+only an ended session is :class:`NotAuthenticated` (401). The caller passes the
+authentication settings (``config``, with the key that opens the stored second-factor secret).
+As at login, repeated wrong passwords or codes are limited: after ``lockout_threshold`` refused
+signatures of one user within ``lockout_window`` (none signed since), further signatures are
+refused with 429 until the window has passed; the session stays valid.
 """
 
 from __future__ import annotations
@@ -24,13 +30,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from audit_trail.service import Change, Ledger
+from audit_trail.models import LedgerEntry
+from audit_trail.service import Change, Ledger, canonical_ts
 from studies.accounts import totp as totp_mod
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import Signature, User, UserSession
 from studies.accounts.service import DEFAULT_CONFIG, verify_password
 from studies.kernel.actor import Actor
-from studies.kernel.errors import InvalidInput, NotAuthenticated, PermissionDenied
+from studies.kernel.errors import (
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    SignatureRefused,
+    TooManyRequests,
+)
 from studies.kernel.events import Action
 from studies.kernel.roles import PRIVILEGED
 
@@ -82,12 +95,22 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     if us is None or user is None or us.ended_at is not None:
         raise NotAuthenticated("please log in again / 请重新登录")
 
-    def refuse(reason: str, message: str, field: str) -> NotAuthenticated:
-        return NotAuthenticated(message, field=field, audit=dict(
+    def refuse(reason: str, message: str, field: str) -> SignatureRefused:
+        return SignatureRefused(message, field=field, audit=dict(
             actor=actor.username, action=Action.SIGNATURE_SIGN, entity_type=entity_type,
             entity_id=entity_id[:200], study=study, outcome="failure", client=actor.client,
             reason=f"{reason}; meaning: {meaning}"))
 
+    now = dt.datetime.now(dt.UTC)
+    if _recent_refusals(session, user.username, config, now) >= config.lockout_threshold:
+        minutes = int(config.lockout_window.total_seconds() // 60)
+        raise TooManyRequests(
+            f"too many refused signatures; try again in {minutes} minutes / "
+            f"签名失败次数过多，请{minutes}分钟后再试", field="password",
+            retry_after=int(config.lockout_window.total_seconds()), audit=dict(
+                actor=actor.username, action=Action.SIGNATURE_SIGN, entity_type=entity_type,
+                entity_id=entity_id[:200], study=study, outcome="denied", client=actor.client,
+                reason=f"too many refused signatures; meaning: {meaning}"))
     first = us.signed_at is None
     if (first or username.strip()) and username.strip() != user.username:
         raise refuse("username does not match the session", "the username must be your own / "
@@ -101,7 +124,6 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
             raise refuse("wrong or missing second factor",
                          "the first signature of a session needs your second-factor code / "
                          "本次会话首次签名须输入动态口令", "totp")
-    now = dt.datetime.now(dt.UTC)
     if first:
         us.signed_at = now
     entry = ledger.append(
@@ -118,6 +140,30 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     session.flush()
     ledger.checkpoint(session, reason="signature")
     return view_of(sig)
+
+
+def _recent_refusals(session: Session, username: str, config: AuthConfig,
+                     now: dt.datetime) -> int:
+    """Refused signatures of ``username`` within the lockout window since their last one."""
+    rows = session.execute(
+        select(col(LedgerEntry.outcome)).where(
+            col(LedgerEntry.actor) == username,
+            col(LedgerEntry.action) == Action.SIGNATURE_SIGN,
+            col(LedgerEntry.ts) >= canonical_ts(now - config.lockout_window))
+        .order_by(col(LedgerEntry.seq).desc())).scalars()
+    n = 0
+    for outcome in rows:  # newest first
+        if outcome == "success":
+            break
+        n += outcome == "failure"
+    return n
+
+
+def record_refusal(session: Session, ledger: Ledger, exc: SignatureRefused) -> None:
+    """Write a refused signature's audit entry in the caller's transaction — for a page that
+    shows the refusal on itself (answered 422) instead of rolling its request back."""
+    if exc.audit is not None:
+        ledger.append(session, **exc.audit)
 
 
 def signatures_for(session: Session, *, entity_type: str, entity_id: str) -> list[SignatureView]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, String, Text, true
+from sqlalchemy import Boolean, Column, Date, ForeignKey, String, Text, false, true
 from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
@@ -61,6 +61,9 @@ class EthicsApproval(IdTable, table=True):
     decided_on: dt.date = Field(sa_column=Column(Date(), nullable=False))
     expires_on: dt.date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
     conditions: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    # Whether the committee approved identifiable use of the data (a RIF extract, §11.3.4.2).
+    identifiable_use: bool = Field(default=False, sa_column=Column(
+        Boolean(), nullable=False, server_default=false()))
     recorded_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     recorded_by: str = Field(sa_column=Column(String(100), nullable=False))

@@ -36,6 +36,7 @@ class ApprovalOut(BaseModel):
     decided_on: str
     expires_on: str | None
     conditions: str | None
+    identifiable_use: bool
     recorded_by: str
 
 
@@ -76,6 +77,9 @@ class ApprovalIn(BaseModel):
     decided_on: dt.date
     expires_on: dt.date | None = None
     conditions: str | None = PField(default=None, max_length=20000)
+    identifiable_use: bool = PField(default=False, description=(
+        "the committee approved identifiable use of the data (what a RIF extract needs, "
+        "§11.3.4.2)"))
 
 
 class WaiverIn(BaseModel):

@@ -177,11 +177,16 @@ def record_approval(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     if data.decided_on < pv.version_date:
         raise InvalidInput("the decision predates the protocol version / 批准日期早于方案版本日期",
                            field="decided_on")
+    if data.identifiable_use and data.decision not in APPROVING:
+        raise InvalidInput("identifiable_use: only an approving decision can cover identifiable "
+                           "use / 仅批准决定可涵盖可标识数据使用", field="identifiable_use",
+                           clause="§11.3.4.2")
     committee = _require_valid_committee(session, data.committee_id)
     a = EthicsApproval(study_id=study.id, protocol_version_id=pv.id, committee_id=committee.id,
                        reference=data.reference.strip(), decision=data.decision,
                        decided_on=data.decided_on, expires_on=data.expires_on,
                        conditions=(data.conditions or "").strip() or None,
+                       identifiable_use=data.identifiable_use,
                        recorded_by=actor.username)
     session.add(a)
     session.flush()
@@ -195,6 +200,7 @@ def record_approval(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                            Change("expires_on", None,
                                   a.expires_on.isoformat() if a.expires_on else None),
                            Change("conditions", None, a.conditions),
+                           Change("identifiable_use", None, a.identifiable_use),
                            Change("reference", None, a.reference)])
     newest = registry.protocol_versions(session, study.id)[-1]
     if a.decision in APPROVING and newest.id == pv.id and study.status == "draft":
@@ -217,7 +223,8 @@ def approval_public(session: Session, a: EthicsApproval) -> dict[str, Any]:
             "committee": c.name if c else None, "reference": a.reference,
             "decision": a.decision, "decided_on": a.decided_on.isoformat(),
             "expires_on": a.expires_on.isoformat() if a.expires_on else None,
-            "conditions": a.conditions, "recorded_by": a.recorded_by}
+            "conditions": a.conditions, "identifiable_use": a.identifiable_use,
+            "recorded_by": a.recorded_by}
 
 
 def waiver_fit_problem(study: Study, data: WaiverIn) -> str | None:

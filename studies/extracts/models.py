@@ -1,11 +1,13 @@
 """Tables of extracts.
 
 - ``extract_request`` — one request: who asked, for what, which fields, tier, recipient and its
-  ``age`` public key, period of use, cross-border flag; its approval status and the state of its
+  ``age`` public key, period of use, cross-border flag; the data security committee's roll
+  frozen when it opened (user ids, Appendix C); its approval status and the state of its
   build (progress, error, package hash, manifest hash, snapshot ledger sequence, checks).
 - ``extract_decision`` — each approval act, all append-only: the security officer's approval,
   committee votes, the data-use agreement, the ethics approval for identifiable use, and a data
-  manager's override of a failed pre-transfer check. Each points at its electronic signature.
+  manager's override of a failed pre-transfer check. Each points at its electronic signature
+  and records the SHA-256 of the request and of the data-use agreement's terms it signed.
 - ``extract_transfer`` — the chain of custody (介质交接记录): built, downloaded, destruction
   certificate received; who, when, and the SHA-256 of what moved.
 - ``cross_border_approval`` — an authority's approval lifting the 250-person cross-border limit
@@ -73,6 +75,10 @@ class ExtractRequest(IdTable, table=True):
     persons: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
     as_of: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(),
                                                                      nullable=True))
+    # The data security committee when the request opened: the user ids of its active members
+    # then (Appendix C); the vote counts over this roll only.
+    committee_roll: list[str] | None = Field(default=None, sa_column=Column(JSON(),
+                                                                            nullable=True))
     status: str = Field(default="pending", sa_column=Column(String(12), nullable=False))
     status_reason: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     decided_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(),
@@ -118,6 +124,10 @@ class ExtractDecision(IdTable, table=True):
         String(36), ForeignKey("e_signature.id"), nullable=True))
     note: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     reference: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    # What was signed: the request as shown, and the data-use agreement's terms
+    # (studies/extracts/agreement.py); the signature's content hash is over both.
+    request_sha256: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    terms_sha256: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     decided_at: dt.datetime = Field(default_factory=utcnow,
                                     sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -1,6 +1,10 @@
-"""Review of an extract request (§11.3.4.3, §11.4.2.2, SPEC §7): the signed decisions of the data
-security officer, the data security committee, the ethics committee and the data-use
-agreement; what the applicant already received; the request as approvers see it."""
+"""Review of an extract request (§11.3.4.3, §11.3.4.6, §11.4.2.2, SPEC §7): the signed decisions
+of the data security officer (the first review, 初审), the data security committee (over the
+roll frozen when the request opened), the ethics committee and the data-use agreement; what
+the applicant already received; the request as approvers see it.
+
+Every approval act signs one content hash: SHA-256 over the request's hash and the data-use
+agreement's (:func:`signed_content`); the decision records both."""
 
 from __future__ import annotations
 
@@ -13,8 +17,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
+from studies import guards
 from studies.accounts import signatures
-from studies.ethics.models import EthicsApproval
+from studies.accounts.config import AuthConfig
+from studies.accounts.service import DEFAULT_CONFIG
+from studies.ethics.models import APPROVING, EthicsApproval
+from studies.extracts import agreement
 from studies.extracts.models import (
     ExtractDecision,
     ExtractRequest,
@@ -25,6 +33,7 @@ from studies.extracts.service import (
     CLAUSE_DESTROY,
     CLAUSE_TIER,
     approval_state,
+    committee_members,
     decisions_of,
     field_catalogue,
     get_request,
@@ -34,6 +43,7 @@ from studies.extracts.service import (
     transfers_of,
     view_request,
 )
+from studies.extracts.tiers import CLAUSE_COMMITTEE, CLAUSE_FIRST_REVIEW, COMMITTEE_MIN
 from studies.kernel.actor import Actor, require, require_different_person
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
@@ -51,7 +61,8 @@ def _settle(session: Session, ledger: Ledger, req: ExtractRequest, actor: Actor)
                       client=actor.client, reason=st.rejected,
                       changes=[Change("status", "pending", new),
                                Change("yes_votes", None, st.yes),
-                               Change("committee_members", None, st.members)])
+                               Change("committee_members", None, st.members),
+                               Change("committee_left", None, st.left)])
 
 
 def request_digest(req: ExtractRequest) -> bytes:
@@ -66,13 +77,36 @@ def request_digest(req: ExtractRequest) -> bytes:
         sort_keys=True, ensure_ascii=False).encode()
 
 
+def signed_content(req: ExtractRequest) -> tuple[str, str, str]:
+    """(request_sha256, terms_sha256, content_sha256): the hashes of the request as shown and of
+    the data-use agreement's full text, and the hash over both that an approval act signs."""
+    request_sha = signatures.content_hash(request_digest(req))
+    terms_sha = agreement.terms_sha256()
+    content = signatures.content_hash(json.dumps(
+        {"request_sha256": request_sha, "terms_sha256": terms_sha,
+         "terms_version": agreement.DUA_VERSION}, sort_keys=True).encode())
+    return request_sha, terms_sha, content
+
+
+def agreement_view(session: Session, *, actor: Actor, request_id: str) -> dict[str, Any]:
+    """The data-use agreement of a request as its signers see it: every term in full (zh/en),
+    the text's SHA-256, and the hashes an approval act signs."""
+    req = view_request(session, actor=actor, request_id=request_id)
+    request_sha, terms_sha, content = signed_content(req)
+    return {"version": agreement.DUA_VERSION,
+            "terms": [{"key": t.key, "clause": t.clause, "zh": t.zh, "en": t.en}
+                      for t in agreement.TERMS],
+            "text": agreement.terms_text(), "terms_sha256": terms_sha,
+            "request_sha256": request_sha, "content_sha256": content}
+
+
 KIND_PERM = {"officer": Perm.EXTRACT_APPROVE, "vote": Perm.EXTRACT_VOTE,
              "ethics": Perm.EXTRACT_ETHICS}
 
 
 MEANINGS = {
-    ("officer", True): "approve the extract (PUF) / 批准数据提取（公用数据集）",
-    ("officer", False): "refuse the extract / 不批准数据提取",
+    ("officer", True): "data security office review (初审): approve / 数据安全办公室审核：同意",
+    ("officer", False): "data security office review (初审): refuse / 数据安全办公室审核：不同意",
     ("vote", True): "vote yes on the extract / 数据安全委员会投票：赞成",
     ("vote", False): "vote no on the extract / 数据安全委员会投票：反对",
     ("ethics", True): "ethics approval covers identifiable use / 伦理批准涵盖可标识数据使用",
@@ -80,11 +114,59 @@ MEANINGS = {
     ("dua", True): "agree to the data-use agreement (Appendix E.3) / 同意数据使用协议",
 }
 
+CLAUSE_ETHICS = "§11.3.4.2"
+
+
+def _check_vote(session: Session, req: ExtractRequest, actor: Actor) -> None:
+    """Only a member of the roll frozen when the request opened, still standing, votes, once."""
+    roll = req.committee_roll or []
+    if len(roll) < COMMITTEE_MIN:
+        raise RuleViolation(f"the committee's roll has {len(roll)} members; a vote needs at "
+                            f"least {COMMITTEE_MIN} / 委员会不足{COMMITTEE_MIN}人，不能表决",
+                            field="kind", clause=CLAUSE_COMMITTEE)
+    if actor.user_id not in roll:
+        raise PermissionDenied("you are not on the committee's roll frozen when this request "
+                               "opened / 您不在本申请提交时的委员会名单中",
+                               clause=CLAUSE_COMMITTEE)
+    if actor.user_id not in committee_members(session, req.study_code):
+        raise PermissionDenied("you have left the committee; you can no longer vote / "
+                               "您已不是委员会委员，不能投票", clause=CLAUSE_COMMITTEE)
+    if any(d.kind == "vote" and d.user_id == actor.user_id
+           for d in decisions_of(session, req.id)):
+        raise Conflict("you have already voted / 您已投票", field="kind")
+
+
+def _check_ethics(session: Session, req: ExtractRequest, reference: str | None) -> None:
+    """The ethics approval a RIF needs: an approving decision in force today on the protocol
+    version in force, that covers identifiable use (§11.3.4.2)."""
+    ref = (reference or "").strip()
+    ea = session.get(EthicsApproval, ref) if ref and len(ref) <= 36 else None
+    now = now_utc()
+    pv = guards.current_protocol(session, study_id=req.study_id, at=now)
+    today = now.date()
+    problem = None
+    if ea is None or ea.study_id != req.study_id:
+        problem = "the id of an ethics approval of this study / 须为本研究的伦理批准编号"
+    elif ea.decision not in APPROVING:
+        problem = "that decision is not an approval / 该审查决定不是批准"
+    elif pv is None or ea.protocol_version_id != pv.id:
+        label = pv.label if pv is not None else "—"
+        problem = (f"the approval is not of the current protocol version {label} / "
+                   f"须为现行方案版本 {label} 的伦理批准")
+    elif ea.decided_on > today or (ea.expires_on is not None and ea.expires_on < today):
+        problem = "the approval is not in force today / 该伦理批准今日不在有效期内"
+    elif not ea.identifiable_use:
+        problem = ("the approval does not cover identifiable use of the data / "
+                   "该伦理批准未涵盖可标识数据使用")
+    if problem:
+        raise InvalidInput(f"reference: {problem}", field="reference", clause=CLAUSE_ETHICS)
+
 
 def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
-           data: DecisionIn) -> ExtractDecision:
-    """Record one signed approval act: the officer's decision, a committee vote, the ethics
-    approval (RIF) or the applicant's data-use agreement."""
+           data: DecisionIn, config: AuthConfig = DEFAULT_CONFIG) -> ExtractDecision:
+    """Record one signed approval act: the officer's first review, a committee vote, the ethics
+    approval (RIF) or the applicant's data-use agreement. ``config`` is the authentication
+    settings (the key that opens a signer's second-factor secret)."""
     req = get_request(session, request_id)
     kind = data.kind
     if kind not in ("officer", "vote", "ethics", "dua"):
@@ -104,37 +186,42 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
         raise Conflict(f"the request is already {req.status} / 申请已{req.status}",
                        field="status")
     wanted = "committee" if kind == "vote" else kind
-    if wanted not in needs(req):
+    needed = needs(req)
+    if wanted not in needed:
         raise InvalidInput(f"a {req.tier.upper()} request does not take a {kind} decision / "
                            "该级别申请不需要此项审批", field="kind", clause=CLAUSE_TIER)
-    if kind == "vote" and any(d.kind == "vote" and d.user_id == actor.user_id
-                              for d in decisions_of(session, req.id)):
-        raise Conflict("you have already voted / 您已投票", field="kind")
+    if kind == "officer" and any(d.kind == "officer" for d in decisions_of(session, req.id)):
+        raise Conflict("the first review is already signed / 初审已签署", field="kind")
+    if (kind in ("vote", "ethics") and "officer" in needed
+            and not approval_state(session, req).done["officer"]):
+        raise RuleViolation("the data security office's first review (初审) comes first / "
+                            "须先经数据安全办公室初审", field="kind", clause=CLAUSE_FIRST_REVIEW)
+    if kind == "vote":
+        _check_vote(session, req, actor)
     if kind == "ethics" and data.approve:
-        ref = (data.reference or "").strip()
-        ea = session.get(EthicsApproval, ref) if ref and len(ref) <= 36 else None
-        today = now_utc().date()
-        if (ea is None or ea.study_id != req.study_id
-                or not ea.decision.startswith("approved")
-                or (ea.expires_on is not None and ea.expires_on < today)):
-            raise InvalidInput("reference: the id of a current ethics approval of this study / "
-                               "须为本研究有效的伦理批准", field="reference", clause="§11.3.4.2")
+        _check_ethics(session, req, data.reference)
+    request_sha, terms_sha, content = signed_content(req)
+    if data.terms_sha256 is not None and data.terms_sha256 != terms_sha:
+        raise Conflict("terms_sha256: the agreement's terms changed since you read them; read "
+                       "them again / 协议条款已更新，请重新阅读", field="terms_sha256")
     sig = signatures.sign(
         session, ledger, actor=actor, username=data.username, password=data.password,
-        totp=data.totp, meaning=MEANINGS[(kind, data.approve)],
-        content_hash=signatures.content_hash(request_digest(req)),
-        entity_type="extract_request", entity_id=req.id, study=req.study_code)
+        totp=data.totp, meaning=MEANINGS[(kind, data.approve)], content_hash=content,
+        entity_type="extract_request", entity_id=req.id, study=req.study_code, config=config)
     d = ExtractDecision(request_id=req.id, kind=kind, approve=data.approve,
                         username=actor.username, user_id=actor.user_id, signature_id=sig.id,
                         note=(data.note or "").strip() or None,
-                        reference=(data.reference or "").strip() or None)
+                        reference=(data.reference or "").strip() or None,
+                        request_sha256=request_sha, terms_sha256=terms_sha)
     session.add(d)
     session.flush()
     ledger.append(session, actor=actor.username, action=Action(f"extract.decision.{kind}"),
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   client=actor.client, reason=d.note,
                   changes=[Change("approve", None, data.approve),
-                           Change("signature", None, sig.id)])
+                           Change("signature", None, sig.id),
+                           Change("request_sha256", None, request_sha),
+                           Change("terms_sha256", None, terms_sha)])
     _settle(session, ledger, req, actor)
     return d
 
@@ -180,7 +267,8 @@ def detail(session: Session, *, actor: Actor, request_id: str) -> dict[str, Any]
     out = public(session, req)
     out["decisions"] = [{"kind": d.kind, "approve": d.approve, "by": d.username,
                          "at": d.decided_at.isoformat(), "signature": d.signature_id,
-                         "note": d.note, "reference": d.reference}
+                         "note": d.note, "reference": d.reference,
+                         "request_sha256": d.request_sha256, "terms_sha256": d.terms_sha256}
                         for d in decisions_of(session, req.id)]
     out["transfers"] = [{"event": t.event, "actor": t.actor, "at": t.at.isoformat(),
                          "sha256": t.sha256, "note": t.note}

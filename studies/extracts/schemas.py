@@ -18,11 +18,16 @@ class ExtractFieldOut(BaseModel):
 
 
 class ApprovalsOut(BaseModel):
-    needs: list[str]
+    needs: list[str] = PField(description="in order: officer (the first review, 初审), "
+                              "committee, dua, ethics")
     done: dict[str, bool]
-    yes: int
+    yes: int = PField(description="yes votes of members of the frozen roll")
     no: int
-    committee_members: int
+    committee_members: int = PField(description="the roll frozen when the request opened")
+    committee_left: int = PField(description="roll members who left without voting")
+    committee_min: int = PField(description="the fewest members a committee may have")
+    first_review: bool = PField(description="the officer's review comes first")
+    problem: str | None = PField(description="why the request is refused or cannot pass")
 
 
 class BuildOut(BaseModel):
@@ -88,6 +93,20 @@ class DecisionRowOut(BaseModel):
     signature: str | None
     note: str | None
     reference: str | None
+    request_sha256: str | None
+    terms_sha256: str | None
+
+
+class AgreementOut(BaseModel):
+    """The data-use agreement as the signer sees it, and what a signature binds."""
+
+    version: str
+    terms: list[dict[str, str]] = PField(description="each term: key, clause, zh, en")
+    text: str = PField(description="the full text shown; terms_sha256 is its SHA-256")
+    terms_sha256: str
+    request_sha256: str = PField(description="SHA-256 of the request as shown")
+    content_sha256: str = PField(description="what an approval act signs: SHA-256 over the "
+                                 "request's and the terms' hashes")
 
 
 class TransferOut(BaseModel):
@@ -125,6 +144,9 @@ class DecisionOut(BaseModel):
     kind: str
     approve: bool
     signature: str | None
+    request_sha256: str | None
+    terms_sha256: str | None
+    content_sha256: str | None
 
 
 class BuildQueuedOut(BaseModel):
@@ -181,6 +203,7 @@ class DecisionIn(BaseModel):
     totp: str | None = PField(default=None, max_length=12)
     note: str | None = PField(default=None, max_length=2000)
     reference: str | None = PField(default=None, max_length=100)
+    terms_sha256: str | None = PField(default=None, max_length=64)
 
 
 # ---- input shapes ----------------------------------------------------------------------------

@@ -7,12 +7,14 @@ whether the data leave the country follows from the organisation's registered co
 Who may receive which tier (§11.3.4.6) and the cross-border limit (§7 p) are
 :mod:`studies.extracts.recipients`. Approval needs, per tier:
 
-- PUF: the data security officer's signed approval;
-- LDS: the data security committee — approved when more than two thirds of its members
-  (the holders of the committee-member role) vote yes (Appendix C) — plus the data-use
-  agreement (Appendix E.3 terms), signed by the applicant;
-- RIF: as LDS plus an ethics approval of the study covering identifiable use, recorded and
-  signed by an ethics committee member.
+- every tier: first the data security office's signed review (初审, §11.3.4.6); a refusal there
+  rejects the request. For a PUF it is the one decision;
+- LDS: then the data security committee — approved when more than two thirds of the roll
+  frozen when the request opened (the active holders of the committee-member role then, at
+  least three) vote yes (Appendix C) — plus the data-use agreement
+  (:mod:`studies.extracts.agreement`, the Appendix E.3 terms), signed by the applicant;
+- RIF: as LDS plus an ethics approval of the current protocol version that covers
+  identifiable use, recorded and signed by an ethics committee member.
 
 The rules of each tier (approvals, minimum k, direct identifiers, consent scopes) are one
 table, :data:`studies.extracts.tiers.TIER_RULES`.
@@ -40,17 +42,25 @@ from studies import guards
 from studies.accounts import organisations
 from studies.accounts.models import Organisation, RoleGrant, User
 from studies.extracts import recipients as recipients_rules
+from studies.extracts.agreement import DUA_TERMS as DUA_TERMS  # the manifest copies it
 from studies.extracts.models import (
     ExtractDecision,
     ExtractRequest,
     ExtractTransfer,
 )
 from studies.extracts.schemas import RequestIn
-from studies.extracts.tiers import K_MAX, TIER_RULES, tier_named
+from studies.extracts.tiers import (
+    CLAUSE_COMMITTEE,
+    COMMITTEE_MIN,
+    K_MAX,
+    TIER_RULES,
+    committee_approves,
+    tier_named,
+)
 from studies.forms import service as forms
 from studies.forms.models import Item
 from studies.kernel.actor import Actor, require
-from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied
+from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
 from studies.kernel.roles import Perm, Role
 from studies.registry import service as registry
@@ -61,14 +71,6 @@ DESTRUCTION_DAYS = 30
 IDENTITY_FIELDS = ("name", "resident_id", "phone", "medical_record_number", "date_of_birth",
                    "address")
 AGE_KEY_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
-DUA_TERMS = (
-    "purpose: the data are used only for the stated purpose / 仅用于申请所述目的",
-    "no re-identification: no attempt to identify any person / 不得尝试重新识别任何个人",
-    "no linkage: no linkage with other data to identify persons / 不得与其他数据关联以识别个人",
-    "no onward disclosure: not passed to any third party / 不得向第三方披露或转让",
-    "destruction: destroyed at the end of the period of use, with a certificate within 30 "
-    "days / 使用期满后销毁，并在30日内提交销毁证明",
-)
 CLAUSE_TIER = "§11.3.4.3"
 CLAUSE_BATCH = "§11.4.2.2"
 CLAUSE_BORDER = "§7 o–p"
@@ -227,12 +229,14 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
                                   now_utc())
         recipients_rules.check_limit(session, actor=actor, org=org, persons=persons,
                                      study_code=study.code)
+    roll = committee_roll(session, study_code=study.code, tier=tier.name,
+                          cross_border=cross_border)
     req = ExtractRequest(
         study_id=study.id, study_code=study.code, requested_by=actor.username,
         requested_by_id=actor.user_id, purpose=purpose, fields=wanted, tier=data.tier,
         k=data.k, recipient_org=org.label, recipient_org_id=org.id, recipient_key=key,
         recipients=recipients, use_from=data.use_from, use_until=data.use_until,
-        cross_border=cross_border, persons=persons, as_of=data.as_of)
+        cross_border=cross_border, persons=persons, as_of=data.as_of, committee_roll=roll)
     overdue = overdue_requests(session, org=org.label, today=today)
     if overdue:
         req.status = "held"
@@ -251,6 +255,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
                       Change("use_until", None, req.use_until.isoformat()),
                       Change("cross_border", None, req.cross_border),
                       Change("persons", None, persons),
+                      Change("committee_roll", None, roll),
                       Change("status", None, req.status)])
     return req
 
@@ -293,13 +298,30 @@ def transfers_of(session: Session, request_id: str) -> list[ExtractTransfer]:
         col(ExtractTransfer.at))).scalars())
 
 
-def committee_size(session: Session, study_code: str) -> int:
-    """Members of the data security committee: active holders of the committee-member role
-    for this study or for every study."""
-    return len(set(session.execute(
+def committee_members(session: Session, study_code: str) -> list[str]:
+    """The data security committee now: user ids of the active holders of the
+    committee-member role for this study or for every study, sorted."""
+    return sorted(set(session.execute(
         select(col(RoleGrant.user_id)).join(User, col(User.id) == RoleGrant.user_id).where(
             col(RoleGrant.role) == Role.COMMITTEE_MEMBER.value, col(User.is_active).is_(True),
             (col(RoleGrant.study).is_(None)) | (col(RoleGrant.study) == study_code))).scalars()))
+
+
+def committee_roll(session: Session, *, study_code: str, tier: str,
+                   cross_border: bool) -> list[str] | None:
+    """The roll a new request freezes: the committee's members now, or None when the request
+    takes no vote. A roll under :data:`COMMITTEE_MIN` is refused (field ``tier``, Appendix C):
+    such a committee could never decide."""
+    if "committee" not in TIER_RULES[tier].approvals_needed(cross_border):
+        return None
+    roll = committee_members(session, study_code)
+    if len(roll) < COMMITTEE_MIN:
+        raise RuleViolation(
+            f"tier: this request needs the data security committee's vote, and a committee "
+            f"needs at least {COMMITTEE_MIN} members; study {study_code} has {len(roll)} "
+            f"(Appendix C) / 该申请须经数据安全委员会表决，委员会至少须有{COMMITTEE_MIN}名委员，"
+            f"本研究现有{len(roll)}名", field="tier", clause=CLAUSE_COMMITTEE)
+    return roll
 
 
 def needs(req: ExtractRequest) -> list[str]:
@@ -314,6 +336,9 @@ class ApprovalState:
     yes: int
     no: int
     members: int
+    """The size of the frozen roll (the denominator of the vote)."""
+    left: int
+    """Roll members who left (deactivated, or the role removed) without voting."""
     rejected: str | None
 
     @property
@@ -322,22 +347,34 @@ class ApprovalState:
 
 
 def approval_state(session: Session, req: ExtractRequest) -> ApprovalState:
+    """Where the approvals stand. The committee counts over the roll frozen when the request
+    opened: a yes counts when a member of that roll cast it while standing (a vote can only be
+    cast then, so it stays counted if the member leaves later — the committee's decision at the
+    time); a member who left before voting can no longer vote and is no yes."""
     ds = decisions_of(session, req.id)
-    members = committee_size(session, req.study_code)
-    votes = [d for d in ds if d.kind == "vote"]
+    roll = list(req.committee_roll or [])
+    standing = set(committee_members(session, req.study_code)) if roll else set()
+    votes = [d for d in ds if d.kind == "vote" and d.user_id in roll]
     yes = sum(1 for d in votes if d.approve)
     no = len(votes) - yes
+    voted = {d.user_id for d in votes}
+    left = sum(1 for u in roll if u not in voted and u not in standing)
     done = {"officer": any(d.kind == "officer" and d.approve for d in ds),
-            "committee": members > 0 and yes * 3 > members * 2,
+            "committee": committee_approves(yes, len(roll)),
             "dua": any(d.kind == "dua" and d.approve for d in ds),
             "ethics": any(d.kind == "ethics" and d.approve for d in ds)}
     rejected = None
-    if any(d.kind in ("officer", "ethics") and not d.approve for d in ds):
-        rejected = "refused by an approver / 审批人不予批准"
-    elif "committee" in needs(req) and (members - no) * 3 <= members * 2 and members > 0:
-        rejected = (f"the committee cannot reach more than two thirds: {no} of {members} voted "
-                    "no / 委员会赞成票无法超过三分之二")
-    return ApprovalState(needs(req), done, yes, no, members, rejected)
+    if any(d.kind == "officer" and not d.approve for d in ds):
+        rejected = ("refused at the data security office's first review (§11.3.4.6) / "
+                    "数据安全办公室初审不予通过")
+    elif any(d.kind == "ethics" and not d.approve for d in ds):
+        rejected = "refused by the ethics committee / 伦理委员会不予批准"
+    elif "committee" in needs(req) and not committee_approves(
+            len(roll) - no - left, len(roll)):
+        rejected = (f"the committee cannot reach more than two thirds of its {len(roll)} "
+                    f"members: {no} voted no, {left} left without voting (Appendix C) / "
+                    "委员会赞成票无法超过全体委员的三分之二")
+    return ApprovalState(needs(req), done, yes, no, len(roll), left, rejected)
 
 
 # ── Builds, transfers, destruction ────────────────────────────────────────────────────────────
@@ -379,7 +416,11 @@ def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
         "requested_by": req.requested_by, "requested_at": req.requested_at.isoformat(),
         "status": req.status, "status_reason": req.status_reason,
         "approvals": {"needs": st.needs, "done": st.done, "yes": st.yes, "no": st.no,
-                      "committee_members": st.members},
+                      "committee_members": st.members, "committee_left": st.left,
+                      "committee_min": COMMITTEE_MIN,
+                      "first_review": "officer" in st.needs,
+                      "problem": st.rejected if req.status in ("pending", "held")
+                      else req.status_reason if req.status == "rejected" else None},
         "build": {"state": req.build_state, "progress": _live_progress(req),
                   "error": req.build_error, "built_at":
                   req.built_at.isoformat() if req.built_at else None,

@@ -7,16 +7,25 @@ Three tiers, from the least to the most identifiable:
   (:func:`deid.aggregate`). The data security officer approves.
 - **LDS** (受限制数据集, limited data set): rows without direct identifiers — keyed subject
   tokens, quasi-identifiers generalised to k-anonymity (k ≥ 5, §10.2 e) with 2-diversity on
-  sensitive items, other dates shifted by the study's secret offset, free text scrubbed. The
-  data security committee votes (more than two thirds of its members, Appendix C) and the
-  recipient signs the data-use agreement (Appendix E.3).
+  sensitive items, other dates shifted by the study's secret offset, free text scrubbed. After
+  the data security office's first review, the data security committee votes (more than two
+  thirds of its frozen roll, Appendix C) and the recipient signs the data-use agreement
+  (Appendix E.3, :mod:`studies.extracts.agreement`).
 - **RIF** (可标识数据集, research identifiable file): subject codes kept, identity fields (direct
   identifiers, Table 6 — only a RIF may hold them, §10.2) drawn through the code index. As LDS,
-  plus an ethics approval covering identifiable use (§11.3.4.2), and subjects must have
+  plus an ethics approval of the current protocol version covering identifiable use
+  (§11.3.4.2), and subjects must have
   consented to ``identifiable`` use.
 
-Whatever the tier, data leaving the country also need the committee, and the subjects' consent
-to ``cross_border`` (§7 o–p). The higher the tier, the more approvals (§11.3.4.3).
+Whatever the tier, the data security office reviews first (初审, §11.3.4.6): the officer's
+signed approval comes before any committee vote or ethics step, and a refusal there rejects the
+request; for a PUF it is the one decision. Whatever the tier, data leaving the country also
+need the committee, and the subjects' consent to ``cross_border`` (§7 o–p). The higher the
+tier, the more approvals (§11.3.4.3).
+
+The committee votes over the roll frozen when the request opened (its active members then):
+approved when more than two thirds of that roll vote yes (:func:`committee_approves`), a roll
+needs at least :data:`COMMITTEE_MIN` members (Appendix C).
 
 The request checks (:mod:`studies.extracts.service`), the approvals, the consent exclusions and
 the build (:mod:`studies.extracts.build`) read these rules from :data:`TIER_RULES`; :mod:`deid`
@@ -36,6 +45,12 @@ from studies.kernel.errors import InvalidInput
 
 K_MAX = 100
 """The largest k a request may ask for (every tier)."""
+
+COMMITTEE_MIN = 3
+"""The fewest members a data security committee's roll may have for a vote (Appendix C)."""
+
+CLAUSE_COMMITTEE = "Appendix C"
+CLAUSE_FIRST_REVIEW = "§11.3.4.6"
 
 CROSS_BORDER_SCOPE = "cross_border"
 """The consent scope data leaving the country need, whatever the tier (§7 o–p)."""
@@ -67,13 +82,15 @@ class Tier:
         a limited data set); the largest is :data:`K_MAX`.
     :param allows_direct_identifiers: whether the request may name direct identifiers
         (Table 6: only a RIF, §10.2).
-    :param needs_officer: the data security officer's signed approval (§11.3.4.3).
-    :param needs_committee: the data security committee's vote, more than two thirds of its
-        members yes (Appendix C); data leaving the country need it whatever this says.
+    :param needs_officer: the data security office's signed review (初审, §11.3.4.6), which
+        comes before the committee and the ethics step; for a PUF the one decision.
+    :param needs_committee: the data security committee's vote, more than two thirds of the
+        roll frozen when the request opened yes (Appendix C); data leaving the country need it
+        whatever this says.
     :param needs_dua: the recipient's signed data-use agreement (Appendix E.3); it also goes
         into the package's manifest.
-    :param needs_ethics: an ethics committee member records the study's current ethics
-        approval as covering identifiable use (§11.3.4.2).
+    :param needs_ethics: an ethics committee member records an ethics approval of the current
+        protocol version that covers identifiable use (§11.3.4.2).
     :param consent_scopes: the consent scopes every included subject must hold; subjects whose
         consent does not (or no longer) cover them are excluded (``cross_border`` is added
         when the data leave the country).
@@ -133,16 +150,22 @@ TIER_RULES: dict[str, Tier] = {t.name: t for t in (
          writes_clinical_odm=False, min_cell_count=5),
     Tier(name="lds", label="受限制数据集 / Limited data set (LDS)",
          min_k=5, allows_direct_identifiers=False,
-         needs_officer=False, needs_committee=True, needs_dua=True, needs_ethics=False,
+         needs_officer=True, needs_committee=True, needs_dua=True, needs_ethics=False,
          consent_scopes=("study",), treatment=Treatment.DEIDENTIFY,
          writes_clinical_odm=True, l_diversity=2, max_suppression=0.05),
     Tier(name="rif", label="可标识数据集 / Research identifiable file (RIF)",
          min_k=2, allows_direct_identifiers=True,
-         needs_officer=False, needs_committee=True, needs_dua=True, needs_ethics=True,
+         needs_officer=True, needs_committee=True, needs_dua=True, needs_ethics=True,
          consent_scopes=("study", "identifiable"), treatment=Treatment.IDENTIFIABLE,
          writes_clinical_odm=True, inside_hospital_only=True),
 )}
 """The tiers by name, from the least to the most identifiable."""
+
+
+def committee_approves(yes: int, roll: int) -> bool:
+    """More than two thirds of the frozen roll voted yes, on a roll of at least
+    :data:`COMMITTEE_MIN` (Appendix C: 由表决同意的全体委员会签)."""
+    return roll >= COMMITTEE_MIN and yes * 3 > roll * 2
 
 
 def tier_named(name: str) -> Tier:

@@ -29,3 +29,15 @@ class TooManyRequests(DomainError):
 
 
 __all__ += ["TooManyRequests"]
+
+
+class SignatureRefused(NotAuthenticated):
+    """An electronic signature refused because what the signer typed does not match (username,
+    password, second-factor code). The session itself stays valid, so the delivery layer
+    answers 422 naming the field — on the signing page, not with a logout — and the refusal is
+    audited (``audit``). Still a :class:`NotAuthenticated`: the signer was not re-authenticated."""
+
+    code = "signature_refused"
+
+
+__all__ += ["SignatureRefused"]

@@ -486,6 +486,7 @@ def test_an_extract_is_requested_its_failed_checks_overridden_and_its_destructio
     make_user(session, ledger, "dm", Role.DATA_MANAGER)
     members = [login_as(session, ledger, f"dsc{i}", Role.COMMITTEE_MEMBER, study=EXTRACT_STUDY)
                for i in range(3)]
+    officer = login_as(session, ledger, "dso", Role.SECURITY_OFFICER, study=EXTRACT_STUDY)
     ident = tmp_path / "sponsor.key"
     subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
     pub = next(x.split(": ", 1)[1] for x in ident.read_text().splitlines()
@@ -505,11 +506,11 @@ def test_an_extract_is_requested_its_failed_checks_overridden_and_its_destructio
     rid = req["id"]
     assert app_client.post(f"/api/v1/extracts/{rid}/decisions", json={
         "kind": "dua", "username": "sponsor1", "password": PASSWORD}).status_code == 201
-    for m in members:
+    for m in [officer, *members]:  # the first review (初审), then the committee
         extract_review.decide(session, ledger, actor=m, request_id=rid,
-                              data=DecisionIn(kind="vote", approve=True,
-                                                             username=m.username,
-                                                             password=PASSWORD))
+                              data=DecisionIn(kind="vote" if m in members else "officer",
+                                              approve=True, username=m.username,
+                                              password=PASSWORD))
     login(app_client, "dm")
     assert app_client.post(f"/api/v1/extracts/{rid}/build").status_code == 202
     builder.build(session, ledger, request_id=rid, out_dir=state.settings.extract_dir,

@@ -50,6 +50,9 @@ def test_demo_prints_one_account_per_role_and_is_safe_twice(
     code, first, _ = run(capsys, "demo")
     assert code == 0
     assert "demo.custodian" in first and "demo.auditor" in first and "demo.admin" in first
+    for n in ("", "2", "3"):  # a data security committee needs at least three (Appendix C)
+        assert f"demo.committee_member{n} " in first
+    assert "(LDS, pending the data security office's first review, then the committee)" in first
     size = entries_after_demo(capsys)
     code, second, _ = run(capsys, "demo")
     assert code == 0 and second == first

@@ -56,7 +56,7 @@ def test_request_approve_build_download_and_receive(
     state.settings.extract_dir = tmp_path / "extracts"
     make_extract_study(session, ledger, STUDY, n=12)
     for name, role in (("sponsor1", Role.SPONSOR), ("dm", Role.DATA_MANAGER),
-                       ("sponsor2", Role.SPONSOR)) + tuple(
+                       ("sponsor2", Role.SPONSOR), ("dso", Role.SECURITY_OFFICER)) + tuple(
             (f"dsc{i}", Role.COMMITTEE_MEMBER) for i in range(3)):
         make_user(session, ledger, name, role)
     ident = tmp_path / "sponsor.key"
@@ -85,6 +85,11 @@ def test_request_approve_build_download_and_receive(
     r = app_client.post(f"/api/v1/extracts/{rid}/decisions", json={
         "kind": "dua", "username": "sponsor1", "password": PASSWORD})
     assert r.status_code == 201, r.text
+    login(app_client, "dso")  # the data security office's first review (初审)
+    r = app_client.post(f"/extracts/{rid}/decisions", data={
+        "csrf_token": csrf(app_client, f"/extracts/{rid}"), "kind": "officer", "approve": "1",
+        "username": "dso", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303, r.text
     for i in range(3):
         login(app_client, f"dsc{i}")
         r = app_client.post(f"/extracts/{rid}/decisions", data={
@@ -130,8 +135,28 @@ def test_demo_makes_one_sponsor_request_and_is_safe_twice(
     state.settings.extract_dir = tmp_path / "extracts"
     make_extract_study(session, ledger, demo.DEMO_STUDY, n=3, with_data=False)
     make_user(session, ledger, "demo.sponsor", Role.SPONSOR)
+    for username, _, role in demo.demo_accounts():
+        if role is Role.COMMITTEE_MEMBER:  # the demo's committee: three members (Appendix C)
+            make_user(session, ledger, username, role)
     first = demo.load_extract_request(session, state)
     second = demo.load_extract_request(session, state)
-    assert "(LDS, pending the committee)" in first[0] and second == first  # same line twice
+    assert "(LDS, pending the data security office's first review, then the committee)" in \
+        first[0] and second == first  # same line twice
     assert first[0].split()[3] == second[0].split()[3]  # the same request
+    # the tour: the first review, the committee's three votes and the agreement approve it
+    from studies.accounts import service as accounts
+    from studies.extracts import review
+    from studies.extracts.schemas import DecisionIn
+
+    make_user(session, ledger, "demo.security_officer", Role.SECURITY_OFFICER)
+    rid = first[0].split()[3].rsplit("/", 1)[1]
+    signers = [("demo.security_officer", "officer")] + [
+        (u, "vote") for u, _, r in demo.demo_accounts() if r is Role.COMMITTEE_MEMBER] + [
+        ("demo.sponsor", "dua")]
+    for username, kind in signers:
+        _, actor = accounts.login(session, ledger, username=username, password=PASSWORD,
+                                  client="10.0.0.9", config=state.auth)
+        d = review.decide(session, ledger, actor=actor, request_id=rid, data=DecisionIn(
+            kind=kind, username=username, password=PASSWORD), config=state.auth)
+    assert review.get_request(session, rid).status == "approved" and d.kind == "dua"
     assert (tmp_path / "extracts/demo-sponsor.key").stat().st_mode & 0o777 == 0o600

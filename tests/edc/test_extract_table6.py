@@ -135,6 +135,7 @@ def test_the_sponsor_receives_an_lds_that_holds_table_6_and_k_on_every_row(
     doctor.display_name = DOCTOR
     members = [login_as(session, ledger, f"dsc{i}", Role.COMMITTEE_MEMBER, study=STUDY)
                for i in range(3)]
+    officer = login_as(session, ledger, "dso", Role.SECURITY_OFFICER, study=STUDY)
     ident, pub = age_keys(tmp_path)
 
     login(app_client, "sponsor1")
@@ -147,9 +148,10 @@ def test_the_sponsor_receives_an_lds_that_holds_table_6_and_k_on_every_row(
     rid = r.json()["id"]
     assert app_client.post(f"/api/v1/extracts/{rid}/decisions", json={
         "kind": "dua", "username": "sponsor1", "password": PASSWORD}).status_code == 201
-    for m in members:
+    for m in [officer, *members]:  # the first review (初审), then the committee
         extract_review.decide(session, ledger, actor=m, request_id=rid, data=DecisionIn(
-            kind="vote", approve=True, username=m.username, password=PASSWORD))
+            kind="officer" if m is officer else "vote", approve=True, username=m.username,
+            password=PASSWORD))
     login(app_client, "dm")
     assert app_client.post(f"/api/v1/extracts/{rid}/build").status_code == 202
     builder.build(session, ledger, request_id=rid, out_dir=state.settings.extract_dir,

@@ -54,6 +54,8 @@ def queued(fresh_url: str, keys: keyring.Keyring, tmp_path: Path,
         user = make_user(s, ledger, "sponsor1", Role.SPONSOR)
         dm = actor_for(s, make_user(s, ledger, "dm", Role.DATA_MANAGER), client=None)
         sponsor = actor_for(s, user, client=None)
+        for i in range(3):  # a data security committee needs three members (Appendix C)
+            make_user(s, ledger, f"dsc{i}", Role.COMMITTEE_MEMBER)
         for k in ks:
             req = ex.create_request(s, ledger, actor=sponsor, study_code="EXT-W",
                                     data=RequestIn(

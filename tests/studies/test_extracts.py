@@ -117,6 +117,7 @@ def approved_lds(session: Session, ledger: Ledger, w: dict[str, Any], **kw: Any)
     applicant = w["researcher"] if kw.get("tier") == "rif" else w["sponsor"]
     req = ex.create_request(session, ledger, actor=applicant, study_code=STUDY,
                             data=request_in(w["pub"], **kw))
+    vote(session, ledger, w["officer"], req.id, "officer")  # the first review (初审)
     for m in w["members"]:
         vote(session, ledger, m, req.id, "vote")
     vote(session, ledger, applicant, req.id, "dua")
@@ -175,8 +176,7 @@ def test_lds_needs_more_than_two_thirds_of_the_committee_and_the_agreement(
         session: Session, ledger: Ledger, world: dict[str, Any]) -> None:
     req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
                             data=request_in(world["pub"]))
-    with pytest.raises(InvalidInput):  # an LDS takes no officer approval
-        vote(session, ledger, world["officer"], req.id, "officer")
+    vote(session, ledger, world["officer"], req.id, "officer")  # the first review (初审)
     vote(session, ledger, world["members"][0], req.id, "vote")
     vote(session, ledger, world["members"][1], req.id, "vote")
     assert req.status == "pending"  # 2 of 3 is not more than two thirds
@@ -194,6 +194,7 @@ def test_one_no_vote_of_three_rejects(session: Session, ledger: Ledger,
                                       world: dict[str, Any]) -> None:
     req = ex.create_request(session, ledger, actor=world["sponsor"], study_code=STUDY,
                             data=request_in(world["pub"]))
+    vote(session, ledger, world["officer"], req.id, "officer")
     vote(session, ledger, world["members"][0], req.id, "vote", approve=False)
     assert req.status == "rejected" and "two thirds" in req.status_reason
 
@@ -216,6 +217,7 @@ def test_rif_needs_a_current_ethics_approval(session: Session, ledger: Ledger,
     req = ex.create_request(session, ledger, actor=world["researcher"], study_code=STUDY,
                             data=request_in(world["pub"], tier="rif",
                                             fields=["identity.name", "labs.hba1c"]))
+    vote(session, ledger, world["officer"], req.id, "officer")
     for m in world["members"]:
         vote(session, ledger, m, req.id, "vote")
     vote(session, ledger, world["researcher"], req.id, "dua")
@@ -465,6 +467,7 @@ def test_build_reads_the_data_as_of_the_stated_time_and_refuses_unapproved(
                                             as_of=as_of))
     with pytest.raises(RuleViolation):  # not approved yet
         extract_custody.queue_build(session, ledger, actor=world["dm"], request_id=req.id)
+    vote(session, ledger, world["officer"], req.id, "officer")
     for m in world["members"]:
         vote(session, ledger, m, req.id, "vote")
     vote(session, ledger, world["researcher"], req.id, "dua")

@@ -15,7 +15,7 @@ from edc.routes.clock import now
 from edc.web.csrf import Csrf
 from edc.web.inputs import build, flag, opt, text
 from edc.web.layout import page, redirect
-from edc.web.widgets import banner, choice, field, post_form
+from edc.web.widgets import banner, checkbox, choice, field, post_form
 from studies.ethics import service as ethics
 from studies.ethics.models import AFFILIATIONS, GENDERS
 from studies.ethics.schemas import ApprovalIn, CommitteeIn, MemberIn, WaiverDecisionIn, WaiverIn
@@ -70,7 +70,9 @@ def ethics_page(request: Request, session: SessionDep, actor: CurrentActor) -> R
                     h.ul[[h.li[f"protocol {a['protocol_label']}: "
                                f"{ethics.DECISION_LABELS[a['decision']]} {a['reference']} "
                                f"({a['decided_on']}"
-                               + (f" – {a['expires_on']}" if a["expires_on"] else "") + ")"]
+                               + (f" – {a['expires_on']}" if a["expires_on"] else "") + ")"
+                               + (" · 涵盖可标识数据使用 / covers identifiable use"
+                                  if a["identifiable_use"] else "")]
                           for a in st["approvals"]]]]
         if st["protocol_versions"] and options:
             content.append(h.details[h.summary["记录审查决定 / Record a decision"], post_form(
@@ -84,6 +86,8 @@ def ethics_page(request: Request, session: SessionDep, actor: CurrentActor) -> R
                 field("决定日期 / Decided on", "decided_on", type_="date"),
                 field("有效期至 / Expires on", "expires_on", type_="date", required=False),
                 field("条件 / Conditions", "conditions", textarea=True, required=False),
+                checkbox("批准可标识数据使用（RIF 数据提取，§11.3.4.2）/ Approves identifiable use "
+                         "of the data (RIF extracts, §11.3.4.2)", "identifiable_use"),
                 button="记录 / Record")])
         for w in st["waivers"]:
             content.append(h.p[f"豁免 / Waiver {w['clause']} "
@@ -130,7 +134,8 @@ async def new_approval(study: str, request: Request, session: SessionDep, ledger
         ApprovalIn, protocol_version=text(form, "protocol_version"),
         committee_id=text(form, "committee_id"), reference=text(form, "reference"),
         decision=text(form, "decision"), decided_on=text(form, "decided_on") or None,
-        expires_on=opt(form, "expires_on"), conditions=opt(form, "conditions")))
+        expires_on=opt(form, "expires_on"), conditions=opt(form, "conditions"),
+        identifiable_use=flag(form, "identifiable_use")))
     return redirect(request, "/ethics", "decision recorded / 审查决定已记录")
 
 

@@ -10,13 +10,15 @@ from fastapi import Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.errors import raises
 from edc.policy import ApiRouter, attachment, authenticated, requires
 from studies.extracts import custody as extract_custody
 from studies.extracts import recipients as extract_recipients
 from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.schemas import (
+    AgreementOut,
     AuthorityApprovalOut,
     BuildQueuedOut,
     DecisionIn,
@@ -29,6 +31,7 @@ from studies.extracts.schemas import (
     OverrideOut,
     RequestIn,
 )
+from studies.kernel.errors import Conflict, RuleViolation
 from studies.kernel.roles import Perm
 
 router = ApiRouter(prefix="/api/v1", tags=["extracts"])
@@ -81,23 +84,41 @@ def detail(request_id: str, session: SessionDep, actor: CurrentActor) -> dict[st
     return extract_review.detail(session, actor=actor, request_id=request_id)
 
 
+@router.get("/extracts/{request_id}/agreement", response_model=AgreementOut,
+            dependencies=[authenticated()])
+def agreement(request_id: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
+    """The data-use agreement in full (Appendix E.3, zh/en) with its SHA-256, and the hashes an
+    approval act of this request signs (``content_sha256``, over the request's and the terms')."""
+    return extract_review.agreement_view(session, actor=actor, request_id=request_id)
+
+
 class DecisionBody(BaseModel):
-    kind: str = Field(max_length=10, description="officer, vote, ethics or dua")
+    kind: str = Field(max_length=10, description="officer (the first review), vote, ethics "
+                      "or dua")
     approve: bool = True
     password: str = Field(max_length=200)
     username: str = Field(default="", max_length=100)
     totp: str | None = Field(default=None, max_length=12)
     note: str | None = Field(default=None, max_length=2000)
-    reference: str | None = Field(default=None, max_length=100)
+    reference: str | None = Field(default=None, max_length=100, description=(
+        "ethics: the id of the ethics approval of the current protocol version that covers "
+        "identifiable use"))
+    terms_sha256: str | None = Field(default=None, max_length=64, description=(
+        "optional: the terms_sha256 you read (GET …/agreement); 409 if the terms changed"))
 
 
 @router.post("/extracts/{request_id}/decisions", status_code=201, response_model=DecisionOut,
-             dependencies=[authenticated()])
+             dependencies=[authenticated()], responses=raises(Conflict, RuleViolation))
 def decide(request_id: str, body: DecisionBody, session: SessionDep, ledger: LedgerDep,
-           actor: CurrentActor) -> dict[str, Any]:
+           actor: CurrentActor, auth: AuthDep) -> dict[str, Any]:
+    """One signed approval act. A wrong username, password or second-factor code is 422
+    (``signature_refused``, naming the field); the session stays valid."""
     d = extract_review.decide(session, ledger, actor=actor, request_id=request_id,
-                  data=DecisionIn(**body.model_dump()))
-    return {"id": d.id, "kind": d.kind, "approve": d.approve, "signature": d.signature_id}
+                              data=DecisionIn(**body.model_dump()), config=auth)
+    _, _, content = extract_review.signed_content(ex.get_request(session, request_id))
+    return {"id": d.id, "kind": d.kind, "approve": d.approve, "signature": d.signature_id,
+            "request_sha256": d.request_sha256, "terms_sha256": d.terms_sha256,
+            "content_sha256": content}
 
 
 @router.post("/extracts/{request_id}/build", status_code=202, response_model=BuildQueuedOut,

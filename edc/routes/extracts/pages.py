@@ -11,16 +11,18 @@ import htpy as h
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
 from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
+from studies.accounts import signatures
 from studies.extracts import custody as extract_custody
 from studies.extracts import recipients as extract_recipients
 from studies.extracts import review as extract_review
 from studies.extracts import service as ex
 from studies.extracts.models import TIER_LABELS
 from studies.extracts.schemas import DecisionIn, RequestIn
+from studies.kernel.errors import SignatureRefused
 from studies.kernel.roles import Perm
 
 router = APIRouter()
@@ -110,8 +112,13 @@ def _cross_border(d: dict[str, Any]) -> str:
             f"{r['cross_border_total']} {limit} 人 / persons (§7 p)")
 
 
+APPROVAL_LABELS = {"officer": "初审 / first review (data security office)",
+                   "committee": "委员会表决 / committee vote", "dua": "数据使用协议 / DUA",
+                   "ethics": "伦理 / ethics"}
+
+
 def _dl(d: dict[str, Any]) -> h.Element:
-    b = d["build"]
+    b, a = d["build"], d["approvals"]
     return h.dl[
         h.dt["研究 / Study"], h.dd[d["study"]], h.dt["级别 / Tier"], h.dd[d["tier"].upper()],
         h.dt["用途 / Purpose"], h.dd[d["purpose"]],
@@ -119,19 +126,35 @@ def _dl(d: dict[str, Any]) -> h.Element:
         h.dt["使用期限 / Period of use"], h.dd[f"{d['use_from']} – {d['use_until']}"],
         h.dt["出境 / Cross-border"], h.dd(".cross-border")[_cross_border(d)],
         h.dt["状态 / Status"], h.dd(".status")[d["status"]],
-        h.dt["审批 / Approvals"], h.dd[", ".join(
-            f"{n}: {'✓' if d['approvals']['done'].get(n) else '…'}"
-            for n in d["approvals"]["needs"])
-            + f" (committee {d['approvals']['yes']}/{d['approvals']['committee_members']})"],
+        h.dt["审批 / Approvals"], h.dd(".approvals")[" → ".join(
+            f"{APPROVAL_LABELS.get(n, n)}: {'✓' if a['done'].get(n) else '…'}"
+            for n in a["needs"])
+            + (f" (委员会 / committee: {a['yes']} yes / {a['no']} no of "
+               f"{a['committee_members']} on the roll frozen when the request opened"
+               + (f", {a['committee_left']} left without voting" if a["committee_left"]
+                  else "") + "; more than two thirds needed, Appendix C)"
+               if "committee" in a["needs"] else "")],
+        h.dt["问题 / Problem"], h.dd(".problem")[a["problem"] or "—"],
         h.dt["生成 / Build"], h.dd(".build")[f"{b['state']} {b['progress']}%"
                                              + (f" — {b['error']}" if b["error"] else "")],
         h.dt["数据包 SHA-256 / Package SHA-256"], h.dd[h.code[b["package_sha256"] or "—"]]]
 
 
-@router.get("/extracts/{request_id}", dependencies=[authenticated()])
-def extract_page(request_id: str, request: Request, session: SessionDep,
-                 actor: CurrentActor) -> Response:
+def _agreement(dua: dict[str, Any]) -> h.Element:
+    """The data-use agreement in full, with the hashes the signature binds."""
+    return h.section(".agreement")[
+        h.h2["数据使用协议 / Data-use agreement (Appendix E.3)"],
+        h.pre(".terms")[dua["text"]],
+        h.p["条款 SHA-256 / Terms SHA-256: ", h.code(".terms-hash")[dua["terms_sha256"]]],
+        h.p["申请 SHA-256 / Request SHA-256: ", h.code(".request-hash")[dua["request_sha256"]]],
+        h.p["签署内容（两者之哈希）/ Signed content (hash over both): ",
+            h.code(".content-hash")[dua["content_sha256"]]]]
+
+
+def _extract_page(request: Request, session: SessionDep, actor: CurrentActor,
+                  request_id: str, error: SignatureRefused | None = None) -> Response:
     d = extract_review.detail(session, actor=actor, request_id=request_id)
+    dua = extract_review.agreement_view(session, actor=actor, request_id=request_id)
     fields = h.ul(".fields")[[h.li[f, " ", h.span(class_=f"cls {c}")[
         f"[{CLASS_LABELS.get(c or '', '?')}]"]] for f, c in d["field_classes"].items()]]
     history = None
@@ -146,11 +169,17 @@ def extract_page(request_id: str, request: Request, session: SessionDep,
                                         or h.tr[h.td["无 / none"]]]],
             h.p(".overlap")["已接收过的字段 / Fields already received: ",
                             ", ".join(d["already_received_fields"]) or "—"]]
+    problem = None
+    if error is not None:
+        problem = h.div(".sign-error", role="alert")[
+            h.p(".error")[error.message],
+            h.p[f"字段 / field: {error.field}"] if error.field else None]
     sign = h.form(method="post", action=f"/extracts/{request_id}/decisions")[
         csrf_field(request),
+        h.input(type="hidden", name="terms_sha256", value=dua["terms_sha256"]),
         h.label(for_="kind")["签署类型 / Kind"],
-        dropdown(id="kind", name="kind")[[h.option(value=k)[k] for k in
-                                          ("vote", "officer", "ethics", "dua")]],
+        dropdown(id="kind", name="kind")[[h.option(value=k)[APPROVAL_LABELS.get(
+            "committee" if k == "vote" else k, k)] for k in ("officer", "vote", "ethics", "dua")]],
         h.label(for_="approve")["决定 / Decision"],
         dropdown(id="approve", name="approve")[h.option(value="1")["同意 / approve"],
                                                h.option(value="0")["反对 / refuse"]],
@@ -163,7 +192,8 @@ def extract_page(request_id: str, request: Request, session: SessionDep,
                 maxlength="200"),
         h.label(for_="totp")["动态口令 / TOTP"],
         h.input(id="totp", name="totp", maxlength="12", autocomplete="one-time-code"),
-        h.p[h.button(type="submit")["签署 / Sign"]]]
+        h.p[h.button(type="submit")["我已阅读上述协议与申请全文并签署 / I have read the agreement "
+                                    "and the request above and sign"]]]
     actions: list[h.Node] = []
     if actor.can(Perm.EXTRACT_BUILD, d["study"]) and d["status"] == "approved":
         actions.append(h.form(method="post", action=f"/extracts/{request_id}/build")[
@@ -174,23 +204,41 @@ def extract_page(request_id: str, request: Request, session: SessionDep,
     custody = h.table(".custody")[h.tbody[[h.tr[h.td[t["event"]], h.td[t["actor"]],
                                                 h.td[t["at"]], h.td[h.code[t["sha256"] or ""]]]
                                            for t in d["transfers"]]]]
-    return page(request, f"数据提取申请 / Extract request {request_id[:8]}", _dl(d), fields,
-                history, h.h2["签署 / Sign"], sign, *actions,
+    resp = page(request, f"数据提取申请 / Extract request {request_id[:8]}", _dl(d), fields,
+                history, _agreement(dua), h.h2["签署 / Sign"], problem, sign, *actions,
                 h.h2["交接记录 / Chain of custody"], custody)
+    if error is not None:
+        resp.status_code = 422
+    return resp
+
+
+@router.get("/extracts/{request_id}", dependencies=[authenticated()])
+def extract_page(request_id: str, request: Request, session: SessionDep,
+                 actor: CurrentActor) -> Response:
+    return _extract_page(request, session, actor, request_id)
 
 
 @router.post("/extracts/{request_id}/decisions", dependencies=[authenticated(), Csrf])
 def decision_submit(request_id: str, request: Request, session: SessionDep, ledger: LedgerDep,
-                    actor: CurrentActor, kind: Annotated[str, Form(max_length=10)],
+                    actor: CurrentActor, auth: AuthDep,
+                    kind: Annotated[str, Form(max_length=10)],
                     password: Annotated[str, Form(max_length=200)],
                     username: Annotated[str, Form(max_length=100)] = "",
                     approve: Annotated[str, Form(max_length=1)] = "1",
                     reference: Annotated[str | None, Form(max_length=100)] = None,
-                    totp: Annotated[str | None, Form(max_length=12)] = None) -> Response:
-    extract_review.decide(session, ledger, actor=actor, request_id=request_id,
-                          data=DecisionIn(
-        kind=kind, approve=approve == "1", password=password, username=username, totp=totp or None,
-        reference=reference or None))
+                    totp: Annotated[str | None, Form(max_length=12)] = None,
+                    terms_sha256: Annotated[str | None, Form(max_length=64)] = None) -> Response:
+    """One signed approval act; a signing mistake is shown on this page (422), the session
+    kept and the refusal audited."""
+    try:
+        extract_review.decide(session, ledger, actor=actor, request_id=request_id,
+                              data=DecisionIn(
+            kind=kind, approve=approve == "1", password=password, username=username,
+            totp=totp or None, reference=reference or None,
+            terms_sha256=terms_sha256 or None), config=auth)
+    except SignatureRefused as exc:
+        signatures.record_refusal(session, ledger, exc)
+        return _extract_page(request, session, actor, request_id, error=exc)
     return redirect(request, f"/extracts/{request_id}", "signed / 已签署")
 
 
