@@ -343,6 +343,13 @@ def recipient_orgs(session: Session, ledger: Ledger) -> None:
                                        name_en=en, kind=kind, country="CN")
 
 
+def security_committee(session: Session, ledger: Ledger, n: int = 3) -> list[User]:
+    """A data security committee of ``n`` members for every study (at least three decide,
+    Appendix C), usernames ``committee1`` …"""
+    return [make_user(session, ledger, f"committee{i + 1}", Role.COMMITTEE_MEMBER)
+            for i in range(n)]
+
+
 def affiliate(session: Session, ledger: Ledger, username: str, org: str) -> None:
     from studies.accounts import organisations as orgs
 

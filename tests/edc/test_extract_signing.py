@@ -14,7 +14,15 @@ from typing import Any
 import pyotp
 import pytest
 from bs4 import BeautifulSoup
-from factories import PASSWORD, enrol_totp, make_extract_study, make_user
+from factories import (
+    EXAMPLE_PHARMA,
+    HOSPITAL_ORG,
+    PASSWORD,
+    affiliate,
+    enrol_totp,
+    make_extract_study,
+    make_user,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,8 +53,9 @@ def world(session: Session, ledger: Ledger, state: Any, tmp_path: Path) -> dict[
                               with_data=False)
     for name, role in (("sponsor1", Role.SPONSOR), ("ecm", Role.ETHICS_MEMBER),
                        ("dsc0", Role.COMMITTEE_MEMBER), ("dsc1", Role.COMMITTEE_MEMBER),
-                       ("dsc2", Role.COMMITTEE_MEMBER)):
+                       ("dsc2", Role.COMMITTEE_MEMBER), ("researcher1", Role.STATISTICIAN)):
         make_user(session, ledger, name, role)
+    affiliate(session, ledger, "researcher1", HOSPITAL_ORG)  # a RIF stays in the hospital
     secrets = {}
     for name in ("dso", "dso2"):  # data security officers with a second factor
         secrets[name] = enrol_totp(session, make_user(session, ledger, name,
@@ -87,11 +96,12 @@ def codes(secret: str) -> tuple[str, str]:
 
 def new_request(client: TestClient, w: dict[str, Any], tier: str = "puf",
                 **kw: Any) -> Any:
-    api_login(client, "sponsor1")
+    api_login(client, "researcher1" if tier == "rif" else "sponsor1")
     fields = ["identity.name", "labs.hba1c"] if tier == "rif" else ["labs.hba1c"]
     return client.post(f"/api/v1/studies/{STUDY}/extracts", json={
         "purpose": "Efficacy analysis by age band", "tier": tier, "fields": fields,
-        "recipient_org": "Example Pharma", "recipient_key": w["pub"],
+        "recipient_org": HOSPITAL_ORG if tier == "rif" else EXAMPLE_PHARMA,
+        "recipient_key": w["pub"],
         "use_from": dt.date.today().isoformat(),
         "use_until": (dt.date.today() + dt.timedelta(days=90)).isoformat(), **kw})
 
@@ -256,7 +266,7 @@ def test_a_committee_under_three_is_refused_at_the_request_on_api_and_page(
     r = app_client.post(f"/studies/{STUDY}/extracts", data={
         "csrf_token": csrf(app_client, f"/studies/{STUDY}/extracts/new"),
         "purpose": "Efficacy analysis by age band", "tier": "lds", "fields": ["labs.hba1c"],
-        "recipient_org": "Example Pharma", "recipient_key": world["pub"],
+        "recipient_org": "example-pharma", "recipient_key": world["pub"],
         "use_from": dt.date.today().isoformat(),
         "use_until": (dt.date.today() + dt.timedelta(days=90)).isoformat()},
         follow_redirects=False)

@@ -18,6 +18,7 @@ from factories import (
     affiliate,
     make_extract_study,
     make_user,
+    security_committee,
 )
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -77,6 +78,7 @@ def requests_count(session: Session) -> int:
 def world(session: Session, ledger: Ledger, tmp_path: Path) -> dict[str, Any]:
     make_extract_study(session, ledger, STUDY, n=3, identifiable=(0, 1, 2), cross_border=(1, 2),
                        with_data=False)
+    security_committee(session, ledger)
     for name, role in (("admin1", Role.ADMIN), ("sponsor1", Role.SPONSOR),
                        ("researcher1", Role.STATISTICIAN), ("dso", Role.SECURITY_OFFICER)):
         make_user(session, ledger, name, role)

@@ -13,12 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import PASSWORD, SETUP, approve, make_extract_study, make_protocol, make_user
+from factories import (
+    EXAMPLE_PHARMA,
+    HOSPITAL_ORG,
+    PASSWORD,
+    SETUP,
+    affiliate,
+    approve,
+    make_extract_study,
+    make_protocol,
+    make_user,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
 from studies.accounts import admin
+from studies.accounts import organisations as orgs
 from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import Signature
@@ -62,7 +73,12 @@ def world(session: Session, ledger: Ledger, tmp_path: Path) -> dict[str, Any]:
     subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
     pub = next(line.split(": ", 1)[1] for line in ident.read_text().splitlines()
                if line.startswith("# public key:"))
-    return dict(made, pub=pub,
+    researcher = person(session, ledger, "researcher1", Role.STATISTICIAN)
+    affiliate(session, ledger, "researcher1", HOSPITAL_ORG)  # a RIF stays in the hospital
+    orgs.register_organisation(session, ledger, actor=SYSTEM, code="us-pharma",
+                               name_zh="美国药企", name_en="US Pharma", kind=orgs.OrgKind.COMPANY,
+                               country="US")
+    return dict(made, pub=pub, researcher=researcher,
                 sponsor=person(session, ledger, "sponsor1", Role.SPONSOR),
                 officer=person(session, ledger, "dso", Role.SECURITY_OFFICER),
                 ethics=person(session, ledger, "ecm", Role.ETHICS_MEMBER),
@@ -73,12 +89,16 @@ def world(session: Session, ledger: Ledger, tmp_path: Path) -> dict[str, Any]:
 def open_request(session: Session, ledger: Ledger, w: dict[str, Any], tier: str = "lds",
                  **kw: Any) -> ExtractRequest:
     fields = ["identity.name", "labs.hba1c"] if tier == "rif" else ["labs.hba1c"]
+    abroad = kw.pop("cross_border", False)
     base: dict[str, Any] = dict(purpose="Efficacy analysis of drug X by age and sex",
-                                tier=tier, fields=fields, recipient_org="Example Pharma",
+                                tier=tier, fields=fields,
+                                recipient_org=HOSPITAL_ORG if tier == "rif" else
+                                "us-pharma" if abroad else EXAMPLE_PHARMA,
                                 recipient_key=w["pub"], use_from=TODAY,
                                 use_until=TODAY + dt.timedelta(days=180))
     base.update(kw)
-    return ex.create_request(session, ledger, actor=w["sponsor"], study_code=STUDY,
+    return ex.create_request(session, ledger, actor=w["researcher" if tier == "rif" else
+                                                       "sponsor"], study_code=STUDY,
                              data=RequestIn(**base))
 
 

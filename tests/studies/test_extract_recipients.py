@@ -20,6 +20,7 @@ from factories import (
     affiliate,
     make_extract_study,
     make_user,
+    security_committee,
 )
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -80,6 +81,7 @@ def overseas(session: Session, ledger: Ledger, code: str = "us-pharma",
 def world(session: Session, ledger: Ledger, tmp_path: Path) -> dict[str, Any]:
     made = make_extract_study(session, ledger, STUDY, n=3, identifiable=(0, 1, 2),
                               cross_border=(1, 2), with_data=False)
+    security_committee(session, ledger)
     return dict(made, pub=age_pub(tmp_path),
                 sponsor=person(session, ledger, "sponsor1", Role.SPONSOR, EXAMPLE_PHARMA),
                 researcher=person(session, ledger, "researcher1", Role.STATISTICIAN,
@@ -268,6 +270,7 @@ def test_the_limit_is_cumulative_per_organisation_across_requests_and_studies_an
                        with_data=False)
     make_extract_study(session, ledger, "CB-B", n=n, cross_border=tuple(range(n)),
                        with_data=False, prefix="S01-Y")
+    security_committee(session, ledger)
     pub = age_pub(tmp_path)
     us = overseas(session, ledger)
     sponsor = person(session, ledger, "us1", Role.SPONSOR, "us-pharma")
