@@ -14,15 +14,24 @@ most ``max_suppression`` of all records are; a node meeting this is *satisfying*
 
 Loss metric (what is minimised)
 -------------------------------
-Default ``metric="loss"``: Iyengar's loss metric (LM, ARX's "Loss"). A released cell costs
-``(raw values under its label - 1) / (distinct raw values - 1)``, a suppressed record costs 1 in
-every QI cell, and the total is averaged over ``n x QIs`` cells (0 = raw data, 1 = nothing left).
-Why: it charges a label for the share of the domain it hides (a 5-year age band over 72 ages
-costs 4/71, not 1/4), it charges suppression as much as full generalisation so the search cannot
-win by deleting people, any tool's output can be scored with it, and its generalisation part
-``G`` (the loss if nothing were suppressed) is a per-node constant that never decreases up the
-lattice and bounds the loss from below (``loss >= G``), which makes pruning exact.
+Default ``metric="lm"``: Iyengar's loss metric (LM) over the hierarchy's domain, as ARX
+("Loss") and the literature count it. A released cell whose label covers ``m`` of the ``M``
+leaves of the hierarchy costs ``(m - 1) / (M - 1)``, a suppressed record costs 1 in every QI
+cell, and the total is averaged over ``n x QIs`` cells (0 = raw data, 1 = nothing left). The
+leaves are the hierarchy's raw values (all rows of a table / ARX CSV, present in the data or
+not); a hierarchy built from functions knows only the values it encodes (see
+:mod:`deid.hierarchy`). Why: it charges a label for the share of the domain it hides (a 5-year
+band of the ARX age hierarchy over 1..100 costs 4/99), it charges suppression as much as full
+generalisation so the search cannot win by deleting people, any tool's output can be scored
+with it, and its generalisation part ``G`` (the loss if nothing were suppressed) is a per-node
+constant that never decreases up the lattice and bounds the loss from below (``loss >= G``),
+which makes pruning exact.
+
+``metric="loss"`` is deid's earlier measure: the same formula with ``m`` and ``M`` counted over
+the level-0 labels present in the data instead of the hierarchy's leaves.
 ``metric="precision"`` (Sweeney's Prec: ``level / height`` per cell) works the same way.
+Whatever is optimised, :class:`AnonymizationResult` reports all three for the chosen node
+(``lm``, ``losses``).
 
 Search (Flash/OLA-style, exact)
 -------------------------------
@@ -56,25 +65,58 @@ from deid._util import require_columns
 from deid.errors import InfeasibleError, ParameterError
 from deid.hierarchy import EncodedColumn, Hierarchy
 
-__all__ = ["METRICS", "AnonymizationResult", "anonymize", "cell_loss", "precision_loss"]
+__all__ = [
+    "METRICS",
+    "AnonymizationResult",
+    "anonymize",
+    "cell_loss",
+    "node_loss",
+    "precision_loss",
+]
 
 _MAX_KEY = 1 << 62
 _EPS = 1e-12
-METRICS = ("loss", "precision")
+METRICS = ("lm", "loss", "precision")
 
 
 def cell_loss(col: EncodedColumn, level: int, metric: str) -> np.ndarray:
     """Loss of one released cell per level-``level`` code of ``col``, in [0, 1].
 
-    ``"loss"`` (default, Iyengar's LM / ARX "Loss"): (leaves under the label - 1) /
-    (distinct raw labels - 1), so a 5-year age band over 72 ages costs 4/71.
+    ``"lm"`` (default, Iyengar's LM / ARX "Loss"): (domain leaves under the label - 1) /
+    (domain leaves - 1), so a 5-year band of the ARX age hierarchy (1..100) costs 4/99.
+    ``"loss"`` (deid's earlier measure): the same over the level-0 labels present in the data,
+    so the same band over 72 ages present costs 4/71.
     ``"precision"`` (Sweeney's Prec): level / height for every code.
+    A domain of a single leaf has nothing to hide and falls back to level / height.
     """
     card = col.cards[level]
-    if metric == "precision" or col.cards[0] == 1:
+    if metric == "lm":
+        under, size = col.leaves[level], col.domain_size
+    elif metric == "loss":
+        under, size = col.present[level], col.present_size
+    else:
+        under, size = np.ones(card, dtype=np.int64), 1
+    if size <= 1:
         return np.full(card, level / col.height)
-    leaves = np.bincount(col.maps[level], minlength=card)
-    return (leaves - 1) / (col.cards[0] - 1)
+    return (under - 1) / (size - 1)
+
+
+def node_loss(
+    cols: Sequence[EncodedColumn],
+    levels: Sequence[int],
+    suppressed: np.ndarray,
+    metric: str,
+) -> float:
+    """Loss of a full-domain result: each record at ``levels``, records where ``suppressed``
+    is true costing 1 per QI; the mean over all ``records x QIs`` cells."""
+    n = int(suppressed.size)
+    if n == 0:
+        return 0.0
+    total = 0.0
+    for c, lv in zip(cols, levels, strict=True):
+        cell = cell_loss(c, lv, metric)[c.maps[lv][c.codes]]
+        total += float(np.where(suppressed, 1.0, cell).sum())
+    return total / (n * len(cols))
 
 
 def precision_loss(
@@ -98,6 +140,9 @@ class AnonymizationResult:
     * ``information_loss`` - the minimised loss of the result (``metric``, see :func:`cell_loss`),
       suppressed records counting 1 per cell; ``generalisation_loss`` - the same as if nothing
       were suppressed (the lower bound used for pruning);
+    * ``lm`` - Iyengar's loss metric over the hierarchies' domains (``metric="lm"``) of the
+      result, whatever metric was optimised; ``losses`` - the result's loss under every metric
+      of :data:`METRICS`;
     * ``k``, ``l`` - the requested model; ``achieved_k`` - the smallest class in ``table``;
     * ``nodes_evaluated`` / ``lattice_size`` - search effort.
     """
@@ -116,6 +161,8 @@ class AnonymizationResult:
     nodes_evaluated: int
     lattice_size: int
     stats: dict[str, float] = field(default_factory=dict)
+    lm: float = math.nan
+    losses: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_suppressed(self) -> int:
@@ -446,7 +493,7 @@ def anonymize(
     max_suppression: float = 0.01,
     sensitive: Sequence[str] = (),
     l: int | None = None,  # noqa: E741 - the privacy model's own name
-    metric: str = "loss",
+    metric: str = "lm",
     cache_mb: int = 256,
 ) -> AnonymizationResult:
     """Find the least-loss full-domain generalisation meeting k-anonymity (and l-diversity).
@@ -458,7 +505,8 @@ def anonymize(
     :param sensitive: columns that must be distinct-l-diverse inside every class (§6.2 level 5
         data such as HIV or hepatitis results); ``l`` defaults to 2 when any is given.
     :param l: distinct l-diversity parameter.
-    :param metric: ``"loss"`` (default) or ``"precision"``; see :func:`cell_loss`.
+    :param metric: ``"lm"`` (default, LM over the hierarchies' domains), ``"loss"`` (LM over
+        the values present, deid's earlier default) or ``"precision"``; see :func:`cell_loss`.
     :param cache_mb: memory budget for cached intermediate class tables.
     :raises InfeasibleError: when no node satisfies the model within ``max_suppression``.
     """
@@ -526,6 +574,7 @@ def anonymize(
     out = df.with_columns(gen).filter(pl.Series(~suppressed_mask))
     heights = [c.height for c in cols]
     kept_sizes = sizes[~bad]
+    losses = {m: node_loss(cols, node, suppressed_mask, m) for m in METRICS}
     return AnonymizationResult(
         table=out,
         levels=dict(zip(qis, node, strict=True)),
@@ -541,4 +590,6 @@ def anonymize(
         nodes_evaluated=searcher.evaluated,
         lattice_size=int(searcher.nodes.shape[0]),
         stats={"bottom_classes": float(searcher.bottom.rows)},
+        lm=losses["lm"],
+        losses=losses,
     )
