@@ -104,18 +104,24 @@ def cell_loss(col: EncodedColumn, level: int, metric: str) -> np.ndarray:
 def node_loss(
     cols: Sequence[EncodedColumn],
     levels: Sequence[int],
+    codes: Sequence[np.ndarray],
+    counts: np.ndarray,
     suppressed: np.ndarray,
     metric: str,
 ) -> float:
-    """Loss of a full-domain result: each record at ``levels``, records where ``suppressed``
-    is true costing 1 per QI; the mean over all ``records x QIs`` cells."""
-    n = int(suppressed.size)
+    """Loss of a full-domain result under ``metric``: the mean over all ``records x QIs`` cells.
+
+    Rows are records or groups of records: ``codes[i]`` are the level-``levels[i]`` codes of QI
+    ``i`` per row, ``counts`` the records per row, ``suppressed`` true where the row's records
+    are suppressed (they cost 1 per QI).
+    """
+    n = int(counts.sum())
     if n == 0:
         return 0.0
+    w = counts.astype(np.float64)
     total = 0.0
-    for c, lv in zip(cols, levels, strict=True):
-        cell = cell_loss(c, lv, metric)[c.maps[lv][c.codes]]
-        total += float(np.where(suppressed, 1.0, cell).sum())
+    for c, lv, x in zip(cols, levels, codes, strict=True):
+        total += float(np.dot(w, np.where(suppressed, 1.0, cell_loss(c, lv, metric)[x])))
     return total / (n * len(cols))
 
 
@@ -304,10 +310,11 @@ class _Searcher:
         self.nodes = grids.astype(np.int16)
         # cell loss per (column, level, code) and its mean over all records per (column, level)
         self.cell = [[cell_loss(c, lv, metric) for lv in range(c.height + 1)] for c in cols]
+        per_code = [np.bincount(c.codes, minlength=c.cards[0]) / self.n for c in cols]
         avg = [
             np.array(
                 [
-                    float(np.mean(self.cell[i][lv][c.maps[lv][c.codes]]))
+                    float(np.dot(per_code[i], self.cell[i][lv][c.maps[lv]]))
                     for lv in range(c.height + 1)
                 ]
             )
@@ -574,7 +581,7 @@ def anonymize(
     out = df.with_columns(gen).filter(pl.Series(~suppressed_mask))
     heights = [c.height for c in cols]
     kept_sizes = sizes[~bad]
-    losses = {m: node_loss(cols, node, suppressed_mask, m) for m in METRICS}
+    losses = {m: node_loss(cols, node, t.qi, t.counts, table_bad, m) for m in METRICS}
     return AnonymizationResult(
         table=out,
         levels=dict(zip(qis, node, strict=True)),
