@@ -180,13 +180,7 @@ class Hierarchy:
                 column=name,
                 rule="hierarchy",
             )
-        uniq = s.unique().sort()
-        values = uniq.to_list()
-        codes = (
-            s.replace_strict(uniq, pl.arange(0, len(values), eager=True), return_dtype=pl.Int32)
-            .to_numpy()
-            .astype(np.int32, copy=False)
-        )
+        values, codes = _dictionary_codes(s)
         rows = []
         for v in values:
             try:
@@ -247,6 +241,23 @@ class Hierarchy:
             present=present,
             present_size=len(labels[0]),
         )
+
+
+def _dictionary_codes(s: pl.Series) -> tuple[list[str], np.ndarray]:
+    """Sorted distinct values of a string column and each row's index among them.
+
+    Dictionary-encodes once (Categorical) and ranks only the distinct values, which is several
+    times faster on large columns than a lookup of every row in the sorted distinct values.
+    """
+    cat = s.cast(pl.Categorical)
+    phys = cat.to_physical().to_numpy().astype(np.int64, copy=False)
+    distinct = cat.unique()
+    ids = distinct.to_physical().to_numpy().astype(np.int64)
+    labels = distinct.cast(pl.String).to_list()
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    remap = np.zeros(int(ids.max()) + 1 if ids.size else 0, dtype=np.int32)
+    remap[ids[order]] = np.arange(len(order), dtype=np.int32)
+    return [labels[i] for i in order], remap[phys]
 
 
 def age_hierarchy() -> Hierarchy:
