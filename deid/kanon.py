@@ -488,6 +488,29 @@ class _Searcher:
         return best_idx
 
 
+def _records_in(
+    records: list[np.ndarray], classes: list[np.ndarray], cards: Sequence[int]
+) -> np.ndarray:
+    """Per record (code columns ``records``): is its code tuple one of ``classes``' rows?"""
+    n = len(records[0])
+    rec_key, (space,), exact = _pack(records, cards)
+    if not classes[0].size:
+        return np.zeros(n, dtype=bool)
+    if exact:
+        cls_key, _, _ = _pack(classes, cards)
+        if space <= max(1 << 22, 4 * n):
+            lookup = np.zeros(space, dtype=bool)
+            lookup[cls_key] = True
+            return lookup[rec_key]
+        return np.isin(rec_key, cls_key)
+    # compressed keys are ranks of one packing: pack classes and records together
+    m = len(classes[0])
+    both, _, _ = _pack(
+        [np.concatenate([c, r]) for c, r in zip(classes, records, strict=True)], cards
+    )
+    return np.isin(both[m:], both[:m])
+
+
 def _as_hierarchy(h: Hierarchy | str | Path) -> Hierarchy:
     return h if isinstance(h, Hierarchy) else Hierarchy.from_csv(h)
 
@@ -563,15 +586,8 @@ def anonymize(
     t = searcher.table(node)
     inv, sizes, bad, cards = searcher.violating(t)
     row_codes = [c.maps[b][c.codes] for c, b in zip(cols, node, strict=True)]
-    # pack table rows and records together so both get the same keys, then look records up
-    both, _, _ = _pack(
-        [np.concatenate([a, r]) for a, r in zip(t.qi, row_codes, strict=True)], cards
-    )
-    class_key, rec_key = both[: t.rows], both[t.rows :]
     table_bad = bad[inv]
-    order = np.argsort(class_key, kind="stable")
-    pos = np.searchsorted(class_key[order], rec_key)
-    suppressed_mask = table_bad[order][pos]
+    suppressed_mask = _records_in(row_codes, [x[table_bad] for x in t.qi], cards)
     suppressed_rows = np.flatnonzero(suppressed_mask)
 
     gen = [
