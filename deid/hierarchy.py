@@ -9,6 +9,22 @@ class counts up from finer to coarser levels.
 
 Ready-made hierarchies: :func:`age_hierarchy` (Table 6 bands), :func:`postcode_hierarchy`
 (one digit masked per level), :func:`date_hierarchy` (day -> month -> year -> ``*``).
+
+Domain (the leaves the loss metric counts)
+------------------------------------------
+Iyengar's loss metric charges a label for the share of the hierarchy's *domain* it covers:
+``(m - 1) / (M - 1)`` for a label covering ``m`` of the ``M`` leaves. The leaves are
+
+* for a table or CSV hierarchy, every raw value (column 0) of the table, whether or not it
+  occurs in the data (the ARX hierarchy of age lists 1..100, so ``M = 100`` even when the data
+  hold 72 distinct ages);
+* for a hierarchy built from functions, which has no leaf list, the distinct raw values it was
+  given to encode (the values present in the column). A ``level0`` function that merges raw
+  values (ages above 89 shown as ``>89``) makes that level-0 label cover all of them.
+
+:attr:`EncodedColumn.leaves` holds ``m`` per label and level, :attr:`EncodedColumn.domain_size`
+holds ``M``. The counts over the level-0 labels present in the data only (deid's earlier
+measure, ``metric="loss"``) are kept in :attr:`EncodedColumn.present`.
 """
 
 from __future__ import annotations
@@ -39,7 +55,10 @@ class EncodedColumn:
 
     ``codes`` are level-0 codes of every row (0..card[0]-1); ``maps[l][c0]`` is the level-l code
     of level-0 code ``c0``; ``up[a][b][ca]`` maps a level-a code to its level-b code (a <= b);
-    ``labels[l][c]`` is the text label of level-l code ``c``.
+    ``labels[l][c]`` is the text label of level-l code ``c``. ``leaves[l][c]`` is the number of
+    leaves of the hierarchy's domain under label ``c`` of level ``l`` and ``domain_size`` the
+    number of leaves (see the module docstring); ``present[l][c]`` and ``present_size`` count
+    the distinct level-0 labels of the encoded column only (deid's earlier measure).
     """
 
     name: str
@@ -47,6 +66,10 @@ class EncodedColumn:
     maps: list[np.ndarray]
     up: list[list[np.ndarray]]
     labels: list[list[str]]
+    leaves: list[np.ndarray]
+    domain_size: int
+    present: list[np.ndarray]
+    present_size: int
 
     @property
     def height(self) -> int:
@@ -133,6 +156,20 @@ class Hierarchy:
         first = self._level0(value) if self._level0 is not None else value
         return [first, *(str(f(value)) for f in self._functions)]
 
+    def domain(self) -> list[str] | None:
+        """The leaves of a table hierarchy (its raw values); ``None`` for functions."""
+        return list(self._table) if self._table is not None else None
+
+    def _domain_counts(self, rows: list[list[str]]) -> list[dict[str, int]]:
+        """Per level: label -> number of domain leaves under it (``rows`` = encoded values)."""
+        if self._table is not None:
+            rows = [[raw, *labels] for raw, labels in self._table.items()]
+        counts: list[dict[str, int]] = [{} for _ in range(self.height + 1)]
+        for r in rows:
+            for lvl, x in enumerate(r):
+                counts[lvl][x] = counts[lvl].get(x, 0) + 1
+        return counts
+
     def encode(self, series: pl.Series) -> EncodedColumn:
         """Integer-code a column and precompute the level maps; checks coverage and nesting."""
         name = series.name
@@ -143,13 +180,7 @@ class Hierarchy:
                 column=name,
                 rule="hierarchy",
             )
-        uniq = s.unique().sort()
-        values = uniq.to_list()
-        codes = (
-            s.replace_strict(uniq, pl.arange(0, len(values), eager=True), return_dtype=pl.Int32)
-            .to_numpy()
-            .astype(np.int32, copy=False)
-        )
+        values, codes = _dictionary_codes(s)
         rows = []
         for v in values:
             try:
@@ -189,6 +220,15 @@ class Hierarchy:
                     )
                 row.append(m.astype(np.int32))
             up.append(row)
+        domain = self._domain_counts(rows)
+        leaves = [
+            np.array([domain[lvl][x] for x in labels[lvl]], dtype=np.int64)
+            for lvl in range(self.height + 1)
+        ]
+        present = [
+            np.bincount(up[0][lvl], minlength=len(labels[lvl])).astype(np.int64)
+            for lvl in range(self.height + 1)
+        ]
         # rows are coded by their level-0 *label* (several raw values may share one, e.g. >89)
         return EncodedColumn(
             name=name,
@@ -196,7 +236,28 @@ class Hierarchy:
             maps=[up[0][b] for b in range(self.height + 1)],
             up=up,
             labels=labels,
+            leaves=leaves,
+            domain_size=len(self._table) if self._table is not None else len(values),
+            present=present,
+            present_size=len(labels[0]),
         )
+
+
+def _dictionary_codes(s: pl.Series) -> tuple[list[str], np.ndarray]:
+    """Sorted distinct values of a string column and each row's index among them.
+
+    Dictionary-encodes once (Categorical) and ranks only the distinct values, which is several
+    times faster on large columns than a lookup of every row in the sorted distinct values.
+    """
+    cat = s.cast(pl.Categorical)
+    phys = cat.to_physical().to_numpy().astype(np.int64, copy=False)
+    distinct = cat.unique()
+    ids = distinct.to_physical().to_numpy().astype(np.int64)
+    labels = distinct.cast(pl.String).to_list()
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    remap = np.zeros(int(ids.max()) + 1 if ids.size else 0, dtype=np.int32)
+    remap[ids[order]] = np.arange(len(order), dtype=np.int32)
+    return [labels[i] for i in order], remap[phys]
 
 
 def age_hierarchy() -> Hierarchy:

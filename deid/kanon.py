@@ -14,15 +14,24 @@ most ``max_suppression`` of all records are; a node meeting this is *satisfying*
 
 Loss metric (what is minimised)
 -------------------------------
-Default ``metric="loss"``: Iyengar's loss metric (LM, ARX's "Loss"). A released cell costs
-``(raw values under its label - 1) / (distinct raw values - 1)``, a suppressed record costs 1 in
-every QI cell, and the total is averaged over ``n x QIs`` cells (0 = raw data, 1 = nothing left).
-Why: it charges a label for the share of the domain it hides (a 5-year age band over 72 ages
-costs 4/71, not 1/4), it charges suppression as much as full generalisation so the search cannot
-win by deleting people, any tool's output can be scored with it, and its generalisation part
-``G`` (the loss if nothing were suppressed) is a per-node constant that never decreases up the
-lattice and bounds the loss from below (``loss >= G``), which makes pruning exact.
+Default ``metric="lm"``: Iyengar's loss metric (LM) over the hierarchy's domain, as ARX
+("Loss") and the literature count it. A released cell whose label covers ``m`` of the ``M``
+leaves of the hierarchy costs ``(m - 1) / (M - 1)``, a suppressed record costs 1 in every QI
+cell, and the total is averaged over ``n x QIs`` cells (0 = raw data, 1 = nothing left). The
+leaves are the hierarchy's raw values (all rows of a table / ARX CSV, present in the data or
+not); a hierarchy built from functions knows only the values it encodes (see
+:mod:`deid.hierarchy`). Why: it charges a label for the share of the domain it hides (a 5-year
+band of the ARX age hierarchy over 1..100 costs 4/99), it charges suppression as much as full
+generalisation so the search cannot win by deleting people, any tool's output can be scored
+with it, and its generalisation part ``G`` (the loss if nothing were suppressed) is a per-node
+constant that never decreases up the lattice and bounds the loss from below (``loss >= G``),
+which makes pruning exact.
+
+``metric="loss"`` is deid's earlier measure: the same formula with ``m`` and ``M`` counted over
+the level-0 labels present in the data instead of the hierarchy's leaves.
 ``metric="precision"`` (Sweeney's Prec: ``level / height`` per cell) works the same way.
+Whatever is optimised, :class:`AnonymizationResult` reports all three for the chosen node
+(``lm``, ``losses``).
 
 Search (Flash/OLA-style, exact)
 -------------------------------
@@ -56,25 +65,64 @@ from deid._util import require_columns
 from deid.errors import InfeasibleError, ParameterError
 from deid.hierarchy import EncodedColumn, Hierarchy
 
-__all__ = ["METRICS", "AnonymizationResult", "anonymize", "cell_loss", "precision_loss"]
+__all__ = [
+    "METRICS",
+    "AnonymizationResult",
+    "anonymize",
+    "cell_loss",
+    "node_loss",
+    "precision_loss",
+]
 
 _MAX_KEY = 1 << 62
 _EPS = 1e-12
-METRICS = ("loss", "precision")
+METRICS = ("lm", "loss", "precision")
 
 
 def cell_loss(col: EncodedColumn, level: int, metric: str) -> np.ndarray:
     """Loss of one released cell per level-``level`` code of ``col``, in [0, 1].
 
-    ``"loss"`` (default, Iyengar's LM / ARX "Loss"): (leaves under the label - 1) /
-    (distinct raw labels - 1), so a 5-year age band over 72 ages costs 4/71.
+    ``"lm"`` (default, Iyengar's LM / ARX "Loss"): (domain leaves under the label - 1) /
+    (domain leaves - 1), so a 5-year band of the ARX age hierarchy (1..100) costs 4/99.
+    ``"loss"`` (deid's earlier measure): the same over the level-0 labels present in the data,
+    so the same band over 72 ages present costs 4/71.
     ``"precision"`` (Sweeney's Prec): level / height for every code.
+    A domain of a single leaf has nothing to hide and falls back to level / height.
     """
     card = col.cards[level]
-    if metric == "precision" or col.cards[0] == 1:
+    if metric == "lm":
+        under, size = col.leaves[level], col.domain_size
+    elif metric == "loss":
+        under, size = col.present[level], col.present_size
+    else:
+        under, size = np.ones(card, dtype=np.int64), 1
+    if size <= 1:
         return np.full(card, level / col.height)
-    leaves = np.bincount(col.maps[level], minlength=card)
-    return (leaves - 1) / (col.cards[0] - 1)
+    return (under - 1) / (size - 1)
+
+
+def node_loss(
+    cols: Sequence[EncodedColumn],
+    levels: Sequence[int],
+    codes: Sequence[np.ndarray],
+    counts: np.ndarray,
+    suppressed: np.ndarray,
+    metric: str,
+) -> float:
+    """Loss of a full-domain result under ``metric``: the mean over all ``records x QIs`` cells.
+
+    Rows are records or groups of records: ``codes[i]`` are the level-``levels[i]`` codes of QI
+    ``i`` per row, ``counts`` the records per row, ``suppressed`` true where the row's records
+    are suppressed (they cost 1 per QI).
+    """
+    n = int(counts.sum())
+    if n == 0:
+        return 0.0
+    w = counts.astype(np.float64)
+    total = 0.0
+    for c, lv, x in zip(cols, levels, codes, strict=True):
+        total += float(np.dot(w, np.where(suppressed, 1.0, cell_loss(c, lv, metric)[x])))
+    return total / (n * len(cols))
 
 
 def precision_loss(
@@ -98,6 +146,9 @@ class AnonymizationResult:
     * ``information_loss`` - the minimised loss of the result (``metric``, see :func:`cell_loss`),
       suppressed records counting 1 per cell; ``generalisation_loss`` - the same as if nothing
       were suppressed (the lower bound used for pruning);
+    * ``lm`` - Iyengar's loss metric over the hierarchies' domains (``metric="lm"``) of the
+      result, whatever metric was optimised; ``losses`` - the result's loss under every metric
+      of :data:`METRICS`;
     * ``k``, ``l`` - the requested model; ``achieved_k`` - the smallest class in ``table``;
     * ``nodes_evaluated`` / ``lattice_size`` - search effort.
     """
@@ -116,6 +167,8 @@ class AnonymizationResult:
     nodes_evaluated: int
     lattice_size: int
     stats: dict[str, float] = field(default_factory=dict)
+    lm: float = math.nan
+    losses: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_suppressed(self) -> int:
@@ -257,10 +310,11 @@ class _Searcher:
         self.nodes = grids.astype(np.int16)
         # cell loss per (column, level, code) and its mean over all records per (column, level)
         self.cell = [[cell_loss(c, lv, metric) for lv in range(c.height + 1)] for c in cols]
+        per_code = [np.bincount(c.codes, minlength=c.cards[0]) / self.n for c in cols]
         avg = [
             np.array(
                 [
-                    float(np.mean(self.cell[i][lv][c.maps[lv][c.codes]]))
+                    float(np.dot(per_code[i], self.cell[i][lv][c.maps[lv]]))
                     for lv in range(c.height + 1)
                 ]
             )
@@ -434,6 +488,29 @@ class _Searcher:
         return best_idx
 
 
+def _records_in(
+    records: list[np.ndarray], classes: list[np.ndarray], cards: Sequence[int]
+) -> np.ndarray:
+    """Per record (code columns ``records``): is its code tuple one of ``classes``' rows?"""
+    n = len(records[0])
+    rec_key, (space,), exact = _pack(records, cards)
+    if not classes[0].size:
+        return np.zeros(n, dtype=bool)
+    if exact:
+        cls_key, _, _ = _pack(classes, cards)
+        if space <= max(1 << 22, 4 * n):
+            lookup = np.zeros(space, dtype=bool)
+            lookup[cls_key] = True
+            return lookup[rec_key]
+        return np.isin(rec_key, cls_key)
+    # compressed keys are ranks of one packing: pack classes and records together
+    m = len(classes[0])
+    both, _, _ = _pack(
+        [np.concatenate([c, r]) for c, r in zip(classes, records, strict=True)], cards
+    )
+    return np.isin(both[m:], both[:m])
+
+
 def _as_hierarchy(h: Hierarchy | str | Path) -> Hierarchy:
     return h if isinstance(h, Hierarchy) else Hierarchy.from_csv(h)
 
@@ -446,7 +523,7 @@ def anonymize(
     max_suppression: float = 0.01,
     sensitive: Sequence[str] = (),
     l: int | None = None,  # noqa: E741 - the privacy model's own name
-    metric: str = "loss",
+    metric: str = "lm",
     cache_mb: int = 256,
 ) -> AnonymizationResult:
     """Find the least-loss full-domain generalisation meeting k-anonymity (and l-diversity).
@@ -458,7 +535,8 @@ def anonymize(
     :param sensitive: columns that must be distinct-l-diverse inside every class (§6.2 level 5
         data such as HIV or hepatitis results); ``l`` defaults to 2 when any is given.
     :param l: distinct l-diversity parameter.
-    :param metric: ``"loss"`` (default) or ``"precision"``; see :func:`cell_loss`.
+    :param metric: ``"lm"`` (default, LM over the hierarchies' domains), ``"loss"`` (LM over
+        the values present, deid's earlier default) or ``"precision"``; see :func:`cell_loss`.
     :param cache_mb: memory budget for cached intermediate class tables.
     :raises InfeasibleError: when no node satisfies the model within ``max_suppression``.
     """
@@ -508,15 +586,8 @@ def anonymize(
     t = searcher.table(node)
     inv, sizes, bad, cards = searcher.violating(t)
     row_codes = [c.maps[b][c.codes] for c, b in zip(cols, node, strict=True)]
-    # pack table rows and records together so both get the same keys, then look records up
-    both, _, _ = _pack(
-        [np.concatenate([a, r]) for a, r in zip(t.qi, row_codes, strict=True)], cards
-    )
-    class_key, rec_key = both[: t.rows], both[t.rows :]
     table_bad = bad[inv]
-    order = np.argsort(class_key, kind="stable")
-    pos = np.searchsorted(class_key[order], rec_key)
-    suppressed_mask = table_bad[order][pos]
+    suppressed_mask = _records_in(row_codes, [x[table_bad] for x in t.qi], cards)
     suppressed_rows = np.flatnonzero(suppressed_mask)
 
     gen = [
@@ -526,6 +597,7 @@ def anonymize(
     out = df.with_columns(gen).filter(pl.Series(~suppressed_mask))
     heights = [c.height for c in cols]
     kept_sizes = sizes[~bad]
+    losses = {m: node_loss(cols, node, t.qi, t.counts, table_bad, m) for m in METRICS}
     return AnonymizationResult(
         table=out,
         levels=dict(zip(qis, node, strict=True)),
@@ -541,4 +613,6 @@ def anonymize(
         nodes_evaluated=searcher.evaluated,
         lattice_size=int(searcher.nodes.shape[0]),
         stats={"bottom_classes": float(searcher.bottom.rows)},
+        lm=losses["lm"],
+        losses=losses,
     )
