@@ -112,6 +112,8 @@ class Ledger:
             raise ValueError("checkpoint_every must be positive")
         self.signer = signer
         self.checkpoint_every = checkpoint_every
+        # Set by every append (a CLI command signs a checkpoint at its end when it is set).
+        self.appended = False
 
     def append(
         self,
@@ -148,6 +150,7 @@ class Ledger:
         session.execute(insert(ENTRY_TABLE), row)  # a trigger moves ledger_head along
         head.seq, head.leaf = seq, leaf
         session.info["ledger_appended"] = session.get_transaction()
+        self.appended = True
         if seq % self.checkpoint_every == 0:
             self._write_checkpoint(session, seq, "interval")
         return AppendedEntry(seq=seq, ts=ts, leaf_hash=leaf)

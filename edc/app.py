@@ -122,6 +122,19 @@ def start_extract_worker(app: FastAPI, state: AppState) -> None:
     worker.start()
 
 
+def start_checkpoint_worker(app: FastAPI, state: AppState) -> None:
+    """Start the thread that signs a checkpoint within EDC_CHECKPOINT_SECONDS of any new entry
+    and submits it to the configured witnesses (``edc serve`` calls this)."""
+    from edc.jobs.checkpoints import CheckpointWorker, WitnessClient
+    from edc.settings import parse_witnesses
+
+    clients = [WitnessClient(url, vkey) for url, vkey in parse_witnesses(state.settings.witnesses)]
+    worker = CheckpointWorker(state.sessions, state.ledger, clients=clients,
+                              interval=state.settings.checkpoint_seconds)
+    app.state.checkpoint_worker = worker
+    worker.start()
+
+
 def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="EDC — GB/T 39725-2020 §11.3", version="0.1.0",
                   docs_url="/api/v1/docs", openapi_url="/api/v1/openapi.json", redoc_url=None)
