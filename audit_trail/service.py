@@ -509,3 +509,11 @@ def list_checkpoints(session: Session) -> list[LedgerCheckpoint]:
     return list(session.execute(
         select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)  # type: ignore[arg-type]
     ).scalars())
+
+
+def latest_entry(session: Session, *, action: str) -> Any:
+    """The newest entry of ``action`` (seq, ts, outcome, reason), or None."""
+    return session.execute(
+        select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.ts, ENTRY_TABLE.c.outcome, ENTRY_TABLE.c.reason)
+        .where(ENTRY_TABLE.c.action == action).order_by(ENTRY_TABLE.c.seq.desc()).limit(1)
+    ).first()

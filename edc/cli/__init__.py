@@ -9,7 +9,18 @@ from collections.abc import Sequence
 
 from audit_trail.errors import DomainError
 from edc import keyring
-from edc.cli import accounts, audit, entry, extract, keys, locks, study, system, witness
+from edc.cli import (
+    accounts,
+    audit,
+    backup,
+    entry,
+    extract,
+    keys,
+    locks,
+    study,
+    system,
+    witness,
+)
 from edc.cli.common import CliError, seal
 from edc.db import DatabaseError
 from edc.settings import Settings
@@ -30,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     system.register_receive(sub)
     extract.register(sub)
     locks.register(sub)
+    backup.register(sub)
     witness.register(sub)
     return p
 

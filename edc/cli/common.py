@@ -29,6 +29,11 @@ def load_state(settings: Settings) -> AppState:
     return state
 
 
+def register_state(state: AppState) -> None:
+    """A state built by hand (not by ``load_state``) whose appends ``seal`` must sign."""
+    _LOADED.append(state)
+
+
 def witness_clients(settings: Settings) -> list[Any]:
     from edc.jobs.checkpoints import WitnessClient
     from edc.settings import parse_witnesses

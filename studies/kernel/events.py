@@ -77,6 +77,10 @@ class Action(StrEnum):
     EXTRACT_REJECTED = "extract.rejected"
     EXTRACT_RELEASED = "extract.released"
     EXTRACT_REQUEST = "extract.request"
+    # backup
+    BACKUP_CREATE = "backup.create"
+    BACKUP_DRILL = "backup.drill"
+    BACKUP_RESTORE = "backup.restore"
     # form
     FORM_IMPORT = "form.import"
     FORM_NEW_VERSION = "form.new_version"
