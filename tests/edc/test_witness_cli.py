@@ -4,6 +4,7 @@ database, and ``edc audit verify --witness / --against`` naming each tamper."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,10 +15,11 @@ from sqlalchemy import func, select
 from tamper import rewrite_consistently, truncate
 
 from audit_trail.service import CHECKPOINT_TABLE, ledger_size
+from audit_trail.witness import Witness
 from edc import keyring
 from edc.cli import main
 from edc.db import make_engine
-from edc.jobs.checkpoints import CheckpointWorker
+from edc.jobs.checkpoints import CheckpointWorker, WitnessClient
 from edc.settings import Settings
 from edc.state import build_state
 from edc.witness_http import make_server
@@ -181,4 +183,35 @@ def test_server_signs_a_checkpoint_within_the_bound_after_a_new_entry(
     finally:
         worker.stop()
         worker.join(5)
+        state.engine.dispose()
+
+
+def test_server_retries_a_witness_that_was_down(
+        fresh_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key_dir = tmp_path / "k"
+    keyring.create(key_dir, origin="t.example/ledger")
+    state = build_state(Settings(database_url=fresh_url, key_dir=key_dir, environment="test"))
+    w = Witness.create(tmp_path / "w", name="dso.example/w", log_vkeys=[state.keys.signer.vkey])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = WitnessClient(f"http://127.0.0.1:{port}", w.vkey)
+    worker = CheckpointWorker(state.sessions, state.ledger, clients=[client], interval=60)
+    try:
+        with state.sessions() as s, s.begin():
+            state.ledger.append(s, actor="u", action=Action.AUTH_LOGIN, entity_type="user",
+                                entity_id="u")
+        worker.run_once()  # the witness is down: signed, not cosigned
+        assert signed_sizes(fresh_url) == [1] and client.last_error is not None
+        server = make_server(w.directory, "127.0.0.1", port)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            worker.run_once()  # nothing new in the ledger, but the witness is behind
+            assert client.last_error is None and client.held == 1
+            assert w.latest("t.example/ledger").split("\n")[1] == "1"  # type: ignore[union-attr]
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
         state.engine.dispose()
