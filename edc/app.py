@@ -22,6 +22,7 @@ from edc.routes import (
     locks,
     randomisation,
     registry,
+    retention,
     subjects,
 )
 from edc.state import AppState
@@ -103,6 +104,7 @@ ROUTERS = [
     extracts.api.router, extracts.pages.router,
     entry.api.router, entry.pages.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
+    retention.api.router,
 ]
 
 

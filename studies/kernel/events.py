@@ -108,6 +108,9 @@ class Action(StrEnum):
     RANDOMISATION_ASSIGN = "randomisation.assign"
     RANDOMISATION_CONFIGURE = "randomisation.configure"
     RANDOMISATION_LIST_IMPORT = "randomisation.list_import"
+    # retention
+    RETENTION_END_DATE = "retention.end_date"
+    RETENTION_REVIEW = "retention.review"
     # sdv
     SDV_VERIFY = "sdv.verify"
     # signature
