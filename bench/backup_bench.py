@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,16 +30,16 @@ from edc import keyring  # noqa: E402
 EDC = str(Path(sys.executable).with_name("edc"))
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall time (s) and peak RSS (MiB) of one command and the processes it waited for."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def timed(argv: list[str], env: dict[str, str], tmp: Path) -> tuple[float, float]:
+    """Wall time (s) and peak RSS (MiB) of one command (GNU time's maximum resident set)."""
+    rss = tmp / "rss.txt"
     t0 = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss), *argv], env=env,
+                          capture_output=True, text=True, check=False)
     took = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {done.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return took, max(peak, before) / 1024
+    return took, int(rss.read_text().split()[-1]) / 1024
 
 
 def main() -> None:
@@ -67,11 +66,11 @@ def main() -> None:
                 env = dict(os.environ, EDC_DATABASE_URL=url, EDC_KEY_DIR=str(keys),
                            EDC_ENVIRONMENT="test")
                 b_s, b_mem = timed([EDC, "backup", "--out", str(tmp / "b.age"),
-                                    "--recipient", rcpt], env)
+                                    "--recipient", rcpt], env, tmp)
                 size = (tmp / "b.age").stat().st_size / 2**20
                 env["EDC_DATABASE_URL"] = target
                 r_s, r_mem = timed([EDC, "restore", str(tmp / "b.age"), "--identity",
-                                    str(tmp / "id.txt"), "--jobs", "1"], env)
+                                    str(tmp / "id.txt"), "--jobs", "1"], env, tmp)
                 kind = "PostgreSQL" if args.pg else "SQLite"
                 print(f"| {kind} | {n:,} | {size:,.0f} MiB | {b_s:.1f} | {b_mem:.0f} "
                       f"| {r_s:.1f} | {r_mem:.0f} |", flush=True)

@@ -34,6 +34,7 @@ import pyrage
 from nacl.exceptions import BadSignatureError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from audit_trail import witness
 from audit_trail.errors import LedgerIntegrityError
@@ -216,6 +217,10 @@ def _target_is_empty(url: str) -> bool:
         with engine.connect() as conn:
             n = conn.execute(text("SELECT count(*) FROM information_schema.tables "
                                   "WHERE table_schema = 'public'")).scalar_one()
+    except OperationalError as exc:
+        raise BackupError(f"cannot reach the target database "
+                          f"{u.render_as_string(hide_password=True)}: create it (empty) first"
+                          ) from exc
     finally:
         engine.dispose()
     return int(n) == 0

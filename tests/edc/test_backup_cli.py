@@ -68,6 +68,10 @@ def test_backup_is_encrypted_signed_private_and_restores_verified(
     assert code == 0, err
     assert f"ledger checkpoint {size}" in printed
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    before = out.read_bytes()
+    code, _, err = run(capsys, "backup", "--out", str(out), "--recipient", str(recipient))
+    assert code == 2 and "exists; a backup never overwrites a file" in err
+    assert out.read_bytes() == before
     assert b"ledger_entry" not in out.read_bytes()  # encrypted
     # The real age CLI opens it: a manifest, its signature and the snapshot; no key file.
     listing = subprocess.run(f"age -d -i {identity} {out} | tar t", shell=True, check=True,
@@ -80,7 +84,7 @@ def test_backup_is_encrypted_signed_private_and_restores_verified(
         capture_output=True, text=True).stdout)
     assert manifest["ledger_size"] == size and manifest["schema_revision"]
     assert manifest["checkpoint"].split("\n")[1] == str(size)
-    # The backup is itself recorded, after the snapshot.
+    # The backup is itself recorded, after the snapshot (the refused second one is not).
     assert entries(fresh_url)[-1] == size + 1
 
     monkeypatch.setenv("EDC_DATABASE_URL", empty_url)
