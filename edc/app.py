@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
@@ -135,6 +139,17 @@ def start_checkpoint_worker(app: FastAPI, state: AppState) -> None:
                               interval=state.settings.checkpoint_seconds)
     app.state.checkpoint_worker = worker
     worker.start()
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as value:
+            yield value
+        # Shutting down: one last round, so the last entries are signed and witnessed.
+        worker.stop()
+        await anyio.to_thread.run_sync(worker.run_once)
+
+    app.router.lifespan_context = lifespan
 
 
 def create_app(state: AppState) -> FastAPI:

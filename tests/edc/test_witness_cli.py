@@ -4,17 +4,22 @@ database, and ``edc audit verify --witness / --against`` naming each tamper."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from tamper import rewrite_consistently, truncate
 
-from audit_trail.service import CHECKPOINT_TABLE, ledger_size
+from audit_trail.service import CHECKPOINT_TABLE, ENTRY_TABLE, ledger_size
 from audit_trail.witness import Witness
 from edc import keyring
 from edc.cli import main
@@ -215,3 +220,34 @@ def test_server_retries_a_witness_that_was_down(
             server.server_close()
     finally:
         state.engine.dispose()
+
+
+def test_edc_serve_signs_its_last_entries_when_it_stops(
+        env: Path, fresh_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "demo")
+    before = signed_sizes(fresh_url)[-1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    edc = str(Path(sys.executable).with_name("edc"))
+    proc = subprocess.Popen([edc, "serve", "--port", str(port)], env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/login",
+                       json={"username": "nobody", "password": "wrong password"})
+        assert r.status_code == 401  # a refused login: one more ledger entry
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    engine = make_engine(fresh_url)
+    with engine.connect() as conn:
+        size = conn.execute(select(func.max(CHECKPOINT_TABLE.c.tree_size))).scalar()
+        last = conn.execute(select(func.max(ENTRY_TABLE.c.seq))).scalar()
+    engine.dispose()
+    assert last == before + 1 and size == last  # signed before the server exited
