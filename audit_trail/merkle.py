@@ -9,7 +9,7 @@ smaller than ``n``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -110,6 +110,25 @@ def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
     if m <= k:
         return _subproof(m, leaves[:k], complete) + [root_of(leaves[k:])]
     return _subproof(m - k, leaves[k:], False) + [root_of(leaves[:k])]
+
+
+def consistency_proof_by(first: int, size: int,
+                         subtree: Callable[[int, int], bytes]) -> list[bytes]:
+    """PROOF(first, D[size]) like ``consistency_proof``, asking ``subtree(lo, hi)`` for the
+    hash of leaves ``lo..hi-1`` instead of holding every leaf (the ledger streams them)."""
+    if not 0 < first <= size:
+        raise ProofError(f"cannot prove size {first} consistent with size {size}")
+
+    def sub(m: int, lo: int, hi: int, complete: bool) -> list[bytes]:
+        n = hi - lo
+        if m == n:
+            return [] if complete else [subtree(lo, hi)]
+        k = _split(n)
+        if m <= k:
+            return sub(m, lo, lo + k, complete) + [subtree(lo + k, hi)]
+        return sub(m - k, lo + k, hi, False) + [subtree(lo, lo + k)]
+
+    return sub(first, 0, size, True)
 
 
 def verify_inclusion(

@@ -18,6 +18,8 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 ALG_ED25519 = b"\x01"
+# c2sp.org/tlog-cosignature: an Ed25519 cosignature (cosignature/v1) of a witness.
+ALG_COSIGNATURE_V1 = b"\x04"
 SIG_PREFIX = "\u2014 "
 
 
@@ -25,26 +27,27 @@ class NoteError(ValueError):
     """A note or checkpoint is malformed or its signature does not verify."""
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + ALG_ED25519 + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, alg: bytes = ALG_ED25519) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + alg + public_key).digest()[:4]
 
 
-def verifier_key(name: str, public_key: bytes) -> str:
+def verifier_key(name: str, public_key: bytes, alg: bytes = ALG_ED25519) -> str:
     return (
-        f"{name}+{key_id(name, public_key).hex()}+"
-        f"{base64.b64encode(ALG_ED25519 + public_key).decode()}"
+        f"{name}+{key_id(name, public_key, alg).hex()}+"
+        f"{base64.b64encode(alg + public_key).decode()}"
     )
 
 
-def parse_verifier_key(vkey: str) -> tuple[str, VerifyKey]:
+def parse_verifier_key(vkey: str, alg: bytes = ALG_ED25519) -> tuple[str, VerifyKey]:
     try:
         name, kid_hex, b64 = vkey.strip().split("+", 2)
         raw = base64.b64decode(b64, validate=True)
     except ValueError as exc:
         raise NoteError("verifier key is not of the form name+keyid+base64") from exc
-    if len(raw) != 33 or raw[:1] != ALG_ED25519:
-        raise NoteError("verifier key is not an Ed25519 key")
-    if key_id(name, raw[1:]).hex() != kid_hex:
+    if len(raw) != 33 or raw[:1] != alg:
+        kind = "an Ed25519 cosigner (0x04)" if alg == ALG_COSIGNATURE_V1 else "an Ed25519"
+        raise NoteError(f"verifier key is not {kind} key")
+    if key_id(name, raw[1:], alg).hex() != kid_hex:
         raise NoteError("verifier key id does not match its name and key")
     return name, VerifyKey(raw[1:])
 
@@ -117,3 +120,47 @@ def open_checkpoint(signed: str, vkey: str) -> Checkpoint:
     if str(size) != size_s or size < 0 or len(root) != 32:
         raise NoteError("checkpoint body is malformed")
     return Checkpoint(origin, size, root)
+
+
+def _cosigned_message(body: str, timestamp: int) -> bytes:
+    return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+
+
+def cosign(body: str, name: str, key: SigningKey, timestamp: int) -> str:
+    """A c2sp.org/tlog-cosignature v1 signature line over the checkpoint ``body``:
+    ``— <name> base64(key id || u64 big-endian timestamp || Ed25519 signature)``, the key id
+    taken with the algorithm byte 0x04, the signature over ``cosignature/v1``, ``time <ts>``
+    and the body."""
+    sig = key.sign(_cosigned_message(body, timestamp)).signature
+    kid = key_id(name, bytes(key.verify_key), ALG_COSIGNATURE_V1)
+    raw = kid + timestamp.to_bytes(8, "big") + sig
+    return f"{SIG_PREFIX}{name} {base64.b64encode(raw).decode()}\n"
+
+
+def open_cosignature(signed: str, witness_vkey: str) -> int:
+    """Verify the cosignature of the witness ``witness_vkey`` on the signed note ``signed``
+    and return its timestamp (POSIX seconds). Raises NoteError when the witness has not
+    cosigned it, or the cosignature does not verify."""
+    name, verify_key = parse_verifier_key(witness_vkey, ALG_COSIGNATURE_V1)
+    text, sep, sigs = signed.partition("\n\n")
+    if not sep:
+        raise NoteError("note has no signature block")
+    body = text + "\n"
+    kid = key_id(name, bytes(verify_key), ALG_COSIGNATURE_V1)
+    for line in sigs.splitlines():
+        if not line.startswith(SIG_PREFIX):
+            raise NoteError("malformed signature line")
+        signer, _, b64 = line[len(SIG_PREFIX):].partition(" ")
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except ValueError as exc:
+            raise NoteError("malformed signature line") from exc
+        if signer != name or raw[:4] != kid or len(raw) != 4 + 8 + 64:
+            continue
+        timestamp = int.from_bytes(raw[4:12], "big")
+        try:
+            verify_key.verify(_cosigned_message(body, timestamp), raw[12:])
+        except BadSignatureError as exc:
+            raise NoteError(f"the cosignature of witness {name} does not verify") from exc
+        return timestamp
+    raise NoteError(f"the checkpoint carries no cosignature of witness {name}")

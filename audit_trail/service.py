@@ -112,6 +112,8 @@ class Ledger:
             raise ValueError("checkpoint_every must be positive")
         self.signer = signer
         self.checkpoint_every = checkpoint_every
+        # Set by every append (a CLI command signs a checkpoint at its end when it is set).
+        self.appended = False
 
     def append(
         self,
@@ -148,6 +150,7 @@ class Ledger:
         session.execute(insert(ENTRY_TABLE), row)  # a trigger moves ledger_head along
         head.seq, head.leaf = seq, leaf
         session.info["ledger_appended"] = session.get_transaction()
+        self.appended = True
         if seq % self.checkpoint_every == 0:
             self._write_checkpoint(session, seq, "interval")
         return AppendedEntry(seq=seq, ts=ts, leaf_hash=leaf)
@@ -506,3 +509,11 @@ def list_checkpoints(session: Session) -> list[LedgerCheckpoint]:
     return list(session.execute(
         select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)  # type: ignore[arg-type]
     ).scalars())
+
+
+def latest_entry(session: Session, *, action: str) -> Any:
+    """The newest entry of ``action`` (seq, ts, outcome, reason), or None."""
+    return session.execute(
+        select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.ts, ENTRY_TABLE.c.outcome, ENTRY_TABLE.c.reason)
+        .where(ENTRY_TABLE.c.action == action).order_by(ENTRY_TABLE.c.seq.desc()).limit(1)
+    ).first()

@@ -124,7 +124,12 @@ def bench_app() -> Any:
 
         engine = make_engine(settings.database_url, pool_size=int(pool), max_overflow=0,
                              pool_timeout=120)
-    app = create_app(build_state(settings, engine=engine))
+    state = build_state(settings, engine=engine)
+    app = create_app(state)
+    if os.environ.get("EDC_BENCH_CHECKPOINTER"):  # as edc serve runs: checkpoints, witnesses
+        from edc.app import start_checkpoint_worker
+
+        start_checkpoint_worker(app, state)
 
     @app.put("/api/v1/bench/plain/{study}/{subject}", dependencies=[requires(Perm.ENTRY_WRITE)])
     def plain(study: str, subject: str, body: SaveIn, request: Request,
@@ -280,6 +285,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--records", type=int, default=20)
     ap.add_argument("--ratio-requests", type=int, default=400)
+    ap.add_argument("--witness", action="store_true",
+                    help="part 2 with the checkpointer every second submitting to a witness")
     ap.add_argument("--pg", help="PostgreSQL admin URL; a temporary database is made")
     ap.add_argument("--pool", type=int, help="part 1 through the bench app with a pool of N "
                     "connections instead of `edc serve` (whose pool is 20 + 10)")
@@ -332,18 +339,60 @@ def main() -> int:
             problems.append(f"edc {' '.join(cmd)} failed")
 
     port = free_port()
+    ratio_env = {**env, "PYTHONPATH": str(ROOT)}
+    witness_server = None
+    if args.witness:
+        witness_server, ratio_env = start_witness(tmp, key_dir, ratio_env)
     proc = serve([sys.executable, "-m", "uvicorn", "bench.entry_bench:bench_app", "--factory",
                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                 {**env, "PYTHONPATH": str(ROOT)}, port)
+                 ratio_env, port)
     try:
         audited, plain = ratio(port, tokens[-1], codes, args.ratio_requests)
     finally:
         stop(proc)
+        if witness_server is not None:
+            held = witness_server.held()
+            witness_server.shutdown()
+            print(f"   witness cosigned up to size {held}")
     print(f"\n2. audited save vs plain insert, same HTTP stack, {args.ratio_requests} each: "
           f"p50 {audited:.1f} ms vs {plain:.1f} ms → ratio {audited / plain:.2f} "
           f"(goal ≤ 2)")
     drop_database(url, args.pg)
     return 1 if problems else 0
+
+
+class _WitnessServer:
+    def __init__(self, directory: Path, origin: str) -> None:
+        import threading
+
+        from edc.witness_http import make_server
+
+        self.directory, self.origin = directory, origin
+        self.server = make_server(directory, "127.0.0.1", 0)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def held(self) -> str:
+        from audit_trail.witness import Witness
+
+        latest = Witness(self.directory).latest(self.origin)
+        return latest.split("\n")[1] if latest else "nothing"
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_witness(tmp: Path, key_dir: Path, env: dict[str, str]
+                  ) -> tuple[_WitnessServer, dict[str, str]]:
+    """A witness on a local port; the served app signs every second and submits to it."""
+    from audit_trail.witness import Witness
+    from edc import keyring
+
+    signer = keyring.load(key_dir).signer
+    w = Witness.create(tmp / "witness", name="bench.example/witness", log_vkeys=[signer.vkey])
+    srv = _WitnessServer(w.directory, signer.origin)
+    return srv, {**env, "EDC_BENCH_CHECKPOINTER": "1", "EDC_CHECKPOINT_SECONDS": "1",
+                 "EDC_WITNESSES": f"http://127.0.0.1:{srv.server.server_port} {w.vkey}"}
 
 
 if __name__ == "__main__":

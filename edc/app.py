@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
@@ -22,6 +26,7 @@ from edc.routes import (
     locks,
     randomisation,
     registry,
+    retention,
     subjects,
 )
 from edc.state import AppState
@@ -103,6 +108,7 @@ ROUTERS = [
     extracts.api.router, extracts.pages.router,
     entry.api.router, entry.pages.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
+    retention.api.router,
 ]
 
 
@@ -120,6 +126,30 @@ def start_extract_worker(app: FastAPI, state: AppState) -> None:
                          out_dir=state.settings.extract_dir)
     app.state.extract_worker = worker
     worker.start()
+
+
+def start_checkpoint_worker(app: FastAPI, state: AppState) -> None:
+    """Start the thread that signs a checkpoint within EDC_CHECKPOINT_SECONDS of any new entry
+    and submits it to the configured witnesses (``edc serve`` calls this)."""
+    from edc.jobs.checkpoints import CheckpointWorker, WitnessClient
+    from edc.settings import parse_witnesses
+
+    clients = [WitnessClient(url, vkey) for url, vkey in parse_witnesses(state.settings.witnesses)]
+    worker = CheckpointWorker(state.sessions, state.ledger, clients=clients,
+                              interval=state.settings.checkpoint_seconds)
+    app.state.checkpoint_worker = worker
+    worker.start()
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as value:
+            yield value
+        # Shutting down: one last round, so the last entries are signed and witnessed.
+        worker.stop()
+        await anyio.to_thread.run_sync(worker.run_once)
+
+    app.router.lifespan_context = lifespan
 
 
 def create_app(state: AppState) -> FastAPI:

@@ -12,6 +12,7 @@ import studies.forms.models  # noqa: F401
 import studies.locks.models  # noqa: F401
 import studies.randomisation.models  # noqa: F401
 import studies.registry.models  # noqa: F401
+import studies.retention.models  # noqa: F401
 import studies.signoff.models  # noqa: F401
 import studies.subjects.models  # noqa: F401
 

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     checkpoint_every: int = Field(
         default=1000, ge=1, description="Write a signed ledger checkpoint every N entries"
     )
+    checkpoint_seconds: int = Field(
+        default=60, ge=1, le=3600,
+        description="While the server runs, sign a checkpoint at most this many seconds after "
+        "any new ledger entry",
+    )
+    witnesses: str = Field(
+        default="",
+        description="Witnesses the checkpoints are submitted to: comma-separated "
+        "'<submission URL> <witness verifier key>' pairs",
+    )
     idle_timeout_minutes: int = Field(
         default=10, ge=1, description="Idle session timeout in minutes (§11.1.2.4)"
     )
@@ -97,6 +107,12 @@ class Settings(BaseSettings):
     )
 
 
+    @field_validator("witnesses")
+    @classmethod
+    def _witnesses(cls, v: str) -> str:
+        parse_witnesses(v)
+        return v
+
     @field_validator("hospital_networks")
     @classmethod
     def _networks(cls, v: str) -> str:
@@ -108,6 +124,23 @@ class Settings(BaseSettings):
         if self.environment == "production" and not self.second_factor_enforced:
             raise ValueError("EDC_SECOND_FACTOR_ENFORCED cannot be false in production")
         return self
+
+
+def parse_witnesses(value: str) -> list[tuple[str, str]]:
+    """``EDC_WITNESSES`` as (submission URL, witness verifier key) pairs."""
+    from audit_trail import note
+
+    out = []
+    for item in filter(None, (i.strip() for i in value.split(","))):
+        url, _, vkey = item.partition(" ")
+        if not url.startswith(("http://", "https://")) or not vkey.strip():
+            raise ValueError(f"EDC_WITNESSES: {item!r} is not '<http(s) URL> <verifier key>'")
+        try:
+            note.parse_verifier_key(vkey.strip(), note.ALG_COSIGNATURE_V1)
+        except note.NoteError as exc:
+            raise ValueError(f"EDC_WITNESSES: {exc}") from exc
+        out.append((url.rstrip("/"), vkey.strip()))
+    return out
 
 
 def get_settings() -> Settings:

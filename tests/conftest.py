@@ -44,19 +44,24 @@ def migrate(url: str) -> None:
     engine.dispose()
 
 
-def create_database(tmp_path: Path, pg: str | None = PG_URL) -> str:
-    """A fresh, migrated database: a new one on the PostgreSQL server ``pg`` names (by default
-    the one under test), else an SQLite file in ``tmp_path``; returns its URL. (The benchmarks
-    use it too.)"""
+def create_empty_database(tmp_path: Path, pg: str | None = PG_URL) -> str:
+    """A new database without any schema: on the PostgreSQL server ``pg`` names (by default
+    the one under test), else an SQLite file (not yet created) in ``tmp_path``; its URL."""
     if pg:
         name = f"edc_t_{uuid.uuid4().hex[:12]}"
         admin = create_engine(normalise_url(pg), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
-        url = make_url(normalise_url(pg)).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp_path / f'edc-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return make_url(normalise_url(pg)).set(database=name).render_as_string(
+            hide_password=False)
+    return f"sqlite:///{tmp_path / f'edc-{uuid.uuid4().hex[:8]}.sqlite3'}"
+
+
+def create_database(tmp_path: Path, pg: str | None = PG_URL) -> str:
+    """A fresh, migrated database (see ``create_empty_database``); returns its URL. (The
+    benchmarks use it too.)"""
+    url = create_empty_database(tmp_path, pg)
     migrate(url)
     return url
 

@@ -1,7 +1,7 @@
 """subject disclosures (§7 g): to whom each subject's data went
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-01 23:50:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from audit_trail.base import UTCDateTime
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

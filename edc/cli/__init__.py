@@ -9,8 +9,19 @@ from collections.abc import Sequence
 
 from audit_trail.errors import DomainError
 from edc import keyring
-from edc.cli import accounts, audit, entry, extract, keys, locks, study, system
-from edc.cli.common import CliError
+from edc.cli import (
+    accounts,
+    audit,
+    backup,
+    entry,
+    extract,
+    keys,
+    locks,
+    study,
+    system,
+    witness,
+)
+from edc.cli.common import CliError, seal
 from edc.db import DatabaseError
 from edc.settings import Settings
 
@@ -30,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     system.register_receive(sub)
     extract.register(sub)
     locks.register(sub)
+    backup.register(sub)
+    witness.register(sub)
     return p
 
 
@@ -37,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
-        return int(args.fn(settings, args))
+        try:
+            return int(args.fn(settings, args))
+        finally:
+            seal()
     except (CliError, DatabaseError, keyring.KeyringError) as exc:
         print(f"edc: {exc}", file=sys.stderr)
         return 2

@@ -8,24 +8,89 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from audit_trail import merkle, note, proofs
+from audit_trail import merkle, note, proofs, witness
 from audit_trail import service as ledger_service
 from audit_trail.errors import LedgerIntegrityError
-from edc.cli.common import CliError, add, load_state, write_out
-from edc.settings import Settings
+from edc.cli.common import CliError, add, load_state, witness_clients, write_out
+from edc.settings import Settings, parse_witnesses
+
+
+def _witnessed(settings: Settings, args: argparse.Namespace, vkey: str
+               ) -> list[witness.Witnessed]:
+    """The checkpoints held outside the database that verify is asked to check against:
+    each ``--witness URL``'s latest cosigned one, and every note in ``--against DIR``."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    configured = dict(parse_witnesses(settings.witnesses))
+    try:
+        given = [Path(p).read_text().strip() for p in args.witness_key or []]
+    except OSError as exc:
+        raise CliError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    out = []
+    origin = note.parse_verifier_key(vkey)[0]
+    for i, url in enumerate(args.witness or []):
+        url = url.rstrip("/")
+        wkey = given[i] if i < len(given) else configured.get(url)
+        if wkey is None:
+            raise CliError(f"no verifier key for the witness {url}: give --witness-key FILE "
+                           "or list it in EDC_WITNESSES")
+        try:
+            with urllib.request.urlopen(  # noqa: S310
+                    f"{url}/checkpoint/{urllib.parse.quote(origin)}", timeout=10) as resp:
+                text = resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                continue  # the witness has cosigned nothing of this log yet
+            raise CliError(f"witness {url}: {exc.code} {exc.reason}") from None
+        except OSError as exc:
+            raise CliError(f"cannot reach the witness {url}: {exc}") from None
+        try:
+            out.append(witness.read_witnessed(text, source=f"witness {wkey.split('+')[0]}",
+                                              log_vkey=vkey, witness_vkeys=[wkey]))
+        except note.NoteError as exc:
+            raise CliError(f"witness {url} returned a checkpoint that does not verify: "
+                           f"{exc}") from None
+    if args.against:
+        d = Path(args.against)
+        files = sorted(p for p in d.glob("*.txt")
+                       if p.name not in ("verifier-key.txt", "witness-key.txt"))
+        if not files:
+            raise CliError(f"{d} holds no checkpoint files (*.txt)")
+        dir_vkey = (d / "verifier-key.txt").read_text().strip() \
+            if (d / "verifier-key.txt").exists() else vkey
+        for p in files:
+            try:
+                out.append(witness.read_witnessed(p.read_text(), source=str(p),
+                                                  log_vkey=dir_vkey, witness_vkeys=given))
+            except (note.NoteError, OSError) as exc:
+                raise CliError(f"{p}: not a checkpoint of this log: {exc}") from None
+    return out
 
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from edc.audit import verify_ledger
 
     state = load_state(settings)
+    vkey = state.keys.signer.vkey
+    outside = _witnessed(settings, args, vkey)
+    problems = []
+    report = None
     try:
-        report = verify_ledger(settings.database_url, vkey=state.keys.signer.vkey,
-                               jobs=args.jobs)
+        report = verify_ledger(settings.database_url, vkey=vkey, jobs=args.jobs)
     except LedgerIntegrityError as exc:
-        print(f"LEDGER NOT INTACT: {exc}", file=sys.stderr)
+        problems.append(str(exc))
+    if outside:
+        with state.read_sessions() as session:
+            problems += witness.compare(session, outside, vkey=vkey)
+    if problems:
+        for p in problems:
+            print(f"LEDGER NOT INTACT: {p}", file=sys.stderr)
         return 1
-    print(report.summary())
+    assert report is not None
+    print(report.summary() + (f"; contains and extends {len(outside)} checkpoints held "
+                              "outside the database" if outside else ""))
     return 0
 
 
@@ -35,6 +100,15 @@ def cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
         cp = state.ledger.checkpoint(session, reason=args.reason)
         print(f"checkpoint at tree size {cp.tree_size}, root {cp.root_hash.hex()}")
         print(cp.note, end="")
+    clients = witness_clients(settings)
+    if clients:
+        from edc.jobs.checkpoints import submit
+
+        lines = submit(state.sessions, clients)
+        for line in lines:
+            print(line, file=sys.stderr)
+        if any("NOT COSIGNED" in line for line in lines):
+            return 1
     return 0
 
 
@@ -111,6 +185,15 @@ def register(sub: Any) -> None:
     v.add_argument("--jobs", type=int, default=None,
                    help="worker processes recomputing the leaf hashes beside the main pass "
                    "(default: one per core; 1: everything in one process)")
+    v.add_argument("--witness", action="append", metavar="URL",
+                   help="also check against the latest checkpoint this witness cosigned "
+                   "(repeatable)")
+    v.add_argument("--witness-key", action="append", metavar="FILE",
+                   help="a witness's verifier key, in the order of --witness (default: "
+                   "EDC_WITNESSES); with --against, cosignatures every checkpoint must carry")
+    v.add_argument("--against", metavar="DIR",
+                   help="also check against every checkpoint file in DIR (export-checkpoints "
+                   "or edc witness export)")
     c = add(asub, "checkpoint", cmd_audit_checkpoint, "sign a checkpoint of the ledger now")
     c.add_argument("--reason", default="manual")
     e = add(asub, "export-checkpoints", cmd_audit_export,

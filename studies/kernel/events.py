@@ -79,6 +79,10 @@ class Action(StrEnum):
     EXTRACT_REJECTED = "extract.rejected"
     EXTRACT_RELEASED = "extract.released"
     EXTRACT_REQUEST = "extract.request"
+    # backup
+    BACKUP_CREATE = "backup.create"
+    BACKUP_DRILL = "backup.drill"
+    BACKUP_RESTORE = "backup.restore"
     # form
     FORM_IMPORT = "form.import"
     FORM_NEW_VERSION = "form.new_version"
@@ -108,6 +112,9 @@ class Action(StrEnum):
     RANDOMISATION_ASSIGN = "randomisation.assign"
     RANDOMISATION_CONFIGURE = "randomisation.configure"
     RANDOMISATION_LIST_IMPORT = "randomisation.list_import"
+    # retention
+    RETENTION_END_DATE = "retention.end_date"
+    RETENTION_REVIEW = "retention.review"
     # sdv
     SDV_VERIFY = "sdv.verify"
     # signature

@@ -45,6 +45,8 @@ class Perm(StrEnum):
     AUDIT_VERIFY = "audit.verify"
     LEDGER_REDACT = "ledger.redact"
     STUDY_READ = "study.read"
+    # the five-yearly retention review after a study ends (issue 16, §11.3.4.6 a4)
+    RETENTION_REVIEW = "retention.review"
     # studies, ethics, consent, eCRF metadata (issue 3)
     STUDY_MANAGE = "study.manage"
     ETHICS_RECORD = "ethics.record"
@@ -127,7 +129,7 @@ GRANTS: dict[Role, frozenset[Perm]] = {
         Perm.CODE_INDEX_EXPORT, Perm.CODE_INDEX_ROTATE,
     }),
     Role.SECURITY_OFFICER: frozenset({
-        Perm.AUDIT_VERIFY, Perm.EXTRACT_REVIEW, Perm.EXTRACT_APPROVE,
+        Perm.AUDIT_VERIFY, Perm.EXTRACT_REVIEW, Perm.EXTRACT_APPROVE, Perm.RETENTION_REVIEW,
     }),
     Role.COMMITTEE_MEMBER: frozenset({
         Perm.EXTRACT_REVIEW, Perm.EXTRACT_VOTE,

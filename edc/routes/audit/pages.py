@@ -18,6 +18,7 @@ from edc.web.layout import page
 from edc.web.widgets import labelled_input
 from studies.accounts import audit
 from studies.kernel.errors import InvalidInput
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 
 router = APIRouter()
@@ -31,11 +32,24 @@ def audit_status(request: Request, session: SessionDep, state: StateDep,
         verdict = h.p(".ok")["✔ " + report.summary()]
     except LedgerIntegrityError as exc:
         verdict = h.p(".bad", role="alert")[f"✘ {exc}"]
+    drill = ledger_service.latest_entry(session, action=Action.BACKUP_DRILL)
+    if drill is None:
+        drill_line = h.p(".bad")["✘ 从未进行恢复演练 / No restore drill yet: run "
+                                 "edc backup drill (§11.3.4.6: at least yearly)"]
+    else:
+        age = dt.datetime.now(dt.UTC) - dt.datetime.strptime(
+            drill.ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+        good = drill.outcome == "success" and age <= dt.timedelta(days=365)
+        drill_line = h.p(".ok" if good else ".bad")[
+            ("✔ " if good else "✘ ") + f"最近一次恢复演练 / Last restore drill: {drill.ts[:19]}Z, "
+            f"{drill.reason or drill.outcome}"
+            + ("" if age <= dt.timedelta(days=365) else " — 超过一年 / over a year ago")]
     cps = ledger_service.list_checkpoints(session)
     rows = [h.tr[h.td[str(c.tree_size)], h.td[c.root_hash.hex()[:32] + "…"], h.td[c.reason],
                  h.td[c.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")]] for c in cps[-20:]]
     return page(request, "审计轨迹 / Audit trail", verdict,
                 h.p["验证公钥 / Verifier key: ", h.code[state.keys.signer.vkey]],
+                drill_line,
                 h.h2["最近的签名检查点 / Latest signed checkpoints"],
                 h.table[h.thead[h.tr[h.th["大小 / Size"], h.th["根哈希 / Root"],
                                      h.th["原因 / Reason"], h.th["时间 / Time"]]],
