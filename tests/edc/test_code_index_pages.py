@@ -217,7 +217,7 @@ CODE_INDEX_ENDPOINTS = [
      {"resident_id": "11010519491231002X", "reason": "curious"}),
     ("GET", "/api/v1/code-index/lookups", None),
     ("POST", "/api/v1/code-index/export", {"code": "S01-22222Z", "reason": "curious"}),
-    ("GET", "/code-index/disclosures", None),
+    ("POST", "/code-index/disclosures", {"code": "S01-22222Z"}),
     ("GET", "/api/v1/code-index/subjects/{code}/disclosures", None),
 ]
 

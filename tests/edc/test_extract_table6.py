@@ -239,9 +239,12 @@ def test_the_sponsor_receives_an_lds_that_holds_table_6_and_k_on_every_row(
     assert [(d["request_id"], d["tier"], d["recipient_org"]) for d in got] == [
         (rid, "lds", "示例药企 / Example Pharma")]
     assert got[0]["fields"] == FIELDS
-    html = app_client.get("/code-index/disclosures", params={"code": code}).text
+    page = app_client.get("/code-index").text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    html = app_client.post("/code-index/disclosures",
+                           data={"csrf_token": token, "code": code}).text
     assert "Example Pharma" in html and "limited data set" in html and rid[:8] in html
-    assert "/code-index/disclosures" in app_client.get("/code-index").text
+    assert 'action="/code-index/disclosures"' in page
     r = app_client.post("/api/v1/code-index/export", json={
         "code": code, "reason": "the subject asked for a copy of their data", "format": "json"})
     assert [d["request_id"] for d in r.json()["disclosures"]] == [rid]

@@ -288,6 +288,7 @@ def test_the_demo_registers_the_hospital_and_its_sponsor_company(
     make_entry_study(session, ledger, demo.DEMO_STUDY, subjects=("S01-D0001",),
                      allow_incomplete=True)
     publish_all(session, ledger, demo.DEMO_STUDY)
+    security_committee(session, ledger)
     sponsor = make_user(session, ledger, "demo.sponsor", Role.SPONSOR)
     first = demo.load_extract_request(session, state)
     assert demo.load_extract_request(session, state) == first  # safe twice

@@ -72,7 +72,8 @@ def test_ended_study_appears_five_years_on_until_a_signed_decision(
     body["decision"] = "archive"
     body["password"] = "wrong password!"
     r = app_client.post("/api/v1/studies/OLD-2015/retention-reviews", json=body)
-    assert r.status_code == 401 and "wrong password" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "wrong password" in r.json()["error"]["message"]
+    assert r.json()["error"]["field"] == "password"  # a signing mistake, the session kept
     body["password"] = PASSWORD
     body["reason"] = "analysis published; move to the archive"
     r = app_client.post("/api/v1/studies/OLD-2015/retention-reviews", json=body)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import htpy as h
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
@@ -227,7 +227,8 @@ def code_index_home(request: Request, actor: CurrentActor) -> Response:
             _reason_input("export"),
             h.p[h.button(type="submit")["导出 / Export"]]],
         h.h2["数据披露记录 / To whom a subject's data went (§7 g)"],
-        h.form("#disclosures", method="get", action="/code-index/disclosures")[
+        h.form("#disclosures", method="post", action="/code-index/disclosures")[
+            csrf_field(request),
             h.label(for_="disclosure-code")["受试者代码 / Subject code"],
             h.input(id="disclosure-code", name="code", required=True, maxlength="40",
                     autocomplete="off"),
@@ -236,9 +237,9 @@ def code_index_home(request: Request, actor: CurrentActor) -> Response:
     )
 
 
-@router.get("/code-index/disclosures", dependencies=[requires(Perm.CODE_INDEX_EXPORT)])
+@router.post("/code-index/disclosures", dependencies=[requires(Perm.CODE_INDEX_EXPORT), Csrf])
 def disclosures(request: Request, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
-                code: Annotated[str, Query(max_length=40)]) -> Response:
+                code: Annotated[str, Form(max_length=40)]) -> Response:
     rows = code_index.disclosures(session, ledger, actor=actor, code=code)
     body = [h.tr[h.td[d.disclosed_at.isoformat(timespec="minutes")], h.td[d.recipient_org],
                  h.td[code_index.TIER_NAMES.get(d.tier, d.tier)], h.td[d.study_code],
