@@ -161,6 +161,20 @@ def app_client(state: AppState, session: Session) -> Iterator[TestClient]:
         yield c
 
 
+@contextmanager
+def app_with(settings: Settings, engine: Engine, keys: keyring.Keyring, ledger: Ledger,
+             session: Session, *, client: tuple[str, int],
+             **overrides: object) -> Iterator[tuple[TestClient, AppState]]:
+    """The app with some settings changed (``overrides``), on the test's session, called from
+    the address ``client``."""
+    state = AppState(settings=settings.model_copy(update=overrides), engine=engine,
+                     sessions=session_factory(engine), keys=keys, ledger=ledger)
+    app = create_app(state)
+    use_test_session(app, session)
+    with TestClient(app, base_url="http://testserver", client=client) as c:
+        yield c, state
+
+
 @pytest.fixture
 def fresh_url(tmp_path: Path) -> Iterator[str]:
     """A database of its own, for tests that commit (CLI, concurrency, crashes)."""
