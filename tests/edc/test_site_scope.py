@@ -185,3 +185,35 @@ def test_a_study_wide_data_manager_may_change_the_settings(
     assert r.status_code == 200, r.text
     r = app_client.post(f"/api/v1/studies/{STUDY}/locks/report", json={"scope": "study"})
     assert r.status_code == 200, r.text
+
+
+def test_the_administrator_grants_a_hospital_scope_that_reaches_its_sites(
+        app_client: TestClient, session: Session, ledger: Ledger,
+        world: dict[str, Any]) -> None:
+    from factories import make_user
+
+    from studies.registry.models import Site
+
+    other = session.execute(select(Site).where(Site.code == "S02")).scalar_one()
+    other.hospital = "Another Hospital"  # S02 is in another hospital now
+    session.flush()
+    make_user(session, ledger, "root", Role.ADMIN)
+    grant(session, ledger, "mon.h", Role.MONITOR, None)
+    login(app_client, "root")
+    r = app_client.post("/api/v1/admin/accounts/grant", json={
+        "username": "mon.h", "role": "investigator", "study": STUDY, "scope_level": "hospital"})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "site")
+    r = app_client.post("/api/v1/admin/accounts/grant", json={
+        "username": "mon.h", "role": "investigator", "study": STUDY, "site": "S01",
+        "scope_level": "hospital"})
+    assert r.status_code == 200, r.text
+    [row] = [a for a in app_client.get("/api/v1/admin/accounts").json()
+             if a["username"] == "mon.h"]
+    assert f"investigator@{STUDY}/S01 (hospital)" in row["roles"]
+    login(app_client, "mon.h")
+    me = app_client.get("/api/v1/me").json()
+    assert {(g["role"], g["site"]) for g in me["roles"]} == {
+        ("monitor", None), ("investigator", "S01")}
+    r = app_client.post(f"/api/v1/studies/{STUDY}/subjects",
+                        json=enrol_body(session, world["study"], "S02", 9))
+    assert r.status_code == 403, r.text  # S02 is not in S01's hospital
