@@ -152,3 +152,15 @@ def test_a_nul_in_an_audit_filter_or_an_address_is_422(
     assert r.status_code == 422, r.text
     r = app_client.get("/audit/entries?user=%00")
     assert r.status_code == 422, r.text
+
+
+def test_an_audit_export_of_a_study_not_held_is_refused_before_it_streams(
+        app_client: TestClient, session: Session, ledger: Ledger) -> None:
+    make_user(session, ledger, "aud", Role.AUDITOR, study="S1")
+    login(app_client, "aud")
+    before = count(session, LedgerEntry)
+    r = app_client.get("/api/v1/audit/export", params={"study": "S2", "format": "csv"})
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "permission_denied"
+    assert [e.action for e in session.execute(select(LedgerEntry).where(
+        LedgerEntry.seq > before)).scalars()] == ["access.denied"]
