@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
@@ -101,6 +102,17 @@ async def _nul_refused(send: Send) -> None:
     await send({"type": "http.response.start", "status": 422,
                 "headers": [(b"content-type", b"application/json")] + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body.encode()})
+
+
+class ServerOptions(TypedDict):
+    proxy_headers: bool
+    server_header: bool
+
+
+# How uvicorn serves the app (``edc serve`` and the tests' real server): uvicorn's own proxy
+# headers stay off — it would trust 127.0.0.1 by default; the app honours forwarded headers
+# only from EDC_TRUSTED_PROXIES (``create_app``).
+SERVER_OPTIONS = ServerOptions(proxy_headers=False, server_header=False)
 
 
 class HealthOut(BaseModel):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
 from edc import keyring
-from edc.app import create_app
+from edc.app import SERVER_OPTIONS, create_app
 from edc.db import alembic_config, make_engine, normalise_url, session_factory
 from edc.settings import Settings
 from edc.state import AppState
@@ -80,7 +80,7 @@ def serving(state: AppState) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     srv = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port,
-                                       log_level="warning"))
+                                       log_level="warning", **SERVER_OPTIONS))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     for _ in range(200):
