@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import anyio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from edc import errors
 from edc.policy import public
@@ -54,6 +55,10 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        query = scope.get("query_string") or b""
+        if "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query.lower():
+            await _nul_refused(send)
+            return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
@@ -91,6 +96,27 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json")] + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _nul_refused(send: Send) -> None:
+    """A NUL character in the path or query string: 422 before any route or database sees it
+    (PostgreSQL cannot store one; the refusal would otherwise be recorded with it)."""
+    body = ('{"error":{"code":"invalid_input","message":"the address must not contain a NUL '
+            'character (U+0000) / 地址不能包含空字符 (U+0000)","field":null,"clause":null}}')
+    await send({"type": "http.response.start", "status": 422,
+                "headers": [(b"content-type", b"application/json")] + SECURITY_HEADERS})
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+class ServerOptions(TypedDict):
+    proxy_headers: bool
+    server_header: bool
+
+
+# How uvicorn serves the app (``edc serve`` and the tests' real server): uvicorn's own proxy
+# headers stay off — it would trust 127.0.0.1 by default; the app honours forwarded headers
+# only from EDC_TRUSTED_PROXIES (``create_app``).
+SERVER_OPTIONS = ServerOptions(proxy_headers=False, server_header=False)
 
 
 class HealthOut(BaseModel):
@@ -158,6 +184,11 @@ def create_app(state: AppState) -> FastAPI:
     app.state.edc = state
     errors.install(app)
     app.add_middleware(SecurityMiddleware, max_body=state.settings.max_body_bytes)
+    if state.settings.trusted_proxies.strip():
+        # Outermost: the client address every later layer (login limits, the hospital-network
+        # test, the ledger) sees is the one the trusted proxy forwarded; a forwarded header
+        # from anyone else is ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=state.settings.proxy_hosts)
     for router in ROUTERS:
         app.include_router(router)
 

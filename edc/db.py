@@ -3,6 +3,7 @@ synchronous_commit=on); schema-version checks with one-line errors."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from studies.kernel.errors import InvalidInput
 
 ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_DIR = ROOT / "alembic"
@@ -47,14 +50,53 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(
             u, connect_args={"check_same_thread": False, "timeout": 60}, **kwargs)
         _sqlite_setup(engine)
+        _refuse_nul(engine)
         return engine
     if u.get_backend_name() == "postgresql":
         kwargs = {"pool_size": PG_POOL_SIZE, "max_overflow": PG_MAX_OVERFLOW, **kwargs}
-        return create_engine(
+        engine = create_engine(
             u, connect_args={"options": "-c synchronous_commit=on -c timezone=UTC",
                              "connect_timeout": 10},
             pool_pre_ping=True, **kwargs)
+        _refuse_nul(engine)
+        return engine
     raise DatabaseError(f"unsupported database {u.get_backend_name()!r}: use sqlite or postgresql")
+
+
+def _nul_field(params: Any, names: Any = None) -> str | None:
+    """The name of the first bound text parameter holding a NUL character (``""`` when it
+    has none), or None. ``names``: the parameter names of a positional statement."""
+    if isinstance(params, dict):
+        for key, value in params.items():
+            if isinstance(value, str) and "\x00" in value:
+                return re.sub(r"_\d+$", "", str(key))
+        return None
+    if isinstance(params, list | tuple):
+        for i, value in enumerate(params):
+            if isinstance(value, str) and "\x00" in value:
+                name = names[i] if names and i < len(names) else ""
+                return re.sub(r"_\d+$", "", str(name))
+            if isinstance(value, dict | list | tuple):
+                found = _nul_field(value, names)
+                if found is not None:
+                    return found
+    return None
+
+
+def _refuse_nul(engine: Engine) -> None:
+    """Refuse (422) a statement binding text with a NUL character, on both databases alike:
+    PostgreSQL cannot store one in text (it would answer a database error), SQLite would."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(_conn: Any, _cursor: Any, _statement: str, parameters: Any, context: Any,
+               _executemany: bool) -> None:
+        compiled = getattr(context, "compiled", None)
+        field = _nul_field(parameters, getattr(compiled, "positiontup", None))
+        if field is not None:
+            raise InvalidInput(
+                (f"{field}: " if field else "")
+                + "text must not contain a NUL character (U+0000) / 文本不能包含空字符 (U+0000)",
+                field=field or None)
 
 
 def _sqlite_setup(engine: Engine) -> None:

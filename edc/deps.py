@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from audit_trail.service import Ledger
 from edc.sessions import Sessions, request_sessions, sessions_of
 from edc.state import AppState
+from edc.web.csrf import verify_api_request
 from studies.accounts import tokens
 from studies.accounts.config import AuthConfig
 from studies.accounts.service import resolve_session
@@ -71,6 +72,8 @@ def current_actor(request: Request, session: SessionDep, state: StateDep,
     actor = resolve_session(session, token=token, client=client_address(request),
                             config=state.auth)
     request.state.actor = actor
+    if request.url.path.startswith("/api/"):
+        verify_api_request(request)
     return actor
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
-from sqlalchemy.exc import OperationalError
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -108,9 +108,16 @@ def status_of_type(cls: type[DomainError]) -> int:
 
 
 def _is_busy(exc: BaseException) -> bool:
-    """SQLite's busy timeout or an exhausted connection pool: the request was rolled back."""
+    """The database cannot serve the request now, and the request was rolled back: SQLite's
+    busy timeout, an exhausted connection pool, or PostgreSQL down, restarting or dropping the
+    connection (psycopg's ``OperationalError``: refused, closed, admin shutdown, starting up)."""
     if isinstance(exc, SATimeoutError):
         return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError) and exc.orig is not None:
+        if type(exc.orig).__module__.startswith("psycopg"):
+            return True
     return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
@@ -207,7 +214,16 @@ def install(app: FastAPI) -> None:
             exc.status_code, "http_error")
         return render(request, exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(ValidationError)
+    async def _model(request: Request, exc: ValidationError) -> Response:
+        """Input a route checked itself with a schema (a page's form): 422 naming the field."""
+        errs = exc.errors()
+        field = ".".join(str(x) for x in errs[0]["loc"]) or None if errs else None
+        msg = errs[0]["msg"] if errs else "invalid input"
+        return render(request, 422, "invalid_input", f"{field}: {msg}" if field else msg, field)
+
     @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
     @app.exception_handler(SATimeoutError)
     async def _database(request: Request, exc: Exception) -> Response:
         if _is_busy(exc):  # rolled back, so: busy, nothing saved, try again

@@ -117,7 +117,8 @@ def documented_errors(dependencies: Sequence[Any], *, path: str, methods: Iterab
 
     - not public: 401 (no valid session or token) and 503 (database busy);
     - ``requires(...)``, or ``authenticated()`` (a session that must first change its password
-      or enrol the second factor): 403;
+      or enrol the second factor), or any write not public (the CSRF check of a request made
+      with the session cookie, ``edc.web.csrf.verify_api_request``): 403;
     - a parameter in the path: 404;
     - input (a body, query or path parameters): 422; and, not public, a write (POST, PUT,
       PATCH, DELETE) with input: 409.
@@ -132,8 +133,8 @@ def documented_errors(dependencies: Sequence[Any], *, path: str, methods: Iterab
         if policy == PUBLIC:
             continue
         statuses |= {401, 503}
-        if not getattr(dep, "edc_while_pending", False):
-            statuses.add(403)
+        if not getattr(dep, "edc_while_pending", False) or WRITES & set(methods):
+            statuses.add(403)  # a write: also the CSRF check of a session-cookie request
     if "{" in path:
         statuses.add(404)
     if takes_input:

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from studies.accounts.config import parse_networks
 
 DEFAULT_VAR = Path("var")
+DEFAULT_HOSPITAL_NETWORKS = "127.0.0.0/8,::1/128"
 
 
 class Settings(BaseSettings):
@@ -82,10 +83,17 @@ class Settings(BaseSettings):
     login_rate_per_client: int = Field(
         default=30, ge=1, description="Login attempts per minute per client address"
     )
-    hospital_networks: str = Field(
-        default="127.0.0.0/8,::1/128",
+    hospital_networks: str | None = Field(
+        default=None,
         description="Comma-separated CIDR list of the hospital's networks; logins from "
-        "elsewhere need the second factor",
+        "elsewhere need the second factor. Unset: 127.0.0.0/8,::1/128 — or none at all when "
+        "EDC_TRUSTED_PROXIES is set (the proxy's loopback address is not the hospital)",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDR networks of the reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto headers are honoured; empty: none (the client "
+        "address is the connection's)",
     )
     second_factor_enforced: bool = Field(
         default=True, description="Require TOTP for privileged roles and outside logins "
@@ -113,11 +121,25 @@ class Settings(BaseSettings):
         parse_witnesses(v)
         return v
 
-    @field_validator("hospital_networks")
+    @field_validator("hospital_networks", "trusted_proxies")
     @classmethod
-    def _networks(cls, v: str) -> str:
-        parse_networks(v)
+    def _networks(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_networks(v)
         return v
+
+    @property
+    def effective_hospital_networks(self) -> str:
+        """The hospital networks in force: as set, else loopback only — and nothing when a
+        reverse proxy is trusted, whose own loopback connection says nothing of the client."""
+        if self.hospital_networks is not None:
+            return self.hospital_networks
+        return "" if self.trusted_proxies.strip() else DEFAULT_HOSPITAL_NETWORKS
+
+    @property
+    def proxy_hosts(self) -> list[str]:
+        """The trusted proxies as uvicorn's ProxyHeadersMiddleware takes them."""
+        return [str(n) for n in parse_networks(self.trusted_proxies)]
 
     @model_validator(mode="after")
     def _production_needs_second_factor(self) -> Settings:

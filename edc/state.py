@@ -78,7 +78,7 @@ class AppState:
             lockout_threshold=s.lockout_threshold,
             lockout_window=dt.timedelta(minutes=s.lockout_window_minutes),
             lockout_duration=dt.timedelta(minutes=s.lockout_minutes),
-            hospital_networks=parse_networks(s.hospital_networks),
+            hospital_networks=parse_networks(s.effective_hospital_networks),
             second_factor_enforced=s.second_factor_enforced,
             totp_key=self.keys.session_key,
             idle_timeout=dt.timedelta(minutes=s.idle_timeout_minutes),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the test suite uses that a fresh machine may lack: Chromium and its driver
 # for browser tests, and the standard `age` and `minisign` tools that sponsors use to open
-# extract packages. Installs only what is missing (needs root or sudo).
+# extract packages, and nginx for the test of the server behind a reverse proxy. Installs only
+# what is missing (needs root or sudo).
 set -euo pipefail
 need=()
-for pair in chromium:chromium chromedriver:chromium-driver age:age minisign:minisign; do
+for pair in chromium:chromium chromedriver:chromium-driver age:age minisign:minisign nginx:nginx-light; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -9,7 +9,9 @@ change). They read models only, so any domain's service may call them.
 - :func:`may_use` / :func:`assert_may_use` — may this subject's data be used for scope X as of
   time T? (extracts filter on it);
 - :func:`assert_writable` — refuse (423, audited) a write to locked data unless an active
-  signed unlock lists it (§11.3.4.7 a).
+  signed unlock lists it (§11.3.4.7 a);
+- :func:`require_for_subject` / :func:`require_for_site` — the actor holds the permission at
+  the subject's (site's) site, not only somewhere in the study (§11.3.4.1 a).
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from audit_trail.service import Change, Ledger
 from studies.consent.models import SCOPES, ConsentForm, ConsentRecord, ConsentWithdrawal
 from studies.entry.models import FormRecord
 from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
+from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, Locked, NotFound, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.roles import Perm
 from studies.locks.models import DataLock, LockSettings, UnlockRequest
-from studies.registry.models import ProtocolVersion, Study
+from studies.registry.models import ProtocolVersion, Site, Study
 from studies.subjects.models import Subject
 
 CLAUSE_CONSENT = "§11.3.4.2"
@@ -46,6 +50,31 @@ def zoned(when: dt.datetime, field: str) -> dt.datetime:
 def as_utc(when: dt.datetime) -> dt.datetime:
     """A stored time (SQLite returns naive UTC) as an aware one."""
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+# ---- scope: the target's site -------------------------------------------------------------------
+
+def require_for_site(session: Session, actor: Actor, perm: Perm, *, study: Study,
+                     site_id: str) -> Site:
+    """Refuse (403, audited) unless ``actor`` holds ``perm`` at this site of ``study`` (a
+    grant for the whole study, or one whose scope includes the site). Returns the site."""
+    site = session.get(Site, site_id)
+    if site is None or site.study_id != study.id:
+        raise InvalidInput("site is not a site of this study / 该中心不属于本研究", field="site")
+    require(actor, perm, study=study.code, site=site.code)
+    return site
+
+
+def require_for_subject(session: Session, actor: Actor, perm: Perm, *, study: Study,
+                        subject: Subject) -> Site:
+    """Refuse (403, audited) unless ``actor`` holds ``perm`` at the subject's site."""
+    return require_for_site(session, actor, perm, study=study, site_id=subject.site_id)
+
+
+def site_codes_of(session: Session, study_id: str) -> dict[str, str]:
+    """site id -> site code, for filtering a study's rows to the actor's sites."""
+    return dict(session.execute(select(col(Site.id), col(Site.code)).where(
+        col(Site.study_id) == study_id)).tuples().all())
 
 
 # ---- the approval gate -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
 from edc import keyring
-from edc.app import create_app
+from edc.app import SERVER_OPTIONS, create_app
 from edc.db import alembic_config, make_engine, normalise_url, session_factory
 from edc.settings import Settings
 from edc.state import AppState
@@ -85,7 +85,7 @@ def serving(state: AppState) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     srv = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port,
-                                       log_level="warning"))
+                                       log_level="warning", **SERVER_OPTIONS))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     for _ in range(200):
@@ -164,6 +164,20 @@ def app_client(state: AppState, session: Session) -> Iterator[TestClient]:
     use_test_session(app, session)
     with TestClient(app, base_url="http://testserver") as c:
         yield c
+
+
+@contextmanager
+def app_with(settings: Settings, engine: Engine, keys: keyring.Keyring, ledger: Ledger,
+             session: Session, *, client: tuple[str, int],
+             **overrides: object) -> Iterator[tuple[TestClient, AppState]]:
+    """The app with some settings changed (``overrides``), on the test's session, called from
+    the address ``client``."""
+    state = AppState(settings=settings.model_copy(update=overrides), engine=engine,
+                     sessions=session_factory(engine), keys=keys, ledger=ledger)
+    app = create_app(state)
+    use_test_session(app, session)
+    with TestClient(app, base_url="http://testserver", client=client) as c:
+        yield c, state
 
 
 @pytest.fixture

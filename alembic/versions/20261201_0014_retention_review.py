@@ -1,7 +1,7 @@
 """retention review: when each study ended, and each signed five-yearly review decision
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01 23:38:54.945658
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import audit_trail.base  # noqa: F401  (custom column types)
 
 
 revision: str = '0014'
-down_revision: str | None = '0012'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

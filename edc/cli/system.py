@@ -64,15 +64,14 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from edc.app import create_app, start_checkpoint_worker, start_extract_worker
+    from edc.app import SERVER_OPTIONS, create_app, start_checkpoint_worker, start_extract_worker
 
     state = load_state(settings)
     app = create_app(state)
     start_extract_worker(app, state)
     start_checkpoint_worker(app, state)
     print(f"serving on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
-                proxy_headers=False, server_header=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **SERVER_OPTIONS)
     return 0
 
 

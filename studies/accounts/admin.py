@@ -69,10 +69,10 @@ def list_accounts(session: Session, *, actor: Actor,
     _admin(actor)
     users = session.execute(select(User).order_by(col(User.username))).scalars().all()
     grants: dict[str, list[str]] = {}
-    for uid, r, s, t in session.execute(
+    for uid, r, s, t, lv in session.execute(
             select(col(RoleGrant.user_id), col(RoleGrant.role), col(RoleGrant.study),
-                   col(RoleGrant.site))):
-        grants.setdefault(uid, []).append(grant_label(Role(r), s, t))
+                   col(RoleGrant.site), col(RoleGrant.scope_level))):
+        grants.setdefault(uid, []).append(grant_label(Role(r), s, t, lv))
     now = dt.datetime.now(dt.UTC)
     open_by: dict[str, int] = {}
     for uid, created, seen in session.execute(
@@ -88,25 +88,29 @@ def list_accounts(session: Session, *, actor: Actor,
 
 
 def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
-               study: str | None = None, site: str | None = None) -> None:
+               study: str | None = None, site: str | None = None,
+               level: str = "site") -> None:
+    """Grant ``role`` for a study (None: every study), a site of it, or — ``level``
+    ``department`` / ``hospital`` — every site in that site's department / hospital."""
     _admin(actor)
     user = _target(session, username)
     if user.id == actor.user_id:
         raise PermissionDenied("you cannot change your own roles / 不能修改本人的角色",
                                clause="§11.3.4.1 a")
-    check_grants([(role, study, site)])
+    check_grants([(role, study, site, level)])
     check_separation(roles_of(session, user.id) | {role})
     exists = session.execute(select(col(RoleGrant.id)).where(
         col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
         _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).first()
     if exists:
         raise Conflict("this role is already granted / 该角色已授予", field="role")
-    session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
+    session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site,
+                          scope_level=level))
     session.flush()
     ledger.append(session, actor=actor.username,
                   action=Action.ACCOUNT_ROLE_GRANT, entity_type="user",
                   entity_id=user.id, study=study, client=actor.client,
-                  changes=[Change("role", None, grant_label(role, study, site))])
+                  changes=[Change("role", None, grant_label(role, study, site, level))])
 
 
 def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
@@ -118,11 +122,12 @@ def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str
         _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).scalar_one_or_none()
     if grant is None:
         raise NotFound("this role is not granted / 该角色未授予", field="role")
+    label = grant_label(role, study, site, grant.scope_level)
     session.delete(grant)
     session.flush()
     ledger.append(session, actor=actor.username, action=Action.ACCOUNT_ROLE_REVOKE,
                   entity_type="user", entity_id=user.id, study=study, client=actor.client,
-                  changes=[Change("role", grant_label(role, study, site), None)])
+                  changes=[Change("role", label, None)])
 
 
 def _eq(col: Mapped[str | None], value: str | None) -> ColumnElement[bool]:

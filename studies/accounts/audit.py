@@ -124,6 +124,7 @@ def record_export(session: Session, ledger: Ledger, *, actor: Actor, filters: Au
     ``export_chunks`` in a read-only session of their own)."""
     if fmt not in FORMATS:
         raise InvalidInput(f"format: one of {', '.join(FORMATS)} / 格式不支持", field="format")
+    _allowed_studies(actor, filters)  # refused now (403), not once the rows are streaming
     ledger.append(session, actor=actor.username, action=Action.AUDIT_EXPORT,
                   entity_type="ledger", entity_id=fmt, study=filters.study,
                   subject=filters.subject, client=actor.client,

@@ -48,9 +48,15 @@ class User(IdTable, CreatedAt, table=True):
         String(36), ForeignKey("organisation.id"), nullable=True, index=True))
 
 
+SCOPE_LEVELS = ("site", "department", "hospital")
+
+
 class RoleGrant(IdTable, CreatedAt, table=True):
     """A role held by a user, optionally scoped to one study (None: every study) and within
-    it to one site (hospital / department / medical group; None: every site of the study)."""
+    it to one site (None: every site of the study). ``scope_level`` widens a site grant along
+    the site's hospital / department / medical group (全院/科室/医疗组, §11.3.4.1 a): ``site``
+    — that site (its medical group) only; ``department`` — every site of the study in the same
+    hospital and department; ``hospital`` — every site of the study in the same hospital."""
 
     __tablename__ = "role_grant"
     __table_args__ = (
@@ -61,6 +67,8 @@ class RoleGrant(IdTable, CreatedAt, table=True):
     role: str = Field(sa_column=Column(String(40), nullable=False))
     study: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
     site: str | None = Field(default=None, sa_column=Column(String(10), nullable=True))
+    scope_level: str = Field(default="site", sa_column=Column(
+        String(12), nullable=False, server_default="site"))
 
 
 class UserSession(CreatedAt, table=True):

@@ -26,7 +26,7 @@ from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger, canonical_ts
 from studies.accounts import totp as totp_mod
 from studies.accounts.config import AuthConfig, check_password_policy
-from studies.accounts.models import RoleGrant, User, UserSession
+from studies.accounts.models import SCOPE_LEVELS, RoleGrant, User, UserSession
 from studies.accounts.ratelimit import RateLimiter
 from studies.kernel.actor import (
     PENDING_PASSWORD,
@@ -45,6 +45,7 @@ from studies.kernel.errors import (
 )
 from studies.kernel.events import Action
 from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
+from studies.registry.models import Site, Study
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 SITE_RE = re.compile(r"^[A-Za-z0-9_-]{1,10}$")
@@ -80,14 +81,22 @@ def _check_username(username: str) -> None:
             field="username")
 
 
-def check_grants(roles: list[tuple[Role, str | None]] | list[tuple[Role, str | None,
-                                                                      str | None]]) -> None:
+def grant_parts(g: Any) -> tuple[Role, str | None, str | None, str]:
+    """(role, study, site, scope level) of a grant given as (role, study[, site[, level]])."""
+    site = g[2] if len(g) > 2 else None
+    level = g[3] if len(g) > 3 and g[3] else "site"
+    return Role(g[0]), g[1], site, level
+
+
+def check_grants(roles: list[Any]) -> None:
     for g in roles:
-        study = g[1]
-        site = g[2] if len(g) > 2 else None  # type: ignore[misc]
+        _role, study, site, level = grant_parts(g)
         if study is not None and not STUDY_RE.match(study):
             raise InvalidInput("study: letters, digits, '.', '_' or '-' / 研究编号格式不正确",
                                field="study")
+        if level not in SCOPE_LEVELS:
+            raise InvalidInput(f"scope_level: one of {', '.join(SCOPE_LEVELS)} / "
+                               "授权范围须为 中心、科室 或 全院", field="scope_level")
         if site is not None:
             if study is None:
                 raise InvalidInput("a site scope needs a study / 按中心授权须指定研究",
@@ -95,6 +104,9 @@ def check_grants(roles: list[tuple[Role, str | None]] | list[tuple[Role, str | N
             if not SITE_RE.match(site):
                 raise InvalidInput("site: up to 10 letters or digits / 中心编号格式不正确",
                                    field="site")
+        elif level != "site":
+            raise InvalidInput("a department or hospital scope names one of its sites / "
+                               "按科室或全院授权须指定其中一个中心", field="site")
 
 
 def check_separation(roles: set[Role]) -> None:
@@ -132,10 +144,10 @@ def create_user(
     session.flush()
     labels = []
     for g in roles:
-        role, study = Role(g[0]), g[1]
-        site = g[2] if len(g) > 2 else None
-        session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site))
-        labels.append(grant_label(role, study, site))
+        role, study, site, level = grant_parts(g)
+        session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site,
+                              scope_level=level))
+        labels.append(grant_label(role, study, site, level))
     session.flush()
     ledger.append(
         session, actor=actor.username, action=Action.ACCOUNT_CREATE, entity_type="user",
@@ -145,8 +157,35 @@ def create_user(
     return user
 
 
-def grant_label(role: Role, study: str | None, site: str | None) -> str:
-    return f"{role.value}@{study or '*'}" + (f"/{site}" if site else "")
+def grant_label(role: Role, study: str | None, site: str | None, level: str = "site") -> str:
+    return (f"{role.value}@{study or '*'}" + (f"/{site}" if site else "")
+            + (f" ({level})" if level != "site" else ""))
+
+
+def scope_triples_of(session: Session, rows: Any) -> tuple[tuple[Role, str | None,
+                                                                 str | None], ...]:
+    """The (role, study, site) scopes of grants given as (role, study, site, level) rows: a
+    department or hospital grant names one site and reaches every site of its study in the
+    same hospital (and department), as the sites are registered now. A grant naming a site
+    that does not exist reaches only that site code."""
+    out: list[tuple[Role, str | None, str | None]] = []
+    for r, study, site, level in rows:
+        role = Role(r)
+        anchor = None
+        if site is not None and study is not None and level != "site":
+            anchor = session.execute(
+                select(Site).join(Study, col(Study.id) == Site.study_id)
+                .where(col(Study.code) == study, col(Site.code) == site)).scalar_one_or_none()
+        if anchor is None:
+            out.append((role, study, site))
+            continue
+        q = select(col(Site.code)).where(col(Site.study_id) == anchor.study_id,
+                                          col(Site.hospital) == anchor.hospital)
+        if level == "department":
+            q = q.where(col(Site.department).is_(None) if anchor.department is None
+                        else col(Site.department) == anchor.department)
+        out.extend((role, study, code) for code in session.execute(q).scalars())
+    return tuple(dict.fromkeys(out))
 
 
 def _token_id(token: str) -> str:
@@ -157,10 +196,11 @@ def actor_for(session: Session, user: User, *, client: str | None,
               session_id: str | None = None, second_factor: bool = False,
               config: AuthConfig | None = None, now: dt.datetime | None = None) -> Actor:
     rows = session.execute(
-        select(col(RoleGrant.role), col(RoleGrant.study), col(RoleGrant.site))
+        select(col(RoleGrant.role), col(RoleGrant.study), col(RoleGrant.site),
+               col(RoleGrant.scope_level))
         .where(col(RoleGrant.user_id) == user.id)
     ).all()
-    scopes = tuple((Role(r), s, t) for r, s, t in rows)
+    scopes = scope_triples_of(session, rows)
     grants = tuple(dict.fromkeys((r, s) for r, s, _ in scopes))
     must_change = user.must_change_password or _password_expired(user, config, now)
     pending = None

@@ -19,7 +19,7 @@ from sqlmodel import col
 from audit_trail.service import Change, Ledger
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import ApiToken, RoleGrant, User
-from studies.accounts.service import DEFAULT_CONFIG
+from studies.accounts.service import DEFAULT_CONFIG, scope_triples_of
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from studies.kernel.events import Action
@@ -137,10 +137,11 @@ def authenticate(session: Session, ledger: Ledger, *, token: str, client: str | 
                        outcome="failure", client=client, reason=problem))
     assert row is not None and user is not None
     role = Role(row.role)
-    held = session.execute(select(col(RoleGrant.study), col(RoleGrant.site)).where(
+    held = session.execute(select(col(RoleGrant.role), col(RoleGrant.study),
+                                  col(RoleGrant.site), col(RoleGrant.scope_level)).where(
         col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value)).all()
-    scopes = tuple((role, s, t) for s, t in held if row.study is None or s is None
-                   or s == row.study)
+    scopes = tuple((r, s, t) for r, s, t in scope_triples_of(session, held)
+                   if row.study is None or s is None or s == row.study)
     scopes = tuple((r, row.study or s, t) for r, s, t in scopes)
     row.last_used_at = now
     ledger.append(session, actor=user.username, action=Action.TOKEN_USE, entity_type="api_token",

@@ -64,6 +64,12 @@ def _normal(code: str) -> str:
     return "".join(code.split()).replace("-", "").lower()
 
 
+def _is_totp_shape(code: str) -> bool:
+    """Six ASCII digits (``str.isdigit`` also takes ``١٢٣٤٥٦`` and ``²``, which no
+    authenticator shows and a constant-time compare refuses)."""
+    return len(code) == 6 and code.isascii() and code.isdigit()
+
+
 def _recovery_hash(code: str) -> str:
     return hashlib.sha256(("edc-recovery:" + _normal(code)).encode()).hexdigest()
 
@@ -76,7 +82,7 @@ def check_code(session: Session, user: User, code: str, *, config: AuthConfig,
         return False
     c = _normal(code)
     now = now or dt.datetime.now(dt.UTC)
-    if c.isdigit() and len(c) == 6:
+    if _is_totp_shape(c):
         totp = pyotp.TOTP(unseal(user.totp_secret, config))
         step = int(now.timestamp()) // STEP
         for s in (step, step - 1, step + 1):
@@ -122,7 +128,8 @@ def confirm_enrolment(session: Session, user: User, code: str, *, config: AuthCo
     c = _normal(code)
     step = int(now.timestamp()) // STEP
     totp = pyotp.TOTP(secret)
-    ok = [s for s in (step, step - 1, step + 1) if secrets.compare_digest(totp.at(s * STEP), c)]
+    ok = [s for s in (step, step - 1, step + 1)
+          if _is_totp_shape(c) and secrets.compare_digest(totp.at(s * STEP), c)]
     if not ok:
         raise InvalidInput("wrong code: check the time on your phone and try again / "
                            "动态口令错误，请核对手机时间后重试", field="code")

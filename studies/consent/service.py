@@ -105,11 +105,14 @@ def consent_form_public(f: ConsentForm) -> dict[str, Any]:
 
 # ---- consent records ----------------------------------------------------------------------------
 
-def _subject_in(session: Session, study: Study, subject_id: str) -> Subject:
+def _subject_in(session: Session, study: Study, subject_id: str, *, actor: Actor,
+                perm: Perm) -> Subject:
+    """The subject of this study, if ``actor`` holds ``perm`` at the subject's site."""
     subject = session.get(Subject, subject_id)
     if subject is None or subject.study_id != study.id:
         raise NotFound("no such subject in this study / 本研究中未找到该受试者",
                        field="subject_id")
+    guards.require_for_subject(session, actor, perm, study=study, subject=subject)
     return subject
 
 
@@ -199,7 +202,7 @@ def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code
     an approved waiver. The person who obtained it is the actor. Audited."""
     require(actor, Perm.CONSENT_RECORD, study=study_code)
     study = registry.get_study(session, study_code)
-    subject = _subject_in(session, study, subject_id)
+    subject = _subject_in(session, study, subject_id, actor=actor, perm=Perm.CONSENT_RECORD)
     assert_writable(session, study_id=study.id, subject_id=subject.id, actor=actor.username,
                     client=actor.client, kind="consent")
     form, waiver, scopes, given_at = check_consent(session, study_id=study.id, data=data)
@@ -243,7 +246,8 @@ def withdraw_consent(session: Session, ledger: Ledger, *, actor: Actor, study_co
     if rec is None or rec.study_id != study.id:
         raise NotFound("no such consent record in this study / 未找到该知情同意记录",
                        field="consent_id")
-    subject = _subject_in(session, study, rec.subject_id)
+    subject = _subject_in(session, study, rec.subject_id, actor=actor,
+                          perm=Perm.CONSENT_RECORD)
     latest = records_of(session, rec.subject_id)[-1]
     if latest.id != rec.id:
         raise Conflict("this consent was replaced by a re-consent; withdraw the current one / "
@@ -293,7 +297,7 @@ def consent_history(session: Session, *, actor: Actor, study_code: str,
                     subject_id: str) -> list[dict[str, Any]]:
     require(actor, Perm.CONSENT_READ, study=study_code)
     study = registry.get_study(session, study_code)
-    subject = _subject_in(session, study, subject_id)
+    subject = _subject_in(session, study, subject_id, actor=actor, perm=Perm.CONSENT_READ)
     out = []
     for r in records_of(session, subject.id):
         form = session.get(ConsentForm, r.form_id) if r.form_id else None

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 
 from studies.forms.schemas import GroupOut
+from studies.kernel.schemas import DB_INT_MAX
 
 # ---- settings and the grid --------------------------------------------------------------------
 
@@ -250,7 +251,8 @@ class SaveIn(BaseModel):
     """A save from the API: the whole form (an item left out is empty)."""
 
     model_config = ConfigDict(extra="forbid")
-    base_version: int = PField(ge=0, description="the record version this save edits; 0: new")
+    base_version: int = PField(ge=0, le=DB_INT_MAX,
+                               description="the record version this save edits; 0: new")
     values: dict[str, str | int | float | bool | list[str] | None] = PField(
         default_factory=dict, max_length=2000)
     reasons: dict[str, str] = PField(default_factory=dict, max_length=2000)
@@ -287,7 +289,7 @@ class QueryAnswerIn(BaseModel):
     change_value: bool = False
     value: str | list[str] | None = PField(default=None, max_length=10_000)
     reason: str | None = PField(default=None, max_length=MAX_REASON)
-    base_version: int | None = PField(default=None, ge=1)
+    base_version: int | None = PField(default=None, ge=1, le=DB_INT_MAX)
 
 
 class QueryNoteIn(BaseModel):

@@ -7,6 +7,8 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 
+from studies.kernel.schemas import DB_INT_MAX
+
 
 class MemberOut(BaseModel):
     id: str
@@ -70,7 +72,7 @@ class MemberIn(BaseModel):
 
 class ApprovalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    protocol_version: int = PField(ge=1)
+    protocol_version: int = PField(ge=1, le=DB_INT_MAX)
     committee_id: str = PField(max_length=36)
     reference: str = PField(min_length=1, max_length=100)
     decision: str = PField(max_length=30)

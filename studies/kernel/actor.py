@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from studies.kernel.errors import PermissionDenied
-from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
+from studies.kernel.roles import PRIVILEGED, STUDY_WIDE, Perm, Role, permissions_of
 
 # Why a session is restricted to a few pages until the user acts.
 PENDING_PASSWORD = "password"        # must change the password (first login, reset, expiry)
@@ -39,13 +39,18 @@ class Actor:
     def scope_triples(self) -> tuple[tuple[Role, str | None, str | None], ...]:
         return self.scopes or tuple((r, s, None) for r, s in self.grants)
 
-    def can(self, perm: Perm, study: str | None = None, site: str | None = None) -> bool:
-        """Deny by default; the union of the roles held for this study (and site). (A
-        session with ``pending`` set is held to its password / enrolment pages by the web
-        layer's policies, see ``refuse_pending``.)"""
+    def can(self, perm: Perm, study: str | None = None, site: str | None = None, *,
+            whole_study: bool = False) -> bool:
+        """Deny by default; the union of the roles held for this study (and site). A grant
+        limited to some sites counts for ``site`` None (a study page, a list the service then
+        filters), never for a study-wide permission (``STUDY_WIDE``) nor when ``whole_study``
+        is asked (a study-wide setting, a lock of the whole study). (A session with
+        ``pending`` set is held to its password / enrolment pages by the web layer's
+        policies, see ``refuse_pending``.)"""
+        whole = whole_study or perm in STUDY_WIDE
         roles = {r for r, s, t in self.scope_triples()
                  if (s is None or study is None or s == study)
-                 and (t is None or site is None or t == site)}
+                 and (t is None or (not whole and (site is None or t == site)))}
         return perm in permissions_of(roles)
 
     def sites(self, perm: Perm, study: str) -> set[str] | None:
@@ -56,7 +61,8 @@ class Actor:
             if (s is None or s == study) and perm in permissions_of({r}):
                 if t is None:
                     return None
-                out.add(t)
+                if perm not in STUDY_WIDE:
+                    out.add(t)
         return out
 
     @property
@@ -78,10 +84,30 @@ def refuse_pending(actor: Actor) -> None:
 
 
 def require(actor: Actor, perm: Perm, *, study: str | None = None,
-            site: str | None = None) -> None:
-    if not actor.can(perm, study, site):
+            site: str | None = None, whole_study: bool = False) -> None:
+    """Refuse (403) unless ``perm`` is held for ``study`` (and ``site``, when the target has
+    one; for every site of the study when ``whole_study``)."""
+    if not actor.can(perm, study, site, whole_study=whole_study):
+        if whole_study or perm in STUDY_WIDE:
+            raise PermissionDenied(
+                f"permission {perm.value} is required for the whole study, not one site / "
+                f"需要全研究范围的权限 {perm.value}", clause="§11.3.4.1 a")
+        if site is not None and actor.can(perm, study):
+            raise PermissionDenied(
+                f"permission {perm.value} is not held for site {site} / "
+                f"无中心 {site} 的权限 {perm.value}", clause="§11.3.4.1 a")
         raise PermissionDenied(
             f"permission {perm.value} is required / 需要权限 {perm.value}", clause="§11.3.4.1 a")
+
+
+def require_sites(actor: Actor, perm: Perm, *, study: str, sites: set[str] | None) -> None:
+    """Refuse (403) unless ``perm`` is held at every site of ``sites`` (None: the whole
+    study) — for an action that reaches several sites at once (a lock, a report)."""
+    if sites is None:
+        require(actor, perm, study=study, whole_study=True)
+        return
+    for site in sorted(sites):
+        require(actor, perm, study=study, site=site)
 
 
 def require_different_person(actor: Actor, requester_user_id: str | None,

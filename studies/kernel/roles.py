@@ -160,6 +160,12 @@ PRIVILEGED: frozenset[Role] = frozenset({
 })
 
 
+# Permissions only a study-wide grant confers (a grant limited to some sites never does):
+# the study's set-up and study-wide settings (protocol, sites, consent forms, eCRF metadata,
+# events, entry settings) and the randomisation scheme (§11.3.4.1 a).
+STUDY_WIDE: frozenset[Perm] = frozenset({Perm.STUDY_MANAGE, Perm.RANDOMISATION_MANAGE})
+
+
 # Who signs what: an unlock needs the PI, the data manager and the statistician (§11.3.4.7 a);
 # a study unblinding the PI and the statistician.
 UNLOCK_SIGNERS: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.DATA_MANAGER,

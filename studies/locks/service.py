@@ -30,10 +30,11 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.service import Change, Ledger, canonical_json
+from studies import guards
 from studies.entry.models import CurrentValue, DataQuery, FormRecord
 from studies.forms.models import Form
 from studies.guards import CLAUSE_LOCK, serialise
-from studies.kernel.actor import Actor, require
+from studies.kernel.actor import Actor, require, require_sites
 from studies.kernel.errors import (
     Conflict,
     InvalidInput,
@@ -71,7 +72,7 @@ def clean_text(value: str | None, field: str, *, required: bool = True,
 
 def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
                     allow_query_answers: bool) -> LockSettings:
-    require(actor, Perm.LOCK_MANAGE, study=study_code)
+    require(actor, Perm.LOCK_MANAGE, study=study_code, whole_study=True)
     study = registry.get_study(session, study_code)
     row = session.get(LockSettings, study.id)
     before = row.allow_query_answers if row else False
@@ -145,6 +146,19 @@ def _scopes_of(session: Session, study: Study, data: LockIn) -> list[Scope]:
     for code in codes:
         subs.append(subject_in(session, study, code, "subjects"))
     return [Scope(study, "subjects", subjects=subs)]
+
+
+def _require_scope(session: Session, actor: Actor, perm: Perm, scopes: list[Scope]) -> None:
+    """The actor holds ``perm`` at every site the scopes reach: a lock or report of the whole
+    study or of a form needs a study-wide grant; of a site or of subjects, a grant there."""
+    for sc in scopes:
+        sites: set[str] | None = None
+        if sc.scope == "site" and sc.site:
+            sites = {sc.site.code}
+        elif sc.scope == "subjects":
+            codes = guards.site_codes_of(session, sc.study.id)
+            sites = {codes[s.site_id] for s in sc.subjects or []}
+        require_sites(actor, perm, study=sc.study.code, sites=sites)
 
 
 def subject_in(session: Session, study: Study, code: str, field: str) -> Subject:
@@ -227,8 +241,9 @@ def prelock_report(session: Session, *, actor: Actor, study_code: str,
     """The pre-lock report for each lock ``data`` would set (read only)."""
     require(actor, Perm.LOCK_MANAGE, study=study_code)
     study = registry.get_study(session, study_code)
-    return [{"label": sc.label, **_report(session, sc)}
-            for sc in _scopes_of(session, study, data)]
+    scopes = _scopes_of(session, study, data)
+    _require_scope(session, actor, Perm.LOCK_MANAGE, scopes)
+    return [{"label": sc.label, **_report(session, sc)} for sc in scopes]
 
 
 # ---- setting a lock ---------------------------------------------------------------------------
@@ -254,6 +269,7 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     now = now_or(now)
     study = registry.get_study(session, study_code)
     scopes = _scopes_of(session, study, data)
+    _require_scope(session, actor, Perm.LOCK_MANAGE, scopes)
     override = clean_text(data.override_reason, "override_reason", required=False)
     serialise(session)
     existing = list(session.execute(select(DataLock).where(

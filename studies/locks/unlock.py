@@ -21,7 +21,7 @@ from studies.accounts.models import Signature
 from studies.accounts.service import DEFAULT_CONFIG
 from studies.entry.models import FormRecord
 from studies.forms.models import Form
-from studies.guards import as_utc, covers, lock_settings, serialise
+from studies.guards import as_utc, covers, lock_settings, require_for_subject, serialise
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import (
     Conflict,
@@ -78,6 +78,7 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
     changes = []
     for c in data.changes:
         subject = subject_in(session, study, c.subject.strip(), "changes")
+        require_for_subject(session, actor, Perm.UNLOCK_REQUEST, study=study, subject=subject)
         form = None
         if c.form:
             form = session.execute(select(Form).where(

@@ -74,9 +74,13 @@ def consent_overview(session: Session, *, actor: Actor, study_code: str,
     data entry is allowed now, with the reason when it is not."""
     require(actor, Perm.CONSENT_READ, study=study_code)
     study = registry.get_study(session, study_code)
+    sites = actor.sites(Perm.CONSENT_READ, study.code)
+    site_codes = guards.site_codes_of(session, study.id)
     rows = []
     for s in session.execute(select(Subject).where(col(Subject.study_id) == study.id)
                              .order_by(col(Subject.code))).scalars():
+        if sites is not None and site_codes.get(s.site_id) not in sites:
+            continue
         problem = guards.entry_problem(session, subject_id=s.id, at=at)
         rows.append({"subject_id": s.id, "code": s.code,
                      "scopes": [sc for sc in SCOPES
@@ -118,6 +122,7 @@ def use_decision(session: Session, *, actor: Actor, study_code: str, subject_id:
     if subject is None or subject.study_id != study.id:
         raise NotFound("no such subject in this study / 本研究中未找到该受试者",
                        field="subject_id")
+    guards.require_for_subject(session, actor, Perm.CONSENT_READ, study=study, subject=subject)
     reason = guards.use_problem(session, subject_id=subject_id, scope=scope, at=at)
     return {"subject": subject.code, "scope": scope, "at": at.isoformat(),
             "allowed": reason is None, "reason": reason}

@@ -182,7 +182,7 @@ def import_list(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomi
         if not stratum or len(stratum) > 300:
             raise InvalidInput(f"file: row {n}: stratum is empty or too long / 分层无效",
                                field="file")
-        if not seq_s.isdigit() or int(seq_s) < 1:
+        if not (seq_s.isascii() and seq_s.isdigit()) or int(seq_s) < 1:
             raise InvalidInput(f"file: row {n}: seq must be a positive whole number / 序号无效",
                                field="file")
         if arm not in scheme.arms:

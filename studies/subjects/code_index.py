@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
+from studies import guards
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotFound
 from studies.kernel.events import Action
@@ -91,7 +92,10 @@ def lookup_identity(session: Session, ledger: Ledger, *, actor: Actor, keys: Cod
     code = _code(code)
     hit = _entry_by_code(session, code)
     if hit is not None:
-        require(actor, Perm.CODE_INDEX_LOOKUP, study=hit[1].code)
+        subject = session.get(Subject, hit[0].subject_id)
+        assert subject is not None
+        guards.require_for_subject(session, actor, Perm.CODE_INDEX_LOOKUP, study=hit[1],
+                                   subject=subject)
         keys.require_all([hit[0].key_id])
         identity = decrypt_identity(code=code, kid=hit[0].key_id, nonce=hit[0].nonce,
                                     ciphertext=hit[0].ciphertext, keys=keys)
@@ -124,10 +128,12 @@ def lookup_code(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeInd
     require_usable_keys(session, keys)
     bidx = blind_index(rid, key=keys.blind)
     rows = session.execute(
-        select(col(CodeIndexEntry.code), col(Study.code))
+        select(col(CodeIndexEntry.code), col(Study.code), col(Site.code))
         .join(Study, col(Study.id) == CodeIndexEntry.study_id)
+        .join(Subject, col(Subject.id) == CodeIndexEntry.subject_id)
+        .join(Site, col(Site.id) == Subject.site_id)
         .where(col(CodeIndexEntry.blind_index) == bidx).order_by(col(Study.code))).all()
-    matches = [(s, c) for c, s in rows if actor.can(Perm.CODE_INDEX_LOOKUP, s)]
+    matches = [(s, c) for c, s, t in rows if actor.can(Perm.CODE_INDEX_LOOKUP, s, t)]
     ledger.append(session, actor=actor.username, action=Action.CODE_INDEX_LOOKUP_CODE,
                   entity_type="code_index", entity_id="(by resident ID number)",
                   subject=matches[0][1] if len(matches) == 1 else None, reason=why,
@@ -187,13 +193,19 @@ class SubjectExport:
     content: bytes
 
 
-def _exported(session: Session, actor: Actor, code: str) -> tuple[CodeIndexEntry, Study]:
-    """The code-index entry of a subject the custodian may export (404, 403 otherwise)."""
+def _exported(session: Session, actor: Actor,
+              code: str) -> tuple[CodeIndexEntry, Study, Subject, Site]:
+    """The code-index entry of a subject the custodian may export, with the subject and its
+    site (404 when there is none; 403 when the subject's site is outside the grant)."""
     hit = _entry_by_code(session, code)
     if hit is None:
         raise NotFound("no subject with this code / 无此受试者代码", field="code")
-    require(actor, Perm.CODE_INDEX_EXPORT, study=hit[1].code)
-    return hit
+    entry, study = hit
+    subject = session.get(Subject, entry.subject_id)
+    assert subject is not None
+    site = guards.require_for_subject(session, actor, Perm.CODE_INDEX_EXPORT, study=study,
+                                      subject=subject)
+    return entry, study, subject, site
 
 
 def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys,
@@ -206,12 +218,9 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput("format: json or text / 格式须为 json 或 text", field="format")
     code = _code(code)
-    entry, study = _exported(session, actor, code)
+    entry, study, subject, site = _exported(session, actor, code)
     identity = decrypt_identity(code=code, kid=entry.key_id, nonce=entry.nonce,
                                 ciphertext=entry.ciphertext, keys=keys)
-    subject = session.get(Subject, entry.subject_id)
-    site = session.get(Site, subject.site_id) if subject else None
-    assert subject is not None and site is not None
     events = session.execute(
         select(LedgerEntry).where(col(LedgerEntry.subject) == code).order_by(col(LedgerEntry.seq))
     ).scalars()
@@ -308,7 +317,7 @@ def disclosures(session: Session, ledger: Ledger, *, actor: Actor,
     holds the same list); the view is a ledger entry."""
     require(actor, Perm.CODE_INDEX_EXPORT)
     code = _code(code)
-    entry, study = _exported(session, actor, code)
+    entry, study, _subject, _site = _exported(session, actor, code)
     rows = disclosures_of(session, entry.subject_id)
     ledger.append(session, actor=actor.username, action=Action.SUBJECT_DISCLOSURES_VIEW,
                   entity_type="subject", entity_id=entry.subject_id, study=study.code,

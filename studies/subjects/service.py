@@ -72,10 +72,14 @@ def check_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime,
     if actor is not None:
         require(actor, Perm.SUBJECT_ENROL, study=study.code)
     if site_id is not None:
-        site = session.get(Site, site_id)
-        if site is None or site.study_id != study.id:
-            raise InvalidInput("site is not a site of this study / 该中心不属于本研究",
-                               field="site")
+        if actor is not None:  # the enrolling permission at this very site
+            guards.require_for_site(session, actor, Perm.SUBJECT_ENROL, study=study,
+                                    site_id=site_id)
+        else:
+            site = session.get(Site, site_id)
+            if site is None or site.study_id != study.id:
+                raise InvalidInput("site is not a site of this study / 该中心不属于本研究",
+                                   field="site")
     guards.assert_enrolment_allowed(session, study_id=study.id, at=at)
     return study
 
@@ -141,10 +145,9 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
     study = check_enrolment_allowed(session, study_id=study_id, at=at, site_id=site_id,
                                     actor=actor)
     # ═══ CONSENT — the subject's consent or approved waiver, checked before anything is written.
-    require(actor, Perm.CONSENT_RECORD, study=study.code)
+    site = guards.require_for_site(session, actor, Perm.CONSENT_RECORD, study=study,
+                                   site_id=site_id)
     consents.check_consent(session, study_id=study.id, data=consent)
-    site = session.get(Site, site_id)
-    assert site is not None
     lock_index(session)
     assert_writable(session, study_id=study.id, site_id=site.id, at=at, actor=actor.username,
                     client=actor.client, kind="enrolment")
@@ -262,22 +265,27 @@ class SubjectRow:
 
 
 def list_subjects(session: Session, *, actor: Actor, study_code: str) -> list[SubjectRow]:
-    """Subjects of a study, by code only (no identity)."""
+    """Subjects of a study, by code only (no identity): those of the sites where the actor
+    holds ``subject.read``."""
     study = study_by_code(session, study_code)
     require(actor, Perm.SUBJECT_READ, study=study.code)
+    sites = actor.sites(Perm.SUBJECT_READ, study.code)
     rows = session.execute(
         select(Subject, col(Site.code)).join(Site, col(Site.id) == Subject.site_id)
         .where(col(Subject.study_id) == study.id)
         .order_by(col(Subject.enrolled_at), col(Subject.code))).all()
     return [SubjectRow(s.code, study.code, site_code, s.status, s.enrolled_at, s.enrolled_by)
-            for s, site_code in rows]
+            for s, site_code in rows if sites is None or site_code in sites]
 
 
 def list_sites(session: Session, *, actor: Actor, study_code: str) -> list[Site]:
+    """The sites where the actor may enrol."""
     study = study_by_code(session, study_code)
     require(actor, Perm.SUBJECT_ENROL, study=study.code)
-    return list(session.execute(
-        select(Site).where(col(Site.study_id) == study.id).order_by(col(Site.code))).scalars())
+    sites = actor.sites(Perm.SUBJECT_ENROL, study.code)
+    return [s for s in session.execute(select(Site).where(col(Site.study_id) == study.id)
+                                       .order_by(col(Site.code))).scalars()
+            if sites is None or s.code in sites]
 
 
 @dataclass(frozen=True)
@@ -307,11 +315,19 @@ def enrolment_form(session: Session, *, actor: Actor, study_code: str,
 
 
 def get_subject(session: Session, *, actor: Actor, study_code: str, code: str) -> SubjectRow:
-    code = plain_text(code, field="code", max_len=40)
-    for row in list_subjects(session, actor=actor, study_code=study_code):
-        if row.code == codes.normalise_code(code):
-            return row
-    raise NotFound("no subject with this code in the study / 本研究无此受试者", field="code")
+    """One subject of the study; 403 (audited) when it is at a site outside the actor's
+    scope."""
+    code = codes.normalise_code(plain_text(code, field="code", max_len=40))
+    study = study_by_code(session, study_code)
+    require(actor, Perm.SUBJECT_READ, study=study.code)
+    subject = session.execute(select(Subject).where(
+        col(Subject.study_id) == study.id, col(Subject.code) == code)).scalar_one_or_none()
+    if subject is None:
+        raise NotFound("no subject with this code in the study / 本研究无此受试者", field="code")
+    site = guards.require_for_subject(session, actor, Perm.SUBJECT_READ, study=study,
+                                      subject=subject)
+    return SubjectRow(subject.code, study.code, site.code, subject.status, subject.enrolled_at,
+                      subject.enrolled_by)
 
 
 # ── The custodian: lookups, history, subject access ─────────────────────────────────────────

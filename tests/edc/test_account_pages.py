@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pyotp
 import pytest
 from bs4 import BeautifulSoup
+from conftest import app_with
 from factories import PASSWORD, enrol_totp, make_user
 from fastapi.testclient import TestClient
-from in_test_session import use_test_session
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -21,8 +21,6 @@ from test_web_foundation import login
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from edc import keyring
-from edc.app import create_app
-from edc.db import session_factory
 from edc.settings import Settings
 from edc.state import AppState
 from studies.accounts import service as accounts
@@ -35,14 +33,9 @@ INSIDE = ("10.1.2.3", 50000)
 def strict(settings: Settings, engine: Engine, keys: keyring.Keyring, ledger: Ledger,
            session: Session) -> Iterator[tuple[TestClient, AppState]]:
     """A client from inside the hospital network (10.0.0.0/8), second factor enforced."""
-    s = settings.model_copy(update={"second_factor_enforced": True,
-                                    "hospital_networks": "10.0.0.0/8"})
-    state = AppState(settings=s, engine=engine, sessions=session_factory(engine), keys=keys,
-                     ledger=ledger)
-    app = create_app(state)
-    use_test_session(app, session)
-    with TestClient(app, base_url="http://testserver", client=INSIDE) as c:
-        yield c, state
+    with app_with(settings, engine, keys, ledger, session, client=INSIDE,
+                  second_factor_enforced=True, hospital_networks="10.0.0.0/8") as both:
+        yield both
 
 
 def soup(r: object) -> BeautifulSoup:
@@ -179,7 +172,7 @@ def test_bearer_token_for_a_machine_client(app_client: TestClient, session: Sess
     assert app_client.get("/", headers={"Authorization": f"Bearer {token}"},
                           follow_redirects=False).status_code == 303
     login(app_client, "sponsor.bot")
-    assert app_client.post(f"/api/v1/tokens/{token_id}/revoke").status_code == 200
+    assert app_client.post(f"/api/v1/tokens/{token_id}/revoke", json={}).status_code == 200
     app_client.cookies.clear()
     r = app_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401

@@ -134,7 +134,7 @@ def test_a_user_changes_the_password_and_enrols_then_the_admin_resets_the_second
     assert login(app_client, "li.na", "my very own new passphrase")[
         "must_change_password"] is False
 
-    r = app_client.post("/api/v1/account/second-factor/start")
+    r = app_client.post("/api/v1/account/second-factor/start", json={})
     assert r.status_code == 200, r.text
     secret = r.json()["secret"]
     assert r.json()["otpauth_uri"].startswith("otpauth://totp/") and secret in \
@@ -220,7 +220,7 @@ def test_the_ethics_desk_deactivates_a_member(app_client: TestClient, session: S
     assert member is not None
     make_user(session, ledger, "ec", Role.ETHICS_MEMBER)
     login(app_client, "ec")
-    r = app_client.post(f"/api/v1/ethics/members/{member.id}/deactivate")
+    r = app_client.post(f"/api/v1/ethics/members/{member.id}/deactivate", json={})
     assert (r.status_code, r.json()) == (200, {"status": "inactive"}), r.text
     session.refresh(member)
     assert member.active is False
@@ -262,10 +262,10 @@ def test_forms_are_imported_from_odm_given_an_event_confirmed_published_and_vers
     r = app_client.patch("/api/v1/studies/COPY-1/forms/demographics/versions/1/items/sex",
                          json={"required": False})
     assert (r.status_code, r.json()["required"]) == (200, False), r.text
-    r = app_client.post("/api/v1/studies/COPY-1/forms/demographics/versions/1/publish")
+    r = app_client.post("/api/v1/studies/COPY-1/forms/demographics/versions/1/publish", json={})
     assert r.status_code == 200, r.text
     assert r.json() == {"form": "demographics", "version": 1, "status": "published"}
-    r = app_client.post("/api/v1/studies/COPY-1/forms/demographics/versions")
+    r = app_client.post("/api/v1/studies/COPY-1/forms/demographics/versions", json={})
     assert r.status_code == 201, r.text
     assert r.json() == {"form": "demographics", "version": 2, "status": "draft"}
     listed = {f["name"]: f for f in app_client.get("/api/v1/studies/COPY-1/forms").json()}
@@ -395,7 +395,7 @@ def test_unlock_requests_are_withdrawn_rejected_or_signed_and_relocked(
                       who, role)
     assert signed["status"] == "active" and signed["ends_at"] is not None
     login(app_client, "dm")
-    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/unlocks/{rid}/relock")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/unlocks/{rid}/relock", json={})
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["closed_by"]) == ("relocked", "dm")
     assert r.json()["relock_snapshot_sha256"]
@@ -415,7 +415,7 @@ def test_the_statistician_imports_a_list_and_the_investigator_randomises_from_it
                         json={"csv": "stratum,seq,arm\nS01,1,B\nS01,2,A\n"})
     assert (r.status_code, r.json()) == (200, {"rows": 2}), r.text
     login(app_client, "inv")
-    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/randomise")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/randomise", json={})
     assert r.status_code == 201, r.text
     assert (r.json()["subject"], r.json()["seq"], r.json()["arm"], r.json()["randomised_by"]) \
         == (S1, 1, "B", "inv")
@@ -429,7 +429,7 @@ def test_the_pi_unblinds_one_subject_in_an_emergency(
     rnd.configure(session, ledger, actor=team["stat"], study_code=LOCK_STUDY,
                   data=SchemeIn(method="blocks", arms=["A", "B"], block_sizes=[2]))
     login(app_client, "inv")
-    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/randomise")
+    r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/randomise", json={})
     assert r.status_code == 201 and r.json()["arm"] == rnd.SEALED, r.text
     login(app_client, "pi")
     r = app_client.post(f"/api/v1/studies/{LOCK_STUDY}/subjects/{S1}/emergency-unblinding",
@@ -512,7 +512,7 @@ def test_an_extract_is_requested_its_failed_checks_overridden_and_its_destructio
                                               approve=True, username=m.username,
                                               password=PASSWORD))
     login(app_client, "dm")
-    assert app_client.post(f"/api/v1/extracts/{rid}/build").status_code == 202
+    assert app_client.post(f"/api/v1/extracts/{rid}/build", json={}).status_code == 202
     builder.build(session, ledger, request_id=rid, out_dir=state.settings.extract_dir,
                   keys=builder.BuildKeys(deid_key=state.keys.deid_key,
                                          signing_key=state.keys.signing_key,
@@ -528,8 +528,10 @@ def test_an_extract_is_requested_its_failed_checks_overridden_and_its_destructio
     login(app_client, "sponsor1")
     assert app_client.get(f"/api/v1/extracts/{rid}/package").status_code == 200
     certificate = b"%PDF destruction certificate"
+    app_client.get("/login")  # an upload is not JSON: it carries the CSRF cookie as a header
     r = app_client.post(f"/api/v1/extracts/{rid}/destruction",
-                        files={"certificate": ("cert.pdf", certificate, "application/pdf")})
+                        files={"certificate": ("cert.pdf", certificate, "application/pdf")},
+                        headers={"X-CSRF-Token": app_client.cookies["edc_csrf"]})
     assert r.status_code == 200, r.text
     assert r.json() == {"id": rid,
                         "destruction_sha256": hashlib.sha256(certificate).hexdigest()}

@@ -289,8 +289,8 @@ def test_hostile_input_is_a_field_error_never_a_server_error(
                               **synthetic_identity(28, address="<script>\x00")})
     assert (r.status_code, r.json()["error"]["field"]) == (422, "address")
     assert app_client.get(f"/api/v1/studies/{study}/subjects/%00").status_code == 422
-    assert app_client.post(f"/api/v1/studies/{study}/subjects", content=b"\xff\xfe").status_code \
-        == 422
+    assert app_client.post(f"/api/v1/studies/{study}/subjects", content=b"\xff\xfe",
+                           headers={"Content-Type": "application/json"}).status_code == 422
     app_client.cookies.clear()
     login(app_client, "cust.li")
     for code, reason, field in [("'; DROP TABLE subject;--", "adverse event", "code"),

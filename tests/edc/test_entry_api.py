@@ -125,6 +125,8 @@ def test_import_over_the_api_returns_counts_or_numbered_errors(
     make_user(session, ledger, "dm", Role.DATA_MANAGER, study=STUDY)
     login(app_client, "dm")
     url = f"/api/v1/studies/{STUDY}/entry/import"
+    # an upload is not JSON: a session-cookie client sends the CSRF header (the edc_csrf cookie)
+    app_client.headers["X-CSRF-Token"] = app_client.cookies["edc_csrf"]
     good = ("record_id,redcap_event_name,visit_date,height,weight,sbp,smoker\n"
             "S01-ENT01,baseline_arm_1,2026-05-01,175,70,120,0\n")
     r = app_client.post(url, files={"file": ("data.csv", good.encode(), "text/csv")})

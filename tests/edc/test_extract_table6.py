@@ -153,7 +153,7 @@ def test_the_sponsor_receives_an_lds_that_holds_table_6_and_k_on_every_row(
             kind="officer" if m is officer else "vote", approve=True, username=m.username,
             password=PASSWORD))
     login(app_client, "dm")
-    assert app_client.post(f"/api/v1/extracts/{rid}/build").status_code == 202
+    assert app_client.post(f"/api/v1/extracts/{rid}/build", json={}).status_code == 202
     builder.build(session, ledger, request_id=rid, out_dir=state.settings.extract_dir,
                   keys=builder.BuildKeys(deid_key=state.keys.deid_key,
                                          signing_key=state.keys.signing_key,

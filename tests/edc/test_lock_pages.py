@@ -116,7 +116,7 @@ def test_a_write_to_locked_data_through_the_api_is_423_and_the_refusal_is_in_the
                         json={"scope": "subjects", "subjects": [S1], "override_reason": "ok"})
     assert r.status_code == 201 and r.json()[0]["snapshot_sha256"]
     login(app_client, "inv")
-    r = app_client.post(f"/api/v1/studies/{STUDY}/subjects/{S1}/randomise")
+    r = app_client.post(f"/api/v1/studies/{STUDY}/subjects/{S1}/randomise", json={})
     assert r.status_code == 423
     err = r.json()["error"]
     assert err["code"] == "locked" and "by dm" in err["message"]

@@ -215,13 +215,15 @@ def test_the_officer_records_an_authority_approval_and_the_running_total_is_show
     doc = b"%PDF-1.7 the authority's approval"
     r = app_client.post("/api/v1/organisations/us-pharma/cross-border-approvals",
                         data={"reference": "CAC-2026-0007", "approved_on": TODAY.isoformat()},
-                        files={"document": ("approval.pdf", doc, "application/pdf")})
+                        files={"document": ("approval.pdf", doc, "application/pdf")},
+                        headers={"X-CSRF-Token": app_client.cookies["edc_csrf"]})
     assert r.status_code == 201, r.text
     assert r.json()["document_sha256"] == hashlib.sha256(doc).hexdigest()
     bad = app_client.post("/api/v1/organisations/us-pharma/cross-border-approvals",
                           data={"reference": "CAC-2026-0008",
                                 "approved_on": (TODAY + dt.timedelta(days=3)).isoformat()},
-                          files={"document": ("a.pdf", doc, "application/pdf")})
+                          files={"document": ("a.pdf", doc, "application/pdf")},
+                          headers={"X-CSRF-Token": app_client.cookies["edc_csrf"]})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "approved_on"
     r = app_client.post("/cross-border/us-pharma", data={
         "csrf_token": csrf(app_client, "/cross-border/us-pharma"), "reference": "CAC-2026-0009",

@@ -4,7 +4,7 @@ account administration."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -156,6 +156,9 @@ class GrantIn(BaseModel):
     role: Role
     study: str | None = Field(default=None, max_length=100)
     site: str | None = Field(default=None, max_length=10)
+    scope_level: Literal["site", "department", "hospital"] = Field(
+        default="site", description="site: that site only; department / hospital: every site "
+        "of the study in the site's department / hospital (全院/科室/医疗组)")
 
 
 class AccountIn(BaseModel):
@@ -195,7 +198,8 @@ def api_account_create(body: AccountIn, session: SessionDep, ledger: LedgerDep,
                        actor: CurrentActor, auth: AuthDep) -> dict[str, str]:
     user = accounts.create_user(session, ledger, actor=actor, username=body.username,
                                 display_name=body.display_name, password=body.password,
-                                roles=[(g.role, g.study, g.site) for g in body.roles],
+                                roles=[(g.role, g.study, g.site, g.scope_level)
+                                       for g in body.roles],
                                 config=auth)
     return {"id": user.id, "username": user.username}
 
@@ -205,7 +209,7 @@ def api_account_create(body: AccountIn, session: SessionDep, ledger: LedgerDep,
 def api_grant(body: UserGrantIn, session: SessionDep, ledger: LedgerDep,
               actor: CurrentActor) -> dict[str, str]:
     account_admin.grant_role(session, ledger, actor=actor, username=body.username, role=body.role,
-                        study=body.study, site=body.site)
+                             study=body.study, site=body.site, level=body.scope_level)
     return {"status": "granted"}
 
 

@@ -270,6 +270,11 @@ def admin_accounts(request: Request, session: SessionDep, actor: CurrentActor,
             h.label(for_="g_role")["角色 / Role"], _role_choice("g_role"),
             *labelled_input("g_study", "研究（可选）/ Study (optional)", name="study"),
             *labelled_input("g_site", "中心（可选）/ Site (optional)", name="site"),
+            h.label(for_="g_level")["范围 / Scope"],
+            _choice(id="g_level", name="scope_level")[
+                h.option(value="site")["该中心（医疗组）/ This site (medical group)"],
+                h.option(value="department")["该中心所在科室 / Its department"],
+                h.option(value="hospital")["该中心所在医院（全院）/ Its hospital"]],
             h.label(for_="op")["操作 / Action"],
             _choice(id="op", name="op")[h.option(value="grant")["授予 / Grant"],
                                          h.option(value="revoke")["撤销 / Revoke"]],
@@ -305,10 +310,14 @@ def admin_grant(request: Request, session: SessionDep, ledger: LedgerDep, actor:
                 username: Username, g_role: Annotated[Role, Form()],
                 op: Annotated[str, Form(pattern="^(grant|revoke)$")] = "grant",
                 study: Annotated[str, Form(max_length=100)] = "",
-                site: Annotated[str, Form(max_length=10)] = "") -> Response:
-    fn = account_admin.grant_role if op == "grant" else account_admin.revoke_role
-    fn(session, ledger, actor=actor, username=username, role=g_role, study=study or None,
-       site=site or None)
+                site: Annotated[str, Form(max_length=10)] = "",
+                scope_level: Annotated[str, Form(max_length=12)] = "site") -> Response:
+    if op == "grant":
+        account_admin.grant_role(session, ledger, actor=actor, username=username, role=g_role,
+                                 study=study or None, site=site or None, level=scope_level)
+    else:
+        account_admin.revoke_role(session, ledger, actor=actor, username=username, role=g_role,
+                                  study=study or None, site=site or None)
     return redirect(request, "/admin/accounts", f"role {op} done / 已完成")
 
 

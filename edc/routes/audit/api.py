@@ -18,6 +18,7 @@ from studies.accounts import audit
 from studies.accounts.schemas import AuditPageOut, CheckpointsOut, LedgerVerifyOut
 from studies.kernel.actor import Actor
 from studies.kernel.roles import Perm
+from studies.kernel.schemas import DB_BIGINT_MAX
 
 router = ApiRouter(prefix="/api/v1")
 
@@ -58,7 +59,7 @@ AuditFilterDep = Annotated[audit.AuditFilter, Depends(audit_filter)]
 
 @router.get("/audit/entries", response_model=AuditPageOut, dependencies=[requires(Perm.AUDIT_READ)])
 def api_audit_entries(filters: AuditFilterDep, session: SessionDep, actor: CurrentActor,
-                      before_seq: int | None = Query(None, ge=1),
+                      before_seq: int | None = Query(None, ge=1, le=DB_BIGINT_MAX),
                       limit: int = Query(100, ge=1, le=500)) -> dict[str, object]:
     rows = audit.search(session, actor=actor, filters=filters, before_seq=before_seq,
                         limit=limit)

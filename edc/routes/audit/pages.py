@@ -20,6 +20,7 @@ from studies.accounts import audit
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
 from studies.kernel.roles import Perm
+from studies.kernel.schemas import DB_BIGINT_MAX
 
 router = APIRouter()
 
@@ -81,7 +82,8 @@ PageFilter = Annotated[audit.AuditFilter, Depends(page_filter)]
 
 @router.get("/audit/entries", dependencies=[requires(Perm.AUDIT_READ)])
 def audit_entries(request: Request, filters: PageFilter, session: SessionDep,
-                  actor: CurrentActor, before_seq: int | None = Query(None, ge=1)) -> Response:
+                  actor: CurrentActor,
+                  before_seq: int | None = Query(None, ge=1, le=DB_BIGINT_MAX)) -> Response:
     rows = audit.search(session, actor=actor, filters=filters, before_seq=before_seq, limit=100)
     q = request.query_params
 

@@ -29,6 +29,7 @@ from studies.entry.errors import EntryInvalid, StaleVersion
 from studies.entry.schemas import QueryAnswerIn, QueryNoteIn, QueryOpenIn, SaveIn, SdvIn
 from studies.forms.datatypes import DATA_TYPES, YES_NO
 from studies.kernel.roles import Perm
+from studies.kernel.schemas import DB_INT_MAX
 
 router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
@@ -361,6 +362,8 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
     try:
         base = int(str(posted.get("base_version") or "0"))
     except ValueError:
+        base = -1
+    if base > DB_INT_MAX:  # not a version this form was ever at: a conflict, as a bad number
         base = -1
     view_args: dict[str, Any] = dict(actor=actor, study_code=study, subject_code=subject,
                                      event_name=event, form_name=form, repeat=repeat)
