@@ -21,6 +21,7 @@ from edc.routes import (
     forms,
     locks,
     randomisation,
+    redcap,
     registry,
     subjects,
 )
@@ -103,6 +104,7 @@ ROUTERS = [
     extracts.api.router, extracts.pages.router,
     entry.api.router, entry.pages.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
+    redcap.api.router,
 ]
 
 
