@@ -267,6 +267,7 @@ DICTIONARY_COLUMNS = (
     ("Field Annotation", "field_annotation"),
 )
 RECORD_ID = "record_id"
+_SLIDER_MARKS = re.compile(r"^0 = (.+?), (?:50 = (.+?), )?100 = (.+)$")  # as read above
 # The REDCap text validation written for a data type and text format (the first one read as it).
 _VALIDATION_OUT: dict[tuple[str, str | None], str] = {}
 for _v, _key in VALIDATIONS.items():
@@ -290,7 +291,8 @@ def dictionary_rows(forms: list[FormSpec]) -> list[dict[str, str]]:
     """The forms as REDCap data dictionary rows, keyed as REDCap's API metadata
     (:data:`DICTIONARY_COLUMNS`). The first row is REDCap's record identifier, which the
     subject code fills; reading the rows back (:func:`parse_dictionary`) gives the same forms.
-    Form labels and item classifications other than identifiers have no REDCap column."""
+    ``Identifier?`` is ``y`` for a confirmed direct identifier (a proposed one is proposed
+    again on import). Form labels and other classifications have no REDCap column."""
     blank = {key: "" for _, key in DICTIONARY_COLUMNS}
     rows: list[dict[str, str]] = []
     if forms:
@@ -315,6 +317,11 @@ def dictionary_rows(forms: list[FormSpec]) -> list[dict[str, str]]:
                     row["select_choices_or_calculations"] = (
                         (item.source_logic or "") if item.logic_problem else _logic(item.calc))
                 row["field_note"] = item.unit or join_label(item.help_zh, item.help_en)
+                marks = _SLIDER_MARKS.match(item.help_en or "")
+                if item.field_type == "slider" and marks and item.help_zh == item.help_en:
+                    row["select_choices_or_calculations"] = " | ".join(
+                        m for m in marks.groups() if m is not None)
+                    row["field_note"] = ""
                 if item.field_type == "text":
                     row["text_validation_type_or_show_slider_number"] = _VALIDATION_OUT.get(
                         (item.data_type, item.text_format), "")
@@ -323,7 +330,8 @@ def dictionary_rows(forms: list[FormSpec]) -> list[dict[str, str]]:
                         == ("0", "100")):
                     row["text_validation_min"] = item.range_min or ""
                     row["text_validation_max"] = item.range_max or ""
-                row["identifier"] = "y" if item.classification == "direct_identifier" else ""
+                row["identifier"] = ("y" if item.classification == "direct_identifier"
+                                     and item.classification_confirmed else "")
                 row["branching_logic"] = ((item.source_logic or "") if item.logic_problem
                                           and item.show_if is None and item.field_type != "calc"
                                           else _logic(item.show_if))

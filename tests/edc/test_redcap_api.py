@@ -193,6 +193,22 @@ def test_a_redcapr_style_curl_call_and_its_errors(
                                              "valid: nosuchfield")
     status, body = curl(f"token={toks['inv']}", "content=arm", "format=json")
     assert status == 422 and "content: 'arm' is not supported" in json.loads(body)["error"]
+    status, body = curl(f"token={toks['inv']}", "content=record", "format=xml",
+                        "fields=nosuchfield", "returnFormat=xml")
+    assert status == 422 and "<hash>\n  <error>fields: the following" in body
+
+    def put(row: dict[str, str], *extra: str) -> tuple[int, str]:
+        return curl(f"token={toks['inv']}", "content=record", "format=json",
+                    "returnFormat=json", "data=" + json.dumps([row]), *extra)
+
+    baseline = {"redcap_event_name": "baseline_arm_1", "sbp": "125"}
+    status, body = put({"record_id": "S09-NOPE", **baseline})
+    assert status == 404 and "S09-NOPE" in json.loads(body)["error"]
+    status, body = put({"record_id": S1, **baseline}, "overwriteBehavior=overwrite")
+    assert status == 422 and json.loads(body)["error"].startswith("overwriteBehavior: only")
+    status, body = put({"record_id": S1, **baseline, **VITALS, "sbp": "125"},
+                       "returnContent=ids")
+    assert status == 200 and json.loads(body) == [S1]
 
 
 def test_scope_permissions_identifiers_and_locks_hold(

@@ -196,8 +196,10 @@ def export_odm(study: str, session: SessionDep, ledger: LedgerDep, actor: Curren
             responses=attachment("text/csv; charset=utf-8"))
 def export_csv(study: str, form: str, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> Response:
+    """One form as CSV, UTF-8 with a byte-order mark (Excel on Chinese Windows reads the
+    labels right)."""
     text = odm_export.export_form_csv(session, ledger, actor=actor, study_code=study,
                                       form_name=form)
-    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+    return Response(("\ufeff" + text).encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition":
                              f'attachment; filename="{study}-{form}.csv"'})
