@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
+from stdnum.cn import ric
 
 from deid._util import require_columns
 from deid.errors import ColumnTypeError
@@ -36,8 +37,6 @@ __all__ = [
     "scrub_text",
 ]
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK = "10X98765432"
 
 DEFAULT_MASKS: Mapping[str, str] = {
     "id_number": "[身份证号]",
@@ -58,7 +57,7 @@ def id_check_char(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits of a resident ID number."""
     if len(first17) != 17 or not first17.isdigit():
         raise ValueError("need exactly 17 digits")
-    return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+    return str(ric.calc_check_digit(first17 + "0"))  # python-stdnum cn.ric; ignores the last
 
 
 def is_valid_resident_id(s: str) -> bool:

@@ -28,7 +28,8 @@ from studies.kernel.models import CreatedAt, IdTable
 DATA_TYPES = tuple(datatypes.DATA_TYPES)  # one entry per type: studies/forms/datatypes.py
 FIELD_TYPES = ("text", "notes", "dropdown", "radio", "checkbox", "yesno", "truefalse", "calc",
                "descriptive", "slider", "file")
-TEXT_FORMATS = ("email", "phone", "postcode", "id_number")
+TEXT_FORMATS = ("email", "phone", "postcode", "postcode_ca", "id_number", "mm_ss",
+                "alpha", "1dp", "2dp", "3dp", "4dp", "hh_mm_ss")
 CLASSIFICATIONS = ("direct_identifier", "quasi_identifier", "sensitive", "clinical")
 CLASSIFICATION_LABELS = {
     "direct_identifier": "直接标识符 / Direct identifier",

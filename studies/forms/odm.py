@@ -24,7 +24,7 @@ from typing import Any
 from lxml import etree
 
 from studies.forms import expressions as ex
-from studies.forms.datatypes import BY_FIELD_TYPE, CODE_LIST, DATA_TYPES, ODM_IN
+from studies.forms.datatypes import BY_FIELD_TYPE, CODE_LIST, DATA_TYPES, DECIMAL_PLACES, ODM_IN
 from studies.forms.errors import ExpressionError, OdmError
 from studies.forms.spec import (
     NAME_RE,
@@ -121,8 +121,10 @@ def export_metadata(*, study_code: str, title_zh: str, title_en: str, protocol_l
                                                      if i.show_if else None))
     for f in forms:
         for i in f.items():
+            places = DECIMAL_PLACES.get(i.text_format or "")
             idef = _el(mdv, "ItemDef", OID=f"I.{f.name}.{i.name}", Name=i.name,
-                       DataType=DATA_TYPES[i.data_type].odm)
+                       DataType=DATA_TYPES[i.data_type].odm,
+                       SignificantDigits=str(places) if places else None)
             _texts(idef, "Description", i.help_zh, i.help_en)
             _texts(idef, "Question", i.label_zh, i.label_en)
             if i.unit:
