@@ -235,6 +235,28 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
     require(actor, Perm.ENTRY_READ, study=study.code)
     if q.type not in ("flat", "eav"):
         raise _err("type", "must be flat or eav / 须为 flat 或 eav")
+    out, chosen = flat_records(session, actor=actor, study=study, q=q, perm=Perm.ENTRY_READ)
+    if q.type == "eav":
+        out = _eav(out, chosen)
+    digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.ENTRY_EXPORT,
+                  entity_type="study", entity_id=study.id, study=study.code,
+                  changes=[Change("format", None, f"REDCap API records ({q.type})"),
+                           Change("subjects", None, sorted({r[RECORD_ID] for r in out}
+                                                           if q.type == "flat" else
+                                                           {r["record"] for r in out})),
+                           Change("forms", None, [f.form.name for f, _, _ in chosen]),
+                           Change("rows", None, len(out)), Change("sha256", None, digest)])
+    return out
+
+
+Chosen = list[tuple["_Form", list[Item], bool]]  # form, its exported items, its _complete column
+
+
+def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery, perm: Perm
+                 ) -> tuple[list[dict[str, str]], Chosen]:
+    """REDCap's flat rows (not audited: the callers audit their export) of the subjects at the
+    sites where ``perm`` is held, and the forms and items they hold."""
     all_forms = _forms(session, study)
     evs = _events(session, study)
     by_unique = {_unique(e): e for e in evs}
@@ -248,7 +270,7 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
     def wanted(form: str, name: str) -> bool:
         return everything or name in (fields or ()) or form in (form_sel or ())
 
-    chosen: list[tuple[_Form, list[Item], bool]] = []  # form, its items, its _complete column
+    chosen: Chosen = []
     for f in all_forms:
         items = [i for i in f.items if _exported(i) and wanted(f.form.name, i.name)]
         complete = wanted(f.form.name, f"{f.form.name}_complete")
@@ -256,7 +278,7 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
             chosen.append((f, items, complete))
     wanted_forms = [f.form.name for f, _, _ in chosen]
     rows = odm_export._selected(session, study.id, q.records or None, wanted_forms or None,
-                                actor.sites(Perm.ENTRY_READ, study.code))
+                                actor.sites(perm, study.code))
     if event_sel is not None:
         rows = [r for r in rows if _unique_name(r[0].event_name) in event_sel]
     # one output row per subject, event and repeat, in subject / event order
@@ -297,24 +319,14 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
                 row[f"{f.form.name}_complete"] = (
                     {"2": "Complete", "0": "Incomplete"}.get(status, "") if q.labels else status)
         out.append(row)
-    if q.type == "eav":
-        out = _eav(out, chosen)
-    digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
-    ledger.append(session, actor=actor.username, client=actor.client, action=Action.ENTRY_EXPORT,
-                  entity_type="study", entity_id=study.id, study=study.code,
-                  changes=[Change("format", None, f"REDCap API records ({q.type})"),
-                           Change("subjects", None, sorted({k[0] for k in keyed})),
-                           Change("forms", None, wanted_forms),
-                           Change("rows", None, len(out)), Change("sha256", None, digest)])
-    return out
+    return out, chosen
 
 
 def _unique_name(event_name: str) -> str:
     return event_name + ARM
 
 
-def _eav(flat: list[dict[str, str]], chosen: list[tuple[_Form, list[Item], bool]]
-         ) -> list[dict[str, str]]:
+def _eav(flat: list[dict[str, str]], chosen: Chosen) -> list[dict[str, str]]:
     multiple = {i.name: i for _, items, _ in chosen for i in items if i.multiple}
     out = []
     for row in flat:

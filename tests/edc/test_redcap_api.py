@@ -101,7 +101,7 @@ def test_an_unchanged_pycap_script_reads_and_writes(
     by_name = {m["field_name"]: m for m in meta}
     assert by_name["patient_name"]["identifier"] == "y"
     assert by_name["sex"]["select_choices_or_calculations"] == "1, 男 / Male | 2, 女 / Female"
-    assert by_name["weight"]["text_validation_type_or_show_slider_number"] == "number"
+    assert by_name["weight"]["text_validation_type_or_show_slider_number"] == "number_1dp"
     assert by_name["pregnant"]["branching_logic"] == "[sex] = '2'"
     assert {i["instrument_name"] for i in proj.export_instruments()} == {
         "demographics", "vital_signs", "labs"}
