@@ -144,6 +144,8 @@ class Item(IdTable, table=True):
     calc: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     source_logic: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     logic_problem: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    # REDCap's matrix group: items of one group share one choice list, shown as one matrix.
+    matrix_group: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     classification: str = Field(default="clinical", sa_column=Column(String(30), nullable=False))
     classification_confirmed: bool = Field(default=True, sa_column=Column(
         Boolean(), nullable=False, server_default=false()))

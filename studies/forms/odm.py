@@ -143,6 +143,8 @@ def export_metadata(*, study_code: str, title_zh: str, title_en: str, protocol_l
             _alias(idef, "edc:level", str(i.level))
             if i.text_format:
                 _alias(idef, "edc:format", i.text_format)
+            if i.matrix_group:
+                _alias(idef, "edc:matrix_group", i.matrix_group)
             if i.multiple:
                 _alias(idef, "edc:multiple", "yes")
             for bound, which in ((i.range_min, "edc:range_min"), (i.range_max, "edc:range_max")):
@@ -414,6 +416,7 @@ def _item(idef: Any, iref: Any, back_types: dict[str, str], units: dict[str, str
         if item.field_type == "text":
             item.field_type = "dropdown"
     item.text_format = aliases.get("edc:format")
+    item.matrix_group = aliases.get("edc:matrix_group")
     item.multiple = aliases.get("edc:multiple") == "yes"
     fixed = DATA_TYPES[item.data_type]
     if fixed.choices:  # a type of fixed codes (boolean): a field type of its own, its codes

@@ -215,6 +215,16 @@ def parse_dictionary(text: str) -> Dictionary:
                 errors.append(f"line {line}: {name}: a range applies only to text and "
                               "slider fields")
         item.required = r.get("required", "").strip().lower() in ("y", "yes", "1")
+        matrix = r.get("matrix", "").strip()
+        if matrix:
+            if not NAME_RE.match(matrix):
+                errors.append(f"line {line}: {name}: matrix group name {matrix!r} must hold only "
+                              "a-z, 0-9 and _")
+            elif ftype not in ("radio", "checkbox"):
+                errors.append(f"line {line}: {name}: a matrix group holds radio or checkbox "
+                              "fields")
+            else:
+                item.matrix_group = matrix
         if ftype in ("descriptive", "calc"):
             item.required = False
         propose_classification(item, r.get("identifier", "").strip().lower() in ("y", "yes"))
@@ -336,6 +346,7 @@ def dictionary_rows(forms: list[FormSpec]) -> list[dict[str, str]]:
                                           and item.show_if is None and item.field_type != "calc"
                                           else _logic(item.show_if))
                 row["required_field"] = "y" if item.required else ""
+                row["matrix_group_name"] = item.matrix_group or ""
                 rows.append(row)
     return rows
 

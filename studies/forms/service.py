@@ -55,7 +55,7 @@ CLAUSE_METADATA = "§11.3.4.4 a"
 ITEM_FIELDS = ("name", "field_type", "data_type", "label_zh", "label_en", "help_zh", "help_en",
                "unit", "text_format", "range_min", "range_max", "required", "multiple",
                "choices", "show_if", "calc", "source_logic", "logic_problem", "classification",
-               "classification_confirmed", "data_category", "level")
+               "classification_confirmed", "data_category", "level", "matrix_group")
 
 
 @dataclass

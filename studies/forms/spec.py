@@ -36,6 +36,7 @@ class ItemSpec:
     calc: str | None = None
     source_logic: str | None = None
     logic_problem: str | None = None
+    matrix_group: str | None = None
     classification: str = "clinical"
     classification_confirmed: bool = True
     data_category: str = "health_status"

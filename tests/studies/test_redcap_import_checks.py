@@ -120,3 +120,34 @@ def test_dates_and_sex_are_proposed_as_quasi_identifiers() -> None:
         assert items[name].classification == "quasi_identifier", name
         assert not items[name].classification_confirmed  # proposed, for the administrator
     assert items["weight"].classification == "clinical"
+
+
+CHOICES = '"1, 无困难 None | 2, 有困难 Some"'
+MATRIX = f"""record_id,qol,,text,Record ID,,,,,,,,,,,
+mobility,qol,生活质量 Quality of life,radio,行动能力 Mobility,{CHOICES},,,,,,,,,,qol_matrix
+selfcare,qol,,radio,自我照顾 Self-care,{CHOICES},,,,,,,,,,qol_matrix
+"""
+MATRIX_HEADER = HEADER.rstrip("\n") + ',"Custom Alignment","Question Number (surveys only)",' \
+    '"Matrix Group Name"\n'
+
+
+def test_a_matrix_group_is_kept_through_the_dictionary_and_odm() -> None:
+    d = redcap.parse_dictionary(MATRIX_HEADER + MATRIX)
+    items = {i.name: i for f in d.forms for i in f.items()}
+    assert items["mobility"].matrix_group == items["selfcare"].matrix_group == "qol_matrix"
+    rows = {r["field_name"]: r for r in redcap.dictionary_rows(d.forms)}
+    assert rows["selfcare"]["matrix_group_name"] == "qol_matrix"
+    again = redcap.parse_dictionary(redcap.dictionary_csv(d.forms))
+    assert [i.matrix_group for f in again.forms for i in f.items()] == ["qol_matrix"] * 2
+    data = odm.export_metadata(study_code="T-1", title_zh="研究", title_en="Study",
+                               protocol_label="1.0", mdv_name="v1", forms=d.forms, events=[],
+                               now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    back = {i.name: i for f in odm.parse_metadata(data).forms for i in f.items()}
+    assert back["mobility"].matrix_group == "qol_matrix"
+
+
+def test_a_matrix_of_text_fields_is_refused_with_its_line() -> None:
+    bad = MATRIX.replace("selfcare,qol,,radio", "selfcare,qol,,text")
+    with pytest.raises(redcap.DictionaryError) as exc:
+        redcap.parse_dictionary(MATRIX_HEADER + bad)
+    assert "line 4: selfcare: a matrix group holds radio or checkbox fields" in str(exc.value)
