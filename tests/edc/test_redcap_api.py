@@ -155,6 +155,9 @@ def test_an_unchanged_pycap_script_reads_and_writes(
     assert change["username"] == "inv" and "weight = '72.5'" in change["details"]
     assert change["reason"].startswith("weight: transcription error")
     assert any(e["action"].startswith("Data export (REDCap API records") for e in log)
+    edits = proj.export_logging(log_type="record_edit")
+    assert edits and all(e["action"].startswith("Update record") for e in edits)
+    assert proj.export_logging(user="mon") == []
     users = {(u["username"], u["edc_role"]) for u in proj.export_users()}
     assert ("inv", "investigator") in users and ("mon", "monitor") in users
     assert all(u["email"] == "" for u in proj.export_users())
@@ -181,6 +184,9 @@ def test_a_redcapr_style_curl_call_and_its_errors(
     assert status == 200
     assert body.splitlines() == ["record_id,redcap_event_name,redcap_repeat_instrument,"
                                  "redcap_repeat_instance,sex", f"{S1},baseline_arm_1,,,1"]
+    status, same = curl(f"token={toks['inv']}", "content=record", "format=csv",
+                        "fields=record_id,sex")  # a list written with commas
+    assert status == 200 and same == body
     status, body = curl("token=" + "0" * 32, "content=record", "format=json")
     assert status == 401 and "token" in json.loads(body)["error"]
     failed = _ledger(state, "token.use")[-1]
