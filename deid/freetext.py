@@ -91,7 +91,7 @@ def id_check_char(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits of a resident ID number."""
     if len(first17) != 17 or not first17.isdigit():
         raise ValueError("need exactly 17 digits")
-    return ric.calc_check_digit(first17 + "0")
+    return str(ric.calc_check_digit(first17 + "0"))  # python-stdnum cn.ric; ignores the last
 
 
 def is_valid_resident_id(s: str) -> bool:

@@ -26,6 +26,7 @@ from edc.routes import (
     forms,
     locks,
     randomisation,
+    redcap,
     registry,
     retention,
     subjects,
@@ -135,6 +136,7 @@ ROUTERS = [
     entry.api.router, entry.pages.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
     retention.api.router,
+    redcap.api.router,
 ]
 
 

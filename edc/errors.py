@@ -130,6 +130,27 @@ def error_body(code: str, message: str, field: str | None = None,
     return {"error": {"code": code, "message": message, "field": field, "clause": clause}}
 
 
+# REDCap's API endpoint (edc/routes/redcap): its errors take REDCap's form.
+REDCAP_PATH = "/api/"
+
+
+def redcap_error(request: Request, status: int, message: str) -> Response:
+    """An error as REDCap answers it, in the request's ``returnFormat`` (else ``format``):
+    ``{"error": "…"}``, ``ERROR: …`` for CSV, ``<hash><error>…</error></hash>`` for XML —
+    with this system's status code (403, 404, 409, 422, 423, …), which REDCapR reads."""
+    fmt = getattr(request.state, "redcap_format", None) or "json"
+    if fmt == "csv":
+        return Response(f"ERROR: {message}", status_code=status,
+                        media_type="text/csv; charset=utf-8")
+    if fmt == "xml":
+        from xml.sax.saxutils import escape
+
+        return Response(f'<?xml version="1.0" encoding="UTF-8" ?>\n<hash>\n  <error>'
+                        f"{escape(message)}</error>\n</hash>", status_code=status,
+                        media_type="application/xml")
+    return JSONResponse({"error": message}, status_code=status)
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -158,6 +179,8 @@ async def _record_refusal(request: Request, exc: DomainError) -> None:
 
 def render(request: Request, status: int, code: str, message: str, field: str | None = None,
            clause: str | None = None) -> Response:
+    if request.url.path == REDCAP_PATH:
+        return redcap_error(request, status, message)
     if wants_json(request):
         return JSONResponse(error_body(code, message, field, clause), status_code=status)
     if status == 401:
@@ -187,7 +210,8 @@ def install(app: FastAPI) -> None:
             return redirect(request, target, exc.message)
         resp = render(request, status_of(exc), exc.code, exc.message, exc.field, exc.clause)
         details = getattr(exc, "details", None)
-        if details and wants_json(request):  # e.g. every field error, or the changes since
+        # e.g. every field error, or the changes since (REDCap's form has no details)
+        if details and wants_json(request) and request.url.path != REDCAP_PATH:
             body = error_body(exc.code, exc.message, exc.field, exc.clause)
             body["error"]["details"] = details
             resp = JSONResponse(body, status_code=status_of(exc))

@@ -4,6 +4,7 @@ Use one of these in a route's ``dependencies=[...]``:
 
 - ``public()``            — no login (login page, health, static assets);
 - ``authenticated()``     — any logged-in user, for their own things (home, password, logout);
+- ``token_in_body(dep)``  — an API token in the form body (REDCap's API), checked by ``dep``;
 - ``requires(Perm.X)``    — a permission from ``studies.kernel.roles``. When the path has a
   ``{study}`` parameter the permission must be held for that study (or for every study).
 
@@ -72,6 +73,14 @@ def requires(perm: Perm) -> Any:
                 site=request.path_params.get("site"))
 
     return _mark(_requires, perm.value)
+
+
+def token_in_body(dep: Callable[..., Any]) -> Any:
+    """A route whose API token comes in its form body, as REDCap's API sends it (``POST /api/``
+    with ``token=…``): ``dep`` authenticates it (an unknown, expired or revoked token is
+    refused and audited). Any token holder reaches the route; the domain checks the
+    permission of each thing asked for."""
+    return _mark(dep, AUTHENTICATED)
 
 
 PENDING_PAGES = {PENDING_PASSWORD: "/account/password",

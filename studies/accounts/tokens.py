@@ -3,6 +3,10 @@
 A token acts for one user in ONE role (and study) that the user holds, expires (at most
 ``api_token_max_days``), can be revoked, and is stored only as its SHA-256. It never carries a
 privileged role (those need the second factor). Every use is a ledger entry.
+
+A token is issued in one of two shapes: ``edc_…`` (the JSON API's bearer token), or REDCap's
+(32 upper-case hexadecimal characters, which PyCap, REDCapR and redcapAPI require) for the
+REDCap-compatible endpoint ``POST /api/``. Both authenticate the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from studies.kernel.events import Action
 from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
 
 PREFIX = "edc_"
+REDCAP_LENGTH = 32
 
 
 def _hash(token: str) -> str:
@@ -41,8 +46,10 @@ class IssuedToken:
 
 def create_token(session: Session, ledger: Ledger, *, actor: Actor, name: str, role: Role,
                  study: str | None, days: int,
-                 config: AuthConfig = DEFAULT_CONFIG) -> IssuedToken:
-    """A user issues a token for themselves, for a role they hold (for that study)."""
+                 config: AuthConfig = DEFAULT_CONFIG, redcap: bool = False) -> IssuedToken:
+    """A user issues a token for themselves, for a role they hold (for that study).
+    ``redcap``: in REDCap's shape (32 hexadecimal characters), for ``POST /api/``; such a
+    token names one study, as a REDCap token names one project."""
     if actor.pending or actor.token_id:
         raise PermissionDenied("tokens are issued from an interactive session / "
                                "令牌只能在交互登录后签发")
@@ -59,7 +66,11 @@ def create_token(session: Session, ledger: Ledger, *, actor: Actor, name: str, r
     if not held:
         raise PermissionDenied("you do not hold this role for this study / 您不具有该角色",
                                clause="§11.3.4.1 a")
-    token = PREFIX + secrets.token_urlsafe(32)
+    if redcap and study is None:
+        raise InvalidInput("study: a REDCap token is for one study / REDCap 令牌须指定一个研究",
+                           field="study")
+    token = (secrets.token_hex(REDCAP_LENGTH // 2).upper() if redcap
+             else PREFIX + secrets.token_urlsafe(32))
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
     row = ApiToken(user_id=actor.user_id, name=name, token_hash=_hash(token), role=role.value,
                    study=study, created_by=actor.username, expires_at=expires)
@@ -69,7 +80,8 @@ def create_token(session: Session, ledger: Ledger, *, actor: Actor, name: str, r
                   action=Action.TOKEN_CREATE, entity_type="api_token",
                   entity_id=row.id, study=study, client=actor.client,
                   changes=[Change("name", None, name), Change("role", None, role.value),
-                           Change("expires_at", None, expires.isoformat())])
+                           Change("expires_at", None, expires.isoformat())]
+                  + ([Change("shape", None, "redcap")] if redcap else []))
     return IssuedToken(row.id, token, expires)
 
 

@@ -13,7 +13,9 @@ Field *kinds* (``descriptive``, ``calc``, ``notes``, ``dropdown`` … — :data:
 entered or computed. Each field type (REDCap's names) holds one data type (``field_types``),
 except that a ``text`` field's REDCap validation may make it a number or a date.
 
-Pure: imports nothing of the project, so every domain after ``forms`` may use it.
+Pure: imports nothing of the project, so every domain after ``forms`` may use it. Phone
+numbers are checked with ``phonenumbers`` (Google's libphonenumber; China by default) and
+resident ID numbers with ``python-stdnum`` (``cn.ric``, GB 11643).
 """
 
 from __future__ import annotations
@@ -25,16 +27,45 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
+import phonenumbers
+from stdnum.cn import ric
+
 MAX_TEXT = 10000
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
-_POSTCODE = re.compile(r"^[0-9A-Za-z \-]{3,10}$")
-# A text format checked at entry: its pattern and the reason a value is refused.
-TEXT_FORMAT_CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
-    "email": (_EMAIL, "not an e-mail address / 邮箱格式不正确"),
-    "phone": (_PHONE, "not a phone number / 电话号码格式不正确"),
-    "postcode": (_POSTCODE, "not a postcode / 邮政编码格式不正确"),
+
+
+def _matches(pattern: str) -> Callable[[str], bool]:
+    compiled = re.compile(pattern)
+    return lambda s: compiled.match(s) is not None
+
+
+def _phone(s: str) -> bool:
+    """A valid phone number (libphonenumber): a Chinese one, or any with its +country code."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(s, "CN"))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+# A text format checked at entry: its check and the reason a value is refused.
+TEXT_FORMAT_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "email": (_matches(_EMAIL.pattern), "not an e-mail address / 邮箱格式不正确"),
+    "phone": (_phone, "not a phone number / 电话号码格式不正确"),
+    "postcode": (_matches(r"^[0-9]{6}$"), "not a postcode: 6 digits / 邮政编码须为 6 位数字"),
+    "postcode_ca": (_matches(r"^[A-Za-z][0-9][A-Za-z] ?[0-9][A-Za-z][0-9]$"),
+                    "not a Canadian postal code: A1A 1A1 / 加拿大邮编格式不正确"),
+    "id_number": (ric.is_valid, "not a valid resident ID number (GB 11643) / 身份证号无效"),
+    "mm_ss": (_matches(r"^[0-5][0-9]:[0-5][0-9]$"), "must be minutes:seconds MM:SS / "
+              "须为 分:秒 MM:SS"),
+    "alpha": (_matches(r"^[A-Za-z]+$"), "letters only / 只能包含字母"),
 }
+# Decimal places a number format allows (REDCap's number_1dp … number_4dp): at most that many;
+# written to ODM as the ItemDef's SignificantDigits.
+DECIMAL_PLACES: dict[str, int] = {f"{n}dp": n for n in range(1, 5)}
+_TIME = {None: (re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$"),
+                "must be a time HH:MM / 时间格式须为 HH:MM"),
+         "hh_mm_ss": (re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"),
+                      "must be a time HH:MM:SS / 时间格式须为 HH:MM:SS")}
 YES_NO: tuple[dict[str, str], ...] = ({"code": "1", "label_zh": "是", "label_en": "Yes"},
                                       {"code": "0", "label_zh": "否", "label_en": "No"})
 
@@ -139,8 +170,21 @@ def _parse_number(integer: bool) -> Parse:
                                 (item.range_max, lambda b: d <= b, "at most")):
             if bound is not None and not ok(Decimal(bound)):
                 raise ValueError(f"must be {word} {bound} / 超出范围")
+        places = DECIMAL_PLACES.get(item.text_format or "")
+        exponent = d.as_tuple().exponent
+        if places is not None and isinstance(exponent, int) and -exponent > places:
+            raise ValueError(f"at most {places} decimal place{'s' if places > 1 else ''} / "
+                             f"最多 {places} 位小数")
         return str(int(d)) if integer else s
     return parse
+
+
+def _parse_time(item: EnteredItem, raw: Any, today: dt.date) -> Any:
+    s = str(_single(raw)).strip()
+    pattern, reason = _TIME.get(item.text_format, _TIME[None])
+    if not pattern.match(s):
+        raise ValueError(reason)
+    return s
 
 
 def _parse_when(with_time: bool) -> Parse:
@@ -167,7 +211,7 @@ def _parse_text(item: EnteredItem, raw: Any, today: dt.date) -> Any:
     if len(s) > MAX_TEXT:
         raise ValueError(f"longer than {MAX_TEXT} characters / 文本过长")
     check = TEXT_FORMAT_CHECKS.get(item.text_format or "")
-    if check is not None and not check[0].match(s):
+    if check is not None and not check[0](s):
         raise ValueError(check[1])
     return s
 
@@ -229,9 +273,9 @@ _ENTRIES = (
         field_types=("text", "notes", "descriptive"),
         redcap_validations={
             "email": "email", "phone": "phone", "phone_australia": "phone",
-            "zipcode": "postcode", "postalcode_canada": "postcode",
-            "postalcode_china": "postcode", "alpha_only": None, "time": None,
-            "time_mm_ss": None},
+            # REDCap's zipcode is read as this system's postcode: a Chinese one, 6 digits
+            "zipcode": "postcode", "postalcode_canada": "postcode_ca",
+            "postalcode_china": "postcode", "alpha_only": "alpha", "time_mm_ss": "mm_ss"},
         deid_kind="text"),
     DataType(
         "integer", _parse_number(integer=True), odm="integer", odm_in=("integer",),
@@ -241,8 +285,8 @@ _ENTRIES = (
     DataType(
         "decimal", _parse_number(integer=False), odm="float", odm_in=("float", "double"),
         field_types=("calc",),
-        redcap_validations={"number": None, "number_1dp": None, "number_2dp": None,
-                            "number_3dp": None, "number_4dp": None,
+        redcap_validations={"number": None, "number_1dp": "1dp", "number_2dp": "2dp",
+                            "number_3dp": "3dp", "number_4dp": "4dp",
                             "number_comma_decimal": None, "float": None},
         read_bound=_number_bound(integer=False), bound_ok=_number_bound_ok, numeric=True,
         html_attrs={"inputmode": "decimal"}, deid_kind="number"),
@@ -260,6 +304,10 @@ _ENTRIES = (
                             "datetime_seconds_dmy": None},
         read_bound=_when_bound(with_time=True), bound_ok=_when_bound_ok,
         html_input="datetime-local", deid_kind="datetime"),
+    DataType(
+        "time", _parse_time, odm="time", odm_in=("time",),
+        redcap_validations={"time": None, "time_hh_mm_ss": "hh_mm_ss"},
+        html_input="time", html_attrs={"placeholder": "HH:MM"}, deid_kind="text"),
     # ODM: a CodeListRef makes an item a codelist (its values are written as text).
     DataType(
         "codelist", _parse_code, odm="text",

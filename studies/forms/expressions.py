@@ -389,32 +389,45 @@ def _quote(s: str) -> str:
 
 def to_text(node: Node) -> str:
     """The canonical own-dialect text of a tree; ``parse(to_text(t)) == t``."""
-    return _print(node, 0)
+    return _print(node, 0, redcap=False)
 
 
-def _print(node: Node, outer: int) -> str:
+def to_redcap(node: Node) -> str:
+    """REDCap's text of a tree (``[name]``, ``[name(code)]``, ``<>``):
+    ``translate_redcap(to_redcap(t)) == to_text(t)``, so a data dictionary written from the
+    stored form reads back the same."""
+    return _print(node, 0, redcap=True)
+
+
+def _print(node: Node, outer: int, *, redcap: bool) -> str:
+    def sub(n: Node, prec: int) -> str:
+        return _print(n, prec, redcap=redcap)
+
     if isinstance(node, Num):
         return format(node.value, "f")
     if isinstance(node, Str):
-        return _quote(node.value)
+        return (f"'{node.value}'" if "'" not in node.value else f'"{node.value}"') if redcap \
+            else _quote(node.value)
     if isinstance(node, Field):
-        return node.name
+        return f"[{node.name}]" if redcap else node.name
     if isinstance(node, Checked):
-        return f"checked({node.name}, {_quote(node.code)})"
+        return (f"[{node.name}({node.code})]" if redcap
+                else f"checked({node.name}, {_quote(node.code)})")
     if isinstance(node, Call):
-        return f"{node.fn}(" + ", ".join(_print(a, 0) for a in node.args) + ")"
+        return f"{node.fn}(" + ", ".join(sub(a, 0) for a in node.args) + ")"
     if isinstance(node, Unary):
         p = _PREC["not" if node.op == "not" else "neg"]
-        inner = _print(node.operand, p)
+        inner = sub(node.operand, p)
         text = f"not {inner}" if node.op == "not" else f"-{inner}"
     else:
         p = _PREC[node.op]
+        op = "<>" if redcap and node.op == "!=" else node.op
         if node.op == "^":  # right-associative
-            text = f"{_print(node.left, p + 1)} ^ {_print(node.right, p)}"
+            text = f"{sub(node.left, p + 1)} ^ {sub(node.right, p)}"
         elif p == 4:  # comparisons do not chain
-            text = f"{_print(node.left, p + 1)} {node.op} {_print(node.right, p + 1)}"
+            text = f"{sub(node.left, p + 1)} {op} {sub(node.right, p + 1)}"
         else:
-            text = f"{_print(node.left, p)} {node.op} {_print(node.right, p + 1)}"
+            text = f"{sub(node.left, p)} {op} {sub(node.right, p + 1)}"
     return f"({text})" if p < outer else text
 
 

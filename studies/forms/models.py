@@ -28,7 +28,8 @@ from studies.kernel.models import CreatedAt, IdTable
 DATA_TYPES = tuple(datatypes.DATA_TYPES)  # one entry per type: studies/forms/datatypes.py
 FIELD_TYPES = ("text", "notes", "dropdown", "radio", "checkbox", "yesno", "truefalse", "calc",
                "descriptive", "slider", "file")
-TEXT_FORMATS = ("email", "phone", "postcode", "id_number")
+TEXT_FORMATS = ("email", "phone", "postcode", "postcode_ca", "id_number", "mm_ss",
+                "alpha", "1dp", "2dp", "3dp", "4dp", "hh_mm_ss")
 CLASSIFICATIONS = ("direct_identifier", "quasi_identifier", "sensitive", "clinical")
 CLASSIFICATION_LABELS = {
     "direct_identifier": "直接标识符 / Direct identifier",
@@ -143,6 +144,8 @@ class Item(IdTable, table=True):
     calc: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     source_logic: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     logic_problem: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    # REDCap's matrix group: items of one group share one choice list, shown as one matrix.
+    matrix_group: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     classification: str = Field(default="clinical", sa_column=Column(String(30), nullable=False))
     classification_confirmed: bool = Field(default=True, sa_column=Column(
         Boolean(), nullable=False, server_default=false()))

@@ -24,7 +24,7 @@ from typing import Any
 from lxml import etree
 
 from studies.forms import expressions as ex
-from studies.forms.datatypes import BY_FIELD_TYPE, CODE_LIST, DATA_TYPES, ODM_IN
+from studies.forms.datatypes import BY_FIELD_TYPE, CODE_LIST, DATA_TYPES, DECIMAL_PLACES, ODM_IN
 from studies.forms.errors import ExpressionError, OdmError
 from studies.forms.spec import (
     NAME_RE,
@@ -121,8 +121,10 @@ def export_metadata(*, study_code: str, title_zh: str, title_en: str, protocol_l
                                                      if i.show_if else None))
     for f in forms:
         for i in f.items():
+            places = DECIMAL_PLACES.get(i.text_format or "")
             idef = _el(mdv, "ItemDef", OID=f"I.{f.name}.{i.name}", Name=i.name,
-                       DataType=DATA_TYPES[i.data_type].odm)
+                       DataType=DATA_TYPES[i.data_type].odm,
+                       SignificantDigits=str(places) if places else None)
             _texts(idef, "Description", i.help_zh, i.help_en)
             _texts(idef, "Question", i.label_zh, i.label_en)
             if i.unit:
@@ -141,6 +143,8 @@ def export_metadata(*, study_code: str, title_zh: str, title_en: str, protocol_l
             _alias(idef, "edc:level", str(i.level))
             if i.text_format:
                 _alias(idef, "edc:format", i.text_format)
+            if i.matrix_group:
+                _alias(idef, "edc:matrix_group", i.matrix_group)
             if i.multiple:
                 _alias(idef, "edc:multiple", "yes")
             for bound, which in ((i.range_min, "edc:range_min"), (i.range_max, "edc:range_max")):
@@ -412,6 +416,7 @@ def _item(idef: Any, iref: Any, back_types: dict[str, str], units: dict[str, str
         if item.field_type == "text":
             item.field_type = "dropdown"
     item.text_format = aliases.get("edc:format")
+    item.matrix_group = aliases.get("edc:matrix_group")
     item.multiple = aliases.get("edc:multiple") == "yes"
     fixed = DATA_TYPES[item.data_type]
     if fixed.choices:  # a type of fixed codes (boolean): a field type of its own, its codes

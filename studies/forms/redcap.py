@@ -215,6 +215,16 @@ def parse_dictionary(text: str) -> Dictionary:
                 errors.append(f"line {line}: {name}: a range applies only to text and "
                               "slider fields")
         item.required = r.get("required", "").strip().lower() in ("y", "yes", "1")
+        matrix = r.get("matrix", "").strip()
+        if matrix:
+            if not NAME_RE.match(matrix):
+                errors.append(f"line {line}: {name}: matrix group name {matrix!r} must hold only "
+                              "a-z, 0-9 and _")
+            elif ftype not in ("radio", "checkbox"):
+                errors.append(f"line {line}: {name}: a matrix group holds radio or checkbox "
+                              "fields")
+            else:
+                item.matrix_group = matrix
         if ftype in ("descriptive", "calc"):
             item.required = False
         propose_classification(item, r.get("identifier", "").strip().lower() in ("y", "yes"))
@@ -247,3 +257,106 @@ def parse_dictionary(text: str) -> Dictionary:
             continue
         setattr(item, kind, translated)
     return Dictionary(forms=list(forms.values()), warnings=warnings)
+
+
+# ---- writing a data dictionary ----------------------------------------------------------------
+
+# REDCap's data dictionary columns: (CSV header, metadata key of the API's ``content=metadata``).
+DICTIONARY_COLUMNS = (
+    ("Variable / Field Name", "field_name"), ("Form Name", "form_name"),
+    ("Section Header", "section_header"), ("Field Type", "field_type"),
+    ("Field Label", "field_label"),
+    ("Choices, Calculations, OR Slider Labels", "select_choices_or_calculations"),
+    ("Field Note", "field_note"),
+    ("Text Validation Type OR Show Slider Number", "text_validation_type_or_show_slider_number"),
+    ("Text Validation Min", "text_validation_min"), ("Text Validation Max", "text_validation_max"),
+    ("Identifier?", "identifier"), ("Branching Logic (Show field only if...)", "branching_logic"),
+    ("Required Field?", "required_field"), ("Custom Alignment", "custom_alignment"),
+    ("Question Number (surveys only)", "question_number"),
+    ("Matrix Group Name", "matrix_group_name"), ("Matrix Ranking?", "matrix_ranking"),
+    ("Field Annotation", "field_annotation"),
+)
+RECORD_ID = "record_id"
+_SLIDER_MARKS = re.compile(r"^0 = (.+?), (?:50 = (.+?), )?100 = (.+)$")  # as read above
+# The REDCap text validation written for a data type and text format (the first one read as it).
+_VALIDATION_OUT: dict[tuple[str, str | None], str] = {}
+for _v, _key in VALIDATIONS.items():
+    _VALIDATION_OUT.setdefault(_key, _v)
+
+
+def join_label(zh: str | None, en: str | None) -> str:
+    """The inverse of :func:`split_label`: ``"中文 / English"``, or one language when both
+    are the same."""
+    zh, en = (zh or "").strip(), (en or "").strip()
+    if zh and en and zh != en:
+        return f"{zh} / {en}"
+    return zh or en
+
+
+def _logic(text: str | None) -> str:
+    return ex.to_redcap(ex.parse(text)) if text else ""
+
+
+def dictionary_rows(forms: list[FormSpec]) -> list[dict[str, str]]:
+    """The forms as REDCap data dictionary rows, keyed as REDCap's API metadata
+    (:data:`DICTIONARY_COLUMNS`). The first row is REDCap's record identifier, which the
+    subject code fills; reading the rows back (:func:`parse_dictionary`) gives the same forms.
+    ``Identifier?`` is ``y`` for a confirmed direct identifier (a proposed one is proposed
+    again on import). Form labels and other classifications have no REDCap column."""
+    blank = {key: "" for _, key in DICTIONARY_COLUMNS}
+    rows: list[dict[str, str]] = []
+    if forms:
+        rows.append({**blank, "field_name": RECORD_ID, "form_name": forms[0].name,
+                     "field_type": "text", "field_label": "受试者代码 / Subject code"})
+    for form in forms:
+        for n, group in enumerate(form.groups):
+            first = True
+            for item in group.items:
+                row = dict(blank, field_name=item.name, form_name=form.name,
+                           field_type=item.field_type,
+                           field_label=join_label(item.label_zh, item.label_en))
+                if first and (n > 0 or (group.label_zh, group.label_en)
+                              != (form.label_zh, form.label_en)):
+                    row["section_header"] = join_label(group.label_zh, group.label_en)
+                first = False
+                if item.field_type in ("dropdown", "radio", "checkbox"):
+                    row["select_choices_or_calculations"] = " | ".join(
+                        f"{c['code']}, {join_label(c.get('label_zh'), c.get('label_en'))}"
+                        for c in item.choices)
+                elif item.field_type == "calc":
+                    row["select_choices_or_calculations"] = (
+                        (item.source_logic or "") if item.logic_problem else _logic(item.calc))
+                row["field_note"] = item.unit or join_label(item.help_zh, item.help_en)
+                marks = _SLIDER_MARKS.match(item.help_en or "")
+                if item.field_type == "slider" and marks and item.help_zh == item.help_en:
+                    row["select_choices_or_calculations"] = " | ".join(
+                        m for m in marks.groups() if m is not None)
+                    row["field_note"] = ""
+                if item.field_type == "text":
+                    row["text_validation_type_or_show_slider_number"] = _VALIDATION_OUT.get(
+                        (item.data_type, item.text_format), "")
+                if item.field_type in ("text", "slider") and not (
+                        item.field_type == "slider" and (item.range_min, item.range_max)
+                        == ("0", "100")):
+                    row["text_validation_min"] = item.range_min or ""
+                    row["text_validation_max"] = item.range_max or ""
+                row["identifier"] = ("y" if item.classification == "direct_identifier"
+                                     and item.classification_confirmed else "")
+                row["branching_logic"] = ((item.source_logic or "") if item.logic_problem
+                                          and item.show_if is None and item.field_type != "calc"
+                                          else _logic(item.show_if))
+                row["required_field"] = "y" if item.required else ""
+                row["matrix_group_name"] = item.matrix_group or ""
+                rows.append(row)
+    return rows
+
+
+def dictionary_csv(forms: list[FormSpec]) -> str:
+    """:func:`dictionary_rows` as a REDCap data dictionary CSV (UTF-8 text; the caller adds a
+    byte-order mark for Excel)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([title for title, _ in DICTIONARY_COLUMNS])
+    for row in dictionary_rows(forms):
+        w.writerow([row[key] for _, key in DICTIONARY_COLUMNS])
+    return buf.getvalue()

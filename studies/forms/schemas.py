@@ -67,6 +67,7 @@ class ItemOut(BaseModel):
     classification_confirmed: bool
     data_category: str
     level: int
+    matrix_group: str | None = None
 
 
 class GroupOut(BaseModel):

@@ -55,7 +55,7 @@ CLAUSE_METADATA = "§11.3.4.4 a"
 ITEM_FIELDS = ("name", "field_type", "data_type", "label_zh", "label_en", "help_zh", "help_en",
                "unit", "text_format", "range_min", "range_max", "required", "multiple",
                "choices", "show_if", "calc", "source_logic", "logic_problem", "classification",
-               "classification_confirmed", "data_category", "level")
+               "classification_confirmed", "data_category", "level", "matrix_group")
 
 
 @dataclass
@@ -364,6 +364,23 @@ def export_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
     ledger.append(session, actor=actor.username, client=actor.client, action=Action.METADATA_EXPORT,
                   entity_type="study", entity_id=study.id, study=study.code,
                   changes=[Change("format", None, "ODM 1.3.2"), Change("forms", None, labels),
+                           Change("sha256", None, hashlib.sha256(data).hexdigest())])
+    return data
+
+
+def redcap_dictionary(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
+                      ) -> bytes:
+    """The study's forms (current versions) as a REDCap data dictionary CSV, UTF-8 with a
+    byte-order mark (Excel on Chinese Windows reads it as UTF-8). Importing it again
+    (:func:`import_redcap`) gives the same forms. Audited as a metadata export."""
+    require(actor, Perm.STUDY_READ, study=study_code)
+    study = registry.get_study(session, study_code)
+    specs, labels = current_specs(session, study)
+    data = ("\ufeff" + redcap.dictionary_csv(specs)).encode("utf-8")
+    ledger.append(session, actor=actor.username, client=actor.client, action=Action.METADATA_EXPORT,
+                  entity_type="study", entity_id=study.id, study=study.code,
+                  changes=[Change("format", None, "REDCap data dictionary"),
+                           Change("forms", None, labels),
                            Change("sha256", None, hashlib.sha256(data).hexdigest())])
     return data
 

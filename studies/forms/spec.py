@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from studies.forms.datatypes import DATA_TYPES
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CODE_RE = re.compile(r"^-?[A-Za-z0-9_.]{1,40}$")
 
@@ -34,6 +36,7 @@ class ItemSpec:
     calc: str | None = None
     source_logic: str | None = None
     logic_problem: str | None = None
+    matrix_group: str | None = None
     classification: str = "clinical"
     classification_confirmed: bool = True
     data_category: str = "health_status"
@@ -78,12 +81,21 @@ class Dictionary:
     warnings: list[str] = field(default_factory=list)
 
 
+# "中文 English": Chinese (with its own punctuation and digits) first, then text with no Chinese.
+_CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
+_ZH_THEN_EN = re.compile(rf"^(.*[{_CJK}][^A-Za-z]*?)\s+([A-Za-z][^{_CJK}]*)$")
+
+
 def split_label(text: str) -> tuple[str, str]:
-    """``"出生日期 / Date of birth"`` → (zh, en); a label in one language serves both."""
+    """``"出生日期 / Date of birth"`` or ``"出生日期 Date of birth"`` → (zh, en); a label in
+    one language serves both."""
     text = (text or "").strip()
     if " / " in text:
         zh, en = text.split(" / ", 1)
         return zh.strip(), en.strip()
+    m = _ZH_THEN_EN.match(text)
+    if m:
+        return m.group(1).strip(), m.group(2).strip()
     return text, text
 
 
@@ -92,8 +104,8 @@ _DIRECT = re.compile(r"(^|_)(name|full_?name|first_?name|last_?name|surname|id_?
                      r"street)(_|$)|姓名|身份证|手机|电话|住址|病历号|邮箱", re.I)
 _QUASI = re.compile(r"(^|_)(dob|birth_?date|date_?of_?birth|birth|zip|zip_?code|postcode|"
                     r"postal_?code|post_?code|city|county|district|ethnic(ity)?|occupation|"
-                    r"admission_?date|visit_?date|discharge_?date)(_|$)|出生|邮编|邮政编码|"
-                    r"民族|职业|县|区", re.I)
+                    r"admission_?date|visit_?date|discharge_?date|sex|gender)(_|$)|出生|邮编|"
+                    r"邮政编码|民族|职业|县|区|性别", re.I)
 _SENSITIVE = re.compile(r"hiv|aids|hepatitis|hbsag|hcv|syphilis|乙肝|丙肝|梅毒|艾滋|性病|"
                         r"psychiatric|精神|genetic|基因", re.I)
 
@@ -110,7 +122,8 @@ def propose_classification(item: ItemSpec, identifier_flag: bool) -> None:
         item.classification, item.classification_confirmed = "direct_identifier", True
     elif item.text_format in ("email", "phone", "id_number") or _DIRECT.search(text):
         item.classification, item.classification_confirmed = "direct_identifier", False
-    elif item.text_format == "postcode" or _QUASI.search(text):
+    elif (item.text_format in ("postcode", "postcode_ca") or _QUASI.search(text)
+          or DATA_TYPES[item.data_type].deid_kind in ("date", "datetime")):
         item.classification, item.classification_confirmed = "quasi_identifier", False
     elif _SENSITIVE.search(text):
         item.classification, item.classification_confirmed = "sensitive", False

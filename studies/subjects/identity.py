@@ -18,11 +18,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import phonenumbers
+from stdnum.cn import ric
+
 from studies.kernel.errors import InvalidInput
 
 CLAUSE = "§11.3.4.4 d"
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK_CHARS = "10X98765432"
+ID_CHECK_CHARS = "10X98765432"  # every check character GB 11643 has
 # Province-level codes of GB/T 2260 (incl. 71 Taiwan, 81 Hong Kong, 82 Macao, 83 residence
 # permits for Taiwan residents).
 PROVINCES = frozenset({
@@ -31,15 +33,14 @@ PROVINCES = frozenset({
     "65", "71", "81", "82", "83",
 })
 _ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
-_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 MAX_NAME = 100
 MAX_MRN = 50
 MAX_ADDRESS = 300
 
 
 def id_check_char(first17: str) -> str:
-    """The GB 11643 check character of the first 17 digits."""
-    return ID_CHECK_CHARS[sum(int(c) * w for c, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+    """The GB 11643 check character of the first 17 digits (``python-stdnum``'s ``cn.ric``)."""
+    return str(ric.calc_check_digit(first17 + "0"))  # it ignores the last character
 
 
 def normalise_resident_id(raw: str) -> str:
@@ -89,13 +90,17 @@ def validate_mobile(raw: str, *, field: str = "phone") -> str:
     """A mainland China mobile number: 11 digits starting 13–19; ``+86``/``0086`` prefix, spaces
     and hyphens accepted and removed. Returns the 11 digits."""
     value = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", raw))
-    for prefix in ("+86", "0086"):
-        if value.startswith(prefix):
-            value = value[len(prefix):]
-    if not _MOBILE.match(value):
+    if value.startswith("0086"):
+        value = "+" + value[2:]
+    try:
+        number = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException:
+        number = None
+    if (number is None or number.country_code != 86 or not phonenumbers.is_valid_number(number)
+            or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE):
         raise InvalidInput("phone: a mainland mobile number of 11 digits starting 13–19 / "
                            "手机号须为 11 位、以 13–19 开头", field=field, clause=CLAUSE)
-    return value
+    return str(number.national_number)
 
 
 def _text(raw: str | None, *, field: str, max_len: int, required: bool, label: str) -> str | None:

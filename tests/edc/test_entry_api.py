@@ -137,3 +137,17 @@ def test_import_over_the_api_returns_counts_or_numbered_errors(
     assert r.json()["error"]["details"]["errors"][0]["row"] == 2
     r = app_client.post(url, files={"file": ("data.csv", b"\xff\xfe\x00bad", "text/csv")})
     assert r.status_code == 422 and r.json()["error"]["field"] == "file"
+
+
+def test_a_form_csv_has_a_byte_order_mark_for_excel(
+        app_client: TestClient, session: Session, ledger: Ledger, study: None) -> None:
+    make_user(session, ledger, "dm", Role.DATA_MANAGER, study=STUDY)
+    login(app_client, "inv")
+    assert app_client.put(FORM, json={"base_version": 0, "values": VITALS}).status_code == 200
+    app_client.cookies.clear()
+    login(app_client, "dm")
+    r = app_client.get(f"/api/v1/studies/{STUDY}/export/forms/demographics.csv")
+    assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM
+    r = app_client.get(f"/api/v1/studies/{STUDY}/export/forms/vital_signs.csv")
+    text = r.content.decode("utf-8-sig")
+    assert text.startswith("subject,site,event") and "S01-ENT01" in text

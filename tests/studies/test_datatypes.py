@@ -34,6 +34,7 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "decimal": ("36.60", "36.60", "abc"),
     "date": ("2026-05-01", "2026-05-01", "01/05/2026"),
     "datetime": ("2026-05-01T10:30", "2026-05-01T10:30", "2026-05-01 soon"),
+    "time": (" 09:30 ", "09:30", "25:99"),
     "codelist": ("2", "2", "3"),
     "boolean": ("yes", "1", "maybe"),
     "file": ("report.pdf", "report.pdf", ["a", "b"]),

@@ -123,6 +123,9 @@ class TokenIn(BaseModel):
     role: Role
     study: str | None = Field(default=None, max_length=100)
     days: int = Field(default=30, ge=1, le=3650)
+    redcap: bool = Field(default=False, description=(
+        "issue it in REDCap's shape (32 hexadecimal characters) for POST /api/ "
+        "(PyCap, REDCapR); needs a study"))
 
 
 def _token_out(t: tokens.TokenView) -> TokenOut:
@@ -141,7 +144,8 @@ def api_tokens(session: SessionDep, actor: CurrentActor) -> list[TokenOut]:
 def api_token_create(body: TokenIn, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
                      auth: AuthDep) -> dict[str, str]:
     issued = tokens.create_token(session, ledger, actor=actor, name=body.name, role=body.role,
-                                 study=body.study, days=body.days, config=auth)
+                                 study=body.study, days=body.days, config=auth,
+                                 redcap=body.redcap)
     return {"id": issued.id, "token": issued.token, "expires_at": issued.expires_at.isoformat()}
 
 

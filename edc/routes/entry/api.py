@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, UploadFile
 from fastapi.responses import Response
@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.errors import raises
 from edc.policy import ApiRouter, attachment, requires
-from studies.entry import bulk_import, monitoring, odm_export
+from studies.entry import bulk_import, monitoring, odm_export, stat_export
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.schemas import (
@@ -196,8 +196,27 @@ def export_odm(study: str, session: SessionDep, ledger: LedgerDep, actor: Curren
             responses=attachment("text/csv; charset=utf-8"))
 def export_csv(study: str, form: str, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> Response:
+    """One form as CSV, UTF-8 with a byte-order mark (Excel on Chinese Windows reads the
+    labels right)."""
     text = odm_export.export_form_csv(session, ledger, actor=actor, study_code=study,
                                       form_name=form)
-    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+    return Response(("\ufeff" + text).encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition":
                              f'attachment; filename="{study}-{form}.csv"'})
+
+
+StatFormat = Literal["csv", "csv_labels", "sav", "dta", "xpt", "r"]
+
+
+@router.get("/studies/{study}/export/statistics/{fmt}",
+            dependencies=[requires(Perm.ENTRY_EXPORT)], response_class=Response,
+            responses=attachment(*sorted({m for _, m in stat_export.FORMATS.values()})))
+def export_statistics(study: str, fmt: StatFormat, session: SessionDep, ledger: LedgerDep,
+                      actor: CurrentActor,
+                      form: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    """A form (``form``) or the whole study for statisticians: CSV (codes, or ``csv_labels``),
+    SPSS ``sav``, Stata ``dta``, SAS ``xpt`` with labels, or the R script reading the CSV."""
+    data, name = stat_export.export_for_statistics(session, ledger, actor=actor,
+                                                   study_code=study, fmt=fmt, form_name=form)
+    return Response(data, media_type=stat_export.FORMATS[fmt][1],
+                    headers={"content-disposition": f'attachment; filename="{name}"'})

@@ -75,6 +75,16 @@ def export_odm(study: str, session: SessionDep, ledger: LedgerDep,
         "content-disposition": f'attachment; filename="{study}-odm.xml"'})
 
 
+@router.get("/studies/{study}/redcap-dictionary.csv", dependencies=[requires(Perm.STUDY_READ)],
+            response_class=Response, responses=attachment("text/csv; charset=utf-8"))
+def export_redcap_dictionary(study: str, session: SessionDep, ledger: LedgerDep,
+                             actor: CurrentActor) -> Response:
+    """The study's forms as a REDCap data dictionary (UTF-8 CSV with a byte-order mark)."""
+    data = forms.redcap_dictionary(session, ledger, actor=actor, study_code=study)
+    return Response(data, media_type="text/csv; charset=utf-8", headers={
+        "content-disposition": f'attachment; filename="{study}-DataDictionary.csv"'})
+
+
 @router.get("/studies/{study}/forms", response_model=list[FormSummaryOut],
             dependencies=[requires(Perm.STUDY_READ)])
 def list_forms(study: str, session: SessionDep, actor: CurrentActor) -> list[dict[str, Any]]:
