@@ -198,6 +198,7 @@ def export_csv(study: str, form: str, session: SessionDep, ledger: LedgerDep,
                actor: CurrentActor) -> Response:
     text = odm_export.export_form_csv(session, ledger, actor=actor, study_code=study,
                                       form_name=form)
-    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+    # UTF-8 with a byte-order mark, so Excel on Chinese Windows opens it as UTF-8
+    return Response(("\ufeff" + text).encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition":
                              f'attachment; filename="{study}-{form}.csv"'})

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, Response
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
 from edc.web.csrf import Csrf
+from edc.web.labels import label
 from edc.web.layout import csrf_field, page, redirect
 from studies.extracts import custody as extract_custody
 from studies.extracts import review as extract_review
@@ -32,8 +33,8 @@ CLASS_LABELS = {"direct_identifier": "直接标识符 / direct identifier",
 @router.get("/extracts", dependencies=[authenticated()])
 def extract_list(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
     rows = [h.tr[h.td[h.a(href=f"/extracts/{r.id}")[r.id[:8]]], h.td[r.study_code],
-                 h.td[r.tier.upper()], h.td[r.recipient_org], h.td(".status")[r.status],
-                 h.td[r.build_state]]
+                 h.td[r.tier.upper()], h.td[r.recipient_org], h.td(".status")[label(r.status)],
+                 h.td[label(r.build_state)]]
             for r in ex.list_requests(session, actor=actor)]
     return page(request, "数据提取申请 / Extract requests", h.table(".extracts")[
         h.thead[h.tr[h.th["编号 / Id"], h.th["研究 / Study"], h.th["级别 / Tier"],
@@ -100,12 +101,12 @@ def _dl(d: dict[str, Any]) -> h.Element:
         h.dt["接收方 / Recipient"], h.dd[f"{d['recipient_org']} ({', '.join(d['recipients'])})"],
         h.dt["使用期限 / Period of use"], h.dd[f"{d['use_from']} – {d['use_until']}"],
         h.dt["出境 / Cross-border"], h.dd["是 / yes" if d["cross_border"] else "否 / no"],
-        h.dt["状态 / Status"], h.dd(".status")[d["status"]],
+        h.dt["状态 / Status"], h.dd(".status")[label(d["status"])],
         h.dt["审批 / Approvals"], h.dd[", ".join(
             f"{n}: {'✓' if d['approvals']['done'].get(n) else '…'}"
             for n in d["approvals"]["needs"])
             + f" (committee {d['approvals']['yes']}/{d['approvals']['committee_members']})"],
-        h.dt["生成 / Build"], h.dd(".build")[f"{b['state']} {b['progress']}%"
+        h.dt["生成 / Build"], h.dd(".build")[f"{label(b['state'])} {b['progress']}%"
                                              + (f" — {b['error']}" if b["error"] else "")],
         h.dt["数据包 SHA-256 / Package SHA-256"], h.dd[h.code[b["package_sha256"] or "—"]]]
 
@@ -156,9 +157,11 @@ def extract_page(request_id: str, request: Request, session: SessionDep,
     custody = h.table(".custody")[h.tbody[[h.tr[h.td[t["event"]], h.td[t["actor"]],
                                                 h.td[t["at"]], h.td[h.code[t["sha256"] or ""]]]
                                            for t in d["transfers"]]]]
+    building = d["build"]["state"] in ("queued", "running")  # follow it without reloading
     return page(request, f"数据提取申请 / Extract request {request_id[:8]}", _dl(d), fields,
                 history, h.h2["签署 / Sign"], sign, *actions,
-                h.h2["交接记录 / Chain of custody"], custody)
+                h.h2["交接记录 / Chain of custody"], custody,
+                head=h.meta(http_equiv="refresh", content="3") if building else None)
 
 
 @router.post("/extracts/{request_id}/decisions", dependencies=[authenticated(), Csrf])
