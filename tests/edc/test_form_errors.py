@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 from factories import (
-    PASSWORD,
     VITALS,
     make_active_study,
     make_entry_study,
@@ -18,6 +17,7 @@ from factories import (
     synthetic_identity,
 )
 from fastapi.testclient import TestClient
+from pages_util import login, soup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -30,16 +30,6 @@ from studies.kernel.roles import Role
 from studies.locks.models import DataLock
 from studies.registry.models import Study
 from studies.subjects.models import Subject
-
-
-def soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "html.parser")
-
-
-def login(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    r = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
 
 
 def token(page: BeautifulSoup) -> str:

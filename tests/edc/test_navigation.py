@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
-from bs4 import BeautifulSoup
-from factories import PASSWORD, VITALS, make_entry_study, make_lock_team, make_user
+from factories import VITALS, make_entry_study, make_lock_team, make_user
 from fastapi.testclient import TestClient
+from pages_util import login, soup
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
@@ -39,16 +39,6 @@ JOURNEYS: dict[str, tuple[str, ...]] = {
     "auditor": ("/audit", "/audit/entries"),
     "admin": ("/admin/accounts",),
 }
-
-
-def soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "html.parser")
-
-
-def login(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    r = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
 
 
 @pytest.fixture
