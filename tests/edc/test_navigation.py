@@ -130,4 +130,4 @@ def test_codes_shown_on_pages_are_labelled(app_client: TestClient,
     status = studies.select("tbody td")[2].get_text()
     assert status in LABELS.values() and " / " in status
     forms = soup(app_client.get(S).text).select("table")[-1].select("tbody td:nth-of-type(3)")
-    assert forms and all(td.get_text() == "已发布 / published" for td in forms)
+    assert forms and all(td.get_text() in ("草稿 / draft", "已发布 / published") for td in forms)
