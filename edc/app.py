@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, TypedDict
 
 import anyio
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -32,8 +30,9 @@ from edc.routes import (
     subjects,
 )
 from edc.state import AppState
+from edc.web import timefmt
+from edc.web.assets import install_assets
 
-STATIC = Path(__file__).parent / "web" / "static"
 SECURITY_HEADERS = [
     (b"content-security-policy",
      b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -41,8 +40,8 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
 ]
+NO_STORE = (b"cache-control", b"no-store")  # unless the response says otherwise (assets)
 
 
 class SecurityMiddleware:
@@ -78,7 +77,9 @@ class SecurityMiddleware:
 
         async def send_with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
-                msg["headers"] = list(msg.get("headers", [])) + SECURITY_HEADERS
+                own = list(msg.get("headers", []))
+                cached = any(k.lower() == b"cache-control" for k, _ in own)
+                msg["headers"] = own + SECURITY_HEADERS + ([] if cached else [NO_STORE])
             await send(msg)
 
         try:
@@ -95,7 +96,8 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     body = (b'{"error":{"code":"too_large","message":"request body exceeds %d bytes",'
             b'"field":null,"clause":null}}' % limit)
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json")] + SECURITY_HEADERS})
+                "headers": [(b"content-type", b"application/json"), NO_STORE]
+                + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -182,7 +184,8 @@ def start_checkpoint_worker(app: FastAPI, state: AppState) -> None:
 
 def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="EDC — GB/T 39725-2020 §11.3", version="0.1.0",
-                  docs_url="/api/v1/docs", openapi_url="/api/v1/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/api/v1/openapi.json", redoc_url=None)
+    timefmt.set_zone(state.settings.display_timezone)
     app.state.edc = state
     errors.install(app)
     app.add_middleware(SecurityMiddleware, max_body=state.settings.max_body_bytes)
@@ -198,18 +201,7 @@ def create_app(state: AppState) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    htmx = state.settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
-
-    @app.get("/static/htmx.min.js", include_in_schema=False, dependencies=[public()])
-    def htmx_js() -> Response:
-        if not htmx.exists():
-            return Response("/* htmx not installed: run make */", media_type="text/javascript")
-        return FileResponse(htmx, media_type="text/javascript")
-
-    @app.get("/static/app.css", include_in_schema=False, dependencies=[public()])
-    def app_css() -> Response:
-        return FileResponse(STATIC / "app.css", media_type="text/css")
-
+    install_assets(app, state)
     return app
 
 

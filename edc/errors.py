@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -183,17 +183,17 @@ def render(request: Request, status: int, code: str, message: str, field: str | 
         return redcap_error(request, status, message)
     if wants_json(request):
         return JSONResponse(error_body(code, message, field, clause), status_code=status)
-    if status == 401:
+    if status == 401 and getattr(request.state, "actor", None) is None:
         from edc.web.layout import redirect
 
         resp = redirect(request, "/login", message)  # the reason, shown on the login page
         resp.delete_cookie("edc_session")
         return resp
+    # (a 401 with a valid session is a signature's wrong password or code: the page says so
+    # and the session is kept)
     from edc.web.layout import error_page  # late: pages import this module
 
-    headers = {"HX-Retarget": "#messages"} if request.headers.get("HX-Request") else None
-    return HTMLResponse(str(error_page(request, status, message, field, clause)),
-                        status_code=status, headers=headers)
+    return error_page(request, status, message, field, clause)
 
 
 def install(app: FastAPI) -> None:

@@ -111,9 +111,25 @@ class Settings(BaseSettings):
     )
     assets_dir: Path = Field(
         default=Path("node_modules"),
-        description="Where the npm set-up installed front-end packages (htmx.org)",
+        description="Where the npm set-up installed front-end packages (htmx.org, "
+                    "swagger-ui-dist)",
+    )
+    display_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="The time zone pages show times in (IANA name); the API stays in UTC",
     )
 
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not a time zone name: {v!r}") from None
+        return v
 
     @field_validator("witnesses")
     @classmethod

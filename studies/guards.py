@@ -326,6 +326,20 @@ def active_unlocks(session: Session, study_id: str, at: dt.datetime) -> list[Unl
     return [r for r in rows if r.ends_at is None or as_utc(r.ends_at) > at]
 
 
+def is_locked(session: Session, *, study_id: str, site_id: str | None,
+              subject_id: str | None, form_id: str | None,
+              at: dt.datetime | None = None) -> bool:
+    """Is this data covered by a lock that no active signed unlock opens (read only: what a
+    page shows; a write still goes through :func:`assert_writable`)."""
+    at = as_utc(at) if at else dt.datetime.now(dt.UTC)
+    locks = session.execute(select(DataLock).where(
+        col(DataLock.study_id) == study_id)).scalars().all()
+    if not any(covers(lk, site_id, subject_id, form_id) for lk in locks):
+        return False
+    return not any(_permits(req, subject_id, form_id, None)
+                   for req in active_unlocks(session, study_id, at))
+
+
 def assert_writable(session: Session, *, study_id: str | None = None,
                     subject_id: str | None = None, form_id: str | None = None,
                     field: str | None = None, fields: list[str] | None = None,

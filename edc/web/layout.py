@@ -1,4 +1,5 @@
-"""The base layout, flash messages, CSRF field and the error page."""
+"""The base layout (menu per role, breadcrumbs, the summary of a refused form), flash
+messages, CSRF field and the error page."""
 
 from __future__ import annotations
 
@@ -28,50 +29,108 @@ def csrf_field(request: Request) -> h.VoidElement:
 
 
 def nav(request: Request) -> h.Node:
+    """The menu: what the actor's roles may do (``edc.web.menu``), the current study's work
+    when the page belongs to one, who is logged in and the log-out button."""
+    from edc.web.menu import global_links, study_links
+
     actor = getattr(request.state, "actor", None)
     if actor is None:
-        return h.nav[h.a(href="/login")["登录 / Log in"]]
-    links: list[Any] = [h.a(href="/")["首页 / Home"]]
-    perms = {p.value for p in getattr(actor, "perms", ())}
-    if perms & {"study.read", "study.manage"}:
-        links += [" · ", h.a(href="/studies")["研究 / Studies"]]
-    if "ethics.record" in perms:
-        links += [" · ", h.a(href="/ethics")["伦理审查 / Ethics"]]
-    if "code_index.lookup" in perms:
-        links += [" · ", h.a(href="/code-index")["患者代码索引 / Code index"]]
-    if "audit.verify" in perms:
-        links += [" · ", h.a(href="/audit")["审计 / Audit"]]
-    if "audit.read" in perms:
-        links += [" · ", h.a(href="/audit/entries")["审计轨迹 / Audit trail"]]
-    if "account.manage" in perms:
-        links += [" · ", h.a(href="/admin/accounts")["账户管理 / Accounts"],
-                  " · ", h.a(href="/admin/organisations")["接收机构 / Organisations"]]
-    if "extract.approve" in perms:
-        links += [" · ", h.a(href="/cross-border")["数据出境 / Cross-border"]]
-    links += [" · ", h.a(href="/account")["我的账户 / My account"]]
-    return h.nav[
-        *links,
-        " · ",
-        h.span(".who")[f"{actor.display_name} ({actor.username})"],
-        h.form(".inline", method="post", action="/logout")[
-            csrf_field(request), h.button(type="submit")["退出 / Log out"]],
-    ]
+        return h.nav(".menu", aria_label="菜单 / Menu")[h.a(href="/")["首页 / Home"], " · ",
+                                                       h.a(href="/login")["登录 / Log in"]]
+    here = request.url.path
+    links = [h.a(href=lk.href, aria_current="page" if lk.href == here else None)[lk.label]
+             for lk in global_links(actor)]
+    study = request.path_params.get("study")
+    study_menu = None
+    if study:
+        work = study_links(actor, str(study))
+        if work:
+            study_menu = h.nav(".study-menu", aria_label=f"研究 / Study {study}")[
+                h.strong[f"{study}: "],
+                _joined([h.a(href=lk.href, aria_current="page" if lk.href == here else None)[
+                    lk.label] for lk in work])]
+    return h.div(".menus")[
+        h.nav(".menu", aria_label="菜单 / Menu")[
+            _joined(links), " · ",
+            h.span(".who")[f"{actor.display_name} ({actor.username})"],
+            h.form(".inline", method="post", action="/logout")[
+                csrf_field(request), h.button(type="submit")["退出 / Log out"]]],
+        study_menu]
 
 
-def page(request: Request, title: str, *content: h.Node, status: int = 200) -> HTMLResponse:
+def _joined(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for n, item in enumerate(items):
+        out += [" · "] if n else []
+        out.append(item)
+    return out
+
+
+def breadcrumbs(request: Request, title: str) -> h.Node:
+    """首页 › study › this page."""
+    path = request.url.path
+    if path == "/":
+        return None
+    crumbs: list[Any] = [h.a(href="/")["首页 / Home"]]
+    study = request.path_params.get("study")
+    if study and path.startswith("/studies/"):
+        base = f"/studies/{quote(str(study))}"
+        crumbs += [h.a(href="/studies")["研究 / Studies"]]
+        if path != base:
+            crumbs.append(h.a(href=base)[str(study)])
+    crumbs.append(h.span(aria_current="page")[title])
+    out: list[Any] = []
+    for n, c in enumerate(crumbs):
+        out += [" › "] if n else []
+        out.append(c)
+    return h.nav(".breadcrumbs", aria_label="位置 / You are here")[out]
+
+
+def error_summary() -> h.Node:
+    """On a refused form: every error, naming the field by its label, linked to the field."""
+    from edc.web.forms import refill
+
+    state = refill()
+    if state is None or not state.errors:
+        return None
+    items = []
+    for name, message in state.errors.items():
+        label = state.labels.get(name)
+        if label:
+            items.append(h.li[h.a(href=f"#field-{name}")[label], f": {message}"])
+        else:
+            items.append(h.li[message])
+    return h.div(".error.form-errors", role="alert")[
+        h.p["表单有错误，未保存；请修改后重新提交 / The form has errors and nothing was saved; "
+            "correct them and submit again:"],
+        h.ul[items],
+        h.p[f"条款 / clause: GB/T 39725-2020 {state.clause}"] if state.clause else None]
+
+
+def htmx_url(request: Request) -> str:
+    return getattr(request.app.state, "htmx_url", "/static/htmx.min.js")
+
+
+def page(request: Request, title: str, *content: h.Node, status: int = 200,
+         head: h.Node = None) -> HTMLResponse:
     flash = unquote(request.cookies.get(FLASH_COOKIE, "")) or None
     doc = h.html(lang="zh-CN")[
         h.head[
             h.meta(charset="utf-8"),
             h.meta(name="viewport", content="width=device-width, initial-scale=1"),
+            # htmx would add an inline <style> the CSP refuses; app.css styles its indicators
+            h.meta(name="htmx-config", content='{"includeIndicatorStyles":false}'),
+            head,
             h.title[f"{title} — EDC"],
             h.link(rel="stylesheet", href="/static/app.css"),
-            h.script(src="/static/htmx.min.js", defer=True),
+            h.link(rel="icon", href="data:,"),  # no favicon request (and no 404 logged)
+            h.script(src=htmx_url(request), defer=True),
         ],
         h.body[
             h.header[h.strong["临床研究电子数据采集 · Clinical research EDC"], nav(request)],
+            breadcrumbs(request, title),
             h.div("#messages")[h.p(".flash", role="status")[flash] if flash else None],
-            h.main[h.h1[title], *content],
+            h.main[h.h1[title], error_summary(), *content],
             h.footer["GB/T 39725-2020 §11.3"],
         ],
     ]
@@ -103,7 +162,8 @@ def redirect(request: Request, url: str, message: str | None = None) -> Response
 
 
 def error_page(request: Request, status: int, message: str, field: str | None,
-               clause: str | None) -> h.Element:
+               clause: str | None) -> Response:
+    """A refusal as a page with the menu (or, under htmx, a fragment for ``#messages``)."""
     parts: list[Any] = [h.p(".error", role="alert")[message]]
     if field:
         parts.append(h.p[f"字段 / field: {field}"])
@@ -111,9 +171,17 @@ def error_page(request: Request, status: int, message: str, field: str | None,
         parts.append(h.p[f"条款 / clause: GB/T 39725-2020 {clause}"])
     parts.append(h.p[h.a(href="/")["返回首页 / Back to home"]])
     if request.headers.get("HX-Request"):
-        return h.div(".error-fragment")[parts]
-    return h.html(lang="zh-CN")[
-        h.head[h.meta(charset="utf-8"), h.title[f"{status} — EDC"],
-               h.link(rel="stylesheet", href="/static/app.css")],
-        h.body[h.main[h.h1[f"{status}"], parts]],
-    ]
+        return HTMLResponse(str(h.div(".error-fragment")[parts]), status_code=status,
+                            headers={"HX-Retarget": "#messages"})
+    title = STATUS_TITLES.get(status, "出错了 / Something went wrong")
+    return page(request, f"{status} — {title}", *parts, status=status)
+
+
+STATUS_TITLES = {
+    400: "请求有误 / Bad request", 401: "签名未通过 / Signature refused",
+    403: "无权限 / Not permitted", 404: "未找到 / Not found",
+    405: "不支持的操作 / Method not allowed", 409: "冲突 / Conflict",
+    413: "内容过大 / Too large", 422: "输入有误 / Invalid input", 423: "已锁定 / Locked",
+    429: "尝试次数过多 / Too many attempts", 500: "内部错误 / Internal error",
+    503: "服务器繁忙 / Server busy",
+}

@@ -185,6 +185,13 @@ def _subject_exists(session: Session, study_id: str, code: str) -> bool:
         col(Subject.study_id) == study_id, col(Subject.code) == code)).first() is not None
 
 
+def exportable_forms(session: Session, *, actor: Actor, study_code: str) -> list[str]:
+    """The forms of the study one may export as CSV (the export page's list)."""
+    require(actor, Perm.ENTRY_EXPORT, study=study_code)
+    study = registry.get_study(session, study_code)
+    return [f.name for f in forms.forms_of(session, study.id)]
+
+
 def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
                     form_name: str) -> str:
     """One form as CSV: a row per subject-event-form (current values), codes and labels of

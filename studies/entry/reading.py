@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.models import LedgerEntry
+from studies import guards
 from studies.entry.models import (
+    DataQuery,
     FormRecord,
     RecordVersion,
     SdvMark,
@@ -70,6 +72,8 @@ def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: 
                         "at": v.at.isoformat()} for k, v in sdv.items()},
             "sdv_required": sorted(need),
             "queries": monitoring.queries_of_record(session, record.id) if record else [],
+            "locked": guards.is_locked(session, study_id=t.study.id, site_id=t.site.id,
+                                       subject_id=t.subject.id, form_id=t.form.id),
             "settings": settings_public(settings)}
 
 
@@ -131,27 +135,61 @@ def field_history(session: Session, *, actor: Actor, study_code: str, subject_co
 
 
 def subject_grid(session: Session, *, actor: Actor, study_code: str) -> dict[str, Any]:
-    """Subjects × events × forms with each record's version and status (entry overview)."""
+    """Subjects × events × forms with each record's version and status (entry overview), and
+    what a status icon needs: ``verified`` (every field that needs SDV verified),
+    ``open_queries`` (not closed) and ``locked`` (a lock covers it, no unlock opens it)."""
+    from studies.entry import monitoring
+
     require(actor, Perm.ENTRY_READ, study=study_code)
     study = study_named(session, study_code)
     sites = actor.sites(Perm.ENTRY_READ, study.code)
     events = forms.events_of(session, study.id)
     form_names = {f.id: f.name for f in forms.forms_of(session, study.id)}
-    q = (select(col(Subject.code), col(Subject.id), col(Site.code))
+    q = (select(col(Subject.code), col(Subject.id), col(Site.code), col(Site.id))
          .join(Site, col(Site.id) == Subject.site_id)
          .where(col(Subject.study_id) == study.id).order_by(col(Subject.code)))
-    subjects_ = [(c, i, s) for c, i, s in session.execute(q) if sites is None or s in sites]
+    subjects_ = [(c, i, s, sid) for c, i, s, sid in session.execute(q)
+                 if sites is None or s in sites]
+    site_of = {i: sid for _c, i, _s, sid in subjects_}
+    settings = get_settings(session, study.id)
+    open_q: dict[str, int] = {}
+    for rid in session.execute(select(col(DataQuery.record_id)).where(
+            col(DataQuery.study_id) == study.id, col(DataQuery.status) != "closed")).scalars():
+        open_q[rid] = open_q.get(rid, 0) + 1
     recs: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     for r in session.execute(select(FormRecord).where(
             col(FormRecord.study_id) == study.id)).scalars():
-        recs[(r.subject_id, r.event_name, r.event_repeat, form_names.get(r.form_id, "?"))] = {
-            "version": r.version, "status": r.status}
+        if r.subject_id not in site_of:
+            continue
+        name = form_names.get(r.form_id, "?")
+        sdv = monitoring.record_sdv_summary(session, settings, r, name, r.subject_id)
+        recs[(r.subject_id, r.event_name, r.event_repeat, name)] = {
+            "version": r.version, "status": r.status,
+            "verified": not sdv["pending"] and not sdv["changed_after_sdv"],
+            "open_queries": open_q.get(r.id, 0),
+            "locked": guards.is_locked(session, study_id=study.id, site_id=site_of[r.subject_id],
+                                       subject_id=r.subject_id, form_id=r.form_id)}
     return {"study": study.code,
             "events": [{"name": e.name, "label_zh": e.label_zh, "label_en": e.label_en,
                         "repeating": e.repeating, "forms": list(e.form_names)} for e in events],
             "subjects": [{"code": c, "site": s, "records": {
                 f"{ev}/{rep}/{fn}": v for (sid, ev, rep, fn), v in recs.items() if sid == i}}
-                for c, i, s in subjects_]}
+                for c, i, s, _sid in subjects_]}
+
+
+def record_state(rec: dict[str, Any] | None) -> str:
+    """A grid record's one state, most urgent first: locked, open query, verified (complete
+    and every field needing SDV verified), complete (saved, not verified), incomplete; "new"
+    when nothing is saved. A saved form never reads as verified."""
+    if rec is None:
+        return "new"
+    if rec.get("locked"):
+        return "locked"
+    if rec.get("open_queries"):
+        return "query"
+    if rec.get("verified") and rec["status"] == "complete":
+        return "verified"
+    return "complete" if rec["status"] == "complete" else "incomplete"
 
 
 def verify_current(session: Session, *, study_code: str | None = None) -> list[str]:

@@ -35,6 +35,9 @@ class GridEventOut(BaseModel):
 class GridRecordOut(BaseModel):
     version: int
     status: str
+    verified: bool = PField(description="every field that needs SDV is verified")
+    open_queries: int = PField(description="queries not closed")
+    locked: bool = PField(description="a lock covers it and no signed unlock opens it")
 
 
 class GridSubjectOut(BaseModel):
@@ -96,6 +99,7 @@ class FormViewOut(BaseModel):
     sdv: dict[str, SdvMarkOut]
     sdv_required: list[str]
     queries: list[RecordQueryOut]
+    locked: bool = PField(description="a lock covers the form; it is read-only until unlocked")
     settings: EntrySettingsOut
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from stdnum.cn import ric
@@ -149,30 +150,53 @@ def validate_identity(*, name: str, resident_id: str, phone: str | None = None,
                       medical_record_number: str | None = None,
                       date_of_birth: str | dt.date | None = None, address: str | None = None,
                       today: dt.date | None = None) -> Identity:
-    """Validate every identity field at entry. The date of birth, when given, must agree with
-    the one in the ID number; when omitted it is taken from it."""
-    clean_name = _text(name, field="name", max_len=MAX_NAME, required=True, label="姓名")
-    assert clean_name is not None
-    rid = validate_resident_id(resident_id, today=today)
-    clean_phone = (validate_mobile(phone) if phone and phone.strip() else None)
-    mrn = _text(medical_record_number, field="medical_record_number", max_len=MAX_MRN,
+    """Validate every identity field at entry and report every problem at once (the first
+    raised, ``details.errors`` naming each field). The date of birth, when given, must agree
+    with the one in the ID number; when omitted it is taken from it."""
+    errors: dict[str, str] = {}
+    clause: list[str | None] = []
+
+    def check(fn: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except InvalidInput as exc:
+            errors.setdefault(exc.field or "", exc.message)
+            clause.append(exc.clause)
+            return None
+
+    clean_name = check(_text, name, field="name", max_len=MAX_NAME, required=True,
+                       label="姓名")
+    rid = check(validate_resident_id, resident_id, today=today)
+    clean_phone = check(validate_mobile, phone) if phone and phone.strip() else None
+    mrn = check(_text, medical_record_number, field="medical_record_number", max_len=MAX_MRN,
                 required=False, label="病历号")
-    addr = _text(address, field="address", max_len=MAX_ADDRESS, required=False, label="地址")
-    from_id = birth_date_of(rid)
+    addr = check(_text, address, field="address", max_len=MAX_ADDRESS, required=False,
+                 label="地址")
+    from_id = birth_date_of(rid) if rid else None
     if date_of_birth is not None and date_of_birth != "":
-        if isinstance(date_of_birth, str):
-            try:
-                dob = dt.date.fromisoformat(date_of_birth.strip())
-            except ValueError as exc:
-                raise InvalidInput("date_of_birth: use YYYY-MM-DD / 出生日期格式为 YYYY-MM-DD",
-                                   field="date_of_birth") from exc
-        else:
-            dob = date_of_birth
-        if dob != from_id:
-            raise InvalidInput("date_of_birth does not match the resident ID number / "
-                               "出生日期与身份证号不一致", field="date_of_birth", clause=CLAUSE)
+        check(_matching_birth_date, date_of_birth, from_id)
+    if errors:
+        field, message = next(iter(errors.items()))
+        failed = InvalidInput(message, field=field, clause=next((c for c in clause if c), None))
+        failed.details = {"errors": errors}  # type: ignore[attr-defined]
+        raise failed
+    assert clean_name is not None and rid is not None and from_id is not None
     return Identity(name=clean_name, resident_id=rid, phone=clean_phone,
                     medical_record_number=mrn, date_of_birth=from_id, address=addr)
+
+
+def _matching_birth_date(date_of_birth: str | dt.date, from_id: dt.date | None) -> None:
+    if isinstance(date_of_birth, str):
+        try:
+            dob = dt.date.fromisoformat(date_of_birth.strip())
+        except ValueError as exc:
+            raise InvalidInput("date_of_birth: use YYYY-MM-DD / 出生日期格式为 YYYY-MM-DD",
+                               field="date_of_birth") from exc
+    else:
+        dob = date_of_birth
+    if from_id is not None and dob != from_id:
+        raise InvalidInput("date_of_birth does not match the resident ID number / "
+                           "出生日期与身份证号不一致", field="date_of_birth", clause=CLAUSE)
 
 
 def compose_resident_id(region: str, birth: dt.date, sequence: int) -> str:

@@ -166,7 +166,7 @@ def test_monitor_verifies_queries_and_sees_the_worklist(app_client: TestClient,
     wl = soup(app_client.get(f"/studies/{STUDY}/monitor"))
     assert "requires verification: changed after SDV" in wl.select_one(
         "#changed-after-sdv").get_text()
-    assert wl.select_one("#open-queries tbody td:nth-of-type(4)").get_text() == "answered"
+    assert wl.select_one("#open-queries tbody td:nth-of-type(4)").get_text() == "已回复 / answered"
     doc = soup(app_client.get(PAGE))
     close = doc.select_one("form[action$='/close']")
     data = {i["name"]: i.get("value", "") for i in close.select("input[type=hidden]")}
@@ -174,9 +174,9 @@ def test_monitor_verifies_queries_and_sees_the_worklist(app_client: TestClient,
     assert app_client.post(close["action"], data=data, follow_redirects=False
                            ).status_code == 303
     doc = soup(app_client.get(PAGE))
-    assert doc.select_one(".query-status").get_text() == "closed"
+    assert doc.select_one(".query-status").get_text() == "已关闭 / closed"
     kinds = [li.select_one("strong").get_text() for li in doc.select("ol.thread li")]
-    assert kinds == ["open", "answer", "close"]
+    assert kinds == ["提出质疑 / opened", "回复 / answered", "关闭 / closed"]
 
 
 def test_form_posts_need_the_csrf_token(app_client: TestClient, session: Session,

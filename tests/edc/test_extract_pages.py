@@ -92,13 +92,22 @@ def test_request_approve_build_download_and_receive(
     assert r.status_code == 303, r.text
     for i in range(3):
         login(app_client, f"dsc{i}")
+        if i == 2:  # a signing mistake is shown on a page and keeps the session
+            r = app_client.post(f"/extracts/{rid}/decisions", data={
+                "csrf_token": csrf(app_client, f"/extracts/{rid}"), "kind": "vote",
+                "approve": "1", "username": "dsc2", "password": "not my password"},
+                follow_redirects=False)
+            assert r.status_code == 422  # the signing mistake at its field
+            assert "wrong password" in BeautifulSoup(r.text, "html.parser").select_one(
+                ".sign-error").get_text()
+            assert app_client.get("/", follow_redirects=False).status_code == 200
         r = app_client.post(f"/extracts/{rid}/decisions", data={
             "csrf_token": csrf(app_client, f"/extracts/{rid}"), "kind": "vote", "approve": "1",
             "username": f"dsc{i}", "password": PASSWORD}, follow_redirects=False)
         assert r.status_code == 303, r.text
     login(app_client, "dm")
     page = BeautifulSoup(app_client.get(f"/extracts/{rid}").text, "html.parser")
-    assert page.select_one("dd.status").get_text() == "approved"
+    assert page.select_one("dd.status").get_text() == "已批准 / approved"
     assert page.select_one("section h2") is not None  # the applicant's history is shown
     r = app_client.post(f"/api/v1/extracts/{rid}/build", json={})
     assert r.status_code == 202 and r.json()["build"] == "queued"

@@ -138,7 +138,7 @@ def test_an_officer_with_a_second_factor_approves_a_puf_on_the_page(
         "username": "dso2", "password": PASSWORD, "totp": sign_code}, follow_redirects=False)
     assert r.status_code == 303, r.text
     page = BeautifulSoup(app_client.get(f"/extracts/{rid}").text, "html.parser")
-    assert page.select_one("dd.status").get_text() == "approved"
+    assert page.select_one("dd.status").get_text() == "已批准 / approved"
     assert session.execute(select(Signature).where(Signature.entity_id == rid)).scalar_one()
 
 

@@ -21,6 +21,7 @@ from test_web_foundation import login
 from audit_trail.service import Ledger
 from studies import guards
 from studies.consent import service as consent
+from studies.consent.models import SCOPE_LABELS
 from studies.consent.schemas import ConsentFormIn
 from studies.kernel.roles import Role
 from studies.registry import service as registry
@@ -68,7 +69,12 @@ def test_wizard_form_errors_name_the_field(app_client: TestClient, session: Sess
     r = app_client.post("/studies/new", data={"csrf_token": token, "code": "WIZ-2"})
     assert r.status_code == 422
     page = soup(r.text)
-    assert page.select_one("p.error").get_text().startswith("site_code:")
+    # every missing field at once, each beside its field and named by its label on top
+    assert page.select_one("#field-site_hospital .field-error").get_text() == "必填 / required"
+    assert page.select_one("#field-title_zh .field-error").get_text() == "必填 / required"
+    summary = page.select_one(".form-errors").get_text(" ")
+    assert "医院 / Hospital" in summary and "中文题目 / Title (Chinese)" in summary
+    assert page.select_one("input[name=code]")["value"] == "WIZ-2"
 
 
 def test_importing_a_dictionary_from_the_study_page(app_client: TestClient, session: Session,
@@ -159,7 +165,7 @@ def test_consent_capture_shows_the_form_text_and_records_consent(
                            at=dt.datetime.now(dt.UTC))
     listing = soup(app_client.get("/studies/CON-1/consent").text)
     assert [td.get_text() for td in listing.select("tbody tr td")][:3] == [
-        "S01-PAGE1", "study, contact", "✔"]
+        "S01-PAGE1", f"{SCOPE_LABELS['study']}, {SCOPE_LABELS['contact']}", "✔"]
 
 
 def test_investigators_cannot_open_the_ethics_desk(app_client: TestClient, session: Session,

@@ -44,8 +44,10 @@ def consent_list(study: str, request: Request, session: SessionDep,
                  actor: CurrentActor) -> Response:
     o = overview.consent_overview(session, actor=actor, study_code=study, at=now())
     base = f"/studies/{quote(study)}/subjects"
-    rows = [h.tr[h.td[h.a(href=f"{base}/{r['subject_id']}/consent")[r["code"]]],
-                 h.td[", ".join(r["scopes"]) or "—"],
+    record = actor.can(Perm.CONSENT_RECORD, study)  # the capture page needs it
+    rows = [h.tr[h.td[h.a(href=f"{base}/{r['subject_id']}/consent")[r["code"]]
+                      if record else h.code[r["code"]]],
+                 h.td[", ".join(SCOPE_LABELS.get(s, s) for s in r["scopes"]) or "—"],
                  h.td["✔" if r["entry_allowed"] else f"✘ {r['reason']}"]]
             for r in o["subjects"]]
     return page(request, f"{study} — 知情同意 / Consent", banner(o["readiness"]),

@@ -21,8 +21,11 @@ from starlette.datastructures import FormData
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.web.csrf import Csrf
+from edc.web.forms import refill, submit
+from edc.web.labels import STATE_LABELS, STATE_MARKS, label
 from edc.web.layout import csrf_field, page, redirect
-from studies.entry import monitoring
+from edc.web.timefmt import local_minute
+from studies.entry import monitoring, odm_export
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid, StaleVersion
@@ -70,6 +73,12 @@ def _choice_label(c: dict[str, str]) -> str:
 
 # ---- the entry overview -------------------------------------------------------------------
 
+def legend() -> h.Node:
+    return h.section(".legend-box")[h.h2["图例 / Legend"], h.ul(".legend")[[
+        h.li[h.span(class_=f"st st-{k}")[STATE_MARKS[k]], " ", STATE_LABELS[k]]
+        for k in STATE_MARKS]]]
+
+
 @router.get("/studies/{study}/entry", dependencies=[requires(Perm.ENTRY_READ)])
 def entry_grid(study: str, request: Request, session: SessionDep,
                actor: CurrentActor) -> Response:
@@ -89,9 +98,10 @@ def entry_grid(study: str, request: Request, session: SessionDep,
             links: list[h.Node] = []
             for r in reps or [1]:
                 rec = s["records"].get(f"{ev}/{r}/{f}")
-                text = (f"v{rec['version']} {'✓' if rec['status'] == 'complete' else '…'}"
-                        if rec else "录入 / Enter")
-                links += [h.a(href=_url(study, s["code"], ev, f, r))[
+                kind = entry_reading.record_state(rec)
+                text = STATE_MARKS[kind] + (f" v{rec['version']}" if rec else "")
+                links += [h.a(class_=f"st st-{kind}", href=_url(study, s["code"], ev, f, r),
+                              title=STATE_LABELS[kind])[
                     f"#{r} " + text if repeating else text], " "]
             if repeating and reps:
                 links.append(h.a(href=_url(study, s["code"], ev, f, reps[-1] + 1))[
@@ -102,7 +112,7 @@ def entry_grid(study: str, request: Request, session: SessionDep,
     if actor.can(Perm.ENTRY_VERIFY, study):
         extra.append(h.p[h.a(href=f"/studies/{quote(study)}/monitor")[
             "监查工作清单 / Monitor worklist"]])
-    return page(request, f"数据录入 / Data entry — {study}", *extra,
+    return page(request, f"数据录入 / Data entry — {study}", *extra, legend(),
                 h.table(".entry-grid")[h.thead[h.tr[heads]], h.tbody[
                     rows or h.tr[h.td(colspan=str(len(heads)))["尚无受试者 / No subjects"]]]])
 
@@ -173,7 +183,8 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
               notice: h.Node = None) -> Response:
     study, subject, event, form, repeat = (view["study"], view["subject"], view["event"],
                                            view["form"], view["repeat"])
-    can_write = actor.can(Perm.ENTRY_WRITE, study)
+    locked = bool(view.get("locked"))
+    can_write = actor.can(Perm.ENTRY_WRITE, study) and not locked
     can_verify = actor.can(Perm.ENTRY_VERIFY, study)
     errors = errors or {}
     values = submitted if submitted is not None else view["values"]
@@ -225,6 +236,10 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
         h.dt["记录版本 / Record version"], h.dd(".record-version")[str(view["version"])],
         h.dt["状态 / Status"], h.dd(".record-status")[status_text]]
     body: list[h.Node] = [notice, header]
+    if locked:
+        body.append(h.p(".locked-note", role="status")[
+            f"{STATE_MARKS['locked']} 此表单已锁定，只读；修改须经签名解锁 / This form is locked "
+            "and read-only; a change needs a signed unlock (GB/T 39725-2020 §11.3.4.7 a)"])
     if errors:
         body.append(h.div(".error", role="alert")[
             h.p["表单有错误，未保存 / The form has errors and was not saved:"],
@@ -296,21 +311,33 @@ def _queries_panel(request: Request, actor: Any, view: dict[str, Any]) -> h.Node
     out: list[h.Node] = [h.h2["质疑 / Queries"]]
     for q in view["queries"]:
         base = f"/studies/{quote(study)}/queries/{q['id']}"
-        thread = h.ol(".thread")[[h.li[h.strong[m["kind"]], f" {m['by']} {m['at'][:19]}: ",
-                                       m["text"]] for m in q["thread"]]]
+        thread = h.ol(".thread")[[h.li[h.strong[label(f"query.{m['kind']}")],
+                                       f" {m['by']} {local_minute(m['at'])}: ", m["text"]]
+                                  for m in q["thread"]]]
         actions: list[h.Node] = []
         if q["status"] != "closed" and actor.can(Perm.QUERY_ANSWER, study):
-            actions.append(h.form(method="post", action=f"{base}/answer")[
+            kept = refill()
+            mine = kept if kept is not None and kept.value("query_id") == q["id"] else None
+            if mine is not None:  # the refused answer: its errors here, what was typed kept
+                for name in mine.errors:
+                    mine.labels.setdefault(name, f"质疑回复 / Query answer: {q['item']}")
+            actions.append(h.form(method="post", action=f"{base}/answer",
+                                  id=f"field-{next(iter(mine.errors))}" if mine else None)[
                 csrf_field(request),
+                [h.p(".field-error", role="alert")[msg] for msg in mine.errors.values()]
+                if mine else None,
                 h.label(for_=f"a-{q['id']}")["回复 / Answer"],
                 h.textarea(id=f"a-{q['id']}", name="text", rows="2", required=True,
-                           maxlength="4000"),
-                h.label[h.input(type="checkbox", name="change_value", value="1"),
+                           maxlength="4000")[mine.value("text") if mine else ""],
+                h.label[h.input(type="checkbox", name="change_value", value="1",
+                                checked=bool(mine and mine.value("change_value") == "1")),
                         " 同时修改数值 / also change the value"],
                 h.label(for_=f"v-{q['id']}")["新值 / New value"],
-                h.input(id=f"v-{q['id']}", name="value", maxlength="10000"),
+                h.input(id=f"v-{q['id']}", name="value", maxlength="10000",
+                        value=mine.value("value") if mine else None),
                 h.label(for_=f"rs-{q['id']}")["修改理由 / Reason"],
                 h.input(id=f"rs-{q['id']}", name="reason", maxlength="500",
+                        value=mine.value("reason") if mine else None,
                         placeholder="回复质疑 / Query response"),
                 h.button(type="submit")["提交回复 / Answer"]])
         if actor.can(Perm.ENTRY_VERIFY, study):
@@ -322,7 +349,8 @@ def _queries_panel(request: Request, actor: Any, view: dict[str, Any]) -> h.Node
                 h.button(type="submit")["关闭质疑 / Close" if verb == "close"
                                         else "重新打开 / Re-open"]])
         out.append(h.article(".query", id=f"query-{q['id']}")[
-            h.h3[f"{q['item']} — ", h.span(".query-status")[q["status"]]], thread, actions])
+            h.h3[f"{q['item']} — ", h.span(".query-status")[label(q["status"])]], thread,
+            actions])
     return h.section(".queries")[out]
 
 
@@ -409,7 +437,8 @@ def history(study: str, subject: str, event: str, form: str, request: Request,
         return page(request, f"字段历史 / Field history — {item}", back, h.table(".history")[
             h.thead[h.tr[h.th["版本 / Version"], h.th["时间 / When"], h.th["修改人 / Who"],
                          h.th["理由 / Why"], h.th["原值 / Before"], h.th["新值 / After"]]],
-            h.tbody[[h.tr[h.td[str(r["version"])], h.td[r["at"][:19] + " UTC"], h.td[r["by"]],
+            h.tbody[[h.tr[h.td[str(r["version"])], h.td[local_minute(r["at"], seconds=True)],
+                          h.td[r["by"]],
                           h.td[r["reason"] or "首次录入 / first entry"], h.td[_show(r["before"])],
                           h.td[_show(r["after"])]] for r in rows]]])
     events = entry_reading.timeline(session, actor=actor, study_code=study, subject_code=subject,
@@ -425,7 +454,8 @@ def history(study: str, subject: str, event: str, form: str, request: Request,
         else:
             detail = h.span[e.get("text") or ""]
             title = f"{e['kind']} {e.get('field', '')}"
-        items.append(h.li[h.strong[title], f" — {e['by']}, {e['at'][:19]} UTC ", detail])
+        items.append(h.li[h.strong[title], f" — {e['by']}, {local_minute(e['at'], seconds=True)} ",
+                          detail])
     return page(request, f"表单时间线 / Form timeline — {form}", back,
                 h.ol(".timeline")[items])
 
@@ -486,12 +516,23 @@ def answer_query(study: str, query_id: str, request: Request, session: SessionDe
                  change_value: Annotated[str | None, Form(max_length=1)] = None,
                  value: Annotated[str | None, Form(max_length=10_000)] = None,
                  reason: Annotated[str | None, Form(max_length=500)] = None) -> Response:
-    monitoring.answer_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
-                            data=QueryAnswerIn(
-                                text=text, change_value=change_value == "1",
-                                value=value or None, reason=reason or None))
-    return redirect(request, _back_to_query(request, session, actor, study, query_id),
-                    "已回复 / answered")
+    def answer() -> Response:
+        monitoring.answer_query(session, ledger, actor=actor, study_code=study,
+                                query_id=query_id, data=QueryAnswerIn(
+                                    text=text, change_value=change_value == "1",
+                                    value=value or None, reason=reason or None))
+        return redirect(request, _back_to_query(request, session, actor, study, query_id),
+                        "已回复 / answered")
+
+    def again() -> Response:
+        q = monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
+        return form_page(request, actor, entry_reading.form_view(
+            session, actor=actor, study_code=study, subject_code=q["subject"],
+            event_name=q["event"], form_name=q["form"], repeat=q["repeat"]))
+
+    typed = {"query_id": query_id, "text": text, "change_value": change_value or "",
+             "value": value or "", "reason": reason or ""}
+    return submit(session, typed, answer, again)
 
 
 @router.post("/studies/{study}/queries/{query_id}/close",
@@ -516,6 +557,26 @@ def reopen_query(study: str, query_id: str, request: Request, session: SessionDe
                     "质疑已重新打开 / query re-opened")
 
 
+@router.get("/studies/{study}/exports", dependencies=[requires(Perm.ENTRY_EXPORT)])
+def exports_page(study: str, request: Request, session: SessionDep,
+                 actor: CurrentActor) -> Response:
+    """Downloads of the clinical data: each form as CSV (UTF-8 with BOM, for Excel), the
+    whole study as ODM 1.3.2 with audit records. Each download is recorded in the ledger."""
+    names = odm_export.exportable_forms(session, actor=actor, study_code=study)
+    api = f"/api/v1/studies/{quote(study)}/export"
+    return page(
+        request, f"导出数据 / Export data — {study}",
+        h.p["每次下载都记入审计轨迹；直接标识符不导出。/ Every download is recorded in the "
+            "audit trail; direct identifiers are never exported."],
+        h.h2["按表单导出 CSV / CSV per form (UTF-8, Excel)"],
+        h.ul(".exports")[[h.li[h.a(href=f"{api}/forms/{quote(n)}.csv", download="")[
+            f"{n}.csv"]] for n in names] or h.li["—"]],
+        h.h2["CDISC ODM 1.3.2"],
+        h.p[h.a(href=f"{api}/odm", download="")[
+            "整个研究（含审计记录）/ The whole study, with audit records (XML)"]],
+        h.p[h.a(href="/account")["API 令牌（脚本导出）/ API tokens for scripted exports"]])
+
+
 @router.get("/studies/{study}/monitor", dependencies=[requires(Perm.ENTRY_VERIFY)])
 def monitor_worklist(study: str, request: Request, session: SessionDep,
                      actor: CurrentActor) -> Response:
@@ -536,7 +597,7 @@ def monitor_worklist(study: str, request: Request, session: SessionDep,
             h.thead[h.tr[h.th["天数 / Days"], h.th["表单 / Form"], h.th["字段 / Field"],
                          h.th["状态 / Status"], h.th["提出人 / By"]]],
             h.tbody[[h.tr[h.td[str(q["age_days"])], h.td[link(q)], h.td[q["item"]],
-                          h.td[q["status"]], h.td[q["opened_by"]]]
+                          h.td[label(q["status"])], h.td[q["opened_by"]]]
                      for q in wl["open_queries"]]]],
         h.h2["尚未核查的表单 / Forms not yet verified"],
         h.ul("#unverified-forms")[[h.li[link(w), " — ", ", ".join(w["fields"])]

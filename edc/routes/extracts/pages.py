@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, Response
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
 from edc.web.csrf import Csrf
+from edc.web.labels import label
 from edc.web.layout import csrf_field, page, redirect
 from studies.accounts import signatures
 from studies.extracts import custody as extract_custody
@@ -35,8 +36,8 @@ CLASS_LABELS = {"direct_identifier": "直接标识符 / direct identifier",
 @router.get("/extracts", dependencies=[authenticated()])
 def extract_list(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
     rows = [h.tr[h.td[h.a(href=f"/extracts/{r.id}")[r.id[:8]]], h.td[r.study_code],
-                 h.td[r.tier.upper()], h.td[r.recipient_org], h.td(".status")[r.status],
-                 h.td[r.build_state]]
+                 h.td[r.tier.upper()], h.td[r.recipient_org], h.td(".status")[label(r.status)],
+                 h.td[label(r.build_state)]]
             for r in ex.list_requests(session, actor=actor)]
     return page(request, "数据提取申请 / Extract requests", h.table(".extracts")[
         h.thead[h.tr[h.th["编号 / Id"], h.th["研究 / Study"], h.th["级别 / Tier"],
@@ -125,7 +126,7 @@ def _dl(d: dict[str, Any]) -> h.Element:
         h.dt["接收方 / Recipient"], h.dd[f"{d['recipient_org']} ({', '.join(d['recipients'])})"],
         h.dt["使用期限 / Period of use"], h.dd[f"{d['use_from']} – {d['use_until']}"],
         h.dt["出境 / Cross-border"], h.dd(".cross-border")[_cross_border(d)],
-        h.dt["状态 / Status"], h.dd(".status")[d["status"]],
+        h.dt["状态 / Status"], h.dd(".status")[label(d["status"])],
         h.dt["审批 / Approvals"], h.dd(".approvals")[" → ".join(
             f"{APPROVAL_LABELS.get(n, n)}: {'✓' if a['done'].get(n) else '…'}"
             for n in a["needs"])
@@ -135,7 +136,7 @@ def _dl(d: dict[str, Any]) -> h.Element:
                   else "") + "; more than two thirds needed, Appendix C)"
                if "committee" in a["needs"] else "")],
         h.dt["问题 / Problem"], h.dd(".problem")[a["problem"] or "—"],
-        h.dt["生成 / Build"], h.dd(".build")[f"{b['state']} {b['progress']}%"
+        h.dt["生成 / Build"], h.dd(".build")[f"{label(b['state'])} {b['progress']}%"
                                              + (f" — {b['error']}" if b["error"] else "")],
         h.dt["数据包 SHA-256 / Package SHA-256"], h.dd[h.code[b["package_sha256"] or "—"]]]
 
@@ -204,9 +205,11 @@ def _extract_page(request: Request, session: SessionDep, actor: CurrentActor,
     custody = h.table(".custody")[h.tbody[[h.tr[h.td[t["event"]], h.td[t["actor"]],
                                                 h.td[t["at"]], h.td[h.code[t["sha256"] or ""]]]
                                            for t in d["transfers"]]]]
+    building = d["build"]["state"] in ("queued", "running")  # follow it without reloading
     resp = page(request, f"数据提取申请 / Extract request {request_id[:8]}", _dl(d), fields,
                 history, _agreement(dua), h.h2["签署 / Sign"], problem, sign, *actions,
-                h.h2["交接记录 / Chain of custody"], custody)
+                h.h2["交接记录 / Chain of custody"], custody,
+                head=h.meta(http_equiv="refresh", content="3") if building else None)
     if error is not None:
         resp.status_code = 422
     return resp

@@ -13,9 +13,11 @@ from fastapi.responses import Response
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.web.csrf import Csrf
+from edc.web.forms import submit
+from edc.web.labels import label
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.signatures import as_form_error, sign_form
-from edc.web.widgets import utc_minute
+from edc.web.widgets import field, field_error, utc_minute
 from studies.kernel.errors import NotAuthenticated
 from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
 from studies.locks import schemas as lock_schemas
@@ -32,17 +34,29 @@ SCOPES = (("study", "整个研究 / Whole study"), ("site", "中心 / Sites"),
 
 def _lock_fields(request: Request, sel: dict[str, str] | None = None) -> list[h.Node]:
     sel = sel or {}
+    labels = {"scope": "范围 / Scope",
+              "sites": "中心代码（空格分隔）/ Site codes (space separated)",
+              "forms": "表单名称 / Form names",
+              "subjects": "受试者代码（批量）/ Subject codes (bulk)"}
     return [
-        h.label(for_="scope")["范围 / Scope"],
-        dropdown(id="scope", name="scope")[
-            [h.option(value=v, selected=sel.get("scope") == v)[t] for v, t in SCOPES]],
-        h.label(for_="sites")["中心代码（空格分隔）/ Site codes (space separated)"],
-        h.input(id="sites", name="sites", maxlength="2000", value=sel.get("sites", "")),
-        h.label(for_="forms")["表单名称 / Form names"],
-        h.input(id="forms", name="forms", maxlength="2000", value=sel.get("forms", "")),
-        h.label(for_="subjects")["受试者代码（批量）/ Subject codes (bulk)"],
-        h.textarea(id="subjects", name="subjects", maxlength="100000", rows="3")[
-            sel.get("subjects", "")],
+        h.div(".field", id="field-scope")[
+            h.label(for_="scope")[labels["scope"]],
+            dropdown(id="scope", name="scope")[
+                [h.option(value=v, selected=sel.get("scope") == v)[t] for v, t in SCOPES]],
+            field_error("scope", labels["scope"])],
+        h.div(".field", id="field-sites")[
+            h.label(for_="sites")[labels["sites"]],
+            h.input(id="sites", name="sites", maxlength="2000", value=sel.get("sites", "")),
+            field_error("sites", labels["sites"])],
+        h.div(".field", id="field-forms")[
+            h.label(for_="forms")[labels["forms"]],
+            h.input(id="forms", name="forms", maxlength="2000", value=sel.get("forms", "")),
+            field_error("forms", labels["forms"])],
+        h.div(".field", id="field-subjects")[
+            h.label(for_="subjects")[labels["subjects"]],
+            h.textarea(id="subjects", name="subjects", maxlength="100000", rows="3")[
+                sel.get("subjects", "")],
+            field_error("subjects", labels["subjects"])],
     ]
 
 
@@ -56,7 +70,7 @@ def lock_panel(study: str, request: Request, session: SessionDep, ledger: Ledger
                       h.td[str(lk.snapshot_values)], h.td[lk.override_reason or "—"]]
                  for lk in p["locks"]]
     req_rows = [h.tr[h.td[h.a(href=f"/studies/{study}/unlocks/{r.id}")[r.id[:8]]],
-                     h.td(".status")[r.status], h.td[r.requested_by], h.td[r.reason],
+                     h.td(".status")[label(r.status)], h.td[r.requested_by], h.td[r.reason],
                      h.td[utc_minute(r.ends_at)]] for r in p["requests"]]
     manage = actor.can(Perm.LOCK_MANAGE, study)
     parts: list[h.Node] = [
@@ -136,9 +150,9 @@ def lock_report(study: str, request: Request, session: SessionDep, actor: Curren
         h.p(".open-items")[f"未解决事项合计 / Open items in total: {open_items}"],
         h.form(method="post", action=f"/studies/{study}/locks")[
             csrf_field(request), _lock_fields(request, sel),
-            h.label(for_="override_reason")["强制锁定理由（有未解决事项时必填）/ Override reason "
-                                            "(required with open items)"],
-            h.textarea(id="override_reason", name="override_reason", maxlength="2000"),
+            field("强制锁定理由（有未解决事项时必填）/ Override reason (required with open "
+                  "items)", "override_reason", textarea=True, required=False,
+                  maxlength="2000"),
             h.p[h.button(type="submit")["锁定 / Lock"]]])
 
 
@@ -149,12 +163,19 @@ def lock_submit(study: str, request: Request, session: SessionDep, ledger: Ledge
                 forms: Annotated[str, Form(max_length=2000)] = "",
                 subjects: Annotated[str, Form(max_length=100000)] = "",
                 override_reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
-    made = locks.set_locks(session, ledger, actor=actor, study_code=study,
-                           data=lock_schemas.lock_in_from_form(
-                               scope=scope, sites=sites, forms=forms, subjects=subjects,
-                               override_reason=override_reason))
-    return redirect(request, f"/studies/{study}/locks",
-                    f"已锁定 / Locked: {'; '.join(m.label for m in made)}")
+    def lock() -> Response:
+        made = locks.set_locks(session, ledger, actor=actor, study_code=study,
+                               data=lock_schemas.lock_in_from_form(
+                                   scope=scope, sites=sites, forms=forms, subjects=subjects,
+                                   override_reason=override_reason))
+        return redirect(request, f"/studies/{study}/locks",
+                        f"已锁定 / Locked: {'; '.join(m.label for m in made)}")
+
+    typed = dict(scope=scope, sites=sites, forms=forms, subjects=subjects,
+                 override_reason=override_reason)
+    return submit(session, typed, lock, lambda: lock_report(
+        study, request, session, actor, scope=scope, sites=sites, forms=forms,
+        subjects=subjects))
 
 
 @router.post("/studies/{study}/lock-settings", dependencies=[requires(Perm.LOCK_MANAGE), Csrf])

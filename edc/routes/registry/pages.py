@@ -16,12 +16,20 @@ from starlette.datastructures import FormData
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import authenticated, requires
 from edc.routes.clock import now
+from edc.web import charts
+from edc.web.charts import bar_chart
 from edc.web.csrf import Csrf
+from edc.web.forms import submit
 from edc.web.inputs import build, flag, opt, text
+from edc.web.labels import STATE_LABELS, label
 from edc.web.layout import page, redirect
+from edc.web.menu import global_links, studies_of, study_links
+from edc.web.timefmt import local_minute
 from edc.web.widgets import banner, checkbox, choice, field, post_form
 from studies.ethics import service as ethics
+from studies.extracts import service as ex
 from studies.kernel.roles import ROLE_LABELS, Perm
+from studies.overview import progress
 from studies.overview import service as overview
 from studies.registry import service as registry
 from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
@@ -32,15 +40,38 @@ router = APIRouter()
 
 @router.get("/", dependencies=[authenticated()])
 def home(request: Request, actor: CurrentActor, session: SessionDep) -> Response:
+    """Where each role starts: its work per study, what waits for it, its messages."""
     roles = [h.li[ROLE_LABELS[r] + (f" — {s}" if s else "") + (f" / {t}" if t else "")]
              for r, s, t in actor.scope_triples()]
     inbox = [h.li[h.a(href=m.link)[m.text] if m.link else m.text,
-                  f" — {m.study} · {m.by} · {m.at:%Y-%m-%d %H:%M} UTC"]
+                  f" — {m.study} · {m.by} · {local_minute(m.at)}"]
              for m in inbox_for(session, actor=actor)]
+    named = studies_of(actor)
+    codes = named if named is not None else (
+        [s.code for s in registry.list_studies(session, actor=actor)]
+        if Perm.STUDY_READ in actor.perms else [])
+    work: list[h.Node] = []
+    for code in codes:
+        links = study_links(actor, code)
+        if links:
+            work.append(h.section(".work")[h.h3[code], h.ul[[
+                h.li[h.a(href=lk.href)[lk.label]] for lk in links]]])
+    general = [lk for lk in global_links(actor) if lk.href not in ("/", "/account")]
+    if general:
+        work.append(h.section(".work")[h.h3["全部研究 / Across studies"], h.ul[[
+            h.li[h.a(href=lk.href)[lk.label]] for lk in general]]])
+    waiting: list[h.Node] = []
+    if Perm.EXTRACT_REVIEW in actor.perms:
+        pending = [r for r in ex.list_requests(session, actor=actor) if r.status == "pending"]
+        waiting = [h.h2["等待您审批 / Waiting for your decision"], h.ul(".waiting")[[
+            h.li[h.a(href=f"/extracts/{r.id}")[f"{r.study_code} · {r.tier.upper()} · "
+                                               f"{r.recipient_org}"],
+                 f" — {label(r.status)}"] for r in pending] or h.li["无 / Nothing waits"]]]
     return page(request, "首页 / Home",
                 h.p[f"欢迎 / Welcome, {actor.display_name}."],
-                h.h2["您的角色 / Your roles"], h.ul[roles or h.li["—"]],
-                h.h2["团队消息 / Team inbox"], h.ul(".inbox")[inbox or h.li["—"]])
+                h.h2["您的工作 / Your work"], *(work or [h.p["—"]]), *waiting,
+                h.h2["团队消息 / Team inbox"], h.ul(".inbox")[inbox or h.li["—"]],
+                h.h2["您的角色 / Your roles"], h.ul[roles or h.li["—"]])
 
 
 def protocol_fields(prefix: str = "") -> list[h.Node]:
@@ -58,15 +89,18 @@ def protocol_fields(prefix: str = "") -> list[h.Node]:
     ]
 
 
+def protocol_values(form: FormData) -> dict[str, Any]:
+    return {k: text(form, k) or None for k in registry.PROTOCOL_FIELDS}
+
+
 def protocol_in(form: FormData) -> ProtocolIn:
-    values: dict[str, Any] = {k: text(form, k) or None for k in registry.PROTOCOL_FIELDS}
-    return build(ProtocolIn, **values)
+    return build(ProtocolIn, **protocol_values(form))
 
 
 @router.get("/studies", dependencies=[authenticated()])
 def studies_page(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
     rows = [h.tr[h.td[h.a(href=f"/studies/{quote(s.code)}")[s.code]],
-                 h.td[f"{s.title_zh} / {s.title_en}"], h.td[s.status]]
+                 h.td[f"{s.title_zh} / {s.title_en}"], h.td[label(s.status)]]
             for s in registry.list_studies(session, actor=actor)]
     new = (h.p[h.a(href="/studies/new")["登记新研究 / Register a study"]]
            if Perm.STUDY_MANAGE in actor.perms else None)
@@ -105,21 +139,26 @@ def new_study_form(request: Request, actor: CurrentActor) -> Response:
 async def new_study_submit(request: Request, session: SessionDep, ledger: LedgerDep,
                            actor: CurrentActor) -> Response:
     form = await request.form()
-    site = build(SiteIn, prefix="site_", code=text(form, "site_code"),
-                 hospital=text(form, "site_hospital"),
-                 department=opt(form, "site_department"),
-                 medical_group=opt(form, "site_medical_group"))
-    data = build(StudyIn, code=text(form, "code"), title_zh=text(form, "title_zh"),
-                 title_en=text(form, "title_en"), sponsor=text(form, "sponsor"),
-                 design=text(form, "design"), blinded=flag(form, "blinded"),
-                 post_market=flag(form, "post_market"),
-                 real_world_data=flag(form, "real_world_data"),
-                 public_interest=flag(form, "public_interest"),
-                 protocol=protocol_in(form), sites=[site])
-    study = registry.register_study(session, ledger, actor=actor, data=data)
-    return redirect(request, f"/studies/{quote(study.code)}",
-                    "study registered; next: sites, ethics approval, consent, forms / "
-                    "研究已登记，下一步：中心、伦理批准、知情同意、表单")
+
+    def register() -> Response:
+        site = dict(code=text(form, "site_code"), hospital=text(form, "site_hospital"),
+                    department=opt(form, "site_department"),
+                    medical_group=opt(form, "site_medical_group"))
+        data = build(StudyIn, rename={"protocol.": "", "sites.0.": "site_"},
+                     code=text(form, "code"), title_zh=text(form, "title_zh"),
+                     title_en=text(form, "title_en"), sponsor=text(form, "sponsor"),
+                     design=text(form, "design"), blinded=flag(form, "blinded"),
+                     post_market=flag(form, "post_market"),
+                     real_world_data=flag(form, "real_world_data"),
+                     public_interest=flag(form, "public_interest"),
+                     protocol=protocol_values(form), sites=[site])
+        study = registry.register_study(session, ledger, actor=actor, data=data)
+        return redirect(request, f"/studies/{quote(study.code)}",
+                        "study registered; next: sites, ethics approval, consent, forms / "
+                        "研究已登记，下一步：中心、伦理批准、知情同意、表单")
+
+    return submit(session, form, register, lambda: new_study_form(request, actor),
+                  renamed={"sites.code": "site_code"})
 
 
 @router.get("/studies/{study}", dependencies=[requires(Perm.STUDY_READ)])
@@ -136,12 +175,12 @@ def study_page(study: str, request: Request, session: SessionDep,
                                       for f in o["forms"] for v in f["versions"]))]
     wizard = h.ol(".wizard")[[h.li(class_="done" if done else "todo")[
         f"{'✔' if done else '○'} {label}"] for _, label, done in steps]]
-    flags = ", ".join(k for k in ("blinded", "post_market", "real_world_data",
-                                  "public_interest") if s[k])
+    flags = ", ".join(label(k) for k in ("blinded", "post_market", "real_world_data",
+                                         "public_interest") if s[k])
     sections: list[h.Node] = [
         banner(o["readiness"]), wizard,
-        h.p[f"申办者 / Sponsor: {s['sponsor'] or '—'} · 设计 / design: {s['design']}"
-            + (f" · {flags}" if flags else "") + f" · 状态 / status: {s['status']}"],
+        h.p[f"申办者 / Sponsor: {s['sponsor'] or '—'} · 设计 / design: {label(s['design'])}"
+            + (f" · {flags}" if flags else "") + f" · 状态 / status: {label(s['status'])}"],
         h.h2["中心 / Sites"],
         h.table[h.tbody[[h.tr[h.td[x["code"]], h.td[x["hospital"]], h.td[x["department"] or ""],
                                h.td[x["medical_group"] or ""]] for x in o["sites"]]]],
@@ -183,9 +222,9 @@ def study_page(study: str, request: Request, session: SessionDep,
             checkbox("数据将去标识化 / The data will be de-identified", "data_deidentified"),
             button="提交 / Submit")])
     sections.append(h.ul[[h.li[f"{w['clause']} {ethics.WAIVER_LABELS[w['ground']]} — "
-                               f"{w['status']}"] for w in o["waivers"]]])
+                               f"{label(w['status'])}"] for w in o["waivers"]]])
     sections += [h.h2["知情同意书 / Consent forms"],
-                 h.ul[[h.li[f"{f['version']} ({f['consent_type']})"
+                 h.ul[[h.li[f"{f['version']} ({label(f['consent_type'])})"
                             + (" — 须重新同意 / re-consent required"
                                if f["requires_reconsent"] else "")]
                        for f in o["consent_forms"]]]]
@@ -210,7 +249,8 @@ def study_page(study: str, request: Request, session: SessionDep,
         for v in f["versions"]:
             link = f"{base}/forms/{quote(f['name'])}/versions/{v['number']}"
             rows.append(h.tr[h.td[h.a(href=link)[f["name"]]], h.td[str(v["number"])],
-                             h.td[v["status"]], h.td[f"{v['label_zh']} / {v['label_en']}"]])
+                             h.td[label(v["status"])],
+                             h.td[f"{v['label_zh']} / {v['label_en']}"]])
     sections.append(h.table[h.thead[h.tr[h.th["表单 / Form"], h.th["版本 / Version"],
                                          h.th["状态 / Status"], h.th["名称 / Label"]]],
                             h.tbody[rows]])
@@ -257,3 +297,38 @@ async def amend(study: str, request: Request, session: SessionDep, ledger: Ledge
     return redirect(request, f"/studies/{quote(study)}",
                     f"protocol {pv.label} recorded; entry stops until the ethics committee "
                     f"approves it / 方案 {pv.label} 已记录，获伦理批准前暂停入组与录入")
+
+
+@router.get("/studies/{study}/dashboard", dependencies=[requires(Perm.ENTRY_READ)])
+def dashboard(study: str, request: Request, session: SessionDep,
+              actor: CurrentActor) -> Response:
+    """Progress at a glance: enrolment over time by site, completeness and SDV per form,
+    open queries by age — SVG charts with their numbers, no JavaScript."""
+    p = progress.study_progress(session, actor=actor, study_code=study, at=now())
+    months = [m["month"] for m in p["enrolment"]]
+    enrol = bar_chart("chart-enrolment", "入组（按月、按中心）/ Enrolment by month and site",
+                      months, [charts.Series(code, tuple(m["new"][code] for m in p["enrolment"]),
+                                             charts.PALETTE[n % len(charts.PALETTE)])
+                               for n, code in enumerate(p["sites"])])
+    totals = h.table(".enrolment-total")[
+        h.thead[h.tr[h.th["月份 / Month"], [h.th[f"{c} 累计 / total"] for c in p["sites"]]]],
+        h.tbody[[h.tr[h.td[m["month"]], [h.td[str(m["total"][c])] for c in p["sites"]]]
+                 for m in p["enrolment"]]]]
+    states = (("incomplete", "#e0a400"), ("complete", "#4a90b8"), ("verified", "#137333"),
+              ("query", "#c5221f"), ("locked", "#444444"))
+    names = [f["form"] for f in p["forms"]]
+    forms_chart = bar_chart(
+        "chart-forms", "完成度与源数据核查（按表单）/ Completeness and SDV per form", names,
+        [charts.Series(STATE_LABELS[k], tuple(f[k] for f in p["forms"]), colour)
+         for k, colour in states])
+    ages = bar_chart("chart-queries", "未关闭质疑（按天数）/ Open queries by age (days)",
+                     [a["band"] for a in p["open_queries_by_age"]],
+                     [charts.Series("未关闭质疑 / open queries",
+                                    tuple(a["count"] for a in p["open_queries_by_age"]),
+                                    "#c5221f")])
+    return page(request, f"进度图表 / Progress — {study}",
+                h.p[f"受试者 / Subjects: {p['subjects']} · 每名受试者应填表单 / forms due per "
+                    f"subject: {p['expected_forms_per_subject']}"],
+                enrol, h.details[h.summary["累计入组 / Cumulative enrolment"], totals],
+                forms_chart, ages)
+

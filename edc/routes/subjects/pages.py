@@ -21,9 +21,12 @@ from edc.policy import requires
 from edc.routes.clock import now
 from edc.routes.subjects.keys import index_keys
 from edc.web.csrf import Csrf
+from edc.web.forms import gather, refill, submit
 from edc.web.inputs import build, local_time
+from edc.web.labels import label
 from edc.web.layout import csrf_field, page, redirect
-from edc.web.widgets import banner, checkbox, field
+from edc.web.timefmt import local_minute
+from edc.web.widgets import banner, checkbox, choice, field, field_error
 from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
 from studies.consent.schemas import ConsentIn
@@ -31,6 +34,7 @@ from studies.ethics import service as ethics
 from studies.kernel.roles import Perm
 from studies.subjects import code_index
 from studies.subjects import service as subjects
+from studies.subjects.identity import validate_identity
 
 router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
@@ -48,8 +52,8 @@ IDENTITY_FIELDS = (
 
 def _subject_table(rows: list[subjects.SubjectRow], study: str) -> h.Element:
     body = [h.tr[h.td[h.a(href=f"/studies/{study}/subjects/{r.code}")[h.code[r.code]]],
-                 h.td[r.site], h.td[r.status],
-                 h.td[r.enrolled_at.strftime("%Y-%m-%d %H:%M UTC")], h.td[r.enrolled_by]]
+                 h.td[r.site], h.td[label(r.status)],
+                 h.td[local_minute(r.enrolled_at)], h.td[r.enrolled_by]]
             for r in rows]
     return h.table(".subjects")[
         h.thead[h.tr[h.th["受试者代码 / Subject code"], h.th["中心 / Site"],
@@ -74,21 +78,24 @@ def _consent_section(f: subjects.EnrolmentForm) -> list[h.Node]:
                              " / The subject reads and signs the current consent form, or the "
                              "enrolment is covered by a waiver the ethics committee approved."]]
     choices: list[h.Node] = []
+    kept = refill()
     for form in f.forms:
         out += [h.h3[f"知情同意书 {form['version']} / Consent form {form['version']} "
-                     f"({form['consent_type']})"],
+                     f"({label(form['consent_type'])})"],
                 h.div(".consent-text", lang="zh")[[h.p[line]
                                                    for line in form["text_zh"].splitlines()]],
                 h.div(".consent-text", lang="en")[[h.p[line]
                                                    for line in form["text_en"].splitlines()]]]
+        value = f"{form['consent_type']}:{form['id']}"
         choices.append(h.label(".check")[
-            h.input(type="radio", name="consent", required=True,
-                    value=f"{form['consent_type']}:{form['id']}"),
+            h.input(type="radio", name="consent", required=True, value=value,
+                    checked=bool(kept and kept.value("consent") == value)),
             f" 受试者已签署知情同意书 {form['version']} / The subject signed consent form "
             f"{form['version']} ({form['consent_type']})"])
     for w in f.waivers:
         choices.append(h.label(".check")[
-            h.input(type="radio", name="consent", required=True, value=f"waiver:{w['id']}"),
+            h.input(type="radio", name="consent", required=True, value=f"waiver:{w['id']}",
+                    checked=bool(kept and kept.value("consent") == f"waiver:{w['id']}")),
             f" 按经批准的豁免入组 / Covered by the approved waiver ({w['clause']}): ",
             ethics.WAIVER_LABELS[w["ground"]]])
     if not choices:
@@ -97,11 +104,13 @@ def _consent_section(f: subjects.EnrolmentForm) -> list[h.Node]:
             "approved waiver; no subject can be enrolled."]]
     required = {consent.REQUIRED_SCOPE[form["consent_type"]] for form in f.forms} or {"study"}
     return [*out,
-            h.fieldset[h.legend["签署的版本 / Consent given"], choices],
+            h.fieldset(id="field-consent")[h.legend["签署的版本 / Consent given"], choices,
+                                           field_error("consent", "知情同意 / Consent")],
             h.fieldset[h.legend["授权范围 / Scopes agreed"],
                        [checkbox(SCOPE_LABELS[sc], "scopes", value=sc, checked=sc in required)
                         for sc in SCOPES]],
-            field("签署时间（北京时间）/ Signed at (UTC+8)", "given_at", type_="datetime-local")]
+            field("签署时间（本地时间）/ Signed at (local time)", "given_at",
+                  type_="datetime-local")]
 
 
 @router.get("/studies/{study}/subjects/enrol", dependencies=[requires(Perm.SUBJECT_ENROL)])
@@ -112,11 +121,8 @@ def enrol_form(study: str, request: Request, session: SessionDep,
         return page(request, f"入组 / Enrol — {study}", banner(f.readiness),
                     h.p["须有现行有效的伦理批准才能入组。/ Enrolment needs a current ethics "
                         "approval of the current protocol version."])
-    fields: list[h.Node] = []
-    for name, label, required, maxlen, kind in IDENTITY_FIELDS:
-        fields += [h.label(for_=name)[label],
-                   h.input(id=name, name=name, type=kind, required=required, maxlength=maxlen,
-                           autocomplete="off")]
+    fields = [field(text, name, required=required, type_=kind, maxlength=maxlen,
+                    autocomplete="off") for name, text, required, maxlen, kind in IDENTITY_FIELDS]
     return page(
         request, f"入组 / Enrol — {study}", banner(f.readiness),
         h.p["身份信息只录入一次，加密存入医院的患者代码索引；此后受试者只以代码出现。 / "
@@ -124,9 +130,7 @@ def enrol_form(study: str, request: Request, session: SessionDep,
             "from then on the subject appears only as a code."],
         h.form(method="post", action=f"/studies/{study}/subjects")[
             csrf_field(request),
-            h.label(for_="site")["中心 / Site"],
-            dropdown(id="site", name="site", required=True)[
-                [h.option(value=s.code)[f"{s.code} — {s.hospital}"] for s in f.sites]],
+            choice("中心 / Site", "site", [(s.code, f"{s.code} — {s.hospital}") for s in f.sites]),
             fields,
             _consent_section(f),
             h.p[h.button(type="submit")["入组 / Enrol"]],
@@ -160,13 +164,27 @@ def enrol_submit(study: str, request: Request, session: SessionDep, ledger: Ledg
                                                             max_length=80)] = None,
                  scopes: Annotated[list[str] | None, Form()] = None,
                  given_at: Annotated[str | None, Form(max_length=40)] = None) -> Response:
-    s = subjects.enrol_new_subject(
-        session, ledger, actor=actor, keys=index_keys(state), study_code=study,
-        site_code=site, name=name, resident_id=resident_id, phone=phone,
-        medical_record_number=medical_record_number, date_of_birth=date_of_birth,
-        address=address, consent=_consent_in(consent_choice, scopes or [], given_at))
-    return redirect(request, f"/studies/{study}/subjects/{s.code}",
-                    f"enrolled as {s.code} / 已入组，受试者代码 {s.code}")
+    def enrol() -> Response:
+        # every problem of the identity and of the consent at once, beside its field
+        _identity, consent_in = gather(
+            lambda: validate_identity(name=name, resident_id=resident_id, phone=phone,
+                                      medical_record_number=medical_record_number,
+                                      date_of_birth=date_of_birth, address=address),
+            lambda: _consent_in(consent_choice, scopes or [], given_at))
+        s = subjects.enrol_new_subject(
+            session, ledger, actor=actor, keys=index_keys(state), study_code=study,
+            site_code=site, name=name, resident_id=resident_id, phone=phone,
+            medical_record_number=medical_record_number, date_of_birth=date_of_birth,
+            address=address, consent=consent_in)
+        return redirect(request, f"/studies/{study}/subjects/{s.code}",
+                        f"enrolled as {s.code} / 已入组，受试者代码 {s.code}")
+
+    typed = dict(site=site, name=name, resident_id=resident_id, phone=phone,
+                 medical_record_number=medical_record_number, date_of_birth=date_of_birth,
+                 address=address, consent=consent_choice, scopes=scopes or [],
+                 given_at=given_at)
+    return submit(session, typed, enrol,
+                  lambda: enrol_form(study, request, session, actor))
 
 
 @router.get("/studies/{study}/subjects/{code}", dependencies=[requires(Perm.SUBJECT_READ)])
@@ -176,9 +194,9 @@ def subject_page(study: str, code: str, request: Request, session: SessionDep,
     return page(request, f"受试者 / Subject {r.code}",
                 h.dl[h.dt["受试者代码 / Subject code"], h.dd(".subject-code")[h.code[r.code]],
                      h.dt["研究 / Study"], h.dd[r.study], h.dt["中心 / Site"], h.dd[r.site],
-                     h.dt["状态 / Status"], h.dd[r.status],
+                     h.dt["状态 / Status"], h.dd[label(r.status)],
                      h.dt["入组 / Enrolled"],
-                     h.dd[f"{r.enrolled_at:%Y-%m-%d %H:%M} UTC, {r.enrolled_by}"]],
+                     h.dd[f"{local_minute(r.enrolled_at)}, {r.enrolled_by}"]],
                 h.p[h.a(href=f"/studies/{study}/subjects")["← 受试者列表 / Subject list"]])
 
 
