@@ -43,3 +43,11 @@ def local_time(value: str, field: str) -> dt.datetime:
     except ValueError:
         raise InvalidInput(f"{field}: not a date and time / 时间格式不正确", field=field) from None
     return when if when.tzinfo else when.replace(tzinfo=LOCAL_TZ)
+
+
+def local_date(value: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(f"{field}: not a date (YYYY-MM-DD) / 日期格式不正确（年-月-日）",
+                           field=field) from None

@@ -48,6 +48,8 @@ def nav(request: Request) -> h.Node:
                   " · ", h.a(href="/admin/organisations")["接收机构 / Organisations"]]
     if "extract.approve" in perms:
         links += [" · ", h.a(href="/cross-border")["数据出境 / Cross-border"]]
+    if "retention.review" in perms:
+        links += [" · ", h.a(href="/retention")["保存期审查 / Retention review"]]
     links += [" · ", h.a(href="/account")["我的账户 / My account"]]
     return h.nav[
         *links,
