@@ -15,6 +15,7 @@ from test_web_foundation import login
 
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
+from studies.accounts.models import Signature
 from studies.kernel.roles import Role
 from studies.retention.models import RetentionReview
 from studies.retention.service import review_due
@@ -121,7 +122,11 @@ def test_the_security_officer_signs_a_decision_on_the_review_page(
                                                      "decision": "shred"})
     assert r.status_code == 422
     assert "字段 / field: decision" in soup(r.text).select_one("#due-OLD-2015 .sign-error").text
+    r = app_client.post("/retention/OLD-2015", data={**body, "password": PASSWORD,
+                                                     "reason": "a\x00b"})
+    assert r.status_code == 422 and "U+0000" in r.text
     assert reviews(session) == 0  # nothing recorded by a refused decision
+    assert session.execute(select(func.count()).select_from(Signature)).scalar_one() == 0
 
     r = app_client.post("/retention/OLD-2015", data={**body, "password": PASSWORD},
                         follow_redirects=False)

@@ -118,6 +118,8 @@ def review_submit(study: str, request: Request, session: SessionDep, ledger: Led
         return _review_page(request, session, actor, auth, failed=(study, InvalidInput(
             exc.message, field=exc.field)))
     except InvalidInput as exc:
+        if not session.is_active:  # refused while writing (a NUL in the text): roll it all back
+            raise
         return _review_page(request, session, actor, auth, failed=(study, exc))
     return redirect(request, "/retention", f"{study}: decision signed and recorded / "
                                            "审查决定已签名记录")
