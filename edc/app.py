@@ -137,7 +137,7 @@ ROUTERS = [
     extracts.api.router, extracts.pages.router,
     entry.api.router, entry.pages.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
-    retention.api.router,
+    retention.api.router, retention.pages.router,
     redcap.api.router,
 ]
 

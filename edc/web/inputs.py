@@ -97,3 +97,11 @@ def local_time(value: str, field: str) -> dt.datetime:
         return local_input(value)
     except ValueError:
         raise InvalidInput(f"{field}: 时间格式不正确 / not a date and time", field=field) from None
+
+
+def local_date(value: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(f"{field}: not a date (YYYY-MM-DD) / 日期格式不正确（年-月-日）",
+                           field=field) from None

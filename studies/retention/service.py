@@ -17,6 +17,7 @@ from sqlmodel import col
 from audit_trail.service import Change, Ledger
 from studies.accounts import signatures
 from studies.accounts.config import AuthConfig
+from studies.accounts.models import Signature
 from studies.accounts.service import DEFAULT_CONFIG
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput
@@ -164,3 +165,29 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
                            Change("decision", None, decision),
                            Change("signature", None, sig.id)])
     return row, sig.line(), review_due(end.ended_on, due[0] + 1)
+
+
+def end_date(session: Session, *, actor: Actor, study_code: str) -> dt.date | None:
+    """The study's recorded end date, or None while it runs."""
+    study = get_study(session, study_code)
+    require(actor, Perm.STUDY_READ, study=study.code)
+    row = session.get(StudyEnd, study.id)
+    return row.ended_on if row is not None else None
+
+
+@dataclass(frozen=True)
+class RecordedReview:
+    study: Study
+    review: RetentionReview
+    signature: str
+
+
+def recorded_reviews(session: Session, *, actor: Actor) -> list[RecordedReview]:
+    """Every review decision recorded, the latest first, with its signature line."""
+    require(actor, Perm.RETENTION_REVIEW)
+    rows = session.execute(select(RetentionReview, Study, Signature).join(
+        Study, col(Study.id) == col(RetentionReview.study_id)).join(
+        Signature, col(Signature.id) == col(RetentionReview.signature_id))
+        .order_by(col(RetentionReview.decided_at).desc(), col(Study.code))).all()
+    return [RecordedReview(study, review, signatures.view_of(sig).line())
+            for review, study, sig in rows]

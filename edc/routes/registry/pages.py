@@ -33,6 +33,7 @@ from studies.overview import progress
 from studies.overview import service as overview
 from studies.registry import service as registry
 from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
+from studies.retention import service as retention
 from studies.signoff.service import inbox_for
 
 router = APIRouter()
@@ -268,9 +269,30 @@ def study_page(study: str, request: Request, session: SessionDep,
                 h.input(id="odm_file", name="file", type="file", accept=".xml",
                         required=True)],
             button="导入 ODM / Import ODM", multipart=True))
+    sections += _end_date(request, session, actor, study, manage)
     if actor.can(Perm.CONSENT_READ, study):
         sections.append(h.p[h.a(href=f"{base}/consent")["知情同意 / Consent of subjects"]])
     return page(request, f"{s['code']} — {s['title_zh']} / {s['title_en']}", *sections)
+
+
+def _end_date(request: Request, session: SessionDep, actor: CurrentActor, study: str,
+              manage: bool) -> list[h.Node]:
+    """The study's end date and first retention review (§11.3.4.6 a4); set by ``study.manage``."""
+    ended = retention.end_date(session, actor=actor, study_code=study)
+    out: list[h.Node] = [
+        h.h2["研究结束与保存期审查 / Study end and retention review"],
+        h.p(".end-date")[
+            f"结束日期 / End date: {ended.isoformat()} · 首次保存期审查 / first retention "
+            f"review: {retention.review_due(ended, 1).isoformat()}" if ended is not None
+            else "研究尚未结束 / The study has not ended"]]
+    if manage:
+        out.append(post_form(
+            f"/studies/{quote(study)}/end-date", request,
+            field("结束日期 / End date", "ended_on", type_="date",
+                  value=ended.isoformat() if ended is not None else None),
+            field("理由 / Reason", "reason", textarea=True),
+            button="记录结束日期 / Record the end date"))
+    return out
 
 
 def _approval_options(o: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,5 +1,5 @@
-"""Routes of the retention review: its JSON API (``api``)."""
+"""Routes of the retention review: its JSON API (``api``) and pages (``pages``)."""
 
-from edc.routes.retention import api
+from edc.routes.retention import api, pages
 
-__all__ = ["api"]
+__all__ = ["api", "pages"]
