@@ -238,3 +238,26 @@ def test_unreachable_postgresql_gets_one_line(env: Path, monkeypatch: pytest.Mon
         code, _, err = run(capsys, *argv)
         assert code == 2 and "cannot reach the database" in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_accounts_end_date_from_the_cli(env: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    run(capsys, "demo")
+    code, out, _ = run(capsys, "accounts", "end-date", "demo.monitor", "2020-01-31",
+                       "--by", "demo.admin")
+    assert code == 0 and out.strip() == "demo.monitor: ends after 2020-01-31"
+    code, _, err = run(capsys, "accounts", "end-date", "demo.monitor", "31/01/2020",
+                       "--by", "demo.admin")
+    assert code == 2 and "end_date: a date as YYYY-MM-DD" in err
+    code, _, err = run(capsys, "accounts", "end-date", "demo.monitor", "2020-01-31",
+                       "--by", "demo.monitor")
+    assert code == 2 and "account.manage" in err
+    from edc.demo import demo_password
+
+    # the ended account cannot log in (here: to sign at the console)
+    code, _, err = redact(capsys, monkeypatch, "demo.monitor", demo_password("demo.monitor"))
+    assert code == 2 and "wrong username or password" in err
+    code, out, _ = run(capsys, "accounts", "end-date", "demo.monitor", "", "--by", "demo.admin")
+    assert code == 0 and out.strip() == "demo.monitor: no end date"
+    code, _, err = redact(capsys, monkeypatch, "demo.monitor", demo_password("demo.monitor"))
+    assert code == 2 and "permission ledger.redact is required" in err  # logged in again
