@@ -33,8 +33,13 @@ def test_an_ended_account_cannot_log_in_and_its_token_stops(
                                                 "study": "S1", "days": 7})
     token = r.json()["token"]
     bearer = {"Authorization": f"Bearer {token}"}
+    session_of_leaver = TestClient(app_client.app, base_url="http://testserver")
+    login(session_of_leaver, "leaver")
     app_client.cookies.clear()
     login(app_client, "it.admin")
+    r = app_client.post("/api/v1/admin/accounts/end-date",
+                        json={"username": "it.admin", "end_date": "2020-01-01"})
+    assert r.status_code == 422 and "本人账户" in r.text
     # bad input: 422 naming the field, nothing written
     r = app_client.post("/api/v1/admin/accounts/end-date",
                         json={"username": "leaver", "end_date": "2026-13-40"})
@@ -45,6 +50,7 @@ def test_an_ended_account_cannot_log_in_and_its_token_stops(
                         json={"username": "leaver", "end_date": TODAY.isoformat()})
     assert r.status_code == 200 and listed(app_client)["leaver"]["end_date"] == TODAY.isoformat()
     assert app_client.get("/api/v1/me", headers=bearer).status_code == 200
+    assert session_of_leaver.get("/api/v1/me").status_code == 200
     # ended yesterday: login, sessions and tokens refused
     yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
     r = app_client.post("/api/v1/admin/accounts/end-date",
@@ -53,6 +59,7 @@ def test_an_ended_account_cannot_log_in_and_its_token_stops(
     page = BeautifulSoup(app_client.get("/admin/accounts").text, "html.parser")
     row = next(tr for tr in page.select("tbody tr") if tr.td.get_text() == "leaver")
     assert yesterday in row.get_text()
+    assert session_of_leaver.get("/api/v1/me").status_code == 401  # its session has ended
     other = TestClient(app_client.app, base_url="http://testserver")
     r = other.post("/api/v1/auth/login", json={"username": "leaver", "password": PASSWORD})
     assert r.status_code == 401
