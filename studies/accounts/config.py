@@ -18,6 +18,7 @@ from functools import lru_cache
 from studies.kernel.errors import InvalidInput
 
 MAX_PASSWORD = 256
+MIN_CONTAINED = 4  # usernames of 4+ characters may not appear inside the password
 PASSWORD_HISTORY = 5  # a new password may not be any of the last 5 of the account
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -81,7 +82,9 @@ def check_password_policy(password: str, username: str, config: AuthConfig) -> N
     if len(password) > MAX_PASSWORD:
         raise InvalidInput(f"password is longer than {MAX_PASSWORD} characters / 密码过长",
                            field="password")
-    if username and username.lower() in password.lower():
+    name, low = username.lower(), password.lower()
+    # a username this short appears inside ordinary words by chance: only the whole is refused
+    if name and (name in low if len(name) >= MIN_CONTAINED else low.strip() == name):
         raise InvalidInput("password must not contain the username / 密码不能包含用户名",
                            field="password")
     if password.lower() in common_passwords():

@@ -55,6 +55,12 @@ def test_password_policy_refuses_weak_passwords(password: str, rule: str) -> Non
     assert rule in e.value.message and e.value.field == "password"
 
 
+def test_a_short_username_inside_a_word_is_allowed_but_not_alone() -> None:
+    check_password_policy("correct horse battery staple", "ec", CFG)
+    with pytest.raises(InvalidInput, match="must not contain the username"):
+        check_password_policy("abcdefghijklmnop", "abcdefghijklmnop", CFG)
+
+
 def test_long_passphrases_are_accepted_and_classes_are_off_by_default() -> None:
     check_password_policy("a" * 20 + " " + "b" * 43, "li.na", CFG)  # 64 characters
     check_password_policy("x" * 256, "li.na", CFG)
