@@ -3,6 +3,7 @@ synchronous_commit=on); schema-version checks with one-line errors."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     except ArgumentError as exc:
         raise DatabaseError(f"EDC_DATABASE_URL is not a database URL: {exc}") from exc
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             u, connect_args={"check_same_thread": False, "timeout": 60}, **kwargs)
+        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+            path = Path(u.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+            @event.listens_for(engine, "do_connect")
+            def _private(*_args: Any) -> None:
+                _create_private(path)
         _sqlite_setup(engine)
         _refuse_nul(engine)
         return engine
@@ -61,6 +67,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _refuse_nul(engine)
         return engine
     raise DatabaseError(f"unsupported database {u.get_backend_name()!r}: use sqlite or postgresql")
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file at the first connection, before SQLite opens it, readable by its
+    owner only (0600): SQLite gives the ``-wal`` and ``-shm`` files the database file's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _nul_field(params: Any, names: Any = None) -> str | None:

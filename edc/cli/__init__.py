@@ -4,6 +4,7 @@ exit, never a traceback. One module per command group; ``system`` holds the top-
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Files the system creates (the database, extract packages, backups, keys) are its
+    # owner's only: 0600, folders 0700.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()

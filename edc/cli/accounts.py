@@ -82,6 +82,16 @@ def cmd_accounts_affiliate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accounts_end_date(settings: Settings, args: argparse.Namespace) -> int:
+    from studies.accounts import admin
+
+    end = admin.parse_end_date(args.end_date)
+    _as_admin(settings, args.by, lambda session, ledger, actor: admin.set_end_date(
+        session, ledger, actor=actor, username=args.username, end_date=end))
+    print(f"{args.username}: " + (f"ends after {end}" if end else "no end date"))
+    return 0
+
+
 def register(sub: Any) -> None:
     acc = sub.add_parser("accounts", help="accounts: permission table, unlock, reset TOTP, "
                          "organisations")
@@ -95,6 +105,11 @@ def register(sub: Any) -> None:
         ap = add(accsub, name, fn, text)
         ap.add_argument("username")
         ap.add_argument("--by", required=True, help="the administrator's username")
+    ed = add(accsub, "end-date", cmd_accounts_end_date,
+             "set the last day an account may be used (§11.3.2); '' clears it")
+    ed.add_argument("username")
+    ed.add_argument("end_date", help="YYYY-MM-DD, or '' for no end date")
+    ed.add_argument("--by", required=True, help="the administrator's username")
     og = add(accsub, "org-add", cmd_accounts_org_add,
              "register a recipient organisation (§11.3.4.6, §7 p)")
     og.add_argument("code", help="what extract requests name, e.g. demo-pharma")

@@ -158,21 +158,44 @@ def cmd_check_proof(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _signing_password(args: argparse.Namespace) -> str:
+    """The signer's password: one line on standard input with ``--password-stdin``, else a
+    prompt that does not echo. Never a command-line argument (it would show in ``ps``)."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(f"password of {args.by} / 密码: ")
+
+
 def cmd_audit_redact(settings: Settings, args: argparse.Namespace) -> int:
-    from studies.accounts.service import find_user
+    """Redact an entry, under the custodian's electronic signature (password and, where the
+    account has one, the second-factor code)."""
+    import hashlib
 
+    from audit_trail.errors import DomainError
+    from studies.accounts.signatures import sign_at_console
+    from studies.kernel.roles import Perm
+
+    password = _signing_password(args)
     state = load_state(settings)
-    with state.sessions() as session, session.begin():
-        user = find_user(session, args.by)
-        if user is None:
-            raise CliError(f"no account named {args.by!r}")
-        from studies.accounts.service import actor_for
-        from studies.kernel.actor import require
-        from studies.kernel.roles import Perm
-
-        require(actor_for(session, user, client="cli"), Perm.LEDGER_REDACT)
-        entry = state.ledger.redact(session, seq=args.seq, actor=user.username,
-                                    reason=args.reason, client="cli")
+    digest = hashlib.sha256(f"ledger.redact\n{args.seq}\n{args.reason}".encode()).hexdigest()
+    try:
+        with state.sessions() as session, session.begin():
+            actor, _sig = sign_at_console(
+                session, state.ledger, username=args.by, password=password, totp=args.totp,
+                client="cli", meaning=f"redact ledger entry {args.seq} / 删除审计条目 "
+                f"{args.seq} 的内容", content_hash=digest, entity_type="ledger_entry",
+                entity_id=str(args.seq), needs=Perm.LEDGER_REDACT, config=state.auth)
+            entry = state.ledger.redact(session, seq=args.seq, actor=actor.username,
+                                        reason=args.reason, client="cli")
+    except DomainError as exc:  # the refusal is audited in a transaction of its own
+        audit = exc.audit
+        if audit:
+            with state.sessions() as session, session.begin():
+                for e in audit if isinstance(audit, list) else [audit]:
+                    state.ledger.append(session, **e)
+        raise
     print(f"entry {args.seq} redacted; recorded as entry {entry.seq}")
     return 0
 
@@ -202,8 +225,11 @@ def register(sub: Any) -> None:
     r = add(asub, "redact", cmd_audit_redact,
             "redact an entry's payload (identity typed into the wrong field)")
     r.add_argument("seq", type=int)
-    r.add_argument("--by", required=True, help="the custodian's username")
+    r.add_argument("--by", required=True, help="the custodian's username; signs the redaction")
     r.add_argument("--reason", required=True)
+    r.add_argument("--totp", help="the custodian's second-factor code (if enrolled)")
+    r.add_argument("--password-stdin", action="store_true",
+                   help="read the custodian's password from standard input (default: prompt)")
     proof = asub.add_parser("proof", help="print an RFC 9162 proof as JSON")
     psub = proof.add_subparsers(dest="proof_command", required=True)
     i = add(psub, "inclusion", cmd_proof_inclusion, "prove entry SEQ is in the tree of size N")

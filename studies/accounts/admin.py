@@ -21,9 +21,9 @@ from studies.accounts.service import (
     check_separation,
     find_user,
     grant_label,
-    hash_password,
     lock_state,
     roles_of,
+    set_password,
 )
 from studies.kernel.actor import (
     SYSTEM,
@@ -62,6 +62,7 @@ class AccountView:
     roles: list[str]
     locked_until: dt.datetime | None
     open_sessions: int
+    end_date: dt.date | None = None
 
 
 def list_accounts(session: Session, *, actor: Actor,
@@ -84,7 +85,7 @@ def list_accounts(session: Session, *, actor: Actor,
     return [AccountView(u.username, u.display_name, u.is_active, u.must_change_password,
                         u.totp_enabled, sorted(grants.get(u.id, [])),
                         lock_state(session, u.id, config, now).locked_until,
-                        open_by.get(u.id, 0)) for u in users]
+                        open_by.get(u.id, 0), u.end_date) for u in users]
 
 
 def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str, role: Role,
@@ -148,9 +149,8 @@ def reset_password(session: Session, ledger: Ledger, *, actor: Actor, username: 
     _admin(actor)
     user = _target(session, username)
     check_password_policy(new_password, user.username, config)
-    user.password_hash = hash_password(new_password)
+    set_password(session, user, new_password, field="password")
     user.must_change_password = True
-    user.password_changed_at = dt.datetime.now(dt.UTC)
     _end_sessions(session, user.id, "password_reset")
     ledger.append(session, actor=actor.username, action=Action.ACCOUNT_PASSWORD_RESET,
                   entity_type="user", entity_id=user.id, client=actor.client)
@@ -181,6 +181,37 @@ def set_active(session: Session, ledger: Ledger, *, actor: Actor, username: str,
     ledger.append(session, actor=actor.username,
                   action=Action.ACCOUNT_ACTIVATE if active else Action.ACCOUNT_DEACTIVATE,
                   entity_type="user", entity_id=user.id, client=actor.client)
+
+
+def parse_end_date(text: str | None) -> dt.date | None:
+    """An end date typed as YYYY-MM-DD (empty: none); a bilingual 422 naming ``end_date``."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return dt.date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise InvalidInput("end_date: a date as YYYY-MM-DD / 结束日期格式须为 YYYY-MM-DD",
+                           field="end_date") from None
+
+
+def set_end_date(session: Session, ledger: Ledger, *, actor: Actor, username: str,
+                 end_date: dt.date | None) -> None:
+    """Set (or clear, with None) the last day an account may be used (§11.3.2: people leave
+    studies). After it the account cannot log in, and its sessions and API tokens stop working;
+    a date already past ends its sessions now."""
+    _admin(actor)
+    user = _target(session, username)
+    if user.id == actor.user_id and end_date is not None:
+        raise InvalidInput("you cannot set an end date on your own account / "
+                           "不能为本人账户设置结束日期", field="username")
+    old = user.end_date
+    user.end_date = end_date
+    if end_date is not None and end_date < dt.datetime.now(dt.UTC).date():
+        _end_sessions(session, user.id, "ended")
+    ledger.append(session, actor=actor.username, action=Action.ACCOUNT_END_DATE,
+                  entity_type="user", entity_id=user.id, client=actor.client,
+                  changes=[Change("end_date", old.isoformat() if old else None,
+                                  end_date.isoformat() if end_date else None)])
 
 
 def _end_sessions(session: Session, user_id: str, reason: str) -> int:

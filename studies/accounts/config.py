@@ -2,7 +2,8 @@
 from settings here) and the password rules.
 
 Defaults follow OWASP ASVS 5.0 (V6.2): at least 12 characters, at least 64 accepted, not the
-username, not a common password; no composition rules and no periodic expiry. Both are
+username or contain it, not a common password, not one of the last
+few (``PASSWORD_HISTORY``); no composition rules and no periodic expiry. Both are
 settings for deployments whose 等级保护 (GB/T 22239) assessment requires them; see
 docs/administrators.md.
 """
@@ -17,6 +18,8 @@ from functools import lru_cache
 from studies.kernel.errors import InvalidInput
 
 MAX_PASSWORD = 256
+MIN_CONTAINED = 4  # usernames of 4+ characters may not appear inside the password
+PASSWORD_HISTORY = 5  # a new password may not be any of the last 5 of the account
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -79,8 +82,10 @@ def check_password_policy(password: str, username: str, config: AuthConfig) -> N
     if len(password) > MAX_PASSWORD:
         raise InvalidInput(f"password is longer than {MAX_PASSWORD} characters / 密码过长",
                            field="password")
-    if password.strip().lower() == username.lower():
-        raise InvalidInput("password must not equal the username / 密码不能与用户名相同",
+    name, low = username.lower(), password.lower()
+    # a username this short appears inside ordinary words by chance: only the whole is refused
+    if name and (name in low if len(name) >= MIN_CONTAINED else low.strip() == name):
+        raise InvalidInput("password must not contain the username / 密码不能包含用户名",
                            field="password")
     if password.lower() in common_passwords():
         raise InvalidInput("this password is among the most common passwords; choose another / "

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
@@ -46,6 +46,19 @@ class User(IdTable, CreatedAt, table=True):
     # The organisation the account belongs to (at most one; a sponsor's is its company).
     organisation_id: str | None = Field(default=None, sa_column=Column(
         String(36), ForeignKey("organisation.id"), nullable=True, index=True))
+    # The last day (UTC) the account may be used (§11.3.2: people leave studies); None: open.
+    end_date: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+
+
+class PasswordHistory(IdTable, CreatedAt, table=True):
+    """An earlier password of an account (its Argon2id hash), so that the last few are not
+    chosen again (ASVS 5.0 V6.2)."""
+
+    __tablename__ = "password_history"
+
+    user_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("user_account.id"), nullable=False, index=True))
+    password_hash: str = Field(sa_column=Column(String(255), nullable=False))
 
 
 SCOPE_LEVELS = ("site", "department", "hospital")

@@ -71,6 +71,7 @@ class AccountOut(BaseModel):
     roles: list[str]
     open_sessions: int
     locked_until: str | None
+    end_date: str | None = None
 
 
 class AccountCreatedOut(BaseModel):

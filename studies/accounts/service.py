@@ -25,8 +25,14 @@ from sqlmodel import col
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger, canonical_ts
 from studies.accounts import totp as totp_mod
-from studies.accounts.config import AuthConfig, check_password_policy
-from studies.accounts.models import SCOPE_LEVELS, RoleGrant, User, UserSession
+from studies.accounts.config import PASSWORD_HISTORY, AuthConfig, check_password_policy
+from studies.accounts.models import (
+    SCOPE_LEVELS,
+    PasswordHistory,
+    RoleGrant,
+    User,
+    UserSession,
+)
 from studies.accounts.ratelimit import RateLimiter
 from studies.kernel.actor import (
     PENDING_PASSWORD,
@@ -315,7 +321,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
                            entity_type="user", entity_id="(rate limited)", outcome="denied",
                            client=client, reason="rate_limited"))
     user = session.execute(select(User).where(col(User.username) == username)).scalar_one_or_none()
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or account_ended(user, now):
         _dummy_verify(password)
         raise _failure(user, username, client, "unknown_or_inactive", WRONG, config, session)
     state = lock_state(session, user.id, config, now)
@@ -393,6 +399,8 @@ def resolve_session(session: Session, *, token: str, client: str | None,
     elif now - us.created_at > lifetime:
         reason = "lifetime"
     user = session.get(User, us.user_id)
+    if user is not None and not reason and account_ended(user, now):
+        reason = "ended"
     if reason or user is None or not user.is_active:
         # The request's transaction rolls back with this error; the web layer records the
         # ledger entry in its own transaction, and the stale row stays refused by the checks
@@ -430,14 +438,33 @@ def change_password(session: Session, ledger: Ledger, *, actor: Actor, current: 
     except InvalidInput as exc:
         exc.field = "new_password"
         raise
-    if new == current:
-        raise InvalidInput("the new password must differ / 新密码不能与旧密码相同",
-                           field="new_password")
-    user.password_hash = hash_password(new)
+    set_password(session, user, new, field="new_password")
     user.must_change_password = False
-    user.password_changed_at = dt.datetime.now(dt.UTC)
     ledger.append(session, actor=actor.username, action=Action.ACCOUNT_PASSWORD_CHANGE,
                   entity_type="user", entity_id=actor.user_id, client=actor.client)
+
+
+def set_password(session: Session, user: User, new: str, *, field: str) -> None:
+    """Give ``user`` the password ``new`` (already checked against the policy), refusing the
+    current one and the last ``PASSWORD_HISTORY`` before it; keeps the replaced hash."""
+    earlier = session.execute(
+        select(col(PasswordHistory.password_hash))
+        .where(col(PasswordHistory.user_id) == user.id)
+        .order_by(col(PasswordHistory.created_at).desc()).limit(PASSWORD_HISTORY - 1)
+    ).scalars().all()
+    if any(verify_password(h, new) for h in [user.password_hash, *earlier]):
+        raise InvalidInput(
+            f"{field}: must not be one of your last {PASSWORD_HISTORY} passwords / "
+            f"新密码不能与最近 {PASSWORD_HISTORY} 次使用过的密码相同", field=field)
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+    user.password_hash = hash_password(new)
+    user.password_changed_at = dt.datetime.now(dt.UTC)
+
+
+def account_ended(user: User, now: dt.datetime | None = None) -> bool:
+    """Whether the account is past its end date (§11.3.2): it may be used through that day."""
+    today = (now or dt.datetime.now(dt.UTC)).date()
+    return user.end_date is not None and today > user.end_date
 
 
 def find_user(session: Session, username: str) -> User | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,8 +35,8 @@ from audit_trail.service import Change, Ledger, canonical_ts
 from studies.accounts import totp as totp_mod
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import Signature, User, UserSession
-from studies.accounts.service import DEFAULT_CONFIG, verify_password
-from studies.kernel.actor import Actor
+from studies.accounts.service import DEFAULT_CONFIG, login, logout, verify_password
+from studies.kernel.actor import Actor, require
 from studies.kernel.errors import (
     InvalidInput,
     NotAuthenticated,
@@ -45,7 +45,7 @@ from studies.kernel.errors import (
     TooManyRequests,
 )
 from studies.kernel.events import Action
-from studies.kernel.roles import PRIVILEGED
+from studies.kernel.roles import PRIVILEGED, Perm
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -183,3 +183,26 @@ def signing_needs(session: Session, *, actor: Actor,
     needs = bool(first and user is not None and user.totp_enabled and us is not None and (
         us.second_factor or (config.second_factor_enforced and actor.roles & PRIVILEGED)))
     return first, needs
+
+
+def sign_at_console(session: Session, ledger: Ledger, *, username: str, password: str,
+                    totp: str | None, client: str, meaning: str, content_hash: str,
+                    entity_type: str, entity_id: str, study: str | None = None,
+                    needs: Perm | None = None,
+                    config: AuthConfig = DEFAULT_CONFIG) -> tuple[Actor, SignatureView]:
+    """A signature given at the server's console (``edc`` commands), where there is no web
+    session: the password opens a one-use session (a login, audited, with its lockout), the
+    actor must hold ``needs``, then :func:`sign` checks every component again — username,
+    password and, where the account has one, the second-factor code — and the session ends.
+    Returns the signer and the signature."""
+    _token, actor = login(session, ledger, username=username, password=password, client=client,
+                          config=replace(config, second_factor_enforced=False))
+    try:
+        if needs is not None:
+            require(actor, needs)
+        view = sign(session, ledger, actor=actor, username=username, password=password,
+                    totp=totp, meaning=meaning, content_hash=content_hash,
+                    entity_type=entity_type, entity_id=entity_id, study=study, config=config)
+    finally:
+        logout(session, ledger, actor=actor)
+    return actor, view

@@ -23,7 +23,7 @@ from sqlmodel import col
 from audit_trail.service import Change, Ledger
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import ApiToken, RoleGrant, User
-from studies.accounts.service import DEFAULT_CONFIG, scope_triples_of
+from studies.accounts.service import DEFAULT_CONFIG, account_ended, scope_triples_of
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from studies.kernel.events import Action
@@ -141,6 +141,8 @@ def authenticate(session: Session, ledger: Ledger, *, token: str, client: str | 
         problem = "expired"
     elif not user.is_active:
         problem = "inactive"
+    elif account_ended(user, now):
+        problem = "account ended"
     if problem:
         raise NotAuthenticated(
             "the API token is not valid (unknown, expired or revoked) / API 令牌无效",

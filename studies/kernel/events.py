@@ -20,6 +20,7 @@ class Action(StrEnum):
     ACCOUNT_AFFILIATE = "account.affiliate"
     ACCOUNT_CREATE = "account.create"
     ACCOUNT_DEACTIVATE = "account.deactivate"
+    ACCOUNT_END_DATE = "account.end_date"
     ACCOUNT_PASSWORD_CHANGE = "account.password_change"
     ACCOUNT_PASSWORD_RESET = "account.password_reset"
     ACCOUNT_RECOVERY_CODES = "account.recovery_codes"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import stat
 import time
 from pathlib import Path
 
+import pyotp
 import pytest
 from sqlalchemy import text
 from triggers_util import drop_ledger_triggers
@@ -157,17 +160,41 @@ def test_proofs_round_trip_through_export_and_check(
         + ", ".join(map(str, sizes)))
 
 
-def test_redaction_by_a_custodian_only(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def redact(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, by: str,
+           password: str, *extra: str) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    return run(capsys, "audit", "redact", "3", "--by", by, "--reason", "identity in comment",
+               "--password-stdin", *extra)
+
+
+def test_redaction_needs_the_custodians_signature(
+        env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from edc.demo import demo_password, demo_totp_secret
+
     run(capsys, "demo")
     size = entries_after_demo(capsys)
-    code, _, err = run(capsys, "audit", "redact", "3", "--by", "demo.investigator",
-                       "--reason", "identity in comment")
+    code, _, err = redact(capsys, monkeypatch, "demo.investigator",
+                          demo_password("demo.investigator"))
     assert code == 2 and "permission ledger.redact is required" in err
-    code, out, _ = run(capsys, "audit", "redact", "3", "--by", "demo.custodian",
-                       "--reason", "identity in comment")
-    assert code == 0 and out.strip() == f"entry 3 redacted; recorded as entry {size + 1}"
+    code, _, err = redact(capsys, monkeypatch, "demo.custodian", "not-the-password")
+    assert code == 2 and "用户名或密码错误" in err
+    code, _, err = redact(capsys, monkeypatch, "demo.custodian", demo_password("demo.custodian"))
+    assert code == 2 and "second-factor code" in err  # the demo custodian has TOTP
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and "1 redacted" not in out
+    code, out, _ = redact(capsys, monkeypatch, "demo.custodian", demo_password("demo.custodian"),
+                          "--totp", pyotp.TOTP(demo_totp_secret("demo.custodian")).now())
+    assert code == 0, out
+    seq = int(out.strip().rsplit(" ", 1)[1])
+    assert out.strip() == f"entry 3 redacted; recorded as entry {seq}" and seq > size
     code, out, _ = run(capsys, "audit", "verify")
     assert code == 0 and "1 redacted" in out
+    with make_engine(os.environ["EDC_DATABASE_URL"]).connect() as conn:
+        actions = [r[0] for r in conn.execute(text(
+            "SELECT action FROM ledger_entry WHERE seq > :n ORDER BY seq"), {"n": size})]
+    # refusals audited; the signature (its session opened and closed) precedes the redaction
+    assert actions.count("signature.sign") == 2 and actions[-2:] == ["auth.logout",
+                                                                      "ledger.redact"]
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -211,3 +238,26 @@ def test_unreachable_postgresql_gets_one_line(env: Path, monkeypatch: pytest.Mon
         code, _, err = run(capsys, *argv)
         assert code == 2 and "cannot reach the database" in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_accounts_end_date_from_the_cli(env: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    run(capsys, "demo")
+    code, out, _ = run(capsys, "accounts", "end-date", "demo.monitor", "2020-01-31",
+                       "--by", "demo.admin")
+    assert code == 0 and out.strip() == "demo.monitor: ends after 2020-01-31"
+    code, _, err = run(capsys, "accounts", "end-date", "demo.monitor", "31/01/2020",
+                       "--by", "demo.admin")
+    assert code == 2 and "end_date: a date as YYYY-MM-DD" in err
+    code, _, err = run(capsys, "accounts", "end-date", "demo.monitor", "2020-01-31",
+                       "--by", "demo.monitor")
+    assert code == 2 and "account.manage" in err
+    from edc.demo import demo_password
+
+    # the ended account cannot log in (here: to sign at the console)
+    code, _, err = redact(capsys, monkeypatch, "demo.monitor", demo_password("demo.monitor"))
+    assert code == 2 and "wrong username or password" in err
+    code, out, _ = run(capsys, "accounts", "end-date", "demo.monitor", "", "--by", "demo.admin")
+    assert code == 0 and out.strip() == "demo.monitor: no end date"
+    code, _, err = redact(capsys, monkeypatch, "demo.monitor", demo_password("demo.monitor"))
+    assert code == 2 and "permission ledger.redact is required" in err  # logged in again

@@ -45,6 +45,7 @@ def record_refusal(session: Session, ledger: Ledger, exc: Exception) -> None:
 @pytest.mark.parametrize("password, rule", [
     ("short-pass1", "at least 12"),
     ("li.na.zhang.x", "username"),
+    ("2026-Li.Na.Zhang.X!", "must not contain the username"),
     ("1qaz2wsx3edc", "most common"),
     ("QWERTY123456", "most common"),
 ])
@@ -52,6 +53,12 @@ def test_password_policy_refuses_weak_passwords(password: str, rule: str) -> Non
     with pytest.raises(InvalidInput) as e:
         check_password_policy(password, "li.na.zhang.x", CFG)
     assert rule in e.value.message and e.value.field == "password"
+
+
+def test_a_short_username_inside_a_word_is_allowed_but_not_alone() -> None:
+    check_password_policy("correct horse battery staple", "ec", CFG)
+    with pytest.raises(InvalidInput, match="must not contain the username"):
+        check_password_policy("abcdefghijklmnop", "abcdefghijklmnop", CFG)
 
 
 def test_long_passphrases_are_accepted_and_classes_are_off_by_default() -> None:
@@ -84,6 +91,32 @@ def test_first_login_requires_a_password_change(session: Session, ledger: Ledger
     _, actor = accounts.login(session, ledger, username="li.na",
                               password="a brand new passphrase", client="10.0.0.1", config=CFG)
     assert actor.pending is None and actor.can(Perm.STUDY_READ, "S1")
+
+
+def test_the_last_five_passwords_are_refused(session: Session, ledger: Ledger) -> None:
+    make_user(session, ledger, "li.na", Role.INVESTIGATOR)
+    chain = [PASSWORD] + [f"passphrase number {i} here" for i in range(1, 6)]
+    for old, new in zip(chain, chain[1:], strict=False):
+        _, actor = accounts.login(session, ledger, username="li.na", password=old,
+                                  client=None, config=CFG)
+        accounts.change_password(session, ledger, actor=actor, current=old, new=new, config=CFG)
+    _, actor = accounts.login(session, ledger, username="li.na", password=chain[5],
+                              client=None, config=CFG)
+    for reused in (chain[5], chain[1]):  # the current one, and the 5th most recent
+        with pytest.raises(InvalidInput) as e:
+            accounts.change_password(session, ledger, actor=actor, current=chain[5],
+                                     new=reused, config=CFG)
+        assert e.value.field == "new_password" and "last 5 passwords" in e.value.message
+        assert "最近 5 次" in e.value.message
+    with pytest.raises(InvalidInput) as e:  # an administrator's reset obeys it too
+        account_admin.reset_password(session, ledger, actor=SYSTEM, username="li.na",
+                                     new_password=chain[3], config=CFG)
+    assert e.value.field == "password"
+    # the sixth back is allowed again
+    accounts.change_password(session, ledger, actor=actor, current=chain[5], new=chain[0],
+                             config=CFG)
+    accounts.login(session, ledger, username="li.na", password=chain[0], client=None,
+                   config=CFG)
 
 
 def test_password_max_age_forces_a_change_when_set(session: Session, ledger: Ledger) -> None:

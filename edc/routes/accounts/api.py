@@ -192,7 +192,8 @@ def api_accounts(session: SessionDep, actor: CurrentActor,
     return [{"username": a.username, "display_name": a.display_name, "active": a.is_active,
              "must_change_password": a.must_change_password, "totp_enabled": a.totp_enabled,
              "roles": a.roles, "open_sessions": a.open_sessions,
-             "locked_until": a.locked_until.isoformat() if a.locked_until else None}
+             "locked_until": a.locked_until.isoformat() if a.locked_until else None,
+             "end_date": a.end_date.isoformat() if a.end_date else None}
             for a in account_admin.list_accounts(session, actor=actor, config=auth)]
 
 
@@ -257,6 +258,25 @@ def api_reset_password(body: UserPasswordIn, session: SessionDep, ledger: Ledger
     account_admin.reset_password(session, ledger, actor=actor, username=body.username,
                             new_password=body.password, config=auth)
     return {"status": "password reset; the user must change it at next login"}
+
+
+class EndDateIn(BaseModel):
+    username: str = Field(max_length=63)
+    end_date: str | None = Field(default=None, max_length=10,
+                                 description="YYYY-MM-DD, the last day the account may be "
+                                 "used; null or empty: no end date")
+
+
+@router.post("/admin/accounts/end-date", response_model=StatusOut,
+             dependencies=[requires(Perm.ACCOUNT_MANAGE)])
+def api_end_date(body: EndDateIn, session: SessionDep, ledger: LedgerDep,
+                 actor: CurrentActor) -> dict[str, str]:
+    """Set or clear an account's end date (§11.3.2); after it the account cannot log in and
+    its API tokens stop working."""
+    end = account_admin.parse_end_date(body.end_date)
+    account_admin.set_end_date(session, ledger, actor=actor, username=body.username,
+                               end_date=end)
+    return {"status": f"ends after {end.isoformat()}" if end else "no end date"}
 
 
 @router.get("/admin/tokens", response_model=list[TokenOut],

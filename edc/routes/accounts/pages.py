@@ -240,6 +240,7 @@ def admin_accounts(request: Request, session: SessionDep, actor: CurrentActor,
             h.td[("锁定至 / locked until " + _when(a.locked_until)) if a.locked_until else
                  ("启用 / active" if a.is_active else "停用 / inactive")],
             h.td[str(a.open_sessions)],
+            h.td[a.end_date.isoformat() if a.end_date else "—"],
             h.td[_user_form(request, "unlock", "解锁 / Unlock", a.username),
                  _user_form(request, "reset-second-factor", "重置动态口令 / Reset TOTP",
                             a.username),
@@ -249,7 +250,8 @@ def admin_accounts(request: Request, session: SessionDep, actor: CurrentActor,
         request, "账户管理 / Accounts",
         h.table[h.thead[h.tr[h.th["用户名 / Username"], h.th["姓名 / Name"],
                              h.th["角色 / Roles"], h.th["动态口令 / TOTP"],
-                             h.th["状态 / State"], h.th["会话 / Sessions"], h.th[""]]],
+                             h.th["状态 / State"], h.th["会话 / Sessions"],
+                             h.th["结束日期 / End date"], h.th[""]]],
                 h.tbody[rows]],
         h.h2["新建账户 / New account"],
         h.form(method="post", action="/admin/accounts")[
@@ -286,6 +288,13 @@ def admin_accounts(request: Request, session: SessionDep, actor: CurrentActor,
             *labelled_input("r_password", "一次性密码 / One-time password", name="password",
                             type="password", required=True, autocomplete="new-password"),
             h.p[h.button(type="submit")["重置 / Reset"]]],
+        h.h2["账户结束日期 / Account end date"],
+        h.form(method="post", action="/admin/accounts/end-date")[
+            csrf_field(request),
+            *labelled_input("e_username", "用户名 / Username", name="username", required=True),
+            *labelled_input("e_end_date", "最后可用日期（留空：不限）/ Last day of use (empty: "
+                            "none)", name="end_date", type="date"),
+            h.p[h.button(type="submit")["保存 / Save"]]],
     )
 
 
@@ -344,6 +353,17 @@ def admin_reset_password(request: Request, session: SessionDep, ledger: LedgerDe
     account_admin.reset_password(session, ledger, actor=actor, username=username,
                             new_password=password, config=auth)
     return redirect(request, "/admin/accounts", f"{username}: password reset / 密码已重置")
+
+
+@router.post("/admin/accounts/end-date", dependencies=[requires(Perm.ACCOUNT_MANAGE), Csrf])
+def admin_end_date(request: Request, session: SessionDep, ledger: LedgerDep,
+                   actor: CurrentActor, username: Username,
+                   end_date: Annotated[str, Form(max_length=10)] = "") -> Response:
+    end = account_admin.parse_end_date(end_date)
+    account_admin.set_end_date(session, ledger, actor=actor, username=username, end_date=end)
+    return redirect(request, "/admin/accounts",
+                    f"{username}: " + (f"ends after {end} / 结束日期 {end}" if end
+                                       else "no end date / 无结束日期"))
 
 
 # ---- recipient organisations (§11.3.4.6, §7 p) ------------------------------------------------
