@@ -1,7 +1,7 @@
 """account end dates and password history
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-02 00:55:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import audit_trail.base  # noqa: F401  (custom column types)
 
 revision: str = '0018'
-down_revision: str | None = '0015'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
