@@ -73,6 +73,17 @@ def common_passwords() -> frozenset[str]:
     return frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"])
 
 
+def guessable(password: str, username: str) -> bool:
+    """zxcvbn's estimate (the maintained estimator the common-password list comes from) puts
+    the password under 10^8 guesses (score 0–2): repeats such as ``aaaaaaaaaaaa``, sequences
+    such as ``123456789012``, keyboard walks, common words and names (NIST SP 800-63B 3.1.1.2:
+    refuse repetitive or sequential characters). The first 72 characters are scored (the
+    estimator's own limit)."""
+    from zxcvbn import zxcvbn
+
+    return int(zxcvbn(password[:72], user_inputs=[username])["score"]) < 3
+
+
 def check_password_policy(password: str, username: str, config: AuthConfig) -> None:
     """Refuse a password that breaks the policy; the message names the rule."""
     n = config.password_min_length
@@ -90,6 +101,11 @@ def check_password_policy(password: str, username: str, config: AuthConfig) -> N
     if password.lower() in common_passwords():
         raise InvalidInput("this password is among the most common passwords; choose another / "
                            "该密码属于常见密码，请另选", field="password")
+    if guessable(password, username):
+        raise InvalidInput(
+            "this password is easy to guess: repeated or sequential characters, a keyboard "
+            "pattern or a few common words; choose a longer or less regular one / 该密码容易被"
+            "猜中（重复或连续字符、键盘排列或常见词），请另选", field="password")
     if config.password_require_classes:
         classes = sum([any(c.islower() for c in password), any(c.isupper() for c in password),
                        any(c.isdigit() for c in password),
