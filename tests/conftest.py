@@ -127,6 +127,20 @@ def keys(key_dir: Path) -> keyring.Keyring:
 
 
 @pytest.fixture
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id at its minimum cost, for modules that log many people in
+    (``pytestmark = pytest.mark.usefixtures("fast_password_hashing")``); the accounts tests
+    cover the real cost."""
+    import nacl.pwhash
+
+    from studies.accounts import service as accounts
+
+    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
+        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
+
+
+@pytest.fixture
 def ledger(keys: keyring.Keyring) -> Ledger:
     return Ledger(signer=keys.signer, checkpoint_every=1000)
 

@@ -356,6 +356,17 @@ def affiliate(session: Session, ledger: Ledger, username: str, org: str) -> None
     orgs.affiliate(session, ledger, actor=SYSTEM, username=username, organisation=org)
 
 
+def person(session: Session, ledger: Ledger, name: str, role: Role,
+           org: str | None = None) -> Actor:
+    """A user with one role (affiliated to ``org`` if given), logged in without a second factor."""
+    make_user(session, ledger, name, role)
+    if org:
+        affiliate(session, ledger, name, org)
+    _, actor = accounts.login(session, ledger, username=name, password=PASSWORD,
+                              client="10.0.0.9", config=AuthConfig(second_factor_enforced=False))
+    return actor
+
+
 def make_extract_study(session: Session, ledger: Ledger, code: str = "EXT-2026-01", *,
                        n: int = 30, identifiable: tuple[int, ...] = (),
                        cross_border: tuple[int, ...] = (),

@@ -24,17 +24,7 @@ from studies.extracts.models import ExtractRequest
 from studies.extracts.schemas import RequestIn
 from studies.kernel.roles import Role
 
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2id at its minimum cost in these tests (the accounts tests cover the real cost)."""
-    import nacl.pwhash
-
-    from studies.accounts import service as accounts
-
-    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
-        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 

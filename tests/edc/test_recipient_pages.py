@@ -34,15 +34,7 @@ STUDY = "EXT-2026-01"
 TODAY = dt.date.today()
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import nacl.pwhash
-
-    from studies.accounts import service as accounts
-
-    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
-        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def login(client: TestClient, username: str) -> None:

@@ -22,7 +22,7 @@ from factories import (
     approve,
     make_extract_study,
     make_protocol,
-    make_user,
+    person,
 )
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 from audit_trail.service import Ledger
 from studies.accounts import admin
 from studies.accounts import organisations as orgs
-from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.accounts.models import Signature
 from studies.ethics.models import EthicsCommittee
@@ -49,20 +48,7 @@ STUDY = "EXT-2026-01"
 TODAY = dt.date.today()
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import nacl.pwhash
-
-    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
-        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
-
-
-def person(session: Session, ledger: Ledger, name: str, role: Role) -> Actor:
-    make_user(session, ledger, name, role)
-    _, actor = accounts.login(session, ledger, username=name, password=PASSWORD,
-                              client="10.0.0.9", config=CFG)
-    return actor
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from factories import (
     affiliate,
     make_extract_study,
     make_user,
+    person,
     security_committee,
 )
 from sqlalchemy import func, select
@@ -28,7 +29,6 @@ from sqlalchemy.orm import Session
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from studies.accounts import organisations as orgs
-from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.extracts import recipients
 from studies.extracts import review as extract_review
@@ -44,23 +44,7 @@ STUDY = "EXT-2026-01"
 TODAY = dt.date.today()
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import nacl.pwhash
-
-    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
-        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
-
-
-def person(session: Session, ledger: Ledger, name: str, role: Role,
-           org: str | None = None) -> Actor:
-    make_user(session, ledger, name, role)
-    if org:
-        affiliate(session, ledger, name, org)
-    _, actor = accounts.login(session, ledger, username=name, password=PASSWORD,
-                              client="10.0.0.9", config=CFG)
-    return actor
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def age_pub(tmp: Path) -> str:

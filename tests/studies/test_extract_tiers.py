@@ -19,14 +19,13 @@ from factories import (
     PASSWORD,
     affiliate,
     make_extract_study,
-    make_user,
+    person,
 )
 from lxml import etree
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
 from studies.accounts import organisations as orgs
-from studies.accounts import service as accounts
 from studies.accounts.config import AuthConfig
 from studies.extracts import build as builder
 from studies.extracts import custody as extract_custody
@@ -36,7 +35,7 @@ from studies.extracts import service as ex
 from studies.extracts.schemas import DecisionIn, RequestIn
 from studies.extracts.tiers import K_MAX, TIER_RULES, Treatment
 from studies.forms import odm
-from studies.kernel.actor import SYSTEM, Actor
+from studies.kernel.actor import SYSTEM
 from studies.kernel.errors import InvalidInput
 from studies.kernel.roles import Role
 
@@ -50,20 +49,7 @@ CASES = [(name, cb) for name in TIER_RULES for cb in (False, True)
          if not (TIER_RULES[name].inside_hospital_only and cb)]
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import nacl.pwhash
-
-    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
-        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
-
-
-def person(session: Session, ledger: Ledger, name: str, role: Role) -> Actor:
-    make_user(session, ledger, name, role)
-    _, actor = accounts.login(session, ledger, username=name, password=PASSWORD,
-                              client="10.0.0.9", config=CFG)
-    return actor
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 @pytest.fixture

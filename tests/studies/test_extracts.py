@@ -24,6 +24,7 @@ from factories import (
     age_keys,
     make_extract_study,
     make_user,
+    person,
 )
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,13 +52,6 @@ STUDY = "EXT-2026-01"
 TODAY = dt.date.today()
 
 
-def person(session: Session, ledger: Ledger, name: str, role: Role) -> Actor:
-    make_user(session, ledger, name, role)
-    _, actor = accounts.login(session, ledger, username=name, password=PASSWORD,
-                              client="10.0.0.9", config=CFG)
-    return actor
-
-
 def request_in(pub: str, **kw: Any) -> RequestIn:
     base: dict[str, Any] = dict(
         purpose="Efficacy analysis of drug X by age and sex", tier="lds",
@@ -76,14 +70,7 @@ def vote(session: Session, ledger: Ledger, actor: Actor, rid: str, kind: str,
         kind=kind, approve=approve, username=actor.username, password=PASSWORD, **kw))
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2id at its minimum cost in these tests (the accounts tests cover the real cost)."""
-    import nacl.pwhash
-
-    monkeypatch.setattr(accounts, "hash_password", lambda pw: nacl.pwhash.argon2id.str(
-        pw.encode(), opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN).decode())
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 @pytest.fixture
