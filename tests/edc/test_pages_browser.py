@@ -112,10 +112,17 @@ def server(database: tuple[str, Path, str]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
+def chromium(javascript: bool = True) -> Iterator[Any]:
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     opts = Options()
+    if not javascript:
+        opts.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2})
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1280,1000"):
@@ -377,3 +384,18 @@ def test_the_sponsor_watches_the_build_progress_move(
         assert console_problems(browser) == []
     finally:
         engine.dispose()
+
+
+def test_without_javascript_the_ecrf_shows_every_field_with_its_condition(
+        server: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    for driver in chromium(javascript=False):
+        log_in(driver, server, "inv")
+        follow(driver, "数据录入与状态 / Data entry and status")
+        click(driver, "a.st-new[href$='/S01-ENT02/baseline/vital_signs']")
+        assert driver.execute_script("return typeof window.htmx") == "undefined"  # no JS ran
+        cigs = driver.find_element(By.ID, "field-cigs_per_day")
+        assert cigs.is_displayed()
+        assert 'only if: smoker = "1"' in cigs.text
+        shot(driver, "investigator-ecrf-without-javascript")

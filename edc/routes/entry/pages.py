@@ -197,7 +197,7 @@ def _branch_mark(name: str, hidden: bool, show_if: str | None, *,
         return None
     return h.span(class_="branch-hidden" if hidden else "branch-shown", id=f"show-{name}",
                   hx_swap_oob="true" if oob else None)[
-        h.small(".branch-note")[f"（仅当 / only if: {show_if}）"]]
+        h.small(".branch-note")["（", "仅当 / only if", f": {show_if}）"]]
 
 
 def form_page(request: Request, actor: Any, view: dict[str, Any], *,
