@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 from factories import (
+    PASSWORD,
     VITALS,
     age_keys,
     login_as,
@@ -225,3 +226,22 @@ def test_htmx_is_configured_to_show_refusals_and_add_no_inline_style(
     assert r.status_code in (403, 404)
     assert r.headers["HX-Retarget"] == "#messages" and r.headers["HX-Reswap"] == "innerHTML"
     assert soup(r.text).select_one(".error-fragment .error") is not None
+
+
+def test_the_live_check_keeps_to_the_site_of_the_grant(
+        app_client: TestClient, session: Session, ledger: Ledger) -> None:
+    from studies.accounts import service as accounts
+    from studies.kernel.actor import SYSTEM
+
+    make_entry_study(session, ledger, subjects=("S01-ENT01", "S02-ENT02"), sites=("S01", "S02"))
+    accounts.create_user(session, ledger, actor=SYSTEM, username="inv2", display_name="Inv 2",
+                         password=PASSWORD, roles=[(Role.INVESTIGATOR, STUDY, "S02")],
+                         must_change_password=False)
+    login(app_client, "inv2")
+    own = f"/studies/{STUDY}/entry/S02-ENT02/baseline/vital_signs"
+    page = soup(app_client.get(own).text)
+    data = {"csrf_token": token(page), "height": "175", "weight": "70.0"}
+    r = app_client.post(f"{own}/check", data=data, headers={**HX, "HX-Trigger": "field-height"})
+    assert soup(r.text).select_one("output#f-bmi").get_text() == "22.9"
+    r = app_client.post(f"{PAGE}/check", data=data, headers={**HX, "HX-Trigger": "field-height"})
+    assert r.status_code == 403 and soup(r.text).select_one("output") is None
