@@ -3,6 +3,7 @@ messages, CSRF field and the error page."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 from urllib.parse import quote, unquote
@@ -107,6 +108,16 @@ def error_summary() -> h.Node:
         h.p[f"条款 / clause: GB/T 39725-2020 {state.clause}"] if state.clause else None]
 
 
+# htmx would add an inline <style> the CSP refuses (app.css styles its indicators instead);
+# a refused form's 4xx answer is a fragment to show (the errors at the field, or the error
+# message retargeted to #messages), so 4xx is swapped rather than logged as an error.
+HTMX_CONFIG = json.dumps({
+    "includeIndicatorStyles": False,
+    "responseHandling": [{"code": "204", "swap": False}, {"code": "[234]..", "swap": True},
+                         {"code": "...", "swap": False, "error": True}]},
+    separators=(",", ":"))
+
+
 def htmx_url(request: Request) -> str:
     return getattr(request.app.state, "htmx_url", "/static/htmx.min.js")
 
@@ -118,11 +129,11 @@ def page(request: Request, title: str, *content: h.Node, status: int = 200,
         h.head[
             h.meta(charset="utf-8"),
             h.meta(name="viewport", content="width=device-width, initial-scale=1"),
-            # htmx would add an inline <style> the CSP refuses; app.css styles its indicators
-            h.meta(name="htmx-config", content='{"includeIndicatorStyles":false}'),
+            h.meta(name="htmx-config", content=HTMX_CONFIG),
             head,
             h.title[f"{title} — EDC"],
             h.link(rel="stylesheet", href="/static/app.css"),
+            h.noscript[h.link(rel="stylesheet", href="/static/noscript.css")],
             h.link(rel="icon", href="data:,"),  # no favicon request (and no 404 logged)
             h.script(src=htmx_url(request), defer=True),
         ],
@@ -172,7 +183,7 @@ def error_page(request: Request, status: int, message: str, field: str | None,
     parts.append(h.p[h.a(href="/")["返回首页 / Back to home"]])
     if request.headers.get("HX-Request"):
         return HTMLResponse(str(h.div(".error-fragment")[parts]), status_code=status,
-                            headers={"HX-Retarget": "#messages"})
+                            headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"})
     title = STATUS_TITLES.get(status, "出错了 / Something went wrong")
     return page(request, f"{status} — {title}", *parts, status=status)
 

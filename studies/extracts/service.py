@@ -391,6 +391,13 @@ def _live_progress(req: ExtractRequest) -> int:
     return req.progress
 
 
+def build_status(session: Session, *, actor: Actor, request_id: str) -> dict[str, Any]:
+    """A request's build as its page follows it while it runs: state, progress (live while
+    running), error. Only for those who may see the request."""
+    req = view_request(session, actor=actor, request_id=request_id)
+    return {"state": req.build_state, "progress": _live_progress(req), "error": req.build_error}
+
+
 def recipient_status(session: Session, req: ExtractRequest) -> dict[str, Any] | None:
     """The recipient organisation's code, kind, country and cross-border running total
     (§7 p), as the request page and API show it; None on a request made before the registry."""

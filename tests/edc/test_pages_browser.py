@@ -1,27 +1,44 @@
 """Each role's main journey in headless Chromium (Selenium), served by uvicorn: log in, click
-from the home page to the work, see a form error at its field, a chart drawn, the API
-reference working offline — with nothing refused by the CSP in the console. Every journey
-saves screenshots under ``var/screenshots`` (emptied at the start). Skipped where Chromium,
-chromedriver or selenium is missing."""
+from the home page to the work (investigator, monitor, data manager, sponsor, committee
+member, custodian, auditor), see a form error at its field, a chart drawn, the API reference
+working offline, and what htmx does live (the eCRF checked, computed and branched as typed,
+an SDV tick and a query answer without a reload, extract progress moving) — with nothing
+refused by the CSP or otherwise complained of in the console. One server and one browser
+serve the module. Every journey saves screenshots under ``var/screenshots`` (emptied at the
+start). Skipped where Chromium, chromedriver or selenium is missing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import serving
-from factories import PASSWORD, VITALS, make_entry_study, make_user
+from conftest import create_database, drop_database, serving
+from factories import (
+    PASSWORD,
+    VITALS,
+    age_keys,
+    make_entry_study,
+    make_user,
+    publish_all,
+    recipient_orgs,
+    security_committee,
+)
 
 from audit_trail.service import Ledger
 from edc import keyring
 from edc.db import make_engine, session_factory
 from edc.settings import Settings
 from edc.state import build_state
+from studies.entry import monitoring
 from studies.entry import service as entry
-from studies.entry.schemas import SaveIn
+from studies.entry.schemas import QueryOpenIn, SaveIn
+from studies.extracts import service as ex
+from studies.extracts.models import ExtractRequest
+from studies.extracts.schemas import RequestIn
 from studies.kernel.actor import Actor
 from studies.kernel.roles import Role
 
@@ -40,35 +57,72 @@ def clean_screenshots() -> None:
     SHOTS.mkdir(parents=True)
 
 
-@pytest.fixture
-def server(fresh_url: str, tmp_path: Path) -> Iterator[str]:
-    keys = tmp_path / "keys"
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
+    """The served database, its key directory and the sponsor's pending extract request."""
+    tmp = tmp_path_factory.mktemp("browser")
+    url = create_database(tmp)
+    keys = tmp / "keys"
     keyring.create(keys, origin="browser.test/ledger")
-    engine = make_engine(fresh_url)
+    engine = make_engine(url)
     with session_factory(engine)() as session, session.begin():
         ledger = Ledger(signer=keyring.load(keys).signer)
         make_entry_study(session, ledger, subjects=("S01-ENT01", "S01-ENT02"))
         for name, role in (("inv", Role.INVESTIGATOR), ("mon", Role.MONITOR),
                            ("dm", Role.DATA_MANAGER), ("sponsor", Role.SPONSOR)):
             make_user(session, ledger, name, role, study=STUDY)
+        for name, role in (("custodian", Role.CUSTODIAN), ("auditor", Role.AUDITOR)):
+            make_user(session, ledger, name, role)
+        security_committee(session, ledger)
+        recipient_orgs(session, ledger)
+        publish_all(session, ledger, STUDY)
         inv = Actor(user_id="inv", username="inv", display_name="Inv",
                     grants=((Role.INVESTIGATOR, STUDY),))
+        mon = Actor(user_id="mon", username="mon", display_name="Mon",
+                    grants=((Role.MONITOR, STUDY),))
+        sponsor = Actor(user_id="sponsor", username="sponsor", display_name="Sponsor",
+                        grants=((Role.SPONSOR, STUDY),))
         entry.save_form(session, ledger, actor=inv, study_code=STUDY, subject_code="S01-ENT01",
                         event_name="baseline", form_name="vital_signs",
                         data=SaveIn(base_version=0, values=VITALS))
+        monitoring.open_query(session, ledger, actor=mon, study_code=STUDY, data=QueryOpenIn(
+            subject="S01-ENT01", event="baseline", form="vital_signs", item="sbp",
+            text="源文件为 128 / Source shows 128"))
+        today = dt.date.today()
+        req = ex.create_request(session, ledger, actor=sponsor, study_code=STUDY,
+                                data=RequestIn(
+                                    purpose="Efficacy by age band", tier="lds",
+                                    fields=["labs.hba1c"], recipient_org="example-pharma",
+                                    recipient_key=age_keys(tmp)[1], use_from=today,
+                                    use_until=today + dt.timedelta(days=90)))
+        request_id = req.id
     engine.dispose()
-    settings = Settings(database_url=fresh_url, key_dir=keys, environment="test",
+    yield url, keys, request_id
+    drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def server(database: tuple[str, Path, str]) -> Iterator[str]:
+    url, keys, _ = database
+    settings = Settings(database_url=url, key_dir=keys, environment="test",
                         second_factor_enforced=False)
-    with serving(build_state(settings)) as url:
-        yield url
+    with serving(build_state(settings)) as served:
+        yield served
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
+def chromium(javascript: bool = True) -> Iterator[Any]:
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     opts = Options()
+    if not javascript:
+        opts.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2})
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1280,1000"):
@@ -85,6 +139,9 @@ def browser() -> Iterator[Any]:
 def log_in(driver: Any, server: str, username: str) -> None:
     from selenium.webdriver.common.by import By
 
+    driver.get(f"{server}/login")
+    driver.delete_all_cookies()  # whoever the shared browser was before
+    driver.get_log("browser")  # and what their pages logged
     driver.get(f"{server}/login")
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
@@ -113,6 +170,28 @@ def follow(driver: Any, text: str) -> None:
     WebDriverWait(driver, 15).until(ec.staleness_of(link))
 
 
+def wait(driver: Any, until: Any, timeout: float = 15) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(until)
+
+
+def stay(driver: Any) -> None:
+    """Mark the page; :func:`stayed` is true while the browser has not loaded another."""
+    driver.execute_script("window.edcStayed = true")
+
+
+def stayed(driver: Any) -> bool:
+    return bool(driver.execute_script("return window.edcStayed === true"))
+
+
+def text_of(driver: Any, css: str) -> str:
+    """The rendered text of the first element ``css`` finds, read in one step (an element
+    htmx is swapping can go stale between finding and reading it)."""
+    return str(driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", css))
+
+
 def shot(driver: Any, name: str) -> None:
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
 
@@ -131,7 +210,9 @@ def test_the_investigator_clicks_to_the_grid_and_sees_an_enrolment_error_at_its_
     log_in(browser, server, "inv")
     shot(browser, "investigator-home")
     follow(browser, "数据录入与状态 / Data entry and status")
-    assert browser.find_element(By.CSS_SELECTOR, "a.st-complete").text == "● v1"
+    # S01-ENT01's form is saved and has an open query; S01-ENT02's is not started
+    assert browser.find_element(By.CSS_SELECTOR, "a.st-query").text == "！ v1"
+    assert browser.find_element(By.CSS_SELECTOR, "a.st-new").text == "○"
     assert "已核查 / verified" in browser.find_element(By.CSS_SELECTOR, "ul.legend").text
     shot(browser, "investigator-entry-grid")
     follow(browser, "入组 / Enrol a subject")
@@ -187,3 +268,134 @@ def test_the_sponsor_reaches_the_request_form_and_the_api_reference_works_offlin
         lambda d: d.find_elements(By.CSS_SELECTOR, "#swagger-ui .opblock"))
     shot(browser, "api-reference")
     assert console_problems(browser) == []
+
+
+def test_the_investigator_sees_the_ecrf_check_compute_and_branch_as_she_types(
+        server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "inv")
+    follow(browser, "数据录入与状态 / Data entry and status")
+    click(browser, "a.st-new[href$='/S01-ENT02/baseline/vital_signs']")
+    stay(browser)
+    cigs = browser.find_element(By.ID, "field-cigs_per_day")
+    assert not cigs.is_displayed()  # hidden until "smoker" is yes
+    browser.find_element(By.NAME, "height").send_keys("175")
+    browser.find_element(By.NAME, "weight").send_keys("70.0")
+    wait(browser, lambda d: text_of(d, "#f-bmi") == "22.9")  # computed by the server
+    browser.find_element(By.CSS_SELECTOR, "input[name=smoker][value='1']").click()
+    wait(browser, lambda d: d.find_element(By.ID, "field-cigs_per_day").is_displayed())
+    browser.find_element(By.NAME, "sbp").send_keys("999")
+    wait(browser, lambda d: text_of(d, "#err-sbp .field-error"))
+    assert "260" in text_of(browser, "#err-sbp .field-error")
+    assert text_of(browser, "#err-weight") == ""  # a correct field has no error
+    shot(browser, "investigator-ecrf-live")
+    assert stayed(browser)  # all of it without leaving the page
+    assert console_problems(browser) == []
+
+
+def test_the_investigator_answers_a_query_without_a_reload(server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "inv")
+    follow(browser, "数据录入与状态 / Data entry and status")
+    click(browser, "a.st-query[href$='/S01-ENT01/baseline/vital_signs']")
+    stay(browser)
+    browser.find_element(By.CSS_SELECTOR, "article.query textarea[name=text]").send_keys(
+        "已核对源文件 / Checked against the source")
+    browser.find_element(By.CSS_SELECTOR, "article.query form[action$='/answer'] button").click()
+    wait(browser, lambda d: text_of(d, "article.query .query-status") == "已回复 / answered")
+    assert "Checked against the source" in text_of(browser, "article.query .thread")
+    shot(browser, "investigator-query-answered")
+    assert stayed(browser)
+    assert console_problems(browser) == []
+
+
+def test_the_monitor_ticks_sdv_without_a_reload(server: str, browser: Any) -> None:
+    log_in(browser, server, "mon")
+    follow(browser, "监查工作清单 / Monitor worklist")
+    click(browser, "#unverified-forms a")
+    stay(browser)
+    assert "未核查" in text_of(browser, "#sdv-row-height .sdv-state")
+    browser.find_element("css selector", "#sdv-row-height button").click()
+    wait(browser, lambda d: "已核查 / SDV by mon" in text_of(d, "#sdv-row-height .sdv-state"))
+    wait(browser, lambda d: text_of(d, "#sdv-height").startswith("✓"))  # the form's badge too
+    shot(browser, "monitor-sdv-tick")
+    assert stayed(browser)
+    assert console_problems(browser) == []
+
+
+def test_a_committee_member_reaches_the_request_waiting_for_a_vote(
+        server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "committee1")
+    click(browser, "ul.waiting a")
+    assert "Efficacy by age band" in browser.find_element(By.TAG_NAME, "main").text
+    assert browser.find_element(By.ID, "password").is_displayed()
+    shot(browser, "committee-request")
+    assert console_problems(browser) == []
+
+
+def test_the_custodian_and_the_auditor_reach_their_work(server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "custodian")
+    follow(browser, "患者代码索引 / Code index")
+    assert "患者代码索引" in browser.find_element(By.TAG_NAME, "h1").text
+    shot(browser, "custodian-code-index")
+    follow(browser, "查询记录 / Lookup history")
+    shot(browser, "custodian-lookup-history")
+    assert console_problems(browser) == []
+    log_in(browser, server, "auditor")
+    follow(browser, "审计与验证 / Audit and verification")
+    shot(browser, "auditor-audit")
+    follow(browser, "审计轨迹 / Audit trail")
+    assert browser.find_elements(By.CSS_SELECTOR, "main table tbody tr")
+    shot(browser, "auditor-trail")
+    assert console_problems(browser) == []
+
+
+def test_the_sponsor_watches_the_build_progress_move(
+        server: str, browser: Any, database: tuple[str, Path, str]) -> None:
+    url, _, request_id = database
+    engine = make_engine(url)
+
+    def builder_at(state: str, progress: int) -> None:  # as the extract builder writes it
+        with session_factory(engine)() as s, s.begin():
+            req = s.get(ExtractRequest, request_id)
+            assert req is not None
+            req.build_state, req.progress = state, progress
+
+    try:
+        builder_at("running", 40)
+        log_in(browser, server, "sponsor")
+        follow(browser, "数据提取申请 / Extract requests")
+        click(browser, "table.extracts a")
+        assert "40%" in text_of(browser, "#build-progress")
+        stay(browser)
+        builder_at("running", 70)
+        wait(browser, lambda d: "70%" in text_of(d, "#build-progress"))
+        shot(browser, "sponsor-build-progress")
+        assert stayed(browser)  # polled, not reloaded
+        builder_at("done", 100)
+        wait(browser, lambda d: not stayed(d))  # the finished build reloads the page
+        assert "完成 / done 100%" in text_of(browser, "#build-progress")
+        assert console_problems(browser) == []
+    finally:
+        engine.dispose()
+
+
+def test_without_javascript_the_ecrf_shows_every_field_with_its_condition(
+        server: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    for driver in chromium(javascript=False):
+        log_in(driver, server, "inv")
+        follow(driver, "数据录入与状态 / Data entry and status")
+        click(driver, "a.st-new[href$='/S01-ENT02/baseline/vital_signs']")
+        assert driver.execute_script("return typeof window.htmx") == "undefined"  # no JS ran
+        cigs = driver.find_element(By.ID, "field-cigs_per_day")
+        assert cigs.is_displayed()
+        assert 'only if: smoker = "1"' in cigs.text
+        shot(driver, "investigator-ecrf-without-javascript")

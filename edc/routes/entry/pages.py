@@ -6,6 +6,11 @@ correcting, field-level errors, history, SDV buttons, query threads and the work
 Every page works without JavaScript: plain forms with CSRF tokens and post-redirect-get. A
 save with errors re-renders the form (422) with the values typed and the message under each
 field; a stale save renders a 409 page listing what changed since.
+
+With JavaScript, htmx adds (issue 18, item 7): each field is checked as it is typed
+(``…/check``, the save's own checks through :mod:`studies.entry.preview`) — its error shown
+under it, the calculated fields recomputed, the fields the branching logic hides hidden; an
+SDV tick replaces only its row, a query answer only its thread.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from urllib.parse import quote
 
 import htpy as h
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep
@@ -25,7 +30,7 @@ from edc.web.forms import refill, submit
 from edc.web.labels import STATE_LABELS, STATE_MARKS, label
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.timefmt import local_minute
-from studies.entry import monitoring, odm_export
+from studies.entry import monitoring, odm_export, preview
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid, StaleVersion
@@ -177,6 +182,24 @@ def _sdv_badge(view: dict[str, Any], name: str) -> h.Node:
                               "after SDV"]
 
 
+def _field_error(name: str, err: str | None, *, oob: bool = False) -> h.Element:
+    """The place of a field's error (empty when it has none), which the live check fills."""
+    return h.div(".err-slot", id=f"err-{name}", hx_swap_oob="true" if oob else None)[
+        h.p(".field-error", role="alert")[err] if err else None]
+
+
+def _branch_mark(name: str, hidden: bool, show_if: str | None, *,
+                 oob: bool = False) -> h.Element | None:
+    """Marks a field its branching logic hides (the stylesheet hides a ``.field`` holding a
+    ``.branch-hidden`` mark); the live check swaps the mark, not the field, so what is typed
+    stays. Without JavaScript the field stays visible, with its condition named."""
+    if not show_if:
+        return None
+    return h.span(class_="branch-hidden" if hidden else "branch-shown", id=f"show-{name}",
+                  hx_swap_oob="true" if oob else None)[
+        h.small(".branch-note")["（", "仅当 / only if", f": {show_if}）"]]
+
+
 def form_page(request: Request, actor: Any, view: dict[str, Any], *,
               errors: dict[str, str] | None = None, submitted: dict[str, Any] | None = None,
               posted: FormData | None = None, status: int = 200,
@@ -194,29 +217,36 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
     for q in view["queries"]:
         if q["status"] != "closed":
             open_q[q["item"]] = open_q.get(q["item"], 0) + 1
+    check_url = _url(study, subject, event, form, repeat, "/check")
+    live = {"hx_post": check_url, "hx_trigger": "input delay:500ms, change",
+            "hx_swap": "none"} if can_write else {}
+    hidden = view.get("hidden", frozenset())
     groups: list[h.Node] = []
     for g in view["groups"]:
         rows: list[h.Node] = []
         for i in g["items"]:
             name = i["name"]
             if i["field_type"] == "descriptive":
-                rows.append(h.p(".descriptive")[_label(i)])
+                rows.append(h.div(".field.descriptive-row", id=f"field-{name}")[
+                    _branch_mark(name, name in hidden, i.get("show_if")),
+                    h.p(".descriptive")[_label(i)]])
                 continue
             err = errors.get(name) or errors.get(f"reasons.{name}")
             help_ = " / ".join(x for x in (i.get("help_zh"), i.get("help_en")) if x)
-            rows.append(h.div(".field", id=f"field-{name}")[
+            rows.append(h.div(".field", id=f"field-{name}", **live)[
+                _branch_mark(name, name in hidden, i.get("show_if")),
                 h.label(for_=f"f-{name}")[
                     _label(i), " *" if i["required"] else None,
                     h.span(".unit")[f" ({i['unit']})"] if i.get("unit") else None],
                 h.small(".help")[help_] if help_ else None,
                 _input(i, values.get(name), not can_write),
-                h.p(".field-error", role="alert")[err] if err else None,
+                _field_error(name, err),
                 _reason_inputs(name, reasons,
                                str(posted.get(f"reason.{name}") or "") if posted else "",
                                str(posted.get(f"reason_text.{name}") or "") if posted else "")
                 if can_write and existing and i["field_type"] != "calc"
                 and i["classification"] != "direct_identifier" else None,
-                _sdv_badge(view, name),
+                h.span(id=f"sdv-{name}")[_sdv_badge(view, name)],
                 h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
                 if name in open_q else None,
                 " ", h.a(".history", href=_url(study, subject, event, form, repeat,
@@ -282,13 +312,7 @@ def _monitor_panel(request: Request, view: dict[str, Any]) -> h.Node:
         h.form(method="post", action=base)[
             csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
             h.button(type="submit")["核查整个访视 / Verify whole visit"]],
-        h.table(".sdv-fields")[h.tbody[[h.tr[
-            h.td[i["name"]], h.td[_show(view["values"].get(i["name"]))],
-            h.td[_sdv_badge(view, i["name"]) or "未核查 / not verified"],
-            h.td[h.form(method="post", action=f"{base}/{quote(form)}")[
-                csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
-                h.input(type="hidden", name="item", value=i["name"]),
-                h.button(type="submit")["核查 / Verify"]]]] for i in fields]]],
+        h.table(".sdv-fields")[h.tbody[[_sdv_row(request, view, i["name"]) for i in fields]]],
         h.h2["提出质疑 / Raise a query"],
         h.form(method="post", action=f"/studies/{quote(study)}/queries")[
             csrf_field(request),
@@ -304,63 +328,123 @@ def _monitor_panel(request: Request, view: dict[str, Any]) -> h.Node:
             h.p[h.button(type="submit")["提出质疑 / Open query"]]]]
 
 
+def _sdv_row(request: Request, view: dict[str, Any], name: str) -> h.Element:
+    """One field's SDV row; under htmx its tick replaces only this row (and the field's
+    badge in the form above)."""
+    study, subject, event, form, repeat = (view["study"], view["subject"], view["event"],
+                                           view["form"], view["repeat"])
+    action = f"/studies/{quote(study)}/sdv/{quote(subject)}/{quote(event)}/{quote(form)}"
+    return h.tr(id=f"sdv-row-{name}")[
+        h.td[name], h.td[_show(view["values"].get(name))],
+        h.td(".sdv-state")[_sdv_badge(view, name) or "未核查 / not verified"],
+        h.td[h.form(method="post", action=action, hx_post=action,
+                    hx_target=f"#sdv-row-{name}", hx_swap="outerHTML")[
+            csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
+            h.input(type="hidden", name="item", value=name),
+            h.button(type="submit")["核查 / Verify"]]]]
+
+
 def _queries_panel(request: Request, actor: Any, view: dict[str, Any]) -> h.Node:
     if not view["queries"]:
         return None
-    study = view["study"]
-    out: list[h.Node] = [h.h2["质疑 / Queries"]]
-    for q in view["queries"]:
-        base = f"/studies/{quote(study)}/queries/{q['id']}"
-        thread = h.ol(".thread")[[h.li[h.strong[label(f"query.{m['kind']}")],
-                                       f" {m['by']} {local_minute(m['at'])}: ", m["text"]]
-                                  for m in q["thread"]]]
-        actions: list[h.Node] = []
-        if q["status"] != "closed" and actor.can(Perm.QUERY_ANSWER, study):
-            kept = refill()
-            mine = kept if kept is not None and kept.value("query_id") == q["id"] else None
-            if mine is not None:  # the refused answer: its errors here, what was typed kept
-                for name in mine.errors:
-                    mine.labels.setdefault(name, f"质疑回复 / Query answer: {q['item']}")
-            actions.append(h.form(method="post", action=f"{base}/answer",
-                                  id=f"field-{next(iter(mine.errors))}" if mine else None)[
-                csrf_field(request),
-                [h.p(".field-error", role="alert")[msg] for msg in mine.errors.values()]
-                if mine else None,
-                h.label(for_=f"a-{q['id']}")["回复 / Answer"],
-                h.textarea(id=f"a-{q['id']}", name="text", rows="2", required=True,
-                           maxlength="4000")[mine.value("text") if mine else ""],
-                h.label[h.input(type="checkbox", name="change_value", value="1",
-                                checked=bool(mine and mine.value("change_value") == "1")),
-                        " 同时修改数值 / also change the value"],
-                h.label(for_=f"v-{q['id']}")["新值 / New value"],
-                h.input(id=f"v-{q['id']}", name="value", maxlength="10000",
-                        value=mine.value("value") if mine else None),
-                h.label(for_=f"rs-{q['id']}")["修改理由 / Reason"],
-                h.input(id=f"rs-{q['id']}", name="reason", maxlength="500",
-                        value=mine.value("reason") if mine else None,
-                        placeholder="回复质疑 / Query response"),
-                h.button(type="submit")["提交回复 / Answer"]])
-        if actor.can(Perm.ENTRY_VERIFY, study):
-            verb = "reopen" if q["status"] == "closed" else "close"
-            actions.append(h.form(method="post", action=f"{base}/{verb}")[
-                csrf_field(request),
-                h.label(for_=f"c-{q['id']}")["说明 / Note"],
-                h.input(id=f"c-{q['id']}", name="text", required=True, maxlength="4000"),
-                h.button(type="submit")["关闭质疑 / Close" if verb == "close"
-                                        else "重新打开 / Re-open"]])
-        out.append(h.article(".query", id=f"query-{q['id']}")[
-            h.h3[f"{q['item']} — ", h.span(".query-status")[label(q["status"])]], thread,
-            actions])
-    return h.section(".queries")[out]
+    return h.section(".queries")[h.h2["质疑 / Queries"],
+                                 [_query_article(request, actor, view["study"], q)
+                                  for q in view["queries"]]]
+
+
+def _query_article(request: Request, actor: Any, study: str, q: dict[str, Any],
+                   notice: str | None = None) -> h.Element:
+    """One query's thread and what the actor may do with it; under htmx an answer replaces
+    only this article."""
+    base = f"/studies/{quote(study)}/queries/{q['id']}"
+    thread = h.ol(".thread")[[h.li[h.strong[label(f"query.{m['kind']}")],
+                                   f" {m['by']} {local_minute(m['at'])}: ", m["text"]]
+                              for m in q["thread"]]]
+    actions: list[h.Node] = []
+    if q["status"] != "closed" and actor.can(Perm.QUERY_ANSWER, study):
+        kept = refill()
+        mine = kept if kept is not None and kept.value("query_id") == q["id"] else None
+        if mine is not None:  # the refused answer: its errors here, what was typed kept
+            for name in mine.errors:
+                mine.labels.setdefault(name, f"质疑回复 / Query answer: {q['item']}")
+        actions.append(h.form(method="post", action=f"{base}/answer",
+                              hx_post=f"{base}/answer", hx_target=f"#query-{q['id']}",
+                              hx_swap="outerHTML",
+                              id=f"field-{next(iter(mine.errors))}" if mine else None)[
+            csrf_field(request),
+            [h.p(".field-error", role="alert")[msg] for msg in mine.errors.values()]
+            if mine else None,
+            h.label(for_=f"a-{q['id']}")["回复 / Answer"],
+            h.textarea(id=f"a-{q['id']}", name="text", rows="2", required=True,
+                       maxlength="4000")[mine.value("text") if mine else ""],
+            h.label[h.input(type="checkbox", name="change_value", value="1",
+                            checked=bool(mine and mine.value("change_value") == "1")),
+                    " 同时修改数值 / also change the value"],
+            h.label(for_=f"v-{q['id']}")["新值 / New value"],
+            h.input(id=f"v-{q['id']}", name="value", maxlength="10000",
+                    value=mine.value("value") if mine else None),
+            h.label(for_=f"rs-{q['id']}")["修改理由 / Reason"],
+            h.input(id=f"rs-{q['id']}", name="reason", maxlength="500",
+                    value=mine.value("reason") if mine else None,
+                    placeholder="回复质疑 / Query response"),
+            h.button(type="submit")["提交回复 / Answer"]])
+    if actor.can(Perm.ENTRY_VERIFY, study):
+        verb = "reopen" if q["status"] == "closed" else "close"
+        actions.append(h.form(method="post", action=f"{base}/{verb}")[
+            csrf_field(request),
+            h.label(for_=f"c-{q['id']}")["说明 / Note"],
+            h.input(id=f"c-{q['id']}", name="text", required=True, maxlength="4000"),
+            h.button(type="submit")["关闭质疑 / Close" if verb == "close"
+                                    else "重新打开 / Re-open"]])
+    return h.article(".query", id=f"query-{q['id']}")[
+        h.h3[f"{q['item']} — ", h.span(".query-status")[label(q["status"])]], thread,
+        h.p(".flash", role="status")[notice] if notice else None, actions]
 
 
 @router.get("/studies/{study}/entry/{subject}/{event}/{form}",
             dependencies=[requires(Perm.ENTRY_READ)])
 def show_form(study: str, subject: str, event: str, form: str, request: Request,
               session: SessionDep, actor: CurrentActor, repeat: Repeat = 1) -> Response:
-    view = entry_reading.form_view(session, actor=actor, study_code=study, subject_code=subject,
-                           event_name=event, form_name=form, repeat=repeat)
+    view = _form_view(session, actor=actor, study_code=study, subject_code=subject,
+                      event_name=event, form_name=form, repeat=repeat)
     return form_page(request, actor, view)
+
+
+def _form_view(session: Any, *, values: dict[str, Any] | None = None,
+               **args: Any) -> dict[str, Any]:
+    """The form's view, with the fields its branching logic hides for ``values`` (None: the
+    stored values)."""
+    view = entry_reading.form_view(session, **args)
+    view["hidden"] = preview.preview(session, values=values, **args).hidden
+    return view
+
+
+@router.post("/studies/{study}/entry/{subject}/{event}/{form}/check",
+             dependencies=[requires(Perm.ENTRY_WRITE), Csrf])
+def check_form(study: str, subject: str, event: str, form: str, request: Request,
+               session: SessionDep, actor: CurrentActor, posted: Posted,
+               repeat: Repeat = 1) -> Response:
+    """The live check htmx posts as a field is typed (the whole form, from the field's
+    ``div#field-<name>``): out-of-band fragments with that field's error (the save's checks),
+    every calculated value and every branching mark. Writes nothing."""
+    values, _ = _submitted(posted)
+    got = preview.preview(session, actor=actor, study_code=study, subject_code=subject,
+                          event_name=event, form_name=form, repeat=repeat, values=values)
+    view = entry_reading.form_view(session, actor=actor, study_code=study, subject_code=subject,
+                                   event_name=event, form_name=form, repeat=repeat)
+    typed = (request.headers.get("HX-Trigger") or "").removeprefix("field-")
+    parts: list[h.Node] = []
+    for g in view["groups"]:
+        for i in g["items"]:
+            name = i["name"]
+            if i.get("show_if"):
+                parts.append(_branch_mark(name, name in got.hidden, i["show_if"], oob=True))
+            if name in got.calculated and i["classification"] != "direct_identifier":
+                parts.append(h.output(id=f"f-{name}", hx_swap_oob="true")[
+                    _show(got.calculated[name])])
+            if name == typed and i["field_type"] not in ("descriptive", "calc"):
+                parts.append(_field_error(name, got.errors.get(name), oob=True))
+    return HTMLResponse("".join(str(p) for p in parts))
 
 
 def _submitted(posted: FormData) -> tuple[dict[str, Any], dict[str, str]]:
@@ -402,11 +486,11 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
                                  subject_code=subject, event_name=event, form_name=form,
                                  data=data)
     except EntryInvalid as exc:
-        view = entry_reading.form_view(session, **view_args)
+        view = _form_view(session, values=values, **view_args)
         return form_page(request, actor, view, errors=exc.errors, submitted=values,
                          posted=posted, status=422)
     except StaleVersion as exc:
-        view = entry_reading.form_view(session, **view_args)
+        view = _form_view(session, **view_args)
         notice = h.div(".error.conflict", role="alert")[
             h.p[exc.message],
             h.table(".changes-since")[
@@ -482,6 +566,12 @@ def verify_form(study: str, subject: str, event: str, form: str, request: Reques
     done = monitoring.verify(session, ledger, actor=actor, study_code=study,
                              data=SdvIn(subject=subject, event=event, repeat=repeat,
                                                    form=form, items=[item] if item else None))
+    if item and request.headers.get("HX-Request"):  # the tick's row, and the form's badge
+        view = entry_reading.form_view(session, actor=actor, study_code=study,
+                                       subject_code=subject, event_name=event, form_name=form,
+                                       repeat=repeat)
+        badge = h.span(id=f"sdv-{item}", hx_swap_oob="true")[_sdv_badge(view, item)]
+        return HTMLResponse(str(_sdv_row(request, view, item)) + str(badge))
     return redirect(request, _url(study, subject, event, form, repeat),
                     f"已核查 {done['count']} 个字段 / {done['count']} field(s) verified")
 
@@ -516,17 +606,29 @@ def answer_query(study: str, query_id: str, request: Request, session: SessionDe
                  change_value: Annotated[str | None, Form(max_length=1)] = None,
                  value: Annotated[str | None, Form(max_length=10_000)] = None,
                  reason: Annotated[str | None, Form(max_length=500)] = None) -> Response:
+    # under htmx the answer replaces only its thread, unless it changed the value (then the
+    # whole page is reloaded: the form above shows the value and its version)
+    in_place = bool(request.headers.get("HX-Request")) and change_value != "1"
+
+    def thread(notice: str | None = None) -> Response:
+        q = monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
+        return HTMLResponse(str(_query_article(request, actor, study, q, notice)))
+
     def answer() -> Response:
         monitoring.answer_query(session, ledger, actor=actor, study_code=study,
                                 query_id=query_id, data=QueryAnswerIn(
                                     text=text, change_value=change_value == "1",
                                     value=value or None, reason=reason or None))
+        if in_place:
+            return thread("已回复 / answered")
         return redirect(request, _back_to_query(request, session, actor, study, query_id),
                         "已回复 / answered")
 
     def again() -> Response:
+        if request.headers.get("HX-Request"):
+            return thread()
         q = monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
-        return form_page(request, actor, entry_reading.form_view(
+        return form_page(request, actor, _form_view(
             session, actor=actor, study_code=study, subject_code=q["subject"],
             event_name=q["event"], form_name=q["form"], repeat=q["repeat"]))
 

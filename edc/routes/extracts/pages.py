@@ -1,6 +1,7 @@
 """Pages: extract requests (sponsors), approvals (officer, committee, ethics), builds (data
 manager), downloads (named recipients). Thin: one domain call per route; works without JS
-(the detail page shows build progress; reload to follow it)."""
+(the detail page follows a running build: htmx polls its progress fragment every 2 s; without
+JavaScript the page reloads itself every 3 s)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 
 import htpy as h
 from fastapi import APIRouter, Form, Request, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
@@ -136,9 +137,23 @@ def _dl(d: dict[str, Any]) -> h.Element:
                   else "") + "; more than two thirds needed, Appendix C)"
                if "committee" in a["needs"] else "")],
         h.dt["问题 / Problem"], h.dd(".problem")[a["problem"] or "—"],
-        h.dt["生成 / Build"], h.dd(".build")[f"{label(b['state'])} {b['progress']}%"
-                                             + (f" — {b['error']}" if b["error"] else "")],
+        h.dt["生成 / Build"], build_progress(d["id"], b),
         h.dt["数据包 SHA-256 / Package SHA-256"], h.dd[h.code[b["package_sha256"] or "—"]]]
+
+
+BUILDING = ("queued", "running")
+
+
+def build_progress(request_id: str, b: dict[str, Any]) -> h.Element:
+    """The build's state and progress; while it runs htmx replaces it every 2 s with
+    ``/extracts/<id>/progress`` (the same element, fresh), and stops when the build ends."""
+    running = b["state"] in BUILDING
+    return h.dd(".build", id="build-progress", role="status", aria_live="polite",
+                hx_get=f"/extracts/{request_id}/progress" if running else None,
+                hx_trigger="every 2s" if running else None,
+                hx_swap="outerHTML" if running else None)[
+        f"{label(b['state'])} {b['progress']}%" + (f" — {b['error']}" if b["error"] else ""),
+        h.progress(max="100", value=str(b["progress"])) if running else None]
 
 
 def _agreement(dua: dict[str, Any]) -> h.Element:
@@ -205,11 +220,12 @@ def _extract_page(request: Request, session: SessionDep, actor: CurrentActor,
     custody = h.table(".custody")[h.tbody[[h.tr[h.td[t["event"]], h.td[t["actor"]],
                                                 h.td[t["at"]], h.td[h.code[t["sha256"] or ""]]]
                                            for t in d["transfers"]]]]
-    building = d["build"]["state"] in ("queued", "running")  # follow it without reloading
+    building = d["build"]["state"] in BUILDING  # without JavaScript: reload to follow it
     resp = page(request, f"数据提取申请 / Extract request {request_id[:8]}", _dl(d), fields,
                 history, _agreement(dua), h.h2["签署 / Sign"], problem, sign, *actions,
                 h.h2["交接记录 / Chain of custody"], custody,
-                head=h.meta(http_equiv="refresh", content="3") if building else None)
+                head=h.noscript[h.meta(http_equiv="refresh", content="3")] if building
+                else None)
     if error is not None:
         resp.status_code = 422
     return resp
@@ -219,6 +235,17 @@ def _extract_page(request: Request, session: SessionDep, actor: CurrentActor,
 def extract_page(request_id: str, request: Request, session: SessionDep,
                  actor: CurrentActor) -> Response:
     return _extract_page(request, session, actor, request_id)
+
+
+@router.get("/extracts/{request_id}/progress", dependencies=[authenticated()])
+def build_progress_fragment(request_id: str, request: Request, session: SessionDep,
+                            actor: CurrentActor) -> Response:
+    """The progress fragment htmx polls; once the build has ended the whole page is reloaded
+    (``HX-Refresh``), since what it offers (the download) changes with it."""
+    b = ex.build_status(session, actor=actor, request_id=request_id)
+    done = b["state"] not in BUILDING and request.headers.get("HX-Request")
+    return HTMLResponse(str(build_progress(request_id, b)),
+                        headers={"HX-Refresh": "true"} if done else None)
 
 
 @router.post("/extracts/{request_id}/decisions", dependencies=[authenticated(), Csrf])
