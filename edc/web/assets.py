@@ -53,6 +53,10 @@ def install_assets(app: FastAPI, state: AppState) -> None:
     def app_css() -> Response:
         return FileResponse(STATIC / "app.css", media_type="text/css")
 
+    @app.get("/static/entry.js", include_in_schema=False, dependencies=[public()])
+    def entry_js() -> Response:
+        return FileResponse(STATIC / "entry.js", media_type="text/javascript")
+
     @app.get("/static/swagger-{digest}/{name}", include_in_schema=False,
              dependencies=[public()])
     def swagger_file(digest: str, name: str) -> Response:

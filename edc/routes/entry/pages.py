@@ -5,11 +5,15 @@ correcting, field-level errors, history, SDV buttons, query threads and the work
 
 Every page works without JavaScript: plain forms with CSRF tokens and post-redirect-get. A
 save with errors re-renders the form (422) with the values typed and the message under each
-field; a stale save renders a 409 page listing what changed since.
+field; a save on an older version that touches only fields no one else changed is merged
+(the redirect says so); a real conflict re-renders the form (409) with both values at each
+conflicting field and the choice which to keep, the rest of the typing kept.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -157,8 +161,10 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
 
 
 def _reason_inputs(name: str, reasons: dict[str, str], chosen: str = "",
-                   typed: str = "") -> h.Node:
-    return h.div(".reason")[
+                   typed: str = "", shown: bool = False) -> h.Node:
+    """The reason for a change: shown where the value differs from the saved one (the
+    server knows after a submission; entry.js reveals it as the user types)."""
+    return h.div(".reason", hidden=not shown, data_shown="1" if shown else None)[
         h.label(for_=f"r-{name}")["修改理由 / Reason for change"],
         dropdown(id=f"r-{name}", name=f"reason.{name}")[
             h.option(value="")["— 未修改可不填 / only if changed —"],
@@ -177,10 +183,27 @@ def _sdv_badge(view: dict[str, Any], name: str) -> h.Node:
                               "after SDV"]
 
 
+def _conflict_choice(c: dict[str, Any]) -> h.Node:
+    """Both values of a field two people changed, and which to keep (yours by default)."""
+    name = c["field"]
+    return h.div(".conflict-choice", role="group")[
+        h.p[f"此字段已被 {c['by']} 修改（第 {c['version']} 版）/ Also changed by {c['by']} "
+            f"(version {c['version']})"],
+        h.table(".both-values")[h.tbody[
+            h.tr[h.th["他人的值 / Theirs"], h.td(".theirs")[_show(c["theirs"])]],
+            h.tr[h.th["您的值 / Yours"], h.td(".yours")[_show(c["yours"])]]]],
+        h.input(type="hidden", name=f"theirs.{name}", value=json.dumps(c["theirs"])),
+        h.label[h.input(type="radio", name=f"keep.{name}", value="theirs"),
+                " 保留他人的值 / Keep theirs"], " ",
+        h.label[h.input(type="radio", name=f"keep.{name}", value="mine", checked=True),
+                " 保留您的值 / Keep yours"]]
+
+
 def form_page(request: Request, actor: Any, view: dict[str, Any], *,
               errors: dict[str, str] | None = None, submitted: dict[str, Any] | None = None,
               posted: FormData | None = None, status: int = 200,
-              notice: h.Node = None) -> Response:
+              notice: h.Node = None, changed: Collection[str] = (),
+              conflicts: list[dict[str, Any]] | None = None) -> Response:
     study, subject, event, form, repeat = (view["study"], view["subject"], view["event"],
                                            view["form"], view["repeat"])
     locked = bool(view.get("locked"))
@@ -190,6 +213,7 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
     values = submitted if submitted is not None else view["values"]
     existing = view["version"] > 0
     reasons = view["settings"]["reasons"]
+    in_conflict = {c["field"]: c for c in conflicts or []}
     open_q: dict[str, int] = {}
     for q in view["queries"]:
         if q["status"] != "closed":
@@ -211,10 +235,12 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                 h.small(".help")[help_] if help_ else None,
                 _input(i, values.get(name), not can_write),
                 h.p(".field-error", role="alert")[err] if err else None,
+                _conflict_choice(in_conflict[name]) if name in in_conflict else None,
                 _reason_inputs(name, reasons,
                                str(posted.get(f"reason.{name}") or "") if posted else "",
-                               str(posted.get(f"reason_text.{name}") or "") if posted else "")
-                if can_write and existing and i["field_type"] != "calc"
+                               str(posted.get(f"reason_text.{name}") or "") if posted else "",
+                               shown=name in changed or f"reasons.{name}" in errors)
+                if can_write and existing and i["field_type"] not in ("calc", "file")
                 and i["classification"] != "direct_identifier" else None,
                 _sdv_badge(view, name),
                 h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
@@ -265,7 +291,8 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
     body.append(_queries_panel(request, actor, view))
     body.append(h.p[h.a(href=f"/studies/{quote(study)}/entry")["← 数据录入 / Data entry"]])
     return page(request, f"{view['form_label_zh']} / {view['form_label_en']} — {subject}",
-                *body, status=status)
+                *body, status=status,
+                head=h.script(src="/static/entry.js", defer=True) if can_write else None)
 
 
 def _monitor_panel(request: Request, view: dict[str, Any]) -> h.Node:
@@ -369,6 +396,8 @@ def _submitted(posted: FormData) -> tuple[dict[str, Any], dict[str, str]]:
     for key in set(posted.keys()):
         if key in ("csrf_token", "base_version", "incomplete"):
             continue
+        if key.startswith(("keep.", "theirs.")):  # a conflict's choice, read below
+            continue
         if key.startswith("reason.") or key.startswith("reason_text."):
             name = key.split(".", 1)[1]
             typed = str(posted.get(f"reason_text.{name}") or "").strip()
@@ -378,7 +407,24 @@ def _submitted(posted: FormData) -> tuple[dict[str, Any], dict[str, str]]:
             continue
         got = [str(v)[:MAX_FIELD] for v in posted.getlist(key)]
         values[key] = got if len(got) > 1 else got[0]
+    for key in set(posted.keys()):
+        if key.startswith("keep.") and posted.get(key) == "theirs":
+            name = key.split(".", 1)[1]
+            values[name] = _theirs(str(posted.get(f"theirs.{name}") or "null"))
+            if values[name] is None:
+                del values[name]
     return values, reasons
+
+
+def _theirs(text: str) -> Any:
+    """The other person's value a conflicting form carried (checked again on save)."""
+    try:
+        v = json.loads(text[:MAX_FIELD])
+    except ValueError:
+        return None
+    if isinstance(v, list):
+        return [str(x) for x in v]
+    return None if v is None else str(v)
 
 
 @router.post("/studies/{study}/entry/{subject}/{event}/{form}",
@@ -404,9 +450,18 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
     except EntryInvalid as exc:
         view = entry_reading.form_view(session, **view_args)
         return form_page(request, actor, view, errors=exc.errors, submitted=values,
-                         posted=posted, status=422)
+                         posted=posted, status=422, changed=exc.changed)
     except StaleVersion as exc:
         view = entry_reading.form_view(session, **view_args)
+        if exc.conflicts:  # both values side by side at each field, the typing kept
+            notice = h.div(".error.conflict", role="alert")[
+                h.p[exc.message],
+                h.p["您的其他修改已保留在下方表单中；请在每个冲突字段选择保留哪个值后重新保存 / "
+                    "Your other changes are kept in the form below; choose which value to keep "
+                    "at each conflicting field and save again."]]
+            return form_page(request, actor, view, submitted=exc.kept, posted=posted,
+                             status=409, notice=notice, conflicts=exc.conflicts,
+                             changed=exc.changed)
         notice = h.div(".error.conflict", role="alert")[
             h.p[exc.message],
             h.table(".changes-since")[
@@ -421,6 +476,9 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
         return form_page(request, actor, view, notice=notice, status=409)
     msg = (f"已保存为第 {result.version} 版 / saved as version {result.version}"
            if result.saved else "没有修改 / nothing changed")
+    if result.saved and result.merged_from is not None:
+        msg += (f"（已与第 {result.merged_from} 版之后他人的修改合并）/ (merged with others' "
+                f"changes since version {result.merged_from})")
     return redirect(request, _url(study, subject, event, form, repeat), msg)
 
 
