@@ -12,6 +12,7 @@
   ledger) say.
 - ``sdv_mark`` — source-data verification events (verified / cleared), append-only.
 - ``data_query`` and ``query_message`` — queries on a field and their thread.
+- ``entry_file`` — uploads of file fields (the bytes outside the database, by SHA-256).
 """
 
 from __future__ import annotations
@@ -162,3 +163,22 @@ class QueryMessage(IdTable, table=True):
     at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     by: str = Field(sa_column=Column(String(100), nullable=False))
     record_version: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
+
+
+class EntryFile(IdTable, CreatedAt, table=True):
+    """An uploaded file of a file field (REDCap's ``file``): the bytes are kept outside the
+    database, named by their SHA-256 (files 0600), and the field's value is this row's id.
+    Append-only: an upload is never changed; a new one is a new row (and a new value)."""
+
+    __tablename__ = "entry_file"
+
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
+                                           index=True))
+    subject_id: str = Field(sa_column=Column(String(36), ForeignKey("subject.id"),
+                                             nullable=False, index=True))
+    item_name: str = Field(sa_column=Column(String(64), nullable=False))
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    size: int = Field(sa_column=Column(Integer, nullable=False))
+    media_type: str = Field(sa_column=Column(String(100), nullable=False))
+    filename: str = Field(sa_column=Column(String(255), nullable=False))
+    uploaded_by: str = Field(sa_column=Column(String(100), nullable=False))

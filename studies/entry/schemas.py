@@ -304,3 +304,13 @@ class QueryAnswerIn(BaseModel):
 class QueryNoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
+
+
+class EntryFileOut(BaseModel):
+    """An uploaded file: save its ``id`` as the file field's value."""
+
+    id: str
+    filename: str
+    size: int
+    media_type: str
+    sha256: str

@@ -35,6 +35,7 @@ from studies.entry.models import (
     SDV_MODES,
     STANDARD_REASONS,
     CurrentValue,
+    EntryFile,
     EntrySettings,
     FormRecord,
     RecordVersion,
@@ -396,6 +397,21 @@ def touched(items: list[Item], submitted: dict[str, Any], check: form_checks.Ent
     return out
 
 
+def file_refs_refused(session: Session, items: list[Item], submitted: dict[str, Any],
+                      subject_id: str) -> dict[str, str]:
+    """A file field's value is the id of a file uploaded for that field of that subject
+    (:mod:`studies.entry.files`); anything else is refused, by field."""
+    wanted = {i.name: str(submitted[i.name]) for i in items
+              if i.field_type == "file" and submitted.get(i.name) not in _EMPTY}
+    if not wanted:
+        return {}
+    found = set(session.execute(select(col(EntryFile.id), col(EntryFile.item_name)).where(
+        col(EntryFile.id).in_(list(wanted.values())),
+        col(EntryFile.subject_id) == subject_id)).tuples())
+    return {n: "not a file uploaded for this field / 不是为该字段上传的文件"
+            for n, v in wanted.items() if (v, n) not in found}
+
+
 def merge_onto_newest(session: Session, record: FormRecord, items: list[Item],
                       submitted: dict[str, Any], current: dict[str, Any], *, base: int,
                       today: dt.date, context: dict[str, Any]) -> dict[str, Any]:
@@ -520,6 +536,11 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     before, context = values_and_context(session, t.subject.id,
                                          record.id if record is not None else None)
     submitted = dict(data.values)
+    bad_files = file_refs_refused(session, items, submitted, t.subject.id)
+    if bad_files:
+        raise EntryInvalid("the form has errors; nothing was saved / 表单有错误，未保存: "
+                           + "; ".join(f"{k}: {v}" for k, v in bad_files.items()),
+                           errors=bad_files, clause=CLAUSE_ENTRY)
     merged_from = None
     if record is not None and record.version != data.base_version:
         submitted = merge_onto_newest(session, record, items, submitted, before,

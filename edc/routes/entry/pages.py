@@ -20,21 +20,23 @@ from urllib.parse import quote
 import htpy as h
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.web.csrf import Csrf
 from edc.web.forms import refill, submit
 from edc.web.labels import STATE_LABELS, STATE_MARKS, label
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.timefmt import local_minute
+from studies.entry import files as entry_files
 from studies.entry import monitoring, odm_export
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid, StaleVersion
 from studies.entry.schemas import QueryAnswerIn, QueryNoteIn, QueryOpenIn, SaveIn, SdvIn
 from studies.forms.datatypes import DATA_TYPES, YES_NO
+from studies.kernel.errors import InvalidInput
 from studies.kernel.roles import Perm
 from studies.kernel.schemas import DB_INT_MAX
 
@@ -123,6 +125,22 @@ def entry_grid(study: str, request: Request, session: SessionDep,
 
 # ---- one form ---------------------------------------------------------------------------------
 
+def _file_input(i: dict[str, Any], value: Any, reading: bool, study: str,
+                files: dict[str, dict[str, Any]]) -> h.Node:
+    """A file field: the file saved (a download link), and when writing a file input to
+    replace it (the saved id travels in a hidden input)."""
+    name = i["name"]
+    f = files.get(str(value)) if value else None
+    link = h.a(".file", href=f"/api/v1/studies/{quote(study)}/files/{quote(f['id'])}",
+               download="")[f"{f['filename']} ({f['size']} B, SHA-256 {f['sha256'][:12]}…)"] \
+        if f else None
+    if reading:
+        return h.span(id=f"f-{name}")[link or "—"]
+    return h.span[link, " " if link else None,
+                  h.input(type="hidden", name=name, value=str(value) if value else ""),
+                  h.input(id=f"f-{name}", type="file", name=f"upload.{name}")]
+
+
 def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
     name, ft, dt_ = i["name"], i["field_type"], i["data_type"]
     if i["classification"] == "direct_identifier":
@@ -130,8 +148,6 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
                             "are kept only in the code index and are not entered here"]
     if ft == "calc":
         return h.output(id=f"f-{name}")[_show(value)]
-    if ft == "file":
-        return h.p(".note")["文件字段暂不支持在线录入 / File fields are not entered here"]
     if reading:
         return h.span(id=f"f-{name}")[_show(value)]
     choices = i.get("choices") or []
@@ -203,7 +219,8 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
               errors: dict[str, str] | None = None, submitted: dict[str, Any] | None = None,
               posted: FormData | None = None, status: int = 200,
               notice: h.Node = None, changed: Collection[str] = (),
-              conflicts: list[dict[str, Any]] | None = None) -> Response:
+              conflicts: list[dict[str, Any]] | None = None, session: Any = None
+              ) -> Response:
     study, subject, event, form, repeat = (view["study"], view["subject"], view["event"],
                                            view["form"], view["repeat"])
     locked = bool(view.get("locked"))
@@ -214,6 +231,10 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
     existing = view["version"] > 0
     reasons = view["settings"]["reasons"]
     in_conflict = {c["field"]: c for c in conflicts or []}
+    file_items = [i["name"] for g in view["groups"] for i in g["items"]
+                  if i["field_type"] == "file"]
+    files = entry_files.describe(session, [str(values[n]) for n in file_items if values.get(n)]
+                                 ) if session is not None and file_items else {}
     open_q: dict[str, int] = {}
     for q in view["queries"]:
         if q["status"] != "closed":
@@ -233,14 +254,15 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                     _label(i), " *" if i["required"] else None,
                     h.span(".unit")[f" ({i['unit']})"] if i.get("unit") else None],
                 h.small(".help")[help_] if help_ else None,
-                _input(i, values.get(name), not can_write),
+                _file_input(i, values.get(name), not can_write, study, files)
+                if i["field_type"] == "file" else _input(i, values.get(name), not can_write),
                 h.p(".field-error", role="alert")[err] if err else None,
                 _conflict_choice(in_conflict[name]) if name in in_conflict else None,
                 _reason_inputs(name, reasons,
                                str(posted.get(f"reason.{name}") or "") if posted else "",
                                str(posted.get(f"reason_text.{name}") or "") if posted else "",
                                shown=name in changed or f"reasons.{name}" in errors)
-                if can_write and existing and i["field_type"] not in ("calc", "file")
+                if can_write and existing and i["field_type"] != "calc"
                 and i["classification"] != "direct_identifier" else None,
                 _sdv_badge(view, name),
                 h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
@@ -273,7 +295,8 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                   for k, v in errors.items()]]])
     if can_write:
         action = _url(study, subject, event, form, repeat)
-        body.append(h.form(".entry", method="post", action=action)[
+        body.append(h.form(".entry", method="post", action=action,
+                           enctype="multipart/form-data" if file_items else None)[
             csrf_field(request),
             h.input(type="hidden", name="base_version", value=str(view["version"])),
             groups,
@@ -387,7 +410,7 @@ def show_form(study: str, subject: str, event: str, form: str, request: Request,
               session: SessionDep, actor: CurrentActor, repeat: Repeat = 1) -> Response:
     view = entry_reading.form_view(session, actor=actor, study_code=study, subject_code=subject,
                            event_name=event, form_name=form, repeat=repeat)
-    return form_page(request, actor, view)
+    return form_page(request, actor, view, session=session)
 
 
 def _submitted(posted: FormData) -> tuple[dict[str, Any], dict[str, str]]:
@@ -396,7 +419,7 @@ def _submitted(posted: FormData) -> tuple[dict[str, Any], dict[str, str]]:
     for key in set(posted.keys()):
         if key in ("csrf_token", "base_version", "incomplete"):
             continue
-        if key.startswith(("keep.", "theirs.")):  # a conflict's choice, read below
+        if key.startswith(("keep.", "theirs.", "upload.")):  # read below / by the route
             continue
         if key.startswith("reason.") or key.startswith("reason_text."):
             name = key.split(".", 1)[1]
@@ -431,16 +454,33 @@ def _theirs(text: str) -> Any:
              dependencies=[requires(Perm.ENTRY_WRITE), Csrf])
 def save_form(study: str, subject: str, event: str, form: str, request: Request,
               session: SessionDep, ledger: LedgerDep, actor: CurrentActor, posted: Posted,
-              repeat: Repeat = 1) -> Response:
+              state: StateDep, repeat: Repeat = 1) -> Response:
     values, reasons = _submitted(posted)
+    view_args: dict[str, Any] = dict(actor=actor, study_code=study, subject_code=subject,
+                                     event_name=event, form_name=form, repeat=repeat)
+    refused: dict[str, str] = {}
+    limits = state.settings.file_limits()
+    for key, part in posted.multi_items():
+        if not key.startswith("upload.") or not isinstance(part, UploadFile) or not part.filename:
+            continue
+        name = key.split(".", 1)[1]
+        try:  # an upload stands on its own (audited); the save then names it
+            values[name] = entry_files.upload(
+                session, ledger, actor=actor, study_code=study, subject_code=subject,
+                event_name=event, form_name=form, item=name, filename=part.filename,
+                content=part.file.read(limits.max_bytes + 1), limits=limits, repeat=repeat).id
+        except InvalidInput as exc:
+            refused[name] = exc.message
+    if refused:
+        view = entry_reading.form_view(session, **view_args)
+        return form_page(request, actor, view, errors=refused, submitted=values,
+                         posted=posted, status=422, session=session)
     try:
         base = int(str(posted.get("base_version") or "0"))
     except ValueError:
         base = -1
     if base > DB_INT_MAX:  # not a version this form was ever at: a conflict, as a bad number
         base = -1
-    view_args: dict[str, Any] = dict(actor=actor, study_code=study, subject_code=subject,
-                                     event_name=event, form_name=form, repeat=repeat)
     try:
         data = SaveIn(base_version=max(base, 0), values=values, reasons=reasons,
                             incomplete=posted.get("incomplete") == "1", repeat=repeat)
@@ -450,7 +490,7 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
     except EntryInvalid as exc:
         view = entry_reading.form_view(session, **view_args)
         return form_page(request, actor, view, errors=exc.errors, submitted=values,
-                         posted=posted, status=422, changed=exc.changed)
+                         posted=posted, status=422, changed=exc.changed, session=session)
     except StaleVersion as exc:
         view = entry_reading.form_view(session, **view_args)
         if exc.conflicts:  # both values side by side at each field, the typing kept
@@ -461,7 +501,7 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
                     "at each conflicting field and save again."]]
             return form_page(request, actor, view, submitted=exc.kept, posted=posted,
                              status=409, notice=notice, conflicts=exc.conflicts,
-                             changed=exc.changed)
+                             changed=exc.changed, session=session)
         notice = h.div(".error.conflict", role="alert")[
             h.p[exc.message],
             h.table(".changes-since")[
@@ -473,7 +513,7 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
                          for c in exc.changes]]],
             h.p["下表显示最新数据；您输入的内容未保存 / Below is the current data; what you "
                 "typed was not saved."]]
-        return form_page(request, actor, view, notice=notice, status=409)
+        return form_page(request, actor, view, notice=notice, status=409, session=session)
     msg = (f"已保存为第 {result.version} 版 / saved as version {result.version}"
            if result.saved else "没有修改 / nothing changed")
     if result.saved and result.merged_from is not None:
@@ -586,7 +626,7 @@ def answer_query(study: str, query_id: str, request: Request, session: SessionDe
         q = monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
         return form_page(request, actor, entry_reading.form_view(
             session, actor=actor, study_code=study, subject_code=q["subject"],
-            event_name=q["event"], form_name=q["form"], repeat=q["repeat"]))
+            event_name=q["event"], form_name=q["form"], repeat=q["repeat"]), session=session)
 
     typed = {"query_id": query_id, "text": text, "change_value": change_value or "",
              "value": value or "", "reason": reason or ""}
