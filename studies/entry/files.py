@@ -74,7 +74,8 @@ def _write(store: Path, sha256: str, content: bytes) -> None:
     target = _path(store, sha256)
     if target.exists():
         return
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, exist_ok=True)
     partial = target.with_suffix(".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:

@@ -2,8 +2,10 @@
 
 - ``form_record`` — one per (subject, event, event repeat, form), pinned to the form version it
   was first entered under. ``version`` is the number of its newest record version; a save
-  moves it with ``UPDATE … WHERE version = <the version the save edits>``, so of two saves on
-  the same version exactly one wins and the other gets a conflict (no lost update).
+  moves it with ``UPDATE … WHERE version = <the newest version the save read>``, so of two
+  saves racing on the same version exactly one wins and the other gets a conflict; a save
+  based on an older version is merged onto the newest only when no field it changes was
+  changed since (no lost update).
 - ``form_record_version`` — one row per save (who, when, status, ledger sequence).
 - ``item_value_version`` — one row per changed item per save: the value after (JSON; NULL for
   empty), the value before, and the reason. Nothing here is ever updated or deleted.

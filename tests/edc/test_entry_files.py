@@ -58,6 +58,7 @@ def test_upload_save_and_download_over_the_api(app_client: TestClient, session: 
         "report 1.pdf", len(PDF), "application/pdf", digest)
     blob = settings.upload_dir / digest[:2] / digest
     assert blob.read_bytes() == PDF and stat.S_IMODE(blob.stat().st_mode) == 0o600
+    assert stat.S_IMODE(blob.parent.stat().st_mode) == 0o700
     r = app_client.put(FORM, json={"base_version": 0, "values": {"lab_report": up["id"]}})
     assert r.status_code == 200, r.text
     assert app_client.get(FORM).json()["values"]["lab_report"] == up["id"]

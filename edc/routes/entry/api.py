@@ -1,9 +1,11 @@
 """JSON API for data entry, SDV and queries, bulk import and clinical-data exports (/api/v1).
 
 A save sends the whole form with the record version it edits (``base_version``, 0 for a new
-form) and a reason for every changed field; a stale save answers 409 with
-``error.details.changes_since``; failed checks answer 422 with ``error.details.errors`` (one
-message per field, zh/en). Thin routes: each calls one domain function.
+form) and a reason for every changed field; a save on an older version merges when none of
+its changed fields was changed since, else answers 409 with ``error.details.changes_since``
+and ``error.details.conflicts`` (both values per field); failed checks answer 422 with
+``error.details.errors`` (one message per field, zh/en).
+Thin routes: each calls one domain function.
 """
 
 from __future__ import annotations
