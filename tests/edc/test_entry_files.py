@@ -149,3 +149,17 @@ def test_the_page_uploads_shows_and_replaces_a_file_with_a_reason(
     assert r.status_code == 303, r.text[-800:]
     doc = soup(app_client.get(PAGE))
     assert doc.select_one("#field-lab_report a.file").get_text().startswith("scan2.png")
+
+
+def test_an_import_cannot_put_text_in_a_file_field(app_client: TestClient, session: Session,
+                                                   ledger: Ledger, study: None) -> None:
+    make_user(session, ledger, "dm", Role.DATA_MANAGER, study=STUDY)
+    login(app_client, "dm")
+    csv_text = ("record_id,redcap_event_name,hba1c,lab_report\n"
+                "S01-ENT01,baseline_arm_1,6.5,C:/scans/report.pdf\n")
+    r = app_client.post(f"/api/v1/studies/{STUDY}/entry/import",
+                        files={"file": ("data.csv", csv_text.encode(), "text/csv")},
+                        headers={"X-CSRF-Token": app_client.cookies["edc_csrf"]})
+    assert r.status_code == 422
+    assert [(e["row"], e["column"], e["field"]) for e in r.json()["error"]["details"]["errors"]
+            ] == [(2, 4, "lab_report")]

@@ -219,8 +219,8 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
               errors: dict[str, str] | None = None, submitted: dict[str, Any] | None = None,
               posted: FormData | None = None, status: int = 200,
               notice: h.Node = None, changed: Collection[str] = (),
-              conflicts: list[dict[str, Any]] | None = None, session: Any = None
-              ) -> Response:
+              conflicts: list[dict[str, Any]] | None = None, session: Any = None,
+              base_version: int | None = None) -> Response:
     study, subject, event, form, repeat = (view["study"], view["subject"], view["event"],
                                            view["form"], view["repeat"])
     locked = bool(view.get("locked"))
@@ -298,7 +298,8 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
         body.append(h.form(".entry", method="post", action=action,
                            enctype="multipart/form-data" if file_items else None)[
             csrf_field(request),
-            h.input(type="hidden", name="base_version", value=str(view["version"])),
+            h.input(type="hidden", name="base_version", value=str(
+                view["version"] if base_version is None else base_version)),
             groups,
             h.p[h.label[h.input(type="checkbox", name="incomplete", value="1"),
                         " 保存为未完成 / Save as incomplete"]]
@@ -512,7 +513,12 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
                               h.td[c["reason"] or "—"], h.td[c["by"]]]
                          for c in exc.changes]]],
             h.p["下表显示最新数据；您输入的内容未保存 / Below is the current data; what you "
-                "typed was not saved."]]
+                "typed was not saved."] if not 0 <= base < exc.current_version else
+            h.p["您输入的内容已保留；再次保存即与他人的修改合并 / What you typed is kept; save "
+                "again to merge it with their changes."]]
+        if 0 <= base < exc.current_version:  # saved in between: keep the typing and the base
+            return form_page(request, actor, view, notice=notice, status=409, session=session,
+                             submitted=values, posted=posted, base_version=base)
         return form_page(request, actor, view, notice=notice, status=409, session=session)
     msg = (f"已保存为第 {result.version} 版 / saved as version {result.version}"
            if result.saved else "没有修改 / nothing changed")
