@@ -79,7 +79,8 @@ ERROR_DOCS: dict[int, str] = {
     403: "the permission is missing, or the session must first change its password or enrol "
          "the second factor",
     404: "something the path (or the body) names does not exist",
-    409: "conflicts with the current state (a stale save: ``error.details.changes_since``)",
+    409: "conflicts with the current state (a stale save: ``error.details.changes_since``, "
+         "and per field both values in ``error.details.conflicts``)",
     422: "the input is not valid, or a rule refuses it (``error.details.errors``); also a "
          "refused electronic signature (wrong username, password or second factor: "
          "``error.code`` ``signature_refused``, the session stays valid)",

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from studies.accounts.config import parse_networks
+from studies.entry.files import KNOWN_TYPES, FileLimits
 
 DEFAULT_VAR = Path("var")
 DEFAULT_HOSPITAL_NETWORKS = "127.0.0.0/8,::1/128"
@@ -106,6 +107,19 @@ class Settings(BaseSettings):
         default=DEFAULT_VAR / "extracts",
         description="Where encrypted extract packages for sponsors are kept (age files)",
     )
+    upload_dir: Path = Field(
+        default=DEFAULT_VAR / "uploads",
+        description="Where the files of eCRF file fields are kept, named by SHA-256 (0600)",
+    )
+    upload_max_bytes: int = Field(
+        default=10_000_000, ge=1, le=1_000_000_000,
+        description="Largest file an eCRF file field takes, in bytes",
+    )
+    upload_types: str = Field(
+        default="application/pdf,image/png,image/jpeg",
+        description="Types an eCRF file field takes, comma-separated (read from the file's "
+                    "first bytes): any of application/pdf, image/png, image/jpeg, text/plain",
+    )
     extract_worker: bool = Field(
         default=True, description="Run the background extract builder inside the web server",
     )
@@ -119,6 +133,20 @@ class Settings(BaseSettings):
         description="The time zone pages show times in (IANA name); the API stays in UTC",
     )
 
+
+    @field_validator("upload_types")
+    @classmethod
+    def _upload_types(cls, v: str) -> str:
+        types = [t.strip() for t in v.split(",") if t.strip()]
+        unknown = [t for t in types if t not in KNOWN_TYPES]
+        if not types or unknown:
+            raise ValueError(f"EDC_UPLOAD_TYPES: name some of {', '.join(KNOWN_TYPES)}"
+                             + (f" (not {', '.join(unknown)})" if unknown else ""))
+        return ",".join(types)
+
+    def file_limits(self) -> FileLimits:
+        return FileLimits(max_bytes=self.upload_max_bytes,
+                          types=tuple(self.upload_types.split(",")), store=self.upload_dir)
 
     @field_validator("display_timezone")
     @classmethod

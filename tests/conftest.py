@@ -163,7 +163,7 @@ def settings(db_url: str, key_dir: Path) -> Settings:
     # The second factor is exercised by tests/studies/test_second_factor.py and the policy
     # walk (which turn it on); other tests log in with a password from "testclient".
     return Settings(database_url=db_url, key_dir=key_dir, environment="test",
-                    second_factor_enforced=False)
+                    second_factor_enforced=False, upload_dir=key_dir.parent / "uploads")
 
 
 @pytest.fixture

@@ -56,6 +56,9 @@ def install_assets(app: FastAPI, state: AppState) -> None:
     @app.get("/static/noscript.css", include_in_schema=False, dependencies=[public()])
     def noscript_css() -> Response:
         return FileResponse(STATIC / "noscript.css", media_type="text/css")
+    @app.get("/static/entry.js", include_in_schema=False, dependencies=[public()])
+    def entry_js() -> Response:
+        return FileResponse(STATIC / "entry.js", media_type="text/javascript")
 
     @app.get("/static/swagger-{digest}/{name}", include_in_schema=False,
              dependencies=[public()])

@@ -201,6 +201,9 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
                 for name, message in exc.errors.items():
                     err(rownum, col_of.get(name, 0) + 1, name, message)
                 continue
+            for name, message in entry.file_refs_refused(session, plan.items, values,
+                                                         subject.id).items():
+                err(rownum, col_of.get(name, 0) + 1, name, message)
             if errors:
                 continue  # keep checking, stop writing: the import will be refused
             rid = new_id()

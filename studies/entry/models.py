@@ -2,8 +2,10 @@
 
 - ``form_record`` — one per (subject, event, event repeat, form), pinned to the form version it
   was first entered under. ``version`` is the number of its newest record version; a save
-  moves it with ``UPDATE … WHERE version = <the version the save edits>``, so of two saves on
-  the same version exactly one wins and the other gets a conflict (no lost update).
+  moves it with ``UPDATE … WHERE version = <the newest version the save read>``, so of two
+  saves racing on the same version exactly one wins and the other gets a conflict; a save
+  based on an older version is merged onto the newest only when no field it changes was
+  changed since (no lost update).
 - ``form_record_version`` — one row per save (who, when, status, ledger sequence).
 - ``item_value_version`` — one row per changed item per save: the value after (JSON; NULL for
   empty), the value before, and the reason. Nothing here is ever updated or deleted.
@@ -12,6 +14,7 @@
   ledger) say.
 - ``sdv_mark`` — source-data verification events (verified / cleared), append-only.
 - ``data_query`` and ``query_message`` — queries on a field and their thread.
+- ``entry_file`` — uploads of file fields (the bytes outside the database, by SHA-256).
 """
 
 from __future__ import annotations
@@ -162,3 +165,22 @@ class QueryMessage(IdTable, table=True):
     at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     by: str = Field(sa_column=Column(String(100), nullable=False))
     record_version: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
+
+
+class EntryFile(IdTable, CreatedAt, table=True):
+    """An uploaded file of a file field (REDCap's ``file``): the bytes are kept outside the
+    database, named by their SHA-256 (files 0600), and the field's value is this row's id.
+    Append-only: an upload is never changed; a new one is a new row (and a new value)."""
+
+    __tablename__ = "entry_file"
+
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
+                                           index=True))
+    subject_id: str = Field(sa_column=Column(String(36), ForeignKey("subject.id"),
+                                             nullable=False, index=True))
+    item_name: str = Field(sa_column=Column(String(64), nullable=False))
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    size: int = Field(sa_column=Column(Integer, nullable=False))
+    media_type: str = Field(sa_column=Column(String(100), nullable=False))
+    filename: str = Field(sa_column=Column(String(255), nullable=False))
+    uploaded_by: str = Field(sa_column=Column(String(100), nullable=False))

@@ -118,6 +118,9 @@ class SaveOut(BaseModel):
     changes: list[ValueChangeOut]
     missing: list[str]
     sdv_cleared: list[str]
+    merged_from: int | None = PField(default=None, description=(
+        "the base version this save named when others had saved since: their changes to "
+        "other fields were kept and this save merged onto the newest version"))
 
 
 class TimelineEntryOut(BaseModel):
@@ -256,7 +259,9 @@ class SaveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     base_version: int = PField(ge=0, le=DB_INT_MAX,
-                               description="the record version this save edits; 0: new")
+                               description=(
+        "the record version this save edits; 0: new. A later version is merged with when "
+        "no field this save changes was changed since; else 409 with both values"))
     values: dict[str, str | int | float | bool | list[str] | None] = PField(
         default_factory=dict, max_length=2000)
     reasons: dict[str, str] = PField(default_factory=dict, max_length=2000)
@@ -299,3 +304,13 @@ class QueryAnswerIn(BaseModel):
 class QueryNoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = PField(min_length=1, max_length=MAX_QUERY_TEXT)
+
+
+class EntryFileOut(BaseModel):
+    """An uploaded file: save its ``id`` as the file field's value."""
+
+    id: str
+    filename: str
+    size: int
+    media_type: str
+    sha256: str

@@ -1,8 +1,11 @@
 """Entering and correcting form data (§11.3.4.7 a–b, §11.3.4.9 b).
 
 Every save is a new record version; nothing is overwritten or deleted. A save names the record
-version it edits (``base_version``; 0 for a new record) and is refused with a conflict that
-lists what changed since when another save came first — never merged. A change to saved data
+version it edits (``base_version``; 0 for a new record). When other saves came first, the save
+is merged onto the newest version if none of the fields it changes (against the base version)
+was changed since: their changes stay, its own are written as one more version. A field both
+changed (to different values) is a real conflict, refused with both values and what changed
+since (:func:`merge_onto_newest`); no update is ever lost. A change to saved data
 (including empty → value and value → empty: ``None`` is a value like any other) needs a reason
 per changed field; who, when, why, before and after are kept per field and in one ledger entry
 per save whose ``version`` is the new record version.
@@ -32,6 +35,7 @@ from studies.entry.models import (
     SDV_MODES,
     STANDARD_REASONS,
     CurrentValue,
+    EntryFile,
     EntrySettings,
     FormRecord,
     RecordVersion,
@@ -284,11 +288,12 @@ class SaveResult:
     missing: list[str] = field(default_factory=list)
     sdv_cleared: list[str] = field(default_factory=list)
     saved: bool = True
+    merged_from: int | None = None
 
     def public(self) -> dict[str, Any]:
         return {"record_id": self.record_id, "version": self.version, "status": self.status,
                 "saved": self.saved, "changes": self.changes, "missing": self.missing,
-                "sdv_cleared": self.sdv_cleared}
+                "sdv_cleared": self.sdv_cleared, "merged_from": self.merged_from}
 
 
 @dataclass
@@ -315,6 +320,7 @@ def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any]
                if submitted.get(n) not in (None, "", [])}
     submitted = {k: v for k, v in submitted.items() if k not in ident}
     check = form_checks.check_values(items, submitted, today=today, context=context)
+    changed = touched(items, submitted, check, before) if existing else []
     errors = {**refused, **check.errors}
     missing = sorted(n for n, m in errors.items() if m == forms_required_message())
     if incomplete and not allow_incomplete:
@@ -326,7 +332,7 @@ def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any]
     if errors:
         raise EntryInvalid("the form has errors; nothing was saved / 表单有错误，未保存: "
                            + "; ".join(f"{k}: {v}" for k, v in errors.items()),
-                           errors=errors, clause="§11.3.4.4 a")
+                           errors=errors, changed=changed, clause="§11.3.4.4 a")
     stored = [i for i in items if i.field_type != "descriptive"]
     calc = {i.name for i in items if i.field_type == "calc"}
     hidden = set(check.hidden)
@@ -354,7 +360,7 @@ def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any]
         raise EntryInvalid("give a reason for each changed field; nothing was saved / "
                            "每个修改的字段都须说明理由，未保存: " + ", ".join(need),
                            errors={f"reasons.{k}": v for k, v in need.items()},
-                           clause=CLAUSE_ENTRY)
+                           changed=changed, clause=CLAUSE_ENTRY)
     unknown = [k for k in reasons if k not in {i.name for i in stored}]
     if unknown:
         raise InvalidInput(f"reason for an unknown field {unknown[0]!r} / 理由对应的字段不存在",
@@ -365,6 +371,90 @@ def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any]
 
 def forms_required_message() -> str:
     return "required / 必填"
+
+
+_EMPTY: tuple[Any, ...] = (None, "", [])
+
+
+def touched(items: list[Item], submitted: dict[str, Any], check: form_checks.EntryCheck,
+            against: dict[str, Any]) -> list[str]:
+    """The entered fields whose submitted value differs from ``against`` (the saved values,
+    or those of a base version): what a save changes and so what needs a reason. Calculated
+    fields and fields hidden by branching are the server's, never the user's change; a value
+    that fails its check counts as changed (it is not what was saved)."""
+    hidden = set(check.hidden)
+    out = []
+    for i in items:
+        n = i.name
+        if (i.field_type in ("descriptive", "calc") or n in hidden
+                or i.classification == "direct_identifier"):
+            continue
+        raw = submitted.get(n)
+        if n in check.errors and raw not in _EMPTY:
+            out.append(n)
+        elif check.values.get(n) != against.get(n):
+            out.append(n)
+    return out
+
+
+def file_refs_refused(session: Session, items: list[Item], submitted: dict[str, Any],
+                      subject_id: str) -> dict[str, str]:
+    """A file field's value is the id of a file uploaded for that field of that subject
+    (:mod:`studies.entry.files`); anything else is refused, by field."""
+    wanted = {i.name: str(submitted[i.name]) for i in items
+              if i.field_type == "file" and submitted.get(i.name) not in _EMPTY}
+    if not wanted:
+        return {}
+    found = set(session.execute(select(col(EntryFile.id), col(EntryFile.item_name)).where(
+        col(EntryFile.id).in_(list(wanted.values())),
+        col(EntryFile.subject_id) == subject_id)).tuples())
+    return {n: "not a file uploaded for this field / 不是为该字段上传的文件"
+            for n, v in wanted.items() if (v, n) not in found}
+
+
+def merge_onto_newest(session: Session, record: FormRecord, items: list[Item],
+                      submitted: dict[str, Any], current: dict[str, Any], *, base: int,
+                      today: dt.date, context: dict[str, Any]) -> dict[str, Any]:
+    """A save based on version ``base`` of a record now at a later version: the submission
+    to check against the newest values. Fields this save did not change (against ``base``)
+    but others did take the others' values; fields this save changed keep its values. Raises
+    :class:`StaleVersion` with both values per field when a field this save changed was
+    changed since ``base`` to a different value (a real conflict)."""
+    theirs: dict[str, dict[str, Any]] = {}
+    for v in session.execute(select(VV.c.item_name, VV.c.before, VV.c.version, VV.c.saved_by,
+                                    VV.c.saved_at).where(VV.c.record_id == record.id,
+                                                         VV.c.version > base)
+                             .order_by(VV.c.version)):
+        first = theirs.setdefault(v.item_name, {"base": v.before})
+        first.update(version=v.version, by=v.saved_by, at=v.saved_at.isoformat())
+    at_base = {**current, **{n: t["base"] for n, t in theirs.items()}}
+    mine = form_checks.check_values(items, submitted, today=today, context=context)
+    changed = touched(items, submitted, mine, at_base)
+
+    def yours(n: str) -> Any:
+        return submitted.get(n) if n in mine.errors else mine.values.get(n)
+
+    conflicts = [{"field": n, "base": theirs[n]["base"], "theirs": current.get(n),
+                  "yours": yours(n), "by": theirs[n]["by"], "version": theirs[n]["version"],
+                  "at": theirs[n]["at"]}
+                 for n in changed if n in theirs and current.get(n) != yours(n)]
+    merged = dict(submitted)
+    for n in theirs:
+        if n not in changed:
+            if current.get(n) in _EMPTY:
+                merged.pop(n, None)
+            else:
+                merged[n] = current[n]
+    if conflicts:
+        exc = stale(session, record, record.id, base)
+        raise StaleVersion(
+            f"{', '.join(c['field'] for c in conflicts)}: changed by someone else since "
+            f"version {base} (now version {record.version}) as well as by you; choose "
+            "which value to keep / 该字段自您打开后已被他人修改，请选择保留哪个值",
+            current_version=record.version, changes=exc.changes, conflicts=conflicts,
+            kept={**merged, **{c["field"]: submitted.get(c["field"]) for c in conflicts}},
+            changed=changed)
+    return merged
 
 
 def write_version(session: Session, ledger: Ledger, *, actor: str, client: str | None,
@@ -438,14 +528,25 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     record = find_record(session, t)
     if record is None and data.base_version != 0:
         raise stale(session, None, None, data.base_version)
-    if record is not None and record.version != data.base_version:
+    if record is not None and record.version < data.base_version:
         raise stale(session, record, record.id, data.base_version)
     settings = get_settings(session, t.study.id)
     fv_id = record.form_version_id if record is not None else entry_version(session, t.form).id
     items = forms.item_rows(session, fv_id)
     before, context = values_and_context(session, t.subject.id,
                                          record.id if record is not None else None)
-    prep = prepare(items, dict(data.values), before, existing=record is not None,
+    submitted = dict(data.values)
+    bad_files = file_refs_refused(session, items, submitted, t.subject.id)
+    if bad_files:
+        raise EntryInvalid("the form has errors; nothing was saved / 表单有错误，未保存: "
+                           + "; ".join(f"{k}: {v}" for k, v in bad_files.items()),
+                           errors=bad_files, clause=CLAUSE_ENTRY)
+    merged_from = None
+    if record is not None and record.version != data.base_version:
+        submitted = merge_onto_newest(session, record, items, submitted, before,
+                                      base=data.base_version, today=today, context=context)
+        merged_from = data.base_version
+    prep = prepare(items, submitted, before, existing=record is not None,
                    reasons=dict(data.reasons), known_reasons=reasons_of(settings),
                    incomplete=data.incomplete, allow_incomplete=settings.allow_incomplete,
                    today=today, context=context)
@@ -468,9 +569,9 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         action = Action.ENTRY_CREATE
     else:
         rid, version = record.id, record.version + 1
-        res = session.execute(update(FR).where(FR.c.id == rid, FR.c.version == data.base_version)
+        res = session.execute(update(FR).where(FR.c.id == rid, FR.c.version == record.version)
                               .values(version=version, status=prep.status))
-        if res.rowcount != 1:  # type: ignore[attr-defined]
+        if res.rowcount != 1:  # type: ignore[attr-defined]  # another save in between
             session.expire(record)
             raise stale(session, record, rid, data.base_version)
         session.expire(record)
@@ -486,7 +587,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     return SaveResult(rid, version, prep.status,
                       changes=[{"field": n, "before": b, "after": a, "reason": r}
                                for n, b, a, r in prep.changes],
-                      missing=prep.missing, sdv_cleared=cleared)
+                      missing=prep.missing, sdv_cleared=cleared, merged_from=merged_from)
 
 
 # ---- reading --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from studies.extracts.service import (
     get_request,
     now_utc,
     overdue_requests,
+    tell_approvers,
 )
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
@@ -135,6 +136,7 @@ def record_destruction(session: Session, ledger: Ledger, *, actor: Actor, reques
                           entity_type="extract_request", entity_id=held.id,
                           study=held.study_code, client=actor.client,
                           changes=[Change("status", "held", "pending")])
+            tell_approvers(session, held, by=actor.username)
         session.flush()
     return req
 

@@ -40,6 +40,7 @@ from studies.extracts.service import (
     needs,
     now_utc,
     public,
+    tell_approvers,
     transfers_of,
     view_request,
 )
@@ -223,6 +224,8 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
                            Change("request_sha256", None, request_sha),
                            Change("terms_sha256", None, terms_sha)])
     _settle(session, ledger, req, actor)
+    if kind == "officer":
+        tell_approvers(session, req, by=actor.username)
     return d
 
 

@@ -64,6 +64,8 @@ from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, Rule
 from studies.kernel.events import Action
 from studies.kernel.roles import Perm, Role
 from studies.registry import service as registry
+from studies.registry.models import Study
+from studies.signoff import service as sign_off
 from studies.subjects.models import Subject
 
 CROSS_BORDER_MAX = recipients_rules.CROSS_BORDER_MAX  # the build reads it here
@@ -257,6 +259,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
                       Change("persons", None, persons),
                       Change("committee_roll", None, roll),
                       Change("status", None, req.status)])
+    tell_approvers(session, req, by=actor.username)
     return req
 
 
@@ -322,6 +325,35 @@ def committee_roll(session: Session, *, study_code: str, tier: str,
             f"(Appendix C) / 该申请须经数据安全委员会表决，委员会至少须有{COMMITTEE_MIN}名委员，"
             f"本研究现有{len(roll)}名", field="tier", clause=CLAUSE_COMMITTEE)
     return roll
+
+
+# What waits for whom while a request is pending: the first review comes first (§11.3.4.6),
+# then the committee's vote and the ethics committee's decision.
+WAITING: dict[str, tuple[Role, str]] = {
+    "officer": (Role.SECURITY_OFFICER, "a first review (初审) waits for you / 初审等待您审核"),
+    "committee": (Role.COMMITTEE_MEMBER, "a committee vote waits for you / 委员会表决等待您投票"),
+    "ethics": (Role.ETHICS_MEMBER, "an ethics decision waits for you / 伦理审查等待您决定"),
+}
+
+
+def tell_approvers(session: Session, req: ExtractRequest, *, by: str) -> None:
+    """Tell the approvers whose decision the pending request now waits for (the security
+    officers first; after their first review the committee and the ethics members)."""
+    if req.status != "pending":
+        return
+    st = approval_state(session, req)
+    due = [n for n in ("officer", "committee", "ethics") if n in st.needs and not st.done[n]]
+    if "officer" in due:
+        due = ["officer"]
+    study = session.get(Study, req.study_id)
+    if study is None:
+        return
+    for n in due:
+        role, what = WAITING[n]
+        sign_off.notify(session, study=study, kind=f"extract.waits.{n}", by=by,
+                        audience=(role,), link=f"/extracts/{req.id}",
+                        text=f"{what}: {req.tier.upper()} extract request by "
+                        f"{req.requested_by} ({req.recipient_org})")
 
 
 def needs(req: ExtractRequest) -> list[str]:

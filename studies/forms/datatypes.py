@@ -315,7 +315,7 @@ _ENTRIES = (
     DataType(
         "boolean", _parse_boolean, odm="boolean", odm_in=("boolean",),
         field_types=("yesno", "truefalse"), coded=True, choices=YES_NO),
-    # Entered as text (the entry page does not take files yet).
+    # REDCap's file field: the value is the id of an upload (studies/entry/files.py).
     DataType(
         "file", _parse_text, odm="base64Binary", odm_in=("base64Binary",),
         field_types=("file",), deid_kind="direct"),

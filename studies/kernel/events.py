@@ -53,6 +53,8 @@ class Action(StrEnum):
     # entry
     ENTRY_CREATE = "entry.create"
     ENTRY_EXPORT = "entry.export"
+    ENTRY_FILE_DOWNLOAD = "entry.file.download"
+    ENTRY_FILE_UPLOAD = "entry.file.upload"
     ENTRY_IMPORT = "entry.import"
     ENTRY_IMPORT_BATCH = "entry.import_batch"
     ENTRY_SETTINGS = "entry.settings"

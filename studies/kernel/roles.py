@@ -171,3 +171,8 @@ STUDY_WIDE: frozenset[Perm] = frozenset({Perm.STUDY_MANAGE, Perm.RANDOMISATION_M
 UNLOCK_SIGNERS: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.DATA_MANAGER,
                                     Role.STATISTICIAN)
 UNBLIND_SIGNERS: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.STATISTICIAN)
+
+# Who hears of data locks, unlocks and their end (the team inbox): the roles that enter,
+# verify, manage or analyse the clinical data — not the sponsor, the custodian, the committees.
+DATA_TEAM: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR,
+                               Role.DATA_MANAGER, Role.STATISTICIAN, Role.MONITOR)

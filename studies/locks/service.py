@@ -41,7 +41,7 @@ from studies.kernel.errors import (
     RuleViolation,
 )
 from studies.kernel.events import Action
-from studies.kernel.roles import Perm
+from studies.kernel.roles import DATA_TEAM, Perm
 from studies.locks.models import DataLock, LockSettings
 from studies.locks.schemas import LockIn
 from studies.registry import service as registry
@@ -312,7 +312,7 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         existing.append(lock)
         made.append(lock)
     sign_off.notify(session, study=study, kind="lock.set", by=actor.username,
-           link=f"/studies/{study.code}/locks",
+           audience=DATA_TEAM, link=f"/studies/{study.code}/locks",
            text=f"{actor.display_name} locked: " + "; ".join(m.label for m in made)
            + " / 数据已锁定")
     return made

@@ -30,7 +30,7 @@ from studies.kernel.errors import (
     PermissionDenied,
 )
 from studies.kernel.events import Action
-from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
+from studies.kernel.roles import DATA_TEAM, ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
 from studies.locks.models import DataLock, SignatureInvalidation, UnlockRequest
 from studies.locks.schemas import UnlockIn
 from studies.locks.service import (
@@ -111,10 +111,11 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
                                           Change("period_hours", None, data.period_hours),
                                           Change("content_sha256", None, req.content_hash)])
     sign_off.notify(session, study=study, kind="unlock.request", by=actor.username,
-           link=f"/studies/{study.code}/unlocks/{req.id}",
-           text=f"{actor.display_name} requests an unlock of {len(changes)} item(s) from "
-           f"{data.planned_date} for {data.period_hours} h: {reason} / 提出解锁申请，需主要研究者、"
-           "数据管理员和统计师签名")
+           audience=UNLOCK_SIGNERS, link=f"/studies/{study.code}/unlocks/{req.id}",
+           text=f"an unlock request waits for your signature: {actor.display_name} requests an "
+           f"unlock of {len(changes)} item(s) from {data.planned_date} for "
+           f"{data.period_hours} h: {reason} / 解锁申请等待您签名（需主要研究者、数据管理员和"
+           "统计师签名）")
     return req
 
 
@@ -196,7 +197,7 @@ def _take_effect(session: Session, ledger: Ledger, req: UnlockRequest, study: St
                           reason=f"data reopened by unlock {req.id} / 数据已解锁，签名失效")
     session.flush()
     sign_off.notify(session, study=study, kind="unlock.effective", by=actor.username,
-           link=f"/studies/{study.code}/unlocks/{req.id}",
+           audience=DATA_TEAM, link=f"/studies/{study.code}/unlocks/{req.id}",
            text=f"unlock {req.id} is in effect until {req.ends_at:%Y-%m-%d %H:%M} UTC / 解锁已生效")
 
 
@@ -233,7 +234,7 @@ def _close(session: Session, ledger: Ledger, req: UnlockRequest, *, to: str, by:
     if to == "relocked":
         ledger.checkpoint(session, reason="relock")
     sign_off.notify(session, study=study, kind=f"unlock.{to}", by=by,
-           link=f"/studies/{study.code}/unlocks/{req.id}",
+           audience=DATA_TEAM, link=f"/studies/{study.code}/unlocks/{req.id}",
            text=f"unlock request {req.id}: {to}" + (f" — {reason}" if reason else "")
            + {"relocked": " / 已重新锁定", "withdrawn": " / 已撤回",
               "rejected": " / 已驳回"}.get(to, ""))

@@ -43,7 +43,7 @@ from studies.forms.models import Form, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
-from studies.kernel.roles import Perm, Role
+from studies.kernel.roles import UNBLIND_SIGNERS, Perm, Role
 from studies.locks.models import DataLock
 from studies.randomisation.models import (
     Allocation,
@@ -417,9 +417,9 @@ def request_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_
                   study=study.code, reason=text,
                   changes=[Change("content_sha256", None, u.content_hash)])
     sign_off.notify(session, study=study, kind="unblinding.request", by=actor.username,
-                 link=f"/studies/{study.code}/unblinding/{u.id}",
-                 text=f"{actor.display_name} asks to unblind the study: {text} / 申请揭盲，"
-                 "需主要研究者和统计师签名")
+                 audience=UNBLIND_SIGNERS, link=f"/studies/{study.code}/unblinding/{u.id}",
+                 text=f"an unblinding waits for your signature: {actor.display_name} asks to "
+                 f"unblind the study: {text} / 揭盲申请等待您签名（需主要研究者和统计师签名）")
     return u
 
 
@@ -516,7 +516,7 @@ def emergency_unblind(session: Session, ledger: Ledger, *, actor: Actor,
                            Change("arm_commitment", None, a.commitment)])
     ledger.checkpoint(session, reason="emergency unblinding")
     sign_off.notify(session, study=study, kind="unblinding.emergency", by=actor.username,
-                 audience_role=Role.DATA_MANAGER, link=f"/studies/{study.code}/randomisation",
+                 audience=(Role.DATA_MANAGER,), link=f"/studies/{study.code}/randomisation",
                  text=f"EMERGENCY UNBLINDING of subject {subject.code} by {actor.display_name}: "
                  f"{text} / 紧急揭盲")
     return _view(session, actor, keys, study, subject, site, a)

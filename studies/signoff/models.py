@@ -3,7 +3,8 @@
 - ``signoff`` — one row per (thing signed, role): which electronic signature (``e_signature``)
   signed it in which role. Unique per role and per person, so distinct people sign. Unlock
   requests and study unblindings are signed off this way.
-- ``inbox_message`` — the team inbox shown on the home page of everyone with a role on the study.
+- ``inbox_message`` — the team inbox shown on the home page: one row per role a message is for
+  (or one for everyone with a role on the study), so a lock message never reaches the sponsor.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ role and once per person, so the signers are distinct people (§11.3.4.7 a, 21 C
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +31,16 @@ CLAUSE_SIGNOFF = "§11.3.4.7 a"
 
 
 def notify(session: Session, *, study: Study, kind: str, text: str, by: str,
-           audience_role: Role | None = None, link: str | None = None) -> InboxMessage:
-    """A message in the team inbox of ``study`` (everyone with a role on it, or one role)."""
-    msg = InboxMessage(study_id=study.id, study_code=study.code, kind=kind, text=text[:4000],
-                       link=link, created_by=by,
-                       audience_role=audience_role.value if audience_role else None)
-    session.add(msg)
+           audience: Collection[Role] | None = None, link: str | None = None) -> None:
+    """A message in the team inbox of ``study``: for the holders of the ``audience`` roles
+    on it (one row per role, all with the same time), or everyone with a role on it when
+    ``audience`` is None. Each caller names the roles the message concerns."""
+    at = dt.datetime.now(dt.UTC)
+    for role in (list(dict.fromkeys(audience)) if audience is not None else [None]):
+        session.add(InboxMessage(study_id=study.id, study_code=study.code, kind=kind,
+                                 text=text[:4000], link=link, created_by=by, created_at=at,
+                                 audience_role=role.value if role else None))
     session.flush()
-    return msg
 
 
 @dataclass(frozen=True)
@@ -51,20 +54,25 @@ class InboxItem:
 
 
 def inbox_for(session: Session, *, actor: Actor, limit: int = 20) -> list[InboxItem]:
-    """The messages for the studies on which ``actor`` holds a role (a role held for every
-    study sees every study's), newest first."""
+    """The messages for ``actor``: those of the studies on which they hold a role (a role held
+    for every study sees every study's), meant for everyone or for a role they hold there;
+    once each (a message to two roles they hold is one item), newest first."""
     scopes = actor.scopes or tuple((r, s, None) for r, s in actor.grants)
     if not scopes:
         return []
     rows = session.execute(select(InboxMessage).order_by(
-        col(InboxMessage.created_at).desc()).limit(500)).scalars()
-    out = []
+        col(InboxMessage.created_at).desc(), col(InboxMessage.id)).limit(1000)).scalars()
+    out: list[InboxItem] = []
+    seen: set[InboxItem] = set()
     for m in rows:
         if any((s is None or s == m.study_code)
                and (m.audience_role is None or r.value == m.audience_role)
                for r, s, _t in scopes):
-            out.append(InboxItem(m.study_code, m.kind, m.text, m.link, m.created_at,
-                                 m.created_by))
+            item = InboxItem(m.study_code, m.kind, m.text, m.link, m.created_at, m.created_by)
+            if item in seen:
+                continue
+            seen.add(item)
+            out.append(item)
             if len(out) >= limit:
                 break
     return out

@@ -46,9 +46,27 @@ def test_save_correct_and_stale_save_over_the_api(app_client: TestClient, sessio
     err = r.json()["error"]
     assert err["details"]["current_version"] == 2
     assert err["details"]["changes_since"][0]["after"] == "131"
+    assert err["field"] == "sbp"
+    assert [(c["field"], c["base"], c["theirs"], c["yours"], c["by"])
+            for c in err["details"]["conflicts"]] == [("sbp", "120", "131", "140", "inv")]
     hist = app_client.get(FORM + "/items/sbp/history").json()
     assert [(x["before"], x["after"]) for x in hist] == [(None, "120"), ("120", "131")]
     assert app_client.get(FORM).json()["values"]["sbp"] == "131"
+
+
+def test_a_stale_save_of_other_fields_merges_over_the_api(
+        app_client: TestClient, session: Session, study: None) -> None:
+    login(app_client, "inv")
+    app_client.put(FORM, json={"base_version": 0, "values": VITALS})
+    app_client.put(FORM, json={"base_version": 1, "values": {**VITALS, "sbp": "131"},
+                               "reasons": {"sbp": "transcription_error"}})
+    r = app_client.put(FORM, json={"base_version": 1, "values": {**VITALS, "weight": "71"},
+                                   "reasons": {"weight": "transcription_error"}})
+    assert r.status_code == 200, r.text
+    assert (r.json()["version"], r.json()["merged_from"]) == (3, 1)
+    assert [c["field"] for c in r.json()["changes"]] == ["weight", "bmi"]
+    values = app_client.get(FORM).json()["values"]
+    assert (values["sbp"], values["weight"]) == ("131", "71")
 
 
 @pytest.mark.parametrize("body,field", [

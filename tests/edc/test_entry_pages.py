@@ -34,9 +34,10 @@ def soup(r: Any) -> BeautifulSoup:
 
 
 def post_form(client: TestClient, url: str, changes: dict[str, Any],
-              drop: tuple[str, ...] = ()) -> Any:
-    """Submit the page's entry form as a browser would, with ``changes`` applied."""
-    doc = soup(client.get(url))
+              drop: tuple[str, ...] = (), doc: BeautifulSoup | None = None) -> Any:
+    """Submit the page's entry form as a browser would, with ``changes`` applied (the form
+    of ``doc`` if given, as the page came back, else of the page got afresh)."""
+    doc = doc if doc is not None else soup(client.get(url))
     form = doc.select_one("form.entry")
     data: list[tuple[str, str]] = []
     for el in form.select("input, select, textarea"):
@@ -95,6 +96,9 @@ def test_a_correction_needs_a_reason_per_changed_field(app_client: TestClient,
     assert doc.select_one("#field-sbp .field-error").get_text() == \
         "a reason is required for this change / 修改须说明理由"
     assert doc.select_one("input[name=sbp]")["value"] == "133"  # what was typed is kept
+    # the reason box is shown at the changed field only
+    shown = [d.find_parent(class_="field")["id"] for d in doc.select(".reason:not([hidden])")]
+    assert shown == ["field-sbp"]
     assert session.execute(select(func.count()).select_from(ValueVersion).where(
         ValueVersion.version == 2)).scalar() == 0
     r = post_form(app_client, PAGE, {"sbp": "133", "reason.sbp": "transcription_error"})
@@ -118,21 +122,75 @@ def test_field_errors_are_shown_under_each_field(app_client: TestClient, study: 
     assert doc.select_one("#field-height .field-error").get_text() == "must be a number / 须为数字"
 
 
-def test_a_stale_save_shows_what_changed_since(app_client: TestClient, study: None) -> None:
+def test_reason_boxes_are_hidden_until_a_field_differs_from_the_saved_value(
+        app_client: TestClient, study: None) -> None:
     login(app_client, "inv")
+    doc = soup(app_client.get(PAGE))
+    assert doc.select(".reason") == []  # a first entry needs no reasons
     post_form(app_client, PAGE, VITALS)
-    stale_page = soup(app_client.get(PAGE))
-    post_form(app_client, PAGE, {"sbp": "150", "reason.sbp": "transcription_error"})
-    form = stale_page.select_one("form.entry")
+    doc = soup(app_client.get(PAGE))
+    boxes = doc.select("form.entry .reason")
+    assert boxes and all(b.has_attr("hidden") for b in boxes)
+    assert doc.select_one("#f-bmi").find_parent(class_="field").select(".reason") == []
+    assert doc.select_one("script[src='/static/entry.js']") is not None
+    # a range error elsewhere: reasons asked at the changed fields, not at the others
+    r = post_form(app_client, PAGE, {"sbp": "133", "weight": "900"})
+    assert r.status_code == 422
+    doc = soup(r)
+    shown = [d.find_parent(class_="field")["id"] for d in doc.select(".reason:not([hidden])")]
+    assert shown == ["field-weight", "field-sbp"]
+
+
+def _stale_form(client: TestClient) -> dict[str, Any]:
+    """inv opens version 1, then someone else saves sbp = 150 (version 2)."""
+    post_form(client, PAGE, VITALS)
+    form = soup(client.get(PAGE)).select_one("form.entry")
+    post_form(client, PAGE, {"sbp": "150", "reason.sbp": "transcription_error"})
     data = {el["name"]: el.get("value", "") for el in form.select("input[type=hidden]")}
-    data.update({k: v for k, v in VITALS.items()})
+    data.update(dict(VITALS))
+    return data
+
+
+def test_a_save_on_an_older_version_merges_when_the_fields_differ(
+        app_client: TestClient, study: None) -> None:
+    login(app_client, "inv")
+    data = _stale_form(app_client)
+    assert data["base_version"] == "1"
     data.update({"weight": "72", "reason.weight": "transcription_error"})
+    r = app_client.post(PAGE, data=data, follow_redirects=False)
+    assert r.status_code == 303
+    doc = soup(app_client.get(PAGE))
+    assert doc.select_one(".flash").get_text() == (
+        "已保存为第 3 版 / saved as version 3（已与第 1 版之后他人的修改合并）/ "
+        "(merged with others' changes since version 1)")
+    assert doc.select_one("input[name=sbp]")["value"] == "150"  # theirs kept
+    assert doc.select_one("input[name=weight]")["value"] == "72"  # mine saved
+
+
+def test_a_real_conflict_shows_both_values_and_keeps_the_typing(
+        app_client: TestClient, study: None) -> None:
+    login(app_client, "inv")
+    data = _stale_form(app_client)
+    data.update({"sbp": "118", "reason.sbp": "transcription_error",
+                 "weight": "72", "reason.weight": "transcription_error"})
     r = app_client.post(PAGE, data=data, follow_redirects=False)
     assert r.status_code == 409
     doc = soup(r)
-    cells = [td.get_text() for td in doc.select("table.changes-since tbody td")]
-    assert cells[:4] == ["2", "sbp", "120", "150"]
+    box = doc.select_one("#field-sbp .conflict-choice")
+    assert (box.select_one(".theirs").get_text(), box.select_one(".yours").get_text()) == \
+        ("150", "118")
+    assert [i["value"] for i in box.select("input[type=radio][checked]")] == ["mine"]
+    assert doc.select(".conflict-choice") == [box]  # weight was not changed by anyone else
+    assert doc.select_one("input[name=sbp]")["value"] == "118"  # typing kept
+    assert doc.select_one("input[name=weight]")["value"] == "72"
+    assert doc.select_one("input[name=base_version]")["value"] == "2"
     assert doc.select_one(".record-version").get_text() == "2"
+    # keep theirs for sbp: the save goes through with sbp 150, weight 72
+    r = post_form(app_client, PAGE, {"keep.sbp": "theirs"}, doc=doc)
+    assert r.status_code == 303, r.text[-600:]
+    doc = soup(app_client.get(PAGE))
+    assert doc.select_one("input[name=sbp]")["value"] == "150"
+    assert doc.select_one("input[name=weight]")["value"] == "72"
 
 
 def test_monitor_verifies_queries_and_sees_the_worklist(app_client: TestClient,

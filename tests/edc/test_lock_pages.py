@@ -124,7 +124,7 @@ def test_a_write_to_locked_data_through_the_api_is_423_and_the_refusal_is_in_the
     assert refused and refused[-1].actor == "inv" and refused[-1].outcome == "denied"
 
 
-def test_unlock_request_reaches_the_inbox_signers_see_the_full_text_and_three_sign(
+def test_unlock_request_reaches_the_signers_inbox_they_see_the_full_text_and_three_sign(
         app_client: TestClient, session: Session, ledger: Ledger, team: dict[str, Any]) -> None:
     login(app_client, "dm")
     app_client.post(f"/api/v1/studies/{STUDY}/locks",
@@ -136,10 +136,14 @@ def test_unlock_request_reaches_the_inbox_signers_see_the_full_text_and_three_si
         follow_redirects=False)
     assert r.status_code == 303, r.text
     url = r.headers["location"]
-    login(app_client, "inv")
+    login(app_client, "inv")  # not a signer: told of the lock, not asked to sign
     home = soup(app_client.get("/").text)
-    assert "late lab report" in home.select_one("ul.inbox").text
+    assert "late lab report" not in home.select_one("ul.inbox").text
     login(app_client, "pi")
+    home = soup(app_client.get("/").text)
+    waiting = home.select_one("ul.inbox li a")
+    assert waiting["href"] == url and "late lab report" in waiting.text
+    assert waiting.text.startswith("an unlock request waits for your signature")
     page = soup(app_client.get(url).text)
     text = page.select_one("pre.content").text
     assert "late lab report" in text and f"subject {S1}, form vital_signs, fields: sbp" in text

@@ -69,7 +69,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
         ledger = Ledger(signer=keyring.load(keys).signer)
         make_entry_study(session, ledger, subjects=("S01-ENT01", "S01-ENT02"))
         for name, role in (("inv", Role.INVESTIGATOR), ("mon", Role.MONITOR),
-                           ("dm", Role.DATA_MANAGER), ("sponsor", Role.SPONSOR)):
+                           ("dm", Role.DATA_MANAGER), ("sponsor", Role.SPONSOR),
+                           ("inv2", Role.INVESTIGATOR)):
             make_user(session, ledger, name, role, study=STUDY)
         for name, role in (("custodian", Role.CUSTODIAN), ("auditor", Role.AUDITOR)):
             make_user(session, ledger, name, role)
@@ -116,6 +117,14 @@ def browser() -> Iterator[Any]:
 
 
 def chromium(javascript: bool = True) -> Iterator[Any]:
+    driver = new_browser(javascript)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def new_browser(javascript: bool = True) -> Any:
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
@@ -130,10 +139,7 @@ def chromium(javascript: bool = True) -> Iterator[Any]:
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    return driver
 
 
 def log_in(driver: Any, server: str, username: str) -> None:
@@ -399,3 +405,71 @@ def test_without_javascript_the_ecrf_shows_every_field_with_its_condition(
         assert cigs.is_displayed()
         assert 'only if: smoker = "1"' in cigs.text
         shot(driver, "investigator-ecrf-without-javascript")
+
+
+def test_the_ecrf_asks_reasons_only_where_changed_merges_and_shows_a_conflict(
+        server: str, browser: Any) -> None:
+    """Two investigators edit the same saved form: only the changed field asks for a reason;
+    a save on an older version that touches another field merges; the same field changed by
+    both shows both values side by side."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    page = f"{server}/studies/{STUDY}/entry/S01-ENT01/baseline/vital_signs"
+
+    def change(driver: Any, name: str, value: str) -> None:
+        box = driver.find_element(By.NAME, name)
+        box.clear()
+        box.send_keys(value)
+
+    def reasons_shown(driver: Any) -> list[str]:
+        return [e.get_attribute("name").split(".", 1)[1]
+                for e in driver.find_elements(By.CSS_SELECTOR, "form.entry select")
+                if (e.get_attribute("name") or "").startswith("reason.") and e.is_displayed()]
+
+    other = new_browser()
+    try:
+        log_in(browser, server, "inv")
+        log_in(other, server, "inv2")
+        browser.get(page)  # both open version 1
+        other.get(page)
+        assert reasons_shown(browser) == []  # no reason box before anything changed
+        change(other, "weight", "72")
+        Select(other.find_element(By.NAME, "reason.weight")).select_by_value(
+            "transcription_error")
+        click(other, "form.entry button[type=submit]")  # version 2
+        change(browser, "sbp", "124")
+        assert reasons_shown(browser) == ["sbp"]  # only the changed field asks
+        shot(browser, "ecrf-reason-at-changed-field")
+        Select(browser.find_element(By.NAME, "reason.sbp")).select_by_value(
+            "transcription_error")
+        click(browser, "form.entry button[type=submit]")
+        flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
+        assert "saved as version 3" in flash and "merged" in flash, flash
+        assert browser.find_element(By.NAME, "weight").get_attribute("value") == "72"
+        assert browser.find_element(By.NAME, "sbp").get_attribute("value") == "124"
+        shot(browser, "ecrf-merged")
+        # a real conflict: both change sbp from version 3
+        other.get(page)
+        change(other, "sbp", "130")
+        Select(other.find_element(By.NAME, "reason.sbp")).select_by_value(
+            "transcription_error")
+        click(other, "form.entry button[type=submit]")  # version 4
+        change(browser, "sbp", "126")
+        Select(browser.find_element(By.NAME, "reason.sbp")).select_by_value(
+            "transcription_error")
+        click(browser, "form.entry button[type=submit]")
+        box = browser.find_element(By.CSS_SELECTOR, "#field-sbp .conflict-choice")
+        assert box.find_element(By.CSS_SELECTOR, ".theirs").text == "130"
+        assert box.find_element(By.CSS_SELECTOR, ".yours").text == "126"
+        assert browser.find_element(By.NAME, "sbp").get_attribute("value") == "126"  # kept
+        browser.execute_script("arguments[0].scrollIntoView()", box)
+        shot(browser, "ecrf-conflict")
+        box.find_element(By.CSS_SELECTOR, "input[value=theirs]").click()
+        click(browser, "form.entry button[type=submit]")
+        assert browser.find_element(By.NAME, "sbp").get_attribute("value") == "130"
+        assert browser.find_element(By.CSS_SELECTOR, ".record-version").text == "4"
+        # the conflict page's own 409 is its design, as a refused form's 422
+        assert [m for m in console_problems(browser) if "status of 409" not in m] == []
+    finally:
+        other.quit()

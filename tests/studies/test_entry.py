@@ -107,19 +107,48 @@ def test_empty_to_value_and_value_to_empty_are_changes_with_reasons(
                                                  "after": after}]
 
 
-def test_a_stale_save_is_refused_with_what_changed_since(session: Session, ledger: Ledger,
-                                                         inv: Actor) -> None:
+def test_a_save_on_an_older_version_merges_when_no_one_changed_its_fields(
+        session: Session, ledger: Ledger, inv: Actor) -> None:
+    other = investigator(session, ledger, "inv2")
+    save(session, ledger, inv, "vital_signs", VITALS)
+    save(session, ledger, other, "vital_signs", {**VITALS, "sbp": "125"}, base=1,
+         reasons={"sbp": "transcription_error"})
+    # inv still has version 1 open and changes only the weight: merged onto version 2
+    r = save(session, ledger, inv, "vital_signs", {**VITALS, "weight": "71"}, base=1,
+             reasons={"weight": "transcription_error"})
+    assert (r.version, r.merged_from) == (3, 1)
+    assert r.changes == [{"field": "weight", "before": "70.0", "after": "71",
+                          "reason": "转录错误 / Transcription error"},
+                         {"field": "bmi", "before": "22.9", "after": "23.2",
+                          "reason": entry.REASON_CALC}]
+    now = entry.current_values(session, r.record_id)
+    assert (now["sbp"], now["weight"]) == ("125", "71")  # nobody's update lost
+    versions = session.execute(select(LedgerEntry.version, LedgerEntry.actor).where(
+        LedgerEntry.entity_id == r.record_id).order_by(LedgerEntry.seq)).all()
+    assert [tuple(v) for v in versions] == [(1, "inv"), (2, "inv2"), (3, "inv")]
+    assert entry_reading.verify_current(session, study_code="ENT-2026-01") == []
+
+
+def test_a_real_conflict_is_refused_with_both_values(session: Session, ledger: Ledger,
+                                                     inv: Actor) -> None:
     other = investigator(session, ledger, "inv2")
     save(session, ledger, inv, "vital_signs", VITALS)
     save(session, ledger, other, "vital_signs", {**VITALS, "sbp": "125"}, base=1,
          reasons={"sbp": "transcription_error"})
     with pytest.raises(StaleVersion) as e:
-        save(session, ledger, inv, "vital_signs", {**VITALS, "weight": "71"}, base=1,
-             reasons={"weight": "transcription_error"})
+        save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "118", "weight": "71"},
+             base=1, reasons={"sbp": "transcription_error", "weight": "transcription_error"})
     assert e.value.current_version == 2
+    assert [(c["field"], c["base"], c["theirs"], c["yours"], c["by"], c["version"])
+            for c in e.value.conflicts] == [("sbp", "120", "125", "118", "inv2", 2)]
     assert [(c["field"], c["before"], c["after"], c["by"]) for c in e.value.changes] == [
         ("sbp", "120", "125", "inv2")]
-    with pytest.raises(StaleVersion):  # a second "first" save is stale too
+    assert (e.value.kept["sbp"], e.value.kept["weight"]) == ("118", "71")  # typing kept
+    assert count(session, ValueVersion) == len(VITALS) + 2  # v1 (+ bmi) and v2 only
+    # the same value typed by both is no conflict (and no change)
+    same = save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "125"}, base=1)
+    assert (same.saved, same.version) == (False, 2)
+    with pytest.raises(StaleVersion):  # a second "first" save with other values conflicts
         save(session, ledger, inv, "vital_signs", VITALS, base=0)
 
 

@@ -42,6 +42,7 @@ from studies.kernel.actor import SYSTEM, Actor
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.roles import Role
 from studies.registry import service as registry
+from studies.signoff import service as sign_off
 
 CFG = AuthConfig(second_factor_enforced=False)
 STUDY = "EXT-2026-01"
@@ -122,6 +123,27 @@ def test_the_committee_votes_only_after_the_officers_first_review(
     assert ex.public(session, req)["approvals"]["yes"] == 1
     with pytest.raises(Conflict):  # one first review
         sign(session, ledger, world["officer"], req, "officer")
+
+
+@pytest.mark.parametrize("tier", ["lds", "rif"])
+def test_the_inbox_tells_each_approver_what_waits_for_them(
+        session: Session, ledger: Ledger, world: dict[str, Any], tier: str) -> None:
+    def kinds(actor: Actor) -> list[str]:
+        return [m.kind for m in sign_off.inbox_for(session, actor=actor)]
+
+    req = open_request(session, ledger, world, tier)
+    first = sign_off.inbox_for(session, actor=world["officer"])
+    assert [m.kind for m in first] == ["extract.waits.officer"]
+    assert first[0].text.startswith("a first review (初审) waits for you")
+    assert first[0].link == f"/extracts/{req.id}"
+    assert kinds(world["members"][0]) == [] and kinds(world["ethics"]) == []  # not yet
+    assert kinds(world["sponsor"]) == []
+    sign(session, ledger, world["officer"], req, "officer")
+    for m in world["members"]:
+        assert kinds(m) == ["extract.waits.committee"]
+    assert kinds(world["ethics"]) == (["extract.waits.ethics"] if tier == "rif" else [])
+    assert kinds(world["officer"]) == ["extract.waits.officer"]  # told once, not again
+    assert kinds(world["sponsor"]) == []
 
 
 def test_a_refusal_at_first_review_rejects_the_request(

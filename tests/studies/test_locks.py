@@ -269,14 +269,20 @@ def test_only_the_data_manager_sets_locks(session: Session, ledger: Ledger,
 
 # ---- unlock -------------------------------------------------------------------------------------
 
-def test_unlock_request_notifies_the_team_and_is_not_effective_before_three_signatures(
+def test_unlock_request_tells_the_signers_and_is_not_effective_before_three_signatures(
         session: Session, ledger: Ledger, team: dict[str, Actor]) -> None:
     lock(session, ledger, team["dm"])
+    sponsor = login_as(session, ledger, "sponsor1", Role.SPONSOR, study=STUDY)
+    assert [m.kind for m in sign_off.inbox_for(session, actor=team["inv"])] == ["lock.set"]
+    assert sign_off.inbox_for(session, actor=sponsor) == []  # a lock is not the sponsor's
     req = unlock_request(session, ledger, team["dm"],
                          [{"subject": S1, "form": "vital_signs", "fields": ["sbp"]}])
     assert req.status == "pending"
-    msgs = sign_off.inbox_for(session, actor=team["inv"])
-    assert msgs and msgs[0].kind == "unlock.request" and "late lab result" in msgs[0].text
+    for signer in ("pi", "dm", "stat"):  # each signer is told the request waits for them
+        msgs = sign_off.inbox_for(session, actor=team[signer])
+        assert msgs[0].kind == "unlock.request" and "late lab result" in msgs[0].text
+        assert msgs[0].text.startswith("an unlock request waits for your signature")
+    assert [m.kind for m in sign_off.inbox_for(session, actor=team["inv"])] == ["lock.set"]
     outsider = login_as(session, ledger, "other", Role.INVESTIGATOR, study="OTHER-1")
     assert sign_off.inbox_for(session, actor=outsider) == []
     sign(session, ledger, team["pi"], req, Role.PRINCIPAL_INVESTIGATOR)

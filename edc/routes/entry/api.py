@@ -1,9 +1,11 @@
 """JSON API for data entry, SDV and queries, bulk import and clinical-data exports (/api/v1).
 
 A save sends the whole form with the record version it edits (``base_version``, 0 for a new
-form) and a reason for every changed field; a stale save answers 409 with
-``error.details.changes_since``; failed checks answer 422 with ``error.details.errors`` (one
-message per field, zh/en). Thin routes: each calls one domain function.
+form) and a reason for every changed field; a save on an older version merges when none of
+its changed fields was changed since, else answers 409 with ``error.details.changes_since``
+and ``error.details.conflicts`` (both values per field); failed checks answer 422 with
+``error.details.errors`` (one message per field, zh/en).
+Thin routes: each calls one domain function.
 """
 
 from __future__ import annotations
@@ -11,17 +13,21 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import Query, UploadFile
 from fastapi.responses import Response
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.errors import raises
 from edc.policy import ApiRouter, attachment, requires
 from studies.entry import bulk_import, monitoring, odm_export, stat_export
+from studies.entry import files as entry_files
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
+from studies.entry.files import KNOWN_TYPES
 from studies.entry.schemas import (
+    EntryFileOut,
     EntrySettingsOut,
     FieldVersionOut,
     FormViewOut,
@@ -87,6 +93,34 @@ def save_form(study: str, subject: str, event: str, form: str, body: SaveIn,
     return entry.save_form(session, ledger, actor=actor, study_code=study,
                            subject_code=subject, event_name=event, form_name=form,
                            data=body).public()
+
+
+@router.post(FORM + "/files/{item}", response_model=EntryFileOut,
+             dependencies=[requires(Perm.ENTRY_WRITE)], responses=raises(Locked))
+def upload_file(study: str, subject: str, event: str, form: str, item: str, file: UploadFile,
+                session: SessionDep, ledger: LedgerDep, state: StateDep,
+                actor: CurrentActor, repeat: Repeat = 1) -> dict[str, Any]:
+    """Upload a file for a file field (multipart ``file``; size and type limits are
+    settings); then save its ``id`` as the field's value. Audited."""
+    limits = state.settings.file_limits()
+    row = entry_files.upload(session, ledger, actor=actor, study_code=study,
+                             subject_code=subject, event_name=event, form_name=form, item=item,
+                             filename=file.filename or "", content=file.file.read(
+                                 limits.max_bytes + 1), limits=limits, repeat=repeat)
+    return entry_files.describe(session, [row.id])[row.id]
+
+
+@router.get("/studies/{study}/files/{file_id}", dependencies=[requires(Perm.ENTRY_READ)],
+            response_class=Response,
+            responses=attachment(*KNOWN_TYPES, description="the file as uploaded"))
+def download_file(study: str, file_id: str, session: SessionDep, ledger: LedgerDep,
+                  state: StateDep, actor: CurrentActor) -> Response:
+    """A file field's file, for the roles that read the subject's data (audited)."""
+    row, content = entry_files.download(session, ledger, actor=actor, study_code=study,
+                                        file_id=file_id, limits=state.settings.file_limits())
+    return Response(content, media_type=row.media_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}",
+        "X-Content-SHA256": row.sha256})
 
 
 @router.get(FORM + "/history", response_model=list[TimelineEntryOut],

@@ -5,7 +5,9 @@ correcting, field-level errors, history, SDV buttons, query threads and the work
 
 Every page works without JavaScript: plain forms with CSRF tokens and post-redirect-get. A
 save with errors re-renders the form (422) with the values typed and the message under each
-field; a stale save renders a 409 page listing what changed since.
+field; a save on an older version that touches only fields no one else changed is merged
+(the redirect says so); a real conflict re-renders the form (409) with both values at each
+conflicting field and the choice which to keep, the rest of the typing kept.
 
 With JavaScript, htmx adds (issue 18, item 7): each field is checked as it is typed
 (``…/check``, the save's own checks through :mod:`studies.entry.preview`) — its error shown
@@ -15,27 +17,31 @@ SDV tick replaces only its row, a query answer only its thread.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import htpy as h
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.web.csrf import Csrf
 from edc.web.forms import refill, submit
 from edc.web.labels import STATE_LABELS, STATE_MARKS, label
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.timefmt import local_minute
+from studies.entry import files as entry_files
 from studies.entry import monitoring, odm_export, preview
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid, StaleVersion
 from studies.entry.schemas import QueryAnswerIn, QueryNoteIn, QueryOpenIn, SaveIn, SdvIn
 from studies.forms.datatypes import DATA_TYPES, YES_NO
+from studies.kernel.errors import InvalidInput
 from studies.kernel.roles import Perm
 from studies.kernel.schemas import DB_INT_MAX
 
@@ -124,6 +130,22 @@ def entry_grid(study: str, request: Request, session: SessionDep,
 
 # ---- one form ---------------------------------------------------------------------------------
 
+def _file_input(i: dict[str, Any], value: Any, reading: bool, study: str,
+                files: dict[str, dict[str, Any]]) -> h.Node:
+    """A file field: the file saved (a download link), and when writing a file input to
+    replace it (the saved id travels in a hidden input)."""
+    name = i["name"]
+    f = files.get(str(value)) if value else None
+    link = h.a(".file", href=f"/api/v1/studies/{quote(study)}/files/{quote(f['id'])}",
+               download="")[f"{f['filename']} ({f['size']} B, SHA-256 {f['sha256'][:12]}…)"] \
+        if f else None
+    if reading:
+        return h.span(id=f"f-{name}")[link or "—"]
+    return h.span[link, " " if link else None,
+                  h.input(type="hidden", name=name, value=str(value) if value else ""),
+                  h.input(id=f"f-{name}", type="file", name=f"upload.{name}")]
+
+
 def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
     name, ft, dt_ = i["name"], i["field_type"], i["data_type"]
     if i["classification"] == "direct_identifier":
@@ -131,8 +153,6 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
                             "are kept only in the code index and are not entered here"]
     if ft == "calc":
         return h.output(id=f"f-{name}")[_show(value)]
-    if ft == "file":
-        return h.p(".note")["文件字段暂不支持在线录入 / File fields are not entered here"]
     if reading:
         return h.span(id=f"f-{name}")[_show(value)]
     choices = i.get("choices") or []
@@ -162,8 +182,10 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
 
 
 def _reason_inputs(name: str, reasons: dict[str, str], chosen: str = "",
-                   typed: str = "") -> h.Node:
-    return h.div(".reason")[
+                   typed: str = "", shown: bool = False) -> h.Node:
+    """The reason for a change: shown where the value differs from the saved one (the
+    server knows after a submission; entry.js reveals it as the user types)."""
+    return h.div(".reason", hidden=not shown, data_shown="1" if shown else None)[
         h.label(for_=f"r-{name}")["修改理由 / Reason for change"],
         dropdown(id=f"r-{name}", name=f"reason.{name}")[
             h.option(value="")["— 未修改可不填 / only if changed —"],
@@ -200,10 +222,28 @@ def _branch_mark(name: str, hidden: bool, show_if: str | None, *,
         h.small(".branch-note")["（", "仅当 / only if", f": {show_if}）"]]
 
 
+def _conflict_choice(c: dict[str, Any]) -> h.Node:
+    """Both values of a field two people changed, and which to keep (yours by default)."""
+    name = c["field"]
+    return h.div(".conflict-choice", role="group")[
+        h.p[f"此字段已被 {c['by']} 修改（第 {c['version']} 版）/ Also changed by {c['by']} "
+            f"(version {c['version']})"],
+        h.table(".both-values")[h.tbody[
+            h.tr[h.th["他人的值 / Theirs"], h.td(".theirs")[_show(c["theirs"])]],
+            h.tr[h.th["您的值 / Yours"], h.td(".yours")[_show(c["yours"])]]]],
+        h.input(type="hidden", name=f"theirs.{name}", value=json.dumps(c["theirs"])),
+        h.label[h.input(type="radio", name=f"keep.{name}", value="theirs"),
+                " 保留他人的值 / Keep theirs"], " ",
+        h.label[h.input(type="radio", name=f"keep.{name}", value="mine", checked=True),
+                " 保留您的值 / Keep yours"]]
+
+
 def form_page(request: Request, actor: Any, view: dict[str, Any], *,
               errors: dict[str, str] | None = None, submitted: dict[str, Any] | None = None,
               posted: FormData | None = None, status: int = 200,
-              notice: h.Node = None) -> Response:
+              notice: h.Node = None, changed: Collection[str] = (),
+              conflicts: list[dict[str, Any]] | None = None, session: Any = None,
+              base_version: int | None = None) -> Response:
     study, subject, event, form, repeat = (view["study"], view["subject"], view["event"],
                                            view["form"], view["repeat"])
     locked = bool(view.get("locked"))
@@ -213,6 +253,11 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
     values = submitted if submitted is not None else view["values"]
     existing = view["version"] > 0
     reasons = view["settings"]["reasons"]
+    in_conflict = {c["field"]: c for c in conflicts or []}
+    file_items = [i["name"] for g in view["groups"] for i in g["items"]
+                  if i["field_type"] == "file"]
+    files = entry_files.describe(session, [str(values[n]) for n in file_items if values.get(n)]
+                                 ) if session is not None and file_items else {}
     open_q: dict[str, int] = {}
     for q in view["queries"]:
         if q["status"] != "closed":
@@ -239,11 +284,14 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                     _label(i), " *" if i["required"] else None,
                     h.span(".unit")[f" ({i['unit']})"] if i.get("unit") else None],
                 h.small(".help")[help_] if help_ else None,
-                _input(i, values.get(name), not can_write),
+                _file_input(i, values.get(name), not can_write, study, files)
+                if i["field_type"] == "file" else _input(i, values.get(name), not can_write),
                 _field_error(name, err),
+                _conflict_choice(in_conflict[name]) if name in in_conflict else None,
                 _reason_inputs(name, reasons,
                                str(posted.get(f"reason.{name}") or "") if posted else "",
-                               str(posted.get(f"reason_text.{name}") or "") if posted else "")
+                               str(posted.get(f"reason_text.{name}") or "") if posted else "",
+                               shown=name in changed or f"reasons.{name}" in errors)
                 if can_write and existing and i["field_type"] != "calc"
                 and i["classification"] != "direct_identifier" else None,
                 h.span(id=f"sdv-{name}")[_sdv_badge(view, name)],
@@ -277,9 +325,11 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                   for k, v in errors.items()]]])
     if can_write:
         action = _url(study, subject, event, form, repeat)
-        body.append(h.form(".entry", method="post", action=action)[
+        body.append(h.form(".entry", method="post", action=action,
+                           enctype="multipart/form-data" if file_items else None)[
             csrf_field(request),
-            h.input(type="hidden", name="base_version", value=str(view["version"])),
+            h.input(type="hidden", name="base_version", value=str(
+                view["version"] if base_version is None else base_version)),
             groups,
             h.p[h.label[h.input(type="checkbox", name="incomplete", value="1"),
                         " 保存为未完成 / Save as incomplete"]]
@@ -295,7 +345,8 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
     body.append(_queries_panel(request, actor, view))
     body.append(h.p[h.a(href=f"/studies/{quote(study)}/entry")["← 数据录入 / Data entry"]])
     return page(request, f"{view['form_label_zh']} / {view['form_label_en']} — {subject}",
-                *body, status=status)
+                *body, status=status,
+                head=h.script(src="/static/entry.js", defer=True) if can_write else None)
 
 
 def _monitor_panel(request: Request, view: dict[str, Any]) -> h.Node:
@@ -407,7 +458,7 @@ def show_form(study: str, subject: str, event: str, form: str, request: Request,
               session: SessionDep, actor: CurrentActor, repeat: Repeat = 1) -> Response:
     view = _form_view(session, actor=actor, study_code=study, subject_code=subject,
                       event_name=event, form_name=form, repeat=repeat)
-    return form_page(request, actor, view)
+    return form_page(request, actor, view, session=session)
 
 
 def _form_view(session: Any, *, values: dict[str, Any] | None = None,
@@ -453,6 +504,8 @@ def _submitted(posted: FormData) -> tuple[dict[str, Any], dict[str, str]]:
     for key in set(posted.keys()):
         if key in ("csrf_token", "base_version", "incomplete"):
             continue
+        if key.startswith(("keep.", "theirs.", "upload.")):  # read below / by the route
+            continue
         if key.startswith("reason.") or key.startswith("reason_text."):
             name = key.split(".", 1)[1]
             typed = str(posted.get(f"reason_text.{name}") or "").strip()
@@ -462,23 +515,57 @@ def _submitted(posted: FormData) -> tuple[dict[str, Any], dict[str, str]]:
             continue
         got = [str(v)[:MAX_FIELD] for v in posted.getlist(key)]
         values[key] = got if len(got) > 1 else got[0]
+    for key in set(posted.keys()):
+        if key.startswith("keep.") and posted.get(key) == "theirs":
+            name = key.split(".", 1)[1]
+            values[name] = _theirs(str(posted.get(f"theirs.{name}") or "null"))
+            if values[name] is None:
+                del values[name]
     return values, reasons
+
+
+def _theirs(text: str) -> Any:
+    """The other person's value a conflicting form carried (checked again on save)."""
+    try:
+        v = json.loads(text[:MAX_FIELD])
+    except ValueError:
+        return None
+    if isinstance(v, list):
+        return [str(x) for x in v]
+    return None if v is None else str(v)
 
 
 @router.post("/studies/{study}/entry/{subject}/{event}/{form}",
              dependencies=[requires(Perm.ENTRY_WRITE), Csrf])
 def save_form(study: str, subject: str, event: str, form: str, request: Request,
               session: SessionDep, ledger: LedgerDep, actor: CurrentActor, posted: Posted,
-              repeat: Repeat = 1) -> Response:
+              state: StateDep, repeat: Repeat = 1) -> Response:
     values, reasons = _submitted(posted)
+    view_args: dict[str, Any] = dict(actor=actor, study_code=study, subject_code=subject,
+                                     event_name=event, form_name=form, repeat=repeat)
+    refused: dict[str, str] = {}
+    limits = state.settings.file_limits()
+    for key, part in posted.multi_items():
+        if not key.startswith("upload.") or not isinstance(part, UploadFile) or not part.filename:
+            continue
+        name = key.split(".", 1)[1]
+        try:  # an upload stands on its own (audited); the save then names it
+            values[name] = entry_files.upload(
+                session, ledger, actor=actor, study_code=study, subject_code=subject,
+                event_name=event, form_name=form, item=name, filename=part.filename,
+                content=part.file.read(limits.max_bytes + 1), limits=limits, repeat=repeat).id
+        except InvalidInput as exc:
+            refused[name] = exc.message
+    if refused:
+        view = _form_view(session, values=values, **view_args)
+        return form_page(request, actor, view, errors=refused, submitted=values,
+                         posted=posted, status=422, session=session)
     try:
         base = int(str(posted.get("base_version") or "0"))
     except ValueError:
         base = -1
     if base > DB_INT_MAX:  # not a version this form was ever at: a conflict, as a bad number
         base = -1
-    view_args: dict[str, Any] = dict(actor=actor, study_code=study, subject_code=subject,
-                                     event_name=event, form_name=form, repeat=repeat)
     try:
         data = SaveIn(base_version=max(base, 0), values=values, reasons=reasons,
                             incomplete=posted.get("incomplete") == "1", repeat=repeat)
@@ -488,9 +575,18 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
     except EntryInvalid as exc:
         view = _form_view(session, values=values, **view_args)
         return form_page(request, actor, view, errors=exc.errors, submitted=values,
-                         posted=posted, status=422)
+                         posted=posted, status=422, changed=exc.changed, session=session)
     except StaleVersion as exc:
         view = _form_view(session, **view_args)
+        if exc.conflicts:  # both values side by side at each field, the typing kept
+            notice = h.div(".error.conflict", role="alert")[
+                h.p[exc.message],
+                h.p["您的其他修改已保留在下方表单中；请在每个冲突字段选择保留哪个值后重新保存 / "
+                    "Your other changes are kept in the form below; choose which value to keep "
+                    "at each conflicting field and save again."]]
+            return form_page(request, actor, view, submitted=exc.kept, posted=posted,
+                             status=409, notice=notice, conflicts=exc.conflicts,
+                             changed=exc.changed, session=session)
         notice = h.div(".error.conflict", role="alert")[
             h.p[exc.message],
             h.table(".changes-since")[
@@ -501,10 +597,18 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
                               h.td[c["reason"] or "—"], h.td[c["by"]]]
                          for c in exc.changes]]],
             h.p["下表显示最新数据；您输入的内容未保存 / Below is the current data; what you "
-                "typed was not saved."]]
-        return form_page(request, actor, view, notice=notice, status=409)
+                "typed was not saved."] if not 0 <= base < exc.current_version else
+            h.p["您输入的内容已保留；再次保存即与他人的修改合并 / What you typed is kept; save "
+                "again to merge it with their changes."]]
+        if 0 <= base < exc.current_version:  # saved in between: keep the typing and the base
+            return form_page(request, actor, view, notice=notice, status=409, session=session,
+                             submitted=values, posted=posted, base_version=base)
+        return form_page(request, actor, view, notice=notice, status=409, session=session)
     msg = (f"已保存为第 {result.version} 版 / saved as version {result.version}"
            if result.saved else "没有修改 / nothing changed")
+    if result.saved and result.merged_from is not None:
+        msg += (f"（已与第 {result.merged_from} 版之后他人的修改合并）/ (merged with others' "
+                f"changes since version {result.merged_from})")
     return redirect(request, _url(study, subject, event, form, repeat), msg)
 
 
@@ -630,7 +734,7 @@ def answer_query(study: str, query_id: str, request: Request, session: SessionDe
         q = monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
         return form_page(request, actor, _form_view(
             session, actor=actor, study_code=study, subject_code=q["subject"],
-            event_name=q["event"], form_name=q["form"], repeat=q["repeat"]))
+            event_name=q["event"], form_name=q["form"], repeat=q["repeat"]), session=session)
 
     typed = {"query_id": query_id, "text": text, "change_value": change_value or "",
              "value": value or "", "reason": reason or ""}
