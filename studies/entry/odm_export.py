@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
+from studies.entry import level5
 from studies.entry import service as entry
 from studies.entry.models import FormRecord, RecordVersion, ValueVersion
 from studies.forms import odm
@@ -31,6 +32,7 @@ from studies.forms.models import Form, FormVersion, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site
@@ -213,8 +215,11 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
+    seen = level5.access(session, actor=actor, study=study)
+    five = level5.level5_items(items)
+    note = ReadNote()
     for rec, subj, site, _form in rows:
-        values = entry.current_values(session, rec.id)
+        values = seen.show(entry.current_values(session, rec.id), five, note)
         fv = session.get(FormVersion, rec.form_version_id)
         number = fv.number if fv else ""
         line: list[Any] = [subj.code, site.code, rec.event_name, rec.event_repeat, number,
@@ -236,5 +241,7 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                   entity_type="crf_form", entity_id=form.id, study=study.code,
                   changes=[Change("format", None, "CSV"), Change("form", None, form.name),
                            Change("rows", None, len(rows)),
-                           Change("sha256", None, hashlib.sha256(text.encode()).hexdigest())])
+                           Change("sha256", None, hashlib.sha256(text.encode()).hexdigest()),
+                           *([Change("level5_unmasked", None, sorted(note.unmasked))]
+                             if note.unmasked else [])])
     return text

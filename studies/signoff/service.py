@@ -29,10 +29,12 @@ from studies.signoff.models import InboxMessage, SignOff
 CLAUSE_SIGNOFF = "§11.3.4.7 a"
 
 
-def notify(session: Session, *, study: Study, kind: str, text: str, by: str,
+def notify(session: Session, *, study: Study | None, kind: str, text: str, by: str,
            audience_role: Role | None = None, link: str | None = None) -> InboxMessage:
-    """A message in the team inbox of ``study`` (everyone with a role on it, or one role)."""
-    msg = InboxMessage(study_id=study.id, study_code=study.code, kind=kind, text=text[:4000],
+    """A message in the team inbox of ``study`` (everyone with a role on it, or one role);
+    with no study, for the holders of ``audience_role`` wherever they hold it."""
+    msg = InboxMessage(study_id=study.id if study else None,
+                       study_code=study.code if study else None, kind=kind, text=text[:4000],
                        link=link, created_by=by,
                        audience_role=audience_role.value if audience_role else None)
     session.add(msg)
@@ -42,7 +44,7 @@ def notify(session: Session, *, study: Study, kind: str, text: str, by: str,
 
 @dataclass(frozen=True)
 class InboxItem:
-    study: str
+    study: str | None
     kind: str
     text: str
     link: str | None
@@ -60,7 +62,7 @@ def inbox_for(session: Session, *, actor: Actor, limit: int = 20) -> list[InboxI
         col(InboxMessage.created_at).desc()).limit(500)).scalars()
     out = []
     for m in rows:
-        if any((s is None or s == m.study_code)
+        if any((s is None or m.study_code is None or s == m.study_code)
                and (m.audience_role is None or r.value == m.audience_role)
                for r, s, _t in scopes):
             out.append(InboxItem(m.study_code, m.kind, m.text, m.link, m.created_at,
