@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from audit_trail.service import Ledger
+from audit_trail.service import Change, Ledger
 from studies.accounts.models import User
 from studies.entry.models import EntrySettings, UnmaskGrant
 from studies.kernel.actor import Actor, require
@@ -60,6 +60,12 @@ class Level5:
     def value(self, name: str, value: Any, level5: set[str],
               note: ReadNote | None = None) -> Any:
         return self.show({name: value}, level5 & {name}, note)[name]
+
+
+def unmasked_change(note: ReadNote) -> list[Change]:
+    """What an export's ledger entry says of the level-5 values it held unmasked under a
+    grant (nothing when it held none)."""
+    return [Change("level5_unmasked", None, sorted(note.unmasked))] if note.unmasked else []
 
 
 def treating_roles(settings: EntrySettings | None) -> tuple[Role, ...]:

@@ -106,10 +106,13 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
     admin = _el(root, "AdminData", StudyOID=study_oid)
     clinical = _el(root, "ClinicalData", StudyOID=study_oid, MetaDataVersionOID=mdv_oid)
     n_values = 0
+    seen = level5.access(session, actor=actor, study=study, now=now)
+    note = ReadNote()
     by_subject: dict[str, Any] = {}
     event_el: dict[tuple[str, str, int], Any] = {}
     for rec, subj, site, form in rows:
         items = {i.name: i for i in forms.items_of(session, rec.form_version_id)}
+        five = level5.level5_items(items.values())
         group_of = {g.id: g.name for g in forms.groups_of(session, rec.form_version_id)}
         sd = by_subject.get(subj.code)
         if sd is None:
@@ -144,10 +147,11 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
                 "ItemOID": f"I.{form.name}.{v.item_name}",
                 "TransactionType": "Insert" if v.before is None and v.version == 1
                 else "Update"}
-            if v.after is None:
+            after = seen.value(v.item_name, v.after, five, note)
+            if after is None:
                 attrs["IsNull"] = "Yes"
             else:
-                attrs["Value"] = _value_text(v.after)
+                attrs["Value"] = _value_text(after)
             idata = _el(ig, "ItemData", **attrs)
             ar = _el(idata, "AuditRecord")
             _el(ar, "UserRef", UserOID=f"USR.{v.saved_by}")
@@ -178,7 +182,8 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
                       Change("subjects", None, sorted(by_subject)),
                       Change("forms", None, sorted({r[3].name for r in rows})),
                       Change("values", None, n_values),
-                      Change("sha256", None, hashlib.sha256(data).hexdigest())])
+                      Change("sha256", None, hashlib.sha256(data).hexdigest()),
+                      *level5.unmasked_change(note)])
     return data
 
 
@@ -242,6 +247,5 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                   changes=[Change("format", None, "CSV"), Change("form", None, form.name),
                            Change("rows", None, len(rows)),
                            Change("sha256", None, hashlib.sha256(text.encode()).hexdigest()),
-                           *([Change("level5_unmasked", None, sorted(note.unmasked))]
-                             if note.unmasked else [])])
+                           *level5.unmasked_change(note)])
     return text

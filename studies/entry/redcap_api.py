@@ -250,13 +250,8 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
                                                            {r["record"] for r in out})),
                            Change("forms", None, [f.form.name for f, _, _ in chosen]),
                            Change("rows", None, len(out)), Change("sha256", None, digest),
-                           *level5_change(note)])
+                           *level5.unmasked_change(note)])
     return out
-
-
-def level5_change(note: ReadNote) -> list[Change]:
-    """What an export's entry says of level-5 values it held unmasked under a grant."""
-    return [Change("level5_unmasked", None, sorted(note.unmasked))] if note.unmasked else []
 
 
 Chosen = list[tuple["_Form", list[Item], bool]]  # form, its exported items, its _complete column

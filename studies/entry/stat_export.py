@@ -22,7 +22,7 @@ import polars as pl
 import pyreadstat
 
 from audit_trail.service import Change, Ledger
-from studies.entry import redcap_api
+from studies.entry import level5, redcap_api
 from studies.entry.redcap_api import RECORD_ID, RecordQuery
 from studies.forms import service as forms
 from studies.forms.datatypes import DATA_TYPES
@@ -181,5 +181,5 @@ def export_for_statistics(session: Any, ledger: Ledger, *, actor: Actor, study_c
                            Change("forms", None, [f.form.name for f, _, _ in chosen]),
                            Change("rows", None, len(rows)),
                            Change("sha256", None, hashlib.sha256(data).hexdigest()),
-                           *redcap_api.level5_change(note)])
+                           *level5.unmasked_change(note)])
     return data, base + suffix

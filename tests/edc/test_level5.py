@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Ledger
 from edc.state import AppState
-from studies.entry import level5, redcap_api, stat_export
+from studies.accounts.models import User
+from studies.entry import level5, odm_export, redcap_api, stat_export
 from studies.entry import service as entry
 from studies.entry.models import UnmaskGrant
 from studies.entry.schemas import SaveIn
@@ -85,6 +86,27 @@ def test_a_data_manager_exports_level_5_masked(app_client: TestClient, session: 
     cols = lines[0].split(",")
     assert lines[1].split(",")[cols.index("sbp")] in ("", '""')  # missing in a statistics file
     assert "131" not in data.decode("utf-8-sig")
+
+
+def test_the_odm_export_masks_level_5_and_an_export_under_a_grant_says_so(
+        session: Session, ledger: Ledger, study: None) -> None:
+    dm = actor("dm", Role.DATA_MANAGER)
+    xml = odm_export.export_clinical_odm(session, ledger, actor=dm, study_code=STUDY).decode()
+    assert 'ItemOID="I.vital_signs.sbp"' in xml and MASKED in xml
+    assert 'Value="131"' not in xml and 'Value="70.0"' in xml
+    pi = actor("pi", Role.PRINCIPAL_INVESTIGATOR)
+    level5.grant(session, ledger, actor=pi, study=entry.study_named(session, STUDY),
+                 username="dm", reason="data cleaning of SAE", hours=2, max_hours=72,
+                 now=dt.datetime.now(dt.UTC))
+    dm = Actor(user_id=session.execute(select(User.id).where(User.username == "dm"))
+               .scalar_one(), username="dm", display_name="dm",
+               grants=((Role.DATA_MANAGER, STUDY),))
+    xml = odm_export.export_clinical_odm(session, ledger, actor=dm, study_code=STUDY).decode()
+    assert 'Value="131"' in xml
+    export = session.execute(select(LedgerEntry).where(
+        LedgerEntry.action == "entry.export").order_by(LedgerEntry.seq.desc())).scalars().first()
+    assert export is not None and '"level5_unmasked"' in (export.changes or "")
+    assert '["sbp"]' in (export.changes or "")
 
 
 def test_treating_clinicians_see_level_5_values(app_client: TestClient, study: None) -> None:
