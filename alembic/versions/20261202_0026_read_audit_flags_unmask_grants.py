@@ -18,6 +18,21 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _inbox_triggers(*, create: bool) -> None:
+    """inbox_message's append-only triggers, as migration 0009 made them."""
+    pg = op.get_bind().dialect.name == "postgresql"
+    for what in ("UPDATE", "DELETE"):
+        name = f"inbox_message_no_{what.lower()}"
+        if not create:
+            op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON inbox_message" if pg else ""))
+        elif pg:
+            op.execute(f"CREATE TRIGGER {name} BEFORE {what} ON inbox_message "
+                       "FOR EACH ROW EXECUTE FUNCTION lock_append_only()")
+        else:
+            op.execute(f"CREATE TRIGGER {name} BEFORE {what} ON inbox_message "
+                       "BEGIN SELECT RAISE(ABORT, 'inbox_message is append-only'); END")
+
+
 def upgrade() -> None:
     op.create_table('access_flag',
     sa.Column('created_at', audit_trail.base.UTCDateTime(timezone=True), nullable=False),
@@ -55,6 +70,8 @@ def upgrade() -> None:
     with op.batch_alter_table('entry_settings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('treating_roles', sa.JSON(), nullable=True))
 
+    # (SQLite rebuilds the table, dropping its append-only triggers: they are made again)
+    _inbox_triggers(create=False)
     with op.batch_alter_table('inbox_message', schema=None) as batch_op:
         batch_op.alter_column('study_id',
                existing_type=sa.VARCHAR(length=36),
@@ -62,11 +79,13 @@ def upgrade() -> None:
         batch_op.alter_column('study_code',
                existing_type=sa.VARCHAR(length=100),
                nullable=True)
+    _inbox_triggers(create=True)
 
 
 
 def downgrade() -> None:
     # the flags' messages about no one study cannot stay once a study is required again
+    _inbox_triggers(create=False)
     op.execute("DELETE FROM inbox_message WHERE study_id IS NULL")
     with op.batch_alter_table('inbox_message', schema=None) as batch_op:
         batch_op.alter_column('study_code',
@@ -75,6 +94,7 @@ def downgrade() -> None:
         batch_op.alter_column('study_id',
                existing_type=sa.VARCHAR(length=36),
                nullable=False)
+    _inbox_triggers(create=True)
 
     with op.batch_alter_table('entry_settings', schema=None) as batch_op:
         batch_op.drop_column('treating_roles')
