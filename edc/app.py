@@ -182,6 +182,26 @@ def start_checkpoint_worker(app: FastAPI, state: AppState) -> None:
     app.router.lifespan_context = lifespan
 
 
+def start_read_audit_worker(app: FastAPI, state: AppState) -> None:
+    """Start the thread that writes the buffered views of clinical data to the ledger every
+    EDC_READ_AUDIT_FLUSH_SECONDS (``edc serve`` calls this), and a last time at shutdown."""
+    from edc.jobs.reads import ReadAuditWorker
+
+    worker = ReadAuditWorker(state.reads, state.sessions, state.ledger,
+                             interval=state.settings.read_audit_flush_seconds)
+    app.state.read_audit_worker = worker
+    worker.start()
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as value:
+            yield value
+        await anyio.to_thread.run_sync(worker.stop)
+
+    app.router.lifespan_context = lifespan
+
+
 def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="EDC — GB/T 39725-2020 §11.3", version="0.1.0",
                   docs_url=None, openapi_url="/api/v1/openapi.json", redoc_url=None)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from audit_trail.base import utcnow
 from audit_trail.service import Ledger
+from edc.jobs.reads import ReadEvent
 from edc.sessions import Sessions, request_sessions, sessions_of
 from edc.state import AppState
 from edc.web.csrf import verify_api_request
@@ -17,6 +19,8 @@ from studies.accounts.config import AuthConfig
 from studies.accounts.service import resolve_session
 from studies.kernel.actor import Actor
 from studies.kernel.errors import NotAuthenticated
+from studies.kernel.events import Action
+from studies.kernel.reads import ReadNote
 
 SESSION_COOKIE = "edc_session"
 
@@ -78,6 +82,35 @@ def current_actor(request: Request, session: SessionDep, state: StateDep,
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def audited_read(action: Action) -> Any:
+    """A route that shows clinical data: each successful view is one ledger entry ``action``
+    (who, the study / subject / form of the path or the list's study, when, the client),
+    buffered off the request path (``edc/jobs/reads.py``). The route may take the
+    ``ReadNote`` this yields (``note: Annotated[ReadNote, audited_read(...)]``) and pass it to
+    the reading function, which names the level-5 items it showed unmasked (then the entry is
+    ``read.unmasked``)."""
+
+    def _audited(request: Request, actor: CurrentActor, state: StateDep
+                 ) -> Iterator[ReadNote]:
+        note = ReadNote()
+        yield note  # what follows runs only when the handler succeeded
+        p = dict(request.path_params)
+        if "code" in p:  # /studies/{study}/subjects/{code}
+            p["subject"] = p.pop("code")
+        parts = [p[k] for k in ("subject", "event", "form", "item") if k in p]
+        kind = "form" if "form" in p else "subject" if "subject" in p else "study"
+        what = f"{request.method} {request.url.path}"
+        if note.unmasked:
+            what += " level-5 shown: " + ",".join(sorted(note.unmasked))
+        state.reads.record(ReadEvent(
+            action=Action.READ_UNMASKED if note.unmasked else action, username=actor.username,
+            entity_type=kind, entity_id="/".join(parts) or p.get("study", request.url.path),
+            at=utcnow(), study=p.get("study"), subject=p.get("subject"),
+            client=client_address(request), what=what))
+
+    return Depends(_audited, scope="function")
 
 
 def read_stream(request: Request, chunks: Callable[[Session], Iterator[bytes]]

@@ -176,6 +176,21 @@ async def _record_refusal(request: Request, exc: DomainError) -> None:
             ledger.append(session, **entry)
 
     await sessions_of(request).record(write)
+    _observe_refusals(request, entries)
+
+
+def _observe_refusals(request: Request, entries: list[dict[str, Any]]) -> None:
+    """Hand the refusals to the abnormal-access rules (repeated refusals), which run with the
+    next batch of read entries (``edc/jobs/reads.py``)."""
+    from audit_trail.base import utcnow
+    from studies.oversight.service import Access
+
+    buffer = request.app.state.edc.reads
+    for entry in entries:
+        if entry.get("outcome") == "denied":
+            buffer.refused(Access(kind="refusal", username=str(entry.get("actor") or ""),
+                                  at=utcnow(), client=entry.get("client"),
+                                  study=entry.get("study")))
 
 
 def render(request: Request, status: int, code: str, message: str, field: str | None = None,

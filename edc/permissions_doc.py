@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from edc.policy import AUTHENTICATED, PUBLIC, iter_routes, policy_of
 from edc.settings import Settings
-from studies.kernel.roles import GRANTS, PRIVILEGED, ROLE_LABELS, Perm, Role
+from studies.kernel.roles import DEFAULT_TREATING_ROLES, GRANTS, PRIVILEGED, ROLE_LABELS, Perm, Role
 
 
 def _app() -> Any:
@@ -44,6 +44,21 @@ def render() -> str:
         out.append(f"| `{perm.value}` | " + " | ".join(
             "✔" if perm in GRANTS[r] else "" for r in roles) + " |")
     out += ["", "Role names: " + "; ".join(f"`{r.value}` {ROLE_LABELS[r]}" for r in roles) + ".",
+            "", "## Level-5 data (§6.2 e)", "",
+            "Only the treating clinicians see the values of level-5 items. A study names the "
+            "roles it counts as treating clinicians (`treating_roles` in its entry settings, "
+            "`PUT /api/v1/studies/{study}/entry/settings`); by default "
+            + ", ".join(f"`{r.value}`" for r in DEFAULT_TREATING_ROLES)
+            + ", and every role holding `entry.write` must be among them (who enters a value "
+            "sees it). Everyone else who reads the data (monitors, data managers, …) sees a "
+            "level-5 value as `[5级数据已遮蔽 / level-5 value masked]` on the form page and "
+            "API, the history, the CSV and REDCap API exports, and as missing in statistics "
+            "files — unless a holder of `unmask.grant` granted them a time-limited unmask "
+            "(`POST /api/v1/studies/{study}/unmask-grants`, with a reason, at most "
+            "`EDC_UNMASK_GRANT_MAX_HOURS`; audited as `unmask.grant`). Each view of an unmasked "
+            "value is audited: the view's read entry is `read.unmasked` naming the items, an "
+            "export's entry names them (`level5_unmasked`). The rule has one home, "
+            "`studies/entry/level5.py`.",
             "", "## Routes", "",
             "`public`: no login. `authenticated`: any logged-in user, for their own things. "
             "Otherwise the permission named, for the study in the path where there is one.",

@@ -132,7 +132,63 @@ class Settings(BaseSettings):
         default="Asia/Shanghai",
         description="The time zone pages show times in (IANA name); the API stays in UTC",
     )
+    read_audit_flush_seconds: float = Field(
+        default=1.0, gt=0, le=60,
+        description="Views of clinical data are buffered and written to the ledger in one "
+        "transaction at most this many seconds later (a crash loses at most this window)",
+    )
+    read_audit_batch: int = Field(
+        default=500, ge=1, le=100_000,
+        description="Write the buffered views at once when this many are waiting",
+    )
+    working_hours: str = Field(
+        default="08:00-18:00",
+        description="Working hours in the display time zone (HH:MM-HH:MM); access outside "
+        "them is flagged as abnormal (§11.1.2.4). Empty: no out-of-hours rule",
+    )
+    working_days: str = Field(
+        default="1,2,3,4,5",
+        description="Working days, ISO weekday numbers (Monday = 1); access on other days "
+        "is flagged as out of hours",
+    )
+    bulk_read_subjects: int = Field(
+        default=50, ge=2, description="Flag a user who views this many different subjects "
+        "within EDC_BULK_READ_MINUTES (bulk reads)",
+    )
+    bulk_read_minutes: int = Field(
+        default=10, ge=1, description="The window of the bulk-read rule, in minutes",
+    )
+    refusal_flag_count: int = Field(
+        default=5, ge=2, description="Flag a user refused this many times within "
+        "EDC_REFUSAL_FLAG_MINUTES (repeated refusals)",
+    )
+    refusal_flag_minutes: int = Field(
+        default=10, ge=1, description="The window of the repeated-refusals rule, in minutes",
+    )
+    idle_blank_seconds: int = Field(
+        default=300, ge=0, description="Pages blank their content after this many seconds "
+        "without input (0: never); without JavaScript the idle session timeout applies",
+    )
+    unmask_grant_max_hours: int = Field(
+        default=72, ge=1, le=24 * 90,
+        description="The longest an unmask grant for level-5 data may last (§6.2 e)",
+    )
 
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        from studies.oversight.service import parse_hours
+
+        parse_hours(v)
+        return v
+
+    @field_validator("working_days")
+    @classmethod
+    def _days(cls, v: str) -> str:
+        from studies.oversight.service import parse_days
+
+        parse_days(v)
+        return v
 
     @field_validator("upload_types")
     @classmethod

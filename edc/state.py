@@ -25,9 +25,11 @@ from edc.db import (
     session_factory,
 )
 from edc.errors import ServerBusy
+from edc.jobs.reads import ReadBuffer
 from edc.settings import Settings
 from studies.accounts.config import AuthConfig, parse_networks
 from studies.accounts.ratelimit import RateLimiter
+from studies.oversight.service import AccessRules, parse_days, parse_hours
 
 # How long a request waits for a database slot before it is answered 503 (SQLite's own busy
 # timeout is the same).
@@ -45,8 +47,11 @@ class AppState:
     # Web requests holding a database transaction at once (edc.deps.get_db).
     request_slots: anyio.Semaphore = field(init=False)
     read_sessions: sessionmaker[Session] = field(init=False)
+    # Views of clinical data waiting to be written to the ledger (edc/jobs/reads.py).
+    reads: ReadBuffer = field(init=False)
 
     def __post_init__(self) -> None:
+        self.reads = ReadBuffer(rules=self.access_rules, batch=self.settings.read_audit_batch)
         self.request_slots = anyio.Semaphore(request_slots(self.engine))
         self.read_sessions = read_session_factory(self.engine)
         if self.login_limiter is None:
@@ -66,6 +71,18 @@ class AppState:
             yield
         finally:
             self.request_slots.release()
+
+    @property
+    def access_rules(self) -> AccessRules:
+        """The abnormal-access rules the deployment chose (§11.1.2.4, §11.3.4.9 d)."""
+        s = self.settings
+        return AccessRules(
+            networks=parse_networks(s.effective_hospital_networks),
+            hours=parse_hours(s.working_hours), days=parse_days(s.working_days),
+            zone=s.display_timezone, bulk_subjects=s.bulk_read_subjects,
+            bulk_window=dt.timedelta(minutes=s.bulk_read_minutes),
+            refusals=s.refusal_flag_count,
+            refusal_window=dt.timedelta(minutes=s.refusal_flag_minutes))
 
     @property
     def auth(self) -> AuthConfig:

@@ -64,11 +64,19 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from edc.app import SERVER_OPTIONS, create_app, start_checkpoint_worker, start_extract_worker
+    from edc.app import (
+        SERVER_OPTIONS,
+        create_app,
+        start_checkpoint_worker,
+        start_extract_worker,
+        start_read_audit_worker,
+    )
 
     state = load_state(settings)
     app = create_app(state)
     start_extract_worker(app, state)
+    # before the checkpointer: at shutdown the last views are written, then signed
+    start_read_audit_worker(app, state)
     start_checkpoint_worker(app, state)
     print(f"serving on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **SERVER_OPTIONS)

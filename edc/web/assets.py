@@ -49,6 +49,10 @@ def install_assets(app: FastAPI, state: AppState) -> None:
     def htmx_plain() -> Response:
         return htmx_js(htmx_hash)
 
+    @app.get("/static/idle.js", include_in_schema=False, dependencies=[public()])
+    def idle_js() -> Response:
+        return FileResponse(STATIC / "idle.js", media_type="text/javascript")
+
     @app.get("/static/app.css", include_in_schema=False, dependencies=[public()])
     def app_css() -> Response:
         return FileResponse(STATIC / "app.css", media_type="text/css")

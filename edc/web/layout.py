@@ -122,6 +122,14 @@ def htmx_url(request: Request) -> str:
     return getattr(request.app.state, "htmx_url", "/static/htmx.min.js")
 
 
+def idle_script(request: Request) -> h.Node:
+    """For a logged-in page: blank the screen after EDC_IDLE_BLANK_SECONDS without input."""
+    seconds = request.app.state.edc.settings.idle_blank_seconds
+    if not seconds or getattr(request.state, "actor", None) is None:
+        return None
+    return h.script(src="/static/idle.js", data_idle_seconds=str(seconds))
+
+
 def page(request: Request, title: str, *content: h.Node, status: int = 200,
          head: h.Node = None) -> HTMLResponse:
     flash = unquote(request.cookies.get(FLASH_COOKIE, "")) or None
@@ -136,6 +144,7 @@ def page(request: Request, title: str, *content: h.Node, status: int = 200,
             h.noscript[h.link(rel="stylesheet", href="/static/noscript.css")],
             h.link(rel="icon", href="data:,"),  # no favicon request (and no 404 logged)
             h.script(src=htmx_url(request), defer=True),
+            idle_script(request),
         ],
         h.body[
             h.header[h.strong["临床研究电子数据采集 · Clinical research EDC"], nav(request)],

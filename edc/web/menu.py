@@ -45,6 +45,8 @@ def global_links(actor: Actor) -> list[Link]:
         out.append(Link("/audit", "审计与验证 / Audit and verification"))
     if _any(actor, Perm.AUDIT_READ):
         out.append(Link("/audit/entries", "审计轨迹 / Audit trail"))
+    if _any(actor, Perm.ACCESS_FLAG_READ):
+        out.append(Link("/audit/flags", "异常访问 / Abnormal access"))
     if _any(actor, Perm.ACCOUNT_MANAGE):
         out.append(Link("/admin/accounts", "账户管理 / Accounts"))
         out.append(Link("/admin/organisations", "接收机构 / Organisations"))

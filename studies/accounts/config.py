@@ -42,13 +42,18 @@ class AuthConfig:
     def inside_hospital(self, client: str | None) -> bool:
         """Whether a client address is in one of the configured hospital networks. An address
         that is missing or not an IP address counts as outside."""
-        if not client:
-            return False
-        try:
-            addr = ipaddress.ip_address(client)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.hospital_networks)
+        return in_networks(client, self.hospital_networks)
+
+
+def in_networks(client: str | None, networks: tuple[IpNetwork, ...]) -> bool:
+    """Whether ``client`` is an IP address inside one of ``networks`` (missing: outside)."""
+    if not client:
+        return False
+    try:
+        addr = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    return any(addr in net for net in networks)
 
 
 def parse_networks(text: str) -> tuple[IpNetwork, ...]:

@@ -66,6 +66,25 @@ class EntrySettings(SQLModel, table=True):
     sdv_sample_percent: int = Field(default=100, sa_column=Column(Integer(), nullable=False))
     reasons: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON(),
                                                                            nullable=False))
+    # The roles the study counts as treating clinicians, who alone see level-5 values (§6.2 e);
+    # None: studies.kernel.roles.DEFAULT_TREATING_ROLES.
+    treating_roles: list[str] | None = Field(default=None, sa_column=Column(JSON(),
+                                                                           nullable=True))
+
+
+class UnmaskGrant(IdTable, CreatedAt, table=True):
+    """A time-limited grant letting one user see a study's level-5 values (§6.2 e), given with
+    a reason by someone holding ``unmask.grant``. Never updated or deleted: it lapses."""
+
+    __tablename__ = "unmask_grant"
+
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
+                                           index=True))
+    user_id: str = Field(sa_column=Column(String(36), ForeignKey("user_account.id"),
+                                          nullable=False, index=True))
+    reason: str = Field(sa_column=Column(Text(), nullable=False))
+    granted_by: str = Field(sa_column=Column(String(100), nullable=False))
+    expires_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class FormRecord(IdTable, CreatedAt, table=True):

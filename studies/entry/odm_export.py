@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
+from studies.entry import level5
 from studies.entry import service as entry
 from studies.entry.models import FormRecord, RecordVersion, ValueVersion
 from studies.forms import odm
@@ -31,6 +32,7 @@ from studies.forms.models import Form, FormVersion, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site
@@ -104,10 +106,13 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
     admin = _el(root, "AdminData", StudyOID=study_oid)
     clinical = _el(root, "ClinicalData", StudyOID=study_oid, MetaDataVersionOID=mdv_oid)
     n_values = 0
+    seen = level5.access(session, actor=actor, study=study, now=now)
+    note = ReadNote()
     by_subject: dict[str, Any] = {}
     event_el: dict[tuple[str, str, int], Any] = {}
     for rec, subj, site, form in rows:
         items = {i.name: i for i in forms.items_of(session, rec.form_version_id)}
+        five = level5.level5_items(items.values())
         group_of = {g.id: g.name for g in forms.groups_of(session, rec.form_version_id)}
         sd = by_subject.get(subj.code)
         if sd is None:
@@ -142,10 +147,11 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
                 "ItemOID": f"I.{form.name}.{v.item_name}",
                 "TransactionType": "Insert" if v.before is None and v.version == 1
                 else "Update"}
-            if v.after is None:
+            after = seen.value(v.item_name, v.after, five, note)
+            if after is None:
                 attrs["IsNull"] = "Yes"
             else:
-                attrs["Value"] = _value_text(v.after)
+                attrs["Value"] = _value_text(after)
             idata = _el(ig, "ItemData", **attrs)
             ar = _el(idata, "AuditRecord")
             _el(ar, "UserRef", UserOID=f"USR.{v.saved_by}")
@@ -176,7 +182,8 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
                       Change("subjects", None, sorted(by_subject)),
                       Change("forms", None, sorted({r[3].name for r in rows})),
                       Change("values", None, n_values),
-                      Change("sha256", None, hashlib.sha256(data).hexdigest())])
+                      Change("sha256", None, hashlib.sha256(data).hexdigest()),
+                      *level5.unmasked_change(note)])
     return data
 
 
@@ -213,8 +220,11 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
+    seen = level5.access(session, actor=actor, study=study)
+    five = level5.level5_items(items)
+    note = ReadNote()
     for rec, subj, site, _form in rows:
-        values = entry.current_values(session, rec.id)
+        values = seen.show(entry.current_values(session, rec.id), five, note)
         fv = session.get(FormVersion, rec.form_version_id)
         number = fv.number if fv else ""
         line: list[Any] = [subj.code, site.code, rec.event_name, rec.event_repeat, number,
@@ -236,5 +246,6 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                   entity_type="crf_form", entity_id=form.id, study=study.code,
                   changes=[Change("format", None, "CSV"), Change("form", None, form.name),
                            Change("rows", None, len(rows)),
-                           Change("sha256", None, hashlib.sha256(text.encode()).hexdigest())])
+                           Change("sha256", None, hashlib.sha256(text.encode()).hexdigest()),
+                           *level5.unmasked_change(note)])
     return text

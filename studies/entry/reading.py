@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from audit_trail.models import LedgerEntry
 from studies import guards
+from studies.entry import level5
 from studies.entry.models import (
     DataQuery,
     FormRecord,
@@ -37,15 +38,18 @@ from studies.forms import service as forms
 from studies.forms.models import FormVersion
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import NotFound
+from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry.models import Site
 from studies.subjects.models import Subject
 
 
 def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: str,
-              event_name: str, form_name: str, repeat: int = 1) -> dict[str, Any]:
-    """What a form page or GET shows: metadata of the pinned version, current values, record
-    version and status, SDV state and queries per field."""
+              event_name: str, form_name: str, repeat: int = 1,
+              note: ReadNote | None = None) -> dict[str, Any]:
+    """What a form page or GET shows: metadata of the pinned version, current values (level-5
+    ones masked unless the actor may see them, ``studies.entry.level5``), record version and
+    status, SDV state and queries per field."""
     from studies.entry import monitoring
 
     t = resolve(session, actor=actor, perm=Perm.ENTRY_READ, study_code=study_code,
@@ -55,11 +59,12 @@ def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: 
     fv = session.get(FormVersion, record.form_version_id) if record else \
         entry_version(session, t.form)
     assert fv is not None
-    values = current_values(session, record.id) if record else {}
+    items = forms.items_of(session, fv.id)
+    values = level5.access(session, actor=actor, study=t.study).show(
+        current_values(session, record.id) if record else {}, level5.level5_items(items), note)
     settings = get_settings(session, t.study.id)
     sdv = monitoring.sdv_state(session, record.id) if record else {}
-    need = monitoring.needs_sdv(settings, t.subject.id, t.form.name,
-                                forms.items_of(session, fv.id))
+    need = monitoring.needs_sdv(settings, t.subject.id, t.form.name, items)
     return {"study": t.study.code, "subject": t.subject.code, "site": t.site.code,
             "event": t.event.name, "event_label_zh": t.event.label_zh,
             "event_label_en": t.event.label_en, "repeat": t.repeat, "form": t.form.name,
@@ -89,15 +94,20 @@ def _record_for(session: Session, actor: Actor, study_code: str, subject_code: s
 
 
 def timeline(session: Session, *, actor: Actor, study_code: str, subject_code: str,
-             event_name: str, form_name: str, repeat: int = 1) -> list[dict[str, Any]]:
-    """Every version of the form record, newest first, with its changes, SDV and queries."""
+             event_name: str, form_name: str, repeat: int = 1,
+             note: ReadNote | None = None) -> list[dict[str, Any]]:
+    """Every version of the form record, newest first, with its changes, SDV and queries
+    (level-5 values masked as ``studies.entry.level5`` says)."""
     t, record = _record_for(session, actor, study_code, subject_code, event_name, form_name,
                             repeat)
+    seen = level5.access(session, actor=actor, study=t.study)
+    five = level5.level5_items(forms.items_of(session, record.form_version_id))
     vals: dict[int, list[dict[str, Any]]] = {}
     for v in session.execute(select(ValueVersion).where(col(ValueVersion.record_id) == record.id)
                              .order_by(col(ValueVersion.item_name))).scalars():
         vals.setdefault(v.version, []).append(
-            {"field": v.item_name, "before": v.before, "after": v.after, "reason": v.reason})
+            {"field": v.item_name, "before": seen.value(v.item_name, v.before, five, note),
+             "after": seen.value(v.item_name, v.after, five, note), "reason": v.reason})
     out = [{"kind": "save", "version": r.version, "status": r.status, "by": r.saved_by,
             "at": r.saved_at.isoformat(), "ledger_seq": r.ledger_seq, "batch": r.batch,
             "changes": vals.get(r.version, [])}
@@ -118,19 +128,24 @@ def timeline(session: Session, *, actor: Actor, study_code: str, subject_code: s
 
 def field_history(session: Session, *, actor: Actor, study_code: str, subject_code: str,
                   event_name: str, form_name: str, item: str,
-                  repeat: int = 1) -> list[dict[str, Any]]:
-    """Every version of one field: who, when, why, before, after (oldest first)."""
+                  repeat: int = 1, note: ReadNote | None = None) -> list[dict[str, Any]]:
+    """Every version of one field: who, when, why, before, after (oldest first; a level-5
+    field's values masked as ``studies.entry.level5`` says)."""
     t, record = _record_for(session, actor, study_code, subject_code, event_name, form_name,
                             repeat)
-    if item not in {i.name for i in forms.items_of(session, record.form_version_id)}:
+    items = forms.items_of(session, record.form_version_id)
+    if item not in {i.name for i in items}:
         raise NotFound(f"no field {item!r} on this form / 表单中没有该字段", field="item")
+    seen = level5.access(session, actor=actor, study=t.study)
+    five = level5.level5_items(items) & {item}
     rows = session.execute(select(ValueVersion, col(RecordVersion.client)).join(
         RecordVersion, (col(RecordVersion.record_id) == ValueVersion.record_id)
         & (col(RecordVersion.version) == ValueVersion.version)).where(
         col(ValueVersion.record_id) == record.id, col(ValueVersion.item_name) == item)
         .order_by(col(ValueVersion.version))).all()
     return [{"version": v.version, "by": v.saved_by, "at": v.saved_at.isoformat(),
-             "reason": v.reason, "before": v.before, "after": v.after, "client": client}
+             "reason": v.reason, "before": seen.value(item, v.before, five, note),
+             "after": seen.value(item, v.after, five, note), "client": client}
             for v, client in rows]
 
 

@@ -30,7 +30,7 @@ from sqlmodel import col
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
 from studies.accounts.models import RoleGrant, User
-from studies.entry import odm_export
+from studies.entry import level5, odm_export
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid
 from studies.entry.schemas import SaveIn
@@ -42,6 +42,7 @@ from studies.forms.redcap import join_label
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, PermissionDenied
 from studies.kernel.events import Action
+from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
@@ -235,7 +236,9 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
     require(actor, Perm.ENTRY_READ, study=study.code)
     if q.type not in ("flat", "eav"):
         raise _err("type", "must be flat or eav / 须为 flat 或 eav")
-    out, chosen = flat_records(session, actor=actor, study=study, q=q, perm=Perm.ENTRY_READ)
+    note = ReadNote()
+    out, chosen = flat_records(session, actor=actor, study=study, q=q, perm=Perm.ENTRY_READ,
+                               note=note)
     if q.type == "eav":
         out = _eav(out, chosen)
     digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
@@ -246,17 +249,20 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
                                                            if q.type == "flat" else
                                                            {r["record"] for r in out})),
                            Change("forms", None, [f.form.name for f, _, _ in chosen]),
-                           Change("rows", None, len(out)), Change("sha256", None, digest)])
+                           Change("rows", None, len(out)), Change("sha256", None, digest),
+                           *level5.unmasked_change(note)])
     return out
 
 
 Chosen = list[tuple["_Form", list[Item], bool]]  # form, its exported items, its _complete column
 
 
-def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery, perm: Perm
+def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery, perm: Perm,
+                 note: ReadNote | None = None, masked: Any = level5.MASKED
                  ) -> tuple[list[dict[str, str]], Chosen]:
     """REDCap's flat rows (not audited: the callers audit their export) of the subjects at the
-    sites where ``perm`` is held, and the forms and items they hold."""
+    sites where ``perm`` is held, and the forms and items they hold (level-5 values masked as
+    ``studies.entry.level5`` says; those shown under a grant named in ``note``)."""
     all_forms = _forms(session, study)
     evs = _events(session, study)
     by_unique = {_unique(e): e for e in evs}
@@ -288,6 +294,8 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
         key = (subj.code, order.get(rec.event_name, 0), rec.event_name, rec.event_repeat)
         keyed.setdefault(key, {})[form.name] = (rec, entry.current_values(session, rec.id))
     repeating = {e.name for e in evs if e.repeating}
+    seen = level5.access(session, actor=actor, study=study)
+    five = level5.level5_items(i for _f, items, _c in chosen for i in items)
     out: list[dict[str, str]] = []
     for (code, _, event_name, repeat), recs in sorted(keyed.items()):
         ev = next((e for e in evs if e.name == event_name), None)
@@ -299,7 +307,7 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
                                if event_name in repeating else ""}
         for f, items, complete in chosen:
             rec_values = recs.get(f.form.name)
-            values = rec_values[1] if rec_values else {}
+            values = seen.show(rec_values[1], five, note, masked) if rec_values else {}
             for i in items:
                 v = values.get(i.name)
                 if i.multiple:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -252,6 +253,10 @@ class SettingsIn(BaseModel):
     sdv_key_items: list[str] = PField(default_factory=list, max_length=2000)
     sdv_sample_percent: int = PField(default=100, ge=1, le=100)
     reasons: dict[str, str] = PField(default_factory=dict, max_length=50)
+    treating_roles: list[str] | None = PField(
+        default=None, max_length=20,
+        description="the roles counted as treating clinicians, who alone see level-5 values "
+        "(§6.2 e); null: principal investigator and investigator")
 
 
 class SaveIn(BaseModel):
@@ -314,3 +319,20 @@ class EntryFileOut(BaseModel):
     size: int
     media_type: str
     sha256: str
+
+
+class UnmaskGrantIn(BaseModel):
+    """Let one user see the study's level-5 values for a while (§6.2 e)."""
+
+    model_config = ConfigDict(extra="forbid")
+    username: str = PField(max_length=100)
+    reason: str = PField(max_length=2000)
+    hours: int = PField(ge=1, le=DB_INT_MAX, description="at most EDC_UNMASK_GRANT_MAX_HOURS")
+
+
+class UnmaskGrantOut(BaseModel):
+    id: str
+    username: str
+    reason: str
+    granted_by: str
+    expires_at: dt.datetime

@@ -81,7 +81,8 @@ _ES: Table = EntrySettings.__table__  # type: ignore[attr-defined]
 _SETTINGS = select(*(_ES.c[f] for f in SettingsView._fields)).where(
     _ES.c.study_id == bindparam("study_id"))
 _DEFAULT_SETTINGS = {name: f.get_default(call_default_factory=True)
-                     for name, f in EntrySettings.model_fields.items() if name != "study_id"}
+                     for name, f in EntrySettings.model_fields.items()
+                     if name in SettingsView._fields and name != "study_id"}
 
 
 def get_settings(session: Session, study_id: str) -> SettingsView:
@@ -119,13 +120,18 @@ def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_cod
         if not k.strip() or len(k) > 40 or not v.strip() or len(v) > MAX_REASON:
             raise InvalidInput("each reason needs a code (≤40) and a label (≤500) / "
                                "理由须有代码和名称", field="reasons")
+    if data.treating_roles is not None:
+        from studies.entry.level5 import check_treating_roles
+
+        data = data.model_copy(update={"treating_roles": check_treating_roles(
+            data.treating_roles)})
     s = session.get(EntrySettings, study.id)
     if s is None:
         s = EntrySettings(study_id=study.id)
         session.add(s)
     changes = []
     for attr in ("allow_incomplete", "sdv_mode", "sdv_key_items", "sdv_sample_percent",
-                 "reasons"):
+                 "reasons", "treating_roles"):
         before, after = getattr(s, attr), getattr(data, attr)
         if before != after:
             changes.append(Change(attr, before, after))

@@ -22,7 +22,7 @@ import polars as pl
 import pyreadstat
 
 from audit_trail.service import Change, Ledger
-from studies.entry import redcap_api
+from studies.entry import level5, redcap_api
 from studies.entry.redcap_api import RECORD_ID, RecordQuery
 from studies.forms import service as forms
 from studies.forms.datatypes import DATA_TYPES
@@ -31,6 +31,7 @@ from studies.forms.redcap import join_label
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 
@@ -147,8 +148,10 @@ def export_for_statistics(session: Any, ledger: Ledger, *, actor: Actor, study_c
         forms.get_form(session, study, form_name)  # 404 naming the form
     labels = fmt == "csv_labels"
     q = RecordQuery(forms=[form_name] if form_name else None, labels=labels)
+    note = ReadNote()
+    # a masked level-5 value is missing in a statistics file (its column keeps its type)
     rows, chosen = redcap_api.flat_records(session, actor=actor, study=study, q=q,
-                                           perm=Perm.ENTRY_EXPORT)
+                                           perm=Perm.ENTRY_EXPORT, note=note, masked=None)
     cols = _columns(chosen)
     base = f"{study.code}-{form_name or 'all'}"
     suffix = FORMATS[fmt][0]
@@ -177,5 +180,6 @@ def export_for_statistics(session: Any, ledger: Ledger, *, actor: Actor, study_c
                   changes=[Change("format", None, f"statistics ({fmt})"),
                            Change("forms", None, [f.form.name for f, _, _ in chosen]),
                            Change("rows", None, len(rows)),
-                           Change("sha256", None, hashlib.sha256(data).hexdigest())])
+                           Change("sha256", None, hashlib.sha256(data).hexdigest()),
+                           *level5.unmasked_change(note)])
     return data, base + suffix

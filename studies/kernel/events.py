@@ -15,6 +15,9 @@ from enum import StrEnum
 class Action(StrEnum):
     # access
     ACCESS_DENIED = "access.denied"
+    # access_flag: abnormal access raised by a rule, acknowledged by the security officer
+    ACCESS_FLAG_ACKNOWLEDGE = "access_flag.acknowledge"
+    ACCESS_FLAG_RAISE = "access_flag.raise"
     # account
     ACCOUNT_ACTIVATE = "account.activate"
     ACCOUNT_AFFILIATE = "account.affiliate"
@@ -106,6 +109,13 @@ class Action(StrEnum):
     # protocol
     PROTOCOL_AMEND = "protocol.amend"
     PROTOCOL_CREATE = "protocol.create"
+    # read: one entry per view of clinical data (batched, edc/jobs/reads.py)
+    READ_FORM = "read.form"
+    READ_HISTORY = "read.history"
+    READ_LIST = "read.list"
+    READ_SUBJECT = "read.subject"
+    # a view that showed level-5 values under an unmask grant (§6.2 e)
+    READ_UNMASKED = "read.unmasked"
     # query
     QUERY_ANSWER = "query.answer"
     QUERY_CLOSE = "query.close"
@@ -142,6 +152,8 @@ class Action(StrEnum):
     UNBLINDING_EMERGENCY = "unblinding.emergency"
     UNBLINDING_REQUEST = "unblinding.request"
     UNBLINDING_SIGN = "unblinding.sign"
+    # unmask: a time-limited grant to see level-5 values (§6.2 e)
+    UNMASK_GRANT = "unmask.grant"
     # unlock
     UNLOCK_CHANGE = "unlock.change"
     UNLOCK_EFFECTIVE = "unlock.effective"

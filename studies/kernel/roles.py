@@ -89,6 +89,12 @@ class Perm(StrEnum):
     UNBLIND_SIGN = "unblind.sign"
     UNBLIND_EMERGENCY = "unblind.emergency"
 
+    # Oversight (issue 20): abnormal-access flags (§11.1.2.4, §11.3.4.9 d) and level-5 unmask
+    # grants (§6.2 e)
+    ACCESS_FLAG_READ = "access_flag.read"
+    ACCESS_FLAG_ACK = "access_flag.acknowledge"
+    UNMASK_GRANT = "unmask.grant"
+
 
 # The one grant table: each role and every permission it holds. Deny by default — a permission
 # not listed for any of a user's roles is refused (SPEC §9, Table 7). Issue notes: studies,
@@ -102,6 +108,7 @@ GRANTS: dict[Role, frozenset[Perm]] = {
         Perm.QUERY_ANSWER, Perm.ENTRY_IMPORT, Perm.ENTRY_EXPORT, Perm.EXTRACT_REQUEST,
         Perm.EXTRACT_DOWNLOAD, Perm.LOCK_READ, Perm.UNLOCK_REQUEST, Perm.UNLOCK_SIGN,
         Perm.RANDOMISE, Perm.ALLOCATION_READ, Perm.UNBLIND_SIGN, Perm.UNBLIND_EMERGENCY,
+        Perm.UNMASK_GRANT,
     }),
     Role.INVESTIGATOR: frozenset({
         Perm.STUDY_READ, Perm.CONSENT_RECORD, Perm.CONSENT_READ, Perm.SUBJECT_ENROL,
@@ -130,6 +137,7 @@ GRANTS: dict[Role, frozenset[Perm]] = {
     }),
     Role.SECURITY_OFFICER: frozenset({
         Perm.AUDIT_VERIFY, Perm.EXTRACT_REVIEW, Perm.EXTRACT_APPROVE, Perm.RETENTION_REVIEW,
+        Perm.ACCESS_FLAG_READ, Perm.ACCESS_FLAG_ACK,
     }),
     Role.COMMITTEE_MEMBER: frozenset({
         Perm.EXTRACT_REVIEW, Perm.EXTRACT_VOTE,
@@ -138,7 +146,7 @@ GRANTS: dict[Role, frozenset[Perm]] = {
         Perm.ETHICS_RECORD, Perm.EXTRACT_REVIEW, Perm.EXTRACT_ETHICS,
     }),
     Role.AUDITOR: frozenset({
-        Perm.AUDIT_READ, Perm.AUDIT_VERIFY,
+        Perm.AUDIT_READ, Perm.AUDIT_VERIFY, Perm.ACCESS_FLAG_READ,
     }),
     Role.ADMIN: frozenset({
         Perm.ACCOUNT_MANAGE,
@@ -176,3 +184,7 @@ UNBLIND_SIGNERS: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.STATISTIC
 # verify, manage or analyse the clinical data — not the sponsor, the custodian, the committees.
 DATA_TEAM: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR,
                                Role.DATA_MANAGER, Role.STATISTICIAN, Role.MONITOR)
+
+# The roles a study counts as treating clinicians unless it names its own (§6.2 e: level-5
+# data only for the treating clinicians): the investigators who see the patient.
+DEFAULT_TREATING_ROLES: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR)

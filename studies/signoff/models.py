@@ -34,9 +34,11 @@ class SignOff(IdTable, table=True):
 class InboxMessage(IdTable, CreatedAt, table=True):
     __tablename__ = "inbox_message"
 
-    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
-                                           index=True))
-    study_code: str = Field(sa_column=Column(String(100), nullable=False))
+    # None: a message about no one study (an abnormal-access flag of a refusal outside any
+    # study), for the audience role wherever it is held.
+    study_id: str | None = Field(default=None, sa_column=Column(
+        String(36), ForeignKey("study.id"), nullable=True, index=True))
+    study_code: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
     # None: everyone with a role on the study; else only holders of this role.
     audience_role: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
     kind: str = Field(sa_column=Column(String(40), nullable=False))

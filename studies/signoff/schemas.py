@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 
 class InboxItemOut(BaseModel):
-    study: str
+    study: str | None
     kind: str
     text: str
     link: str | None

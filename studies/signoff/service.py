@@ -30,14 +30,16 @@ from studies.signoff.models import InboxMessage, SignOff
 CLAUSE_SIGNOFF = "§11.3.4.7 a"
 
 
-def notify(session: Session, *, study: Study, kind: str, text: str, by: str,
+def notify(session: Session, *, study: Study | None, kind: str, text: str, by: str,
            audience: Collection[Role] | None = None, link: str | None = None) -> None:
     """A message in the team inbox of ``study``: for the holders of the ``audience`` roles
     on it (one row per role, all with the same time), or everyone with a role on it when
-    ``audience`` is None. Each caller names the roles the message concerns."""
+    ``audience`` is None; with no study, for the holders of the ``audience`` roles wherever
+    they hold them. Each caller names the roles the message concerns."""
     at = dt.datetime.now(dt.UTC)
     for role in (list(dict.fromkeys(audience)) if audience is not None else [None]):
-        session.add(InboxMessage(study_id=study.id, study_code=study.code, kind=kind,
+        session.add(InboxMessage(study_id=study.id if study else None,
+                                 study_code=study.code if study else None, kind=kind,
                                  text=text[:4000], link=link, created_by=by, created_at=at,
                                  audience_role=role.value if role else None))
     session.flush()
@@ -45,7 +47,7 @@ def notify(session: Session, *, study: Study, kind: str, text: str, by: str,
 
 @dataclass(frozen=True)
 class InboxItem:
-    study: str
+    study: str | None
     kind: str
     text: str
     link: str | None
@@ -65,7 +67,7 @@ def inbox_for(session: Session, *, actor: Actor, limit: int = 20) -> list[InboxI
     out: list[InboxItem] = []
     seen: set[InboxItem] = set()
     for m in rows:
-        if any((s is None or s == m.study_code)
+        if any((s is None or m.study_code is None or s == m.study_code)
                and (m.audience_role is None or r.value == m.audience_role)
                for r, s, _t in scopes):
             item = InboxItem(m.study_code, m.kind, m.text, m.link, m.created_at, m.created_by)

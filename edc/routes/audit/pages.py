@@ -1,4 +1,5 @@
-"""Pages of the audit trail: the ledger's status and the auditor's search and export."""
+"""Pages of the audit trail: the ledger's status, the auditor's search and export (reads are
+``read.*`` entries) and the abnormal-access flags with their acknowledgement."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 from typing import Annotated
 
 import htpy as h
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from audit_trail import service as ledger_service
@@ -14,13 +15,19 @@ from audit_trail.errors import LedgerIntegrityError
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.routes.audit.api import export_response
-from edc.web.layout import page
-from edc.web.widgets import labelled_input
+from edc.routes.clock import now
+from edc.web.csrf import Csrf
+from edc.web.forms import submit
+from edc.web.layout import csrf_field, page, redirect
+from edc.web.timefmt import local_minute
+from edc.web.widgets import field, labelled_input
 from studies.accounts import audit
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.kernel.schemas import DB_BIGINT_MAX
+from studies.oversight import service as oversight
+from studies.oversight.models import AccessFlag
 
 router = APIRouter()
 
@@ -109,6 +116,8 @@ def audit_entries(request: Request, filters: PageFilter, session: SessionDep,
             *box("study", "研究 / Study"), *box("subject", "受试者代码 / Subject code"),
             *box("since", "起 / From (YYYY-MM-DD)"), *box("until", "止 / To (YYYY-MM-DD)"),
             h.p[h.button(type="submit")["筛选 / Filter"]]],
+        h.p[h.a(href="/audit/entries?action=read.*")["只看读取 / Reads only"], " · ",
+            h.a(href="/audit/flags")["异常访问 / Abnormal access"]],
         h.p["导出当前筛选 / Export this filter: ",
             h.a(href="/audit/export?" + urlencode({**kept, "format": "csv"}))["CSV"], " · ",
             h.a(href="/audit/export?" + urlencode({**kept, "format": "odm"}))[
@@ -127,3 +136,68 @@ def audit_export(request: Request, filters: PageFilter, session: SessionDep,
                  actor: CurrentActor,
                  format: str = Query("csv", pattern="^(csv|odm)$")) -> StreamingResponse:
     return export_response(request, session, ledger, actor, filters, format)
+
+
+def _flag_row(f: AccessFlag) -> h.Node:
+    state = (f"✔ {f.acknowledged_by}, {local_minute(f.acknowledged_at)}: {f.note}"
+             if f.acknowledged_at else h.a(href=f"/audit/flags/{f.id}")["确认 / Acknowledge"])
+    return h.tr[h.td[local_minute(f.seen_at)], h.td[oversight.RULE_LABELS[f.rule]],
+                h.td[f.username], h.td[f.study or "—"], h.td[f.client or "—"], h.td[f.detail],
+                h.td[state]]
+
+
+FLAG_HEAD = h.thead[h.tr[h.th["时间 / When"], h.th["规则 / Rule"], h.th["用户 / User"],
+                         h.th["研究 / Study"], h.th["地址 / Client"], h.th["所见 / Seen"],
+                         h.th["确认 / Acknowledged"]]]
+
+
+@router.get("/audit/flags", dependencies=[requires(Perm.ACCESS_FLAG_READ)])
+def access_flags(request: Request, session: SessionDep, actor: CurrentActor,
+                 open_only: bool = Query(False, alias="open")) -> Response:
+    """The abnormal-access flags (§11.1.2.4, §11.3.4.9 d), newest first."""
+    rows = oversight.flags(session, actor=actor, open_only=open_only)
+    return page(
+        request, "异常访问 / Abnormal access",
+        h.p["院外网络、非工作时间、短时间批量读取、多次被拒绝的访问各提示一次，直至数据安全官确认。"
+            " / Access from outside the hospital network, out of working hours, bulk reads "
+            "and repeated refusals are each flagged once until the data security officer "
+            "acknowledges the flag."],
+        h.p[h.a(href="/audit/flags?open=true")["只看未确认 / Open only"], " · ",
+            h.a(href="/audit/flags")["全部 / All"], " · ",
+            h.a(href="/audit/entries?action=read.*")["读取记录 / Reads in the audit trail"]],
+        h.table(".audit")[FLAG_HEAD, h.tbody[[_flag_row(f) for f in rows]]]
+        if rows else h.p["没有异常访问 / No abnormal access flagged"])
+
+
+def _flag_page(request: Request, session: SessionDep, actor: CurrentActor,
+               flag_id: str) -> Response:
+    f = oversight.flag(session, actor=actor, flag_id=flag_id)
+    form = None if f.acknowledged_at else h.form(
+        method="post", action=f"/audit/flags/{f.id}/acknowledge")[
+        csrf_field(request),
+        field("处理说明 / Note (what you found and did)", "note", textarea=True),
+        h.p[h.button(type="submit")["确认 / Acknowledge"]]]
+    return page(request, "异常访问 / Abnormal access",
+                h.table(".audit")[FLAG_HEAD, h.tbody[_flag_row(f)]], form,
+                h.p[h.a(href=f"/audit/entries?user={f.username}")[
+                    "该用户的审计记录 / This user's audit trail"]])
+
+
+@router.get("/audit/flags/{flag_id}", dependencies=[requires(Perm.ACCESS_FLAG_READ)])
+def access_flag(flag_id: str, request: Request, session: SessionDep,
+                actor: CurrentActor) -> Response:
+    return _flag_page(request, session, actor, flag_id)
+
+
+@router.post("/audit/flags/{flag_id}/acknowledge",
+             dependencies=[requires(Perm.ACCESS_FLAG_ACK), Csrf])
+def acknowledge_flag(flag_id: str, request: Request, session: SessionDep, ledger: LedgerDep,
+                     actor: CurrentActor,
+                     note: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    def act() -> Response:
+        oversight.acknowledge(session, ledger, actor=actor, flag_id=flag_id, note=note,
+                              now=now())
+        return redirect(request, "/audit/flags", "已确认 / Flag acknowledged")
+
+    return submit(session, {"note": note}, act,
+                  lambda: _flag_page(request, session, actor, flag_id))

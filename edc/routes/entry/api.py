@@ -18,10 +18,10 @@ from urllib.parse import quote
 from fastapi import Query, UploadFile
 from fastapi.responses import Response
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.errors import raises
 from edc.policy import ApiRouter, attachment, requires
-from studies.entry import bulk_import, monitoring, odm_export, stat_export
+from studies.entry import bulk_import, level5, monitoring, odm_export, stat_export
 from studies.entry import files as entry_files
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
@@ -47,9 +47,13 @@ from studies.entry.schemas import (
     SdvOut,
     SettingsIn,
     TimelineEntryOut,
+    UnmaskGrantIn,
+    UnmaskGrantOut,
     WorklistOut,
 )
 from studies.kernel.errors import Locked
+from studies.kernel.events import Action
+from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 
 router = ApiRouter(prefix="/api/v1", tags=["data entry, SDV and queries"])
@@ -73,16 +77,17 @@ def put_settings(study: str, body: SettingsIn, session: SessionDep, ledger: Ledg
 
 
 @router.get("/studies/{study}/entry", response_model=GridOut,
-            dependencies=[requires(Perm.ENTRY_READ)])
+            dependencies=[requires(Perm.ENTRY_READ), audited_read(Action.READ_LIST)])
 def grid(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return entry_reading.subject_grid(session, actor=actor, study_code=study)
 
 
 @router.get(FORM, response_model=FormViewOut, dependencies=[requires(Perm.ENTRY_READ)])
 def read_form(study: str, subject: str, event: str, form: str, session: SessionDep,
-              actor: CurrentActor, repeat: Repeat = 1) -> dict[str, Any]:
+              actor: CurrentActor, note: Annotated[ReadNote, audited_read(Action.READ_FORM)],
+              repeat: Repeat = 1) -> dict[str, Any]:
     return entry_reading.form_view(session, actor=actor, study_code=study, subject_code=subject,
-                           event_name=event, form_name=form, repeat=repeat)
+                           event_name=event, form_name=form, repeat=repeat, note=note)
 
 
 @router.put(FORM, response_model=SaveOut, dependencies=[requires(Perm.ENTRY_WRITE)],
@@ -126,18 +131,22 @@ def download_file(study: str, file_id: str, session: SessionDep, ledger: LedgerD
 @router.get(FORM + "/history", response_model=list[TimelineEntryOut],
             response_model_exclude_unset=True, dependencies=[requires(Perm.ENTRY_READ)])
 def form_timeline(study: str, subject: str, event: str, form: str, session: SessionDep,
-                  actor: CurrentActor, repeat: Repeat = 1) -> list[dict[str, Any]]:
+                  actor: CurrentActor,
+                  note: Annotated[ReadNote, audited_read(Action.READ_HISTORY)],
+                  repeat: Repeat = 1) -> list[dict[str, Any]]:
     return entry_reading.timeline(session, actor=actor, study_code=study, subject_code=subject,
-                          event_name=event, form_name=form, repeat=repeat)
+                          event_name=event, form_name=form, repeat=repeat, note=note)
 
 
 @router.get(FORM + "/items/{item}/history", response_model=list[FieldVersionOut],
             dependencies=[requires(Perm.ENTRY_READ)])
 def item_history(study: str, subject: str, event: str, form: str, item: str,
                  session: SessionDep, actor: CurrentActor,
+                 note: Annotated[ReadNote, audited_read(Action.READ_HISTORY)],
                  repeat: Repeat = 1) -> list[dict[str, Any]]:
     return entry_reading.field_history(session, actor=actor, study_code=study, subject_code=subject,
-                               event_name=event, form_name=form, item=item, repeat=repeat)
+                               event_name=event, form_name=form, item=item, repeat=repeat,
+                               note=note)
 
 
 @router.post("/studies/{study}/sdv", response_model=SdvOut,
@@ -149,13 +158,13 @@ def sdv(study: str, body: SdvIn, session: SessionDep, ledger: LedgerDep,
 
 
 @router.get("/studies/{study}/worklist", response_model=WorklistOut,
-            dependencies=[requires(Perm.ENTRY_VERIFY)])
+            dependencies=[requires(Perm.ENTRY_VERIFY), audited_read(Action.READ_LIST)])
 def worklist(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return monitoring.worklist(session, actor=actor, study_code=study)
 
 
 @router.get("/studies/{study}/queries", response_model=list[QueryRowOut],
-            dependencies=[requires(Perm.ENTRY_READ)])
+            dependencies=[requires(Perm.ENTRY_READ), audited_read(Action.READ_LIST)])
 def queries(study: str, session: SessionDep, actor: CurrentActor,
             status: Annotated[str | None, Query(max_length=10)] = None
             ) -> list[dict[str, Any]]:
@@ -171,7 +180,7 @@ def open_query(study: str, body: QueryOpenIn, session: SessionDep,
 
 
 @router.get("/studies/{study}/queries/{query_id}", response_model=QueryOut,
-            dependencies=[requires(Perm.ENTRY_READ)])
+            dependencies=[requires(Perm.ENTRY_READ), audited_read(Action.READ_LIST)])
 def get_query(study: str, query_id: str, session: SessionDep,
               actor: CurrentActor) -> dict[str, Any]:
     return monitoring.get_query(session, actor=actor, study_code=study, query_id=query_id)
@@ -254,3 +263,17 @@ def export_statistics(study: str, fmt: StatFormat, session: SessionDep, ledger: 
                                                    study_code=study, fmt=fmt, form_name=form)
     return Response(data, media_type=stat_export.FORMATS[fmt][1],
                     headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+@router.post("/studies/{study}/unmask-grants", status_code=201, response_model=UnmaskGrantOut,
+             dependencies=[requires(Perm.UNMASK_GRANT)])
+def grant_unmask(study: str, body: UnmaskGrantIn, session: SessionDep, ledger: LedgerDep,
+                 actor: CurrentActor, state: StateDep) -> dict[str, Any]:
+    """Let a user who is not a treating clinician see the study's level-5 values for
+    ``hours`` (§6.2 e); audited, and each view they make of such a value is audited."""
+    g = level5.grant(session, ledger, actor=actor, study=entry.study_named(session, study),
+                     username=body.username, reason=body.reason, hours=body.hours,
+                     max_hours=state.settings.unmask_grant_max_hours,
+                     now=dt.datetime.now(dt.UTC))
+    return {"id": g.id, "username": body.username, "reason": g.reason,
+            "granted_by": g.granted_by, "expires_at": g.expires_at}

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.policy import requires
 from edc.web.csrf import Csrf
 from edc.web.forms import refill, submit
@@ -42,6 +42,8 @@ from studies.entry.errors import EntryInvalid, StaleVersion
 from studies.entry.schemas import QueryAnswerIn, QueryNoteIn, QueryOpenIn, SaveIn, SdvIn
 from studies.forms.datatypes import DATA_TYPES, YES_NO
 from studies.kernel.errors import InvalidInput
+from studies.kernel.events import Action
+from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.kernel.schemas import DB_INT_MAX
 
@@ -90,7 +92,8 @@ def legend() -> h.Node:
         for k in STATE_MARKS]]]
 
 
-@router.get("/studies/{study}/entry", dependencies=[requires(Perm.ENTRY_READ)])
+@router.get("/studies/{study}/entry", dependencies=[requires(Perm.ENTRY_READ),
+                                                   audited_read(Action.READ_LIST)])
 def entry_grid(study: str, request: Request, session: SessionDep,
                actor: CurrentActor) -> Response:
     g = entry_reading.subject_grid(session, actor=actor, study_code=study)
@@ -455,9 +458,11 @@ def _query_article(request: Request, actor: Any, study: str, q: dict[str, Any],
 @router.get("/studies/{study}/entry/{subject}/{event}/{form}",
             dependencies=[requires(Perm.ENTRY_READ)])
 def show_form(study: str, subject: str, event: str, form: str, request: Request,
-              session: SessionDep, actor: CurrentActor, repeat: Repeat = 1) -> Response:
+              session: SessionDep, actor: CurrentActor,
+              note: Annotated[ReadNote, audited_read(Action.READ_FORM)],
+              repeat: Repeat = 1) -> Response:
     view = _form_view(session, actor=actor, study_code=study, subject_code=subject,
-                      event_name=event, form_name=form, repeat=repeat)
+                      event_name=event, form_name=form, repeat=repeat, note=note)
     return form_page(request, actor, view, session=session)
 
 
@@ -466,6 +471,7 @@ def _form_view(session: Any, *, values: dict[str, Any] | None = None,
     """The form's view, with the fields its branching logic hides for ``values`` (None: the
     stored values)."""
     view = entry_reading.form_view(session, **args)
+    args.pop("note", None)  # the read's audit note is the view's, not the preview's
     view["hidden"] = preview.preview(session, values=values, **args).hidden
     return view
 
@@ -615,13 +621,14 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
 @router.get("/studies/{study}/entry/{subject}/{event}/{form}/history",
             dependencies=[requires(Perm.ENTRY_READ)])
 def history(study: str, subject: str, event: str, form: str, request: Request,
-            session: SessionDep, actor: CurrentActor, repeat: Repeat = 1,
+            session: SessionDep, actor: CurrentActor,
+            note: Annotated[ReadNote, audited_read(Action.READ_HISTORY)], repeat: Repeat = 1,
             item: Annotated[str | None, Query(max_length=64)] = None) -> Response:
     back = h.p[h.a(href=_url(study, subject, event, form, repeat))["← 返回表单 / Back to form"]]
     if item:
         rows = entry_reading.field_history(session, actor=actor, study_code=study,
                                    subject_code=subject, event_name=event, form_name=form,
-                                   item=item, repeat=repeat)
+                                   item=item, repeat=repeat, note=note)
         return page(request, f"字段历史 / Field history — {item}", back, h.table(".history")[
             h.thead[h.tr[h.th["版本 / Version"], h.th["时间 / When"], h.th["修改人 / Who"],
                          h.th["理由 / Why"], h.th["原值 / Before"], h.th["新值 / After"]]],
@@ -630,7 +637,7 @@ def history(study: str, subject: str, event: str, form: str, request: Request,
                           h.td[r["reason"] or "首次录入 / first entry"], h.td[_show(r["before"])],
                           h.td[_show(r["after"])]] for r in rows]]])
     events = entry_reading.timeline(session, actor=actor, study_code=study, subject_code=subject,
-                            event_name=event, form_name=form, repeat=repeat)
+                            event_name=event, form_name=form, repeat=repeat, note=note)
     items: list[h.Node] = []
     for e in events:
         if e["kind"] == "save":
@@ -783,7 +790,8 @@ def exports_page(study: str, request: Request, session: SessionDep,
         h.p[h.a(href="/account")["API 令牌（脚本导出）/ API tokens for scripted exports"]])
 
 
-@router.get("/studies/{study}/monitor", dependencies=[requires(Perm.ENTRY_VERIFY)])
+@router.get("/studies/{study}/monitor", dependencies=[requires(Perm.ENTRY_VERIFY),
+                                                     audited_read(Action.READ_LIST)])
 def monitor_worklist(study: str, request: Request, session: SessionDep,
                      actor: CurrentActor) -> Response:
     wl = monitoring.worklist(session, actor=actor, study_code=study)

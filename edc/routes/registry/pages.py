@@ -45,7 +45,7 @@ def home(request: Request, actor: CurrentActor, session: SessionDep) -> Response
     roles = [h.li[ROLE_LABELS[r] + (f" — {s}" if s else "") + (f" / {t}" if t else "")]
              for r, s, t in actor.scope_triples()]
     inbox = [h.li[h.a(href=m.link)[m.text] if m.link else m.text,
-                  f" — {m.study} · {m.by} · {local_minute(m.at)}"]
+                  f" — {m.study or '—'} · {m.by} · {local_minute(m.at)}"]
              for m in inbox_for(session, actor=actor)]
     named = studies_of(actor)
     codes = named if named is not None else (

@@ -13,12 +13,13 @@ from typing import Literal
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.errors import raises
 from edc.policy import ApiRouter, attachment, requires
 from edc.routes.subjects.keys import index_keys
 from studies.consent.schemas import ConsentIn
 from studies.kernel.errors import Locked
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.subjects import code_index
 from studies.subjects import service as subjects
@@ -72,13 +73,13 @@ def enrol(study: str, body: EnrolIn, session: SessionDep, ledger: LedgerDep, sta
 
 
 @router.get("/studies/{study}/subjects", response_model=list[SubjectOut],
-            dependencies=[requires(Perm.SUBJECT_READ)])
+            dependencies=[requires(Perm.SUBJECT_READ), audited_read(Action.READ_LIST)])
 def subject_list(study: str, session: SessionDep, actor: CurrentActor) -> list[SubjectOut]:
     return [_out(r) for r in subjects.list_subjects(session, actor=actor, study_code=study)]
 
 
 @router.get("/studies/{study}/subjects/{code}", response_model=SubjectOut,
-            dependencies=[requires(Perm.SUBJECT_READ)])
+            dependencies=[requires(Perm.SUBJECT_READ), audited_read(Action.READ_SUBJECT)])
 def subject_detail(study: str, code: str, session: SessionDep,
                    actor: CurrentActor) -> SubjectOut:
     return _out(subjects.get_subject(session, actor=actor, study_code=study, code=code))

@@ -16,7 +16,7 @@ import htpy as h
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
+from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.policy import requires
 from edc.routes.clock import now
 from edc.routes.subjects.keys import index_keys
@@ -31,6 +31,7 @@ from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
 from studies.consent.schemas import ConsentIn
 from studies.ethics import service as ethics
+from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.subjects import code_index
 from studies.subjects import service as subjects
@@ -61,7 +62,8 @@ def _subject_table(rows: list[subjects.SubjectRow], study: str) -> h.Element:
         h.tbody[body or h.tr[h.td(colspan="5")["尚无受试者 / No subjects yet"]]]]
 
 
-@router.get("/studies/{study}/subjects", dependencies=[requires(Perm.SUBJECT_READ)])
+@router.get("/studies/{study}/subjects", dependencies=[requires(Perm.SUBJECT_READ),
+                                                      audited_read(Action.READ_LIST)])
 def subject_list(study: str, request: Request, session: SessionDep,
                  actor: CurrentActor) -> Response:
     rows = subjects.list_subjects(session, actor=actor, study_code=study)
@@ -187,7 +189,8 @@ def enrol_submit(study: str, request: Request, session: SessionDep, ledger: Ledg
                   lambda: enrol_form(study, request, session, actor))
 
 
-@router.get("/studies/{study}/subjects/{code}", dependencies=[requires(Perm.SUBJECT_READ)])
+@router.get("/studies/{study}/subjects/{code}", dependencies=[requires(Perm.SUBJECT_READ),
+                                                             audited_read(Action.READ_SUBJECT)])
 def subject_page(study: str, code: str, request: Request, session: SessionDep,
                  actor: CurrentActor) -> Response:
     r = subjects.get_subject(session, actor=actor, study_code=study, code=code)
