@@ -30,7 +30,7 @@ from sqlmodel import col
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
 from studies.accounts.models import RoleGrant, User
-from studies.entry import odm_export
+from studies.entry import export_approval, odm_export
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid
 from studies.entry.schemas import SaveIn
@@ -232,10 +232,18 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
     for the subjects at the sites where the actor may read data. Direct identifiers are left
     out. Audited with what was exported and its SHA-256."""
     study = study_of(session, actor)
-    require(actor, Perm.ENTRY_READ, study=study.code)
+    reader = actor.can(Perm.ENTRY_READ, study.code)
+    perm = Perm.ENTRY_READ if reader else Perm.ENTRY_EXPORT
+    require(actor, perm, study=study.code)
     if q.type not in ("flat", "eav"):
         raise _err("type", "must be flat or eav / 须为 flat 或 eav")
-    out, chosen = flat_records(session, actor=actor, study=study, q=q, perm=Perm.ENTRY_READ)
+    # An exporter's token needs an approved export request (§11.3.4.1 c); a reader's gets
+    # quasi-identifiers only where an approved request grants them raw.
+    approval = export_approval.covering(session, actor=actor, study=study,
+                                        form_names=q.forms, required=not reader)
+    out, chosen = flat_records(session, actor=actor, study=study, q=q, perm=perm,
+                               quasi_identifiers=export_approval.with_quasi_identifiers(
+                                   approval))
     if q.type == "eav":
         out = _eav(out, chosen)
     digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
@@ -246,17 +254,19 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
                                                            if q.type == "flat" else
                                                            {r["record"] for r in out})),
                            Change("forms", None, [f.form.name for f, _, _ in chosen]),
-                           Change("rows", None, len(out)), Change("sha256", None, digest)])
+                           Change("rows", None, len(out)), Change("sha256", None, digest),
+                           *export_approval.audit_changes(approval)])
     return out
 
 
 Chosen = list[tuple["_Form", list[Item], bool]]  # form, its exported items, its _complete column
 
 
-def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery, perm: Perm
-                 ) -> tuple[list[dict[str, str]], Chosen]:
+def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery, perm: Perm,
+                 quasi_identifiers: bool = True) -> tuple[list[dict[str, str]], Chosen]:
     """REDCap's flat rows (not audited: the callers audit their export) of the subjects at the
-    sites where ``perm`` is held, and the forms and items they hold."""
+    sites where ``perm`` is held, and the forms and items they hold (items classified as
+    quasi-identifiers left out unless ``quasi_identifiers``)."""
     all_forms = _forms(session, study)
     evs = _events(session, study)
     by_unique = {_unique(e): e for e in evs}
@@ -272,7 +282,8 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
 
     chosen: Chosen = []
     for f in all_forms:
-        items = [i for i in f.items if _exported(i) and wanted(f.form.name, i.name)]
+        items = [i for i in f.items if _exported(i) and wanted(f.form.name, i.name)
+                 and (quasi_identifiers or i.classification != "quasi_identifier")]
         complete = wanted(f.form.name, f"{f.form.name}_complete")
         if items or complete:
             chosen.append((f, items, complete))

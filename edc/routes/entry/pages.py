@@ -25,7 +25,7 @@ from edc.web.forms import refill, submit
 from edc.web.labels import STATE_LABELS, STATE_MARKS, label
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.timefmt import local_minute
-from studies.entry import monitoring, odm_export
+from studies.entry import monitoring
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid, StaleVersion
@@ -555,26 +555,6 @@ def reopen_query(study: str, query_id: str, request: Request, session: SessionDe
                            data=QueryNoteIn(text=text), reopen=True)
     return redirect(request, _back_to_query(request, session, actor, study, query_id),
                     "质疑已重新打开 / query re-opened")
-
-
-@router.get("/studies/{study}/exports", dependencies=[requires(Perm.ENTRY_EXPORT)])
-def exports_page(study: str, request: Request, session: SessionDep,
-                 actor: CurrentActor) -> Response:
-    """Downloads of the clinical data: each form as CSV (UTF-8 with BOM, for Excel), the
-    whole study as ODM 1.3.2 with audit records. Each download is recorded in the ledger."""
-    names = odm_export.exportable_forms(session, actor=actor, study_code=study)
-    api = f"/api/v1/studies/{quote(study)}/export"
-    return page(
-        request, f"导出数据 / Export data — {study}",
-        h.p["每次下载都记入审计轨迹；直接标识符不导出。/ Every download is recorded in the "
-            "audit trail; direct identifiers are never exported."],
-        h.h2["按表单导出 CSV / CSV per form (UTF-8, Excel)"],
-        h.ul(".exports")[[h.li[h.a(href=f"{api}/forms/{quote(n)}.csv", download="")[
-            f"{n}.csv"]] for n in names] or h.li["—"]],
-        h.h2["CDISC ODM 1.3.2"],
-        h.p[h.a(href=f"{api}/odm", download="")[
-            "整个研究（含审计记录）/ The whole study, with audit records (XML)"]],
-        h.p[h.a(href="/account")["API 令牌（脚本导出）/ API tokens for scripted exports"]])
 
 
 @router.get("/studies/{study}/monitor", dependencies=[requires(Perm.ENTRY_VERIFY)])
