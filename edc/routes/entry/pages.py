@@ -10,6 +10,8 @@ field; a stale save renders a 409 page listing what changed since.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -156,6 +158,49 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
                    **t.html_attrs)
 
 
+@dataclass
+class _Matrix:
+    """Consecutive items of one REDCap matrix group, rendered as one table."""
+
+    name: str
+    items: list[dict[str, Any]]
+
+
+def _in_matrix(i: dict[str, Any]) -> bool:
+    return bool(i.get("matrix_group")) and i["field_type"] in ("radio", "checkbox") and bool(
+        i.get("choices"))
+
+
+def _matrix_table(m: _Matrix, values: dict[str, Any], reading: bool, errors: dict[str, str],
+                  extras: Callable[[dict[str, Any]], list[h.Node]]) -> h.Node:
+    """A matrix group as REDCap shows it: the shared choices as columns, one row per item
+    (a radio or a check box in each cell). Items whose choices differ from the first's are
+    still one row each, with their own codes."""
+    choices = m.items[0]["choices"]
+    head = h.tr[h.th(scope="col")[""], [h.th(scope="col")[_choice_label(c)] for c in choices],
+                h.td[""]]
+    body = []
+    for i in m.items:
+        name, value = i["name"], values.get(i["name"])
+        chosen = set(value or []) if i.get("multiple") else {value}
+        cells = []
+        for c in i["choices"]:
+            on = c["code"] in chosen
+            if reading:
+                cells.append(h.td(".matrix-cell")["●" if on else ""])
+            else:
+                cells.append(h.td(".matrix-cell")[h.input(
+                    type="checkbox" if i.get("multiple") else "radio", name=name,
+                    value=c["code"], checked=on,
+                    aria_label=f"{_label(i)}: {_choice_label(c)}")])
+        err = errors.get(name)
+        body.append(h.tr(id=f"field-{name}")[
+            h.th(scope="row")[_label(i), " *" if i["required"] else None,
+                              h.p(".field-error", role="alert")[err] if err else None],
+            cells, h.td(".matrix-extras")[extras(i)]])
+    return h.table(".matrix", id=f"matrix-{m.name}")[h.thead[head], h.tbody[body]]
+
+
 def _reason_inputs(name: str, reasons: dict[str, str], chosen: str = "",
                    typed: str = "") -> h.Node:
     return h.div(".reason")[
@@ -194,13 +239,36 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
     for q in view["queries"]:
         if q["status"] != "closed":
             open_q[q["item"]] = open_q.get(q["item"], 0) + 1
+
+    def extras(i: dict[str, Any]) -> list[h.Node]:
+        """A field's reason box (when correcting), SDV state, open queries, history link."""
+        name = i["name"]
+        return [
+            _reason_inputs(name, reasons,
+                           str(posted.get(f"reason.{name}") or "") if posted else "",
+                           str(posted.get(f"reason_text.{name}") or "") if posted else "")
+            if can_write and existing and i["field_type"] != "calc"
+            and i["classification"] != "direct_identifier" else None,
+            _sdv_badge(view, name),
+            h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
+            if name in open_q else None,
+            " ", h.a(".history", href=_url(study, subject, event, form, repeat,
+                                           "/history") + ("&" if repeat != 1 else "?")
+                     + f"item={quote(name)}")["历史 / history"] if existing else None]
+
     groups: list[h.Node] = []
     for g in view["groups"]:
-        rows: list[h.Node] = []
+        rows: list[h.Node | _Matrix] = []
         for i in g["items"]:
             name = i["name"]
             if i["field_type"] == "descriptive":
                 rows.append(h.p(".descriptive")[_label(i)])
+                continue
+            if _in_matrix(i):
+                if rows and isinstance(rows[-1], _Matrix) and rows[-1].name == i["matrix_group"]:
+                    rows[-1].items.append(i)
+                else:
+                    rows.append(_Matrix(i["matrix_group"], [i]))
                 continue
             err = errors.get(name) or errors.get(f"reasons.{name}")
             help_ = " / ".join(x for x in (i.get("help_zh"), i.get("help_en")) if x)
@@ -211,21 +279,12 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                 h.small(".help")[help_] if help_ else None,
                 _input(i, values.get(name), not can_write),
                 h.p(".field-error", role="alert")[err] if err else None,
-                _reason_inputs(name, reasons,
-                               str(posted.get(f"reason.{name}") or "") if posted else "",
-                               str(posted.get(f"reason_text.{name}") or "") if posted else "")
-                if can_write and existing and i["field_type"] != "calc"
-                and i["classification"] != "direct_identifier" else None,
-                _sdv_badge(view, name),
-                h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
-                if name in open_q else None,
-                " ", h.a(".history", href=_url(study, subject, event, form, repeat,
-                                               "/history") + ("&" if repeat != 1 else "?")
-                         + f"item={quote(name)}")["历史 / history"] if existing else None,
+                *extras(i),
             ])
         groups.append(h.fieldset[h.legend[f"{g['label_zh']} / {g['label_en']}"
                                           if g["label_zh"] != g["label_en"] else g["label_zh"]],
-                                 rows])
+                                 [_matrix_table(r, values, not can_write, errors, extras)
+                                  if isinstance(r, _Matrix) else r for r in rows]])
     status_text = {"new": "未录入 / not entered", "complete": "完成 / complete",
                    "incomplete": "未完成 / incomplete"}[view["status"]]
     header = h.dl(".record")[
