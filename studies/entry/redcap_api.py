@@ -34,9 +34,10 @@ from studies.entry import export_approval, odm_export
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid
 from studies.entry.schemas import SaveIn
-from studies.forms import redcap
+from studies.forms import expressions, redcap
 from studies.forms import service as forms
 from studies.forms.datatypes import DATA_TYPES
+from studies.forms.errors import ExpressionError
 from studies.forms.models import Form, Item, StudyEvent
 from studies.forms.redcap import join_label
 from studies.kernel.actor import Actor, require
@@ -213,6 +214,7 @@ class RecordQuery:
     labels: bool = False
     label_headers: bool = False
     checkbox_labels: bool = False
+    filter_logic: str | None = None  # REDCap's filterLogic (its branching-logic syntax)
 
 
 def _label_of(item: Item, code: str) -> str:
@@ -255,7 +257,8 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
                                                            {r["record"] for r in out})),
                            Change("forms", None, [f.form.name for f, _, _ in chosen]),
                            Change("rows", None, len(out)), Change("sha256", None, digest),
-                           *export_approval.audit_changes(approval)])
+                           *export_approval.audit_changes(approval)]
+                  + ([Change("filterLogic", None, q.filter_logic)] if q.filter_logic else []))
     return out
 
 
@@ -288,7 +291,9 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
         if items or complete:
             chosen.append((f, items, complete))
     wanted_forms = [f.form.name for f, _, _ in chosen]
-    rows = odm_export._selected(session, study.id, q.records or None, wanted_forms or None,
+    condition, filter_forms = _filter(q.filter_logic, all_forms, quasi_identifiers)
+    rows = odm_export._selected(session, study.id, q.records or None,
+                                (wanted_forms + filter_forms) if wanted_forms else None,
                                 actor.sites(perm, study.code))
     if event_sel is not None:
         rows = [r for r in rows if _unique_name(r[0].event_name) in event_sel]
@@ -301,6 +306,14 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
     repeating = {e.name for e in evs if e.repeating}
     out: list[dict[str, str]] = []
     for (code, _, event_name, repeat), recs in sorted(keyed.items()):
+        if condition is not None:
+            if not any(n in recs for n in wanted_forms):
+                continue  # only the filter's forms hold a record here
+            seen: dict[str, Any] = {}
+            for _rec, values_ in recs.values():
+                seen.update(values_)
+            if expressions.evaluate(condition, seen) is not True:
+                continue
         ev = next((e for e in evs if e.name == event_name), None)
         event_text = (join_label(ev.label_zh, ev.label_en) if q.labels and ev
                       else _unique_name(event_name))
@@ -331,6 +344,30 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
                     {"2": "Complete", "0": "Incomplete"}.get(status, "") if q.labels else status)
         out.append(row)
     return out, chosen
+
+
+def _filter(logic: str | None, all_forms: list[_Form], quasi_identifiers: bool
+            ) -> tuple[expressions.Node | None, list[str]]:
+    """REDCap's ``filterLogic`` parsed (its branching-logic syntax, evaluated on each row's
+    subject-event values), and the forms whose fields it reads. A field that is not exported
+    (a direct identifier, a quasi-identifier left out) may not be filtered on: the rows
+    chosen would disclose it."""
+    if not logic or not logic.strip():
+        return None, []
+    items = {i.name: (f.form.name, i) for f in all_forms for i in f.items}
+    try:
+        node = expressions.parse(logic, "redcap")
+        expressions.check_fields(node, {n: bool(i.multiple) for n, (_, i) in items.items()})
+    except ExpressionError as exc:
+        raise _err("filterLogic", f"{exc} / 筛选条件无效") from None
+    used = sorted(expressions.fields_of(node))
+    for name in used:
+        item = items[name][1]
+        if not _exported(item) or (item.classification == "quasi_identifier"
+                                   and not quasi_identifiers):
+            raise _err("filterLogic", f"{name!r} is not exported to you, so it cannot be "
+                       "filtered on / 该字段不向您导出，不能用于筛选")
+    return node, sorted({items[n][0] for n in used})
 
 
 def _unique_name(event_name: str) -> str:

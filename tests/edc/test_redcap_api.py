@@ -188,7 +188,9 @@ def test_a_redcapr_style_curl_call_and_its_errors(
 
     def curl(*fields: str) -> tuple[int, str]:
         out = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "-X", "POST", url,
-                              *[a for f in fields for a in ("-d", f)]],
+                              *[a for f in fields for a in (
+                                  "--data-urlencode" if f.startswith("filterLogic=") else "-d",
+                                  f)]],
                              capture_output=True, text=True, timeout=30, check=True).stdout
         body, _, status = out.rpartition("\n")
         return int(status), body
@@ -239,6 +241,21 @@ def test_a_redcapr_style_curl_call_and_its_errors(
     status, body = put({"record_id": S1, **baseline, **VITALS, "sbp": "125"},
                        "returnContent=ids")
     assert status == 200 and json.loads(body) == [S1]
+
+    # filterLogic, in REDCap's logic syntax, on each subject-event's values
+    def filtered(logic: str) -> tuple[int, Any]:
+        status, body = curl(f"token={toks['inv']}", "content=record", "format=json",
+                            "fields=record_id,sbp", f"filterLogic={logic}")
+        return status, json.loads(body)
+
+    assert filtered("[sbp] >= 125 and [smoker] = '0'") == (200, [
+        {"record_id": S1, "redcap_event_name": "baseline_arm_1",
+         "redcap_repeat_instrument": "", "redcap_repeat_instance": "", "sbp": "125"}])
+    assert filtered("[sbp] > 130") == (200, [])
+    status, out = filtered("[sex] = '1'")  # a quasi-identifier not exported to this token
+    assert status == 422 and out["error"].startswith("filterLogic: 'sex' is not exported")
+    status, out = filtered("[nosuch] = 1")
+    assert status == 422 and "filterLogic" in out["error"]
 
 
 def test_scope_permissions_identifiers_and_locks_hold(
