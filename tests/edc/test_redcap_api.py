@@ -213,6 +213,8 @@ def test_a_redcapr_style_curl_call_and_its_errors(
     status, body = curl(f"token={toks['stat']}", "content=record", "format=csv",
                         "fields=record_id,sex")
     assert status == 200 and body.splitlines()[1] == f"{S1},baseline_arm_1,,,1"
+    status, body = curl(f"token={toks['stat2']}", "content=record", "format=json")
+    assert status == 403 and "§11.3.4.1 c" in json.loads(body)["error"]  # not approved
     status, body = curl("token=" + "0" * 32, "content=record", "format=json")
     assert status == 401 and "token" in json.loads(body)["error"]
     failed = _ledger(state, "token.use")[-1]
