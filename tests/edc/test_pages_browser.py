@@ -167,8 +167,10 @@ def test_the_monitor_reaches_the_worklist_and_the_data_manager_the_charts(
     assert bars and bars[0].size["width"] > 0
     shot(browser, "data-manager-charts")
     follow(browser, "导出数据 / Export data")
-    assert browser.find_element(By.LINK_TEXT, "vital_signs.csv").get_attribute(
-        "href").endswith(f"/api/v1/studies/{STUDY}/export/forms/vital_signs.csv")
+    assert browser.find_element(
+        By.CSS_SELECTOR, "#per-form a[href$='/export/forms/vital_signs.csv']").text == (
+        "CSV (Excel)")
+    assert browser.find_element(By.ID, "export-request-form")  # ask for an approval here
     shot(browser, "data-manager-exports")
     assert console_problems(browser) == []
 
