@@ -88,6 +88,8 @@ def test_the_statistician_requests_the_pi_approves_and_every_download_opens(
     login(app_client, "pi")
     home = soup(app_client.get("/").text)
     assert home.find("a", href="/export-approvals") is not None
+    waits = home.select_one("ul.waiting-exports").text  # the home page tells the approver
+    assert f"{STUDY} · stat · all / 全部" in waits
     approvals = soup(app_client.get("/export-approvals").text)
     form = approvals.select_one("form.export-decision")
     assert form is not None
@@ -150,6 +152,8 @@ def test_raw_quasi_identifiers_wait_for_the_data_security_officer(
     login(app_client, "pi")  # the PI may not approve raw quasi-identifiers: nothing waits
     assert soup(app_client.get("/export-approvals").text).select_one(
         "form.export-decision") is None
+    assert "无 / Nothing waits" in soup(app_client.get("/").text).select_one(
+        "ul.waiting-exports").text
     login(app_client, "dso")
     page = soup(app_client.get("/export-approvals").text)
     assert "含原始准标识符 / raw quasi-identifiers" in page.select_one(".qi").text
