@@ -49,7 +49,8 @@ def server(fresh_url: str, tmp_path: Path) -> Iterator[str]:
         ledger = Ledger(signer=keyring.load(keys).signer)
         make_entry_study(session, ledger, subjects=("S01-ENT01", "S01-ENT02"))
         for name, role in (("inv", Role.INVESTIGATOR), ("mon", Role.MONITOR),
-                           ("dm", Role.DATA_MANAGER), ("sponsor", Role.SPONSOR)):
+                           ("dm", Role.DATA_MANAGER), ("sponsor", Role.SPONSOR),
+                           ("stat", Role.STATISTICIAN), ("pi", Role.PRINCIPAL_INVESTIGATOR)):
             make_user(session, ledger, name, role, study=STUDY)
         inv = Actor(user_id="inv", username="inv", display_name="Inv",
                     grants=((Role.INVESTIGATOR, STUDY),))
@@ -188,4 +189,33 @@ def test_the_sponsor_reaches_the_request_form_and_the_api_reference_works_offlin
     WebDriverWait(browser, 20).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#swagger-ui .opblock"))
     shot(browser, "api-reference")
+    assert console_problems(browser) == []
+
+
+def test_the_statistician_asks_for_an_export_and_the_pi_signs_its_approval(
+        server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "stat")
+    follow(browser, "导出数据 / Export data")
+    assert "none" in browser.find_element(By.ID, "current-approval").get_attribute("class")
+    browser.find_element(By.ID, "purpose").send_keys("primary analysis")
+    click(browser, "#export-request-form button[type=submit]")
+    assert "待审批 / pending" in browser.find_element(By.ID, "export-requests").text
+    shot(browser, "statistician-export-requested")
+    click(browser, "form[action='/logout'] button")
+    log_in(browser, server, "pi")
+    follow(browser, "数据导出审批 / Export approvals")
+    browser.find_element(By.ID, "sig_username").send_keys("pi")
+    browser.find_element(By.ID, "sig_password").send_keys(PASSWORD)
+    shot(browser, "pi-export-approval")
+    click(browser, "form.export-decision button[type=submit]")
+    click(browser, "form[action='/logout'] button")
+    log_in(browser, server, "stat")
+    follow(browser, "导出数据 / Export data")
+    current = browser.find_element(By.ID, "current-approval")
+    assert "none" not in (current.get_attribute("class") or "") and "pi" in current.text
+    assert browser.find_element(By.LINK_TEXT, "SPSS .sav").get_attribute("href").endswith(
+        f"/api/v1/studies/{STUDY}/export/statistics/sav")
+    shot(browser, "statistician-export-approved")
     assert console_problems(browser) == []
