@@ -135,7 +135,7 @@ ROUTERS = [
     registry.pages.router, forms.pages.router, ethics.pages.router, consent.pages.router,
     subjects.api.router, subjects.pages.router,
     extracts.api.router, extracts.pages.router,
-    entry.api.router, entry.pages.router,
+    entry.api.router, entry.pages.router, entry.exports.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
     retention.api.router, retention.pages.router,
     redcap.api.router,

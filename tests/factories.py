@@ -438,3 +438,29 @@ def make_lock_team(session: Session, ledger: Ledger, study: str) -> dict[str, Ac
             "stat": login_as(session, ledger, "stat", Role.STATISTICIAN, study=study),
             "inv": login_as(session, ledger, "inv", Role.INVESTIGATOR, study=study),
             "mon": login_as(session, ledger, "mon", Role.MONITOR, study=study)}
+
+
+def approved_export(session: Session, study_code: str, actor: Any = None, *,
+                    raw_quasi_identifiers: bool = True, forms: list[str] | None = None) -> Any:
+    """An approved export request of ``actor`` (an Actor or a User; SETUP by default) for the
+    study, written
+    directly, for tests of what an export holds (the approval's own workflow, with its
+    signatures, is tested in tests/studies/test_export_approval.py)."""
+    import datetime as dt
+
+    from studies.entry.models import ExportRequest
+    from studies.registry import service as registry
+
+    actor = actor or SETUP
+    now = dt.datetime.now(dt.UTC)
+    row = ExportRequest(study_id=registry.get_study(session, study_code).id,
+                        requester_id=getattr(actor, "user_id", None) or actor.id,
+                        requested_by=actor.username,
+                        requester_role="principal_investigator", forms=forms,
+                        raw_quasi_identifiers=raw_quasi_identifiers, purpose="analysis",
+                        valid_days=30, status="approved", decided_by="dso",
+                        decided_role="security_officer", decided_at=now,
+                        expires_at=now + dt.timedelta(days=30))
+    session.add(row)
+    session.flush()
+    return row

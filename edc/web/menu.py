@@ -52,6 +52,8 @@ def global_links(actor: Actor) -> list[Link]:
         out.append(Link("/admin/organisations", "接收机构 / Organisations"))
     if _any(actor, Perm.EXTRACT_APPROVE):
         out.append(Link("/cross-border", "数据出境 / Cross-border"))
+    if _any(actor, Perm.EXPORT_APPROVE):
+        out.append(Link("/export-approvals", "数据导出审批 / Export approvals"))
     if _any(actor, Perm.RETENTION_REVIEW):
         out.append(Link("/retention", "保存期审查 / Retention review"))
     out.append(Link("/account", "我的账户 / My account"))

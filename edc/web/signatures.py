@@ -29,6 +29,15 @@ def signature_list(views: list[SignatureView]) -> h.Element:
               " · ", h.span(".meaning")[v.meaning]] for v in views]]
 
 
+def sign_error(error: InvalidInput | None) -> h.Node:
+    """A refused signature (or decision) shown at its signing form, naming the field."""
+    if error is None:
+        return None
+    return h.div(".sign-error", role="alert")[
+        h.p(".error")[error.message],
+        h.p[f"字段 / field: {error.field}"] if error.field else None]
+
+
 def signature_fields(request: Request, *, first: bool, needs_totp: bool) -> list[h.Node]:
     """Inputs for a signing form; ``first``: no signature yet in this session."""
     out: list[h.Node] = []

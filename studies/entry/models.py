@@ -203,3 +203,36 @@ class EntryFile(IdTable, CreatedAt, table=True):
     media_type: str = Field(sa_column=Column(String(100), nullable=False))
     filename: str = Field(sa_column=Column(String(255), nullable=False))
     uploaded_by: str = Field(sa_column=Column(String(100), nullable=False))
+
+
+EXPORT_STATUSES = ("pending", "approved", "rejected")
+
+
+class ExportRequest(IdTable, CreatedAt, table=True):
+    """A request to export a study's clinical data for internal use and its signed decision
+    (§11.3.4.1 c: 数据导出有完整的审批流程并存档). ``forms`` is the scope (None: the whole
+    study); ``raw_quasi_identifiers`` asks for quasi-identifiers as entered (else they are
+    left out). Approved by the PI's signature, or the data security officer's when raw
+    quasi-identifiers are asked for; valid ``valid_days`` from the decision."""
+
+    __tablename__ = "export_request"
+
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
+                                           index=True))
+    requester_id: str = Field(sa_column=Column(String(36), nullable=False, index=True))
+    requested_by: str = Field(sa_column=Column(String(200), nullable=False))
+    requester_role: str = Field(sa_column=Column(String(40), nullable=False))
+    forms: list[str] | None = Field(default=None, sa_column=Column(JSON(), nullable=True))
+    raw_quasi_identifiers: bool = Field(default=False, sa_column=Column(
+        Boolean(), nullable=False, server_default=false()))
+    purpose: str = Field(sa_column=Column(Text(), nullable=False))
+    valid_days: int = Field(sa_column=Column(Integer(), nullable=False))
+    status: str = Field(default="pending", sa_column=Column(String(10), nullable=False))
+    decided_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    decided_role: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+    decided_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(),
+                                                                          nullable=True))
+    decision_note: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    signature_id: str | None = Field(default=None, sa_column=Column(String(36), nullable=True))
+    expires_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime(),
+                                                                          nullable=True))

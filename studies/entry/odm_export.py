@@ -2,10 +2,11 @@
 ClinicalData with an AuditRecord (user, location, time, reason) for every value version, and
 CSV (one file per form, one row per subject-event-form, codes and labels).
 
-Both are for authorised internal roles (``entry.export``); extracts for sponsors are a
-separate, approved workflow. Subjects appear only by their code, and items classified as
-direct identifiers are never written (identity lives in the code index). Every export is a
-ledger entry with the SHA-256 of what was produced.
+Both are for authorised internal roles (``entry.export``) with an approved export request
+(:mod:`studies.entry.export_approval`, §11.3.4.1 c: quasi-identifiers only when it grants them
+raw); extracts for sponsors are a separate, approved workflow. Subjects appear only by their
+code, and items classified as direct identifiers are never written (identity lives in the
+code index). Every export is a ledger entry with the SHA-256 of what was produced.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
-from studies.entry import level5
+from studies.entry import export_approval, level5
 from studies.entry import service as entry
 from studies.entry.models import FormRecord, RecordVersion, ValueVersion
 from studies.forms import odm
@@ -89,6 +90,9 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
     require(actor, Perm.ENTRY_EXPORT, study=study_code)
     now = now or dt.datetime.now(dt.UTC)
     study = registry.get_study(session, study_code)
+    approval = export_approval.covering(session, actor=actor, study=study,
+                                        form_names=form_names or None)
+    raw_qi = export_approval.with_quasi_identifiers(approval)
     root = _metadata(session, study.code, now)
     root.set("FileType", "Transactional")
     root.set("Granularity", "All")
@@ -135,7 +139,8 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
                                  .order_by(col(ValueVersion.version), col(ValueVersion.item_name))
                                  ).scalars():
             item: Item | None = items.get(v.item_name)
-            if item is None or item.classification == "direct_identifier":
+            if item is None or item.classification == "direct_identifier" or (
+                    item.classification == "quasi_identifier" and not raw_qi):
                 continue
             gname = group_of[item.group_id]
             ig = groups.get(gname)
@@ -183,7 +188,8 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
                       Change("forms", None, sorted({r[3].name for r in rows})),
                       Change("values", None, n_values),
                       Change("sha256", None, hashlib.sha256(data).hexdigest()),
-                      *level5.unmasked_change(note)])
+                      *level5.unmasked_change(note),
+                      *export_approval.audit_changes(approval)])
     return data
 
 
@@ -206,11 +212,15 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     require(actor, Perm.ENTRY_EXPORT, study=study_code)
     study = registry.get_study(session, study_code)
     form = forms.get_form(session, study, form_name)
+    approval = export_approval.covering(session, actor=actor, study=study,
+                                        form_names=[form.name])
+    raw_qi = export_approval.with_quasi_identifiers(approval)
     rows = _selected(session, study.id, None, [form.name],
                      actor.sites(Perm.ENTRY_EXPORT, study.code))
     v = forms.current_version(session, form)
     items = [i for i in (forms.items_of(session, v.id) if v else [])
-             if i.field_type != "descriptive" and i.classification != "direct_identifier"]
+             if i.field_type != "descriptive" and i.classification != "direct_identifier"
+             and (raw_qi or i.classification != "quasi_identifier")]
     header = ["subject", "site", "event", "event_repeat", "form_version", "record_version",
               "status"]
     for i in items:
@@ -247,5 +257,6 @@ def export_form_csv(session: Session, ledger: Ledger, *, actor: Actor, study_cod
                   changes=[Change("format", None, "CSV"), Change("form", None, form.name),
                            Change("rows", None, len(rows)),
                            Change("sha256", None, hashlib.sha256(text.encode()).hexdigest()),
-                           *level5.unmasked_change(note)])
+                           *level5.unmasked_change(note),
+                           *export_approval.audit_changes(approval)])
     return text

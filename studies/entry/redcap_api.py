@@ -30,13 +30,14 @@ from sqlmodel import col
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
 from studies.accounts.models import RoleGrant, User
-from studies.entry import level5, odm_export
+from studies.entry import export_approval, level5, odm_export
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid
 from studies.entry.schemas import SaveIn
-from studies.forms import redcap
+from studies.forms import expressions, redcap
 from studies.forms import service as forms
 from studies.forms.datatypes import DATA_TYPES
+from studies.forms.errors import ExpressionError
 from studies.forms.models import Form, Item, StudyEvent
 from studies.forms.redcap import join_label
 from studies.kernel.actor import Actor, require
@@ -214,6 +215,7 @@ class RecordQuery:
     labels: bool = False
     label_headers: bool = False
     checkbox_labels: bool = False
+    filter_logic: str | None = None  # REDCap's filterLogic (its branching-logic syntax)
 
 
 def _label_of(item: Item, code: str) -> str:
@@ -233,12 +235,19 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
     for the subjects at the sites where the actor may read data. Direct identifiers are left
     out. Audited with what was exported and its SHA-256."""
     study = study_of(session, actor)
-    require(actor, Perm.ENTRY_READ, study=study.code)
+    reader = actor.can(Perm.ENTRY_READ, study.code)
+    perm = Perm.ENTRY_READ if reader else Perm.ENTRY_EXPORT
+    require(actor, perm, study=study.code)
     if q.type not in ("flat", "eav"):
         raise _err("type", "must be flat or eav / 须为 flat 或 eav")
+    # An exporter's token needs an approved export request (§11.3.4.1 c); a reader's gets
+    # quasi-identifiers only where an approved request grants them raw.
+    approval = export_approval.covering(session, actor=actor, study=study,
+                                        form_names=q.forms, required=not reader)
     note = ReadNote()
-    out, chosen = flat_records(session, actor=actor, study=study, q=q, perm=Perm.ENTRY_READ,
-                               note=note)
+    out, chosen = flat_records(session, actor=actor, study=study, q=q, perm=perm,
+                               quasi_identifiers=export_approval.with_quasi_identifiers(
+                                   approval), note=note)
     if q.type == "eav":
         out = _eav(out, chosen)
     digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
@@ -250,7 +259,9 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
                                                            {r["record"] for r in out})),
                            Change("forms", None, [f.form.name for f, _, _ in chosen]),
                            Change("rows", None, len(out)), Change("sha256", None, digest),
-                           *level5.unmasked_change(note)])
+                           *export_approval.audit_changes(approval),
+                           *level5.unmasked_change(note)]
+                  + ([Change("filterLogic", None, q.filter_logic)] if q.filter_logic else []))
     return out
 
 
@@ -258,11 +269,12 @@ Chosen = list[tuple["_Form", list[Item], bool]]  # form, its exported items, its
 
 
 def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery, perm: Perm,
-                 note: ReadNote | None = None, masked: Any = level5.MASKED
-                 ) -> tuple[list[dict[str, str]], Chosen]:
+                 note: ReadNote | None = None, masked: Any = level5.MASKED,
+                 quasi_identifiers: bool = True) -> tuple[list[dict[str, str]], Chosen]:
     """REDCap's flat rows (not audited: the callers audit their export) of the subjects at the
-    sites where ``perm`` is held, and the forms and items they hold (level-5 values masked as
-    ``studies.entry.level5`` says; those shown under a grant named in ``note``)."""
+    sites where ``perm`` is held, and the forms and items they hold (items classified as
+    quasi-identifiers left out unless ``quasi_identifiers``; level-5 values masked as
+    ``studies.entry.level5`` says, those shown under a grant named in ``note``)."""
     all_forms = _forms(session, study)
     evs = _events(session, study)
     by_unique = {_unique(e): e for e in evs}
@@ -278,12 +290,17 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
 
     chosen: Chosen = []
     for f in all_forms:
-        items = [i for i in f.items if _exported(i) and wanted(f.form.name, i.name)]
+        items = [i for i in f.items if _exported(i) and wanted(f.form.name, i.name)
+                 and (quasi_identifiers or i.classification != "quasi_identifier")]
         complete = wanted(f.form.name, f"{f.form.name}_complete")
         if items or complete:
             chosen.append((f, items, complete))
     wanted_forms = [f.form.name for f, _, _ in chosen]
-    rows = odm_export._selected(session, study.id, q.records or None, wanted_forms or None,
+    seen = level5.access(session, actor=actor, study=study)
+    condition, filter_forms = _filter(q.filter_logic, all_forms, quasi_identifiers,
+                                      level5_shown=seen.sees)
+    rows = odm_export._selected(session, study.id, q.records or None,
+                                (wanted_forms + filter_forms) if wanted_forms else None,
                                 actor.sites(perm, study.code))
     if event_sel is not None:
         rows = [r for r in rows if _unique_name(r[0].event_name) in event_sel]
@@ -294,10 +311,17 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
         key = (subj.code, order.get(rec.event_name, 0), rec.event_name, rec.event_repeat)
         keyed.setdefault(key, {})[form.name] = (rec, entry.current_values(session, rec.id))
     repeating = {e.name for e in evs if e.repeating}
-    seen = level5.access(session, actor=actor, study=study)
     five = level5.level5_items(i for _f, items, _c in chosen for i in items)
     out: list[dict[str, str]] = []
     for (code, _, event_name, repeat), recs in sorted(keyed.items()):
+        if condition is not None:
+            if not any(n in recs for n in wanted_forms):
+                continue  # only the filter's forms hold a record here
+            merged: dict[str, Any] = {}
+            for _rec, values_ in recs.values():
+                merged.update(values_)
+            if expressions.evaluate(condition, merged) is not True:
+                continue
         ev = next((e for e in evs if e.name == event_name), None)
         event_text = (join_label(ev.label_zh, ev.label_en) if q.labels and ev
                       else _unique_name(event_name))
@@ -328,6 +352,31 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
                     {"2": "Complete", "0": "Incomplete"}.get(status, "") if q.labels else status)
         out.append(row)
     return out, chosen
+
+
+def _filter(logic: str | None, all_forms: list[_Form], quasi_identifiers: bool,
+            level5_shown: bool = True) -> tuple[expressions.Node | None, list[str]]:
+    """REDCap's ``filterLogic`` parsed (its branching-logic syntax, evaluated on each row's
+    subject-event values), and the forms whose fields it reads. A field that is not exported
+    (a direct identifier, a quasi-identifier left out) or shown masked (a level-5 value the
+    actor may not see) may not be filtered on: the rows chosen would disclose it."""
+    if not logic or not logic.strip():
+        return None, []
+    items = {i.name: (f.form.name, i) for f in all_forms for i in f.items}
+    try:
+        node = expressions.parse(logic, "redcap")
+        expressions.check_fields(node, {n: bool(i.multiple) for n, (_, i) in items.items()})
+    except ExpressionError as exc:
+        raise _err("filterLogic", f"{exc} / 筛选条件无效") from None
+    used = sorted(expressions.fields_of(node))
+    for name in used:
+        item = items[name][1]
+        if not _exported(item) or (item.classification == "quasi_identifier"
+                                   and not quasi_identifiers) or (
+                item.level >= level5.LEVEL and not level5_shown):
+            raise _err("filterLogic", f"{name!r} is not exported to you, so it cannot be "
+                       "filtered on / 该字段不向您导出，不能用于筛选")
+    return node, sorted({items[n][0] for n in used})
 
 
 def _unique_name(event_name: str) -> str:

@@ -5,8 +5,10 @@ transport ``.xpt`` with variable labels (and value labels in ``.sav`` / ``.dta``
 
 The rows are REDCap's flat rows (:func:`studies.entry.redcap_api.flat_records`): one per
 subject, event and repeat; subjects by their code only; items classified as direct
-identifiers never written. For internal roles only (``entry.export``, the sites where it is
-held); anyone outside the study team gets data through a de-identified extract. Every export is
+identifiers never written, quasi-identifiers only when the approval of the export grants
+them raw. For internal roles only (``entry.export``, the sites where it is held) with an
+approved export request (:mod:`studies.entry.export_approval`, §11.3.4.1 c); anyone outside
+the study team gets data through a de-identified extract. Every export is
 a ledger entry with its format, forms, rows and SHA-256.
 """
 
@@ -22,7 +24,7 @@ import polars as pl
 import pyreadstat
 
 from audit_trail.service import Change, Ledger
-from studies.entry import level5, redcap_api
+from studies.entry import export_approval, level5, redcap_api
 from studies.entry.redcap_api import RECORD_ID, RecordQuery
 from studies.forms import service as forms
 from studies.forms.datatypes import DATA_TYPES
@@ -146,12 +148,15 @@ def export_for_statistics(session: Any, ledger: Ledger, *, actor: Actor, study_c
     study = registry.get_study(session, study_code)
     if form_name is not None:
         forms.get_form(session, study, form_name)  # 404 naming the form
+    approval = export_approval.covering(session, actor=actor, study=study,
+                                        form_names=[form_name] if form_name else None)
     labels = fmt == "csv_labels"
     q = RecordQuery(forms=[form_name] if form_name else None, labels=labels)
     note = ReadNote()
     # a masked level-5 value is missing in a statistics file (its column keeps its type)
-    rows, chosen = redcap_api.flat_records(session, actor=actor, study=study, q=q,
-                                           perm=Perm.ENTRY_EXPORT, note=note, masked=None)
+    rows, chosen = redcap_api.flat_records(
+        session, actor=actor, study=study, q=q, perm=Perm.ENTRY_EXPORT, note=note, masked=None,
+        quasi_identifiers=export_approval.with_quasi_identifiers(approval))
     cols = _columns(chosen)
     base = f"{study.code}-{form_name or 'all'}"
     suffix = FORMATS[fmt][0]
@@ -181,5 +186,6 @@ def export_for_statistics(session: Any, ledger: Ledger, *, actor: Actor, study_c
                            Change("forms", None, [f.form.name for f, _, _ in chosen]),
                            Change("rows", None, len(rows)),
                            Change("sha256", None, hashlib.sha256(data).hexdigest()),
-                           *level5.unmasked_change(note)])
+                           *level5.unmasked_change(note),
+                           *export_approval.audit_changes(approval)])
     return data, base + suffix

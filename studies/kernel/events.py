@@ -69,6 +69,9 @@ class Action(StrEnum):
     ETHICS_MEMBER_REMOVE = "ethics.member_remove"
     # event
     EVENT_DEFINE = "event.define"
+    # export (internal exports and their approval, §11.3.4.1 c)
+    EXPORT_DECIDE = "export.decide"
+    EXPORT_REQUEST = "export.request"
     # extract
     EXTRACT_APPROVED = "extract.approved"
     EXTRACT_BUILD = "extract.build"

@@ -68,6 +68,8 @@ class Perm(StrEnum):
     QUERY_ANSWER = "query.answer"
     ENTRY_IMPORT = "entry.import"
     ENTRY_EXPORT = "entry.export"
+    # approving an internal export (issue 20 item 7, §11.3.4.1 c)
+    EXPORT_APPROVE = "export.approve"
 
     # Extracts for sponsors (issue 9, SPEC §7–8)
     EXTRACT_REQUEST = "extract.request"
@@ -100,12 +102,15 @@ class Perm(StrEnum):
 # not listed for any of a user's roles is refused (SPEC §9, Table 7). Issue notes: studies,
 # ethics, consent (3); subjects and the code index (4: only the custodian re-identifies); data
 # entry, SDV, queries (5: sponsors, statisticians and the administrator see no patient-level
-# data here); locks, randomisation, blinding (7); extracts (9: reviewers see every request).
+# data in the entry pages; the statistician exports it for analysis, with an approved export
+# request, issue 20 item 7); locks, randomisation, blinding (7); extracts (9: reviewers see
+# every request).
 GRANTS: dict[Role, frozenset[Perm]] = {
     Role.PRINCIPAL_INVESTIGATOR: frozenset({
         Perm.STUDY_READ, Perm.STUDY_MANAGE, Perm.CONSENT_RECORD, Perm.CONSENT_READ,
         Perm.SUBJECT_ENROL, Perm.SUBJECT_READ, Perm.ENTRY_READ, Perm.ENTRY_WRITE,
-        Perm.QUERY_ANSWER, Perm.ENTRY_IMPORT, Perm.ENTRY_EXPORT, Perm.EXTRACT_REQUEST,
+        Perm.QUERY_ANSWER, Perm.ENTRY_IMPORT, Perm.ENTRY_EXPORT, Perm.EXPORT_APPROVE,
+        Perm.EXTRACT_REQUEST,
         Perm.EXTRACT_DOWNLOAD, Perm.LOCK_READ, Perm.UNLOCK_REQUEST, Perm.UNLOCK_SIGN,
         Perm.RANDOMISE, Perm.ALLOCATION_READ, Perm.UNBLIND_SIGN, Perm.UNBLIND_EMERGENCY,
         Perm.UNMASK_GRANT,
@@ -121,8 +126,9 @@ GRANTS: dict[Role, frozenset[Perm]] = {
         Perm.LOCK_MANAGE, Perm.UNLOCK_REQUEST, Perm.UNLOCK_SIGN, Perm.ALLOCATION_READ,
     }),
     Role.STATISTICIAN: frozenset({
-        Perm.STUDY_READ, Perm.EXTRACT_REQUEST, Perm.EXTRACT_DOWNLOAD, Perm.LOCK_READ,
-        Perm.UNLOCK_SIGN, Perm.RANDOMISATION_MANAGE, Perm.ALLOCATION_READ, Perm.UNBLIND_SIGN,
+        Perm.STUDY_READ, Perm.ENTRY_EXPORT, Perm.EXTRACT_REQUEST, Perm.EXTRACT_DOWNLOAD,
+        Perm.LOCK_READ, Perm.UNLOCK_SIGN, Perm.RANDOMISATION_MANAGE, Perm.ALLOCATION_READ,
+        Perm.UNBLIND_SIGN,
     }),
     Role.MONITOR: frozenset({
         Perm.STUDY_READ, Perm.CONSENT_READ, Perm.SUBJECT_READ, Perm.ENTRY_READ, Perm.ENTRY_VERIFY,
@@ -138,6 +144,7 @@ GRANTS: dict[Role, frozenset[Perm]] = {
     Role.SECURITY_OFFICER: frozenset({
         Perm.AUDIT_VERIFY, Perm.EXTRACT_REVIEW, Perm.EXTRACT_APPROVE, Perm.RETENTION_REVIEW,
         Perm.ACCESS_FLAG_READ, Perm.ACCESS_FLAG_ACK,
+        Perm.EXPORT_APPROVE,
     }),
     Role.COMMITTEE_MEMBER: frozenset({
         Perm.EXTRACT_REVIEW, Perm.EXTRACT_VOTE,
@@ -178,6 +185,10 @@ STUDY_WIDE: frozenset[Perm] = frozenset({Perm.STUDY_MANAGE, Perm.RANDOMISATION_M
 # a study unblinding the PI and the statistician.
 UNLOCK_SIGNERS: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.DATA_MANAGER,
                                     Role.STATISTICIAN)
+# Who approves an internal export (§11.3.4.1 c): the PI or the data security officer; one that
+# includes raw quasi-identifiers only the data security officer. Never the requester.
+EXPORT_APPROVERS: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.SECURITY_OFFICER)
+RAW_QI_EXPORT_APPROVERS: tuple[Role, ...] = (Role.SECURITY_OFFICER,)
 UNBLIND_SIGNERS: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.STATISTICIAN)
 
 # Who hears of data locks, unlocks and their end (the team inbox): the roles that enter,

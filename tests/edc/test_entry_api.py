@@ -4,7 +4,7 @@ changed since, nothing written on bad input; sponsors and the administrator see 
 from __future__ import annotations
 
 import pytest
-from factories import VITALS, make_entry_study, make_user
+from factories import VITALS, approved_export, make_entry_study, make_user
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -159,11 +159,14 @@ def test_import_over_the_api_returns_counts_or_numbered_errors(
 
 def test_a_form_csv_has_a_byte_order_mark_for_excel(
         app_client: TestClient, session: Session, ledger: Ledger, study: None) -> None:
-    make_user(session, ledger, "dm", Role.DATA_MANAGER, study=STUDY)
+    dm = make_user(session, ledger, "dm", Role.DATA_MANAGER, study=STUDY)
     login(app_client, "inv")
     assert app_client.put(FORM, json={"base_version": 0, "values": VITALS}).status_code == 200
     app_client.cookies.clear()
     login(app_client, "dm")
+    r = app_client.get(f"/api/v1/studies/{STUDY}/export/forms/demographics.csv")
+    assert r.status_code == 403 and "§11.3.4.1 c" in r.text  # no approved export request
+    approved_export(session, STUDY, dm)
     r = app_client.get(f"/api/v1/studies/{STUDY}/export/forms/demographics.csv")
     assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM
     r = app_client.get(f"/api/v1/studies/{STUDY}/export/forms/vital_signs.csv")

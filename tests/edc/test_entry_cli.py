@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from factories import SETUP, make_entry_study, make_user
+from factories import SETUP, approved_export, make_entry_study, make_user
 from sqlalchemy import func, select
 
 from audit_trail.service import Ledger
 from edc import keyring
 from edc.cli import main
 from edc.db import make_engine, session_factory
+from studies.accounts import service as accounts
 from studies.entry.models import ValueVersion
 from studies.kernel.roles import Role
 
@@ -64,6 +65,13 @@ def test_import_streams_with_progress_and_exports_and_verifies(
     assert main(["entry", "verify", "--study", STUDY]) == 0
     assert "match" in capsys.readouterr().out
     odm = tmp_path / "x.xml"
+    assert main(["entry", "export-odm", "--study", STUDY, "--by", "dm", "--subject",
+                 "S01-ENT01", "--out", str(odm)]) != 0  # no approved export request yet
+    assert "§11.3.4.1 c" in capsys.readouterr().err and not odm.exists()
+    engine = make_engine(env)
+    with session_factory(engine)() as session, session.begin():
+        approved_export(session, STUDY, accounts.find_user(session, "dm"))
+    engine.dispose()
     assert main(["entry", "export-odm", "--study", STUDY, "--by", "dm", "--subject",
                  "S01-ENT01", "--out", str(odm)]) == 0
     assert b"<ClinicalData" in odm.read_bytes()

@@ -117,20 +117,6 @@ def test_the_dashboard_charts_enrolment_sdv_and_query_age_with_their_numbers(
         "0–7": "0", "8–14": "1", "15–30": "0", ">30": "0"}
 
 
-def test_the_export_page_links_csv_with_a_bom_and_odm(
-        app_client: TestClient, team: dict[str, Any]) -> None:
-    login(app_client, "dm")
-    page = soup(app_client.get(f"{S}/exports").text)
-    csv_link = page.find("a", string="vital_signs.csv")["href"]
-    r = app_client.get(csv_link)
-    assert r.status_code == 200 and r.content.startswith("\ufeff".encode())
-    assert r.content.decode("utf-8-sig").startswith("subject,")
-    odm = page.select_one(f"a[href='/api/v1/studies/{STUDY}/export/odm']")
-    assert odm is not None and app_client.get(odm["href"]).status_code == 200
-    login(app_client, "mon")  # may not export: no page, no link in the menu
-    assert app_client.get(f"{S}/exports").status_code == 403
-
-
 def test_htmx_is_cached_under_its_hash_and_configured_for_the_csp(
         app_client: TestClient, team: dict[str, Any]) -> None:
     login(app_client, "inv")

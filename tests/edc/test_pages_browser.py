@@ -70,7 +70,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
         make_entry_study(session, ledger, subjects=("S01-ENT01", "S01-ENT02"))
         for name, role in (("inv", Role.INVESTIGATOR), ("mon", Role.MONITOR),
                            ("dm", Role.DATA_MANAGER), ("sponsor", Role.SPONSOR),
-                           ("inv2", Role.INVESTIGATOR)):
+                           ("inv2", Role.INVESTIGATOR), ("stat", Role.STATISTICIAN),
+                           ("pi", Role.PRINCIPAL_INVESTIGATOR)):
             make_user(session, ledger, name, role, study=STUDY)
         for name, role in (("custodian", Role.CUSTODIAN), ("auditor", Role.AUDITOR)):
             make_user(session, ledger, name, role)
@@ -254,8 +255,10 @@ def test_the_monitor_reaches_the_worklist_and_the_data_manager_the_charts(
     assert bars and bars[0].size["width"] > 0
     shot(browser, "data-manager-charts")
     follow(browser, "导出数据 / Export data")
-    assert browser.find_element(By.LINK_TEXT, "vital_signs.csv").get_attribute(
-        "href").endswith(f"/api/v1/studies/{STUDY}/export/forms/vital_signs.csv")
+    assert browser.find_element(
+        By.CSS_SELECTOR, "#per-form a[href$='/export/forms/vital_signs.csv']").text == (
+        "CSV (Excel)")
+    assert browser.find_element(By.ID, "export-request-form")  # ask for an approval here
     shot(browser, "data-manager-exports")
     assert console_problems(browser) == []
 
@@ -473,3 +476,32 @@ def test_the_ecrf_asks_reasons_only_where_changed_merges_and_shows_a_conflict(
         assert [m for m in console_problems(browser) if "status of 409" not in m] == []
     finally:
         other.quit()
+
+
+def test_the_statistician_asks_for_an_export_and_the_pi_signs_its_approval(
+        server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "stat")
+    follow(browser, "导出数据 / Export data")
+    assert "none" in browser.find_element(By.ID, "current-approval").get_attribute("class")
+    browser.find_element(By.ID, "purpose").send_keys("primary analysis")
+    click(browser, "#export-request-form button[type=submit]")
+    assert "待审批 / pending" in browser.find_element(By.ID, "export-requests").text
+    shot(browser, "statistician-export-requested")
+    click(browser, "form[action='/logout'] button")
+    log_in(browser, server, "pi")
+    follow(browser, "数据导出审批 / Export approvals")
+    browser.find_element(By.ID, "sig_username").send_keys("pi")
+    browser.find_element(By.ID, "sig_password").send_keys(PASSWORD)
+    shot(browser, "pi-export-approval")
+    click(browser, "form.export-decision button[type=submit]")
+    click(browser, "form[action='/logout'] button")
+    log_in(browser, server, "stat")
+    follow(browser, "导出数据 / Export data")
+    current = browser.find_element(By.ID, "current-approval")
+    assert "none" not in (current.get_attribute("class") or "") and "pi" in current.text
+    assert browser.find_element(By.LINK_TEXT, "SPSS .sav").get_attribute("href").endswith(
+        f"/api/v1/studies/{STUDY}/export/statistics/sav")
+    shot(browser, "statistician-export-approved")
+    assert console_problems(browser) == []

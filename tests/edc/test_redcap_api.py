@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 from conftest import serving
-from factories import DEMOGRAPHICS, LOOSE_AUTH, PASSWORD, VITALS, make_entry_study, make_user
+from factories import (
+    DEMOGRAPHICS,
+    LOOSE_AUTH,
+    PASSWORD,
+    VITALS,
+    approved_export,
+    make_entry_study,
+    make_user,
+)
 from redcap import Project, RedcapError
 from sqlalchemy import select
 
@@ -57,8 +65,9 @@ def accounts_system() -> Any:
 @pytest.fixture
 def served(fresh_url: str, tmp_path: Path) -> Iterator[tuple[str, AppState, dict[str, str]]]:
     """A served entry study at two sites (S1 at S01, S2 at S02) with S1's demographics
-    entered, and REDCap tokens of an investigator (every site), an investigator of site S02
-    and a monitor."""
+    entered, and REDCap tokens of an investigator (every site), an investigator of site S02,
+    a monitor, a statistician with an approved export (raw quasi-identifiers) and one
+    without."""
     keys = tmp_path / "keys"
     keyring.create(keys, origin="redcap.test/ledger")
     engine = make_engine(fresh_url)
@@ -67,7 +76,11 @@ def served(fresh_url: str, tmp_path: Path) -> Iterator[tuple[str, AppState, dict
         make_entry_study(session, ledger, subjects=(S1, S2), sites=("S01", "S02"))
         toks = {"inv": _token(session, ledger, "inv", Role.INVESTIGATOR),
                 "inv2": _token(session, ledger, "inv2", Role.INVESTIGATOR, site="S02"),
-                "mon": _token(session, ledger, "mon", Role.MONITOR)}
+                "mon": _token(session, ledger, "mon", Role.MONITOR),
+                "stat": _token(session, ledger, "stat", Role.STATISTICIAN),
+                "stat2": _token(session, ledger, "stat2", Role.STATISTICIAN)}
+        # the statistician's export (raw quasi-identifiers) was approved; stat2's was not
+        approved_export(session, STUDY, accounts.find_user(session, "stat"))
         make_user(session, ledger, "dm", Role.DATA_MANAGER, study=STUDY)
         _, inv = accounts.login(session, ledger, username="inv", password=PASSWORD,
                                 client="10.0.0.7", config=LOOSE_AUTH)
@@ -122,8 +135,10 @@ def test_an_unchanged_pycap_script_reads_and_writes(
     row = rows[0]
     assert row["weight"] == "70.0" and row["bmi"] == "22.9"
     assert row["symptoms___1"] == "1" and row["symptoms___2"] == "0"
-    assert row["vital_signs_complete"] == "2" and row["dob"] == "1980-05-01"
+    assert row["vital_signs_complete"] == "2"
     assert "patient_name" not in row and "phone" not in row  # direct identifiers never leave
+    # quasi-identifiers only where an approved export grants them raw (§11.3.4.1 c)
+    assert "dob" not in row and "sex" not in row and "visit_date" not in row
 
     # a change to saved data without a reason is refused in REDCap's error form; nothing kept
     with pytest.raises(RedcapError) as refused:
@@ -140,12 +155,12 @@ def test_an_unchanged_pycap_script_reads_and_writes(
     assert update.reason is not None and update.subject == S1
     assert update.reason.startswith("weight: transcription error; bmi: recalculated")
 
-    labels = proj.export_records(format_type="csv", forms=["demographics"],
+    labels = proj.export_records(format_type="csv", forms=["vital_signs"],
                                  raw_or_label="label")
     header, first = labels.splitlines()[:2]
     assert header.split(",")[:4] == ["record_id", "redcap_event_name",
                                      "redcap_repeat_instrument", "redcap_repeat_instance"]
-    assert "男 / Male" in first and "基线 / Baseline" in first and "Complete" in first
+    assert "Checked" in first and "基线 / Baseline" in first and "Complete" in first
     eav = proj.export_records(record_type="eav", records=[S1], fields=["symptoms", "sbp"])
     assert {(e["field_name"], e["value"]) for e in eav} == {
         ("symptoms", "1"), ("symptoms", "3"), ("sbp", "120")}
@@ -173,20 +188,33 @@ def test_a_redcapr_style_curl_call_and_its_errors(
 
     def curl(*fields: str) -> tuple[int, str]:
         out = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "-X", "POST", url,
-                              *[a for f in fields for a in ("-d", f)]],
+                              *[a for f in fields for a in (
+                                  "--data-urlencode" if f.startswith("filterLogic=") else "-d",
+                                  f)]],
                              capture_output=True, text=True, timeout=30, check=True).stdout
         body, _, status = out.rpartition("\n")
         return int(status), body
 
     status, body = curl(f"token={toks['inv']}", "content=record", "format=csv", "type=flat",
                         "rawOrLabel=raw", "returnFormat=json", "fields[0]=record_id",
-                        "fields[1]=sex")
+                        "fields[1]=demographics_complete")
     assert status == 200
     assert body.splitlines() == ["record_id,redcap_event_name,redcap_repeat_instrument,"
-                                 "redcap_repeat_instance,sex", f"{S1},baseline_arm_1,,,1"]
+                                 "redcap_repeat_instance,demographics_complete",
+                                 f"{S1},baseline_arm_1,,,2"]
     status, same = curl(f"token={toks['inv']}", "content=record", "format=csv",
-                        "fields=record_id,sex")  # a list written with commas
+                        "fields=record_id,demographics_complete")  # a list written with commas
     assert status == 200 and same == body
+    # a quasi-identifier (sex) is left out without an approved export granting it raw
+    status, body = curl(f"token={toks['inv']}", "content=record", "format=csv",
+                        "fields=record_id,sex")
+    assert status == 200 and "sex" not in body.splitlines()[0]
+    # the statistician's approved export returns it raw
+    status, body = curl(f"token={toks['stat']}", "content=record", "format=csv",
+                        "fields=record_id,sex")
+    assert status == 200 and body.splitlines()[1] == f"{S1},baseline_arm_1,,,1"
+    status, body = curl(f"token={toks['stat2']}", "content=record", "format=json")
+    assert status == 403 and "§11.3.4.1 c" in json.loads(body)["error"]  # not approved
     status, body = curl("token=" + "0" * 32, "content=record", "format=json")
     assert status == 401 and "token" in json.loads(body)["error"]
     failed = _ledger(state, "token.use")[-1]
@@ -215,6 +243,21 @@ def test_a_redcapr_style_curl_call_and_its_errors(
     status, body = put({"record_id": S1, **baseline, **VITALS, "sbp": "125"},
                        "returnContent=ids")
     assert status == 200 and json.loads(body) == [S1]
+
+    # filterLogic, in REDCap's logic syntax, on each subject-event's values
+    def filtered(logic: str) -> tuple[int, Any]:
+        status, body = curl(f"token={toks['inv']}", "content=record", "format=json",
+                            "fields=record_id,sbp", f"filterLogic={logic}")
+        return status, json.loads(body)
+
+    assert filtered("[sbp] >= 125 and [smoker] = '0'") == (200, [
+        {"record_id": S1, "redcap_event_name": "baseline_arm_1",
+         "redcap_repeat_instrument": "", "redcap_repeat_instance": "", "sbp": "125"}])
+    assert filtered("[sbp] > 130") == (200, [])
+    status, out = filtered("[sex] = '1'")  # a quasi-identifier not exported to this token
+    assert status == 422 and out["error"].startswith("filterLogic: 'sex' is not exported")
+    status, out = filtered("[nosuch] = 1")
+    assert status == 422 and "filterLogic" in out["error"]
 
 
 def test_scope_permissions_identifiers_and_locks_hold(
@@ -267,3 +310,22 @@ def test_scope_permissions_identifiers_and_locks_hold(
     resp = httpx.post(url, data=payload, timeout=30)
     assert resp.status_code == 423 and "lock" in resp.json()["error"].lower()
     assert inv.export_records(records=[S2], fields=["sbp"])[0]["sbp"] == "120"
+
+
+def test_a_statistician_exports_through_pycap_only_with_an_approved_export(
+        served: tuple[str, AppState, dict[str, str]]) -> None:
+    """An exporter's token (the statistician's) needs an approved export request
+    (§11.3.4.1 c): without one PyCap gets REDCap's error naming the rule; with one covering
+    raw quasi-identifiers the rows hold them, and the export's ledger entry names the
+    approval."""
+    url, state, toks = served
+    with pytest.raises(RedcapError) as refused:
+        Project(url, toks["stat2"]).export_records()
+    assert "§11.3.4.1 c" in str(refused.value) and "approved export request" in str(
+        refused.value)
+    rows = Project(url, toks["stat"]).export_records(records=[S1])
+    assert rows[0]["dob"] == "1980-05-01" and rows[0]["sex"] == "1"
+    assert "patient_name" not in rows[0]
+    last = _ledger(state, "entry.export")[-1]
+    assert last.actor == "stat" and '"approval"' in (last.changes or "")
+    assert '"raw"' in (last.changes or "")

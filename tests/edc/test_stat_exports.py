@@ -10,7 +10,7 @@ from typing import Any
 
 import pyreadstat
 import pytest
-from factories import DEMOGRAPHICS, SETUP, VITALS, login_as, make_entry_study
+from factories import DEMOGRAPHICS, SETUP, VITALS, approved_export, login_as, make_entry_study
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ def entered(session: Session, ledger: Ledger) -> None:
         entry.save_form(session, ledger, actor=SETUP, study_code=STUDY, subject_code=SUBJECT,
                         event_name="baseline", form_name=form,
                         data=SaveIn(base_version=0, values=values))
+    approved_export(session, STUDY)
 
 
 def _read(tmp_path: Path, fmt: str, form: str | None = None) -> tuple[Any, Any]:
@@ -121,7 +122,8 @@ def test_only_internal_roles_export_and_bad_input_is_refused(session: Session, l
 def test_the_statistics_export_through_the_api(app_client: TestClient, session: Session,
                                                ledger: Ledger, entered: None,
                                                tmp_path: Path) -> None:
-    login_as(session, ledger, "dm", Role.DATA_MANAGER, study=STUDY)
+    dm = login_as(session, ledger, "dm", Role.DATA_MANAGER, study=STUDY)
+    approved_export(session, STUDY, dm)
     login(app_client, "dm")
     r = app_client.get(f"/api/v1/studies/{STUDY}/export/statistics/dta",
                        params={"form": "demographics"})

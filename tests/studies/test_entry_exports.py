@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import SETUP, VITALS, make_entry_study
+from factories import SETUP, VITALS, approved_export, make_entry_study
 from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -126,6 +126,7 @@ def entered(session: Session, ledger: Ledger) -> Actor:
     save(session, ledger, inv, "vital_signs", {**VITALS, "sbp": "128", "symptoms": ["1"]},
          base=1, reasons={"sbp": "transcription_error", "symptoms": "new_source_document"})
     save(session, ledger, inv, "vital_signs", VITALS, subject="S01-ENT02")
+    approved_export(session, STUDY)
     return inv
 
 

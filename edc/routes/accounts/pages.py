@@ -137,6 +137,10 @@ def account_home(request: Request, session: SessionDep, actor: CurrentActor) -> 
             *labelled_input("study", "研究（可选）/ Study (optional)", maxlength="100"),
             *labelled_input("days", "有效天数 / Days valid", type="number", value="30", min="1",
                             required=True),
+            h.p[h.label(".check")[
+                h.input(type="checkbox", name="redcap", value="on", id="redcap"), " ",
+                "REDCap 格式（32 位，用于 REDCap 兼容接口 /api/，须指定研究）/ REDCap shape (32 "
+                "characters, for the REDCap-compatible /api/; give the study)"]],
             h.p[h.button(type="submit")["签发令牌 / Issue token"]],
         ])
 
@@ -145,13 +149,17 @@ def account_home(request: Request, session: SessionDep, actor: CurrentActor) -> 
 def token_create(request: Request, session: SessionDep, ledger: LedgerDep, actor: CurrentActor,
                  auth: AuthDep, name: Annotated[str, Form(max_length=100)],
                  role: Annotated[Role, Form()], days: Annotated[int, Form(ge=1, le=3650)],
-                 study: Annotated[str, Form(max_length=100)] = "") -> Response:
+                 study: Annotated[str, Form(max_length=100)] = "",
+                 redcap: Annotated[str, Form(max_length=10)] = "") -> Response:
     issued = tokens.create_token(session, ledger, actor=actor, name=name, role=role,
-                                 study=study or None, days=days, config=auth)
+                                 study=study.strip() or None, days=days, config=auth,
+                                 redcap=redcap == "on")
     # Shown once, in this response; never stored in clear and never put in a URL.
     return page(request, "令牌已签发 / Token issued",
                 h.p["请立即复制；此后不再显示。/ Copy it now; it will not be shown again."],
                 h.pre(".secret")[issued.token],
+                h.p["用于 REDCap 兼容接口 / For the REDCap-compatible API: "
+                    "POST /api/ (PyCap, REDCapR, redcapAPI)"] if redcap == "on" else None,
                 h.p[f"到期 / Expires: {_when(issued.expires_at)}"],
                 h.p[h.a(href="/account")["返回 / Back"]])
 

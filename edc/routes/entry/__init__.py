@@ -1,5 +1,6 @@
-"""Routes of the entry domain: its JSON API (``api``) and its pages (``pages``)."""
+"""Routes of the entry domain: its JSON API (``api``), its pages (``pages``) and the pages of
+internal exports and their approval (``exports``)."""
 
-from edc.routes.entry import api, pages
+from edc.routes.entry import api, exports, pages
 
-__all__ = ["api", "pages"]
+__all__ = ["api", "exports", "pages"]

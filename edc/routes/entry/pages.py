@@ -18,7 +18,8 @@ SDV tick replaces only its row, a query answer only its thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -35,7 +36,7 @@ from edc.web.labels import STATE_LABELS, STATE_MARKS, label
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.timefmt import local_minute
 from studies.entry import files as entry_files
-from studies.entry import monitoring, odm_export, preview
+from studies.entry import monitoring, preview
 from studies.entry import reading as entry_reading
 from studies.entry import service as entry
 from studies.entry.errors import EntryInvalid, StaleVersion
@@ -184,6 +185,49 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
                    **t.html_attrs)
 
 
+@dataclass
+class _Matrix:
+    """Consecutive items of one REDCap matrix group, rendered as one table."""
+
+    name: str
+    items: list[dict[str, Any]]
+
+
+def _in_matrix(i: dict[str, Any]) -> bool:
+    return bool(i.get("matrix_group")) and i["field_type"] in ("radio", "checkbox") and bool(
+        i.get("choices"))
+
+
+def _matrix_table(m: _Matrix, values: dict[str, Any], reading: bool, errors: dict[str, str],
+                  extras: Callable[[dict[str, Any]], list[h.Node]]) -> h.Node:
+    """A matrix group as REDCap shows it: the shared choices as columns, one row per item
+    (a radio or a check box in each cell). Items whose choices differ from the first's are
+    still one row each, with their own codes."""
+    choices = m.items[0]["choices"]
+    head = h.tr[h.th(scope="col")[""], [h.th(scope="col")[_choice_label(c)] for c in choices],
+                h.td[""]]
+    body = []
+    for i in m.items:
+        name, value = i["name"], values.get(i["name"])
+        chosen = set(value or []) if i.get("multiple") else {value}
+        cells = []
+        for c in i["choices"]:
+            on = c["code"] in chosen
+            if reading:
+                cells.append(h.td(".matrix-cell")["●" if on else ""])
+            else:
+                cells.append(h.td(".matrix-cell")[h.input(
+                    type="checkbox" if i.get("multiple") else "radio", name=name,
+                    value=c["code"], checked=on,
+                    aria_label=f"{_label(i)}: {_choice_label(c)}")])
+        err = errors.get(name)
+        body.append(h.tr(id=f"field-{name}")[
+            h.th(scope="row")[_label(i), " *" if i["required"] else None,
+                              h.p(".field-error", role="alert")[err] if err else None],
+            cells, h.td(".matrix-extras")[extras(i)]])
+    return h.table(".matrix", id=f"matrix-{m.name}")[h.thead[head], h.tbody[body]]
+
+
 def _reason_inputs(name: str, reasons: dict[str, str], chosen: str = "",
                    typed: str = "", shown: bool = False) -> h.Node:
     """The reason for a change: shown where the value differs from the saved one (the
@@ -269,15 +313,39 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
     live = {"hx_post": check_url, "hx_trigger": "input delay:500ms, change",
             "hx_swap": "none"} if can_write else {}
     hidden = view.get("hidden", frozenset())
+
+    def extras(i: dict[str, Any]) -> list[h.Node]:
+        """A field's reason box (when correcting), SDV state, open queries, history link."""
+        name = i["name"]
+        return [
+            _reason_inputs(name, reasons,
+                           str(posted.get(f"reason.{name}") or "") if posted else "",
+                           str(posted.get(f"reason_text.{name}") or "") if posted else "",
+                           shown=name in changed or f"reasons.{name}" in errors)
+            if can_write and existing and i["field_type"] != "calc"
+            and i["classification"] != "direct_identifier" else None,
+            h.span(id=f"sdv-{name}")[_sdv_badge(view, name)],
+            h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
+            if name in open_q else None,
+            " ", h.a(".history", href=_url(study, subject, event, form, repeat,
+                                           "/history") + ("&" if repeat != 1 else "?")
+                     + f"item={quote(name)}")["历史 / history"] if existing else None]
+
     groups: list[h.Node] = []
     for g in view["groups"]:
-        rows: list[h.Node] = []
+        rows: list[h.Node | _Matrix] = []
         for i in g["items"]:
             name = i["name"]
             if i["field_type"] == "descriptive":
                 rows.append(h.div(".field.descriptive-row", id=f"field-{name}")[
                     _branch_mark(name, name in hidden, i.get("show_if")),
                     h.p(".descriptive")[_label(i)]])
+                continue
+            if _in_matrix(i):
+                if rows and isinstance(rows[-1], _Matrix) and rows[-1].name == i["matrix_group"]:
+                    rows[-1].items.append(i)
+                else:
+                    rows.append(_Matrix(i["matrix_group"], [i]))
                 continue
             err = errors.get(name) or errors.get(f"reasons.{name}")
             help_ = " / ".join(x for x in (i.get("help_zh"), i.get("help_en")) if x)
@@ -291,22 +359,12 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                 if i["field_type"] == "file" else _input(i, values.get(name), not can_write),
                 _field_error(name, err),
                 _conflict_choice(in_conflict[name]) if name in in_conflict else None,
-                _reason_inputs(name, reasons,
-                               str(posted.get(f"reason.{name}") or "") if posted else "",
-                               str(posted.get(f"reason_text.{name}") or "") if posted else "",
-                               shown=name in changed or f"reasons.{name}" in errors)
-                if can_write and existing and i["field_type"] != "calc"
-                and i["classification"] != "direct_identifier" else None,
-                h.span(id=f"sdv-{name}")[_sdv_badge(view, name)],
-                h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
-                if name in open_q else None,
-                " ", h.a(".history", href=_url(study, subject, event, form, repeat,
-                                               "/history") + ("&" if repeat != 1 else "?")
-                         + f"item={quote(name)}")["历史 / history"] if existing else None,
+                *extras(i),
             ])
         groups.append(h.fieldset[h.legend[f"{g['label_zh']} / {g['label_en']}"
                                           if g["label_zh"] != g["label_en"] else g["label_zh"]],
-                                 rows])
+                                 [_matrix_table(r, values, not can_write, errors, extras)
+                                  if isinstance(r, _Matrix) else r for r in rows]])
     status_text = {"new": "未录入 / not entered", "complete": "完成 / complete",
                    "incomplete": "未完成 / incomplete"}[view["status"]]
     header = h.dl(".record")[
@@ -768,26 +826,6 @@ def reopen_query(study: str, query_id: str, request: Request, session: SessionDe
                            data=QueryNoteIn(text=text), reopen=True)
     return redirect(request, _back_to_query(request, session, actor, study, query_id),
                     "质疑已重新打开 / query re-opened")
-
-
-@router.get("/studies/{study}/exports", dependencies=[requires(Perm.ENTRY_EXPORT)])
-def exports_page(study: str, request: Request, session: SessionDep,
-                 actor: CurrentActor) -> Response:
-    """Downloads of the clinical data: each form as CSV (UTF-8 with BOM, for Excel), the
-    whole study as ODM 1.3.2 with audit records. Each download is recorded in the ledger."""
-    names = odm_export.exportable_forms(session, actor=actor, study_code=study)
-    api = f"/api/v1/studies/{quote(study)}/export"
-    return page(
-        request, f"导出数据 / Export data — {study}",
-        h.p["每次下载都记入审计轨迹；直接标识符不导出。/ Every download is recorded in the "
-            "audit trail; direct identifiers are never exported."],
-        h.h2["按表单导出 CSV / CSV per form (UTF-8, Excel)"],
-        h.ul(".exports")[[h.li[h.a(href=f"{api}/forms/{quote(n)}.csv", download="")[
-            f"{n}.csv"]] for n in names] or h.li["—"]],
-        h.h2["CDISC ODM 1.3.2"],
-        h.p[h.a(href=f"{api}/odm", download="")[
-            "整个研究（含审计记录）/ The whole study, with audit records (XML)"]],
-        h.p[h.a(href="/account")["API 令牌（脚本导出）/ API tokens for scripted exports"]])
 
 
 @router.get("/studies/{study}/monitor", dependencies=[requires(Perm.ENTRY_VERIFY),

@@ -119,13 +119,11 @@ def _records(form: RedcapForm, session: Session, ledger: Ledger, actor: Actor) -
                     else "id\n" + "".join(f"{i}\n" for i in ids))
             return PlainTextResponse(text, media_type="text/csv; charset=utf-8")
         return JSONResponse(out)
-    if form.one("filterLogic"):
-        raise InvalidInput("filterLogic: not supported here; narrow by records, fields, forms "
-                           "and events / 不支持 filterLogic", field="filterLogic")
     q = rc.RecordQuery(type=form.one("type", "flat").lower(), records=form.many("records"),
                        fields=form.many("fields"), forms=form.many("forms"),
                        events=form.many("events"),
-                       labels=form.one("rawOrLabel", "raw").lower() == "label")
+                       labels=form.one("rawOrLabel", "raw").lower() == "label",
+                       filter_logic=form.one("filterLogic") or None)
     rows = rc.export_records(session, ledger, actor=actor, q=q)
     return _answer(form, rows)
 

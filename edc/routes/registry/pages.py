@@ -26,6 +26,7 @@ from edc.web.layout import page, redirect
 from edc.web.menu import global_links, studies_of, study_links
 from edc.web.timefmt import local_minute
 from edc.web.widgets import banner, checkbox, choice, field, post_form
+from studies.entry import export_approval
 from studies.ethics import service as ethics
 from studies.extracts import service as ex
 from studies.kernel.roles import ROLE_LABELS, Perm
@@ -68,6 +69,14 @@ def home(request: Request, actor: CurrentActor, session: SessionDep) -> Response
             h.li[h.a(href=f"/extracts/{r.id}")[f"{r.study_code} · {r.tier.upper()} · "
                                                f"{r.recipient_org}"],
                  f" — {label(r.status)}"] for r in pending] or h.li["无 / Nothing waits"]]]
+    if Perm.EXPORT_APPROVE in actor.perms:
+        exports = export_approval.waiting_for(session, actor=actor)
+        waiting += [h.h2["等待您审批的数据导出 / Exports waiting for your approval"],
+                    h.ul(".waiting-exports")[[
+                        h.li[h.a(href="/export-approvals")[
+                            f"{v.study} · {v.row.requested_by} · "
+                            f"{', '.join(v.row.forms) if v.row.forms else 'all / 全部'}"]]
+                        for v in exports] or h.li["无 / Nothing waits"]]]
     return page(request, "首页 / Home",
                 h.p[f"欢迎 / Welcome, {actor.display_name}."],
                 h.h2["您的工作 / Your work"], *(work or [h.p["—"]]), *waiting,

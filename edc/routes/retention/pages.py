@@ -18,7 +18,7 @@ from edc.routes.clock import now
 from edc.web.csrf import Csrf
 from edc.web.inputs import local_date
 from edc.web.layout import csrf_field, page, redirect
-from edc.web.signatures import signature_fields
+from edc.web.signatures import sign_error, signature_fields
 from studies.accounts import signatures
 from studies.kernel.errors import InvalidInput, SignatureRefused
 from studies.kernel.roles import Perm
@@ -33,11 +33,7 @@ DECISION_LABELS = {"keep": "继续保存 / Keep", "archive": "归档 / Archive",
 def _decision_form(request: Request, d: retention.DueReview, first: bool, needs_totp: bool,
                    error: InvalidInput | None) -> h.Element:
     code = d.study.code
-    problem = None
-    if error is not None:
-        problem = h.div(".sign-error", role="alert")[
-            h.p(".error")[error.message],
-            h.p[f"字段 / field: {error.field}"] if error.field else None]
+    problem = sign_error(error)
     return h.form(".decision", method="post", action=f"/retention/{quote(code)}")[
         csrf_field(request),
         h.input(type="hidden", name="due_on", value=d.due_on.isoformat()),
