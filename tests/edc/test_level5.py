@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from factories import VITALS, make_entry_study, make_user
+from factories import VITALS, approved_export, make_entry_study, make_user
 from fastapi.testclient import TestClient
 from pages_util import login, soup
 from sqlalchemy import select, update
@@ -24,6 +24,7 @@ from studies.entry.models import UnmaskGrant
 from studies.entry.schemas import SaveIn
 from studies.forms.models import Item
 from studies.kernel.actor import Actor
+from studies.kernel.errors import InvalidInput
 from studies.kernel.roles import Role
 
 STUDY = "ENT-2026-01"
@@ -71,16 +72,28 @@ def test_a_monitor_sees_level_5_values_masked_everywhere(app_client: TestClient,
     mon = actor("mon", Role.MONITOR)
     rows = redcap_api.export_records(session, ledger, actor=mon, q=redcap_api.RecordQuery())
     assert rows[0]["sbp"] == MASKED and rows[0]["weight"] == "70.0"
+    # nor can the rows a filter chooses disclose a masked value
+    with pytest.raises(InvalidInput) as refused:
+        redcap_api.export_records(session, ledger, actor=mon,
+                                  q=redcap_api.RecordQuery(filter_logic="[sbp] > 130"))
+    assert refused.value.field == "filterLogic" and "'sbp'" in refused.value.message
+
+
+def _user(session: Session, username: str) -> User:
+    return session.execute(select(User).where(User.username == username)).scalar_one()
 
 
 def test_a_data_manager_exports_level_5_masked(app_client: TestClient, session: Session,
                                                ledger: Ledger, study: None) -> None:
+    approved_export(session, STUDY, _user(session, "dm"))  # §11.3.4.1 c: exports are approved
     login(app_client, "dm")
     csv_text = app_client.get(f"/api/v1/studies/{STUDY}/export/forms/vital_signs.csv").text
     header, row = csv_text.splitlines()[:2]
     assert row.split(",")[header.split(",").index("sbp")] == MASKED
+    dm = actor("dm", Role.DATA_MANAGER)
+    approved_export(session, STUDY, dm)
     data, _name = stat_export.export_for_statistics(
-        session, ledger, actor=actor("dm", Role.DATA_MANAGER), study_code=STUDY, fmt="csv",
+        session, ledger, actor=dm, study_code=STUDY, fmt="csv",
         form_name="vital_signs")
     lines = data.decode("utf-8-sig").splitlines()
     cols = lines[0].split(",")
@@ -91,6 +104,7 @@ def test_a_data_manager_exports_level_5_masked(app_client: TestClient, session: 
 def test_the_odm_export_masks_level_5_and_an_export_under_a_grant_says_so(
         session: Session, ledger: Ledger, study: None) -> None:
     dm = actor("dm", Role.DATA_MANAGER)
+    approved_export(session, STUDY, dm)
     xml = odm_export.export_clinical_odm(session, ledger, actor=dm, study_code=STUDY).decode()
     assert 'ItemOID="I.vital_signs.sbp"' in xml and MASKED in xml
     assert 'Value="131"' not in xml and 'Value="70.0"' in xml
@@ -101,6 +115,7 @@ def test_the_odm_export_masks_level_5_and_an_export_under_a_grant_says_so(
     dm = Actor(user_id=session.execute(select(User.id).where(User.username == "dm"))
                .scalar_one(), username="dm", display_name="dm",
                grants=((Role.DATA_MANAGER, STUDY),))
+    approved_export(session, STUDY, dm)
     xml = odm_export.export_clinical_odm(session, ledger, actor=dm, study_code=STUDY).decode()
     assert 'Value="131"' in xml
     export = session.execute(select(LedgerEntry).where(
