@@ -23,6 +23,7 @@ from edc.routes import (
     extracts,
     forms,
     locks,
+    oversight,
     randomisation,
     redcap,
     registry,
@@ -138,6 +139,7 @@ ROUTERS = [
     entry.api.router, entry.pages.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
     retention.api.router, retention.pages.router,
+    oversight.pages.router,
     redcap.api.router,
 ]
 

@@ -24,7 +24,8 @@ FORBIDDEN = {
 }
 # The domains of ``studies`` from the bottom up: each may use the ones before it.
 DOMAIN_ORDER = ("accounts", "registry", "ethics", "consent", "subjects", "forms", "signoff",
-                "entry", "locks", "randomisation", "extracts", "overview", "retention")
+                "entry", "locks", "randomisation", "extracts", "overview", "retention",
+                "oversight")
 
 
 def module_of(path: Path) -> str:

@@ -43,6 +43,7 @@ def global_links(actor: Actor) -> list[Link]:
         out.append(Link("/code-index/history", "查询记录 / Lookup history"))
     if _any(actor, Perm.AUDIT_VERIFY):
         out.append(Link("/audit", "审计与验证 / Audit and verification"))
+        out.append(Link("/self-check", "安全自查 / Self-check (Appendix F)"))
     if _any(actor, Perm.AUDIT_READ):
         out.append(Link("/audit/entries", "审计轨迹 / Audit trail"))
     if _any(actor, Perm.ACCOUNT_MANAGE):

@@ -113,6 +113,8 @@ class Action(StrEnum):
     RANDOMISATION_ASSIGN = "randomisation.assign"
     RANDOMISATION_CONFIGURE = "randomisation.configure"
     RANDOMISATION_LIST_IMPORT = "randomisation.list_import"
+    # oversight
+    OVERSIGHT_SELFCHECK = "oversight.selfcheck"
     # retention
     RETENTION_END_DATE = "retention.end_date"
     RETENTION_REVIEW = "retention.review"
