@@ -133,7 +133,8 @@ class HealthOut(BaseModel):
 ROUTERS = [
     accounts.api.router, audit.api.router, accounts.pages.router, audit.pages.router,
     registry.api.router, ethics.api.router, consent.api.router, forms.api.router,
-    registry.pages.router, forms.pages.router, ethics.pages.router, consent.pages.router,
+    registry.pages.router, registry.owner.router, forms.pages.router, ethics.pages.router,
+    consent.pages.router,
     subjects.api.router, subjects.pages.router,
     extracts.api.router, extracts.pages.router,
     entry.api.router, entry.pages.router,

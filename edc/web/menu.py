@@ -49,6 +49,7 @@ def global_links(actor: Actor) -> list[Link]:
     if _any(actor, Perm.ACCOUNT_MANAGE):
         out.append(Link("/admin/accounts", "账户管理 / Accounts"))
         out.append(Link("/admin/organisations", "接收机构 / Organisations"))
+        out.append(Link("/admin/data-owners", "数据责任人移交 / Data owner handovers"))
     if _any(actor, Perm.EXTRACT_APPROVE):
         out.append(Link("/cross-border", "数据出境 / Cross-border"))
     if _any(actor, Perm.RETENTION_REVIEW):

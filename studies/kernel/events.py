@@ -128,6 +128,8 @@ class Action(StrEnum):
     # study
     STUDY_COMPLETE_DRAFT = "study.complete_draft"
     STUDY_CREATE = "study.create"
+    STUDY_OWNER_ACCEPT = "study.owner_accept"
+    STUDY_OWNER_PROPOSE = "study.owner_propose"
     STUDY_STATUS = "study.status"
     # subject
     SUBJECT_ENROL = "subject.enrol"

@@ -243,6 +243,8 @@ T_SELFCHECK_REPORT = ("tests/edc/test_selfcheck_pages.py::"
                       "test_the_report_command_writes_signed_html_and_pdf_and_is_audited")
 T_SELFCHECK_PAGE = ("tests/edc/test_selfcheck_pages.py::"
                     "test_the_security_officer_reaches_the_self_check_from_the_menu")
+T_OWNER = ("tests/edc/test_data_owner_pages.py::"
+           "test_the_owner_is_named_handed_over_with_two_signatures_and_shown")
 T_MISSING_ORG = "组织的制度 / the organisation's own rules and records"
 
 S6_2 = Section("§6.2 数据分级 / Data levels", (
@@ -430,7 +432,9 @@ S11_3 = Section("§11.3 临床研究数据安全 / Clinical-research data securi
         "collection", C, "published, versioned eCRFs with confirmed classification",
         (T_META, T_ODM)),
     Row("§11.3.4.4 a (责任人)", "确定数据责任人，人员调动及时变更", "name the data owner, "
-        "change on staff moves", M, "no responsible person per study yet (issue #20 item 8)"),
+        "change on staff moves", C, "each study names its data owner (a set-up step); a "
+        "handover is signed by the outgoing owner (or an administrator when they left) and "
+        "the incoming person, audited, the history shown", (T_OWNER,)),
     Row("§11.3.4.4 b", "与受试者签署协议，说明保密及查阅", "agreement with the subject on "
         "confidentiality and review", C, "consent form text shown and recorded per version",
         ("tests/edc/test_study_pages.py::"
@@ -665,7 +669,8 @@ APPENDIX_F = Section("附录F 安全检查表（软件可证明的项） / Appen
     Row("F 去标识化: 重标识专人", "重标识由控制者内部专人处理", "re-identification by named "
         "people", C, "custodian with reason", (T_CODE_REASON,)),
     Row("F 安全管理: 专人负责", "是否指定专人负责数据安全日常工作", "a named person for data "
-        "security", M, "no data owner per study yet (issue #20 item 8)"),
+        "security", P, "each study's data owner, handed over with two signatures; the data "
+        "security office's own staffing is organisational", (T_OWNER,)),
     Row("F 安全管理: 数据使用审批流程", "是否建立了数据使用审批流程", "a data-use approval "
         "process", C, "extract approvals", (T_TIERS, T_LDS_VOTE)),
     Row("F 安全管理: 元数据管理", "是否进行了必要的元数据管理", "metadata management", C,
