@@ -243,6 +243,8 @@ T_SELFCHECK_REPORT = ("tests/edc/test_selfcheck_pages.py::"
                       "test_the_report_command_writes_signed_html_and_pdf_and_is_audited")
 T_SELFCHECK_PAGE = ("tests/edc/test_selfcheck_pages.py::"
                     "test_the_security_officer_reaches_the_self_check_from_the_menu")
+T_SUBJECT_DATA = ("tests/studies/test_subject_rights.py::"
+                  "test_the_subject_access_export_holds_clinical_data_and_disclosures")
 T_OWNER = ("tests/edc/test_data_owner_pages.py::"
            "test_the_owner_is_named_handed_over_with_two_signatures_and_shown")
 T_MISSING_ORG = "组织的制度 / the organisation's own rules and records"
@@ -282,17 +284,19 @@ S7 = Section("§7 使用披露要求 / Use and disclosure", (
         (T_WAIVER_CODED, T_WAIVER)),
     Row("§7 c", "市场营销须单独授权", "marketing needs separate authorisation", ORG,
         "the system holds no marketing use"),
-    Row("§7 d", "主体有权访问其数据", "the subject may access their data", P,
-        "the custodian's subject access export (identity, enrolment, consent); the clinical "
-        "data is not yet in it (issue #20 item 5)", (T_SUBJECT_ACCESS,)),
-    Row("§7 e", "主体有权获得数据副本", "the subject may get a copy", P,
-        "the subject access export as JSON/HTML, without the clinical data yet",
-        (T_SUBJECT_ACCESS,)),
+    Row("§7 d", "主体有权访问其数据", "the subject may access their data", C,
+        "the custodian's subject access export: identity, enrolment, consent records and the "
+        "clinical data (current values per visit and form, readable labels)",
+        (T_SUBJECT_ACCESS, T_SUBJECT_DATA)),
+    Row("§7 e", "主体有权获得数据副本", "the subject may get a copy", C,
+        "the subject access export as a bilingual HTML page, JSON or text",
+        (T_SUBJECT_ACCESS, T_SUBJECT_DATA)),
     Row("§7 f", "提供请求更正或补充的方法", "a way to request correction", M,
         "no correction-request workflow yet (issue #20 item 5)"),
-    Row("§7 g", "披露历史回溯查询，最短六年", "disclosure history, at least six years", P,
-        "disclosures are recorded per subject and delivered extract; not yet shown to the "
-        "subject (issue #20 item 5)", (T_PACKAGE,)),
+    Row("§7 g", "披露历史回溯查询，最短六年", "disclosure history, at least six years", C,
+        "each extract built with a subject's rows is recorded per subject (recipient, tier, "
+        "fields, when), kept with the ledger, and shown in the subject access export",
+        (T_SUBJECT_DATA,)),
     Row("§7 h", "主体可要求限制使用或披露", "the subject may ask for restriction", P,
         "a consent scope can be withdrawn alone; no restriction-request record yet",
         (T_WITHDRAW_SCOPE,)),
@@ -587,11 +591,12 @@ APPENDIX_F = Section("附录F 安全检查表（软件可证明的项） / Appen
     Row("F 使用披露: 委员会审批", "未经授权的受限制数据使用是否经过委员会审批", "committee "
         "approval of LDS use", C, "the vote", (T_LDS_VOTE,)),
     Row("F 使用披露: 访问与副本", "是否提供主体访问其数据及获得副本的方式", "subject access "
-        "and copy", P, "subject access export without clinical data yet", (T_SUBJECT_ACCESS,)),
+        "and copy", C, "subject access export with the clinical data", (T_SUBJECT_DATA,)),
     Row("F 使用披露: 更正", "是否提供请求更正或补充信息的方法", "correction requests", M,
         "issue #20 item 5"),
     Row("F 使用披露: 披露回溯6年", "是否支持主体回溯查询披露情况6年", "disclosure history "
-        "six years", M, "issue #20 item 5"),
+        "six years", C, "the disclosure history in the subject access export",
+        (T_SUBJECT_DATA,)),
     Row("F 使用披露: 数据使用协议", "数据交付第三方是否通过协议约定目的和安全责任",
         "agreement with third parties", C, "E.3 agreement", (T_E3,)),
     Row("F 使用披露: 彻底销毁", "数据使用结束后是否确认数据已彻底销毁", "destruction "

@@ -145,7 +145,7 @@ def disclosures(code: str, session: SessionDep, ledger: LedgerDep,
 class ExportIn(BaseModel):
     code: str = Field(max_length=40)
     reason: str = Field(max_length=500)
-    format: Literal["json", "text"] = "json"
+    format: Literal["json", "text", "html"] = "json"
 
 
 @router.post("/code-index/export", dependencies=[requires(Perm.CODE_INDEX_EXPORT)],

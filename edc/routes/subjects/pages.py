@@ -240,8 +240,9 @@ def code_index_home(request: Request, actor: CurrentActor) -> Response:
             h.input(id="export-code", name="code", required=True, maxlength="40",
                     autocomplete="off"),
             h.label(for_="format")["格式 / Format"],
-            dropdown(id="format", name="format")[h.option(value="text")["文本 / Text"],
-                                                 h.option(value="json")["JSON"]],
+            dropdown(id="format", name="format")[
+                h.option(value="html")["网页（可阅读） / Web page (readable)"],
+                h.option(value="text")["文本 / Text"], h.option(value="json")["JSON"]],
             _reason_input("export"),
             h.p[h.button(type="submit")["导出 / Export"]]],
         h.h2["数据披露记录 / To whom a subject's data went (§7 g)"],
