@@ -135,7 +135,7 @@ ROUTERS = [
     registry.api.router, ethics.api.router, consent.api.router, forms.api.router,
     registry.pages.router, registry.owner.router, forms.pages.router, ethics.pages.router,
     consent.pages.router,
-    subjects.api.router, subjects.pages.router,
+    subjects.api.router, subjects.pages.router, subjects.requests.router,
     extracts.api.router, extracts.pages.router,
     entry.api.router, entry.pages.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,

@@ -1,4 +1,5 @@
-"""data owner (§11.3.4.4 a): each study's owner handovers, signed by the outgoing and the incoming person
+"""data owner handovers (§11.3.4.4 a), signed by the outgoing and the incoming person; subject requests
+(§7 f correction, §7 h restriction)
 
 Revision ID: 0024
 Revises: 0018
@@ -39,8 +40,38 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_owner_handover_study_id'), ['study_id'], unique=False)
 
 
+    op.create_table('subject_request',
+    sa.Column('created_at', audit_trail.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('study_id', sa.String(length=36), nullable=False),
+    sa.Column('subject_id', sa.String(length=36), nullable=False),
+    sa.Column('reference', sa.String(length=20), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('recorded_by', sa.String(length=100), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('resolution', sa.Text(), nullable=True),
+    sa.Column('resolved_by', sa.String(length=100), nullable=True),
+    sa.Column('resolved_at', audit_trail.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('consent_id', sa.String(length=36), nullable=True),
+    sa.Column('scopes', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['study_id'], ['study.id'], name=op.f('fk_subject_request_study_id_study')),
+    sa.ForeignKeyConstraint(['subject_id'], ['subject.id'], name=op.f('fk_subject_request_subject_id_subject')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subject_request')),
+    sa.UniqueConstraint('reference', name=op.f('uq_subject_request_reference'))
+    )
+    with op.batch_alter_table('subject_request', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_subject_request_study_id'), ['study_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_subject_request_subject_id'), ['subject_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('subject_request', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_subject_request_subject_id'))
+        batch_op.drop_index(batch_op.f('ix_subject_request_study_id'))
+
+    op.drop_table('subject_request')
+
     with op.batch_alter_table('owner_handover', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_owner_handover_study_id'))
 

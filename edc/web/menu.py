@@ -66,6 +66,7 @@ def study_links(actor: Actor, study: str) -> list[Link]:
         Link(f"{base}/entry", "数据录入与状态 / Data entry and status", Perm.ENTRY_READ),
         Link(f"{base}/subjects", "受试者 / Subjects", Perm.SUBJECT_READ),
         Link(f"{base}/subjects/enrol", "入组 / Enrol a subject", Perm.SUBJECT_ENROL),
+        Link(f"{base}/subject-requests", "受试者的请求 / Subjects' requests", Perm.ENTRY_WRITE),
         Link(f"{base}/dashboard", "进度图表 / Progress charts", Perm.ENTRY_READ),
         Link(f"{base}/consent", "知情同意 / Consent", Perm.CONSENT_READ),
         Link(f"{base}/exports", "导出数据 / Export data", Perm.ENTRY_EXPORT),

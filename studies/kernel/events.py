@@ -135,6 +135,9 @@ class Action(StrEnum):
     SUBJECT_ENROL = "subject.enrol"
     SUBJECT_DISCLOSURES_VIEW = "subject.disclosures_view"
     SUBJECT_EXPORT = "subject.export"
+    SUBJECT_REQUEST_DECLINE = "subject.request_decline"
+    SUBJECT_REQUEST_RECORD = "subject.request_record"
+    SUBJECT_REQUEST_RESOLVE = "subject.request_resolve"
     # token
     TOKEN_CREATE = "token.create"
     TOKEN_REVOKE = "token.revoke"

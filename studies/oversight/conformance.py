@@ -245,6 +245,10 @@ T_SELFCHECK_PAGE = ("tests/edc/test_selfcheck_pages.py::"
                     "test_the_security_officer_reaches_the_self_check_from_the_menu")
 T_SUBJECT_DATA = ("tests/studies/test_subject_rights.py::"
                   "test_the_subject_access_export_holds_clinical_data_and_disclosures")
+T_SUBJECT_REQ = ("tests/edc/test_subject_request_pages.py::"
+                 "test_correction_and_restriction_requests_are_routed_and_resolved")
+T_SUBJECT_REQ_API = ("tests/edc/test_subject_request_pages.py::"
+                     "test_the_api_records_lists_and_declines_a_request")
 T_OWNER = ("tests/edc/test_data_owner_pages.py::"
            "test_the_owner_is_named_handed_over_with_two_signatures_and_shown")
 T_MISSING_ORG = "组织的制度 / the organisation's own rules and records"
@@ -291,15 +295,17 @@ S7 = Section("§7 使用披露要求 / Use and disclosure", (
     Row("§7 e", "主体有权获得数据副本", "the subject may get a copy", C,
         "the subject access export as a bilingual HTML page, JSON or text",
         (T_SUBJECT_ACCESS, T_SUBJECT_DATA)),
-    Row("§7 f", "提供请求更正或补充的方法", "a way to request correction", M,
-        "no correction-request workflow yet (issue #20 item 5)"),
+    Row("§7 f", "提供请求更正或补充的方法", "a way to request correction", C,
+        "the custodian records the request; the study team at the subject's site closes it "
+        "after an audited change whose reason names it", (T_SUBJECT_REQ, T_SUBJECT_REQ_API)),
     Row("§7 g", "披露历史回溯查询，最短六年", "disclosure history, at least six years", C,
         "each extract built with a subject's rows is recorded per subject (recipient, tier, "
         "fields, when), kept with the ledger, and shown in the subject access export",
         (T_SUBJECT_DATA,)),
-    Row("§7 h", "主体可要求限制使用或披露", "the subject may ask for restriction", P,
-        "a consent scope can be withdrawn alone; no restriction-request record yet",
-        (T_WITHDRAW_SCOPE,)),
+    Row("§7 h", "主体可要求限制使用或披露", "the subject may ask for restriction", C,
+        "a restriction request is recorded and resolved by a consent scope withdrawal against "
+        "it, or declined by the PI with a note", (T_SUBJECT_REQ, T_SUBJECT_REQ_API,
+                                                  T_WITHDRAW_SCOPE)),
     Row("§7 i", "治疗笔记去标识化后用于培训", "treatment notes de-identified for training", ORG,
         "no treatment notes are held"),
     Row("§7 j", "将使用和披露限制在最低限度", "use and disclosure kept to the minimum", C,
@@ -592,8 +598,8 @@ APPENDIX_F = Section("附录F 安全检查表（软件可证明的项） / Appen
         "approval of LDS use", C, "the vote", (T_LDS_VOTE,)),
     Row("F 使用披露: 访问与副本", "是否提供主体访问其数据及获得副本的方式", "subject access "
         "and copy", C, "subject access export with the clinical data", (T_SUBJECT_DATA,)),
-    Row("F 使用披露: 更正", "是否提供请求更正或补充信息的方法", "correction requests", M,
-        "issue #20 item 5"),
+    Row("F 使用披露: 更正", "是否提供请求更正或补充信息的方法", "correction requests", C,
+        "subject requests routed to the study team", (T_SUBJECT_REQ,)),
     Row("F 使用披露: 披露回溯6年", "是否支持主体回溯查询披露情况6年", "disclosure history "
         "six years", C, "the disclosure history in the subject access export",
         (T_SUBJECT_DATA,)),

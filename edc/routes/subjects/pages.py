@@ -20,6 +20,7 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.routes.clock import now
 from edc.routes.subjects.keys import index_keys
+from edc.routes.subjects.requests import custodian_form as subject_request_form
 from edc.web.csrf import Csrf
 from edc.web.forms import gather, refill, submit
 from edc.web.inputs import build, local_time
@@ -252,6 +253,7 @@ def code_index_home(request: Request, actor: CurrentActor) -> Response:
             h.input(id="disclosure-code", name="code", required=True, maxlength="40",
                     autocomplete="off"),
             h.p[h.button(type="submit")["查看 / Show"]]],
+        *subject_request_form(request),
         h.p[h.a(href="/code-index/history")["查询记录 / Lookup history"]],
     )
 
