@@ -23,6 +23,7 @@ from edc.routes import (
     extracts,
     forms,
     locks,
+    oversight,
     randomisation,
     redcap,
     registry,
@@ -132,12 +133,14 @@ class HealthOut(BaseModel):
 ROUTERS = [
     accounts.api.router, audit.api.router, accounts.pages.router, audit.pages.router,
     registry.api.router, ethics.api.router, consent.api.router, forms.api.router,
-    registry.pages.router, forms.pages.router, ethics.pages.router, consent.pages.router,
-    subjects.api.router, subjects.pages.router,
+    registry.pages.router, registry.owner.router, forms.pages.router, ethics.pages.router,
+    consent.pages.router,
+    subjects.api.router, subjects.pages.router, subjects.requests.router,
     extracts.api.router, extracts.pages.router,
     entry.api.router, entry.pages.router, entry.exports.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
     retention.api.router, retention.pages.router,
+    oversight.pages.router,
     redcap.api.router,
 ]
 

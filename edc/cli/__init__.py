@@ -14,6 +14,7 @@ from edc.cli import (
     accounts,
     audit,
     backup,
+    conformance,
     entry,
     extract,
     keys,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     locks.register(sub)
     backup.register(sub)
     witness.register(sub)
+    conformance.register(sub)
     return p
 
 

@@ -43,6 +43,7 @@ def global_links(actor: Actor) -> list[Link]:
         out.append(Link("/code-index/history", "查询记录 / Lookup history"))
     if _any(actor, Perm.AUDIT_VERIFY):
         out.append(Link("/audit", "审计与验证 / Audit and verification"))
+        out.append(Link("/self-check", "安全自查 / Self-check (Appendix F)"))
     if _any(actor, Perm.AUDIT_READ):
         out.append(Link("/audit/entries", "审计轨迹 / Audit trail"))
     if _any(actor, Perm.ACCESS_FLAG_READ):
@@ -50,6 +51,7 @@ def global_links(actor: Actor) -> list[Link]:
     if _any(actor, Perm.ACCOUNT_MANAGE):
         out.append(Link("/admin/accounts", "账户管理 / Accounts"))
         out.append(Link("/admin/organisations", "接收机构 / Organisations"))
+        out.append(Link("/admin/data-owners", "数据责任人移交 / Data owner handovers"))
     if _any(actor, Perm.EXTRACT_APPROVE):
         out.append(Link("/cross-border", "数据出境 / Cross-border"))
     if _any(actor, Perm.EXPORT_APPROVE):
@@ -68,6 +70,7 @@ def study_links(actor: Actor, study: str) -> list[Link]:
         Link(f"{base}/entry", "数据录入与状态 / Data entry and status", Perm.ENTRY_READ),
         Link(f"{base}/subjects", "受试者 / Subjects", Perm.SUBJECT_READ),
         Link(f"{base}/subjects/enrol", "入组 / Enrol a subject", Perm.SUBJECT_ENROL),
+        Link(f"{base}/subject-requests", "受试者的请求 / Subjects' requests", Perm.ENTRY_WRITE),
         Link(f"{base}/dashboard", "进度图表 / Progress charts", Perm.ENTRY_READ),
         Link(f"{base}/consent", "知情同意 / Consent", Perm.CONSENT_READ),
         Link(f"{base}/exports", "导出数据 / Export data", Perm.ENTRY_EXPORT),

@@ -128,6 +128,8 @@ class Action(StrEnum):
     RANDOMISATION_ASSIGN = "randomisation.assign"
     RANDOMISATION_CONFIGURE = "randomisation.configure"
     RANDOMISATION_LIST_IMPORT = "randomisation.list_import"
+    # oversight
+    OVERSIGHT_SELFCHECK = "oversight.selfcheck"
     # retention
     RETENTION_END_DATE = "retention.end_date"
     RETENTION_REVIEW = "retention.review"
@@ -141,11 +143,16 @@ class Action(StrEnum):
     # study
     STUDY_COMPLETE_DRAFT = "study.complete_draft"
     STUDY_CREATE = "study.create"
+    STUDY_OWNER_ACCEPT = "study.owner_accept"
+    STUDY_OWNER_PROPOSE = "study.owner_propose"
     STUDY_STATUS = "study.status"
     # subject
     SUBJECT_ENROL = "subject.enrol"
     SUBJECT_DISCLOSURES_VIEW = "subject.disclosures_view"
     SUBJECT_EXPORT = "subject.export"
+    SUBJECT_REQUEST_DECLINE = "subject.request_decline"
+    SUBJECT_REQUEST_RECORD = "subject.request_record"
+    SUBJECT_REQUEST_RESOLVE = "subject.request_resolve"
     # token
     TOKEN_CREATE = "token.create"
     TOKEN_REVOKE = "token.revoke"

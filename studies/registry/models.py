@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field
 
+from audit_trail.base import UTCDateTime
 from studies.kernel.models import CreatedAt, IdTable
 
 DESIGNS = ("prospective", "retrospective")
@@ -86,3 +87,30 @@ class ProtocolVersion(IdTable, CreatedAt, table=True):
     data_sharing_plan: str = Field(sa_column=Column(Text(), nullable=False))
     amendment_summary: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     created_by: str = Field(sa_column=Column(String(100), nullable=False))
+
+
+OWNER_HANDOVER_STATUSES = ("pending", "accepted", "withdrawn")
+
+
+class OwnerHandover(IdTable, CreatedAt, table=True):
+    """The study's data owner (数据责任人, §11.3.4.4 a) passing from one person to the next.
+    The first naming and each handover are proposed and signed by the outgoing owner (by the
+    study's manager for the first naming, by an administrator when the outgoing owner has
+    left) and take effect once the incoming person accepts and signs; the current owner is the
+    incoming person of the latest accepted handover."""
+
+    __tablename__ = "owner_handover"
+
+    study_id: str = Field(sa_column=Column(String(36), ForeignKey("study.id"), nullable=False,
+                                           index=True))
+    from_username: str | None = Field(default=None, sa_column=Column(String(100),
+                                                                      nullable=True))
+    to_username: str = Field(sa_column=Column(String(100), nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", sa_column=Column(String(10), nullable=False))
+    proposed_by: str = Field(sa_column=Column(String(100), nullable=False))
+    proposed_signature_id: str = Field(sa_column=Column(String(36), nullable=False))
+    accepted_at: dt.datetime | None = Field(default=None, sa_column=Column(
+        UTCDateTime(), nullable=True))
+    accepted_signature_id: str | None = Field(default=None, sa_column=Column(
+        String(36), nullable=True))

@@ -4,6 +4,7 @@ code-index keys: verification and rotation. Ledger entries never carry identity.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from sqlmodel import col
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger
 from studies import guards
+from studies.entry.models import CurrentValue, FormRecord
+from studies.forms.models import Form, FormVersion, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotFound
 from studies.kernel.events import Action
@@ -180,7 +183,7 @@ def lookup_history(session: Session, *, actor: Actor, limit: int = 200) -> list[
     return out
 
 
-EXPORT_FORMATS = ("json", "text")
+EXPORT_FORMATS = ("json", "text", "html")
 
 
 EXPORT_ACTION_PREFIXES = ("subject.", "consent.", "waiver.", "withdrawal.")
@@ -191,6 +194,53 @@ class SubjectExport:
     filename: str
     media_type: str
     content: bytes
+
+
+def _bilingual(zh: str | None, en: str | None) -> str:
+    return " / ".join(x for x in (zh, en) if x) or ""
+
+
+def _readable(item: Item, value: object) -> object:
+    """A stored value as the subject reads it: a choice's label instead of its code."""
+    labels = {c.get("code"): _bilingual(c.get("label_zh"), c.get("label_en")) or c.get("code")
+              for c in item.choices or []}
+    if isinstance(value, list):
+        return [labels.get(str(v), v) for v in value]
+    if value is not None and labels:
+        return labels.get(str(value), value)
+    return value
+
+
+def clinical_data(session: Session, subject_id: str) -> list[dict[str, object]]:
+    """The subject's clinical data as it stands (§7 d–e): per form record (event, repeat,
+    form), every current value with its item's bilingual label and a readable value."""
+    out: list[dict[str, object]] = []
+    records = session.execute(
+        select(FormRecord, Form, FormVersion).join(Form, col(Form.id) == col(FormRecord.form_id))
+        .join(FormVersion, col(FormVersion.id) == col(FormRecord.form_version_id))
+        .where(col(FormRecord.subject_id) == subject_id)
+        .order_by(col(FormRecord.created_at), col(FormRecord.event_name),
+                  col(FormRecord.event_repeat), col(Form.name))).all()
+    for rec, form, version in records:
+        items = {i.name: i for i in session.execute(select(Item).where(
+            col(Item.form_version_id) == version.id)).scalars()}
+        values = session.execute(select(CurrentValue).where(
+            col(CurrentValue.record_id) == rec.id)).scalars().all()
+        rows = []
+        for v in sorted(values, key=lambda c: items[c.item_name].position
+                        if c.item_name in items else 10**6):
+            item = items.get(v.item_name)
+            if v.value is None or v.value == "" or v.value == []:
+                continue
+            rows.append({"item": v.item_name,
+                         "label": _bilingual(item.label_zh, item.label_en) if item else
+                         v.item_name,
+                         "value": _readable(item, v.value) if item else v.value,
+                         "unit": item.unit if item else None})
+        out.append({"event": rec.event_name, "repeat": rec.event_repeat, "form": form.name,
+                    "form_label": _bilingual(version.label_zh, version.label_en),
+                    "status": rec.status, "values": rows})
+    return out
 
 
 def _exported(session: Session, actor: Actor,
@@ -238,6 +288,7 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
                       "study_title_en": study.title_en, "site": site.code,
                       "hospital": site.hospital, "status": subject.status,
                       "enrolled_at": subject.enrolled_at.isoformat(timespec="seconds")},
+        "clinical_data": clinical_data(session, subject.id),
         "history": history,
         "disclosures": disclosed,
     }
@@ -250,6 +301,9 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
     if fmt == "json":
         return SubjectExport(f"subject-{code}-{stamp}.json", "application/json",
                              json.dumps(doc, ensure_ascii=False, indent=2).encode() + b"\n")
+    if fmt == "html":
+        return SubjectExport(f"subject-{code}-{stamp}.html", "text/html; charset=utf-8",
+                             _as_html(doc).encode())
     return SubjectExport(f"subject-{code}-{stamp}.txt", "text/plain; charset=utf-8",
                          _as_text(doc).encode())
 
@@ -274,6 +328,14 @@ def _as_text(doc: dict[str, object]) -> str:
     lines += [f"{_LABELS[k]}: {v if v is not None else '—'}" for k, v in ident.items()]
     lines += ["", "入组信息 / Enrolment", "-" * 40]
     lines += [f"{_LABELS[k]}: {v}" for k, v in enrol_.items()]
+    lines += ["", "临床数据 / Your clinical data", "-" * 40]
+    for rec in _records(doc):
+        lines.append(f"{rec['event']} #{rec['repeat']} — {rec['form_label']}")
+        vals = rec["values"]
+        assert isinstance(vals, list)
+        lines += [f"  {v['label']}: {_shown(v)}" for v in vals]
+    if not _records(doc):
+        lines.append("—")
     lines += ["", "记录 / Records (enrolment and consent)", "-" * 40]
     hist = doc["history"]
     assert isinstance(hist, list)
@@ -292,6 +354,67 @@ def _as_text(doc: dict[str, object]) -> str:
     if not shown:
         lines.append("—")
     return "\n".join(lines) + "\n"
+
+
+def _records(doc: dict[str, object]) -> list[dict[str, object]]:
+    recs = doc.get("clinical_data") or []
+    assert isinstance(recs, list)
+    return recs
+
+
+def _shown(v: dict[str, object]) -> str:
+    value = v["value"]
+    text = "; ".join(str(x) for x in value) if isinstance(value, list) else str(value)
+    return f"{text} {v['unit']}" if v.get("unit") else text
+
+
+def _as_html(doc: dict[str, object]) -> str:
+    """The same document as a bilingual HTML page the subject can read."""
+    e = html.escape
+
+    def table(head: list[str], rows: list[list[str]]) -> str:
+        if not rows:
+            return "<p>—</p>"
+        return ("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head)
+                + "</tr></thead><tbody>" + "".join(
+                    "<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
+                + "</tbody></table>")
+
+    ident, enrol_ = doc["identity"], doc["enrolment"]
+    assert isinstance(ident, dict) and isinstance(enrol_, dict)
+    parts = [f"<h1>{e(str(doc['document']))}</h1>",
+             f"<p>生成时间 / Generated (UTC): {e(str(doc['generated_at']))} · 受试者代码 / "
+             f"Subject code: {e(str(doc['subject_code']))}</p>",
+             "<h2>身份信息 / Identity</h2>",
+             table(["", ""], [[_LABELS[k], "—" if v is None else str(v)]
+                              for k, v in ident.items()]),
+             "<h2>入组信息 / Enrolment</h2>",
+             table(["", ""], [[_LABELS[k], str(v)] for k, v in enrol_.items()]),
+             "<h2>临床数据 / Your clinical data</h2>"]
+    for rec in _records(doc):
+        parts.append(f"<h3 class=\"record\">{e(str(rec['event']))} #{rec['repeat']} — "
+                     f"{e(str(rec['form_label']))}</h3>")
+        vals = rec["values"]
+        assert isinstance(vals, list)
+        parts.append(table(["项目 / Item", "值 / Value"],
+                           [[str(v["label"]), _shown(v)] for v in vals]))
+    if not _records(doc):
+        parts.append("<p>—</p>")
+    hist = doc["history"]
+    shown = doc.get("disclosures") or []
+    assert isinstance(hist, list) and isinstance(shown, list)
+    parts += ["<h2>记录 / Records (enrolment and consent)</h2>",
+              table(["时间 / Time", "操作 / Action", "操作人 / By", "原因 / Reason"],
+                    [[h["time"], h["action"], h["by"], h.get("reason") or ""] for h in hist]),
+              "<h2 id=\"disclosures\">数据披露记录 / To whom your data were disclosed "
+              "(§7 g)</h2>",
+              table(["时间 / When", "接收方 / Recipient", "类型 / Tier", "研究 / Study",
+                     "字段 / Fields"],
+                    [[d["disclosed_at"], d["recipient_org"], TIER_NAMES.get(d["tier"], d["tier"]),
+                      d["study"], ", ".join(d["fields"])] for d in shown])]
+    return ("<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\"><title>"
+            "受试者个人数据副本 / Subject access export</title></head><body>"
+            + "".join(parts) + "</body></html>\n")
 
 
 TIER_NAMES = {"lds": "受限制数据集 / limited data set", "rif": "可标识数据集 / identifiable file",

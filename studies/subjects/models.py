@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Column, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
@@ -71,3 +71,34 @@ class Disclosure(IdTable, table=True):
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
     disclosed_at: dt.datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+SUBJECT_REQUEST_KINDS = ("correction", "restriction")
+SUBJECT_REQUEST_STATUSES = ("open", "resolved", "declined")
+
+
+class SubjectRequest(IdTable, CreatedAt, table=True):
+    """A subject's request (§7 f correction or completion, §7 h restriction), recorded by the
+    custodian in the subject's words and routed to the study team at the subject's site: a
+    correction is resolved by a normal audited change whose reason names the request, a
+    restriction by a consent scope withdrawal recorded against it (or declined with a note:
+    the controller need not agree, §7 h)."""
+
+    __tablename__ = "subject_request"
+
+    study_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("study.id"), nullable=False, index=True))
+    subject_id: str = Field(sa_column=Column(
+        String(36), ForeignKey("subject.id"), nullable=False, index=True))
+    reference: str = Field(sa_column=Column(String(20), nullable=False, unique=True))
+    kind: str = Field(sa_column=Column(String(12), nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    recorded_by: str = Field(sa_column=Column(String(100), nullable=False))
+    status: str = Field(default="open", sa_column=Column(String(10), nullable=False))
+    resolution: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    resolved_by: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    resolved_at: dt.datetime | None = Field(default=None, sa_column=Column(
+        UTCDateTime(), nullable=True))
+    # restriction: the consent record whose scopes were withdrawn, and which
+    consent_id: str | None = Field(default=None, sa_column=Column(String(36), nullable=True))
+    scopes: list[str] | None = Field(default=None, sa_column=Column(JSON(), nullable=True))

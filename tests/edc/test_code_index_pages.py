@@ -218,6 +218,10 @@ CODE_INDEX_ENDPOINTS = [
     ("GET", "/api/v1/code-index/lookups", None),
     ("POST", "/api/v1/code-index/export", {"code": "S01-22222Z", "reason": "curious"}),
     ("POST", "/code-index/disclosures", {"code": "S01-22222Z"}),
+    ("POST", "/code-index/requests", {"code": "S01-22222Z", "kind": "correction",
+                                      "text": "wrong", "reason": "curious"}),
+    ("POST", "/api/v1/code-index/requests", {"code": "S01-22222Z", "kind": "correction",
+                                             "text": "wrong", "reason": "curious"}),
     ("GET", "/api/v1/code-index/subjects/{code}/disclosures", None),
 ]
 

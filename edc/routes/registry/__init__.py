@@ -1,5 +1,5 @@
 """Routes of the registry domain: its JSON API (``api``) and its pages (``pages``)."""
 
-from edc.routes.registry import api, pages
+from edc.routes.registry import api, owner, pages
 
-__all__ = ["api", "pages"]
+__all__ = ["api", "owner", "pages"]

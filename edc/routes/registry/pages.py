@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import authenticated, requires
 from edc.routes.clock import now
+from edc.routes.registry.owner import owner_summary
 from edc.web import charts
 from edc.web.charts import bar_chart
 from edc.web.csrf import Csrf
@@ -32,6 +33,7 @@ from studies.extracts import service as ex
 from studies.kernel.roles import ROLE_LABELS, Perm
 from studies.overview import progress
 from studies.overview import service as overview
+from studies.registry import owner as owners
 from studies.registry import service as registry
 from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
 from studies.retention import service as retention
@@ -175,6 +177,7 @@ async def new_study_submit(request: Request, session: SessionDep, ledger: Ledger
 def study_page(study: str, request: Request, session: SessionDep,
                actor: CurrentActor) -> Response:
     o = overview.study_overview(session, actor=actor, study_code=study, at=now())
+    owner_view = owners.view(session, actor=actor, study_code=study, today=now().date())
     s = o["study"]
     base = f"/studies/{quote(study)}"
     manage = actor.can(Perm.STUDY_MANAGE, study)
@@ -182,7 +185,8 @@ def study_page(study: str, request: Request, session: SessionDep,
              ("3", "方案与伦理批准 / Protocol & approval", o["readiness"]["open"]),
              ("4", "知情同意书 / Consent form", bool(o["consent_forms"])),
              ("5", "表单 / Forms", any(v["status"] == "published"
-                                      for f in o["forms"] for v in f["versions"]))]
+                                      for f in o["forms"] for v in f["versions"])),
+             ("6", "数据责任人 / Data owner", owner_view.owner is not None)]
     wizard = h.ol(".wizard")[[h.li(class_="done" if done else "todo")[
         f"{'✔' if done else '○'} {label}"] for _, label, done in steps]]
     flags = ", ".join(label(k) for k in ("blinded", "post_market", "real_world_data",
@@ -194,6 +198,8 @@ def study_page(study: str, request: Request, session: SessionDep,
         h.h2["中心 / Sites"],
         h.table[h.tbody[[h.tr[h.td[x["code"]], h.td[x["hospital"]], h.td[x["department"] or ""],
                                h.td[x["medical_group"] or ""]] for x in o["sites"]]]],
+        h.h2["数据责任人 / Data owner"], owner_summary(owner_view),
+        h.p[h.a(href=f"{base}/owner")["数据责任人与移交记录 / Data owner and handovers"]],
     ]
     if manage:
         sections.append(post_form(

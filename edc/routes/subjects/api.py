@@ -16,13 +16,16 @@ from pydantic import BaseModel, Field
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.errors import raises
 from edc.policy import ApiRouter, attachment, requires
+from edc.routes.clock import now
 from edc.routes.subjects.keys import index_keys
 from studies.consent.schemas import ConsentIn
 from studies.kernel.errors import Locked
 from studies.kernel.events import Action
 from studies.kernel.roles import Perm
 from studies.subjects import code_index
+from studies.subjects import requests as subject_requests
 from studies.subjects import service as subjects
+from studies.subjects.models import SubjectRequest
 from studies.subjects.schemas import (
     ByCodeOut,
     ByIdentityOut,
@@ -146,12 +149,13 @@ def disclosures(code: str, session: SessionDep, ledger: LedgerDep,
 class ExportIn(BaseModel):
     code: str = Field(max_length=40)
     reason: str = Field(max_length=500)
-    format: Literal["json", "text"] = "json"
+    format: Literal["json", "text", "html"] = "json"
 
 
 @router.post("/code-index/export", dependencies=[requires(Perm.CODE_INDEX_EXPORT)],
              response_class=Response,
-             responses=attachment("application/json", "text/plain; charset=utf-8"))
+             responses=attachment("application/json", "text/plain; charset=utf-8",
+                                  "text/html; charset=utf-8"))
 def export_subject(body: ExportIn, session: SessionDep, ledger: LedgerDep, state: StateDep,
                    actor: CurrentActor) -> Response:
     """Subject access (§7 d–e): the subject's own data as a file (custodian only; audited)."""
@@ -160,3 +164,83 @@ def export_subject(body: ExportIn, session: SessionDep, ledger: LedgerDep, state
                                 reason=body.reason, fmt=body.format)
     return Response(f.content, media_type=f.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})
+
+
+class SubjectRequestIn(BaseModel):
+    code: str = Field(max_length=40)
+    kind: Literal["correction", "restriction"]
+    text: str = Field(max_length=4000, description="the request, in the subject's words")
+    reason: str = Field(max_length=500)
+
+
+class SubjectRequestOut(BaseModel):
+    id: str
+    reference: str
+    kind: str
+    subject_code: str
+    text: str
+    status: str
+    resolution: str | None
+    resolved_by: str | None
+    scopes: list[str] | None
+
+
+class ResolveIn(BaseModel):
+    note: str = Field(max_length=4000)
+    scopes: list[Literal["study", "identifiable", "deidentified_future", "cross_border",
+                         "contact"]] = Field(default_factory=list, max_length=5)
+
+
+def _request_out(r: SubjectRequest, code: str) -> SubjectRequestOut:
+    return SubjectRequestOut(id=r.id, reference=r.reference, kind=r.kind, subject_code=code,
+                             text=r.text, status=r.status, resolution=r.resolution,
+                             resolved_by=r.resolved_by, scopes=r.scopes)
+
+
+@router.post("/code-index/requests", dependencies=[requires(Perm.CODE_INDEX_EXPORT)],
+             status_code=201)
+def record_subject_request(body: SubjectRequestIn, session: SessionDep, ledger: LedgerDep,
+                           actor: CurrentActor) -> SubjectRequestOut:
+    """Record a subject's correction (§7 f) or restriction (§7 h) request (custodian;
+    audited); it is routed to the study team at the subject's site."""
+    r = subject_requests.record(session, ledger, actor=actor, code=body.code, kind=body.kind,
+                                text=body.text, reason=body.reason)
+    return _request_out(r, body.code.strip().upper())
+
+
+@router.get("/studies/{study}/subject-requests", dependencies=[requires(Perm.ENTRY_WRITE)])
+def list_subject_requests(study: str, session: SessionDep,
+                          actor: CurrentActor) -> list[SubjectRequestOut]:
+    """The study's subject requests at the caller's sites, open and closed."""
+    return [_request_out(v.request, v.subject_code) for v in subject_requests.for_study(
+        session, actor=actor, study_code=study, status=None)]
+
+
+@router.post("/studies/{study}/subject-requests/{request_id}/resolve",
+             dependencies=[requires(Perm.ENTRY_WRITE)])
+def resolve_subject_request(study: str, request_id: str, body: ResolveIn,
+                            session: SessionDep, ledger: LedgerDep,
+                            actor: CurrentActor) -> SubjectRequestOut:
+    """Close a correction once the data were changed with a reason naming the request (409
+    before), or agree to a restriction by withdrawing ``scopes``; audited."""
+    req = subject_requests.get(session, study_code=study, request_id=request_id)
+    if req.kind == "restriction":
+        r = subject_requests.resolve_restriction(
+            session, ledger, actor=actor, study_code=study, request_id=request_id,
+            scopes=list(body.scopes), note=body.note, now=now())
+    else:
+        r = subject_requests.resolve_correction(session, ledger, actor=actor, study_code=study,
+                                                request_id=request_id, note=body.note,
+                                                now=now())
+    return _request_out(r, subject_requests.subject_code(session, r))
+
+
+@router.post("/studies/{study}/subject-requests/{request_id}/decline",
+             dependencies=[requires(Perm.STUDY_MANAGE)])
+def decline_subject_request(study: str, request_id: str, body: ResolveIn,
+                            session: SessionDep, ledger: LedgerDep,
+                            actor: CurrentActor) -> SubjectRequestOut:
+    """Decline a subject's request with a note (the PI); audited."""
+    r = subject_requests.decline(session, ledger, actor=actor, study_code=study,
+                                 request_id=request_id, note=body.note, now=now())
+    return _request_out(r, subject_requests.subject_code(session, r))

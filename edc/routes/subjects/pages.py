@@ -20,6 +20,7 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.policy import requires
 from edc.routes.clock import now
 from edc.routes.subjects.keys import index_keys
+from edc.routes.subjects.requests import custodian_form as subject_request_form
 from edc.web.csrf import Csrf
 from edc.web.forms import gather, refill, submit
 from edc.web.inputs import build, local_time
@@ -243,8 +244,9 @@ def code_index_home(request: Request, actor: CurrentActor) -> Response:
             h.input(id="export-code", name="code", required=True, maxlength="40",
                     autocomplete="off"),
             h.label(for_="format")["格式 / Format"],
-            dropdown(id="format", name="format")[h.option(value="text")["文本 / Text"],
-                                                 h.option(value="json")["JSON"]],
+            dropdown(id="format", name="format")[
+                h.option(value="html")["网页（可阅读） / Web page (readable)"],
+                h.option(value="text")["文本 / Text"], h.option(value="json")["JSON"]],
             _reason_input("export"),
             h.p[h.button(type="submit")["导出 / Export"]]],
         h.h2["数据披露记录 / To whom a subject's data went (§7 g)"],
@@ -254,6 +256,7 @@ def code_index_home(request: Request, actor: CurrentActor) -> Response:
             h.input(id="disclosure-code", name="code", required=True, maxlength="40",
                     autocomplete="off"),
             h.p[h.button(type="submit")["查看 / Show"]]],
+        *subject_request_form(request),
         h.p[h.a(href="/code-index/history")["查询记录 / Lookup history"]],
     )
 
