@@ -49,6 +49,7 @@ class Section:
 C, P, ORG, M = Status.COVERED, Status.PARTIAL, Status.ORGANISATIONAL, Status.MISSING
 
 # Test ids used by several rows.
+T_READS = "tests/edc/test_read_audit.py::test_each_view_of_clinical_data_is_one_ledger_entry"
 T_LEDGER = "tests/audit_trail/test_ledger.py::test_appended_entries_form_a_verified_chain"
 T_LEDGER_RO = ("tests/audit_trail/test_ledger.py::"
                "test_update_and_delete_on_ledger_rows_are_refused_by_the_database")
@@ -429,11 +430,12 @@ S11_3 = Section("§11.3 临床研究数据安全 / Clinical-research data securi
         (T_TIERS, "tests/studies/test_export_approval.py::"
          "test_an_export_is_refused_until_the_pi_signs_its_approval",
          "tests/studies/test_export_approval.py::"
-         "test_raw_quasi_identifiers_need_the_data_security_officers_signature", "tests/studies/test_entry_exports.py::"
+         "test_raw_quasi_identifiers_need_the_data_security_officers_signature",
+         "tests/studies/test_entry_exports.py::"
          "test_csv_per_form_has_codes_and_labels_and_is_for_authorised_roles")),
     Row("§11.3.4.1 d", "提供最小数据集，同时进行访问审计", "the minimum data set, and access "
         "audited", C, "writes, refusals, exports and every view of clinical data are "
-        "audited", (T_REFUSAL_AUDITED, T_SPONSOR_NO_PL, "tests/edc/test_read_audit.py::test_each_view_of_clinical_data_is_one_ledger_entry")),
+        "audited", (T_REFUSAL_AUDITED, T_SPONSOR_NO_PL, T_READS)),
     Row("§11.3.4.2", "研究计划报伦理委员会审批", "the plan goes to the ethics committee", C,
         "protocol versions, amendments stop enrolment until approved",
         ("tests/studies/test_ethics.py::"
@@ -551,11 +553,11 @@ S11_3 = Section("§11.3 临床研究数据安全 / Clinical-research data securi
         (T_TRAIL_FILTER, T_SELFCHECK)),
     Row("§11.3.4.9 b", "任何操作含登录自动生成带时间标记的审计记录", "every action incl. login "
         "audited with a timestamp", C, "writes, logins, refusals and reads audited",
-        (T_FAILED_LOGIN, T_REASON, T_REFUSAL_AUDITED, "tests/edc/test_read_audit.py::test_each_view_of_clinical_data_is_one_ledger_entry")),
+        (T_FAILED_LOGIN, T_REASON, T_REFUSAL_AUDITED, T_READS)),
     Row("§11.3.4.9 c", "活动审计政策，重点审计访问合规性", "an activity audit policy, access "
         "compliance", C, "every view of clinical data is a ledger entry the auditor can "
         "filter (reads only); abnormal-access rules over them",
-        ("tests/edc/test_read_audit.py::test_each_view_of_clinical_data_is_one_ledger_entry", "tests/edc/test_abnormal_access.py::test_bulk_reads_are_flagged")),
+        (T_READS, "tests/edc/test_abnormal_access.py::test_bulk_reads_are_flagged")),
     Row("§11.3.4.9 d", "异常报告所需审计跟踪和监视程序", "audit trail and monitoring for "
         "abnormal-access reports", C, "outside-network, out-of-hours, bulk-read and "
         "repeated-refusal flags to the security officer, each acknowledged with a note",
@@ -649,7 +651,7 @@ APPENDIX_F = Section("附录F 安全检查表（软件可证明的项） / Appen
         (T_ADMIN_SEP, T_ADMIN_NO_DATA)),
     Row("F 安全技术: 安全审计", "启用安全审计，覆盖每个用户", "security audit covers every "
         "user", C, "writes, refusals and reads of every user",
-        (T_FAILED_LOGIN, T_REFUSAL_AUDITED, "tests/edc/test_read_audit.py::test_each_view_of_clinical_data_is_one_ledger_entry")),
+        (T_FAILED_LOGIN, T_REFUSAL_AUDITED, T_READS)),
     Row("F 安全技术: 审计记录内容", "审计记录含日期时间、用户、事件类型、是否成功", "audit "
         "record fields", C, "ledger entries: time, actor, action, outcome, client",
         (T_TRAIL_FILTER,)),
@@ -706,7 +708,7 @@ APPENDIX_F = Section("附录F 安全检查表（软件可证明的项） / Appen
         (T_SELFCHECK, T_SELFCHECK_REPORT, T_SELFCHECK_PAGE)),
     Row("F 安全管理: 审计使用情况", "就数据使用情况进行审计", "audit of data use", P,
         "extracts by tier with approvals in the self-check; reads audited",
-        (T_SELFCHECK, T_TRAIL_FILTER, "tests/edc/test_read_audit.py::test_each_view_of_clinical_data_is_one_ledger_entry")),
+        (T_SELFCHECK, T_TRAIL_FILTER, T_READS)),
     Row("F 安全管理: 委员会、制度、培训、应急", "委员会组成、规章制度、培训、应急预案与演练",
         "committee, policies, training, incident plans and drills", ORG, T_MISSING_ORG),
 ))
