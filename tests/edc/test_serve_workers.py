@@ -1,0 +1,78 @@
+"""One process or several (issue 17): SQLite says it is the one-process embedded mode when asked
+for more; ``edc worker --once`` runs the queued and periodic jobs — here the sweep, which ends
+idle sessions (audited) and prunes what no longer counts. The several-process deployment on
+PostgreSQL is tests/edc/test_scaling_pg.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from conftest import PG_URL
+from factories import make_user
+from sqlalchemy import func, select
+
+from audit_trail.models import LedgerEntry
+from audit_trail.service import Ledger
+from edc import keyring
+from edc.cli import main
+from edc.db import make_engine, session_factory
+from studies.accounts.models import LoginThrottle, UserSession
+from studies.jobs import service as jobs
+from studies.jobs.models import Job
+from studies.kernel.roles import Role
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, fresh_url: str, tmp_path: Path) -> Path:
+    keys = tmp_path / "keys"
+    monkeypatch.setenv("EDC_DATABASE_URL", fresh_url)
+    monkeypatch.setenv("EDC_KEY_DIR", str(keys))
+    assert main(["init"]) == 0
+    return keys
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="the refusal is SQLite's; on PostgreSQL several "
+                    "web processes are tests/edc/test_scaling_pg.py")
+def test_sqlite_refuses_more_than_one_web_process_and_a_separate_worker(
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "SQLite is the one-process embedded mode" in err and "PostgreSQL" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert "SQLite is the one-process embedded mode" in err and "edc worker --once" in err
+
+
+def test_the_sweep_ends_idle_sessions_and_prunes_throttles_and_old_jobs(
+        env: Path, fresh_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    engine = make_engine(fresh_url)
+    sessions = session_factory(engine)
+    ledger = Ledger(signer=keyring.load(env).signer)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    with sessions() as s, s.begin():
+        user = make_user(s, ledger, "idle.person", Role.INVESTIGATOR)
+        s.add(UserSession(id="a" * 64, user_id=user.id, last_seen=long_ago))
+        s.add(UserSession(id="b" * 64, user_id=user.id))  # in use
+        s.add(LoginThrottle(key="a:someone", hits=[1.0], updated_at=long_ago))
+        jobs.enqueue(s, kind="sweep", ref="old")
+    with sessions() as s, s.begin():
+        old = s.execute(select(Job).where(Job.ref == "old")).scalar_one()
+        old.state, old.finished_at = "done", long_ago
+    assert main(["worker", "--once"]) == 0
+    assert "job(s) run" in capsys.readouterr().out
+    with sessions() as s:
+        idle, live = s.get(UserSession, "a" * 64), s.get(UserSession, "b" * 64)
+        assert idle is not None and idle.end_reason == "idle_timeout"
+        assert live is not None and live.ended_at is None
+        entry = s.execute(select(LedgerEntry).where(
+            LedgerEntry.action == "auth.timeout")).scalar_one()
+        assert (entry.actor, entry.reason) == ("idle.person", "idle_timeout")
+        assert s.get(LoginThrottle, "a:someone") is None
+        assert s.execute(select(func.count()).select_from(Job).where(
+            Job.ref == "old")).scalar() == 0
+        kinds = {j.kind: j.state for j in s.execute(select(Job)).scalars()}
+        assert kinds == {"checkpoint": "done", "sweep": "done"}
+    engine.dispose()
