@@ -83,8 +83,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1:
         # Each process builds its own application, engine and pool (edc.app.factory).
         state.engine.dispose()
+        # A worker loads the whole application and checks the schema before it answers the
+        # supervisor's health check: give it a minute (uvicorn's 5 s default kills a worker
+        # that starts slowly on a busy machine, again and again).
         uvicorn.run("edc.app:factory", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, log_level="info", **SERVER_OPTIONS)
+                    port=args.port, log_level="info", timeout_worker_healthcheck=60,
+                    **SERVER_OPTIONS)
         return 0
     app = create_app(state)
     start_jobs(app, state)

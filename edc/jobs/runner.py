@@ -121,6 +121,7 @@ class Runner:
         self.checkpointer = CheckpointWorker(state.sessions, state.ledger, clients=clients,
                                              interval=state.settings.checkpoint_seconds)
         self.handlers = handlers if handlers is not None else default_handlers(self)
+        self._scheduled: dict[str, int] = {}  # kind → the interval this runner last queued
 
     # ── scheduling ────────────────────────────────────────────────────────────────────────
     def schedule(self, now: float | None = None) -> list[str]:
@@ -130,10 +131,14 @@ class Runner:
         due = [(Kind.CHECKPOINT, st.checkpoint_seconds), (Kind.SWEEP, st.sweep_seconds)]
         if st.backup_dir is not None:
             due.append((Kind.BACKUP, st.backup_hours * 3600))
+        due = [(k, every) for k, every in due if self._scheduled.get(k) != int(now // every)]
+        if not due:  # this runner queued (or saw queued) the current rounds already
+            return []
         queued = []
         with self.state.sessions() as s, s.begin():
             for kind, every in due:
                 slot = int(now // every)
+                self._scheduled[kind] = slot
                 payload: dict[str, Any] = {}
                 if kind is Kind.BACKUP:
                     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(slot * every))
@@ -225,17 +230,14 @@ def _connection_lost(e: DBAPIError) -> bool:
 
 
 def _message(e: Exception) -> str:
+    """What a failed job says: the error's own message when it is one of ours (or the
+    system's: a file that cannot be written), else only its kind (the log has the rest)."""
+    from edc.jobs.backup import BackupError
     from studies.extracts.errors import BuildError
     from studies.kernel.errors import DomainError
 
-    if isinstance(e, BuildError | DomainError | ValueError | OSError):
+    if isinstance(e, BuildError | DomainError | BackupError | ValueError | OSError):
         return str(e)[:2000] or e.__class__.__name__
-    try:
-        from edc.jobs.backup import BackupError
-    except ImportError:  # pragma: no cover
-        BackupError = ()  # type: ignore[assignment,misc]  # noqa: N806
-    if isinstance(e, BackupError):
-        return str(e)[:2000]
     return f"internal error: {e.__class__.__name__}"
 
 

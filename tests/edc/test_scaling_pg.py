@@ -31,7 +31,7 @@ from factories import PASSWORD, make_extract_study, make_user
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from audit_trail.models import LedgerEntry
+from audit_trail.models import LedgerCheckpoint, LedgerEntry
 from audit_trail.service import Ledger
 from edc import keyring
 from edc.db import make_engine, session_factory
@@ -259,6 +259,9 @@ def test_a_build_asked_of_one_process_is_built_by_the_worker_and_followed_on_the
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0
     assert "stopped" in cluster.log("worker-1")
+    with cluster.engine.connect() as c:  # it signed the last entries as it stopped
+        size = c.execute(select(func.max(LedgerCheckpoint.tree_size))).scalar()
+        assert size == c.execute(select(func.max(LedgerEntry.seq))).scalar()
 
 
 def test_a_job_whose_worker_is_killed_mid_build_is_retried_after_its_lease_and_built_once(

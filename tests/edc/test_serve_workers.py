@@ -76,3 +76,67 @@ def test_the_sweep_ends_idle_sessions_and_prunes_throttles_and_old_jobs(
         kinds = {j.kind: j.state for j in s.execute(select(Job)).scalars()}
         assert kinds == {"checkpoint": "done", "sweep": "done"}
     engine.dispose()
+
+
+def test_a_job_claimed_three_times_by_runners_that_died_is_failed_with_the_reason(
+        env: Path, fresh_url: str) -> None:
+    from edc.jobs.runner import Runner
+    from edc.settings import Settings
+    from edc.state import build_state
+
+    state = build_state(Settings())
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with state.sessions() as s, s.begin():
+        jobs.enqueue(s, kind="sweep", ref="doomed")
+    for attempt in (1, 2, 3):  # three runners claimed it and died (their leases ran out)
+        with state.sessions() as s, s.begin():
+            assert jobs.claim(s, worker=f"dead-{attempt}", lease=dt.timedelta(seconds=1),
+                              now=long_ago + dt.timedelta(seconds=10 * attempt)) is not None
+    ctx = Runner(state).run_one(ref="doomed")
+    assert ctx is not None and ctx.attempt == 4
+    with state.sessions() as s:
+        job = s.execute(select(Job).where(Job.ref == "doomed")).scalar_one()
+        assert job.state == "failed"
+        assert "stopped 3 times before finishing" in (job.error or "")
+    state.engine.dispose()
+
+
+def test_the_worker_writes_a_scheduled_backup_and_audits_it(
+        env: Path, fresh_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    ident = tmp_path / "backup.key"
+    subprocess.run(["age-keygen", "-o", str(ident)], check=True, capture_output=True)
+    pub = next(x.split(": ", 1)[1] for x in ident.read_text().splitlines()
+               if x.startswith("# public key:"))
+    monkeypatch.setenv("EDC_BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.setenv("EDC_BACKUP_RECIPIENT", pub)
+    assert main(["worker", "--once"]) == 0
+    (written,) = (tmp_path / "backups").iterdir()
+    assert written.name.startswith("edc-") and written.name.endswith(".backup.age")
+    assert (written.stat().st_mode & 0o777) == 0o600
+    engine = make_engine(fresh_url)
+    with engine.connect() as c:
+        entry = c.execute(select(LedgerEntry).where(
+            LedgerEntry.action == "backup.create")).one()
+        assert entry.actor == "system" and written.name in (entry.reason or "")
+    engine.dispose()
+    import io
+    import tarfile
+
+    import pyrage
+
+    identity = pyrage.x25519.Identity.from_str(
+        next(x for x in ident.read_text().splitlines() if x.startswith("AGE-SECRET-KEY")))
+    plain = pyrage.decrypt(written.read_bytes(), [identity])
+    names = tarfile.open(fileobj=io.BytesIO(plain)).getnames()
+    assert names[:2] == ["extract/manifest.json", "extract/manifest.sig"] and len(names) == 3
+
+
+def test_a_backup_dir_without_a_recipient_is_refused(
+        env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EDC_BACKUP_DIR", str(tmp_path / "backups"))
+    assert main(["worker", "--once"]) == 2
+    assert "EDC_BACKUP_DIR needs EDC_BACKUP_RECIPIENT" in capsys.readouterr().err
