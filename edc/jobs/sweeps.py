@@ -1,7 +1,8 @@
 """The periodic housekeeping jobs: the sweep and the scheduled backup (``edc/jobs/runner.py``).
 
 The sweep ends every session past its idle timeout or lifetime and every session of an
-account that ended (each audited), prunes login-throttle rows no longer in their window and
+account that ended (each audited), re-locks every unlock whose period is over (as
+``edc locks relock-expired``), prunes login-throttle rows no longer in their window and
 finished jobs older than a week — all in one transaction with the job's completion.
 """
 
@@ -17,6 +18,7 @@ from studies.accounts import ratelimit
 from studies.accounts import service as accounts
 from studies.jobs import service as jobs
 from studies.kernel.events import Action
+from studies.locks import unlock as unlocks
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +28,13 @@ def run_sweep(ctx: JobContext) -> None:
     with ctx.state.sessions() as s, s.begin():
         ended = accounts.end_expired_sessions(s, ctx.state.ledger, config=ctx.state.auth,
                                               now=now)
+        relocked = unlocks.relock_expired(s, ctx.state.ledger, now=now)
         throttles = ratelimit.prune(s, now=now)
         old = jobs.prune(s, before=now - dt.timedelta(days=KEEP_FINISHED_DAYS))
         ctx.complete(s)
-    if ended or throttles or old:
-        log.info("sweep: %d session(s) ended, %d throttle row(s), %d old job(s) pruned",
-                 ended, throttles, old)
+    if ended or relocked or throttles or old:
+        log.info("sweep: %d session(s) ended, %d unlock(s) re-locked, %d throttle row(s) and "
+                 "%d old job(s) pruned", ended, len(relocked), throttles, old)
 
 
 def run_backup(ctx: JobContext) -> None:
