@@ -151,6 +151,9 @@ class Runner:
 
     # ── running ───────────────────────────────────────────────────────────────────────────
     def claim(self, *, ref: str | None = None) -> JobContext | None:
+        with self.state.read_sessions() as s, s.begin():
+            if not jobs.any_claimable(s, ref=ref):
+                return None
         with self.state.sessions() as s, s.begin():
             job = jobs.claim(s, worker=self.name, lease=dt.timedelta(seconds=self.lease),
                              ref=ref)

@@ -46,19 +46,27 @@ def enqueue(session: Session, *, kind: str, ref: str | None = None,
     return inserted is not None
 
 
+def _claimable(now: dt.datetime, ref: str | None) -> Any:
+    q = select(Job).where(or_(col(Job.state) == "queued",
+                              and_(col(Job.state) == "running",
+                                   col(Job.lease_expires_at) < now)))
+    return q if ref is None else q.where(col(Job.ref) == ref)
+
+
+def any_claimable(session: Session, *, ref: str | None = None) -> bool:
+    """Whether a claim would find a job: a read, so that an idle runner polls without taking
+    SQLite's write lock."""
+    return session.execute(_claimable(utcnow(), ref).limit(1)).first() is not None
+
+
 def claim(session: Session, *, worker: str, lease: dt.timedelta, ref: str | None = None,
           now: dt.datetime | None = None) -> Job | None:
     """Take the oldest queued job (about ``ref`` if given), or a running one whose lease
     expired (its runner died), for ``worker`` until ``now + lease``; None when there is none.
     Commit right after, so the claim is visible before the work starts."""
     now = now or utcnow()
-    q = select(Job).where(or_(col(Job.state) == "queued",
-                              and_(col(Job.state) == "running",
-                                   col(Job.lease_expires_at) < now)))
-    if ref is not None:
-        q = q.where(col(Job.ref) == ref)
     row = session.execute(
-        q.order_by(col(Job.created_at), col(Job.id)).limit(1)
+        _claimable(now, ref).order_by(col(Job.created_at), col(Job.id)).limit(1)
         .with_for_update(skip_locked=True)).scalar_one_or_none()
     if row is None:
         return None
