@@ -4,6 +4,7 @@ Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-02 04:10:00
 """
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -54,13 +55,14 @@ def upgrade() -> None:
     # Builds queued (or interrupted) before the job table existed become jobs.
     conn = op.get_bind()
     pending = conn.execute(sa.text(
-        "SELECT id, requested_at FROM extract_request WHERE build_state IN ('queued', 'running')"
-    )).all()
+        "SELECT id FROM extract_request WHERE build_state IN ('queued', 'running') "
+        "ORDER BY requested_at")).scalars().all()
     if pending:
+        now = dt.datetime.now(dt.UTC)
         op.bulk_insert(job, [dict(
-            id=str(uuid.uuid4()), created_at=created, kind='extract.build', ref=rid,
-            payload={'request_id': rid}, state='queued', attempts=0, max_attempts=3,
-            progress=0) for rid, created in pending])
+            id=str(uuid.uuid4()), created_at=now + dt.timedelta(microseconds=i),
+            kind='extract.build', ref=rid, payload={'request_id': rid}, state='queued',
+            attempts=0, max_attempts=3, progress=0) for i, rid in enumerate(pending)])
         conn.execute(sa.text("UPDATE extract_request SET build_state = 'queued' "
                              "WHERE build_state = 'running'"))
 

@@ -140,3 +140,65 @@ def test_a_backup_dir_without_a_recipient_is_refused(
     monkeypatch.setenv("EDC_BACKUP_DIR", str(tmp_path / "backups"))
     assert main(["worker", "--once"]) == 2
     assert "EDC_BACKUP_DIR needs EDC_BACKUP_RECIPIENT" in capsys.readouterr().err
+
+
+def test_builds_queued_before_the_upgrade_become_jobs(tmp_path: Path) -> None:
+    """Migration 0019: a build queued (or cut off running) under the old in-process builder is
+    queued as a job, so a runner builds it after the upgrade."""
+    import pyrage
+    from alembic import command
+    from conftest import create_empty_database, drop_database
+    from factories import make_extract_study
+    from sqlalchemy import update
+
+    from edc.db import alembic_config
+    from studies.accounts.service import actor_for
+    from studies.extracts import service as ex
+    from studies.extracts.models import ExtractRequest
+    from studies.extracts.schemas import RequestIn
+
+    url = create_empty_database(tmp_path)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0018")
+        ledger = Ledger(signer=keyring.load(_keys(tmp_path)).signer)
+        pub = str(pyrage.x25519.Identity.generate().to_public())
+        ids = []
+        with session_factory(engine)() as s, s.begin():
+            make_extract_study(s, ledger, "EXT-UP", n=6)
+            sponsor = actor_for(s, make_user(s, ledger, "sponsor1", Role.SPONSOR), client=None)
+            for i in range(3):  # a data security committee needs three members (Appendix C)
+                make_user(s, ledger, f"dsc{i}", Role.COMMITTEE_MEMBER)
+            for state in ("queued", "running", "done"):
+                req = ex.create_request(s, ledger, actor=sponsor, study_code="EXT-UP",
+                                        data=RequestIn(
+                                            purpose="Efficacy analysis by age band",
+                                            tier="lds", k=5, recipient_org="example-pharma",
+                                            fields=["labs.hba1c"], recipient_key=pub,
+                                            use_from=dt.date.today(),
+                                            use_until=dt.date.today() + dt.timedelta(days=9)))
+                s.execute(update(ExtractRequest).where(ExtractRequest.id == req.id)
+                          .values(build_state=state))
+                ids.append(req.id)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with session_factory(engine)() as s:
+            queued = {j.ref: j for j in s.execute(select(Job)).scalars()}
+            assert set(queued) == set(ids[:2])
+            assert all(j.state == "queued" and j.payload == {"request_id": j.ref}
+                       for j in queued.values())
+            assert {s.get(ExtractRequest, i).build_state for i in ids[:2]} == {  # type: ignore[union-attr]
+                "queued"}
+    finally:
+        engine.dispose()
+        drop_database(url)
+
+
+def _keys(tmp_path: Path) -> Path:
+    d = tmp_path / "upgrade-keys"
+    keyring.create(d, origin="upgrade.test/ledger")
+    return d
