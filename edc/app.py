@@ -145,42 +145,27 @@ ROUTERS = [
 ]
 
 
-def start_extract_worker(app: FastAPI, state: AppState) -> None:
-    """Start the background extract builder (``edc serve`` calls this; tests build directly).
-    Off when EDC_EXTRACT_WORKER is false."""
-    from edc.jobs.extracts import BuildWorker
-    from studies.extracts.build import BuildKeys
+def start_jobs(app: FastAPI, state: AppState) -> None:
+    """Run a job runner thread inside this web process (``edc serve`` calls this; tests run
+    jobs directly): extract builds, checkpoint rounds, sweeps, scheduled backups. Off when
+    EDC_SERVE_JOBS is false (``edc worker`` processes run them). At shutdown the runner signs
+    a last checkpoint, so the last entries are signed and witnessed."""
+    from edc.jobs.runner import Runner, RunnerThread
 
-    if not state.settings.extract_worker:
+    if not state.settings.serve_jobs:
         return
-    keys = BuildKeys(deid_key=state.keys.deid_key, signing_key=state.keys.signing_key,
-                     code_index=state.keys.code_index_keys())
-    worker = BuildWorker(state.sessions, state.ledger, keys=keys,
-                         out_dir=state.settings.extract_dir)
-    app.state.extract_worker = worker
-    worker.start()
-
-
-def start_checkpoint_worker(app: FastAPI, state: AppState) -> None:
-    """Start the thread that signs a checkpoint within EDC_CHECKPOINT_SECONDS of any new entry
-    and submits it to the configured witnesses (``edc serve`` calls this)."""
-    from edc.jobs.checkpoints import CheckpointWorker, WitnessClient
-    from edc.settings import parse_witnesses
-
-    clients = [WitnessClient(url, vkey) for url, vkey in parse_witnesses(state.settings.witnesses)]
-    worker = CheckpointWorker(state.sessions, state.ledger, clients=clients,
-                              interval=state.settings.checkpoint_seconds)
-    app.state.checkpoint_worker = worker
-    worker.start()
+    runner = Runner(state)
+    thread = RunnerThread(runner)
+    app.state.job_runner = thread
+    thread.start()
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with inner(a) as value:
             yield value
-        # Shutting down: one last round, so the last entries are signed and witnessed.
-        worker.stop()
-        await anyio.to_thread.run_sync(worker.run_once)
+        thread.stop()
+        await anyio.to_thread.run_sync(runner.last_round)
 
     app.router.lifespan_context = lifespan
 
@@ -203,6 +188,21 @@ def start_read_audit_worker(app: FastAPI, state: AppState) -> None:
         await anyio.to_thread.run_sync(worker.stop)
 
     app.router.lifespan_context = lifespan
+
+
+def factory() -> FastAPI:
+    """The application as each of ``edc serve --workers N``'s processes builds it (uvicorn's
+    app factory): settings from the environment, its own engine and pool, its own job runner
+    unless EDC_SERVE_JOBS is false."""
+    from edc.settings import Settings
+    from edc.state import build_state
+
+    state = build_state(Settings())
+    app = create_app(state)
+    # before the job runner's checkpointer: at shutdown the last views are written, then signed
+    start_read_audit_worker(app, state)
+    start_jobs(app, state)
+    return app
 
 
 def create_app(state: AppState) -> FastAPI:

@@ -9,6 +9,7 @@ import studies.entry.models  # noqa: F401
 import studies.ethics.models  # noqa: F401
 import studies.extracts.models  # noqa: F401
 import studies.forms.models  # noqa: F401
+import studies.jobs.models  # noqa: F401
 import studies.locks.models  # noqa: F401
 import studies.oversight.models  # noqa: F401
 import studies.randomisation.models  # noqa: F401

@@ -120,8 +120,33 @@ class Settings(BaseSettings):
         description="Types an eCRF file field takes, comma-separated (read from the file's "
                     "first bytes): any of application/pdf, image/png, image/jpeg, text/plain",
     )
-    extract_worker: bool = Field(
-        default=True, description="Run the background extract builder inside the web server",
+    serve_jobs: bool = Field(
+        default=True, description="Run a job runner (extract builds, checkpoints, sweeps, "
+        "backups) inside each `edc serve` process; false when `edc worker` processes run them "
+        "(PostgreSQL)",
+    )
+    job_lease_seconds: int = Field(
+        default=30, ge=2, le=3600,
+        description="How long a job runner's claim lasts without a heartbeat; a job whose "
+        "runner died is retried after this",
+    )
+    sweep_seconds: int = Field(
+        default=300, ge=10, le=86400,
+        description="Queue a sweep (end expired sessions, prune login throttles and finished "
+        "jobs) this often",
+    )
+    backup_dir: Path | None = Field(
+        default=None,
+        description="Directory the job runner writes scheduled encrypted backups into; unset: "
+        "no scheduled backups (`edc backup` still works)",
+    )
+    backup_hours: int = Field(
+        default=24, ge=1, le=24 * 31, description="Hours between scheduled backups",
+    )
+    backup_recipient: str = Field(
+        default="",
+        description="The offline age public key (age1…) scheduled backups are encrypted to; "
+        "required with EDC_BACKUP_DIR",
     )
     assets_dir: Path = Field(
         default=Path("node_modules"),
@@ -240,6 +265,13 @@ class Settings(BaseSettings):
     def proxy_hosts(self) -> list[str]:
         """The trusted proxies as uvicorn's ProxyHeadersMiddleware takes them."""
         return [str(n) for n in parse_networks(self.trusted_proxies)]
+
+    @model_validator(mode="after")
+    def _backup_needs_recipient(self) -> Settings:
+        if self.backup_dir is not None and not self.backup_recipient.strip().startswith("age1"):
+            raise ValueError("EDC_BACKUP_DIR needs EDC_BACKUP_RECIPIENT, an age public key "
+                             "(age1…)")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_second_factor(self) -> Settings:

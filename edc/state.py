@@ -28,7 +28,7 @@ from edc.errors import ServerBusy
 from edc.jobs.reads import ReadBuffer
 from edc.settings import Settings
 from studies.accounts.config import AuthConfig, parse_networks
-from studies.accounts.ratelimit import RateLimiter
+from studies.accounts.ratelimit import LoginLimiter, RateLimiter, SharedRateLimiter
 from studies.oversight.service import AccessRules, parse_days, parse_hours
 
 # How long a request waits for a database slot before it is answered 503 (SQLite's own busy
@@ -43,7 +43,7 @@ class AppState:
     sessions: sessionmaker[Session]
     keys: keyring.Keyring
     ledger: Ledger
-    login_limiter: RateLimiter | None = field(default=None)
+    login_limiter: LoginLimiter | None = field(default=None)
     # Web requests holding a database transaction at once (edc.deps.get_db).
     request_slots: anyio.Semaphore = field(init=False)
     read_sessions: sessionmaker[Session] = field(init=False)
@@ -55,8 +55,13 @@ class AppState:
         self.request_slots = anyio.Semaphore(request_slots(self.engine))
         self.read_sessions = read_session_factory(self.engine)
         if self.login_limiter is None:
-            self.login_limiter = RateLimiter(per_account=self.settings.login_rate_per_account,
-                                             per_client=self.settings.login_rate_per_client)
+            # PostgreSQL: every web process counts the same attempts (the database); SQLite is
+            # one process, whose request transaction already holds the one write lock.
+            per_account = self.settings.login_rate_per_account
+            per_client = self.settings.login_rate_per_client
+            self.login_limiter = (
+                SharedRateLimiter(self.sessions, per_account=per_account, per_client=per_client)
+                if self.shared else RateLimiter(per_account=per_account, per_client=per_client))
 
     @asynccontextmanager
     async def db_slot(self) -> AsyncIterator[None]:
@@ -83,6 +88,11 @@ class AppState:
             bulk_window=dt.timedelta(minutes=s.bulk_read_minutes),
             refusals=s.refusal_flag_count,
             refusal_window=dt.timedelta(minutes=s.refusal_flag_minutes))
+
+    @property
+    def shared(self) -> bool:
+        """Several processes may share this database (PostgreSQL); SQLite is one process."""
+        return self.engine.dialect.name == "postgresql"
 
     @property
     def auth(self) -> AuthConfig:

@@ -126,6 +126,17 @@ def keys(key_dir: Path) -> keyring.Keyring:
     return keyring.load(key_dir)
 
 
+@pytest.fixture(autouse=True)
+def _no_login_attempts_counted(request: pytest.FixtureRequest) -> None:
+    """On PostgreSQL the login rate limit is counted in the database (every web process sees
+    the same counts), committed beside the test's rolled-back session: each test on the
+    shared database starts with no attempts counted, as each had its own limiter before."""
+    if PG_URL and "db_url" in request.fixturenames:
+        eng = request.getfixturevalue("engine")
+        with eng.begin() as conn:
+            conn.execute(text("DELETE FROM login_throttle"))
+
+
 @pytest.fixture
 def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2id at its minimum cost, for modules that log many people in

@@ -23,8 +23,8 @@ FORBIDDEN = {
     "studies": {"edc"},
 }
 # The domains of ``studies`` from the bottom up: each may use the ones before it.
-DOMAIN_ORDER = ("accounts", "registry", "ethics", "consent", "subjects", "forms", "signoff",
-                "entry", "locks", "randomisation", "extracts", "overview", "retention",
+DOMAIN_ORDER = ("jobs", "accounts", "registry", "ethics", "consent", "subjects", "forms",
+                "signoff", "entry", "locks", "randomisation", "extracts", "overview", "retention",
                 "oversight")
 
 

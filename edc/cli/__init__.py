@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from audit_trail.errors import DomainError
 from edc import keyring
 from edc.cli import (
@@ -66,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         print(f"edc: {exc.message}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # settings validation
+    except ValidationError as exc:  # settings validation: what is wrong, on one line
+        what = "; ".join(f"{'.'.join(map(str, e['loc'])) + ': ' if e['loc'] else ''}"
+                         f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        print(f"edc: invalid setting: {what}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"edc: invalid setting: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,28 +10,25 @@ from edc.settings import Settings
 
 
 def cmd_extract_build(settings: Settings, args: argparse.Namespace) -> int:
-    """Build queued extracts now (the web server's worker does this in the background)."""
-    from edc.jobs.extracts import run_one
-    from studies.extracts.build import BuildKeys
+    """Build a queued extract now (otherwise a job runner builds it in the background)."""
+    from edc.jobs.runner import Runner
     from studies.extracts.models import ExtractRequest
 
     state = load_state(settings)
-    keys = BuildKeys(deid_key=state.keys.deid_key, signing_key=state.keys.signing_key,
-                     code_index=state.keys.code_index_keys())
     with state.sessions() as s:
         req = s.get(ExtractRequest, args.request_id)
         if req is None:
             raise CliError(f"no extract request {args.request_id}")
         if req.build_state != "queued":
             raise CliError(f"extract {args.request_id} is {req.build_state}; queue it first")
-    ok = run_one(state.sessions, state.ledger, request_id=args.request_id, keys=keys,
-                 out_dir=settings.extract_dir)
+    if Runner(state).run_one(ref=args.request_id) is None:
+        raise CliError(f"extract {args.request_id}: a job runner has just taken its build")
     with state.sessions() as s:
         req = s.get(ExtractRequest, args.request_id)
         assert req is not None
         print(f"{req.id}: {req.build_state}" + (f" — {req.build_error}" if req.build_error
                                                  else f", package sha256 {req.package_sha256}"))
-    return 0 if ok else 1
+    return 0 if req.build_state in ("done", "blocked") else 1
 
 
 def register(sub: Any) -> None:

@@ -61,25 +61,69 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+SQLITE_ONE_PROCESS = (
+    "SQLite is the one-process embedded mode: one `edc serve` process runs the web "
+    "application and its jobs")
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from edc.app import (
-        SERVER_OPTIONS,
-        create_app,
-        start_checkpoint_worker,
-        start_extract_worker,
-        start_read_audit_worker,
-    )
+    from edc.app import SERVER_OPTIONS, create_app, start_jobs, start_read_audit_worker
 
     state = load_state(settings)
+    if args.workers < 1:
+        raise CliError("--workers: at least 1")
+    if args.workers > 1 and not state.shared:
+        raise CliError(f"--workers {args.workers}: {SQLITE_ONE_PROCESS}; use PostgreSQL "
+                       "(EDC_DATABASE_URL=postgresql+psycopg://…) for several web processes")
+    print(f"serving on http://{args.host}:{args.port}"
+          + (f" with {args.workers} worker processes" if args.workers > 1 else "")
+          + "  (Ctrl-C to stop)", flush=True)
+    if args.workers > 1:
+        # Each process builds its own application, engine and pool (edc.app.factory).
+        state.engine.dispose()
+        # A worker loads the whole application and checks the schema before it answers the
+        # supervisor's health check: give it a minute (uvicorn's 5 s default kills a worker
+        # that starts slowly on a busy machine, again and again).
+        uvicorn.run("edc.app:factory", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_level="info", timeout_worker_healthcheck=60,
+                    **SERVER_OPTIONS)
+        return 0
     app = create_app(state)
-    start_extract_worker(app, state)
-    # before the checkpointer: at shutdown the last views are written, then signed
+    # before the job runner's checkpointer: at shutdown the last views are written, then signed
     start_read_audit_worker(app, state)
-    start_checkpoint_worker(app, state)
-    print(f"serving on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    start_jobs(app, state)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **SERVER_OPTIONS)
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run queued jobs: until stopped (SIGTERM, Ctrl-C), or with --once until none is left."""
+    import signal
+    import threading
+
+    from edc.jobs.runner import Runner, loop
+
+    halt = threading.Event()
+    if not args.once:  # a stop asked for while starting is kept too
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: halt.set())
+    state = load_state(settings)
+    runner = Runner(state)
+    if args.once:
+        runner.schedule()
+        n = runner.run_pending()
+        print(f"{n} job(s) run")
+        return 0
+    if not state.shared:
+        raise CliError(f"{SQLITE_ONE_PROCESS}; `edc worker` needs PostgreSQL (on SQLite, "
+                       "`edc worker --once` runs the queued jobs while the server is stopped)")
+    print(f"worker {runner.name} running jobs (lease {runner.lease:.0f} s; Ctrl-C to stop)",
+          flush=True)
+    loop(runner, halt=halt, interval=args.interval)
+    runner.last_round()
+    print(f"worker {runner.name} stopped", flush=True)
     return 0
 
 
@@ -113,6 +157,13 @@ def register(sub: Any) -> None:
     s = add(sub, "serve", cmd_serve, "serve the web application")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1,
+                   help="web processes (PostgreSQL only; SQLite is one process)")
+    w = add(sub, "worker", cmd_worker, "run queued jobs: extract builds, checkpoints, sweeps, "
+            "backups (PostgreSQL; any number of workers)")
+    w.add_argument("--once", action="store_true",
+                   help="queue the periodic jobs due, run everything queued, then exit")
+    w.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
 
 
 def register_receive(sub: Any) -> None:

@@ -2,8 +2,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, Date, ForeignKey, Integer, String, UniqueConstraint
-from sqlmodel import Field
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime, utcnow
 from studies.kernel.models import CreatedAt, IdTable
@@ -102,6 +111,18 @@ class UserSession(CreatedAt, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True))
     # The second factor was checked at login (needed for privileged actions and signatures).
     second_factor: bool = Field(default=False, nullable=False)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Recent login attempts per rate-limit key (an account, a client address): the epoch
+    seconds of each, at most the limit, shared by every web process on PostgreSQL."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(sa_column=Column(String(300), primary_key=True))
+    hits: list[float] = Field(default_factory=list, sa_column=Column(JSON(), nullable=False))
+    updated_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
 class RecoveryCode(IdTable, table=True):

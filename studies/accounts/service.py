@@ -18,7 +18,7 @@ from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -33,7 +33,7 @@ from studies.accounts.models import (
     User,
     UserSession,
 )
-from studies.accounts.ratelimit import RateLimiter
+from studies.accounts.ratelimit import LoginLimiter
 from studies.kernel.actor import (
     PENDING_PASSWORD,
     PENDING_SECOND_FACTOR,
@@ -302,7 +302,7 @@ WRONG = "wrong username or password / 用户名或密码错误"
 
 def login(session: Session, ledger: Ledger, *, username: str, password: str,
           client: str | None, totp: str | None = None, config: AuthConfig = DEFAULT_CONFIG,
-          limiter: RateLimiter | None = None,
+          limiter: LoginLimiter | None = None,
           now: dt.datetime | None = None) -> tuple[str, Actor]:
     """Check the password (and the second factor where required) and open a server-side
     session; returns (token, actor).
@@ -459,6 +459,39 @@ def set_password(session: Session, user: User, new: str, *, field: str) -> None:
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
     user.password_hash = hash_password(new)
     user.password_changed_at = dt.datetime.now(dt.UTC)
+
+
+def end_expired_sessions(session: Session, ledger: Ledger, *, config: AuthConfig,
+                         now: dt.datetime | None = None) -> int:
+    """The sweep: end every open session past its idle timeout or lifetime, or of an account
+    that is inactive or past its end date, each audited as its next use would have been
+    (``auth.timeout``); returns how many."""
+    now = now or dt.datetime.now(dt.UTC)
+    rows = session.execute(select(UserSession, User).join(
+        User, col(User.id) == col(UserSession.user_id)).where(
+        col(UserSession.ended_at).is_(None),
+        or_(col(UserSession.last_seen) < now - config.idle_timeout,
+            col(UserSession.created_at) < now - config.session_lifetime,
+            col(User.is_active).is_(False), col(User.end_date).is_not(None)))).all()
+    n = 0
+    for us, user in rows:
+        if now - us.last_seen > config.idle_timeout:
+            reason = "idle_timeout"
+        elif now - us.created_at > config.session_lifetime:
+            reason = "lifetime"
+        elif not user.is_active:
+            reason = "inactive"
+        elif account_ended(user, now):
+            reason = "ended"
+        else:
+            continue
+        us.ended_at, us.end_reason = now, reason
+        ledger.append(session, actor=user.username, action=Action.AUTH_TIMEOUT,
+                      entity_type="session", entity_id=us.id[:16], reason=reason,
+                      client="sweep")
+        n += 1
+    session.flush()
+    return n
 
 
 def account_ended(user: User, now: dt.datetime | None = None) -> bool:

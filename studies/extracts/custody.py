@@ -25,6 +25,8 @@ from studies.extracts.service import (
     overdue_requests,
     tell_approvers,
 )
+from studies.jobs import service as jobs
+from studies.jobs.models import Kind
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
@@ -45,6 +47,7 @@ def queue_build(session: Session, ledger: Ledger, *, actor: Actor,
     req.build_state, req.progress, req.build_error = "queued", 0, None
     req.build_requested_by = actor.username
     session.flush()
+    jobs.enqueue(session, kind=Kind.EXTRACT_BUILD, ref=req.id, payload={"request_id": req.id})
     ledger.append(session, actor=actor.username, action=Action.EXTRACT_BUILD_QUEUED,
                   entity_type="extract_request", entity_id=req.id, study=req.study_code,
                   client=actor.client)

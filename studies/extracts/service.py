@@ -59,6 +59,8 @@ from studies.extracts.tiers import (
 )
 from studies.forms import service as forms
 from studies.forms.models import Item
+from studies.jobs import service as jobs
+from studies.jobs.models import Kind
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
@@ -411,15 +413,13 @@ def approval_state(session: Session, req: ExtractRequest) -> ApprovalState:
 
 # ── Builds, transfers, destruction ────────────────────────────────────────────────────────────
 
-# Progress of running builds, by request id, written by the builder (``edc/jobs/extracts.py``)
-# as it goes. Kept in memory, not in the database while the build's transaction is open: on
-# SQLite every transaction holds the write lock.
-LIVE_PROGRESS: dict[str, int] = {}
-
-
-def _live_progress(req: ExtractRequest) -> int:
+def _live_progress(session: Session, req: ExtractRequest) -> int:
+    """A running build's progress from its job (the row any web process reads; see
+    ``studies.jobs.service.LIVE_PROGRESS`` for SQLite)."""
     if req.build_state == "running":
-        return LIVE_PROGRESS.get(req.id) or req.progress
+        job = jobs.latest_for(session, kind=Kind.EXTRACT_BUILD, ref=req.id)
+        if job is not None:
+            return max(jobs.progress_of(job), req.progress)
     return req.progress
 
 
@@ -427,7 +427,7 @@ def build_status(session: Session, *, actor: Actor, request_id: str) -> dict[str
     """A request's build as its page follows it while it runs: state, progress (live while
     running), error. Only for those who may see the request."""
     req = view_request(session, actor=actor, request_id=request_id)
-    return {"state": req.build_state, "progress": _live_progress(req), "error": req.build_error}
+    return {"state": req.build_state, "progress": _live_progress(session, req), "error": req.build_error}
 
 
 def recipient_status(session: Session, req: ExtractRequest) -> dict[str, Any] | None:
@@ -460,7 +460,7 @@ def public(session: Session, req: ExtractRequest) -> dict[str, Any]:
                       "first_review": "officer" in st.needs,
                       "problem": st.rejected if req.status in ("pending", "held")
                       else req.status_reason if req.status == "rejected" else None},
-        "build": {"state": req.build_state, "progress": _live_progress(req),
+        "build": {"state": req.build_state, "progress": _live_progress(session, req),
                   "error": req.build_error, "built_at":
                   req.built_at.isoformat() if req.built_at else None,
                   "package_sha256": req.package_sha256, "package_size": req.package_size,

@@ -1,5 +1,5 @@
-"""Builds run in the background (a worker thread polling queued requests); a failed build says
-why and leaves no package behind (issue 9)."""
+"""Builds run in the background (a job runner thread claiming queued build jobs); a failed build
+says why and leaves no package behind (issue 9)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from factories import make_extract_study, make_user
 from audit_trail.service import Ledger
 from edc import keyring
 from edc.db import make_engine, session_factory
-from edc.jobs.extracts import BuildWorker
+from edc.jobs.runner import Runner, RunnerThread
+from edc.settings import Settings
+from edc.state import AppState
 from studies.accounts.service import actor_for
 from studies.extracts import custody as extract_custody
 from studies.extracts import service as ex
-from studies.extracts.build import BuildKeys
 from studies.extracts.models import ExtractRequest
 from studies.extracts.schemas import RequestIn
 from studies.kernel.roles import Role
@@ -65,9 +66,9 @@ def test_worker_builds_queued_extracts_and_a_failed_build_leaves_nothing(
         fresh_url: str, keys: keyring.Keyring, tmp_path: Path) -> None:
     sessions, ledger, ids, _ = queued(fresh_url, keys, tmp_path, (5, 50))  # 12 < 50
     out = tmp_path / "extracts"
-    worker = BuildWorker(sessions, ledger, out_dir=out, interval=0.2, keys=BuildKeys(
-        deid_key=keys.deid_key, signing_key=keys.signing_key,
-        code_index=keys.code_index_keys()))
+    state = AppState(settings=Settings(database_url=fresh_url, extract_dir=out),
+                     engine=sessions.kw["bind"], sessions=sessions, keys=keys, ledger=ledger)
+    worker = RunnerThread(Runner(state), interval=0.2)
     worker.start()
     try:
         deadline = time.monotonic() + 120

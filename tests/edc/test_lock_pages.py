@@ -237,9 +237,11 @@ def test_blinded_allocation_page_shows_sealed_and_emergency_unblinding_shows_the
     assert "EMERGENCY UNBLINDING" in soup(app_client.get("/").text).select_one("ul.inbox").text
 
 
+@pytest.mark.parametrize("command", [["locks", "relock-expired"], ["worker", "--once"]],
+                         ids=["relock-expired", "the worker's sweep"])
 def test_relock_expired_command_relocks_unlocks_whose_period_ended(
         monkeypatch: pytest.MonkeyPatch, fresh_url: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
     keys = tmp_path / "keys"
     monkeypatch.setenv("EDC_DATABASE_URL", fresh_url)
     monkeypatch.setenv("EDC_KEY_DIR", str(keys))
@@ -261,13 +263,19 @@ def test_relock_expired_command_relocks_unlocks_whose_period_ended(
                               role=role, username=who, password=PASSWORD, config=LOOSE_AUTH)
         rid = req.id
     capsys.readouterr()
-    assert main(["locks", "relock-expired"]) == 0
-    assert capsys.readouterr().out.strip() == "re-locked 0 unlock(s)"
+    assert main(command) == 0
+    if command[0] == "locks":
+        assert capsys.readouterr().out.strip() == "re-locked 0 unlock(s)"
+    with session_factory(engine)() as s:
+        assert s.get(UnlockRequest, rid).status == "active"  # type: ignore[union-attr]
     with session_factory(engine)() as s, s.begin():
         s.execute(update(UnlockRequest).where(UnlockRequest.id == rid).values(
             ends_at=UnlockRequest.requested_at))
-    assert main(["locks", "relock-expired"]) == 0
-    assert capsys.readouterr().out.strip() == f"re-locked 1 unlock(s): {rid}"
+    if command[0] == "worker":  # a new interval: the next sweep is due
+        monkeypatch.setenv("EDC_SWEEP_SECONDS", "86400")
+    assert main(command) == 0
+    if command[0] == "locks":
+        assert capsys.readouterr().out.strip() == f"re-locked 1 unlock(s): {rid}"
     with session_factory(engine)() as s:
         assert s.get(UnlockRequest, rid).status == "relocked"  # type: ignore[union-attr]
     engine.dispose()

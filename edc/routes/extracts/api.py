@@ -127,7 +127,7 @@ def build(request_id: str, request: Request, session: SessionDep, ledger: Ledger
           actor: CurrentActor) -> dict[str, Any]:
     """Queue the build; the background worker builds it. Poll the request for progress."""
     req = extract_custody.queue_build(session, ledger, actor=actor, request_id=request_id)
-    worker = getattr(request.app.state, "extract_worker", None)
+    worker = getattr(request.app.state, "job_runner", None)
     if worker is not None:
         worker.wake()
     return {"id": req.id, "build": req.build_state, "progress": req.progress}

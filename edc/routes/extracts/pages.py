@@ -276,7 +276,7 @@ def decision_submit(request_id: str, request: Request, session: SessionDep, ledg
 def build_submit(request_id: str, request: Request, session: SessionDep, ledger: LedgerDep,
                  actor: CurrentActor) -> Response:
     extract_custody.queue_build(session, ledger, actor=actor, request_id=request_id)
-    worker = getattr(request.app.state, "extract_worker", None)
+    worker = getattr(request.app.state, "job_runner", None)
     if worker is not None:
         worker.wake()
     return redirect(request, f"/extracts/{request_id}", "build queued / 已排队生成")

@@ -1,0 +1,1 @@
+"""Queued work (extract builds, checkpoints, sweeps, backups): the job table and its claims."""

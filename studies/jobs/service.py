@@ -1,0 +1,150 @@
+"""Queue, claim and finish jobs.
+
+Claims are ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so runners in several processes
+(``edc worker``, and ``edc serve``'s own runner) take different jobs and never wait for each
+other; on SQLite every writing transaction begins IMMEDIATE, so claims are serialised anyway
+(and there is one process). A job's result is committed in the same transaction as
+:func:`complete`, which checks that the runner still holds the job: a runner whose lease ran
+out (it was paused, or its heartbeat stopped) rolls its work back instead of committing a
+second result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from audit_trail.base import utcnow
+from studies.jobs.errors import LeaseLost
+from studies.jobs.models import Job
+from studies.kernel.ids import new_id
+
+# Progress of running jobs on SQLite, by job id. There the job's own transaction holds the one
+# write lock while it runs, so progress cannot be written to the table until it commits; SQLite
+# is one process, so the process's memory is where every page can read it. On PostgreSQL
+# progress is written to the job row in short transactions of its own (``set_progress``).
+LIVE_PROGRESS: dict[str, int] = {}
+
+
+def enqueue(session: Session, *, kind: str, ref: str | None = None,
+            payload: dict[str, Any] | None = None, dedupe_key: str | None = None,
+            max_attempts: int = 3) -> bool:
+    """Queue a job in the caller's transaction; False when ``dedupe_key`` was queued already
+    (another runner scheduled the same periodic round)."""
+    values = dict(id=new_id(), created_at=utcnow(), kind=kind, ref=ref, payload=payload or {},
+                  state="queued", attempts=0, max_attempts=max_attempts, progress=0,
+                  dedupe_key=dedupe_key)
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert(Job) if dialect == "postgresql" else sqlite.insert(Job))
+    inserted = session.execute(ins.values(**values).on_conflict_do_nothing()
+                               .returning(col(Job.id))).scalar_one_or_none()
+    return inserted is not None
+
+
+def _claimable(now: dt.datetime, ref: str | None) -> Any:
+    q = select(Job).where(or_(col(Job.state) == "queued",
+                              and_(col(Job.state) == "running",
+                                   col(Job.lease_expires_at) < now)))
+    return q if ref is None else q.where(col(Job.ref) == ref)
+
+
+def any_claimable(session: Session, *, ref: str | None = None) -> bool:
+    """Whether a claim would find a job: a read, so that an idle runner polls without taking
+    SQLite's write lock."""
+    return session.execute(_claimable(utcnow(), ref).limit(1)).first() is not None
+
+
+def claim(session: Session, *, worker: str, lease: dt.timedelta, ref: str | None = None,
+          now: dt.datetime | None = None) -> Job | None:
+    """Take the oldest queued job (about ``ref`` if given), or a running one whose lease
+    expired (its runner died), for ``worker`` until ``now + lease``; None when there is none.
+    Commit right after, so the claim is visible before the work starts."""
+    now = now or utcnow()
+    row = session.execute(
+        _claimable(now, ref).order_by(col(Job.created_at), col(Job.id)).limit(1)
+        .with_for_update(skip_locked=True)).scalar_one_or_none()
+    if row is None:
+        return None
+    row.state, row.claimed_by, row.attempts = "running", worker, row.attempts + 1
+    row.heartbeat_at, row.lease_expires_at = now, now + lease
+    row.error = None
+    session.flush()
+    return row
+
+
+def _held(job_id: str, worker: str, attempt: int) -> Any:
+    return and_(col(Job.id) == job_id, col(Job.claimed_by) == worker,
+                col(Job.attempts) == attempt, col(Job.state) == "running")
+
+
+def heartbeat(session: Session, *, job_id: str, worker: str, attempt: int,
+              lease: dt.timedelta, now: dt.datetime | None = None) -> bool:
+    """Extend the lease; False if the job is no longer this runner's."""
+    now = now or utcnow()
+    result = session.execute(update(Job).where(_held(job_id, worker, attempt))
+                             .values(heartbeat_at=now, lease_expires_at=now + lease))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def set_progress(session: Session, *, job_id: str, worker: str, attempt: int,
+                 progress: int) -> None:
+    session.execute(update(Job).where(_held(job_id, worker, attempt))
+                    .values(progress=progress))
+
+
+def complete(session: Session, *, job_id: str, worker: str, attempt: int,
+             now: dt.datetime | None = None) -> None:
+    """Mark the job done in the transaction that holds its result; LeaseLost (and the caller
+    rolls back) when another runner has taken the job since."""
+    result = session.execute(update(Job).where(_held(job_id, worker, attempt))
+                             .values(state="done", progress=100, finished_at=now or utcnow(),
+                                     lease_expires_at=None))
+    if not getattr(result, "rowcount", 0):
+        raise LeaseLost(f"job {job_id} is no longer held by {worker} / 任务已由其他进程接手",
+                        field="job")
+
+
+def release(session: Session, *, job_id: str, worker: str, attempt: int) -> None:
+    """Put the job back in the queue (its runner lost the database, not the job's fault)."""
+    session.execute(update(Job).where(_held(job_id, worker, attempt))
+                    .values(state="queued", claimed_by=None, lease_expires_at=None))
+
+
+def fail(session: Session, *, job_id: str, worker: str, attempt: int, error: str,
+         now: dt.datetime | None = None) -> bool:
+    """Mark the job failed for good (the error says why); False if no longer held."""
+    result = session.execute(update(Job).where(_held(job_id, worker, attempt))
+                             .values(state="failed", error=error[:2000],
+                                     finished_at=now or utcnow(), lease_expires_at=None))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def latest_for(session: Session, *, kind: str, ref: str) -> Job | None:
+    return session.execute(
+        select(Job).where(col(Job.kind) == kind, col(Job.ref) == ref)
+        .order_by(col(Job.created_at).desc()).limit(1)).scalar_one_or_none()
+
+
+def progress_of(job: Job) -> int:
+    """A job's progress as any process sees it (the row; on SQLite the running job's memory)."""
+    if job.state == "running":
+        return max(LIVE_PROGRESS.get(job.id, 0), job.progress)
+    return job.progress
+
+
+def active(session: Session) -> list[Job]:
+    return list(session.execute(
+        select(Job).where(col(Job.state).in_(("queued", "running")))
+        .order_by(col(Job.created_at))).scalars())
+
+
+def prune(session: Session, *, before: dt.datetime) -> int:
+    """Delete finished jobs older than ``before``; returns how many."""
+    result = session.execute(delete(Job).where(col(Job.state).in_(("done", "failed")),
+                                               col(Job.finished_at) < before))
+    return int(getattr(result, "rowcount", 0) or 0)
