@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
-from edc.sessions import Sessions, request_sessions, sessions_of
+from edc.sessions import Sessions, defer_refresh, request_sessions, sessions_of
 from edc.state import AppState
 from edc.web.csrf import verify_api_request
 from studies.accounts import tokens
@@ -70,7 +70,7 @@ def current_actor(request: Request, session: SessionDep, state: StateDep,
     if not token:
         raise NotAuthenticated("please log in / 请登录")
     actor = resolve_session(session, token=token, client=client_address(request),
-                            config=state.auth)
+                            config=state.auth, defer_refresh=defer_refresh(request))
     request.state.actor = actor
     if request.url.path.startswith("/api/"):
         verify_api_request(request)
