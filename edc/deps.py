@@ -21,7 +21,10 @@ from studies.kernel.errors import NotAuthenticated
 SESSION_COOKIE = "edc_session"
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies that only hand over what the application holds are ``async``: FastAPI runs a
+# plain ``def`` dependency in a worker thread, a hop that cost more than the work
+# (docs/benchmarks-entry.md). Anything that touches the database stays a ``def``.
+async def get_state(request: Request) -> AppState:
     return request.app.state.edc  # type: ignore[no-any-return]
 
 
@@ -37,7 +40,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
-def get_ledger(state: StateDep) -> Ledger:
+async def get_ledger(state: StateDep) -> Ledger:
     return state.ledger
 
 
@@ -48,7 +51,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_auth(state: StateDep) -> AuthConfig:
+async def get_auth(state: StateDep) -> AuthConfig:
     return state.auth
 
 

@@ -95,14 +95,12 @@ class AppSessions:
             session = state.reader_sessions() if reader else state.sessions()  # type: ignore[misc]
             try:
                 yield session
-                await _in_thread(session.commit)
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await _in_thread(session.rollback)
+                    await _in_thread(lambda: _end(session, commit=False))
                 raise
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await _in_thread(session.close)
+            # Commit and close in one worker-thread hop (each hop costs ~0.1 ms of CPU).
+            await _in_thread(lambda: _end(session, commit=True))
         due = getattr(request.state, "refresh_session", None) if reader and request else None
         if due is not None:
             del request.state.refresh_session  # type: ignore[union-attr]
@@ -123,6 +121,20 @@ class AppSessions:
 
         async with state.db_slot():  # like a request: waits in the event loop, writes in a thread
             await anyio.to_thread.run_sync(run)
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back) and close; a failed commit is rolled back and closed too."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 async def _in_thread(fn: Callable[[], object]) -> None:
