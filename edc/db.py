@@ -176,6 +176,21 @@ def _readers_do_not_write(engine: Engine) -> None:
             raise NeedsWriter(statement.split(None, 1)[0])
 
 
+def end_session(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back) and close, in one call (one worker-thread hop for a request,
+    ``edc.sessions``); a failed commit is rolled back and closed too."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

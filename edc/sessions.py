@@ -25,6 +25,7 @@ import anyio.to_thread
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from edc.db import end_session
 from studies.accounts.service import refresh_session
 
 if TYPE_CHECKING:
@@ -97,10 +98,10 @@ class AppSessions:
                 yield session
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await _in_thread(lambda: _end(session, commit=False))
+                    await _in_thread(lambda: end_session(session, commit=False))
                 raise
             # Commit and close in one worker-thread hop (each hop costs ~0.1 ms of CPU).
-            await _in_thread(lambda: _end(session, commit=True))
+            await _in_thread(lambda: end_session(session, commit=True))
         due = getattr(request.state, "refresh_session", None) if reader and request else None
         if due is not None:
             del request.state.refresh_session  # type: ignore[union-attr]
@@ -121,20 +122,6 @@ class AppSessions:
 
         async with state.db_slot():  # like a request: waits in the event loop, writes in a thread
             await anyio.to_thread.run_sync(run)
-
-
-def _end(session: Session, *, commit: bool) -> None:
-    """Commit (or roll back) and close; a failed commit is rolled back and closed too."""
-    try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 async def _in_thread(fn: Callable[[], object]) -> None:
