@@ -177,7 +177,8 @@ def test_racing_saves_one_wins_the_others_are_refused_409(
                 answers.append(r.status_code)
                 c.get(FORM)
 
-        threads = [threading.Thread(target=save, args=(tokens[n % 2], str(130 + n)))
+        # a new value for every save (a save that changes nothing is answered 200 as it is)
+        threads = [threading.Thread(target=save, args=(tokens[n % 2], str(130 + 10 * round_ + n)))
                    for n in range(6)]
         for t in threads:
             t.start()
