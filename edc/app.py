@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
@@ -34,6 +35,8 @@ from edc.sessions import READER
 from edc.state import AppState
 from edc.web import timefmt
 from edc.web.assets import install_assets
+
+log = logging.getLogger("edc.app")
 
 SECURITY_HEADERS = [
     (b"content-security-policy",
@@ -118,9 +121,11 @@ class ReadersFirstMiddleware:
 
         try:
             await self.app({**scope, READER: True, "state": dict(state)}, receive, tracking_send)
-        except NeedsWriter:
+        except NeedsWriter as exc:
             if started:
                 raise
+            log.debug("%s %s served again as a writer (it writes: %s)", scope["method"],
+                      scope.get("path"), exc)
             await self.app({**scope, "state": state}, _empty_body(receive), send)
 
 
