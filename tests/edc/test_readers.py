@@ -137,8 +137,10 @@ def test_a_read_is_served_while_another_connection_holds_the_write_lock(
         with client(url, tokens[0]) as c:
             r = c.get(FORM, timeout=5)
             assert r.status_code == 200 and r.json()["version"] == 0
-            page = c.get(f"/studies/{STUDY}/subjects/{CODE}", timeout=5)
-            assert page.status_code == 200
+            for page in (f"/studies/{STUDY}/subjects/{CODE}", f"/studies/{STUDY}/entry",
+                         f"/studies/{STUDY}/entry/{CODE}/baseline/vital_signs"):
+                r = c.get(page, timeout=5)
+                assert r.status_code == 200 and "<form" in r.text, page
     finally:
         holder.execute("ROLLBACK")
         holder.close()
