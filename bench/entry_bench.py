@@ -1,27 +1,37 @@
-"""Data-entry benchmarks (issue 5; not part of CI). Run:
+"""Data-entry throughput benchmark (issues 5 and 17; not part of CI). Run:
 
-    .venv/bin/python bench/entry_bench.py [--clients 50] [--seconds 60] [--records 20]
-                                          [--ratio-requests 400] [--pg URL]
+    .venv/bin/python bench/entry_bench.py [--pg URL] [--quick] [--runs 3] [--seconds 20]
+                                          [--clients 1,10,50] [--records 20]
 
-1. Concurrency: a real ``edc serve`` (uvicorn) on 127.0.0.1; ``--clients`` threads, each with
-   its own API token, save forms for ``--seconds`` on ``--records`` shared form records (so
-   that many saves are stale). Checks afterwards: zero lost updates (every record's version
-   equals 1 + its successful saves, the versions handed out are exactly 2..N, no base version
-   won twice, the stored value is the newest save's), every refused save was a 409 on a
-   version that really was stale, ``edc audit verify`` and ``edc entry verify`` pass.
-   Prints p50/p95/p99 of the saves.
-2. Audited save vs plain insert of the same values behind the same HTTP stack: uvicorn
-   serving the product app plus a bench-only endpoint mounted here (never in the product)
-   that inserts the same values into a plain table in one transaction. One client, requests
-   alternating; prints the p50 of each and the ratio (goal: audited ≤ 2 × plain).
+Prints, in one run, saves/s and p50/p95/p99 of the saves at each client count, for audited
+saves (the product's form save: version check, checks, ledger entry) and plain saves (the same
+values inserted into a plain table behind the same HTTP stack, session and permission check),
+on SQLite (one process, as ``edc serve`` runs it) and, with ``--pg``, on PostgreSQL served by
+one and by two uvicorn worker processes; then the ratios (2 workers / 1 worker, audited /
+plain, 50 / 10 clients) and the server's CPU time per save.
 
-Each run uses a fresh database (a temporary SQLite file, or a temporary PostgreSQL database
-made from --pg) and a fresh key directory.
+Every client has its own interactive session and loops: GET the form (version and values),
+then PUT a changed value naming that version (audited) or PUT the values to the plain endpoint
+(plain). 20 shared records, so many audited saves are stale. The cells are interleaved (each
+round runs every client count × kind × database once, in that order) and each figure is the
+median over ``--runs`` rounds, so that a slower minute of a shared machine does not fall on one
+configuration only.
+
+After the runs, from each database: zero lost updates (each record's version = 1 + its
+successful saves, the versions handed out are exactly 2..N, no base version won twice, the
+stored value is the newest successful save's), every refusal a 409 on a version that really
+was stale, no other answer, and ``edc audit verify`` and ``edc entry verify`` pass. Exit
+status 1 if any check fails.
+
+Each database is fresh (a temporary SQLite file, temporary PostgreSQL databases made from
+--pg) with a fresh key directory; the servers are uvicorn serving ``bench_app`` below (the
+product app plus the bench-only plain endpoint, never mounted in the product).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import socket
@@ -116,20 +126,8 @@ def bench_app() -> Any:
     from edc.state import build_state
     from studies.kernel.roles import Perm
 
-    settings = Settings()
-    pool = os.environ.get("EDC_BENCH_POOL")
-    engine = None
-    if pool:  # --pool: a connection for every worker thread (see docs/benchmarks-entry.md)
-        from edc.db import make_engine
-
-        engine = make_engine(settings.database_url, pool_size=int(pool), max_overflow=0,
-                             pool_timeout=120)
-    state = build_state(settings, engine=engine)
+    state = build_state(Settings())
     app = create_app(state)
-    if os.environ.get("EDC_BENCH_CHECKPOINTER"):  # as edc serve runs: checkpoints, witnesses
-        from edc.app import start_checkpoint_worker
-
-        start_checkpoint_worker(app, state)
 
     @app.put("/api/v1/bench/plain/{study}/{subject}", dependencies=[requires(Perm.ENTRY_WRITE)])
     def plain(study: str, subject: str, body: SaveIn, request: Request,
@@ -143,10 +141,15 @@ def bench_app() -> Any:
     return app
 
 
-def serve(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def serve(workers: int, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "uvicorn", "bench.entry_bench:bench_app", "--factory",
+           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+           "--no-server-header", "--workers", str(workers),
+           *os.environ.get("EDC_BENCH_UVICORN", "").split()]  # e.g. "--http h11 --loop asyncio"
     log = open(Path(env["EDC_KEY_DIR"]).parent / f"server-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=log)
-    for _ in range(200):
+    proc = subprocess.Popen(cmd, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=log,
+                            stderr=log)
+    for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
                 return proc
@@ -162,48 +165,84 @@ def serve(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[by
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
 
 
-def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float
-                ) -> dict[str, Any]:
-    results: list[tuple[str, int, int, int | None, str]] = []  # code, status, base, ver, sbp
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (uvicorn's worker processes)."""
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+Result = tuple[str, int, int, "int | None", str]  # code, status, base, version, sbp
+
+
+def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float, kind: str,
+                seed: int) -> dict[str, Any]:
+    """``len(tokens)`` clients for ``seconds``: GET a form, PUT a save (``kind``: audited or
+    plain). Returns the saves' outcomes and latencies and any unexpected answer."""
+    results: list[Result] = []
     latencies: list[float] = []
     problems: list[str] = []
-    resets = [0]
     lock = threading.Lock()
-    end = time.monotonic() + seconds
+    start = threading.Barrier(len(tokens) + 1)
+    end = [0.0]
 
-    def client(token: str, seed: int) -> None:
-        rnd = random.Random(seed)
+    def client(token: str, n: int) -> None:
+        rnd = random.Random(seed * 1000 + n)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
                           cookies={"edc_session": token}) as c:
-            while time.monotonic() < end:
+            start.wait()
+            while time.monotonic() < end[0]:
                 code = rnd.choice(codes)
                 url = f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs"
                 try:
                     g = c.get(url)
-                except httpx.TransportError:  # a GET is safe to repeat
+                except httpx.TransportError as exc:
                     with lock:
-                        resets[0] += 1
+                        problems.append(f"GET failed: {exc!r}")
                     continue
                 if g.status_code != 200:
                     with lock:
                         problems.append(f"GET {g.status_code}")
                     continue
-                base = g.json()["version"]
+                form = g.json()
+                base = form["version"]
                 sbp = str(rnd.randrange(60, 260))
-                while sbp == g.json()["values"].get("sbp"):
+                while sbp == form["values"].get("sbp"):
                     sbp = str(rnd.randrange(60, 260))
+                body = {"base_version": base, "values": {**VITALS, "sbp": sbp},
+                        "reasons": {"sbp": "transcription_error"}}
+                target = url if kind == "audited" else f"/api/v1/bench/plain/{STUDY}/{code}"
                 t0 = time.perf_counter()
-                r = c.put(url, json={"base_version": base, "values": {**VITALS, "sbp": sbp},
-                                     "reasons": {"sbp": "transcription_error"}})
+                try:
+                    r = c.put(target, json=body)
+                except httpx.TransportError as exc:  # a save is not repeated: a problem
+                    with lock:
+                        problems.append(f"PUT failed: {exc!r}")
+                    continue
                 dt_ = time.perf_counter() - t0
                 with lock:
                     latencies.append(dt_)
-                    if r.status_code == 200:
+                    if kind == "plain":
+                        if r.status_code != 200:
+                            problems.append(f"plain PUT {r.status_code}: {r.text[:200]}")
+                    elif r.status_code == 200:
                         results.append((code, 200, base, r.json()["version"], sbp))
                     elif r.status_code == 409:
                         cur = r.json()["error"]["details"]["current_version"]
@@ -214,17 +253,18 @@ def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float
                         problems.append(f"PUT {r.status_code}: {r.text[:200]}")
 
     threads = [threading.Thread(target=client, args=(t, n)) for n, t in enumerate(tokens)]
-    t0 = time.monotonic()
     for t in threads:
         t.start()
+    end[0] = time.monotonic() + seconds
+    t0 = time.monotonic()
+    start.wait()
     for t in threads:
         t.join()
     return {"results": results, "latencies": latencies, "problems": problems,
-            "elapsed": time.monotonic() - t0, "resets": resets[0]}
+            "elapsed": time.monotonic() - t0}
 
 
-def check_lost_updates(url: str, results: list[tuple[str, int, int, int | None, str]]
-                       ) -> list[str]:
+def check_lost_updates(url: str, results: list[Result]) -> list[str]:
     from sqlalchemy import select
 
     from edc.db import make_engine, session_factory
@@ -256,143 +296,135 @@ def check_lost_updates(url: str, results: list[tuple[str, int, int, int | None, 
     return problems
 
 
-def ratio(port: int, token: str, codes: list[str], n: int) -> tuple[float, float]:
-    audited, plain = [], []
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                      cookies={"edc_session": token}) as c:
-        versions = {code: c.get(f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs"
-                                ).json()["version"] for code in codes}
-        for i in range(n):
-            code = codes[i % len(codes)]
-            body = {"base_version": versions[code],
-                    "values": {**VITALS, "sbp": str(60 + (i % 190))},
-                    "reasons": {"sbp": "transcription_error"}}
-            t0 = time.perf_counter()
-            r = c.put(f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs", json=body)
-            audited.append(time.perf_counter() - t0)
-            assert r.status_code == 200, (r.status_code, r.request.url, r.text)
-            versions[code] = r.json()["version"]
-            t0 = time.perf_counter()
-            r = c.put(f"/api/v1/bench/plain/{STUDY}/{code}", json=body)
-            plain.append(time.perf_counter() - t0)
-            assert r.status_code == 200, (r.status_code, r.request.url, r.text)
-    return statistics.median(audited) * 1000, statistics.median(plain) * 1000
+class Target:
+    """One database served by ``workers`` uvicorn processes."""
+
+    def __init__(self, name: str, url: str, pg: str | None, workers: int, tmp: Path,
+                 records: int, clients: int) -> None:
+        self.name, self.url, self.pg, self.workers = name, url, pg, workers
+        self.key_dir = tmp / "keys"
+        self.tokens = setup(url, self.key_dir, records, clients)
+        self.env = {**os.environ, "EDC_DATABASE_URL": url, "EDC_KEY_DIR": str(self.key_dir),
+                    "EDC_ENVIRONMENT": "development"}
+        self.port = free_port()
+        self.proc = serve(workers, self.env, self.port)
+        self.results: list[Result] = []
+        self.problems: list[str] = []
+        self.cells: dict[tuple[str, int], list[dict[str, float]]] = {}
+
+    def run(self, kind: str, clients: int, codes: list[str], seconds: float, seed: int) -> None:
+        cpu0 = cpu_seconds(self.proc.pid)
+        run = concurrency(self.port, self.tokens[:clients], codes, seconds, kind, seed)
+        cpu = cpu_seconds(self.proc.pid) - cpu0
+        lat = run["latencies"] or [0.0]
+        n = len(run["latencies"])
+        self.results += run["results"]
+        self.problems += run["problems"]
+        self.cells.setdefault((kind, clients), []).append({
+            "rate": n / run["elapsed"], "p50": pct(lat, 50), "p95": pct(lat, 95),
+            "p99": pct(lat, 99), "cpu_ms": cpu / n * 1000 if n else 0.0,
+            "stale": sum(1 for r in run["results"] if r[1] == 409) / n if n else 0.0})
+
+    def median(self, kind: str, clients: int, key: str) -> float:
+        return statistics.median(c[key] for c in self.cells[(kind, clients)])
+
+    def check(self) -> list[str]:
+        from conftest import drop_database
+
+        stop(self.proc)
+        problems = self.problems + check_lost_updates(self.url, self.results)
+        edc = str(Path(sys.executable).parent / "edc")
+        for cmd in (["audit", "verify"], ["entry", "verify"]):
+            out = subprocess.run([edc, *cmd], env=self.env, capture_output=True, text=True)
+            last = (out.stdout or out.stderr).strip().splitlines()[-1:]
+            print(f"   {self.name}: edc {' '.join(cmd)}: {last[0] if last else '?'}")
+            if out.returncode:
+                problems.append(f"edc {' '.join(cmd)} failed")
+        saved = sum(1 for r in self.results if r[1] == 200)
+        stale = sum(1 for r in self.results if r[1] == 409)
+        print(f"   {self.name}: {saved} audited saves saved, {stale} stale → 409, "
+              f"{len(problems)} problems (lost updates, wrong or failed answers)"
+              + ("" if not problems else "\n      " + "\n      ".join(problems[:10])))
+        drop_database(self.url, self.pg)
+        return problems
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--pg", help="PostgreSQL admin URL; temporary databases are made")
+    ap.add_argument("--quick", action="store_true", help="one round of 3 s per cell")
+    ap.add_argument("--runs", type=int, default=3, help="rounds; each figure is their median")
+    ap.add_argument("--seconds", type=float, default=20, help="length of one cell")
+    ap.add_argument("--clients", default="1,10,50")
     ap.add_argument("--records", type=int, default=20)
-    ap.add_argument("--ratio-requests", type=int, default=400)
-    ap.add_argument("--witness", action="store_true",
-                    help="part 2 with the checkpointer every second submitting to a witness")
-    ap.add_argument("--pg", help="PostgreSQL admin URL; a temporary database is made")
-    ap.add_argument("--pool", type=int, help="part 1 through the bench app with a pool of N "
-                    "connections instead of `edc serve` (whose pool is 20 + 10)")
+    ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="edc-entry-bench-"))
-    from conftest import create_database, drop_database
-
-    url = create_database(tmp, args.pg)  # a temporary database; dropped at the end
-    key_dir = tmp / "keys"
-    print(f"database: {url.split('@')[-1]}; setting up {args.records} records, "
-          f"{args.clients} clients …", flush=True)
-    tokens = setup(url, key_dir, args.records, args.clients)
+    if args.quick:
+        args.runs, args.seconds = 1, 3
+    counts = [int(c) for c in args.clients.split(",")]
     codes = [f"S01-B{n:05d}" for n in range(args.records)]
-    env = {**os.environ, "EDC_DATABASE_URL": url, "EDC_KEY_DIR": str(key_dir),
-           "EDC_ENVIRONMENT": "development"}
-    edc = str(Path(sys.executable).parent / "edc")
+    tmp = Path(tempfile.mkdtemp(prefix="edc-entry-bench-"))
+    from conftest import create_database
 
-    port = free_port()
-    if args.pool:
-        proc = serve([sys.executable, "-m", "uvicorn", "bench.entry_bench:bench_app",
-                      "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level",
-                      "warning"], {**env, "PYTHONPATH": str(ROOT),
-                                   "EDC_BENCH_POOL": str(args.pool)}, port)
-    else:
-        proc = serve([edc, "serve", "--port", str(port)], env, port)
+    plan = [("SQLite", None, 1)] + ([("PG ×1", args.pg, 1), ("PG ×2", args.pg, 2)]
+                                    if args.pg else [])
+    targets = []
     try:
-        run = concurrency(port, tokens[:args.clients], codes, args.seconds)
+        for n, (name, pg, workers) in enumerate(plan):
+            d = tmp / f"db{n}"
+            d.mkdir()
+            print(f"setting up {name}: {args.records} records, {max(counts) + 1} sessions …",
+                  flush=True)
+            targets.append(Target(name, create_database(d, pg), pg, workers, d, args.records,
+                                  max(counts) + 1))
+        for r in range(args.runs):
+            for clients in counts:
+                for kind in ("audited", "plain"):
+                    for t in targets:
+                        t.run(kind, clients, codes, args.seconds, seed=r)
+            print(f"round {r + 1}/{args.runs} done", flush=True)
     finally:
-        stop(proc)
-    res, lat = run["results"], run["latencies"] or [0.0]
-    if run["problems"]:
-        from collections import Counter
-
-        print("   problems:", Counter(p[:60] for p in run["problems"]).most_common(5))
-    ok = sum(1 for r in res if r[1] == 200)
-    stale = sum(1 for r in res if r[1] == 409)
-    where = f"the app with a pool of {args.pool}" if args.pool else "`edc serve`"
-    print(f"\n1. {args.clients} clients × {args.seconds:.0f} s against {where}: "
-          f"{len(lat)} saves ({len(lat) / run['elapsed']:.0f}/s), {ok} saved, {stale} stale "
-          f"→ 409 (GETs retried after a connection reset: {run['resets']})")
-    print(f"   save latency p50 {pct(lat, 50):.1f} ms, p95 {pct(lat, 95):.1f} ms, "
-          f"p99 {pct(lat, 99):.1f} ms")
-    problems = run["problems"] + check_lost_updates(url, res)
-    print(f"   lost updates / wrong answers: {len(problems)}"
-          + ("" if not problems else "\n   " + "\n   ".join(problems[:20])))
-    for cmd in (["audit", "verify"], ["entry", "verify"]):
-        out = subprocess.run([edc, *cmd], env=env, capture_output=True, text=True)
-        print(f"   edc {' '.join(cmd)}: {(out.stdout or out.stderr).strip().splitlines()[-1]}")
-        if out.returncode:
-            problems.append(f"edc {' '.join(cmd)} failed")
-
-    port = free_port()
-    ratio_env = {**env, "PYTHONPATH": str(ROOT)}
-    witness_server = None
-    if args.witness:
-        witness_server, ratio_env = start_witness(tmp, key_dir, ratio_env)
-    proc = serve([sys.executable, "-m", "uvicorn", "bench.entry_bench:bench_app", "--factory",
-                  "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                 ratio_env, port)
-    try:
-        audited, plain = ratio(port, tokens[-1], codes, args.ratio_requests)
-    finally:
-        stop(proc)
-        if witness_server is not None:
-            held = witness_server.held()
-            witness_server.shutdown()
-            print(f"   witness cosigned up to size {held}")
-    print(f"\n2. audited save vs plain insert, same HTTP stack, {args.ratio_requests} each: "
-          f"p50 {audited:.1f} ms vs {plain:.1f} ms → ratio {audited / plain:.2f} "
-          f"(goal ≤ 2)")
-    drop_database(url, args.pg)
+        for t in targets:
+            if t.proc.poll() is None:
+                stop(t.proc)
+    print(f"\n{args.runs} round(s) × {args.seconds:.0f} s per cell, medians; latency of the "
+          f"save (PUT) in ms; CPU: the server processes' CPU time per save (GET + PUT)\n")
+    print(f"{'database':8} {'kind':8} {'clients':>7} {'saves/s':>8} {'p50':>7} {'p95':>7} "
+          f"{'p99':>7} {'CPU ms':>7} {'stale':>6}")
+    figures: dict[str, Any] = {}
+    for t in targets:
+        for kind in ("audited", "plain"):
+            for clients in counts:
+                m = {k: t.median(kind, clients, k) for k in
+                     ("rate", "p50", "p95", "p99", "cpu_ms", "stale")}
+                figures[f"{t.name} {kind} {clients}"] = m
+                print(f"{t.name:8} {kind:8} {clients:7} {m['rate']:8.1f} {m['p50']:7.1f} "
+                      f"{m['p95']:7.1f} {m['p99']:7.1f} {m['cpu_ms']:7.2f} "
+                      f"{m['stale'] * 100 if kind == 'audited' else 0:5.0f}%")
+    print("\nratios")
+    for t in targets:
+        for clients in counts:
+            a, p = t.median("audited", clients, "p50"), t.median("plain", clients, "p50")
+            print(f"   {t.name}, {clients} clients: audited / plain save p50 "
+                  f"{a / p if p else float('nan'):.2f}")
+        if 10 in counts and 50 in counts:
+            print(f"   {t.name}: audited saves/s at 50 / at 10 clients "
+                  f"{t.median('audited', 50, 'rate') / t.median('audited', 10, 'rate'):.2f}")
+    if len(targets) == 3:
+        one, two = targets[1], targets[2]
+        for clients in counts:
+            for kind in ("audited", "plain"):
+                gain = two.median(kind, clients, "rate") / one.median(kind, clients, "rate")
+                print(f"   PostgreSQL 2 workers / 1 worker, {kind}, {clients} clients: "
+                      f"saves/s {gain:.2f}")
+    print("\nchecks")
+    problems = []
+    for t in targets:
+        problems += t.check()
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+    print("\nALL CHECKS PASSED" if not problems else f"\n{len(problems)} PROBLEMS")
     return 1 if problems else 0
-
-
-class _WitnessServer:
-    def __init__(self, directory: Path, origin: str) -> None:
-        import threading
-
-        from edc.witness_http import make_server
-
-        self.directory, self.origin = directory, origin
-        self.server = make_server(directory, "127.0.0.1", 0)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def held(self) -> str:
-        from audit_trail.witness import Witness
-
-        latest = Witness(self.directory).latest(self.origin)
-        return latest.split("\n")[1] if latest else "nothing"
-
-    def shutdown(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def start_witness(tmp: Path, key_dir: Path, env: dict[str, str]
-                  ) -> tuple[_WitnessServer, dict[str, str]]:
-    """A witness on a local port; the served app signs every second and submits to it."""
-    from audit_trail.witness import Witness
-    from edc import keyring
-
-    signer = keyring.load(key_dir).signer
-    w = Witness.create(tmp / "witness", name="bench.example/witness", log_vkeys=[signer.vkey])
-    srv = _WitnessServer(w.directory, signer.origin)
-    return srv, {**env, "EDC_BENCH_CHECKPOINTER": "1", "EDC_CHECKPOINT_SECONDS": "1",
-                 "EDC_WITNESSES": f"http://127.0.0.1:{srv.server.server_port} {w.vkey}"}
 
 
 if __name__ == "__main__":

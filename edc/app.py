@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from edc import errors
+from edc.db import NeedsWriter
 from edc.policy import public
 from edc.routes import (
     accounts,
@@ -30,9 +32,12 @@ from edc.routes import (
     retention,
     subjects,
 )
+from edc.sessions import READER
 from edc.state import AppState
 from edc.web import timefmt
 from edc.web.assets import install_assets
+
+log = logging.getLogger("edc.app")
 
 SECURITY_HEADERS = [
     (b"content-security-policy",
@@ -87,6 +92,56 @@ class SecurityMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
             await _too_large(scope, send, self.max_body)
+
+
+class ReadersFirstMiddleware:
+    """On SQLite, serves a GET or HEAD (without an API token, whose every use is a ledger
+    entry) as a reader: a deferred transaction beside the one writer, so page views neither
+    wait for the write lock nor hold it (``edc.sessions.READER``). A reader that tries to
+    write (an audited download, a refusal, …) is stopped before the statement runs
+    (``edc.db.NeedsWriter``), rolled back — nothing was written, nothing was sent — and served
+    again from the start as a writer."""
+
+    def __init__(self, app: ASGIApp, enabled: bool) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (not self.enabled or scope["type"] != "http"
+                or scope["method"] not in ("GET", "HEAD")
+                or any(k == b"authorization" for k, _ in scope.get("headers") or [])):
+            await self.app(scope, receive, send)
+            return
+        state = dict(scope.get("state") or {})
+        started = False
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal started
+            started = True
+            await send(msg)
+
+        try:
+            await self.app({**scope, READER: True, "state": dict(state)}, receive, tracking_send)
+        except NeedsWriter as exc:
+            if started:
+                raise
+            log.debug("%s %s served again as a writer (it writes: %s)", scope["method"],
+                      scope.get("path"), exc)
+            await self.app({**scope, "state": state}, _empty_body(receive), send)
+
+
+def _empty_body(receive: Receive) -> Receive:
+    """A GET's (empty) body once more, then the client's own messages (a disconnect)."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()
+
+    return again
 
 
 class _BodyTooLarge(Exception):
@@ -211,6 +266,8 @@ def create_app(state: AppState) -> FastAPI:
     timefmt.set_zone(state.settings.display_timezone)
     app.state.edc = state
     errors.install(app)
+    readers = getattr(state, "reader_sessions", None) is not None  # SQLite
+    app.add_middleware(ReadersFirstMiddleware, enabled=readers)
     app.add_middleware(SecurityMiddleware, max_body=state.settings.max_body_bytes)
     if state.settings.trusted_proxies.strip():
         # Outermost: the client address every later layer (login limits, the hospital-network

@@ -28,6 +28,18 @@ ALEMBIC_DIR = ROOT / "alembic"
 PG_POOL_SIZE = 20
 PG_MAX_OVERFLOW = 10
 READ_ONLY = "edc_read_only"
+# A web request served as a reader on SQLite (``edc.sessions``): a deferred transaction that
+# must not write; its first write raises ``NeedsWriter`` and the request is served again as a
+# writer (``edc.app.ReadersFirstMiddleware``).
+REQUEST_READ = "edc_request_read"
+# How many read-only web requests may hold a deferred SQLite transaction at once (beside the
+# one writer); more would only contend for the GIL and the connection pool.
+SQLITE_READ_SLOTS = 4
+
+
+class NeedsWriter(Exception):  # noqa: N818 (a signal, not an error shown to anyone)
+    """A request served as a reader tried to write; nothing was written (SQLite refused
+    nothing: the statement was stopped before it reached the database)."""
 
 
 class DatabaseError(Exception):
@@ -57,6 +69,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 _create_private(path)
         _sqlite_setup(engine)
         _refuse_nul(engine)
+        _readers_do_not_write(engine)
         return engine
     if u.get_backend_name() == "postgresql":
         kwargs = {"pool_size": PG_POOL_SIZE, "max_overflow": PG_MAX_OVERFLOW, **kwargs}
@@ -130,10 +143,52 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        # A read-only session (``read_session_factory``) begins deferred: under WAL it reads a
-        # snapshot without taking the write lock, so a long streamed export blocks no writer.
-        read_only = conn.get_execution_options().get(READ_ONLY)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # A read-only session (``read_session_factory``) and a request served as a reader
+        # begin deferred: under WAL they read a snapshot without taking the write lock, so a
+        # long streamed export or a page view blocks no writer and waits for none. Everything
+        # else begins IMMEDIATE: writers queue on the lock instead of failing on upgrade.
+        options = conn.get_execution_options()
+        deferred = options.get(READ_ONLY) or options.get(REQUEST_READ)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+_READ_VERBS = frozenset({"SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT",
+                         "RELEASE", "EXPLAIN"})
+_WRITE_WORDS = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
+def is_write(statement: str) -> bool:
+    """Whether an SQL statement may write (anything but a plain read or transaction control)."""
+    verb = statement.lstrip()[:10].split(None, 1)[0].upper() if statement.strip() else ""
+    if verb == "WITH":
+        return bool(_WRITE_WORDS.search(statement))
+    return verb not in _READ_VERBS
+
+
+def _readers_do_not_write(engine: Engine) -> None:
+    """A request served as a reader (a deferred transaction) that tries to write is stopped
+    before the statement runs: upgrading a deferred transaction to a writer could fail on a
+    stale snapshot, so it is served again from the start as a writer instead."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if conn.get_execution_options().get(REQUEST_READ) and is_write(statement):
+            raise NeedsWriter(statement.split(None, 1)[0])
+
+
+def end_session(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back) and close, in one call (one worker-thread hop for a request,
+    ``edc.sessions``); a failed commit is rolled back and closed too."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -151,11 +206,24 @@ def read_session_factory(engine: Engine) -> sessionmaker[Session]:
                         autoflush=False)
 
 
+def request_sessions_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for web requests served as readers on SQLite: deferred transactions in which
+    any write raises ``NeedsWriter``."""
+    return sessionmaker(engine.execution_options(**{REQUEST_READ: True}),
+                        expire_on_commit=False)
+
+
+def serves_readers(engine: Engine) -> bool:
+    """Whether read-only web requests are served apart from the writer (SQLite: its one write
+    lock would otherwise serialise every page view; PostgreSQL readers never wait for it)."""
+    return engine.dialect.name == "sqlite"
+
+
 def request_slots(engine: Engine) -> int:
-    """How many web requests may hold a database transaction at once. SQLite has one writer
-    and every request writes (the session's last use, the ledger), so requests queue in the
-    event loop rather than in SQLite's sleeping busy handler; PostgreSQL gets its pool size, so
-    that a request never waits for a connection while holding a worker thread."""
+    """How many writing web requests may hold a database transaction at once. SQLite has one
+    writer, so writers queue in the event loop rather than in SQLite's sleeping busy handler
+    (readers have ``SQLITE_READ_SLOTS`` of their own); PostgreSQL gets its pool size, so that a
+    request never waits for a connection while holding a worker thread."""
     if engine.dialect.name == "sqlite":
         return 1
     size = getattr(engine.pool, "size", None)

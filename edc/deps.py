@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from audit_trail.base import utcnow
 from audit_trail.service import Ledger
 from edc.jobs.reads import ReadEvent
-from edc.sessions import Sessions, request_sessions, sessions_of
+from edc.sessions import Sessions, defer_refresh, request_sessions, sessions_of
 from edc.state import AppState
 from edc.web.csrf import verify_api_request
 from studies.accounts import tokens
@@ -25,7 +25,10 @@ from studies.kernel.reads import ReadNote
 SESSION_COOKIE = "edc_session"
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies that only hand over what the application holds are ``async``: FastAPI runs a
+# plain ``def`` dependency in a worker thread, a hop that cost more than the work
+# (docs/benchmarks-entry.md). Anything that touches the database stays a ``def``.
+async def get_state(request: Request) -> AppState:
     return request.app.state.edc  # type: ignore[no-any-return]
 
 
@@ -41,7 +44,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
-def get_ledger(state: StateDep) -> Ledger:
+async def get_ledger(state: StateDep) -> Ledger:
     return state.ledger
 
 
@@ -52,7 +55,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_auth(state: StateDep) -> AuthConfig:
+async def get_auth(state: StateDep) -> AuthConfig:
     return state.auth
 
 
@@ -74,7 +77,7 @@ def current_actor(request: Request, session: SessionDep, state: StateDep,
     if not token:
         raise NotAuthenticated("please log in / 请登录")
     actor = resolve_session(session, token=token, client=client_address(request),
-                            config=state.auth)
+                            config=state.auth, defer_refresh=defer_refresh(request))
     request.state.actor = actor
     if request.url.path.startswith("/api/"):
         verify_api_request(request)

@@ -42,13 +42,15 @@ PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 
 
+# The policy checks below look only at the actor, so they are ``async`` (no worker-thread hop
+# per request, see edc/deps.py); ``current_actor``, which reads the database, runs in a thread.
 def _mark(dep: Any, policy: str) -> Any:
     dep.edc_policy = policy
     return Depends(dep)
 
 
 def public() -> Any:
-    def _public() -> None:
+    async def _public() -> None:
         return None
 
     return _mark(_public, PUBLIC)
@@ -58,7 +60,7 @@ def authenticated(*, while_pending: bool = False) -> Any:
     """Any logged-in user. A session that must first change its password or enrol the second
     factor reaches only the routes marked ``while_pending`` (password, enrolment, logout)."""
 
-    def _authenticated(actor: CurrentActor) -> None:
+    async def _authenticated(actor: CurrentActor) -> None:
         if not while_pending:
             _refuse_pending(actor)
 
@@ -67,7 +69,7 @@ def authenticated(*, while_pending: bool = False) -> Any:
 
 
 def requires(perm: Perm) -> Any:
-    def _requires(request: Request, actor: CurrentActor) -> None:
+    async def _requires(request: Request, actor: CurrentActor) -> None:
         _refuse_pending(actor)
         require(actor, perm, study=request.path_params.get("study"),
                 site=request.path_params.get("site"))

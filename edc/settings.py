@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     idle_timeout_minutes: int = Field(
         default=10, ge=1, description="Idle session timeout in minutes (§11.1.2.4)"
     )
+    session_refresh_seconds: int = Field(
+        default=30, ge=0, le=300, description="Write a session's last use at most every N "
+        "seconds (the idle timeout counts from it); a page view on SQLite writes it in a "
+        "transaction of its own, after its read"
+    )
     session_lifetime_hours: int = Field(
         default=12, ge=1, description="Absolute session lifetime in hours"
     )

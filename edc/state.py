@@ -18,10 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit_trail.service import Ledger
 from edc import keyring
 from edc.db import (
+    SQLITE_READ_SLOTS,
     check_schema,
     make_engine,
     read_session_factory,
+    request_sessions_factory,
     request_slots,
+    serves_readers,
     session_factory,
 )
 from edc.errors import ServerBusy
@@ -49,11 +52,18 @@ class AppState:
     read_sessions: sessionmaker[Session] = field(init=False)
     # Views of clinical data waiting to be written to the ledger (edc/jobs/reads.py).
     reads: ReadBuffer = field(init=False)
+    # SQLite: read-only requests are served in deferred transactions, beside the writer, with
+    # slots of their own (None on PostgreSQL, where every request takes a pool slot).
+    reader_sessions: sessionmaker[Session] | None = field(init=False)
+    reader_slots: anyio.Semaphore | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = ReadBuffer(rules=self.access_rules, batch=self.settings.read_audit_batch)
         self.request_slots = anyio.Semaphore(request_slots(self.engine))
         self.read_sessions = read_session_factory(self.engine)
+        readers = serves_readers(self.engine)
+        self.reader_sessions = request_sessions_factory(self.engine) if readers else None
+        self.reader_slots = anyio.Semaphore(SQLITE_READ_SLOTS) if readers else None
         if self.login_limiter is None:
             # PostgreSQL: every web process counts the same attempts (the database); SQLite is
             # one process, whose request transaction already holds the one write lock.
@@ -64,18 +74,20 @@ class AppState:
                 if self.shared else RateLimiter(per_account=per_account, per_client=per_client))
 
     @asynccontextmanager
-    async def db_slot(self) -> AsyncIterator[None]:
+    async def db_slot(self, reader: bool = False) -> AsyncIterator[None]:
         """Hold one of the request database slots while a request (or a refusal being
-        recorded) uses the database; ServerBusy (503) when none frees up in time."""
+        recorded) uses the database; ServerBusy (503) when none frees up in time. ``reader``:
+        one of the readers' slots (SQLite) instead of the writer's."""
+        slots = self.reader_slots if reader and self.reader_slots else self.request_slots
         try:
             with anyio.fail_after(SLOT_WAIT_SECONDS):
-                await self.request_slots.acquire()
+                await slots.acquire()
         except TimeoutError:
             raise ServerBusy() from None
         try:
             yield
         finally:
-            self.request_slots.release()
+            slots.release()
 
     @property
     def access_rules(self) -> AccessRules:
@@ -109,6 +121,7 @@ class AppState:
             second_factor_enforced=s.second_factor_enforced,
             totp_key=self.keys.session_key,
             idle_timeout=dt.timedelta(minutes=s.idle_timeout_minutes),
+            session_refresh=dt.timedelta(seconds=s.session_refresh_seconds),
             session_lifetime=dt.timedelta(hours=s.session_lifetime_hours),
             api_token_max_days=s.api_token_max_days,
         )

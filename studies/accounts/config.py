@@ -36,6 +36,8 @@ class AuthConfig:
     second_factor_enforced: bool = True
     totp_key: bytes = b"\x00" * 32  # encrypts TOTP secrets at rest; from the key directory
     idle_timeout: dt.timedelta = dt.timedelta(minutes=10)
+    # A session's last use is written at most this often (0: at every request).
+    session_refresh: dt.timedelta = dt.timedelta(seconds=30)
     session_lifetime: dt.timedelta = dt.timedelta(hours=12)
     api_token_max_days: int = 90
 

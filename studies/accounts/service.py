@@ -13,12 +13,13 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -385,8 +386,15 @@ def resolve_session(session: Session, *, token: str, client: str | None,
                     idle_timeout: dt.timedelta | None = None,
                     lifetime: dt.timedelta | None = None,
                     now: dt.datetime | None = None,
-                    config: AuthConfig | None = None) -> Actor:
-    """The actor behind a session token; ends (and audits) an idle or expired session."""
+                    config: AuthConfig | None = None,
+                    defer_refresh: Callable[[str, dt.datetime], None] | None = None) -> Actor:
+    """The actor behind a session token; ends (and audits) an idle or expired session.
+
+    The session's last use (which the idle timeout counts from) is written only when it is
+    ``config.session_refresh`` old or older, so most requests write nothing. ``defer_refresh``:
+    instead of writing it in this transaction, call it with the session id and the time, for
+    the caller to write with ``refresh_session`` in a transaction of its own (a request served
+    as a reader)."""
     now = now or dt.datetime.now(dt.UTC)
     idle_timeout = idle_timeout or (config.idle_timeout if config else dt.timedelta(minutes=10))
     lifetime = lifetime or (config.session_lifetime if config else dt.timedelta(hours=12))
@@ -410,9 +418,26 @@ def resolve_session(session: Session, *, token: str, client: str | None,
             audit=dict(actor=user.username if user else "(unknown)", action=Action.AUTH_TIMEOUT,
                        entity_type="session", entity_id=us.id[:16],
                        reason=reason or "inactive", client=client))
-    us.last_seen = now
+    refresh = config.session_refresh if config else dt.timedelta(0)
+    if now - us.last_seen >= refresh:
+        if defer_refresh is None:
+            us.last_seen = now
+        else:
+            defer_refresh(us.id, now)
     return actor_for(session, user, client=client, session_id=us.id,
                      second_factor=us.second_factor, config=config, now=now)
+
+
+_REFRESH = (update(UserSession)
+            .where(col(UserSession.id) == bindparam("sid"), col(UserSession.ended_at).is_(None),
+                   col(UserSession.last_seen) < bindparam("now"))
+            .values(last_seen=bindparam("now")))
+
+
+def refresh_session(session: Session, session_id: str, now: dt.datetime) -> None:
+    """Write a session's last use (``resolve_session(defer_refresh=…)``); a session ended or
+    used later meanwhile is left as it is."""
+    session.execute(_REFRESH, {"sid": session_id, "now": now})
 
 
 def logout(session: Session, ledger: Ledger, *, actor: Actor) -> None:

@@ -427,7 +427,8 @@ def build_status(session: Session, *, actor: Actor, request_id: str) -> dict[str
     """A request's build as its page follows it while it runs: state, progress (live while
     running), error. Only for those who may see the request."""
     req = view_request(session, actor=actor, request_id=request_id)
-    return {"state": req.build_state, "progress": _live_progress(session, req), "error": req.build_error}
+    return {"state": req.build_state, "progress": _live_progress(session, req),
+            "error": req.build_error}
 
 
 def recipient_status(session: Session, req: ExtractRequest) -> dict[str, Any] | None:

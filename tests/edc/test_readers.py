@@ -1,0 +1,191 @@
+"""Reads do not take the writer (issue 17): against a real uvicorn whose requests commit for
+real, a page view on SQLite neither waits for the write lock nor writes the session's last use
+(it is written at most every ``EDC_SESSION_REFRESH_SECONDS``, after the read, in a transaction
+of its own); a GET that does write (an audited download) is still served and audited; and a
+stale save is still refused 409 when saves race."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import serving
+from factories import PASSWORD, VITALS, make_entry_study, make_user
+from sqlalchemy import func, select, update
+
+from audit_trail.models import LedgerEntry
+from audit_trail.service import Ledger
+from edc import keyring
+from edc.db import make_engine, session_factory
+from edc.settings import Settings
+from edc.state import AppState, build_state
+from studies.accounts import service as accounts
+from studies.accounts.models import UserSession
+from studies.kernel.events import Action
+from studies.kernel.roles import Role
+
+STUDY = "ENT-2026-01"
+CODE = "S01-R0001"
+FORM = f"/api/v1/studies/{STUDY}/entry/{CODE}/baseline/vital_signs"
+REFRESH = 30
+
+
+@pytest.fixture
+def served(fresh_url: str, tmp_path: Path) -> Iterator[tuple[str, AppState, list[str]]]:
+    """A served entry study; sessions of two investigators and a data manager."""
+    keys = tmp_path / "keys"
+    keyring.create(keys, origin="readers.test/ledger")
+    engine = make_engine(fresh_url)
+    tokens = []
+    with session_factory(engine)() as session, session.begin():
+        ledger = Ledger(signer=keyring.load(keys).signer)
+        make_entry_study(session, ledger, subjects=(CODE,))
+        for name, role in (("inv1", Role.INVESTIGATOR), ("inv2", Role.INVESTIGATOR),
+                           ("dm1", Role.DATA_MANAGER)):
+            make_user(session, ledger, name, role, study=STUDY)
+            token, _ = accounts.login(session, ledger, username=name, password=PASSWORD,
+                                      client="127.0.0.1")
+            tokens.append(token)
+    engine.dispose()
+    state = build_state(Settings(database_url=fresh_url, key_dir=keys, environment="test",
+                                 second_factor_enforced=False,
+                                 session_refresh_seconds=REFRESH))
+    with serving(state) as url:
+        yield url, state, tokens
+
+
+def client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=30, cookies={"edc_session": token})
+
+
+def last_seen(state: AppState, token: str) -> dt.datetime:
+    with state.sessions() as s:
+        return s.get(UserSession, accounts._token_id(token)).last_seen  # type: ignore[union-attr]
+
+
+def backdate(state: AppState, token: str, seconds: int) -> dt.datetime:
+    """Move the session's last use ``seconds`` into the past; returns the new value."""
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+    with state.sessions() as s, s.begin():
+        s.execute(update(UserSession).where(UserSession.id == accounts._token_id(token))
+                  .values(last_seen=when))
+    return last_seen(state, token)
+
+
+def test_a_read_does_not_write_the_sessions_last_use_until_it_is_due(
+        served: tuple[str, AppState, list[str]]) -> None:
+    url, state, tokens = served
+    before = backdate(state, tokens[0], REFRESH - 10)  # used 20 s ago: not due
+    with client(url, tokens[0]) as c:
+        for _ in range(3):
+            r = c.get(FORM)
+            assert r.status_code == 200 and r.json()["version"] == 0
+        assert last_seen(state, tokens[0]) == before
+        due = backdate(state, tokens[0], REFRESH + 5)  # used 35 s ago: due
+        assert c.get(FORM).status_code == 200
+        refreshed = last_seen(state, tokens[0])
+        assert refreshed > due + dt.timedelta(seconds=REFRESH)
+        assert c.get(FORM).status_code == 200  # just refreshed: nothing written again
+        assert last_seen(state, tokens[0]) == refreshed
+
+
+def test_a_save_refreshes_last_use_only_when_due(
+        served: tuple[str, AppState, list[str]]) -> None:
+    url, state, tokens = served
+    before = backdate(state, tokens[0], 5)
+    with client(url, tokens[0]) as c:
+        r = c.put(FORM, json={"base_version": 0, "values": VITALS})
+        assert r.status_code == 200, r.text
+        assert last_seen(state, tokens[0]) == before
+        due = backdate(state, tokens[0], REFRESH + 1)
+        r = c.put(FORM, json={"base_version": 1, "values": {**VITALS, "sbp": "121"},
+                              "reasons": {"sbp": "transcription_error"}})
+        assert r.status_code == 200, r.text
+        assert last_seen(state, tokens[0]) > due
+
+
+def test_the_idle_timeout_still_ends_a_session(
+        served: tuple[str, AppState, list[str]]) -> None:
+    url, state, tokens = served
+    backdate(state, tokens[0], 11 * 60)  # idle for 11 minutes (the timeout is 10)
+    with client(url, tokens[0]) as c:
+        r = c.get(FORM)
+    assert r.status_code == 401
+    with state.sessions() as s:
+        ended = s.get(UserSession, accounts._token_id(tokens[0]))
+        assert ended is not None
+        timeouts = s.execute(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.action == Action.AUTH_TIMEOUT.value)).scalar_one()
+    assert timeouts == 1
+
+
+def test_a_read_is_served_while_another_connection_holds_the_write_lock(
+        served: tuple[str, AppState, list[str]]) -> None:
+    url, state, tokens = served
+    if state.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock; PostgreSQL readers never wait for writers")
+    backdate(state, tokens[0], 1)
+    holder = sqlite3.connect(state.engine.url.database or "", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held until the end of the test
+    holder.execute("UPDATE user_session SET end_reason = end_reason")
+    try:
+        with client(url, tokens[0]) as c:
+            r = c.get(FORM, timeout=5)
+            assert r.status_code == 200 and r.json()["version"] == 0
+            for page in (f"/studies/{STUDY}/subjects/{CODE}", f"/studies/{STUDY}/entry",
+                         f"/studies/{STUDY}/entry/{CODE}/baseline/vital_signs"):
+                r = c.get(page, timeout=5)
+                assert r.status_code == 200 and "<form" in r.text, page
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_get_that_writes_is_served_as_a_writer_and_audited(
+        served: tuple[str, AppState, list[str]]) -> None:
+    url, state, tokens = served
+    with state.sessions() as s:
+        before = s.execute(select(func.count()).select_from(LedgerEntry)).scalar_one()
+    with client(url, tokens[2]) as c:
+        r = c.get(f"/api/v1/studies/{STUDY}/export/forms/vital_signs.csv")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    with state.sessions() as s:
+        after = s.execute(select(func.count()).select_from(LedgerEntry)).scalar_one()
+    assert after == before + 1  # the download's ledger entry, once
+
+
+def test_racing_saves_one_wins_the_others_are_refused_409(
+        served: tuple[str, AppState, list[str]]) -> None:
+    url, state, tokens = served
+    with client(url, tokens[0]) as c:
+        assert c.put(FORM, json={"base_version": 0, "values": VITALS}).status_code == 200
+    for round_ in range(3):
+        answers: list[int] = []
+        barrier = threading.Barrier(6)
+
+        def save(token: str, sbp: str, base: int = round_ + 1,
+                 barrier: threading.Barrier = barrier, answers: list[int] = answers) -> None:
+            with client(url, token) as c:
+                barrier.wait()
+                r = c.put(FORM, json={"base_version": base,
+                                      "values": {**VITALS, "sbp": sbp},
+                                      "reasons": {"sbp": "transcription_error"}})
+                answers.append(r.status_code)
+                c.get(FORM)
+
+        # a new value for every save (a save that changes nothing is answered 200 as it is)
+        threads = [threading.Thread(target=save, args=(tokens[n % 2], str(130 + 10 * round_ + n)))
+                   for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(answers) == [200, 409, 409, 409, 409, 409]
+    with client(url, tokens[0]) as c:
+        assert c.get(FORM).json()["version"] == 4
