@@ -134,7 +134,7 @@ T_TIERS = ("tests/studies/test_extract_tiers.py::"
 T_LOCK = ("tests/studies/test_locks.py::"
           "test_locked_study_refuses_a_save_with_423_naming_the_lock_who_and_when_audited")
 T_UNLOCK_SIGN = ("tests/studies/test_locks.py::"
-                 "test_unlock_request_notifies_the_team_and_is_not_effective_before_three_signatures")
+                 "test_unlock_request_tells_the_signers_and_is_not_effective_before_three_signatures")
 T_UNBLIND = ("tests/studies/test_randomisation.py::"
              "test_unblinding_needs_a_locked_study_and_pi_and_statistician_signatures")
 T_BACKUP = ("tests/edc/test_backup_cli.py::"

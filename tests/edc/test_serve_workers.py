@@ -147,6 +147,7 @@ def test_builds_queued_before_the_upgrade_become_jobs(tmp_path: Path) -> None:
     queued as a job, so a runner builds it after the upgrade."""
     import pyrage
     from alembic import command
+    from alembic.script import ScriptDirectory
     from conftest import create_empty_database, drop_database
     from factories import make_extract_study
     from sqlalchemy import update
@@ -163,7 +164,9 @@ def test_builds_queued_before_the_upgrade_become_jobs(tmp_path: Path) -> None:
         with engine.begin() as conn:
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0018")
+            # the schema just before the jobs migration (0019), whatever precedes it
+            before = ScriptDirectory.from_config(cfg).get_revision("0019").down_revision
+            command.upgrade(cfg, str(before))
         ledger = Ledger(signer=keyring.load(_keys(tmp_path)).signer)
         pub = str(pyrage.x25519.Identity.generate().to_public())
         ids = []
