@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import serving
-from factories import PASSWORD, VITALS, make_entry_study, make_user
+from factories import PASSWORD, VITALS, approved_export, make_entry_study, make_user
 from sqlalchemy import func, select, update
 
 from audit_trail.models import LedgerEntry
@@ -47,10 +47,11 @@ def served(fresh_url: str, tmp_path: Path) -> Iterator[tuple[str, AppState, list
         make_entry_study(session, ledger, subjects=(CODE,))
         for name, role in (("inv1", Role.INVESTIGATOR), ("inv2", Role.INVESTIGATOR),
                            ("dm1", Role.DATA_MANAGER)):
-            make_user(session, ledger, name, role, study=STUDY)
+            user = make_user(session, ledger, name, role, study=STUDY)
             token, _ = accounts.login(session, ledger, username=name, password=PASSWORD,
                                       client="127.0.0.1")
             tokens.append(token)
+        approved_export(session, STUDY, user)  # dm1's exports are approved (§11.3.4.1 c)
     engine.dispose()
     state = build_state(Settings(database_url=fresh_url, key_dir=keys, environment="test",
                                  second_factor_enforced=False,
