@@ -242,6 +242,10 @@ def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float, 
                     if kind == "plain":
                         if r.status_code != 200:
                             problems.append(f"plain PUT {r.status_code}: {r.text[:200]}")
+                    elif r.status_code == 200 and not r.json()["saved"]:
+                        # a stale save of the value another client had just saved: the same
+                        # value is not a conflict, and nothing changes (no new version)
+                        results.append((code, 0, base, r.json()["version"], sbp))
                     elif r.status_code == 200:
                         results.append((code, 200, base, r.json()["version"], sbp))
                     elif r.status_code == 409:
