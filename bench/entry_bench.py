@@ -1,7 +1,8 @@
 """Data-entry throughput benchmark (issues 5 and 17; not part of CI). Run:
 
     .venv/bin/python bench/entry_bench.py [--pg URL] [--quick] [--runs 3] [--seconds 20]
-                                          [--clients 1,10,50] [--records 20]
+                                          [--clients 1,10,50] [--shared-records 5]
+                                          [--own 0.9] [--layout own|shared] [--records 20]
 
 Prints, in one run, saves/s and p50/p95/p99 of the saves at each client count, for audited
 saves (the product's form save: version check, checks, ledger entry) and plain saves (the same
@@ -12,7 +13,18 @@ plain, 50 / 10 clients) and the server's CPU time per save.
 
 Every client has its own interactive session and loops: GET the form (version and values),
 then PUT a changed value naming that version (audited) or PUT the values to the plain endpoint
-(plain). 20 shared records, so many audited saves are stale. The cells are interleaved (each
+(plain). Which record a client opens (``--layout``):
+
+- ``own`` (the default, as in a hospital, where people mostly work on different subjects):
+  every client has a record of its own and opens it with probability ``--own`` (0.9), else
+  one of ``--shared-records`` (5) records that every client shares, so conflicts still happen
+  and are checked;
+- ``shared`` (the earlier design): every client picks one of ``--records`` (20) shared records
+  at random, so at 10 and 50 clients many audited saves are stale.
+
+Saves/s counts only saves that made a new version (200, ``saved: true``); a stale save (409)
+or a stale save of the value just saved (200, ``saved: false``) is not a save; the share of
+PUTs that were stale is printed beside it. The cells are interleaved (each
 round runs every client count × kind × database once, in that order) and each figure is the
 median over ``--runs`` rounds, so that a slower minute of a shared machine does not fall on one
 configuration only.
@@ -192,10 +204,16 @@ def cpu_seconds(pid: int) -> float:
 Result = tuple[str, int, int, "int | None", str]  # code, status, base, version, sbp
 
 
-def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float, kind: str,
+Layout = tuple[list[str], list[str], float]  # own records (one per client), shared, P(own)
+
+
+def concurrency(port: int, tokens: list[str], layout: Layout, seconds: float, kind: str,
                 seed: int) -> dict[str, Any]:
     """``len(tokens)`` clients for ``seconds``: GET a form, PUT a save (``kind``: audited or
-    plain). Returns the saves' outcomes and latencies and any unexpected answer."""
+    plain). Client ``n`` opens its own record ``layout[0][n]`` with probability ``layout[2]``,
+    else one of the shared records ``layout[1]``. Returns the saves' outcomes and latencies
+    and any unexpected answer."""
+    own, shared, p_own = layout
     results: list[Result] = []
     latencies: list[float] = []
     problems: list[str] = []
@@ -209,7 +227,8 @@ def concurrency(port: int, tokens: list[str], codes: list[str], seconds: float, 
                           cookies={"edc_session": token}) as c:
             start.wait()
             while time.monotonic() < end[0]:
-                code = rnd.choice(codes)
+                code = (own[n] if own and (not shared or rnd.random() < p_own)
+                        else rnd.choice(shared))
                 url = f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs"
                 try:
                     g = c.get(url)
@@ -316,17 +335,19 @@ class Target:
         self.problems: list[str] = []
         self.cells: dict[tuple[str, int], list[dict[str, float]]] = {}
 
-    def run(self, kind: str, clients: int, codes: list[str], seconds: float, seed: int) -> None:
+    def run(self, kind: str, clients: int, layout: Layout, seconds: float, seed: int) -> None:
         cpu0 = cpu_seconds(self.proc.pid)
-        run = concurrency(self.port, self.tokens[:clients], codes, seconds, kind, seed)
+        run = concurrency(self.port, self.tokens[:clients], layout, seconds, kind, seed)
         cpu = cpu_seconds(self.proc.pid) - cpu0
         lat = run["latencies"] or [0.0]
-        n = len(run["latencies"])
+        n = len(run["latencies"])  # PUTs answered (saved, stale or unchanged)
+        # a save is a PUT that made a new version: never a 409, never "saved": false
+        saved = n if kind == "plain" else sum(1 for r in run["results"] if r[1] == 200)
         self.results += run["results"]
         self.problems += run["problems"]
         self.cells.setdefault((kind, clients), []).append({
-            "rate": n / run["elapsed"], "p50": pct(lat, 50), "p95": pct(lat, 95),
-            "p99": pct(lat, 99), "cpu_ms": cpu / n * 1000 if n else 0.0,
+            "rate": saved / run["elapsed"], "puts": n / run["elapsed"], "p50": pct(lat, 50),
+            "p95": pct(lat, 95), "p99": pct(lat, 99), "cpu_ms": cpu / n * 1000 if n else 0.0,
             "stale": sum(1 for r in run["results"] if r[1] == 409) / n if n else 0.0})
 
     def median(self, kind: str, clients: int, key: str) -> float:
@@ -360,13 +381,29 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="rounds; each figure is their median")
     ap.add_argument("--seconds", type=float, default=20, help="length of one cell")
     ap.add_argument("--clients", default="1,10,50")
-    ap.add_argument("--records", type=int, default=20)
+    ap.add_argument("--layout", choices=("own", "shared"), default="own",
+                    help="own: a record per client plus a few shared ones (default); shared: "
+                         "every client on --records shared records (the earlier design)")
+    ap.add_argument("--own", type=float, default=0.9,
+                    help="layout own: the share of a client's forms that are its own record")
+    ap.add_argument("--shared-records", type=int, default=5,
+                    help="layout own: records every client shares")
+    ap.add_argument("--records", type=int, default=20, help="layout shared: shared records")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.seconds = 1, 3
     counts = [int(c) for c in args.clients.split(",")]
-    codes = [f"S01-B{n:05d}" for n in range(args.records)]
+    if args.layout == "own":
+        records = max(counts) + args.shared_records
+        codes = [f"S01-B{n:05d}" for n in range(records)]
+        layout: Layout = (codes[:max(counts)], codes[max(counts):], args.own)
+        what = (f"{max(counts)} own records (opened {args.own:.0%} of the time) + "
+                f"{args.shared_records} shared")
+    else:
+        records = args.records
+        codes = [f"S01-B{n:05d}" for n in range(records)]
+        layout, what = ([], codes, 0.0), f"{records} shared records"
     tmp = Path(tempfile.mkdtemp(prefix="edc-entry-bench-"))
     from conftest import create_database
 
@@ -377,32 +414,34 @@ def main() -> int:
         for n, (name, pg, workers) in enumerate(plan):
             d = tmp / f"db{n}"
             d.mkdir()
-            print(f"setting up {name}: {args.records} records, {max(counts) + 1} sessions …",
-                  flush=True)
-            targets.append(Target(name, create_database(d, pg), pg, workers, d, args.records,
+            print(f"setting up {name}: {what}, {max(counts) + 1} sessions …", flush=True)
+            targets.append(Target(name, create_database(d, pg), pg, workers, d, records,
                                   max(counts) + 1))
         for r in range(args.runs):
             for clients in counts:
                 for kind in ("audited", "plain"):
                     for t in targets:
-                        t.run(kind, clients, codes, args.seconds, seed=r)
+                        t.run(kind, clients, layout, args.seconds, seed=r)
             print(f"round {r + 1}/{args.runs} done", flush=True)
     finally:
         for t in targets:
             if t.proc.poll() is None:
                 stop(t.proc)
-    print(f"\n{args.runs} round(s) × {args.seconds:.0f} s per cell, medians; latency of the "
-          f"save (PUT) in ms; CPU: the server processes' CPU time per save (GET + PUT)\n")
-    print(f"{'database':8} {'kind':8} {'clients':>7} {'saves/s':>8} {'p50':>7} {'p95':>7} "
-          f"{'p99':>7} {'CPU ms':>7} {'stale':>6}")
+    print(f"\n{args.runs} round(s) × {args.seconds:.0f} s per cell, medians; {what}; saves/s: "
+          f"saves that made a new version (no 409, no unchanged save); PUT/s: every save "
+          f"answered; latency of the PUT in ms; CPU: the server processes' CPU time per GET + "
+          f"PUT; stale: share of PUTs answered 409\n")
+    print(f"{'database':8} {'kind':8} {'clients':>7} {'saves/s':>8} {'PUT/s':>7} {'p50':>7} "
+          f"{'p95':>7} {'p99':>7} {'CPU ms':>7} {'stale':>6}")
     figures: dict[str, Any] = {}
     for t in targets:
         for kind in ("audited", "plain"):
             for clients in counts:
                 m = {k: t.median(kind, clients, k) for k in
-                     ("rate", "p50", "p95", "p99", "cpu_ms", "stale")}
+                     ("rate", "puts", "p50", "p95", "p99", "cpu_ms", "stale")}
                 figures[f"{t.name} {kind} {clients}"] = m
-                print(f"{t.name:8} {kind:8} {clients:7} {m['rate']:8.1f} {m['p50']:7.1f} "
+                print(f"{t.name:8} {kind:8} {clients:7} {m['rate']:8.1f} {m['puts']:7.1f} "
+                      f"{m['p50']:7.1f} "
                       f"{m['p95']:7.1f} {m['p99']:7.1f} {m['cpu_ms']:7.2f} "
                       f"{m['stale'] * 100 if kind == 'audited' else 0:5.0f}%")
     print("\nratios")
