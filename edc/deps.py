@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from audit_trail.base import utcnow
 from audit_trail.service import Ledger
 from edc.jobs.reads import ReadEvent
-from edc.sessions import Sessions, defer_refresh, request_sessions, sessions_of
+from edc.sessions import defer_refresh, sessions_of
 from edc.state import AppState
 from edc.web.csrf import verify_api_request
 from studies.accounts import tokens
@@ -32,11 +32,13 @@ async def get_state(request: Request) -> AppState:
     return request.app.state.edc  # type: ignore[no-any-return]
 
 
-async def get_db(sessions: Annotated[Sessions, Depends(request_sessions)]
-                 ) -> AsyncIterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One transaction per request (``edc.sessions.AppSessions.transaction``), committed or
-    rolled back before the response is sent."""
-    async with sessions.transaction() as session:
+    rolled back before the response is sent. The sessions come from ``request_sessions`` as
+    ``sessions_of`` resolves it (honouring ``app.dependency_overrides``), called here rather
+    than as a dependency of its own: FastAPI would run that plain function in a worker
+    thread."""
+    async with sessions_of(request).transaction() as session:
         yield session
 
 
@@ -95,8 +97,10 @@ def audited_read(action: Action) -> Any:
     the reading function, which names the level-5 items it showed unmasked (then the entry is
     ``read.unmasked``)."""
 
-    def _audited(request: Request, actor: CurrentActor, state: StateDep
-                 ) -> Iterator[ReadNote]:
+    # async: it touches no database (the buffer's lock is held for an append), so FastAPI
+    # runs it without the two worker-thread hops of a generator dependency
+    async def _audited(request: Request, actor: CurrentActor, state: StateDep
+                       ) -> AsyncIterator[ReadNote]:
         note = ReadNote()
         yield note  # what follows runs only when the handler succeeded
         p = dict(request.path_params)
