@@ -207,26 +207,42 @@ def actor_for(session: Session, user: User, *, client: str | None,
                col(RoleGrant.scope_level))
         .where(col(RoleGrant.user_id) == user.id)
     ).all()
-    scopes = scope_triples_of(session, rows)
+    return _actor(session, user_id=user.id, username=user.username,
+                  display_name=user.display_name, must_change_password=user.must_change_password,
+                  password_changed_at=user.password_changed_at, grant_rows=rows, client=client,
+                  session_id=session_id, second_factor=second_factor, config=config, now=now)
+
+
+def _actor(session: Session, *, user_id: str, username: str, display_name: str,
+           must_change_password: bool, password_changed_at: dt.datetime | None,
+           grant_rows: Any, client: str | None, session_id: str | None, second_factor: bool,
+           config: AuthConfig | None, now: dt.datetime | None) -> Actor:
+    """The actor of a user whose grants are ``grant_rows`` (role, study, site, level)."""
+    scopes = scope_triples_of(session, grant_rows)
     grants = tuple(dict.fromkeys((r, s) for r, s, _ in scopes))
-    must_change = user.must_change_password or _password_expired(user, config, now)
+    must_change = must_change_password or _password_expired_at(password_changed_at, config, now)
     pending = None
     if must_change:
         pending = PENDING_PASSWORD
     elif (config is not None and config.second_factor_enforced and not second_factor
           and {r for r, _, _ in scopes} & PRIVILEGED):
         pending = PENDING_SECOND_FACTOR
-    return Actor(user_id=user.id, username=user.username, display_name=user.display_name,
+    return Actor(user_id=user_id, username=username, display_name=display_name,
                  grants=grants, client=client, session_id=session_id,
                  must_change_password=must_change, perms=permissions_of({r for r, _ in grants}),
                  scopes=scopes, pending=pending, second_factor=second_factor)
 
 
 def _password_expired(user: User, config: AuthConfig | None, now: dt.datetime | None) -> bool:
-    if config is None or not config.password_max_age_days or user.password_changed_at is None:
+    return _password_expired_at(user.password_changed_at, config, now)
+
+
+def _password_expired_at(changed_at: dt.datetime | None, config: AuthConfig | None,
+                         now: dt.datetime | None) -> bool:
+    if config is None or not config.password_max_age_days or changed_at is None:
         return False
     now = now or dt.datetime.now(dt.UTC)
-    return now - user.password_changed_at > dt.timedelta(days=config.password_max_age_days)
+    return now - changed_at > dt.timedelta(days=config.password_max_age_days)
 
 
 # --- lockout, from the ledger --------------------------------------------------------------
@@ -382,6 +398,17 @@ def roles_of(session: Session, user_id: str) -> set[Role]:
         select(col(RoleGrant.role)).where(col(RoleGrant.user_id) == user_id)).scalars()}
 
 
+_SESSION_ACTOR = (
+    select(col(UserSession.user_id), col(UserSession.last_seen), col(UserSession.created_at),
+           col(UserSession.ended_at), col(UserSession.second_factor), col(User.username),
+           col(User.display_name), col(User.must_change_password), col(User.is_active),
+           col(User.password_changed_at), col(User.end_date), col(RoleGrant.role),
+           col(RoleGrant.study), col(RoleGrant.site), col(RoleGrant.scope_level))
+    .join(User, col(User.id) == col(UserSession.user_id))
+    .outerjoin(RoleGrant, col(RoleGrant.user_id) == col(User.id))
+    .where(col(UserSession.id) == bindparam("sid")))
+
+
 def resolve_session(session: Session, *, token: str, client: str | None,
                     idle_timeout: dt.timedelta | None = None,
                     lifetime: dt.timedelta | None = None,
@@ -398,7 +425,34 @@ def resolve_session(session: Session, *, token: str, client: str | None,
     now = now or dt.datetime.now(dt.UTC)
     idle_timeout = idle_timeout or (config.idle_timeout if config else dt.timedelta(minutes=10))
     lifetime = lifetime or (config.session_lifetime if config else dt.timedelta(hours=12))
-    us = session.get(UserSession, _token_id(token))
+    sid = _token_id(token)
+    # Every request: the session, its account and the account's grants in one query of
+    # columns (no ORM objects), read from the database each time — nothing is cached, so an
+    # ended session, a deactivated account or a revoked grant stops working at once, in
+    # every process. A session that is not plainly valid takes the path below, which
+    # refuses it exactly as before.
+    rows = session.execute(_SESSION_ACTOR, {"sid": sid}).all()
+    first = rows[0] if rows else None
+    if (first is not None and first.ended_at is None and first.is_active
+            and now - first.last_seen <= idle_timeout and now - first.created_at <= lifetime
+            and not _ended_on(first.end_date, now)):
+        refresh = config.session_refresh if config else dt.timedelta(0)
+        if now - first.last_seen >= refresh:
+            if defer_refresh is None:
+                us_row = session.get(UserSession, sid)
+                assert us_row is not None
+                us_row.last_seen = now
+            else:
+                defer_refresh(sid, now)
+        return _actor(session, user_id=first.user_id, username=first.username,
+                      display_name=first.display_name,
+                      must_change_password=first.must_change_password,
+                      password_changed_at=first.password_changed_at,
+                      grant_rows=[(r.role, r.study, r.site, r.scope_level) for r in rows
+                                  if r.role is not None],
+                      client=client, session_id=sid, second_factor=first.second_factor,
+                      config=config, now=now)
+    us = session.get(UserSession, sid)
     if us is None or us.ended_at is not None:
         raise NotAuthenticated("please log in / 请登录")
     reason = None
@@ -521,8 +575,12 @@ def end_expired_sessions(session: Session, ledger: Ledger, *, config: AuthConfig
 
 def account_ended(user: User, now: dt.datetime | None = None) -> bool:
     """Whether the account is past its end date (§11.3.2): it may be used through that day."""
+    return _ended_on(user.end_date, now)
+
+
+def _ended_on(end_date: dt.date | None, now: dt.datetime | None) -> bool:
     today = (now or dt.datetime.now(dt.UTC)).date()
-    return user.end_date is not None and today > user.end_date
+    return end_date is not None and today > end_date
 
 
 def find_user(session: Session, username: str) -> User | None:
