@@ -59,7 +59,7 @@ def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: 
     fv = session.get(FormVersion, record.form_version_id) if record else \
         entry_version(session, t.form)
     assert fv is not None
-    items = forms.items_of(session, fv.id)
+    items = forms.item_rows(session, fv.id)  # rows, read once for the values and the groups
     values = level5.access(session, actor=actor, study=t.study).show(
         current_values(session, record.id) if record else {}, level5.level5_items(items), note)
     settings = get_settings(session, t.study.id)
@@ -72,7 +72,7 @@ def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: 
             "form_label_en": fv.label_en, "record_id": record.id if record else None,
             "version": record.version if record else 0,
             "status": record.status if record else "new", "values": values,
-            "groups": forms.version_public(session, t.form, fv)["groups"],
+            "groups": forms.version_public(session, t.form, fv, items)["groups"],
             "sdv": {k: {"state": v.kind, "value_version": v.value_version, "by": v.by,
                         "at": v.at.isoformat()} for k, v in sdv.items()},
             "sdv_required": sorted(need),

@@ -149,8 +149,11 @@ def item_public(i: Item) -> dict[str, Any]:
     return {k: getattr(i, k) for k in ITEM_FIELDS}
 
 
-def version_public(session: Session, form: Form, v: FormVersion) -> dict[str, Any]:
-    items = items_of(session, v.id)
+def version_public(session: Session, form: Form, v: FormVersion,
+                   items: list[Any] | None = None) -> dict[str, Any]:
+    """The version with its groups and items; ``items``: the version's items (``items_of`` or
+    ``item_rows``) if the caller has read them."""
+    items = items if items is not None else items_of(session, v.id)
     return {"form": form.name, "version": v.number, "id": v.id, "status": v.status,
             "label_zh": v.label_zh, "label_en": v.label_en, "source": v.source,
             "published_at": v.published_at.isoformat() if v.published_at else None,
