@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import anyio
 from sqlalchemy import Engine
@@ -33,6 +34,10 @@ from edc.settings import Settings
 from studies.accounts.config import AuthConfig, parse_networks
 from studies.accounts.ratelimit import LoginLimiter, RateLimiter, SharedRateLimiter
 from studies.oversight.service import AccessRules, parse_days, parse_hours
+
+# A pure function of the settings' text; ``auth`` is read on every request, and parsing the
+# networks was a tenth of the session lookup's CPU time (docs/benchmarks-entry.md).
+_networks = lru_cache(maxsize=32)(parse_networks)
 
 # How long a request waits for a database slot before it is answered 503 (SQLite's own busy
 # timeout is the same).
@@ -117,7 +122,7 @@ class AppState:
             lockout_threshold=s.lockout_threshold,
             lockout_window=dt.timedelta(minutes=s.lockout_window_minutes),
             lockout_duration=dt.timedelta(minutes=s.lockout_minutes),
-            hospital_networks=parse_networks(s.effective_hospital_networks),
+            hospital_networks=_networks(s.effective_hospital_networks),
             second_factor_enforced=s.second_factor_enforced,
             totp_key=self.keys.session_key,
             idle_timeout=dt.timedelta(minutes=s.idle_timeout_minutes),
