@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/entry_bench.py [--pg URL] [--quick] [--runs 3] [--seconds 20]
                                           [--clients 1,10,50] [--shared-records 5]
-                                          [--own 0.9] [--layout own|shared] [--records 20]
+                                          [--own 0.9] [--layout own|pooled] [--records 20]
 
 Prints, in one run, saves/s and p50/p95/p99 of the saves at each client count, for audited
 saves (the product's form save: version check, checks, ledger entry) and plain saves (the same
@@ -19,7 +19,7 @@ then PUT a changed value naming that version (audited) or PUT the values to the 
   every client has a record of its own and opens it with probability ``--own`` (0.9), else
   one of ``--shared-records`` (5) records that every client shares, so conflicts still happen
   and are checked;
-- ``shared`` (the earlier design): every client picks one of ``--records`` (20) shared records
+- ``pooled`` (the earlier design): every client picks one of ``--records`` (20) shared records
   at random, so at 10 and 50 clients many audited saves are stale.
 
 Saves/s counts only saves that made a new version (200, ``saved: true``); a stale save (409)
@@ -381,14 +381,15 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="rounds; each figure is their median")
     ap.add_argument("--seconds", type=float, default=20, help="length of one cell")
     ap.add_argument("--clients", default="1,10,50")
-    ap.add_argument("--layout", choices=("own", "shared"), default="own",
-                    help="own: a record per client plus a few shared ones (default); shared: "
-                         "every client on --records shared records (the earlier design)")
+    ap.add_argument("--layout", choices=("own", "pooled"), default="own",
+                    help="own: a record per client plus a few shared ones (default); pooled: "
+                         "every client on --records pooled records (the earlier design)")
     ap.add_argument("--own", type=float, default=0.9,
                     help="layout own: the share of a client's forms that are its own record")
     ap.add_argument("--shared-records", type=int, default=5,
                     help="layout own: records every client shares")
-    ap.add_argument("--records", type=int, default=20, help="layout shared: shared records")
+    ap.add_argument("--records", type=int, default=20,
+                    help="layout pooled: records every client shares")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
     if args.quick:
