@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,9 @@ from edc.sessions import READER
 from edc.state import AppState
 from edc.web import timefmt
 from edc.web.assets import install_assets
+from edc.web.layout import LANGUAGE_COOKIE
+from studies.kernel import i18n
+from studies.kernel.i18n import _
 
 log = logging.getLogger("edc.app")
 
@@ -52,8 +56,20 @@ SECURITY_HEADERS = [
 NO_STORE = (b"cache-control", b"no-store")  # unless the response says otherwise (assets)
 
 
+def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
+    raw = headers.get(b"cookie")
+    if not raw:
+        return None
+    for part in raw.decode("latin-1").split(";"):
+        key, _sep, value = part.strip().partition("=")
+        if key == name:
+            return value.strip('"')
+    return None
+
+
 class SecurityMiddleware:
-    """Adds security headers to every response and refuses bodies over the size limit (413)."""
+    """Adds security headers to every response, refuses bodies over the size limit (413) and
+    sets the request's language (``studies.kernel.i18n``)."""
 
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
@@ -86,14 +102,20 @@ class SecurityMiddleware:
         async def send_with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
                 own = list(msg.get("headers", []))
-                cached = any(k.lower() == b"cache-control" for k, _ in own)
+                cached = any(k.lower() == b"cache-control" for k, _x in own)
                 msg["headers"] = own + SECURITY_HEADERS + ([] if cached else [NO_STORE])
             await send(msg)
 
+        # the language of the pages and messages: the switch's cookie, else Accept-Language
+        token = i18n.set_language(i18n.choose(_cookie(headers, LANGUAGE_COOKIE),
+                                              headers.get(b"accept-language", b"").decode(
+                                                  "latin-1")))
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
             await _too_large(scope, send, self.max_body)
+        finally:
+            i18n.reset_language(token)
 
 
 class ReadersFirstMiddleware:
@@ -111,7 +133,7 @@ class ReadersFirstMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (not self.enabled or scope["type"] != "http"
                 or scope["method"] not in ("GET", "HEAD")
-                or any(k == b"authorization" for k, _ in scope.get("headers") or [])):
+                or any(k == b"authorization" for k, _x in scope.get("headers") or [])):
             await self.app(scope, receive, send)
             return
         state = dict(scope.get("state") or {})
@@ -162,8 +184,10 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
 async def _nul_refused(send: Send) -> None:
     """A NUL character in the path or query string: 422 before any route or database sees it
     (PostgreSQL cannot store one; the refusal would otherwise be recorded with it)."""
-    body = ('{"error":{"code":"invalid_input","message":"the address must not contain a NUL '
-            'character (U+0000) / 地址不能包含空字符 (U+0000)","field":null,"clause":null}}')
+    body = json.dumps({"error": {
+        "code": "invalid_input",
+        "message": _("the address must not contain a NUL character (U+0000)"),
+        "field": None, "clause": None}}, ensure_ascii=False)
     await send({"type": "http.response.start", "status": 422,
                 "headers": [(b"content-type", b"application/json")] + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body.encode()})

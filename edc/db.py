@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from studies.kernel.errors import InvalidInput
+from studies.kernel.i18n import _
 
 ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_DIR = ROOT / "alembic"
@@ -123,7 +124,7 @@ def _refuse_nul(engine: Engine) -> None:
         if field is not None:
             raise InvalidInput(
                 (f"{field}: " if field else "")
-                + "text must not contain a NUL character (U+0000) / 文本不能包含空字符 (U+0000)",
+                + _("text must not contain a NUL character (U+0000)"),
                 field=field or None)
 
 

@@ -50,9 +50,9 @@ least three (Appendix C), so the demo's extract request can be voted on."""
 
 def demo_accounts() -> list[tuple[str, str, Role]]:
     """One account per role, and three data security committee members."""
-    out = [(f"demo.{role.value}", ROLE_LABELS[role].split(" / ")[1] + " (demo)", role)
+    out = [(f"demo.{role.value}", ROLE_LABELS[role].message + " (demo)", role)
            for role in Role]
-    label = ROLE_LABELS[Role.COMMITTEE_MEMBER].split(" / ")[1]
+    label = ROLE_LABELS[Role.COMMITTEE_MEMBER].message
     out += [(f"demo.{Role.COMMITTEE_MEMBER.value}{n}", f"{label} {n} (demo)",
              Role.COMMITTEE_MEMBER) for n in range(2, 2 + DEMO_COMMITTEE_EXTRA)]
     return out

@@ -20,6 +20,7 @@ from studies.accounts.service import resolve_session
 from studies.kernel.actor import Actor
 from studies.kernel.errors import NotAuthenticated
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.reads import ReadNote
 
 SESSION_COOKIE = "edc_session"
@@ -77,7 +78,7 @@ def current_actor(request: Request, session: SessionDep, state: StateDep,
         return actor
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise NotAuthenticated("please log in / 请登录")
+        raise NotAuthenticated(_("please log in"))
     actor = resolve_session(session, token=token, client=client_address(request),
                             config=state.auth, defer_refresh=defer_refresh(request))
     request.state.actor = actor

@@ -34,6 +34,7 @@ from studies.kernel.errors import (
     TooManyRequests,
 )
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 
 log = logging.getLogger("edc")
 
@@ -45,9 +46,9 @@ class ServerBusy(DomainError):
     code = "busy"
     retry_after = 5
 
-    def __init__(self, message: str = "the server is busy; nothing was saved, please try "
-                 "again in a moment / 服务器繁忙，未保存任何内容，请稍后重试") -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or _("the server is busy; nothing was saved, please try again "
+                                      "in a moment"))
 
 
 STATUS: dict[type[DomainError], int] = {
@@ -243,7 +244,7 @@ def install(app: FastAPI) -> None:
         field = ".".join(loc) or None
         msg = first.get("msg", "invalid request")
         if first.get("type") == "json_invalid":
-            msg, field = "request body is not valid JSON / 请求体不是有效的 JSON", None
+            msg, field = _("request body is not valid JSON"), None
         message = f"{field}: {msg}" if field else msg
         return render(request, 422, "invalid_input", message, field)
 
@@ -274,4 +275,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return render(request, 500, "internal", "internal error; it has been logged / 内部错误")
+        return render(request, 500, "internal", _("internal error; it has been logged"))

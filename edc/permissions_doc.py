@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from edc.policy import AUTHENTICATED, PUBLIC, iter_routes, policy_of
 from edc.settings import Settings
+from studies.kernel.i18n import bilingual
 from studies.kernel.roles import DEFAULT_TREATING_ROLES, GRANTS, PRIVILEGED, ROLE_LABELS, Perm, Role
 
 
@@ -43,7 +44,8 @@ def render() -> str:
     for perm in Perm:
         out.append(f"| `{perm.value}` | " + " | ".join(
             "✔" if perm in GRANTS[r] else "" for r in roles) + " |")
-    out += ["", "Role names: " + "; ".join(f"`{r.value}` {ROLE_LABELS[r]}" for r in roles) + ".",
+    names = "; ".join(f"`{r.value}` {bilingual(ROLE_LABELS[r])}" for r in roles)
+    out += ["", f"Role names: {names}.",
             "", "## Level-5 data (§6.2 e)", "",
             "Only the treating clinicians see the values of level-5 items. A study names the "
             "roles it counts as treating clinicians (`treating_roles` in its entry settings, "

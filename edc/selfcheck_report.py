@@ -13,11 +13,11 @@ import htpy as h
 from nacl.signing import SigningKey
 
 from studies.extracts import package as pkg
+from studies.kernel.i18n import _, _l, current
 from studies.oversight import conformance
 from studies.oversight.selfcheck import RESULT_LABELS, Report, Result
 
-TITLE = "健康医疗数据安全自查报告（GB/T 39725-2020 附录F） / Data security self-check (GB/T " \
-        "39725-2020 Appendix F)"
+TITLE = _l("Data security self-check (GB/T 39725-2020 Appendix F)")
 CSS = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}"
        "table{border-collapse:collapse;width:100%}td,th{border:1px solid #999;padding:.3em;"
        "vertical-align:top;text-align:left}.pass{color:#060}.fail{color:#a00;font-weight:bold}")
@@ -25,8 +25,8 @@ CSS = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}"
 
 def summary_line(report: Report) -> str:
     c = report.counts()
-    return (f"{c[Result.PASS]} 是 / pass, {c[Result.FAIL]} 否 / fail, {c[Result.NA]} 不适用 / "
-            f"n/a")
+    return _("{passed} pass, {failed} fail, {na} n/a").format(
+        passed=c[Result.PASS], failed=c[Result.FAIL], na=c[Result.NA])
 
 
 def conformance_line() -> str:
@@ -37,8 +37,8 @@ def conformance_line() -> str:
 
 def items_table(report: Report) -> h.Element:
     return h.table(".selfcheck")[
-        h.thead[h.tr[h.th["检查项 / Item"], h.th["条款 / Clause"], h.th["结果 / Result"],
-                     h.th["证据 / Evidence"]]],
+        h.thead[h.tr[h.th[_("Item")], h.th[_("Clause")], h.th[_("Result")],
+                     h.th[_("Evidence")]]],
         h.tbody[[h.tr(id=f"item-{i.key}")[
             h.td[i.question], h.td[i.clause],
             h.td(class_=f"result {'na' if i.result is Result.NA else i.result.value}")[
@@ -47,20 +47,19 @@ def items_table(report: Report) -> h.Element:
 
 
 def render_html(report: Report, *, vkey: str) -> str:
-    doc = h.html(lang="zh")[
+    doc = h.html(lang="zh-CN" if current() == "zh" else "en")[
         h.head[h.meta(charset="utf-8"), h.title[TITLE], h.style[CSS]],
         h.body[
             h.h1[TITLE],
-            h.p[f"生成时间 / Generated: {report.generated_at:%Y-%m-%d %H:%M} UTC · "
-                f"生成人 / By: {report.generated_by}"],
+            h.p[_("Generated: {at} UTC · by {by}").format(
+                at=f"{report.generated_at:%Y-%m-%d %H:%M}", by=report.generated_by)],
             h.p(".summary")[summary_line(report)],
             items_table(report),
-            h.h2["条款对照 / Conformance table"],
+            h.h2[_("Conformance table")],
             h.p[conformance_line(), " — docs/conformance.md"],
-            h.p["本报告附有分离签名，用账本签名公钥验证 / The report carries a detached "
-                "signature by the ledger's signing key: ",
+            h.p[_("The report carries a detached signature by the ledger's signing key:") + " ",
                 h.code["minisign -Vm FILE -p hospital.pub"],
-                " (", h.code["edc keys export-signing-pub"], "); 验证公钥 / verifier key: ",
+                " (", h.code["edc keys export-signing-pub"], _("); verifier key:") + " ",
                 h.code[vkey]]]]
     return "<!DOCTYPE html>\n" + str(doc) + "\n"
 
@@ -84,9 +83,9 @@ def render_pdf(report: Report, *, vkey: str) -> bytes:
     def p(text: str, style: ParagraphStyle = body) -> Paragraph:
         return Paragraph(escape(text), style)
 
-    data = [[p("检查项 / Item"), p("条款 / Clause"), p("结果 / Result"), p("证据 / Evidence")]]
+    data = [[p(_("Item")), p(_("Clause")), p(_("Result")), p(_("Evidence"))]]
     for i in report.items:
-        data.append([p(i.question), p(i.clause), p(RESULT_LABELS[i.result]),
+        data.append([p(i.question), p(i.clause), p(str(RESULT_LABELS[i.result])),
                      Paragraph("<br/>".join(escape(e) for e in i.evidence), body)])
     table = Table(data, colWidths=[55 * mm, 25 * mm, 22 * mm, 80 * mm], repeatRows=1)
     table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
@@ -94,13 +93,13 @@ def render_pdf(report: Report, *, vkey: str) -> bytes:
     out = io.BytesIO()
     doc = SimpleDocTemplate(out, pagesize=A4, title="GB/T 39725-2020 Appendix F self-check",
                             leftMargin=14 * mm, rightMargin=14 * mm)
-    doc.build([p(TITLE, head), Spacer(1, 4 * mm),
-               p(f"生成时间 / Generated: {report.generated_at:%Y-%m-%d %H:%M} UTC · 生成人 / By: "
-                 f"{report.generated_by}"),
+    doc.build([p(str(TITLE), head), Spacer(1, 4 * mm),
+               p(_("Generated: {at} UTC · by {by}").format(
+                   at=f"{report.generated_at:%Y-%m-%d %H:%M}", by=report.generated_by)),
                p(summary_line(report)), Spacer(1, 3 * mm), table, Spacer(1, 3 * mm),
-               p("条款对照 / Conformance table: " + conformance_line()),
-               p("分离签名 / Detached signature: minisign -Vm FILE -p hospital.pub; "
-                 f"verifier key {vkey}")])
+               p(_("Conformance table:") + " " + conformance_line()),
+               p(_("Detached signature: minisign -Vm FILE -p hospital.pub; verifier key "
+                   "{vkey}").format(vkey=vkey))])
     return out.getvalue()
 
 

@@ -30,6 +30,7 @@ from studies.ethics.models import APPROVING, ConsentWaiver, EthicsApproval
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, Locked, NotFound, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.locks.models import DataLock, LockSettings, UnlockRequest
 from studies.registry.models import ProtocolVersion, Site, Study
@@ -43,7 +44,7 @@ CLAUSE_LOCK = "§11.3.4.7 a"
 def zoned(when: dt.datetime, field: str) -> dt.datetime:
     """A time given with its zone, in UTC; a naive time is refused naming ``field``."""
     if when.tzinfo is None:
-        raise InvalidInput("give the time with its time zone / 时间须带时区", field=field)
+        raise InvalidInput(_("give the time with its time zone"), field=field)
     return when.astimezone(dt.UTC)
 
 
@@ -60,7 +61,7 @@ def require_for_site(session: Session, actor: Actor, perm: Perm, *, study: Study
     grant for the whole study, or one whose scope includes the site). Returns the site."""
     site = session.get(Site, site_id)
     if site is None or site.study_id != study.id:
-        raise InvalidInput("site is not a site of this study / 该中心不属于本研究", field="site")
+        raise InvalidInput(_("site is not a site of this study"), field="site")
     require(actor, perm, study=study.code, site=site.code)
     return site
 
@@ -104,7 +105,7 @@ def approval_status(session: Session, *, study_id: str,
     approving decision, in force at ``at``, on the protocol version in force at ``at``."""
     pv = current_protocol(session, study_id=study_id, at=at)
     if pv is None:
-        return None, ("the study has no registered protocol / 研究尚未登记方案")
+        return None, (_("the study has no registered protocol"))
     day = at.astimezone(dt.UTC).date()
     decisions = list(session.execute(_DECISIONS_AT, {"pv": pv.id, "at": at}).scalars())
     if not decisions:
@@ -112,23 +113,21 @@ def approval_status(session: Session, *, study_id: str,
             col(EthicsApproval.study_id) == study_id,
             col(EthicsApproval.decision).in_(APPROVING))).first()
         if older:
-            return None, (f"protocol version {pv.label} (an amendment) has not been approved "
-                          f"by the ethics committee yet / "
-                          f"修订后的方案 {pv.label} 尚未获伦理委员会批准")
-        return None, (f"protocol version {pv.label} has no ethics approval / "
-                      f"方案 {pv.label} 尚未获伦理委员会批准")
+            return None, (_("protocol version {label} (an amendment) has not been approved by the "
+                            "ethics committee yet").format(label=pv.label))
+        return None, (_("protocol version {label} has no ethics approval").format(label=pv.label))
     latest = decisions[0]
     if latest.decision not in APPROVING:
-        return None, (f"the ethics committee rejected protocol version {pv.label} "
-                      f"({latest.reference}) / 伦理委员会未批准方案 {pv.label}")
+        return None, (_("the ethics committee rejected protocol version {label} "
+                        "({reference})").format(label=pv.label, reference=latest.reference))
     if latest.decided_on > day:
         day_s = latest.decided_on.isoformat()
-        return None, (f"the approval of protocol {pv.label} takes effect on {day_s} / "
-                      f"批准自 {day_s} 起生效")
+        return None, (_("the approval of protocol {label} takes effect on {day_s}").format(
+                          label=pv.label, day_s=day_s))
     if latest.expires_on is not None and latest.expires_on < day:
         exp = latest.expires_on.isoformat()
-        return None, (f"the ethics approval {latest.reference} of protocol {pv.label} expired "
-                      f"on {exp} / 伦理批准已于 {exp} 过期")
+        return None, (_("the ethics approval {reference} of protocol {label} expired on "
+                        "{exp}").format(reference=latest.reference, label=pv.label, exp=exp))
     return latest, None
 
 
@@ -158,7 +157,7 @@ def _effective(session: Session, subject_id: str, at: dt.datetime) -> _Effective
     if not rows:
         return _Effective(None, frozenset())
     # A withdrawal's scope NULL means the whole consent; no withdrawal at all has no id.
-    return _Effective(rows[0][0], frozenset(scope for _, wid, scope in rows if wid is not None))
+    return _Effective(rows[0][0], frozenset(scope for _x, wid, scope in rows if wid is not None))
 
 
 def use_problem(session: Session, *, subject_id: str, scope: str,
@@ -174,18 +173,17 @@ def use_problem(session: Session, *, subject_id: str, scope: str,
 def _problem_of(session: Session, eff: _Effective, scope: str) -> str | None:
     rec = eff.record
     if rec is None:
-        return ("the subject has no consent or approved waiver on record / "
-                "该受试者尚无知情同意或经批准的豁免")
+        return (_("the subject has no consent or approved waiver on record"))
     if None in eff.withdrawn:
-        return "the subject withdrew consent / 受试者已撤回知情同意"
+        return _("the subject withdrew consent")
     if scope in eff.withdrawn:
-        return f"the subject withdrew consent for {scope!r} / 受试者已撤回该范围的同意"
+        return _("the subject withdrew consent for {scope!r}").format(scope=scope)
     if scope not in rec.scopes:
-        return f"the subject's consent does not cover {scope!r} / 受试者的同意不包含该范围"
+        return _("the subject's consent does not cover {scope!r}").format(scope=scope)
     if rec.waiver_id:
         w = session.get(ConsentWaiver, rec.waiver_id)
         if w is None or w.status != "approved":
-            return "the consent waiver is not approved / 知情同意豁免未获批准"
+            return _("the consent waiver is not approved")
     return None
 
 
@@ -210,10 +208,10 @@ def assert_may_use(session: Session, *, subject_id: str, scope: str, at: dt.date
 def enrolment_problem(session: Session, *, study_id: str, at: dt.datetime) -> str | None:
     study = session.get(Study, study_id)
     if study is None:
-        raise NotFound("no such study / 未找到研究", field="study_id")
+        raise NotFound(_("no such study"), field="study_id")
     if study.status == "closed":
-        return "the study is closed / 研究已结束"
-    _, problem = approval_status(session, study_id=study.id, at=zoned(at, "at"))
+        return _("the study is closed")
+    _x, problem = approval_status(session, study_id=study.id, at=zoned(at, "at"))
     return problem
 
 
@@ -243,7 +241,7 @@ def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tupl
     """(reason, clause) why data may not be entered for this subject at ``at``, or None."""
     subject = session.get(Subject, subject_id)
     if subject is None:
-        raise NotFound("no such subject / 未找到该受试者", field="subject_id")
+        raise NotFound(_("no such subject"), field="subject_id")
     problem = enrolment_problem(session, study_id=subject.study_id, at=at)
     if problem:
         return problem, CLAUSE_CONSENT
@@ -261,8 +259,8 @@ def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tupl
             form_id=rec.form_id, study_id=subject.study_id, consent_type=rec.consent_type,
             at=at)).first()
         if newer is not None:
-            return (f"the subject must re-consent to form version {newer[0]} (signed "
-                    f"{newer[1]}) / 受试者须签署新版知情同意书 {newer[0]}", CLAUSE_CONSENT)
+            return (_("the subject must re-consent to form version {value} (signed "
+                      "{value2})").format(value=newer[0], value2=newer[1]), CLAUSE_CONSENT)
     return None
 
 
@@ -385,15 +383,16 @@ def assert_writable(session: Session, *, study_id: str | None = None,
                     session, actor=actor or "(unknown)", client=client, action=Action.UNLOCK_CHANGE,
                     entity_type="unlock_request", entity_id=req.id, study=code,
                     subject=subject.code if subject else None,
-                    reason=f"change made under unlock {req.id} / 解锁期间的修改",
+                    reason=_("change made under unlock {id}").format(id=req.id),
                     changes=[Change("record", None, record_id),
                              Change("fields", None, names)])
             return req.id
     lock = covering[0]
     when = as_utc(lock.set_at).strftime("%Y-%m-%d %H:%M UTC")
     raise Locked(
-        f"locked: {lock.label}, by {lock.set_by} at {when} (lock {lock.id}) / "
-        f"数据已锁定：由 {lock.set_by} 于 {when} 锁定", field=field, clause=CLAUSE_LOCK,
+        _("locked: {label}, by {set_by} at {when} (lock {id})").format(
+            label=lock.label, set_by=lock.set_by, when=when, id=lock.id), field=field,
+                 clause=CLAUSE_LOCK,
         audit=dict(actor=actor or "(unknown)", action=Action.LOCK_REFUSED,
                    entity_type="data_lock", entity_id=lock.id, study=code,
                    subject=subject.code if subject else None, outcome="denied",

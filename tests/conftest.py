@@ -12,11 +12,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
+from factories import VITALS, make_entry_study, make_lock_team, make_user
 from fastapi.testclient import TestClient
 from in_test_session import use_test_session
+from pages_util import ENGLISH
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -27,6 +30,10 @@ from edc.app import SERVER_OPTIONS, create_app
 from edc.db import alembic_config, make_engine, normalise_url, session_factory
 from edc.settings import Settings
 from edc.state import AppState
+from studies.entry import service as entry
+from studies.entry.schemas import SaveIn
+from studies.kernel import i18n
+from studies.kernel.roles import Role
 
 PG_URL = os.environ.get("EDC_TEST_DATABASE_URL")
 
@@ -127,6 +134,16 @@ def keys(key_dir: Path) -> keyring.Keyring:
 
 
 @pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Domain calls outside a request (and commands) speak English in the tests, as the test
+    clients ask for it; tests/test_i18n.py checks the Chinese."""
+    process = i18n.process_language()
+    with i18n.language("en"):
+        yield
+    i18n.set_process_language(process)  # a command run in the test set it
+
+
+@pytest.fixture(autouse=True)
 def _no_login_attempts_counted(request: pytest.FixtureRequest) -> None:
     """On PostgreSQL the login rate limit is counted in the database (every web process sees
     the same counts), committed beside the test's rolled-back session: each test on the
@@ -187,7 +204,7 @@ def state(settings: Settings, engine: Engine, keys: keyring.Keyring, ledger: Led
 def app_client(state: AppState, session: Session) -> Iterator[TestClient]:
     app = create_app(state)
     use_test_session(app, session)
-    with TestClient(app, base_url="http://testserver") as c:
+    with TestClient(app, base_url="http://testserver", headers=ENGLISH) as c:
         yield c
 
 
@@ -201,7 +218,7 @@ def app_with(settings: Settings, engine: Engine, keys: keyring.Keyring, ledger: 
                      sessions=session_factory(engine), keys=keys, ledger=ledger)
     app = create_app(state)
     use_test_session(app, session)
-    with TestClient(app, base_url="http://testserver", client=client) as c:
+    with TestClient(app, base_url="http://testserver", headers=ENGLISH, client=client) as c:
         yield c, state
 
 
@@ -211,3 +228,22 @@ def fresh_url(tmp_path: Path) -> Iterator[str]:
     url = create_database(tmp_path)
     yield url
     drop_database(url)
+
+
+# Every role of one study (the lock team, a sponsor) and the hospital roles, with one form saved:
+# the cast of the navigation and language walks.
+@pytest.fixture
+def everyone(session: Session, ledger: Ledger) -> dict[str, Any]:
+    """Every role, with a vital-signs form saved for S01-ENT01."""
+    make_entry_study(session, ledger)
+    study = "ENT-2026-01"
+    team = make_lock_team(session, ledger, study)
+    make_user(session, ledger, "sponsor", Role.SPONSOR, study=study)
+    make_user(session, ledger, "committee", Role.COMMITTEE_MEMBER)
+    make_user(session, ledger, "custodian", Role.CUSTODIAN)
+    make_user(session, ledger, "auditor", Role.AUDITOR)
+    make_user(session, ledger, "admin", Role.ADMIN)
+    entry.save_form(session, ledger, actor=team["inv"], study_code=study,
+                    subject_code="S01-ENT01", event_name="baseline", form_name="vital_signs",
+                    data=SaveIn(base_version=0, values=VITALS))
+    return team

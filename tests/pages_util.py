@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections import deque
+from urllib.parse import urldefrag, urlsplit
+
 from bs4 import BeautifulSoup
 from factories import PASSWORD
 from fastapi.testclient import TestClient
+
+# The tests read the pages in English (the switch's other language); tests/test_i18n.py and the
+# browser journeys read them in Chinese, the default.
+ENGLISH = {"Accept-Language": "en"}
 
 
 def soup(text: str) -> BeautifulSoup:
@@ -16,3 +23,32 @@ def login(client: TestClient, username: str) -> None:
     client.cookies.clear()
     r = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
+
+
+def walk(client: TestClient, depth: int = 2) -> dict[str, int]:
+    """Follow every same-site link (GET) breadth-first from "/": each URL and its status.
+    API downloads are noted (as linked) but not fetched."""
+    seen: dict[str, int] = {}
+    todo: deque[tuple[str, int]] = deque([("/", 0)])
+    while todo:
+        url, level = todo.popleft()
+        if url in seen:
+            continue
+        if url.startswith("/api/"):
+            seen[url] = 0
+            continue
+        r = client.get(url, follow_redirects=False)
+        seen[url] = r.status_code
+        if level >= depth or "text/html" not in r.headers.get("content-type", ""):
+            continue
+        for a in soup(r.text).select("a[href]"):
+            href = urldefrag(str(a["href"]))[0]
+            parts = urlsplit(href)
+            if parts.scheme or parts.netloc or not href.startswith("/"):
+                continue
+            if href.startswith("/language/"):  # the language switch: tests/test_i18n.py
+                continue
+            if href.startswith(("/static/", "/audit/export", "/extracts/")) and level:
+                continue
+            todo.append((href, level + 1))
+    return seen

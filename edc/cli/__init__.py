@@ -28,6 +28,7 @@ from edc.cli import (
 from edc.cli.common import CliError, seal
 from edc.db import DatabaseError
 from edc.settings import Settings
+from studies.kernel import i18n
 
 __all__ = ["CliError", "build_parser", "main"]
 
@@ -55,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Files the system creates (the database, extract packages, backups, keys) are its
     # owner's only: 0600, folders 0700.
     os.umask(0o077)
+    # its messages in the terminal's language: EDC_LANG, else LANG (Chinese or English)
+    lang = i18n.from_environment(dict(os.environ))
+    i18n.set_process_language(lang)
+    i18n.set_language(lang)
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()

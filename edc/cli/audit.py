@@ -13,6 +13,7 @@ from audit_trail import service as ledger_service
 from audit_trail.errors import LedgerIntegrityError
 from edc.cli.common import CliError, add, load_state, witness_clients, write_out
 from edc.settings import Settings, parse_witnesses
+from studies.kernel.i18n import _
 
 
 def _witnessed(settings: Settings, args: argparse.Namespace, vkey: str
@@ -165,7 +166,7 @@ def _signing_password(args: argparse.Namespace) -> str:
 
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
-    return getpass.getpass(f"password of {args.by} / 密码: ")
+    return getpass.getpass(_("password of {by}").format(by=args.by) + " ")
 
 
 def cmd_audit_redact(settings: Settings, args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ from edc.db import make_engine, normalise_url
 from edc.jobs.checkpoints import checkpoint_now
 from edc.state import AppState
 from studies.extracts.package import TarStream, read_identity
+from studies.kernel.i18n import _
 
 FORMAT = "edc-backup-v1"
 CHUNK = 1 << 20
@@ -174,8 +175,8 @@ def _open_package(path: Path, identity_text: str, into: Path, state: AppState
         with reader as r, open(tar_path, "wb") as w:
             pyrage.decrypt_io(r, w, [ident])
     except Exception:
-        raise BackupError("REFUSED: the package does not decrypt with this identity, or a "
-                          "byte of it was changed / 备份包无法解密或已被改动") from None
+        raise BackupError(_("REFUSED: the package does not decrypt with this identity, or a byte "
+                            "of it was changed")) from None
     wanted = None
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
@@ -197,13 +198,12 @@ def _open_package(path: Path, identity_text: str, into: Path, state: AppState
     try:
         state.keys.signing_key.verify_key.verify(raw, sig)
     except BadSignatureError:
-        raise BackupError("REFUSED: the manifest's signature does not verify with this "
-                          "installation's key / 备份清单签名无效") from None
+        raise BackupError(_("REFUSED: the manifest's signature does not verify with this "
+                            "installation's key")) from None
     if manifest.get("format") != FORMAT:
         raise BackupError(f"REFUSED: unknown backup format {manifest.get('format')!r}")
     if not wanted.exists() or sha256_file(wanted) != manifest["sha256"]:
-        raise BackupError("REFUSED: the database snapshot does not match the manifest's "
-                          "SHA-256 / 备份数据校验失败")
+        raise BackupError(_("REFUSED: the database snapshot does not match the manifest's SHA-256"))
     return dict(manifest)
 
 
@@ -263,8 +263,8 @@ def restore(state: AppState, *, package: Path, identity_text: str, target_url: s
     from studies.entry import reading as entry_reading
 
     if not _target_is_empty(target_url):
-        raise BackupError("REFUSED: the target database is not empty; restore only into a new, "
-                          "empty database / 只能恢复到空数据库")
+        raise BackupError(_("REFUSED: the target database is not empty; restore only into a new, "
+                            "empty database"))
     with scratch() as tmp:
         manifest = _open_package(package, identity_text, tmp, state)
         _load(tmp / manifest["file"], manifest["database"], target_url)

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from edc.policy import public
 from edc.state import AppState
+from studies.kernel.i18n import _
 
 STATIC = Path(__file__).parent / "static"
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
@@ -70,7 +71,7 @@ def install_assets(app: FastAPI, state: AppState) -> None:
         if name == "init.js":
             return FileResponse(STATIC / "swagger-init.js", media_type="text/javascript")
         if name not in SWAGGER_FILES or not (swagger / name).exists():
-            raise HTTPException(404, "not found / 未找到")
+            raise HTTPException(404, _("not found"))
         return FileResponse(swagger / name, media_type=SWAGGER_FILES[name],
                             headers=IMMUTABLE if digest == swagger_hash else None)
 

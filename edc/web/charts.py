@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import htpy as h
 
+from studies.kernel.i18n import _
+
 PALETTE = ("#0b4f6c", "#e0a400", "#137333", "#c5221f", "#444444", "#7b61ff", "#01baef")
 
 
@@ -58,9 +60,9 @@ def bar_chart(ident: str, title: str, rows: list[str], series: list[Series], *,
                 viewBox=f"0 0 {width} {height}", width=str(width), height=str(height),
                 aria_label=title)[h.title[title], bars, legend]
     table = h.table(".chart-data")[
-        h.thead[h.tr[h.th[""], [h.th[s.name] for s in series], h.th["合计 / Total"]]],
+        h.thead[h.tr[h.th[""], [h.th[s.name] for s in series], h.th[_("Total")]]],
         h.tbody[[h.tr[h.th[row], [h.td[str(s.values[i])] for s in series],
                       h.td[str(totals[i])]] for i, row in enumerate(rows)]]]
     return h.figure(".chart")[
-        h.figcaption[title], svg if rows else h.p["暂无数据 / No data yet"],
-        h.details(".chart-table")[h.summary["数据表 / The numbers"], table]]
+        h.figcaption[title], svg if rows else h.p[_("No data yet")],
+        h.details(".chart-table")[h.summary[_("The numbers")], table]]

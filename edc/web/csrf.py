@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from edc.web.layout import CSRF_COOKIE
 from studies.kernel.errors import PermissionDenied
+from studies.kernel.i18n import _
 
 
 async def verify_csrf(request: Request) -> None:
@@ -18,8 +19,8 @@ async def verify_csrf(request: Request) -> None:
     sent = form.get("csrf_token")
     cookie = request.cookies.get(CSRF_COOKIE)
     if not cookie or not isinstance(sent, str) or sent != cookie:
-        raise PermissionDenied("the form has expired or was not sent from this site; reload "
-                               "the page and try again / 表单已失效，请刷新后重试")
+        raise PermissionDenied(_("the form has expired or was not sent from this site; reload the "
+                                 "page and try again"))
 
 
 Csrf = Depends(verify_csrf)
@@ -59,7 +60,7 @@ def verify_api_request(request: Request) -> None:
     origin = request.headers.get("origin")
     if (fetch_site is not None and fetch_site.lower() not in SAME_SITE_FETCH) or (
             origin is not None and not _same_origin(origin, request)):
-        raise PermissionDenied("a request from another site is refused / 拒绝来自其他网站的请求")
+        raise PermissionDenied(_("a request from another site is refused"))
     sent = request.headers.get(CSRF_HEADER)
     cookie = request.cookies.get(CSRF_COOKIE)
     if sent and cookie and secrets.compare_digest(sent.encode(), cookie.encode()):
@@ -67,6 +68,5 @@ def verify_api_request(request: Request) -> None:
     if _json_type(request.headers.get("content-type", "")):
         return
     raise PermissionDenied(
-        "a write with the session cookie must be sent as Content-Type: application/json, or "
-        "with the X-CSRF-Token header (the edc_csrf cookie) / 使用会话 Cookie 的写请求须为 JSON "
-        "或带 X-CSRF-Token 头")
+        _("a write with the session cookie must be sent as Content-Type: application/json, or "
+          "with the X-CSRF-Token header (the edc_csrf cookie)"))

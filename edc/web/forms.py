@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from studies.kernel.errors import DomainError, InvalidInput, Locked, RuleViolation
+from studies.kernel.i18n import Label
 
 # Errors a person can correct by changing the form; others (not found, permission) keep
 # their own page.
@@ -31,7 +32,7 @@ CORRECTABLE: tuple[type[DomainError], ...] = (InvalidInput, RuleViolation, Locke
 class Refill:
     values: dict[str, list[str]]
     errors: dict[str, str]
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, Label] = field(default_factory=dict)
     clause: str | None = None
 
     def value(self, name: str) -> str:

@@ -10,30 +10,31 @@ from starlette.datastructures import FormData
 
 from edc.web.timefmt import local_input
 from studies.kernel.errors import InvalidInput
+from studies.kernel.i18n import LazyText, _, _l
 
 M = TypeVar("M", bound=BaseModel)
 
 
-MESSAGES: dict[str, str] = {
-    "missing": "必填 / required",
-    "string_too_short": "至少 {min_length} 个字符 / at least {min_length} characters",
-    "string_too_long": "最多 {max_length} 个字符 / at most {max_length} characters",
-    "string_pattern_mismatch": "格式不正确 / not in the expected format",
-    "int_parsing": "须为整数 / must be a whole number",
-    "int_type": "须为整数 / must be a whole number",
-    "int_from_float": "须为整数 / must be a whole number",
-    "float_parsing": "须为数字 / must be a number",
-    "greater_than": "须大于 {gt} / must be greater than {gt}",
-    "greater_than_equal": "不得小于 {ge} / must be at least {ge}",
-    "less_than": "须小于 {lt} / must be less than {lt}",
-    "less_than_equal": "不得大于 {le} / must be at most {le}",
-    "date_parsing": "须为日期 YYYY-MM-DD / must be a date (YYYY-MM-DD)",
-    "date_from_datetime_parsing": "须为日期 YYYY-MM-DD / must be a date (YYYY-MM-DD)",
-    "datetime_parsing": "须为日期时间 / must be a date and time",
-    "datetime_from_date_parsing": "须为日期时间 / must be a date and time",
-    "literal_error": "须为以下之一 / must be one of: {expected}",
-    "enum": "须为以下之一 / must be one of: {expected}",
-    "bool_parsing": "须为是或否 / must be yes or no",
+MESSAGES: dict[str, LazyText] = {
+    "missing": _l("required"),
+    "string_too_short": _l("at least {min_length} characters"),
+    "string_too_long": _l("at most {max_length} characters"),
+    "string_pattern_mismatch": _l("not in the expected format"),
+    "int_parsing": _l("must be a whole number"),
+    "int_type": _l("must be a whole number"),
+    "int_from_float": _l("must be a whole number"),
+    "float_parsing": _l("must be a number"),
+    "greater_than": _l("must be greater than {gt}"),
+    "greater_than_equal": _l("must be at least {ge}"),
+    "less_than": _l("must be less than {lt}"),
+    "less_than_equal": _l("must be at most {le}"),
+    "date_parsing": _l("must be a date (YYYY-MM-DD)"),
+    "date_from_datetime_parsing": _l("must be a date (YYYY-MM-DD)"),
+    "datetime_parsing": _l("must be a date and time"),
+    "datetime_from_date_parsing": _l("must be a date and time"),
+    "literal_error": _l("must be one of: {expected}"),
+    "enum": _l("must be one of: {expected}"),
+    "bool_parsing": _l("must be yes or no"),
 }
 
 
@@ -42,16 +43,16 @@ def message_of(error: Any) -> str:
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
     if error.get("input", "") is None or kind == "missing":
-        return MESSAGES["missing"]
+        return str(MESSAGES["missing"])
     if kind == "string_too_short" and ctx.get("min_length") == 1:
-        return MESSAGES["missing"]
+        return str(MESSAGES["missing"])
     template = MESSAGES.get(kind)
     if template is None:
         return str(error.get("msg", "invalid")).removeprefix("Value error, ")
     try:
         return template.format(**ctx)
     except (KeyError, IndexError):
-        return template
+        return str(template)
 
 
 def build(model: type[M], prefix: str = "", rename: dict[str, str] | None = None,
@@ -96,12 +97,13 @@ def local_time(value: str, field: str) -> dt.datetime:
     try:
         return local_input(value)
     except ValueError:
-        raise InvalidInput(f"{field}: 时间格式不正确 / not a date and time", field=field) from None
+        raise InvalidInput(_("{field}: not a date and time").format(field=field),
+                           field=field) from None
 
 
 def local_date(value: str, field: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput(f"{field}: not a date (YYYY-MM-DD) / 日期格式不正确（年-月-日）",
+        raise InvalidInput(_("{field}: not a date (YYYY-MM-DD)").format(field=field),
                            field=field) from None

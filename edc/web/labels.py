@@ -4,56 +4,59 @@ a status the table does not name."""
 
 from __future__ import annotations
 
-LABELS: dict[str, str] = {
+from studies.kernel.i18n import LazyText, _l
+
+LABELS: dict[str, LazyText] = {
     # studies, forms, protocol
-    "draft": "草稿 / draft", "active": "进行中 / active", "closed": "已关闭 / closed",
-    "published": "已发布 / published", "retired": "已停用 / retired",
-    "terminated": "已终止 / terminated", "completed": "已完成 / completed",
-    "archived": "已归档 / archived",
-    "prospective": "前瞻性 / prospective", "retrospective": "回顾性 / retrospective",
-    "blinded": "盲法 / blinded", "post_market": "上市后研究 / post-market",
-    "real_world_data": "真实世界数据 / real-world data",
-    "public_interest": "公共利益研究 / public interest",
+    "draft": _l("draft"), "active": _l("active"), "closed": _l("closed"),
+    "published": _l("published"), "retired": _l("retired"),
+    "terminated": _l("terminated"), "completed": _l("completed"),
+    "archived": _l("archived"),
+    "prospective": _l("prospective"), "retrospective": _l("retrospective"),
+    "blinded": _l("blinded"), "post_market": _l("post-market"),
+    "real_world_data": _l("real-world data"),
+    "public_interest": _l("public interest"),
     # subjects, consent
-    "enrolled": "已入组 / enrolled", "withdrawn": "已撤回 / withdrawn",
-    "informed": "知情同意 / informed", "broad": "广泛知情同意 / broad",
-    "waiver": "豁免 / waiver", "requested": "已申请 / requested",
+    "enrolled": _l("enrolled"), "withdrawn": _l("withdrawn"),
+    "informed": _l("informed"), "broad": _l("broad"),
+    "waiver": _l("waiver"), "requested": _l("requested"),
     # records, queries, SDV
-    "new": "未录入 / not started", "incomplete": "未完成 / incomplete",
-    "complete": "完成 / complete", "verified": "已核查 / verified",
-    "cleared": "核查后已修改 / changed after SDV", "open": "未关闭 / open",
-    "query.open": "提出质疑 / opened", "query.answer": "回复 / answered",
-    "query.close": "关闭 / closed", "query.reopen": "重新打开 / re-opened",
-    "answered": "已回复 / answered", "answer": "回复 / answer", "close": "关闭 / close",
-    "reopen": "重新打开 / re-open", "locked": "已锁定 / locked",
-    "sdv.verified": "已核查 / verified", "sdv.cleared": "核查后已修改 / changed after SDV",
+    "new": _l("not started"), "incomplete": _l("incomplete"),
+    "complete": _l("complete"), "verified": _l("verified"),
+    "cleared": _l("changed after SDV"), "open": _l("open"),
+    "query.open": _l("opened"), "query.answer": _l("answered"),
+    "query.close": _l("closed"), "query.reopen": _l("re-opened"),
+    "answered": _l("answered"), "answer": _l("answer"), "close": _l("close"),
+    "reopen": _l("re-open"), "locked": _l("locked"),
+    "sdv.verified": _l("verified"), "sdv.cleared": _l("changed after SDV"),
     # extracts, approvals, locks, unblinding
-    "pending": "待审批 / pending", "approved": "已批准 / approved",
-    "rejected": "已拒绝 / rejected", "held": "暂缓 / held", "built": "已生成 / built",
-    "delivered": "已交付 / delivered", "none": "未生成 / not built",
-    "queued": "排队中 / queued", "running": "生成中 / running", "done": "完成 / done",
-    "failed": "失败 / failed", "destroyed": "已销毁 / destroyed", "blocked": "被拦截 / blocked",
-    "relocked": "已重新锁定 / relocked", "effective": "已生效 / effective",
-    "vote": "委员会投票 / committee vote", "officer": "数据安全官 / security officer",
-    "ethics": "伦理委员会 / ethics committee", "dua": "数据使用协议 / data-use agreement",
-    "approve": "批准 / approve", "reject": "拒绝 / reject", "hold": "暂缓 / hold",
-    "study": "整个研究 / whole study", "site": "中心 / site", "form": "表单 / form",
-    "subjects": "受试者 / subjects", "emergency": "紧急揭盲 / emergency",
+    "pending": _l("pending"), "approved": _l("approved"),
+    "rejected": _l("rejected"), "held": _l("held"), "built": _l("built"),
+    "delivered": _l("delivered"), "none": _l("not built"),
+    "queued": _l("queued"), "running": _l("running"), "done": _l("done"),
+    "failed": _l("failed"), "destroyed": _l("destroyed"), "blocked": _l("blocked"),
+    "relocked": _l("relocked"), "effective": _l("effective"),
+    "vote": _l("committee vote"), "officer": _l("security officer"),
+    "ethics": _l("ethics committee"), "dua": _l("data-use agreement"),
+    "approve": _l("approve"), "reject": _l("reject"), "hold": _l("hold"),
+    "study": _l("whole study"), "site": _l("site"), "form": _l("form"),
+    "subjects": _l("subjects"), "emergency": _l("emergency"),
 }
 
 
 # A form record's state in the entry grid, the charts and the form page: its icon and label
 # ("saved" is never shown as "verified"; studies.entry.reading.record_state decides).
 STATE_MARKS = {"new": "○", "incomplete": "◐", "complete": "●", "verified": "✔",
-               "query": "！", "locked": "锁"}
-STATE_LABELS = {"new": "未录入 / not started", "incomplete": "未完成 / incomplete",
-                "complete": "已保存（完成，未核查）/ saved complete, not verified",
-                "verified": "已核查 / verified (SDV)", "query": "有未关闭质疑 / open query",
-                "locked": "已锁定（只读）/ locked (read-only)"}
+               "query": "！", "locked": "⊠"}
+STATE_LABELS = {"new": _l("not started"), "incomplete": _l("incomplete"),
+                "complete": _l("saved complete, not verified"),
+                "verified": _l("verified (SDV)"), "query": _l("open query"),
+                "locked": _l("locked (read-only)")}
 
 
 def label(code: str | None) -> str:
     """The bilingual label of a code shown to people (the code itself if none is known)."""
     if code is None or code == "":
         return "—"
-    return LABELS.get(code, code)
+    known = LABELS.get(code)
+    return code if known is None else str(known)

@@ -12,8 +12,12 @@ import htpy as h
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from studies.kernel import i18n
+from studies.kernel.i18n import _, _l
+
 CSRF_COOKIE = "edc_csrf"
 FLASH_COOKIE = "edc_flash"
+LANGUAGE_COOKIE = "edc_lang"
 
 
 def csrf_token(request: Request) -> str:
@@ -29,6 +33,19 @@ def csrf_field(request: Request) -> h.VoidElement:
     return h.input(type="hidden", name="csrf_token", value=csrf_token(request))
 
 
+def language_url(request: Request, lang: str) -> str:
+    """The switch to ``lang`` that comes back to this page."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/language/{lang}?next={quote(here, safe='')}"
+
+
+def language_switch(request: Request) -> h.Node:
+    """The link to the other language, named in that language ("English" / "中文")."""
+    other = "en" if i18n.current() == "zh" else "zh"
+    return h.a(".lang", href=language_url(request, other), hreflang=other,
+               lang="en" if other == "en" else "zh-CN")[i18n.LANGUAGE_NAMES[other]]
+
+
 def nav(request: Request) -> h.Node:
     """The menu: what the actor's roles may do (``edc.web.menu``), the current study's work
     when the page belongs to one, who is logged in and the log-out button."""
@@ -36,8 +53,9 @@ def nav(request: Request) -> h.Node:
 
     actor = getattr(request.state, "actor", None)
     if actor is None:
-        return h.nav(".menu", aria_label="菜单 / Menu")[h.a(href="/")["首页 / Home"], " · ",
-                                                       h.a(href="/login")["登录 / Log in"]]
+        return h.nav(".menu", aria_label=_("Menu"))[h.a(href="/")[_("Home")], " · ",
+                                                   h.a(href="/login")[_("Log in")], " · ",
+                                                   language_switch(request)]
     here = request.url.path
     links = [h.a(href=lk.href, aria_current="page" if lk.href == here else None)[lk.label]
              for lk in global_links(actor)]
@@ -46,16 +64,17 @@ def nav(request: Request) -> h.Node:
     if study:
         work = study_links(actor, str(study))
         if work:
-            study_menu = h.nav(".study-menu", aria_label=f"研究 / Study {study}")[
+            study_menu = h.nav(".study-menu", aria_label=_("Study {study}").format(study=study))[
                 h.strong[f"{study}: "],
                 _joined([h.a(href=lk.href, aria_current="page" if lk.href == here else None)[
                     lk.label] for lk in work])]
     return h.div(".menus")[
-        h.nav(".menu", aria_label="菜单 / Menu")[
+        h.nav(".menu", aria_label=_("Menu"))[
             _joined(links), " · ",
-            h.span(".who")[f"{actor.display_name} ({actor.username})"],
+            h.span(".who")[f"{actor.display_name} ({actor.username})"], " · ",
+            language_switch(request), " ",
             h.form(".inline", method="post", action="/logout")[
-                csrf_field(request), h.button(type="submit")["退出 / Log out"]]],
+                csrf_field(request), h.button(type="submit")[_("Log out")]]],
         study_menu]
 
 
@@ -72,11 +91,11 @@ def breadcrumbs(request: Request, title: str) -> h.Node:
     path = request.url.path
     if path == "/":
         return None
-    crumbs: list[Any] = [h.a(href="/")["首页 / Home"]]
+    crumbs: list[Any] = [h.a(href="/")[_("Home")]]
     study = request.path_params.get("study")
     if study and path.startswith("/studies/"):
         base = f"/studies/{quote(str(study))}"
-        crumbs += [h.a(href="/studies")["研究 / Studies"]]
+        crumbs += [h.a(href="/studies")[_("Studies")]]
         if path != base:
             crumbs.append(h.a(href=base)[str(study)])
     crumbs.append(h.span(aria_current="page")[title])
@@ -84,7 +103,7 @@ def breadcrumbs(request: Request, title: str) -> h.Node:
     for n, c in enumerate(crumbs):
         out += [" › "] if n else []
         out.append(c)
-    return h.nav(".breadcrumbs", aria_label="位置 / You are here")[out]
+    return h.nav(".breadcrumbs", aria_label=_("You are here"))[out]
 
 
 def error_summary() -> h.Node:
@@ -102,10 +121,10 @@ def error_summary() -> h.Node:
         else:
             items.append(h.li[message])
     return h.div(".error.form-errors", role="alert")[
-        h.p["表单有错误，未保存；请修改后重新提交 / The form has errors and nothing was saved; "
-            "correct them and submit again:"],
+        h.p[_("The form has errors and nothing was saved; correct them and submit again:")],
         h.ul[items],
-        h.p[f"条款 / clause: GB/T 39725-2020 {state.clause}"] if state.clause else None]
+        h.p[_("clause: GB/T 39725-2020 "
+              "{clause}").format(clause=state.clause)] if state.clause else None]
 
 
 # htmx would add an inline <style> the CSP refuses (app.css styles its indicators instead);
@@ -133,13 +152,15 @@ def idle_script(request: Request) -> h.Node:
 def page(request: Request, title: str, *content: h.Node, status: int = 200,
          head: h.Node = None) -> HTMLResponse:
     flash = unquote(request.cookies.get(FLASH_COOKIE, "")) or None
-    doc = h.html(lang="zh-CN")[
+    other = "en" if i18n.current() == "zh" else "zh"
+    doc = h.html(lang="zh-CN" if i18n.current() == "zh" else "en")[
         h.head[
             h.meta(charset="utf-8"),
             h.meta(name="viewport", content="width=device-width, initial-scale=1"),
             h.meta(name="htmx-config", content=HTMX_CONFIG),
             head,
             h.title[f"{title} — EDC"],
+            h.link(rel="alternate", hreflang=other, href=language_url(request, other)),
             h.link(rel="stylesheet", href="/static/app.css"),
             h.noscript[h.link(rel="stylesheet", href="/static/noscript.css")],
             h.link(rel="icon", href="data:,"),  # no favicon request (and no 404 logged)
@@ -147,7 +168,7 @@ def page(request: Request, title: str, *content: h.Node, status: int = 200,
             idle_script(request),
         ],
         h.body[
-            h.header[h.strong["临床研究电子数据采集 · Clinical research EDC"], nav(request)],
+            h.header[h.strong[_("Clinical research EDC")], nav(request)],
             breadcrumbs(request, title),
             h.div("#messages")[h.p(".flash", role="status")[flash] if flash else None],
             h.main[h.h1[title], error_summary(), *content],
@@ -186,22 +207,22 @@ def error_page(request: Request, status: int, message: str, field: str | None,
     """A refusal as a page with the menu (or, under htmx, a fragment for ``#messages``)."""
     parts: list[Any] = [h.p(".error", role="alert")[message]]
     if field:
-        parts.append(h.p[f"字段 / field: {field}"])
+        parts.append(h.p[_("field: {field}").format(field=field)])
     if clause:
-        parts.append(h.p[f"条款 / clause: GB/T 39725-2020 {clause}"])
-    parts.append(h.p[h.a(href="/")["返回首页 / Back to home"]])
+        parts.append(h.p[_("clause: GB/T 39725-2020 {clause}").format(clause=clause)])
+    parts.append(h.p[h.a(href="/")[_("Back to home")]])
     if request.headers.get("HX-Request"):
         return HTMLResponse(str(h.div(".error-fragment")[parts]), status_code=status,
                             headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"})
-    title = STATUS_TITLES.get(status, "出错了 / Something went wrong")
+    title = STATUS_TITLES.get(status, _("Something went wrong"))
     return page(request, f"{status} — {title}", *parts, status=status)
 
 
 STATUS_TITLES = {
-    400: "请求有误 / Bad request", 401: "签名未通过 / Signature refused",
-    403: "无权限 / Not permitted", 404: "未找到 / Not found",
-    405: "不支持的操作 / Method not allowed", 409: "冲突 / Conflict",
-    413: "内容过大 / Too large", 422: "输入有误 / Invalid input", 423: "已锁定 / Locked",
-    429: "尝试次数过多 / Too many attempts", 500: "内部错误 / Internal error",
-    503: "服务器繁忙 / Server busy",
+    400: _l("Bad request"), 401: _l("Signature refused"),
+    403: _l("Not permitted"), 404: _l("Not found"),
+    405: _l("Method not allowed"), 409: _l("Conflict"),
+    413: _l("Too large"), 422: _l("Invalid input"), 423: _l("Locked"),
+    429: _l("Too many attempts"), 500: _l("Internal error"),
+    503: _l("Server busy"),
 }

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from studies.kernel.actor import Actor
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 
 EXTRACT_PERMS = (Perm.EXTRACT_REQUEST, Perm.EXTRACT_REVIEW, Perm.EXTRACT_BUILD,
@@ -28,37 +29,37 @@ def _any(actor: Actor, *perms: Perm) -> bool:
 
 def global_links(actor: Actor) -> list[Link]:
     """The menu's links that belong to no one study."""
-    out = [Link("/", "首页 / Home")]
+    out = [Link("/", _("Home"))]
     if _any(actor, Perm.STUDY_READ, Perm.STUDY_MANAGE):
-        out.append(Link("/studies", "研究 / Studies"))
+        out.append(Link("/studies", _("Studies")))
     if _any(actor, Perm.EXTRACT_REVIEW):
-        out.append(Link("/extracts", "待审批的数据提取 / Extract approvals"))
+        out.append(Link("/extracts", _("Extract approvals")))
     elif _any(actor, *EXTRACT_PERMS):
-        out.append(Link("/extracts", "数据提取申请 / Extract requests"))
+        out.append(Link("/extracts", _("Extract requests")))
     if _any(actor, Perm.ETHICS_RECORD):
-        out.append(Link("/ethics", "伦理审查 / Ethics"))
+        out.append(Link("/ethics", _("Ethics")))
     if _any(actor, Perm.CODE_INDEX_LOOKUP):
-        out.append(Link("/code-index", "患者代码索引 / Code index"))
+        out.append(Link("/code-index", _("Code index")))
     if _any(actor, Perm.CODE_INDEX_HISTORY):
-        out.append(Link("/code-index/history", "查询记录 / Lookup history"))
+        out.append(Link("/code-index/history", _("Lookup history")))
     if _any(actor, Perm.AUDIT_VERIFY):
-        out.append(Link("/audit", "审计与验证 / Audit and verification"))
-        out.append(Link("/self-check", "安全自查 / Self-check (Appendix F)"))
+        out.append(Link("/audit", _("Audit and verification")))
+        out.append(Link("/self-check", _("Self-check (Appendix F)")))
     if _any(actor, Perm.AUDIT_READ):
-        out.append(Link("/audit/entries", "审计轨迹 / Audit trail"))
+        out.append(Link("/audit/entries", _("Audit trail")))
     if _any(actor, Perm.ACCESS_FLAG_READ):
-        out.append(Link("/audit/flags", "异常访问 / Abnormal access"))
+        out.append(Link("/audit/flags", _("Abnormal access")))
     if _any(actor, Perm.ACCOUNT_MANAGE):
-        out.append(Link("/admin/accounts", "账户管理 / Accounts"))
-        out.append(Link("/admin/organisations", "接收机构 / Organisations"))
-        out.append(Link("/admin/data-owners", "数据责任人移交 / Data owner handovers"))
+        out.append(Link("/admin/accounts", _("Accounts")))
+        out.append(Link("/admin/organisations", _("Organisations")))
+        out.append(Link("/admin/data-owners", _("Data owner handovers")))
     if _any(actor, Perm.EXTRACT_APPROVE):
-        out.append(Link("/cross-border", "数据出境 / Cross-border"))
+        out.append(Link("/cross-border", _("Cross-border")))
     if _any(actor, Perm.EXPORT_APPROVE):
-        out.append(Link("/export-approvals", "数据导出审批 / Export approvals"))
+        out.append(Link("/export-approvals", _("Export approvals")))
     if _any(actor, Perm.RETENTION_REVIEW):
-        out.append(Link("/retention", "保存期审查 / Retention review"))
-    out.append(Link("/account", "我的账户 / My account"))
+        out.append(Link("/retention", _("Retention review")))
+    out.append(Link("/account", _("My account")))
     return out
 
 
@@ -66,18 +67,18 @@ def study_links(actor: Actor, study: str) -> list[Link]:
     """The work of one study the actor may do, most frequent first."""
     base = f"/studies/{quote(study)}"
     candidates = [
-        Link(f"{base}/monitor", "监查工作清单 / Monitor worklist", Perm.ENTRY_VERIFY),
-        Link(f"{base}/entry", "数据录入与状态 / Data entry and status", Perm.ENTRY_READ),
-        Link(f"{base}/subjects", "受试者 / Subjects", Perm.SUBJECT_READ),
-        Link(f"{base}/subjects/enrol", "入组 / Enrol a subject", Perm.SUBJECT_ENROL),
-        Link(f"{base}/subject-requests", "受试者的请求 / Subjects' requests", Perm.ENTRY_WRITE),
-        Link(f"{base}/dashboard", "进度图表 / Progress charts", Perm.ENTRY_READ),
-        Link(f"{base}/consent", "知情同意 / Consent", Perm.CONSENT_READ),
-        Link(f"{base}/exports", "导出数据 / Export data", Perm.ENTRY_EXPORT),
-        Link(f"{base}/locks", "数据库锁定 / Database lock", Perm.LOCK_READ),
-        Link(f"{base}/randomisation", "随机化与揭盲 / Randomisation", Perm.LOCK_READ),
-        Link(f"{base}/extracts/new", "申请数据提取 / Request an extract", Perm.EXTRACT_REQUEST),
-        Link(base, "研究概览 / Study overview", Perm.STUDY_READ),
+        Link(f"{base}/monitor", _("Monitor worklist"), Perm.ENTRY_VERIFY),
+        Link(f"{base}/entry", _("Data entry and status"), Perm.ENTRY_READ),
+        Link(f"{base}/subjects", _("Subjects"), Perm.SUBJECT_READ),
+        Link(f"{base}/subjects/enrol", _("Enrol a subject"), Perm.SUBJECT_ENROL),
+        Link(f"{base}/subject-requests", _("Subjects' requests"), Perm.ENTRY_WRITE),
+        Link(f"{base}/dashboard", _("Progress charts"), Perm.ENTRY_READ),
+        Link(f"{base}/consent", _("Consent"), Perm.CONSENT_READ),
+        Link(f"{base}/exports", _("Export data"), Perm.ENTRY_EXPORT),
+        Link(f"{base}/locks", _("Database lock"), Perm.LOCK_READ),
+        Link(f"{base}/randomisation", _("Randomisation"), Perm.LOCK_READ),
+        Link(f"{base}/extracts/new", _("Request an extract"), Perm.EXTRACT_REQUEST),
+        Link(base, _("Study overview"), Perm.STUDY_READ),
     ]
     return [c for c in candidates if c.perm is None or actor.can(c.perm, study)]
 

@@ -14,6 +14,7 @@ from fastapi import Request
 from edc.web.layout import csrf_field
 from studies.accounts.signatures import SignatureView
 from studies.kernel.errors import InvalidInput, NotAuthenticated
+from studies.kernel.i18n import _
 from studies.kernel.roles import ROLE_LABELS, Role
 
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
@@ -21,7 +22,7 @@ dropdown = h.select  # named apart: tests/test_architecture.py greps route modul
 
 def signature_list(views: list[SignatureView]) -> h.Element:
     if not views:
-        return h.p(".signatures.none")["未签名 / Not signed"]
+        return h.p(".signatures.none")[_("Not signed")]
     return h.ul(".signatures")[
         [h.li[h.strong[f"{v.display_name} ({v.username})"], " · ",
               h.time(datetime=v.signed_at.isoformat())[
@@ -35,21 +36,21 @@ def sign_error(error: InvalidInput | None) -> h.Node:
         return None
     return h.div(".sign-error", role="alert")[
         h.p(".error")[error.message],
-        h.p[f"字段 / field: {error.field}"] if error.field else None]
+        h.p[_("field: {field}").format(field=error.field)] if error.field else None]
 
 
 def signature_fields(request: Request, *, first: bool, needs_totp: bool) -> list[h.Node]:
     """Inputs for a signing form; ``first``: no signature yet in this session."""
     out: list[h.Node] = []
     if first:
-        out += [h.label(for_="sig_username")["用户名 / Username"],
+        out += [h.label(for_="sig_username")[_("Username")],
                 h.input(id="sig_username", name="username", autocomplete="username",
                         required=True)]
-    out += [h.label(for_="sig_password")["密码 / Password"],
+    out += [h.label(for_="sig_password")[_("Password")],
             h.input(id="sig_password", name="password", type="password", required=True,
                     autocomplete="current-password")]
     if first and needs_totp:
-        out += [h.label(for_="sig_totp")["动态口令 / Authenticator code"],
+        out += [h.label(for_="sig_totp")[_("Authenticator code")],
                 h.input(id="sig_totp", name="totp", autocomplete="one-time-code",
                         inputmode="numeric", required=True, maxlength="20")]
     return out
@@ -60,20 +61,19 @@ def sign_form(request: Request, action: str, roles: tuple[Role, ...], content_ha
     return h.form(".sign", method="post", action=action)[
         csrf_field(request),
         h.input(type="hidden", name="content_sha256", value=content_hash),
-        h.label(for_="role")["签名角色 / Signing as"],
+        h.label(for_="role")[_("Signing as")],
         dropdown(id="role", name="role")[[h.option(value=r.value)[ROLE_LABELS[r]]
                                           for r in roles]],
-        h.label(for_="username")["用户名 / Username"],
+        h.label(for_="username")[_("Username")],
         h.input(id="username", name="username", value=actor_name, autocomplete="username",
                 maxlength="100"),
-        h.label(for_="password")["密码 / Password"],
+        h.label(for_="password")[_("Password")],
         h.input(id="password", name="password", type="password", required=True,
                 autocomplete="current-password", maxlength="1000"),
-        h.label(for_="totp")["动态口令 / Authenticator code"],
+        h.label(for_="totp")[_("Authenticator code")],
         h.input(id="totp", name="totp", inputmode="numeric", maxlength="20",
                 autocomplete="one-time-code"),
-        h.p[h.button(type="submit")["我已阅读上述全文并签名 / I have read the full text above "
-                                    "and sign"]]]
+        h.p[h.button(type="submit")[_("I have read the full text above and sign")]]]
 
 
 def as_form_error(exc: NotAuthenticated) -> InvalidInput:

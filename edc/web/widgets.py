@@ -12,6 +12,7 @@ from fastapi import Request
 from edc.web.forms import refill
 from edc.web.layout import csrf_field
 from edc.web.timefmt import local_minute
+from studies.kernel.i18n import Label, _
 
 SELECT = h.select  # (named so the architecture test's query check does not misfire)
 
@@ -21,7 +22,7 @@ def labelled_input(ident: str, label: str, **attrs: Any) -> list[h.Node]:
     return [h.label(for_=ident)[label], h.input(id=ident, **attrs)]
 
 
-def field_error(name: str, label: str) -> h.Node:
+def field_error(name: str, label: Label) -> h.Node:
     """The message beside a field of a refused form (recording the field's label for the
     summary at the top)."""
     state = refill()
@@ -32,7 +33,7 @@ def field_error(name: str, label: str) -> h.Node:
     return h.p(".field-error", id=f"error-{name}", role="alert")[err] if err else None
 
 
-def field(label: str, name: str, *, type_: str = "text", required: bool = True,
+def field(label: Label, name: str, *, type_: str = "text", required: bool = True,
           value: str | None = None, textarea: bool = False, **attrs: Any) -> h.Node:
     state = refill()
     if state is not None:
@@ -51,7 +52,7 @@ def field(label: str, name: str, *, type_: str = "text", required: bool = True,
     return h.div(".field", id=f"field-{name}")[h.label(for_=name)[label], control, err]
 
 
-def checkbox(label: str, name: str, checked: bool = False, value: str = "on") -> h.Node:
+def checkbox(label: Label, name: str, checked: bool = False, value: str = "on") -> h.Node:
     state = refill()
     if state is not None:
         checked = value in state.chosen(name)
@@ -59,7 +60,7 @@ def checkbox(label: str, name: str, checked: bool = False, value: str = "on") ->
                              " ", label]
 
 
-def choice(label: str, name: str, options: list[tuple[str, str]],
+def choice(label: Label, name: str, options: list[tuple[str, Label]],
            selected: str | None = None) -> h.Node:
     state = refill()
     if state is not None:
@@ -82,11 +83,11 @@ def banner(readiness: dict[str, Any]) -> h.Node:
     if readiness["open"]:
         a = readiness["approval"]
         return h.p(".ok", role="status")[
-            "✔ 可入组、可录入 / Enrolment and data entry are open — ",
+            _("✔ Enrolment and data entry are open —") + " ",
             f"{a['committee']} {a['reference']}, protocol {a['protocol_label']}",
             f", expires {a['expires_on']}" if a["expires_on"] else ""]
     return h.p(".bad", role="alert")[
-        "✘ 暂停入组与录入 / Enrolment and data entry are stopped: ", readiness["reason"],
+        _("✘ Enrolment and data entry are stopped:") + " ", readiness["reason"],
         " (GB/T 39725-2020 §11.3.4.2)"]
 
 

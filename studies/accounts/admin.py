@@ -37,13 +37,15 @@ from studies.kernel.errors import (
     PermissionDenied,
 )
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm, Role
 
 
 def _target(session: Session, username: str) -> User:
     user = find_user(session, username)
     if user is None:
-        raise NotFound(f"no account named {username!r} / 账户不存在", field="username")
+        raise NotFound(_("no account named {username!r}").format(username=username),
+                       field="username")
     return user
 
 
@@ -96,7 +98,7 @@ def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str,
     _admin(actor)
     user = _target(session, username)
     if user.id == actor.user_id:
-        raise PermissionDenied("you cannot change your own roles / 不能修改本人的角色",
+        raise PermissionDenied(_("you cannot change your own roles"),
                                clause="§11.3.4.1 a")
     check_grants([(role, study, site, level)])
     check_separation(roles_of(session, user.id) | {role})
@@ -104,7 +106,7 @@ def grant_role(session: Session, ledger: Ledger, *, actor: Actor, username: str,
         col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
         _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).first()
     if exists:
-        raise Conflict("this role is already granted / 该角色已授予", field="role")
+        raise Conflict(_("this role is already granted"), field="role")
     session.add(RoleGrant(user_id=user.id, role=role.value, study=study, site=site,
                           scope_level=level))
     session.flush()
@@ -122,7 +124,7 @@ def revoke_role(session: Session, ledger: Ledger, *, actor: Actor, username: str
         col(RoleGrant.user_id) == user.id, col(RoleGrant.role) == role.value,
         _eq(col(RoleGrant.study), study), _eq(col(RoleGrant.site), site))).scalar_one_or_none()
     if grant is None:
-        raise NotFound("this role is not granted / 该角色未授予", field="role")
+        raise NotFound(_("this role is not granted"), field="role")
     label = grant_label(role, study, site, grant.scope_level)
     session.delete(grant)
     session.flush()
@@ -173,7 +175,7 @@ def set_active(session: Session, ledger: Ledger, *, actor: Actor, username: str,
     _admin(actor)
     user = _target(session, username)
     if user.id == actor.user_id and not active:
-        raise InvalidInput("you cannot deactivate your own account / 不能停用本人账户",
+        raise InvalidInput(_("you cannot deactivate your own account"),
                            field="username")
     user.is_active = active
     if not active:
@@ -190,7 +192,7 @@ def parse_end_date(text: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(text).strip())
     except ValueError:
-        raise InvalidInput("end_date: a date as YYYY-MM-DD / 结束日期格式须为 YYYY-MM-DD",
+        raise InvalidInput(_("end_date: a date as YYYY-MM-DD"),
                            field="end_date") from None
 
 
@@ -202,8 +204,7 @@ def set_end_date(session: Session, ledger: Ledger, *, actor: Actor, username: st
     _admin(actor)
     user = _target(session, username)
     if user.id == actor.user_id and end_date is not None:
-        raise InvalidInput("you cannot set an end date on your own account / "
-                           "不能为本人账户设置结束日期", field="username")
+        raise InvalidInput(_("you cannot set an end date on your own account"), field="username")
     old = user.end_date
     user.end_date = end_date
     if end_date is not None and end_date < dt.datetime.now(dt.UTC).date():

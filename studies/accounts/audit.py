@@ -23,6 +23,7 @@ from audit_trail.service import Change, Ledger, canonical_ts
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm, permissions_of
 
 COLUMNS = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "study", "subject",
@@ -49,7 +50,7 @@ class AuditFilter:
 def _allowed_studies(actor: Actor, f: AuditFilter) -> set[str] | None:
     require(actor, Perm.AUDIT_READ, study=f.study)
     studies: set[str] = set()
-    for r, s, _ in actor.scope_triples():
+    for r, s, _x in actor.scope_triples():
         if Perm.AUDIT_READ in permissions_of({r}):
             if s is None:
                 return None
@@ -59,7 +60,7 @@ def _allowed_studies(actor: Actor, f: AuditFilter) -> set[str] | None:
 
 def _statement(actor: Actor, f: AuditFilter) -> Select[Any]:
     if f.since and f.until and f.since > f.until:
-        raise InvalidInput("'since' is after 'until' / 开始时间晚于结束时间", field="since")
+        raise InvalidInput(_("'since' is after 'until'"), field="since")
     allowed = _allowed_studies(actor, f)
     c = LedgerEntry.__table__.c  # type: ignore[attr-defined]
     stmt = select(*(c[n] for n in COLUMNS))
@@ -123,7 +124,8 @@ def record_export(session: Session, ledger: Ledger, *, actor: Actor, filters: Au
     """The export's ledger entry; the web layer commits it before the rows stream out (from
     ``export_chunks`` in a read-only session of their own)."""
     if fmt not in FORMATS:
-        raise InvalidInput(f"format: one of {', '.join(FORMATS)} / 格式不支持", field="format")
+        raise InvalidInput(_("format: one of {FORMATS}").format(FORMATS=', '.join(FORMATS)),
+                           field="format")
     _allowed_studies(actor, filters)  # refused now (403), not once the rows are streaming
     ledger.append(session, actor=actor.username, action=Action.AUDIT_EXPORT,
                   entity_type="ledger", entity_id=fmt, study=filters.study,

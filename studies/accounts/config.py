@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from studies.kernel.errors import InvalidInput
+from studies.kernel.i18n import _
 
 MAX_PASSWORD = 256
 MIN_CONTAINED = 4  # usernames of 4+ characters may not appear inside the password
@@ -95,29 +96,30 @@ def check_password_policy(password: str, username: str, config: AuthConfig) -> N
     """Refuse a password that breaks the policy; the message names the rule."""
     n = config.password_min_length
     if len(password) < n:
-        raise InvalidInput(f"password must have at least {n} characters / 密码至少 {n} 位",
+        raise InvalidInput(_("password must have at least {n} characters").format(n=n),
                            field="password", clause="§11.3.4.1 a")
     if len(password) > MAX_PASSWORD:
-        raise InvalidInput(f"password is longer than {MAX_PASSWORD} characters / 密码过长",
+        raise InvalidInput(_("password is longer than {MAX_PASSWORD} characters").format(
+                               MAX_PASSWORD=MAX_PASSWORD),
                            field="password")
     name, low = username.lower(), password.lower()
     # a username this short appears inside ordinary words by chance: only the whole is refused
     if name and (name in low if len(name) >= MIN_CONTAINED else low.strip() == name):
-        raise InvalidInput("password must not contain the username / 密码不能包含用户名",
+        raise InvalidInput(_("password must not contain the username"),
                            field="password")
     if password.lower() in common_passwords():
-        raise InvalidInput("this password is among the most common passwords; choose another / "
-                           "该密码属于常见密码，请另选", field="password")
+        raise InvalidInput(_("this password is among the most common passwords; choose another"),
+                           field="password")
     if guessable(password, username):
         raise InvalidInput(
-            "this password is easy to guess: repeated or sequential characters, a keyboard "
-            "pattern or a few common words; choose a longer or less regular one / 该密码容易被"
-            "猜中（重复或连续字符、键盘排列或常见词），请另选", field="password")
+            _("this password is easy to guess: repeated or sequential characters, a keyboard "
+              "pattern or a few common words; choose a longer or less regular one"),
+                           field="password")
     if config.password_require_classes:
         classes = sum([any(c.islower() for c in password), any(c.isupper() for c in password),
                        any(c.isdigit() for c in password),
                        any(not c.isalnum() for c in password)])
         if classes < 3:
             raise InvalidInput(
-                "password must mix at least three of: lower case, upper case, digits, symbols / "
-                "密码须包含小写字母、大写字母、数字、符号中的至少三类", field="password")
+                _("password must mix at least three of: lower case, upper case, digits, symbols"),
+                               field="password")

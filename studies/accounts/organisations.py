@@ -30,6 +30,7 @@ from studies.accounts.service import find_user
 from studies.kernel.actor import SYSTEM, Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.i18n import LazyText, _, _l, current
 from studies.kernel.roles import Perm
 
 DEFAULT_HOME_COUNTRY = "CN"
@@ -47,11 +48,11 @@ class OrgKind(StrEnum):
     """A government body or regulator."""
 
 
-KIND_LABELS: dict[OrgKind, str] = {
-    OrgKind.HOSPITAL: "本院 / The hospital itself",
-    OrgKind.INSTITUTION: "其他医院或研究机构 / Another hospital or research institution",
-    OrgKind.COMPANY: "企业（如申办药企）/ Company (e.g. a pharmaceutical sponsor)",
-    OrgKind.GOVERNMENT: "政府或监管部门 / Government or regulator",
+KIND_LABELS: dict[OrgKind, LazyText] = {
+    OrgKind.HOSPITAL: _l("The hospital itself"),
+    OrgKind.INSTITUTION: _l("Another hospital or research institution"),
+    OrgKind.COMPANY: _l("Company (e.g. a pharmaceutical sponsor)"),
+    OrgKind.GOVERNMENT: _l("Government or regulator"),
 }
 
 
@@ -62,11 +63,12 @@ def _zh() -> gettext.NullTranslations:
 
 
 def country_label(alpha_2: str) -> str:
-    """"中国 / China" for ``CN`` (names from ``pycountry``'s ISO 3166-1 list)."""
+    """"中国" (or "China" in English) for ``CN`` (names from ``pycountry``'s ISO 3166-1
+    list)."""
     c = pycountry.countries.get(alpha_2=alpha_2)
     if c is None:
         return alpha_2
-    return f"{_zh().gettext(c.name)} / {c.name}"
+    return _zh().gettext(c.name) if current() == "zh" else c.name
 
 
 def countries() -> list[tuple[str, str]]:
@@ -77,8 +79,8 @@ def countries() -> list[tuple[str, str]]:
 def _country(value: str) -> str:
     code = value.strip().upper()
     if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise InvalidInput("country: an ISO 3166-1 alpha-2 code such as CN or US / "
-                           "须为 ISO 3166-1 两位国家代码（如 CN、US）", field="country")
+        raise InvalidInput(_("country: an ISO 3166-1 alpha-2 code such as CN or US"),
+                           field="country")
     return code
 
 
@@ -93,7 +95,7 @@ def _kind(value: str) -> OrgKind:
 def _name(value: str, field: str) -> str:
     name = " ".join(value.split())
     if not name or len(name) > 200:
-        raise InvalidInput(f"{field}: 1 to 200 characters / 须为1至200个字符", field=field)
+        raise InvalidInput(_("{field}: 1 to 200 characters").format(field=field), field=field)
     return name
 
 
@@ -110,18 +112,18 @@ def register_organisation(session: Session, ledger: Ledger, *, actor: Actor, cod
     _admin(actor)
     code = code.strip()
     if not CODE_RE.match(code):
-        raise InvalidInput("code: 2 to 40 letters, digits, '.', '_' or '-' / 代码须为2至40位字母、"
-                           "数字或 . _ -", field="code")
+        raise InvalidInput(_("code: 2 to 40 letters, digits, '.', '_' or '-'"), field="code")
     zh, en = _name(name_zh, "name_zh"), _name(name_en, "name_en")
     k, cc = _kind(kind), _country(country)
     if session.execute(select(col(Organisation.id)).where(
             col(Organisation.code) == code)).first():
-        raise Conflict(f"an organisation with code {code!r} exists / 机构代码已存在", field="code")
+        raise Conflict(_("an organisation with code {code!r} exists").format(code=code),
+                       field="code")
     if session.execute(select(col(Organisation.id)).where(
             func.lower(col(Organisation.name_en)) == en.lower())).first():
-        raise Conflict("an organisation of this name exists / 机构名称已存在", field="name_en")
+        raise Conflict(_("an organisation of this name exists"), field="name_en")
     if k is OrgKind.HOSPITAL and hospital(session) is not None:
-        raise Conflict("the hospital itself is already registered / 本院已登记", field="kind")
+        raise Conflict(_("the hospital itself is already registered"), field="kind")
     org = Organisation(code=code, name_zh=zh, name_en=en, kind=k.value, country=cc)
     session.add(org)
     session.flush()
@@ -152,7 +154,8 @@ def find_organisation(session: Session, ref: str, *, field: str = "organisation"
             (col(Organisation.code) == ref) | (col(Organisation.id) == ref))).scalars().first()
     if org is None:
         error = NotFound if in_path else InvalidInput
-        raise error(f"{field}: no registered organisation {ref[:40]!r} / 无此登记机构",
+        raise error(_("{field}: no registered organisation {value!r}").format(
+                        field=field, value=ref[:40]),
                     field=field)
     return org
 
@@ -190,7 +193,8 @@ def affiliate(session: Session, ledger: Ledger, *, actor: Actor, username: str,
     _admin(actor)
     user = find_user(session, username)
     if user is None:
-        raise NotFound(f"no account named {username!r} / 账户不存在", field="username")
+        raise NotFound(_("no account named {username!r}").format(username=username),
+                       field="username")
     org = find_organisation(session, organisation) if organisation else None
     before = organisation_of(session, user.id)
     user.organisation_id = org.id if org else None

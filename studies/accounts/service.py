@@ -51,6 +51,7 @@ from studies.kernel.errors import (
     TooManyRequests,
 )
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, _l
 from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
 from studies.registry.models import Site, Study
 
@@ -84,7 +85,7 @@ def _dummy_verify(password: str) -> None:
 def _check_username(username: str) -> None:
     if not USERNAME_RE.match(username):
         raise InvalidInput(
-            "username: 2–63 lower-case letters, digits, '.', '_' or '-' / 用户名格式不正确",
+            _("username: 2–63 lower-case letters, digits, '.', '_' or '-'"),
             field="username")
 
 
@@ -99,21 +100,21 @@ def check_grants(roles: list[Any]) -> None:
     for g in roles:
         _role, study, site, level = grant_parts(g)
         if study is not None and not STUDY_RE.match(study):
-            raise InvalidInput("study: letters, digits, '.', '_' or '-' / 研究编号格式不正确",
+            raise InvalidInput(_("study: letters, digits, '.', '_' or '-'"),
                                field="study")
         if level not in SCOPE_LEVELS:
-            raise InvalidInput(f"scope_level: one of {', '.join(SCOPE_LEVELS)} / "
-                               "授权范围须为 中心、科室 或 全院", field="scope_level")
+            raise InvalidInput(_("scope_level: one of {SCOPE_LEVELS}").format(
+                                   SCOPE_LEVELS=', '.join(SCOPE_LEVELS)), field="scope_level")
         if site is not None:
             if study is None:
-                raise InvalidInput("a site scope needs a study / 按中心授权须指定研究",
+                raise InvalidInput(_("a site scope needs a study"),
                                    field="site")
             if not SITE_RE.match(site):
-                raise InvalidInput("site: up to 10 letters or digits / 中心编号格式不正确",
+                raise InvalidInput(_("site: up to 10 letters or digits"),
                                    field="site")
         elif level != "site":
-            raise InvalidInput("a department or hospital scope names one of its sites / "
-                               "按科室或全院授权须指定其中一个中心", field="site")
+            raise InvalidInput(_("a department or hospital scope names one of its sites"),
+                               field="site")
 
 
 def check_separation(roles: set[Role]) -> None:
@@ -121,8 +122,8 @@ def check_separation(roles: set[Role]) -> None:
     reads clinical data, the code index or the audit trail (separation of duties)."""
     if Role.ADMIN in roles and len(roles) > 1:
         raise InvalidInput(
-            "the administrator role cannot be combined with other roles on one account "
-            "(separation of duties) / 系统管理员角色不能与其他角色兼任", field="role",
+            _("the administrator role cannot be combined with other roles on one account "
+              "(separation of duties)"), field="role",
             clause="§11.3.4.1 a")
 
 
@@ -137,13 +138,14 @@ def create_user(
         require(actor, Perm.ACCOUNT_MANAGE)
     _check_username(username)
     if not display_name.strip() or len(display_name) > 200:
-        raise InvalidInput("display name is required (≤200 characters) / 需填写姓名",
+        raise InvalidInput(_("display name is required (≤200 characters)"),
                            field="display_name")
     check_password_policy(password, username, config)
     check_grants(roles)
     check_separation({Role(g[0]) for g in roles})
     if session.execute(select(col(User.id)).where(col(User.username) == username)).first():
-        raise Conflict(f"username {username!r} is taken / 用户名已存在", field="username")
+        raise Conflict(_("username {username!r} is taken").format(username=username),
+                       field="username")
     user = User(username=username, display_name=display_name.strip(),
                 password_hash=hash_password(password), must_change_password=must_change_password,
                 password_changed_at=dt.datetime.now(dt.UTC))
@@ -219,17 +221,17 @@ def _actor(session: Session, *, user_id: str, username: str, display_name: str,
            config: AuthConfig | None, now: dt.datetime | None) -> Actor:
     """The actor of a user whose grants are ``grant_rows`` (role, study, site, level)."""
     scopes = scope_triples_of(session, grant_rows)
-    grants = tuple(dict.fromkeys((r, s) for r, s, _ in scopes))
+    grants = tuple(dict.fromkeys((r, s) for r, s, _x in scopes))
     must_change = must_change_password or _password_expired_at(password_changed_at, config, now)
     pending = None
     if must_change:
         pending = PENDING_PASSWORD
     elif (config is not None and config.second_factor_enforced and not second_factor
-          and {r for r, _, _ in scopes} & PRIVILEGED):
+          and {r for r, _x, _x in scopes} & PRIVILEGED):
         pending = PENDING_SECOND_FACTOR
     return Actor(user_id=user_id, username=username, display_name=display_name,
                  grants=grants, client=client, session_id=session_id,
-                 must_change_password=must_change, perms=permissions_of({r for r, _ in grants}),
+                 must_change_password=must_change, perms=permissions_of({r for r, _x in grants}),
                  scopes=scopes, pending=pending, second_factor=second_factor)
 
 
@@ -314,7 +316,7 @@ def _failure(user: User | None, username: str, client: str | None, reason: str,
     return NotAuthenticated(message, field=field, audit=entries)  # type: ignore[arg-type]
 
 
-WRONG = "wrong username or password / 用户名或密码错误"
+WRONG = _l("wrong username or password")
 
 
 def login(session: Session, ledger: Ledger, *, username: str, password: str,
@@ -332,24 +334,24 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
         wait = limiter.check(account=username, client=client)
         if wait is not None:
             raise TooManyRequests(
-                "too many login attempts; wait a minute and try again / 登录尝试过于频繁，"
-                "请稍后再试", retry_after=int(wait) + 1,
+                _("too many login attempts; wait a minute and try again"),
+                                  retry_after=int(wait) + 1,
                 audit=dict(actor=username[:200] or "(empty)", action=Action.AUTH_LOGIN,
                            entity_type="user", entity_id="(rate limited)", outcome="denied",
                            client=client, reason="rate_limited"))
     user = session.execute(select(User).where(col(User.username) == username)).scalar_one_or_none()
     if user is None or not user.is_active or account_ended(user, now):
         _dummy_verify(password)
-        raise _failure(user, username, client, "unknown_or_inactive", WRONG, config, session)
+        raise _failure(user, username, client, "unknown_or_inactive", str(WRONG), config, session)
     state = lock_state(session, user.id, config, now)
     if state.locked_until is not None:
         raise Locked(
-            "this account is locked after repeated failed logins; try again later or ask an "
-            "administrator / 账户因多次登录失败已被锁定，请稍后再试或联系管理员",
+            _("this account is locked after repeated failed logins; try again later or ask an "
+              "administrator"),
             audit=dict(actor=username, action=Action.AUTH_LOGIN, entity_type="user",
                        entity_id=user.id, outcome="failure", client=client, reason="locked"))
     if not verify_password(user.password_hash, password):
-        raise _failure(user, username, client, "password", WRONG, config, session, now=now)
+        raise _failure(user, username, client, "password", str(WRONG), config, session, now=now)
     holds_privileged = bool(roles_of(session, user.id) & PRIVILEGED)
     inside = config.inside_hospital(client)
     need_second = config.second_factor_enforced and (holds_privileged or not inside)
@@ -357,20 +359,19 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
     if need_second and user.totp_enabled:
         if not totp or not totp.strip():
             raise NotAuthenticated(
-                "enter the code from your authenticator app (or a recovery code) / "
-                "请输入动态口令（或恢复码）", field="totp",
+                _("enter the code from your authenticator app (or a recovery code)"), field="totp",
                 audit=dict(actor=username, action=Action.AUTH_LOGIN, entity_type="user",
                            entity_id=user.id, outcome="failure", client=client,
                            reason="second_factor_missing"))
         if not totp_mod.check_code(session, user, totp, config=config, now=now):
             raise _failure(user, username, client, "second_factor",
-                           "wrong second-factor code / 动态口令错误", config, session,
+                           _("wrong second-factor code"), config, session,
                            field="totp", now=now)
         second_factor = True
     elif need_second and not inside:
         raise NotAuthenticated(
-            "logins from outside the hospital network need a second factor; enrol one from "
-            "inside the hospital first / 院外登录须使用动态口令，请先在院内绑定",
+            _("logins from outside the hospital network need a second factor; enrol one from "
+              "inside the hospital first"),
             field="totp",
             audit=dict(actor=username, action=Action.AUTH_LOGIN, entity_type="user",
                        entity_id=user.id, outcome="failure", client=client,
@@ -379,7 +380,7 @@ def login(session: Session, ledger: Ledger, *, username: str, password: str,
         # not required here, but offered: a wrong code is still a failed login
         if not totp_mod.check_code(session, user, totp, config=config, now=now):
             raise _failure(user, username, client, "second_factor",
-                           "wrong second-factor code / 动态口令错误", config, session,
+                           _("wrong second-factor code"), config, session,
                            field="totp", now=now)
         second_factor = True
     token = secrets.token_urlsafe(32)
@@ -454,7 +455,7 @@ def resolve_session(session: Session, *, token: str, client: str | None,
                       config=config, now=now)
     us = session.get(UserSession, sid)
     if us is None or us.ended_at is not None:
-        raise NotAuthenticated("please log in / 请登录")
+        raise NotAuthenticated(_("please log in"))
     reason = None
     if now - us.last_seen > idle_timeout:
         reason = "idle_timeout"
@@ -468,7 +469,7 @@ def resolve_session(session: Session, *, token: str, client: str | None,
         # ledger entry in its own transaction, and the stale row stays refused by the checks
         # above on every later use.
         raise NotAuthenticated(
-            "your session has ended; please log in again / 会话已超时，请重新登录",
+            _("your session has ended; please log in again"),
             audit=dict(actor=user.username if user else "(unknown)", action=Action.AUTH_TIMEOUT,
                        entity_type="session", entity_id=us.id[:16],
                        reason=reason or "inactive", client=client))
@@ -508,7 +509,7 @@ def change_password(session: Session, ledger: Ledger, *, actor: Actor, current: 
     user = session.get(User, actor.user_id)
     if user is None or not verify_password(user.password_hash, current):
         raise InvalidInput(
-            "current password is wrong / 当前密码错误", field="current_password",
+            _("current password is wrong"), field="current_password",
             audit=dict(actor=actor.username, action=Action.ACCOUNT_PASSWORD_CHANGE,
                        entity_type="user", entity_id=actor.user_id, outcome="failure",
                        client=actor.client, reason="wrong current password"))
@@ -533,8 +534,8 @@ def set_password(session: Session, user: User, new: str, *, field: str) -> None:
     ).scalars().all()
     if any(verify_password(h, new) for h in [user.password_hash, *earlier]):
         raise InvalidInput(
-            f"{field}: must not be one of your last {PASSWORD_HISTORY} passwords / "
-            f"新密码不能与最近 {PASSWORD_HISTORY} 次使用过的密码相同", field=field)
+            _("{field}: must not be one of your last {PASSWORD_HISTORY} passwords").format(
+                field=field, PASSWORD_HISTORY=PASSWORD_HISTORY), field=field)
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
     user.password_hash = hash_password(new)
     user.password_changed_at = dt.datetime.now(dt.UTC)
@@ -596,7 +597,7 @@ def enrol_second_factor_start(session: Session, *, actor: Actor,
     """Begin (or show again) the TOTP enrolment; returns (secret, otpauth URI)."""
     user = session.get(User, actor.user_id)
     if user is None:
-        raise NotFound("account not found / 账户不存在")
+        raise NotFound(_("account not found"))
     secret = totp_mod.pending_secret(user, config=config) or totp_mod.begin_enrolment(
         user, config=config)
     session.flush()
@@ -609,7 +610,7 @@ def enrol_second_factor_confirm(session: Session, ledger: Ledger, *, actor: Acto
     The current session counts as second-factor authenticated from now on."""
     user = session.get(User, actor.user_id)
     if user is None:
-        raise NotFound("account not found / 账户不存在")
+        raise NotFound(_("account not found"))
     codes = totp_mod.confirm_enrolment(session, user, code, config=config)
     if actor.session_id:
         us = session.get(UserSession, actor.session_id)
@@ -624,9 +625,9 @@ def regenerate_recovery_codes(session: Session, ledger: Ledger, *, actor: Actor,
                               password: str) -> list[str]:
     user = session.get(User, actor.user_id)
     if user is None or not user.totp_enabled:
-        raise InvalidInput("enrol the second factor first / 请先绑定动态口令", field="totp")
+        raise InvalidInput(_("enrol the second factor first"), field="totp")
     if not verify_password(user.password_hash, password):
-        raise InvalidInput("wrong password / 密码错误", field="password",
+        raise InvalidInput(_("wrong password"), field="password",
                            audit=dict(actor=actor.username, action=Action.ACCOUNT_RECOVERY_CODES,
                                       entity_type="user", entity_id=user.id, outcome="failure",
                                       client=actor.client, reason="wrong password"))

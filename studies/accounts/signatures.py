@@ -45,6 +45,7 @@ from studies.kernel.errors import (
     TooManyRequests,
 )
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import PRIVILEGED, Perm
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -83,17 +84,17 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     """Sign ``content_hash`` with ``meaning`` as ``actor``; see the module's docstring."""
     meaning = meaning.strip()
     if not meaning or len(meaning) > 200:
-        raise InvalidInput("meaning: 1–200 characters / 签名含义 1–200 个字符", field="meaning")
+        raise InvalidInput(_("meaning: 1–200 characters"), field="meaning")
     if not HASH_RE.match(content_hash):
         raise InvalidInput("content_hash: 64 lower-case hex digits (SHA-256)",
                            field="content_hash")
     if actor.session_id is None or actor.token_id is not None or actor.pending:
-        raise PermissionDenied("electronic signatures need an interactive session / "
-                               "电子签名须在交互登录会话中进行", clause="§11.3.4.9")
+        raise PermissionDenied(_("electronic signatures need an interactive session"),
+                               clause="§11.3.4.9")
     us = session.get(UserSession, actor.session_id)
     user = session.get(User, actor.user_id)
     if us is None or user is None or us.ended_at is not None:
-        raise NotAuthenticated("please log in again / 请重新登录")
+        raise NotAuthenticated(_("please log in again"))
 
     def refuse(reason: str, message: str, field: str) -> SignatureRefused:
         return SignatureRefused(message, field=field, audit=dict(
@@ -105,25 +106,25 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     if _recent_refusals(session, user.username, config, now) >= config.lockout_threshold:
         minutes = int(config.lockout_window.total_seconds() // 60)
         raise TooManyRequests(
-            f"too many refused signatures; try again in {minutes} minutes / "
-            f"签名失败次数过多，请{minutes}分钟后再试", field="password",
+            _("too many refused signatures; try again in {minutes} minutes").format(
+                minutes=minutes), field="password",
             retry_after=int(config.lockout_window.total_seconds()), audit=dict(
                 actor=actor.username, action=Action.SIGNATURE_SIGN, entity_type=entity_type,
                 entity_id=entity_id[:200], study=study, outcome="denied", client=actor.client,
                 reason=f"too many refused signatures; meaning: {meaning}"))
     first = us.signed_at is None
     if (first or username.strip()) and username.strip() != user.username:
-        raise refuse("username does not match the session", "the username must be your own / "
-                     "用户名须为本人", "username")
+        raise refuse("username does not match the session", _("the username must be your own"),
+                     "username")
     if not verify_password(user.password_hash, password):
-        raise refuse("wrong password", "wrong password / 密码错误", "password")
+        raise refuse("wrong password", _("wrong password"), "password")
     needs_totp = first and user.totp_enabled and (
         us.second_factor or (config.second_factor_enforced and actor.roles & PRIVILEGED))
     if needs_totp:
         if not totp or not totp_mod.check_code(session, user, totp, config=config):
             raise refuse("wrong or missing second factor",
-                         "the first signature of a session needs your second-factor code / "
-                         "本次会话首次签名须输入动态口令", "totp")
+                         _("the first signature of a session needs your second-factor code"),
+                         "totp")
     if first:
         us.signed_at = now
     entry = ledger.append(

@@ -27,6 +27,7 @@ from studies.accounts.service import DEFAULT_CONFIG, account_ended, scope_triple
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import PRIVILEGED, Perm, Role, permissions_of
 
 PREFIX = "edc_"
@@ -51,23 +52,22 @@ def create_token(session: Session, ledger: Ledger, *, actor: Actor, name: str, r
     ``redcap``: in REDCap's shape (32 hexadecimal characters), for ``POST /api/``; such a
     token names one study, as a REDCap token names one project."""
     if actor.pending or actor.token_id:
-        raise PermissionDenied("tokens are issued from an interactive session / "
-                               "令牌只能在交互登录后签发")
+        raise PermissionDenied(_("tokens are issued from an interactive session"))
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("name: 1–100 characters / 名称 1–100 个字符", field="name")
+        raise InvalidInput(_("name: 1–100 characters"), field="name")
     if not 1 <= days <= config.api_token_max_days:
-        raise InvalidInput(f"days: 1–{config.api_token_max_days} / 有效期 1–"
-                           f"{config.api_token_max_days} 天", field="days")
+        raise InvalidInput(_("days: 1–{api_token_max_days}").format(
+                               api_token_max_days=config.api_token_max_days), field="days")
     if role in PRIVILEGED:
-        raise InvalidInput("privileged roles cannot use API tokens (they need the second "
-                           "factor) / 特权角色不能使用 API 令牌", field="role")
+        raise InvalidInput(_("privileged roles cannot use API tokens (they need the second "
+                             "factor)"), field="role")
     held = any(r == role and (s is None or s == study) for r, s in actor.grants)
     if not held:
-        raise PermissionDenied("you do not hold this role for this study / 您不具有该角色",
+        raise PermissionDenied(_("you do not hold this role for this study"),
                                clause="§11.3.4.1 a")
     if redcap and study is None:
-        raise InvalidInput("study: a REDCap token is for one study / REDCap 令牌须指定一个研究",
+        raise InvalidInput(_("study: a REDCap token is for one study"),
                            field="study")
     token = (secrets.token_hex(REDCAP_LENGTH // 2).upper() if redcap
              else PREFIX + secrets.token_urlsafe(32))
@@ -113,7 +113,7 @@ def revoke_token(session: Session, ledger: Ledger, *, actor: Actor, token_id: st
     """The owner or an administrator revokes a token."""
     row = session.get(ApiToken, token_id)
     if row is None:
-        raise NotFound("no such token / 令牌不存在", field="token_id")
+        raise NotFound(_("no such token"), field="token_id")
     if row.user_id != actor.user_id:
         require(actor, Perm.ACCOUNT_MANAGE)
     if row.revoked_at is None:
@@ -145,7 +145,7 @@ def authenticate(session: Session, ledger: Ledger, *, token: str, client: str | 
         problem = "account ended"
     if problem:
         raise NotAuthenticated(
-            "the API token is not valid (unknown, expired or revoked) / API 令牌无效",
+            _("the API token is not valid (unknown, expired or revoked)"),
             audit=dict(actor=user.username if user else "(token)", action=Action.TOKEN_USE,
                        entity_type="api_token", entity_id=row.id if row else "(unknown)",
                        outcome="failure", client=client, reason=problem))
@@ -161,7 +161,7 @@ def authenticate(session: Session, ledger: Ledger, *, token: str, client: str | 
     ledger.append(session, actor=user.username, action=Action.TOKEN_USE, entity_type="api_token",
                   entity_id=row.id, study=row.study, client=client,
                   reason=f"{method} {path}"[:500])
-    grants = tuple(dict.fromkeys((r, s) for r, s, _ in scopes))
+    grants = tuple(dict.fromkeys((r, s) for r, s, _x in scopes))
     return Actor(user_id=user.id, username=user.username, display_name=user.display_name,
                  grants=grants, client=client, scopes=scopes, token_id=row.id,
-                 perms=permissions_of({r for r, _ in grants}))
+                 perms=permissions_of({r for r, _x in grants}))

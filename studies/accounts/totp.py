@@ -22,6 +22,7 @@ from sqlmodel import col
 
 from studies.accounts.models import RecoveryCode, User
 from studies.kernel.errors import Conflict, InvalidInput
+from studies.kernel.i18n import _
 
 if TYPE_CHECKING:
     from studies.accounts.config import AuthConfig
@@ -105,8 +106,8 @@ def begin_enrolment(user: User, *, config: AuthConfig) -> str:
     """A new secret for an account without an active second factor (sealed on the user row,
     not active until confirmed with a code). Returns the plain secret for the QR code."""
     if user.totp_enabled:
-        raise Conflict("the second factor is already enrolled; ask an administrator to reset "
-                       "it / 已绑定动态口令，如需更换请联系管理员", field="totp")
+        raise Conflict(_("the second factor is already enrolled; ask an administrator to reset "
+                         "it"), field="totp")
     secret = pyotp.random_base32()
     user.totp_secret = seal(secret, config)
     return secret
@@ -123,7 +124,7 @@ def confirm_enrolment(session: Session, user: User, code: str, *, config: AuthCo
     """Activate the pending secret if ``code`` is right; returns fresh recovery codes."""
     secret = pending_secret(user, config=config)
     if secret is None:
-        raise InvalidInput("start the enrolment first / 请先开始绑定", field="totp")
+        raise InvalidInput(_("start the enrolment first"), field="totp")
     now = now or dt.datetime.now(dt.UTC)
     c = _normal(code)
     step = int(now.timestamp()) // STEP
@@ -131,8 +132,8 @@ def confirm_enrolment(session: Session, user: User, code: str, *, config: AuthCo
     ok = [s for s in (step, step - 1, step + 1)
           if _is_totp_shape(c) and secrets.compare_digest(totp.at(s * STEP), c)]
     if not ok:
-        raise InvalidInput("wrong code: check the time on your phone and try again / "
-                           "动态口令错误，请核对手机时间后重试", field="code")
+        raise InvalidInput(_("wrong code: check the time on your phone and try again"),
+                           field="code")
     user.totp_enabled = True
     user.totp_last_step = ok[0]
     return new_recovery_codes(session, user)
@@ -144,7 +145,7 @@ def new_recovery_codes(session: Session, user: User) -> list[str]:
         session.delete(rc)
     session.flush()
     codes = []
-    for _ in range(RECOVERY_CODES):
+    for _x in range(RECOVERY_CODES):
         raw = secrets.token_hex(5)  # 40 bits, ten hex digits
         code = f"{raw[:5]}-{raw[5:]}"
         session.add(RecoveryCode(user_id=user.id, code_hash=_recovery_hash(code)))

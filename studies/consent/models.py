@@ -7,16 +7,17 @@ from sqlalchemy import false as sa_false
 from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime, utcnow
+from studies.kernel.i18n import _l
 from studies.kernel.models import CreatedAt, IdTable
 
 CONSENT_TYPES = ("informed", "broad", "waiver")
 SCOPES = ("study", "identifiable", "deidentified_future", "cross_border", "contact")
 SCOPE_LABELS = {
-    "study": "本研究使用（去标识化）/ Use in this study (coded)",
-    "identifiable": "可标识研究使用 / Identifiable research use",
-    "deidentified_future": "去标识化后用于未来研究 / De-identified future research",
-    "cross_border": "数据出境 / Data leaving the country",
-    "contact": "随访联系 / Contact for follow-up",
+    "study": _l("Use in this study (coded)"),
+    "identifiable": _l("Identifiable research use"),
+    "deidentified_future": _l("De-identified future research"),
+    "cross_border": _l("Data leaving the country"),
+    "contact": _l("Contact for follow-up"),
 }
 
 

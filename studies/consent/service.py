@@ -36,6 +36,7 @@ from studies.guards import CLAUSE_CONSENT, assert_writable, enrolment_problem, z
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Study
@@ -56,20 +57,20 @@ def add_consent_form(session: Session, ledger: Ledger, *, actor: Actor, study_co
     require(actor, Perm.STUDY_MANAGE, study=study_code)
     study = registry.get_study(session, study_code)
     if data.consent_type not in ("informed", "broad"):
-        raise InvalidInput("a consent form is for informed or broad consent / 同意书类型不正确",
+        raise InvalidInput(_("a consent form is for informed or broad consent"),
                            field="consent_type")
     approval = session.get(EthicsApproval, data.approval_id)
     if approval is None or approval.study_id != study.id:
-        raise NotFound("no such ethics approval of this study / 未找到本研究的伦理批件",
+        raise NotFound(_("no such ethics approval of this study"),
                        field="approval_id")
     if approval.decision not in APPROVING:
-        raise RuleViolation("the consent form must be approved by the ethics committee; this "
-                            "decision was a rejection / 知情同意书须经伦理委员会批准",
+        raise RuleViolation(_("the consent form must be approved by the ethics committee; this "
+                              "decision was a rejection"),
                             field="approval_id", clause=CLAUSE_CONSENT)
     if session.execute(select(col(ConsentForm.id)).where(
             col(ConsentForm.study_id) == study.id,
             col(ConsentForm.version) == data.version)).first():
-        raise Conflict(f"consent form version {data.version!r} exists / 同意书版本已存在",
+        raise Conflict(_("consent form version {version!r} exists").format(version=data.version),
                        field="version")
     last = session.execute(select(func.max(col(ConsentForm.number))).where(
         col(ConsentForm.study_id) == study.id)).scalar() or 0
@@ -92,7 +93,7 @@ def consent_forms(session: Session, study_id: str) -> list[ConsentForm]:
 def get_consent_form(session: Session, form_id: str) -> ConsentForm:
     f = session.get(ConsentForm, form_id)
     if f is None:
-        raise NotFound("no such consent form / 未找到知情同意书", field="form_id")
+        raise NotFound(_("no such consent form"), field="form_id")
     return f
 
 
@@ -110,7 +111,7 @@ def _subject_in(session: Session, study: Study, subject_id: str, *, actor: Actor
     """The subject of this study, if ``actor`` holds ``perm`` at the subject's site."""
     subject = session.get(Subject, subject_id)
     if subject is None or subject.study_id != study.id:
-        raise NotFound("no such subject in this study / 本研究中未找到该受试者",
+        raise NotFound(_("no such subject in this study"),
                        field="subject_id")
     guards.require_for_subject(session, actor, perm, study=study, subject=subject)
     return subject
@@ -146,49 +147,51 @@ def check_consent(session: Session, *, study_id: str, data: ConsentIn) -> Checke
     study = registry.get_study_by_id(session, study_id)
     given_at = zoned(data.given_at, "given_at")
     if given_at > dt.datetime.now(dt.UTC) + CLOCK_SKEW:
-        raise InvalidInput("consent cannot be given in the future / 签署时间不能晚于当前时间",
+        raise InvalidInput(_("consent cannot be given in the future"),
                            field="given_at")
     if data.consent_type not in CONSENT_TYPES:
-        raise InvalidInput(f"type must be one of {', '.join(CONSENT_TYPES)} / 同意类型不正确",
+        raise InvalidInput(_("type must be one of {CONSENT_TYPES}").format(
+                               CONSENT_TYPES=', '.join(CONSENT_TYPES)),
                            field="consent_type")
     unknown = [s for s in data.scopes if s not in SCOPES]
     if unknown:
-        raise InvalidInput(f"unknown scope {unknown[0]!r} (known: {', '.join(SCOPES)}) / "
-                           "授权范围不正确", field="scopes")
+        raise InvalidInput(_("unknown scope {value!r} (known: {SCOPES})").format(
+                               value=unknown[0], SCOPES=', '.join(SCOPES)), field="scopes")
     scopes = sorted(set(data.scopes))
     form: ConsentForm | None = None
     waiver: ConsentWaiver | None = None
     if data.consent_type == "waiver":
         if not data.waiver_id or data.form_id:
-            raise InvalidInput("a waiver record names the approved waiver, not a form / "
-                               "豁免记录须引用已批准的豁免", field="waiver_id")
+            raise InvalidInput(_("a waiver record names the approved waiver, not a form"),
+                               field="waiver_id")
         waiver = session.get(ConsentWaiver, data.waiver_id)
         if waiver is None or waiver.study_id != study.id:
-            raise NotFound("no such waiver in this study / 未找到豁免", field="waiver_id")
+            raise NotFound(_("no such waiver in this study"), field="waiver_id")
         if waiver.status != "approved":
-            raise RuleViolation("a consent waiver needs the ethics committee's approval / "
-                                "知情同意豁免须经伦理委员会批准", field="waiver_id",
+            raise RuleViolation(_("a consent waiver needs the ethics committee's approval"),
+                                field="waiver_id",
                                 clause=ethics.WAIVER_CLAUSES[waiver.ground])
         if scopes not in ([], ["study"]):
-            raise RuleViolation("a waiver covers only coded use in this study (the data must be "
-                                "de-identified) / 豁免仅涵盖本研究的去标识化使用",
+            raise RuleViolation(_("a waiver covers only coded use in this study (the data must be "
+                                  "de-identified)"),
                                 field="scopes", clause=ethics.WAIVER_CLAUSES[waiver.ground])
         scopes = ["study"]
     else:
         if not data.form_id or data.waiver_id:
-            raise InvalidInput("consent names the form version the subject signed / "
-                               "请选择受试者签署的知情同意书版本", field="form_id")
+            raise InvalidInput(_("consent names the form version the subject signed"),
+                               field="form_id")
         form = get_consent_form(session, data.form_id)
         if form.study_id != study.id:
-            raise NotFound("no such consent form in this study / 未找到本研究的知情同意书",
+            raise NotFound(_("no such consent form in this study"),
                            field="form_id")
         if form.consent_type != data.consent_type:
-            raise InvalidInput(f"form version {form.version} is a {form.consent_type} consent "
-                               "form / 同意书类型不符", field="form_id")
+            raise InvalidInput(_("form version {version} is a {consent_type} consent form").format(
+                                   version=form.version, consent_type=form.consent_type),
+                               field="form_id")
         need = REQUIRED_SCOPE[data.consent_type]
         if need not in scopes:
-            raise InvalidInput(f"{data.consent_type} consent must include the scope {need!r} / "
-                               "授权范围缺少必选项", field="scopes")
+            raise InvalidInput(_("{consent_type} consent must include the scope {need!r}").format(
+                                   consent_type=data.consent_type, need=need), field="scopes")
     closed = enrolment_problem(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
     if closed:
         raise RuleViolation(f"consent cannot be recorded: {closed}", field="study",
@@ -211,11 +214,11 @@ def record_consent(session: Session, ledger: Ledger, *, actor: Actor, study_code
     if current is not None and form is not None and current.form_id == form.id:
         whole = any(w.scope is None for w in _withdrawals(session, current.id))
         if not whole:
-            raise Conflict(f"the subject already consented to form version {form.version} / "
-                           "受试者已签署该版本", field="form_id")
+            raise Conflict(_("the subject already consented to form version {version}").format(
+                               version=form.version), field="form_id")
     if current is not None and given_at < current.given_at:
-        raise InvalidInput("a re-consent cannot predate the consent it replaces / "
-                           "再次同意时间不能早于原同意时间", field="given_at")
+        raise InvalidInput(_("a re-consent cannot predate the consent it replaces"),
+                           field="given_at")
     rec = ConsentRecord(study_id=study.id, subject_id=subject.id,
                         consent_type=data.consent_type, form_id=form.id if form else None,
                         waiver_id=waiver.id if waiver else None, scopes=scopes,
@@ -244,36 +247,36 @@ def withdraw_consent(session: Session, ledger: Ledger, *, actor: Actor, study_co
     study = registry.get_study(session, study_code)
     rec = session.get(ConsentRecord, consent_id)
     if rec is None or rec.study_id != study.id:
-        raise NotFound("no such consent record in this study / 未找到该知情同意记录",
+        raise NotFound(_("no such consent record in this study"),
                        field="consent_id")
     subject = _subject_in(session, study, rec.subject_id, actor=actor,
                           perm=Perm.CONSENT_RECORD)
     latest = records_of(session, rec.subject_id)[-1]
     if latest.id != rec.id:
-        raise Conflict("this consent was replaced by a re-consent; withdraw the current one / "
-                       "该记录已被再次同意取代", field="consent_id")
+        raise Conflict(_("this consent was replaced by a re-consent; withdraw the current one"),
+                       field="consent_id")
     when = zoned(data.withdrawn_at, "withdrawn_at")
     if when < rec.given_at:
-        raise InvalidInput("withdrawal cannot predate the consent / 撤回时间不能早于同意时间",
+        raise InvalidInput(_("withdrawal cannot predate the consent"),
                            field="withdrawn_at")
     if when > dt.datetime.now(dt.UTC) + CLOCK_SKEW:
-        raise InvalidInput("withdrawal cannot be in the future / 撤回时间不能晚于当前时间",
+        raise InvalidInput(_("withdrawal cannot be in the future"),
                            field="withdrawn_at")
     done = _withdrawals(session, rec.id)
     if any(w.scope is None for w in done):
-        raise Conflict("consent was already withdrawn in whole / 已全部撤回", field="consent_id")
+        raise Conflict(_("consent was already withdrawn in whole"), field="consent_id")
     already = {w.scope for w in done}
     if data.scopes is None:
         targets: list[str | None] = [None]
     else:
         if not data.scopes:
-            raise InvalidInput("name the scopes to withdraw, or withdraw in whole / "
-                               "请选择撤回的范围", field="scopes")
+            raise InvalidInput(_("name the scopes to withdraw, or withdraw in whole"),
+                               field="scopes")
         for s in data.scopes:
             if s not in rec.scopes:
-                raise InvalidInput(f"scope {s!r} was not given / 未授权该范围", field="scopes")
+                raise InvalidInput(_("scope {s!r} was not given").format(s=s), field="scopes")
             if s in already:
-                raise Conflict(f"scope {s!r} was already withdrawn / 该范围已撤回",
+                raise Conflict(_("scope {s!r} was already withdrawn").format(s=s),
                                field="scopes")
         targets = list(dict.fromkeys(data.scopes))
     out = []
@@ -318,6 +321,6 @@ def study_readiness(session: Session, *, study_code: str, at: dt.datetime) -> di
     study = registry.get_study(session, study_code)
     approval, problem = guards.approval_status(session, study_id=study.id, at=at)
     if problem is None and study.status == "closed":
-        problem = "the study is closed / 研究已结束"
+        problem = _("the study is closed")
     return {"open": problem is None, "reason": problem,
             "approval": ethics.approval_public(session, approval) if approval else None}

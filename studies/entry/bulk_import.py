@@ -42,6 +42,7 @@ from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.ids import new_id
 from studies.kernel.roles import Perm
 from studies.registry.models import Site
@@ -96,7 +97,7 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
     try:
         header = next(reader)
     except StopIteration:
-        raise InvalidInput("the file is empty / 文件为空", field="file") from None
+        raise InvalidInput(_("the file is empty"), field="file") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise InvalidInput(f"row 1: not a CSV file: {exc}", field="file") from None
     header = [h.strip().lstrip("\ufeff") for h in header]
@@ -138,7 +139,7 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
         code = row[0].strip()
         subj = _subject(session, study.id, code, subjects)
         if subj is None:
-            err(rownum, 1, header[0], f"no subject {code!r} in this study / 本研究中没有该受试者")
+            err(rownum, 1, header[0], _("no subject {code!r} in this study").format(code=code))
             continue
         subject, site = subj
         if sites is not None and site.code not in sites:
@@ -177,7 +178,7 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
             if not values:
                 continue
             if event.form_names and plan.name not in event.form_names:
-                first = min(c for cols in plan.columns.values() for c, _ in cols)
+                first = min(c for cols in plan.columns.values() for c, _x in cols)
                 err(rownum, first + 1, plan.name,
                     f"form {plan.name} is not collected at event {event.name}")
                 continue
@@ -212,7 +213,7 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
                                   form_id=plan.form_id, form_version_id=plan.version_id,
                                   version=1, status=prep.status, created_at=now,
                                   created_by=actor.username))
-            ledger_changes = [Change(n, b, a) for n, b, a, _ in prep.changes]
+            ledger_changes = [Change(n, b, a) for n, b, a, _x in prep.changes]
             e = ledger.append(session, actor=actor.username, client=actor.client,
                               action=Action.ENTRY_IMPORT, entity_type="form_record", entity_id=rid,
                               study=study.code, subject=subject.code, version=1, reason=batch,
@@ -272,10 +273,10 @@ def _plan(session: Session, study_id: str, header: list[str],
             continue
         if col.endswith("_complete") and col[:-9] in form_names:
             continue
-        name, _, code = col.partition("___")
+        name, _x, code = col.partition("___")
         found = by_item.get(name)
         if found is None:
-            err(1, n + 1, col, "no such item in the study's forms / 研究表单中没有该字段")
+            err(1, n + 1, col, _("no such item in the study's forms"))
             continue
         plan, item = found
         if code and not (item.multiple and code in {c["code"] for c in item.choices}):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from studies.kernel.errors import Conflict, InvalidInput
+from studies.kernel.i18n import _
 
 CLAUSE_ENTRY = "§11.3.4.7 b"
 
@@ -47,8 +48,8 @@ class ImportRefused(InvalidInput):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         head = "; ".join(f"row {e['row']}, column {e['column']} ({e['field']}): {e['message']}"
                          for e in errors[:10])
-        super().__init__(f"the import was refused, nothing was written / 导入被拒绝，未写入任何"
-                         f"数据 ({len(errors)} error(s)): {head}",
+        super().__init__(_("the import was refused, nothing was written ({n_errors} error(s)): "
+                           "{head}").format(n_errors=len(errors), head=head),
                          field=errors[0]["field"] if errors else "file",
                          clause="§11.3.1 a")
         self.errors = errors

@@ -35,6 +35,7 @@ from studies.forms import service as forms
 from studies.kernel.actor import Actor, require, require_different_person
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import (
     EXPORT_APPROVERS,
     GRANTS,
@@ -60,13 +61,13 @@ def request_export(session: Session, ledger: Ledger, *, actor: Actor, study_code
     study = registry.get_study(session, study_code)
     purpose = purpose.strip()
     if not purpose:
-        raise InvalidInput("purpose: say what the export is for / 须说明导出用途",
+        raise InvalidInput(_("purpose: say what the export is for"),
                            field="purpose", clause=CLAUSE)
     if len(purpose) > 2000:
-        raise InvalidInput("purpose: at most 2000 characters / 用途最多 2000 字",
+        raise InvalidInput(_("purpose: at most 2000 characters"),
                            field="purpose")
     if not 1 <= valid_days <= MAX_DAYS:
-        raise InvalidInput(f"valid_days: 1–{MAX_DAYS} / 有效天数须为 1–{MAX_DAYS}",
+        raise InvalidInput(_("valid_days: 1–{MAX_DAYS}").format(MAX_DAYS=MAX_DAYS),
                            field="valid_days")
     chosen = sorted(set(form_names or [])) or None
     for name in chosen or []:
@@ -113,7 +114,7 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str, a
     """The signed decision on a pending request (see the module's docstring for who)."""
     row = session.get(ExportRequest, request_id)
     if row is None:
-        raise NotFound("no such export request / 导出申请不存在", field="request_id")
+        raise NotFound(_("no such export request"), field="request_id")
     study = session.get(Study, row.study_id)
     assert study is not None
     require(actor, Perm.EXPORT_APPROVE, study=study.code)
@@ -121,17 +122,17 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str, a
     held = [r for r, s in actor.grants if (s is None or s == study.code)
             and r in approvers_of(row)]
     if not held:
-        who = " / ".join(ROLE_LABELS[r] for r in approvers_of(row))
+        who = " / ".join(str(ROLE_LABELS[r]) for r in approvers_of(row))
         raise PermissionDenied(
-            f"this export must be approved by: {who}"
-            + ("; it includes raw quasi-identifiers / 含原始准标识符，须数据安全官审批"
+            _("this export must be approved by: {who}").format(who=who)
+            + (_("; it includes raw quasi-identifiers")
                if row.raw_quasi_identifiers else ""), clause=CLAUSE)
     if row.status != "pending":
-        raise Conflict(f"this request was already {row.status} / 该申请已处理",
+        raise Conflict(_("this request was already {status}").format(status=row.status),
                        field="request_id", clause=CLAUSE)
     note = note.strip()
     if not approve and not note:
-        raise InvalidInput("note: say why the export is rejected / 拒绝须说明理由",
+        raise InvalidInput(_("note: say why the export is rejected"),
                            field="note", clause=CLAUSE)
     sig = signatures.sign(session, ledger, actor=actor, username=username, password=password,
                           totp=totp, meaning=MEANINGS[approve],
@@ -215,10 +216,9 @@ def covering(session: Session, *, actor: Actor, study: Study, form_names: list[s
     raise PermissionDenied(
         "an internal export needs an approved export request (§11.3.4.1 c) covering "
         + (", ".join(sorted(wanted)) if wanted else "the whole study")
-        + f"; request one on the study's export page (/studies/{study.code}/exports) and have "
-        "it approved by the PI (or the data security officer for raw quasi-identifiers) / "
-        "数据导出须经审批：请在导出页面提交导出申请，由主要研究者（含原始准标识符时由数据安全官）"
-        "签名批准", clause=CLAUSE)
+        + _("; request one on the study's export page (/studies/{code}/exports) and have it "
+            "approved by the PI (or the data security officer for raw quasi-identifiers)")
+          .format(code=study.code), clause=CLAUSE)
 
 
 def with_quasi_identifiers(approval: ExportRequest | None) -> bool:

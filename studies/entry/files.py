@@ -29,6 +29,7 @@ from studies.forms import service as forms
 from studies.kernel.actor import Actor
 from studies.kernel.errors import InvalidInput, NotFound, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.registry.models import Study
 from studies.subjects.models import Subject
@@ -103,17 +104,17 @@ def upload(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
         entry.entry_version(session, t.form).id
     fields = {i.name: i for i in forms.item_rows(session, fv_id)}
     if item not in fields or fields[item].field_type != "file":
-        raise InvalidInput(f"{item}: not a file field of this form / 该字段不是文件字段",
+        raise InvalidInput(_("{item}: not a file field of this form").format(item=item),
                            field=item)
     if not content:
-        raise InvalidInput(f"{item}: the file is empty / 文件为空", field=item)
+        raise InvalidInput(_("{item}: the file is empty").format(item=item), field=item)
     if len(content) > limits.max_bytes:
-        raise InvalidInput(f"{item}: the file is larger than {limits.max_bytes} bytes / "
-                           f"文件超过 {limits.max_bytes} 字节", field=item)
+        raise InvalidInput(_("{item}: the file is larger than {max_bytes} bytes").format(
+                               item=item, max_bytes=limits.max_bytes), field=item)
     media = sniff(content)
     if media is None or media not in limits.types:
-        raise InvalidInput(f"{item}: this type of file is not allowed; allowed: "
-                           f"{', '.join(limits.types)} / 不允许的文件类型", field=item)
+        raise InvalidInput(_("{item}: this type of file is not allowed; allowed: {types}").format(
+                               item=item, types=', '.join(limits.types)), field=item)
     name = os.path.basename(filename.replace("\\", "/")).strip()[:255] or "file"
     sha256 = hashlib.sha256(content).hexdigest()
     row = EntryFile(study_id=t.study.id, subject_id=t.subject.id, item_name=item,
@@ -147,15 +148,15 @@ def download(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     row = session.get(EntryFile, file_id)
     study = session.get(Study, row.study_id) if row is not None else None
     if row is None or study is None or study.code != study_code:
-        raise NotFound("no such file / 未找到文件", field="file_id")
+        raise NotFound(_("no such file"), field="file_id")
     subject = session.get(Subject, row.subject_id)
     assert subject is not None  # a foreign key
     guards.require_for_subject(session, actor, Perm.ENTRY_READ, study=study, subject=subject)
     path = _path(limits.store, row.sha256)
     content = path.read_bytes() if path.exists() else b""
     if hashlib.sha256(content).hexdigest() != row.sha256:
-        raise RuleViolation("the stored file is missing or does not match the SHA-256 recorded "
-                            "at upload / 存储的文件缺失或与上传时的哈希不一致",
+        raise RuleViolation(_("the stored file is missing or does not match the SHA-256 recorded "
+                              "at upload"),
                             field="file_id", clause=CLAUSE_ENTRY)
     ledger.append(session, actor=actor.username, client=actor.client,
                   action=Action.ENTRY_FILE_DOWNLOAD, entity_type="entry_file",

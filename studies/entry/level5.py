@@ -28,11 +28,13 @@ from studies.entry.models import EntrySettings, UnmaskGrant
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.reads import ReadNote
 from studies.kernel.roles import DEFAULT_TREATING_ROLES, GRANTS, Perm, Role
 from studies.registry.models import Study
 
 LEVEL = 5
+# a marker in the data (API, exports, history), the same whatever the reader's language
 MASKED = "[5级数据已遮蔽 / level-5 value masked]"
 CLAUSE = "§6.2 e"
 
@@ -80,7 +82,7 @@ def check_treating_roles(roles: list[str]) -> list[str]:
     try:
         chosen = {Role(r) for r in roles}
     except ValueError:
-        raise InvalidInput("unknown role in treating_roles / 未知角色", field="treating_roles",
+        raise InvalidInput(_("unknown role in treating_roles"), field="treating_roles",
                            clause=CLAUSE) from None
     writers = {r for r, perms in GRANTS.items() if Perm.ENTRY_WRITE in perms}
     if not writers <= chosen:
@@ -117,14 +119,14 @@ def grant(session: Session, ledger: Ledger, *, actor: Actor, study: Study, usern
     require(actor, Perm.UNMASK_GRANT, study=study.code, whole_study=True)
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("a reason is required / 须填写理由", field="reason", clause=CLAUSE)
+        raise InvalidInput(_("a reason is required"), field="reason", clause=CLAUSE)
     if not 1 <= hours <= max_hours:
-        raise InvalidInput(f"hours must be 1–{max_hours} / 时长须在 1–{max_hours} 小时之间",
+        raise InvalidInput(_("hours must be 1–{max_hours}").format(max_hours=max_hours),
                            field="hours", clause=CLAUSE)
     user = session.execute(select(User).where(col(User.username) == username)
                            ).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"no user {username!r} / 没有该用户", field="username")
+        raise NotFound(_("no user {username!r}").format(username=username), field="username")
     g = UnmaskGrant(study_id=study.id, user_id=user.id, reason=reason[:2000],
                     granted_by=actor.username, expires_at=now + dt.timedelta(hours=hours))
     session.add(g)

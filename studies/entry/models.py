@@ -37,18 +37,19 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from audit_trail.base import UTCDateTime
+from studies.kernel.i18n import Label, _l
 from studies.kernel.models import CreatedAt, IdTable
 
 SDV_MODES = ("all", "key", "sample", "none")
 RECORD_STATUSES = ("complete", "incomplete")
 QUERY_STATUSES = ("open", "answered", "closed")
 # The study's standard reasons for a change (codes → labels); free text is accepted too.
-STANDARD_REASONS: dict[str, str] = {
-    "transcription_error": "转录错误 / Transcription error",
-    "new_source_document": "新的原始资料 / New source document",
-    "query_response": "回复质疑 / Query response",
-    "data_entry_error": "录入错误 / Data entry error",
-    "late_information": "后续获得的信息 / Information received later",
+STANDARD_REASONS: dict[str, Label] = {
+    "transcription_error": _l("Transcription error"),
+    "new_source_document": _l("New source document"),
+    "query_response": _l("Query response"),
+    "data_entry_error": _l("Data entry error"),
+    "late_information": _l("Information received later"),
 }
 
 

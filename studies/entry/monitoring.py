@@ -39,6 +39,7 @@ from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.ids import new_id
 from studies.kernel.roles import Perm
 from studies.registry.models import Site
@@ -102,7 +103,7 @@ def _records_of_visit(session: Session, actor: Actor, perm: Perm, study_code: st
                           form_name=form_name, repeat=repeat)
         rec = entry.find_record(session, t)
         if rec is None:
-            raise NotFound("nothing has been entered on this form yet / 该表单尚未录入",
+            raise NotFound(_("nothing has been entered on this form yet"),
                            field="form")
         return [(t, rec)]
     subject, site = entry.subject_of(session, study, subject_code)
@@ -115,7 +116,7 @@ def _records_of_visit(session: Session, actor: Actor, perm: Perm, study_code: st
             col(FormRecord.event_repeat) == repeat).order_by(col(Form.name))).all():
         out.append((entry.Target(study, subject, site, event, repeat, form), rec))
     if not out:
-        raise NotFound("nothing has been entered at this visit yet / 该访视尚未录入",
+        raise NotFound(_("nothing has been entered at this visit yet"),
                        field="event")
     return out
 
@@ -129,7 +130,7 @@ def verify(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d
     targets = _records_of_visit(session, actor, Perm.ENTRY_VERIFY, study_code, data.subject,
                                 data.event, data.repeat, data.form)
     if data.items is not None and data.form is None:
-        raise InvalidInput("name the form whose fields you verify / 请指定表单", field="form")
+        raise InvalidInput(_("name the form whose fields you verify"), field="form")
     settings = entry.get_settings(session, targets[0][0].study.id)
     done: dict[str, list[str]] = {}
     for t, rec in targets:
@@ -140,7 +141,8 @@ def verify(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, d
         if data.items is not None:
             bad = [n for n in data.items if n not in names]
             if bad:
-                raise InvalidInput(f"no field {bad[0]!r} on form {t.form.name} / 表单中没有该字段",
+                raise InvalidInput(_("no field {value!r} on form {name}").format(
+                                       value=bad[0], name=t.form.name),
                                    field="items")
             wanted = set(data.items)
         else:
@@ -187,9 +189,10 @@ def record_sdv_summary(session: Session, settings: entry.SettingsView, rec: Form
 def _text(text: str) -> str:
     t = (text or "").strip()
     if not t:
-        raise InvalidInput("the text is empty / 内容不能为空", field="text")
+        raise InvalidInput(_("the text is empty"), field="text")
     if len(t) > MAX_QUERY_TEXT:
-        raise InvalidInput(f"the text is longer than {MAX_QUERY_TEXT} characters / 内容过长",
+        raise InvalidInput(_("the text is longer than {MAX_QUERY_TEXT} characters").format(
+                               MAX_QUERY_TEXT=MAX_QUERY_TEXT),
                            field="text")
     return t
 
@@ -209,11 +212,11 @@ def open_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
                       repeat=data.repeat)
     rec = entry.find_record(session, t)
     if rec is None:
-        raise NotFound("nothing has been entered on this form yet / 该表单尚未录入", field="form")
+        raise NotFound(_("nothing has been entered on this form yet"), field="form")
     assert_writable(session, record_id=rec.id, field=data.item, at=now, actor=actor.username,
                     client=actor.client, kind="query")
     if data.item not in {i.name for i in forms.items_of(session, rec.form_version_id)}:
-        raise InvalidInput(f"no field {data.item!r} on this form / 表单中没有该字段",
+        raise InvalidInput(_("no field {item!r} on this form").format(item=data.item),
                            field="item")
     text = _text(data.text)
     q = DataQuery(study_id=t.study.id, record_id=rec.id, item_name=data.item, status="open",
@@ -241,7 +244,7 @@ def _query(session: Session, actor: Actor, perm: Perm, study_code: str,
                           .join(Form, col(Form.id) == FormRecord.form_id)
                           .where(col(DataQuery.id) == query_id)).first()
     if row is None or row[0].study_id != study.id:
-        raise NotFound("no such query in this study / 本研究中没有该质疑", field="query")
+        raise NotFound(_("no such query in this study"), field="query")
     require(actor, perm, study=study_code, site=row[3].code)
     return row[0], row[1], row[2], row[3], row[4]
 
@@ -275,7 +278,7 @@ def answer_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
     assert_writable(session, record_id=rec.id, field=q.item_name, at=now, actor=actor.username,
                     client=actor.client, kind="query")
     if q.status == "closed":
-        raise Conflict("the query is closed / 质疑已关闭", field="query")
+        raise Conflict(_("the query is closed"), field="query")
     text = _text(data.text)
     saved = None
     if data.change_value:
@@ -308,9 +311,9 @@ def close_query(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     assert_writable(session, record_id=_rec.id, field=q.item_name, at=now, actor=actor.username,
                     client=actor.client, kind="query")
     if reopen and q.status == "open":
-        raise Conflict("the query is already open / 质疑已处于打开状态", field="query")
+        raise Conflict(_("the query is already open"), field="query")
     if not reopen and q.status == "closed":
-        raise Conflict("the query is already closed / 质疑已关闭", field="query")
+        raise Conflict(_("the query is already closed"), field="query")
     to = "open" if reopen else "closed"
     _transition(session, ledger, actor=actor, study_code=study_code, q=q, subject=subject,
                 to=to, kind="reopen" if reopen else "close", text=_text(data.text), now=now)
@@ -397,8 +400,7 @@ def worklist(session: Session, *, actor: Actor, study_code: str,
             unverified.append({**where, "fields": s["pending"]})
         for n in s["changed_after_sdv"]:
             changed.append({**where, "item": n,
-                            "note": "requires verification: changed after SDV / "
-                                    "SDV 后数据已修改，需重新核查"})
+                            "note": _("requires verification: changed after SDV")})
     open_q = [q for q in list_queries(session, actor=actor, study_code=study_code, now=now)
               if q["status"] in ("open", "answered")]
     open_q.sort(key=lambda q: q["opened_at"])

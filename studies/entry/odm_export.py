@@ -33,6 +33,7 @@ from studies.forms.models import Form, FormVersion, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
@@ -103,10 +104,10 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
     if subjects:
         missing = set(subjects) - {r[1].code for r in rows}
         if missing and not all(_subject_exists(session, study.id, c) for c in missing):
-            raise InvalidInput(f"no subject {sorted(missing)[0]!r} in this study / "
-                               "本研究中没有该受试者", field="subjects")
+            raise InvalidInput(_("no subject {value!r} in this study").format(
+                                   value=sorted(missing)[0]), field="subjects")
     users: set[str] = set()
-    locations = {s.code: s for _, _, s, _ in rows}
+    locations = {s.code: s for _x1, _x2, s, _x3 in rows}
     admin = _el(root, "AdminData", StudyOID=study_oid)
     clinical = _el(root, "ClinicalData", StudyOID=study_oid, MetaDataVersionOID=mdv_oid)
     n_values = 0
@@ -162,7 +163,7 @@ def export_clinical_odm(session: Session, ledger: Ledger, *, actor: Actor, study
             _el(ar, "UserRef", UserOID=f"USR.{v.saved_by}")
             _el(ar, "LocationRef", LocationOID=f"LOC.{site.code}")
             _el(ar, "DateTimeStamp").text = _ts(v.saved_at)
-            _el(ar, "ReasonForChange").text = v.reason or "initial entry / 首次录入"
+            _el(ar, "ReasonForChange").text = v.reason or _("initial entry")
             _el(ar, "SourceID").text = (f"record {rec.id} version {v.version}"
                                         + (f" from {clients.get(v.version)}"
                                            if clients.get(v.version) else ""))

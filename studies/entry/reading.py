@@ -38,6 +38,7 @@ from studies.forms import service as forms
 from studies.forms.models import FormVersion
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import NotFound
+from studies.kernel.i18n import _
 from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry.models import Site
@@ -89,7 +90,7 @@ def _record_for(session: Session, actor: Actor, study_code: str, subject_code: s
                 repeat=repeat)
     record = find_record(session, t)
     if record is None:
-        raise NotFound("nothing has been entered on this form yet / 该表单尚未录入", field="form")
+        raise NotFound(_("nothing has been entered on this form yet"), field="form")
     return t, record
 
 
@@ -135,7 +136,7 @@ def field_history(session: Session, *, actor: Actor, study_code: str, subject_co
                             repeat)
     items = forms.items_of(session, record.form_version_id)
     if item not in {i.name for i in items}:
-        raise NotFound(f"no field {item!r} on this form / 表单中没有该字段", field="item")
+        raise NotFound(_("no field {item!r} on this form").format(item=item), field="item")
     seen = level5.access(session, actor=actor, study=t.study)
     five = level5.level5_items(items) & {item}
     rows = session.execute(select(ValueVersion, col(RecordVersion.client)).join(

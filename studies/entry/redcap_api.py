@@ -43,6 +43,7 @@ from studies.forms.redcap import join_label
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, PermissionDenied
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
@@ -64,10 +65,10 @@ def _err(field: str, message: str) -> InvalidInput:
 
 def study_of(session: Session, actor: Actor) -> Study:
     """The one study the token is for (a REDCap token names one project)."""
-    studies = sorted({s for _, s in actor.grants if s is not None})
+    studies = sorted({s for _x, s in actor.grants if s is not None})
     if len(studies) != 1:
-        raise PermissionDenied("this API token is not for one study; issue a REDCap token "
-                               "for the study / 该令牌不对应唯一的研究，请为研究签发 REDCap 令牌")
+        raise PermissionDenied(_("this API token is not for one study; issue a REDCap token for "
+                                 "the study"))
     require(actor, Perm.STUDY_READ, study=studies[0])
     return registry.get_study(session, studies[0])
 
@@ -100,8 +101,8 @@ def _names(value: list[str] | None, known: Mapping[str, object], param: str) -> 
         return None
     bad = [v for v in value if v not in known]
     if bad:
-        raise _err(param, f"the following values are not valid: {', '.join(bad[:20])} / "
-                   "以下取值无效")
+        raise _err(param, _("the following values are not valid: {value}").format(
+                              value=', '.join(bad[:20])))
     return value
 
 
@@ -127,7 +128,7 @@ def metadata(session: Session, *, actor: Actor, fields: list[str] | None = None,
     """The data dictionary (:func:`studies.forms.redcap.dictionary_rows`) of the current
     versions, narrowed to ``fields`` / ``forms``."""
     study = study_of(session, actor)
-    specs, _ = forms.current_specs(session, study)
+    specs, _x = forms.current_specs(session, study)
     rows = redcap.dictionary_rows(specs)
     fields = _names(fields, {r["field_name"]: 1 for r in rows}, "fields")
     form_names = _names(form_names, {s.name: 1 for s in specs}, "forms")
@@ -159,7 +160,7 @@ def export_field_names(session: Session, *, actor: Actor,
     if field:
         out = [r for r in out if r["original_field_name"] == field]
         if not out:
-            raise _err("field", f"{field!r} is not a field of this study / 字段不存在")
+            raise _err("field", _("{field!r} is not a field of this study").format(field=field))
     return out
 
 
@@ -239,7 +240,7 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
     perm = Perm.ENTRY_READ if reader else Perm.ENTRY_EXPORT
     require(actor, perm, study=study.code)
     if q.type not in ("flat", "eav"):
-        raise _err("type", "must be flat or eav / 须为 flat 或 eav")
+        raise _err("type", _("must be flat or eav"))
     # An exporter's token needs an approved export request (§11.3.4.1 c); a reader's gets
     # quasi-identifiers only where an approved request grants them raw.
     approval = export_approval.covering(session, actor=actor, study=study,
@@ -257,7 +258,7 @@ def export_records(session: Session, ledger: Ledger, *, actor: Actor,
                            Change("subjects", None, sorted({r[RECORD_ID] for r in out}
                                                            if q.type == "flat" else
                                                            {r["record"] for r in out})),
-                           Change("forms", None, [f.form.name for f, _, _ in chosen]),
+                           Change("forms", None, [f.form.name for f, _x1, _x2 in chosen]),
                            Change("rows", None, len(out)), Change("sha256", None, digest),
                            *export_approval.audit_changes(approval),
                            *level5.unmasked_change(note)]
@@ -295,7 +296,7 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
         complete = wanted(f.form.name, f"{f.form.name}_complete")
         if items or complete:
             chosen.append((f, items, complete))
-    wanted_forms = [f.form.name for f, _, _ in chosen]
+    wanted_forms = [f.form.name for f, _x1, _x2 in chosen]
     seen = level5.access(session, actor=actor, study=study)
     condition, filter_forms = _filter(q.filter_logic, all_forms, quasi_identifiers,
                                       level5_shown=seen.sees)
@@ -313,7 +314,7 @@ def flat_records(session: Session, *, actor: Actor, study: Study, q: RecordQuery
     repeating = {e.name for e in evs if e.repeating}
     five = level5.level5_items(i for _f, items, _c in chosen for i in items)
     out: list[dict[str, str]] = []
-    for (code, _, event_name, repeat), recs in sorted(keyed.items()):
+    for (code, _x, event_name, repeat), recs in sorted(keyed.items()):
         if condition is not None:
             if not any(n in recs for n in wanted_forms):
                 continue  # only the filter's forms hold a record here
@@ -365,7 +366,7 @@ def _filter(logic: str | None, all_forms: list[_Form], quasi_identifiers: bool,
     items = {i.name: (f.form.name, i) for f in all_forms for i in f.items}
     try:
         node = expressions.parse(logic, "redcap")
-        expressions.check_fields(node, {n: bool(i.multiple) for n, (_, i) in items.items()})
+        expressions.check_fields(node, {n: bool(i.multiple) for n, (_x, i) in items.items()})
     except ExpressionError as exc:
         raise _err("filterLogic", f"{exc} / 筛选条件无效") from None
     used = sorted(expressions.fields_of(node))
@@ -374,8 +375,8 @@ def _filter(logic: str | None, all_forms: list[_Form], quasi_identifiers: bool,
         if not _exported(item) or (item.classification == "quasi_identifier"
                                    and not quasi_identifiers) or (
                 item.level >= level5.LEVEL and not level5_shown):
-            raise _err("filterLogic", f"{name!r} is not exported to you, so it cannot be "
-                       "filtered on / 该字段不向您导出，不能用于筛选")
+            raise _err("filterLogic", _("{name!r} is not exported to you, so it cannot be "
+                                        "filtered on").format(name=name))
     return node, sorted({items[n][0] for n in used})
 
 
@@ -384,7 +385,7 @@ def _unique_name(event_name: str) -> str:
 
 
 def _eav(flat: list[dict[str, str]], chosen: Chosen) -> list[dict[str, str]]:
-    multiple = {i.name: i for _, items, _ in chosen for i in items if i.multiple}
+    multiple = {i.name: i for _x1, items, _x2 in chosen for i in items if i.multiple}
     out = []
     for row in flat:
         base = {"record": row[RECORD_ID], "redcap_event_name": row["redcap_event_name"],
@@ -393,7 +394,7 @@ def _eav(flat: list[dict[str, str]], chosen: Chosen) -> list[dict[str, str]]:
         for k, v in row.items():
             if k in (RECORD_ID, *SPECIAL) or v in ("", "0", "Unchecked") and "___" in k:
                 continue
-            name, _, code = k.partition("___")
+            name, _x, code = k.partition("___")
             if name in multiple and code:
                 out.append({**base, "field_name": name, "value": code})
             elif v != "":
@@ -419,17 +420,17 @@ def _parse_rows(data: str, fmt: str) -> list[dict[str, str]]:
         try:
             rows = json.loads(data)
         except ValueError:
-            raise _err("data", "not valid JSON / 不是有效的 JSON") from None
+            raise _err("data", _("not valid JSON")) from None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise _err("data", "must be a JSON array of records / 须为记录的 JSON 数组")
+            raise _err("data", _("must be a JSON array of records"))
         return [{str(k): _text(v) for k, v in r.items()} for r in rows]
     if fmt == "csv":
         reader = csv.DictReader(io.StringIO(data.lstrip("\ufeff"), newline=""))
         try:
             return [{k: v or "" for k, v in r.items() if k is not None} for r in reader]
         except csv.Error as exc:
-            raise _err("data", f"not readable as CSV: {exc} / CSV 格式错误") from None
-    raise _err("format", "imports are json or csv / 导入格式须为 json 或 csv")
+            raise _err("data", _("not readable as CSV: {exc}").format(exc=exc)) from None
+    raise _err("format", _("imports are json or csv"))
 
 
 def import_records(session: Session, ledger: Ledger, *, actor: Actor, data: str, fmt: str,
@@ -444,16 +445,17 @@ def import_records(session: Session, ledger: Ledger, *, actor: Actor, data: str,
     study = study_of(session, actor)
     require(actor, Perm.ENTRY_WRITE, study=study.code)
     if overwrite != "normal":
-        raise _err("overwriteBehavior", "only 'normal' is supported: a blank value never "
-                   "erases saved data here / 仅支持 normal：空值不会清除已保存的数据")
+        raise _err("overwriteBehavior", _("only 'normal' is supported: a blank value never erases "
+                                          "saved data here"))
     if date_format.upper() != "YMD":
-        raise _err("dateFormat", "only YMD (YYYY-MM-DD) is supported / 日期格式仅支持 YMD")
+        raise _err("dateFormat", _("only YMD (YYYY-MM-DD) is supported"))
     if force_auto_number:
-        raise _err("forceAutoNumber", "subjects are enrolled in this system, not created by "
-                   "an import / 受试者须在本系统中入组，不能由导入创建")
+        raise _err("forceAutoNumber", _("subjects are enrolled in this system, not created by an "
+                                        "import"))
     rows = _parse_rows(data, fmt)
     if len(rows) > MAX_ROWS:
-        raise _err("data", f"more than {MAX_ROWS} rows; use the bulk import / 行数过多")
+        raise _err("data", _("more than {MAX_ROWS} rows; use the bulk import").format(
+                               MAX_ROWS=MAX_ROWS))
     all_forms = _forms(session, study)
     evs = {e.name: e for e in _events(session, study)}
     owner = {i.name: (f, i) for f in all_forms for i in f.items}
@@ -462,17 +464,20 @@ def import_records(session: Session, ledger: Ledger, *, actor: Actor, data: str,
         where = f"row {n}"
         code = (row.get(RECORD_ID) or (next(iter(row.values()), "") if row else "")).strip()
         if not code:
-            raise _err(RECORD_ID, f"{where}: the record id (subject code) is empty / 记录号为空")
+            raise _err(RECORD_ID, _("{where}: the record id (subject code) is empty").format(
+                                      where=where))
         where = f"row {n} ({code})"
         ev_text = row.get("redcap_event_name", "").strip()
         ev_name = ev_text[: -len(ARM)] if ev_text.endswith(ARM) else ev_text
         if not ev_name and len(evs) == 1:
             ev_name = next(iter(evs))
         if ev_name not in evs:
-            raise _err("redcap_event_name", f"{where}: no event {ev_text!r} / 没有该访视")
+            raise _err("redcap_event_name", _("{where}: no event {ev_text!r}").format(
+                                                where=where, ev_text=ev_text))
         rep_text = row.get("redcap_repeat_instance", "").strip()
         if not rep_text.isdigit() and rep_text:
-            raise _err("redcap_repeat_instance", f"{where}: must be a whole number / 须为整数")
+            raise _err("redcap_repeat_instance", _("{where}: must be a whole number").format(
+                                                     where=where))
         repeat = int(rep_text) if rep_text else 1
         reason = row.get(REASON_COLUMN, "").strip() or None
         by_form: dict[str, dict[str, Any]] = {}
@@ -480,12 +485,13 @@ def import_records(session: Session, ledger: Ledger, *, actor: Actor, data: str,
         for key, raw in row.items():
             if key in (RECORD_ID, REASON_COLUMN, first, *SPECIAL):
                 continue
-            name, _, choice = key.partition("___")
+            name, _x, choice = key.partition("___")
             if name.endswith("_complete") and name[:-9] in {f.form.name for f in all_forms}:
                 continue
             found = owner.get(name)
             if found is None:
-                raise _err(key, f"{where}: {key!r} is not a field of this study / 字段不存在")
+                raise _err(key, _("{where}: {key!r} is not a field of this study").format(
+                                    where=where, key=key))
             form, item = found
             if item.field_type in ("calc", "descriptive") or raw.strip() == "":
                 continue  # computed by the server / display only / blank: no change (normal)
@@ -494,7 +500,8 @@ def import_records(session: Session, ledger: Ledger, *, actor: Actor, data: str,
                 if not item.multiple or choice not in {c["code"] for c in item.choices}:
                     raise _err(key, f"{where}: {name} has no checkbox choice {choice!r}")
                 if raw.strip() not in ("0", "1"):
-                    raise _err(key, f"{where}: a checkbox column takes 0 or 1 / 复选框须为 0 或 1")
+                    raise _err(key, _("{where}: a checkbox column takes 0 or 1").format(
+                                        where=where))
                 vals.setdefault(f"{name}___", {})[choice] = raw.strip() == "1"
             else:
                 vals[name] = raw.strip()
@@ -543,8 +550,8 @@ def _save(session: Session, ledger: Ledger, *, actor: Actor, study: Study, code:
                                     incomplete=settings.allow_incomplete))
     except EntryInvalid as exc:
         missing_reason = any(k.startswith("reasons.") for k in exc.errors)
-        hint = (f"; give the reason in the row's {REASON_COLUMN} column / 请在 "
-                f"{REASON_COLUMN} 列填写修改理由") if missing_reason else ""
+        hint = (_("; give the reason in the row's {REASON_COLUMN} column").format(
+                    REASON_COLUMN=REASON_COLUMN)) if missing_reason else ""
         raise EntryInvalid(f"{where}, {_unique(event)}, {form_name}: {exc.message}{hint}",
                            errors=exc.errors, clause=exc.clause) from None
 
@@ -565,8 +572,7 @@ def log(session: Session, *, actor: Actor, user: str | None = None, record: str 
     elif log_type == "export":
         actions = (Action.ENTRY_EXPORT,)
     elif log_type:
-        raise _err("logtype", "supported: record, record_add, record_edit, export / "
-                   "支持 record、record_add、record_edit、export")
+        raise _err("logtype", _("supported: record, record_add, record_edit, export"))
     q = (select(LedgerEntry).where(col(LedgerEntry.study) == study.code,
                                    col(LedgerEntry.action).in_([str(a) for a in actions]),
                                    col(LedgerEntry.outcome) == "success")

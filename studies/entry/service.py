@@ -49,14 +49,16 @@ from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.i18n import Label, _, bilingual
 from studies.kernel.ids import new_id
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Site, Study
 from studies.subjects.models import Subject
 
-REASON_CALC = "recalculated by the server / 服务器重新计算"
-REASON_HIDDEN = "hidden by branching logic / 因分支逻辑不再显示"
+# recorded with the value, in both languages (the ledger is read by everyone)
+REASON_CALC = bilingual("recalculated by the server")
+REASON_HIDDEN = bilingual("hidden by branching logic")
 
 FR: Table = FormRecord.__table__  # type: ignore[attr-defined]
 RV: Table = RecordVersion.__table__  # type: ignore[attr-defined]
@@ -98,14 +100,15 @@ def study_settings(session: Session, *, actor: Actor, study_code: str) -> Settin
     return get_settings(session, registry.get_study(session, study_code).id)
 
 
-def reasons_of(settings: SettingsView | EntrySettings) -> dict[str, str]:
+def reasons_of(settings: SettingsView | EntrySettings) -> dict[str, Label]:
     return {**STANDARD_REASONS, **(settings.reasons or {})}
 
 
 def settings_public(s: SettingsView | EntrySettings) -> dict[str, Any]:
     return {"allow_incomplete": s.allow_incomplete, "sdv_mode": s.sdv_mode,
             "sdv_key_items": list(s.sdv_key_items or []),
-            "sdv_sample_percent": s.sdv_sample_percent, "reasons": reasons_of(s)}
+            "sdv_sample_percent": s.sdv_sample_percent,
+            "reasons": {k: str(v) for k, v in reasons_of(s).items()}}
 
 
 def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -118,8 +121,8 @@ def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_cod
         raise InvalidInput(f"sdv_mode must be one of {', '.join(SDV_MODES)}", field="sdv_mode")
     for k, v in data.reasons.items():
         if not k.strip() or len(k) > 40 or not v.strip() or len(v) > MAX_REASON:
-            raise InvalidInput("each reason needs a code (≤40) and a label (≤500) / "
-                               "理由须有代码和名称", field="reasons")
+            raise InvalidInput(_("each reason needs a code (≤40) and a label (≤500)"),
+                               field="reasons")
     if data.treating_roles is not None:
         from studies.entry.level5 import check_treating_roles
 
@@ -186,7 +189,8 @@ _TARGET = (select(Study, Subject, Site, StudyEvent, Form)
 def subject_of(session: Session, study: Study, code: str) -> tuple[Subject, Site]:
     row = session.execute(_SUBJECT_AND_SITE, {"code": code}).first()
     if row is None or row[0].study_id != study.id:
-        raise NotFound(f"no subject {code!r} in study {study.code} / 本研究中没有该受试者",
+        raise NotFound(_("no subject {code!r} in study {code2}").format(
+                           code=code, code2=study.code),
                        field="subject")
     return row[0], row[1]
 
@@ -194,7 +198,7 @@ def subject_of(session: Session, study: Study, code: str) -> tuple[Subject, Site
 def event_of(session: Session, study: Study, name: str) -> StudyEvent:
     ev = session.execute(_EVENT, {"study_id": study.id, "name": name}).scalar_one_or_none()
     if ev is None:
-        raise NotFound(f"no event {name!r} in study {study.code} / 本研究中没有该访视",
+        raise NotFound(_("no event {name!r} in study {code}").format(name=name, code=study.code),
                        field="event")
     return ev
 
@@ -216,10 +220,10 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
         event = event_of(session, study, event_name)
         form = forms.get_form(session, study, form_name)
     if event.form_names and form.name not in event.form_names:
-        raise InvalidInput(f"form {form.name!r} is not collected at event {event.name!r} / "
-                           "该访视不采集此表单", field="form")
+        raise InvalidInput(_("form {name!r} is not collected at event {name2!r}").format(
+                               name=form.name, name2=event.name), field="form")
     if repeat < 1 or repeat > 10_000 or (repeat > 1 and not event.repeating):
-        raise InvalidInput("event repeat must be 1 unless the event repeats / 访视重复序号无效",
+        raise InvalidInput(_("event repeat must be 1 unless the event repeats"),
                            field="repeat")
     return Target(study, subject, site, event, repeat, form)
 
@@ -251,18 +255,19 @@ def values_and_context(session: Session, subject_id: str, record_id: str | None
 def entry_version(session: Session, form: Form) -> FormVersion:
     v = forms.current_version(session, form)
     if v is None:
-        raise NotFound(f"form {form.name!r} has no version / 表单尚无版本", field="form")
+        raise NotFound(_("form {name!r} has no version").format(name=form.name), field="form")
     return v
 
 
-def normalise_reason(reason: str | None, known: dict[str, str], name: str) -> str | None:
+def normalise_reason(reason: str | None, known: dict[str, Label], name: str) -> str | None:
     if reason is None or not str(reason).strip():
         return None
     text = str(reason).strip()
     if len(text) > MAX_REASON:
-        raise InvalidInput(f"{name}: the reason is longer than {MAX_REASON} characters / "
-                           "理由过长", field=f"reasons.{name}")
-    return known.get(text, text)
+        raise InvalidInput(_("{name}: the reason is longer than {MAX_REASON} characters").format(
+                               name=name, MAX_REASON=MAX_REASON), field=f"reasons.{name}")
+    label = known.get(text)
+    return text if label is None else bilingual(label)
 
 
 def _changes_since(session: Session, record_id: str, base: int) -> list[dict[str, Any]]:
@@ -278,8 +283,8 @@ def stale(session: Session, record: FormRecord | None, record_id: str | None,
     current = record.version if record is not None else 0
     changes = _changes_since(session, record_id, base) if record_id else []
     return StaleVersion(
-        f"this form was saved by someone else since version {base} (now version {current}); "
-        "review their changes and save again / 表单已被他人修改，请查看后重新保存",
+        _("this form was saved by someone else since version {base} (now version {current}); "
+          "review their changes and save again").format(base=base, current=current),
         current_version=current, changes=changes)
 
 
@@ -312,7 +317,7 @@ class Prepared:
 
 
 def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any], *,
-            existing: bool, reasons: dict[str, str], known_reasons: dict[str, str],
+            existing: bool, reasons: dict[str, str], known_reasons: dict[str, Label],
             incomplete: bool, allow_incomplete: bool, today: dt.date,
             context: dict[str, Any], batch: str | None = None) -> Prepared:
     """Check a whole-form submission against ``before`` (pure; no database).
@@ -321,8 +326,8 @@ def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any]
     the code index (§11.3.4.4 d), so a value for one is refused."""
     ident = {i.name for i in items if i.classification == "direct_identifier"}
     items = [i for i in items if i.name not in ident]
-    refused = {n: "direct identifiers are kept only in the code index, not in study data / "
-                  "直接标识符只保存在患者代码索引中" for n in ident
+    refused = {n: _("direct identifiers are kept only in the code index, not in study "
+                    "data") for n in ident
                if submitted.get(n) not in (None, "", [])}
     submitted = {k: v for k, v in submitted.items() if k not in ident}
     check = form_checks.check_values(items, submitted, today=today, context=context)
@@ -330,13 +335,13 @@ def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any]
     errors = {**refused, **check.errors}
     missing = sorted(n for n, m in errors.items() if m == forms_required_message())
     if incomplete and not allow_incomplete:
-        raise InvalidInput("this study does not allow saving incomplete forms / "
-                           "本研究不允许保存未完成的表单", field="incomplete", clause=CLAUSE_ENTRY)
+        raise InvalidInput(_("this study does not allow saving incomplete forms"),
+                           field="incomplete", clause=CLAUSE_ENTRY)
     if incomplete:
         for n in missing:
             errors.pop(n)
     if errors:
-        raise EntryInvalid("the form has errors; nothing was saved / 表单有错误，未保存: "
+        raise EntryInvalid(_("the form has errors; nothing was saved") + " "
                            + "; ".join(f"{k}: {v}" for k, v in errors.items()),
                            errors=errors, changed=changed, clause="§11.3.4.4 a")
     stored = [i for i in items if i.field_type != "descriptive"]
@@ -360,23 +365,23 @@ def prepare(items: list[Item], submitted: dict[str, Any], before: dict[str, Any]
         else:
             reason = normalise_reason(reasons.get(i.name), known_reasons, i.name)
             if reason is None:
-                need[i.name] = ("a reason is required for this change / 修改须说明理由")
+                need[i.name] = (_("a reason is required for this change"))
         changes.append((i.name, old, new, reason))
     if need:
-        raise EntryInvalid("give a reason for each changed field; nothing was saved / "
-                           "每个修改的字段都须说明理由，未保存: " + ", ".join(need),
+        raise EntryInvalid(_("give a reason for each changed field; nothing was "
+                             "saved") + " " + ", ".join(need),
                            errors={f"reasons.{k}": v for k, v in need.items()},
                            changed=changed, clause=CLAUSE_ENTRY)
     unknown = [k for k in reasons if k not in {i.name for i in stored}]
     if unknown:
-        raise InvalidInput(f"reason for an unknown field {unknown[0]!r} / 理由对应的字段不存在",
+        raise InvalidInput(_("reason for an unknown field {value!r}").format(value=unknown[0]),
                            field=f"reasons.{unknown[0]}")
     return Prepared(status="incomplete" if missing and incomplete else "complete",
                     changes=changes, missing=missing if incomplete else [])
 
 
 def forms_required_message() -> str:
-    return "required / 必填"
+    return _("required")
 
 
 _EMPTY: tuple[Any, ...] = (None, "", [])
@@ -414,7 +419,7 @@ def file_refs_refused(session: Session, items: list[Item], submitted: dict[str, 
     found = set(session.execute(select(col(EntryFile.id), col(EntryFile.item_name)).where(
         col(EntryFile.id).in_(list(wanted.values())),
         col(EntryFile.subject_id) == subject_id)).tuples())
-    return {n: "not a file uploaded for this field / 不是为该字段上传的文件"
+    return {n: _("not a file uploaded for this field")
             for n, v in wanted.items() if (v, n) not in found}
 
 
@@ -454,9 +459,10 @@ def merge_onto_newest(session: Session, record: FormRecord, items: list[Item],
     if conflicts:
         exc = stale(session, record, record.id, base)
         raise StaleVersion(
-            f"{', '.join(c['field'] for c in conflicts)}: changed by someone else since "
-            f"version {base} (now version {record.version}) as well as by you; choose "
-            "which value to keep / 该字段自您打开后已被他人修改，请选择保留哪个值",
+            _("{value}: changed by someone else since version {base} (now version {version}) as "
+              "well as by you; choose which value to keep")
+            .format(value=', '.join(c['field'] for c in conflicts), base=base,
+                    version=record.version),
             current_version=record.version, changes=exc.changes, conflicts=conflicts,
             kept={**merged, **{c["field"]: submitted.get(c["field"]) for c in conflicts}},
             changed=changed)
@@ -479,10 +485,10 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
         assert_writable(session, record_id=record_id,
                         fields=[c[0] for c in changes if c[3] not in (REASON_CALC, REASON_HIDDEN)],
                         at=now, actor=actor, client=client, ledger=ledger)
-    ledger_changes = [Change(n, b, a) for n, b, a, _ in changes]
+    ledger_changes = [Change(n, b, a) for n, b, a, _x in changes]
     ledger_changes += [Change(f"sdv:{n}", "verified", "cleared: changed after SDV")
                        for n in sdv_cleared]
-    reasons = [f"{n}: {r}" for n, _, _, r in changes if r]
+    reasons = [f"{n}: {r}" for n, _x, _x, r in changes if r]
     reason = batch if batch else ("; ".join(reasons) if reasons else None)
     entry = ledger.append(session, actor=actor, client=client, action=action,
                           entity_type="form_record", entity_id=record_id, study=study_code,
@@ -498,15 +504,15 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
                                      for n, b, a, r in changes])
         if version == 1:
             session.execute(insert(CV), [dict(record_id=record_id, item_name=n, value=a,
-                                              version=version) for n, _, a, _ in changes])
+                                              version=version) for n, _x, a, _x in changes])
         else:
             have = set(stored) if stored is not None else set(session.execute(
                 select(CV.c.item_name).where(CV.c.record_id == record_id)).scalars())
             new_rows = [dict(record_id=record_id, item_name=n, value=a, version=version)
-                        for n, _, a, _ in changes if n not in have]
+                        for n, _x, a, _x in changes if n not in have]
             if new_rows:
                 session.execute(insert(CV), new_rows)
-            for n, _, a, _ in changes:
+            for n, _x, a, _x in changes:
                 if n in have:
                     session.execute(update(CV).where(CV.c.record_id == record_id,
                                                      CV.c.item_name == n)
@@ -544,7 +550,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     submitted = dict(data.values)
     bad_files = file_refs_refused(session, items, submitted, t.subject.id)
     if bad_files:
-        raise EntryInvalid("the form has errors; nothing was saved / 表单有错误，未保存: "
+        raise EntryInvalid(_("the form has errors; nothing was saved") + " "
                            + "; ".join(f"{k}: {v}" for k, v in bad_files.items()),
                            errors=bad_files, clause=CLAUSE_ENTRY)
     merged_from = None

@@ -33,6 +33,7 @@ from studies.forms.redcap import join_label
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
@@ -69,9 +70,9 @@ def _numeric_codes(item: Item) -> dict[float, str] | None:
 
 
 def _columns(chosen: redcap_api.Chosen) -> list[Column]:
-    cols = [Column(RECORD_ID, "受试者代码 / Subject code", "Subject code", False),
-            Column("redcap_event_name", "访视 / Event", "Event", False),
-            Column("redcap_repeat_instance", "重复序号 / Repeat instance", "Repeat instance",
+    cols = [Column(RECORD_ID, _("Subject code"), "Subject code", False),
+            Column("redcap_event_name", _("Event"), "Event", False),
+            Column("redcap_repeat_instance", _("Repeat instance"), "Repeat instance",
                    True)]
     for f, items, complete in chosen:
         for i in items:
@@ -89,7 +90,8 @@ def _columns(chosen: redcap_api.Chosen) -> list[Column]:
             else:
                 cols.append(Column(i.name, label, i.label_en, t.numeric))
         if complete:
-            cols.append(Column(f"{f.form.name}_complete", f"{f.label}: 完成 / complete",
+            cols.append(Column(f"{f.form.name}_complete", _("{label}: complete").format(
+                                                              label=f.label),
                                f"{f.form.name} complete", True, dict(COMPLETE_LABELS)))
     return cols
 
@@ -143,7 +145,7 @@ def export_for_statistics(session: Any, ledger: Ledger, *, actor: Actor, study_c
     returns the bytes and the file name."""
     require(actor, Perm.ENTRY_EXPORT, study=study_code)
     if fmt not in FORMATS:
-        raise InvalidInput(f"format: one of {', '.join(FORMATS)} / 格式须为其中之一",
+        raise InvalidInput(_("format: one of {FORMATS}").format(FORMATS=', '.join(FORMATS)),
                            field="format")
     study = registry.get_study(session, study_code)
     if form_name is not None:
@@ -183,7 +185,7 @@ def export_for_statistics(session: Any, ledger: Ledger, *, actor: Actor, study_c
     ledger.append(session, actor=actor.username, client=actor.client, action=Action.ENTRY_EXPORT,
                   entity_type="study", entity_id=study.id, study=study.code,
                   changes=[Change("format", None, f"statistics ({fmt})"),
-                           Change("forms", None, [f.form.name for f, _, _ in chosen]),
+                           Change("forms", None, [f.form.name for f, _x1, _x2 in chosen]),
                            Change("rows", None, len(rows)),
                            Change("sha256", None, hashlib.sha256(data).hexdigest()),
                            *level5.unmasked_change(note),

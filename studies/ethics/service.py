@@ -31,6 +31,7 @@ from studies.ethics.schemas import ApprovalIn, CommitteeIn, MemberIn, WaiverDeci
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, _l
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import ProtocolVersion, Study
@@ -46,25 +47,25 @@ WAIVER_CLAUSES = {
 }
 WAIVER_LABELS = {
     "post_market_deidentified":
-        "上市后研究，数据去标识化 / Post-market study on de-identified data",
+        _l("Post-market study on de-identified data"),
     "public_interest_statistics":
-        "公共利益统计或学术研究，结果去标识化 / Public-interest statistics, de-identified results",
+        _l("Public-interest statistics, de-identified results"),
     "retrospective_unreachable":
-        "回顾性研究，无法追溯到患者 / Retrospective study, subjects cannot be reached",
+        _l("Retrospective study, subjects cannot be reached"),
     "retrospective_prior_consent":
-        "回顾性研究，已签署的知情同意范围涵盖 / Retrospective study covered by a signed consent",
+        _l("Retrospective study covered by a signed consent"),
 }
 DECISION_LABELS = {
-    "approved": "批准 / Approved",
-    "approved_with_conditions": "附条件批准 / Approved with conditions",
-    "rejected": "不批准 / Rejected",
+    "approved": _l("Approved"),
+    "approved_with_conditions": _l("Approved with conditions"),
+    "rejected": _l("Rejected"),
 }
 
 
 def get_committee(session: Session, committee_id: str) -> EthicsCommittee:
     c = session.get(EthicsCommittee, committee_id)
     if c is None:
-        raise NotFound("no such ethics committee / 未找到伦理委员会", field="committee_id")
+        raise NotFound(_("no such ethics committee"), field="committee_id")
     return c
 
 
@@ -85,7 +86,7 @@ def create_committee(session: Session, ledger: Ledger, *, actor: Actor,
     require(actor, Perm.ETHICS_RECORD)
     if session.execute(select(col(EthicsCommittee.id)).where(
             col(EthicsCommittee.name) == data.name.strip())).first():
-        raise Conflict("a committee with this name exists / 该伦理委员会已存在", field="name")
+        raise Conflict(_("a committee with this name exists"), field="name")
     c = EthicsCommittee(name=data.name.strip(), institution=data.institution.strip())
     session.add(c)
     session.flush()
@@ -101,10 +102,10 @@ def add_member(session: Session, ledger: Ledger, *, actor: Actor, committee_id: 
     require(actor, Perm.ETHICS_RECORD)
     get_committee(session, committee_id)
     if data.gender not in GENDERS:
-        raise InvalidInput(f"gender must be one of {', '.join(GENDERS)} / 性别不正确",
+        raise InvalidInput(_("gender must be one of {GENDERS}").format(GENDERS=', '.join(GENDERS)),
                            field="gender")
     if data.affiliation not in AFFILIATIONS:
-        raise InvalidInput("affiliation must be internal or external / 请选择本机构或外单位",
+        raise InvalidInput(_("affiliation must be internal or external"),
                            field="affiliation")
     m = CommitteeMember(committee_id=committee_id, **data.model_dump())
     session.add(m)
@@ -119,7 +120,7 @@ def remove_member(session: Session, ledger: Ledger, *, actor: Actor, member_id: 
     require(actor, Perm.ETHICS_RECORD)
     m = session.get(CommitteeMember, member_id)
     if m is None or not m.active:
-        raise NotFound("no such active member / 未找到该委员", field="member_id")
+        raise NotFound(_("no such active member"), field="member_id")
     m.active = False
     ledger.append(session, actor=actor.username, client=actor.client,
                   action=Action.ETHICS_MEMBER_REMOVE, entity_type="committee_member",
@@ -131,12 +132,12 @@ def composition_problems(session: Session, committee_id: str) -> list[str]:
     active = [m for m in members_of(session, committee_id) if m.active]
     problems = []
     if len(active) < MIN_MEMBERS:
-        problems.append(f"the committee has {len(active)} members, at least {MIN_MEMBERS} are "
-                        f"required / 委员 {len(active)} 人，不得少于 {MIN_MEMBERS} 人")
+        problems.append(_("the committee has {n_active} members, at least {MIN_MEMBERS} are "
+                          "required").format(n_active=len(active), MIN_MEMBERS=MIN_MEMBERS))
     if len({m.gender for m in active}) < 2:
-        problems.append("all members are of one gender / 委员应当有不同性别")
+        problems.append(_("all members are of one gender"))
     if not any(m.affiliation == "external" for m in active):
-        problems.append("no member is from outside the institution / 应当有非本机构的委员")
+        problems.append(_("no member is from outside the institution"))
     return problems
 
 
@@ -160,26 +161,28 @@ def record_approval(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     require(actor, Perm.ETHICS_RECORD, study=study_code)
     study = registry.get_study(session, study_code)
     if data.decision not in DECISIONS:
-        raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)} / 审查决定不正确",
+        raise InvalidInput(_("decision must be one of {DECISIONS}").format(
+                               DECISIONS=', '.join(DECISIONS)),
                            field="decision")
     pv = session.execute(select(ProtocolVersion).where(
         col(ProtocolVersion.study_id) == study.id,
         col(ProtocolVersion.number) == data.protocol_version)).scalar_one_or_none()
     if pv is None:
-        raise NotFound(f"study {study.code} has no protocol version {data.protocol_version} / "
-                       "未找到该方案版本", field="protocol_version")
+        raise NotFound(_("study {code} has no protocol version {protocol_version}").format(
+                           code=study.code, protocol_version=data.protocol_version),
+                       field="protocol_version")
     if data.decision == "approved_with_conditions" and not (data.conditions or "").strip():
-        raise InvalidInput("approval with conditions needs the conditions / 请填写批准条件",
+        raise InvalidInput(_("approval with conditions needs the conditions"),
                            field="conditions")
     if data.expires_on is not None and data.expires_on <= data.decided_on:
-        raise InvalidInput("expiry must be after the decision date / 有效期须晚于批准日期",
+        raise InvalidInput(_("expiry must be after the decision date"),
                            field="expires_on")
     if data.decided_on < pv.version_date:
-        raise InvalidInput("the decision predates the protocol version / 批准日期早于方案版本日期",
+        raise InvalidInput(_("the decision predates the protocol version"),
                            field="decided_on")
     if data.identifiable_use and data.decision not in APPROVING:
-        raise InvalidInput("identifiable_use: only an approving decision can cover identifiable "
-                           "use / 仅批准决定可涵盖可标识数据使用", field="identifiable_use",
+        raise InvalidInput(_("identifiable_use: only an approving decision can cover identifiable "
+                             "use"), field="identifiable_use",
                            clause="§11.3.4.2")
     committee = _require_valid_committee(session, data.committee_id)
     a = EthicsApproval(study_id=study.id, protocol_version_id=pv.id, committee_id=committee.id,
@@ -231,18 +234,15 @@ def waiver_fit_problem(study: Study, data: WaiverIn) -> str | None:
     """Why a ground does not fit the study's design flags (None when it fits)."""
     g = data.ground
     if g == "post_market_deidentified" and not study.post_market:
-        return ("this ground is for post-market studies; the study is not flagged post-market / "
-                "该豁免理由仅适用于产品上市后研究")
+        return (_("this ground is for post-market studies; the study is not flagged post-market"))
     if g == "public_interest_statistics" and not study.public_interest:
-        return ("this ground is for public-interest statistics or academic research; the study "
-                "is not flagged as such / 该豁免理由仅适用于出于公共利益的统计或学术研究")
+        return (_("this ground is for public-interest statistics or academic research; the study "
+                  "is not flagged as such"))
     if g in ("retrospective_unreachable", "retrospective_prior_consent") and \
             study.design != "retrospective":
-        return ("this ground is for retrospective studies; the study is prospective / "
-                "该豁免理由仅适用于回顾性研究")
+        return (_("this ground is for retrospective studies; the study is prospective"))
     if g == "retrospective_prior_consent" and not (data.prior_consent_reference or "").strip():
-        return ("name the signed consent whose scope covers this study / "
-                "请注明已签署且范围涵盖本研究的知情同意书")
+        return (_("name the signed consent whose scope covers this study"))
     return None
 
 
@@ -253,12 +253,13 @@ def request_waiver(session: Session, ledger: Ledger, *, actor: Actor, study_code
     require(actor, Perm.STUDY_MANAGE, study=study_code)
     study = registry.get_study(session, study_code)
     if data.ground not in WAIVER_GROUNDS:
-        raise InvalidInput(f"ground must be one of {', '.join(WAIVER_GROUNDS)} / 豁免理由不正确",
+        raise InvalidInput(_("ground must be one of {WAIVER_GROUNDS}").format(
+                               WAIVER_GROUNDS=', '.join(WAIVER_GROUNDS)),
                            field="ground")
     clause = WAIVER_CLAUSES[data.ground]
     if not data.data_deidentified:
-        raise RuleViolation("a consent waiver requires the data to be de-identified / "
-                            "知情同意豁免以数据去标识化为前提", field="data_deidentified",
+        raise RuleViolation(_("a consent waiver requires the data to be de-identified"),
+                            field="data_deidentified",
                             clause=clause)
     problem = waiver_fit_problem(study, data)
     if problem:
@@ -286,11 +287,12 @@ def decide_waiver(session: Session, ledger: Ledger, *, actor: Actor, study_code:
     study = registry.get_study(session, study_code)
     w = session.get(ConsentWaiver, waiver_id)
     if w is None or w.study_id != study.id:
-        raise NotFound("no such waiver request in this study / 未找到豁免申请", field="waiver_id")
+        raise NotFound(_("no such waiver request in this study"), field="waiver_id")
     if w.status != "requested":
-        raise Conflict(f"the waiver was already {w.status} / 该豁免申请已审查", field="waiver_id")
+        raise Conflict(_("the waiver was already {status}").format(status=w.status),
+                       field="waiver_id")
     if data.decision not in ("approved", "rejected"):
-        raise InvalidInput("decision must be approved or rejected / 审查决定不正确",
+        raise InvalidInput(_("decision must be approved or rejected"),
                            field="decision")
     committee = _require_valid_committee(session, data.committee_id)
     w.status, w.committee_id = data.decision, committee.id

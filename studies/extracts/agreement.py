@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from studies.kernel.i18n import _, _l
+
 DUA_VERSION = "E.3/2026-12"
 """The version of the terms below; part of the text that is hashed."""
 
@@ -112,13 +114,13 @@ TERMS: tuple[Term, ...] = (
 )
 
 DUA_TERMS: tuple[str, ...] = tuple(t.line() for t in TERMS)
-"""Each term as one line, "key: English / 中文" (the manifest's ``data_use_agreement``)."""
+_l('Each term as one line, "key: English')
 
 
 def terms_text() -> str:
     """The full agreement as shown to the signer; its SHA-256 is what a signature binds."""
-    head = (f"数据使用协议 / Data-use agreement (GB/T 39725-2020 Appendix E.3), "
-            f"version {DUA_VERSION}")
+    head = (_("Data-use agreement (GB/T 39725-2020 Appendix E.3), version {DUA_VERSION}").format(
+                DUA_VERSION=DUA_VERSION))
     body = [f"{n}. [{t.key}] ({t.clause})\n   {t.zh}\n   {t.en}"
             for n, t in enumerate(TERMS, 1)]
     return "\n".join([head, "", *body]) + "\n"

@@ -67,6 +67,7 @@ from studies.forms import odm
 from studies.forms import service as forms
 from studies.forms.models import Form
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.registry import service as registry
 from studies.subjects.crypto import CodeIndexKeys, decrypt_identity
 from studies.subjects.models import CodeIndexEntry, Disclosure, Subject
@@ -117,7 +118,7 @@ def take_snapshot(session: Session, study_id: str, as_of: dt.datetime,
             continue
         snap.rows.setdefault(form, []).append(
             (sid, code, event, repeat, status[rid][1],
-             {k: v for k, (_, v) in values[rid].items()}))
+             {k: v for k, (_x, v) in values[rid].items()}))
     return snap
 
 
@@ -334,10 +335,11 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
                      if req.recipient_org_id else service.CROSS_BORDER_MAX)
         if allowance is not None and len(keep) > allowance:
             raise BuildError(
-                f"data leaving the country: {len(keep)} records about persons exceed what the "
-                f"recipient may still receive ({allowance} of {service.CROSS_BORDER_MAX}, "
-                "cumulative, §7 p) without an approval of the relevant authority / "
-                "出境个人信息累计超过250条，须经有关部门批准")
+                _("data leaving the country: {n_keep} records about persons exceed what the "
+                  "recipient may still receive ({allowance} of {CROSS_BORDER_MAX}, cumulative, §7 "
+                  "p) without an approval of the relevant authority")
+                .format(n_keep=len(keep), allowance=allowance,
+                        CROSS_BORDER_MAX=service.CROSS_BORDER_MAX))
         req.persons = len(keep)
     frames = form_frames(snap, wanted, keep)
     progress(40)
@@ -407,10 +409,9 @@ def build(session: Session, ledger: Ledger, *, request_id: str, keys: BuildKeys,
             for f in identity_fields:
                 w.writerow([f"identity.{f}", "identity (code index)", "text",
                             "direct_identifier", 4, "drawn through the code index (RIF)"])
-            w.writerow(["#", "CSV cells beginning with = + - @ (other than plain numbers) are "
-                        "prefixed with an apostrophe against formula injection; Parquet files "
-                        "hold the values unchanged / CSV中以 = + - @ 开头的单元格已加前缀单引号"
-                        "以防公式注入", "", "", "", ""])
+            w.writerow(["#", _("CSV cells beginning with = + - @ (other than plain numbers) are "
+                               "prefixed with an apostrophe against formula injection; Parquet "
+                               "files hold the values unchanged"), "", "", "", ""])
         add("dictionary.csv")
         progress(75)
         decisions = []

@@ -30,6 +30,7 @@ from studies.jobs.models import Kind
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 
 
@@ -38,12 +39,12 @@ def queue_build(session: Session, ledger: Ledger, *, actor: Actor,
     req = get_request(session, request_id)
     require(actor, Perm.EXTRACT_BUILD, study=req.study_code)
     if req.status != "approved":
-        raise RuleViolation(f"the request is {req.status}, not approved / 申请尚未批准",
+        raise RuleViolation(_("the request is {status}, not approved").format(status=req.status),
                             field="status", clause=CLAUSE_TIER)
     if req.build_state in ("queued", "running"):
-        raise Conflict("a build is already under way / 正在生成", field="build_state")
+        raise Conflict(_("a build is already under way"), field="build_state")
     if req.build_state in ("done", "blocked"):
-        raise Conflict("the package is already built / 数据包已生成", field="build_state")
+        raise Conflict(_("the package is already built"), field="build_state")
     req.build_state, req.progress, req.build_error = "queued", 0, None
     req.build_requested_by = actor.username
     session.flush()
@@ -61,10 +62,10 @@ def override_checks(session: Session, ledger: Ledger, *, actor: Actor, request_i
     require(actor, Perm.EXTRACT_BUILD, study=req.study_code)
     reason = data.reason.strip()
     if len(reason) < 10:
-        raise InvalidInput("reason: at least 10 characters / 理由至少10个字符", field="reason")
+        raise InvalidInput(_("reason: at least 10 characters"), field="reason")
     if req.build_state != "blocked":
-        raise Conflict("only a package blocked by a failed check can be released / "
-                       "只有未通过检查的数据包需要放行", field="build_state")
+        raise Conflict(_("only a package blocked by a failed check can be released"),
+                       field="build_state")
     req.build_state = "done"
     session.add(ExtractTransfer(request_id=req.id, event="check_override",
                                 actor=actor.username, client=actor.client, note=reason))
@@ -83,15 +84,15 @@ def authorise_download(session: Session, ledger: Ledger, *, actor: Actor,
     req = get_request(session, request_id)
     require(actor, Perm.EXTRACT_DOWNLOAD, study=req.study_code)
     if actor.username not in req.recipients:
-        raise PermissionDenied("only the request's named recipients may download / "
-                               "只有申请中指定的接收账户可以下载", clause="§11.3.4.8")
+        raise PermissionDenied(_("only the request's named recipients may download"),
+                               clause="§11.3.4.8")
     if req.build_state == "blocked":
-        raise RuleViolation("a pre-transfer check failed; a data manager must review it / "
-                            "传输前检查未通过，须经数据管理员处理", clause="§11.3.4.5 c")
+        raise RuleViolation(_("a pre-transfer check failed; a data manager must review it"),
+                            clause="§11.3.4.5 c")
     if req.build_state != "done" or not req.package_file:
-        raise Conflict("the package is not ready / 数据包尚未生成", field="build_state")
+        raise Conflict(_("the package is not ready"), field="build_state")
     if req.use_until < now_utc().date():
-        raise RuleViolation("the period of use has ended / 使用期限已结束", clause=CLAUSE_DESTROY)
+        raise RuleViolation(_("the period of use has ended"), clause=CLAUSE_DESTROY)
     session.add(ExtractTransfer(request_id=req.id, event="downloaded", actor=actor.username,
                                 client=actor.client, sha256=req.package_sha256,
                                 note="token" if actor.token_id else "session"))
@@ -110,16 +111,16 @@ def record_destruction(session: Session, ledger: Ledger, *, actor: Actor, reques
     same recipient are released once nothing is overdue."""
     req = get_request(session, request_id)
     if actor.username not in req.recipients:
-        raise PermissionDenied("only the recipient uploads the certificate / 须由接收方上传",
+        raise PermissionDenied(_("only the recipient uploads the certificate"),
                                clause=CLAUSE_DESTROY)
     if not certificate:
-        raise InvalidInput("certificate: the file is empty / 文件为空", field="certificate")
+        raise InvalidInput(_("certificate: the file is empty"), field="certificate")
     if len(certificate) > 10_000_000:
-        raise InvalidInput("certificate: at most 10 MB / 文件不得超过10MB", field="certificate")
+        raise InvalidInput(_("certificate: at most 10 MB"), field="certificate")
     if req.built_at is None:
-        raise Conflict("nothing was transferred / 尚未传输", field="build_state")
+        raise Conflict(_("nothing was transferred"), field="build_state")
     if req.destruction_at is not None:
-        raise Conflict("the certificate is already on record / 已提交销毁证明",
+        raise Conflict(_("the certificate is already on record"),
                        field="certificate")
     digest = hashlib.sha256(certificate).hexdigest()
     req.destruction_at, req.destruction_sha256 = now_utc(), digest
@@ -148,7 +149,7 @@ def overdue_for_officer(session: Session, *, actor: Actor,
                         today: dt.date | None = None) -> list[ExtractRequest]:
     """Overdue destruction certificates, flagged to the data security officer."""
     if not actor.can(Perm.EXTRACT_APPROVE):
-        raise PermissionDenied("the data security officer's list / 数据安全官专用",
+        raise PermissionDenied(_("the data security officer's list"),
                                clause=CLAUSE_DESTROY)
     return [r for r in overdue_requests(session, today=today)
             if actor.can(Perm.EXTRACT_APPROVE, r.study_code)]

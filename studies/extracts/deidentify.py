@@ -21,6 +21,7 @@ from deid.subjects import TableRows, anonymize_subjects, label_at
 from studies.extracts.errors import BuildError
 from studies.forms.datatypes import DATA_TYPES
 from studies.forms.models import Item
+from studies.kernel.i18n import _
 
 NA = "NA"
 
@@ -137,8 +138,8 @@ def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
     kinds = {f: kind_of(i) for f, i in items.items()}
     direct = [f for f, kd in kinds.items() if kd == "direct"]
     if direct:
-        raise BuildError(f"{direct[0]} is a direct identifier and is never released in a "
-                         "limited data set (Table 6) / 直接标识符不得出现在受限制数据集中")
+        raise BuildError(_("{value} is a direct identifier and is never released in a limited "
+                           "data set (Table 6)").format(value=direct[0]))
     qis = [f for f, i in items.items() if i.classification == "quasi_identifier"]
     sens = [f for f, i in items.items() if i.classification == "sensitive"]
     masks: Counter[str] = Counter()
@@ -160,11 +161,11 @@ def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
     subjects = {s for df in frames.values() for s in df["subject"].to_list()}
     if qis and len(subjects) < k:
         raise BuildError(
-            f"k-anonymity (k={k}) cannot be reached: only {len(subjects)} subjects can be "
-            f"released, and every description must be shared by at least {k}. The approver "
-            f"can wait for more subjects, ask for a smaller k (at least 5), or leave out the "
-            f"quasi-identifiers ({', '.join(qis)}) / 无法达到k匿名：仅有{len(subjects)}名受试者"
-            f"可发布，少于k={k}；可待受试者增加、降低k（不少于5）或去掉准标识符")
+            _("k-anonymity (k={k}) cannot be reached: only {n_subjects} subjects can be released, "
+              "and every description must be shared by at least {k}. The approver can wait for "
+              "more subjects, ask for a smaller k (at least 5), or leave out the "
+              "quasi-identifiers ({qis})")
+            .format(k=k, n_subjects=len(subjects), qis=', '.join(qis)))
     if qis:
         tables = []
         for form, df in frames.items():
@@ -187,12 +188,11 @@ def deidentify_lds(frames: dict[str, pl.DataFrame], items: dict[str, Item], *,
         except deid.DeidError as e:
             stop = e.column or "?"
             raise BuildError(
-                f"k-anonymity (k={k}) cannot be reached: {stop} splits the subjects into "
-                f"groups under {k} even at its coarsest level within {max_suppression:.0%} "
-                f"suppression. The approver can ask for fewer quasi-identifiers (leave out "
-                f"{stop}), a smaller k (at least 5), or wait for more subjects / 无法达到k匿名："
-                f"{stop} 使受试者分组小于{k}；可减少准标识符（去掉{stop}）、降低k（不少于5）"
-                "或待受试者增加后再提取") from None
+                _("k-anonymity (k={k}) cannot be reached: {stop} splits the subjects into groups "
+                  "under {k} even at its coarsest level within {max_suppression:.0%} suppression. "
+                  "The approver can ask for fewer quasi-identifiers (leave out {stop}), a smaller "
+                  "k (at least 5), or wait for more subjects")
+                .format(k=k, stop=stop, max_suppression=max_suppression)) from None
         levels, suppressed = res.levels, res.suppressed
         info.update(levels=levels, heights=res.heights, achieved_k=res.achieved_k, l=res.l,
                     suppressed_subjects=len(suppressed), rounds=res.rounds,

@@ -34,6 +34,7 @@ from studies.extracts.tiers import Tier
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, PermissionDenied
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 
 CROSS_BORDER_MAX = 250
@@ -56,30 +57,30 @@ def check_recipients(session: Session, *, tier: Tier, org: Organisation, request
                     if o is not None and o.kind == orgs.OrgKind.COMPANY.value), None)
     if company is not None and tier.name not in COMPANY_TIERS:
         raise PermissionDenied(
-            f"{company.label} is a company: it may receive a PUF or an LDS only; the code "
-            "index stays in the hospital (§11.3.4.6) / 企业只能获得公用数据集或受限制数据集，"
-            "患者代码索引不得离开医院", field="tier", clause=CLAUSE_RECIPIENT)
+            _("{label} is a company: it may receive a PUF or an LDS only; the code index stays in "
+              "the hospital (§11.3.4.6)").format(label=company.label), field="tier",
+                               clause=CLAUSE_RECIPIENT)
     home = orgs.hospital(session)
     if tier.inside_hospital_only:
         if home is None or org.id != home.id:
             raise PermissionDenied(
-                "a RIF goes only to a recipient inside the hospital: name the hospital itself "
-                "as the recipient organisation (§11.3.4.6) / 可标识数据集只能提供给本院内部",
+                _("a RIF goes only to a recipient inside the hospital: name the hospital itself "
+                  "as the recipient organisation (§11.3.4.6)"),
                 field="recipient_org", clause=CLAUSE_RECIPIENT)
         outside = [u for u, uid in accounts.items()
                    if (o := orgs.organisation_of(session, uid)) is None or o.id != home.id]
         if outside:
             raise PermissionDenied(
-                f"a RIF goes only to accounts of the hospital; {', '.join(sorted(outside))} "
-                "do(es) not belong to it (§11.3.4.6) / 可标识数据集只能提供给本院账户",
+                _("a RIF goes only to accounts of the hospital; {outside} do(es) not belong to it "
+                  "(§11.3.4.6)").format(outside=', '.join(sorted(outside))),
                 field="recipients", clause=CLAUSE_RECIPIENT)
     allowed = {org.id} | ({home.id} if home is not None else set())
     for username, uid in accounts.items():
         o = orgs.organisation_of(session, uid)
         if o is not None and o.id not in allowed:
             raise InvalidInput(
-                f"recipients: {username} belongs to {o.label}, not to the recipient "
-                "organisation / 该账户属于其他机构", field="recipients")
+                _("recipients: {username} belongs to {label}, not to the recipient "
+                  "organisation").format(username=username, label=o.label), field="recipients")
 
 
 def cross_border_total(session: Session, org_id: str, *, excluding: str | None = None) -> int:
@@ -156,9 +157,9 @@ def check_limit(session: Session, *, actor: Actor, org: Organisation, persons: i
         return
     total = cross_border_total(session, org.id)
     raise PermissionDenied(
-        f"data leaving the country: {org.label} has {total} records about persons; {persons} "
-        f"more would exceed {CROSS_BORDER_MAX} without an approval of the relevant authority "
-        f"(§7 p) / 出境个人信息累计将超过{CROSS_BORDER_MAX}条，须经有关主管部门批准",
+        _("data leaving the country: {label} has {total} records about persons; {persons} more "
+          "would exceed {CROSS_BORDER_MAX} without an approval of the relevant authority (§7 p)")
+        .format(label=org.label, total=total, persons=persons, CROSS_BORDER_MAX=CROSS_BORDER_MAX),
         field="recipient_org", clause=CLAUSE_CROSS_BORDER,
         audit=dict(actor=actor.username, action=Action.EXTRACT_REQUEST,
                    entity_type="organisation", entity_id=org.id, study=study_code,
@@ -180,16 +181,16 @@ def record_authority_approval(session: Session, ledger: Ledger, *, actor: Actor,
     today = today or dt.datetime.now(dt.UTC).date()
     ref = " ".join(reference.split())
     if not 3 <= len(ref) <= 100:
-        raise InvalidInput("reference: the authority's reference, 3 to 100 characters / "
-                           "请填写主管部门批准文号（3至100个字符）", field="reference")
+        raise InvalidInput(_("reference: the authority's reference, 3 to 100 characters"),
+                           field="reference")
     if approved_on > today:
-        raise InvalidInput("approved_on: not in the future / 批准日期不能晚于今天",
+        raise InvalidInput(_("approved_on: not in the future"),
                            field="approved_on")
     if not document:
-        raise InvalidInput("document: upload the approval document / 请上传批准文件",
+        raise InvalidInput(_("document: upload the approval document"),
                            field="document")
     if len(document) > MAX_DOCUMENT:
-        raise InvalidInput("document: at most 10 MB / 文件不得超过10MB", field="document")
+        raise InvalidInput(_("document: at most 10 MB"), field="document")
     name = (filename.strip() or "approval")[:200]
     appr = CrossBorderApproval(organisation_id=org.id, reference=ref, approved_on=approved_on,
                                document_sha256=hashlib.sha256(document).hexdigest(),

@@ -48,6 +48,7 @@ from studies.extracts.tiers import CLAUSE_COMMITTEE, CLAUSE_FIRST_REVIEW, COMMIT
 from studies.kernel.actor import Actor, require, require_different_person
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 
 
@@ -122,19 +123,20 @@ def _check_vote(session: Session, req: ExtractRequest, actor: Actor) -> None:
     """Only a member of the roll frozen when the request opened, still standing, votes, once."""
     roll = req.committee_roll or []
     if len(roll) < COMMITTEE_MIN:
-        raise RuleViolation(f"the committee's roll has {len(roll)} members; a vote needs at "
-                            f"least {COMMITTEE_MIN} / 委员会不足{COMMITTEE_MIN}人，不能表决",
+        raise RuleViolation(_("the committee's roll has {n_roll} members; a vote needs at least "
+                              "{COMMITTEE_MIN}")
+                            .format(n_roll=len(roll), COMMITTEE_MIN=COMMITTEE_MIN),
                             field="kind", clause=CLAUSE_COMMITTEE)
     if actor.user_id not in roll:
-        raise PermissionDenied("you are not on the committee's roll frozen when this request "
-                               "opened / 您不在本申请提交时的委员会名单中",
+        raise PermissionDenied(_("you are not on the committee's roll frozen when this request "
+                                 "opened"),
                                clause=CLAUSE_COMMITTEE)
     if actor.user_id not in committee_members(session, req.study_code):
-        raise PermissionDenied("you have left the committee; you can no longer vote / "
-                               "您已不是委员会委员，不能投票", clause=CLAUSE_COMMITTEE)
+        raise PermissionDenied(_("you have left the committee; you can no longer vote"),
+                               clause=CLAUSE_COMMITTEE)
     if any(d.kind == "vote" and d.user_id == actor.user_id
            for d in decisions_of(session, req.id)):
-        raise Conflict("you have already voted / 您已投票", field="kind")
+        raise Conflict(_("you have already voted"), field="kind")
 
 
 def _check_ethics(session: Session, req: ExtractRequest, reference: str | None) -> None:
@@ -147,18 +149,17 @@ def _check_ethics(session: Session, req: ExtractRequest, reference: str | None) 
     today = now.date()
     problem = None
     if ea is None or ea.study_id != req.study_id:
-        problem = "the id of an ethics approval of this study / 须为本研究的伦理批准编号"
+        problem = _("the id of an ethics approval of this study")
     elif ea.decision not in APPROVING:
-        problem = "that decision is not an approval / 该审查决定不是批准"
+        problem = _("that decision is not an approval")
     elif pv is None or ea.protocol_version_id != pv.id:
         label = pv.label if pv is not None else "—"
-        problem = (f"the approval is not of the current protocol version {label} / "
-                   f"须为现行方案版本 {label} 的伦理批准")
+        problem = (_("the approval is not of the current protocol version {label}").format(
+                       label=label))
     elif ea.decided_on > today or (ea.expires_on is not None and ea.expires_on < today):
-        problem = "the approval is not in force today / 该伦理批准今日不在有效期内"
+        problem = _("the approval is not in force today")
     elif not ea.identifiable_use:
-        problem = ("the approval does not cover identifiable use of the data / "
-                   "该伦理批准未涵盖可标识数据使用")
+        problem = (_("the approval does not cover identifiable use of the data"))
     if problem:
         raise InvalidInput(f"reference: {problem}", field="reference", clause=CLAUSE_ETHICS)
 
@@ -174,8 +175,8 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
         raise InvalidInput("kind must be officer, vote, ethics or dua", field="kind")
     if kind == "dua":
         if actor.username not in req.recipients and actor.user_id != req.requested_by_id:
-            raise PermissionDenied("only the recipient signs the data-use agreement / "
-                                   "数据使用协议由接收方签署", clause=CLAUSE_TIER)
+            raise PermissionDenied(_("only the recipient signs the data-use agreement"),
+                                   clause=CLAUSE_TIER)
         if not data.approve:
             raise InvalidInput("the agreement can only be agreed to", field="approve")
     else:
@@ -184,15 +185,15 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
     if req.status == "held":
         raise RuleViolation(f"held: {req.status_reason}", clause=CLAUSE_DESTROY)
     if req.status != "pending":
-        raise Conflict(f"the request is already {req.status} / 申请已{req.status}",
+        raise Conflict(_("the request is already {status}").format(status=req.status),
                        field="status")
     wanted = "committee" if kind == "vote" else kind
     needed = needs(req)
     if wanted not in needed:
-        raise InvalidInput(f"a {req.tier.upper()} request does not take a {kind} decision / "
-                           "该级别申请不需要此项审批", field="kind", clause=CLAUSE_TIER)
+        raise InvalidInput(_("a {value} request does not take a {kind} decision").format(
+                               value=req.tier.upper(), kind=kind), field="kind", clause=CLAUSE_TIER)
     if kind == "officer" and any(d.kind == "officer" for d in decisions_of(session, req.id)):
-        raise Conflict("the first review is already signed / 初审已签署", field="kind")
+        raise Conflict(_("the first review is already signed"), field="kind")
     if (kind in ("vote", "ethics") and "officer" in needed
             and not approval_state(session, req).done["officer"]):
         raise RuleViolation("the data security office's first review (初审) comes first / "
@@ -203,8 +204,8 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
         _check_ethics(session, req, data.reference)
     request_sha, terms_sha, content = signed_content(req)
     if data.terms_sha256 is not None and data.terms_sha256 != terms_sha:
-        raise Conflict("terms_sha256: the agreement's terms changed since you read them; read "
-                       "them again / 协议条款已更新，请重新阅读", field="terms_sha256")
+        raise Conflict(_("terms_sha256: the agreement's terms changed since you read them; read "
+                         "them again"), field="terms_sha256")
     sig = signatures.sign(
         session, ledger, actor=actor, username=data.username, password=data.password,
         totp=data.totp, meaning=MEANINGS[(kind, data.approve)], content_hash=content,

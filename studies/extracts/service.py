@@ -64,6 +64,7 @@ from studies.jobs.models import Kind
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import LazyText, Msg, _, _l
 from studies.kernel.roles import Perm, Role
 from studies.registry import service as registry
 from studies.registry.models import Study
@@ -96,14 +97,14 @@ def validate_age_recipient(key: str) -> str:
 
     key = key.strip()
     if not AGE_KEY_RE.match(key):
-        raise InvalidInput("recipient_key: an age X25519 public key starting with 'age1' "
-                           "(made by age-keygen) / 须为 age-keygen 生成的 age1 开头的公钥",
+        raise InvalidInput(_("recipient_key: an age X25519 public key starting with 'age1' (made "
+                             "by age-keygen)"),
                            field="recipient_key")
     try:
         pyrage.x25519.Recipient.from_str(key)
     except Exception:
-        raise InvalidInput("recipient_key: not a valid age public key (checksum) / "
-                           "公钥校验失败", field="recipient_key") from None
+        raise InvalidInput(_("recipient_key: not a valid age public key (checksum)"),
+                           field="recipient_key") from None
     return key
 
 
@@ -123,7 +124,7 @@ def field_catalogue(session: Session, study_id: str) -> dict[str, FieldInfo]:
                 f"{form.name}.{i.name}", f"{i.label_zh} / {i.label_en}", i.classification,
                 i.data_type, i.level)
     for f in IDENTITY_FIELDS:
-        out[f"identity.{f}"] = FieldInfo(f"identity.{f}", f"身份信息 / Identity: {f}",
+        out[f"identity.{f}"] = FieldInfo(f"identity.{f}", _("Identity: {f}").format(f=f),
                                          "direct_identifier", "text", 4)
     return out
 
@@ -174,47 +175,47 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
     today = today or now_utc().date()
     purpose = data.purpose.strip()
     if len(purpose) < 10:
-        raise InvalidInput("purpose: at least 10 characters / 用途至少10个字符", field="purpose")
+        raise InvalidInput(_("purpose: at least 10 characters"), field="purpose")
     tier = tier_named(data.tier)
     key = validate_age_recipient(data.recipient_key)
     org = organisations.find_organisation(session, data.recipient_org, field="recipient_org")
     cross_border = organisations.is_abroad(session, org)
     if data.cross_border is not None and data.cross_border != cross_border:
         raise InvalidInput(
-            f"cross_border: {org.label} is registered in {org.country}, so the data "
-            f"{'leave' if cross_border else 'do not leave'} the country; omit the field "
-            "(it follows from the recipient's registered country, §7 p) / 是否出境由接收机构"
-            "的登记国家决定，请勿填写", field="cross_border",
+            _("cross_border: {label} is registered in {country}, so the data {value} the country; "
+              "omit the field (it follows from the recipient's registered country, §7 p)")
+            .format(label=org.label, country=org.country,
+                    value='leave' if cross_border else 'do not leave'), field="cross_border",
             clause=recipients_rules.CLAUSE_CROSS_BORDER)
     if data.use_until <= data.use_from:
-        raise InvalidInput("use_until must be after use_from / 使用期限结束须晚于开始",
+        raise InvalidInput(_("use_until must be after use_from"),
                            field="use_until")
     if data.use_until < today:
-        raise InvalidInput("the period of use has already ended / 使用期限已过",
+        raise InvalidInput(_("the period of use has already ended"),
                            field="use_until")
     if not tier.min_k <= data.k <= K_MAX:
-        raise InvalidInput(f"k: at least {tier.min_k} for this tier (§11.4.2.4, §10.2 e), at most "
-                           f"{K_MAX} / k 至少为{tier.min_k}，至多为{K_MAX}", field="k",
+        raise InvalidInput(_("k: at least {min_k} for this tier (§11.4.2.4, §10.2 e), at most "
+                             "{K_MAX}").format(min_k=tier.min_k, K_MAX=K_MAX), field="k",
                            clause="§11.4.2.4")
     if data.as_of is not None and (data.as_of.tzinfo is None or data.as_of > now_utc()):
-        raise InvalidInput("as_of: a past time with a time zone / 须为带时区的过去时间",
+        raise InvalidInput(_("as_of: a past time with a time zone"),
                            field="as_of")
     catalogue = field_catalogue(session, study.id)
     wanted = list(dict.fromkeys(f.strip() for f in data.fields if f.strip()))
     if not wanted:
-        raise InvalidInput("fields: name at least one field / 请至少选择一个字段", field="fields")
+        raise InvalidInput(_("fields: name at least one field"), field="fields")
     for f in wanted:
         info = catalogue.get(f)
         if info is None:
-            raise InvalidInput(f"fields: no field {f[:80]!r} in a published form of this study "
-                               "(a draft form's fields cannot be extracted) / 本研究已发布的表单"
-                               "中无此字段", field="fields")
+            raise InvalidInput(_("fields: no field {value!r} in a published form of this study (a "
+                                 "draft form's fields cannot be extracted)").format(value=f[:80]),
+                               field="fields")
         if info.classification == "direct_identifier" and not tier.allows_direct_identifiers:
-            raise InvalidInput(f"fields: {f} is a direct identifier; only a RIF may hold it "
-                               "(Table 6) / 直接标识符只能出现在可标识数据集中", field="fields",
+            raise InvalidInput(_("fields: {f} is a direct identifier; only a RIF may hold it "
+                                 "(Table 6)").format(f=f), field="fields",
                                clause="§10.2")
     if not any(not f.startswith("identity.") for f in wanted):
-        raise InvalidInput("fields: name at least one study field / 请至少选择一个研究字段",
+        raise InvalidInput(_("fields: name at least one study field"),
                            field="fields")
     recipients = list(dict.fromkeys([actor.username, *[r.strip() for r in data.recipients
                                                         if r.strip()]]))
@@ -222,7 +223,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
     for r in recipients:
         uid = session.execute(select(col(User.id)).where(col(User.username) == r)).scalar()
         if uid is None:
-            raise InvalidInput(f"recipients: no account {r[:100]!r} / 无此账户",
+            raise InvalidInput(_("recipients: no account {value!r}").format(value=r[:100]),
                                field="recipients")
         accounts[r] = uid
     recipients_rules.check_recipients(session, tier=tier, org=org, requester_id=actor.user_id,
@@ -244,8 +245,8 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
     overdue = overdue_requests(session, org=org.label, today=today)
     if overdue:
         req.status = "held"
-        req.status_reason = (f"the recipient has {len(overdue)} overdue destruction "
-                             "certificate(s) / 接收方有逾期未提交的销毁证明")
+        req.status_reason = (_("the recipient has {n_overdue} overdue destruction "
+                               "certificate(s)").format(n_overdue=len(overdue)))
     session.add(req)
     session.flush()
     ledger.append(session, actor=actor.username, action=Action.EXTRACT_REQUEST,
@@ -268,7 +269,7 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
 def get_request(session: Session, request_id: str) -> ExtractRequest:
     req = session.get(ExtractRequest, request_id) if len(request_id) <= 36 else None
     if req is None:
-        raise NotFound("no such extract request / 无此数据提取申请", field="request_id")
+        raise NotFound(_("no such extract request"), field="request_id")
     return req
 
 
@@ -280,7 +281,7 @@ def may_see(actor: Actor, req: ExtractRequest) -> bool:
 def view_request(session: Session, *, actor: Actor, request_id: str) -> ExtractRequest:
     req = get_request(session, request_id)
     if not may_see(actor, req):
-        raise PermissionDenied("this extract request is not yours / 无权查看该申请",
+        raise PermissionDenied(_("this extract request is not yours"),
                                clause="§11.3.4.1 a")
     return req
 
@@ -322,19 +323,19 @@ def committee_roll(session: Session, *, study_code: str, tier: str,
     roll = committee_members(session, study_code)
     if len(roll) < COMMITTEE_MIN:
         raise RuleViolation(
-            f"tier: this request needs the data security committee's vote, and a committee "
-            f"needs at least {COMMITTEE_MIN} members; study {study_code} has {len(roll)} "
-            f"(Appendix C) / 该申请须经数据安全委员会表决，委员会至少须有{COMMITTEE_MIN}名委员，"
-            f"本研究现有{len(roll)}名", field="tier", clause=CLAUSE_COMMITTEE)
+            _("tier: this request needs the data security committee's vote, and a committee needs "
+              "at least {COMMITTEE_MIN} members; study {study_code} has {n_roll} (Appendix C)")
+            .format(COMMITTEE_MIN=COMMITTEE_MIN, study_code=study_code, n_roll=len(roll)),
+                            field="tier", clause=CLAUSE_COMMITTEE)
     return roll
 
 
 # What waits for whom while a request is pending: the first review comes first (§11.3.4.6),
 # then the committee's vote and the ethics committee's decision.
-WAITING: dict[str, tuple[Role, str]] = {
-    "officer": (Role.SECURITY_OFFICER, "a first review (初审) waits for you / 初审等待您审核"),
-    "committee": (Role.COMMITTEE_MEMBER, "a committee vote waits for you / 委员会表决等待您投票"),
-    "ethics": (Role.ETHICS_MEMBER, "an ethics decision waits for you / 伦理审查等待您决定"),
+WAITING: dict[str, tuple[Role, LazyText]] = {
+    "officer": (Role.SECURITY_OFFICER, _l("a first review waits for you")),
+    "committee": (Role.COMMITTEE_MEMBER, _l("a committee vote waits for you")),
+    "ethics": (Role.ETHICS_MEMBER, _l("an ethics decision waits for you")),
 }
 
 
@@ -354,8 +355,9 @@ def tell_approvers(session: Session, req: ExtractRequest, *, by: str) -> None:
         role, what = WAITING[n]
         sign_off.notify(session, study=study, kind=f"extract.waits.{n}", by=by,
                         audience=(role,), link=f"/extracts/{req.id}",
-                        text=f"{what}: {req.tier.upper()} extract request by "
-                        f"{req.requested_by} ({req.recipient_org})")
+                        text=Msg("{what}: {tier} extract request by {requested_by} ({org})",
+                                 what=what, tier=req.tier.upper(),
+                                 requested_by=req.requested_by, org=req.recipient_org))
 
 
 def needs(req: ExtractRequest) -> list[str]:
@@ -399,15 +401,14 @@ def approval_state(session: Session, req: ExtractRequest) -> ApprovalState:
             "ethics": any(d.kind == "ethics" and d.approve for d in ds)}
     rejected = None
     if any(d.kind == "officer" and not d.approve for d in ds):
-        rejected = ("refused at the data security office's first review (§11.3.4.6) / "
-                    "数据安全办公室初审不予通过")
+        rejected = (_("refused at the data security office's first review (§11.3.4.6)"))
     elif any(d.kind == "ethics" and not d.approve for d in ds):
-        rejected = "refused by the ethics committee / 伦理委员会不予批准"
+        rejected = _("refused by the ethics committee")
     elif "committee" in needs(req) and not committee_approves(
             len(roll) - no - left, len(roll)):
-        rejected = (f"the committee cannot reach more than two thirds of its {len(roll)} "
-                    f"members: {no} voted no, {left} left without voting (Appendix C) / "
-                    "委员会赞成票无法超过全体委员的三分之二")
+        rejected = (_("the committee cannot reach more than two thirds of its {n_roll} members: "
+                      "{no} voted no, {left} left without voting (Appendix C)")
+                    .format(n_roll=len(roll), no=no, left=left))
     return ApprovalState(needs(req), done, yes, no, len(roll), left, rejected)
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from studies.kernel.errors import InvalidInput
+from studies.kernel.i18n import LazyText, _, _l
 
 K_MAX = 100
 """The largest k a request may ask for (every tier)."""
@@ -109,7 +110,7 @@ class Tier:
     """
 
     name: str
-    label: str
+    label: LazyText
     min_k: int
     allows_direct_identifiers: bool
     needs_officer: bool
@@ -143,17 +144,17 @@ class Tier:
 
 
 TIER_RULES: dict[str, Tier] = {t.name: t for t in (
-    Tier(name="puf", label="公用数据集 / Public use file (PUF)",
+    Tier(name="puf", label=_l("Public use file (PUF)"),
          min_k=2, allows_direct_identifiers=False,
          needs_officer=True, needs_committee=False, needs_dua=False, needs_ethics=False,
          consent_scopes=("study",), treatment=Treatment.AGGREGATE,
          writes_clinical_odm=False, min_cell_count=5),
-    Tier(name="lds", label="受限制数据集 / Limited data set (LDS)",
+    Tier(name="lds", label=_l("Limited data set (LDS)"),
          min_k=5, allows_direct_identifiers=False,
          needs_officer=True, needs_committee=True, needs_dua=True, needs_ethics=False,
          consent_scopes=("study",), treatment=Treatment.DEIDENTIFY,
          writes_clinical_odm=True, l_diversity=2, max_suppression=0.05),
-    Tier(name="rif", label="可标识数据集 / Research identifiable file (RIF)",
+    Tier(name="rif", label=_l("Research identifiable file (RIF)"),
          min_k=2, allows_direct_identifiers=True,
          needs_officer=True, needs_committee=True, needs_dua=True, needs_ethics=True,
          consent_scopes=("study", "identifiable"), treatment=Treatment.IDENTIFIABLE,
@@ -172,8 +173,7 @@ def tier_named(name: str) -> Tier:
     """The tier a request names; :class:`InvalidInput` (field ``tier``) for any other name."""
     tier = TIER_RULES.get(name)
     if tier is None:
-        names, codes = list(TIER_RULES), [n.upper() for n in TIER_RULES]
-        raise InvalidInput(f"tier must be {', '.join(names[:-1])} or {names[-1]} / "
-                           f"数据集级别须为 {'、'.join(codes[:-1])} 或 {codes[-1]}",
-                           field="tier")
+        names = list(TIER_RULES)
+        raise InvalidInput(_("tier must be {value} or {value2}").format(
+                               value=", ".join(names[:-1]), value2=names[-1]), field="tier")
     return tier

@@ -19,6 +19,7 @@ from studies.forms.models import (
 from studies.forms.service import get_form, get_version, items_of
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import NotFound
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 
@@ -51,7 +52,7 @@ def check_values(items: list[Item], submitted: dict[str, Any], *, today: dt.date
     by_name = {i.name: i for i in items}
     for name in submitted:
         if name not in by_name:
-            errors[name] = "no such field on this form / 表单中没有该字段"
+            errors[name] = _("no such field on this form")
     for i in items:
         if i.field_type in ("descriptive", "calc") or i.name not in submitted:
             continue
@@ -64,7 +65,7 @@ def check_values(items: list[Item], submitted: dict[str, Any], *, today: dt.date
             errors[i.name] = str(exc)
     env: dict[str, Any] = {**(context or {}), **typed}
     calcs = [i for i in items if i.field_type == "calc" and i.calc]
-    for _ in range(2):  # calculations may use earlier calculations
+    for _x in range(2):  # calculations may use earlier calculations
         for i in calcs:
             v = ex.evaluate(ex.parse(i.calc or ""), env)
             env[i.name] = v if isinstance(v, Decimal) else None
@@ -86,7 +87,7 @@ def check_values(items: list[Item], submitted: dict[str, Any], *, today: dt.date
         if i.name in typed:
             out[i.name] = typed[i.name]
         elif i.required and i.name not in errors:
-            errors[i.name] = "required / 必填"
+            errors[i.name] = _("required")
     return EntryCheck(values=out, errors=errors, hidden=hidden)
 
 
@@ -95,7 +96,7 @@ def check_entry(session: Session, *, form_version_id: str, values: dict[str, Any
     """:func:`check_values` for a stored form version (what data entry calls)."""
     v = session.get(FormVersion, form_version_id)
     if v is None:
-        raise NotFound("no such form version / 未找到表单版本", field="form_version_id")
+        raise NotFound(_("no such form version"), field="form_version_id")
     return check_values(items_of(session, v.id), values, today=today, context=context)
 
 

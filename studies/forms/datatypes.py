@@ -30,6 +30,8 @@ from typing import Any, Literal, Protocol
 import phonenumbers
 from stdnum.cn import ric
 
+from studies.kernel.i18n import LazyText, _, _l
+
 MAX_TEXT = 10000
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
 
@@ -48,24 +50,23 @@ def _phone(s: str) -> bool:
 
 
 # A text format checked at entry: its check and the reason a value is refused.
-TEXT_FORMAT_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
-    "email": (_matches(_EMAIL.pattern), "not an e-mail address / 邮箱格式不正确"),
-    "phone": (_phone, "not a phone number / 电话号码格式不正确"),
-    "postcode": (_matches(r"^[0-9]{6}$"), "not a postcode: 6 digits / 邮政编码须为 6 位数字"),
+TEXT_FORMAT_CHECKS: dict[str, tuple[Callable[[str], bool], LazyText]] = {
+    "email": (_matches(_EMAIL.pattern), _l("not an e-mail address")),
+    "phone": (_phone, _l("not a phone number")),
+    "postcode": (_matches(r"^[0-9]{6}$"), _l("not a postcode: 6 digits")),
     "postcode_ca": (_matches(r"^[A-Za-z][0-9][A-Za-z] ?[0-9][A-Za-z][0-9]$"),
-                    "not a Canadian postal code: A1A 1A1 / 加拿大邮编格式不正确"),
-    "id_number": (ric.is_valid, "not a valid resident ID number (GB 11643) / 身份证号无效"),
-    "mm_ss": (_matches(r"^[0-5][0-9]:[0-5][0-9]$"), "must be minutes:seconds MM:SS / "
-              "须为 分:秒 MM:SS"),
-    "alpha": (_matches(r"^[A-Za-z]+$"), "letters only / 只能包含字母"),
+                    _l("not a Canadian postal code: A1A 1A1")),
+    "id_number": (ric.is_valid, _l("not a valid resident ID number (GB 11643)")),
+    "mm_ss": (_matches(r"^[0-5][0-9]:[0-5][0-9]$"), _l("must be minutes:seconds MM:SS")),
+    "alpha": (_matches(r"^[A-Za-z]+$"), _l("letters only")),
 }
 # Decimal places a number format allows (REDCap's number_1dp … number_4dp): at most that many;
 # written to ODM as the ItemDef's SignificantDigits.
 DECIMAL_PLACES: dict[str, int] = {f"{n}dp": n for n in range(1, 5)}
 _TIME = {None: (re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$"),
-                "must be a time HH:MM / 时间格式须为 HH:MM"),
+                _l("must be a time HH:MM")),
          "hh_mm_ss": (re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"),
-                      "must be a time HH:MM:SS / 时间格式须为 HH:MM:SS")}
+                      _l("must be a time HH:MM:SS"))}
 YES_NO: tuple[dict[str, str], ...] = ({"code": "1", "label_zh": "是", "label_en": "Yes"},
                                       {"code": "0", "label_zh": "否", "label_en": "No"})
 
@@ -128,7 +129,7 @@ class DataType:
 
 def _single(raw: Any) -> Any:
     if isinstance(raw, list | dict):
-        raise ValueError("a single value is expected / 应为单个值")
+        raise ValueError(_("a single value is expected"))
     return raw
 
 
@@ -139,10 +140,10 @@ def _parse_code(item: EnteredItem, raw: Any, today: dt.date) -> Any:
         vals = [str(x) for x in vals]
         bad = [x for x in vals if x not in codes]
         if bad:
-            raise ValueError(f"{bad[0]!r} is not one of the choices / 不在可选项中")
+            raise ValueError(_("{value!r} is not one of the choices").format(value=bad[0]))
         return sorted(set(vals), key=lambda c: [x["code"] for x in item.choices].index(c))
     if str(raw) not in codes:
-        raise ValueError(f"{raw!r} is not one of the choices / 不在可选项中")
+        raise ValueError(_("{raw!r} is not one of the choices").format(raw=raw))
     return str(raw)
 
 
@@ -152,7 +153,7 @@ def _parse_boolean(item: EnteredItem, raw: Any, today: dt.date) -> Any:
         return "1"
     if s in ("0", "false", "no"):
         return "0"
-    raise ValueError("must be yes or no / 须为是或否")
+    raise ValueError(_("must be yes or no"))
 
 
 def _parse_number(integer: bool) -> Parse:
@@ -163,18 +164,17 @@ def _parse_number(integer: bool) -> Parse:
             if not d.is_finite():
                 raise InvalidOperation
         except InvalidOperation:
-            raise ValueError("must be a number / 须为数字") from None
+            raise ValueError(_("must be a number")) from None
         if integer and d != d.to_integral_value():
-            raise ValueError("must be a whole number / 须为整数")
-        for bound, ok, word in ((item.range_min, lambda b: d >= b, "at least"),
-                                (item.range_max, lambda b: d <= b, "at most")):
+            raise ValueError(_("must be a whole number"))
+        for bound, ok, rule in ((item.range_min, lambda b: d >= b, _l("must be at least {bound}")),
+                                (item.range_max, lambda b: d <= b, _l("must be at most {bound}"))):
             if bound is not None and not ok(Decimal(bound)):
-                raise ValueError(f"must be {word} {bound} / 超出范围")
+                raise ValueError(rule.format(bound=bound))
         places = DECIMAL_PLACES.get(item.text_format or "")
         exponent = d.as_tuple().exponent
         if places is not None and isinstance(exponent, int) and -exponent > places:
-            raise ValueError(f"at most {places} decimal place{'s' if places > 1 else ''} / "
-                             f"最多 {places} 位小数")
+            raise ValueError(_("at most {places} decimal place(s)").format(places=places))
         return str(int(d)) if integer else s
     return parse
 
@@ -193,15 +193,15 @@ def _parse_when(with_time: bool) -> Parse:
         try:
             day = dt.datetime.fromisoformat(s).date() if with_time else dt.date.fromisoformat(s)
         except ValueError:
-            raise ValueError("must be an ISO date and time / 日期时间格式不正确" if with_time
-                             else "must be a date YYYY-MM-DD / 日期格式须为 YYYY-MM-DD") from None
+            raise ValueError(_("must be an ISO date and time") if with_time
+                             else _("must be a date YYYY-MM-DD")) from None
         for bound, is_min in ((item.range_min, True), (item.range_max, False)):
             if bound is None:
                 continue
             limit = today if bound == "today" else dt.date.fromisoformat(bound[:10])
             if (is_min and day < limit) or (not is_min and day > limit):
-                raise ValueError(f"must be {'on or after' if is_min else 'on or before'} "
-                                 f"{limit.isoformat()} / 超出日期范围")
+                rule = _("must be on or after {day}") if is_min else _("must be on or before {day}")
+                raise ValueError(rule.format(day=limit.isoformat()))
         return s
     return parse
 
@@ -209,7 +209,7 @@ def _parse_when(with_time: bool) -> Parse:
 def _parse_text(item: EnteredItem, raw: Any, today: dt.date) -> Any:
     s = str(_single(raw)).strip()
     if len(s) > MAX_TEXT:
-        raise ValueError(f"longer than {MAX_TEXT} characters / 文本过长")
+        raise ValueError(_("longer than {MAX_TEXT} characters").format(MAX_TEXT=MAX_TEXT))
     check = TEXT_FORMAT_CHECKS.get(item.text_format or "")
     if check is not None and not check[0](s):
         raise ValueError(check[1])

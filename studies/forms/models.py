@@ -23,6 +23,7 @@ from sqlmodel import Field
 
 from audit_trail.base import UTCDateTime
 from studies.forms import datatypes
+from studies.kernel.i18n import _l
 from studies.kernel.models import CreatedAt, IdTable
 
 DATA_TYPES = tuple(datatypes.DATA_TYPES)  # one entry per type: studies/forms/datatypes.py
@@ -32,19 +33,19 @@ TEXT_FORMATS = ("email", "phone", "postcode", "postcode_ca", "id_number", "mm_ss
                 "alpha", "1dp", "2dp", "3dp", "4dp", "hh_mm_ss")
 CLASSIFICATIONS = ("direct_identifier", "quasi_identifier", "sensitive", "clinical")
 CLASSIFICATION_LABELS = {
-    "direct_identifier": "直接标识符 / Direct identifier",
-    "quasi_identifier": "准标识符 / Quasi-identifier",
-    "sensitive": "敏感 / Sensitive",
-    "clinical": "临床 / Clinical",
+    "direct_identifier": _l("Direct identifier"),
+    "quasi_identifier": _l("Quasi-identifier"),
+    "sensitive": _l("Sensitive"),
+    "clinical": _l("Clinical"),
 }
 # GB/T 39725-2020 Table 1.
 DATA_CATEGORIES = {
-    "personal_attributes": "个人属性数据 / Personal attributes",
-    "health_status": "健康状况数据 / Health status",
-    "medical_application": "医疗应用数据 / Medical application",
-    "medical_payment": "医疗支付数据 / Medical payment",
-    "health_resources": "卫生资源数据 / Health resources",
-    "public_health": "公共卫生数据 / Public health",
+    "personal_attributes": _l("Personal attributes"),
+    "health_status": _l("Health status"),
+    "medical_application": _l("Medical application"),
+    "medical_payment": _l("Medical payment"),
+    "health_resources": _l("Health resources"),
+    "public_health": _l("Public health"),
 }
 LEVELS = (1, 2, 3, 4, 5)  # §6.2
 FORM_STATUSES = ("draft", "published")

@@ -26,6 +26,7 @@ from studies.forms.spec import (
     propose_classification,
     split_label,
 )
+from studies.kernel.i18n import _
 
 COLUMNS = {  # normalised header prefix -> key
     "variable / field name": "name", "form name": "form", "section header": "section",
@@ -197,11 +198,14 @@ def parse_dictionary(text: str) -> Dictionary:
             item.range_min, item.range_max = "0", "100"
             labels = [s.strip() for s in choices.split("|") if s.strip()]
             if labels:
-                marks = ", ".join(f"{p} = {lab}" for p, lab in zip(
-                    ("0", "50", "100") if len(labels) == 3 else ("0", "100"), labels,
-                    strict=False))
-                item.help_en = ((item.help_en + "; ") if item.help_en else "") + marks
-                item.help_zh = ((item.help_zh + "；") if item.help_zh else "") + marks
+                points = ("0", "50", "100") if len(labels) == 3 else ("0", "100")
+                pairs = [split_label(lab) for lab in labels]  # each mark in both languages
+                marks_zh = "，".join(f"{p} = {zh}" for p, (zh, _en) in zip(points, pairs,
+                                                                          strict=False))
+                marks_en = ", ".join(f"{p} = {en}" for p, (_zh, en) in zip(points, pairs,
+                                                                          strict=False))
+                item.help_en = ((item.help_en + "; ") if item.help_en else "") + marks_en
+                item.help_zh = ((item.help_zh + "；") if item.help_zh else "") + marks_zh
         if (datatypes.DATA_TYPES[item.data_type].numeric and note
                 and UNIT_RE.match(note) and ftype != "slider"):
             item.unit, item.help_zh, item.help_en = note, None, None
@@ -303,11 +307,11 @@ def dictionary_rows(forms: list[FormSpec]) -> list[dict[str, str]]:
     subject code fills; reading the rows back (:func:`parse_dictionary`) gives the same forms.
     ``Identifier?`` is ``y`` for a confirmed direct identifier (a proposed one is proposed
     again on import). Form labels and other classifications have no REDCap column."""
-    blank = {key: "" for _, key in DICTIONARY_COLUMNS}
+    blank = {key: "" for _x, key in DICTIONARY_COLUMNS}
     rows: list[dict[str, str]] = []
     if forms:
         rows.append({**blank, "field_name": RECORD_ID, "form_name": forms[0].name,
-                     "field_type": "text", "field_label": "受试者代码 / Subject code"})
+                     "field_type": "text", "field_label": _("Subject code")})
     for form in forms:
         for n, group in enumerate(form.groups):
             first = True
@@ -356,7 +360,7 @@ def dictionary_csv(forms: list[FormSpec]) -> str:
     byte-order mark for Excel)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([title for title, _ in DICTIONARY_COLUMNS])
+    w.writerow([title for title, _x in DICTIONARY_COLUMNS])
     for row in dictionary_rows(forms):
-        w.writerow([row[key] for _, key in DICTIONARY_COLUMNS])
+        w.writerow([row[key] for _x, key in DICTIONARY_COLUMNS])
     return buf.getvalue()

@@ -47,6 +47,7 @@ from studies.forms.spec import (
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, Locked, NotFound, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 from studies.registry.models import Study
@@ -81,7 +82,8 @@ def get_form(session: Session, study: Study, name: str) -> Form:
     f = session.execute(_FORM_BY_NAME, {"study_id": study.id, "name": name}
                         ).scalar_one_or_none()
     if f is None:
-        raise NotFound(f"no form {name!r} in study {study.code} / 未找到表单", field="form")
+        raise NotFound(_("no form {name!r} in study {code}").format(name=name, code=study.code),
+                       field="form")
     return f
 
 
@@ -95,7 +97,8 @@ def get_version(session: Session, form: Form, number: int) -> FormVersion:
                                                   col(FormVersion.number) == number)
                         ).scalar_one_or_none()
     if v is None:
-        raise NotFound(f"form {form.name!r} has no version {number} / 未找到表单版本",
+        raise NotFound(_("form {name!r} has no version {number}").format(
+                           name=form.name, number=number),
                        field="version")
     return v
 
@@ -298,8 +301,8 @@ def import_redcap(session: Session, ledger: Ledger, *, actor: Actor, study_code:
     try:
         d = redcap.parse_dictionary(text)
     except DictionaryError as exc:
-        raise InvalidInput("the REDCap data dictionary was refused; nothing was imported / "
-                           "数据字典有误，未导入任何内容: " + "; ".join(exc.errors[:50]),
+        raise InvalidInput(_("the REDCap data dictionary was refused; nothing was "
+                             "imported") + " " + "; ".join(exc.errors[:50]),
                            field="file", clause=CLAUSE_METADATA) from None
     return _import(session, ledger, actor=actor, study_code=study_code, d=d, source="redcap")
 
@@ -311,8 +314,8 @@ def import_odm(session: Session, ledger: Ledger, *, actor: Actor, study_code: st
     try:
         d = odm.parse_metadata(data)
     except OdmError as exc:
-        raise InvalidInput("the ODM file was refused; nothing was imported / "
-                           "ODM 文件有误，未导入任何内容: " + "; ".join(exc.errors[:50]),
+        raise InvalidInput(_("the ODM file was refused; nothing was "
+                             "imported") + " " + "; ".join(exc.errors[:50]),
                            field="file", clause=CLAUSE_METADATA) from None
     return _import(session, ledger, actor=actor, study_code=study_code, d=d, source="odm")
 
@@ -322,7 +325,7 @@ def _import(session: Session, ledger: Ledger, *, actor: Actor, study_code: str, 
     existed = session.execute(select(col(Study.id)).where(col(Study.code) == study_code)).first()
     study = registry.ensure_study(session, ledger, actor=actor, code=study_code)
     if study.status == "closed":
-        raise Conflict("the study is closed / 研究已结束", field="study")
+        raise Conflict(_("the study is closed"), field="study")
     result = ImportResult(study_code=study.code, study_created=existed is None,
                           warnings=list(d.warnings))
     _store_dictionary(session, ledger, actor=actor, study=study, d=d, source=source,
@@ -391,12 +394,13 @@ def redcap_dictionary(session: Session, ledger: Ledger, *, actor: Actor, study_c
 def _upsert_event(session: Session, ledger: Ledger, *, actor: Actor, study: Study,
                   spec: EventSpec) -> StudyEvent:
     if not NAME_RE.match(spec.name):
-        raise InvalidInput(f"event name {spec.name!r}: lower-case letters, digits and _ / "
-                           "访视名称格式不正确", field="name")
+        raise InvalidInput(_("event name {name!r}: lower-case letters, digits and _").format(
+                               name=spec.name), field="name")
     known = {f.name for f in forms_of(session, study.id)}
     missing = [n for n in spec.form_names if n not in known]
     if missing:
-        raise NotFound(f"no form {missing[0]!r} in this study / 未找到表单", field="form_names")
+        raise NotFound(_("no form {value!r} in this study").format(value=missing[0]),
+                       field="form_names")
     ev = session.execute(select(StudyEvent).where(col(StudyEvent.study_id) == study.id,
                                                   col(StudyEvent.name) == spec.name)
                          ).scalar_one_or_none()
@@ -436,8 +440,8 @@ def _draft(session: Session, actor: Actor, study_code: str, form_name: str,
     form = get_form(session, study, form_name)
     v = get_version(session, form, number)
     if v.status != "draft":
-        raise Locked(f"form {form.name} version {v.number} is published and cannot change; "
-                     "create a new version / 已发布的表单版本不可修改，请新建版本",
+        raise Locked(_("form {name} version {number} is published and cannot change; create a new "
+                       "version").format(name=form.name, number=v.number),
                      field="version", clause=CLAUSE_METADATA)
     return study, form, v
 
@@ -446,13 +450,13 @@ def publish_problems(session: Session, version_id: str) -> list[str]:
     items = items_of(session, version_id)
     problems = []
     if not items:
-        problems.append("the form has no items / 表单没有字段")
+        problems.append(_("the form has no items"))
     for i in items:
         if i.logic_problem:
             problems.append(f"{i.name}: untranslated logic: {i.logic_problem}")
         if not i.classification_confirmed:
-            problems.append(f"{i.name}: classification {i.classification} is only proposed; "
-                            "confirm or change it / 分类待确认")
+            problems.append(_("{name}: classification {classification} is only proposed; confirm "
+                              "or change it").format(name=i.name, classification=i.classification))
     return problems
 
 
@@ -463,7 +467,7 @@ def publish_version(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     study, form, v = _draft(session, actor, study_code, form_name, number)
     problems = publish_problems(session, v.id)
     if problems:
-        raise RuleViolation("the form cannot be published yet / 表单尚不能发布: "
+        raise RuleViolation(_("the form cannot be published yet") + " "
                             + "; ".join(problems[:30]), field="version", clause=CLAUSE_METADATA)
     v.status, v.published_at, v.published_by = "published", dt.datetime.now(dt.UTC), \
         actor.username
@@ -482,7 +486,7 @@ def new_version(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     vs = versions_of(session, form.id)
     last = vs[-1]
     if last.status == "draft":
-        raise Conflict(f"version {last.number} is still a draft; edit it / 已有草稿版本",
+        raise Conflict(_("version {number} is still a draft; edit it").format(number=last.number),
                        field="form")
     v = FormVersion(form_id=form.id, number=last.number + 1, label_zh=last.label_zh,
                     label_en=last.label_en, source="copy", created_by=actor.username)
@@ -504,7 +508,8 @@ def update_item(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     items = items_of(session, v.id)
     item = next((i for i in items if i.name == item_name), None)
     if item is None:
-        raise NotFound(f"no item {item_name!r} in this version / 未找到字段", field="item")
+        raise NotFound(_("no item {item_name!r} in this version").format(item_name=item_name),
+                       field="item")
     known = {i.name: i.multiple for i in items}
     for other in forms_of(session, study.id):  # logic may refer to the subject's other forms
         ov = current_version(session, other) if other.id != form.id else None
@@ -534,7 +539,7 @@ def update_item(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
         put("data_category", data.data_category)
     if data.level is not None:
         if data.level not in LEVELS:
-            raise InvalidInput("level must be 1–5 (§6.2) / 级别须为 1–5", field="level")
+            raise InvalidInput(_("level must be 1–5 (§6.2)"), field="level")
         put("level", data.level)
     if data.required is not None:
         put("required", data.required)

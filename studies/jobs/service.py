@@ -22,6 +22,7 @@ from sqlmodel import col
 from audit_trail.base import utcnow
 from studies.jobs.errors import LeaseLost
 from studies.jobs.models import Job
+from studies.kernel.i18n import _
 from studies.kernel.ids import new_id
 
 # Progress of running jobs on SQLite, by job id. There the job's own transaction holds the one
@@ -105,7 +106,8 @@ def complete(session: Session, *, job_id: str, worker: str, attempt: int,
                              .values(state="done", progress=100, finished_at=now or utcnow(),
                                      lease_expires_at=None))
     if not getattr(result, "rowcount", 0):
-        raise LeaseLost(f"job {job_id} is no longer held by {worker} / 任务已由其他进程接手",
+        raise LeaseLost(_("job {job_id} is no longer held by {worker}").format(
+                            job_id=job_id, worker=worker),
                         field="job")
 
 

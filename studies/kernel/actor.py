@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from studies.kernel.errors import PermissionDenied
+from studies.kernel.i18n import _
 from studies.kernel.roles import PRIVILEGED, STUDY_WIDE, Perm, Role, permissions_of
 
 # Why a session is restricted to a few pages until the user acts.
@@ -34,7 +35,7 @@ class Actor:
 
     @property
     def roles(self) -> set[Role]:
-        return {r for r, _ in self.grants}
+        return {r for r, _x in self.grants}
 
     def scope_triples(self) -> tuple[tuple[Role, str | None, str | None], ...]:
         return self.scopes or tuple((r, s, None) for r, s in self.grants)
@@ -76,10 +77,10 @@ SYSTEM = Actor(user_id="system", username="system", display_name="System", grant
 def refuse_pending(actor: Actor) -> None:
     """Refuse a session that must first change its password or enrol the second factor."""
     if actor.pending == PENDING_PASSWORD:
-        raise PermissionDenied("please change your password first / 请先修改密码",
+        raise PermissionDenied(_("please change your password first"),
                                clause="§11.3.4.1 a")
     if actor.pending == PENDING_SECOND_FACTOR:
-        raise PermissionDenied("please enrol the second factor first / 请先绑定动态口令",
+        raise PermissionDenied(_("please enrol the second factor first"),
                                clause="§11.6.2.2 g")
 
 
@@ -90,14 +91,14 @@ def require(actor: Actor, perm: Perm, *, study: str | None = None,
     if not actor.can(perm, study, site, whole_study=whole_study):
         if whole_study or perm in STUDY_WIDE:
             raise PermissionDenied(
-                f"permission {perm.value} is required for the whole study, not one site / "
-                f"需要全研究范围的权限 {perm.value}", clause="§11.3.4.1 a")
+                _("permission {value} is required for the whole study, not one site").format(
+                    value=perm.value), clause="§11.3.4.1 a")
         if site is not None and actor.can(perm, study):
             raise PermissionDenied(
-                f"permission {perm.value} is not held for site {site} / "
-                f"无中心 {site} 的权限 {perm.value}", clause="§11.3.4.1 a")
+                _("permission {value} is not held for site {site}").format(
+                    value=perm.value, site=site), clause="§11.3.4.1 a")
         raise PermissionDenied(
-            f"permission {perm.value} is required / 需要权限 {perm.value}", clause="§11.3.4.1 a")
+            _("permission {value} is required").format(value=perm.value), clause="§11.3.4.1 a")
 
 
 def require_sites(actor: Actor, perm: Perm, *, study: str, sites: set[str] | None) -> None:
@@ -116,5 +117,5 @@ def require_different_person(actor: Actor, requester_user_id: str | None,
     if (requester_user_id and requester_user_id == actor.user_id) or (
             requester_username and requester_username == actor.username):
         raise PermissionDenied(
-            "you cannot approve your own request / 不能审批本人提出的申请",
+            _("you cannot approve your own request"),
             clause="§11.3.4.1 a")

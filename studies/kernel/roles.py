@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from studies.kernel.i18n import LazyText, _l
+
 
 class Role(StrEnum):
     PRINCIPAL_INVESTIGATOR = "principal_investigator"
@@ -23,19 +25,19 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-ROLE_LABELS: dict[Role, str] = {
-    Role.PRINCIPAL_INVESTIGATOR: "主要研究者 / Principal investigator",
-    Role.INVESTIGATOR: "研究者 / Investigator",
-    Role.DATA_MANAGER: "数据管理员 / Data manager",
-    Role.STATISTICIAN: "统计师 / Statistician",
-    Role.MONITOR: "监查员 / Monitor",
-    Role.SPONSOR: "申办者 / Sponsor",
-    Role.CUSTODIAN: "患者代码索引管理员 / Code-index custodian",
-    Role.SECURITY_OFFICER: "数据安全官 / Data security officer",
-    Role.COMMITTEE_MEMBER: "数据安全委员会委员 / Data security committee member",
-    Role.ETHICS_MEMBER: "伦理委员会委员 / Ethics committee member",
-    Role.AUDITOR: "审计员 / Auditor",
-    Role.ADMIN: "系统管理员 / System administrator",
+ROLE_LABELS: dict[Role, LazyText] = {
+    Role.PRINCIPAL_INVESTIGATOR: _l("Principal investigator"),
+    Role.INVESTIGATOR: _l("Investigator"),
+    Role.DATA_MANAGER: _l("Data manager"),
+    Role.STATISTICIAN: _l("Statistician"),
+    Role.MONITOR: _l("Monitor"),
+    Role.SPONSOR: _l("Sponsor"),
+    Role.CUSTODIAN: _l("Code-index custodian"),
+    Role.SECURITY_OFFICER: _l("Data security officer"),
+    Role.COMMITTEE_MEMBER: _l("Data security committee member"),
+    Role.ETHICS_MEMBER: _l("Ethics committee member"),
+    Role.AUDITOR: _l("Auditor"),
+    Role.ADMIN: _l("System administrator"),
 }
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 
 from studies.kernel.errors import InvalidInput
+from studies.kernel.i18n import _
 
 MAX_PERIOD_HOURS = 24 * 90
 
@@ -52,8 +53,8 @@ def lock_in_from_form(*, scope: str, sites: str | None, forms: str | None,
         return LockIn(scope=scope, sites=_words(sites), forms=_words(forms),  # type: ignore[arg-type]
                       subjects=_words(subjects), override_reason=override_reason or None)
     except ValueError as exc:
-        raise InvalidInput(f"the lock form is not valid: {str(exc).splitlines()[0]} / "
-                           "锁定表单无效", field="scope") from None
+        raise InvalidInput(_("the lock form is not valid: {value}").format(
+                               value=str(exc).splitlines()[0]), field="scope") from None
 
 
 def unlock_in_from_form(*, changes: str, reason: str, planned_date: str,
@@ -68,17 +69,17 @@ def unlock_in_from_form(*, changes: str, reason: str, planned_date: str,
     try:
         day = dt.date.fromisoformat(planned_date.strip())
     except ValueError:
-        raise InvalidInput("planned_date: YYYY-MM-DD / 日期格式为 YYYY-MM-DD",
+        raise InvalidInput(_("planned_date: YYYY-MM-DD"),
                            field="planned_date") from None
     if not period_hours.strip().isdigit():
-        raise InvalidInput("period_hours: a whole number of hours / 须为整数小时",
+        raise InvalidInput(_("period_hours: a whole number of hours"),
                            field="period_hours")
     try:
         return UnlockIn(changes=rows, reason=reason, planned_date=day,
                         period_hours=int(period_hours))
     except ValueError as exc:
-        raise InvalidInput(f"the unlock request is not valid: {str(exc).splitlines()[0]} / "
-                           f"解锁申请无效（期限 1–{MAX_PERIOD_HOURS} 小时）",
+        raise InvalidInput(_("the unlock request is not valid: {value}").format(
+                               value=str(exc).splitlines()[0]),
                            field="period_hours") from None
 
 

@@ -41,6 +41,7 @@ from studies.kernel.errors import (
     RuleViolation,
 )
 from studies.kernel.events import Action
+from studies.kernel.i18n import LazyText, Msg, _, _l, bilingual
 from studies.kernel.roles import DATA_TEAM, Perm
 from studies.locks.models import DataLock, LockSettings
 from studies.locks.schemas import LockIn
@@ -61,10 +62,11 @@ def clean_text(value: str | None, field: str, *, required: bool = True,
     t = (value or "").strip()
     if not t:
         if required:
-            raise InvalidInput(f"{field}: required / 必填", field=field)
+            raise InvalidInput(_("{field}: required").format(field=field), field=field)
         return None
     if len(t) > limit:
-        raise InvalidInput(f"{field}: at most {limit} characters / 过长", field=field)
+        raise InvalidInput(_("{field}: at most {limit} characters").format(
+                               field=field, limit=limit), field=field)
     return t
 
 
@@ -99,16 +101,27 @@ class Scope:
     form: Form | None = None
     subjects: list[Subject] | None = None
 
+    def _label(self) -> tuple[LazyText, dict[str, str]]:
+        if self.scope == "study":
+            return _l("study {code}"), {"code": self.study.code}
+        if self.scope == "site" and self.site:
+            return _l("site {code} of {code2}"), {"code": self.site.code, "code2": self.study.code}
+        if self.scope == "form" and self.form:
+            return _l("form {name} of {code}"), {"name": self.form.name, "code": self.study.code}
+        codes = ", ".join(s.code for s in self.subjects or [])
+        return _l("subjects {codes} of {code}"), {"codes": codes, "code": self.study.code}
+
     @property
     def label(self) -> str:
-        if self.scope == "study":
-            return f"study {self.study.code} / 研究 {self.study.code}"
-        if self.scope == "site" and self.site:
-            return f"site {self.site.code} of {self.study.code} / 中心 {self.site.code}"
-        if self.scope == "form" and self.form:
-            return f"form {self.form.name} of {self.study.code} / 表单 {self.form.name}"
-        codes = ", ".join(s.code for s in self.subjects or [])
-        return f"subjects {codes} of {self.study.code} / 受试者 {codes}"[:500]
+        """The scope in the reader's language."""
+        template, values = self._label()
+        return template.format(**values)[:500]
+
+    @property
+    def stored_label(self) -> str:
+        """The scope as the lock records it, read by everyone: in both languages."""
+        template, values = self._label()
+        return bilingual(template, **values)[:500]
 
 
 def _scopes_of(session: Session, study: Study, data: LockIn) -> list[Scope]:
@@ -116,31 +129,31 @@ def _scopes_of(session: Session, study: Study, data: LockIn) -> list[Scope]:
         return [Scope(study, "study")]
     if data.scope == "site":
         if not data.sites:
-            raise InvalidInput("sites: name at least one site / 请选择中心", field="sites")
+            raise InvalidInput(_("sites: name at least one site"), field="sites")
         out = []
         for code in dict.fromkeys(s.strip() for s in data.sites):
             site = session.execute(select(Site).where(col(Site.study_id) == study.id,
                                                       col(Site.code) == code)).scalar_one_or_none()
             if site is None:
-                raise InvalidInput(f"sites: no site {code!r} in this study / 本研究中没有该中心",
+                raise InvalidInput(_("sites: no site {code!r} in this study").format(code=code),
                                    field="sites")
             out.append(Scope(study, "site", site=site))
         return out
     if data.scope == "form":
         if not data.forms:
-            raise InvalidInput("forms: name at least one form / 请选择表单", field="forms")
+            raise InvalidInput(_("forms: name at least one form"), field="forms")
         out = []
         for name in dict.fromkeys(f.strip() for f in data.forms):
             form = session.execute(select(Form).where(col(Form.study_id) == study.id,
                                                       col(Form.name) == name)).scalar_one_or_none()
             if form is None:
-                raise InvalidInput(f"forms: no form {name!r} in this study / 本研究中没有该表单",
+                raise InvalidInput(_("forms: no form {name!r} in this study").format(name=name),
                                    field="forms")
             out.append(Scope(study, "form", form=form))
         return out
     codes = list(dict.fromkeys(c.strip() for c in data.subjects if c.strip()))
     if not codes:
-        raise InvalidInput("subjects: name at least one subject / 请选择受试者",
+        raise InvalidInput(_("subjects: name at least one subject"),
                            field="subjects")
     subs = []
     for code in codes:
@@ -164,7 +177,8 @@ def _require_scope(session: Session, actor: Actor, perm: Perm, scopes: list[Scop
 def subject_in(session: Session, study: Study, code: str, field: str) -> Subject:
     s = session.execute(select(Subject).where(col(Subject.code) == code)).scalar_one_or_none()
     if s is None or s.study_id != study.id:
-        raise InvalidInput(f"{field}: no subject {code!r} in this study / 本研究中没有该受试者",
+        raise InvalidInput(_("{field}: no subject {code!r} in this study").format(
+                               field=field, code=code),
                            field=field)
     return s
 
@@ -277,22 +291,25 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     made = []
     for sc in scopes:
         if any(_same(lock, sc) for lock in existing):
-            raise Conflict(f"{sc.label} is already locked / 已锁定", field="scope",
+            raise Conflict(_("{label} is already locked").format(label=sc.label), field="scope",
                            clause=CLAUSE_LOCK)
         report = _report(session, sc)
         if report["open"] and not override:
             c = report["counts"]
             raise RuleViolation(
-                f"{sc.label}: {c['open_queries']} open queries, {c['unverified_forms']} "
-                f"unverified forms, {c['incomplete_forms']} incomplete forms, "
-                f"{c['changed_after_verification']} forms changed after verification — give "
-                "an override reason to lock anyway / 存在未解决事项，需填写强制锁定理由",
+                _("{label}: {open_queries} open queries, {unverified_forms} unverified forms, "
+                  "{incomplete_forms} incomplete forms, {changed_after_verification} forms "
+                  "changed after verification — give an override reason to lock anyway")
+                .format(label=sc.label, open_queries=c['open_queries'],
+                        unverified_forms=c['unverified_forms'],
+                        incomplete_forms=c['incomplete_forms'],
+                        changed_after_verification=c['changed_after_verification']),
                 field="override_reason", clause=CLAUSE_LOCK)
         digest, n = snapshot(session, sc)
         lock = DataLock(study_id=study.id, scope=sc.scope,
                         site_id=sc.site.id if sc.site else None,
                         form_id=sc.form.id if sc.form else None,
-                        subject_ids=[s.id for s in sc.subjects or []], label=sc.label,
+                        subject_ids=[s.id for s in sc.subjects or []], label=sc.stored_label,
                         set_by=actor.username, set_at=now, checkpoint_size=0,
                         checkpoint_root="", snapshot_hash=digest, snapshot_values=n,
                         report=report, override_reason=override if report["open"] else None,
@@ -301,7 +318,8 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
             session, actor=actor.username, client=actor.client, action=Action.LOCK_SET,
             entity_type="data_lock", entity_id=lock.id, study=study.code,
             reason=lock.override_reason,
-            changes=[Change("scope", None, sc.label), Change("snapshot_sha256", None, digest),
+            changes=[Change("scope", None, sc.stored_label),
+                     Change("snapshot_sha256", None, digest),
                      Change("snapshot_values", None, n),
                      Change("open_items", None, report["counts"])])
         cp = ledger.checkpoint(session, reason="lock")
@@ -313,8 +331,8 @@ def set_locks(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         made.append(lock)
     sign_off.notify(session, study=study, kind="lock.set", by=actor.username,
            audience=DATA_TEAM, link=f"/studies/{study.code}/locks",
-           text=f"{actor.display_name} locked: " + "; ".join(m.label for m in made)
-           + " / 数据已锁定")
+           text=Msg("{display_name} locked: {locks}", display_name=actor.display_name,
+                    locks="; ".join(m.label for m in made)))  # as recorded: both languages
     return made
 
 
@@ -327,6 +345,15 @@ def list_locks(session: Session, *, actor: Actor, study_code: str) -> list[DataL
     study = registry.get_study(session, study_code)
     return list(session.execute(select(DataLock).where(col(DataLock.study_id) == study.id)
                                 .order_by(col(DataLock.set_at))).scalars())
+
+
+def shown_label(session: Session, lock: DataLock) -> str:
+    """A lock's scope in the reader's language (the lock records it in both)."""
+    study = session.get(Study, lock.study_id)
+    assert study is not None
+    return Scope(study, lock.scope, site=session.get(Site, lock.site_id) if lock.site_id else None,
+                 form=session.get(Form, lock.form_id) if lock.form_id else None,
+                 subjects=[s for i in lock.subject_ids if (s := session.get(Subject, i))]).label
 
 
 def lock_public(lock: DataLock) -> dict[str, Any]:

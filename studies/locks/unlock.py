@@ -30,6 +30,7 @@ from studies.kernel.errors import (
     PermissionDenied,
 )
 from studies.kernel.events import Action
+from studies.kernel.i18n import Msg, _, _l
 from studies.kernel.roles import DATA_TEAM, ROLE_LABELS, UNLOCK_SIGNERS, Perm, Role
 from studies.locks.models import DataLock, SignatureInvalidation, UnlockRequest
 from studies.locks.schemas import UnlockIn
@@ -46,16 +47,25 @@ from studies.registry.models import Site, Study
 from studies.signoff import service as sign_off
 from studies.subjects.models import Subject
 
+# The inbox message when an unlock request ends without taking effect, or is re-locked.
+ENDED = {"relocked": _l("unlock request {id}: re-locked{reason}"),
+         "withdrawn": _l("unlock request {id}: withdrawn{reason}"),
+         "rejected": _l("unlock request {id}: rejected{reason}")}
+
 
 def unlock_content(req: UnlockRequest, study_code: str) -> str:
     """The exact text every signer is shown in full and signs (its SHA-256 is signed)."""
-    lines = [f"解锁申请 / Unlock request {req.id}", f"研究 / Study: {study_code}",
-             f"理由 / Reason: {req.reason}", f"计划日期 / Planned date: {req.planned_date}",
+    lines = [_("Unlock request {id}").format(id=req.id), _("Study: {study_code}").format(
+                                                    study_code=study_code),
+             _("Reason: {reason}").format(reason=req.reason),
+             _("Planned date: {planned_date}").format(
+                                               planned_date=req.planned_date),
              f"解锁期限 / Period: {req.period_hours} hours / 小时",
-             f"申请人 / Requested by: {req.requested_by}", "修改内容 / Changes to be made:"]
+             _("Requested by: {requested_by}").format(requested_by=req.requested_by),
+             _("Changes to be made:")]
     for c in req.changes:
-        fields = ", ".join(c["fields"]) if c.get("fields") else "all fields / 全部字段"
-        form = c.get("form") or "all forms / 全部表单"
+        fields = ", ".join(c["fields"]) if c.get("fields") else _("all fields")
+        form = c.get("form") or _("all forms")
         lines.append(f"- subject {c['subject']}, form {form}, fields: {fields}")
     return "\n".join(lines) + "\n"
 
@@ -69,12 +79,12 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
     study = registry.get_study(session, study_code)
     reason = clean_text(data.reason, "reason", limit=4000)
     if not data.changes:
-        raise InvalidInput("changes: list the subjects/forms/fields to change / 请列出修改内容",
+        raise InvalidInput(_("changes: list the subjects/forms/fields to change"),
                            field="changes")
     locks = list(session.execute(select(DataLock).where(
         col(DataLock.study_id) == study.id)).scalars())
     if not locks:
-        raise Conflict("nothing in this study is locked / 本研究没有锁定的数据", field="changes")
+        raise Conflict(_("nothing in this study is locked"), field="changes")
     changes = []
     for c in data.changes:
         subject = subject_in(session, study, c.subject.strip(), "changes")
@@ -85,15 +95,15 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
                 col(Form.study_id) == study.id,
                 col(Form.name) == c.form.strip())).scalar_one_or_none()
             if form is None:
-                raise InvalidInput(f"changes: no form {c.form!r} in this study / 没有该表单",
+                raise InvalidInput(_("changes: no form {form!r} in this study").format(form=c.form),
                                    field="changes")
         fields = sorted({f.strip() for f in c.fields or [] if f.strip()}) or None
         if fields and form is None:
-            raise InvalidInput("changes: fields need a form / 指定字段时须指定表单",
+            raise InvalidInput(_("changes: fields need a form"),
                                field="changes")
         if not any(covers(lk, subject.site_id, subject.id, form.id if form else None)
                    or (form is None and lk.scope == "form") for lk in locks):
-            raise InvalidInput(f"changes: subject {subject.code} is not locked / 该数据未锁定",
+            raise InvalidInput(_("changes: subject {code} is not locked").format(code=subject.code),
                                field="changes")
         changes.append({"subject_id": subject.id, "subject": subject.code,
                         "form_id": form.id if form else None,
@@ -112,10 +122,11 @@ def request_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code
                                           Change("content_sha256", None, req.content_hash)])
     sign_off.notify(session, study=study, kind="unlock.request", by=actor.username,
            audience=UNLOCK_SIGNERS, link=f"/studies/{study.code}/unlocks/{req.id}",
-           text=f"an unlock request waits for your signature: {actor.display_name} requests an "
-           f"unlock of {len(changes)} item(s) from {data.planned_date} for "
-           f"{data.period_hours} h: {reason} / 解锁申请等待您签名（需主要研究者、数据管理员和"
-           "统计师签名）")
+           text=Msg("an unlock request waits for your signature: {display_name} requests an "
+                    "unlock of {n_changes} item(s) from {planned_date} for {period_hours} h: "
+                    "{reason}", display_name=actor.display_name, n_changes=len(changes),
+                    planned_date=data.planned_date, period_hours=data.period_hours,
+                    reason=reason))
     return req
 
 
@@ -125,7 +136,7 @@ def get_request(session: Session, *, actor: Actor, study_code: str,
     study = registry.get_study(session, study_code)
     req = session.get(UnlockRequest, request_id)
     if req is None or req.study_id != study.id:
-        raise NotFound("no such unlock request in this study / 未找到该解锁申请",
+        raise NotFound(_("no such unlock request in this study"),
                        field="request_id")
     return req
 
@@ -151,13 +162,13 @@ def sign_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
     study = session.get(Study, req.study_id)
     assert study is not None
     if req.status != "pending":
-        raise Conflict(f"the request is {req.status} / 该申请已{req.status}", field="request_id",
+        raise Conflict(_("the request is {status}").format(status=req.status), field="request_id",
                        audit=dict(actor=actor.username, action=Action.UNLOCK_REQUEST_SIGN,
                                   entity_type="unlock_request", entity_id=req.id,
                                   study=study.code, outcome="denied", client=actor.client,
                                   reason=f"request is {req.status}"))
     if content_hash is not None and content_hash != req.content_hash:
-        raise Conflict("the request shown differs from the request stored / 所示内容与申请不符",
+        raise Conflict(_("the request shown differs from the request stored"),
                        field="content_hash")
     n = sign_off.signoff(session, ledger, actor=actor, study=study, entity_type="unlock_request",
                 entity_id=req.id, content_hash=req.content_hash, role=role, roles=UNLOCK_SIGNERS,
@@ -194,11 +205,12 @@ def _take_effect(session: Session, ledger: Ledger, req: UnlockRequest, study: St
             session.add(SignatureInvalidation(signature_id=sig.id, unlock_id=req.id, at=now))
             ledger.append(session, actor=actor.username, action=Action.SIGNATURE_INVALIDATE,
                           entity_type="e_signature", entity_id=sig.id, study=study.code,
-                          reason=f"data reopened by unlock {req.id} / 数据已解锁，签名失效")
+                          reason=_("data reopened by unlock {id}").format(id=req.id))
     session.flush()
     sign_off.notify(session, study=study, kind="unlock.effective", by=actor.username,
            audience=DATA_TEAM, link=f"/studies/{study.code}/unlocks/{req.id}",
-           text=f"unlock {req.id} is in effect until {req.ends_at:%Y-%m-%d %H:%M} UTC / 解锁已生效")
+           text=Msg("unlock {id} is in effect until {ends_at} UTC", id=req.id,
+                    ends_at=f"{req.ends_at:%Y-%m-%d %H:%M}"))
 
 
 def invalidated(session: Session, signature_ids: list[str]) -> set[str]:
@@ -235,9 +247,7 @@ def _close(session: Session, ledger: Ledger, req: UnlockRequest, *, to: str, by:
         ledger.checkpoint(session, reason="relock")
     sign_off.notify(session, study=study, kind=f"unlock.{to}", by=by,
            audience=DATA_TEAM, link=f"/studies/{study.code}/unlocks/{req.id}",
-           text=f"unlock request {req.id}: {to}" + (f" — {reason}" if reason else "")
-           + {"relocked": " / 已重新锁定", "withdrawn": " / 已撤回",
-              "rejected": " / 已驳回"}.get(to, ""))
+           text=Msg(ENDED[to], id=req.id, reason=f" — {reason}" if reason else ""))
 
 
 def withdraw_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -247,11 +257,11 @@ def withdraw_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     require(actor, Perm.UNLOCK_REQUEST, study=study_code)
     req = get_request(session, actor=actor, study_code=study_code, request_id=request_id)
     if req.requested_by != actor.username and not actor.can(Perm.LOCK_MANAGE, study_code):
-        raise PermissionDenied("only the requester or the data manager may withdraw / "
-                               "仅申请人或数据管理员可撤回", field="request_id")
+        raise PermissionDenied(_("only the requester or the data manager may withdraw"),
+                               field="request_id")
     if req.status != "pending":
-        raise Conflict(f"only a pending request can be withdrawn (it is {req.status}) / "
-                       "仅待签名的申请可撤回", field="request_id")
+        raise Conflict(_("only a pending request can be withdrawn (it is {status})").format(
+                           status=req.status), field="request_id")
     _close(session, ledger, req, to="withdrawn", by=actor.username, client=actor.client,
            reason=clean_text(reason, "reason"), now=now_or(now))
     return req
@@ -264,8 +274,8 @@ def reject_unlock(session: Session, ledger: Ledger, *, actor: Actor, study_code:
     require(actor, Perm.UNLOCK_SIGN, study=study_code)
     req = get_request(session, actor=actor, study_code=study_code, request_id=request_id)
     if req.status != "pending":
-        raise Conflict(f"only a pending request can be rejected (it is {req.status}) / "
-                       "仅待签名的申请可驳回", field="request_id")
+        raise Conflict(_("only a pending request can be rejected (it is {status})").format(
+                           status=req.status), field="request_id")
     _close(session, ledger, req, to="rejected", by=actor.username, client=actor.client,
            reason=clean_text(reason, "reason"), now=now_or(now))
     return req
@@ -277,11 +287,11 @@ def relock(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     require(actor, Perm.LOCK_MANAGE, study=study_code)
     req = get_request(session, actor=actor, study_code=study_code, request_id=request_id)
     if req.status != "active":
-        raise Conflict(f"only an active unlock can be re-locked (it is {req.status}) / "
-                       "仅生效中的解锁可重新锁定", field="request_id")
+        raise Conflict(_("only an active unlock can be re-locked (it is {status})").format(
+                           status=req.status), field="request_id")
     serialise(session)
     _close(session, ledger, req, to="relocked", by=actor.username, client=actor.client,
-           reason="re-locked by the data manager / 数据管理员重新锁定", now=now_or(now))
+           reason=_("re-locked by the data manager"), now=now_or(now))
     return req
 
 
@@ -297,7 +307,7 @@ def relock_expired(session: Session, ledger: Ledger, *, now: dt.datetime | None 
         if req.ends_at is not None and as_utc(req.ends_at) <= now:
             serialise(session)
             _close(session, ledger, req, to="relocked", by="system", client=None,
-                   reason="the unlock period ended / 解锁期限已到，自动重新锁定", now=now)
+                   reason=_("the unlock period ended"), now=now)
             done.append(req.id)
     return done
 
@@ -331,7 +341,7 @@ def request_view(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
             "signoffs": sign_off.signoffs(session, "unlock_request", req.id),
             "missing": [r.value for r in UNLOCK_SIGNERS if r.value not in
                         {s.role for s in sign_off.signoffs(session, "unlock_request", req.id)}],
-            "invalidated": [signatures.view_of(s).line() + " — invalidated / 已失效" for s in inv]}
+            "invalidated": [signatures.view_of(s).line() + " " + _("— invalidated") for s in inv]}
 
 
 def request_public(req: UnlockRequest) -> dict[str, Any]:

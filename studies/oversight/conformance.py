@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from studies.kernel.i18n import _l, bilingual
+
 
 class Status(StrEnum):
     COVERED = "covered"
@@ -23,10 +25,10 @@ class Status(StrEnum):
 
 
 STATUS_LABELS = {
-    Status.COVERED: "已实现 / covered",
-    Status.PARTIAL: "部分实现 / partial",
-    Status.ORGANISATIONAL: "组织措施 / organisational",
-    Status.MISSING: "未实现 / missing",
+    Status.COVERED: _l("covered"),
+    Status.PARTIAL: _l("partial"),
+    Status.ORGANISATIONAL: _l("organisational"),
+    Status.MISSING: _l("missing"),
 }
 
 
@@ -743,7 +745,7 @@ def render() -> str:
         "",
         "| status | rows |",
         "|---|---|",
-        *[f"| {STATUS_LABELS[s]} | {counts[s]} |" for s in Status],
+        *[f"| {bilingual(STATUS_LABELS[s])} | {counts[s]} |" for s in Status],
         f"| total | {len(rows)} |",
         "",
     ]
@@ -754,6 +756,7 @@ def render() -> str:
         for r in sec.rows:
             tests = "<br>".join(f"`{t}`" for t in r.tests) or "—"
             out.append(f"| {_cell(r.clause)} | {_cell(r.zh)} / {_cell(r.en)} | "
-                       f"{STATUS_LABELS[r.status]} | {_cell(r.feature) or '—'} | {tests} |")
+                       f"{bilingual(STATUS_LABELS[r.status])} | {_cell(r.feature) or '—'} | "
+                       f"{tests} |")
         out.append("")
     return "\n".join(out)

@@ -27,6 +27,7 @@ from studies.extracts.models import ExtractDecision, ExtractRequest
 from studies.extracts.service import overdue_requests
 from studies.kernel.actor import Actor, require
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, _l
 from studies.kernel.roles import PRIVILEGED, Perm
 from studies.retention import service as retention
 
@@ -39,8 +40,8 @@ class Result(StrEnum):
     NA = "n/a"
 
 
-RESULT_LABELS = {Result.PASS: "是 / pass", Result.FAIL: "否 / fail",
-                 Result.NA: "不适用 / not applicable"}
+RESULT_LABELS = {Result.PASS: _l("pass"), Result.FAIL: _l("fail"),
+                 Result.NA: _l("not applicable")}
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,11 @@ class Report:
 
 
 def _ledger(session: Session, vkey: str) -> Item:
-    q = ("审计记录是否受到保护，避免删除、修改或覆盖 / Are audit records protected against "
-         "deletion, change or overwriting?")
+    q = (_("Are audit records protected against deletion, change or overwriting?"))
     try:
         rep = ledger_service.verify(session, vkey=vkey)
     except LedgerIntegrityError as exc:
-        return Item("ledger", "§11.3.4.6 a3, F 安全技术", q, Result.FAIL, [str(exc)])
+        return Item("ledger", _("§11.3.4.6 a3, F security technology"), q, Result.FAIL, [str(exc)])
     ev = [rep.summary()]
     cps = ledger_service.list_checkpoints(session)
     if cps:
@@ -77,29 +77,29 @@ def _ledger(session: Session, vkey: str) -> Item:
         ev.append(f"latest signed checkpoint: size {cp.tree_size}, root "
                   f"{cp.root_hash.hex()[:16]}…, {cp.created_at:%Y-%m-%d %H:%M} UTC ({cp.reason})")
     else:
-        ev.append("no signed checkpoint yet / 尚无签名检查点")
-    ev.append("witness cosignatures are held by the witnesses: check them with "
-              "`edc audit verify --witness URL --witness-key FILE` / 见证签名由见证方保存")
-    return Item("ledger", "§11.3.4.6 a3, F 安全技术", q,
+        ev.append(_("no signed checkpoint yet"))
+    ev.append(_("witness cosignatures are held by the witnesses: check them with `edc audit "
+                "verify --witness URL --witness-key FILE`"))
+    return Item("ledger", _("§11.3.4.6 a3, F security technology"), q,
                 Result.PASS if cps else Result.FAIL, ev)
 
 
 def _drill(session: Session, now: dt.datetime) -> Item:
-    q = ("是否定期进行恢复有效性验证（每年不少于1次）/ Is a restore verified at least yearly?")
+    q = (_("Is a restore verified at least yearly?"))
     e = ledger_service.latest_entry(session, action=Action.BACKUP_DRILL)
     if e is None:
         return Item("drill", "§11.3.4.6 b4", q, Result.FAIL,
-                    ["no restore drill recorded: run `edc backup drill` / 从未进行恢复演练"])
+                    [_("no restore drill recorded: run `edc backup drill`")])
     when = dt.datetime.strptime(e.ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
     ok = e.outcome == "success" and now - when <= DRILL_MAX_AGE
     ev = [f"last drill {e.ts[:19]}Z: {e.outcome} — {e.reason or ''}".rstrip(" —")]
     if now - when > DRILL_MAX_AGE:
-        ev.append("over a year ago / 超过一年")
+        ev.append(_("over a year ago"))
     return Item("drill", "§11.3.4.6 b4", q, Result.PASS if ok else Result.FAIL, ev)
 
 
 def _second_factor(session: Session) -> Item:
-    q = ("特权账户是否启用第二因素 / Do privileged accounts have a second factor?")
+    q = (_("Do privileged accounts have a second factor?"))
     rows = session.execute(select(
         col(User.username), col(User.totp_enabled), col(RoleGrant.role)).join(
         RoleGrant, col(RoleGrant.user_id) == col(User.id)).where(
@@ -107,42 +107,42 @@ def _second_factor(session: Session) -> Item:
     privileged = {r.username for r in rows if r.role in PRIVILEGED}
     without = sorted({r.username for r in rows if r.role in PRIVILEGED and not r.totp_enabled})
     if not privileged:
-        return Item("second_factor", "F 安全技术: 身份鉴别", q, Result.NA,
-                    ["no active privileged account / 无特权账户"])
+        return Item("second_factor", _("F security technology: identification"), q, Result.NA,
+                    [_("no active privileged account")])
     ev = [f"{len(privileged)} active privileged accounts, {len(without)} without a second "
           f"factor"] + [f"without: {u}" for u in without]
-    return Item("second_factor", "F 安全技术: 身份鉴别", q,
+    return Item("second_factor", _("F security technology: identification"), q,
                 Result.FAIL if without else Result.PASS, ev)
 
 
 def _ended_accounts(session: Session, today: dt.date) -> Item:
-    q = ("是否及时停用过期的账户 / Are accounts past their end date deactivated?")
+    q = (_("Are accounts past their end date deactivated?"))
     ended = session.execute(select(col(User.username), col(User.end_date)).where(
         col(User.is_active).is_(True), col(User.end_date).is_not(None),
         col(User.end_date) < today).order_by(col(User.username))).all()
     ev = [f"{len(ended)} accounts past their end date still active (they cannot log in)"]
     ev += [f"{u}: ended {d.isoformat() if d else ''}" for u, d in ended]
-    return Item("ended_accounts", "F 安全技术: 过期账户", q,
+    return Item("ended_accounts", _("F security technology: expired accounts"), q,
                 Result.FAIL if ended else Result.PASS, ev)
 
 
 def _destruction(session: Session, today: dt.date) -> Item:
-    q = ("数据使用结束后是否确认数据已彻底销毁 / Is destruction confirmed when use ends?")
+    q = (_("Is destruction confirmed when use ends?"))
     built = session.execute(select(col(ExtractRequest.id)).where(
         col(ExtractRequest.built_at).is_not(None))).all()
     if not built:
-        return Item("destruction", "§7 m, F 使用披露", q, Result.NA,
-                    ["no extract delivered / 尚无交付的数据提取"])
+        return Item("destruction", _("§7 m, F use and disclosure"), q, Result.NA,
+                    [_("no extract delivered")])
     late = overdue_requests(session, today=today)
     ev = [f"{len(built)} extracts delivered, {len(late)} destruction certificates overdue"]
     ev += [f"overdue: {r.study_code} {r.tier} to {r.recipient_org}, use ended "
            f"{r.use_until.isoformat()}" for r in late]
-    return Item("destruction", "§7 m, F 使用披露", q, Result.FAIL if late else Result.PASS, ev)
+    return Item("destruction", _("§7 m, F use and disclosure"), q,
+                Result.FAIL if late else Result.PASS, ev)
 
 
 def _cross_border(session: Session) -> Item:
-    q = ("境外传送数据是否限定在250条以内，否则提请相关部门审批 / Is data abroad kept within 250 "
-         "records, or approved by the authority?")
+    q = (_("Is data abroad kept within 250 records, or approved by the authority?"))
     lines, over = [], False
     for org in orgs.list_organisations(session):
         st = recipients.status_of(session, org)
@@ -154,12 +154,12 @@ def _cross_border(session: Session) -> Item:
         over = over or (st.limit is not None and st.total > st.limit)
     if not lines:
         return Item("cross_border", "§7 o–p", q, Result.NA,
-                    ["no recipient organisation abroad / 无境外接收机构"])
+                    [_("no recipient organisation abroad")])
     return Item("cross_border", "§7 o–p", q, Result.FAIL if over else Result.PASS, lines)
 
 
 def _retention(session: Session, today: dt.date) -> Item:
-    q = ("研究结束后是否每5年进行安全和使用审查 / Is each ended study reviewed every five years?")
+    q = (_("Is each ended study reviewed every five years?"))
     due = retention.reviews_due(session, today=today)
     ev = [f"{len(due)} studies due for their retention review"]
     ev += [f"{d.study.code}: review due {d.due_on.isoformat()}" for d in due]
@@ -167,11 +167,11 @@ def _retention(session: Session, today: dt.date) -> Item:
 
 
 def _extracts(session: Session) -> Item:
-    q = ("数据导出与共享是否有完整的审批 / Do extracts have their approvals?")
+    q = (_("Do extracts have their approvals?"))
     reqs = session.execute(select(ExtractRequest)).scalars().all()
     if not reqs:
-        return Item("extracts", "§11.3.4.1 c, F 安全管理", q, Result.NA,
-                    ["no extract requested / 尚无数据提取申请"])
+        return Item("extracts", _("§11.3.4.1 c, F security management"), q, Result.NA,
+                    [_("no extract requested")])
     decisions = session.execute(select(col(ExtractDecision.request_id), col(ExtractDecision.kind),
                                        col(ExtractDecision.approve))).all()
     approved: dict[str, set[str]] = {}
@@ -188,7 +188,7 @@ def _extracts(session: Session) -> Item:
           for tier, c in sorted(by_tier.items())]
     ev.append(f"{sum(len(k) for k in approved.values())} approving signed decisions")
     ev += [f"built without an approval: {r.study_code} {r.tier} {r.id}" for r in unapproved]
-    return Item("extracts", "§11.3.4.1 c, F 安全管理", q,
+    return Item("extracts", _("§11.3.4.1 c, F security management"), q,
                 Result.FAIL if unapproved else Result.PASS, ev)
 
 

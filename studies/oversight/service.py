@@ -27,6 +27,7 @@ from studies.accounts.config import IpNetwork, in_networks
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.i18n import Msg, _, _l
 from studies.kernel.roles import Perm, Role
 from studies.oversight.models import AccessFlag
 from studies.registry.models import Study
@@ -34,10 +35,10 @@ from studies.signoff.service import notify
 
 CLAUSE = "§11.3.4.9 d"
 RULE_LABELS = {
-    "outside_network": "院外网络访问 / Access from outside the hospital network",
-    "out_of_hours": "非工作时间访问 / Access out of working hours",
-    "bulk_reads": "短时间内批量读取 / Bulk reads in a short time",
-    "repeated_refusals": "多次被拒绝访问 / Repeated refusals",
+    "outside_network": _l("Access from outside the hospital network"),
+    "out_of_hours": _l("Access out of working hours"),
+    "bulk_reads": _l("Bulk reads in a short time"),
+    "repeated_refusals": _l("Repeated refusals"),
 }
 
 
@@ -176,7 +177,8 @@ def _raise(session: Session, ledger: Ledger, rule: str, username: str, a: Access
         if a.study else None
     notify(session, study=study, kind=f"access_flag.{rule}", by="(system)",
            audience=(Role.SECURITY_OFFICER,), link="/audit/flags",
-           text=f"异常访问 / Abnormal access — {RULE_LABELS[rule]}: {username}, {detail}")
+           text=Msg("Abnormal access — {value}: {username}, {detail}",
+                    value=RULE_LABELS[rule], username=username, detail=detail))
     return flag
 
 
@@ -194,7 +196,7 @@ def flag(session: Session, *, actor: Actor, flag_id: str) -> AccessFlag:
     require(actor, Perm.ACCESS_FLAG_READ)
     found = session.get(AccessFlag, flag_id)
     if found is None:
-        raise NotFound("no such flag / 没有该异常访问记录", field="flag")
+        raise NotFound(_("no such flag"), field="flag")
     return found
 
 
@@ -205,13 +207,14 @@ def acknowledge(session: Session, ledger: Ledger, *, actor: Actor, flag_id: str,
     require(actor, Perm.ACCESS_FLAG_ACK)
     note = note.strip()
     if not note:
-        raise InvalidInput("a note is required: what you found and did / 请填写处理说明",
+        raise InvalidInput(_("a note is required: what you found and did"),
                            field="note", clause=CLAUSE)
     flag = session.get(AccessFlag, flag_id)
     if flag is None:
-        raise NotFound("no such flag / 没有该异常访问记录", field="flag")
+        raise NotFound(_("no such flag"), field="flag")
     if flag.acknowledged_at is not None:
-        raise Conflict(f"already acknowledged by {flag.acknowledged_by} / 已确认", field="flag")
+        raise Conflict(_("already acknowledged by {acknowledged_by}").format(
+                           acknowledged_by=flag.acknowledged_by), field="flag")
     flag.acknowledged_by, flag.acknowledged_at, flag.note = actor.username, now, note[:4000]
     session.flush()
     ledger.append(session, actor=actor.username, action=Action.ACCESS_FLAG_ACKNOWLEDGE,

@@ -20,6 +20,7 @@ from studies.ethics import service as ethics
 from studies.forms import service as forms
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import NotFound, PermissionDenied
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.overview.schemas import AmendmentIn
 from studies.registry import service as registry
@@ -30,7 +31,7 @@ from studies.subjects.models import Subject
 def _require_any(actor: Actor, perms: tuple[Perm, ...], study: str) -> None:
     if not any(actor.can(p, study) for p in perms):
         raise PermissionDenied(
-            f"permission {perms[0].value} is required / 需要权限 {perms[0].value}",
+            _("permission {value} is required").format(value=perms[0].value),
             clause="§11.3.4.1 a")
 
 
@@ -120,7 +121,7 @@ def use_decision(session: Session, *, actor: Actor, study_code: str, subject_id:
     study = registry.get_study(session, study_code)
     subject = session.get(Subject, subject_id)
     if subject is None or subject.study_id != study.id:
-        raise NotFound("no such subject in this study / 本研究中未找到该受试者",
+        raise NotFound(_("no such subject in this study"),
                        field="subject_id")
     guards.require_for_subject(session, actor, Perm.CONSENT_READ, study=study, subject=subject)
     reason = guards.use_problem(session, subject_id=subject_id, scope=scope, at=at)

@@ -43,6 +43,7 @@ from studies.forms.models import Form, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import Msg, _, _l, bilingual
 from studies.kernel.roles import UNBLIND_SIGNERS, Perm, Role
 from studies.locks.models import DataLock
 from studies.randomisation.models import (
@@ -58,7 +59,7 @@ from studies.signoff import service as sign_off
 from studies.subjects.models import Subject
 
 CLAUSE = "§11.3.4.7 a"
-SEALED = "sealed / 盲态"
+SEALED = _l("sealed")
 UNBLIND_ROLES: tuple[Role, ...] = (Role.PRINCIPAL_INVESTIGATOR, Role.STATISTICIAN)
 MAX_LIST_ROWS = 100_000
 
@@ -85,8 +86,8 @@ def _unseal(keys: RandomisationKeys, sealed: str) -> str:
     try:
         return nacl.secret.SecretBox(keys.seal).decrypt(base64.b64decode(sealed)).decode()
     except nacl.exceptions.CryptoError:
-        raise RuleViolation("the allocation cannot be unsealed with this key directory / "
-                            "无法用当前密钥解封分组", clause=CLAUSE) from None
+        raise RuleViolation(_("the allocation cannot be unsealed with this key directory"),
+                            clause=CLAUSE) from None
 
 
 def commitment(keys: RandomisationKeys, subject_id: str, arm: str) -> str:
@@ -102,28 +103,27 @@ def configure(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
     study = registry.get_study(session, study_code)
     arms = [a.strip() for a in data.arms]
     if any(not a or len(a) > 40 for a in arms) or len(set(arms)) != len(arms):
-        raise InvalidInput("arms: distinct names of 1–40 characters / 组别名称须不同且不超过 40 字",
+        raise InvalidInput(_("arms: distinct names of 1–40 characters"),
                            field="arms")
     ratio = data.ratio or [1] * len(arms)
     if len(ratio) != len(arms) or any(r < 1 or r > 10 for r in ratio):
-        raise InvalidInput("ratio: one whole number 1–10 per arm / 分配比例无效", field="ratio")
+        raise InvalidInput(_("ratio: one whole number 1–10 per arm"), field="ratio")
     unit = sum(ratio)
     if data.method == "blocks":
         if not data.block_sizes or any(b < unit or b > 100 or b % unit for b in data.block_sizes):
-            raise InvalidInput(f"block_sizes: multiples of {unit} (the sum of the ratio), at "
-                               "most 100 / 区组长度须为分配比例之和的整数倍", field="block_sizes")
+            raise InvalidInput(_("block_sizes: multiples of {unit} (the sum of the ratio), at "
+                                 "most 100").format(unit=unit), field="block_sizes")
     for f in data.factors:
         form = session.execute(select(Form).where(col(Form.study_id) == study.id,
                                                   col(Form.name) == f.form)).scalar_one_or_none()
         if form is None:
-            raise InvalidInput(f"factors: no form {f.form!r} / 没有该表单", field="factors")
+            raise InvalidInput(_("factors: no form {form!r}").format(form=f.form), field="factors")
         if session.execute(select(col(Item.id)).where(
                 col(Item.name) == f.item).limit(1)).first() is None:
-            raise InvalidInput(f"factors: no field {f.item!r} / 没有该字段", field="factors")
+            raise InvalidInput(_("factors: no field {item!r}").format(item=f.item), field="factors")
     if session.execute(select(col(Allocation.id)).where(col(Allocation.study_id) == study.id)
                        .limit(1)).first():
-        raise Conflict("subjects have been randomised; the scheme cannot change / "
-                       "已有受试者随机分组，方案不可修改", field="method")
+        raise Conflict(_("subjects have been randomised; the scheme cannot change"), field="method")
     scheme = session.get(RandomisationScheme, study.id)
     if scheme is None:
         scheme = RandomisationScheme(study_id=study.id, method=data.method,
@@ -146,7 +146,7 @@ def configure(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
 def _scheme(session: Session, study: Study) -> RandomisationScheme:
     scheme = session.get(RandomisationScheme, study.id)
     if scheme is None:
-        raise RuleViolation("the study has no randomisation scheme yet / 尚未设置随机化方案",
+        raise RuleViolation(_("the study has no randomisation scheme yet"),
                             field="study", clause=CLAUSE)
     return scheme
 
@@ -161,41 +161,41 @@ def import_list(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomi
     study = registry.get_study(session, study_code)
     scheme = _scheme(session, study)
     if scheme.method != "list":
-        raise RuleViolation("the scheme is not an imported list / 方案不是导入的随机表",
+        raise RuleViolation(_("the scheme is not an imported list"),
                             field="method", clause=CLAUSE)
     if session.execute(select(col(Allocation.id)).where(col(Allocation.study_id) == study.id)
                        .limit(1)).first():
-        raise Conflict("subjects have been randomised; the list cannot change / "
-                       "已有受试者随机分组，随机表不可修改", field="file")
+        raise Conflict(_("subjects have been randomised; the list cannot change"), field="file")
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in next(reader, [])]
     if header != ["stratum", "seq", "arm"]:
-        raise InvalidInput("file: the header must be stratum,seq,arm / 表头须为 stratum,seq,arm",
+        raise InvalidInput(_("file: the header must be stratum,seq,arm"),
                            field="file")
     rows: dict[tuple[str, int], str] = {}
     for n, row in enumerate(reader, start=2):
         if not any(c.strip() for c in row):
             continue
         if len(row) != 3:
-            raise InvalidInput(f"file: row {n} needs 3 columns / 第 {n} 行须有 3 列", field="file")
+            raise InvalidInput(_("file: row {n} needs 3 columns").format(n=n), field="file")
         stratum, seq_s, arm = (c.strip() for c in row)
         if not stratum or len(stratum) > 300:
-            raise InvalidInput(f"file: row {n}: stratum is empty or too long / 分层无效",
+            raise InvalidInput(_("file: row {n}: stratum is empty or too long").format(n=n),
                                field="file")
         if not (seq_s.isascii() and seq_s.isdigit()) or int(seq_s) < 1:
-            raise InvalidInput(f"file: row {n}: seq must be a positive whole number / 序号无效",
+            raise InvalidInput(_("file: row {n}: seq must be a positive whole number").format(n=n),
                                field="file")
         if arm not in scheme.arms:
-            raise InvalidInput(f"file: row {n}: arm {arm!r} is not one of the scheme's arms / "
-                               "组别不在方案中", field="file")
+            raise InvalidInput(_("file: row {n}: arm {arm!r} is not one of the scheme's "
+                                 "arms").format(n=n, arm=arm), field="file")
         if (stratum, int(seq_s)) in rows:
-            raise InvalidInput(f"file: row {n}: duplicate stratum and seq / 分层与序号重复",
+            raise InvalidInput(_("file: row {n}: duplicate stratum and seq").format(n=n),
                                field="file")
         rows[(stratum, int(seq_s))] = arm
         if len(rows) > MAX_LIST_ROWS:
-            raise InvalidInput(f"file: at most {MAX_LIST_ROWS} rows / 行数过多", field="file")
+            raise InvalidInput(_("file: at most {MAX_LIST_ROWS} rows").format(
+                                   MAX_LIST_ROWS=MAX_LIST_ROWS), field="file")
     if not rows:
-        raise InvalidInput("file: the list is empty / 随机表为空", field="file")
+        raise InvalidInput(_("file: the list is empty"), field="file")
     session.execute(AllocationSlot.__table__.delete().where(  # type: ignore[attr-defined]
         AllocationSlot.__table__.c.study_id == study.id))  # type: ignore[attr-defined]
     session.add_all([AllocationSlot(study_id=study.id, stratum=s, seq=q, arm_sealed=_seal(keys, a))
@@ -220,7 +220,7 @@ def block(keys: RandomisationKeys, scheme: RandomisationScheme, stratum: str,
     rng = random.Random(digest)
     size = rng.choice(sorted(scheme.block_sizes))
     per = size // sum(scheme.ratio)
-    arms = [a for a, r in zip(scheme.arms, scheme.ratio, strict=True) for _ in range(r * per)]
+    arms = [a for a, r in zip(scheme.arms, scheme.ratio, strict=True) for _x in range(r * per)]
     rng.shuffle(arms)
     return arms
 
@@ -248,8 +248,9 @@ def stratum_of(session: Session, scheme: RandomisationScheme, subject: Subject,
                    col(CurrentValue.item_name) == f["item"], col(CurrentValue.value).is_not(None))
             .order_by(col(FormRecord.created_at))).scalars().first()
         if value is None or value == "":
-            raise InvalidInput(f"the stratification factor {f['form']}.{f['item']} has not been "
-                               "entered for this subject / 分层因素尚未录入", field="subject")
+            raise InvalidInput(_("the stratification factor {form}.{item} has not been entered "
+                                 "for this subject").format(form=f['form'], item=f['item']),
+                               field="subject")
         parts.append(f"{f['item']}={value}")
     return "|".join(parts)
 
@@ -269,7 +270,7 @@ def _subject(session: Session, study: Study, code: str) -> tuple[Subject, Site]:
     row = session.execute(select(Subject, Site).join(Site, col(Site.id) == Subject.site_id)
                           .where(col(Subject.code) == code)).first()
     if row is None or row[0].study_id != study.id:
-        raise NotFound(f"no subject {code!r} in this study / 本研究中没有该受试者", field="subject")
+        raise NotFound(_("no subject {code!r} in this study").format(code=code), field="subject")
     return row[0], row[1]
 
 
@@ -293,7 +294,7 @@ def _visible(session: Session, actor: Actor, study: Study, site: Site, a: Alloca
 
 def _view(session: Session, actor: Actor, keys: RandomisationKeys, study: Study, subject: Subject,
           site: Site, a: Allocation) -> AllocationView:
-    arm = _unseal(keys, a.arm_sealed) if _visible(session, actor, study, site, a) else SEALED
+    arm = _unseal(keys, a.arm_sealed) if _visible(session, actor, study, site, a) else str(SEALED)
     return AllocationView(subject.code, site.code, a.stratum, a.seq, arm, a.randomised_by,
                           a.randomised_at)
 
@@ -310,8 +311,8 @@ def randomise(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomisa
     subject, site = _subject(session, study, subject_code)
     require(actor, Perm.RANDOMISE, study=study_code, site=site.code)
     if subject.status != "enrolled":
-        raise RuleViolation(f"only an enrolled subject can be randomised (this one is "
-                            f"{subject.status}) / 仅在组受试者可随机分组", field="subject",
+        raise RuleViolation(_("only an enrolled subject can be randomised (this one is "
+                              "{status})").format(status=subject.status), field="subject",
                             clause=CLAUSE)
     scheme = _scheme(session, study)
     guards.assert_writable(session, study_id=study.id, subject_id=subject.id, at=now,
@@ -319,7 +320,7 @@ def randomise(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomisa
     guards.serialise(session)
     if session.execute(select(col(Allocation.id)).where(
             col(Allocation.subject_id) == subject.id)).first() is not None:
-        raise Conflict(f"subject {subject.code} is already randomised / 该受试者已随机分组",
+        raise Conflict(_("subject {code} is already randomised").format(code=subject.code),
                        field="subject")
     stratum = stratum_of(session, scheme, subject, site)
     seq = int(session.execute(select(func.count()).select_from(Allocation).where(
@@ -331,8 +332,9 @@ def randomise(session: Session, ledger: Ledger, *, actor: Actor, keys: Randomisa
             col(AllocationSlot.study_id) == study.id, col(AllocationSlot.stratum) == stratum,
             col(AllocationSlot.seq) == seq)).scalar_one_or_none()
         if slot is None:
-            raise RuleViolation(f"the allocation list has no entry {seq} for stratum {stratum!r} "
-                                "/ 随机表中该分层已用完", field="subject", clause=CLAUSE)
+            raise RuleViolation(_("the allocation list has no entry {seq} for stratum "
+                                  "{stratum!r}").format(seq=seq, stratum=stratum), field="subject",
+                                clause=CLAUSE)
         arm = _unseal(keys, slot.arm_sealed)
     commit = commitment(keys, subject.id, arm)
     entry = ledger.append(
@@ -395,17 +397,17 @@ def request_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_
     study = registry.get_study(session, study_code)
     text = (reason or "").strip()
     if not text or len(text) > 2000:
-        raise InvalidInput("reason: 1–2000 characters / 须说明理由", field="reason")
+        raise InvalidInput(_("reason: 1–2000 characters"), field="reason")
     if not study.blinded:
-        raise RuleViolation("the study is not blinded / 本研究不是盲法研究", field="study",
+        raise RuleViolation(_("the study is not blinded"), field="study",
                             clause=CLAUSE)
     if not _study_locked(session, study, now):
-        raise RuleViolation("a blinded study is unblinded only after the database is locked / "
-                            "盲法研究须在数据库锁定后揭盲", field="study", clause=CLAUSE)
+        raise RuleViolation(_("a blinded study is unblinded only after the database is locked"),
+                            field="study", clause=CLAUSE)
     if session.execute(select(col(Unblinding.id)).where(
             col(Unblinding.study_id) == study.id, col(Unblinding.kind) == "study",
             col(Unblinding.status).in_(("pending", "effective")))).first():
-        raise Conflict("an unblinding of this study is already pending or done / 已有揭盲申请",
+        raise Conflict(_("an unblinding of this study is already pending or done"),
                        field="study")
     u = Unblinding(study_id=study.id, kind="study", reason=text, content_hash="",
                    status="pending", requested_by=actor.username, requested_at=now)
@@ -418,8 +420,8 @@ def request_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_
                   changes=[Change("content_sha256", None, u.content_hash)])
     sign_off.notify(session, study=study, kind="unblinding.request", by=actor.username,
                  audience=UNBLIND_SIGNERS, link=f"/studies/{study.code}/unblinding/{u.id}",
-                 text=f"an unblinding waits for your signature: {actor.display_name} asks to "
-                 f"unblind the study: {text} / 揭盲申请等待您签名（需主要研究者和统计师签名）")
+                 text=Msg("an unblinding waits for your signature: {display_name} asks to unblind "
+                          "the study: {text}", display_name=actor.display_name, text=text))
     return u
 
 
@@ -429,7 +431,7 @@ def get_unblinding(session: Session, *, actor: Actor, study_code: str,
     study = registry.get_study(session, study_code)
     u = session.get(Unblinding, unblinding_id)
     if u is None or u.study_id != study.id:
-        raise NotFound("no such unblinding in this study / 未找到该揭盲记录", field="unblinding_id")
+        raise NotFound(_("no such unblinding in this study"), field="unblinding_id")
     return u, study
 
 
@@ -451,10 +453,10 @@ def sign_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     u, study = get_unblinding(session, actor=actor, study_code=study_code,
                               unblinding_id=unblinding_id)
     if u.status != "pending":
-        raise Conflict(f"the unblinding is {u.status} / 该揭盲申请已{u.status}",
+        raise Conflict(_("the unblinding is {status}").format(status=u.status),
                        field="unblinding_id")
     if not _study_locked(session, study, now):
-        raise RuleViolation("the study is no longer locked / 研究已不处于锁定状态",
+        raise RuleViolation(_("the study is no longer locked"),
                             field="study", clause=CLAUSE)
     n = sign_off.signoff(session, ledger, actor=actor, study=study, entity_type="unblinding",
                       entity_id=u.id, content_hash=u.content_hash, role=role,
@@ -469,7 +471,7 @@ def sign_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_cod
         ledger.checkpoint(session, reason="unblinding")
         sign_off.notify(session, study=study, kind="unblinding.effective", by=actor.username,
                      link=f"/studies/{study.code}/randomisation",
-                     text=f"study {study.code} is unblinded / 研究已揭盲")
+                     text=Msg("study {code} is unblinded", code=study.code))
     return u
 
 
@@ -487,15 +489,15 @@ def emergency_unblind(session: Session, ledger: Ledger, *, actor: Actor,
     subject, site = _subject(session, study, subject_code)
     require(actor, Perm.UNBLIND_EMERGENCY, study=study_code, site=site.code)
     if not sign_off.holds_role(actor, Role.PRINCIPAL_INVESTIGATOR, study.code):
-        raise PermissionDenied("only the principal investigator may unblind in an emergency / "
-                               "仅主要研究者可紧急揭盲", field="role", clause=CLAUSE)
+        raise PermissionDenied(_("only the principal investigator may unblind in an emergency"),
+                               field="role", clause=CLAUSE)
     text = (reason or "").strip()
     if not text or len(text) > 2000:
-        raise InvalidInput("reason: 1–2000 characters / 紧急揭盲须说明理由", field="reason")
+        raise InvalidInput(_("reason: 1–2000 characters"), field="reason")
     a = session.execute(select(Allocation).where(
         col(Allocation.subject_id) == subject.id)).scalar_one_or_none()
     if a is None:
-        raise NotFound("the subject has not been randomised / 该受试者尚未随机分组",
+        raise NotFound(_("the subject has not been randomised"),
                        field="subject")
     u = Unblinding(study_id=study.id, kind="emergency", subject_id=subject.id, reason=text,
                    content_hash="", status="effective", requested_by=actor.username,
@@ -511,12 +513,12 @@ def emergency_unblind(session: Session, ledger: Ledger, *, actor: Actor,
     ledger.append(session, actor=actor.username, client=actor.client,
                   action=Action.UNBLINDING_EMERGENCY, entity_type="unblinding", entity_id=u.id,
                   study=study.code, subject=subject.code,
-                  reason=f"EMERGENCY UNBLINDING / 紧急揭盲: {text}"[:2000],
+                  reason=bilingual("EMERGENCY UNBLINDING: {text}", text=text)[:2000],
                   changes=[Change("subject", None, subject.code),
                            Change("arm_commitment", None, a.commitment)])
     ledger.checkpoint(session, reason="emergency unblinding")
     sign_off.notify(session, study=study, kind="unblinding.emergency", by=actor.username,
                  audience=(Role.DATA_MANAGER,), link=f"/studies/{study.code}/randomisation",
-                 text=f"EMERGENCY UNBLINDING of subject {subject.code} by {actor.display_name}: "
-                 f"{text} / 紧急揭盲")
+                 text=Msg("EMERGENCY UNBLINDING of subject {code} by {display_name}: {text}",
+                          code=subject.code, display_name=actor.display_name, text=text))
     return _view(session, actor, keys, study, subject, site, a)

@@ -24,13 +24,15 @@ from studies.accounts.service import DEFAULT_CONFIG, find_user
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, bilingual
 from studies.kernel.roles import Perm, Role
 from studies.registry.models import OwnerHandover, Study
 from studies.registry.service import get_study
 
 CLAUSE = "§11.3.4.4 a"
-PROPOSE_MEANING = "移交数据责任人 / Hand over the data ownership"
-ACCEPT_MEANING = "接任数据责任人 / Accept the data ownership"
+# what the signers sign, in both languages (a signature means the same to every reader)
+PROPOSE_MEANING = bilingual("Hand over the data ownership")
+ACCEPT_MEANING = bilingual("Accept the data ownership")
 # Roles whose holders may be a study's data owner: the study team, not the office roles.
 OWNER_ROLES = frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.INVESTIGATOR, Role.DATA_MANAGER,
                          Role.STATISTICIAN, Role.MONITOR})
@@ -51,14 +53,14 @@ def has_left(user: User | None, today: dt.date) -> bool:
 def _check_incoming(session: Session, study: Study, username: str, today: dt.date) -> User:
     user = find_user(session, username.strip())
     if user is None or has_left(user, today):
-        raise InvalidInput("to_username: no active account of that name / 无此在职账户",
+        raise InvalidInput(_("to_username: no active account of that name"),
                            field="to_username", clause=CLAUSE)
     grants = session.execute(select(col(RoleGrant.role)).where(
         col(RoleGrant.user_id) == user.id,
         (col(RoleGrant.study) == study.code) | col(RoleGrant.study).is_(None))).scalars().all()
     if not any(g in OWNER_ROLES for g in grants):
-        raise InvalidInput("to_username: the data owner must be a member of the study team / "
-                           "数据责任人须为本研究团队成员", field="to_username", clause=CLAUSE)
+        raise InvalidInput(_("to_username: the data owner must be a member of the study team"),
+                           field="to_username", clause=CLAUSE)
     return user
 
 
@@ -82,18 +84,19 @@ def propose(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     elif actor.username != outgoing:
         if not has_left(find_user(session, outgoing), today):
             raise PermissionDenied(
-                f"only the data owner {outgoing} hands the study over / 仅现任数据责任人可移交",
+                _("only the data owner {outgoing} hands the study over").format(outgoing=outgoing),
                 clause=CLAUSE)
         if not (actor.can(Perm.STUDY_MANAGE, study.code) or actor.can(Perm.ACCOUNT_MANAGE)):
             raise PermissionDenied(
-                "the owner has left: the study's manager or an administrator hands over / "
-                "原责任人已离开，由研究管理者或管理员移交", clause=CLAUSE)
+                _("the owner has left: the study's manager or an administrator hands over"),
+                                   clause=CLAUSE)
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("reason: required / 须说明理由", field="reason", clause=CLAUSE)
+        raise InvalidInput(_("reason: required"), field="reason", clause=CLAUSE)
     incoming = _check_incoming(session, study, to_username, today)
     if incoming.username == outgoing:
-        raise Conflict(f"to_username: {outgoing} is already the data owner / 已是数据责任人",
+        raise Conflict(_("to_username: {outgoing} is already the data owner").format(
+                           outgoing=outgoing),
                        field="to_username", clause=CLAUSE)
     row = OwnerHandover(study_id=study.id, from_username=outgoing,
                         to_username=incoming.username, reason=reason,
@@ -125,16 +128,17 @@ def accept(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     study = get_study(session, study_code)
     row = session.get(OwnerHandover, handover_id)
     if row is None or row.study_id != study.id:
-        raise NotFound("no such handover / 无此移交", field="handover_id")
+        raise NotFound(_("no such handover"), field="handover_id")
     if row.status != "pending":
-        raise Conflict(f"the handover is {row.status} / 该移交已{row.status}", field="handover_id",
+        raise Conflict(_("the handover is {status}").format(status=row.status), field="handover_id",
                        clause=CLAUSE)
     if actor.username != row.to_username:
-        raise PermissionDenied(f"only {row.to_username} accepts this handover / 仅接任者本人可接受",
+        raise PermissionDenied(_("only {to_username} accepts this handover").format(
+                                   to_username=row.to_username),
                                clause=CLAUSE)
     cur = current(session, study)
     if (cur.to_username if cur is not None else None) != row.from_username:
-        raise Conflict("the data owner changed since the proposal / 责任人已变更",
+        raise Conflict(_("the data owner changed since the proposal"),
                        field="handover_id", clause=CLAUSE)
     sig = signatures.sign(session, ledger, actor=actor, username=username, password=password,
                           totp=totp, meaning=ACCEPT_MEANING,
@@ -177,7 +181,7 @@ def view(session: Session, *, actor: Actor, study_code: str, today: dt.date) -> 
     """The current owner, the pending handover and the history (the study team and the
     administrator)."""
     if not (actor.can(Perm.STUDY_READ, study_code) or actor.can(Perm.ACCOUNT_MANAGE)):
-        raise PermissionDenied("permission study.read is required / 需要权限 study.read",
+        raise PermissionDenied(_("permission study.read is required"),
                                clause=CLAUSE)
     study = get_study(session, study_code)
     rows = session.execute(select(OwnerHandover).where(

@@ -19,6 +19,7 @@ from audit_trail.service import Change, Ledger
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.registry.models import DESIGNS, STUDY_STATUSES, ProtocolVersion, Site, Study
 from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
@@ -37,7 +38,7 @@ _STUDY_BY_CODE = select(Study).where(col(Study.code) == bindparam("code"))
 def get_study(session: Session, code: str) -> Study:
     study = session.execute(_STUDY_BY_CODE, {"code": code}).scalar_one_or_none()
     if study is None:
-        raise NotFound(f"no study with protocol number {code!r} / 未找到研究 {code}",
+        raise NotFound(_("no study with protocol number {code!r}").format(code=code),
                        field="study")
     return study
 
@@ -45,7 +46,7 @@ def get_study(session: Session, code: str) -> Study:
 def get_study_by_id(session: Session, study_id: str) -> Study:
     study = session.get(Study, study_id)
     if study is None:
-        raise NotFound("no such study / 未找到研究", field="study_id")
+        raise NotFound(_("no such study"), field="study_id")
     return study
 
 
@@ -56,7 +57,7 @@ def list_studies(session: Session, *, actor: Actor) -> list[Study]:
 
 def _check_site(site: SiteIn) -> None:
     if not SITE_CODE_RE.match(site.code):
-        raise InvalidInput(f"site code {site.code!r} must look like S01 / 中心编号格式如 S01",
+        raise InvalidInput(_("site code {code!r} must look like S01").format(code=site.code),
                            field="sites.code")
 
 
@@ -67,7 +68,7 @@ def _add_protocol(session: Session, ledger: Ledger, *, actor: Actor, study: Stud
     labels = set(session.execute(select(col(ProtocolVersion.label)).where(
         col(ProtocolVersion.study_id) == study.id)).scalars())
     if protocol.label in labels:
-        raise Conflict(f"protocol version {protocol.label!r} already exists / 方案版本已存在",
+        raise Conflict(_("protocol version {label!r} already exists").format(label=protocol.label),
                        field="protocol.label")
     pv = ProtocolVersion(study_id=study.id, number=(last or 0) + 1, created_by=actor.username,
                          amendment_summary=summary, **protocol.model_dump())
@@ -87,22 +88,22 @@ def register_study(session: Session, ledger: Ledger, *, actor: Actor,
     protocol is approved. A draft created by an import (no protocol yet) is completed."""
     require(actor, Perm.STUDY_MANAGE, study=data.code)
     if not CODE_RE.match(data.code):
-        raise InvalidInput("protocol number: letters, digits, '.', '_' or '-' / 方案编号格式不正确",
+        raise InvalidInput(_("protocol number: letters, digits, '.', '_' or '-'"),
                            field="code")
     if data.design not in DESIGNS:
-        raise InvalidInput(f"design must be one of {', '.join(DESIGNS)} / 设计类型不正确",
+        raise InvalidInput(_("design must be one of {DESIGNS}").format(DESIGNS=', '.join(DESIGNS)),
                            field="design")
     for s in data.sites:
         _check_site(s)
     if len({s.code for s in data.sites}) != len(data.sites):
-        raise InvalidInput("site codes must be distinct / 中心编号重复", field="sites.code")
+        raise InvalidInput(_("site codes must be distinct"), field="sites.code")
     existing = session.execute(select(Study).where(
         col(Study.code) == data.code)).scalar_one_or_none()
     if existing is not None:
         has_protocol = session.execute(select(col(ProtocolVersion.id)).where(
             col(ProtocolVersion.study_id) == existing.id)).first()
         if has_protocol:
-            raise Conflict(f"study {data.code!r} is already registered / 研究已登记",
+            raise Conflict(_("study {code!r} is already registered").format(code=data.code),
                            field="code")
         study = existing
         action = Action.STUDY_COMPLETE_DRAFT
@@ -132,7 +133,7 @@ def ensure_study(session: Session, ledger: Ledger, *, actor: Actor, code: str) -
     if study is not None:
         return study
     if not CODE_RE.match(code):
-        raise InvalidInput("protocol number: letters, digits, '.', '_' or '-' / 方案编号格式不正确",
+        raise InvalidInput(_("protocol number: letters, digits, '.', '_' or '-'"),
                            field="study")
     study = Study(code=code, title_zh=code, title_en=code, status="draft")
     session.add(study)
@@ -151,10 +152,10 @@ def amend_protocol(session: Session, ledger: Ledger, *, actor: Actor, study_code
     require(actor, Perm.STUDY_MANAGE, study=study_code)
     study = get_study(session, study_code)
     if not summary.strip():
-        raise InvalidInput("an amendment needs a summary of its changes / 请填写修订说明",
+        raise InvalidInput(_("an amendment needs a summary of its changes"),
                            field="summary")
     if study.status == "closed":
-        raise Conflict("the study is closed / 研究已结束", field="study")
+        raise Conflict(_("the study is closed"), field="study")
     return _add_protocol(session, ledger, actor=actor, study=study, protocol=protocol,
                          summary=summary.strip())
 
@@ -166,7 +167,7 @@ def add_site(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     _check_site(site)
     if session.execute(select(col(Site.id)).where(col(Site.study_id) == study.id,
                                                   col(Site.code) == site.code)).first():
-        raise Conflict(f"site {site.code} already exists / 中心已存在", field="code")
+        raise Conflict(_("site {code} already exists").format(code=site.code), field="code")
     row = Site(study_id=study.id, **site.model_dump())
     session.add(row)
     session.flush()

@@ -22,6 +22,7 @@ from studies.accounts.service import DEFAULT_CONFIG
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.registry.models import Study
 from studies.registry.service import get_study
@@ -58,10 +59,10 @@ def set_end_date(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
     study = get_study(session, study_code)
     require(actor, Perm.STUDY_MANAGE, study=study.code)
     if ended_on > today:
-        raise InvalidInput("ended_on: a study's end date cannot be in the future / "
-                           "研究结束日期不能晚于今天", field="ended_on", clause=CLAUSE)
+        raise InvalidInput(_("ended_on: a study's end date cannot be in the future"),
+                           field="ended_on", clause=CLAUSE)
     if not reason.strip():
-        raise InvalidInput("reason: required / 须说明理由", field="reason")
+        raise InvalidInput(_("reason: required"), field="reason")
     row = session.get(StudyEnd, study.id)
     before = row.ended_on.isoformat() if row is not None else None
     if row is None:
@@ -70,8 +71,8 @@ def set_end_date(session: Session, ledger: Ledger, *, actor: Actor, study_code: 
     elif row.ended_on != ended_on:
         if session.execute(select(col(RetentionReview.id)).where(
                 col(RetentionReview.study_id) == study.id).limit(1)).first() is not None:
-            raise Conflict("the end date cannot change once a review was decided / "
-                           "已有保存期审查决定，结束日期不可更改", field="ended_on", clause=CLAUSE)
+            raise Conflict(_("the end date cannot change once a review was decided"),
+                           field="ended_on", clause=CLAUSE)
         row.ended_on, row.recorded_by = ended_on, actor.username
     else:
         return row
@@ -135,24 +136,24 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     require(actor, Perm.RETENTION_REVIEW)
     study = get_study(session, study_code)
     if decision not in MEANINGS:
-        raise InvalidInput("decision: keep, archive or destroy / 决定须为继续保存、归档或销毁",
+        raise InvalidInput(_("decision: keep, archive or destroy"),
                            field="decision", clause=CLAUSE)
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("reason: required / 须说明理由", field="reason", clause=CLAUSE)
+        raise InvalidInput(_("reason: required"), field="reason", clause=CLAUSE)
     end = session.get(StudyEnd, study.id)
     if end is None:
-        raise Conflict("the study has no end date yet: no review is due / 研究尚无结束日期",
+        raise Conflict(_("the study has no end date yet: no review is due"),
                        field="study", clause=CLAUSE)
     due = current_due(end.ended_on, today)
     if due is None or due[1] != due_on:
-        raise Conflict(f"due_on: the review due is "
-                       f"{due[1].isoformat() if due else 'not yet due'} / 审查日期不符",
+        raise Conflict(_("due_on: the review due is {value}").format(
+                           value=due[1].isoformat() if due else 'not yet due'),
                        field="due_on", clause=CLAUSE)
     if session.execute(select(col(RetentionReview.id)).where(
             col(RetentionReview.study_id) == study.id,
             col(RetentionReview.due_on) == due_on)).first() is not None:
-        raise Conflict("this review was already decided / 该次审查已有决定", field="due_on",
+        raise Conflict(_("this review was already decided"), field="due_on",
                        clause=CLAUSE)
     sig = signatures.sign(session, ledger, actor=actor, username=username, password=password,
                           totp=totp, meaning=MEANINGS[decision],

@@ -23,6 +23,7 @@ from studies.accounts.models import Signature
 from studies.kernel.actor import Actor
 from studies.kernel.errors import Conflict, PermissionDenied
 from studies.kernel.events import Action
+from studies.kernel.i18n import Msg, _, render_stored
 from studies.kernel.roles import ROLE_LABELS, UNLOCK_SIGNERS, Role
 from studies.registry.models import Study
 from studies.signoff.models import InboxMessage, SignOff
@@ -30,17 +31,19 @@ from studies.signoff.models import InboxMessage, SignOff
 CLAUSE_SIGNOFF = "§11.3.4.7 a"
 
 
-def notify(session: Session, *, study: Study | None, kind: str, text: str, by: str,
+def notify(session: Session, *, study: Study | None, kind: str, text: str | Msg, by: str,
            audience: Collection[Role] | None = None, link: str | None = None) -> None:
     """A message in the team inbox of ``study``: for the holders of the ``audience`` roles
     on it (one row per role, all with the same time), or everyone with a role on it when
     ``audience`` is None; with no study, for the holders of the ``audience`` roles wherever
-    they hold them. Each caller names the roles the message concerns."""
+    they hold them. Each caller names the roles the message concerns. A :class:`Msg` is kept
+    as such and shown in each reader's language."""
+    stored = text.dumps() if isinstance(text, Msg) else text
     at = dt.datetime.now(dt.UTC)
     for role in (list(dict.fromkeys(audience)) if audience is not None else [None]):
         session.add(InboxMessage(study_id=study.id if study else None,
                                  study_code=study.code if study else None, kind=kind,
-                                 text=text[:4000], link=link, created_by=by, created_at=at,
+                                 text=stored[:4000], link=link, created_by=by, created_at=at,
                                  audience_role=role.value if role else None))
     session.flush()
 
@@ -70,7 +73,8 @@ def inbox_for(session: Session, *, actor: Actor, limit: int = 20) -> list[InboxI
         if any((s is None or m.study_code is None or s == m.study_code)
                and (m.audience_role is None or r.value == m.audience_role)
                for r, s, _t in scopes):
-            item = InboxItem(m.study_code, m.kind, m.text, m.link, m.created_at, m.created_by)
+            item = InboxItem(m.study_code, m.kind, render_stored(m.text), m.link, m.created_at,
+                             m.created_by)
             if item in seen:
                 continue
             seen.add(item)
@@ -118,21 +122,22 @@ def signoff(session: Session, ledger: Ledger, *, actor: Actor, study: Study, ent
 
     if role not in roles:
         raise PermissionDenied(
-            f"role {role.value} does not sign this / 该角色不在签名之列", field="role",
+            _("role {value} does not sign this").format(value=role.value), field="role",
             clause=CLAUSE_SIGNOFF, audit=audit("role not among the signers"))
     if not holds_role(actor, role, study.code):
         raise PermissionDenied(
-            f"you do not hold the role {ROLE_LABELS[role]} on this study / 您在本研究中没有该角色",
+            _("you do not hold the role {value} on this study").format(value=ROLE_LABELS[role]),
             field="role", clause=CLAUSE_SIGNOFF, audit=audit("signer does not hold the role"))
     done = list(session.execute(select(SignOff).where(
         col(SignOff.entity_type) == entity_type, col(SignOff.entity_id) == entity_id)).scalars())
     if any(d.role == role.value for d in done):
-        raise Conflict(f"{ROLE_LABELS[role]} has already signed / 该角色已签名", field="role",
+        raise Conflict(_("{value} has already signed").format(value=ROLE_LABELS[role]),
+                       field="role",
                        clause=CLAUSE_SIGNOFF, audit=audit("role already signed"))
     if any(d.user_id == actor.user_id for d in done):
         raise PermissionDenied(
-            "you have already signed this in another role; three different people must sign / "
-            "您已以其他角色签名，须由三位不同人员签名", field="role", clause=CLAUSE_SIGNOFF,
+            _("you have already signed this in another role; three different people must sign"),
+                               field="role", clause=CLAUSE_SIGNOFF,
             audit=audit("repeated signer"))
     sig = signatures.sign(session, ledger, actor=actor, username=username, password=password,
                           totp=totp, meaning=meaning, content_hash=content_hash,

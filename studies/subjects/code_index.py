@@ -22,6 +22,7 @@ from studies.forms.models import Form, FormVersion, Item
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotFound
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, _l, current, pick
 from studies.kernel.roles import Perm
 from studies.registry.models import Site, Study
 from studies.subjects import codes
@@ -55,10 +56,11 @@ def _reason(reason: str | None) -> str:
     value = " ".join((reason or "").split())
     plain_text(value, field="reason", max_len=10_000)
     if len(value) < MIN_REASON:
-        raise InvalidInput(f"reason is required (at least {MIN_REASON} characters) / "
-                           "须说明查询理由", field="reason", clause=CLAUSE_LOOKUP)
+        raise InvalidInput(_("reason is required (at least {MIN_REASON} characters)").format(
+                               MIN_REASON=MIN_REASON), field="reason", clause=CLAUSE_LOOKUP)
     if len(value) > MAX_REASON:
-        raise InvalidInput(f"reason is longer than {MAX_REASON} characters / 理由过长",
+        raise InvalidInput(_("reason is longer than {MAX_REASON} characters").format(
+                               MAX_REASON=MAX_REASON),
                            field="reason")
     return value
 
@@ -66,7 +68,7 @@ def _reason(reason: str | None) -> str:
 def _code(raw: str) -> str:
     code = codes.normalise_code(raw)
     if not re.fullmatch(r"[A-Z0-9]{1,10}-[A-Z0-9]{1,9}", code):
-        raise InvalidInput("code: a subject code such as S01-7Q4K2M / 请输入受试者代码",
+        raise InvalidInput(_("code: a subject code such as S01-7Q4K2M"),
                            field="code")
     return code
 
@@ -125,8 +127,8 @@ def lookup_code(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeInd
     why = _reason(reason)
     rid = normalise_resident_id(resident_id)
     if rid and rid in normalise_resident_id(why):
-        raise InvalidInput("do not put the ID number in the reason (it is recorded) / "
-                           "理由中不要填写身份证号", field="reason")
+        raise InvalidInput(_("do not put the ID number in the reason (it is recorded)"),
+                           field="reason")
     rid = validate_resident_id(resident_id)
     require_usable_keys(session, keys)
     bidx = blind_index(rid, key=keys.blind)
@@ -142,7 +144,7 @@ def lookup_code(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeInd
                   subject=matches[0][1] if len(matches) == 1 else None, reason=why,
                   client=actor.client,
                   changes=[Change("result", None, "found" if matches else "not_found"),
-                           Change("codes", None, [c for _, c in matches])])
+                           Change("codes", None, [c for _x, c in matches])])
     return CodeLookup(found=bool(matches), matches=matches)
 
 
@@ -197,7 +199,7 @@ class SubjectExport:
 
 
 def _bilingual(zh: str | None, en: str | None) -> str:
-    return " / ".join(x for x in (zh, en) if x) or ""
+    return pick(zh, en)
 
 
 def _readable(item: Item, value: object) -> object:
@@ -249,7 +251,7 @@ def _exported(session: Session, actor: Actor,
     site (404 when there is none; 403 when the subject's site is outside the grant)."""
     hit = _entry_by_code(session, code)
     if hit is None:
-        raise NotFound("no subject with this code / 无此受试者代码", field="code")
+        raise NotFound(_("no subject with this code"), field="code")
     entry, study = hit
     subject = session.get(Subject, entry.subject_id)
     assert subject is not None
@@ -266,7 +268,7 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
     require(actor, Perm.CODE_INDEX_EXPORT)
     why = _reason(reason)
     if fmt not in EXPORT_FORMATS:
-        raise InvalidInput("format: json or text / 格式须为 json 或 text", field="format")
+        raise InvalidInput(_("format: json or text"), field="format")
     code = _code(code)
     entry, study, subject, site = _exported(session, actor, code)
     identity = decrypt_identity(code=code, kid=entry.key_id, nonce=entry.nonce,
@@ -309,26 +311,27 @@ def export_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: Code
 
 
 _LABELS = {
-    "name": "姓名 / Name", "resident_id": "身份证号 / Resident ID number",
-    "phone": "手机 / Phone", "medical_record_number": "病历号 / Medical record number",
-    "date_of_birth": "出生日期 / Date of birth", "address": "地址 / Address",
-    "study": "研究 / Study", "study_title_zh": "研究名称 / Title (zh)",
-    "study_title_en": "Title (en)", "site": "中心 / Site", "hospital": "医院 / Hospital",
-    "status": "状态 / Status", "enrolled_at": "入组时间 / Enrolled at (UTC)",
+    "name": _l("Name"), "resident_id": _l("Resident ID number"),
+    "phone": _l("Phone"), "medical_record_number": _l("Medical record number"),
+    "date_of_birth": _l("Date of birth"), "address": _l("Address"),
+    "study": _l("Study"), "study_title_zh": _l("Title (zh)"),
+    "study_title_en": _l("Title (en)"), "site": _l("Site"), "hospital": _l("Hospital"),
+    "status": _l("Status"), "enrolled_at": _l("Enrolled at (UTC)"),
 }
 
 
 def _as_text(doc: dict[str, object]) -> str:
-    lines = [str(doc["document"]), f"生成时间 / Generated (UTC): {doc['generated_at']}",
-             f"受试者代码 / Subject code: {doc['subject_code']}", "",
-             "身份信息 / Identity", "-" * 40]
+    lines = [str(doc["document"]), _("Generated (UTC): {generated_at}").format(
+                                       generated_at=doc['generated_at']),
+             _("Subject code: {subject_code}").format(subject_code=doc['subject_code']), "",
+             _("Identity"), "-" * 40]
     ident = doc["identity"]
     enrol_ = doc["enrolment"]
     assert isinstance(ident, dict) and isinstance(enrol_, dict)
     lines += [f"{_LABELS[k]}: {v if v is not None else '—'}" for k, v in ident.items()]
-    lines += ["", "入组信息 / Enrolment", "-" * 40]
+    lines += ["", _("Enrolment"), "-" * 40]
     lines += [f"{_LABELS[k]}: {v}" for k, v in enrol_.items()]
-    lines += ["", "临床数据 / Your clinical data", "-" * 40]
+    lines += ["", _("Your clinical data"), "-" * 40]
     for rec in _records(doc):
         lines.append(f"{rec['event']} #{rec['repeat']} — {rec['form_label']}")
         vals = rec["values"]
@@ -336,7 +339,7 @@ def _as_text(doc: dict[str, object]) -> str:
         lines += [f"  {v['label']}: {_shown(v)}" for v in vals]
     if not _records(doc):
         lines.append("—")
-    lines += ["", "记录 / Records (enrolment and consent)", "-" * 40]
+    lines += ["", _("Records (enrolment and consent)"), "-" * 40]
     hist = doc["history"]
     assert isinstance(hist, list)
     for h in hist:
@@ -344,11 +347,11 @@ def _as_text(doc: dict[str, object]) -> str:
                      + (f"  ({h['reason']})" if h.get("reason") else ""))
     if not hist:
         lines.append("—")
-    lines += ["", "数据披露记录 / To whom your data were disclosed (§7 g)", "-" * 40]
+    lines += ["", _("To whom your data were disclosed (§7 g)"), "-" * 40]
     shown = doc.get("disclosures") or []
     assert isinstance(shown, list)
     for d in shown:
-        tier = TIER_NAMES.get(d["tier"], d["tier"])
+        tier = str(TIER_NAMES.get(d["tier"], d["tier"]))
         lines.append(f"{d['disclosed_at']}  {d['recipient_org']}  {tier}  {d['study']}  "
                      + ", ".join(d["fields"]))
     if not shown:
@@ -369,7 +372,7 @@ def _shown(v: dict[str, object]) -> str:
 
 
 def _as_html(doc: dict[str, object]) -> str:
-    """The same document as a bilingual HTML page the subject can read."""
+    """The same document as an HTML page the subject can read, in the custodian's language."""
     e = html.escape
 
     def table(head: list[str], rows: list[list[str]]) -> str:
@@ -383,42 +386,43 @@ def _as_html(doc: dict[str, object]) -> str:
     ident, enrol_ = doc["identity"], doc["enrolment"]
     assert isinstance(ident, dict) and isinstance(enrol_, dict)
     parts = [f"<h1>{e(str(doc['document']))}</h1>",
-             f"<p>生成时间 / Generated (UTC): {e(str(doc['generated_at']))} · 受试者代码 / "
-             f"Subject code: {e(str(doc['subject_code']))}</p>",
-             "<h2>身份信息 / Identity</h2>",
-             table(["", ""], [[_LABELS[k], "—" if v is None else str(v)]
+             "<p>" + e(_("Generated (UTC): {generated_at}").format(
+                 generated_at=doc["generated_at"])) + " · " + e(_("Subject code: {subject_code}")
+                 .format(subject_code=doc["subject_code"])) + "</p>",
+             f"<h2>{e(_('Identity'))}</h2>",
+             table(["", ""], [[str(_LABELS[k]), "—" if v is None else str(v)]
                               for k, v in ident.items()]),
-             "<h2>入组信息 / Enrolment</h2>",
-             table(["", ""], [[_LABELS[k], str(v)] for k, v in enrol_.items()]),
-             "<h2>临床数据 / Your clinical data</h2>"]
+             f"<h2>{e(_('Enrolment'))}</h2>",
+             table(["", ""], [[str(_LABELS[k]), str(v)] for k, v in enrol_.items()]),
+             f"<h2>{e(_('Your clinical data'))}</h2>"]
     for rec in _records(doc):
         parts.append(f"<h3 class=\"record\">{e(str(rec['event']))} #{rec['repeat']} — "
                      f"{e(str(rec['form_label']))}</h3>")
         vals = rec["values"]
         assert isinstance(vals, list)
-        parts.append(table(["项目 / Item", "值 / Value"],
+        parts.append(table([_("Item"), _("Value")],
                            [[str(v["label"]), _shown(v)] for v in vals]))
     if not _records(doc):
         parts.append("<p>—</p>")
     hist = doc["history"]
     shown = doc.get("disclosures") or []
     assert isinstance(hist, list) and isinstance(shown, list)
-    parts += ["<h2>记录 / Records (enrolment and consent)</h2>",
-              table(["时间 / Time", "操作 / Action", "操作人 / By", "原因 / Reason"],
+    parts += [f"<h2>{e(_('Records (enrolment and consent)'))}</h2>",
+              table([_("Time"), _("Action"), _("By"), _("Reason")],
                     [[h["time"], h["action"], h["by"], h.get("reason") or ""] for h in hist]),
-              "<h2 id=\"disclosures\">数据披露记录 / To whom your data were disclosed "
-              "(§7 g)</h2>",
-              table(["时间 / When", "接收方 / Recipient", "类型 / Tier", "研究 / Study",
-                     "字段 / Fields"],
-                    [[d["disclosed_at"], d["recipient_org"], TIER_NAMES.get(d["tier"], d["tier"]),
+              f"<h2 id=\"disclosures\">{e(_('To whom your data were disclosed (§7 g)'))}</h2>",
+              table([_("When"), _("Recipient"), _("Tier"), _("Study"),
+                     _("Fields")],
+                    [[d["disclosed_at"], d["recipient_org"],
+                      str(TIER_NAMES.get(d["tier"], d["tier"])),
                       d["study"], ", ".join(d["fields"])] for d in shown])]
-    return ("<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\"><title>"
-            "受试者个人数据副本 / Subject access export</title></head><body>"
+    return (f"<!DOCTYPE html>\n<html lang=\"{current()}\"><head><meta charset=\"utf-8\"><title>"
+            f"{e(_('Subject access export'))}</title></head><body>"
             + "".join(parts) + "</body></html>\n")
 
 
-TIER_NAMES = {"lds": "受限制数据集 / limited data set", "rif": "可标识数据集 / identifiable file",
-              "puf": "公用数据集 / public use file"}
+TIER_NAMES = {"lds": _l("limited data set"), "rif": _l("identifiable file"),
+              "puf": _l("public use file")}
 
 
 def disclosures_of(session: Session, subject_id: str) -> list[Disclosure]:
@@ -497,7 +501,7 @@ def rotate_code_index(session: Session, ledger: Ledger, *, actor: Actor, keys: C
     require(actor, Perm.CODE_INDEX_ROTATE)
     new_keys = CodeIndexKeys(current=new_key, blind=keys.blind)
     if new_keys.current_id in keys.by_id():
-        raise InvalidInput("the new key must differ from every key in use / 新密钥须与旧密钥不同",
+        raise InvalidInput(_("the new key must differ from every key in use"),
                            field="new_key")
     lock_index(session)
     entries = list(session.execute(

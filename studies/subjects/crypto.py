@@ -31,6 +31,7 @@ from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
 )
 
+from studies.kernel.i18n import _
 from studies.subjects.errors import CodeIndexKeyError
 from studies.subjects.identity import Identity
 
@@ -77,9 +78,9 @@ class CodeIndexKeys:
         missing = sorted(set(used) - set(have))
         if missing:
             raise CodeIndexKeyError(
-                f"the key directory lacks the code-index key {', '.join(missing)} that encrypted "
-                "entries of the index; restore code_index.key (or its retired copy) from the "
-                "key backup / 密钥目录缺少患者代码索引所需的密钥，请从备份恢复",
+                _("the key directory lacks the code-index key {missing} that encrypted entries of "
+                  "the index; restore code_index.key (or its retired copy) from the key backup")
+                .format(missing=', '.join(missing)),
                 clause="§11.3.4.6 a")
 
 
@@ -107,8 +108,8 @@ def decrypt_identity(*, code: str, kid: str, nonce: bytes, ciphertext: bytes,
                                                            key)
     except nacl.exceptions.CryptoError as exc:
         raise CodeIndexKeyError(
-            f"the code-index entry of {code} does not decrypt (wrong key or altered entry) / "
-            "代码索引条目无法解密", clause="§11.3.4.6 a") from exc
+            _("the code-index entry of {code} does not decrypt (wrong key or altered "
+              "entry)").format(code=code), clause="§11.3.4.6 a") from exc
     return Identity.from_json(json.loads(plain))
 
 

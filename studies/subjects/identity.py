@@ -23,6 +23,7 @@ import phonenumbers
 from stdnum.cn import ric
 
 from studies.kernel.errors import InvalidInput
+from studies.kernel.i18n import _
 
 CLAUSE = "§11.3.4.4 d"
 ID_CHECK_CHARS = "10X98765432"  # every check character GB 11643 has
@@ -54,22 +55,22 @@ def validate_resident_id(raw: str, *, today: dt.date | None = None,
     """Return the normalised ID number or raise InvalidInput naming ``field`` and the rule."""
     value = normalise_resident_id(raw)
     if len(value) != 18:
-        raise InvalidInput("resident ID number must have 18 characters / 身份证号须为 18 位",
+        raise InvalidInput(_("resident ID number must have 18 characters"),
                            field=field, clause=CLAUSE)
     if not _ID_SHAPE.match(value):
-        raise InvalidInput("resident ID number: 17 digits and a digit or X / 身份证号须为 17 位数字"
-                           "加 1 位数字或 X", field=field, clause=CLAUSE)
+        raise InvalidInput(_("resident ID number: 17 digits and a digit or X"), field=field,
+                           clause=CLAUSE)
     if value[:2] not in PROVINCES or value[2:6] == "0000":
-        raise InvalidInput("resident ID number: the region part is not valid / 身份证号地区码无效",
+        raise InvalidInput(_("resident ID number: the region part is not valid"),
                            field=field, clause=CLAUSE)
     birth = _birth_date(value)
     today = today or dt.date.today()
     if birth is None or birth.year < 1900 or birth > today:
-        raise InvalidInput("resident ID number: the date of birth part is not a valid date / "
-                           "身份证号出生日期无效", field=field, clause=CLAUSE)
+        raise InvalidInput(_("resident ID number: the date of birth part is not a valid date"),
+                           field=field, clause=CLAUSE)
     if id_check_char(value[:17]) != value[17]:
-        raise InvalidInput("resident ID number: the check digit is wrong (GB 11643) / "
-                           "身份证号校验码错误", field=field, clause=CLAUSE)
+        raise InvalidInput(_("resident ID number: the check digit is wrong (GB 11643)"),
+                           field=field, clause=CLAUSE)
     return value
 
 
@@ -99,8 +100,8 @@ def validate_mobile(raw: str, *, field: str = "phone") -> str:
         number = None
     if (number is None or number.country_code != 86 or not phonenumbers.is_valid_number(number)
             or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE):
-        raise InvalidInput("phone: a mainland mobile number of 11 digits starting 13–19 / "
-                           "手机号须为 11 位、以 13–19 开头", field=field, clause=CLAUSE)
+        raise InvalidInput(_("phone: a mainland mobile number of 11 digits starting 13–19"),
+                           field=field, clause=CLAUSE)
     return str(number.national_number)
 
 
@@ -109,13 +110,15 @@ def _text(raw: str | None, *, field: str, max_len: int, required: bool, label: s
     value = re.sub(r"\s+", " ", value)
     if not value:
         if required:
-            raise InvalidInput(f"{field} is required / 请填写{label}", field=field, clause=CLAUSE)
+            raise InvalidInput(_("{label} is required").format(label=label),
+                               field=field, clause=CLAUSE)
         return None
     if len(value) > max_len:
-        raise InvalidInput(f"{field} is longer than {max_len} characters / {label}过长",
+        raise InvalidInput(_("{label} is longer than {max_len} characters").format(
+                               max_len=max_len, label=label),
                            field=field)
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in value):
-        raise InvalidInput(f"{field} contains control characters / {label}含有非法字符",
+        raise InvalidInput(_("{label} contains control characters").format(label=label),
                            field=field)
     return value
 
@@ -165,13 +168,13 @@ def validate_identity(*, name: str, resident_id: str, phone: str | None = None,
             return None
 
     clean_name = check(_text, name, field="name", max_len=MAX_NAME, required=True,
-                       label="姓名")
+                       label=_("Name"))
     rid = check(validate_resident_id, resident_id, today=today)
     clean_phone = check(validate_mobile, phone) if phone and phone.strip() else None
     mrn = check(_text, medical_record_number, field="medical_record_number", max_len=MAX_MRN,
-                required=False, label="病历号")
+                required=False, label=_("Medical record number"))
     addr = check(_text, address, field="address", max_len=MAX_ADDRESS, required=False,
-                 label="地址")
+                 label=_("Address"))
     from_id = birth_date_of(rid) if rid else None
     if date_of_birth is not None and date_of_birth != "":
         check(_matching_birth_date, date_of_birth, from_id)
@@ -190,13 +193,13 @@ def _matching_birth_date(date_of_birth: str | dt.date, from_id: dt.date | None) 
         try:
             dob = dt.date.fromisoformat(date_of_birth.strip())
         except ValueError as exc:
-            raise InvalidInput("date_of_birth: use YYYY-MM-DD / 出生日期格式为 YYYY-MM-DD",
+            raise InvalidInput(_("date_of_birth: use YYYY-MM-DD"),
                                field="date_of_birth") from exc
     else:
         dob = date_of_birth
     if from_id is not None and dob != from_id:
-        raise InvalidInput("date_of_birth does not match the resident ID number / "
-                           "出生日期与身份证号不一致", field="date_of_birth", clause=CLAUSE)
+        raise InvalidInput(_("date_of_birth does not match the resident ID number"),
+                           field="date_of_birth", clause=CLAUSE)
 
 
 def compose_resident_id(region: str, birth: dt.date, sequence: int) -> str:

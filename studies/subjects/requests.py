@@ -24,6 +24,7 @@ from studies.entry.models import FormRecord, ValueVersion
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, _l
 from studies.kernel.roles import Perm
 from studies.registry.models import Study
 from studies.registry.service import get_study
@@ -32,8 +33,8 @@ from studies.subjects.models import SUBJECT_REQUEST_KINDS, Subject, SubjectReque
 from studies.subjects.service import plain_text
 
 CLAUSES = {"correction": "§7 f", "restriction": "§7 h"}
-KIND_LABELS = {"correction": "更正或补充 / Correction or completion",
-               "restriction": "限制使用或披露 / Restriction of use or disclosure"}
+KIND_LABELS = {"correction": _l("Correction or completion"),
+               "restriction": _l("Restriction of use or disclosure")}
 MAX_TEXT = 4000
 
 
@@ -43,12 +44,12 @@ def record(session: Session, ledger: Ledger, *, actor: Actor, code: str, kind: s
     require(actor, Perm.CODE_INDEX_EXPORT)
     why = code_index._reason(reason)
     if kind not in SUBJECT_REQUEST_KINDS:
-        raise InvalidInput("kind: correction or restriction / 请求类型须为更正或限制",
+        raise InvalidInput(_("kind: correction or restriction"),
                            field="kind")
     text = " ".join(text.split())
     plain_text(text, field="text", max_len=MAX_TEXT)
     if not text:
-        raise InvalidInput("text: the subject's request, in their words / 须填写受试者的请求",
+        raise InvalidInput(_("text: the subject's request, in their words"),
                            field="text", clause=CLAUSES[kind])
     entry, study, subject, _site = code_index._exported(session, actor, code_index._code(code))
     row = SubjectRequest(study_id=study.id, subject_id=subject.id, reference="", kind=kind,
@@ -93,7 +94,7 @@ def get(session: Session, *, study_code: str, request_id: str) -> SubjectRequest
     study = get_study(session, study_code)
     req = session.get(SubjectRequest, request_id)
     if req is None or req.study_id != study.id:
-        raise NotFound("no such subject request / 无此受试者请求", field="request_id")
+        raise NotFound(_("no such subject request"), field="request_id")
     return req
 
 
@@ -105,10 +106,10 @@ def _open(session: Session, actor: Actor, study_code: str, request_id: str,
     assert subject is not None
     guards.require_for_subject(session, actor, perm, study=study, subject=subject)
     if req.status != "open":
-        raise Conflict(f"the request is already {req.status} / 该请求已处理",
+        raise Conflict(_("the request is already {status}").format(status=req.status),
                        field="request_id", clause=CLAUSES[req.kind])
     if kind is not None and req.kind != kind:
-        raise Conflict(f"this is a {req.kind} request / 请求类型不符", field="request_id",
+        raise Conflict(_("this is a {kind} request").format(kind=req.kind), field="request_id",
                        clause=CLAUSES[req.kind])
     return req, subject
 
@@ -117,7 +118,7 @@ def _note(note: str, req: SubjectRequest) -> str:
     note = " ".join(note.split())
     plain_text(note, field="note", max_len=MAX_TEXT)
     if not note:
-        raise InvalidInput("note: say what was done / 须说明处理情况", field="note",
+        raise InvalidInput(_("note: say what was done"), field="note",
                            clause=CLAUSES[req.kind])
     return note
 
@@ -164,8 +165,8 @@ def resolve_correction(session: Session, ledger: Ledger, *, actor: Actor, study_
         col(ValueVersion.saved_at) >= req.created_at,
         col(ValueVersion.reason).contains(req.reference))).scalars().all()
     if not changes:
-        raise Conflict(f"first correct the data on the form, with a reason naming "
-                       f"{req.reference} / 请先在表单中更正数据，理由中注明 {req.reference}",
+        raise Conflict(_("first correct the data on the form, with a reason naming "
+                         "{reference}").format(reference=req.reference),
                        field="request_id", clause=CLAUSES["correction"])
     return _close(session, ledger, actor, req, subject, "resolved", note, now,
                   [Change("changed", None, ", ".join(
@@ -181,11 +182,11 @@ def resolve_restriction(session: Session, ledger: Ledger, *, actor: Actor, study
                          Perm.CONSENT_RECORD)
     note = _note(note, req)
     if not scopes:
-        raise InvalidInput("scopes: choose the consent scopes to withdraw / 请选择要撤回的同意范围",
+        raise InvalidInput(_("scopes: choose the consent scopes to withdraw"),
                            field="scopes", clause=CLAUSES["restriction"])
     records = consent.records_of(session, subject.id)
     if not records:
-        raise Conflict("the subject has no consent record / 该受试者无知情同意记录",
+        raise Conflict(_("the subject has no consent record"),
                        field="request_id")
     rec = records[-1]
     consent.withdraw_consent(session, ledger, actor=actor, study_code=study_code,
@@ -203,7 +204,7 @@ def decline(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     correction the data show to be accurate)."""
     req, subject = _open(session, actor, study_code, request_id, None, Perm.ENTRY_WRITE)
     if not actor.can(Perm.STUDY_MANAGE, study_code):
-        raise PermissionDenied("declining a subject's request is the PI's / 须由主要研究者拒绝",
+        raise PermissionDenied(_("declining a subject's request is the PI's"),
                                clause=CLAUSES[req.kind])
     note = _note(note, req)
     return _close(session, ledger, actor, req, subject, "declined", note, now, [])

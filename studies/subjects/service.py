@@ -29,6 +29,7 @@ from studies.guards import assert_writable
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.registry.models import Site, Study
 from studies.subjects import codes
@@ -65,10 +66,11 @@ def check_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime,
     """
     study = session.get(Study, study_id)
     if study is None:
-        raise NotFound("study does not exist / 研究不存在", field="study")
+        raise NotFound(_("study does not exist"), field="study")
     if study.status in CLOSED_STATUSES:
-        raise RuleViolation(f"study {study.code} is {study.status}; no new subjects / "
-                            "研究已关闭，不能入组", field="study", clause="§11.3.4.4")
+        raise RuleViolation(_("study {code} is {status}; no new subjects").format(
+                                code=study.code, status=study.status), field="study",
+                            clause="§11.3.4.4")
     if actor is not None:
         require(actor, Perm.SUBJECT_ENROL, study=study.code)
     if site_id is not None:
@@ -78,7 +80,7 @@ def check_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime,
         else:
             site = session.get(Site, site_id)
             if site is None or site.study_id != study.id:
-                raise InvalidInput("site is not a site of this study / 该中心不属于本研究",
+                raise InvalidInput(_("site is not a site of this study"),
                                    field="site")
     guards.assert_enrolment_allowed(session, study_id=study.id, at=at)
     return study
@@ -112,13 +114,13 @@ def require_usable_keys(session: Session, keys: CodeIndexKeys, *,
     keys.require_all(kids)
     if writing and kids and keys.current_id not in kids:
         raise CodeIndexKeyError(
-            "the code index is encrypted under a key other than code_index.key (an interrupted "
-            "key rotation?); run `edc keys rotate-code-index` to finish it / 密钥轮换未完成",
+            _("the code index is encrypted under a key other than code_index.key (an interrupted "
+              "key rotation?); run `edc keys rotate-code-index` to finish it"),
             clause=CLAUSE_LOOKUP)
     if blind_ids - {keys.blind_id}:
         raise CodeIndexKeyError(
-            "blind_index.key is not the key the code index was built with; restore it from the "
-            "key backup / 盲索引密钥与索引不符，请从备份恢复", clause=CLAUSE_LOOKUP)
+            _("blind_index.key is not the key the code index was built with; restore it from the "
+              "key backup"), clause=CLAUSE_LOOKUP)
 
 
 def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys,
@@ -177,8 +179,7 @@ def enrol(session: Session, ledger: Ledger, *, actor: Actor, keys: CodeIndexKeys
         except IntegrityError as exc:
             if "code_index_study_blind" in str(exc.orig):  # a concurrent enrolment of this person
                 raise _duplicate(actor, study, None) from exc
-            raise Conflict("could not issue a unique subject code; try again / "  # a collision
-                           "无法生成唯一代码，请重试") from exc
+            raise Conflict(_("could not issue a unique subject code; try again")) from exc
         ledger.append(session, actor=actor.username, action=Action.SUBJECT_ENROL,
                       entity_type="subject", entity_id=subject.id, study=study.code,
                       subject=code, client=actor.client,
@@ -195,27 +196,27 @@ def _duplicate(actor: Actor, study: Study, existing: str | None) -> Conflict:
                  entity_id=study.id, study=study.code, subject=existing, outcome="failure",
                  reason="duplicate enrolment (blind index match)", client=actor.client)
     if existing and actor.can(Perm.CODE_INDEX_LOOKUP, study.code):
-        return Conflict(f"this person is already enrolled in this study as {existing} / "
-                        f"此人已在本研究入组，代码 {existing}", field="resident_id",
+        return Conflict(_("this person is already enrolled in this study as {existing}").format(
+                            existing=existing), field="resident_id",
                         clause=CLAUSE_CODE, audit=audit)
-    return Conflict("already enrolled in this study / 此人已在本研究入组", field="resident_id",
+    return Conflict(_("already enrolled in this study"), field="resident_id",
                     clause=CLAUSE_CODE, audit=audit)
 
 
 def _fresh_code(session: Session, site_code: str) -> str:
-    for _ in range(CODE_TRIES):
+    for _x in range(CODE_TRIES):
         code = codes.new_code(site_code)
         if session.execute(select(col(Subject.id)).where(
                 col(Subject.code) == code)).first() is None:
             return code
-    raise Conflict("could not issue a unique subject code; try again / 无法生成唯一代码")
+    raise Conflict(_("could not issue a unique subject code; try again"))
 
 
 def plain_text(value: str, *, field: str, max_len: int) -> str:
     """Refuse control characters (a NUL would fail on PostgreSQL) and over-long values before
     they reach a query."""
     if len(value) > max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise InvalidInput(f"{field}: not a valid value / {field} 无效", field=field)
+        raise InvalidInput(_("{field}: not a valid value").format(field=field), field=field)
     return value
 
 
@@ -223,7 +224,8 @@ def study_by_code(session: Session, study_code: str) -> Study:
     plain_text(study_code, field="study", max_len=100)
     study = session.execute(select(Study).where(col(Study.code) == study_code)).scalar_one_or_none()
     if study is None:
-        raise NotFound(f"study {study_code!r} does not exist / 研究不存在", field="study")
+        raise NotFound(_("study {study_code!r} does not exist").format(study_code=study_code),
+                       field="study")
     return study
 
 
@@ -241,14 +243,14 @@ def enrol_new_subject(session: Session, ledger: Ledger, *, actor: Actor, keys: C
                                  medical_record_number=medical_record_number,
                                  date_of_birth=date_of_birth, address=address)
     if consent is None:
-        raise InvalidInput("consent: enrolment needs the subject's consent or an approved waiver "
-                           "/ 入组须有受试者的知情同意或经批准的豁免", field="consent",
+        raise InvalidInput(_("consent: enrolment needs the subject's consent or an approved "
+                             "waiver"), field="consent",
                            clause=consents.CLAUSE_CONSENT)
     site_code = plain_text(site_code.strip(), field="site", max_len=10)
     site = session.execute(select(Site).where(col(Site.study_id) == study.id,
                                               col(Site.code) == site_code)).scalar()
     if site is None:
-        raise InvalidInput("site: no site with this code in the study / 本研究无此中心",
+        raise InvalidInput(_("site: no site with this code in the study"),
                            field="site")
     return enrol(session, ledger, actor=actor, keys=keys, study_id=study.id, site_id=site.id,
                  identity=identity, consent=consent, at=at)
@@ -323,7 +325,7 @@ def get_subject(session: Session, *, actor: Actor, study_code: str, code: str) -
     subject = session.execute(select(Subject).where(
         col(Subject.study_id) == study.id, col(Subject.code) == code)).scalar_one_or_none()
     if subject is None:
-        raise NotFound("no subject with this code in the study / 本研究无此受试者", field="code")
+        raise NotFound(_("no subject with this code in the study"), field="code")
     site = guards.require_for_subject(session, actor, Perm.SUBJECT_READ, study=study,
                                       subject=subject)
     return SubjectRow(subject.code, study.code, site.code, subject.status, subject.enrolled_at,

@@ -9,6 +9,7 @@ import datetime as dt
 from bs4 import BeautifulSoup
 from factories import PASSWORD, make_user
 from fastapi.testclient import TestClient
+from pages_util import ENGLISH
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from test_web_foundation import login
@@ -33,17 +34,17 @@ def test_an_ended_account_cannot_log_in_and_its_token_stops(
                                                 "study": "S1", "days": 7})
     token = r.json()["token"]
     bearer = {"Authorization": f"Bearer {token}"}
-    session_of_leaver = TestClient(app_client.app, base_url="http://testserver")
+    session_of_leaver = TestClient(app_client.app, base_url="http://testserver", headers=ENGLISH)
     login(session_of_leaver, "leaver")
     app_client.cookies.clear()
     login(app_client, "it.admin")
     r = app_client.post("/api/v1/admin/accounts/end-date",
                         json={"username": "it.admin", "end_date": "2020-01-01"})
-    assert r.status_code == 422 and "本人账户" in r.text
+    assert r.status_code == 422 and "your own account" in r.text
     # bad input: 422 naming the field, nothing written
     r = app_client.post("/api/v1/admin/accounts/end-date",
                         json={"username": "leaver", "end_date": "2026-13-40"})
-    assert r.status_code == 422 and "end_date" in r.text and "结束日期" in r.text
+    assert r.status_code == 422 and "end_date" in r.text and "a date as YYYY-MM-DD" in r.text
     assert listed(app_client)["leaver"]["end_date"] is None
     # ending today: still usable through today
     r = app_client.post("/api/v1/admin/accounts/end-date",
@@ -60,7 +61,7 @@ def test_an_ended_account_cannot_log_in_and_its_token_stops(
     row = next(tr for tr in page.select("tbody tr") if tr.td.get_text() == "leaver")
     assert yesterday in row.get_text()
     assert session_of_leaver.get("/api/v1/me").status_code == 401  # its session has ended
-    other = TestClient(app_client.app, base_url="http://testserver")
+    other = TestClient(app_client.app, base_url="http://testserver", headers=ENGLISH)
     r = other.post("/api/v1/auth/login", json={"username": "leaver", "password": PASSWORD})
     assert r.status_code == 401
     app_client.cookies.clear()

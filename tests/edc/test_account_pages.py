@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from conftest import app_with
 from factories import PASSWORD, enrol_totp, make_user
 from fastapi.testclient import TestClient
+from pages_util import ENGLISH
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -145,7 +146,7 @@ def test_admin_creates_an_account_and_revokes_sessions(app_client: TestClient,
         "password": "a long initial passphrase", "role": "investigator", "study": "S1",
         "site": "H01", "csrf_token": csrf(app_client)}, follow_redirects=False)
     assert r.status_code == 303
-    other = TestClient(app_client.app)
+    other = TestClient(app_client.app, base_url="http://testserver", headers=ENGLISH)
     login(other, "new.inv", "a long initial passphrase")
     r = app_client.post("/api/v1/admin/accounts/revoke-sessions", json={"username": "new.inv"})
     assert r.json()["ended"] == 1

@@ -26,6 +26,7 @@ from factories import (
     make_user,
 )
 from fastapi.testclient import TestClient
+from pages_util import ENGLISH
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -87,7 +88,7 @@ def test_the_administrator_creates_an_account_grants_and_revokes_a_role(
     assert not any("monitor" in g for g in account(app_client, "new.inv")["roles"])
     assert {"account.role_grant", "account.role_revoke"} <= set(actions(session))
 
-    other = TestClient(app_client.app)
+    other = TestClient(app_client.app, base_url="http://testserver", headers=ENGLISH)
     me = login(other, "new.inv", "a long initial passphrase")
     assert me["username"] == "new.inv"
 
@@ -96,7 +97,7 @@ def test_the_administrator_unlocks_resets_the_password_and_ends_sessions(
         app_client: TestClient, session: Session, ledger: Ledger) -> None:
     make_user(session, ledger, "root", Role.ADMIN)
     make_user(session, ledger, "li.na", Role.INVESTIGATOR, study="S1")
-    other = TestClient(app_client.app)
+    other = TestClient(app_client.app, base_url="http://testserver", headers=ENGLISH)
     for _ in range(5):
         other.post("/api/v1/auth/login", json={"username": "li.na", "password": "nope"})
     assert other.post("/api/v1/auth/login", json={

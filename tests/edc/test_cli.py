@@ -177,7 +177,7 @@ def test_redaction_needs_the_custodians_signature(
                           demo_password("demo.investigator"))
     assert code == 2 and "permission ledger.redact is required" in err
     code, _, err = redact(capsys, monkeypatch, "demo.custodian", "not-the-password")
-    assert code == 2 and "用户名或密码错误" in err
+    assert code == 2 and "wrong username or password" in err
     code, _, err = redact(capsys, monkeypatch, "demo.custodian", demo_password("demo.custodian"))
     assert code == 2 and "second-factor code" in err  # the demo custodian has TOTP
     code, out, _ = run(capsys, "audit", "verify")
@@ -261,3 +261,17 @@ def test_accounts_end_date_from_the_cli(env: Path, capsys: pytest.CaptureFixture
     assert code == 0 and out.strip() == "demo.monitor: no end date"
     code, _, err = redact(capsys, monkeypatch, "demo.monitor", demo_password("demo.monitor"))
     assert code == 2 and "permission ledger.redact is required" in err  # logged in again
+
+
+def test_the_cli_speaks_the_terminals_language(env: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    run(capsys, "demo")
+    argv = ("accounts", "end-date", "demo.monitor", "31/01/2020", "--by", "demo.admin")
+    monkeypatch.setenv("EDC_LANG", "zh")
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "结束日期格式须为 YYYY-MM-DD" in err
+    monkeypatch.delenv("EDC_LANG")
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert "结束日期格式须为 YYYY-MM-DD" in run(capsys, *argv)[2]
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    assert "end_date: a date as YYYY-MM-DD" in run(capsys, *argv)[2]

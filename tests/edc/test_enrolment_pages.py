@@ -137,7 +137,7 @@ def test_enrol_page_shows_the_consent_form_and_enrols_with_it(
                         data={**form, "given_at": signed_at_local()})  # no consent chosen
     assert r.status_code == 422
     error = soup(r.text)  # the form again, the error beside the consent choice, input kept
-    assert "知情同意" in error.select_one("#field-consent .field-error").get_text()
+    assert "consent" in error.select_one("#field-consent .field-error").get_text()
     assert error.select_one("input[name=name]")["value"] == form["name"]
     assert session.execute(select(Subject)).first() is None
     r = app_client.post(f"/studies/{STUDY}/subjects", follow_redirects=False,

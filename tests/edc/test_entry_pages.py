@@ -71,16 +71,16 @@ def test_the_form_is_rendered_from_metadata_and_saves_without_js(
     assert form["method"] == "post" and form.select_one("input[name=csrf_token]")
     assert form.select_one("input[name=visit_date]")["type"] == "date"
     assert doc.select_one("label[for=f-height] .unit").get_text() == " (cm)"
-    assert "身高 / Height (cm)" in doc.select_one("label[for=f-height]").get_text()
+    assert 'Height (cm)' in doc.select_one("label[for=f-height]").get_text()
     assert [i["value"] for i in form.select("input[name=symptoms]")] == ["1", "2", "3", "4"]
     assert form.select_one("input[name=symptoms]")["type"] == "checkbox"
     assert form.select_one("output#f-bmi") is not None  # computed, not typed
-    assert doc.select_one(".record-status").get_text() == "未录入 / not entered"
+    assert doc.select_one(".record-status").get_text() == 'not entered'
     r = post_form(app_client, PAGE, {**VITALS, "symptoms": ["1", "4"],
                                      "symptoms_other": "rash"})
     assert r.status_code == 303 and r.headers["location"] == PAGE, r.text[-800:]
     doc = soup(app_client.get(PAGE))
-    assert doc.select_one(".flash").get_text() == "已保存为第 1 版 / saved as version 1"
+    assert doc.select_one(".flash").get_text() == 'saved as version 1'
     assert doc.select_one(".record-version").get_text() == "1"
     assert doc.select_one("output#f-bmi").get_text() == "22.9"
     assert [i["value"] for i in doc.select("input[name=symptoms][checked]")] == ["1", "4"]
@@ -94,7 +94,7 @@ def test_a_correction_needs_a_reason_per_changed_field(app_client: TestClient,
     assert r.status_code == 422
     doc = soup(r)
     assert doc.select_one("#field-sbp .field-error").get_text() == \
-        "a reason is required for this change / 修改须说明理由"
+        'a reason is required for this change'
     assert doc.select_one("input[name=sbp]")["value"] == "133"  # what was typed is kept
     # the reason box is shown at the changed field only
     shown = [d.find_parent(class_="field")["id"] for d in doc.select(".reason:not([hidden])")]
@@ -106,7 +106,7 @@ def test_a_correction_needs_a_reason_per_changed_field(app_client: TestClient,
     hist = soup(app_client.get(PAGE + "/history?item=sbp"))
     rows = [[td.get_text() for td in tr.select("td")] for tr in hist.select("table tbody tr")]
     assert [(r[0], r[2], r[3], r[4], r[5]) for r in rows] == [
-        ("1", "inv", "首次录入 / first entry", "—", "120"),
+        ("1", "inv", 'first entry', "—", "120"),
         ("2", "inv", "转录错误 / Transcription error", "120", "133")]
     timeline = soup(app_client.get(PAGE + "/history"))
     assert len(timeline.select("ol.timeline > li")) == 2
@@ -118,8 +118,8 @@ def test_field_errors_are_shown_under_each_field(app_client: TestClient, study: 
     assert r.status_code == 422
     doc = soup(r)
     assert doc.select_one("#field-weight .field-error").get_text() == \
-        "must be at most 300 / 超出范围"
-    assert doc.select_one("#field-height .field-error").get_text() == "must be a number / 须为数字"
+        'must be at most 300'
+    assert doc.select_one("#field-height .field-error").get_text() == 'must be a number'
 
 
 def test_reason_boxes_are_hidden_until_a_field_differs_from_the_saved_value(
@@ -161,8 +161,7 @@ def test_a_save_on_an_older_version_merges_when_the_fields_differ(
     assert r.status_code == 303
     doc = soup(app_client.get(PAGE))
     assert doc.select_one(".flash").get_text() == (
-        "已保存为第 3 版 / saved as version 3（已与第 1 版之后他人的修改合并）/ "
-        "(merged with others' changes since version 1)")
+        "saved as version 3 (merged with others' changes since version 1)")
     assert doc.select_one("input[name=sbp]")["value"] == "150"  # theirs kept
     assert doc.select_one("input[name=weight]")["value"] == "72"  # mine saved
 
@@ -201,7 +200,7 @@ def test_monitor_verifies_queries_and_sees_the_worklist(app_client: TestClient,
     doc = soup(app_client.get(PAGE))
     assert doc.select_one("form.entry") is None  # monitors read, they do not type
     verify = [f for f in doc.select("section.monitor form")
-              if "整个表单" in f.get_text()][0]
+              if "Verify whole form" in f.get_text()][0]
     r = app_client.post(verify["action"], data={i["name"]: i["value"]
                                                 for i in verify.select("input")},
                         follow_redirects=False)
@@ -224,7 +223,7 @@ def test_monitor_verifies_queries_and_sees_the_worklist(app_client: TestClient,
     wl = soup(app_client.get(f"/studies/{STUDY}/monitor"))
     assert "requires verification: changed after SDV" in wl.select_one(
         "#changed-after-sdv").get_text()
-    assert wl.select_one("#open-queries tbody td:nth-of-type(4)").get_text() == "已回复 / answered"
+    assert wl.select_one("#open-queries tbody td:nth-of-type(4)").get_text() == 'answered'
     doc = soup(app_client.get(PAGE))
     close = doc.select_one("form[action$='/close']")
     data = {i["name"]: i.get("value", "") for i in close.select("input[type=hidden]")}
@@ -232,9 +231,9 @@ def test_monitor_verifies_queries_and_sees_the_worklist(app_client: TestClient,
     assert app_client.post(close["action"], data=data, follow_redirects=False
                            ).status_code == 303
     doc = soup(app_client.get(PAGE))
-    assert doc.select_one(".query-status").get_text() == "已关闭 / closed"
+    assert doc.select_one(".query-status").get_text() == 'closed'
     kinds = [li.select_one("strong").get_text() for li in doc.select("ol.thread li")]
-    assert kinds == ["提出质疑 / opened", "回复 / answered", "关闭 / closed"]
+    assert kinds == ['opened', 'answered', 'closed']
 
 
 def test_form_posts_need_the_csrf_token(app_client: TestClient, session: Session,

@@ -6,6 +6,7 @@ frozen roll, the committee's minimum size and the RIF's ethics rule, as a user m
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -34,6 +35,8 @@ from studies.extracts import agreement
 from studies.kernel.roles import Role
 
 STUDY = "EXT-2026-01"
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
@@ -130,7 +133,7 @@ def test_an_officer_with_a_second_factor_approves_a_puf_on_the_page(
         "username": "dso2", "password": PASSWORD, "totp": sign_code}, follow_redirects=False)
     assert r.status_code == 303, r.text
     page = BeautifulSoup(app_client.get(f"/extracts/{rid}").text, "html.parser")
-    assert page.select_one("dd.status").get_text() == "已批准 / approved"
+    assert page.select_one("dd.status").get_text() == 'approved'
     assert session.execute(select(Signature).where(Signature.entity_id == rid)).scalar_one()
 
 
@@ -151,7 +154,7 @@ def test_a_signing_mistake_through_the_api_is_422_and_keeps_the_session(
     assert r.status_code == 422, r.text
     err = r.json()["error"]
     assert (err["code"], err["field"]) == ("signature_refused", field)
-    assert " / " in err["message"]  # zh and en
+    assert err["message"] and not HAN.search(err["message"])  # in the client's language
     assert app_client.get("/api/v1/me").status_code == 200  # the same cookie still works
     assert app_client.get(f"/api/v1/extracts/{rid}").json()["status"] == "pending"
     refusals = session.execute(select(LedgerEntry).where(

@@ -93,7 +93,7 @@ def test_typing_shows_the_save_error_at_the_field_computes_and_branches_writing_
     assert r.status_code == 422
     assert soup(r.text).select_one("#field-sbp .field-error").get_text() == shown
     frag = check(app_client, "height", {"height": "", "weight": "70.0"})
-    assert frag.select_one("#err-height .field-error").get_text() == "required / 必填"
+    assert frag.select_one("#err-height .field-error").get_text() == 'required'
     assert frag.select_one("output#f-bmi").get_text() == "—"
     assert count(session, LedgerEntry) == before and count(session, FormRecord) == 0
 
@@ -107,7 +107,7 @@ def test_a_save_refused_without_javascript_shows_the_fields_its_typed_values_bra
     assert r.status_code == 422
     doc = soup(r.text)
     assert doc.select_one("#field-cigs_per_day > .branch-shown") is not None
-    assert doc.select_one("#field-cigs_per_day .field-error").get_text() == "required / 必填"
+    assert doc.select_one("#field-cigs_per_day .field-error").get_text() == 'required'
 
 
 @pytest.fixture
@@ -131,14 +131,14 @@ def test_an_sdv_tick_under_htmx_answers_its_row_and_without_it_redirects(
     assert r.status_code == 200
     frag = soup(r.text)
     row = frag.select_one("tr#sdv-row-sbp")
-    assert "已核查 / SDV by mon" in row.select_one(".sdv-state").get_text()
+    assert 'SDV by mon' in row.select_one(".sdv-state").get_text()
     assert frag.select_one("span#sdv-sbp[hx-swap-oob]").get_text().startswith("✓")
     assert frag.select_one("html, header, nav") is None  # a fragment, not a page
     r = app_client.post(form["action"], data={**data, "item": "height"},
                         follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == PAGE
     doc = soup(app_client.get(PAGE).text)
-    assert "已核查" in doc.select_one("#sdv-row-height .sdv-state").get_text()
+    assert "SDV by" in doc.select_one("#sdv-row-height .sdv-state").get_text()
 
 
 def test_a_query_answer_under_htmx_answers_its_thread_and_a_refusal_its_errors(
@@ -167,9 +167,9 @@ def test_a_query_answer_under_htmx_answers_its_thread_and_a_refusal_its_errors(
         "csrf_token": token(page), "text": "Source checked: 120 is right"})
     assert r.status_code == 200
     art = soup(r.text).select_one(f"article#query-{q.id}")
-    assert art.select_one(".query-status").get_text() == "已回复 / answered"
+    assert art.select_one(".query-status").get_text() == 'answered'
     assert "Source checked: 120 is right" in art.select_one(".thread").get_text()
-    assert art.select_one(".flash").get_text() == "已回复 / answered"
+    assert art.select_one(".flash").get_text() == 'answered'
     assert count(session, LedgerEntry) == before + 1
 
 
@@ -192,7 +192,7 @@ def test_extract_progress_is_a_polled_fragment_until_the_build_ends(
     doc = soup(app_client.get(f"/extracts/{req.id}").text)
     dd = doc.select_one("dd#build-progress")
     assert dd["hx-get"] == f"/extracts/{req.id}/progress" and dd["hx-trigger"] == "every 2s"
-    assert "生成中 / running 40%" in dd.get_text()
+    assert 'running 40%' in dd.get_text()
     assert doc.select_one("noscript meta[http-equiv=refresh]")["content"] == "3"
     req.progress = 75
     session.flush()

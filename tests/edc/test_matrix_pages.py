@@ -48,9 +48,9 @@ def test_a_matrix_group_is_one_table_with_the_choices_as_columns(
     table = page.select_one("table.matrix#matrix-qol_matrix")
     assert table is not None
     assert [th.text for th in table.select("thead th")][1:] == [
-        "无困难 / None", "有困难 / Some", "不能 / Unable"]
+        'None', 'Some', 'Unable']
     rows = table.select("tbody tr")
-    assert [r.th.text.strip(" *") for r in rows] == ["行动能力 / Mobility", "自我照顾 / Self-care"]
+    assert [r.th.text.strip(" *") for r in rows] == ['Mobility', 'Self-care']
     for r, name in zip(rows, ("mobility", "selfcare"), strict=True):
         radios = r.select("input[type=radio]")
         assert [(i["name"], i["value"]) for i in radios] == [(name, c) for c in "123"]

@@ -62,8 +62,8 @@ def test_the_grid_tells_saved_verified_query_and_not_started_apart_with_a_legend
     assert [vitals_cell(grid, s) for s in SUBJECTS] == [
         "st-complete", "st-verified", "st-query", "st-new"]
     legend = grid.select_one("ul.legend").get_text(" ")
-    for words in ("未录入 / not started", "已保存（完成，未核查）/ saved complete, not verified",
-                  "已核查 / verified", "有未关闭质疑 / open query", "已锁定（只读）/ locked"):
+    for words in ("not started", "saved complete, not verified", "verified (SDV)", "open query",
+                  "locked (read-only)"):
         assert words in legend
 
 

@@ -10,6 +10,7 @@ start). Skipped where Chromium, chromedriver or selenium is missing."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ from studies.entry.schemas import QueryOpenIn, SaveIn
 from studies.extracts import service as ex
 from studies.extracts.models import ExtractRequest
 from studies.extracts.schemas import RequestIn
+from studies.kernel import i18n
 from studies.kernel.actor import Actor
 from studies.kernel.roles import Role
 
@@ -112,6 +114,14 @@ def server(database: tuple[str, Path, str]) -> Iterator[str]:
         yield served
 
 
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def zh(message: str) -> str:
+    """What a page shows in Chinese for ``message`` (the journeys run in a Chinese browser)."""
+    return i18n.translate(message, "zh")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     yield from chromium()
@@ -130,17 +140,24 @@ def new_browser(javascript: bool = True) -> Any:
     from selenium.webdriver.chrome.service import Service
 
     opts = Options()
+    # the browser of a hospital's user: Chinese, the pages' default
+    prefs: dict[str, Any] = {"intl.accept_languages": "zh-CN,zh"}
     if not javascript:
-        opts.add_experimental_option(
-            "prefs", {"profile.managed_default_content_settings.javascript": 2})
+        prefs["profile.managed_default_content_settings.javascript"] = 2
+    opts.add_experimental_option("prefs", prefs)
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1000"):
+                "--window-size=1280,1000", "--lang=zh-CN"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(30)
     return driver
+
+
+# How long a journey waits for a page or a live update: generous, as CI shares two cores
+# between the server, the browser and the other tests.
+PATIENCE = 40
 
 
 def log_in(driver: Any, server: str, username: str) -> None:
@@ -163,7 +180,7 @@ def click(driver: Any, css: str) -> None:
 
     element = driver.find_element(By.CSS_SELECTOR, css)
     element.click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(element))
+    WebDriverWait(driver, PATIENCE).until(ec.staleness_of(element))
 
 
 def follow(driver: Any, text: str) -> None:
@@ -174,13 +191,13 @@ def follow(driver: Any, text: str) -> None:
 
     link = driver.find_element(By.LINK_TEXT, text)
     link.click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(link))
+    WebDriverWait(driver, PATIENCE).until(ec.staleness_of(link))
 
 
-def wait(driver: Any, until: Any, timeout: float = 15) -> Any:
+def wait(driver: Any, until: Any, timeout: float | None = None) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(until)
+    return WebDriverWait(driver, timeout or PATIENCE).until(until)
 
 
 def stay(driver: Any) -> None:
@@ -210,19 +227,43 @@ def console_problems(driver: Any) -> list[str]:
             if e["level"] in ("SEVERE", "WARNING") and "status of 422" not in e["message"]]
 
 
+def test_the_monitor_switches_the_pages_to_english_and_back(server: str, browser: Any) -> None:
+    """The language switch as a person uses it: a Chinese browser gets Chinese pages; the
+    menu's "English" link turns this and every later page to English, "中文" back."""
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "mon")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    assert browser.find_element(By.LINK_TEXT, "监查工作清单").is_displayed()
+    follow(browser, "English")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    menu = browser.find_element(By.CSS_SELECTOR, "header nav").text
+    assert "Log out" in menu and not HAN.search(menu.replace("中文", ""))
+    assert not HAN.search(browser.find_element(By.TAG_NAME, "main").text)
+    shot(browser, "monitor-home-english")
+    follow(browser, "Monitor worklist")  # the choice holds on the next page
+    assert "Monitor worklist" in browser.find_element(By.TAG_NAME, "h1").text
+    assert not HAN.search(browser.find_element(By.TAG_NAME, "main").text)
+    shot(browser, "monitor-worklist-english")
+    follow(browser, "中文")
+    assert "监查工作清单" in browser.find_element(By.TAG_NAME, "h1").text
+    shot(browser, "monitor-worklist-chinese")
+    assert console_problems(browser) == []
+
+
 def test_the_investigator_clicks_to_the_grid_and_sees_an_enrolment_error_at_its_field(
         server: str, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
     log_in(browser, server, "inv")
     shot(browser, "investigator-home")
-    follow(browser, "数据录入与状态 / Data entry and status")
+    follow(browser, "数据录入与状态")
     # S01-ENT01's form is saved and has an open query; S01-ENT02's is not started
     assert browser.find_element(By.CSS_SELECTOR, "a.st-query").text == "！ v1"
     assert browser.find_element(By.CSS_SELECTOR, "a.st-new").text == "○"
-    assert "已核查 / verified" in browser.find_element(By.CSS_SELECTOR, "ul.legend").text
+    assert zh("verified (SDV)") in browser.find_element(By.CSS_SELECTOR, "ul.legend").text
     shot(browser, "investigator-entry-grid")
-    follow(browser, "入组 / Enrol a subject")
+    follow(browser, zh("Enrol a subject"))
     browser.find_element(By.NAME, "name").send_keys("测试者")
     browser.find_element(By.NAME, "resident_id").send_keys("110105198001010011")  # check digit
     browser.find_element(By.NAME, "phone").send_keys("12345")
@@ -245,16 +286,16 @@ def test_the_monitor_reaches_the_worklist_and_the_data_manager_the_charts(
     from selenium.webdriver.common.by import By
 
     log_in(browser, server, "mon")
-    follow(browser, "监查工作清单 / Monitor worklist")
+    follow(browser, "监查工作清单")
     assert "S01-ENT01" in browser.find_element(By.ID, "unverified-forms").text
     shot(browser, "monitor-worklist")
     click(browser, "form[action='/logout'] button")
     log_in(browser, server, "dm")
-    follow(browser, "进度图表 / Progress charts")
+    follow(browser, "进度图表")
     bars = browser.find_elements(By.CSS_SELECTOR, "#chart-enrolment rect")
     assert bars and bars[0].size["width"] > 0
     shot(browser, "data-manager-charts")
-    follow(browser, "导出数据 / Export data")
+    follow(browser, "导出数据")
     assert browser.find_element(
         By.CSS_SELECTOR, "#per-form a[href$='/export/forms/vital_signs.csv']").text == (
         "CSV (Excel)")
@@ -269,7 +310,7 @@ def test_the_sponsor_reaches_the_request_form_and_the_api_reference_works_offlin
     from selenium.webdriver.support.ui import WebDriverWait
 
     log_in(browser, server, "sponsor")
-    follow(browser, "申请数据提取 / Request an extract")
+    follow(browser, "申请数据提取")
     assert browser.find_element(By.NAME, "purpose").is_displayed()
     shot(browser, "sponsor-request-form")
     browser.get(f"{server}/api/v1/docs")
@@ -284,7 +325,7 @@ def test_the_investigator_sees_the_ecrf_check_compute_and_branch_as_she_types(
     from selenium.webdriver.common.by import By
 
     log_in(browser, server, "inv")
-    follow(browser, "数据录入与状态 / Data entry and status")
+    follow(browser, "数据录入与状态")
     click(browser, "a.st-new[href$='/S01-ENT02/baseline/vital_signs']")
     stay(browser)
     cigs = browser.find_element(By.ID, "field-cigs_per_day")
@@ -307,13 +348,13 @@ def test_the_investigator_answers_a_query_without_a_reload(server: str, browser:
     from selenium.webdriver.common.by import By
 
     log_in(browser, server, "inv")
-    follow(browser, "数据录入与状态 / Data entry and status")
+    follow(browser, "数据录入与状态")
     click(browser, "a.st-query[href$='/S01-ENT01/baseline/vital_signs']")
     stay(browser)
     browser.find_element(By.CSS_SELECTOR, "article.query textarea[name=text]").send_keys(
         "已核对源文件 / Checked against the source")
     browser.find_element(By.CSS_SELECTOR, "article.query form[action$='/answer'] button").click()
-    wait(browser, lambda d: text_of(d, "article.query .query-status") == "已回复 / answered")
+    wait(browser, lambda d: text_of(d, "article.query .query-status") == "已回复")
     assert "Checked against the source" in text_of(browser, "article.query .thread")
     shot(browser, "investigator-query-answered")
     assert stayed(browser)
@@ -322,12 +363,13 @@ def test_the_investigator_answers_a_query_without_a_reload(server: str, browser:
 
 def test_the_monitor_ticks_sdv_without_a_reload(server: str, browser: Any) -> None:
     log_in(browser, server, "mon")
-    follow(browser, "监查工作清单 / Monitor worklist")
+    follow(browser, "监查工作清单")
     click(browser, "#unverified-forms a")
     stay(browser)
     assert "未核查" in text_of(browser, "#sdv-row-height .sdv-state")
     browser.find_element("css selector", "#sdv-row-height button").click()
-    wait(browser, lambda d: "已核查 / SDV by mon" in text_of(d, "#sdv-row-height .sdv-state"))
+    wait(browser, lambda d: "mon" in text_of(d, "#sdv-row-height .sdv-state")
+         and "未核查" not in text_of(d, "#sdv-row-height .sdv-state"))
     wait(browser, lambda d: text_of(d, "#sdv-height").startswith("✓"))  # the form's badge too
     shot(browser, "monitor-sdv-tick")
     assert stayed(browser)
@@ -350,16 +392,16 @@ def test_the_custodian_and_the_auditor_reach_their_work(server: str, browser: An
     from selenium.webdriver.common.by import By
 
     log_in(browser, server, "custodian")
-    follow(browser, "患者代码索引 / Code index")
+    follow(browser, "患者代码索引")
     assert "患者代码索引" in browser.find_element(By.TAG_NAME, "h1").text
     shot(browser, "custodian-code-index")
-    follow(browser, "查询记录 / Lookup history")
+    follow(browser, "查询记录")
     shot(browser, "custodian-lookup-history")
     assert console_problems(browser) == []
     log_in(browser, server, "auditor")
-    follow(browser, "审计与验证 / Audit and verification")
+    follow(browser, "审计与验证")
     shot(browser, "auditor-audit")
-    follow(browser, "审计轨迹 / Audit trail")
+    follow(browser, "审计轨迹")
     assert browser.find_elements(By.CSS_SELECTOR, "main table tbody tr")
     shot(browser, "auditor-trail")
     assert console_problems(browser) == []
@@ -379,7 +421,7 @@ def test_the_sponsor_watches_the_build_progress_move(
     try:
         builder_at("running", 40)
         log_in(browser, server, "sponsor")
-        follow(browser, "数据提取申请 / Extract requests")
+        follow(browser, "数据提取申请")
         click(browser, "table.extracts a")
         assert "40%" in text_of(browser, "#build-progress")
         stay(browser)
@@ -389,7 +431,7 @@ def test_the_sponsor_watches_the_build_progress_move(
         assert stayed(browser)  # polled, not reloaded
         builder_at("done", 100)
         wait(browser, lambda d: not stayed(d))  # the finished build reloads the page
-        assert "完成 / done 100%" in text_of(browser, "#build-progress")
+        assert f"{zh('done')} 100%" in text_of(browser, "#build-progress")
         assert console_problems(browser) == []
     finally:
         engine.dispose()
@@ -401,12 +443,12 @@ def test_without_javascript_the_ecrf_shows_every_field_with_its_condition(
 
     for driver in chromium(javascript=False):
         log_in(driver, server, "inv")
-        follow(driver, "数据录入与状态 / Data entry and status")
+        follow(driver, "数据录入与状态")
         click(driver, "a.st-new[href$='/S01-ENT02/baseline/vital_signs']")
         assert driver.execute_script("return typeof window.htmx") == "undefined"  # no JS ran
         cigs = driver.find_element(By.ID, "field-cigs_per_day")
         assert cigs.is_displayed()
-        assert 'only if: smoker = "1"' in cigs.text
+        assert f'{zh("only if")}: smoker = "1"' in cigs.text
         shot(driver, "investigator-ecrf-without-javascript")
 
 
@@ -448,7 +490,9 @@ def test_the_ecrf_asks_reasons_only_where_changed_merges_and_shows_a_conflict(
             "transcription_error")
         click(browser, "form.entry button[type=submit]")
         flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
-        assert "saved as version 3" in flash and "merged" in flash, flash
+        assert zh("saved as version {version}").format(version=3) in flash, flash
+        assert zh("(merged with others' changes since version {merged_from})").format(
+            merged_from=1) in flash, flash
         assert browser.find_element(By.NAME, "weight").get_attribute("value") == "72"
         assert browser.find_element(By.NAME, "sbp").get_attribute("value") == "124"
         shot(browser, "ecrf-merged")
@@ -483,22 +527,22 @@ def test_the_statistician_asks_for_an_export_and_the_pi_signs_its_approval(
     from selenium.webdriver.common.by import By
 
     log_in(browser, server, "stat")
-    follow(browser, "导出数据 / Export data")
+    follow(browser, "导出数据")
     assert "none" in browser.find_element(By.ID, "current-approval").get_attribute("class")
     browser.find_element(By.ID, "purpose").send_keys("primary analysis")
     click(browser, "#export-request-form button[type=submit]")
-    assert "待审批 / pending" in browser.find_element(By.ID, "export-requests").text
+    assert zh("pending") in browser.find_element(By.ID, "export-requests").text
     shot(browser, "statistician-export-requested")
     click(browser, "form[action='/logout'] button")
     log_in(browser, server, "pi")
-    follow(browser, "数据导出审批 / Export approvals")
+    follow(browser, "数据导出审批")
     browser.find_element(By.ID, "sig_username").send_keys("pi")
     browser.find_element(By.ID, "sig_password").send_keys(PASSWORD)
     shot(browser, "pi-export-approval")
     click(browser, "form.export-decision button[type=submit]")
     click(browser, "form[action='/logout'] button")
     log_in(browser, server, "stat")
-    follow(browser, "导出数据 / Export data")
+    follow(browser, "导出数据")
     current = browser.find_element(By.ID, "current-approval")
     assert "none" not in (current.get_attribute("class") or "") and "pi" in current.text
     assert browser.find_element(By.LINK_TEXT, "SPSS .sav").get_attribute("href").endswith(

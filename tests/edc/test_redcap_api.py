@@ -153,7 +153,8 @@ def test_an_unchanged_pycap_script_reads_and_writes(
     assert proj.export_records(records=[S1], fields=["weight"])[0]["weight"] == "72.5"
     update = _ledger(state, "entry.update")[-1]
     assert update.reason is not None and update.subject == S1
-    assert update.reason.startswith("weight: transcription error; bmi: recalculated")
+    assert update.reason.startswith(
+        "weight: transcription error; bmi: 服务器重新计算 / recalculated by the server")
 
     labels = proj.export_records(format_type="csv", forms=["vital_signs"],
                                  raw_or_label="label")
@@ -186,8 +187,9 @@ def test_a_redcapr_style_curl_call_and_its_errors(
         served: tuple[str, AppState, dict[str, str]]) -> None:
     url, state, toks = served
 
-    def curl(*fields: str) -> tuple[int, str]:
+    def curl(*fields: str, lang: str = "en") -> tuple[int, str]:
         out = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "-X", "POST", url,
+                              *(["-H", f"Accept-Language: {lang}"] if lang else []),
                               *[a for f in fields for a in (
                                   "--data-urlencode" if f.startswith("filterLogic=") else "-d",
                                   f)]],
@@ -217,6 +219,9 @@ def test_a_redcapr_style_curl_call_and_its_errors(
     assert status == 403 and "§11.3.4.1 c" in json.loads(body)["error"]  # not approved
     status, body = curl("token=" + "0" * 32, "content=record", "format=json")
     assert status == 401 and "token" in json.loads(body)["error"]
+    # a script that sends no Accept-Language reads the hospital's language, Chinese
+    status, body = curl("token=" + "0" * 32, "content=record", "format=json", lang="")
+    assert status == 401 and "API 令牌无效" in json.loads(body)["error"]
     failed = _ledger(state, "token.use")[-1]
     assert failed.outcome == "failure"
     status, body = curl(f"token={toks['inv']}", "content=record", "format=xml")
@@ -308,7 +313,7 @@ def test_scope_permissions_identifiers_and_locks_hold(
     import httpx
 
     resp = httpx.post(url, data=payload, timeout=30)
-    assert resp.status_code == 423 and "lock" in resp.json()["error"].lower()
+    assert resp.status_code == 423 and "数据已锁定" in resp.json()["error"]
     assert inv.export_records(records=[S2], fields=["sbp"])[0]["sbp"] == "120"
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from conftest import serving
 from factories import PASSWORD, VITALS, make_entry_study, make_user
+from pages_util import ENGLISH
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
@@ -62,7 +63,8 @@ def served(fresh_url: str, tmp_path: Path) -> Iterator[tuple[str, AppState, list
 
 
 def client(url: str, token: str) -> httpx.Client:
-    return httpx.Client(base_url=url, timeout=30, cookies={"edc_session": token})
+    return httpx.Client(base_url=url, timeout=30, cookies={"edc_session": token},
+                        headers=ENGLISH)
 
 
 def ledger_size(state: AppState) -> int:

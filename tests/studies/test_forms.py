@@ -341,7 +341,7 @@ def test_a_hidden_field_is_not_required_and_not_stored(session: Session,
     check = _check(session, "demographics", {**base, "pregnant": "1"})
     assert check.ok and "pregnant" in check.hidden and "pregnant" not in check.values
     check = _check(session, "demographics", {**base, "sex": "2"})
-    assert check.errors == {"pregnant": "required / 必填"}
+    assert check.errors == {"pregnant": 'required'}
 
 
 def test_a_calculated_field_is_computed_by_the_server(session: Session,
@@ -362,14 +362,14 @@ def test_entry_checks_give_field_level_errors(session: Session, ledger: Ledger) 
         "visit_date": "2019-12-31", "height": "abc", "weight": "900", "sbp": "120.5",
         "smoker": "maybe", "symptoms": ["9"], "nonexistent": "1"})
     assert check.errors == {
-        "visit_date": "must be on or after 2020-01-01 / 超出日期范围",
-        "height": "must be a number / 须为数字",
-        "weight": "must be at most 300 / 超出范围",
-        "sbp": "must be a whole number / 须为整数",
-        "smoker": "must be yes or no / 须为是或否",
-        "symptoms": "'9' is not one of the choices / 不在可选项中",
-        "nonexistent": "no such field on this form / 表单中没有该字段"}
+        "visit_date": 'must be on or after 2020-01-01',
+        "height": 'must be a number',
+        "weight": 'must be at most 300',
+        "sbp": 'must be a whole number',
+        "smoker": 'must be yes or no',
+        "symptoms": "'9' is not one of the choices",
+        "nonexistent": 'no such field on this form'}
     check = _check(session, "demographics", {"patient_name": "x", "dob": "2026-07-01",
                                              "sex": "1", "email": "not-an-email"})
-    assert check.errors == {"dob": "must be on or before 2026-06-01 / 超出日期范围",
-                            "email": "not an e-mail address / 邮箱格式不正确"}
+    assert check.errors == {"dob": 'must be on or before 2026-06-01',
+                            "email": 'not an e-mail address'}

@@ -256,7 +256,8 @@ def test_emergency_unblinding_by_the_pi_is_signed_loudly_audited_and_tells_the_d
     assert got.arm in ("A", "B")
     e = session.execute(select(LedgerEntry).where(
         LedgerEntry.action == "unblinding.emergency")).scalar_one()
-    assert e.reason.startswith("EMERGENCY UNBLINDING") and e.subject == SUBJECTS[0]
+    assert e.reason.startswith("紧急揭盲：") and "EMERGENCY UNBLINDING: " in e.reason
+    assert e.subject == SUBJECTS[0]
     assert session.get(LedgerCheckpoint, e.seq) is not None
     msg = session.execute(select(InboxMessage).where(
         InboxMessage.kind == "unblinding.emergency")).scalar_one()

@@ -46,7 +46,7 @@ def _ok(item: ItemSpec, value: str) -> Any:
 
 
 def _refused(item: ItemSpec, value: str) -> str:
-    with pytest.raises(ValueError, match=" / ") as exc:
+    with pytest.raises(ValueError) as exc:
         _ok(item, value)
     return str(exc.value)
 
@@ -65,9 +65,9 @@ def test_time_validations_are_enforced() -> None:
 def test_number_precision_is_enforced() -> None:
     items = _items()
     assert _ok(items["weight"], "70.5") == "70.5" and _ok(items["weight"], "70") == "70"
-    assert "1 decimal place" in _refused(items["weight"], "70.55")
+    assert "1 decimal place(s)" in _refused(items["weight"], "70.55")
     assert _ok(items["glucose"], "4.12") == "4.12"
-    assert "2 decimal places" in _refused(items["glucose"], "4.123")
+    assert "2 decimal place(s)" in _refused(items["glucose"], "4.123")
 
 
 def test_postcodes_and_phones_are_enforced() -> None:

@@ -108,7 +108,7 @@ def test_each_item_passes_or_fails_on_its_evidence(
     # A drill over a year old fails again; an approval, a certificate, a deactivation pass.
     later = items(session, ledger, keys, "aud", now=NOW + dt.timedelta(days=400))
     assert later["drill"].result is Result.FAIL
-    assert "over a year ago / 超过一年" in later["drill"].evidence
+    assert 'over a year ago' in later["drill"].evidence
     session.add(ExtractDecision(request_id=req.id, kind="officer", approve=True,
                                 username="dso", user_id=dso.id))
     req.destruction_at, req.persons = NOW, 200

@@ -162,7 +162,7 @@ class GrantIn(BaseModel):
     site: str | None = Field(default=None, max_length=10)
     scope_level: Literal["site", "department", "hospital"] = Field(
         default="site", description="site: that site only; department / hospital: every site "
-        "of the study in the site's department / hospital (全院/科室/医疗组)")
+                    "of the study in the site's department")
 
 
 class AccountIn(BaseModel):

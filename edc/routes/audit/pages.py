@@ -24,6 +24,7 @@ from edc.web.widgets import field, labelled_input
 from studies.accounts import audit
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, _l
 from studies.kernel.roles import Perm
 from studies.kernel.schemas import DB_BIGINT_MAX
 from studies.oversight import service as oversight
@@ -42,25 +43,25 @@ def audit_status(request: Request, session: SessionDep, state: StateDep,
         verdict = h.p(".bad", role="alert")[f"✘ {exc}"]
     drill = ledger_service.latest_entry(session, action=Action.BACKUP_DRILL)
     if drill is None:
-        drill_line = h.p(".bad")["✘ 从未进行恢复演练 / No restore drill yet: run "
-                                 "edc backup drill (§11.3.4.6: at least yearly)"]
+        drill_line = h.p(".bad")[_("✘ No restore drill yet: run edc backup drill (§11.3.4.6: at "
+                                   "least yearly)")]
     else:
         age = dt.datetime.now(dt.UTC) - dt.datetime.strptime(
             drill.ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
         good = drill.outcome == "success" and age <= dt.timedelta(days=365)
         drill_line = h.p(".ok" if good else ".bad")[
-            ("✔ " if good else "✘ ") + f"最近一次恢复演练 / Last restore drill: {drill.ts[:19]}Z, "
-            f"{drill.reason or drill.outcome}"
-            + ("" if age <= dt.timedelta(days=365) else " — 超过一年 / over a year ago")]
+            ("✔ " if good else "✘ ") + _("Last restore drill: {value}Z, {value2}").format(
+                value=drill.ts[:19], value2=drill.reason or drill.outcome)
+            + ("" if age <= dt.timedelta(days=365) else " " + _("— over a year ago"))]
     cps = ledger_service.list_checkpoints(session)
     rows = [h.tr[h.td[str(c.tree_size)], h.td[c.root_hash.hex()[:32] + "…"], h.td[c.reason],
                  h.td[c.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")]] for c in cps[-20:]]
-    return page(request, "审计轨迹 / Audit trail", verdict,
-                h.p["验证公钥 / Verifier key: ", h.code[state.keys.signer.vkey]],
+    return page(request, _("Audit trail"), verdict,
+                h.p[_("Verifier key:") + " ", h.code[state.keys.signer.vkey]],
                 drill_line,
-                h.h2["最近的签名检查点 / Latest signed checkpoints"],
-                h.table[h.thead[h.tr[h.th["大小 / Size"], h.th["根哈希 / Root"],
-                                     h.th["原因 / Reason"], h.th["时间 / Time"]]],
+                h.h2[_("Latest signed checkpoints")],
+                h.table[h.thead[h.tr[h.th[_("Size")], h.th[_("Root")],
+                                     h.th[_("Reason")], h.th[_("Time")]]],
                         h.tbody[rows]])
 
 
@@ -70,7 +71,8 @@ def _parse_time(value: str, field: str) -> dt.datetime | None:
     try:
         d = dt.datetime.fromisoformat(value)
     except ValueError as exc:
-        raise InvalidInput(f"{field}: a date or date-time (YYYY-MM-DD[THH:MM]) / 时间格式不正确",
+        raise InvalidInput(_("{field}: a date or date-time (YYYY-MM-DD[THH:MM])").format(
+                               field=field),
                            field=field) from exc
     return d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d
 
@@ -108,24 +110,24 @@ def audit_entries(request: Request, filters: PageFilter, session: SessionDep,
     more = None
     if len(rows) == 100:
         more = h.a(href="/audit/entries?" + urlencode({**kept, "before_seq": rows[-1]["seq"]}))[
-            "更早 / Older →"]
+            _("Older →")]
     return page(
-        request, "审计轨迹 / Audit trail",
+        request, _("Audit trail"),
         h.form(method="get", action="/audit/entries")[
-            *box("user", "用户 / User"), *box("action", "操作（可用 * 结尾）/ Action (* suffix)"),
-            *box("study", "研究 / Study"), *box("subject", "受试者代码 / Subject code"),
-            *box("since", "起 / From (YYYY-MM-DD)"), *box("until", "止 / To (YYYY-MM-DD)"),
-            h.p[h.button(type="submit")["筛选 / Filter"]]],
-        h.p[h.a(href="/audit/entries?action=read.*")["只看读取 / Reads only"], " · ",
-            h.a(href="/audit/flags")["异常访问 / Abnormal access"]],
-        h.p["导出当前筛选 / Export this filter: ",
+            *box("user", _("User")), *box("action", _("Action (* suffix)")),
+            *box("study", _("Study")), *box("subject", _("Subject code")),
+            *box("since", _("From (YYYY-MM-DD)")), *box("until", _("To (YYYY-MM-DD)")),
+            h.p[h.button(type="submit")[_("Filter")]]],
+        h.p[h.a(href="/audit/entries?action=read.*")[_("Reads only")], " · ",
+            h.a(href="/audit/flags")[_("Abnormal access")]],
+        h.p[_("Export this filter:") + " ",
             h.a(href="/audit/export?" + urlencode({**kept, "format": "csv"}))["CSV"], " · ",
             h.a(href="/audit/export?" + urlencode({**kept, "format": "odm"}))[
                 "CDISC ODM 1.3.2"]],
         h.table(".audit")[h.thead[h.tr[
-            h.th["#"], h.th["时间 / Time (UTC)"], h.th["用户 / User"], h.th["操作 / Action"],
-            h.th["对象 / Target"], h.th["研究 / Study"], h.th["受试者 / Subject"],
-            h.th["结果 / Outcome"], h.th["地址 / Client"], h.th["原因 / Reason"]]],
+            h.th["#"], h.th[_("Time (UTC)")], h.th[_("User")], h.th[_("Action")],
+            h.th[_("Target")], h.th[_("Study")], h.th[_("Subject")],
+            h.th[_("Outcome")], h.th[_("Client")], h.th[_("Reason")]]],
             h.tbody[body]],
         h.p[more] if more else None)
 
@@ -140,15 +142,15 @@ def audit_export(request: Request, filters: PageFilter, session: SessionDep,
 
 def _flag_row(f: AccessFlag) -> h.Node:
     state = (f"✔ {f.acknowledged_by}, {local_minute(f.acknowledged_at)}: {f.note}"
-             if f.acknowledged_at else h.a(href=f"/audit/flags/{f.id}")["确认 / Acknowledge"])
+             if f.acknowledged_at else h.a(href=f"/audit/flags/{f.id}")[_("Acknowledge")])
     return h.tr[h.td[local_minute(f.seen_at)], h.td[oversight.RULE_LABELS[f.rule]],
                 h.td[f.username], h.td[f.study or "—"], h.td[f.client or "—"], h.td[f.detail],
                 h.td[state]]
 
 
-FLAG_HEAD = h.thead[h.tr[h.th["时间 / When"], h.th["规则 / Rule"], h.th["用户 / User"],
-                         h.th["研究 / Study"], h.th["地址 / Client"], h.th["所见 / Seen"],
-                         h.th["确认 / Acknowledged"]]]
+FLAG_HEAD = h.thead[h.tr[h.th[_l("When")], h.th[_l("Rule")], h.th[_l("User")],
+                         h.th[_l("Study")], h.th[_l("Client")], h.th[_l("Seen")],
+                         h.th[_l("Acknowledged")]]]
 
 
 @router.get("/audit/flags", dependencies=[requires(Perm.ACCESS_FLAG_READ)])
@@ -157,16 +159,15 @@ def access_flags(request: Request, session: SessionDep, actor: CurrentActor,
     """The abnormal-access flags (§11.1.2.4, §11.3.4.9 d), newest first."""
     rows = oversight.flags(session, actor=actor, open_only=open_only)
     return page(
-        request, "异常访问 / Abnormal access",
-        h.p["院外网络、非工作时间、短时间批量读取、多次被拒绝的访问各提示一次，直至数据安全官确认。"
-            " / Access from outside the hospital network, out of working hours, bulk reads "
-            "and repeated refusals are each flagged once until the data security officer "
-            "acknowledges the flag."],
-        h.p[h.a(href="/audit/flags?open=true")["只看未确认 / Open only"], " · ",
-            h.a(href="/audit/flags")["全部 / All"], " · ",
-            h.a(href="/audit/entries?action=read.*")["读取记录 / Reads in the audit trail"]],
+        request, _("Abnormal access"),
+        h.p[_("Access from outside the hospital network, out of working hours, bulk reads and "
+              "repeated refusals are each flagged once until the data security officer "
+              "acknowledges the flag.")],
+        h.p[h.a(href="/audit/flags?open=true")[_("Open only")], " · ",
+            h.a(href="/audit/flags")[_("All")], " · ",
+            h.a(href="/audit/entries?action=read.*")[_("Reads in the audit trail")]],
         h.table(".audit")[FLAG_HEAD, h.tbody[[_flag_row(f) for f in rows]]]
-        if rows else h.p["没有异常访问 / No abnormal access flagged"])
+        if rows else h.p[_("No abnormal access flagged")])
 
 
 def _flag_page(request: Request, session: SessionDep, actor: CurrentActor,
@@ -175,12 +176,12 @@ def _flag_page(request: Request, session: SessionDep, actor: CurrentActor,
     form = None if f.acknowledged_at else h.form(
         method="post", action=f"/audit/flags/{f.id}/acknowledge")[
         csrf_field(request),
-        field("处理说明 / Note (what you found and did)", "note", textarea=True),
-        h.p[h.button(type="submit")["确认 / Acknowledge"]]]
-    return page(request, "异常访问 / Abnormal access",
+        field(_("Note (what you found and did)"), "note", textarea=True),
+        h.p[h.button(type="submit")[_("Acknowledge")]]]
+    return page(request, _("Abnormal access"),
                 h.table(".audit")[FLAG_HEAD, h.tbody[_flag_row(f)]], form,
                 h.p[h.a(href=f"/audit/entries?user={f.username}")[
-                    "该用户的审计记录 / This user's audit trail"]])
+                    _("This user's audit trail")]])
 
 
 @router.get("/audit/flags/{flag_id}", dependencies=[requires(Perm.ACCESS_FLAG_READ)])
@@ -197,7 +198,7 @@ def acknowledge_flag(flag_id: str, request: Request, session: SessionDep, ledger
     def act() -> Response:
         oversight.acknowledge(session, ledger, actor=actor, flag_id=flag_id, note=note,
                               now=now())
-        return redirect(request, "/audit/flags", "已确认 / Flag acknowledged")
+        return redirect(request, "/audit/flags", _("Flag acknowledged"))
 
     return submit(session, {"note": note}, act,
                   lambda: _flag_page(request, session, actor, flag_id))

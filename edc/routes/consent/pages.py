@@ -20,6 +20,7 @@ from studies.consent import service as consent
 from studies.consent.models import SCOPE_LABELS, SCOPES
 from studies.consent.schemas import ConsentFormIn, ConsentIn, WithdrawalIn
 from studies.ethics import service as ethics
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.overview import service as overview
 
@@ -36,7 +37,7 @@ async def consent_form(study: str, request: Request, session: SessionDep, ledger
         consent_type=text(form, "consent_type"), text_zh=text(form, "text_zh"),
         text_en=text(form, "text_en"), approval_id=text(form, "approval_id"),
         requires_reconsent=flag(form, "requires_reconsent")))
-    return redirect(request, f"/studies/{quote(study)}", "consent form saved / 同意书已保存")
+    return redirect(request, f"/studies/{quote(study)}", _("consent form saved"))
 
 
 @router.get("/studies/{study}/consent", dependencies=[requires(Perm.CONSENT_READ)])
@@ -47,12 +48,12 @@ def consent_list(study: str, request: Request, session: SessionDep,
     record = actor.can(Perm.CONSENT_RECORD, study)  # the capture page needs it
     rows = [h.tr[h.td[h.a(href=f"{base}/{r['subject_id']}/consent")[r["code"]]
                       if record else h.code[r["code"]]],
-                 h.td[", ".join(SCOPE_LABELS.get(s, s) for s in r["scopes"]) or "—"],
+                 h.td[", ".join(str(SCOPE_LABELS.get(s, s)) for s in r["scopes"]) or "—"],
                  h.td["✔" if r["entry_allowed"] else f"✘ {r['reason']}"]]
             for r in o["subjects"]]
-    return page(request, f"{study} — 知情同意 / Consent", banner(o["readiness"]),
-                h.table[h.thead[h.tr[h.th["受试者 / Subject"], h.th["授权范围 / Scopes"],
-                                     h.th["可录入 / Entry"]]], h.tbody[rows]])
+    return page(request, _("{study} — Consent").format(study=study), banner(o["readiness"]),
+                h.table[h.thead[h.tr[h.th[_("Subject")], h.th[_("Scopes")],
+                                     h.th[_("Entry")]]], h.tbody[rows]])
 
 
 @router.get("/studies/{study}/subjects/{subject_id}/consent",
@@ -64,49 +65,52 @@ def consent_capture(study: str, subject_id: str, request: Request, session: Sess
     base = f"/studies/{quote(study)}"
     content: list[h.Node] = [
         h.p(".ok" if d["entry_allowed"] else ".bad")[
-            "✔ 可录入 / Data entry allowed" if d["entry_allowed"]
-            else f"✘ 不可录入 / No data entry: {d['reason']}"]]
-    content.append(h.h2["同意记录 / Consent history"])
+            _("✔ Data entry allowed") if d["entry_allowed"]
+            else _("✘ No data entry: {reason}").format(reason=d['reason'])]]
+    content.append(h.h2[_("Consent history")])
     for r in d["history"]:
-        wd = "; ".join(f"撤回 / withdrawn {w['scope'] or 'all'} {w['withdrawn_at']}"
+        wd = "; ".join(_("withdrawn {value} {withdrawn_at}").format(
+                           value=w['scope'] or 'all', withdrawn_at=w['withdrawn_at'])
                        for w in r["withdrawals"])
         content.append(h.div(".consent")[
             h.p[f"{r['given_at']} · {r['consent_type']} · {r['form_version'] or 'waiver'} · "
                 f"{', '.join(r['scopes'])} · by {r['obtained_by']}" + (f" · {wd}" if wd else "")],
             post_form(f"{base}/consents/{r['id']}/withdraw", request,
-                      h.fieldset[h.legend["撤回 / Withdraw (不选则全部 / none = whole)"],
+                      h.fieldset[h.legend[_("Withdraw (none chosen = the whole consent)")],
                                  [checkbox(SCOPE_LABELS[sc], "scopes", value=sc)
                                   for sc in r["scopes"]]],
-                      field("撤回时间（北京时间）/ Withdrawn at (UTC+8)", "withdrawn_at",
+                      field(_("Withdrawn at (UTC+8)"), "withdrawn_at",
                             type_="datetime-local"),
-                      field("原因 / Reason", "reason", required=False),
-                      button="记录撤回 / Record withdrawal")
+                      field(_("Reason"), "reason", required=False),
+                      button=_("Record withdrawal"))
             if r is d["history"][-1] and not any(w["scope"] is None for w in r["withdrawals"])
             else None])
     for f in reversed(d["forms"]):
         content += [
-            h.h2[f"知情同意书 {f['version']} / Consent form {f['version']} ({f['consent_type']})"],
+            h.h2[_("Consent form {version} ({consent_type})").format(
+                     version=f['version'], consent_type=f['consent_type'])],
             h.div(".consent-text", lang="zh")[[h.p[line] for line in f["text_zh"].splitlines()]],
             h.div(".consent-text", lang="en")[[h.p[line] for line in f["text_en"].splitlines()]],
             post_form(f"{base}/subjects/{subject_id}/consent", request,
                       h.input(type="hidden", name="form_id", value=f["id"]),
                       h.input(type="hidden", name="consent_type", value=f["consent_type"]),
-                      h.fieldset[h.legend["授权范围 / Scopes agreed"],
+                      h.fieldset[h.legend[_("Scopes agreed")],
                                  [checkbox(SCOPE_LABELS[sc], "scopes", value=sc,
                                            checked=sc == consent.REQUIRED_SCOPE.get(
                                                f["consent_type"])) for sc in SCOPES]],
-                      field("签署时间（北京时间）/ Signed at (UTC+8)", "given_at",
+                      field(_("Signed at (UTC+8)"), "given_at",
                             type_="datetime-local"),
-                      button=f"记录同意（{f['version']}）/ Record consent")]
+                      button=_("Record consent (version {version})").format(version=f["version"]))]
     for w in d["waivers"]:
-        content += [h.h2[f"豁免 / Waiver {w['clause']}"], h.p[ethics.WAIVER_LABELS[w["ground"]]],
+        content += [h.h2[_("Waiver {clause}").format(clause=w['clause'])],
+                    h.p[ethics.WAIVER_LABELS[w["ground"]]],
                     post_form(f"{base}/subjects/{subject_id}/consent", request,
                               h.input(type="hidden", name="waiver_id", value=w["id"]),
                               h.input(type="hidden", name="consent_type", value="waiver"),
-                              field("时间（北京时间）/ Time (UTC+8)", "given_at",
+                              field(_("Time (UTC+8)"), "given_at",
                                     type_="datetime-local"),
-                              button="按豁免登记 / Record as covered by the waiver")]
-    return page(request, f"{d['subject']['code']} — 知情同意 / Consent", *content)
+                              button=_("Record as covered by the waiver"))]
+    return page(request, _("{code} — Consent").format(code=d['subject']['code']), *content)
 
 
 @router.post("/studies/{study}/subjects/{subject_id}/consent",
@@ -121,7 +125,7 @@ async def consent_submit(study: str, subject_id: str, request: Request, session:
                                scopes=[s for s in form.getlist("scopes") if isinstance(s, str)],
                                given_at=local_time(text(form, "given_at"), "given_at")))
     return redirect(request, f"/studies/{quote(study)}/subjects/{subject_id}/consent",
-                    "consent recorded / 知情同意已记录")
+                    _("consent recorded"))
 
 
 @router.post("/studies/{study}/consents/{consent_id}/withdraw",
@@ -137,4 +141,4 @@ async def withdraw_submit(study: str, consent_id: str, request: Request, session
                                                                 "withdrawn_at"),
                                         reason=opt(form, "reason")))
     return redirect(request, f"/studies/{quote(study)}/subjects/{done[0].subject_id}/consent",
-                    "withdrawal recorded / 撤回已记录")
+                    _("withdrawal recorded"))

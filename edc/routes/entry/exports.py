@@ -29,15 +29,16 @@ from studies.entry import export_approval, odm_export
 from studies.entry.export_approval import RequestView
 from studies.kernel.actor import Actor
 from studies.kernel.errors import InvalidInput, SignatureRefused
+from studies.kernel.i18n import _, _l
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 
 router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 
-STAT_LINKS = (("csv", "CSV（代码）/ CSV (codes)"), ("csv_labels", "CSV（标签）/ CSV (labels)"),
+STAT_LINKS = (("csv", _l("CSV (codes)")), ("csv_labels", _l("CSV (labels)")),
               ("sav", "SPSS .sav"), ("dta", "Stata .dta"), ("xpt", "SAS .xpt"),
-              ("r", "R 脚本 / R script"))
+              ("r", _l("R script")))
 
 
 async def form_data(request: Request) -> FormData:
@@ -48,12 +49,12 @@ Posted = Annotated[FormData, Depends(form_data)]
 
 
 def _scope(v: RequestView) -> str:
-    return ", ".join(v.row.forms) if v.row.forms else "整个研究 / whole study"
+    return ", ".join(v.row.forms) if v.row.forms else _("whole study")
 
 
 def _qi(raw: bool) -> str:
-    return ("含原始准标识符 / raw quasi-identifiers" if raw
-            else "不含准标识符 / quasi-identifiers left out")
+    return (_("raw quasi-identifiers") if raw
+            else _("quasi-identifiers left out"))
 
 
 def _decision_form(request: Request, v: RequestView, first: bool, needs_totp: bool,
@@ -62,14 +63,14 @@ def _decision_form(request: Request, v: RequestView, first: bool, needs_totp: bo
     return h.form(".export-decision", method="post",
                   action=f"/export-requests/{quote(v.row.id)}/decision")[
         csrf_field(request), h.input(type="hidden", name="back", value=back), problem,
-        h.label(for_=f"decision-{v.row.id}")["决定 / Decision"],
+        h.label(for_=f"decision-{v.row.id}")[_("Decision")],
         dropdown(id=f"decision-{v.row.id}", name="decision")[
-            h.option(value="approve")["批准 / Approve"],
-            h.option(value="reject")["拒绝 / Reject"]],
-        h.label(for_=f"note-{v.row.id}")["意见（拒绝时必填）/ Note (required to reject)"],
+            h.option(value="approve")[_("Approve")],
+            h.option(value="reject")[_("Reject")]],
+        h.label(for_=f"note-{v.row.id}")[_("Note (required to reject)")],
         h.textarea(id=f"note-{v.row.id}", name="note", maxlength="2000", rows="2"),
         *signature_fields(request, first=first, needs_totp=needs_totp),
-        h.p[h.button(type="submit")["签名并记录决定 / Sign and record the decision"]]]
+        h.p[h.button(type="submit")[_("Sign and record the decision")]]]
 
 
 def _requests_table(request: Request, session: Session, actor: Actor, views: list[RequestView],
@@ -90,12 +91,12 @@ def _requests_table(request: Request, session: Session, actor: Actor, views: lis
             h.td[local_minute(r.expires_at) if r.expires_at else "—"],
             h.td[r.decision_note or ""], h.td[decision]])
     return h.table("#export-requests")[
-        h.thead[h.tr[h.th["研究 / Study"], h.th["申请时间 / Requested"],
-                     h.th["申请人 / By"], h.th["范围 / Scope"],
-                     h.th["准标识符 / Quasi-identifiers"], h.th["用途 / Purpose"],
-                     h.th["状态 / Status"], h.th["有效至 / Valid until"],
-                     h.th["意见 / Note"], h.th["审批 / Decision"]]],
-        h.tbody[rows or h.tr[h.td(colspan="10")["暂无 / None"]]]]
+        h.thead[h.tr[h.th[_("Study")], h.th[_("Requested")],
+                     h.th[_("By")], h.th[_("Scope")],
+                     h.th[_("Quasi-identifiers")], h.th[_("Purpose")],
+                     h.th[_("Status")], h.th[_("Valid until")],
+                     h.th[_("Note")], h.th[_("Decision")]]],
+        h.tbody[rows or h.tr[h.td(colspan="10")[_("None")]]]]
 
 
 def _exports_page(request: Request, session: Session, actor: Actor, auth: AuthDep,
@@ -111,59 +112,55 @@ def _exports_page(request: Request, session: Session, actor: Actor, auth: AuthDe
         return f"{api}/statistics/{fmt}" + (f"?form={quote(form)}" if form else "")
 
     current = (h.p("#current-approval")[
-        "您有有效的导出批准 / You hold an approved export: ",
-        ", ".join(approval.forms) if approval.forms else "整个研究 / whole study", " · ",
+        _("You hold an approved export:") + " ",
+        ", ".join(approval.forms) if approval.forms else _("whole study"), " · ",
         _qi(approval.raw_quasi_identifiers), " · ",
-        f"{approval.decided_by} · 有效至 / valid until {local_minute(approval.expires_at)}"]
+        _("{decided_by} · valid until {expires_at}").format(
+            decided_by=approval.decided_by, expires_at=local_minute(approval.expires_at))]
         if approval is not None else h.p("#current-approval.none")[
-            "您尚无覆盖整个研究的有效导出批准；下载将被拒绝，直至申请获批。/ You hold no "
-            "approved export of the whole study; downloads are refused until a request is "
-            "approved (§11.3.4.1 c)."])
+            _("You hold no approved export of the whole study; downloads are refused until a "
+              "request is approved (§11.3.4.1 c).")])
     request_form = h.form("#export-request-form", method="post",
                           action=f"/studies/{quote(study)}/export-requests")[
         csrf_field(request),
-        h.fieldset[h.legend["范围（不选则为整个研究）/ Scope (none ticked: the whole study)"],
+        h.fieldset[h.legend[_("Scope (none ticked: the whole study)")],
                    [checkbox(n, "forms", value=n) for n in names],
-                   field_error("forms", "表单 / Forms")],
-        checkbox("含原始准标识符（出生日期、性别、访视日期等；须数据安全官审批）/ Include raw "
-                 "quasi-identifiers (dates of birth, sex, visit dates…; approved by the data "
-                 "security officer)", "raw_quasi_identifiers"),
-        field_error("raw_quasi_identifiers", "准标识符 / Quasi-identifiers"),
-        field("用途 / Purpose", "purpose", textarea=True, maxlength="2000"),
-        field("有效天数 / Days valid", "valid_days", type_="number", value="30", min="1",
+                   field_error("forms", _("Forms"))],
+        checkbox(_("Include raw quasi-identifiers (dates of birth, sex, visit dates…; approved by "
+                   "the data security officer)"), "raw_quasi_identifiers"),
+        field_error("raw_quasi_identifiers", _("Quasi-identifiers")),
+        field(_("Purpose"), "purpose", textarea=True, maxlength="2000"),
+        field(_("Days valid"), "valid_days", type_="number", value="30", min="1",
               max=str(export_approval.MAX_DAYS)),
-        h.p[h.button(type="submit")["提交导出申请 / Request the export"]]]
+        h.p[h.button(type="submit")[_("Request the export")]]]
     per_form = [h.tr[h.td[n],
                      h.td[h.a(href=f"{api}/forms/{quote(n)}.csv", download="")["CSV (Excel)"]],
                      [h.td[h.a(href=stat(fmt, n), download="")[text]]
                       for fmt, text in STAT_LINKS]] for n in names]
     resp = page(
-        request, f"导出数据 / Export data — {study}",
-        h.p["内部导出须经审批（§11.3.4.1 c）：主要研究者签名批准；含原始准标识符时由数据安全官签名"
-            "批准。每次下载都记入审计轨迹，并注明所依据的批准；直接标识符从不导出。/ An internal "
-            "export needs an approval (§11.3.4.1 c): the PI's signature, or the data security "
-            "officer's when it includes raw quasi-identifiers. Every download is recorded in "
-            "the audit trail with the approval it used; direct identifiers are never exported."],
-        h.h2["导出审批 / Export approval"], current,
-        h.h3["申请导出 / Request an export"], request_form,
-        h.h3["导出申请 / Export requests"],
+        request, _("Export data — {study}").format(study=study),
+        h.p[_("An internal export needs an approval (§11.3.4.1 c): the PI's signature, or the "
+              "data security officer's when it includes raw quasi-identifiers. Every download is "
+              "recorded in the audit trail with the approval it used; direct identifiers are "
+              "never exported.")],
+        h.h2[_("Export approval")], current,
+        h.h3[_("Request an export")], request_form,
+        h.h3[_("Export requests")],
         _requests_table(request, session, actor, views, auth, f"/studies/{quote(study)}/exports",
                         failed),
-        h.h2["整个研究 / The whole study"],
+        h.h2[_("The whole study")],
         h.ul("#whole-study")[
             [h.li[h.a(href=stat(fmt), download="")[text]] for fmt, text in STAT_LINKS],
             h.li[h.a(href=f"{api}/odm", download="")[
-                "CDISC ODM 1.3.2（含审计记录）/ CDISC ODM 1.3.2, with audit records (XML)"]]],
-        h.h2["按表单 / Per form"],
+                _("CDISC ODM 1.3.2, with audit records (XML)")]]],
+        h.h2[_("Per form")],
         h.table("#per-form")[
-            h.thead[h.tr[h.th["表单 / Form"], h.th["CSV (Excel)"],
-                         [h.th[text] for _, text in STAT_LINKS]]],
+            h.thead[h.tr[h.th[_("Form")], h.th["CSV (Excel)"],
+                         [h.th[text] for _x, text in STAT_LINKS]]],
             h.tbody[per_form or h.tr[h.td(colspan="8")["—"]]]],
-        h.p["CSV 为带 BOM 的 UTF-8（Excel 可直接打开）；R 脚本读取同一导出的 CSV 并设置标签。/ "
-            "CSV files are UTF-8 with a byte-order mark (Excel on Chinese Windows reads them); "
-            "the R script reads the CSV of the same export with its labels."],
-        h.p[h.a(href="/account")["API 令牌（脚本导出，REDCap 格式）/ API tokens for scripted "
-                                 "exports (REDCap shape)"]])
+        h.p[_("CSV files are UTF-8 with a byte-order mark (Excel on Chinese Windows reads them); "
+              "the R script reads the CSV of the same export with its labels.")],
+        h.p[h.a(href="/account")[_("API tokens for scripted exports (REDCap shape)")]])
     if failed is not None:
         resp.status_code = 422
     return resp
@@ -183,15 +180,15 @@ def request_export(study: str, request: Request, session: SessionDep, ledger: Le
     def act() -> Response:
         days = str(posted.get("valid_days") or "").strip()
         if not days.isdigit() or len(days) > 4:
-            raise InvalidInput(f"valid_days: a whole number of days, 1–"
-                               f"{export_approval.MAX_DAYS} / 有效天数须为整数", field="valid_days")
+            raise InvalidInput(_("valid_days: a whole number of days, 1–{MAX_DAYS}").format(
+                                   MAX_DAYS=export_approval.MAX_DAYS), field="valid_days")
         export_approval.request_export(
             session, ledger, actor=actor, study_code=study,
             form_names=[str(f)[:64] for f in posted.getlist("forms")][:500],
             raw_quasi_identifiers=posted.get("raw_quasi_identifiers") == "on",
             purpose=str(posted.get("purpose") or "")[:4000], valid_days=int(days))
         return redirect(request, f"/studies/{quote(study)}/exports",
-                        "导出申请已提交，等待审批 / export requested; awaiting approval")
+                        _("export requested; awaiting approval"))
 
     return submit(session, posted, act, lambda: _exports_page(request, session, actor, auth,
                                                               study))
@@ -201,10 +198,9 @@ def _approvals_page(request: Request, session: Session, actor: Actor, auth: Auth
                     failed: tuple[str, InvalidInput] | None = None) -> Response:
     views = export_approval.waiting_for(session, actor=actor)
     resp = page(
-        request, "数据导出审批 / Export approvals (§11.3.4.1 c)",
-        h.p["主要研究者批准不含原始准标识符的导出；含原始准标识符的导出由数据安全官批准。不能审批"
-            "本人的申请。/ The PI approves exports without raw quasi-identifiers; the data "
-            "security officer approves those with them. Nobody approves their own request."],
+        request, _("Export approvals (§11.3.4.1 c)"),
+        h.p[_("The PI approves exports without raw quasi-identifiers; the data security officer "
+              "approves those with them. Nobody approves their own request.")],
         _requests_table(request, session, actor, views, auth, "/export-approvals", failed))
     if failed is not None:
         resp.status_code = 422
@@ -241,7 +237,7 @@ def decide(request_id: str, request: Request, session: SessionDep, ledger: Ledge
 
     try:
         if decision not in ("approve", "reject"):
-            raise InvalidInput("decision: approve or reject / 决定须为批准或拒绝",
+            raise InvalidInput(_("decision: approve or reject"),
                                field="decision")
         row = export_approval.decide(session, ledger, actor=actor, request_id=request_id,
                                      approve=decision == "approve", note=note,
@@ -255,5 +251,5 @@ def decide(request_id: str, request: Request, session: SessionDep, ledger: Ledge
             raise
         return again(exc)
     return redirect(request, back if study_back else "/export-approvals",
-                    f"导出申请已{'批准' if row.status == 'approved' else '拒绝'} / export "
-                    f"request {row.status}")
+                    _("export request approved") if row.status == "approved"
+                    else _("export request rejected"))

@@ -44,6 +44,7 @@ from studies.entry.schemas import QueryAnswerIn, QueryNoteIn, QueryOpenIn, SaveI
 from studies.forms.datatypes import DATA_TYPES, YES_NO
 from studies.kernel.errors import InvalidInput
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, pick
 from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.kernel.schemas import DB_INT_MAX
@@ -76,19 +77,17 @@ def _show(v: Any) -> str:
 
 
 def _label(i: dict[str, Any]) -> str:
-    zh, en = i.get("label_zh") or "", i.get("label_en") or ""
-    return zh if zh == en or not en else en if not zh else f"{zh} / {en}"
+    return pick(i.get("label_zh"), i.get("label_en"))
 
 
 def _choice_label(c: dict[str, str]) -> str:
-    zh, en = c.get("label_zh") or "", c.get("label_en") or ""
-    return zh if not en or zh == en else f"{zh} / {en}" if zh else en
+    return pick(c.get("label_zh"), c.get("label_en"))
 
 
 # ---- the entry overview -------------------------------------------------------------------
 
 def legend() -> h.Node:
-    return h.section(".legend-box")[h.h2["图例 / Legend"], h.ul(".legend")[[
+    return h.section(".legend-box")[h.h2[_("Legend")], h.ul(".legend")[[
         h.li[h.span(class_=f"st st-{k}")[STATE_MARKS[k]], " ", STATE_LABELS[k]]
         for k in STATE_MARKS]]]
 
@@ -98,11 +97,11 @@ def legend() -> h.Node:
 def entry_grid(study: str, request: Request, session: SessionDep,
                actor: CurrentActor) -> Response:
     g = entry_reading.subject_grid(session, actor=actor, study_code=study)
-    heads: list[h.Node] = [h.th["受试者 / Subject"]]
+    heads: list[h.Node] = [h.th[_("Subject")]]
     cols: list[tuple[str, str, bool]] = []
     for e in g["events"]:
         for f in e["forms"]:
-            heads.append(h.th[f"{e['label_zh']} / {e['label_en']}: {f}"])
+            heads.append(h.th[f"{pick(e['label_zh'], e['label_en'])}: {f}"])
             cols.append((e["name"], f, e["repeating"]))
     rows = []
     for s in g["subjects"]:
@@ -120,16 +119,16 @@ def entry_grid(study: str, request: Request, session: SessionDep,
                     f"#{r} " + text if repeating else text], " "]
             if repeating and reps:
                 links.append(h.a(href=_url(study, s["code"], ev, f, reps[-1] + 1))[
-                    "+ 新一次 / new"])
+                    _("+ new")])
             cells.append(h.td[links])
         rows.append(h.tr[cells])
     extra: list[h.Node] = []
     if actor.can(Perm.ENTRY_VERIFY, study):
         extra.append(h.p[h.a(href=f"/studies/{quote(study)}/monitor")[
-            "监查工作清单 / Monitor worklist"]])
-    return page(request, f"数据录入 / Data entry — {study}", *extra, legend(),
+            _("Monitor worklist")]])
+    return page(request, _("Data entry — {study}").format(study=study), *extra, legend(),
                 h.table(".entry-grid")[h.thead[h.tr[heads]], h.tbody[
-                    rows or h.tr[h.td(colspan=str(len(heads)))["尚无受试者 / No subjects"]]]])
+                    rows or h.tr[h.td(colspan=str(len(heads)))[_("No subjects")]]]])
 
 
 # ---- one form ---------------------------------------------------------------------------------
@@ -153,8 +152,8 @@ def _file_input(i: dict[str, Any], value: Any, reading: bool, study: str,
 def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
     name, ft, dt_ = i["name"], i["field_type"], i["data_type"]
     if i["classification"] == "direct_identifier":
-        return h.p(".note")["直接标识符只保存在患者代码索引中，此处不录入 / Direct identifiers "
-                            "are kept only in the code index and are not entered here"]
+        return h.p(".note")[_("Direct identifiers are kept only in the code index and are not "
+                              "entered here")]
     if ft == "calc":
         return h.output(id=f"f-{name}")[_show(value)]
     if reading:
@@ -168,7 +167,7 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
             " ", _choice_label(c)] for c in choices]]
     if t.code_list and ft == "dropdown":
         return dropdown(id=f"f-{name}", name=name)[
-            h.option(value="")["— 请选择 / choose —"],
+            h.option(value="")[_("— choose —")],
             [h.option(value=c["code"], selected=value == c["code"])[_choice_label(c)]
              for c in choices]]
     if t.coded:
@@ -178,7 +177,7 @@ def _input(i: dict[str, Any], value: Any, reading: bool) -> h.Node:
                              checked=value == c["code"]), " ", _choice_label(c)]
              for c in opts],
             h.label[h.input(type="radio", name=name, value="", checked=value in (None, "")),
-                    " 空 / empty"]]
+                    " " + _("empty")]]
     if ft == "notes":
         return h.textarea(id=f"f-{name}", name=name, rows="4")[value or ""]
     return h.input(id=f"f-{name}", name=name, type=t.html_input, value=value or "",
@@ -233,12 +232,12 @@ def _reason_inputs(name: str, reasons: dict[str, str], chosen: str = "",
     """The reason for a change: shown where the value differs from the saved one (the
     server knows after a submission; entry.js reveals it as the user types)."""
     return h.div(".reason", hidden=not shown, data_shown="1" if shown else None)[
-        h.label(for_=f"r-{name}")["修改理由 / Reason for change"],
+        h.label(for_=f"r-{name}")[_("Reason for change")],
         dropdown(id=f"r-{name}", name=f"reason.{name}")[
-            h.option(value="")["— 未修改可不填 / only if changed —"],
+            h.option(value="")[_("— only if changed —")],
             [h.option(value=k, selected=k == chosen)[v] for k, v in reasons.items()]],
         h.input(name=f"reason_text.{name}", value=typed, maxlength="500",
-                placeholder="或输入理由 / or type a reason", aria_label=f"reason {name}")]
+                placeholder=_("or type a reason"), aria_label=f"reason {name}")]
 
 
 def _sdv_badge(view: dict[str, Any], name: str) -> h.Node:
@@ -246,9 +245,8 @@ def _sdv_badge(view: dict[str, Any], name: str) -> h.Node:
     if s is None:
         return None
     if s["state"] == "verified":
-        return h.span(".sdv.ok")[f"✓ 已核查 / SDV by {s['by']}"]
-    return h.span(".sdv.bad")["需重新核查：SDV 后已修改 / requires verification: changed "
-                              "after SDV"]
+        return h.span(".sdv.ok")[_("✓ SDV by {by}").format(by=s['by'])]
+    return h.span(".sdv.bad")[_("requires verification: changed after SDV")]
 
 
 def _field_error(name: str, err: str | None, *, oob: bool = False) -> h.Element:
@@ -266,23 +264,22 @@ def _branch_mark(name: str, hidden: bool, show_if: str | None, *,
         return None
     return h.span(class_="branch-hidden" if hidden else "branch-shown", id=f"show-{name}",
                   hx_swap_oob="true" if oob else None)[
-        h.small(".branch-note")["（", "仅当 / only if", f": {show_if}）"]]
+        h.small(".branch-note")["（", _("only if"), f": {show_if}）"]]
 
 
 def _conflict_choice(c: dict[str, Any]) -> h.Node:
     """Both values of a field two people changed, and which to keep (yours by default)."""
     name = c["field"]
     return h.div(".conflict-choice", role="group")[
-        h.p[f"此字段已被 {c['by']} 修改（第 {c['version']} 版）/ Also changed by {c['by']} "
-            f"(version {c['version']})"],
+        h.p[_("Also changed by {by} (version {version})").format(by=c['by'], version=c['version'])],
         h.table(".both-values")[h.tbody[
-            h.tr[h.th["他人的值 / Theirs"], h.td(".theirs")[_show(c["theirs"])]],
-            h.tr[h.th["您的值 / Yours"], h.td(".yours")[_show(c["yours"])]]]],
+            h.tr[h.th[_("Theirs")], h.td(".theirs")[_show(c["theirs"])]],
+            h.tr[h.th[_("Yours")], h.td(".yours")[_show(c["yours"])]]]],
         h.input(type="hidden", name=f"theirs.{name}", value=json.dumps(c["theirs"])),
         h.label[h.input(type="radio", name=f"keep.{name}", value="theirs"),
-                " 保留他人的值 / Keep theirs"], " ",
+                " " + _("Keep theirs")], " ",
         h.label[h.input(type="radio", name=f"keep.{name}", value="mine", checked=True),
-                " 保留您的值 / Keep yours"]]
+                " " + _("Keep yours")]]
 
 
 def form_page(request: Request, actor: Any, view: dict[str, Any], *,
@@ -325,11 +322,11 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
             if can_write and existing and i["field_type"] != "calc"
             and i["classification"] != "direct_identifier" else None,
             h.span(id=f"sdv-{name}")[_sdv_badge(view, name)],
-            h.span(".query-flag.bad")[f" {open_q[name]} 个未关闭质疑 / open query"]
+            h.span(".query-flag.bad")[" " + _("{value} open query").format(value=open_q[name])]
             if name in open_q else None,
             " ", h.a(".history", href=_url(study, subject, event, form, repeat,
                                            "/history") + ("&" if repeat != 1 else "?")
-                     + f"item={quote(name)}")["历史 / history"] if existing else None]
+                     + f"item={quote(name)}")[_("history")] if existing else None]
 
     groups: list[h.Node] = []
     for g in view["groups"]:
@@ -348,7 +345,7 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                     rows.append(_Matrix(i["matrix_group"], [i]))
                 continue
             err = errors.get(name) or errors.get(f"reasons.{name}")
-            help_ = " / ".join(x for x in (i.get("help_zh"), i.get("help_en")) if x)
+            help_ = pick(i.get("help_zh"), i.get("help_en"))
             rows.append(h.div(".field", id=f"field-{name}", **live)[
                 _branch_mark(name, name in hidden, i.get("show_if")),
                 h.label(for_=f"f-{name}")[
@@ -361,27 +358,27 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                 _conflict_choice(in_conflict[name]) if name in in_conflict else None,
                 *extras(i),
             ])
-        groups.append(h.fieldset[h.legend[f"{g['label_zh']} / {g['label_en']}"
+        groups.append(h.fieldset[h.legend[f"{pick(g['label_zh'], g['label_en'])}"
                                           if g["label_zh"] != g["label_en"] else g["label_zh"]],
                                  [_matrix_table(r, values, not can_write, errors, extras)
                                   if isinstance(r, _Matrix) else r for r in rows]])
-    status_text = {"new": "未录入 / not entered", "complete": "完成 / complete",
-                   "incomplete": "未完成 / incomplete"}[view["status"]]
+    status_text = {"new": _("not entered"), "complete": _("complete"),
+                   "incomplete": _("incomplete")}[view["status"]]
     header = h.dl(".record")[
-        h.dt["受试者 / Subject"], h.dd[h.code[subject]],
-        h.dt["访视 / Event"], h.dd[f"{view['event_label_zh']} / {view['event_label_en']}"
+        h.dt[_("Subject")], h.dd[h.code[subject]],
+        h.dt[_("Event")], h.dd[f"{pick(view['event_label_zh'], view['event_label_en'])}"
                                    + (f" #{repeat}" if repeat != 1 else "")],
-        h.dt["表单版本 / Form version"], h.dd[str(view["form_version"])],
-        h.dt["记录版本 / Record version"], h.dd(".record-version")[str(view["version"])],
-        h.dt["状态 / Status"], h.dd(".record-status")[status_text]]
+        h.dt[_("Form version")], h.dd[str(view["form_version"])],
+        h.dt[_("Record version")], h.dd(".record-version")[str(view["version"])],
+        h.dt[_("Status")], h.dd(".record-status")[status_text]]
     body: list[h.Node] = [notice, header]
     if locked:
         body.append(h.p(".locked-note", role="status")[
-            f"{STATE_MARKS['locked']} 此表单已锁定，只读；修改须经签名解锁 / This form is locked "
-            "and read-only; a change needs a signed unlock (GB/T 39725-2020 §11.3.4.7 a)"])
+            _("{locked} This form is locked and read-only; a change needs a signed unlock (GB/T "
+              "39725-2020 §11.3.4.7 a)").format(locked=STATE_MARKS['locked'])])
     if errors:
         body.append(h.div(".error", role="alert")[
-            h.p["表单有错误，未保存 / The form has errors and was not saved:"],
+            h.p[_("The form has errors and was not saved:")],
             h.ul[[h.li[h.a(href=f"#field-{k.removeprefix('reasons.')}")[k], ": ", v]
                   for k, v in errors.items()]]])
     if can_write:
@@ -393,19 +390,19 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
                 view["version"] if base_version is None else base_version)),
             groups,
             h.p[h.label[h.input(type="checkbox", name="incomplete", value="1"),
-                        " 保存为未完成 / Save as incomplete"]]
+                        " " + _("Save as incomplete")]]
             if view["settings"]["allow_incomplete"] else None,
-            h.p[h.button(type="submit")["保存 / Save"]]])
+            h.p[h.button(type="submit")[_("Save")]]])
     else:
         body.append(h.div(".entry.read-only")[groups])
     if existing:
         body.append(h.p[h.a(href=_url(study, subject, event, form, repeat, "/history"))[
-            "表单时间线 / Form timeline"]])
+            _("Form timeline")]])
     if can_verify and existing:
         body.append(_monitor_panel(request, view))
     body.append(_queries_panel(request, actor, view))
-    body.append(h.p[h.a(href=f"/studies/{quote(study)}/entry")["← 数据录入 / Data entry"]])
-    return page(request, f"{view['form_label_zh']} / {view['form_label_en']} — {subject}",
+    body.append(h.p[h.a(href=f"/studies/{quote(study)}/entry")[_("← Data entry")]])
+    return page(request, f"{pick(view['form_label_zh'], view['form_label_en'])} — {subject}",
                 *body, status=status,
                 head=h.script(src="/static/entry.js", defer=True) if can_write else None)
 
@@ -417,27 +414,27 @@ def _monitor_panel(request: Request, view: dict[str, Any]) -> h.Node:
     fields = [i for g in view["groups"] for i in g["items"]
               if i["field_type"] not in ("descriptive",) and i["name"] in view["values"]]
     return h.section(".monitor")[
-        h.h2["源数据核查 / Source data verification"],
+        h.h2[_("Source data verification")],
         h.form(method="post", action=f"{base}/{quote(form)}")[
             csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
-            h.button(type="submit")["核查整个表单 / Verify whole form"]],
+            h.button(type="submit")[_("Verify whole form")]],
         h.form(method="post", action=base)[
             csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
-            h.button(type="submit")["核查整个访视 / Verify whole visit"]],
+            h.button(type="submit")[_("Verify whole visit")]],
         h.table(".sdv-fields")[h.tbody[[_sdv_row(request, view, i["name"]) for i in fields]]],
-        h.h2["提出质疑 / Raise a query"],
+        h.h2[_("Raise a query")],
         h.form(method="post", action=f"/studies/{quote(study)}/queries")[
             csrf_field(request),
             h.input(type="hidden", name="subject", value=subject),
             h.input(type="hidden", name="event", value=event),
             h.input(type="hidden", name="form", value=form),
             h.input(type="hidden", name="repeat", value=str(repeat)),
-            h.label(for_="q-item")["字段 / Field"],
+            h.label(for_="q-item")[_("Field")],
             dropdown(id="q-item", name="item")[[h.option(value=i["name"])[
                 f"{i['name']} — {_label(i)}"] for i in fields]],
-            h.label(for_="q-text")["质疑内容 / Query text"],
+            h.label(for_="q-text")[_("Query text")],
             h.textarea(id="q-text", name="text", rows="3", required=True, maxlength="4000"),
-            h.p[h.button(type="submit")["提出质疑 / Open query"]]]]
+            h.p[h.button(type="submit")[_("Open query")]]]]
 
 
 def _sdv_row(request: Request, view: dict[str, Any], name: str) -> h.Element:
@@ -448,18 +445,18 @@ def _sdv_row(request: Request, view: dict[str, Any], name: str) -> h.Element:
     action = f"/studies/{quote(study)}/sdv/{quote(subject)}/{quote(event)}/{quote(form)}"
     return h.tr(id=f"sdv-row-{name}")[
         h.td[name], h.td[_show(view["values"].get(name))],
-        h.td(".sdv-state")[_sdv_badge(view, name) or "未核查 / not verified"],
+        h.td(".sdv-state")[_sdv_badge(view, name) or _("not verified")],
         h.td[h.form(method="post", action=action, hx_post=action,
                     hx_target=f"#sdv-row-{name}", hx_swap="outerHTML")[
             csrf_field(request), h.input(type="hidden", name="repeat", value=str(repeat)),
             h.input(type="hidden", name="item", value=name),
-            h.button(type="submit")["核查 / Verify"]]]]
+            h.button(type="submit")[_("Verify")]]]]
 
 
 def _queries_panel(request: Request, actor: Any, view: dict[str, Any]) -> h.Node:
     if not view["queries"]:
         return None
-    return h.section(".queries")[h.h2["质疑 / Queries"],
+    return h.section(".queries")[h.h2[_("Queries")],
                                  [_query_article(request, actor, view["study"], q)
                                   for q in view["queries"]]]
 
@@ -478,7 +475,7 @@ def _query_article(request: Request, actor: Any, study: str, q: dict[str, Any],
         mine = kept if kept is not None and kept.value("query_id") == q["id"] else None
         if mine is not None:  # the refused answer: its errors here, what was typed kept
             for name in mine.errors:
-                mine.labels.setdefault(name, f"质疑回复 / Query answer: {q['item']}")
+                mine.labels.setdefault(name, _("Query answer: {item}").format(item=q['item']))
         actions.append(h.form(method="post", action=f"{base}/answer",
                               hx_post=f"{base}/answer", hx_target=f"#query-{q['id']}",
                               hx_swap="outerHTML",
@@ -486,28 +483,28 @@ def _query_article(request: Request, actor: Any, study: str, q: dict[str, Any],
             csrf_field(request),
             [h.p(".field-error", role="alert")[msg] for msg in mine.errors.values()]
             if mine else None,
-            h.label(for_=f"a-{q['id']}")["回复 / Answer"],
+            h.label(for_=f"a-{q['id']}")[_("Answer")],
             h.textarea(id=f"a-{q['id']}", name="text", rows="2", required=True,
                        maxlength="4000")[mine.value("text") if mine else ""],
             h.label[h.input(type="checkbox", name="change_value", value="1",
                             checked=bool(mine and mine.value("change_value") == "1")),
-                    " 同时修改数值 / also change the value"],
-            h.label(for_=f"v-{q['id']}")["新值 / New value"],
+                    " " + _("also change the value")],
+            h.label(for_=f"v-{q['id']}")[_("New value")],
             h.input(id=f"v-{q['id']}", name="value", maxlength="10000",
                     value=mine.value("value") if mine else None),
-            h.label(for_=f"rs-{q['id']}")["修改理由 / Reason"],
+            h.label(for_=f"rs-{q['id']}")[_("Reason")],
             h.input(id=f"rs-{q['id']}", name="reason", maxlength="500",
                     value=mine.value("reason") if mine else None,
-                    placeholder="回复质疑 / Query response"),
-            h.button(type="submit")["提交回复 / Answer"]])
+                    placeholder=_("Query response")),
+            h.button(type="submit")[_("Answer")]])
     if actor.can(Perm.ENTRY_VERIFY, study):
         verb = "reopen" if q["status"] == "closed" else "close"
         actions.append(h.form(method="post", action=f"{base}/{verb}")[
             csrf_field(request),
-            h.label(for_=f"c-{q['id']}")["说明 / Note"],
+            h.label(for_=f"c-{q['id']}")[_("Note")],
             h.input(id=f"c-{q['id']}", name="text", required=True, maxlength="4000"),
-            h.button(type="submit")["关闭质疑 / Close" if verb == "close"
-                                    else "重新打开 / Re-open"]])
+            h.button(type="submit")[_("Close") if verb == "close"
+                                    else _("Re-open")]])
     return h.article(".query", id=f"query-{q['id']}")[
         h.h3[f"{q['item']} — ", h.span(".query-status")[label(q["status"])]], thread,
         h.p(".flash", role="status")[notice] if notice else None, actions]
@@ -542,7 +539,7 @@ def check_form(study: str, subject: str, event: str, form: str, request: Request
     """The live check htmx posts as a field is typed (the whole form, from the field's
     ``div#field-<name>``): out-of-band fragments with that field's error (the save's checks),
     every calculated value and every branching mark. Writes nothing."""
-    values, _ = _submitted(posted)
+    values, _x = _submitted(posted)
     got = preview.preview(session, actor=actor, study_code=study, subject_code=subject,
                           event_name=event, form_name=form, repeat=repeat, values=values)
     view = entry_reading.form_view(session, actor=actor, study_code=study, subject_code=subject,
@@ -645,34 +642,32 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
         if exc.conflicts:  # both values side by side at each field, the typing kept
             notice = h.div(".error.conflict", role="alert")[
                 h.p[exc.message],
-                h.p["您的其他修改已保留在下方表单中；请在每个冲突字段选择保留哪个值后重新保存 / "
-                    "Your other changes are kept in the form below; choose which value to keep "
-                    "at each conflicting field and save again."]]
+                h.p[_("Your other changes are kept in the form below; choose which value to keep "
+                      "at each conflicting field and save again.")]]
             return form_page(request, actor, view, submitted=exc.kept, posted=posted,
                              status=409, notice=notice, conflicts=exc.conflicts,
                              changed=exc.changed, session=session)
         notice = h.div(".error.conflict", role="alert")[
             h.p[exc.message],
             h.table(".changes-since")[
-                h.thead[h.tr[h.th["版本 / Version"], h.th["字段 / Field"], h.th["原值 / Before"],
-                             h.th["新值 / After"], h.th["理由 / Reason"], h.th["修改人 / By"]]],
+                h.thead[h.tr[h.th[_("Version")], h.th[_("Field")], h.th[_("Before")],
+                             h.th[_("After")], h.th[_("Reason")], h.th[_("By")]]],
                 h.tbody[[h.tr[h.td[str(c["version"])], h.td[c["field"]],
                               h.td[_show(c["before"])], h.td[_show(c["after"])],
                               h.td[c["reason"] or "—"], h.td[c["by"]]]
                          for c in exc.changes]]],
-            h.p["下表显示最新数据；您输入的内容未保存 / Below is the current data; what you "
-                "typed was not saved."] if not 0 <= base < exc.current_version else
-            h.p["您输入的内容已保留；再次保存即与他人的修改合并 / What you typed is kept; save "
-                "again to merge it with their changes."]]
+            h.p[_("Below is the current data; what you typed was not "
+                  "saved.")] if not 0 <= base < exc.current_version else
+            h.p[_("What you typed is kept; save again to merge it with their changes.")]]
         if 0 <= base < exc.current_version:  # saved in between: keep the typing and the base
             return form_page(request, actor, view, notice=notice, status=409, session=session,
                              submitted=values, posted=posted, base_version=base)
         return form_page(request, actor, view, notice=notice, status=409, session=session)
-    msg = (f"已保存为第 {result.version} 版 / saved as version {result.version}"
-           if result.saved else "没有修改 / nothing changed")
+    msg = (_("saved as version {version}").format(version=result.version)
+           if result.saved else _("nothing changed"))
     if result.saved and result.merged_from is not None:
-        msg += (f"（已与第 {result.merged_from} 版之后他人的修改合并）/ (merged with others' "
-                f"changes since version {result.merged_from})")
+        msg += " " + (_("(merged with others' changes since version {merged_from})").format(
+                    merged_from=result.merged_from))
     return redirect(request, _url(study, subject, event, form, repeat), msg)
 
 
@@ -682,17 +677,18 @@ def history(study: str, subject: str, event: str, form: str, request: Request,
             session: SessionDep, actor: CurrentActor,
             note: Annotated[ReadNote, audited_read(Action.READ_HISTORY)], repeat: Repeat = 1,
             item: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    back = h.p[h.a(href=_url(study, subject, event, form, repeat))["← 返回表单 / Back to form"]]
+    back = h.p[h.a(href=_url(study, subject, event, form, repeat))[_("← Back to form")]]
     if item:
         rows = entry_reading.field_history(session, actor=actor, study_code=study,
                                    subject_code=subject, event_name=event, form_name=form,
                                    item=item, repeat=repeat, note=note)
-        return page(request, f"字段历史 / Field history — {item}", back, h.table(".history")[
-            h.thead[h.tr[h.th["版本 / Version"], h.th["时间 / When"], h.th["修改人 / Who"],
-                         h.th["理由 / Why"], h.th["原值 / Before"], h.th["新值 / After"]]],
+        return page(request, _("Field history — {item}").format(item=item), back,
+                    h.table(".history")[
+            h.thead[h.tr[h.th[_("Version")], h.th[_("When")], h.th[_("Who")],
+                         h.th[_("Why")], h.th[_("Before")], h.th[_("After")]]],
             h.tbody[[h.tr[h.td[str(r["version"])], h.td[local_minute(r["at"], seconds=True)],
                           h.td[r["by"]],
-                          h.td[r["reason"] or "首次录入 / first entry"], h.td[_show(r["before"])],
+                          h.td[r["reason"] or _("first entry")], h.td[_show(r["before"])],
                           h.td[_show(r["after"])]] for r in rows]]])
     events = entry_reading.timeline(session, actor=actor, study_code=study, subject_code=subject,
                             event_name=event, form_name=form, repeat=repeat, note=note)
@@ -703,13 +699,14 @@ def history(study: str, subject: str, event: str, form: str, request: Request,
                                         f"{_show(c['after'])}",
                                         f" ({c['reason']})" if c["reason"] else None]
                                    for c in e["changes"]]]
-            title = f"第 {e['version']} 版 / version {e['version']} ({e['status']})"
+            title = _("version {version} ({status})").format(
+                        version=e['version'], status=e['status'])
         else:
             detail = h.span[e.get("text") or ""]
             title = f"{e['kind']} {e.get('field', '')}"
         items.append(h.li[h.strong[title], f" — {e['by']}, {local_minute(e['at'], seconds=True)} ",
                           detail])
-    return page(request, f"表单时间线 / Form timeline — {form}", back,
+    return page(request, _("Form timeline — {form}").format(form=form), back,
                 h.ol(".timeline")[items])
 
 
@@ -723,7 +720,7 @@ def verify_visit(study: str, subject: str, event: str, request: Request, session
     done = monitoring.verify(session, ledger, actor=actor, study_code=study,
                              data=SdvIn(subject=subject, event=event, repeat=repeat))
     return redirect(request, f"/studies/{quote(study)}/monitor",
-                    f"已核查 {done['count']} 个字段 / {done['count']} field(s) verified")
+                    _("{count} field(s) verified").format(count=done['count']))
 
 
 @router.post("/studies/{study}/sdv/{subject}/{event}/{form}",
@@ -742,7 +739,7 @@ def verify_form(study: str, subject: str, event: str, form: str, request: Reques
         badge = h.span(id=f"sdv-{item}", hx_swap_oob="true")[_sdv_badge(view, item)]
         return HTMLResponse(str(_sdv_row(request, view, item)) + str(badge))
     return redirect(request, _url(study, subject, event, form, repeat),
-                    f"已核查 {done['count']} 个字段 / {done['count']} field(s) verified")
+                    _("{count} field(s) verified").format(count=done['count']))
 
 
 @router.post("/studies/{study}/queries", dependencies=[requires(Perm.ENTRY_VERIFY), Csrf])
@@ -758,7 +755,7 @@ def open_query(study: str, request: Request, session: SessionDep, ledger: Ledger
                                                           repeat=repeat, form=form, item=item,
                                                           text=text))
     return redirect(request, _url(study, subject, event, form, repeat) + f"#query-{q.id}",
-                    "质疑已提出 / query opened")
+                    _("query opened"))
 
 
 def _back_to_query(request: Request, session: Any, actor: Any, study: str,
@@ -789,9 +786,9 @@ def answer_query(study: str, query_id: str, request: Request, session: SessionDe
                                     text=text, change_value=change_value == "1",
                                     value=value or None, reason=reason or None))
         if in_place:
-            return thread("已回复 / answered")
+            return thread(_("answered"))
         return redirect(request, _back_to_query(request, session, actor, study, query_id),
-                        "已回复 / answered")
+                        _("answered"))
 
     def again() -> Response:
         if request.headers.get("HX-Request"):
@@ -814,7 +811,7 @@ def close_query(study: str, query_id: str, request: Request, session: SessionDep
     monitoring.close_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
                            data=QueryNoteIn(text=text))
     return redirect(request, _back_to_query(request, session, actor, study, query_id),
-                    "质疑已关闭 / query closed")
+                    _("query closed"))
 
 
 @router.post("/studies/{study}/queries/{query_id}/reopen",
@@ -825,7 +822,7 @@ def reopen_query(study: str, query_id: str, request: Request, session: SessionDe
     monitoring.close_query(session, ledger, actor=actor, study_code=study, query_id=query_id,
                            data=QueryNoteIn(text=text), reopen=True)
     return redirect(request, _back_to_query(request, session, actor, study, query_id),
-                    "质疑已重新打开 / query re-opened")
+                    _("query re-opened"))
 
 
 @router.get("/studies/{study}/monitor", dependencies=[requires(Perm.ENTRY_VERIFY),
@@ -840,17 +837,17 @@ def monitor_worklist(study: str, request: Request, session: SessionDep,
             f" · {w['form']}"]
 
     return page(
-        request, f"监查工作清单 / Monitor worklist — {study}",
-        h.h2["需要重新核查：SDV 后已修改 / Requires verification: changed after SDV"],
+        request, _("Monitor worklist — {study}").format(study=study),
+        h.h2[_("Requires verification: changed after SDV")],
         h.ul("#changed-after-sdv")[[h.li[link(w), f" — {w['item']}: {w['note']}"]
                                     for w in wl["changed_after_sdv"]] or h.li["—"]],
-        h.h2["未关闭的质疑（按时长）/ Open queries by age"],
+        h.h2[_("Open queries by age")],
         h.table("#open-queries")[
-            h.thead[h.tr[h.th["天数 / Days"], h.th["表单 / Form"], h.th["字段 / Field"],
-                         h.th["状态 / Status"], h.th["提出人 / By"]]],
+            h.thead[h.tr[h.th[_("Days")], h.th[_("Form")], h.th[_("Field")],
+                         h.th[_("Status")], h.th[_("By")]]],
             h.tbody[[h.tr[h.td[str(q["age_days"])], h.td[link(q)], h.td[q["item"]],
                           h.td[label(q["status"])], h.td[q["opened_by"]]]
                      for q in wl["open_queries"]]]],
-        h.h2["尚未核查的表单 / Forms not yet verified"],
+        h.h2[_("Forms not yet verified")],
         h.ul("#unverified-forms")[[h.li[link(w), " — ", ", ".join(w["fields"])]
                                    for w in wl["unverified_forms"]] or h.li["—"]])

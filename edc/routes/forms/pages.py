@@ -20,6 +20,7 @@ from studies.forms import service as forms
 from studies.forms.models import CLASSIFICATION_LABELS, DATA_CATEGORIES
 from studies.forms.schemas import ItemUpdate
 from studies.kernel.errors import InvalidInput
+from studies.kernel.i18n import _, pick
 from studies.kernel.roles import Perm
 
 router = APIRouter()
@@ -30,18 +31,19 @@ async def uploaded(request: Request) -> bytes:
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise InvalidInput("choose a file / 请选择文件", field="file")
+        raise InvalidInput(_("choose a file"), field="file")
     raw = await upload.read(MAX_UPLOAD + 1)
     if len(raw) > MAX_UPLOAD:
-        raise InvalidInput(f"the file is larger than {MAX_UPLOAD} bytes / 文件过大", field="file")
+        raise InvalidInput(_("the file is larger than {MAX_UPLOAD} bytes").format(
+                               MAX_UPLOAD=MAX_UPLOAD), field="file")
     return raw
 
 
 def import_message(result: forms.ImportResult) -> str:
     summary = ", ".join(f"{f['form']} v{f['version']} ({f['items']})" for f in result.forms)
-    note = f"; {len(result.warnings)} warning(s): " + " | ".join(result.warnings[:5]) \
-        if result.warnings else ""
-    return f"imported / 已导入: {summary}{note}"[:1500]
+    note = _("; {n} warning(s): {warnings}").format(
+        n=len(result.warnings), warnings=" | ".join(result.warnings[:5])) if result.warnings else ""
+    return _("imported: {summary}{note}").format(summary=summary, note=note)[:1500]
 
 
 @router.post("/studies/{study}/forms/odm", dependencies=[requires(Perm.STUDY_MANAGE), Csrf])
@@ -59,7 +61,7 @@ async def redcap_upload(study: str, request: Request, session: SessionDep, ledge
     try:
         csv_text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput("the file is not UTF-8 text / 文件不是 UTF-8 编码",
+        raise InvalidInput(_("the file is not UTF-8 text"),
                            field="file") from None
     result = forms.import_redcap(session, ledger, actor=actor, study_code=study, text=csv_text)
     return redirect(request, f"/studies/{quote(study)}", import_message(result))
@@ -73,13 +75,13 @@ def version_page(study: str, form: str, number: int, request: Request, session: 
                            number=number)
     base = f"/studies/{quote(study)}/forms/{quote(form)}/versions/{number}"
     draft = v["status"] == "draft" and actor.can(Perm.STUDY_MANAGE, study)
-    content: list[h.Node] = [h.p[f"状态 / Status: {v['status']}"
-                                 + (" — 已发布，不可修改 / published, immutable"
+    content: list[h.Node] = [h.p[_("Status: {status}").format(status=v['status'])
+                                 + (" " + _("— published, immutable")
                                     if v["status"] == "published" else "")]]
     if draft:
-        content.append(post_form(f"{base}/publish", request, button="发布 / Publish"))
+        content.append(post_form(f"{base}/publish", request, button=_("Publish")))
     for g in v["groups"]:
-        content.append(h.h2[f"{g['label_zh']} / {g['label_en']}"])
+        content.append(h.h2[f"{pick(g['label_zh'], g['label_en'])}"])
         rows = []
         for i in g["items"]:
             actions: list[h.Node] = []
@@ -95,9 +97,9 @@ def version_page(study: str, form: str, number: int, request: Request, session: 
                     SELECT(name="level", **{"aria-label": f"{i['name']} level"})[
                         [h.option(value=str(n), selected=n == i["level"])[f"L{n}"]
                          for n in range(1, 6)]],
-                    h.button(type="submit")["确认 / Confirm"]])
+                    h.button(type="submit")[_("Confirm")]])
             rows.append(h.tr(class_="proposed" if not i["classification_confirmed"] else None)[
-                h.td[h.code[i["name"]]], h.td[f"{i['label_zh']} / {i['label_en']}"],
+                h.td[h.code[i["name"]]], h.td[f"{pick(i['label_zh'], i['label_en'])}"],
                 h.td[f"{i['field_type']} → {i['data_type']}" + (
                     f" ({i['unit']})" if i["unit"] else "")],
                 h.td["✔" if i["required"] else ""],
@@ -109,10 +111,10 @@ def version_page(study: str, form: str, number: int, request: Request, session: 
                      h.span(".bad")[i["logic_problem"]] if i["logic_problem"] else ""],
                 h.td[actions]])
         content.append(h.table[h.thead[h.tr[
-            h.th["字段 / Item"], h.th["标签 / Label"], h.th["类型 / Type"],
-            h.th["必填 / Req."], h.th["分类 / Class"], h.th["类别·级别 / Cat.·level"],
-            h.th["逻辑 / Logic"], h.th[""]]], h.tbody[rows]])
-    return page(request, f"{form} v{number} — {v['label_zh']} / {v['label_en']}", *content)
+            h.th[_("Item")], h.th[_("Label")], h.th[_("Type")],
+            h.th[_("Req.")], h.th[_("Class")], h.th[_("Cat.·level")],
+            h.th[_("Logic")], h.th[""]]], h.tbody[rows]])
+    return page(request, f"{form} v{number} — {pick(v['label_zh'], v['label_en'])}", *content)
 
 
 @router.post("/studies/{study}/forms/{form}/versions/{number}/publish",
@@ -122,7 +124,7 @@ def publish(study: str, form: str, number: int, request: Request, session: Sessi
     forms.publish_version(session, ledger, actor=actor, study_code=study, form_name=form,
                           number=number)
     return redirect(request, f"/studies/{quote(study)}/forms/{quote(form)}/versions/{number}",
-                    "published / 已发布")
+                    _("published"))
 
 
 @router.post("/studies/{study}/forms/{form}/versions/{number}/items/{item}",
@@ -138,4 +140,4 @@ async def classify(study: str, form: str, number: int, item: str, request: Reque
                           level=int(level) if level.isdigit() else None,
                           confirm_classification=True))
     return redirect(request, f"/studies/{quote(study)}/forms/{quote(form)}/versions/{number}",
-                    f"{item}: classification confirmed / 分类已确认")
+                    _("{item}: classification confirmed").format(item=item))

@@ -14,6 +14,7 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.routes.clock import now
 from edc.web.layout import page
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.oversight import selfcheck
 
@@ -26,12 +27,11 @@ def self_check(request: Request, session: SessionDep, ledger: LedgerDep, state: 
     vkey = state.keys.signer.vkey
     report = selfcheck.run(session, ledger, actor=actor, vkey=vkey, now=now())
     return page(
-        request, "安全自查（附录F） / Self-check (Appendix F)",
-        h.p["GB/T 39725-2020 附录F 检查表中软件可以证明的各项，按当前数据逐项判定。 / The items of "
-            "the GB/T 39725-2020 Appendix F checklist the software can evidence, each judged "
-            "on the data as it is now."],
+        request, _("Self-check (Appendix F)"),
+        h.p[_("The items of the GB/T 39725-2020 Appendix F checklist the software can "
+              "evidence, each judged on the data as it is now.")],
         h.p(".summary")[selfcheck_report.summary_line(report)],
         selfcheck_report.items_table(report),
-        h.p["交给评估方的签名报告（HTML 与 PDF）/ The signed report for an assessor (HTML and "
-            "PDF): ", h.code["edc conformance report --out report --by USERNAME"]],
-        h.p["条款对照 / Conformance table: ", selfcheck_report.conformance_line()])
+        h.p[_("The signed report for an assessor (HTML and PDF):") + " ",
+            h.code["edc conformance report --out report --by USERNAME"]],
+        h.p[_("Conformance table:") + " ", selfcheck_report.conformance_line()])

@@ -16,6 +16,7 @@ from edc.web.layout import csrf_field, page, redirect
 from edc.web.signatures import as_form_error, sign_form
 from edc.web.widgets import utc_minute
 from studies.kernel.errors import NotAuthenticated
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm, Role
 from studies.randomisation import service as rnd
 
@@ -29,22 +30,22 @@ def randomisation_page(study: str, request: Request, session: SessionDep, state:
     rows = rnd.allocations(session, actor=actor, keys=keys, study_code=study)
     unbl = rnd.list_unblindings(session, actor=actor, study_code=study)
     parts: list[h.Node] = [
-        h.p[h.a(href=f"/studies/{study}/locks")["← 锁定面板 / Lock panel"]],
+        h.p[h.a(href=f"/studies/{study}/locks")[_("← Lock panel")]],
         h.table(".allocations")[
-            h.thead[h.tr[h.th["受试者 / Subject"], h.th["分层 / Stratum"], h.th["序号 / Seq"],
-                         h.th["组别 / Arm"], h.th["随机者 / By"], h.th["时间 / When"]]],
+            h.thead[h.tr[h.th[_("Subject")], h.th[_("Stratum")], h.th[_("Seq")],
+                         h.th[_("Arm")], h.th[_("By")], h.th[_("When")]]],
             h.tbody[[h.tr[h.td[v.subject], h.td[v.stratum], h.td[str(v.seq)],
                           h.td(".arm")[v.arm], h.td[v.randomised_by],
                           h.td[utc_minute(v.randomised_at)]] for v in rows]
-                    or h.tr[h.td(colspan="6")["尚无 / None yet"]]]],
+                    or h.tr[h.td(colspan="6")[_("None yet")]]]],
     ]
     if actor.can(Perm.RANDOMISE, study):
-        parts += [h.h2["随机分组 / Randomise a subject"],
+        parts += [h.h2[_("Randomise a subject")],
                   h.form(method="post", action=f"/studies/{study}/randomisation")[
-                      csrf_field(request), h.label(for_="subject")["受试者代码 / Subject code"],
+                      csrf_field(request), h.label(for_="subject")[_("Subject code")],
                       h.input(id="subject", name="subject", required=True, maxlength="20"),
-                      h.button(type="submit")["随机 / Randomise"]]]
-    parts.append(h.h2["揭盲 / Unblinding"])
+                      h.button(type="submit")[_("Randomise")]]]
+    parts.append(h.h2[_("Unblinding")])
     for u in unbl:
         parts.append(h.div(".unblinding")[
             h.p[f"{u.kind} · {u.status} · {u.requested_by} · {utc_minute(u.requested_at)}"],
@@ -54,26 +55,25 @@ def randomisation_page(study: str, request: Request, session: SessionDep, state:
             if u.status == "pending" and actor.can(Perm.UNBLIND_SIGN, study) else None])
     if actor.can(Perm.UNBLIND_SIGN, study):
         parts.append(h.form(method="post", action=f"/studies/{study}/unblinding")[
-            csrf_field(request), h.label(for_="ub-reason")["揭盲理由 / Reason to unblind"],
+            csrf_field(request), h.label(for_="ub-reason")[_("Reason to unblind")],
             h.input(id="ub-reason", name="reason", required=True, maxlength="2000"),
-            h.button(type="submit")["申请揭盲 / Request unblinding"]])
+            h.button(type="submit")[_("Request unblinding")]])
     if actor.can(Perm.UNBLIND_EMERGENCY, study):
-        parts += [h.h2["紧急揭盲 / Emergency unblinding"],
+        parts += [h.h2[_("Emergency unblinding")],
                   h.form(".emergency", method="post",
                          action=f"/studies/{study}/emergency-unblinding")[
                       csrf_field(request),
-                      h.label(for_="em-subject")["受试者代码 / Subject code"],
+                      h.label(for_="em-subject")[_("Subject code")],
                       h.input(id="em-subject", name="subject", required=True, maxlength="20"),
-                      h.label(for_="em-reason")["紧急理由 / Emergency reason"],
+                      h.label(for_="em-reason")[_("Emergency reason")],
                       h.input(id="em-reason", name="reason", required=True, maxlength="2000"),
-                      h.label(for_="em-password")["密码 / Password"],
+                      h.label(for_="em-password")[_("Password")],
                       h.input(id="em-password", name="password", type="password",
                               required=True, maxlength="1000"),
-                      h.label(for_="em-totp")["动态口令 / Authenticator code"],
+                      h.label(for_="em-totp")[_("Authenticator code")],
                       h.input(id="em-totp", name="totp", maxlength="20"),
-                      h.button(type="submit")["紧急揭盲（将通知数据管理员）/ Unblind (the data "
-                                              "manager is told)"]]]
-    return page(request, f"随机化 / Randomisation — {study}", *parts)
+                      h.button(type="submit")[_("Unblind (the data manager is told)")]]]
+    return page(request, _("Randomisation — {study}").format(study=study), *parts)
 
 
 @router.post("/studies/{study}/randomisation", dependencies=[requires(Perm.RANDOMISE), Csrf])
@@ -92,7 +92,7 @@ def unblinding_submit(study: str, request: Request, session: SessionDep, ledger:
                       reason: Annotated[str, Form(max_length=2000)]) -> Response:
     rnd.request_unblinding(session, ledger, actor=actor, study_code=study, reason=reason)
     return redirect(request, f"/studies/{study}/randomisation",
-                    "已申请揭盲 / Unblinding requested")
+                    _("Unblinding requested"))
 
 
 @router.post("/studies/{study}/unblinding/{unblinding_id}/sign",
@@ -110,7 +110,7 @@ def unblinding_sign(study: str, unblinding_id: str, request: Request, session: S
                             password=password, totp=totp or None, config=auth)
     except NotAuthenticated as exc:
         raise as_form_error(exc) from None
-    return redirect(request, f"/studies/{study}/randomisation", "已签名 / Signed")
+    return redirect(request, f"/studies/{study}/randomisation", _("Signed"))
 
 
 @router.post("/studies/{study}/emergency-unblinding",
@@ -130,8 +130,7 @@ def emergency_submit(study: str, request: Request, session: SessionDep, ledger: 
                                   totp=totp or None, config=auth)
     except NotAuthenticated as exc:
         raise as_form_error(exc) from None
-    return page(request, f"紧急揭盲 / Emergency unblinding — {v.subject}",
+    return page(request, _("Emergency unblinding — {subject}").format(subject=v.subject),
                 h.p(".arm")[f"{v.subject}: {v.arm}"],
-                h.p["此次揭盲已记录并通知数据管理员。 / This unblinding is recorded and the data "
-                    "manager has been told."],
-                h.p[h.a(href=f"/studies/{study}/randomisation")["← 随机化 / Randomisation"]])
+                h.p[_("This unblinding is recorded and the data manager has been told.")],
+                h.p[h.a(href=f"/studies/{study}/randomisation")[_("← Randomisation")]])

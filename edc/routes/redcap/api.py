@@ -24,6 +24,7 @@ from studies.accounts import tokens
 from studies.entry import redcap_api as rc
 from studies.kernel.actor import Actor
 from studies.kernel.errors import InvalidInput
+from studies.kernel.i18n import _
 
 router = APIRouter(tags=["REDCap-compatible API"])
 
@@ -84,8 +85,8 @@ def _when(text: str, field: str) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{field}: must be YYYY-MM-DD HH:MM:SS / 时间格式须为 "
-                           "YYYY-MM-DD HH:MM:SS", field=field) from None
+        raise InvalidInput(_("{field}: must be YYYY-MM-DD HH:MM:SS").format(field=field),
+                           field=field) from None
 
 
 def _answer(form: RedcapForm, data: Any, columns: list[str] | None = None) -> Response:
@@ -95,15 +96,15 @@ def _answer(form: RedcapForm, data: Any, columns: list[str] | None = None) -> Re
     if fmt == "csv":
         rows = data if isinstance(data, list) else [data]
         return PlainTextResponse(rc.to_csv(rows, columns), media_type="text/csv; charset=utf-8")
-    raise InvalidInput("format: supported formats are json and csv / 支持的格式为 json 和 csv",
+    raise InvalidInput(_("format: supported formats are json and csv"),
                        field="format")
 
 
 def _records(form: RedcapForm, session: Session, ledger: Ledger, actor: Actor) -> Response:
     action = form.one("action", "export")
     if action == "delete":
-        raise InvalidInput("action: records are never deleted here; correct a value with a "
-                           "reason instead / 本系统不删除记录，请说明理由后修改", field="action")
+        raise InvalidInput(_("action: records are never deleted here; correct a value with a "
+                             "reason instead"), field="action")
     if "data" in form.values:
         ids = rc.import_records(session, ledger, actor=actor, data=form.values["data"],
                                 fmt=form.one("format", "xml").lower(),
@@ -160,7 +161,7 @@ def redcap_api(form: FormDep, actor: TokenActor, session: SessionDep,
                                     begin=_when(form.one("beginTime"), "beginTime"),
                                     end=_when(form.one("endTime"), "endTime"),
                                     log_type=form.one("logtype") or None))
-    raise InvalidInput(f"content: {content!r} is not supported here (supported: version, "
-                       "project, metadata, instrument, exportFieldNames, event, "
-                       "formEventMapping, record, log, user) / 不支持该 content",
+    raise InvalidInput(_("content: {content!r} is not supported here (supported: version, "
+                         "project, metadata, instrument, exportFieldNames, event, "
+                         "formEventMapping, record, log, user)").format(content=content),
                        field="content")

@@ -24,6 +24,7 @@ from edc.web.signatures import signature_fields
 from edc.web.timefmt import local_minute
 from studies.accounts import signatures
 from studies.kernel.errors import DomainError, InvalidInput, SignatureRefused
+from studies.kernel.i18n import _, pick
 from studies.kernel.roles import Perm
 from studies.registry import owner as owners
 
@@ -34,29 +35,31 @@ def _error(exc: DomainError | None) -> h.Node:
     if exc is None:
         return None
     return h.div(".sign-error", role="alert")[
-        h.p(".error")[exc.message], h.p[f"字段 / field: {exc.field}"] if exc.field else None]
+        h.p(".error")[exc.message],
+        h.p[_("field: {field}").format(field=exc.field)] if exc.field else None]
 
 
 def _propose_form(request: Request, action: str, first: bool, needs_totp: bool,
                   error: DomainError | None, suffix: str = "") -> h.Element:
     return h.form(".owner-handover", method="post", action=action)[
         csrf_field(request), _error(error),
-        h.label(for_=f"to_username{suffix}")["接任者用户名 / Incoming person (username)"],
+        h.label(for_=f"to_username{suffix}")[_("Incoming person (username)")],
         h.input(id=f"to_username{suffix}", name="to_username", required=True, maxlength="100"),
-        h.label(for_=f"reason{suffix}")["理由 / Reason"],
+        h.label(for_=f"reason{suffix}")[_("Reason")],
         h.textarea(id=f"reason{suffix}", name="reason", required=True, maxlength="2000",
                    rows="2"),
         *signature_fields(request, first=first, needs_totp=needs_totp),
-        h.p[h.button(type="submit")["签名并移交 / Sign and hand over"]]]
+        h.p[h.button(type="submit")[_("Sign and hand over")]]]
 
 
 def owner_summary(v: owners.OwnerView) -> h.Node:
     """One line for the study page."""
     if v.owner is None:
-        return h.p(".data-owner.todo")["○ 尚未指定数据责任人 / No data owner named yet"]
+        return h.p(".data-owner.todo")[_("○ No data owner named yet")]
     return h.p(".data-owner")[
-        f"数据责任人 / Data owner: {v.owner} · 自 / since {local_minute(v.since)}"
-        + (" — 已离开，须移交 / has left: hand over" if v.owner_left else "")]
+        _("Data owner: {owner} · since {since}").format(owner=v.owner,
+                                                         since=local_minute(v.since))
+        + (" " + _("— has left: hand over") if v.owner_left else "")]
 
 
 def _owner_page(request: Request, session: SessionDep, actor: CurrentActor, auth: AuthDep,
@@ -68,12 +71,12 @@ def _owner_page(request: Request, session: SessionDep, actor: CurrentActor, auth
     may_propose = (actor.username == v.owner) or (
         (v.owner is None or v.owner_left) and actor.can(Perm.STUDY_MANAGE, study))
     body: list[h.Node] = [
-        h.p["§11.3.4.4 a：确定数据的责任人，人员调动时及时变更。 / Name the person responsible "
-            "for the data, and change them promptly when staff move."],
+        h.p[_("§Name the person responsible for the data, and change them promptly when staff "
+              "move.")],
         owner_summary(v)]
     if v.pending is not None:
         p = v.pending.handover
-        body += [h.h2["待接任 / Handover awaiting acceptance"],
+        body += [h.h2[_("Handover awaiting acceptance")],
                  h.p(".pending")[f"{p.from_username or '—'} → {p.to_username}: {p.reason}"],
                  h.p(".signature")[v.pending.proposed]]
         if actor.username == p.to_username:
@@ -81,20 +84,20 @@ def _owner_page(request: Request, session: SessionDep, actor: CurrentActor, auth
                                action=f"{base}/{quote(p.id)}/accept")[
                 csrf_field(request), _error(error[1] if error and error[0] == "accept" else None),
                 *signature_fields(request, first=first, needs_totp=needs_totp),
-                h.p[h.button(type="submit")["签名并接任 / Sign and accept"]]])
+                h.p[h.button(type="submit")[_("Sign and accept")]]])
     if may_propose:
-        body += [h.h2["移交 / Hand over" if v.owner else "指定数据责任人 / Name the data owner"],
+        body += [h.h2[_("Hand over") if v.owner else _("Name the data owner")],
                  _propose_form(request, base, first, needs_totp,
                                error[1] if error and error[0] == "propose" else None)]
-    body += [h.h2["历任数据责任人 / History"],
+    body += [h.h2[_("History")],
              h.table(".owner-history")[
-                 h.thead[h.tr[h.th["自 / From"], h.th["至 / To"], h.th["理由 / Reason"],
-                              h.th["移交签名 / Handed over"], h.th["接任签名 / Accepted"]]],
+                 h.thead[h.tr[h.th[_("From")], h.th[_("To")], h.th[_("Reason")],
+                              h.th[_("Handed over")], h.th[_("Accepted")]]],
                  h.tbody[[h.tr[h.td[t.handover.from_username or "—"],
                                h.td(".to")[t.handover.to_username], h.td[t.handover.reason],
                                h.td[t.proposed], h.td[t.accepted or ""]] for t in v.history]
-                         or h.tr[h.td(colspan="5")["暂无 / None"]]]]]
-    resp = page(request, f"{study} — 数据责任人 / Data owner", *body)
+                         or h.tr[h.td(colspan="5")[_("None")]]]]]
+    resp = page(request, _("{study} — Data owner").format(study=study), *body)
     if error is not None:
         resp.status_code = 422
     return resp
@@ -125,7 +128,7 @@ def _signed(request: Request, session: SessionDep, ledger: LedgerDep,
             raise
         return render(exc)
     return redirect(request, f"/studies/{quote(study)}/owner" if step != "admin"
-                    else "/admin/data-owners", "数据责任人已记录 / data owner recorded")
+                    else "/admin/data-owners", _("data owner recorded"))
 
 
 @router.post("/studies/{study}/owner", dependencies=[requires(Perm.STUDY_READ), Csrf])
@@ -154,16 +157,15 @@ def _admin_page(request: Request, session: SessionDep, actor: CurrentActor, auth
     first, needs_totp = signatures.signing_needs(session, actor=actor, config=auth)
     left = owners.studies_whose_owner_left(session, actor=actor, today=now().date())
     items = [h.section(".owner-left", id=f"left-{s.code}")[
-        h.h3[f"{s.code} — {s.title_zh} / {s.title_en}"],
-        h.p[f"原数据责任人 / Owner who left: {who}"],
+        h.h3[f"{s.code} — {pick(s.title_zh, s.title_en)}"],
+        h.p[_("Owner who left: {who}").format(who=who)],
         _propose_form(request, f"/admin/data-owners/{quote(s.code)}", first, needs_totp,
                       error[1] if error and error[0] == s.code else None, suffix=f"-{s.code}")]
         for s, who in left]
-    resp = page(request, "数据责任人移交 / Data owner handovers",
-                h.p["数据责任人已离开（账户停用或已过结束日期）的研究，由管理员移交。 / Studies "
-                    "whose data owner has left (account deactivated or past its end date): the "
-                    "administrator hands them over."],
-                *items or [h.p(".none")["暂无 / None"]])
+    resp = page(request, _("Data owner handovers"),
+                h.p[_("Studies whose data owner has left (account deactivated or past its end "
+                      "date): the administrator hands them over.")],
+                *items or [h.p(".none")[_("None")]])
     if error is not None:
         resp.status_code = 422
     return resp

@@ -30,6 +30,7 @@ from edc.web.widgets import banner, checkbox, choice, field, post_form
 from studies.entry import export_approval
 from studies.ethics import service as ethics
 from studies.extracts import service as ex
+from studies.kernel.i18n import _, pick
 from studies.kernel.roles import ROLE_LABELS, Perm
 from studies.overview import progress
 from studies.overview import service as overview
@@ -62,42 +63,42 @@ def home(request: Request, actor: CurrentActor, session: SessionDep) -> Response
                 h.li[h.a(href=lk.href)[lk.label]] for lk in links]]])
     general = [lk for lk in global_links(actor) if lk.href not in ("/", "/account")]
     if general:
-        work.append(h.section(".work")[h.h3["全部研究 / Across studies"], h.ul[[
+        work.append(h.section(".work")[h.h3[_("Across studies")], h.ul[[
             h.li[h.a(href=lk.href)[lk.label]] for lk in general]]])
     waiting: list[h.Node] = []
     if Perm.EXTRACT_REVIEW in actor.perms:
         pending = [r for r in ex.list_requests(session, actor=actor) if r.status == "pending"]
-        waiting = [h.h2["等待您审批 / Waiting for your decision"], h.ul(".waiting")[[
+        waiting = [h.h2[_("Waiting for your decision")], h.ul(".waiting")[[
             h.li[h.a(href=f"/extracts/{r.id}")[f"{r.study_code} · {r.tier.upper()} · "
                                                f"{r.recipient_org}"],
-                 f" — {label(r.status)}"] for r in pending] or h.li["无 / Nothing waits"]]]
+                 f" — {label(r.status)}"] for r in pending] or h.li[_("Nothing waits")]]]
     if Perm.EXPORT_APPROVE in actor.perms:
         exports = export_approval.waiting_for(session, actor=actor)
-        waiting += [h.h2["等待您审批的数据导出 / Exports waiting for your approval"],
+        waiting += [h.h2[_("Exports waiting for your approval")],
                     h.ul(".waiting-exports")[[
                         h.li[h.a(href="/export-approvals")[
                             f"{v.study} · {v.row.requested_by} · "
-                            f"{', '.join(v.row.forms) if v.row.forms else 'all / 全部'}"]]
-                        for v in exports] or h.li["无 / Nothing waits"]]]
-    return page(request, "首页 / Home",
-                h.p[f"欢迎 / Welcome, {actor.display_name}."],
-                h.h2["您的工作 / Your work"], *(work or [h.p["—"]]), *waiting,
-                h.h2["团队消息 / Team inbox"], h.ul(".inbox")[inbox or h.li["—"]],
-                h.h2["您的角色 / Your roles"], h.ul[roles or h.li["—"]])
+                            + (", ".join(v.row.forms) if v.row.forms else _("all forms"))]]
+                        for v in exports] or h.li[_("Nothing waits")]]]
+    return page(request, _("Home"),
+                h.p[_("Welcome, {display_name}.").format(display_name=actor.display_name)],
+                h.h2[_("Your work")], *(work or [h.p["—"]]), *waiting,
+                h.h2[_("Team inbox")], h.ul(".inbox")[inbox or h.li["—"]],
+                h.h2[_("Your roles")], h.ul[roles or h.li["—"]])
 
 
 def protocol_fields(prefix: str = "") -> list[h.Node]:
     return [
-        field("方案版本 / Protocol version", "label", value="1.0" if not prefix else None),
-        field("版本日期 / Version date", "version_date", type_="date"),
-        field("研究目的 / Purpose", "purpose", textarea=True),
-        field("合法性依据 / Legal basis", "legal_basis", textarea=True),
-        field("研究内容 / Research content", "research_content", textarea=True),
-        field("数据类型 / Data types collected", "data_types", textarea=True),
-        field("计划受试者数 / Planned subjects", "planned_subjects", type_="number"),
-        field("计划记录数 / Planned records", "planned_records", type_="number"),
-        field("预期结果 / Expected results", "expected_results", textarea=True),
-        field("数据共享计划 / Data-sharing plan", "data_sharing_plan", textarea=True),
+        field(_("Protocol version"), "label", value="1.0" if not prefix else None),
+        field(_("Version date"), "version_date", type_="date"),
+        field(_("Purpose"), "purpose", textarea=True),
+        field(_("Legal basis"), "legal_basis", textarea=True),
+        field(_("Research content"), "research_content", textarea=True),
+        field(_("Data types collected"), "data_types", textarea=True),
+        field(_("Planned subjects"), "planned_subjects", type_="number"),
+        field(_("Planned records"), "planned_records", type_="number"),
+        field(_("Expected results"), "expected_results", textarea=True),
+        field(_("Data-sharing plan"), "data_sharing_plan", textarea=True),
     ]
 
 
@@ -112,39 +113,39 @@ def protocol_in(form: FormData) -> ProtocolIn:
 @router.get("/studies", dependencies=[authenticated()])
 def studies_page(request: Request, session: SessionDep, actor: CurrentActor) -> Response:
     rows = [h.tr[h.td[h.a(href=f"/studies/{quote(s.code)}")[s.code]],
-                 h.td[f"{s.title_zh} / {s.title_en}"], h.td[label(s.status)]]
+                 h.td[f"{pick(s.title_zh, s.title_en)}"], h.td[label(s.status)]]
             for s in registry.list_studies(session, actor=actor)]
-    new = (h.p[h.a(href="/studies/new")["登记新研究 / Register a study"]]
+    new = (h.p[h.a(href="/studies/new")[_("Register a study")]]
            if Perm.STUDY_MANAGE in actor.perms else None)
-    return page(request, "研究 / Studies", new,
-                h.table[h.thead[h.tr[h.th["方案编号 / Protocol no."], h.th["题目 / Title"],
-                                     h.th["状态 / Status"]]], h.tbody[rows]])
+    return page(request, _("Studies"), new,
+                h.table[h.thead[h.tr[h.th[_("Protocol no.")], h.th[_("Title")],
+                                     h.th[_("Status")]]], h.tbody[rows]])
 
 
 @router.get("/studies/new", dependencies=[requires(Perm.STUDY_MANAGE)])
 def new_study_form(request: Request, actor: CurrentActor) -> Response:
-    return page(request, "第 1 步：登记研究 / Step 1: register the study", post_form(
+    return page(request, _("Step 1: register the study"), post_form(
         "/studies/new", request,
-        field("方案编号 / Protocol number", "code"),
-        field("中文题目 / Title (Chinese)", "title_zh"),
-        field("英文题目 / Title (English)", "title_en"),
-        field("申办者 / Sponsor", "sponsor"),
-        h.fieldset[h.legend["设计 / Design (§11.3.1 a)"],
-                   choice("前瞻或回顾 / Prospective or retrospective", "design",
-                          [("prospective", "前瞻性 / Prospective"),
-                           ("retrospective", "回顾性 / Retrospective")]),
-                   checkbox("盲法 / Blinded", "blinded"),
-                   checkbox("上市后研究 / Post-market study", "post_market"),
-                   checkbox("真实世界数据 / Real-world data", "real_world_data"),
-                   checkbox("公共利益统计或学术研究 / Public-interest statistics or research",
+        field(_("Protocol number"), "code"),
+        field(_("Title (Chinese)"), "title_zh"),
+        field(_("Title (English)"), "title_en"),
+        field(_("Sponsor"), "sponsor"),
+        h.fieldset[h.legend[_("Design (§11.3.1 a)")],
+                   choice(_("Prospective or retrospective"), "design",
+                          [("prospective", _("Prospective")),
+                           ("retrospective", _("Retrospective"))]),
+                   checkbox(_("Blinded"), "blinded"),
+                   checkbox(_("Post-market study"), "post_market"),
+                   checkbox(_("Real-world data"), "real_world_data"),
+                   checkbox(_("Public-interest statistics or research"),
                             "public_interest")],
-        h.fieldset[h.legend["研究方案 / Protocol (§11.3.4.2)"], *protocol_fields()],
-        h.fieldset[h.legend["第一个中心 / First site"],
-                   field("中心编号 / Site code (S01)", "site_code", value="S01"),
-                   field("医院 / Hospital", "site_hospital"),
-                   field("科室 / Department", "site_department", required=False),
-                   field("医疗组 / Medical group", "site_medical_group", required=False)],
-        button="登记 / Register"))
+        h.fieldset[h.legend[_("Protocol (§11.3.4.2)")], *protocol_fields()],
+        h.fieldset[h.legend[_("First site")],
+                   field(_("Site code (S01)"), "site_code", value="S01"),
+                   field(_("Hospital"), "site_hospital"),
+                   field(_("Department"), "site_department", required=False),
+                   field(_("Medical group"), "site_medical_group", required=False)],
+        button=_("Register")))
 
 
 @router.post("/studies/new", dependencies=[requires(Perm.STUDY_MANAGE), Csrf])
@@ -166,8 +167,7 @@ async def new_study_submit(request: Request, session: SessionDep, ledger: Ledger
                      protocol=protocol_values(form), sites=[site])
         study = registry.register_study(session, ledger, actor=actor, data=data)
         return redirect(request, f"/studies/{quote(study.code)}",
-                        "study registered; next: sites, ethics approval, consent, forms / "
-                        "研究已登记，下一步：中心、伦理批准、知情同意、表单")
+                        _("study registered; next: sites, ethics approval, consent, forms"))
 
     return submit(session, form, register, lambda: new_study_form(request, actor),
                   renamed={"sites.code": "site_code"})
@@ -181,113 +181,115 @@ def study_page(study: str, request: Request, session: SessionDep,
     s = o["study"]
     base = f"/studies/{quote(study)}"
     manage = actor.can(Perm.STUDY_MANAGE, study)
-    steps = [("1", "研究 / Study", True), ("2", "中心 / Sites", bool(o["sites"])),
-             ("3", "方案与伦理批准 / Protocol & approval", o["readiness"]["open"]),
-             ("4", "知情同意书 / Consent form", bool(o["consent_forms"])),
-             ("5", "表单 / Forms", any(v["status"] == "published"
+    steps = [("1", _("Study"), True), ("2", _("Sites"), bool(o["sites"])),
+             ("3", _("Protocol & approval"), o["readiness"]["open"]),
+             ("4", _("Consent form"), bool(o["consent_forms"])),
+             ("5", _("Forms"), any(v["status"] == "published"
                                       for f in o["forms"] for v in f["versions"])),
-             ("6", "数据责任人 / Data owner", owner_view.owner is not None)]
+             ("6", _("Data owner"), owner_view.owner is not None)]
     wizard = h.ol(".wizard")[[h.li(class_="done" if done else "todo")[
-        f"{'✔' if done else '○'} {label}"] for _, label, done in steps]]
+        f"{'✔' if done else '○'} {label}"] for _x, label, done in steps]]
     flags = ", ".join(label(k) for k in ("blinded", "post_market", "real_world_data",
                                          "public_interest") if s[k])
     sections: list[h.Node] = [
         banner(o["readiness"]), wizard,
-        h.p[f"申办者 / Sponsor: {s['sponsor'] or '—'} · 设计 / design: {label(s['design'])}"
-            + (f" · {flags}" if flags else "") + f" · 状态 / status: {label(s['status'])}"],
-        h.h2["中心 / Sites"],
+        h.p[_("Sponsor: {sponsor} · design: {design}").format(sponsor=s["sponsor"] or "—",
+                                                                design=label(s["design"]))
+            + (f" · {flags}" if flags else "") + " " + _("· status: {status}").format(
+                                                     status=label(s['status']))],
+        h.h2[_("Sites")],
         h.table[h.tbody[[h.tr[h.td[x["code"]], h.td[x["hospital"]], h.td[x["department"] or ""],
                                h.td[x["medical_group"] or ""]] for x in o["sites"]]]],
-        h.h2["数据责任人 / Data owner"], owner_summary(owner_view),
-        h.p[h.a(href=f"{base}/owner")["数据责任人与移交记录 / Data owner and handovers"]],
+        h.h2[_("Data owner")], owner_summary(owner_view),
+        h.p[h.a(href=f"{base}/owner")[_("Data owner and handovers")]],
     ]
     if manage:
         sections.append(post_form(
-            f"{base}/sites", request, field("中心编号 / Site code", "code"),
-            field("医院 / Hospital", "hospital"),
-            field("科室 / Department", "department", required=False),
-            field("医疗组 / Medical group", "medical_group", required=False),
-            button="添加中心 / Add site"))
+            f"{base}/sites", request, field(_("Site code"), "code"),
+            field(_("Hospital"), "hospital"),
+            field(_("Department"), "department", required=False),
+            field(_("Medical group"), "medical_group", required=False),
+            button=_("Add site")))
     sections += [
-        h.h2["方案版本 / Protocol versions"],
-        h.table[h.thead[h.tr[h.th["#"], h.th["版本 / Version"], h.th["日期 / Date"],
-                             h.th["修订说明 / Amendment"]]],
+        h.h2[_("Protocol versions")],
+        h.table[h.thead[h.tr[h.th["#"], h.th[_("Version")], h.th[_("Date")],
+                             h.th[_("Amendment")]]],
                 h.tbody[[h.tr[h.td[str(p["number"])], h.td[p["label"]], h.td[p["version_date"]],
                               h.td[p["amendment_summary"] or "—"]]
                          for p in o["protocol_versions"]]]],
-        h.h2["伦理审查 / Ethics decisions"],
+        h.h2[_("Ethics decisions")],
         h.table[h.tbody[[h.tr[h.td[a["protocol_label"] or ""], h.td[a["committee"] or ""],
                               h.td[ethics.DECISION_LABELS[a["decision"]]],
                               h.td[a["decided_on"]], h.td[a["expires_on"] or "—"],
                               h.td[a["conditions"] or ""]] for a in o["approvals"]]]],
     ]
     if manage:
-        sections.append(h.details[h.summary["方案修订 / Amend the protocol"], post_form(
+        sections.append(h.details[h.summary[_("Amend the protocol")], post_form(
             f"{base}/protocol", request,
-            field("修订说明 / Summary of changes", "summary", textarea=True),
-            *protocol_fields("amend"), button="提交修订 / Record amendment")])
-        sections.append(h.details[h.summary["申请知情同意豁免 / Request a consent waiver"],
+            field(_("Summary of changes"), "summary", textarea=True),
+            *protocol_fields("amend"), button=_("Record amendment"))])
+        sections.append(h.details[h.summary[_("Request a consent waiver")],
                                   post_form(
             f"{base}/waivers", request,
-            choice("豁免理由 / Ground", "ground",
+            choice(_("Ground"), "ground",
                    [(g, f"{ethics.WAIVER_CLAUSES[g]} {lab}")
                     for g, lab in ethics.WAIVER_LABELS.items()]),
-            field("理由说明 / Justification", "justification", textarea=True),
-            field("已签署的知情同意书 / Signed consent covering this study (b 2)",
+            field(_("Justification"), "justification", textarea=True),
+            field(_("Signed consent covering this study (b 2)"),
                   "prior_consent_reference", required=False),
-            checkbox("数据将去标识化 / The data will be de-identified", "data_deidentified"),
-            button="提交 / Submit")])
+            checkbox(_("The data will be de-identified"), "data_deidentified"),
+            button=_("Submit"))])
     sections.append(h.ul[[h.li[f"{w['clause']} {ethics.WAIVER_LABELS[w['ground']]} — "
                                f"{label(w['status'])}"] for w in o["waivers"]]])
-    sections += [h.h2["知情同意书 / Consent forms"],
+    sections += [h.h2[_("Consent forms")],
                  h.ul[[h.li[f"{f['version']} ({label(f['consent_type'])})"
-                            + (" — 须重新同意 / re-consent required"
+                            + (" " + _("— re-consent required")
                                if f["requires_reconsent"] else "")]
                        for f in o["consent_forms"]]]]
     approving = [a for a in o["approvals"]
                  if a["decision"] in ("approved", "approved_with_conditions")]
     if manage and approving:
-        sections.append(h.details[h.summary["新增知情同意书版本 / Add a consent form version"],
+        sections.append(h.details[h.summary[_("Add a consent form version")],
                                   post_form(
-            f"{base}/consent-forms", request, field("版本 / Version", "version"),
-            choice("类型 / Type", "consent_type", [("informed", "知情同意 / Informed"),
-                                                   ("broad", "广泛知情同意 / Broad")]),
-            field("中文正文 / Text (Chinese)", "text_zh", textarea=True),
-            field("英文正文 / Text (English)", "text_en", textarea=True),
-            choice("伦理批件 / Ethics approval", "approval_id",
+            f"{base}/consent-forms", request, field(_("Version"), "version"),
+            choice(_("Type"), "consent_type", [("informed", _("Informed")),
+                                                   ("broad", _("Broad"))]),
+            field(_("Text (Chinese)"), "text_zh", textarea=True),
+            field(_("Text (English)"), "text_en", textarea=True),
+            choice(_("Ethics approval"), "approval_id",
                    [(a_id, label) for a_id, label in _approval_options(o)]),
-            checkbox("已签署旧版者须重新同意 / Subjects on older versions must re-consent",
+            checkbox(_("Subjects on older versions must re-consent"),
                      "requires_reconsent"),
-            button="保存 / Save")])
-    sections.append(h.h2["表单 / Case report forms"])
+            button=_("Save"))])
+    sections.append(h.h2[_("Case report forms")])
     rows = []
     for f in o["forms"]:
         for v in f["versions"]:
             link = f"{base}/forms/{quote(f['name'])}/versions/{v['number']}"
             rows.append(h.tr[h.td[h.a(href=link)[f["name"]]], h.td[str(v["number"])],
                              h.td[label(v["status"])],
-                             h.td[f"{v['label_zh']} / {v['label_en']}"]])
-    sections.append(h.table[h.thead[h.tr[h.th["表单 / Form"], h.th["版本 / Version"],
-                                         h.th["状态 / Status"], h.th["名称 / Label"]]],
+                             h.td[f"{pick(v['label_zh'], v['label_en'])}"]])
+    sections.append(h.table[h.thead[h.tr[h.th[_("Form")], h.th[_("Version")],
+                                         h.th[_("Status")], h.th[_("Label")]]],
                             h.tbody[rows]])
     sections.append(h.p[h.a(href=f"/api/v1/studies/{quote(study)}/odm")[
-        "导出 ODM 1.3.2 / Export metadata as ODM 1.3.2"]])
+        _("Export metadata as ODM 1.3.2")]])
     if manage:
         sections.append(post_form(
             f"{base}/forms/redcap", request,
-            h.p[h.label(for_="file")["REDCap 数据字典 (CSV) / REDCap data dictionary (CSV)"],
+            h.p[h.label(for_="file")[_("REDCap data dictionary (CSV)")],
                 h.input(id="file", name="file", type="file", accept=".csv", required=True)],
-            button="导入 / Import", multipart=True))
+            button=_("Import"), multipart=True))
         sections.append(post_form(
             f"{base}/forms/odm", request,
-            h.p[h.label(for_="odm_file")["CDISC ODM 1.3.2 元数据 / ODM 1.3.2 metadata (XML)"],
+            h.p[h.label(for_="odm_file")[_("ODM 1.3.2 metadata (XML)")],
                 h.input(id="odm_file", name="file", type="file", accept=".xml",
                         required=True)],
-            button="导入 ODM / Import ODM", multipart=True))
+            button=_("Import ODM"), multipart=True))
     sections += _end_date(request, session, actor, study, manage)
     if actor.can(Perm.CONSENT_READ, study):
-        sections.append(h.p[h.a(href=f"{base}/consent")["知情同意 / Consent of subjects"]])
-    return page(request, f"{s['code']} — {s['title_zh']} / {s['title_en']}", *sections)
+        sections.append(h.p[h.a(href=f"{base}/consent")[_("Consent of subjects")]])
+    return page(request, f"{s['code']} — {pick(s['title_zh'], s['title_en'])}", *sections)
 
 
 def _end_date(request: Request, session: SessionDep, actor: CurrentActor, study: str,
@@ -295,18 +297,19 @@ def _end_date(request: Request, session: SessionDep, actor: CurrentActor, study:
     """The study's end date and first retention review (§11.3.4.6 a4); set by ``study.manage``."""
     ended = retention.end_date(session, actor=actor, study_code=study)
     out: list[h.Node] = [
-        h.h2["研究结束与保存期审查 / Study end and retention review"],
+        h.h2[_("Study end and retention review")],
         h.p(".end-date")[
-            f"结束日期 / End date: {ended.isoformat()} · 首次保存期审查 / first retention "
-            f"review: {retention.review_due(ended, 1).isoformat()}" if ended is not None
-            else "研究尚未结束 / The study has not ended"]]
+            _("End date: {end} · first retention review: {review}").format(
+                end=ended.isoformat(), review=retention.review_due(ended, 1).isoformat())
+            if ended is not None
+            else _("The study has not ended")]]
     if manage:
         out.append(post_form(
             f"/studies/{quote(study)}/end-date", request,
-            field("结束日期 / End date", "ended_on", type_="date",
+            field(_("End date"), "ended_on", type_="date",
                   value=ended.isoformat() if ended is not None else None),
-            field("理由 / Reason", "reason", textarea=True),
-            button="记录结束日期 / Record the end date"))
+            field(_("Reason"), "reason", textarea=True),
+            button=_("Record the end date")))
     return out
 
 
@@ -322,7 +325,7 @@ async def add_site(study: str, request: Request, session: SessionDep, ledger: Le
     registry.add_site(session, ledger, actor=actor, study_code=study, site=build(
         SiteIn, code=text(form, "code"), hospital=text(form, "hospital"),
         department=opt(form, "department"), medical_group=opt(form, "medical_group")))
-    return redirect(request, f"/studies/{quote(study)}", "site added / 中心已添加")
+    return redirect(request, f"/studies/{quote(study)}", _("site added"))
 
 
 @router.post("/studies/{study}/protocol", dependencies=[requires(Perm.STUDY_MANAGE), Csrf])
@@ -332,8 +335,8 @@ async def amend(study: str, request: Request, session: SessionDep, ledger: Ledge
     pv = registry.amend_protocol(session, ledger, actor=actor, study_code=study,
                                  protocol=protocol_in(form), summary=text(form, "summary"))
     return redirect(request, f"/studies/{quote(study)}",
-                    f"protocol {pv.label} recorded; entry stops until the ethics committee "
-                    f"approves it / 方案 {pv.label} 已记录，获伦理批准前暂停入组与录入")
+                    _("protocol {label} recorded; entry stops until the ethics committee approves "
+                      "it").format(label=pv.label))
 
 
 @router.get("/studies/{study}/dashboard", dependencies=[requires(Perm.ENTRY_READ)])
@@ -343,29 +346,29 @@ def dashboard(study: str, request: Request, session: SessionDep,
     open queries by age — SVG charts with their numbers, no JavaScript."""
     p = progress.study_progress(session, actor=actor, study_code=study, at=now())
     months = [m["month"] for m in p["enrolment"]]
-    enrol = bar_chart("chart-enrolment", "入组（按月、按中心）/ Enrolment by month and site",
+    enrol = bar_chart("chart-enrolment", _("Enrolment by month and site"),
                       months, [charts.Series(code, tuple(m["new"][code] for m in p["enrolment"]),
                                              charts.PALETTE[n % len(charts.PALETTE)])
                                for n, code in enumerate(p["sites"])])
     totals = h.table(".enrolment-total")[
-        h.thead[h.tr[h.th["月份 / Month"], [h.th[f"{c} 累计 / total"] for c in p["sites"]]]],
+        h.thead[h.tr[h.th[_("Month")], [h.th[_("{c} total").format(c=c)] for c in p["sites"]]]],
         h.tbody[[h.tr[h.td[m["month"]], [h.td[str(m["total"][c])] for c in p["sites"]]]
                  for m in p["enrolment"]]]]
     states = (("incomplete", "#e0a400"), ("complete", "#4a90b8"), ("verified", "#137333"),
               ("query", "#c5221f"), ("locked", "#444444"))
     names = [f["form"] for f in p["forms"]]
     forms_chart = bar_chart(
-        "chart-forms", "完成度与源数据核查（按表单）/ Completeness and SDV per form", names,
-        [charts.Series(STATE_LABELS[k], tuple(f[k] for f in p["forms"]), colour)
+        "chart-forms", _("Completeness and SDV per form"), names,
+        [charts.Series(str(STATE_LABELS[k]), tuple(f[k] for f in p["forms"]), colour)
          for k, colour in states])
-    ages = bar_chart("chart-queries", "未关闭质疑（按天数）/ Open queries by age (days)",
+    ages = bar_chart("chart-queries", _("Open queries by age (days)"),
                      [a["band"] for a in p["open_queries_by_age"]],
-                     [charts.Series("未关闭质疑 / open queries",
+                     [charts.Series(_("open queries"),
                                     tuple(a["count"] for a in p["open_queries_by_age"]),
                                     "#c5221f")])
-    return page(request, f"进度图表 / Progress — {study}",
-                h.p[f"受试者 / Subjects: {p['subjects']} · 每名受试者应填表单 / forms due per "
-                    f"subject: {p['expected_forms_per_subject']}"],
-                enrol, h.details[h.summary["累计入组 / Cumulative enrolment"], totals],
+    return page(request, _("Progress — {study}").format(study=study),
+                h.p[_("Subjects: {subjects} · forms due per subject: {forms}").format(
+                    subjects=p["subjects"], forms=p["expected_forms_per_subject"])],
+                enrol, h.details[h.summary[_("Cumulative enrolment")], totals],
                 forms_chart, ages)
 

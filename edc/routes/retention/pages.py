@@ -21,13 +21,14 @@ from edc.web.layout import csrf_field, page, redirect
 from edc.web.signatures import sign_error, signature_fields
 from studies.accounts import signatures
 from studies.kernel.errors import InvalidInput, SignatureRefused
+from studies.kernel.i18n import _, _l, pick
 from studies.kernel.roles import Perm
 from studies.retention import service as retention
 
 router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
-DECISION_LABELS = {"keep": "继续保存 / Keep", "archive": "归档 / Archive",
-                   "destroy": "销毁 / Destroy"}
+DECISION_LABELS = {"keep": _l("Keep"), "archive": _l("Archive"),
+                   "destroy": _l("Destroy")}
 
 
 def _decision_form(request: Request, d: retention.DueReview, first: bool, needs_totp: bool,
@@ -38,14 +39,14 @@ def _decision_form(request: Request, d: retention.DueReview, first: bool, needs_
         csrf_field(request),
         h.input(type="hidden", name="due_on", value=d.due_on.isoformat()),
         problem,
-        h.label(for_=f"decision-{code}")["决定 / Decision"],
+        h.label(for_=f"decision-{code}")[_("Decision")],
         dropdown(id=f"decision-{code}", name="decision")[
             [h.option(value=k)[v] for k, v in DECISION_LABELS.items()]],
-        h.label(for_=f"reason-{code}")["理由 / Reason"],
+        h.label(for_=f"reason-{code}")[_("Reason")],
         h.textarea(id=f"reason-{code}", name="reason", required=True, maxlength="4000",
                    rows="3"),
         *signature_fields(request, first=first, needs_totp=needs_totp),
-        h.p[h.button(type="submit")["签名并记录决定 / Sign and record the decision"]]]
+        h.p[h.button(type="submit")[_("Sign and record the decision")]]]
 
 
 def _review_page(request: Request, session: SessionDep, actor: CurrentActor, auth: AuthDep,
@@ -53,11 +54,11 @@ def _review_page(request: Request, session: SessionDep, actor: CurrentActor, aut
     due = retention.due_reviews(session, actor=actor, today=now().date())
     first, needs_totp = signatures.signing_needs(session, actor=actor, config=auth)
     items = [h.section(".due", id=f"due-{d.study.code}")[
-        h.h3[f"{d.study.code} — {d.study.title_zh} / {d.study.title_en}"],
-        h.dl[h.dt["结束日期 / End date"], h.dd(".ended")[d.ended_on.isoformat()],
-             h.dt["审查到期日 / Review due"], h.dd(".due-on")[d.due_on.isoformat()],
-             h.dt["第几次审查 / Review number"], h.dd(".number")[str(d.review_number)],
-             h.dt["上次决定 / Previous decision"],
+        h.h3[f"{d.study.code} — {pick(d.study.title_zh, d.study.title_en)}"],
+        h.dl[h.dt[_("End date")], h.dd(".ended")[d.ended_on.isoformat()],
+             h.dt[_("Review due")], h.dd(".due-on")[d.due_on.isoformat()],
+             h.dt[_("Review number")], h.dd(".number")[str(d.review_number)],
+             h.dt[_("Previous decision")],
              h.dd[DECISION_LABELS.get(d.last_decision or "", "—")]],
         _decision_form(request, d, first, needs_totp,
                        failed[1] if failed and failed[0] == d.study.code else None)]
@@ -65,23 +66,22 @@ def _review_page(request: Request, session: SessionDep, actor: CurrentActor, aut
     if failed is not None and failed[0] not in {d.study.code for d in due}:
         items.insert(0, h.div(".sign-error", role="alert")[
             h.p(".error")[f"{failed[0]}: {failed[1].message}"],
-            h.p[f"字段 / field: {failed[1].field}"] if failed[1].field else None])
+            h.p[_("field: {field}").format(field=failed[1].field)] if failed[1].field else None])
     done = [h.tr[h.td[r.study.code], h.td[r.review.due_on.isoformat()],
                  h.td(".decision")[DECISION_LABELS.get(r.review.decision, r.review.decision)],
                  h.td[r.review.reason], h.td(".signature")[r.signature]]
             for r in retention.recorded_reviews(session, actor=actor)]
     resp = page(
-        request, "保存期审查 / Retention review (§11.3.4.6 a4)",
-        h.p["研究结束五年后（此后每五年）须审查其数据的安全与使用，并签名记录决定。 / "
-            "Five years after a study ends, and every five years on, the security and use of "
-            "its data are reviewed and the decision is recorded with a signature."],
-        h.h2["待审查 / Reviews due"], *items or [h.p(".none")["暂无 / None"]],
-        h.h2["已记录的决定 / Decisions recorded"],
+        request, _("Retention review (§11.3.4.6 a4)"),
+        h.p[_("Five years after a study ends, and every five years on, the security and use of "
+              "its data are reviewed and the decision is recorded with a signature.")],
+        h.h2[_("Reviews due")], *items or [h.p(".none")[_("None")]],
+        h.h2[_("Decisions recorded")],
         h.table(".decisions")[
-            h.thead[h.tr[h.th["研究 / Study"], h.th["审查到期日 / Review due"],
-                         h.th["决定 / Decision"], h.th["理由 / Reason"],
-                         h.th["签名 / Signature"]]],
-            h.tbody[done or h.tr[h.td(colspan="5")["暂无 / None"]]]])
+            h.thead[h.tr[h.th[_("Study")], h.th[_("Review due")],
+                         h.th[_("Decision")], h.th[_("Reason")],
+                         h.th[_("Signature")]]],
+            h.tbody[done or h.tr[h.td(colspan="5")[_("None")]]]])
     if failed is not None:
         resp.status_code = 422
     return resp
@@ -117,8 +117,8 @@ def review_submit(study: str, request: Request, session: SessionDep, ledger: Led
         if not session.is_active:  # refused while writing (a NUL in the text): roll it all back
             raise
         return _review_page(request, session, actor, auth, failed=(study, exc))
-    return redirect(request, "/retention", f"{study}: decision signed and recorded / "
-                                           "审查决定已签名记录")
+    return redirect(request, "/retention", _("{study}: decision signed and recorded").format(
+                                               study=study))
 
 
 @router.post("/studies/{study}/end-date", dependencies=[requires(Perm.STUDY_MANAGE), Csrf])
@@ -129,5 +129,6 @@ def end_date_submit(study: str, request: Request, session: SessionDep, ledger: L
                                  ended_on=local_date(ended_on, "ended_on"), reason=reason,
                                  today=now().date())
     return redirect(request, f"/studies/{quote(study)}",
-                    f"end date {row.ended_on.isoformat()} recorded; first retention review due "
-                    f"{retention.review_due(row.ended_on, 1).isoformat()} / 研究结束日期已记录")
+                    _("end date {value} recorded; first retention review due {value2}").format(
+                        value=row.ended_on.isoformat(), value2=retention.review_due(row.ended_on,
+                                                                                    1).isoformat()))

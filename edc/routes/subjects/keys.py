@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edc import keyring
 from edc.state import AppState
+from studies.kernel.i18n import _
 from studies.subjects.crypto import CodeIndexKeys
 from studies.subjects.errors import CodeIndexKeyError
 
@@ -14,5 +15,6 @@ def index_keys(state: AppState) -> CodeIndexKeys:
     try:
         state.keys = keyring.refreshed(state.keys)
     except keyring.KeyringError as exc:
-        raise CodeIndexKeyError(f"{exc} / 密钥目录不可用", clause="§11.3.4.6 a") from exc
+        raise CodeIndexKeyError(_("the key directory is not usable: {exc}").format(exc=exc),
+                                clause="§11.3.4.6 a") from exc
     return state.keys.code_index_keys()

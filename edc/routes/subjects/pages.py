@@ -33,6 +33,7 @@ from studies.consent.models import SCOPE_LABELS, SCOPES
 from studies.consent.schemas import ConsentIn
 from studies.ethics import service as ethics
 from studies.kernel.events import Action
+from studies.kernel.i18n import _, _l
 from studies.kernel.roles import Perm
 from studies.subjects import code_index
 from studies.subjects import service as subjects
@@ -42,13 +43,13 @@ router = APIRouter()
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 
 IDENTITY_FIELDS = (
-    ("name", "姓名 / Name", True, "100", "text"),
-    ("resident_id", "身份证号 / Resident ID number", True, "40", "text"),
-    ("phone", "手机 / Mobile phone", False, "30", "tel"),
-    ("medical_record_number", "病历号 / Medical record number", False, "50", "text"),
-    ("date_of_birth", "出生日期 / Date of birth (optional, from the ID number)", False, "10",
+    ("name", _l("Name"), True, "100", "text"),
+    ("resident_id", _l("Resident ID number"), True, "40", "text"),
+    ("phone", _l("Mobile phone"), False, "30", "tel"),
+    ("medical_record_number", _l("Medical record number"), False, "50", "text"),
+    ("date_of_birth", _l("Date of birth (optional, from the ID number)"), False, "10",
      "date"),
-    ("address", "地址 / Address", False, "300", "text"),
+    ("address", _l("Address"), False, "300", "text"),
 )
 
 
@@ -58,9 +59,9 @@ def _subject_table(rows: list[subjects.SubjectRow], study: str) -> h.Element:
                  h.td[local_minute(r.enrolled_at)], h.td[r.enrolled_by]]
             for r in rows]
     return h.table(".subjects")[
-        h.thead[h.tr[h.th["受试者代码 / Subject code"], h.th["中心 / Site"],
-                     h.th["状态 / Status"], h.th["入组时间 / Enrolled"], h.th["研究者 / By"]]],
-        h.tbody[body or h.tr[h.td(colspan="5")["尚无受试者 / No subjects yet"]]]]
+        h.thead[h.tr[h.th[_("Subject code")], h.th[_("Site")],
+                     h.th[_("Status")], h.th[_("Enrolled")], h.th[_("By")]]],
+        h.tbody[body or h.tr[h.td(colspan="5")[_("No subjects yet")]]]]
 
 
 @router.get("/studies/{study}/subjects", dependencies=[requires(Perm.SUBJECT_READ),
@@ -68,23 +69,23 @@ def _subject_table(rows: list[subjects.SubjectRow], study: str) -> h.Element:
 def subject_list(study: str, request: Request, session: SessionDep,
                  actor: CurrentActor) -> Response:
     rows = subjects.list_subjects(session, actor=actor, study_code=study)
-    enrol = (h.p[h.a(href=f"/studies/{study}/subjects/enrol")["入组新受试者 / Enrol a subject"]]
+    enrol = (h.p[h.a(href=f"/studies/{study}/subjects/enrol")[_("Enrol a subject")]]
              if actor.can(Perm.SUBJECT_ENROL, study) else None)
-    return page(request, f"受试者 / Subjects — {study}", enrol, _subject_table(rows, study))
+    return page(request, _("Subjects — {study}").format(study=study), enrol, _subject_table(rows,
+                                                                                            study))
 
 
 def _consent_section(f: subjects.EnrolmentForm) -> list[h.Node]:
     """The consent forms in full (zh and en) and the approved waivers, one radio each; the
     scopes agreed (the required scope pre-checked) and the signing time."""
-    out: list[h.Node] = [h.h2["知情同意 / Consent"],
-                         h.p["请受试者阅读并签署当前版本的知情同意书，或选择经伦理委员会批准的豁免。"
-                             " / The subject reads and signs the current consent form, or the "
-                             "enrolment is covered by a waiver the ethics committee approved."]]
+    out: list[h.Node] = [h.h2[_("Consent")],
+                         h.p[_("The subject reads and signs the current consent form, or the "
+                               "enrolment is covered by a waiver the ethics committee approved.")]]
     choices: list[h.Node] = []
     kept = refill()
     for form in f.forms:
-        out += [h.h3[f"知情同意书 {form['version']} / Consent form {form['version']} "
-                     f"({label(form['consent_type'])})"],
+        out += [h.h3[_("Consent form {version} ({consent_type})").format(
+                         version=form['version'], consent_type=label(form['consent_type']))],
                 h.div(".consent-text", lang="zh")[[h.p[line]
                                                    for line in form["text_zh"].splitlines()]],
                 h.div(".consent-text", lang="en")[[h.p[line]
@@ -93,26 +94,25 @@ def _consent_section(f: subjects.EnrolmentForm) -> list[h.Node]:
         choices.append(h.label(".check")[
             h.input(type="radio", name="consent", required=True, value=value,
                     checked=bool(kept and kept.value("consent") == value)),
-            f" 受试者已签署知情同意书 {form['version']} / The subject signed consent form "
-            f"{form['version']} ({form['consent_type']})"])
+            " " + _("The subject signed consent form {version} ({consent_type})").format(
+                version=form['version'], consent_type=form['consent_type'])])
     for w in f.waivers:
         choices.append(h.label(".check")[
             h.input(type="radio", name="consent", required=True, value=f"waiver:{w['id']}",
                     checked=bool(kept and kept.value("consent") == f"waiver:{w['id']}")),
-            f" 按经批准的豁免入组 / Covered by the approved waiver ({w['clause']}): ",
+            " " + _("Covered by the approved waiver ({clause}):").format(clause=w['clause']) + " ",
             ethics.WAIVER_LABELS[w["ground"]]])
     if not choices:
         return [*out, h.p(".bad", role="alert")[
-            "本研究尚无知情同意书或经批准的豁免，不能入组。/ The study has no consent form and no "
-            "approved waiver; no subject can be enrolled."]]
+            _("The study has no consent form and no approved waiver; no subject can be enrolled.")]]
     required = {consent.REQUIRED_SCOPE[form["consent_type"]] for form in f.forms} or {"study"}
     return [*out,
-            h.fieldset(id="field-consent")[h.legend["签署的版本 / Consent given"], choices,
-                                           field_error("consent", "知情同意 / Consent")],
-            h.fieldset[h.legend["授权范围 / Scopes agreed"],
+            h.fieldset(id="field-consent")[h.legend[_("Consent given")], choices,
+                                           field_error("consent", _("Consent"))],
+            h.fieldset[h.legend[_("Scopes agreed")],
                        [checkbox(SCOPE_LABELS[sc], "scopes", value=sc, checked=sc in required)
                         for sc in SCOPES]],
-            field("签署时间（本地时间）/ Signed at (local time)", "given_at",
+            field(_("Signed at (local time)"), "given_at",
                   type_="datetime-local")]
 
 
@@ -121,22 +121,21 @@ def enrol_form(study: str, request: Request, session: SessionDep,
                actor: CurrentActor) -> Response:
     f = subjects.enrolment_form(session, actor=actor, study_code=study, at=now())
     if not f.readiness["open"]:
-        return page(request, f"入组 / Enrol — {study}", banner(f.readiness),
-                    h.p["须有现行有效的伦理批准才能入组。/ Enrolment needs a current ethics "
-                        "approval of the current protocol version."])
+        return page(request, _("Enrol — {study}").format(study=study), banner(f.readiness),
+                    h.p[_("Enrolment needs a current ethics approval of the current protocol "
+                          "version.")])
     fields = [field(text, name, required=required, type_=kind, maxlength=maxlen,
                     autocomplete="off") for name, text, required, maxlen, kind in IDENTITY_FIELDS]
     return page(
-        request, f"入组 / Enrol — {study}", banner(f.readiness),
-        h.p["身份信息只录入一次，加密存入医院的患者代码索引；此后受试者只以代码出现。 / "
-            "The identity is typed once and kept, encrypted, in the hospital's code index; "
-            "from then on the subject appears only as a code."],
+        request, _("Enrol — {study}").format(study=study), banner(f.readiness),
+        h.p[_("The identity is typed once and kept, encrypted, in the hospital's code index; from "
+              "then on the subject appears only as a code.")],
         h.form(method="post", action=f"/studies/{study}/subjects")[
             csrf_field(request),
-            choice("中心 / Site", "site", [(s.code, f"{s.code} — {s.hospital}") for s in f.sites]),
+            choice(_("Site"), "site", [(s.code, f"{s.code} — {s.hospital}") for s in f.sites]),
             fields,
             _consent_section(f),
-            h.p[h.button(type="submit")["入组 / Enrol"]],
+            h.p[h.button(type="submit")[_("Enrol")]],
         ])
 
 
@@ -146,7 +145,7 @@ def _consent_in(choice: str | None, scopes: list[str], given_at: str | None
     ``<type>:<form id>`` or ``waiver:<waiver id>``; no choice is no consent."""
     if not choice:
         return None
-    kind, _, ident = choice.partition(":")
+    kind, _x, ident = choice.partition(":")
     return build(ConsentIn, prefix="consent.", consent_type=kind,
                  form_id=ident if kind != "waiver" else None,
                  waiver_id=ident if kind == "waiver" else None, scopes=scopes,
@@ -180,7 +179,7 @@ def enrol_submit(study: str, request: Request, session: SessionDep, ledger: Ledg
             medical_record_number=medical_record_number, date_of_birth=date_of_birth,
             address=address, consent=consent_in)
         return redirect(request, f"/studies/{study}/subjects/{s.code}",
-                        f"enrolled as {s.code} / 已入组，受试者代码 {s.code}")
+                        _("enrolled as {code}").format(code=s.code))
 
     typed = dict(site=site, name=name, resident_id=resident_id, phone=phone,
                  medical_record_number=medical_record_number, date_of_birth=date_of_birth,
@@ -195,19 +194,18 @@ def enrol_submit(study: str, request: Request, session: SessionDep, ledger: Ledg
 def subject_page(study: str, code: str, request: Request, session: SessionDep,
                  actor: CurrentActor) -> Response:
     r = subjects.get_subject(session, actor=actor, study_code=study, code=code)
-    return page(request, f"受试者 / Subject {r.code}",
-                h.dl[h.dt["受试者代码 / Subject code"], h.dd(".subject-code")[h.code[r.code]],
-                     h.dt["研究 / Study"], h.dd[r.study], h.dt["中心 / Site"], h.dd[r.site],
-                     h.dt["状态 / Status"], h.dd[label(r.status)],
-                     h.dt["入组 / Enrolled"],
+    return page(request, _("Subject {code}").format(code=r.code),
+                h.dl[h.dt[_("Subject code")], h.dd(".subject-code")[h.code[r.code]],
+                     h.dt[_("Study")], h.dd[r.study], h.dt[_("Site")], h.dd[r.site],
+                     h.dt[_("Status")], h.dd[label(r.status)],
+                     h.dt[_("Enrolled")],
                      h.dd[f"{local_minute(r.enrolled_at)}, {r.enrolled_by}"]],
-                h.p[h.a(href=f"/studies/{study}/subjects")["← 受试者列表 / Subject list"]])
+                h.p[h.a(href=f"/studies/{study}/subjects")[_("← Subject list")]])
 
 
 # ── The code index (custodian) ───────────────────────────────────────────────────────────────
 
-REASON_HINT = ("查询理由（将记入审计轨迹，请勿填写身份信息）/ Reason (recorded in the audit "
-               "trail; do not type identity here)")
+REASON_HINT = (_l("Reason (recorded in the audit trail; do not type identity here)"))
 
 
 def _reason_input(prefix: str) -> list[h.Node]:
@@ -219,45 +217,44 @@ def _reason_input(prefix: str) -> list[h.Node]:
 @router.get("/code-index", dependencies=[requires(Perm.CODE_INDEX_LOOKUP)])
 def code_index_home(request: Request, actor: CurrentActor) -> Response:
     return page(
-        request, "患者代码索引 / Code index",
-        h.p["每次查询都记入审计轨迹（查询人、理由、结果）。/ Every lookup is recorded in the "
-            "audit trail (who, reason, result)."],
-        h.h2["按代码查身份 / Identity by subject code"],
+        request, _("Code index"),
+        h.p[_("Every lookup is recorded in the audit trail (who, reason, result).")],
+        h.h2[_("Identity by subject code")],
         h.form("#by-code", method="post", action="/code-index/identity")[
             csrf_field(request),
-            h.label(for_="code")["受试者代码 / Subject code"],
+            h.label(for_="code")[_("Subject code")],
             h.input(id="code", name="code", required=True, maxlength="40", autocomplete="off"),
             _reason_input("by-code"),
-            h.p[h.button(type="submit")["查询 / Look up"]]],
-        h.h2["按身份证号查代码 / Subject code by resident ID number"],
+            h.p[h.button(type="submit")[_("Look up")]]],
+        h.h2[_("Subject code by resident ID number")],
         h.form("#by-identity", method="post", action="/code-index/code")[
             csrf_field(request),
-            h.label(for_="resident_id")["身份证号 / Resident ID number"],
+            h.label(for_="resident_id")[_("Resident ID number")],
             h.input(id="resident_id", name="resident_id", required=True, maxlength="40",
                     autocomplete="off"),
             _reason_input("by-identity"),
-            h.p[h.button(type="submit")["查询 / Look up"]]],
-        h.h2["受试者个人数据副本 / Subject access export (§7 d–e)"],
+            h.p[h.button(type="submit")[_("Look up")]]],
+        h.h2[_("Subject access export (§7 d–e)")],
         h.form("#export", method="post", action="/code-index/export")[
             csrf_field(request),
-            h.label(for_="export-code")["受试者代码 / Subject code"],
+            h.label(for_="export-code")[_("Subject code")],
             h.input(id="export-code", name="code", required=True, maxlength="40",
                     autocomplete="off"),
-            h.label(for_="format")["格式 / Format"],
+            h.label(for_="format")[_("Format")],
             dropdown(id="format", name="format")[
-                h.option(value="html")["网页（可阅读） / Web page (readable)"],
-                h.option(value="text")["文本 / Text"], h.option(value="json")["JSON"]],
+                h.option(value="html")[_("Web page (readable)")],
+                h.option(value="text")[_("Text")], h.option(value="json")["JSON"]],
             _reason_input("export"),
-            h.p[h.button(type="submit")["导出 / Export"]]],
-        h.h2["数据披露记录 / To whom a subject's data went (§7 g)"],
+            h.p[h.button(type="submit")[_("Export")]]],
+        h.h2[_("To whom a subject's data went (§7 g)")],
         h.form("#disclosures", method="post", action="/code-index/disclosures")[
             csrf_field(request),
-            h.label(for_="disclosure-code")["受试者代码 / Subject code"],
+            h.label(for_="disclosure-code")[_("Subject code")],
             h.input(id="disclosure-code", name="code", required=True, maxlength="40",
                     autocomplete="off"),
-            h.p[h.button(type="submit")["查看 / Show"]]],
+            h.p[h.button(type="submit")[_("Show")]]],
         *subject_request_form(request),
-        h.p[h.a(href="/code-index/history")["查询记录 / Lookup history"]],
+        h.p[h.a(href="/code-index/history")[_("Lookup history")]],
     )
 
 
@@ -269,16 +266,15 @@ def disclosures(request: Request, session: SessionDep, ledger: LedgerDep, actor:
                  h.td[code_index.TIER_NAMES.get(d.tier, d.tier)], h.td[d.study_code],
                  h.td[", ".join(d.fields)],
                  h.td[h.a(href=f"/extracts/{d.request_id}")[d.request_id[:8]]]] for d in rows]
-    return page(request, f"数据披露记录 / Disclosures of {code}",
-                h.p["本受试者的数据所在的每一个数据提取包（受试者个人数据副本中也有此清单）。/ "
-                    "Every extract package that held this subject's data (the subject access "
-                    "export holds the same list)."],
+    return page(request, _("Disclosures of {code}").format(code=code),
+                h.p[_("Every extract package that held this subject's data (the subject access "
+                      "export holds the same list).")],
                 h.table(".disclosures")[
-                    h.thead[h.tr[h.th["时间 / When (UTC)"], h.th["接收方 / Recipient"],
-                                 h.th["级别 / Tier"], h.th["研究 / Study"],
-                                 h.th["字段 / Fields"], h.th["申请 / Request"]]],
+                    h.thead[h.tr[h.th[_("When (UTC)")], h.th[_("Recipient")],
+                                 h.th[_("Tier")], h.th[_("Study")],
+                                 h.th[_("Fields")], h.th[_("Request")]]],
                     h.tbody[body or h.tr[h.td(colspan="6")["—"]]]],
-                h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]])
+                h.p[h.a(href="/code-index")[_("← Code index")]])
 
 
 @router.post("/code-index/identity", dependencies=[requires(Perm.CODE_INDEX_LOOKUP), Csrf])
@@ -287,20 +283,20 @@ def lookup_identity(request: Request, session: SessionDep, ledger: LedgerDep, st
                     reason: Annotated[str, Form(max_length=500)]) -> Response:
     r = code_index.lookup_identity(session, ledger, actor=actor,
                                  keys=index_keys(state), code=code, reason=reason)
-    back = h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]]
+    back = h.p[h.a(href="/code-index")[_("← Code index")]]
     if r.identity is None:
-        return page(request, f"未找到 / Not found: {r.code}",
-                    h.p(".result", role="status")["无此受试者代码（本次查询已记录）/ No subject "
-                                                  "has this code (this lookup is recorded)."],
+        return page(request, _("Not found: {code}").format(code=r.code),
+                    h.p(".result", role="status")[_("No subject has this code (this lookup is "
+                                                    "recorded).")],
                     back)
     i = r.identity
-    rows = [("受试者代码 / Subject code", r.code), ("研究 / Study", r.study or ""),
-            ("姓名 / Name", i.name), ("身份证号 / Resident ID number", i.resident_id),
-            ("手机 / Phone", i.phone or "—"),
-            ("病历号 / Medical record number", i.medical_record_number or "—"),
-            ("出生日期 / Date of birth", i.date_of_birth.isoformat()),
-            ("地址 / Address", i.address or "—")]
-    return page(request, f"身份 / Identity of {r.code}",
+    rows = [(_("Subject code"), r.code), (_("Study"), r.study or ""),
+            (_("Name"), i.name), (_("Resident ID number"), i.resident_id),
+            (_("Phone"), i.phone or "—"),
+            (_("Medical record number"), i.medical_record_number or "—"),
+            (_("Date of birth"), i.date_of_birth.isoformat()),
+            (_("Address"), i.address or "—")]
+    return page(request, _("Identity of {code}").format(code=r.code),
                 h.dl(".identity")[[(h.dt[k], h.dd[v]) for k, v in rows]], back)
 
 
@@ -310,15 +306,14 @@ def lookup_code(request: Request, session: SessionDep, ledger: LedgerDep, state:
                 reason: Annotated[str, Form(max_length=500)]) -> Response:
     r = code_index.lookup_code(session, ledger, actor=actor, keys=index_keys(state),
                              resident_id=resident_id, reason=reason)
-    back = h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]]
+    back = h.p[h.a(href="/code-index")[_("← Code index")]]
     if not r.found:
-        return page(request, "未找到 / Not found",
-                    h.p(".result", role="status")["此人未在任何研究中入组（本次查询已记录）/ "
-                                                  "Not enrolled in any study (this lookup is "
-                                                  "recorded)."], back)
-    return page(request, "受试者代码 / Subject codes",
+        return page(request, _("Not found"),
+                    h.p(".result", role="status")[_("Not enrolled in any study (this lookup is "
+                                                    "recorded).")], back)
+    return page(request, _("Subject codes"),
                 h.table(".matches")[
-                    h.thead[h.tr[h.th["研究 / Study"], h.th["受试者代码 / Subject code"]]],
+                    h.thead[h.tr[h.th[_("Study")], h.th[_("Subject code")]]],
                     h.tbody[[h.tr[h.td[s], h.td[h.code[c]]] for s, c in r.matches]]], back)
 
 
@@ -327,13 +322,13 @@ def lookup_history(request: Request, session: SessionDep, actor: CurrentActor) -
     rows = code_index.lookup_history(session, actor=actor)
     body = [h.tr[h.td[str(r.seq)], h.td[r.ts], h.td[r.actor], h.td[r.action],
                  h.td[r.code or "—"], h.td[r.reason or ""], h.td[r.result or ""]] for r in rows]
-    return page(request, "查询记录 / Lookup history",
+    return page(request, _("Lookup history"),
                 h.table(".history")[
-                    h.thead[h.tr[h.th["#"], h.th["时间 / Time (UTC)"], h.th["查询人 / Who"],
-                                 h.th["操作 / Action"], h.th["代码 / Code"],
-                                 h.th["理由 / Reason"], h.th["结果 / Result"]]],
+                    h.thead[h.tr[h.th["#"], h.th[_("Time (UTC)")], h.th[_("Who")],
+                                 h.th[_("Action")], h.th[_("Code")],
+                                 h.th[_("Reason")], h.th[_("Result")]]],
                     h.tbody[body or h.tr[h.td(colspan="7")["—"]]]],
-                h.p[h.a(href="/code-index")["← 患者代码索引 / Code index"]])
+                h.p[h.a(href="/code-index")[_("← Code index")]])
 
 
 @router.post("/code-index/export", dependencies=[requires(Perm.CODE_INDEX_EXPORT), Csrf])

@@ -20,6 +20,7 @@ from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.timefmt import local_minute
 from studies.consent.models import SCOPE_LABELS
+from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.subjects import requests as subject_requests
 
@@ -31,24 +32,22 @@ Text = Annotated[str, Form(max_length=4000)]
 def custodian_form(request: Request) -> list[h.Node]:
     """The section of the code-index page where the custodian records a subject's request."""
     return [
-        h.h2["受试者的请求 / A subject's request (§7 f, §7 h)"],
+        h.h2[_("A subject's request (§7 f, §7 h)")],
         h.form("#subject-request", method="post", action="/code-index/requests")[
             csrf_field(request),
-            h.label(for_="request-code")["受试者代码 / Subject code"],
+            h.label(for_="request-code")[_("Subject code")],
             h.input(id="request-code", name="code", required=True, maxlength="40",
                     autocomplete="off"),
-            h.label(for_="request-kind")["类型 / Kind"],
+            h.label(for_="request-kind")[_("Kind")],
             dropdown(id="request-kind", name="kind")[
                 [h.option(value=k)[v] for k, v in subject_requests.KIND_LABELS.items()]],
-            h.label(for_="request-text")["受试者的请求（原话）/ The request, in the subject's "
-                                         "words"],
+            h.label(for_="request-text")[_("The request, in the subject's words")],
             h.textarea(id="request-text", name="text", required=True, maxlength="4000",
                        rows="3"),
-            h.label(for_="request-reason")["记录理由 / Reason for recording"],
+            h.label(for_="request-reason")[_("Reason for recording")],
             h.input(id="request-reason", name="reason", required=True, minlength="5",
                     maxlength="500", autocomplete="off"),
-            h.p[h.button(type="submit")["记录并转交研究团队 / Record and route to the study "
-                                        "team"]]]]
+            h.p[h.button(type="submit")[_("Record and route to the study team")]]]]
 
 
 @router.post("/code-index/requests", dependencies=[requires(Perm.CODE_INDEX_EXPORT), Csrf])
@@ -58,8 +57,9 @@ def record(request: Request, session: SessionDep, ledger: LedgerDep, actor: Curr
            kind: Annotated[str, Form(max_length=20)] = "correction") -> Response:
     row = subject_requests.record(session, ledger, actor=actor, code=code, kind=kind,
                                   text=text, reason=reason)
-    return redirect(request, "/code-index", f"{row.reference} recorded and routed to the study "
-                                            "team / 已记录并转交研究团队")
+    return redirect(request, "/code-index",
+                    _("{reference} recorded and routed to the study "
+                      "team").format(reference=row.reference))
 
 
 def _item(request: Request, study: str, v: subject_requests.RequestView,
@@ -68,32 +68,31 @@ def _item(request: Request, study: str, v: subject_requests.RequestView,
     base = f"/studies/{quote(study)}/subject-requests/{quote(r.id)}"
     if r.kind == "correction":
         how: list[h.Node] = [
-            h.p["先在表单中更正数据，理由中注明 ", h.code[r.reference], "，再在此确认。 / Correct "
-                "the data on the form first, with a reason naming ", h.code[r.reference],
-                ", then confirm here. ",
+            h.p[_("Correct the data on the form first, with a reason naming") + " ",
+                h.code[r.reference], _(", then confirm here."), " ",
                 h.a(href=f"/studies/{quote(study)}/subjects/{quote(v.subject_code)}")[
-                    "受试者 / Subject " + v.subject_code]]]
+                    _("Subject") + " " + v.subject_code]]]
     else:
-        how = [h.fieldset[h.legend["撤回的同意范围 / Consent scopes to withdraw"],
+        how = [h.fieldset[h.legend[_("Consent scopes to withdraw")],
                           [h.label[h.input(type="checkbox", name="scopes", value=k), " ", lab]
                            for k, lab in SCOPE_LABELS.items()]]]
     return h.section(".subject-request", id=f"request-{r.reference}")[
         h.h3[f"{r.reference} — {subject_requests.KIND_LABELS[r.kind]}"],
-        h.dl[h.dt["受试者 / Subject"], h.dd(".subject")[f"{v.subject_code} ({v.site_code})"],
-             h.dt["请求 / Request"], h.dd(".text")[r.text],
-             h.dt["记录于 / Recorded"], h.dd[f"{local_minute(r.created_at)} · {r.recorded_by}"]],
+        h.dl[h.dt[_("Subject")], h.dd(".subject")[f"{v.subject_code} ({v.site_code})"],
+             h.dt[_("Request")], h.dd(".text")[r.text],
+             h.dt[_("Recorded")], h.dd[f"{local_minute(r.created_at)} · {r.recorded_by}"]],
         h.form(".resolve", method="post", action=f"{base}/resolve")[
             csrf_field(request), *how,
-            h.label(for_=f"note-{r.reference}")["处理说明 / What was done"],
+            h.label(for_=f"note-{r.reference}")[_("What was done")],
             h.textarea(id=f"note-{r.reference}", name="note", required=True, rows="2",
                        maxlength="4000"),
-            h.p[h.button(type="submit")["完成 / Resolve"]]],
+            h.p[h.button(type="submit")[_("Resolve")]]],
         h.form(".decline", method="post", action=f"{base}/decline")[
             csrf_field(request),
-            h.label(for_=f"decline-{r.reference}")["拒绝理由 / Why it is declined"],
+            h.label(for_=f"decline-{r.reference}")[_("Why it is declined")],
             h.textarea(id=f"decline-{r.reference}", name="note", required=True, rows="2",
                        maxlength="4000"),
-            h.p[h.button(type="submit")["拒绝 / Decline"]]] if may_decline else None]
+            h.p[h.button(type="submit")[_("Decline")]]] if may_decline else None]
 
 
 @router.get("/studies/{study}/subject-requests", dependencies=[requires(Perm.ENTRY_WRITE)])
@@ -108,15 +107,15 @@ def study_requests(study: str, request: Request, session: SessionDep,
                    h.td[v.request.resolved_by or ""]]
               for v in done if v.request.status != "open"]
     return page(
-        request, f"{study} — 受试者的请求 / Subjects' requests",
-        h.p["受试者通过代码索引管理员提出的更正或限制请求（§7 f、h）。 / Requests subjects made "
-            "through the code-index custodian to correct their data or restrict its use."],
+        request, _("{study} — Subjects' requests").format(study=study),
+        h.p[_("Requests subjects made through the code-index custodian to correct their data or "
+              "restrict its use.")],
         *[_item(request, study, v, may_decline) for v in open_]
-        or [h.p(".none")["暂无待处理 / Nothing open"]],
-        h.h2["已处理 / Closed"],
-        h.table(".closed")[h.thead[h.tr[h.th["编号 / Ref"], h.th["受试者 / Subject"],
-                                        h.th["类型 / Kind"], h.th["状态 / Status"],
-                                        h.th["处理 / Resolution"], h.th["处理人 / By"]]],
+        or [h.p(".none")[_("Nothing open")]],
+        h.h2[_("Closed")],
+        h.table(".closed")[h.thead[h.tr[h.th[_("Ref")], h.th[_("Subject")],
+                                        h.th[_("Kind")], h.th[_("Status")],
+                                        h.th[_("Resolution")], h.th[_("By")]]],
                            h.tbody[closed or h.tr[h.td(colspan="6")["—"]]]])
 
 
@@ -136,7 +135,7 @@ async def resolve(study: str, request_id: str, request: Request, session: Sessio
         subject_requests.resolve_correction(session, ledger, actor=actor, study_code=study,
                                             request_id=request_id, note=note, now=now())
     return redirect(request, f"/studies/{quote(study)}/subject-requests",
-                    f"{req.reference} resolved / 已处理")
+                    _("{reference} resolved").format(reference=req.reference))
 
 
 @router.post("/studies/{study}/subject-requests/{request_id}/decline",
@@ -146,4 +145,4 @@ def decline(study: str, request_id: str, request: Request, session: SessionDep,
     req = subject_requests.decline(session, ledger, actor=actor, study_code=study,
                                    request_id=request_id, note=note, now=now())
     return redirect(request, f"/studies/{quote(study)}/subject-requests",
-                    f"{req.reference} declined / 已拒绝")
+                    _("{reference} declined").format(reference=req.reference))
