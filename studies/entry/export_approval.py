@@ -36,6 +36,7 @@ from studies.kernel.actor import Actor, require, require_different_person
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from studies.kernel.events import Action
 from studies.kernel.i18n import _
+from studies.kernel.labels import label
 from studies.kernel.roles import (
     EXPORT_APPROVERS,
     GRANTS,
@@ -128,7 +129,7 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str, a
             + (_("; it includes raw quasi-identifiers")
                if row.raw_quasi_identifiers else ""), clause=CLAUSE)
     if row.status != "pending":
-        raise Conflict(_("this request was already {status}").format(status=row.status),
+        raise Conflict(_("this request was already {status}").format(status=label(row.status)),
                        field="request_id", clause=CLAUSE)
     note = note.strip()
     if not approve and not note:

@@ -31,6 +31,7 @@ from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
 from studies.kernel.i18n import _
+from studies.kernel.labels import label
 from studies.kernel.roles import Perm
 
 
@@ -39,8 +40,9 @@ def queue_build(session: Session, ledger: Ledger, *, actor: Actor,
     req = get_request(session, request_id)
     require(actor, Perm.EXTRACT_BUILD, study=req.study_code)
     if req.status != "approved":
-        raise RuleViolation(_("the request is {status}, not approved").format(status=req.status),
-                            field="status", clause=CLAUSE_TIER)
+        raise RuleViolation(
+            _("the request is {status}, not approved").format(status=label(req.status)),
+            field="status", clause=CLAUSE_TIER)
     if req.build_state in ("queued", "running"):
         raise Conflict(_("a build is already under way"), field="build_state")
     if req.build_state in ("done", "blocked"):

@@ -49,6 +49,7 @@ from studies.kernel.actor import Actor, require, require_different_person
 from studies.kernel.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
 from studies.kernel.i18n import _
+from studies.kernel.labels import label
 from studies.kernel.roles import Perm
 
 
@@ -185,7 +186,7 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
     if req.status == "held":
         raise RuleViolation(f"held: {req.status_reason}", clause=CLAUSE_DESTROY)
     if req.status != "pending":
-        raise Conflict(_("the request is already {status}").format(status=req.status),
+        raise Conflict(_("the request is already {status}").format(status=label(req.status)),
                        field="status")
     wanted = "committee" if kind == "vote" else kind
     needed = needs(req)

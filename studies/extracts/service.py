@@ -182,10 +182,12 @@ def create_request(session: Session, ledger: Ledger, *, actor: Actor, study_code
     cross_border = organisations.is_abroad(session, org)
     if data.cross_border is not None and data.cross_border != cross_border:
         raise InvalidInput(
-            _("cross_border: {label} is registered in {country}, so the data {value} the country; "
-              "omit the field (it follows from the recipient's registered country, §7 p)")
-            .format(label=org.label, country=org.country,
-                    value='leave' if cross_border else 'do not leave'), field="cross_border",
+            (_("cross_border: {label} is registered in {country}, so the data leave the country; "
+               "omit the field (it follows from the recipient's registered country, §7 p)")
+             if cross_border else
+             _("cross_border: {label} is registered in {country}, so the data do not leave the "
+               "country; omit the field (it follows from the recipient's registered country, "
+               "§7 p)")).format(label=org.label, country=org.country), field="cross_border",
             clause=recipients_rules.CLAUSE_CROSS_BORDER)
     if data.use_until <= data.use_from:
         raise InvalidInput(_("use_until must be after use_from"),

@@ -44,6 +44,7 @@ from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from studies.kernel.events import Action
 from studies.kernel.i18n import Msg, _, _l, bilingual
+from studies.kernel.labels import label
 from studies.kernel.roles import UNBLIND_SIGNERS, Perm, Role
 from studies.locks.models import DataLock
 from studies.randomisation.models import (
@@ -453,7 +454,7 @@ def sign_unblinding(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     u, study = get_unblinding(session, actor=actor, study_code=study_code,
                               unblinding_id=unblinding_id)
     if u.status != "pending":
-        raise Conflict(_("the unblinding is {status}").format(status=u.status),
+        raise Conflict(_("the unblinding is {status}").format(status=label(u.status)),
                        field="unblinding_id")
     if not _study_locked(session, study, now):
         raise RuleViolation(_("the study is no longer locked"),

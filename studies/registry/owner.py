@@ -25,6 +25,7 @@ from studies.kernel.actor import Actor, require
 from studies.kernel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from studies.kernel.events import Action
 from studies.kernel.i18n import _, bilingual
+from studies.kernel.labels import label
 from studies.kernel.roles import Perm, Role
 from studies.registry.models import OwnerHandover, Study
 from studies.registry.service import get_study
@@ -130,8 +131,8 @@ def accept(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     if row is None or row.study_id != study.id:
         raise NotFound(_("no such handover"), field="handover_id")
     if row.status != "pending":
-        raise Conflict(_("the handover is {status}").format(status=row.status), field="handover_id",
-                       clause=CLAUSE)
+        raise Conflict(_("the handover is {status}").format(status=label(row.status)),
+                       field="handover_id", clause=CLAUSE)
     if actor.username != row.to_username:
         raise PermissionDenied(_("only {to_username} accepts this handover").format(
                                    to_username=row.to_username),

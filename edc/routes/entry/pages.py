@@ -700,7 +700,7 @@ def history(study: str, subject: str, event: str, form: str, request: Request,
                                         f" ({c['reason']})" if c["reason"] else None]
                                    for c in e["changes"]]]
             title = _("version {version} ({status})").format(
-                        version=e['version'], status=e['status'])
+                        version=e['version'], status=label(e['status']))
         else:
             detail = h.span[e.get("text") or ""]
             title = f"{e['kind']} {e.get('field', '')}"

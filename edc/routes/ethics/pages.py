@@ -14,6 +14,7 @@ from edc.policy import requires
 from edc.routes.clock import now
 from edc.web.csrf import Csrf
 from edc.web.inputs import build, flag, opt, text
+from edc.web.labels import label
 from edc.web.layout import page, redirect
 from edc.web.widgets import banner, checkbox, choice, field, post_form
 from studies.ethics import service as ethics
@@ -93,7 +94,7 @@ def ethics_page(request: Request, session: SessionDep, actor: CurrentActor) -> R
         for w in st["waivers"]:
             content.append(h.p[_("Waiver {clause} {value}: {status} — {justification}").format(
                 clause=w['clause'], value=ethics.WAIVER_LABELS[w['ground']],
-                status=w['status'], justification=w['justification'])])
+                status=label(w['status']), justification=w['justification'])])
             if w["status"] == "requested" and options:
                 content.append(post_form(
                     f"/ethics/studies/{code}/waivers/{w['id']}/decision", request,

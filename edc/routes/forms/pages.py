@@ -14,6 +14,7 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.web.csrf import Csrf
 from edc.web.inputs import build, opt, text
+from edc.web.labels import label
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.widgets import SELECT, post_form
 from studies.forms import service as forms
@@ -75,7 +76,7 @@ def version_page(study: str, form: str, number: int, request: Request, session: 
                            number=number)
     base = f"/studies/{quote(study)}/forms/{quote(form)}/versions/{number}"
     draft = v["status"] == "draft" and actor.can(Perm.STUDY_MANAGE, study)
-    content: list[h.Node] = [h.p[_("Status: {status}").format(status=v['status'])
+    content: list[h.Node] = [h.p[_("Status: {status}").format(status=label(v['status']))
                                  + (" " + _("— published, immutable")
                                     if v["status"] == "published" else "")]]
     if draft:

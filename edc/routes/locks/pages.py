@@ -219,7 +219,7 @@ def unlock_page(study: str, request_id: str, request: Request, session: SessionD
     base = f"/studies/{study}/unlocks/{req.id}"
     parts: list[h.Node] = [
         h.p[h.a(href=f"/studies/{study}/locks")[_("← Lock panel")]],
-        h.p(".status")[_("Status: {status}").format(status=req.status),
+        h.p(".status")[_("Status: {status}").format(status=label(req.status)),
                        " " + _("· ends {ends_at}").format(ends_at=utc_minute(req.ends_at))
                        if req.ends_at else ""],
         h.h2[_("The full text you sign")],
