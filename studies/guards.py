@@ -164,7 +164,8 @@ def use_problem(session: Session, *, subject_id: str, scope: str,
                 at: dt.datetime) -> str | None:
     """Why this subject's data may not be used for ``scope`` at ``at`` (None if it may)."""
     if scope not in SCOPES:
-        raise InvalidInput(f"unknown scope {scope!r} (known: {', '.join(SCOPES)})",
+        raise InvalidInput(_("unknown scope {scope!r} (known: {known})").format(
+            scope=scope, known=", ".join(SCOPES)),
                            field="scope")
     at = zoned(at, "at")
     return _problem_of(session, _effective(session, subject_id, at), scope)
@@ -220,7 +221,7 @@ def assert_enrolment_allowed(session: Session, *, study_id: str, at: dt.datetime
     version (§11.3.4.2): an amendment or an expiry stops enrolment until approved again."""
     problem = enrolment_problem(session, study_id=study_id, at=at)
     if problem:
-        raise RuleViolation(f"no enrolment: {problem}", field="study",
+        raise RuleViolation(_("no enrolment: {problem}").format(problem=problem), field="study",
                             clause=CLAUSE_CONSENT)
 
 
@@ -271,7 +272,8 @@ def assert_entry_allowed(session: Session, *, subject_id: str, at: dt.datetime) 
     re-consent (§11.3.4.2)."""
     found = entry_problem(session, subject_id=subject_id, at=at)
     if found:
-        raise RuleViolation(f"no data entry: {found[0]}", field="subject_id", clause=found[1])
+        raise RuleViolation(_("no data entry: {problem}").format(problem=found[0]),
+                            field="subject_id", clause=found[1])
 
 
 # ---- the lock check ----------------------------------------------------------------------------

@@ -103,6 +103,38 @@ def test_nothing_is_translated_when_a_module_is_imported() -> None:
         == [1, 2]
 
 
+# The errors people read: each is raised with a marked message, never a bare literal.
+REFUSALS = {"InvalidInput", "RuleViolation", "Conflict", "PermissionDenied", "NotFound",
+            "Locked", "NotAuthenticated", "SignatureRefused", "TooManyRequests"}
+
+
+def _literal(node: ast.AST) -> bool:
+    """A string written in place, holding words (not a separator such as " " or ": ")."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and any(c.isalpha() for c in node.value)
+    if isinstance(node, ast.JoinedStr):
+        return any(_literal(v) for v in node.values)
+    return isinstance(node, ast.BinOp) and (_literal(node.left) or _literal(node.right))
+
+
+def _unmarked_refusals(tree: ast.AST) -> list[int]:
+    return [n.lineno for n in ast.walk(tree)
+            if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call) and n.exc.args
+            and getattr(n.exc.func, "id", getattr(n.exc.func, "attr", None)) in REFUSALS
+            and _literal(n.exc.args[0])]
+
+
+def test_every_refusal_is_a_marked_message() -> None:
+    """A refusal raised with a plain string would reach a Chinese page in English (the ledger
+    library, audit_trail/, sits beneath the language and keeps its own bilingual messages)."""
+    found = [f"{p.relative_to(ROOT)}:{line}"
+             for p in sorted([*(ROOT / "studies").rglob("*.py"), *(ROOT / "edc").rglob("*.py")])
+             for line in _unmarked_refusals(ast.parse(p.read_text("utf-8")))]
+    assert found == [], "raise it with _(\"…\") and add its Chinese to the catalogue"
+    assert _unmarked_refusals(ast.parse('raise InvalidInput(f"x {y}", field="y")')) == [1]
+    assert _unmarked_refusals(ast.parse('raise InvalidInput(_("x {y}").format(y=1))')) == []
+
+
 def test_the_language_of_a_request() -> None:
     assert i18n.choose(None, None) == "zh"
     assert i18n.choose(None, "en-US,en;q=0.9") == "en"

@@ -88,8 +88,8 @@ def _kind(value: str) -> OrgKind:
     try:
         return OrgKind(value)
     except ValueError:
-        raise InvalidInput("kind must be one of " + ", ".join(k.value for k in OrgKind)
-                           + " / 机构类型无效", field="kind") from None
+        raise InvalidInput(_("kind must be one of {kinds}").format(
+            kinds=", ".join(k.value for k in OrgKind)), field="kind") from None
 
 
 def _name(value: str, field: str) -> str:

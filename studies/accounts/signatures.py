@@ -86,7 +86,7 @@ def sign(session: Session, ledger: Ledger, *, actor: Actor, username: str, passw
     if not meaning or len(meaning) > 200:
         raise InvalidInput(_("meaning: 1–200 characters"), field="meaning")
     if not HASH_RE.match(content_hash):
-        raise InvalidInput("content_hash: 64 lower-case hex digits (SHA-256)",
+        raise InvalidInput(_("content_hash: 64 lower-case hex digits (SHA-256)"),
                            field="content_hash")
     if actor.session_id is None or actor.token_id is not None or actor.pending:
         raise PermissionDenied(_("electronic signatures need an interactive session"),

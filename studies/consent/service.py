@@ -194,7 +194,8 @@ def check_consent(session: Session, *, study_id: str, data: ConsentIn) -> Checke
                                    consent_type=data.consent_type, need=need), field="scopes")
     closed = enrolment_problem(session, study_id=study.id, at=dt.datetime.now(dt.UTC))
     if closed:
-        raise RuleViolation(f"consent cannot be recorded: {closed}", field="study",
+        raise RuleViolation(_("consent cannot be recorded: {problem}").format(problem=closed),
+                            field="study",
                             clause=CLAUSE_CONSENT)
     return CheckedConsent(form, waiver, scopes, given_at)
 

@@ -99,7 +99,8 @@ def import_redcap_csv(session: Session, ledger: Ledger, *, actor: Actor, study_c
     except StopIteration:
         raise InvalidInput(_("the file is empty"), field="file") from None
     except (csv.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"row 1: not a CSV file: {exc}", field="file") from None
+        raise InvalidInput(_("row 1: not a CSV file: {exc}").format(exc=exc),
+                           field="file") from None
     header = [h.strip().lstrip("\ufeff") for h in header]
     plans, special = _plan(session, study.id, header, err)
     events = {e.name: e for e in forms.events_of(session, study.id)}

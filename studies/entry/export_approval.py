@@ -215,8 +215,8 @@ def covering(session: Session, *, actor: Actor, study: Study, form_names: list[s
     if not required:
         return None
     raise PermissionDenied(
-        "an internal export needs an approved export request (§11.3.4.1 c) covering "
-        + (", ".join(sorted(wanted)) if wanted else "the whole study")
+        _("an internal export needs an approved export request (§11.3.4.1 c) covering {what}")
+        .format(what=", ".join(sorted(wanted)) if wanted else _("the whole study"))
         + _("; request one on the study's export page (/studies/{code}/exports) and have it "
             "approved by the PI (or the data security officer for raw quasi-identifiers)")
           .format(code=study.code), clause=CLAUSE)

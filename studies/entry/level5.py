@@ -86,8 +86,8 @@ def check_treating_roles(roles: list[str]) -> list[str]:
                            clause=CLAUSE) from None
     writers = {r for r, perms in GRANTS.items() if Perm.ENTRY_WRITE in perms}
     if not writers <= chosen:
-        raise InvalidInput("treating_roles must include every role that enters data: "
-                           + ", ".join(sorted(writers)) + " / 治疗医生角色须包含所有录入角色",
+        raise InvalidInput(_("treating_roles must include every role that enters data: "
+                             "{roles}").format(roles=", ".join(sorted(writers))),
                            field="treating_roles", clause=CLAUSE)
     return sorted(chosen)
 

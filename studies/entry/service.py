@@ -118,7 +118,8 @@ def update_settings(session: Session, ledger: Ledger, *, actor: Actor, study_cod
     require(actor, Perm.STUDY_MANAGE, study=study_code)
     study = registry.get_study(session, study_code)
     if data.sdv_mode not in SDV_MODES:
-        raise InvalidInput(f"sdv_mode must be one of {', '.join(SDV_MODES)}", field="sdv_mode")
+        raise InvalidInput(_("sdv_mode must be one of {modes}").format(modes=", ".join(SDV_MODES)),
+                           field="sdv_mode")
     for k, v in data.reasons.items():
         if not k.strip() or len(k) > 40 or not v.strip() or len(v) > MAX_REASON:
             raise InvalidInput(_("each reason needs a code (≤40) and a label (≤500)"),

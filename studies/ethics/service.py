@@ -146,7 +146,8 @@ def _require_valid_committee(session: Session, committee_id: str) -> EthicsCommi
     problems = composition_problems(session, committee_id)
     if problems:
         raise RuleViolation(
-            f"committee {c.name!r} does not meet §11.3.2 e: " + "; ".join(problems),
+            _("committee {name!r} does not meet §11.3.2 e: {problems}").format(
+                name=c.name, problems="; ".join(problems)),
             field="committee_id", clause=CLAUSE_COMMITTEE)
     return c
 

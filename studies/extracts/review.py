@@ -154,15 +154,16 @@ def _check_ethics(session: Session, req: ExtractRequest, reference: str | None) 
     elif ea.decision not in APPROVING:
         problem = _("that decision is not an approval")
     elif pv is None or ea.protocol_version_id != pv.id:
-        label = pv.label if pv is not None else "—"
+        shown = pv.label if pv is not None else "—"
         problem = (_("the approval is not of the current protocol version {label}").format(
-                       label=label))
+                       label=shown))
     elif ea.decided_on > today or (ea.expires_on is not None and ea.expires_on < today):
         problem = _("the approval is not in force today")
     elif not ea.identifiable_use:
         problem = (_("the approval does not cover identifiable use of the data"))
     if problem:
-        raise InvalidInput(f"reference: {problem}", field="reference", clause=CLAUSE_ETHICS)
+        raise InvalidInput(_("reference: {problem}").format(problem=problem), field="reference",
+                           clause=CLAUSE_ETHICS)
 
 
 def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
@@ -173,18 +174,19 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
     req = get_request(session, request_id)
     kind = data.kind
     if kind not in ("officer", "vote", "ethics", "dua"):
-        raise InvalidInput("kind must be officer, vote, ethics or dua", field="kind")
+        raise InvalidInput(_("kind must be officer, vote, ethics or dua"), field="kind")
     if kind == "dua":
         if actor.username not in req.recipients and actor.user_id != req.requested_by_id:
             raise PermissionDenied(_("only the recipient signs the data-use agreement"),
                                    clause=CLAUSE_TIER)
         if not data.approve:
-            raise InvalidInput("the agreement can only be agreed to", field="approve")
+            raise InvalidInput(_("the agreement can only be agreed to"), field="approve")
     else:
         require(actor, KIND_PERM[kind], study=req.study_code)
         require_different_person(actor, req.requested_by_id, req.requested_by)
     if req.status == "held":
-        raise RuleViolation(f"held: {req.status_reason}", clause=CLAUSE_DESTROY)
+        raise RuleViolation(_("held: {reason}").format(reason=req.status_reason),
+                            clause=CLAUSE_DESTROY)
     if req.status != "pending":
         raise Conflict(_("the request is already {status}").format(status=label(req.status)),
                        field="status")
@@ -197,8 +199,8 @@ def decide(session: Session, ledger: Ledger, *, actor: Actor, request_id: str,
         raise Conflict(_("the first review is already signed"), field="kind")
     if (kind in ("vote", "ethics") and "officer" in needed
             and not approval_state(session, req).done["officer"]):
-        raise RuleViolation("the data security office's first review (初审) comes first / "
-                            "须先经数据安全办公室初审", field="kind", clause=CLAUSE_FIRST_REVIEW)
+        raise RuleViolation(_("the data security office's first review comes first"),
+                            field="kind", clause=CLAUSE_FIRST_REVIEW)
     if kind == "vote":
         _check_vote(session, req, actor)
     if kind == "ethics" and data.approve:

@@ -230,29 +230,32 @@ def _bound_ok(value: str | None, data_type: str) -> bool:
 def _check_spec(spec: FormSpec) -> None:
     """Whatever an importer produced must fit the tables and the rules (an imported ODM file
     can say anything in its aliases)."""
-    where = f"form {spec.name!r}"
+    where = _("form {name!r}").format(name=spec.name)
     if not NAME_RE.match(spec.name):
-        raise InvalidInput(f"form name {spec.name!r} is not valid", field="form")
+        raise InvalidInput(_("form name {name!r} is not valid").format(name=spec.name),
+                           field="form")
     names = [i.name for i in spec.items()]
     if len(set(names)) != len(names):
-        raise InvalidInput(f"{where} defines an item twice", field="items")
+        raise InvalidInput(_("{where} defines an item twice").format(where=where), field="items")
     for i in spec.items():
-        at = f"{where}, item {i.name!r}" + (f" (line {i.line})" if i.line else "")
+        at = _("{where}, item {name!r}").format(where=where, name=i.name) + (
+            _(" (line {line})").format(line=i.line) if i.line else "")
         if i.classification not in CLASSIFICATIONS or i.data_category not in DATA_CATEGORIES \
                 or i.level not in LEVELS:
-            raise InvalidInput(f"{at}: unknown classification, category or level",
+            raise InvalidInput(_("{at}: unknown classification, category or level").format(at=at),
                                field="items")
         if i.field_type not in FIELD_TYPES or i.data_type not in DATA_TYPES or (
                 i.text_format is not None and i.text_format not in TEXT_FORMATS):
-            raise InvalidInput(f"{at}: unknown field type, data type or text format",
+            raise InvalidInput(
+                _("{at}: unknown field type, data type or text format").format(at=at),
                                field="items")
         if len(i.label_zh) > 20000 or len(i.label_en) > 20000 or len(i.unit or "") > 40:
-            raise InvalidInput(f"{at}: label or unit too long", field="items")
+            raise InvalidInput(_("{at}: label or unit too long").format(at=at), field="items")
         if not (_bound_ok(i.range_min, i.data_type) and _bound_ok(i.range_max, i.data_type)):
-            raise InvalidInput(f"{at}: range bounds must be numbers (or dates) that fit the "
-                               "item's type", field="items")
+            raise InvalidInput(_("{at}: range bounds must be numbers (or dates) that fit the "
+                                 "item's type").format(at=at), field="items")
         if any(not CODE_RE.match(c.get("code", "")) for c in i.choices):
-            raise InvalidInput(f"{at}: a choice code is not valid", field="items")
+            raise InvalidInput(_("{at}: a choice code is not valid").format(at=at), field="items")
 
 
 def _store_dictionary(session: Session, ledger: Ledger, *, actor: Actor, study: Study,
@@ -526,7 +529,8 @@ def update_item(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
 
     if data.classification is not None:
         if data.classification not in CLASSIFICATIONS:
-            raise InvalidInput(f"classification must be one of {', '.join(CLASSIFICATIONS)}",
+            raise InvalidInput(_("classification must be one of {values}").format(
+                values=", ".join(CLASSIFICATIONS)),
                                field="classification")
         put("classification", data.classification)
         put("classification_confirmed", True)
@@ -534,8 +538,8 @@ def update_item(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
         put("classification_confirmed", True)
     if data.data_category is not None:
         if data.data_category not in DATA_CATEGORIES:
-            raise InvalidInput("data category must be one of Table 1's: "
-                               + ", ".join(DATA_CATEGORIES), field="data_category")
+            raise InvalidInput(_("data category must be one of Table 1's: {values}").format(
+                values=", ".join(DATA_CATEGORIES)), field="data_category")
         put("data_category", data.data_category)
     if data.level is not None:
         if data.level not in LEVELS:
@@ -552,9 +556,10 @@ def update_item(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
             except ExpressionError as exc:
                 raise InvalidInput(f"{attr}: {exc}", field=attr) from None
             if item.name in ex.fields_of(tree):
-                raise InvalidInput(f"{attr}: an item cannot refer to itself", field=attr)
+                raise InvalidInput(_("{attr}: an item cannot refer to itself").format(attr=attr),
+                                   field=attr)
             if attr == "calc" and item.field_type != "calc":
-                raise InvalidInput("only a calculated field has a calculation", field="calc")
+                raise InvalidInput(_("only a calculated field has a calculation"), field="calc")
             put(attr, ex.to_text(tree))
             put("logic_problem", None)
     if data.clear_show_if:

@@ -180,7 +180,7 @@ def add_site(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
 def set_status(session: Session, ledger: Ledger, *, actor: Actor, study: Study, status: str,
                reason: str) -> None:
     if status not in STUDY_STATUSES:
-        raise InvalidInput("unknown status", field="status")
+        raise InvalidInput(_("unknown status"), field="status")
     if study.status == status:
         return
     before, study.status = study.status, status
