@@ -12,6 +12,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi import routing as fastapi_routing
 from pydantic import BaseModel
+from starlette.requests import cookie_parser
 from starlette.routing import Host, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -56,17 +57,6 @@ SECURITY_HEADERS = [
 NO_STORE = (b"cache-control", b"no-store")  # unless the response says otherwise (assets)
 
 
-def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
-    raw = headers.get(b"cookie")
-    if not raw:
-        return None
-    for part in raw.decode("latin-1").split(";"):
-        key, _sep, value = part.strip().partition("=")
-        if key == name:
-            return value.strip('"')
-    return None
-
-
 class SecurityMiddleware:
     """Adds security headers to every response, refuses bodies over the size limit (413) and
     sets the request's language (``studies.kernel.i18n``)."""
@@ -107,7 +97,8 @@ class SecurityMiddleware:
             await send(msg)
 
         # the language of the pages and messages: the switch's cookie, else Accept-Language
-        token = i18n.set_language(i18n.choose(_cookie(headers, LANGUAGE_COOKIE),
+        cookies = cookie_parser(headers.get(b"cookie", b"").decode("latin-1"))
+        token = i18n.set_language(i18n.choose(cookies.get(LANGUAGE_COOKIE),
                                               headers.get(b"accept-language", b"").decode(
                                                   "latin-1")))
         try:
