@@ -1,8 +1,10 @@
-"""Helpers of the page tests: parse a page, log in as someone else."""
+"""Helpers of the page tests: parse a page, log in as someone else, wait for a browser to
+leave a page."""
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 from bs4 import BeautifulSoup
@@ -52,3 +54,22 @@ def walk(client: TestClient, depth: int = 2) -> dict[str, int]:
                 continue
             todo.append((href, level + 1))
     return seen
+
+
+def left(element: Any) -> Any:
+    """Wait condition: the page that held ``element`` is gone. Asked while the browser is
+    between two pages, ChromeDriver may answer "unhandled inspector error" instead of "stale":
+    that is asked again, not taken as an answer."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def gone(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "inspector error" not in str(exc):
+                raise
+        return False
+
+    return gone

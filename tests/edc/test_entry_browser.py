@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import serving
 from factories import make_entry_study, make_user
+from pages_util import left
 
 from audit_trail.service import Ledger
 from edc import keyring
@@ -46,12 +47,11 @@ def server(fresh_url: str, tmp_path: Path) -> Iterator[str]:
 def submit(driver: object, css: str = "form.entry button[type=submit]") -> None:
     """Click and wait until the browser has left the page (post-redirect-get)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     button = driver.find_element(By.CSS_SELECTOR, css)  # type: ignore[attr-defined]
     button.click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(button))
+    WebDriverWait(driver, 15).until(left(button))
 
 
 def test_an_investigator_logs_in_and_saves_a_form_in_a_real_browser(server: str) -> None:

@@ -28,6 +28,7 @@ from factories import (
     recipient_orgs,
     security_committee,
 )
+from pages_util import left
 
 from audit_trail.service import Ledger
 from edc import keyring
@@ -175,23 +176,21 @@ def log_in(driver: Any, server: str, username: str) -> None:
 def click(driver: Any, css: str) -> None:
     """Click and wait until the browser has left the page."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     element = driver.find_element(By.CSS_SELECTOR, css)
     element.click()
-    WebDriverWait(driver, PATIENCE).until(ec.staleness_of(element))
+    WebDriverWait(driver, PATIENCE).until(left(element))
 
 
 def follow(driver: Any, text: str) -> None:
     """Click the first link whose text is ``text`` (as a person does)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     link = driver.find_element(By.LINK_TEXT, text)
     link.click()
-    WebDriverWait(driver, PATIENCE).until(ec.staleness_of(link))
+    WebDriverWait(driver, PATIENCE).until(left(link))
 
 
 def wait(driver: Any, until: Any, timeout: float | None = None) -> Any:
