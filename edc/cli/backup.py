@@ -61,13 +61,15 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _restore_and_report(settings: Settings, args: argparse.Namespace, target_url: str,
-                        package: Path, identity: str, outside: list[Any]) -> int:
+                        files_into: Path, package: Path, identity: str,
+                        outside: list[Any]) -> int:
     from edc.audit import default_jobs
 
     live = build_state(settings, check=False)
     try:
         report = backup.restore(live, package=package, identity_text=identity,
-                                target_url=target_url, outside=outside,
+                                target_url=target_url, files_into=files_into,
+                                outside=outside,
                                 jobs=args.jobs or default_jobs())
     except backup.BackupError as exc:
         live.engine.dispose()
@@ -86,8 +88,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     state = build_state(settings, check=False)
     outside = _witnessed(settings, args, state.keys.signer.vkey) if args.witness else []
     state.engine.dispose()
-    code = _restore_and_report(settings, args, settings.database_url, Path(args.package),
-                               _read(args.identity, "identity"), outside)
+    code = _restore_and_report(settings, args, settings.database_url, settings.upload_dir,
+                               Path(args.package), _read(args.identity, "identity"), outside)
     restored = build_state(settings)
     register_state(restored)
     with restored.sessions() as s, s.begin():
@@ -124,7 +126,7 @@ def cmd_drill(settings: Settings, args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         target, pg = _scratch_url(settings.database_url, tmp)
         try:
-            code = _restore_and_report(settings, args, target, package,
+            code = _restore_and_report(settings, args, target, tmp / "files", package,
                                        _read(args.identity, "identity"), [])
         except CliError as exc:
             print(f"DRILL FAILED: {exc}", file=sys.stderr)
@@ -160,7 +162,8 @@ def register(sub: Any) -> None:
     d.add_argument("--identity", required=True, help="age identity file (the offline key)")
     d.add_argument("--jobs", type=int, default=None)
     r = add(sub, "restore", cmd_restore,
-            "restore a backup into the empty database EDC_DATABASE_URL and verify it")
+            "restore a backup into the empty database EDC_DATABASE_URL (and its uploaded files "
+            "into EDC_UPLOAD_DIR) and verify it")
     r.add_argument("package")
     r.add_argument("--identity", required=True, help="age identity file (the offline key)")
     r.add_argument("--witness", action="append", metavar="URL",

@@ -1,11 +1,15 @@
 """Encrypted, signed backups of the database, their restore, and the restore drill.
 
 A backup is one file: an age-encrypted (X25519, to an offline recipient key) tar archive of
-``manifest.json``, ``manifest.sig`` and the database snapshot (``database.sqlite3`` taken with
-SQLite's online backup API, or ``database.pgdump``, ``pg_dump`` custom format). The manifest
-names the database kind, the schema revision, the ledger checkpoint signed just before the
-snapshot began (every entry up to it is in the snapshot) and the snapshot's SHA-256; it is
-signed with the ledger's Ed25519 key. The key directory is never in a backup.
+``manifest.json``, ``manifest.sig``, the database snapshot (``database.sqlite3`` taken with
+SQLite's online backup API, or ``database.pgdump``, ``pg_dump`` custom format) and the
+uploaded files of eCRF file fields (``files/<2 hex>/<sha256>``, listed after the snapshot, so
+every file the snapshot names is in). The manifest names the database kind, the schema
+revision, the ledger checkpoint signed just before the snapshot began (every entry up to it is
+in the snapshot), the snapshot's SHA-256 and the number, size and digest of the files' hashes;
+it is signed with the ledger's Ed25519 key. The key directory is never in a backup. A restore
+puts each file back only if its bytes match its name, and reports any file the restored
+database names that is not there.
 
 Everything streams through files (never a whole database in memory); the plaintext snapshot
 exists only in a private (0700) scratch directory that is removed afterwards.
@@ -19,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -32,21 +37,31 @@ from typing import Any
 
 import pyrage
 from nacl.exceptions import BadSignatureError
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlmodel import col
 
 from audit_trail import witness
 from audit_trail.errors import LedgerIntegrityError
 from edc.db import make_engine, normalise_url
 from edc.jobs.checkpoints import checkpoint_now
 from edc.state import AppState
+from studies.entry import files as entry_files
+from studies.entry.models import EntryFile
 from studies.extracts.package import TarStream, read_identity
 from studies.kernel.i18n import _
 
 FORMAT = "edc-backup-v1"
 CHUNK = 1 << 20
 MEMBERS = ("manifest.json", "manifest.sig")
+FILE_MEMBER = re.compile(r"files/([0-9a-f]{2})/([0-9a-f]{64})")
+
+
+def files_digest(hashes: list[str]) -> str:
+    """The manifest's digest of the uploaded files it holds: SHA-256 of their sorted hashes,
+    one per line (a file left out of, or slipped into, a package changes it)."""
+    return hashlib.sha256("".join(f"{h}\n" for h in sorted(hashes)).encode()).hexdigest()
 
 
 class BackupError(Exception):
@@ -127,6 +142,7 @@ def create(state: AppState, *, out: Path, recipient: str) -> BackupResult:
         cp_size, cp_note = (cp.tree_size, cp.note) if cp is not None else (0, "")
     with scratch() as tmp:
         name = _snapshot(state.settings.database_url, tmp)
+        stored = entry_files.stored_files(state.settings.upload_dir)  # after the snapshot
         manifest = {
             "format": FORMAT,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -137,6 +153,9 @@ def create(state: AppState, *, out: Path, recipient: str) -> BackupResult:
             "file": name,
             "bytes": (tmp / name).stat().st_size,
             "sha256": sha256_file(tmp / name),
+            "files": len(stored),
+            "files_bytes": sum(p.stat().st_size for _h, p in stored),
+            "files_sha256": files_digest([h for h, _p in stored]),
             "signer": state.keys.signer.vkey,
         }
         raw = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
@@ -146,7 +165,9 @@ def create(state: AppState, *, out: Path, recipient: str) -> BackupResult:
         partial = out.with_name(out.name + ".partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with io.BufferedReader(TarStream(tmp, [*MEMBERS, name]), CHUNK) as r, \
+            members = TarStream(tmp, [*MEMBERS, name],
+                                more=[(f"files/{h[:2]}/{h}", p) for h, p in stored])
+            with io.BufferedReader(members, CHUNK) as r, \
                     os.fdopen(fd, "wb") as w:
                 pyrage.encrypt_io(r, w, [rec])
                 w.flush()
@@ -178,11 +199,16 @@ def _open_package(path: Path, identity_text: str, into: Path, state: AppState
         raise BackupError(_("REFUSED: the package does not decrypt with this identity, or a byte "
                             "of it was changed")) from None
     wanted = None
+    held: list[str] = []
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
             for m in tar:
                 name = m.name.removeprefix("extract/")
-                if "/" in name or not m.isfile() or not (
+                stored = FILE_MEMBER.fullmatch(name)
+                if stored and m.isfile() and stored[2][:2] == stored[1]:
+                    (into / "files" / stored[1]).mkdir(mode=0o700, parents=True, exist_ok=True)
+                    held.append(stored[2])
+                elif "/" in name or not m.isfile() or not (
                         name in MEMBERS or name.startswith("database.")):
                     raise BackupError(f"REFUSED: unexpected member {m.name!r}")
                 src = tar.extractfile(m)
@@ -204,6 +230,11 @@ def _open_package(path: Path, identity_text: str, into: Path, state: AppState
         raise BackupError(f"REFUSED: unknown backup format {manifest.get('format')!r}")
     if not wanted.exists() or sha256_file(wanted) != manifest["sha256"]:
         raise BackupError(_("REFUSED: the database snapshot does not match the manifest's SHA-256"))
+    # a backup made before files were kept names none
+    if (len(held) != manifest.get("files", 0)
+            or files_digest(held) != manifest.get("files_sha256", files_digest([]))):
+        raise BackupError(_("REFUSED: the uploaded files in the package are not the ones its "
+                            "manifest lists"))
     return dict(manifest)
 
 
@@ -255,23 +286,33 @@ class RestoreReport:
 
 
 def restore(state: AppState, *, package: Path, identity_text: str, target_url: str,
-            outside: list[witness.Witnessed] | None = None,
+            files_into: Path, outside: list[witness.Witnessed] | None = None,
             jobs: int | None = 1) -> RestoreReport:
-    """Restore ``package`` into the empty database ``target_url``, then verify the ledger
-    there against the manifest's checkpoint and the current values against the ledger."""
+    """Restore ``package`` into the empty database ``target_url`` and its uploaded files into
+    the store ``files_into``, then verify the ledger there against the manifest's checkpoint,
+    the current values against the ledger, and that every file the database names is in the
+    store with the bytes its SHA-256 names."""
     from edc.audit import verify_ledger
     from studies.entry import reading as entry_reading
 
     if not _target_is_empty(target_url):
         raise BackupError(_("REFUSED: the target database is not empty; restore only into a new, "
                             "empty database"))
+    problems: list[str] = []
     with scratch() as tmp:
         manifest = _open_package(package, identity_text, tmp, state)
         _load(tmp / manifest["file"], manifest["database"], target_url)
+        placed = 0
+        for member in sorted((tmp / "files").glob("*/*")):
+            if entry_files.store_copy(files_into, member) is None:
+                problems.append(f"uploaded file {member.name}: its bytes do not match its "
+                                "SHA-256; not restored")
+            else:
+                placed += 1
     vkey = state.keys.signer.vkey
-    problems: list[str] = []
     lines = [f"restored a {manifest['database']} backup of {manifest['created_at']} (schema "
-             f"{manifest['schema_revision']}, ledger checkpoint {manifest['ledger_size']})"]
+             f"{manifest['schema_revision']}, ledger checkpoint {manifest['ledger_size']})",
+             f"{placed} uploaded file(s) restored into {files_into}, each matching its SHA-256"]
     try:
         report = verify_ledger(target_url, vkey=vkey, jobs=jobs)
         lines.append(report.summary())
@@ -291,6 +332,13 @@ def restore(state: AppState, *, package: Path, identity_text: str, target_url: s
             problems += current[:20]
             if not current:
                 lines.append("current values match the versions and the ledger")
+            named = sorted(set(s.execute(select(col(EntryFile.sha256))).scalars()))
+            missing = [h for h in named
+                       if not entry_files.stored_path(files_into, h).is_file()]
+            problems += [f"uploaded file {h}: named by the database, not in the backup"
+                         for h in missing[:20]]
+            if named and not missing:
+                lines.append(f"every uploaded file the database names is there ({len(named)})")
     finally:
         engine.dispose()
     return RestoreReport(manifest, lines, problems)

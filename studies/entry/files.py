@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,12 +69,31 @@ def sniff(content: bytes) -> str | None:
     return None
 
 
-def _path(store: Path, sha256: str) -> Path:
+STORED_NAME = re.compile(r"[0-9a-f]{64}")
+
+
+def stored_path(store: Path, sha256: str) -> Path:
+    """Where the bytes whose SHA-256 is ``sha256`` are kept in ``store``."""
     return store / sha256[:2] / sha256
 
 
-def _write(store: Path, sha256: str, content: bytes) -> None:
-    target = _path(store, sha256)
+def stored_files(store: Path) -> list[tuple[str, Path]]:
+    """Every file kept in ``store``, as (SHA-256, path), in the order of their hashes. Files
+    are never deleted or changed once stored, so a list taken after a database snapshot holds
+    every file the snapshot names (the bytes are written before the upload commits)."""
+    if not store.is_dir():
+        return []
+    out = []
+    for sub in sorted(store.iterdir()):
+        if not sub.is_dir() or len(sub.name) != 2:
+            continue
+        out += [(f.name, f) for f in sorted(sub.iterdir())
+                if STORED_NAME.fullmatch(f.name) and f.name[:2] == sub.name and f.is_file()]
+    return out
+
+
+def _write(store: Path, sha256: str, chunks: Iterable[bytes]) -> None:
+    target = stored_path(store, sha256)
     if target.exists():
         return
     store.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -80,10 +101,30 @@ def _write(store: Path, sha256: str, content: bytes) -> None:
     partial = target.with_suffix(".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(content)
+        for chunk in chunks:
+            f.write(chunk)
         f.flush()
         os.fsync(f.fileno())
     os.replace(partial, target)
+
+
+def store_copy(store: Path, source: Path) -> str | None:
+    """Keep the file ``source`` (a restored backup's member, named by its SHA-256) in
+    ``store``; returns the SHA-256 it really has, or None (nothing stored) when that is not
+    its name."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != source.name:
+        return None
+
+    def chunks() -> Iterator[bytes]:
+        with open(source, "rb") as fh:
+            yield from iter(lambda: fh.read(1 << 20), b"")
+
+    _write(store, source.name, chunks())
+    return source.name
 
 
 def upload(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
@@ -128,7 +169,7 @@ def upload(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
                   changes=[Change("item", None, item), Change("filename", None, name),
                            Change("sha256", None, sha256), Change("size", None, len(content)),
                            Change("media_type", None, media)])
-    _write(limits.store, sha256, content)
+    _write(limits.store, sha256, [content])
     return row
 
 
@@ -152,7 +193,7 @@ def download(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,
     subject = session.get(Subject, row.subject_id)
     assert subject is not None  # a foreign key
     guards.require_for_subject(session, actor, Perm.ENTRY_READ, study=study, subject=subject)
-    path = _path(limits.store, row.sha256)
+    path = stored_path(limits.store, row.sha256)
     content = path.read_bytes() if path.exists() else b""
     if hashlib.sha256(content).hexdigest() != row.sha256:
         raise RuleViolation(_("the stored file is missing or does not match the SHA-256 recorded "

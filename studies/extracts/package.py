@@ -78,22 +78,24 @@ def sha256_file(path: Path) -> str:
 
 
 class TarStream(io.RawIOBase):
-    """A tar archive of ``root/names`` (PAX format, ``extract/`` prefix) produced as it is
-    read: headers from :mod:`tarfile`, file bytes read straight into the caller's buffer. No
-    thread, no pipe, no copy of the data on disk; memory stays at one buffer."""
+    """A tar archive of ``root/names``, then of ``more`` (member name, file) pairs (PAX format,
+    ``extract/`` prefix) produced as it is read: headers from :mod:`tarfile`, file bytes read
+    straight into the caller's buffer. No thread, no pipe, no copy of the data on disk; memory
+    stays at one buffer."""
 
-    def __init__(self, root: Path, names: Iterable[str]) -> None:
+    def __init__(self, root: Path, names: Iterable[str],
+                 more: Iterable[tuple[str, Path]] = ()) -> None:
         super().__init__()
-        self._parts = self._generate(root, list(names))
+        self._parts = self._generate([*((n, root / n) for n in names), *more])
         self._bytes = memoryview(b"")
         self._file: io.BufferedReader | None = None
         self._left = 0
 
     @staticmethod
-    def _generate(root: Path, names: list[str]) -> Iterator[bytes | tuple[io.BufferedReader, int]]:
+    def _generate(members: Iterable[tuple[str, Path]]
+                  ) -> Iterator[bytes | tuple[io.BufferedReader, int]]:
         total = 0
-        for name in names:
-            path = root / name
+        for name, path in members:
             info = tarfile.TarInfo(f"extract/{name}")
             st = path.stat()
             info.size, info.mtime, info.mode = st.st_size, int(st.st_mtime), 0o644

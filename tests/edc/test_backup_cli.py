@@ -210,3 +210,106 @@ def test_audit_page_shows_when_the_last_drill_passed(
     page = BeautifulSoup(app_client.get("/audit").text, "html.parser")
     line = next(p for p in page.select("p.ok") if "Last restore drill" in p.get_text())
     assert f"{e.ts[:19]}Z, restore drill passed: backup at ledger size 9" in line.get_text()
+
+
+PDF = b"%PDF-1.4\n% a lab report kept with the backup\n%%EOF\n"
+
+
+def _upload_a_lab_report() -> str:
+    """An investigator uploads a PDF to the file field labs.lab_report (the real service);
+    returns its SHA-256."""
+    from factories import make_entry_study
+
+    from studies.accounts import service as accounts
+    from studies.entry import files
+
+    state = build_state(Settings())
+    try:
+        with state.sessions() as s, s.begin():
+            make_entry_study(s, state.ledger)
+            user = make_user(s, state.ledger, "inv", Role.INVESTIGATOR, study="ENT-2026-01")
+            row = files.upload(s, state.ledger, actor=accounts.actor_for(s, user, client="t"),
+                               study_code="ENT-2026-01", subject_code="S01-ENT01",
+                               event_name="baseline", form_name="labs", item="lab_report",
+                               filename="report.pdf", content=PDF,
+                               limits=state.settings.file_limits())
+            return row.sha256
+    finally:
+        state.engine.dispose()
+
+
+def _repack(tmp_path: Path, package: Path, identity: Path, recipient: Path,
+            change: str) -> Path:
+    """What someone holding the offline key could do: open the package, change the uploaded
+    files (``drop`` one, or ``flip`` a byte of one), and seal it again with the real age."""
+    work = tmp_path / "repack"
+    work.mkdir()
+    subprocess.run(f"age -d -i {identity} {package} | tar x -C {work}", shell=True, check=True)
+    stored = sorted((work / "extract" / "files").glob("*/*"))
+    if change == "drop":
+        stored[0].unlink()
+    else:
+        data = bytearray(stored[0].read_bytes())
+        data[-3] ^= 0x01
+        stored[0].write_bytes(bytes(data))
+    out = tmp_path / f"{change}.age"
+    subprocess.run(f"cd {work} && find extract -type f | sort | tar c --no-recursion -T - "
+                   f"| age -R {recipient} -o {out}", shell=True, check=True)
+    return out
+
+
+@pytest.mark.usefixtures("env")
+def test_uploaded_files_are_in_the_backup_and_restored_verified(
+        empty_url: str, tmp_path: Path, age_keys: tuple[Path, Path],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file field's upload is kept outside the database: the backup carries it (listed and
+    counted in the signed manifest), the restore puts it into the new installation's upload
+    directory with its bytes checked, and a package with a file left out, or changed, is not
+    restored as if it were whole."""
+    identity, recipient = age_keys
+    monkeypatch.setenv("EDC_UPLOAD_DIR", str(tmp_path / "uploads"))
+    sha = _upload_a_lab_report()
+    out = tmp_path / "with-files.age"
+    code, _, err = run(capsys, "backup", "--out", str(out), "--recipient", str(recipient))
+    assert code == 0, err
+    listing = subprocess.run(f"age -d -i {identity} {out} | tar t", shell=True, check=True,
+                             capture_output=True, text=True).stdout.split()
+    assert f"extract/files/{sha[:2]}/{sha}" in listing
+    manifest = json.loads(subprocess.run(
+        f"age -d -i {identity} {out} | tar xO extract/manifest.json", shell=True, check=True,
+        capture_output=True, text=True).stdout)
+    assert manifest["files"] == 1 and manifest["files_bytes"] == len(PDF)
+
+    # A package with the file left out is refused before anything is written.
+    dropped = _repack(tmp_path, out, identity, recipient, "drop")
+    monkeypatch.setenv("EDC_DATABASE_URL", empty_url)
+    monkeypatch.setenv("EDC_UPLOAD_DIR", str(tmp_path / "restored"))
+    code, _, err = run(capsys, "restore", str(dropped), "--identity", str(identity))
+    assert code == 2 and "the uploaded files in the package are not the ones its manifest" in err
+    assert not (tmp_path / "restored").exists()
+
+    code, printed, err = run(capsys, "restore", str(out), "--identity", str(identity))
+    assert code == 0, err
+    assert "1 uploaded file(s) restored" in printed
+    assert "every uploaded file the database names is there (1)" in printed
+    kept = tmp_path / "restored" / sha[:2] / sha
+    assert kept.read_bytes() == PDF and stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+
+@pytest.mark.usefixtures("env")
+def test_a_restored_file_whose_bytes_were_changed_is_not_restored_and_named(
+        empty_url: str, tmp_path: Path, age_keys: tuple[Path, Path],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    identity, recipient = age_keys
+    monkeypatch.setenv("EDC_UPLOAD_DIR", str(tmp_path / "uploads"))
+    sha = _upload_a_lab_report()
+    out = tmp_path / "b.age"
+    assert run(capsys, "backup", "--out", str(out), "--recipient", str(recipient))[0] == 0
+    flipped = _repack(tmp_path, out, identity, recipient, "flip")
+    monkeypatch.setenv("EDC_DATABASE_URL", empty_url)
+    monkeypatch.setenv("EDC_UPLOAD_DIR", str(tmp_path / "restored"))
+    code, _, err = run(capsys, "restore", str(flipped), "--identity", str(identity))
+    assert code == 1
+    assert f"uploaded file {sha}: its bytes do not match its SHA-256; not restored" in err
+    assert f"uploaded file {sha}: named by the database, not in the backup" in err
+    assert not (tmp_path / "restored" / sha[:2] / sha).exists()
