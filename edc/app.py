@@ -28,6 +28,7 @@ from edc.routes import (
     ethics,
     extracts,
     forms,
+    jobs,
     locks,
     oversight,
     randomisation,
@@ -271,7 +272,7 @@ ROUTERS = [
     entry.api.router, entry.pages.router, entry.exports.router,
     locks.api.router, randomisation.api.router, locks.pages.router, randomisation.pages.router,
     retention.api.router, retention.pages.router,
-    oversight.pages.router,
+    oversight.pages.router, jobs.api.router, jobs.pages.router,
     redcap.api.router,
 ]
 

@@ -53,6 +53,8 @@ def global_links(actor: Actor) -> list[Link]:
         out.append(Link("/admin/accounts", _("Accounts")))
         out.append(Link("/admin/organisations", _("Organisations")))
         out.append(Link("/admin/data-owners", _("Data owner handovers")))
+    if _any(actor, Perm.JOBS_READ):
+        out.append(Link("/admin/jobs", _("Jobs")))
     if _any(actor, Perm.EXTRACT_APPROVE):
         out.append(Link("/cross-border", _("Cross-border")))
     if _any(actor, Perm.EXPORT_APPROVE):

@@ -12,18 +12,22 @@ second result.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.base import utcnow
 from studies.jobs.errors import LeaseLost
-from studies.jobs.models import Job
+from studies.jobs.models import JOB_STATES, Job
+from studies.kernel.actor import Actor, require
+from studies.kernel.errors import InvalidInput
 from studies.kernel.i18n import _
 from studies.kernel.ids import new_id
+from studies.kernel.roles import Perm
 
 # Progress of running jobs on SQLite, by job id. There the job's own transaction holds the one
 # write lock while it runs, so progress cannot be written to the table until it commits; SQLite
@@ -150,3 +154,45 @@ def prune(session: Session, *, before: dt.datetime) -> int:
     result = session.execute(delete(Job).where(col(Job.state).in_(("done", "failed")),
                                                col(Job.finished_at) < before))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The queue as any web process sees it (the job rows): how many jobs are in each state,
+    since when the oldest queued job waits, the running jobs whose runner stopped answering
+    (lease run out: the next claim retries them), the runners working now with their last
+    heartbeat, and the newest jobs."""
+
+    counts: dict[str, int]
+    oldest_queued: dt.datetime | None
+    stalled: int
+    runners: list[tuple[str, dt.datetime | None]]
+    jobs: list[Job]
+
+
+def overview(session: Session, *, actor: Actor, state: str | None = None, limit: int = 100,
+             now: dt.datetime | None = None) -> Overview:
+    """The queue for an operator (``jobs.read``): ``state`` keeps the jobs in one state."""
+    require(actor, Perm.JOBS_READ)
+    if state is not None and state not in JOB_STATES:
+        raise InvalidInput(_("state: one of {states}").format(states=", ".join(JOB_STATES)),
+                           field="state")
+    now = now or utcnow()
+    counts = {s: 0 for s in JOB_STATES}
+    counts.update({str(s): int(n) for s, n in session.execute(
+        select(col(Job.state), func.count()).group_by(col(Job.state)))})
+    oldest = session.execute(select(func.min(col(Job.created_at)))
+                             .where(col(Job.state) == "queued")).scalar_one_or_none()
+    running = list(session.execute(select(Job).where(col(Job.state) == "running")).scalars())
+    stalled = sum(1 for j in running if j.lease_expires_at is None or j.lease_expires_at < now)
+    beats: dict[str, dt.datetime | None] = {}
+    for j in running:
+        if j.claimed_by and not (j.lease_expires_at is None or j.lease_expires_at < now):
+            last = beats.get(j.claimed_by)
+            beats[j.claimed_by] = j.heartbeat_at if last is None or (
+                j.heartbeat_at is not None and j.heartbeat_at > last) else last
+    query = select(Job).order_by(col(Job.created_at).desc(), col(Job.id)).limit(limit)
+    if state is not None:
+        query = query.where(col(Job.state) == state)
+    return Overview(counts=counts, oldest_queued=oldest, stalled=stalled,
+                    runners=sorted(beats.items()), jobs=list(session.execute(query).scalars()))

@@ -41,6 +41,9 @@ LABELS: dict[str, LazyText] = {
     "approve": _l("approve"), "reject": _l("reject"), "hold": _l("hold"),
     "study": _l("whole study"), "site": _l("site"), "form": _l("form"),
     "subjects": _l("subjects"), "emergency": _l("emergency"),
+    # jobs (the kinds of queued work)
+    "extract.build": _l("extract build"), "checkpoint": _l("checkpoint round"),
+    "sweep": _l("sweep"), "backup": _l("backup"),
 }
 
 

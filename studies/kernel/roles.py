@@ -99,6 +99,9 @@ class Perm(StrEnum):
     ACCESS_FLAG_ACK = "access_flag.acknowledge"
     UNMASK_GRANT = "unmask.grant"
 
+    # Operations (issue 17): the queued work of the job runners, as any web process sees it
+    JOBS_READ = "jobs.read"
+
 
 # The one grant table: each role and every permission it holds. Deny by default — a permission
 # not listed for any of a user's roles is refused (SPEC §9, Table 7). Issue notes: studies,
@@ -158,7 +161,7 @@ GRANTS: dict[Role, frozenset[Perm]] = {
         Perm.AUDIT_READ, Perm.AUDIT_VERIFY, Perm.ACCESS_FLAG_READ,
     }),
     Role.ADMIN: frozenset({
-        Perm.ACCOUNT_MANAGE,
+        Perm.ACCOUNT_MANAGE, Perm.JOBS_READ,
     }),
 }
 
