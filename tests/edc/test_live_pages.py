@@ -60,6 +60,7 @@ def check(client: TestClient, field: str, values: dict[str, Any]) -> BeautifulSo
     page = soup(client.get(PAGE).text)
     div = page.select_one(f"div#field-{field}")
     assert div["hx-post"] == f"{PAGE}/check" and div["hx-swap"] == "none"
+    assert div["hx-sync"] == "closest form:queue last"  # in order: the newest answer is last
     r = client.post(div["hx-post"], data={"csrf_token": token(page), **values},
                     headers={**HX, "HX-Trigger": f"field-{field}"})
     assert r.status_code == 200, r.text

@@ -307,8 +307,11 @@ def form_page(request: Request, actor: Any, view: dict[str, Any], *,
         if q["status"] != "closed":
             open_q[q["item"]] = open_q.get(q["item"], 0) + 1
     check_url = _url(study, subject, event, form, repeat, "/check")
+    # One check in flight per form, the last one asked for queued behind it: leaving a field
+    # (its change) and then clicking another sends two checks; were both to run at once, the
+    # older answer could arrive last and show the form as it was before the click.
     live = {"hx_post": check_url, "hx_trigger": "input delay:500ms, change",
-            "hx_swap": "none"} if can_write else {}
+            "hx_swap": "none", "hx_sync": "closest form:queue last"} if can_write else {}
     hidden = view.get("hidden", frozenset())
 
     def extras(i: dict[str, Any]) -> list[h.Node]:
