@@ -17,29 +17,29 @@ from studies.jobs import service as jobs
 from studies.jobs.models import Job
 from studies.kernel.roles import Role
 
-NOW = dt.datetime.now(dt.UTC)
 
-
-def _queue(session: Session) -> None:
+def _queue(session: Session) -> dt.datetime:
     """A checkpoint round waiting 10 minutes; a build whose runner is working (heartbeat now);
-    a sweep whose runner died (lease run out); a backup that failed."""
+    a sweep whose runner died (lease run out); a backup that failed. Returns "now"."""
+    now = dt.datetime.now(dt.UTC)
     for kind, ref in (("checkpoint", None), ("extract.build", "req-working"),
                       ("sweep", None), ("backup", None)):
         jobs.enqueue(session, kind=kind, ref=ref)
     rows = {j.kind: j for j in session.query(Job).all()}
-    rows["checkpoint"].created_at = NOW - dt.timedelta(minutes=10)
+    rows["checkpoint"].created_at = now - dt.timedelta(minutes=10)
     for kind, worker, lease in (("extract.build", "ward-7:411:1", dt.timedelta(minutes=5)),
                                 ("sweep", "ward-7:390:1", dt.timedelta(minutes=-1)),
                                 ("backup", "ward-7:411:1", dt.timedelta(minutes=5))):
         row = rows[kind]
-        row.created_at = NOW - dt.timedelta(minutes=1)
+        row.created_at = now - dt.timedelta(minutes=1)
         row.state, row.claimed_by, row.attempts = "running", worker, 1
-        row.heartbeat_at, row.lease_expires_at = NOW, NOW + lease
+        row.heartbeat_at, row.lease_expires_at = now, now + lease
     rows["extract.build"].progress = 40
     session.flush()
     jobs.fail(session, job_id=rows["backup"].id, worker="ward-7:411:1", attempt=1,
               error="EDC_BACKUP_DIR /backup: no space left on device")
     session.flush()
+    return now
 
 
 def test_the_administrator_sees_the_queue_and_what_to_act_on(
@@ -78,7 +78,7 @@ def test_the_jobs_api_and_who_is_refused(app_client: TestClient, session: Sessio
                                          ledger: Ledger) -> None:
     make_user(session, ledger, "admin", Role.ADMIN)
     make_user(session, ledger, "auditor", Role.AUDITOR)
-    _queue(session)
+    now = _queue(session)
     login(app_client, "admin")
     body = app_client.get("/api/v1/jobs").json()
     assert body["counts"] == {"queued": 1, "running": 2, "done": 0, "failed": 1}
@@ -86,7 +86,7 @@ def test_the_jobs_api_and_who_is_refused(app_client: TestClient, session: Sessio
     assert [r["name"] for r in body["runners"]] == ["ward-7:411:1"]
     build = next(j for j in body["jobs"] if j["kind"] == "extract.build")
     assert build["progress"] == 40 and build["ref"] == "req-working"
-    assert dt.datetime.fromisoformat(body["oldest_queued"]) < NOW - dt.timedelta(minutes=9)
+    assert dt.datetime.fromisoformat(body["oldest_queued"]) < now - dt.timedelta(minutes=9)
     only = app_client.get("/api/v1/jobs", params={"state": "failed"}).json()["jobs"]
     assert [j["kind"] for j in only] == ["backup"]
     bad = app_client.get("/api/v1/jobs", params={"state": "stuck"})
