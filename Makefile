@@ -34,12 +34,19 @@ lint: $(VENV)/.installed
 system-tools:
 	scripts/system-tools.sh
 
+# With EDC_TEST_DATABASE_URL the PostgreSQL run goes side by side with the SQLite one (a core
+# each); its output is kept in var/test-postgresql.log and printed when both are done.
 test: system-tools $(VENV)/.installed node_modules/htmx.org/dist/htmx.min.js lint
-	env -u EDC_TEST_DATABASE_URL $(BIN)/pytest
+	@mkdir -p var
 	@if [ -n "$$EDC_TEST_DATABASE_URL" ]; then \
-		echo "=== the same suite on PostgreSQL ==="; \
-		$(BIN)/pytest; \
+		$(BIN)/pytest > var/test-postgresql.log 2>&1 & pg=$$!; \
+		env -u EDC_TEST_DATABASE_URL $(BIN)/pytest; lite=$$?; \
+		wait $$pg; rc=$$?; \
+		echo "=== the same suite on PostgreSQL (run beside it) ==="; \
+		cat var/test-postgresql.log; \
+		[ $$lite -eq 0 ] && [ $$rc -eq 0 ]; \
 	else \
+		env -u EDC_TEST_DATABASE_URL $(BIN)/pytest && \
 		echo "EDC_TEST_DATABASE_URL not set: PostgreSQL run skipped"; \
 	fi
 

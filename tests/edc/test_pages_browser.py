@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import create_database, drop_database, serving
+from conftest import PG_URL, create_database, drop_database, serving
 from factories import (
     PASSWORD,
     VITALS,
@@ -51,7 +51,9 @@ CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", \
 pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
                                 reason="chromium / chromedriver not installed")
 STUDY = "ENT-2026-01"
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+# one folder per database: `make test` runs the SQLite and PostgreSQL suites side by side
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / (
+    "postgresql" if PG_URL else "sqlite")
 
 
 @pytest.fixture(scope="module", autouse=True)
