@@ -49,13 +49,13 @@ from edc.jobs.checkpoints import checkpoint_now
 from edc.state import AppState
 from studies.entry import files as entry_files
 from studies.entry.models import EntryFile
-from studies.extracts.package import TarStream, read_identity
+from studies.extracts.package import TarStream, read_identity, sha256_file
 from studies.kernel.i18n import _
 
 FORMAT = "edc-backup-v1"
 CHUNK = 1 << 20
 MEMBERS = ("manifest.json", "manifest.sig")
-FILE_MEMBER = re.compile(r"files/([0-9a-f]{2})/([0-9a-f]{64})")
+FILE_MEMBER = re.compile(r"files/([0-9a-f]{2})/(\1[0-9a-f]{62})")
 
 
 def files_digest(hashes: list[str]) -> str:
@@ -66,14 +66,6 @@ def files_digest(hashes: list[str]) -> str:
 
 class BackupError(Exception):
     """A backup could not be written, or a package is refused; the message says why."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @contextmanager
@@ -205,7 +197,7 @@ def _open_package(path: Path, identity_text: str, into: Path, state: AppState
             for m in tar:
                 name = m.name.removeprefix("extract/")
                 stored = FILE_MEMBER.fullmatch(name)
-                if stored and m.isfile() and stored[2][:2] == stored[1]:
+                if stored and m.isfile():
                     (into / "files" / stored[1]).mkdir(mode=0o700, parents=True, exist_ok=True)
                     held.append(stored[2])
                 elif "/" in name or not m.isfile() or not (
@@ -304,10 +296,11 @@ def restore(state: AppState, *, package: Path, identity_text: str, target_url: s
         _load(tmp / manifest["file"], manifest["database"], target_url)
         placed = 0
         for member in sorted((tmp / "files").glob("*/*")):
-            if entry_files.store_copy(files_into, member) is None:
+            if sha256_file(member) != member.name:
                 problems.append(f"uploaded file {member.name}: its bytes do not match its "
                                 "SHA-256; not restored")
             else:
+                entry_files.store_copy(files_into, member.name, member)
                 placed += 1
     vkey = state.keys.signer.vkey
     lines = [f"restored a {manifest['database']} backup of {manifest['created_at']} (schema "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,23 +108,11 @@ def _write(store: Path, sha256: str, chunks: Iterable[bytes]) -> None:
     os.replace(partial, target)
 
 
-def store_copy(store: Path, source: Path) -> str | None:
-    """Keep the file ``source`` (a restored backup's member, named by its SHA-256) in
-    ``store``; returns the SHA-256 it really has, or None (nothing stored) when that is not
-    its name."""
-    digest = hashlib.sha256()
+def store_copy(store: Path, sha256: str, source: Path) -> None:
+    """Keep a copy of the file ``source``, whose SHA-256 the caller has checked, in ``store``
+    (a restored backup's member)."""
     with open(source, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != source.name:
-        return None
-
-    def chunks() -> Iterator[bytes]:
-        with open(source, "rb") as fh:
-            yield from iter(lambda: fh.read(1 << 20), b"")
-
-    _write(store, source.name, chunks())
-    return source.name
+        _write(store, sha256, iter(lambda: fh.read(1 << 20), b""))
 
 
 def upload(session: Session, ledger: Ledger, *, actor: Actor, study_code: str,

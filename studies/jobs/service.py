@@ -184,15 +184,16 @@ def overview(session: Session, *, actor: Actor, state: str | None = None, limit:
     oldest = session.execute(select(func.min(col(Job.created_at)))
                              .where(col(Job.state) == "queued")).scalar_one_or_none()
     running = list(session.execute(select(Job).where(col(Job.state) == "running")).scalars())
-    stalled = sum(1 for j in running if j.lease_expires_at is None or j.lease_expires_at < now)
+    # a lease run out is what a claim takes again (_claimable)
+    live = [j for j in running if j.lease_expires_at is None or j.lease_expires_at >= now]
     beats: dict[str, dt.datetime | None] = {}
-    for j in running:
-        if j.claimed_by and not (j.lease_expires_at is None or j.lease_expires_at < now):
-            last = beats.get(j.claimed_by)
-            beats[j.claimed_by] = j.heartbeat_at if last is None or (
-                j.heartbeat_at is not None and j.heartbeat_at > last) else last
+    for j in live:
+        if j.claimed_by:
+            beats[j.claimed_by] = max(
+                (t for t in (beats.get(j.claimed_by), j.heartbeat_at) if t is not None),
+                default=None)
     query = select(Job).order_by(col(Job.created_at).desc(), col(Job.id)).limit(limit)
     if state is not None:
         query = query.where(col(Job.state) == state)
-    return Overview(counts=counts, oldest_queued=oldest, stalled=stalled,
+    return Overview(counts=counts, oldest_queued=oldest, stalled=len(running) - len(live),
                     runners=sorted(beats.items()), jobs=list(session.execute(query).scalars()))
