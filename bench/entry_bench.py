@@ -88,7 +88,7 @@ def pct(xs: list[float], p: float) -> float:
 def setup(url: str, key_dir: Path, records: int, clients: int) -> list[str]:
     """Create the study with ``records`` subjects whose baseline vital signs are
     entered once, a plain table for part 2, and one API token per client."""
-    from factories import make_entry_study, make_user
+    from factories import make_entry_study, make_user, publish_all
     from sqlalchemy import text
 
     from audit_trail.service import Ledger
@@ -105,6 +105,7 @@ def setup(url: str, key_dir: Path, records: int, clients: int) -> list[str]:
     out = []
     with session_factory(engine)() as session, session.begin():
         make_entry_study(session, ledger, STUDY, subjects=tuple(codes))
+        publish_all(session, ledger, STUDY)  # as in a running trial: entry on published forms
         user = make_user(session, ledger, "bench.inv", Role.INVESTIGATOR, study=STUDY)
         actor = accounts.actor_for(session, user, client="bench")
         for code in codes:

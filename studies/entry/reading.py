@@ -35,7 +35,6 @@ from studies.entry.service import (
     study_named,
 )
 from studies.forms import service as forms
-from studies.forms.models import FormVersion
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import NotFound
 from studies.kernel.i18n import _
@@ -57,10 +56,9 @@ def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: 
                 subject_code=subject_code, event_name=event_name, form_name=form_name,
                 repeat=repeat)
     record = find_record(session, t)
-    fv = session.get(FormVersion, record.form_version_id) if record else \
-        entry_version(session, t.form)
-    assert fv is not None
-    items = forms.item_rows(session, fv.id)  # rows, read once for the values and the groups
+    design = forms.design(session, record.form_version_id if record else
+                          entry_version(session, t.form).id)
+    fv, items = design.version, list(design.items)
     values = level5.access(session, actor=actor, study=t.study).show(
         current_values(session, record.id) if record else {}, level5.level5_items(items), note)
     settings = get_settings(session, t.study.id)
@@ -73,7 +71,7 @@ def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: 
             "form_label_en": fv.label_en, "record_id": record.id if record else None,
             "version": record.version if record else 0,
             "status": record.status if record else "new", "values": values,
-            "groups": forms.version_public(session, t.form, fv, items)["groups"],
+            "groups": forms.groups_public(design.groups, items),
             "sdv": {k: {"state": v.kind, "value_version": v.value_version, "by": v.by,
                         "at": v.at.isoformat()} for k, v in sdv.items()},
             "sdv_required": sorted(need),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, event, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -115,13 +116,67 @@ def items_of(session: Session, version_id: str) -> list[Item]:
 
 
 ITEM_TABLE = Item.__table__  # type: ignore[attr-defined]
+_VERSION_TABLE = FormVersion.__table__  # type: ignore[attr-defined]
+_GROUP_TABLE = ItemGroup.__table__  # type: ignore[attr-defined]
+_VERSION_ROW = select(_VERSION_TABLE).where(_VERSION_TABLE.c.id == bindparam("id"))
+_ITEM_ROWS = select(ITEM_TABLE).where(ITEM_TABLE.c.form_version_id == bindparam("id")) \
+    .order_by(ITEM_TABLE.c.position)
+_GROUP_ROWS = select(_GROUP_TABLE).where(_GROUP_TABLE.c.form_version_id == bindparam("id")) \
+    .order_by(_GROUP_TABLE.c.position)
+
+
+@dataclass(frozen=True)
+class Design:
+    """A form version as read-only rows with the attribute names of ``FormVersion``, ``Item``
+    and ``ItemGroup`` (several times cheaper to load than ORM objects)."""
+
+    version: Any
+    items: tuple[Any, ...]
+    groups: tuple[Any, ...]
+
+
+# Published versions' designs, by version id, in this process (``design``); those a
+# transaction read wait in its session's ``info`` until it commits.
+_DESIGNS: dict[str, Design] = {}
+_PENDING = "edc.forms.designs"
+DESIGNS_HELD = 1024
+
+
+def design(session: Session, version_id: str) -> Design:
+    """The version's row, items and groups. A published version never changes (the module
+    doc; ``_draft`` refuses to edit one), so once a transaction that read it as published has
+    committed, its design is kept for this process — data entry reads it on every form view,
+    live check and save. A draft's is read every time, and so is one whose publishing has not
+    committed (it could still roll back to a draft). At most ``DESIGNS_HELD`` are kept; then
+    the store starts afresh."""
+    found = _DESIGNS.get(version_id) or session.info.get(_PENDING, {}).get(version_id)
+    if found is not None:
+        return found
+    version = session.execute(_VERSION_ROW, {"id": version_id}).one()
+    d = Design(version, tuple(session.execute(_ITEM_ROWS, {"id": version_id})),
+               tuple(session.execute(_GROUP_ROWS, {"id": version_id})))
+    if version.status == "published":
+        session.info.setdefault(_PENDING, {})[version_id] = d
+    return d
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_designs(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        if len(_DESIGNS) + len(pending) > DESIGNS_HELD:
+            _DESIGNS.clear()
+        _DESIGNS.update(pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_designs(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def item_rows(session: Session, version_id: str) -> list[Any]:
-    """The items of a version as read-only rows with the same attribute names as ``Item``
-    (several times cheaper to load than ORM objects): for checking a save's values."""
-    return list(session.execute(select(ITEM_TABLE).where(
-        ITEM_TABLE.c.form_version_id == version_id).order_by(ITEM_TABLE.c.position)))
+    """The items of a version as read-only rows (``design``): for checking a save's values."""
+    return list(design(session, version_id).items)
 
 
 def forms_of(session: Session, study_id: str) -> list[Form]:
@@ -160,10 +215,15 @@ def version_public(session: Session, form: Form, v: FormVersion,
     return {"form": form.name, "version": v.number, "id": v.id, "status": v.status,
             "label_zh": v.label_zh, "label_en": v.label_en, "source": v.source,
             "published_at": v.published_at.isoformat() if v.published_at else None,
-            "groups": [{"name": g.name, "label_zh": g.label_zh, "label_en": g.label_en,
-                        "repeating": g.repeating,
-                        "items": [item_public(i) for i in items if i.group_id == g.id]}
-                       for g in groups_of(session, v.id)]}
+            "groups": groups_public(groups_of(session, v.id), items)}
+
+
+def groups_public(groups: Sequence[Any], items: Sequence[Any]) -> list[dict[str, Any]]:
+    """The groups of a version with their items (ORM objects or ``design`` rows)."""
+    return [{"name": g.name, "label_zh": g.label_zh, "label_en": g.label_en,
+             "repeating": g.repeating,
+             "items": [item_public(i) for i in items if i.group_id == g.id]}
+            for g in groups]
 
 
 def list_forms(session: Session, *, actor: Actor, study_code: str) -> list[dict[str, Any]]:

@@ -373,3 +373,84 @@ def test_entry_checks_give_field_level_errors(session: Session, ledger: Ledger) 
                                              "sex": "1", "email": "not-an-email"})
     assert check.errors == {"dob": 'must be on or before 2026-06-01',
                             "email": 'not an e-mail address'}
+
+
+def _statements(engine: Any) -> list[str]:
+    """The SQL statements ``engine`` runs from now on."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, stmt, *a: seen.append(stmt))
+    return seen
+
+
+def _committed_study(url: str, ledger: Ledger) -> tuple[Any, Any]:
+    """An engine on ``url`` and its sessions, with the study's dictionary imported and the
+    demographics form ready to publish, committed."""
+    from edc.db import make_engine, session_factory
+
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    with sessions() as s, s.begin():
+        make_study(s, ledger)
+        imported(s, ledger)
+        _confirm_all(s, ledger, "demographics")
+    return engine, sessions
+
+
+def test_a_published_versions_design_is_read_once_a_drafts_every_time(
+        fresh_url: str, ledger: Ledger) -> None:
+    """Data entry reads a form version's design (items, groups) on every view, live check and
+    save: a published version's is kept once a transaction that read it has committed, a
+    draft's is read again each time, so an edit to the draft shows at once."""
+    engine, sessions = _committed_study(fresh_url, ledger)
+    with sessions() as s, s.begin():
+        published = forms.publish_version(s, ledger, actor=SETUP, study_code="ONC-2026-01",
+                                          form_name="demographics", number=1).id
+        draft = forms.get_version(s, forms.get_form(s, registry.get_study(s, "ONC-2026-01"),
+                                                    "labs"), 1).id
+    seen = _statements(engine)
+    design_reads = lambda: [q for q in seen if "FROM crf_" in q]  # noqa: E731
+    with sessions() as s, s.begin():
+        d = forms.design(s, published)
+        assert forms.design(s, published) is d  # kept in the transaction already
+    assert len(design_reads()) == 3  # the version, its items, its groups: once
+    assert d.version.status == "published" and len(d.items) == 9
+    assert d.groups and {i.group_id for i in d.items} <= {g.id for g in d.groups}
+    seen.clear()
+    with sessions() as s, s.begin():
+        assert forms.design(s, published) is d
+        assert [i.name for i in forms.item_rows(s, published)] == [i.name for i in d.items]
+        assert not design_reads()  # kept for the process once that transaction committed
+        assert forms.design(s, draft).version.status == "draft"
+        assert forms.design(s, draft) is not forms.design(s, draft)
+    assert len(design_reads()) == 9  # the draft's, read each of the three times
+    with sessions() as s, s.begin():
+        forms.update_item(s, ledger, actor=SETUP, study_code="ONC-2026-01", form_name="labs",
+                          number=1, item_name="hba1c", data=ItemUpdate(required=True))
+    with sessions() as s, s.begin():
+        assert {i.name: i.required for i in forms.design(s, draft).items}["hba1c"] is True
+    engine.dispose()
+
+
+def test_a_publishing_that_rolls_back_leaves_the_draft_read_afresh(
+        fresh_url: str, ledger: Ledger) -> None:
+    """A transaction that publishes a draft, reads its design and then rolls back keeps
+    nothing: the version is a draft again, and its edits show."""
+    engine, sessions = _committed_study(fresh_url, ledger)
+    with sessions() as s:
+        s.begin()
+        vid = forms.publish_version(s, ledger, actor=SETUP, study_code="ONC-2026-01",
+                                    form_name="demographics", number=1).id
+        assert forms.design(s, vid).version.status == "published"
+        s.rollback()
+    with sessions() as s, s.begin():
+        forms.update_item(s, ledger, actor=SETUP, study_code="ONC-2026-01",
+                          form_name="demographics", number=1, item_name="sex",
+                          data=ItemUpdate(required=False))
+    with sessions() as s, s.begin():
+        d = forms.design(s, vid)
+        assert d.version.status == "draft"
+        assert {i.name: i.required for i in d.items}["sex"] is False
+    engine.dispose()
