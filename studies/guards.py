@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
@@ -80,34 +81,35 @@ def site_codes_of(session: Session, study_id: str) -> dict[str, str]:
 
 # ---- the approval gate -------------------------------------------------------------------------
 
-_PROTOCOL_AT = (select(ProtocolVersion).where(
-    col(ProtocolVersion.study_id) == bindparam("study_id"),
-    col(ProtocolVersion.created_at) <= bindparam("at"))
-    .order_by(col(ProtocolVersion.number).desc()).limit(1))
+_PV = ProtocolVersion.__table__  # type: ignore[attr-defined]
+_PROTOCOL_AT = (select(_PV).where(_PV.c.study_id == bindparam("study_id"),
+                                  _PV.c.created_at <= bindparam("at"))
+                .order_by(_PV.c.number.desc()).limit(1))
 
 
-def current_protocol(session: Session, *, study_id: str,
-                     at: dt.datetime) -> ProtocolVersion | None:
-    """The protocol version in force at ``at``: the newest one registered by then."""
-    return session.execute(_PROTOCOL_AT, {"study_id": study_id, "at": at}
-                           ).scalar_one_or_none()
+def current_protocol(session: Session, *, study_id: str, at: dt.datetime) -> Any:
+    """The protocol version in force at ``at``: the newest one registered by then (a row with
+    ``ProtocolVersion``'s attribute names), or None."""
+    return session.execute(_PROTOCOL_AT, {"study_id": study_id, "at": at}).first()
 
 
-_DECISIONS_AT = (select(EthicsApproval).where(
-    col(EthicsApproval.protocol_version_id) == bindparam("pv"),
-    col(EthicsApproval.recorded_at) <= bindparam("at"))
-    .order_by(col(EthicsApproval.decided_on).desc(), col(EthicsApproval.recorded_at).desc()))
+# The statements on every save's path read rows (attribute names as the models'), built once.
+_EA = EthicsApproval.__table__  # type: ignore[attr-defined]
+_DECISIONS_AT = (select(_EA).where(_EA.c.protocol_version_id == bindparam("pv"),
+                                   _EA.c.recorded_at <= bindparam("at"))
+                 .order_by(_EA.c.decided_on.desc(), _EA.c.recorded_at.desc()))
 
 
 def approval_status(session: Session, *, study_id: str,
-                    at: dt.datetime) -> tuple[EthicsApproval | None, str | None]:
+                    at: dt.datetime) -> tuple[Any, str | None]:
     """(the current approval, None) or (None, why there is none) — "current" meaning an
-    approving decision, in force at ``at``, on the protocol version in force at ``at``."""
+    approving decision, in force at ``at``, on the protocol version in force at ``at`` (a row
+    with ``EthicsApproval``'s attribute names)."""
     pv = current_protocol(session, study_id=study_id, at=at)
     if pv is None:
         return None, (_("the study has no registered protocol"))
     day = at.astimezone(dt.UTC).date()
-    decisions = list(session.execute(_DECISIONS_AT, {"pv": pv.id, "at": at}).scalars())
+    decisions = list(session.execute(_DECISIONS_AT, {"pv": pv.id, "at": at}))
     if not decisions:
         older = session.execute(select(col(EthicsApproval.id)).where(
             col(EthicsApproval.study_id) == study_id,
@@ -135,20 +137,22 @@ def approval_status(session: Session, *, study_id: str,
 
 @dataclass(frozen=True)
 class _Effective:
-    record: ConsentRecord | None
+    record: Any  # a row with ConsentRecord's attribute names, or None
     withdrawn: frozenset[str | None]
 
 
 # The consent in force at ``at`` (the latest given by then) and what was withdrawn of it by
 # then, in one query: one row per withdrawal, or one row with no withdrawal.
+_CR, _CW = ConsentRecord.__table__, ConsentWithdrawal.__table__  # type: ignore[attr-defined]
+_CONSENT_COLUMNS = tuple(_CR.c)
 _CONSENT_AT = (
-    select(ConsentRecord, col(ConsentWithdrawal.id), col(ConsentWithdrawal.scope))
-    .outerjoin(ConsentWithdrawal, and_(col(ConsentWithdrawal.consent_id) == ConsentRecord.id,
-                                       col(ConsentWithdrawal.withdrawn_at) <= bindparam("at")))
-    .where(col(ConsentRecord.id) == select(col(ConsentRecord.id)).where(
-        col(ConsentRecord.subject_id) == bindparam("subject_id"),
-        col(ConsentRecord.given_at) <= bindparam("at"))
-        .order_by(col(ConsentRecord.given_at).desc(), col(ConsentRecord.recorded_at).desc())
+    select(*_CONSENT_COLUMNS, _CW.c.id.label("withdrawal_id"),
+           _CW.c.scope.label("withdrawal_scope"))
+    .select_from(_CR)
+    .outerjoin(_CW, and_(_CW.c.consent_id == _CR.c.id, _CW.c.withdrawn_at <= bindparam("at")))
+    .where(_CR.c.id == select(_CR.c.id).where(
+        _CR.c.subject_id == bindparam("subject_id"), _CR.c.given_at <= bindparam("at"))
+        .order_by(_CR.c.given_at.desc(), _CR.c.recorded_at.desc())
         .limit(1).scalar_subquery()))
 
 
@@ -157,7 +161,8 @@ def _effective(session: Session, subject_id: str, at: dt.datetime) -> _Effective
     if not rows:
         return _Effective(None, frozenset())
     # A withdrawal's scope NULL means the whole consent; no withdrawal at all has no id.
-    return _Effective(rows[0][0], frozenset(scope for _x, wid, scope in rows if wid is not None))
+    return _Effective(rows[0], frozenset(r.withdrawal_scope for r in rows
+                                         if r.withdrawal_id is not None))
 
 
 def use_problem(session: Session, *, subject_id: str, scope: str,
@@ -210,9 +215,14 @@ def enrolment_problem(session: Session, *, study_id: str, at: dt.datetime) -> st
     study = session.get(Study, study_id)
     if study is None:
         raise NotFound(_("no such study"), field="study_id")
-    if study.status == "closed":
+    return _study_problem(session, study_id, study.status, at)
+
+
+def _study_problem(session: Session, study_id: str, status: str,
+                   at: dt.datetime) -> str | None:
+    if status == "closed":
         return _("the study is closed")
-    _x, problem = approval_status(session, study_id=study.id, at=zoned(at, "at"))
+    _x, problem = approval_status(session, study_id=study_id, at=zoned(at, "at"))
     return problem
 
 
@@ -238,12 +248,17 @@ _NEWER_FORM = (
     .order_by(_NEWEST.c.number.desc()).limit(1))
 
 
+_SU, _ST = Subject.__table__, Study.__table__  # type: ignore[attr-defined]
+_SUBJECT_STUDY = (select(_SU.c.study_id, _ST.c.status).join(_ST, _ST.c.id == _SU.c.study_id)
+                  .where(_SU.c.id == bindparam("subject_id")))
+
+
 def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tuple[str, str] | None:
     """(reason, clause) why data may not be entered for this subject at ``at``, or None."""
-    subject = session.get(Subject, subject_id)
+    subject = session.execute(_SUBJECT_STUDY, {"subject_id": subject_id}).first()
     if subject is None:
         raise NotFound(_("no such subject"), field="subject_id")
-    problem = enrolment_problem(session, study_id=subject.study_id, at=at)
+    problem = _study_problem(session, subject.study_id, subject.status, at)
     if problem:
         return problem, CLAUSE_CONSENT
     at = zoned(at, "at")
@@ -290,9 +305,14 @@ def serialise(session: Session) -> None:
     Ledger.lock_head(session)
 
 
-def covers(lock: DataLock, site_id: str | None, subject_id: str | None,
+_DL = DataLock.__table__  # type: ignore[attr-defined]
+_LOCKS = select(_DL).where(_DL.c.study_id == bindparam("study_id")).order_by(_DL.c.set_at)
+
+
+def covers(lock: Any, site_id: str | None, subject_id: str | None,
            form_id: str | None) -> bool:
-    """Does ``lock`` cover data of this site, subject or form?"""
+    """Does ``lock`` (a ``DataLock`` or a row of one) cover data of this site, subject or
+    form?"""
     if lock.scope == "study":
         return True
     if lock.scope == "site":
@@ -332,8 +352,7 @@ def is_locked(session: Session, *, study_id: str, site_id: str | None,
     """Is this data covered by a lock that no active signed unlock opens (read only: what a
     page shows; a write still goes through :func:`assert_writable`)."""
     at = as_utc(at) if at else dt.datetime.now(dt.UTC)
-    locks = session.execute(select(DataLock).where(
-        col(DataLock.study_id) == study_id)).scalars().all()
+    locks = session.execute(_LOCKS, {"study_id": study_id}).all()
     if not any(covers(lk, site_id, subject_id, form_id) for lk in locks):
         return False
     return not any(_permits(req, subject_id, form_id, None)
@@ -363,8 +382,7 @@ def assert_writable(session: Session, *, study_id: str | None = None,
     if study_id is None:
         return None
     serialise(session)
-    locks = list(session.execute(select(DataLock).where(col(DataLock.study_id) == study_id)
-                                 .order_by(col(DataLock.set_at))).scalars())
+    locks = session.execute(_LOCKS, {"study_id": study_id}).all()
     if not locks:
         return None
     subject = session.get(Subject, subject_id) if subject_id else None

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -70,7 +70,13 @@ def unmasked_change(note: ReadNote) -> list[Change]:
     return [Change("level5_unmasked", None, sorted(note.unmasked))] if note.unmasked else []
 
 
-def treating_roles(settings: EntrySettings | None) -> tuple[Role, ...]:
+_ES = EntrySettings.__table__  # type: ignore[attr-defined]
+_TREATING = select(_ES.c.treating_roles).where(_ES.c.study_id == bindparam("study_id"))
+
+
+def treating_roles(settings: Any) -> tuple[Role, ...]:
+    """The study's treating roles from its settings (``EntrySettings`` or a row with its
+    ``treating_roles``; None: the defaults)."""
     if settings is None or settings.treating_roles is None:
         return DEFAULT_TREATING_ROLES
     return tuple(Role(r) for r in settings.treating_roles)
@@ -96,7 +102,7 @@ def access(session: Session, *, actor: Actor, study: Study,
            now: dt.datetime | None = None) -> Level5:
     """Whether ``actor`` sees ``study``'s level-5 values: a treating role held on the study,
     else a current unmask grant."""
-    settings = session.get(EntrySettings, study.id)
+    settings = session.execute(_TREATING, {"study_id": study.id}).first()
     roles = set(treating_roles(settings))
     if any(r in roles and (s is None or s == study.code) for r, s, _t in actor.scope_triples()):
         return Level5(sees=True)

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -48,6 +48,7 @@ from studies.subjects.models import Subject
 CLAUSE_SDV = "§11.3.2 f"
 CLAUSE_QUERY = "§11.3.4.7 e"
 SM = SdvMark.__table__  # type: ignore[attr-defined]
+DQ = DataQuery.__table__  # type: ignore[attr-defined]
 
 
 # ---- SDV ------------------------------------------------------------------------------------
@@ -69,12 +70,13 @@ def needs_sdv(settings: entry.SettingsView, subject_id: str, form_name: str,
     return names
 
 
-def sdv_state(session: Session, record_id: str) -> dict[str, SdvMark]:
-    out: dict[str, SdvMark] = {}
-    for m in session.execute(select(SdvMark).where(col(SdvMark.record_id) == record_id)
-                             .order_by(col(SdvMark.at), col(SdvMark.value_version))).scalars():
-        out[m.item_name] = m
-    return out
+_MARKS = select(SM).where(SM.c.record_id == bindparam("record_id")).order_by(
+    SM.c.at, SM.c.value_version)
+
+
+def sdv_state(session: Session, record_id: str) -> dict[str, Any]:
+    """Each field's newest SDV mark, as read-only rows with ``SdvMark``'s attribute names."""
+    return {m.item_name: m for m in session.execute(_MARKS, {"record_id": record_id})}
 
 
 def clear_changed(session: Session, *, record_id: str, changed: list[str], version: int,
@@ -253,8 +255,7 @@ def _transition(session: Session, ledger: Ledger, *, actor: Actor, study_code: s
                 q: DataQuery, subject: Subject, to: str, kind: str, text: str,
                 now: dt.datetime, record_version: int | None = None) -> None:
     before = q.status
-    session.execute(update(DataQuery.__table__).where(  # type: ignore[attr-defined]
-        DataQuery.__table__.c.id == q.id).values(status=to))  # type: ignore[attr-defined]
+    session.execute(update(DQ).where(DQ.c.id == q.id).values(status=to))
     session.expire(q)
     _message(session, q, kind, text, actor.username, now, record_version)
     session.flush()
@@ -329,11 +330,13 @@ def _thread(session: Session, query_id: str) -> list[dict[str, Any]]:
                                                col(QueryMessage.id))).scalars()]
 
 
+_QUERIES = select(DQ).where(DQ.c.record_id == bindparam("record_id")).order_by(DQ.c.opened_at)
+
+
 def queries_of_record(session: Session, record_id: str) -> list[dict[str, Any]]:
     return [{"id": q.id, "item": q.item_name, "status": q.status, "opened_by": q.opened_by,
              "opened_at": q.opened_at.isoformat(), "thread": _thread(session, q.id)}
-            for q in session.execute(select(DataQuery).where(col(DataQuery.record_id) == record_id)
-                                     .order_by(col(DataQuery.opened_at))).scalars()]
+            for q in session.execute(_QUERIES, {"record_id": record_id})]
 
 
 def get_query(session: Session, *, actor: Actor, study_code: str,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections import namedtuple
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -168,23 +169,35 @@ _SUBJECT_AND_SITE = select(Subject, Site).join(Site, col(Site.id) == Subject.sit
     col(Subject.code) == bindparam("code"))
 _EVENT = select(StudyEvent).where(col(StudyEvent.study_id) == bindparam("study_id"),
                                   col(StudyEvent.name) == bindparam("name"))
-_RECORD = select(FormRecord).where(
-    col(FormRecord.subject_id) == bindparam("subject_id"),
-    col(FormRecord.event_name) == bindparam("event_name"),
-    col(FormRecord.event_repeat) == bindparam("repeat"),
-    col(FormRecord.form_id) == bindparam("form_id"))
+_RECORD = select(FR).where(
+    FR.c.subject_id == bindparam("subject_id"), FR.c.event_name == bindparam("event_name"),
+    FR.c.event_repeat == bindparam("repeat"), FR.c.form_id == bindparam("form_id"))
 _CURRENT = select(CV.c.item_name, CV.c.value).where(CV.c.record_id == bindparam("record_id"))
 _SUBJECT_VALUES = (select(CV.c.record_id, CV.c.item_name, CV.c.value)
                    .join(FR, FR.c.id == CV.c.record_id)
                    .where(FR.c.subject_id == bindparam("subject_id")))
-# What a request names, in one query when it all exists (the steps below name what does not).
-_TARGET = (select(Study, Subject, Site, StudyEvent, Form)
-           .join(Subject, col(Subject.study_id) == Study.id)
-           .join(Site, col(Site.id) == Subject.site_id)
-           .join(StudyEvent, col(StudyEvent.study_id) == Study.id)
-           .join(Form, col(Form.study_id) == Study.id)
-           .where(col(Study.code) == bindparam("study"), col(Subject.code) == bindparam("subject"),
-                  col(StudyEvent.name) == bindparam("event"), col(Form.name) == bindparam("form")))
+# What a request names, in one query of rows when it all exists (the steps below name what
+# does not): building five ORM objects per request cost more than the query.
+_PARTS: list[Table] = [m.__table__ for m in (Study, Subject, Site, StudyEvent, Form)]  # type: ignore[union-attr]  # noqa: E501
+_ROWS: list[Any] = [namedtuple(f"{t.name}_row", [c.key for c in t.c])  # type: ignore[misc]
+                    for t in _PARTS]
+_ST, _SU, _SI, _EV, _FO = _PARTS
+_TARGET = (select(*_PARTS).select_from(_ST)
+           .join(_SU, _SU.c.study_id == _ST.c.id).join(_SI, _SI.c.id == _SU.c.site_id)
+           .join(_EV, _EV.c.study_id == _ST.c.id).join(_FO, _FO.c.study_id == _ST.c.id)
+           .where(_ST.c.code == bindparam("study"), _SU.c.code == bindparam("subject"),
+                  _EV.c.name == bindparam("event"), _FO.c.name == bindparam("form")))
+
+
+def _target_parts(row: Any) -> list[Any]:
+    """The study, subject, site, event and form of a ``_TARGET`` row, each a named tuple with
+    its model's attribute names."""
+    out, at = [], 0
+    for table, kind in zip(_PARTS, _ROWS, strict=True):
+        n = len(table.c)
+        out.append(kind._make(row[at:at + n]))
+        at += n
+    return out
 
 
 def subject_of(session: Session, study: Study, code: str) -> tuple[Subject, Site]:
@@ -212,7 +225,7 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
     found = session.execute(_TARGET, {"study": study_code, "subject": subject_code,
                                       "event": event_name, "form": form_name}).first()
     if found is not None:
-        study, subject, site, event, form = found
+        study, subject, site, event, form = _target_parts(found)
         require(actor, perm, study=study_code, site=site.code)
     else:  # something named does not exist: find out what, in order
         study = study_named(session, study_code)
@@ -229,10 +242,12 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
     return Target(study, subject, site, event, repeat, form)
 
 
-def find_record(session: Session, t: Target) -> FormRecord | None:
+def find_record(session: Session, t: Target) -> Any:
+    """The form record of the target as read (a row with ``FormRecord``'s attribute names),
+    or None."""
     return session.execute(_RECORD, {
         "subject_id": t.subject.id, "event_name": t.event.name, "repeat": t.repeat,
-        "form_id": t.form.id}).scalar_one_or_none()
+        "form_id": t.form.id}).first()
 
 
 def current_values(session: Session, record_id: str) -> dict[str, Any]:
@@ -585,9 +600,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         res = session.execute(update(FR).where(FR.c.id == rid, FR.c.version == record.version)
                               .values(version=version, status=prep.status))
         if res.rowcount != 1:  # type: ignore[attr-defined]  # another save in between
-            session.expire(record)
-            raise stale(session, record, rid, data.base_version)
-        session.expire(record)
+            raise stale(session, find_record(session, t), rid, data.base_version)
         cleared = monitoring.clear_changed(session, record_id=rid,
                                            changed=[c[0] for c in prep.changes],
                                            version=version, by=actor.username, now=now)
