@@ -37,6 +37,7 @@ from edc.routes import (
     retention,
     subjects,
 )
+from edc.routing import Route
 from edc.sessions import READER
 from edc.state import AppState
 from edc.web import timefmt
@@ -340,6 +341,7 @@ def factory() -> FastAPI:
 def create_app(state: AppState) -> FastAPI:
     app = FastAPI(title="EDC — GB/T 39725-2020 §11.3", version="0.1.0",
                   docs_url=None, openapi_url="/api/v1/openapi.json", redoc_url=None)
+    app.router.route_class = Route  # the app's own routes (health, assets) too
     timefmt.set_zone(state.settings.display_timezone)
     app.state.edc = state
     errors.install(app)

@@ -47,8 +47,12 @@ StateDep = Annotated[AppState, Depends(get_state)]
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
-async def get_ledger(state: StateDep) -> Ledger:
-    return state.ledger
+# The dependencies below read the application's state from the request rather than through
+# ``StateDep``: FastAPI's solver costs per node of a route's dependency tree on every request
+# (each node's cache key and parameters), and ``current_actor`` sits in every route's tree
+# several times over.
+async def get_ledger(request: Request) -> Ledger:
+    return request.app.state.edc.ledger  # type: ignore[no-any-return]
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
@@ -58,20 +62,20 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def get_auth(state: StateDep) -> AuthConfig:
-    return state.auth
+async def get_auth(request: Request) -> AuthConfig:
+    return request.app.state.edc.auth  # type: ignore[no-any-return]
 
 
 AuthDep = Annotated[AuthConfig, Depends(get_auth)]
 
 
-def current_actor(request: Request, session: SessionDep, state: StateDep,
-                  ledger: LedgerDep) -> Actor:
+def current_actor(request: Request, session: SessionDep) -> Actor:
     """The actor of the request: an API token (``Authorization: Bearer``, under /api only)
     or the session cookie."""
+    state: AppState = request.app.state.edc
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer ") and request.url.path.startswith("/api/"):
-        actor = tokens.authenticate(session, ledger, token=auth[7:].strip(),
+        actor = tokens.authenticate(session, state.ledger, token=auth[7:].strip(),
                                     client=client_address(request), method=request.method,
                                     path=request.url.path)
         request.state.actor = actor
@@ -100,8 +104,7 @@ def audited_read(action: Action) -> Any:
 
     # async: it touches no database (the buffer's lock is held for an append), so FastAPI
     # runs it without the two worker-thread hops of a generator dependency
-    async def _audited(request: Request, actor: CurrentActor, state: StateDep
-                       ) -> AsyncIterator[ReadNote]:
+    async def _audited(request: Request, actor: CurrentActor) -> AsyncIterator[ReadNote]:
         note = ReadNote()
         yield note  # what follows runs only when the handler succeeded
         p = dict(request.path_params)
@@ -112,7 +115,7 @@ def audited_read(action: Action) -> Any:
         what = f"{request.method} {request.url.path}"
         if note.unmasked:
             what += " level-5 shown: " + ",".join(sorted(note.unmasked))
-        state.reads.record(ReadEvent(
+        request.app.state.edc.reads.record(ReadEvent(
             action=Action.READ_UNMASKED if note.unmasked else action, username=actor.username,
             entity_type=kind, entity_id="/".join(parts) or p.get("study", request.url.path),
             at=utcnow(), study=p.get("study"), subject=p.get("subject"),

@@ -28,6 +28,7 @@ from fastapi.routing import APIRoute
 
 from edc.deps import CurrentActor
 from edc.errors import error_responses
+from edc.routing import Route
 from studies.kernel.actor import (
     PENDING_PASSWORD,
     PENDING_SECOND_FACTOR,
@@ -173,6 +174,9 @@ class ApiRouter(APIRouter):
     """The JSON API's router: every route documents the error answers its policy, path and
     input imply (:func:`documented_errors`) with the error body ``edc.errors.ErrorOut``, in
     addition to the ``responses`` it declares."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(route_class=Route, **kwargs)  # edc.routing: one worker-thread hop
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any],
                       **kwargs: Any) -> None:

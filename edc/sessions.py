@@ -18,6 +18,7 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
 )
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -46,6 +47,19 @@ class Sessions(Protocol):
 
 # Set in the ASGI scope of a request served as a reader (``edc.app.ReadersFirstMiddleware``).
 READER = "edc.reader"
+
+# The request's open transaction, for ``edc.routing.Route`` to commit in the endpoint's own
+# worker thread as soon as the endpoint returns (``commit_now``): one worker-thread hop fewer
+# per request than committing from the event loop.
+_COMMIT: ContextVar[Callable[[], None] | None] = ContextVar("edc_commit", default=None)
+
+
+def commit_now() -> None:
+    """Commit the request's transaction, if it has one open (``AppSessions.transaction``);
+    called in the worker thread the endpoint ran in, right after it returned."""
+    commit = _COMMIT.get()
+    if commit is not None:
+        commit()
 
 
 def is_reader(request: Request) -> bool:
@@ -94,14 +108,26 @@ class AppSessions:
                   and state.reader_sessions is not None)
         async with state.db_slot(reader=reader):
             session = state.reader_sessions() if reader else state.sessions()  # type: ignore[misc]
+            committed = False
+
+            def commit() -> None:  # in the endpoint's worker thread (``commit_now``)
+                nonlocal committed
+                session.commit()
+                committed = True
+
+            token = _COMMIT.set(commit)
             try:
                 yield session
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await _in_thread(lambda: end_session(session, commit=False))
                 raise
-            # Commit and close in one worker-thread hop (each hop costs ~0.1 ms of CPU).
-            await _in_thread(lambda: end_session(session, commit=True))
+            finally:
+                _COMMIT.reset(token)
+            if committed and not session.in_transaction():
+                session.close()  # the commit gave the connection back: no database work left
+            else:  # commit and close in one worker-thread hop (each costs ~0.1 ms of CPU)
+                await _in_thread(lambda: end_session(session, commit=True))
         due = getattr(request.state, "refresh_session", None) if reader and request else None
         if due is not None:
             del request.state.refresh_session  # type: ignore[union-attr]

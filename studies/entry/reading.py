@@ -71,7 +71,7 @@ def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: 
             "form_label_en": fv.label_en, "record_id": record.id if record else None,
             "version": record.version if record else 0,
             "status": record.status if record else "new", "values": values,
-            "groups": forms.groups_public(design.groups, items),
+            "groups": design.public_groups,
             "sdv": {k: {"state": v.kind, "value_version": v.value_version, "by": v.by,
                         "at": v.at.isoformat()} for k, v in sdv.items()},
             "sdv_required": sorted(need),

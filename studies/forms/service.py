@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import bindparam, delete, event, func, select
@@ -133,6 +135,20 @@ class Design:
     version: Any
     items: tuple[Any, ...]
     groups: tuple[Any, ...]
+
+    @cached_property
+    def public_groups(self) -> tuple[Mapping[str, Any], ...]:
+        """``groups_public`` of the design, made once and read-only all the way down
+        (mappings and tuples): a kept design is shared by every request of the process."""
+        return _frozen(groups_public(self.groups, self.items))
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 # Published versions' designs, by version id, in this process (``design``); those a

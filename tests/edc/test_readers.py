@@ -7,10 +7,12 @@ stale save is still refused 409 when saves race."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -190,3 +192,41 @@ def test_racing_saves_one_wins_the_others_are_refused_409(
         assert sorted(answers) == [200, 409, 409, 409, 409, 409]
     with client(url, tokens[0]) as c:
         assert c.get(FORM).json()["version"] == 4
+
+
+def test_a_request_makes_two_worker_thread_hops_and_commits_in_the_endpoints(
+        served: tuple[str, AppState, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each hop to a worker thread costs CPU (docs/benchmarks-entry.md): a form read or save
+    makes two — the actor's session lookup, then the endpoint, whose transaction is committed
+    in that same thread as soon as it returns (``edc.routing``); the response is validated in
+    the event loop. The save is committed (a new session reads it), and a save refused by the
+    domain is rolled back as before."""
+    import anyio.to_thread
+
+    url, state, tokens = served
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        inner = fn
+        while isinstance(inner, functools.partial):
+            inner = inner.func
+        hops.append(getattr(inner, "__name__", type(inner).__name__))
+        return await run_sync(fn, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    with client(url, tokens[0]) as c:
+        saved = c.put(FORM, json={"base_version": 0, "values": VITALS})
+        assert saved.status_code == 200 and saved.json()["version"] == 1
+        assert hops == ["current_actor", "call_and_commit"]
+        hops.clear()
+        assert c.get(FORM).json()["version"] == 1
+        assert hops == ["current_actor", "call_and_commit"]
+        hops.clear()
+        stale = c.put(FORM, json={"base_version": 0, "values": {**VITALS, "sbp": "150"}})
+        assert stale.status_code == 409
+    with state.sessions() as s:  # the first save committed, the stale one left nothing
+        assert s.execute(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.action == Action.ENTRY_CREATE)).scalar_one() == 1
+        assert s.execute(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.action == Action.ENTRY_UPDATE)).scalar_one() == 0

@@ -418,6 +418,13 @@ def test_a_published_versions_design_is_read_once_a_drafts_every_time(
     assert len(design_reads()) == 3  # the version, its items, its groups: once
     assert d.version.status == "published" and len(d.items) == 9
     assert d.groups and {i.group_id for i in d.items} <= {g.id for g in d.groups}
+    # shared by every request of the process, so read-only all the way down
+    shown = d.public_groups[0]["items"][0]
+    assert shown["name"] == d.items[0].name
+    with pytest.raises(TypeError):
+        shown["name"] = "changed"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        d.public_groups[0]["items"].append(shown)  # type: ignore[attr-defined]
     seen.clear()
     with sessions() as s, s.begin():
         assert forms.design(s, published) is d

@@ -20,6 +20,7 @@ from edc.deps import (
     client_address,
 )
 from edc.policy import authenticated, public, requires
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.layout import LANGUAGE_COOKIE, csrf_field, error_page, page, redirect
 from edc.web.widgets import labelled_input
@@ -33,7 +34,7 @@ from studies.kernel.actor import PENDING_PASSWORD
 from studies.kernel.i18n import Label, _, _l
 from studies.kernel.roles import ROLE_LABELS, Perm, Role
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 _choice = h.select  # (named so: the architecture test greps route modules for "select" calls)
 
 

@@ -16,6 +16,7 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.routes.audit.api import export_response
 from edc.routes.clock import now
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.forms import submit
 from edc.web.layout import csrf_field, page, redirect
@@ -30,7 +31,7 @@ from studies.kernel.schemas import DB_BIGINT_MAX
 from studies.oversight import service as oversight
 from studies.oversight.models import AccessFlag
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 @router.get("/audit", dependencies=[requires(Perm.AUDIT_VERIFY)])

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.routes.clock import now
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.inputs import build, flag, local_time, opt, text
 from edc.web.layout import page, redirect
@@ -24,7 +25,7 @@ from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.overview import service as overview
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 @router.post("/studies/{study}/consent-forms",

@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.forms import submit
 from edc.web.labels import label
@@ -33,7 +34,7 @@ from studies.kernel.i18n import _, _l
 from studies.kernel.roles import Perm
 from studies.registry import service as registry
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 
 STAT_LINKS = (("csv", _l("CSV (codes)")), ("csv_labels", _l("CSV (labels)")),

@@ -30,6 +30,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.policy import requires
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.forms import refill, submit
 from edc.web.labels import STATE_LABELS, STATE_MARKS, label
@@ -49,7 +50,7 @@ from studies.kernel.reads import ReadNote
 from studies.kernel.roles import Perm
 from studies.kernel.schemas import DB_INT_MAX
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 Repeat = Annotated[int, Query(ge=1, le=10_000)]
 MAX_FIELD = 20_000  # form text beyond this is cut before checks refuse it (10,000 max)

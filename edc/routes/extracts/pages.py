@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import authenticated, requires
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.labels import label
 from edc.web.layout import csrf_field, page, redirect
@@ -28,7 +29,7 @@ from studies.kernel.errors import SignatureRefused
 from studies.kernel.i18n import _, _l
 from studies.kernel.roles import Perm
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 CLASS_LABELS = {"direct_identifier": _l("direct identifier"),
                 "quasi_identifier": _l("quasi-identifier"),

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.inputs import build, opt, text
 from edc.web.labels import label
@@ -24,7 +25,7 @@ from studies.kernel.errors import InvalidInput
 from studies.kernel.i18n import _, pick
 from studies.kernel.roles import Perm
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 MAX_UPLOAD = 1_500_000
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from edc.deps import CurrentActor, SessionDep
 from edc.policy import requires
 from edc.routes.clock import now
+from edc.routing import Route
 from edc.web.labels import label
 from edc.web.layout import page
 from edc.web.timefmt import local_minute
@@ -22,7 +23,7 @@ from studies.jobs.models import JOB_STATES
 from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 # queued work no runner has claimed for this long means no runner is working
 UNCLAIMED_WARNING = dt.timedelta(minutes=2)

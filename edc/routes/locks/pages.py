@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.forms import submit
 from edc.web.labels import label
@@ -25,7 +26,7 @@ from studies.locks import schemas as lock_schemas
 from studies.locks import service as locks
 from studies.locks import unlock as unlocks
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 
 SCOPES = (("study", _l("Whole study")), ("site", _l("Sites")),

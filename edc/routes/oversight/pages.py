@@ -13,12 +13,13 @@ from edc import selfcheck_report
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
 from edc.routes.clock import now
+from edc.routing import Route
 from edc.web.layout import page
 from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.oversight import selfcheck
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 @router.get("/self-check", dependencies=[requires(Perm.AUDIT_VERIFY)])

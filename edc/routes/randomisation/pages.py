@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep, StateDep
 from edc.policy import requires
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.signatures import as_form_error, sign_form
@@ -20,7 +21,7 @@ from studies.kernel.i18n import _
 from studies.kernel.roles import Perm, Role
 from studies.randomisation import service as rnd
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 @router.get("/studies/{study}/randomisation", dependencies=[requires(Perm.LOCK_READ)])

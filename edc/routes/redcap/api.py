@@ -20,13 +20,14 @@ from audit_trail.service import Ledger
 from edc.deps import LedgerDep, SessionDep, client_address
 from edc.errors import REDCAP_PATH
 from edc.policy import token_in_body
+from edc.routing import Route
 from studies.accounts import tokens
 from studies.entry import redcap_api as rc
 from studies.kernel.actor import Actor
 from studies.kernel.errors import InvalidInput
 from studies.kernel.i18n import _
 
-router = APIRouter(tags=["REDCap-compatible API"])
+router = APIRouter(tags=["REDCap-compatible API"], route_class=Route)
 
 
 class RedcapForm:

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.routes.clock import now
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.signatures import signature_fields
@@ -28,7 +29,7 @@ from studies.kernel.i18n import _, pick
 from studies.kernel.roles import Perm
 from studies.registry import owner as owners
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 def _error(exc: DomainError | None) -> h.Node:

@@ -17,6 +17,7 @@ from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import authenticated, requires
 from edc.routes.clock import now
 from edc.routes.registry.owner import owner_summary
+from edc.routing import Route
 from edc.web import charts
 from edc.web.charts import bar_chart
 from edc.web.csrf import Csrf
@@ -40,7 +41,7 @@ from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
 from studies.retention import service as retention
 from studies.signoff.service import inbox_for
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 @router.get("/", dependencies=[authenticated()])

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from edc.deps import AuthDep, CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.routes.clock import now
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.inputs import local_date
 from edc.web.layout import csrf_field, page, redirect
@@ -25,7 +26,7 @@ from studies.kernel.i18n import _, _l, pick
 from studies.kernel.roles import Perm
 from studies.retention import service as retention
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 DECISION_LABELS = {"keep": _l("Keep"), "archive": _l("Archive"),
                    "destroy": _l("Destroy")}

@@ -21,6 +21,7 @@ from edc.policy import requires
 from edc.routes.clock import now
 from edc.routes.subjects.keys import index_keys
 from edc.routes.subjects.requests import custodian_form as subject_request_form
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.forms import gather, refill, submit
 from edc.web.inputs import build, local_time
@@ -39,7 +40,7 @@ from studies.subjects import code_index
 from studies.subjects import service as subjects
 from studies.subjects.identity import validate_identity
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 
 IDENTITY_FIELDS = (

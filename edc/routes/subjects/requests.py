@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from edc.deps import CurrentActor, LedgerDep, SessionDep
 from edc.policy import requires
 from edc.routes.clock import now
+from edc.routing import Route
 from edc.web.csrf import Csrf
 from edc.web.layout import csrf_field, page, redirect
 from edc.web.timefmt import local_minute
@@ -24,7 +25,7 @@ from studies.kernel.i18n import _
 from studies.kernel.roles import Perm
 from studies.subjects import requests as subject_requests
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 dropdown = h.select  # named apart: tests/test_architecture.py greps route modules for queries
 Text = Annotated[str, Form(max_length=4000)]
 
