@@ -133,7 +133,7 @@ def bench_app() -> Any:
     """The product app plus a bench-only plain endpoint (uvicorn --factory)."""
     from sqlalchemy import text
 
-    from edc.app import create_app
+    from edc.app import create_app, freeze_startup_objects
     from edc.policy import requires
     from edc.settings import Settings
     from edc.state import build_state
@@ -151,6 +151,7 @@ def bench_app() -> Any:
                              "VALUES (:id, :record, :item, :value)"), rows)
         return {"ok": True, "rows": len(rows)}
 
+    freeze_startup_objects()  # as edc serve does once its application is built
     return app
 
 

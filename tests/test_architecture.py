@@ -127,7 +127,8 @@ QUERY_BUILDERS = {"select", "insert", "update", "delete", "text"}
 SESSION_CALLS = {"add", "add_all", "commit", "execute", "scalars", "flush", "delete"}
 # Delivery modules that own a session by design: the database set-up, the request transaction,
 # the refusal audit, the CLI, the demo loader and the background jobs.
-OWN_SESSIONS = ("edc/db.py", "edc/deps.py", "edc/errors.py", "edc/demo.py", "edc/cli", "edc/jobs")
+OWN_SESSIONS = ("edc/db.py", "edc/deps.py", "edc/sessions.py", "edc/errors.py", "edc/demo.py",
+                "edc/cli", "edc/jobs")
 
 
 def query_use(path: Path) -> list[str]:

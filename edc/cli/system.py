@@ -69,7 +69,13 @@ SQLITE_ONE_PROCESS = (
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from edc.app import SERVER_OPTIONS, create_app, start_jobs, start_read_audit_worker
+    from edc.app import (
+        SERVER_OPTIONS,
+        create_app,
+        freeze_startup_objects,
+        start_jobs,
+        start_read_audit_worker,
+    )
 
     state = load_state(settings)
     if args.workers < 1:
@@ -94,6 +100,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # before the job runner's checkpointer: at shutdown the last views are written, then signed
     start_read_audit_worker(app, state)
     start_jobs(app, state)
+    freeze_startup_objects()
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **SERVER_OPTIONS)
     return 0
 

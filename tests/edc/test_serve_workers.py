@@ -205,3 +205,21 @@ def _keys(tmp_path: Path) -> Path:
     d = tmp_path / "upgrade-keys"
     keyring.create(d, origin="upgrade.test/ledger")
     return d
+
+
+def test_a_served_process_keeps_its_start_up_objects_out_of_the_collectors_walks(
+        env: Path, tmp_path: Path) -> None:
+    """A web process (``edc serve``'s, one of ``--workers N``) freezes what start-up made once
+    its application is built, so the garbage collector's full collections — pauses that fell
+    on running requests (docs/benchmarks-entry.md) — no longer walk it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import gc; from edc.app import factory; app = factory(); "
+            "print(gc.get_freeze_count())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "EDC_UPLOAD_DIR": str(tmp_path / "files"),
+                              "EDC_EXTRACT_DIR": str(tmp_path / "extracts")}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip().splitlines()[-1]) > 50_000  # the modules, app and routes
