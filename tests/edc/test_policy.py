@@ -23,3 +23,20 @@ def test_every_route_declares_exactly_one_policy(state: AppState) -> None:
             missing.append(f"non-API route {getattr(route, 'path', route)}")
     assert missing == []
     assert {"/login", "/api/v1/audit/verify", "/audit"} <= seen  # the walk reaches routers
+
+
+def test_every_route_runs_a_plain_handler_in_one_worker_thread_hop(state: AppState) -> None:
+    """Every router's routes are ``edc.routing.Route``s (a router made without
+    ``route_class=Route`` would bring back the extra hops, docs/benchmarks-entry.md); their
+    plain ``def`` handlers reach FastAPI as coroutines."""
+    import inspect
+
+    from edc.routing import Route
+
+    app = create_app(state)
+    plain = [f"{sorted(r.methods)} {r.path}" for r in iter_routes(app.routes)
+             if isinstance(r, APIRoute) and not isinstance(r, Route)]
+    assert plain == []
+    handlers = [r.endpoint for r in iter_routes(app.routes) if isinstance(r, Route)]
+    assert handlers and all(inspect.iscoroutinefunction(h) or inspect.isasyncgenfunction(h)
+                            for h in handlers)
