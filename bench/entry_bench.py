@@ -8,8 +8,10 @@ Prints, in one run, saves/s and p50/p95/p99 of the saves at each client count, f
 saves (the product's form save: version check, checks, ledger entry) and plain saves (the same
 values inserted into a plain table behind the same HTTP stack, session and permission check),
 on SQLite (one process, as ``edc serve`` runs it) and, with ``--pg``, on PostgreSQL served by
-one and by two uvicorn worker processes; then the ratios (2 workers / 1 worker, audited /
-plain, 50 / 10 clients) and the server's CPU time per save.
+one and by two uvicorn worker processes, with the CPU time per GET + PUT of the servers, of the
+load generator and of PostgreSQL; then the ratios (2 workers / 1 worker, audited / plain,
+50 / 10 clients) and the ceilings those CPU times set (one process runs its Python on one core
+at a time; the machine's cores are shared by the servers, the load generator and PostgreSQL).
 
 Every client has its own interactive session and loops: GET the form (version and values),
 then PUT a changed value naming that version (audited) or PUT the values to the plain endpoint
@@ -43,6 +45,7 @@ product app plus the bench-only plain endpoint, never mounted in the product).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -186,13 +189,30 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its children (uvicorn's worker processes)."""
-    total = 0.0
     pids = [pid]
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         pids += [int(c) for c in children]
     except OSError:
         pass
+    return _cpu_of(pids)
+
+
+def database_cpu_seconds() -> float:
+    """User + system CPU time of the machine's PostgreSQL server processes (named
+    ``postgres``; 0 where none can be read): the database's share of the shared cores."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and (d / "comm").read_text().strip() == "postgres":
+                pids.append(int(d.name))
+        except OSError:
+            continue
+    return _cpu_of(pids)
+
+
+def _cpu_of(pids: list[int]) -> float:
+    total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     for p in pids:
         try:
@@ -201,6 +221,26 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+class Http:
+    """One client's keep-alive connection (the standard library's ``http.client``): a load
+    generator that costs the shared machine about a sixth of the CPU httpx did per GET + PUT
+    (docs/benchmarks-entry.md), so that more of it is left to the servers measured."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.headers = {"Cookie": f"edc_session={token}", "Content-Type": "application/json"}
+
+    def request(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+        """The status and the decoded JSON answer."""
+        self.conn.request(method, url, None if body is None else json.dumps(body),
+                          self.headers)
+        r = self.conn.getresponse()
+        return r.status, json.loads(r.read())
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 Result = tuple[str, int, int, "int | None", str]  # code, status, base, version, sbp
@@ -225,57 +265,56 @@ def concurrency(port: int, tokens: list[str], layout: Layout, seconds: float, ki
 
     def client(token: str, n: int) -> None:
         rnd = random.Random(seed * 1000 + n)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                          cookies={"edc_session": token}) as c:
-            start.wait()
-            while time.monotonic() < end[0]:
-                code = (own[n] if own and (not shared or rnd.random() < p_own)
-                        else rnd.choice(shared))
-                url = f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs"
-                try:
-                    g = c.get(url)
-                except httpx.TransportError as exc:
-                    with lock:
-                        problems.append(f"GET failed: {exc!r}")
-                    continue
-                if g.status_code != 200:
-                    with lock:
-                        problems.append(f"GET {g.status_code}")
-                    continue
-                form = g.json()
-                base = form["version"]
-                sbp = str(rnd.randrange(60, 260))
-                while sbp == form["values"].get("sbp"):
-                    sbp = str(rnd.randrange(60, 260))
-                body = {"base_version": base, "values": {**VITALS, "sbp": sbp},
-                        "reasons": {"sbp": "transcription_error"}}
-                target = url if kind == "audited" else f"/api/v1/bench/plain/{STUDY}/{code}"
-                t0 = time.perf_counter()
-                try:
-                    r = c.put(target, json=body)
-                except httpx.TransportError as exc:  # a save is not repeated: a problem
-                    with lock:
-                        problems.append(f"PUT failed: {exc!r}")
-                    continue
-                dt_ = time.perf_counter() - t0
+        c = Http(port, token)
+        start.wait()
+        while time.monotonic() < end[0]:
+            code = (own[n] if own and (not shared or rnd.random() < p_own)
+                    else rnd.choice(shared))
+            url = f"/api/v1/studies/{STUDY}/entry/{code}/baseline/vital_signs"
+            try:
+                status, form = c.request("GET", url)
+            except OSError as exc:
                 with lock:
-                    latencies.append(dt_)
-                    if kind == "plain":
-                        if r.status_code != 200:
-                            problems.append(f"plain PUT {r.status_code}: {r.text[:200]}")
-                    elif r.status_code == 200 and not r.json()["saved"]:
-                        # a stale save of the value another client had just saved: the same
-                        # value is not a conflict, and nothing changes (no new version)
-                        results.append((code, 0, base, r.json()["version"], sbp))
-                    elif r.status_code == 200:
-                        results.append((code, 200, base, r.json()["version"], sbp))
-                    elif r.status_code == 409:
-                        cur = r.json()["error"]["details"]["current_version"]
-                        if cur <= base:
-                            problems.append(f"409 on a version that was not stale: {code}")
-                        results.append((code, 409, base, cur, sbp))
-                    else:
-                        problems.append(f"PUT {r.status_code}: {r.text[:200]}")
+                    problems.append(f"GET failed: {exc!r}")
+                continue
+            if status != 200:
+                with lock:
+                    problems.append(f"GET {status}")
+                continue
+            base = form["version"]
+            sbp = str(rnd.randrange(60, 260))
+            while sbp == form["values"].get("sbp"):
+                sbp = str(rnd.randrange(60, 260))
+            body = {"base_version": base, "values": {**VITALS, "sbp": sbp},
+                    "reasons": {"sbp": "transcription_error"}}
+            target = url if kind == "audited" else f"/api/v1/bench/plain/{STUDY}/{code}"
+            t0 = time.perf_counter()
+            try:
+                status, answer = c.request("PUT", target, body)
+            except OSError as exc:  # a save is not repeated: a problem
+                with lock:
+                    problems.append(f"PUT failed: {exc!r}")
+                continue
+            dt_ = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt_)
+                if kind == "plain":
+                    if status != 200:
+                        problems.append(f"plain PUT {status}: {str(answer)[:200]}")
+                elif status == 200 and not answer["saved"]:
+                    # a stale save of the value another client had just saved: the same
+                    # value is not a conflict, and nothing changes (no new version)
+                    results.append((code, 0, base, answer["version"], sbp))
+                elif status == 200:
+                    results.append((code, 200, base, answer["version"], sbp))
+                elif status == 409:
+                    cur = answer["error"]["details"]["current_version"]
+                    if cur <= base:
+                        problems.append(f"409 on a version that was not stale: {code}")
+                    results.append((code, 409, base, cur, sbp))
+                else:
+                    problems.append(f"PUT {status}: {str(answer)[:200]}")
+        c.close()
 
     threads = [threading.Thread(target=client, args=(t, n)) for n, t in enumerate(tokens)]
     for t in threads:
@@ -353,9 +392,11 @@ class Target:
         self.cells: dict[tuple[str, int], list[dict[str, float]]] = {}
 
     def run(self, kind: str, clients: int, layout: Layout, seconds: float, seed: int) -> None:
-        cpu0 = cpu_seconds(self.proc.pid)
+        cpu0, gen0 = cpu_seconds(self.proc.pid), time.process_time()
+        db0 = database_cpu_seconds() if self.pg else 0.0
         run = concurrency(self.port, self.tokens[:clients], layout, seconds, kind, seed)
-        cpu = cpu_seconds(self.proc.pid) - cpu0
+        cpu, gen = cpu_seconds(self.proc.pid) - cpu0, time.process_time() - gen0
+        db = database_cpu_seconds() - db0 if self.pg else 0.0
         lat = run["latencies"] or [0.0]
         n = len(run["latencies"])  # PUTs answered (saved, stale or unchanged)
         # a save is a PUT that made a new version: never a 409, never "saved": false
@@ -365,6 +406,7 @@ class Target:
         self.cells.setdefault((kind, clients), []).append({
             "rate": saved / run["elapsed"], "puts": n / run["elapsed"], "p50": pct(lat, 50),
             "p95": pct(lat, 95), "p99": pct(lat, 99), "cpu_ms": cpu / n * 1000 if n else 0.0,
+            "gen_ms": gen / n * 1000 if n else 0.0, "db_ms": db / n * 1000 if n else 0.0,
             "stale": sum(1 for r in run["results"] if r[1] == 409) / n if n else 0.0})
 
     def median(self, kind: str, clients: int, key: str) -> float:
@@ -448,19 +490,22 @@ def main() -> int:
     print(f"\n{args.runs} round(s) × {args.seconds:.0f} s per cell, medians; {what}; saves/s: "
           f"saves that made a new version (no 409, no unchanged save); PUT/s: every save "
           f"answered; latency of the PUT in ms; CPU: the server processes' CPU time per GET + "
-          f"PUT; stale: share of PUTs answered 409\n")
+          f"PUT; gen: the load generator's CPU time per GET + PUT and db: PostgreSQL's (they share "
+          f"the machine); stale: share of PUTs answered 409\n")
     print(f"{'database':8} {'kind':8} {'clients':>7} {'saves/s':>8} {'PUT/s':>7} {'p50':>7} "
-          f"{'p95':>7} {'p99':>7} {'CPU ms':>7} {'stale':>6}")
+          f"{'p95':>7} {'p99':>7} {'CPU ms':>7} {'gen ms':>7} {'db ms':>6} {'stale':>6}")
     figures: dict[str, Any] = {}
     for t in targets:
         for kind in ("audited", "plain"):
             for clients in counts:
                 m = {k: t.median(kind, clients, k) for k in
-                     ("rate", "puts", "p50", "p95", "p99", "cpu_ms", "stale")}
+                     ("rate", "puts", "p50", "p95", "p99", "cpu_ms", "gen_ms", "db_ms",
+                           "stale")}
                 figures[f"{t.name} {kind} {clients}"] = m
                 print(f"{t.name:8} {kind:8} {clients:7} {m['rate']:8.1f} {m['puts']:7.1f} "
                       f"{m['p50']:7.1f} "
-                      f"{m['p95']:7.1f} {m['p99']:7.1f} {m['cpu_ms']:7.2f} "
+                      f"{m['p95']:7.1f} {m['p99']:7.1f} {m['cpu_ms']:7.2f} {m['gen_ms']:7.2f} "
+                      f"{m['db_ms']:6.2f} "
                       f"{m['stale'] * 100 if kind == 'audited' else 0:5.0f}%")
     print("\nratios")
     for t in targets:
@@ -478,6 +523,18 @@ def main() -> int:
                 gain = two.median(kind, clients, "rate") / one.median(kind, clients, "rate")
                 print(f"   PostgreSQL 2 workers / 1 worker, {kind}, {clients} clients: "
                       f"saves/s {gain:.2f}")
+    cores = os.cpu_count() or 1
+    print(f"\nceilings at {max(counts)} clients: one process runs its Python on one core at a "
+          f"time (1 s / the server's CPU per GET + PUT); the machine's {cores} cores are shared "
+          f"by the servers, the load generator and PostgreSQL ({cores} s / their CPU per GET + "
+          f"PUT)")
+    for t in targets:
+        for kind in ("audited", "plain"):
+            ms, gen, db = (t.median(kind, max(counts), k) for k in ("cpu_ms", "gen_ms", "db_ms"))
+            alone = f"one process at most {1000 / ms:.0f}/s, " if t.workers == 1 and ms else ""
+            print(f"   {t.name}, {kind}: {alone}the machine at most "
+                  f"{cores * 1000 / (ms + gen + db) if ms else float('nan'):.0f}/s, measured "
+                  f"{t.median(kind, max(counts), 'rate'):.0f}/s")
     print("\nchecks")
     problems = []
     for t in targets:
