@@ -233,11 +233,20 @@ class Http:
         self.headers = {"Cookie": f"edc_session={token}", "Content-Type": "application/json"}
 
     def request(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
-        """The status and the decoded JSON answer."""
-        self.conn.request(method, url, None if body is None else json.dumps(body),
-                          self.headers)
-        r = self.conn.getresponse()
-        return r.status, json.loads(r.read())
+        """The status and the decoded JSON answer (the text where it is not JSON). A failed
+        connection is closed, so that the next request opens a new one."""
+        try:
+            self.conn.request(method, url, None if body is None else json.dumps(body),
+                              self.headers)
+            r = self.conn.getresponse()
+            raw = r.read()
+        except OSError:
+            self.conn.close()
+            raise
+        try:
+            return r.status, json.loads(raw)
+        except ValueError:
+            return r.status, raw.decode("utf-8", "replace")
 
     def close(self) -> None:
         self.conn.close()
