@@ -12,6 +12,8 @@ from studies.accounts.config import parse_networks
 from studies.entry.files import KNOWN_TYPES, FileLimits
 
 DEFAULT_VAR = Path("var")
+# The checkout the package runs from (``make`` installs it editable there, beside node_modules)
+CHECKOUT = Path(__file__).resolve().parents[1]
 DEFAULT_HOSPITAL_NETWORKS = "127.0.0.0/8,::1/128"
 
 
@@ -154,9 +156,10 @@ class Settings(BaseSettings):
         "required with EDC_BACKUP_DIR",
     )
     assets_dir: Path = Field(
-        default=Path("node_modules"),
+        default=CHECKOUT / "node_modules",
         description="Where the npm set-up installed front-end packages (htmx.org, "
-                    "swagger-ui-dist)",
+                    "swagger-ui-dist); by default the checkout's, wherever the server is "
+                    "started from",
     )
     display_timezone: str = Field(
         default="Asia/Shanghai",

@@ -6,17 +6,23 @@ served locally."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
 from factories import VITALS, make_entry_study, make_lock_team
 from fastapi.testclient import TestClient
-from pages_util import login, soup
+from in_test_session import use_test_session
+from pages_util import ENGLISH, login, soup
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
+from edc.app import create_app
+from edc.settings import Settings
+from edc.state import AppState
 from edc.web import timefmt
 from studies.entry import monitoring
 from studies.entry import service as entry
@@ -143,3 +149,20 @@ def test_the_api_reference_is_served_from_the_server(app_client: TestClient) -> 
     for url in [*srcs, css]:
         got = app_client.get(url)
         assert got.status_code == 200 and len(got.content) > 100, url
+
+
+def test_htmx_is_served_when_the_server_starts_outside_the_checkout(
+        state: AppState, session: Session, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """An operator who starts ``edc serve`` from another folder gets the real htmx, not the
+    'not installed' placeholder (the assets default to the checkout's node_modules)."""
+    monkeypatch.chdir(tmp_path)
+    app = create_app(dataclasses.replace(state, settings=Settings(
+        database_url=state.settings.database_url, key_dir=state.settings.key_dir,
+        environment="test", second_factor_enforced=False)))
+    use_test_session(app, session)
+    with TestClient(app, base_url="http://testserver", headers=ENGLISH) as c:
+        js = c.get("/static/htmx.min.js")
+        assert js.status_code == 200
+        assert "not installed" not in js.text and "htmx" in js.text and len(js.content) > 10_000
+        assert Settings().assets_dir.is_absolute()
