@@ -99,10 +99,12 @@ def check_treating_roles(roles: list[str]) -> list[str]:
 
 
 def access(session: Session, *, actor: Actor, study: Study,
-           now: dt.datetime | None = None) -> Level5:
+           now: dt.datetime | None = None, settings: Any = None) -> Level5:
     """Whether ``actor`` sees ``study``'s level-5 values: a treating role held on the study,
-    else a current unmask grant."""
-    settings = session.execute(_TREATING, {"study_id": study.id}).first()
+    else a current unmask grant. ``settings``: the study's entry settings where the caller
+    has read them already (``studies.entry.service.get_settings``); else they are read."""
+    if settings is None:
+        settings = session.execute(_TREATING, {"study_id": study.id}).first()
     roles = set(treating_roles(settings))
     if any(r in roles and (s is None or s == study.code) for r, s, _t in actor.scope_triples()):
         return Level5(sees=True)

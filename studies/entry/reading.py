@@ -59,9 +59,9 @@ def form_view(session: Session, *, actor: Actor, study_code: str, subject_code: 
     design = forms.design(session, record.form_version_id if record else
                           entry_version(session, t.form).id)
     fv, items = design.version, list(design.items)
-    values = level5.access(session, actor=actor, study=t.study).show(
-        current_values(session, record.id) if record else {}, level5.level5_items(items), note)
     settings = get_settings(session, t.study.id)
+    values = level5.access(session, actor=actor, study=t.study, settings=settings).show(
+        current_values(session, record.id) if record else {}, level5.level5_items(items), note)
     sdv = monitoring.sdv_state(session, record.id) if record else {}
     need = monitoring.needs_sdv(settings, t.subject.id, t.form.name, items)
     return {"study": t.study.code, "subject": t.subject.code, "site": t.site.code,

@@ -78,6 +78,7 @@ class SettingsView(NamedTuple):
     sdv_key_items: list[str]
     sdv_sample_percent: int
     reasons: dict[str, str]
+    treating_roles: list[str] | None  # None: the defaults (``studies.entry.level5``)
 
 
 _ES: Table = EntrySettings.__table__  # type: ignore[attr-defined]

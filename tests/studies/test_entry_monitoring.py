@@ -38,6 +38,30 @@ def verify(session: Session, ledger: Ledger, actor: Actor, **kw: Any) -> dict[st
                              data=SdvIn(subject=S, event="baseline", **kw))
 
 
+
+def test_a_form_view_reads_the_study_settings_once(session: Session, ledger: Ledger,
+                                                   people: dict[str, Actor]) -> None:
+    """The settings decide both the SDV set and who sees level-5 values (the treating roles):
+    a form view reads them in one statement, not one for each."""
+    from sqlalchemy import event
+
+    save(session, ledger, people["inv"], "vital_signs", VITALS)
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        view = entry_reading.form_view(session, actor=people["mon"], study_code=STUDY,
+                                       subject_code=S, event_name="baseline",
+                                       form_name="vital_signs")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert view["values"]["sbp"] == VITALS["sbp"] and view["settings"]["sdv_mode"]
+    assert len([q for q in seen if "FROM entry_settings" in q]) == 1, seen
+
 def test_a_change_after_sdv_clears_it_visibly_and_lands_in_the_worklist(
         session: Session, ledger: Ledger, people: dict[str, Actor]) -> None:
     inv, mon = people["inv"], people["mon"]
