@@ -38,7 +38,6 @@ def verify(session: Session, ledger: Ledger, actor: Actor, **kw: Any) -> dict[st
                              data=SdvIn(subject=S, event="baseline", **kw))
 
 
-
 def test_a_form_view_reads_the_study_settings_once(session: Session, ledger: Ledger,
                                                    people: dict[str, Actor]) -> None:
     """The settings decide both the SDV set and who sees level-5 values (the treating roles):
@@ -61,6 +60,7 @@ def test_a_form_view_reads_the_study_settings_once(session: Session, ledger: Led
         event.remove(engine, "before_cursor_execute", count)
     assert view["values"]["sbp"] == VITALS["sbp"] and view["settings"]["sdv_mode"]
     assert len([q for q in seen if "FROM entry_settings" in q]) == 1, seen
+
 
 def test_a_change_after_sdv_clears_it_visibly_and_lands_in_the_worklist(
         session: Session, ledger: Ledger, people: dict[str, Actor]) -> None:
