@@ -8,12 +8,11 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from edc.db import ROOT
 from studies.accounts.config import parse_networks
 from studies.entry.files import KNOWN_TYPES, FileLimits
 
 DEFAULT_VAR = Path("var")
-# The checkout the package runs from (``make`` installs it editable there, beside node_modules)
-CHECKOUT = Path(__file__).resolve().parents[1]
 DEFAULT_HOSPITAL_NETWORKS = "127.0.0.0/8,::1/128"
 
 
@@ -156,7 +155,7 @@ class Settings(BaseSettings):
         "required with EDC_BACKUP_DIR",
     )
     assets_dir: Path = Field(
-        default=CHECKOUT / "node_modules",
+        default=ROOT / "node_modules",
         description="Where the npm set-up installed front-end packages (htmx.org, "
                     "swagger-ui-dist); by default the checkout's, wherever the server is "
                     "started from",

@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from audit_trail.service import Change, Ledger
 from studies.accounts.models import User
-from studies.entry.models import EntrySettings, UnmaskGrant
+from studies.entry.models import UnmaskGrant
+from studies.entry.service import SettingsView, get_settings
 from studies.kernel.actor import Actor, require
 from studies.kernel.errors import InvalidInput, NotFound
 from studies.kernel.events import Action
@@ -70,10 +71,6 @@ def unmasked_change(note: ReadNote) -> list[Change]:
     return [Change("level5_unmasked", None, sorted(note.unmasked))] if note.unmasked else []
 
 
-_ES = EntrySettings.__table__  # type: ignore[attr-defined]
-_TREATING = select(_ES.c.treating_roles).where(_ES.c.study_id == bindparam("study_id"))
-
-
 def treating_roles(settings: Any) -> tuple[Role, ...]:
     """The study's treating roles from its settings (``EntrySettings`` or a row with its
     ``treating_roles``; None: the defaults)."""
@@ -99,12 +96,12 @@ def check_treating_roles(roles: list[str]) -> list[str]:
 
 
 def access(session: Session, *, actor: Actor, study: Study,
-           now: dt.datetime | None = None, settings: Any = None) -> Level5:
+           now: dt.datetime | None = None, settings: SettingsView | None = None) -> Level5:
     """Whether ``actor`` sees ``study``'s level-5 values: a treating role held on the study,
     else a current unmask grant. ``settings``: the study's entry settings where the caller
     has read them already (``studies.entry.service.get_settings``); else they are read."""
     if settings is None:
-        settings = session.execute(_TREATING, {"study_id": study.id}).first()
+        settings = get_settings(session, study.id)
     roles = set(treating_roles(settings))
     if any(r in roles and (s is None or s == study.code) for r, s, _t in actor.scope_triples()):
         return Level5(sees=True)
