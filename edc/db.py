@@ -38,6 +38,16 @@ REQUEST_READ = "edc_request_read"
 SQLITE_READ_SLOTS = 4
 
 
+# A web request's writer transaction begun on the event loop thread (``begin_now``): BEGIN
+# IMMEDIATE without waiting for the write lock; ``WriteLockTaken`` if another holds it.
+NO_WAIT = "edc_no_wait"
+BUSY_TIMEOUT_MS = 60_000
+
+
+class WriteLockTaken(Exception):  # noqa: N818 (a signal, not an error shown to anyone)
+    """``begin_now``: another connection holds SQLite's write lock; nothing was begun."""
+
+
 class NeedsWriter(Exception):  # noqa: N818 (a signal, not an error shown to anyone)
     """A request served as a reader tried to write; nothing was written (SQLite refused
     nothing: the statement was stopped before it reached the database)."""
@@ -139,7 +149,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -150,7 +160,35 @@ def _sqlite_setup(engine: Engine) -> None:
         # else begins IMMEDIATE: writers queue on the lock instead of failing on upgrade.
         options = conn.get_execution_options()
         deferred = options.get(READ_ONLY) or options.get(REQUEST_READ)
-        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        if deferred or not options.get(NO_WAIT):
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+            return
+        raw = conn.connection.dbapi_connection
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except Exception as exc:  # sqlite3.OperationalError: database is locked
+            raise WriteLockTaken(str(exc)) from exc
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def begin_now(session: Session) -> None:
+    """Begin a request's transaction without waiting: a reader's deferred transaction, or a
+    writer's BEGIN IMMEDIATE if the write lock is free (else ``WriteLockTaken``, and the
+    session is closed, nothing begun)."""
+    try:
+        session.connection(execution_options={NO_WAIT: True})
+    except BaseException:
+        session.close()
+        raise
+
+
+def runs_on_loop(engine: Engine) -> bool:
+    """Whether a quick request's database work runs on the event loop thread once its
+    transaction is begun (``edc.threads``): SQLite. PostgreSQL's statements wait on the
+    network and on row locks, which must not stop the loop."""
+    return engine.dialect.name == "sqlite"
 
 
 _READ_VERBS = frozenset({"SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT",

@@ -13,6 +13,7 @@ from audit_trail.service import Ledger
 from edc.jobs.reads import ReadEvent
 from edc.sessions import defer_refresh, sessions_of
 from edc.state import AppState
+from edc.threads import request_work
 from edc.web.csrf import verify_api_request
 from studies.accounts import tokens
 from studies.accounts.config import AuthConfig
@@ -69,9 +70,14 @@ async def get_auth(request: Request) -> AuthConfig:
 AuthDep = Annotated[AuthConfig, Depends(get_auth)]
 
 
-def current_actor(request: Request, session: SessionDep) -> Actor:
+async def current_actor(request: Request, session: SessionDep) -> Actor:
     """The actor of the request: an API token (``Authorization: Bearer``, under /api only)
-    or the session cookie."""
+    or the session cookie. ``async`` so that its database read takes the application's own
+    worker-thread hop (``edc.threads``) rather than FastAPI's for a plain ``def``."""
+    return await request_work(_resolve_actor, request, session)
+
+
+def _resolve_actor(request: Request, session: Session) -> Actor:
     state: AppState = request.app.state.edc
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer ") and request.url.path.startswith("/api/"):

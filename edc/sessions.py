@@ -22,11 +22,11 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
-import anyio.to_thread
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from edc.db import end_session
+from edc.db import WriteLockTaken, begin_now, end_session
+from edc.threads import ON_LOOP, in_thread, request_work
 from studies.accounts.service import refresh_session
 
 if TYPE_CHECKING:
@@ -93,41 +93,65 @@ class AppSessions:
 
         A request first takes one of the application's database slots
         (``AppState.request_slots``) while waiting in the event loop, not in a worker thread.
-        Its database work then runs in worker threads, of which there are more than slots, so
-        the request that holds SQLite's write lock or a pooled connection always gets a thread
-        to finish with; without the gate, 50 clients filled every thread with requests waiting
-        for the lock or a connection.
+        Its database work then runs in worker threads that never wait for capacity
+        (``edc.threads.in_thread``), so the request that holds SQLite's write lock or a pooled
+        connection always gets a thread to finish with; without the gate, 50 clients filled
+        every thread with requests waiting for the lock or a connection.
 
         On SQLite a request served as a reader (``READER``) takes one of the readers' slots
         and a deferred transaction instead: it reads a snapshot beside the writer, and the
         session's last use, when due, is written afterwards in a short transaction of its
-        own."""
+        own.
+
+        On SQLite a ``quick`` route's transaction is begun here at once, without waiting
+        (``edc.db.begin_now``), and its work then runs on the event loop thread
+        (``edc.threads.ON_LOOP``); if another connection holds the write lock, the request
+        waits for it in a worker thread instead, and the loop goes on serving others."""
         state = self.state
         request = self.request
         reader = (request is not None and is_reader(request)
                   and state.reader_sessions is not None)
+        quick = (request is not None and state.on_loop
+                 and getattr(request.scope.get("route"), "quick", False))
         async with state.db_slot(reader=reader):
             session = state.reader_sessions() if reader else state.sessions()  # type: ignore[misc]
+            on_loop = None
+            if quick:
+                try:
+                    begin_now(session)
+                except WriteLockTaken:  # another holds the write lock: wait for it off the loop
+                    session = state.sessions()
+                    try:
+                        await in_thread(session.connection)
+                    except BaseException:
+                        with anyio.CancelScope(shield=True):
+                            await in_thread(lambda: end_session(session, commit=False))
+                        raise
+                on_loop = ON_LOOP.set(True)
             committed = False
 
-            def commit() -> None:  # in the endpoint's worker thread (``commit_now``)
+            def commit() -> None:  # where the endpoint ran, right after it (``commit_now``)
                 nonlocal committed
                 session.commit()
                 committed = True
 
             token = _COMMIT.set(commit)
             try:
-                yield session
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await _in_thread(lambda: end_session(session, commit=False))
-                raise
+                try:
+                    yield session
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await request_work(lambda: end_session(session, commit=False))
+                    raise
+                finally:
+                    _COMMIT.reset(token)
+                if committed and not session.in_transaction():
+                    session.close()  # the commit gave the connection back: nothing left to do
+                else:  # commit and close in one call (one worker-thread hop off the loop)
+                    await request_work(lambda: end_session(session, commit=True))
             finally:
-                _COMMIT.reset(token)
-            if committed and not session.in_transaction():
-                session.close()  # the commit gave the connection back: no database work left
-            else:  # commit and close in one worker-thread hop (each costs ~0.15 ms of CPU)
-                await _in_thread(lambda: end_session(session, commit=True))
+                if on_loop is not None:
+                    ON_LOOP.reset(on_loop)
         due = getattr(request.state, "refresh_session", None) if reader and request else None
         if due is not None:
             del request.state.refresh_session  # type: ignore[union-attr]
@@ -147,13 +171,7 @@ class AppSessions:
                 write(session)
 
         async with state.db_slot():  # like a request: waits in the event loop, writes in a thread
-            await anyio.to_thread.run_sync(run)
-
-
-async def _in_thread(fn: Callable[[], object]) -> None:
-    # Its own limiter, as FastAPI does for a dependency's exit: a commit never waits for a
-    # worker thread while it holds the database.
-    await anyio.to_thread.run_sync(fn, limiter=anyio.CapacityLimiter(1))
+            await in_thread(run)
 
 
 def request_sessions(request: Request) -> Sessions:

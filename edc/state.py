@@ -25,6 +25,7 @@ from edc.db import (
     read_session_factory,
     request_sessions_factory,
     request_slots,
+    runs_on_loop,
     serves_readers,
     session_factory,
 )
@@ -61,12 +62,15 @@ class AppState:
     # slots of their own (None on PostgreSQL, where every request takes a pool slot).
     reader_sessions: sessionmaker[Session] | None = field(init=False)
     reader_slots: anyio.Semaphore | None = field(init=False)
+    # SQLite: a quick request's database work runs on the event loop thread (edc.db.runs_on_loop)
+    on_loop: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = ReadBuffer(rules=self.access_rules, batch=self.settings.read_audit_batch)
         self.request_slots = anyio.Semaphore(request_slots(self.engine))
         self.read_sessions = read_session_factory(self.engine)
         readers = serves_readers(self.engine)
+        self.on_loop = runs_on_loop(self.engine)
         self.reader_sessions = request_sessions_factory(self.engine) if readers else None
         self.reader_slots = anyio.Semaphore(SQLITE_READ_SLOTS) if readers else None
         if self.login_limiter is None:
@@ -85,10 +89,13 @@ class AppState:
         one of the readers' slots (SQLite) instead of the writer's."""
         slots = self.reader_slots if reader and self.reader_slots else self.request_slots
         try:
-            with anyio.fail_after(SLOT_WAIT_SECONDS):
-                await slots.acquire()
-        except TimeoutError:
-            raise ServerBusy() from None
+            slots.acquire_nowait()  # a free slot: taken without a trip through the event loop
+        except anyio.WouldBlock:
+            try:
+                with anyio.fail_after(SLOT_WAIT_SECONDS):
+                    await slots.acquire()
+            except TimeoutError:
+                raise ServerBusy() from None
         try:
             yield
         finally:

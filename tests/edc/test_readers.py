@@ -194,35 +194,53 @@ def test_racing_saves_one_wins_the_others_are_refused_409(
         assert c.get(FORM).json()["version"] == 4
 
 
-def test_a_request_makes_two_worker_thread_hops_and_commits_in_the_endpoints(
-        served: tuple[str, AppState, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each hop to a worker thread costs CPU (docs/benchmarks-entry.md): a form read or save
-    makes two — the actor's session lookup, then the endpoint, whose transaction is committed
-    in that same thread as soon as it returns (``edc.routing``); the response is validated in
-    the event loop. The save is committed (a new session reads it), and a save refused by the
-    domain is rolled back as before."""
-    import anyio.to_thread
+def count_hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions requests hand to a worker thread (``edc.threads``)."""
+    import edc.sessions
+    import edc.threads
 
-    url, state, tokens = served
     hops: list[str] = []
-    run_sync = anyio.to_thread.run_sync
+    in_thread = edc.threads.in_thread
 
-    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def counted(fn: Any, *args: Any) -> Any:
         inner = fn
         while isinstance(inner, functools.partial):
             inner = inner.func
         hops.append(getattr(inner, "__name__", type(inner).__name__))
-        return await run_sync(fn, *args, **kwargs)
+        return await in_thread(fn, *args)
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    monkeypatch.setattr(edc.threads, "in_thread", counted)
+    monkeypatch.setattr(edc.sessions, "in_thread", counted)
+    return hops
+
+
+def test_worker_thread_hops_and_the_commit_in_the_endpoints(
+        served: tuple[str, AppState, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each hop to a worker thread costs CPU (docs/benchmarks-entry.md). On PostgreSQL a form
+    read or save makes two — the actor's session lookup, then the endpoint, whose transaction
+    is committed in that same thread as soon as it returns (``edc.routing``). On SQLite a
+    form read or save is ``quick``: once its transaction is begun it runs on the event loop
+    thread, with no hop at all, while any other route (here the account's own page) makes
+    the two hops. The save is committed (a new session reads it), and a save refused by the
+    domain is rolled back as before."""
+    url, state, tokens = served
+    hops = count_hops(monkeypatch)
+    two = ["_resolve_actor", "call_and_commit"]
+    quick: list[str] = [] if state.engine.dialect.name == "sqlite" else two
     with client(url, tokens[0]) as c:
         saved = c.put(FORM, json={"base_version": 0, "values": VITALS})
         assert saved.status_code == 200 and saved.json()["version"] == 1
-        assert hops == ["current_actor", "call_and_commit"]
+        assert hops == quick
         hops.clear()
         assert c.get(FORM).json()["version"] == 1
-        assert hops == ["current_actor", "call_and_commit"]
+        assert hops == quick
         hops.clear()
+        page = c.get(f"/studies/{STUDY}/entry/{CODE}/baseline/vital_signs")
+        assert page.status_code == 200 and "<form" in page.text
+        assert hops == quick  # the data-entry page is quick as well
+        hops.clear()
+        assert c.get("/api/v1/me").json()["username"] == "inv1"
+        assert hops == two
         stale = c.put(FORM, json={"base_version": 0, "values": {**VITALS, "sbp": "150"}})
         assert stale.status_code == 409
     with state.sessions() as s:  # the first save committed, the stale one left nothing
@@ -230,3 +248,41 @@ def test_a_request_makes_two_worker_thread_hops_and_commits_in_the_endpoints(
             LedgerEntry.action == Action.ENTRY_CREATE)).scalar_one() == 1
         assert s.execute(select(func.count()).select_from(LedgerEntry).where(
             LedgerEntry.action == Action.ENTRY_UPDATE)).scalar_one() == 0
+
+
+def test_a_quick_save_waits_for_the_write_lock_off_the_event_loop(
+        served: tuple[str, AppState, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quick save on SQLite whose write lock another connection holds (a backup, a job,
+    an ``edc`` command) waits for it in a worker thread: meanwhile the server goes on
+    answering, and once the lock is free the save is made and acknowledged."""
+    url, state, tokens = served
+    if state.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock; PostgreSQL requests never run on the loop")
+    hops = count_hops(monkeypatch)
+    holder = sqlite3.connect(state.engine.url.database or "", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    answers: list[httpx.Response] = []
+
+    def save() -> None:
+        with client(url, tokens[0]) as c:
+            answers.append(c.put(FORM, json={"base_version": 0, "values": VITALS}))
+
+    saving = threading.Thread(target=save)
+    try:
+        saving.start()
+        threading.Event().wait(0.5)  # the save has reached the server and waits
+        with client(url, tokens[1]) as c:  # the event loop is free: other requests answered
+            for _ in range(3):
+                assert c.get("/api/v1/health", timeout=2).status_code == 200
+                r = c.get(FORM, timeout=2)
+                assert r.status_code == 200 and r.json()["version"] == 0
+        assert saving.is_alive() and not answers  # still waiting for the lock
+        assert hops[0] == "connection" and hops.count("connection") == 1  # in a worker thread
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    saving.join(timeout=30)
+    assert [a.status_code for a in answers] == [200]
+    assert answers[0].json()["version"] == 1
+    with client(url, tokens[1]) as c:
+        assert c.get(FORM).json()["version"] == 1

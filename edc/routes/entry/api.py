@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.errors import raises
 from edc.policy import ApiRouter, attachment, requires
+from edc.routing import quick
 from studies.entry import bulk_import, level5, monitoring, odm_export, stat_export
 from studies.entry import files as entry_files
 from studies.entry import reading as entry_reading
@@ -83,6 +84,7 @@ def grid(study: str, session: SessionDep, actor: CurrentActor) -> dict[str, Any]
 
 
 @router.get(FORM, response_model=FormViewOut, dependencies=[requires(Perm.ENTRY_READ)])
+@quick
 def read_form(study: str, subject: str, event: str, form: str, session: SessionDep,
               actor: CurrentActor, note: Annotated[ReadNote, audited_read(Action.READ_FORM)],
               repeat: Repeat = 1) -> dict[str, Any]:
@@ -92,6 +94,7 @@ def read_form(study: str, subject: str, event: str, form: str, session: SessionD
 
 @router.put(FORM, response_model=SaveOut, dependencies=[requires(Perm.ENTRY_WRITE)],
             responses=raises(Locked))
+@quick
 def save_form(study: str, subject: str, event: str, form: str, body: SaveIn,
               session: SessionDep, ledger: LedgerDep, actor: CurrentActor) -> dict[str, Any]:
     """Save the whole form as a new record version (see the module doc for 409 and 422)."""

@@ -30,7 +30,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from edc.deps import CurrentActor, LedgerDep, SessionDep, StateDep, audited_read
 from edc.policy import requires
-from edc.routing import Route
+from edc.routing import Route, quick
 from edc.web.csrf import Csrf
 from edc.web.forms import refill, submit
 from edc.web.labels import STATE_LABELS, STATE_MARKS, label
@@ -516,6 +516,7 @@ def _query_article(request: Request, actor: Any, study: str, q: dict[str, Any],
 
 @router.get("/studies/{study}/entry/{subject}/{event}/{form}",
             dependencies=[requires(Perm.ENTRY_READ)])
+@quick
 def show_form(study: str, subject: str, event: str, form: str, request: Request,
               session: SessionDep, actor: CurrentActor,
               note: Annotated[ReadNote, audited_read(Action.READ_FORM)],
@@ -537,6 +538,7 @@ def _form_view(session: Any, *, values: dict[str, Any] | None = None,
 
 @router.post("/studies/{study}/entry/{subject}/{event}/{form}/check",
              dependencies=[requires(Perm.ENTRY_WRITE), Csrf])
+@quick
 def check_form(study: str, subject: str, event: str, form: str, request: Request,
                session: SessionDep, actor: CurrentActor, posted: Posted,
                repeat: Repeat = 1) -> Response:
@@ -602,6 +604,7 @@ def _theirs(text: str) -> Any:
 
 @router.post("/studies/{study}/entry/{subject}/{event}/{form}",
              dependencies=[requires(Perm.ENTRY_WRITE), Csrf])
+@quick
 def save_form(study: str, subject: str, event: str, form: str, request: Request,
               session: SessionDep, ledger: LedgerDep, actor: CurrentActor, posted: Posted,
               state: StateDep, repeat: Repeat = 1) -> Response:
