@@ -1,4 +1,4 @@
-"""Shared table conventions: naming convention, UTC timestamps.
+"""Shared table conventions: naming convention, UTC timestamps; running prebuilt Core statements.
 
 Every ``models.py`` imports from here, so the naming convention is set on the one SQLModel
 metadata before any table is declared and migrations name constraints identically on SQLite and
@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import CursorResult, DateTime, Executable
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.typing import TupleAny, Unpack
 from sqlmodel import SQLModel
 
 NAMING_CONVENTION = {
@@ -50,3 +52,16 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+def execute_core(session: Session, statement: Executable, params: Any = None
+                 ) -> CursorResult[Unpack[TupleAny]]:
+    """Run a Core statement — a select of columns or tables, an insert, an update — on the
+    session's connection, in its transaction. ``session.execute`` would do the same with the
+    ORM's per-statement work on top (its options, compile state and result set-up), which
+    costs about as much as the statement itself on the hot paths (docs/benchmarks-entry.md,
+    "Seventh run"). Pending ORM changes are flushed first, as the session would. Not for
+    statements that load ORM objects."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(statement, params)

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, insert, literal_column, select, text, upda
 from sqlalchemy.orm import Session
 
 from audit_trail import merkle, note
+from audit_trail.base import execute_core
 from audit_trail.errors import InvalidInput, LedgerIntegrityError, NotFound
 from audit_trail.models import GENESIS_HASH, LedgerCheckpoint, LedgerEntry, LedgerHead
 
@@ -147,7 +148,7 @@ class Ledger:
         leaf = merkle.leaf_hash(encode_entry(values))
         row = dict(zip(HASHED_FIELDS, values, strict=True))
         row.update(redacted=False, leaf_hash=leaf)
-        session.execute(insert(ENTRY_TABLE), row)  # a trigger moves ledger_head along
+        execute_core(session, insert(ENTRY_TABLE), row)  # a trigger moves ledger_head along
         head.seq, head.leaf = seq, leaf
         session.info["ledger_appended"] = session.get_transaction()
         self.appended = True
@@ -168,12 +169,12 @@ class Ledger:
         cached = session.info.get("ledger_head")
         if isinstance(cached, _HeadCache) and cached.txn is txn and txn is not None:
             return cached
-        row = session.execute(_LOCK_HEAD).one()
+        row = execute_core(session, _LOCK_HEAD).one()
         seq, leaf = row.seq, bytes(row.hash)
         if session.info.get("ledger_appended") is session.get_transaction():
             # This transaction appended before (in a savepoint since released or rolled back):
             # on PostgreSQL the head row moves only at commit, so its own newest entry is the head.
-            last = session.execute(_LAST_ENTRY).first()
+            last = execute_core(session, _LAST_ENTRY).first()
             if last is not None and last.seq > seq:
                 seq, leaf = last.seq, bytes(last.leaf_hash)
         head = _HeadCache(txn=txn, seq=seq, leaf=leaf)

@@ -24,6 +24,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from audit_trail.base import execute_core
 from audit_trail.service import Change, Ledger
 from studies.consent.models import SCOPES, ConsentForm, ConsentRecord, ConsentWithdrawal
 from studies.entry.models import FormRecord
@@ -90,7 +91,7 @@ _PROTOCOL_AT = (select(_PV).where(_PV.c.study_id == bindparam("study_id"),
 def current_protocol(session: Session, *, study_id: str, at: dt.datetime) -> Any:
     """The protocol version in force at ``at``: the newest one registered by then (a row with
     ``ProtocolVersion``'s attribute names), or None."""
-    return session.execute(_PROTOCOL_AT, {"study_id": study_id, "at": at}).first()
+    return execute_core(session, _PROTOCOL_AT, {"study_id": study_id, "at": at}).first()
 
 
 # The statements on every save's path read rows (attribute names as the models'), built once.
@@ -109,7 +110,7 @@ def approval_status(session: Session, *, study_id: str,
     if pv is None:
         return None, (_("the study has no registered protocol"))
     day = at.astimezone(dt.UTC).date()
-    decisions = list(session.execute(_DECISIONS_AT, {"pv": pv.id, "at": at}))
+    decisions = list(execute_core(session, _DECISIONS_AT, {"pv": pv.id, "at": at}))
     if not decisions:
         older = session.execute(select(col(EthicsApproval.id)).where(
             col(EthicsApproval.study_id) == study_id,
@@ -157,7 +158,7 @@ _CONSENT_AT = (
 
 
 def _effective(session: Session, subject_id: str, at: dt.datetime) -> _Effective:
-    rows = session.execute(_CONSENT_AT, {"subject_id": subject_id, "at": at}).all()
+    rows = execute_core(session, _CONSENT_AT, {"subject_id": subject_id, "at": at}).all()
     if not rows:
         return _Effective(None, frozenset())
     # A withdrawal's scope NULL means the whole consent; no withdrawal at all has no id.
@@ -255,7 +256,7 @@ _SUBJECT_STUDY = (select(_SU.c.study_id, _ST.c.status).join(_ST, _ST.c.id == _SU
 
 def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tuple[str, str] | None:
     """(reason, clause) why data may not be entered for this subject at ``at``, or None."""
-    subject = session.execute(_SUBJECT_STUDY, {"subject_id": subject_id}).first()
+    subject = execute_core(session, _SUBJECT_STUDY, {"subject_id": subject_id}).first()
     if subject is None:
         raise NotFound(_("no such subject"), field="subject_id")
     problem = _study_problem(session, subject.study_id, subject.status, at)
@@ -271,7 +272,7 @@ def entry_problem(session: Session, *, subject_id: str, at: dt.datetime) -> tupl
         return problem, CLAUSE_CONSENT
     rec = eff.record
     if rec is not None and rec.form_id:
-        newer = session.execute(_NEWER_FORM, dict(
+        newer = execute_core(session, _NEWER_FORM, dict(
             form_id=rec.form_id, study_id=subject.study_id, consent_type=rec.consent_type,
             at=at)).first()
         if newer is not None:
@@ -352,7 +353,7 @@ def is_locked(session: Session, *, study_id: str, site_id: str | None,
     """Is this data covered by a lock that no active signed unlock opens (read only: what a
     page shows; a write still goes through :func:`assert_writable`)."""
     at = as_utc(at) if at else dt.datetime.now(dt.UTC)
-    locks = session.execute(_LOCKS, {"study_id": study_id}).all()
+    locks = execute_core(session, _LOCKS, {"study_id": study_id}).all()
     if not any(covers(lk, site_id, subject_id, form_id) for lk in locks):
         return False
     return not any(_permits(req, subject_id, form_id, None)
@@ -382,7 +383,7 @@ def assert_writable(session: Session, *, study_id: str | None = None,
     if study_id is None:
         return None
     serialise(session)
-    locks = session.execute(_LOCKS, {"study_id": study_id}).all()
+    locks = execute_core(session, _LOCKS, {"study_id": study_id}).all()
     if not locks:
         return None
     subject = session.get(Subject, subject_id) if subject_id else None

@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from audit_trail.base import execute_core
 from audit_trail.models import LedgerEntry
 from audit_trail.service import Change, Ledger, canonical_ts
 from studies.accounts import totp as totp_mod
@@ -432,7 +433,7 @@ def resolve_session(session: Session, *, token: str, client: str | None,
     # ended session, a deactivated account or a revoked grant stops working at once, in
     # every process. A session that is not plainly valid takes the path below, which
     # refuses it exactly as before.
-    rows = session.execute(_SESSION_ACTOR, {"sid": sid}).all()
+    rows = execute_core(session, _SESSION_ACTOR, {"sid": sid}).all()
     first = rows[0] if rows else None
     if (first is not None and first.ended_at is None and first.is_active
             and now - first.last_seen <= idle_timeout and now - first.created_at <= lifetime

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from audit_trail.base import execute_core
 from audit_trail.service import Change, Ledger
 from studies.entry import service as entry
 from studies.entry.models import (
@@ -76,7 +77,7 @@ _MARKS = select(SM).where(SM.c.record_id == bindparam("record_id")).order_by(
 
 def sdv_state(session: Session, record_id: str) -> dict[str, Any]:
     """Each field's newest SDV mark, as read-only rows with ``SdvMark``'s attribute names."""
-    return {m.item_name: m for m in session.execute(_MARKS, {"record_id": record_id})}
+    return {m.item_name: m for m in execute_core(session, _MARKS, {"record_id": record_id})}
 
 
 def clear_changed(session: Session, *, record_id: str, changed: list[str], version: int,
@@ -336,7 +337,7 @@ _QUERIES = select(DQ).where(DQ.c.record_id == bindparam("record_id")).order_by(D
 def queries_of_record(session: Session, record_id: str) -> list[dict[str, Any]]:
     return [{"id": q.id, "item": q.item_name, "status": q.status, "opened_by": q.opened_by,
              "opened_at": q.opened_at.isoformat(), "thread": _thread(session, q.id)}
-            for q in session.execute(_QUERIES, {"record_id": record_id})]
+            for q in execute_core(session, _QUERIES, {"record_id": record_id})]
 
 
 def get_query(session: Session, *, actor: Actor, study_code: str,

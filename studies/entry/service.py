@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from audit_trail.base import execute_core
 from audit_trail.service import Change, Ledger
 from studies import guards
 from studies.entry.errors import CLAUSE_ENTRY, EntryInvalid, StaleVersion
@@ -90,7 +91,7 @@ _DEFAULT_SETTINGS = {name: f.get_default(call_default_factory=True)
 
 
 def get_settings(session: Session, study_id: str) -> SettingsView:
-    row = session.execute(_SETTINGS, {"study_id": study_id}).first()
+    row = execute_core(session, _SETTINGS, {"study_id": study_id}).first()
     if row is not None:
         return SettingsView(*row)
     defaults = {k: copy.copy(v) for k, v in _DEFAULT_SETTINGS.items()}
@@ -223,7 +224,7 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
     """Check the permission (for the subject's site) and that subject, event and form belong
     to this study — a form of another study is "not found" here."""
     require(actor, perm, study=study_code)
-    found = session.execute(_TARGET, {"study": study_code, "subject": subject_code,
+    found = execute_core(session, _TARGET, {"study": study_code, "subject": subject_code,
                                       "event": event_name, "form": form_name}).first()
     if found is not None:
         study, subject, site, event, form = _target_parts(found)
@@ -246,13 +247,13 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
 def find_record(session: Session, t: Target) -> Any:
     """The form record of the target as read (a row with ``FormRecord``'s attribute names),
     or None."""
-    return session.execute(_RECORD, {
+    return execute_core(session, _RECORD, {
         "subject_id": t.subject.id, "event_name": t.event.name, "repeat": t.repeat,
         "form_id": t.form.id}).first()
 
 
 def current_values(session: Session, record_id: str) -> dict[str, Any]:
-    return {r.item_name: r.value for r in session.execute(_CURRENT, {"record_id": record_id})}
+    return {r.item_name: r.value for r in execute_core(session, _CURRENT, {"record_id": record_id})}
 
 
 def values_and_context(session: Session, subject_id: str, record_id: str | None
@@ -261,7 +262,7 @@ def values_and_context(session: Session, subject_id: str, record_id: str | None
     forms (branching logic and cross-form rules may refer to them)."""
     values: dict[str, Any] = {}
     context: dict[str, Any] = {}
-    for r in session.execute(_SUBJECT_VALUES, {"subject_id": subject_id}):
+    for r in execute_core(session, _SUBJECT_VALUES, {"subject_id": subject_id}):
         if r.record_id == record_id:
             values[r.item_name] = r.value
         elif r.value is not None:
@@ -511,16 +512,16 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
                           entity_type="form_record", entity_id=record_id, study=study_code,
                           subject=subject_code, version=version, reason=reason,
                           changes=ledger_changes)
-    session.execute(insert(RV), [dict(id=new_id(), record_id=record_id, version=version,
+    execute_core(session, insert(RV), [dict(id=new_id(), record_id=record_id, version=version,
                                       status=status, saved_at=now, saved_by=actor,
                                       client=client, ledger_seq=entry.seq, batch=batch)])
     if changes:
-        session.execute(insert(VV), [dict(id=new_id(), record_id=record_id, item_name=n,
+        execute_core(session, insert(VV), [dict(id=new_id(), record_id=record_id, item_name=n,
                                           version=version, before=b, after=a, reason=r,
                                           saved_at=now, saved_by=actor)
                                      for n, b, a, r in changes])
         if version == 1:
-            session.execute(insert(CV), [dict(record_id=record_id, item_name=n, value=a,
+            execute_core(session, insert(CV), [dict(record_id=record_id, item_name=n, value=a,
                                               version=version) for n, _x, a, _x in changes])
         else:
             have = set(stored) if stored is not None else set(session.execute(
@@ -528,10 +529,10 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
             new_rows = [dict(record_id=record_id, item_name=n, value=a, version=version)
                         for n, _x, a, _x in changes if n not in have]
             if new_rows:
-                session.execute(insert(CV), new_rows)
+                execute_core(session, insert(CV), new_rows)
             for n, _x, a, _x in changes:
                 if n in have:
-                    session.execute(update(CV).where(CV.c.record_id == record_id,
+                    execute_core(session, update(CV).where(CV.c.record_id == record_id,
                                                      CV.c.item_name == n)
                                     .values(value=a, version=version))
     return entry.seq
@@ -587,7 +588,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         rid, version = new_id(), 1
         try:
             with session.begin_nested():
-                session.execute(insert(FR), [dict(
+                execute_core(session, insert(FR), [dict(
                     id=rid, study_id=t.study.id, subject_id=t.subject.id,
                     event_name=t.event.name, event_repeat=t.repeat, form_id=t.form.id,
                     form_version_id=fv_id, version=1, status=prep.status, created_at=now,
@@ -598,7 +599,7 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         action = Action.ENTRY_CREATE
     else:
         rid, version = record.id, record.version + 1
-        res = session.execute(update(FR).where(FR.c.id == rid, FR.c.version == record.version)
+        res = execute_core(session, update(FR).where(FR.c.id == rid, FR.c.version == record.version)
                               .values(version=version, status=prep.status))
         if res.rowcount != 1:  # type: ignore[attr-defined]  # another save in between
             raise stale(session, find_record(session, t), rid, data.base_version)
