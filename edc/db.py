@@ -79,8 +79,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             def _private(*_args: Any) -> None:
                 _create_private(path)
         _sqlite_setup(engine)
-        _refuse_nul(engine)
-        _readers_do_not_write(engine)
+        _check_statements(engine, readers=True)
         return engine
     if u.get_backend_name() == "postgresql":
         kwargs = {"pool_size": PG_POOL_SIZE, "max_overflow": PG_MAX_OVERFLOW, **kwargs}
@@ -88,7 +87,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             u, connect_args={"options": "-c synchronous_commit=on -c timezone=UTC",
                              "connect_timeout": 10},
             pool_pre_ping=True, **kwargs)
-        _refuse_nul(engine)
+        _check_statements(engine, readers=False)
         return engine
     raise DatabaseError(f"unsupported database {u.get_backend_name()!r}: use sqlite or postgresql")
 
@@ -107,27 +106,37 @@ def _nul_field(params: Any, names: Any = None) -> str | None:
     has none), or None. ``names``: the parameter names of a positional statement."""
     if isinstance(params, dict):
         for key, value in params.items():
-            if isinstance(value, str) and "\x00" in value:
+            if type(value) is str and "\x00" in value:
                 return re.sub(r"_\d+$", "", str(key))
         return None
     if isinstance(params, list | tuple):
         for i, value in enumerate(params):
-            if isinstance(value, str) and "\x00" in value:
-                name = names[i] if names and i < len(names) else ""
-                return re.sub(r"_\d+$", "", str(name))
-            if isinstance(value, dict | list | tuple):
+            kind = type(value)
+            if kind is str:
+                if "\x00" in value:
+                    name = names[i] if names and i < len(names) else ""
+                    return re.sub(r"_\d+$", "", str(name))
+            elif kind in _CONTAINERS:
                 found = _nul_field(value, names)
                 if found is not None:
                     return found
     return None
 
 
-def _refuse_nul(engine: Engine) -> None:
-    """Refuse (422) a statement binding text with a NUL character, on both databases alike:
-    PostgreSQL cannot store one in text (it would answer a database error), SQLite would."""
+_CONTAINERS = frozenset({dict, list, tuple})
+
+
+def _check_statements(engine: Engine, *, readers: bool) -> None:
+    """Before every statement, in one listener (each costs per statement):
+
+    - refuse (422) a statement binding text with a NUL character, on both databases alike:
+      PostgreSQL cannot store one in text (it would answer a database error), SQLite would;
+    - ``readers`` (SQLite): stop a request served as a reader (a deferred transaction) that
+      tries to write, before the statement runs: upgrading a deferred transaction to a writer
+      could fail on a stale snapshot, so it is served again from the start as a writer."""
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _check(_conn: Any, _cursor: Any, _statement: str, parameters: Any, context: Any,
+    def _check(conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any,
                _executemany: bool) -> None:
         compiled = getattr(context, "compiled", None)
         field = _nul_field(parameters, getattr(compiled, "positiontup", None))
@@ -136,6 +145,8 @@ def _refuse_nul(engine: Engine) -> None:
                 (f"{field}: " if field else "")
                 + _("text must not contain a NUL character (U+0000)"),
                 field=field or None)
+        if readers and conn.get_execution_options().get(REQUEST_READ) and is_write(statement):
+            raise NeedsWriter(statement.split(None, 1)[0])
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -202,17 +213,6 @@ def is_write(statement: str) -> bool:
     if verb == "WITH":
         return bool(_WRITE_WORDS.search(statement))
     return verb not in _READ_VERBS
-
-
-def _readers_do_not_write(engine: Engine) -> None:
-    """A request served as a reader (a deferred transaction) that tries to write is stopped
-    before the statement runs: upgrading a deferred transaction to a writer could fail on a
-    stale snapshot, so it is served again from the start as a writer instead."""
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _check(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if conn.get_execution_options().get(REQUEST_READ) and is_write(statement):
-            raise NeedsWriter(statement.split(None, 1)[0])
 
 
 def end_session(session: Session, *, commit: bool) -> None:
