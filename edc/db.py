@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_DIR = ROOT / "alembic"
 
 
-# PostgreSQL connections: the web app lets at most PG_POOL_SIZE requests hold a transaction
-# at once (see ``request_slots``); the overflow serves work outside requests (refusals recorded
-# in their own transaction, streamed exports, the extract worker).
+# PostgreSQL connections: the web app lets at most EDC_REQUEST_SLOTS (≤ PG_POOL_SIZE) requests
+# hold a transaction at once (see ``request_slots``); the rest serves work outside requests
+# (refusals recorded in their own transaction, streamed exports, the job runner).
 PG_POOL_SIZE = 20
 PG_MAX_OVERFLOW = 10
 READ_ONLY = "edc_read_only"
@@ -258,15 +258,19 @@ def serves_readers(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def request_slots(engine: Engine) -> int:
+def request_slots(engine: Engine, configured: int) -> int:
     """How many writing web requests may hold a database transaction at once. SQLite has one
     writer, so writers queue in the event loop rather than in SQLite's sleeping busy handler
-    (readers have ``SQLITE_READ_SLOTS`` of their own); PostgreSQL gets its pool size, so that a
-    request never waits for a connection while holding a worker thread."""
+    (readers have ``SQLITE_READ_SLOTS`` of their own). PostgreSQL: ``EDC_REQUEST_SLOTS`` per
+    web process (at most the pool's size, so a request never waits for a connection while
+    holding a worker thread). One is the default: every further transaction in the process
+    makes its threads contend for the GIL, which cost more CPU per save than it overlapped
+    (docs/benchmarks-entry.md, "Seventh run"); the processes (``--workers``) give the
+    parallelism."""
     if engine.dialect.name == "sqlite":
         return 1
     size = getattr(engine.pool, "size", None)
-    return int(size()) if callable(size) else PG_POOL_SIZE
+    return min(configured, int(size()) if callable(size) else PG_POOL_SIZE)
 
 
 def alembic_config(url: str) -> Config:

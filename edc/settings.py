@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from edc.db import ROOT
+from edc.db import PG_POOL_SIZE, ROOT
 from studies.accounts.config import parse_networks
 from studies.entry.files import KNOWN_TYPES, FileLimits
 
@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         default=30, ge=0, le=300, description="Write a session's last use at most every N "
         "seconds (the idle timeout counts from it); a page view on SQLite writes it in a "
         "transaction of its own, after its read"
+    )
+    request_slots: int = Field(
+        default=1, ge=1, le=PG_POOL_SIZE, description="PostgreSQL: how many requests of one "
+        "web process hold a database transaction at once (the others wait their turn in the "
+        "event loop). One is fastest with the database nearby: each more costs CPU in thread "
+        "switches; run one web process per core (--workers) and raise this only for a "
+        "database whose round trips are slow. SQLite: always one writer and 4 readers"
     )
     session_lifetime_hours: int = Field(
         default=12, ge=1, description="Absolute session lifetime in hours"

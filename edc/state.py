@@ -67,7 +67,8 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.reads = ReadBuffer(rules=self.access_rules, batch=self.settings.read_audit_batch)
-        self.request_slots = anyio.Semaphore(request_slots(self.engine))
+        self.request_slots = anyio.Semaphore(request_slots(self.engine,
+                                                           self.settings.request_slots))
         self.read_sessions = read_session_factory(self.engine)
         readers = serves_readers(self.engine)
         self.on_loop = runs_on_loop(self.engine)

@@ -145,3 +145,23 @@ def test_many_clients_saving_at_once_are_all_answered(
         versions = dict(s.execute(select(Subject.code, FormRecord.version).join(
             FormRecord, FormRecord.subject_id == Subject.id)).all())
     assert versions == dict(saved)
+
+
+def test_request_slots_per_web_process_are_a_setting(fresh_url: str, tmp_path: Path) -> None:
+    """``EDC_REQUEST_SLOTS``: how many requests of one PostgreSQL web process hold a database
+    transaction at once — one unless the operator raises it, at most the connection pool's
+    size; SQLite always has its one writer. A value out of range is refused, naming it."""
+    from pydantic import ValidationError
+
+    keys = tmp_path / "keys"
+    keyring.create(keys, origin="slots.test/ledger")
+    pg = make_engine(fresh_url).dialect.name == "postgresql"
+    for configured, expected in ((None, 1), (4, 4 if pg else 1), (20, 20 if pg else 1)):
+        extra = {} if configured is None else {"request_slots": configured}
+        state = build_state(Settings(database_url=fresh_url, key_dir=keys, environment="test",
+                                     **extra))
+        assert state.request_slots.value == expected
+        state.engine.dispose()
+    for bad in (0, 21):
+        with pytest.raises(ValidationError, match="request_slots"):
+            Settings(database_url=fresh_url, key_dir=keys, request_slots=bad)
