@@ -60,7 +60,7 @@ def execute_core(session: Session, statement: Executable, params: Any = None
     session's connection, in its transaction. ``session.execute`` would do the same with the
     ORM's per-statement work on top (its options, compile state and result set-up), which
     costs about as much as the statement itself on the hot paths (docs/benchmarks-entry.md,
-    "Seventh run"). Pending ORM changes are flushed first, as the session would. Not for
+    "Fifth round"). Pending ORM changes are flushed first, as the session would. Not for
     statements that load ORM objects."""
     if session.autoflush:
         session.flush()

@@ -265,7 +265,7 @@ def request_slots(engine: Engine, configured: int) -> int:
     web process (at most the pool's size, so a request never waits for a connection while
     holding a worker thread). One is the default: every further transaction in the process
     makes its threads contend for the GIL, which cost more CPU per save than it overlapped
-    (docs/benchmarks-entry.md, "Seventh run"); the processes (``--workers``) give the
+    (docs/benchmarks-entry.md, "Fifth round"); the processes (``--workers``) give the
     parallelism."""
     if engine.dialect.name == "sqlite":
         return 1

@@ -4,7 +4,7 @@ On SQLite a ``quick`` request (``edc.routing.quick``: a form opened, checked or 
 its transaction is begun, runs its work right on the event loop thread (``ON_LOOP``, set by
 ``edc.sessions``): SQLite's calls are in-process and, with the transaction begun, wait for no
 other connection, and a worker thread costs more than the work — each of its statements hands
-the GIL to the event loop and back (docs/benchmarks-entry.md, "Seventh run"). Everything else
+the GIL to the event loop and back (docs/benchmarks-entry.md, "Fifth round"). Everything else
 runs in a worker thread (``in_thread``).
 """
 
