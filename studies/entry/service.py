@@ -225,7 +225,7 @@ def resolve(session: Session, *, actor: Actor, perm: Perm, study_code: str, subj
     to this study — a form of another study is "not found" here."""
     require(actor, perm, study=study_code)
     found = execute_core(session, _TARGET, {"study": study_code, "subject": subject_code,
-                                      "event": event_name, "form": form_name}).first()
+                                            "event": event_name, "form": form_name}).first()
     if found is not None:
         study, subject, site, event, form = _target_parts(found)
         require(actor, perm, study=study_code, site=site.code)
@@ -253,7 +253,8 @@ def find_record(session: Session, t: Target) -> Any:
 
 
 def current_values(session: Session, record_id: str) -> dict[str, Any]:
-    return {r.item_name: r.value for r in execute_core(session, _CURRENT, {"record_id": record_id})}
+    rows = execute_core(session, _CURRENT, {"record_id": record_id})
+    return {r.item_name: r.value for r in rows}
 
 
 def values_and_context(session: Session, subject_id: str, record_id: str | None
@@ -512,17 +513,17 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
                           entity_type="form_record", entity_id=record_id, study=study_code,
                           subject=subject_code, version=version, reason=reason,
                           changes=ledger_changes)
-    execute_core(session, insert(RV), [dict(id=new_id(), record_id=record_id, version=version,
-                                      status=status, saved_at=now, saved_by=actor,
-                                      client=client, ledger_seq=entry.seq, batch=batch)])
+    execute_core(session, insert(RV), [dict(
+        id=new_id(), record_id=record_id, version=version, status=status, saved_at=now,
+        saved_by=actor, client=client, ledger_seq=entry.seq, batch=batch)])
     if changes:
-        execute_core(session, insert(VV), [dict(id=new_id(), record_id=record_id, item_name=n,
-                                          version=version, before=b, after=a, reason=r,
-                                          saved_at=now, saved_by=actor)
-                                     for n, b, a, r in changes])
+        execute_core(session, insert(VV), [dict(
+            id=new_id(), record_id=record_id, item_name=n, version=version, before=b, after=a,
+            reason=r, saved_at=now, saved_by=actor) for n, b, a, r in changes])
         if version == 1:
-            execute_core(session, insert(CV), [dict(record_id=record_id, item_name=n, value=a,
-                                              version=version) for n, _x, a, _x in changes])
+            execute_core(session, insert(CV), [dict(
+                record_id=record_id, item_name=n, value=a, version=version)
+                for n, _x, a, _x in changes])
         else:
             have = set(stored) if stored is not None else set(session.execute(
                 select(CV.c.item_name).where(CV.c.record_id == record_id)).scalars())
@@ -532,9 +533,9 @@ def write_version(session: Session, ledger: Ledger, *, actor: str, client: str |
                 execute_core(session, insert(CV), new_rows)
             for n, _x, a, _x in changes:
                 if n in have:
-                    execute_core(session, update(CV).where(CV.c.record_id == record_id,
-                                                     CV.c.item_name == n)
-                                    .values(value=a, version=version))
+                    execute_core(session, update(CV).where(
+                        CV.c.record_id == record_id, CV.c.item_name == n)
+                        .values(value=a, version=version))
     return entry.seq
 
 
@@ -599,9 +600,10 @@ def save_form(session: Session, ledger: Ledger, *, actor: Actor, study_code: str
         action = Action.ENTRY_CREATE
     else:
         rid, version = record.id, record.version + 1
-        res = execute_core(session, update(FR).where(FR.c.id == rid, FR.c.version == record.version)
-                              .values(version=version, status=prep.status))
-        if res.rowcount != 1:  # type: ignore[attr-defined]  # another save in between
+        res = execute_core(session, update(FR).where(
+            FR.c.id == rid, FR.c.version == record.version)
+            .values(version=version, status=prep.status))
+        if res.rowcount != 1:  # another save in between
             raise stale(session, find_record(session, t), rid, data.base_version)
         cleared = monitoring.clear_changed(session, record_id=rid,
                                            changed=[c[0] for c in prep.changes],
