@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from studies.kernel.errors import InvalidInput
@@ -38,10 +39,15 @@ REQUEST_READ = "edc_request_read"
 SQLITE_READ_SLOTS = 4
 
 
-# A web request's writer transaction begun on the event loop thread (``begin_now``): BEGIN
+# A web request's transaction begun on the event loop thread (``begin_now``). SQLite: BEGIN
 # IMMEDIATE without waiting for the write lock; ``WriteLockTaken`` if another holds it.
+# PostgreSQL: a lock wait longer than LOOP_LOCK_TIMEOUT_MS fails (``lock_wait_too_long``), and
+# the request's work is redone in a worker thread, where it waits (``edc.threads``).
 NO_WAIT = "edc_no_wait"
 BUSY_TIMEOUT_MS = 60_000
+LOOP_LOCK_TIMEOUT_MS = 200
+# A pooled PostgreSQL connection that sat unused this long is pinged before it is handed out.
+PING_AFTER_IDLE_S = 1.0
 
 
 class WriteLockTaken(Exception):  # noqa: N818 (a signal, not an error shown to anyone)
@@ -86,10 +92,47 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(
             u, connect_args={"options": "-c synchronous_commit=on -c timezone=UTC",
                              "connect_timeout": 10},
-            pool_pre_ping=True, **kwargs)
+            **kwargs)
+        _pg_setup(engine)
         _check_statements(engine, readers=False)
         return engine
     raise DatabaseError(f"unsupported database {u.get_backend_name()!r}: use sqlite or postgresql")
+
+
+def _pg_setup(engine: Engine) -> None:
+    """A transaction begun on the event loop (``NO_WAIT``) waits at most LOOP_LOCK_TIMEOUT_MS
+    for a row lock. A connection is pinged before it is handed out only if it sat unused in
+    the pool for PING_AFTER_IDLE_S or more: a dropped connection (the server restarted, a
+    firewall closed it) is replaced before a request uses it, without a round trip for every
+    request of a busy server. A connection dropped while in steady use fails its request
+    (503, edc.errors), and the pool then replaces all its connections."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        if conn.get_execution_options().get(NO_WAIT):
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {LOOP_LOCK_TIMEOUT_MS}")
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(str(exc)) from exc  # the pool connects afresh
+
+
+def lock_wait_too_long(exc: BaseException) -> bool:
+    """A statement of a transaction begun on the event loop gave up waiting for a row lock
+    (PostgreSQL's lock_not_available after LOOP_LOCK_TIMEOUT_MS): the transaction was aborted
+    before it changed anything that another can see."""
+    return (isinstance(exc, OperationalError)
+            and getattr(exc.orig, "sqlstate", None) == "55P03")
 
 
 def _create_private(path: Path) -> None:
@@ -185,9 +228,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 def begin_now(session: Session) -> None:
-    """Begin a request's transaction without waiting: a reader's deferred transaction, or a
-    writer's BEGIN IMMEDIATE if the write lock is free (else ``WriteLockTaken``, and the
-    session is closed, nothing begun)."""
+    """Begin a request's transaction on the event loop without waiting. SQLite: a reader's
+    deferred transaction, or a writer's BEGIN IMMEDIATE if the write lock is free (else
+    ``WriteLockTaken``, and the session is closed, nothing begun). PostgreSQL: a transaction
+    whose lock waits give up after LOOP_LOCK_TIMEOUT_MS (``lock_wait_too_long``)."""
     try:
         session.connection(execution_options={NO_WAIT: True})
     except BaseException:
@@ -195,11 +239,15 @@ def begin_now(session: Session) -> None:
         raise
 
 
-def runs_on_loop(engine: Engine) -> bool:
+def runs_on_loop(engine: Engine, slots: int) -> bool:
     """Whether a quick request's database work runs on the event loop thread once its
-    transaction is begun (``edc.threads``): SQLite. PostgreSQL's statements wait on the
-    network and on row locks, which must not stop the loop."""
-    return engine.dialect.name == "sqlite"
+    transaction is begun (``edc.threads``). SQLite: always (its calls are in-process). On
+    PostgreSQL when a web process holds one request transaction at a time (``slots``, the
+    default): the loop then waits on the network only while no other request of the process
+    could use the database, and never long on a row lock (LOOP_LOCK_TIMEOUT_MS). With more
+    slots the other transactions would wait for the loop, so every request runs in a worker
+    thread."""
+    return engine.dialect.name == "sqlite" or slots == 1
 
 
 _READ_VERBS = frozenset({"SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT",

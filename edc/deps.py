@@ -73,7 +73,7 @@ AuthDep = Annotated[AuthConfig, Depends(get_auth)]
 async def current_actor(request: Request, session: SessionDep) -> Actor:
     """The actor of the request: an API token (``Authorization: Bearer``, under /api only)
     or the session cookie. ``async``, its database read through ``edc.threads.request_work``:
-    on the event loop for a quick request on SQLite, else in a worker thread."""
+    on the event loop for a quick request, else in a worker thread."""
     return await request_work(_resolve_actor, request, session)
 
 

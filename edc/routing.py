@@ -11,7 +11,7 @@ validated in the event loop (CPU work either way). The function, its signature a
 documentation are unchanged. An endpoint that raises is rolled back as before.
 
 An endpoint marked ``@quick`` (under the route decorator) runs, with its commit, on the event
-loop thread instead when the database is SQLite and its transaction is begun
+loop thread instead once its transaction is begun, where ``edc.db.runs_on_loop`` allows
 (``edc.threads.request_work``, docs/architecture.md "Quick routes").
 """
 
@@ -31,16 +31,17 @@ QUICK = "edc_quick"
 
 
 def quick(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark an endpoint whose work is a few short statements (a form opened or saved): on
-    SQLite it runs on the event loop thread once its transaction is begun
-    (``edc.db.runs_on_loop``); elsewhere, and for every other endpoint, in a worker thread."""
+    """Mark an endpoint whose work is a few short statements (a form opened or saved): it runs
+    on the event loop thread once its transaction is begun, where ``edc.db.runs_on_loop``
+    allows; elsewhere, and for every other endpoint, in a worker thread. Its work may be
+    done twice (``edc.threads.request_work``): it must change nothing but the database."""
     setattr(fn, QUICK, True)
     return fn
 
 
 def in_worker_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` as a coroutine function that runs it, then commits the request's transaction, in
-    a worker thread or, for a quick request on SQLite, on the event loop (``functools.wraps``
+    a worker thread or, for a quick request, on the event loop (``functools.wraps``
     keeps what FastAPI reads: the signature, the annotations' module, name and docstring, and
     the ``quick`` mark)."""
 

@@ -25,8 +25,8 @@ import anyio
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from edc.db import WriteLockTaken, begin_now, end_session
-from edc.threads import ON_LOOP, in_thread, request_work
+from edc.db import WriteLockTaken, begin_now, end_session, lock_wait_too_long
+from edc.threads import ON_LOOP, OnLoop, in_thread, request_work
 from studies.accounts.service import refresh_session
 
 if TYPE_CHECKING:
@@ -103,10 +103,12 @@ class AppSessions:
         session's last use, when due, is written afterwards in a short transaction of its
         own.
 
-        On SQLite a ``quick`` route's transaction is begun here at once, without waiting
+        A ``quick`` route's transaction is begun here at once, without waiting
         (``edc.db.begin_now``), and its work then runs on the event loop thread
-        (``edc.threads.ON_LOOP``); if another connection holds the write lock, the request
-        waits for it in a worker thread instead, and the loop goes on serving others."""
+        (``edc.threads.ON_LOOP``, where ``edc.db.runs_on_loop`` allows). On SQLite, if another
+        connection holds the write lock, the request waits for it in a worker thread instead,
+        and the loop goes on serving others; on PostgreSQL a row lock that is not free soon
+        moves the request's work to a worker thread (``edc.threads.request_work``)."""
         state = self.state
         request = self.request
         reader = (request is not None and is_reader(request)
@@ -127,7 +129,8 @@ class AppSessions:
                         with anyio.CancelScope(shield=True):
                             await in_thread(lambda: end_session(session, commit=False))
                         raise
-                on_loop = ON_LOOP.set(True)
+                on_loop = ON_LOOP.set(OnLoop(must_wait=lock_wait_too_long,
+                                             restart=session.rollback))
             committed = False
 
             def commit() -> None:  # where the endpoint ran, right after it (``commit_now``)

@@ -62,16 +62,16 @@ class AppState:
     # slots of their own (None on PostgreSQL, where every request takes a pool slot).
     reader_sessions: sessionmaker[Session] | None = field(init=False)
     reader_slots: anyio.Semaphore | None = field(init=False)
-    # SQLite: a quick request's database work runs on the event loop thread (edc.db.runs_on_loop)
+    # A quick request's database work runs on the event loop thread (edc.db.runs_on_loop)
     on_loop: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = ReadBuffer(rules=self.access_rules, batch=self.settings.read_audit_batch)
-        self.request_slots = anyio.Semaphore(request_slots(self.engine,
-                                                           self.settings.request_slots))
+        slots = request_slots(self.engine, self.settings.request_slots)
+        self.request_slots = anyio.Semaphore(slots)
         self.read_sessions = read_session_factory(self.engine)
         readers = serves_readers(self.engine)
-        self.on_loop = runs_on_loop(self.engine)
+        self.on_loop = runs_on_loop(self.engine, slots)
         self.reader_sessions = request_sessions_factory(self.engine) if readers else None
         self.reader_slots = anyio.Semaphore(SQLITE_READ_SLOTS) if readers else None
         if self.login_limiter is None:

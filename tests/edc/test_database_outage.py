@@ -133,3 +133,23 @@ def test_a_database_outage_answers_503_with_retry_after_and_recovers(
         r = c.get("/api/v1/me")
         assert r.status_code == 200, r.text
         assert r.json()["username"] == "mon.wu"
+
+
+def test_a_connection_dropped_while_idle_is_replaced_before_a_request_uses_it(
+        served: tuple[str, AppState, Relay, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pooled connection that sat unused for ``PING_AFTER_IDLE_S`` is pinged before a request
+    gets it: when the server restarted (or a firewall closed the connection) in between, the
+    pool connects afresh and the request is served, not refused."""
+    import edc.db
+
+    base, state, relay, token = served
+    monkeypatch.setattr(edc.db, "PING_AFTER_IDLE_S", 0.3)
+    with httpx.Client(base_url=base, timeout=30, cookies={"edc_session": token}) as c:
+        assert c.get("/api/v1/me").status_code == 200  # the pool holds a live connection
+        relay.cut()  # the server goes away and comes back: that connection is dead
+        relay.restore()
+        threading.Event().wait(0.5)
+        for _ in range(3):
+            r = c.get("/api/v1/me")
+            assert r.status_code == 200, r.text
+            assert r.json()["username"] == "mon.wu"

@@ -216,17 +216,18 @@ def count_hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_worker_thread_hops_and_the_commit_in_the_endpoints(
         served: tuple[str, AppState, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each hop to a worker thread costs CPU (docs/benchmarks-entry.md). On PostgreSQL a form
-    read or save makes two — the actor's session lookup, then the endpoint, whose transaction
-    is committed in that same thread as soon as it returns (``edc.routing``). On SQLite a
-    form read or save is ``quick``: once its transaction is begun it runs on the event loop
-    thread, with no hop at all, while any other route (here the account's own page) makes
-    the two hops. The save is committed (a new session reads it), and a save refused by the
-    domain is rolled back as before."""
+    """Each hop to a worker thread costs CPU (docs/benchmarks-entry.md). A form read or save
+    is ``quick``: once its transaction is begun it runs on the event loop thread, with no hop
+    at all, on SQLite and on PostgreSQL with one request transaction per web process (the
+    default). Any other route (here the account's own page) makes two — the actor's session
+    lookup, then the endpoint, whose transaction is committed in that same thread as soon as
+    it returns (``edc.routing``). The save is committed (a new session reads it), and a save
+    refused by the domain is rolled back as before."""
     url, state, tokens = served
     hops = count_hops(monkeypatch)
     two = ["_resolve_actor", "call_and_commit"]
-    quick: list[str] = [] if state.engine.dialect.name == "sqlite" else two
+    quick: list[str] = []
+    assert state.on_loop
     with client(url, tokens[0]) as c:
         saved = c.put(FORM, json={"base_version": 0, "values": VITALS})
         assert saved.status_code == 200 and saved.json()["version"] == 1
@@ -250,6 +251,31 @@ def test_worker_thread_hops_and_the_commit_in_the_endpoints(
             LedgerEntry.action == Action.ENTRY_UPDATE)).scalar_one() == 0
 
 
+class SaveWaiting:
+    """A first save of the form, sent from a thread of its own while a test holds a lock."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.answers: list[httpx.Response] = []
+
+        def save() -> None:
+            with client(url, token) as c:
+                self.answers.append(c.put(FORM, json={"base_version": 0, "values": VITALS}))
+
+        self.thread = threading.Thread(target=save)
+        self.thread.start()
+
+    def still_waiting(self) -> bool:
+        return self.thread.is_alive() and not self.answers
+
+    def saved_once(self, url: str, token: str) -> None:
+        """Once the lock is free: the save answered 200 as version 1, and it is read back."""
+        self.thread.join(timeout=30)
+        assert [a.status_code for a in self.answers] == [200]
+        assert self.answers[0].json()["version"] == 1
+        with client(url, token) as c:
+            assert c.get(FORM).json()["version"] == 1
+
+
 def test_a_quick_save_waits_for_the_write_lock_off_the_event_loop(
         served: tuple[str, AppState, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     """A quick save on SQLite whose write lock another connection holds (a backup, a job,
@@ -257,32 +283,56 @@ def test_a_quick_save_waits_for_the_write_lock_off_the_event_loop(
     answering, and once the lock is free the save is made and acknowledged."""
     url, state, tokens = served
     if state.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's single write lock; PostgreSQL requests never run on the loop")
+        pytest.skip("SQLite's single write lock; PostgreSQL's row locks: the test below")
     hops = count_hops(monkeypatch)
     holder = sqlite3.connect(state.engine.url.database or "", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    answers: list[httpx.Response] = []
-
-    def save() -> None:
-        with client(url, tokens[0]) as c:
-            answers.append(c.put(FORM, json={"base_version": 0, "values": VITALS}))
-
-    saving = threading.Thread(target=save)
     try:
-        saving.start()
+        saving = SaveWaiting(url, tokens[0])
         threading.Event().wait(0.5)  # the save has reached the server and waits
         with client(url, tokens[1]) as c:  # the event loop is free: other requests answered
             for _ in range(3):
                 assert c.get("/api/v1/health", timeout=2).status_code == 200
                 r = c.get(FORM, timeout=2)
                 assert r.status_code == 200 and r.json()["version"] == 0
-        assert saving.is_alive() and not answers  # still waiting for the lock
+        assert saving.still_waiting()
         assert hops[0] == "connection" and hops.count("connection") == 1  # in a worker thread
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    saving.join(timeout=30)
-    assert [a.status_code for a in answers] == [200]
-    assert answers[0].json()["version"] == 1
-    with client(url, tokens[1]) as c:
-        assert c.get(FORM).json()["version"] == 1
+    saving.saved_once(url, tokens[1])
+
+
+def test_a_quick_save_that_waits_for_a_row_lock_moves_off_the_event_loop(
+        served: tuple[str, AppState, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a quick save runs on the event loop, and waits there for a row lock at
+    most ``LOOP_LOCK_TIMEOUT_MS``. When another transaction holds the ledger's head longer (an
+    ``edc`` command, a job, another web process), the save's transaction is rolled back and
+    its work redone in a worker thread, where it waits: meanwhile the event loop goes on
+    answering, and once the lock is free the save is made once and acknowledged, its one
+    ledger entry in a ledger that verifies."""
+    url, state, tokens = served
+    if state.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's row locks; SQLite's write lock: the test above")
+    from audit_trail.service import verify
+    from edc.db import LOOP_LOCK_TIMEOUT_MS
+
+    hops = count_hops(monkeypatch)
+    holder = state.engine.raw_connection()
+    holder.cursor().execute("SELECT seq FROM ledger_head WHERE id = 1 FOR UPDATE")
+    try:
+        saving = SaveWaiting(url, tokens[0])
+        threading.Event().wait(3 * LOOP_LOCK_TIMEOUT_MS / 1000)  # longer than the loop waits
+        with client(url, tokens[1]) as c:  # the event loop is free: the server answers
+            for _ in range(3):  # (the process's database requests queue for its one slot)
+                assert c.get("/api/v1/health", timeout=2).status_code == 200
+        assert saving.still_waiting()
+        assert hops[0] == "_redo" and hops.count("_redo") == 1  # moved to a worker thread
+    finally:
+        holder.rollback()
+        holder.close()
+    saving.saved_once(url, tokens[1])
+    with state.sessions() as s:
+        assert s.execute(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.action == Action.ENTRY_CREATE)).scalar_one() == 1
+        assert not verify(s, vkey=state.keys.signer.vkey).problems  # raises if broken

@@ -617,6 +617,7 @@ def save_form(study: str, subject: str, event: str, form: str, request: Request,
         if not key.startswith("upload.") or not isinstance(part, UploadFile) or not part.filename:
             continue
         name = key.split(".", 1)[1]
+        part.file.seek(0)  # from the start: a save moved off the loop is done again
         try:  # an upload stands on its own (audited); the save then names it
             values[name] = entry_files.upload(
                 session, ledger, actor=actor, study_code=study, subject_code=subject,
