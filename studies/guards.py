@@ -95,10 +95,17 @@ def current_protocol(session: Session, *, study_id: str, at: dt.datetime) -> Any
 
 
 # The statements on every save's path read rows (attribute names as the models'), built once.
+# The approval gate's: the protocol version in force at ``at`` and the ethics decisions on it
+# recorded by then, newest first, in one query (one row with no decision when there is none;
+# no row when no protocol was registered by then).
 _EA = EthicsApproval.__table__  # type: ignore[attr-defined]
-_DECISIONS_AT = (select(_EA).where(_EA.c.protocol_version_id == bindparam("pv"),
-                                   _EA.c.recorded_at <= bindparam("at"))
-                 .order_by(_EA.c.decided_on.desc(), _EA.c.recorded_at.desc()))
+_PV_AT = _PROTOCOL_AT.subquery("pv")
+_DECISIONS_AT = (
+    select(_PV_AT.c.id.label("pv_id"), _PV_AT.c.label.label("pv_label"), *_EA.c)
+    .select_from(_PV_AT)
+    .outerjoin(_EA, and_(_EA.c.protocol_version_id == _PV_AT.c.id,
+                         _EA.c.recorded_at <= bindparam("at")))
+    .order_by(_EA.c.decided_on.desc(), _EA.c.recorded_at.desc()))
 
 
 def approval_status(session: Session, *, study_id: str,
@@ -106,31 +113,32 @@ def approval_status(session: Session, *, study_id: str,
     """(the current approval, None) or (None, why there is none) — "current" meaning an
     approving decision, in force at ``at``, on the protocol version in force at ``at`` (a row
     with ``EthicsApproval``'s attribute names)."""
-    pv = current_protocol(session, study_id=study_id, at=at)
-    if pv is None:
+    rows = execute_core(session, _DECISIONS_AT, {"study_id": study_id, "at": at}).all()
+    if not rows:
         return None, (_("the study has no registered protocol"))
+    label = rows[0].pv_label
     day = at.astimezone(dt.UTC).date()
-    decisions = list(execute_core(session, _DECISIONS_AT, {"pv": pv.id, "at": at}))
+    decisions = [r for r in rows if r.id is not None]
     if not decisions:
         older = session.execute(select(col(EthicsApproval.id)).where(
             col(EthicsApproval.study_id) == study_id,
             col(EthicsApproval.decision).in_(APPROVING))).first()
         if older:
             return None, (_("protocol version {label} (an amendment) has not been approved by the "
-                            "ethics committee yet").format(label=pv.label))
-        return None, (_("protocol version {label} has no ethics approval").format(label=pv.label))
+                            "ethics committee yet").format(label=label))
+        return None, (_("protocol version {label} has no ethics approval").format(label=label))
     latest = decisions[0]
     if latest.decision not in APPROVING:
         return None, (_("the ethics committee rejected protocol version {label} "
-                        "({reference})").format(label=pv.label, reference=latest.reference))
+                        "({reference})").format(label=label, reference=latest.reference))
     if latest.decided_on > day:
         day_s = latest.decided_on.isoformat()
         return None, (_("the approval of protocol {label} takes effect on {day_s}").format(
-                          label=pv.label, day_s=day_s))
+                          label=label, day_s=day_s))
     if latest.expires_on is not None and latest.expires_on < day:
         exp = latest.expires_on.isoformat()
         return None, (_("the ethics approval {reference} of protocol {label} expired on "
-                        "{exp}").format(reference=latest.reference, label=pv.label, exp=exp))
+                        "{exp}").format(reference=latest.reference, label=label, exp=exp))
     return latest, None
 
 

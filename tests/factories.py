@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from audit_trail.service import Ledger
@@ -23,6 +25,22 @@ from studies.registry.schemas import ProtocolIn, SiteIn, StudyIn
 from studies.subjects.models import Subject
 
 PASSWORD = "correct horse battery staple"
+
+
+@contextmanager
+def statements_run(session: Session) -> Iterator[list[str]]:
+    """The SQL statements the session's engine runs inside the block, in order."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def make_user(session: Session, ledger: Ledger, username: str, *roles: Role,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factories import SETUP, VITALS, make_entry_study, make_user
+from factories import SETUP, VITALS, make_entry_study, make_user, statements_run
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from test_entry import investigator, save
@@ -42,22 +42,11 @@ def test_a_form_view_reads_the_study_settings_once(session: Session, ledger: Led
                                                    people: dict[str, Actor]) -> None:
     """The settings decide both the SDV set and who sees level-5 values (the treating roles):
     a form view reads them in one statement, not one for each."""
-    from sqlalchemy import event
-
     save(session, ledger, people["inv"], "vital_signs", VITALS)
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engine = session.get_bind().engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(session) as seen:
         view = entry_reading.form_view(session, actor=people["mon"], study_code=STUDY,
                                        subject_code=S, event_name="baseline",
                                        form_name="vital_signs")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert view["values"]["sbp"] == VITALS["sbp"] and view["settings"]["sdv_mode"]
     assert len([q for q in seen if "FROM entry_settings" in q]) == 1, seen
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from factories import SETUP, approve, make_committee, make_study, make_user
+from factories import SETUP, approve, make_committee, make_study, make_user, statements_run
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -103,6 +103,20 @@ def test_approval_of_the_current_protocol_opens_enrolment_and_activates_the_stud
                                      at=dt.datetime.now(dt.UTC))
     assert study.status == "active"
     assert "ethics.approval" in actions(session) and "study.status" in actions(session)
+
+
+def test_the_approval_gate_reads_the_protocol_and_its_decisions_in_one_statement(
+        session: Session, ledger: Ledger) -> None:
+    """Every save passes the approval gate: the protocol version in force and the committee's
+    decisions on it are read in one statement, and the gate still finds the approval."""
+    study = make_study(session, ledger)
+    approve(session, ledger, study, make_committee(session, ledger))
+    with statements_run(session) as seen:
+        approval, problem = guards.approval_status(session, study_id=study.id,
+                                                   at=dt.datetime.now(dt.UTC))
+    assert problem is None and approval.decision == "approved"
+    assert len(seen) == 1, seen
+    assert "protocol_version" in seen[0] and "ethics_approval" in seen[0]
 
 
 def test_a_rejection_does_not_open_enrolment(session: Session, ledger: Ledger) -> None:
