@@ -336,3 +336,47 @@ def test_a_quick_save_that_waits_for_a_row_lock_moves_off_the_event_loop(
         assert s.execute(select(func.count()).select_from(LedgerEntry).where(
             LedgerEntry.action == Action.ENTRY_CREATE)).scalar_one() == 1
         assert not verify(s, vkey=state.keys.signer.vkey).problems  # raises if broken
+
+
+def test_a_page_save_with_an_upload_moved_off_the_event_loop_stores_the_whole_file(
+        served: tuple[str, AppState, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page save is done again when it moves off the event loop (the test above): the file
+    it carries is read again from its start, so the saved field holds the whole file, and the
+    upload is recorded once."""
+    url, state, tokens = served
+    if state.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's row locks move a request's work off the loop")
+    from bs4 import BeautifulSoup
+
+    from edc.db import LOOP_LOCK_TIMEOUT_MS
+
+    page = f"/studies/{STUDY}/entry/{CODE}/baseline/labs"
+    pdf = b"%PDF-1.4\n% a lab report\n%%EOF\n"
+    hops = count_hops(monkeypatch)
+    answers: list[httpx.Response] = []
+    with client(url, tokens[0]) as c:
+        form = BeautifulSoup(c.get(page).text, "html.parser").select_one("form.entry")
+        data = {el["name"]: el.get("value", "") for el in form.select("input")
+                if el.get("name") and el.get("type") not in ("file", "checkbox", "radio")}
+        holder = state.engine.raw_connection()
+        holder.cursor().execute("SELECT seq FROM ledger_head WHERE id = 1 FOR UPDATE")
+        saving = threading.Thread(target=lambda: answers.append(c.post(
+            page, data=data, files={"upload.lab_report": ("scan.pdf", pdf, "application/pdf")},
+            follow_redirects=True)))
+        try:
+            saving.start()
+            threading.Event().wait(3 * LOOP_LOCK_TIMEOUT_MS / 1000)
+            assert saving.is_alive() and hops.count("_redo") == 1  # moved, waiting
+        finally:
+            holder.rollback()
+            holder.close()
+        saving.join(timeout=30)
+        assert [a.status_code for a in answers] == [200], answers[0].text[-800:]
+        link = BeautifulSoup(c.get(page).text, "html.parser").select_one(
+            "#field-lab_report a.file")
+        assert link.get_text().startswith("scan.pdf")
+        assert c.get(link["href"]).content == pdf
+    with state.sessions() as s:
+        for action in (Action.ENTRY_FILE_UPLOAD, Action.ENTRY_CREATE):
+            assert s.execute(select(func.count()).select_from(LedgerEntry).where(
+                LedgerEntry.action == action)).scalar_one() == 1
