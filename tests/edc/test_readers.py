@@ -292,8 +292,8 @@ def test_a_quick_save_waits_for_the_write_lock_off_the_event_loop(
         threading.Event().wait(0.5)  # the save has reached the server and waits
         with client(url, tokens[1]) as c:  # the event loop is free: other requests answered
             for _ in range(3):
-                assert c.get("/api/v1/health", timeout=2).status_code == 200
-                r = c.get(FORM, timeout=2)
+                assert c.get("/api/v1/health", timeout=5).status_code == 200
+                r = c.get(FORM, timeout=5)
                 assert r.status_code == 200 and r.json()["version"] == 0
         assert saving.still_waiting()
         assert hops[0] == "connection" and hops.count("connection") == 1  # in a worker thread
@@ -325,7 +325,7 @@ def test_a_quick_save_that_waits_for_a_row_lock_moves_off_the_event_loop(
         threading.Event().wait(3 * LOOP_LOCK_TIMEOUT_MS / 1000)  # longer than the loop waits
         with client(url, tokens[1]) as c:  # the event loop is free: the server answers
             for _ in range(3):  # (the process's database requests queue for its one slot)
-                assert c.get("/api/v1/health", timeout=2).status_code == 200
+                assert c.get("/api/v1/health", timeout=5).status_code == 200
         assert saving.still_waiting()
         assert hops[0] == "_redo" and hops.count("_redo") == 1  # moved to a worker thread
     finally:
