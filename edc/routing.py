@@ -34,7 +34,8 @@ def quick(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark an endpoint whose work is a few short statements (a form opened or saved): it runs
     on the event loop thread once its transaction is begun, where ``edc.db.runs_on_loop``
     allows; elsewhere, and for every other endpoint, in a worker thread. Its work may be
-    done twice (``edc.threads.request_work``): it must change nothing but the database."""
+    done twice, its transaction rolled back in between (``edc.threads.request_work``): it
+    must do nothing outside the database that doing it again would spoil."""
     setattr(fn, QUICK, True)
     return fn
 
