@@ -57,7 +57,8 @@ def served(fresh_url: str, tmp_path: Path) -> Iterator[tuple[str, AppState, list
     engine.dispose()
     state = build_state(Settings(database_url=fresh_url, key_dir=keys, environment="test",
                                  second_factor_enforced=False,
-                                 session_refresh_seconds=REFRESH))
+                                 session_refresh_seconds=REFRESH,
+                                 upload_dir=tmp_path / "uploads"))
     with serving(state) as url:
         yield url, state, tokens
 
