@@ -29,6 +29,7 @@ def env(monkeypatch: pytest.MonkeyPatch, fresh_url: str, tmp_path: Path) -> Path
     keys = tmp_path / "keys"
     monkeypatch.setenv("EDC_DATABASE_URL", fresh_url)
     monkeypatch.setenv("EDC_KEY_DIR", str(keys))
+    monkeypatch.setenv("EDC_UPLOAD_DIR", str(tmp_path / "uploads"))  # a backup carries them
     assert main(["init"]) == 0
     return keys
 
