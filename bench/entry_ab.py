@@ -45,20 +45,16 @@ def main() -> int:
         ap.error(f"--before: {args.before} is not a checkout of this project")
     from conftest import create_database
 
-    records = args.clients + 5
-    codes = [f"S01-B{n:05d}" for n in range(records)]
-    layout: entry_bench.Layout = (codes[:args.clients], codes[args.clients:], 0.9)
+    records, layout = entry_bench.own_layout(args.clients, 5, 0.9)
     tmp = Path(tempfile.mkdtemp(prefix="edc-entry-ab-"))
     sides: dict[str, entry_bench.Target] = {}
     try:
         for name, root in (("before", args.before.resolve()), ("after", ROOT)):
-            entry_bench.ROOT = root  # where ``serve`` starts that side's uvicorn
             d = tmp / name
             d.mkdir()
             print(f"setting up {name} ({root}) …", flush=True)
             sides[name] = entry_bench.Target(name, create_database(d, args.pg), args.pg,
-                                             args.workers, d, records, args.clients + 1)
-        entry_bench.ROOT = ROOT
+                                             args.workers, d, records, args.clients + 1, root)
         for r in range(args.rounds):
             order = ("before", "after") if r % 2 == 0 else ("after", "before")
             for name in order:

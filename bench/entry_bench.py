@@ -158,13 +158,15 @@ def bench_app() -> Any:
     return app
 
 
-def serve(workers: int, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def serve(workers: int, env: dict[str, str], port: int,
+          root: Path = ROOT) -> subprocess.Popen[bytes]:
+    """``workers`` uvicorn processes serving the bench app of the checkout at ``root``."""
     cmd = [sys.executable, "-m", "uvicorn", "bench.entry_bench:bench_app", "--factory",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
            "--no-server-header", "--workers", str(workers),
            *os.environ.get("EDC_BENCH_UVICORN", "").split()]  # e.g. "--http h11 --loop asyncio"
     log = open(Path(env["EDC_KEY_DIR"]).parent / f"server-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=log,
+    proc = subprocess.Popen(cmd, env={**env, "PYTHONPATH": str(root)}, cwd=root, stdout=log,
                             stderr=log)
     for _ in range(600):
         try:
@@ -256,6 +258,13 @@ Result = tuple[str, int, int, "int | None", str]  # code, status, base, version,
 
 
 Layout = tuple[list[str], list[str], float]  # own records (one per client), shared, P(own)
+
+
+def own_layout(clients: int, shared: int, p_own: float) -> tuple[int, Layout]:
+    """The default layout (``--layout own``): how many records, and a record per client plus
+    ``shared`` records every client opens with probability 1 - ``p_own``."""
+    codes = [f"S01-B{n:05d}" for n in range(clients + shared)]
+    return clients + shared, (codes[:clients], codes[clients:], p_own)
 
 
 def concurrency(port: int, tokens: list[str], layout: Layout, seconds: float, kind: str,
@@ -384,17 +393,17 @@ def warm_up(port: int, token: str, workers: int) -> None:
 
 
 class Target:
-    """One database served by ``workers`` uvicorn processes."""
+    """One database served by ``workers`` uvicorn processes (of the checkout at ``root``)."""
 
     def __init__(self, name: str, url: str, pg: str | None, workers: int, tmp: Path,
-                 records: int, clients: int) -> None:
+                 records: int, clients: int, root: Path = ROOT) -> None:
         self.name, self.url, self.pg, self.workers = name, url, pg, workers
         self.key_dir = tmp / "keys"
         self.tokens = setup(url, self.key_dir, records, clients)
         self.env = {**os.environ, "EDC_DATABASE_URL": url, "EDC_KEY_DIR": str(self.key_dir),
                     "EDC_ENVIRONMENT": "development"}
         self.port = free_port()
-        self.proc = serve(workers, self.env, self.port)
+        self.proc = serve(workers, self.env, self.port, root)
         warm_up(self.port, self.tokens[0], workers)
         self.results: list[Result] = []
         self.problems: list[str] = []
@@ -464,9 +473,7 @@ def main() -> int:
         args.runs, args.seconds = 1, 3
     counts = [int(c) for c in args.clients.split(",")]
     if args.layout == "own":
-        records = max(counts) + args.shared_records
-        codes = [f"S01-B{n:05d}" for n in range(records)]
-        layout: Layout = (codes[:max(counts)], codes[max(counts):], args.own)
+        records, layout = own_layout(max(counts), args.shared_records, args.own)
         what = (f"{max(counts)} own records (opened {args.own:.0%} of the time) + "
                 f"{args.shared_records} shared")
     else:

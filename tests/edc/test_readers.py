@@ -348,17 +348,16 @@ def test_a_page_save_with_an_upload_moved_off_the_event_loop_stores_the_whole_fi
     if state.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's row locks move a request's work off the loop")
     from bs4 import BeautifulSoup
+    from test_entry_files import PDF as pdf
+    from test_entry_files import _form_data
 
     from edc.db import LOOP_LOCK_TIMEOUT_MS
 
     page = f"/studies/{STUDY}/entry/{CODE}/baseline/labs"
-    pdf = b"%PDF-1.4\n% a lab report\n%%EOF\n"
     hops = count_hops(monkeypatch)
     answers: list[httpx.Response] = []
     with client(url, tokens[0]) as c:
-        form = BeautifulSoup(c.get(page).text, "html.parser").select_one("form.entry")
-        data = {el["name"]: el.get("value", "") for el in form.select("input")
-                if el.get("name") and el.get("type") not in ("file", "checkbox", "radio")}
+        data = _form_data(BeautifulSoup(c.get(page).text, "html.parser"))
         holder = state.engine.raw_connection()
         holder.cursor().execute("SELECT seq FROM ledger_head WHERE id = 1 FOR UPDATE")
         saving = threading.Thread(target=lambda: answers.append(c.post(
